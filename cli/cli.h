@@ -1,0 +1,50 @@
+/* cli.h — what the subcommands of the `varflow` program share. The CLI is the only code that prints
+ * or exits; each subcommand is one file cmd_<name>.c exporting a cli_command.
+ *
+ * Exit codes: 0 success, 1 runtime error (bad file, divergence, ...), 2 usage error.
+ * Errors are one line on stderr: "varflow <command>: <what was wrong>".
+ */
+#ifndef VF_CLI_H
+#define VF_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "varflow.h"
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;                    /* one line for `varflow --help` */
+    int (*run)(int argc, char **argv);      /* argv[0] is the command name; returns the exit code */
+    void (*help)(FILE *out);                /* full `varflow <name> --help` text */
+} cli_command;
+
+extern const cli_command cli_cmd_data;
+extern const cli_command cli_cmd_bench;
+extern const cli_command cli_cmd_demo;
+
+/* Options every command accepts (CONTRACTS §2). */
+typedef struct cli_common {
+    uint64_t seed;      /* --seed S (default 0) */
+    int have_seed;
+    int threads;        /* --threads T (0 = default) */
+    int json;           /* --json: one JSON object (or JSON lines for bench) on stdout, nothing else */
+    int quiet;          /* --quiet */
+} cli_common;
+
+/* Print "varflow <cmd>: <message>" and "(see varflow <cmd> --help)" on stderr; return 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...);
+/* Print "varflow <cmd>: <message>" on stderr; return 1. */
+int cli_runtime_error(const char *cmd, const char *fmt, ...);
+/* Parse a whole string as a number; 0 on success, -1 (nothing printed) when malformed/out of range. */
+int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_double(const char *s, double *out);
+/* If argv[*i] is a common option, consume it (and its value) into c and return 1; on a malformed value
+ * print the usage error and return -1 (the caller returns 2); otherwise return 0. */
+int cli_common_option(const char *cmd, int argc, char **argv, int *i, cli_common *c);
+/* The value of option argv[*i] (advancing *i), or NULL after printing a usage error. */
+const char *cli_option_value(const char *cmd, int argc, char **argv, int *i);
+/* 1 when stderr is a terminal and progress lines should be shown. */
+int cli_show_progress(const cli_common *c);
+
+#endif

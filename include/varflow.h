@@ -1,0 +1,29 @@
+/* varflow.h — the whole public API of varflow.
+ *
+ * Usage
+ *   #include <varflow.h>      // cc prog.c $(pkg-config --cflags --libs varflow)
+ *
+ * Layers (each header has its own usage section):
+ *   varflow/vf_core.h     status codes, errors, allocator hooks, arena, vf_real
+ *   varflow/vf_rng.h      counter-based random numbers
+ *   varflow/vf_tensor.h   row-major tensors and views
+ *   varflow/vf_ad.h       the autodiff tape: ops with forward, VJP and JVP
+ *   varflow/vf_nn.h       linear, MADE, MLP and residual-MLP layers over a flat parameter buffer
+ *   varflow/vf_optim.h    Adam/AdamW, clipping, schedules, EMA
+ *   varflow/vf_io.h       CSV, NPY, IDX, safetensors, atomic writes
+ *   varflow/vf_data.h     built-in data sets (2-D toys)
+ */
+#ifndef VARFLOW_H
+#define VARFLOW_H
+
+#include <varflow/vf_config.h>
+#include "varflow/vf_core.h"
+#include "varflow/vf_rng.h"
+#include "varflow/vf_tensor.h"
+#include "varflow/vf_ad.h"
+#include "varflow/vf_nn.h"
+#include "varflow/vf_optim.h"
+#include "varflow/vf_io.h"
+#include "varflow/vf_data.h"
+
+#endif

@@ -1,0 +1,88 @@
+/* ad_internal.h — the tape's node structure and the op definition every op file fills in.
+ *
+ * Writing an op (see ops_unary.c for many examples):
+ *   1. a forward kernel  `static vf_status foo_fwd(vf_tape *t, vf_node *n)`  writing n->value
+ *      from the inputs' values (it may allocate n->aux with vf__tape_alloc for the backward pass);
+ *   2. a VJP kernel      `static void foo_vjp(vf_tape *t, vf_node *n)`  that ADDS (+=) n->grad's
+ *      contribution into the grad of every input whose grad is non-NULL;
+ *   3. a JVP kernel      `static void foo_jvp(vf_tape *t, vf_node *n)`  that WRITES n->tangent from
+ *      the inputs' tangents, where a NULL input tangent means zero;
+ *   4. `static const vf_op_def foo_op = {"foo", foo_fwd, foo_vjp, foo_jvp};`
+ *   5. the public builder: check arguments (vf__fail on error), vf__push the node with its output
+ *      shape, store op arguments in iarg/farg, then `return vf__run(t, v);`.
+ * All values, grads and tangents are contiguous and have the node's shape.
+ */
+#ifndef VF_AD_INTERNAL_H
+#define VF_AD_INTERNAL_H
+
+#include "internal.h"
+
+typedef struct vf_node vf_node;
+
+typedef struct vf_op_def {
+    const char *name;
+    vf_status (*fwd)(vf_tape *t, vf_node *n);
+    void (*vjp)(vf_tape *t, vf_node *n);
+    void (*jvp)(vf_tape *t, vf_node *n);
+} vf_op_def;
+
+enum vf_node_kind { VF_NODE_OP = 0, VF_NODE_CONST, VF_NODE_INPUT_GRAD, VF_NODE_PARAM };
+
+#define VF_NODE_SMALL_INPUTS 4
+
+struct vf_node {
+    const vf_op_def *op;      /* NULL for leaves */
+    int kind;                 /* enum vf_node_kind */
+    int needs_grad;           /* some input (transitively) is a param or an input_grad leaf */
+    int n_in;
+    vf_var *in;               /* n_in handles: in_small or tape memory */
+    vf_var in_small[VF_NODE_SMALL_INPUTS];
+    int64_t iarg[4];          /* op's integer arguments (axis, flags, ...) */
+    double farg[4];           /* op's real arguments (alpha, bounds, ...) */
+    vf_tensor value;          /* contiguous */
+    vf_real *grad;            /* adjoint, numel(value) entries; NULL when not needed */
+    vf_real *tangent;         /* forward-mode tangent; NULL means zero */
+    void *aux;                /* op's saved data for backward (tape memory) */
+};
+
+struct vf_tape {
+    vf_node *nodes;
+    int32_t n_nodes, cap_nodes;
+    vf_arena *arena;
+    vf_status status;
+    char error[256];
+};
+
+/* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it. */
+static inline vf_node *vf__node(vf_tape *t, vf_var v) { return &t->nodes[v]; }
+/* Input i of node n. */
+static inline vf_node *vf__in(vf_tape *t, const vf_node *n, int i) { return &t->nodes[n->in[i]]; }
+static inline int64_t vf__numel(const vf_node *n) { return vf_tensor_numel(&n->value); }
+
+/* Record the tape's first error (also in vf_last_error) and return VF_NOVAR. */
+vf_var vf__fail(vf_tape *t, vf_status s, const char *fmt, ...) VF_PRINTF(3, 4);
+/* 1 if the tape is healthy and every handle is valid; else records an error (if none yet). */
+int vf__ok(vf_tape *t, const char *op, int n, const vf_var *vars);
+/* Tape memory, 64-byte aligned; NULL after recording VF_ERR_NOMEM on the tape. */
+void *vf__tape_alloc(vf_tape *t, size_t bytes);
+/* New op node with inputs and output shape; value allocated, not computed. VF_NOVAR on failure. */
+vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in, int ndim,
+                const int64_t *shape);
+/* Run the forward kernel of node v; returns v, or VF_NOVAR after recording its error. */
+vf_var vf__run(vf_tape *t, vf_var v);
+/* Normalise axis (negative from the end) for a ndim-d value; -1 after recording an error. */
+int vf__axis(vf_tape *t, const char *op, int axis, int ndim);
+/* Broadcast shape of a and b (NumPy rules) into out; 0 on success, else records VF_ERR_SHAPE. */
+int vf__broadcast_shape(vf_tape *t, const char *op, const vf_tensor *a, const vf_tensor *b,
+                        int *ndim, int64_t *shape);
+
+/* Activation functions shared by vf_activate and the fused linear layer (ops_unary.c).
+ * y[i] = act(x[i]); the derivative kernel computes dx[i] (+)= dy[i] * act'(x[i]) given x and y. */
+void vf__act_forward(vf_activation act, int64_t n, const vf_real *x, vf_real *y);
+void vf__act_backward(vf_activation act, int64_t n, const vf_real *x, const vf_real *y,
+                      const vf_real *dy, vf_real *dx, int accumulate);
+/* dy[i] = act'(x[i]) * dx[i] (the JVP of an activation). */
+void vf__act_jvp(vf_activation act, int64_t n, const vf_real *x, const vf_real *y,
+                 const vf_real *dx, vf_real *dy);
+
+#endif

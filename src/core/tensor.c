@@ -1,0 +1,239 @@
+/* tensor.c — row-major strided tensors: allocation, views, copies. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "internal.h"
+
+static void set_contiguous_strides(vf_tensor *t)
+{
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        t->stride[i] = s;
+        s *= t->shape[i];
+    }
+}
+
+static vf_status check_shape(int ndim, const int64_t *shape, size_t *numel)
+{
+    if (ndim < 0 || ndim > VF_MAX_DIMS)
+        return vf__error(VF_ERR_SHAPE, "tensor: %d dimensions (at most %d)", ndim, VF_MAX_DIMS);
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return vf__error(VF_ERR_SHAPE, "tensor: negative extent %lld", (long long)shape[i]);
+        if (vf__mul_size(n, (size_t)shape[i], &n)) return vf__error(VF_ERR_NOMEM, "tensor: size overflows");
+    }
+    *numel = n;
+    return VF_OK;
+}
+
+vf_tensor vf_tensor_wrap(vf_real *data, int ndim, const int64_t *shape)
+{
+    vf_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = data;
+    t.ndim = ndim < 0 ? 0 : (ndim > VF_MAX_DIMS ? VF_MAX_DIMS : ndim);
+    for (int i = 0; i < t.ndim; i++) t.shape[i] = shape[i];
+    set_contiguous_strides(&t);
+    return t;
+}
+
+vf_status vf_tensor_alloc(vf_tensor *t, int ndim, const int64_t *shape)
+{
+    size_t n, bytes;
+    memset(t, 0, sizeof *t);
+    vf_status s = check_shape(ndim, shape, &n);
+    if (s) return s;
+    if (vf__mul_size(n, sizeof(vf_real), &bytes)) return vf__error(VF_ERR_NOMEM, "tensor: size overflows");
+    void *p = vf_calloc(1, bytes);
+    if (!p) return VF_ERR_NOMEM;
+    *t = vf_tensor_wrap(p, ndim, shape);
+    t->owned = p;
+    return VF_OK;
+}
+
+void vf_tensor_free(vf_tensor *t)
+{
+    if (!t) return;
+    vf_free(t->owned);
+    memset(t, 0, sizeof *t);
+}
+
+int64_t vf_tensor_numel(const vf_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+int vf_tensor_is_contiguous(const vf_tensor *t)
+{
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->stride[i] != s) return 0;
+        s *= t->shape[i];
+    }
+    return 1;
+}
+
+int vf_tensor_same_shape(const vf_tensor *a, const vf_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+vf_real *vf_tensor_at(const vf_tensor *t, const int64_t *idx)
+{
+    int64_t off = 0;
+    for (int i = 0; i < t->ndim; i++) off += idx[i] * t->stride[i];
+    return t->data + off;
+}
+
+static vf_status check_axis(const vf_tensor *t, int *axis, const char *what)
+{
+    int a = *axis < 0 ? *axis + t->ndim : *axis;
+    if (a < 0 || a >= t->ndim)
+        return vf__error(VF_ERR_ARG, "%s: axis %d out of range for a %d-d tensor", what, *axis, t->ndim);
+    *axis = a;
+    return VF_OK;
+}
+
+vf_status vf_tensor_slice(const vf_tensor *t, int axis, int64_t start, int64_t stop, int64_t step,
+                          vf_tensor *view)
+{
+    vf_status s = check_axis(t, &axis, "slice");
+    if (s) return s;
+    if (step < 1) return vf__error(VF_ERR_ARG, "slice: step %lld < 1", (long long)step);
+    if (start < 0 || stop > t->shape[axis] || start > stop)
+        return vf__error(VF_ERR_ARG, "slice: [%lld, %lld) out of range 0..%lld", (long long)start,
+                         (long long)stop, (long long)t->shape[axis]);
+    *view = *t;
+    view->owned = NULL;
+    view->data = t->data + start * t->stride[axis];
+    view->shape[axis] = (stop - start + step - 1) / step;
+    view->stride[axis] = t->stride[axis] * step;
+    return VF_OK;
+}
+
+vf_status vf_tensor_select(const vf_tensor *t, int axis, int64_t index, vf_tensor *view)
+{
+    vf_status s = check_axis(t, &axis, "select");
+    if (s) return s;
+    if (index < 0 || index >= t->shape[axis])
+        return vf__error(VF_ERR_ARG, "select: index %lld out of range 0..%lld", (long long)index,
+                         (long long)t->shape[axis] - 1);
+    vf_tensor v = *t;
+    v.owned = NULL;
+    v.data = t->data + index * t->stride[axis];
+    for (int i = axis; i < t->ndim - 1; i++) {
+        v.shape[i] = t->shape[i + 1];
+        v.stride[i] = t->stride[i + 1];
+    }
+    v.ndim = t->ndim - 1;
+    *view = v;
+    return VF_OK;
+}
+
+vf_status vf_tensor_transpose(const vf_tensor *t, int a, int b, vf_tensor *view)
+{
+    vf_status s = check_axis(t, &a, "transpose");
+    if (!s) s = check_axis(t, &b, "transpose");
+    if (s) return s;
+    vf_tensor v = *t;
+    v.owned = NULL;
+    v.shape[a] = t->shape[b];
+    v.shape[b] = t->shape[a];
+    v.stride[a] = t->stride[b];
+    v.stride[b] = t->stride[a];
+    *view = v;
+    return VF_OK;
+}
+
+vf_status vf_tensor_reshape(const vf_tensor *t, int ndim, const int64_t *shape, vf_tensor *view)
+{
+    size_t n;
+    vf_status s = check_shape(ndim, shape, &n);
+    if (s) return s;
+    if ((int64_t)n != vf_tensor_numel(t))
+        return vf__error(VF_ERR_SHAPE, "reshape: %lld elements cannot take a shape of %zu",
+                         (long long)vf_tensor_numel(t), n);
+    if (!vf_tensor_is_contiguous(t)) return vf__error(VF_ERR_ARG, "reshape: tensor is not contiguous");
+    *view = vf_tensor_wrap(t->data, ndim, shape);
+    return VF_OK;
+}
+
+/* Visit every element of a (up to 4-D) in row-major order, copying from src to dst. */
+vf_status vf_tensor_copy(vf_tensor *dst, const vf_tensor *src)
+{
+    if (!vf_tensor_same_shape(dst, src)) {
+        char a[64], b[64];
+        vf_tensor_shape_str(dst, a, sizeof a);
+        vf_tensor_shape_str(src, b, sizeof b);
+        return vf__error(VF_ERR_SHAPE, "copy: destination %s, source %s", a, b);
+    }
+    int64_t sh[4] = {1, 1, 1, 1}, sd[4] = {0, 0, 0, 0}, ss[4] = {0, 0, 0, 0};
+    int off = 4 - src->ndim;
+    for (int i = 0; i < src->ndim; i++) {
+        sh[off + i] = src->shape[i];
+        sd[off + i] = dst->stride[i];
+        ss[off + i] = src->stride[i];
+    }
+    for (int64_t i0 = 0; i0 < sh[0]; i0++)
+        for (int64_t i1 = 0; i1 < sh[1]; i1++)
+            for (int64_t i2 = 0; i2 < sh[2]; i2++) {
+                vf_real *d = dst->data + i0 * sd[0] + i1 * sd[1] + i2 * sd[2];
+                const vf_real *s = src->data + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
+                for (int64_t i3 = 0; i3 < sh[3]; i3++) d[i3 * sd[3]] = s[i3 * ss[3]];
+            }
+    return VF_OK;
+}
+
+vf_status vf_tensor_clone(const vf_tensor *src, vf_tensor *out)
+{
+    vf_status s = vf_tensor_alloc(out, src->ndim, src->shape);
+    if (s) return s;
+    return vf_tensor_copy(out, src);
+}
+
+void vf_tensor_fill(vf_tensor *t, vf_real value)
+{
+    int64_t sh[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
+    int off = 4 - t->ndim;
+    for (int i = 0; i < t->ndim; i++) {
+        sh[off + i] = t->shape[i];
+        st[off + i] = t->stride[i];
+    }
+    for (int64_t i0 = 0; i0 < sh[0]; i0++)
+        for (int64_t i1 = 0; i1 < sh[1]; i1++)
+            for (int64_t i2 = 0; i2 < sh[2]; i2++)
+                for (int64_t i3 = 0; i3 < sh[3]; i3++)
+                    t->data[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]] = value;
+}
+
+int vf_tensor_all_finite(const vf_tensor *t)
+{
+    int64_t sh[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
+    int off = 4 - t->ndim;
+    for (int i = 0; i < t->ndim; i++) {
+        sh[off + i] = t->shape[i];
+        st[off + i] = t->stride[i];
+    }
+    for (int64_t i0 = 0; i0 < sh[0]; i0++)
+        for (int64_t i1 = 0; i1 < sh[1]; i1++)
+            for (int64_t i2 = 0; i2 < sh[2]; i2++)
+                for (int64_t i3 = 0; i3 < sh[3]; i3++)
+                    if (!isfinite(t->data[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]])) return 0;
+    return 1;
+}
+
+void vf_tensor_shape_str(const vf_tensor *t, char *buf, size_t len)
+{
+    size_t pos = 0;
+    if (len == 0) return;
+    buf[0] = '\0';
+    pos += (size_t)snprintf(buf + pos, len - pos, "[");
+    for (int i = 0; i < t->ndim && pos < len; i++)
+        pos += (size_t)snprintf(buf + pos, len - pos, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (pos < len) snprintf(buf + pos, len - pos, "]");
+}

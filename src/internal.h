@@ -1,0 +1,82 @@
+/* internal.h — private helpers shared by every layer (not installed).
+ *
+ * vf__error(status, fmt, ...) records the thread's error message and returns status, so a failing
+ * path reads `return vf__error(VF_ERR_ARG, "fit: batch size %d < 1", b);`.
+ */
+#ifndef VF_INTERNAL_H
+#define VF_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "varflow.h"
+
+#if defined(__GNUC__)
+#define VF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define VF_PRINTF(a, b)
+#endif
+
+/* Hot elementwise kernels are compiled for several x86 vector widths, picked at load time. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(VF_NO_CLONES) && \
+    defined(__linux__)
+#define VF_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VF_HOT
+#endif
+
+#define VF_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VF_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Record a message for vf_last_error() and return status. */
+vf_status vf__error(vf_status status, const char *fmt, ...) VF_PRINTF(2, 3);
+vf_status vf__verror(vf_status status, const char *fmt, va_list ap);
+/* Overflow-checked a*b for sizes; returns 0 (and sets *out) on success, -1 on overflow. */
+int vf__mul_size(size_t a, size_t b, size_t *out);
+
+/* Thread count for OpenMP loops (from vf_set_num_threads). */
+int vf__threads(void);
+
+/* ---- dense matrix product (src/core/gemm.c): C = alpha op(A) op(B) + beta C ---------------
+ * Row-major. op(A) is [m, k], op(B) is [k, n], C is [m, n]; lda/ldb/ldc are row strides.
+ * Uses OpenBLAS when built with it, otherwise the built-in cache-blocked kernel. */
+void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha,
+              const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta,
+              vf_real *c, int64_t ldc);
+/* The built-in kernel, always available (float and double), for tests and the benchmark. */
+void vf__gemm_builtin_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                          float *c, int64_t ldc);
+void vf__gemm_builtin_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                          const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                          double *c, int64_t ldc);
+/* Name of the GEMM in use: "openblas" or "builtin". */
+const char *vf__gemm_backend(void);
+/* Single-precision GEMM through the active backend (for the sgemm benchmark in any build). */
+void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+               int64_t ldc);
+
+/* Fast vectorizable exp for float kernels: relative error below 3e-7 on [-87, 88]; inputs are clamped to that range. */
+static inline float vf__expf_fast(float x)
+{
+    /* exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2], polynomial of degree 6 for exp(r). */
+    if (x > 88.3762626647949f) x = 88.3762626647949f;
+    if (x < -87.3365447504f) x = -87.3365447504f;
+    float kf = x * 1.44269504088896341f;
+    kf = kf >= 0.0f ? (float)(int32_t)(kf + 0.5f) : (float)(int32_t)(kf - 0.5f);
+    float r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { uint32_t u; float f; } s;
+    s.u = (uint32_t)((int32_t)kf + 127) << 23;
+    return p * s.f;
+}
+
+#endif
