@@ -18,9 +18,8 @@
 #endif
 
 /* Hot elementwise kernels are compiled for several x86 vector widths, picked at load time. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(VF_NO_CLONES) && \
-    defined(__linux__)
-#define VF_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(VF_NO_CLONES)
+#define VF_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VF_HOT
 #endif

@@ -1,0 +1,65 @@
+/* gemm.c — dense matrix products: OpenBLAS when the build found it, the built-in kernel otherwise. */
+#include "internal.h"
+#if VF_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+#define GEMM_REAL float
+#define GEMM_NAME vf__gemm_builtin_f32
+#define GEMM_NR 16
+#include "core/gemm_builtin.h"
+#undef GEMM_REAL
+#undef GEMM_NAME
+#undef GEMM_NR
+
+#define GEMM_REAL double
+#define GEMM_NAME vf__gemm_builtin_f64
+#define GEMM_NR 8
+#include "core/gemm_builtin.h"
+#undef GEMM_REAL
+#undef GEMM_NAME
+#undef GEMM_NR
+
+const char *vf__gemm_backend(void)
+{
+#if VF_HAVE_CBLAS
+    return "openblas";
+#else
+    return "builtin";
+#endif
+}
+
+void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+#if VF_HAVE_CBLAS
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
+                (blasint)ldc);
+#else
+    vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+              int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+#if VF_USE_DOUBLE
+#if VF_HAVE_CBLAS
+    if (k > 0)
+        cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
+                    (blasint)ldc);
+    else
+        vf__gemm_builtin_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    vf__gemm_builtin_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+#else
+    if (k > 0)
+        vf__sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}

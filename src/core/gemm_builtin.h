@@ -1,0 +1,183 @@
+/* gemm_builtin.h — the built-in GEMM, written once and included by gemm.c for float and for double
+ * (with GEMM_REAL, GEMM_NAME and GEMM_NR defined).
+ *
+ * Goto/BLIS structure: C is cut into NC-column panels; for each KC-deep slice of k, the matching slice of
+ * op(B) is packed into NR-wide column strips (k-major), then for each MC-row block of C the slice of op(A)
+ * is packed into MR-high row strips (k-major), and a register-blocked MR x NR micro-kernel multiplies
+ * strip pairs. Packing absorbs the transposes and pads edges with zeros, so the micro-kernel has no
+ * branches; edge tiles are written back through a small buffer. Packing buffers come from vf_malloc;
+ * if that fails the product falls back to a plain triple loop, so the routine cannot fail.
+ */
+#include <string.h>
+
+#define GEMM_MR 6 /* the micro-kernel below is unrolled for exactly 6 rows */
+#define GEMM_KC 256
+#define GEMM_MC 120
+#define GEMM_NC 1024
+
+#define GEMM_CAT2(a, b) a##b
+#define GEMM_CAT(a, b) GEMM_CAT2(a, b)
+#define GEMM_FN(x) GEMM_CAT(GEMM_NAME, x)
+
+/* op(A)[i, p] for a row-major A with leading dimension lda. */
+#define GEMM_A(i, p) (trans_a ? a[(p) * lda + (i)] : a[(i) * lda + (p)])
+#define GEMM_B(p, j) (trans_b ? b[(j) * ldb + (p)] : b[(p) * ldb + (j)])
+
+/* Pack rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row strips: strip s holds, for each p,
+ * the MR values op(A)[i0 + s*MR + r, p0 + p], r < MR (zero past the edge). */
+static void GEMM_FN(_pack_a)(int trans_a, const GEMM_REAL *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                             int64_t kc, GEMM_REAL *restrict out)
+{
+    for (int64_t s = 0; s < mc; s += GEMM_MR) {
+        int64_t rows = VF_MIN(GEMM_MR, mc - s);
+        for (int64_t p = 0; p < kc; p++) {
+            int64_t r = 0;
+            for (; r < rows; r++) out[p * GEMM_MR + r] = GEMM_A(i0 + s + r, p0 + p);
+            for (; r < GEMM_MR; r++) out[p * GEMM_MR + r] = 0;
+        }
+        out += kc * GEMM_MR;
+    }
+}
+
+/* Pack depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column strips, k-major. */
+static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                             int64_t nc, GEMM_REAL *restrict out)
+{
+    for (int64_t s = 0; s < nc; s += GEMM_NR) {
+        int64_t cols = VF_MIN(GEMM_NR, nc - s);
+        if (!trans_b && cols == GEMM_NR) {
+            for (int64_t p = 0; p < kc; p++) {
+                const GEMM_REAL *src = b + (p0 + p) * ldb + j0 + s;
+                for (int64_t c = 0; c < GEMM_NR; c++) out[p * GEMM_NR + c] = src[c];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                int64_t c = 0;
+                for (; c < cols; c++) out[p * GEMM_NR + c] = GEMM_B(p0 + p, j0 + s + c);
+                for (; c < GEMM_NR; c++) out[p * GEMM_NR + c] = 0;
+            }
+        }
+        out += kc * GEMM_NR;
+    }
+}
+
+/* acc = sum_p a[p, 0..MR) (outer) b[p, 0..NR); then C[0..mr, 0..nr) = alpha acc + beta C
+ * (beta == 0: C is not read). With GCC/clang the MR x NR tile lives in MR vector registers of NR lanes
+ * (vector extensions; each target clone splits them to its register width), elsewhere in a plain array. */
+#if defined(__GNUC__)
+typedef GEMM_REAL GEMM_FN(_vec) __attribute__((vector_size(GEMM_NR * sizeof(GEMM_REAL))));
+#endif
+VF_HOT static void GEMM_FN(_micro)(int64_t kc, const GEMM_REAL *restrict a, const GEMM_REAL *restrict b,
+                                   GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha,
+                                   GEMM_REAL beta)
+{
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
+#if defined(__GNUC__)
+    typedef GEMM_FN(_vec) vec;
+    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
+    for (int64_t p = 0; p < kc; p++) {
+        vec bv;
+        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
+        const GEMM_REAL *ap = a + p * GEMM_MR;
+        c0 += ap[0] * bv;
+        c1 += ap[1] * bv;
+        c2 += ap[2] * bv;
+        c3 += ap[3] * bv;
+        c4 += ap[4] * bv;
+        c5 += ap[5] * bv;
+    }
+    memcpy(acc[0], &c0, sizeof c0);
+    memcpy(acc[1], &c1, sizeof c1);
+    memcpy(acc[2], &c2, sizeof c2);
+    memcpy(acc[3], &c3, sizeof c3);
+    memcpy(acc[4], &c4, sizeof c4);
+    memcpy(acc[5], &c5, sizeof c5);
+#else
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int j = 0; j < GEMM_NR; j++) acc[r][j] = 0;
+    for (int64_t p = 0; p < kc; p++)
+        for (int r = 0; r < GEMM_MR; r++)
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[p * GEMM_MR + r] * b[p * GEMM_NR + j];
+#endif
+    if (mr == GEMM_MR && nr == GEMM_NR) {
+        if (beta == 0) {
+            for (int r = 0; r < GEMM_MR; r++)
+                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j];
+        } else {
+            for (int r = 0; r < GEMM_MR; r++)
+                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j] + beta * c[r * ldc + j];
+        }
+    } else {
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++)
+                c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]);
+    }
+}
+
+/* Reference triple loop, used only when the packing buffers cannot be allocated. */
+static void GEMM_FN(_naive)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha,
+                            const GEMM_REAL *a, int64_t lda, const GEMM_REAL *b, int64_t ldb, GEMM_REAL beta,
+                            GEMM_REAL *c, int64_t ldc)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++) s += (double)GEMM_A(i, p) * (double)GEMM_B(p, j);
+            c[i * ldc + j] = (GEMM_REAL)(alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j]));
+        }
+}
+
+void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha, const GEMM_REAL *a,
+               int64_t lda, const GEMM_REAL *b, int64_t ldb, GEMM_REAL beta, GEMM_REAL *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    int64_t kc_max = VF_MIN(k, GEMM_KC);
+    int64_t nc_max = VF_MIN((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR, GEMM_NC);
+    int64_t mc_max = VF_MIN((m + GEMM_MR - 1) / GEMM_MR * GEMM_MR, GEMM_MC);
+    GEMM_REAL *pack_b = vf_malloc((size_t)(kc_max * nc_max) * sizeof(GEMM_REAL));
+    GEMM_REAL *pack_a = vf_malloc((size_t)(kc_max * mc_max) * sizeof(GEMM_REAL));
+    if (!pack_a || !pack_b) {
+        vf_free(pack_a);
+        vf_free(pack_b);
+        vf_clear_error();
+        GEMM_FN(_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += GEMM_NC) {
+        int64_t nc = VF_MIN(GEMM_NC, n - j0);
+        for (int64_t p0 = 0; p0 < k; p0 += GEMM_KC) {
+            int64_t kc = VF_MIN(GEMM_KC, k - p0);
+            GEMM_REAL beta_here = p0 == 0 ? beta : 1;   /* later k-slices accumulate */
+            GEMM_FN(_pack_b)(trans_b, b, ldb, p0, kc, j0, nc, pack_b);
+            for (int64_t i0 = 0; i0 < m; i0 += GEMM_MC) {
+                int64_t mc = VF_MIN(GEMM_MC, m - i0);
+                GEMM_FN(_pack_a)(trans_a, a, lda, i0, mc, p0, kc, pack_a);
+                for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
+                    int nr = (int)VF_MIN(GEMM_NR, nc - jr);
+                    for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
+                        int mr = (int)VF_MIN(GEMM_MR, mc - ir);
+                        GEMM_FN(_micro)(kc, pack_a + ir * kc, pack_b + jr * kc,
+                                        c + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, alpha, beta_here);
+                    }
+                }
+            }
+        }
+    }
+    vf_free(pack_a);
+    vf_free(pack_b);
+}
+
+#undef GEMM_A
+#undef GEMM_B
+#undef GEMM_FN
+#undef GEMM_CAT
+#undef GEMM_CAT2
+#undef GEMM_MR
+#undef GEMM_KC
+#undef GEMM_MC
+#undef GEMM_NC
