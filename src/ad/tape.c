@@ -78,10 +78,14 @@ void *vf__tape_alloc(vf_tape *t, size_t bytes)
     return p;
 }
 
-static vf_var new_node(vf_tape *t, int ndim, const int64_t *shape, vf_node **out)
+/* `shape_in` may point into the node array (a builder passing an input's shape): it is copied before
+ * the array can move. */
+static vf_var new_node(vf_tape *t, int ndim, const int64_t *shape_in, vf_node **out)
 {
     if (ndim < 0 || ndim > VF_MAX_DIMS)
         return vf__fail(t, VF_ERR_SHAPE, "tape: %d dimensions (at most %d)", ndim, VF_MAX_DIMS);
+    int64_t shape[VF_MAX_DIMS] = {0};
+    for (int i = 0; i < ndim; i++) shape[i] = shape_in[i];
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return vf__fail(t, VF_ERR_SHAPE, "tape: negative extent %lld", (long long)shape[i]);
