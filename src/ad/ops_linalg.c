@@ -1,0 +1,340 @@
+/* ops_linalg.c — matrix products: matmul, the fused linear layer, the MADE masked layer, bias add.
+ *
+ * Every product goes through vf__gemm (OpenBLAS or the built-in kernel). Weights are [out, in] as in
+ * PyTorch, so a linear layer is y = act(x W^T + b) and one GEMM with B transposed.
+ * Backward of a linear layer, with z = x W^T + b the pre-activation and dz = dy * act'(z):
+ *   dW += dz^T x,   db += sum over rows of dz,   dx += dz W.
+ * Forward mode: dz = dx W^T + x dW^T + db, dy = act'(z) dz.
+ */
+#include <string.h>
+#include "ad/ad_internal.h"
+
+/* ---- matmul ------------------------------------------------------------------------------- */
+/* iarg: 0 trans_a, 1 trans_b, 2 m, 3 k; n is the output's second extent. */
+
+static vf_status matmul_fwd(vf_tape *t, vf_node *n)
+{
+    vf_node *a = vf__in(t, n, 0), *b = vf__in(t, n, 1);
+    int64_t m = n->value.shape[0], nn = n->value.shape[1], k = n->iarg[3];
+    vf__gemm((int)n->iarg[0], (int)n->iarg[1], m, nn, k, 1, a->value.data, a->value.shape[1], b->value.data,
+             b->value.shape[1], 0, n->value.data, nn);
+    return VF_OK;
+}
+
+static void matmul_vjp(vf_tape *t, vf_node *n)
+{
+    vf_node *a = vf__in(t, n, 0), *b = vf__in(t, n, 1);
+    int ta = (int)n->iarg[0], tb = (int)n->iarg[1];
+    int64_t m = n->value.shape[0], nn = n->value.shape[1], k = n->iarg[3];
+    int64_t lda = a->value.shape[1], ldb = b->value.shape[1];
+    const vf_real *g = n->grad, *av = a->value.data, *bv = b->value.data;
+    if (a->grad) {
+        if (!ta) /* dA [m,k] += dC op(B)^T */
+            vf__gemm(0, !tb, m, k, nn, 1, g, nn, bv, ldb, 1, a->grad, lda);
+        else     /* dA [k,m] += op(B) dC^T */
+            vf__gemm(tb, 1, k, m, nn, 1, bv, ldb, g, nn, 1, a->grad, lda);
+    }
+    if (b->grad) {
+        if (!tb) /* dB [k,n] += op(A)^T dC */
+            vf__gemm(!ta, 0, k, nn, m, 1, av, lda, g, nn, 1, b->grad, ldb);
+        else     /* dB [n,k] += dC^T op(A) */
+            vf__gemm(1, ta, nn, k, m, 1, g, nn, av, lda, 1, b->grad, ldb);
+    }
+}
+
+static void matmul_jvp(vf_tape *t, vf_node *n)
+{
+    vf_node *a = vf__in(t, n, 0), *b = vf__in(t, n, 1);
+    int ta = (int)n->iarg[0], tb = (int)n->iarg[1];
+    int64_t m = n->value.shape[0], nn = n->value.shape[1], k = n->iarg[3];
+    int64_t lda = a->value.shape[1], ldb = b->value.shape[1];
+    vf_real beta = 0;
+    if (a->tangent) {
+        vf__gemm(ta, tb, m, nn, k, 1, a->tangent, lda, b->value.data, ldb, 0, n->tangent, nn);
+        beta = 1;
+    }
+    if (b->tangent)
+        vf__gemm(ta, tb, m, nn, k, 1, a->value.data, lda, b->tangent, ldb, beta, n->tangent, nn);
+}
+
+static const vf_op_def matmul_op = {"matmul", matmul_fwd, matmul_vjp, matmul_jvp};
+
+vf_var vf_matmul(vf_tape *t, vf_var a, vf_var b, int trans_a, int trans_b)
+{
+    vf_var in[2] = {a, b};
+    if (!vf__ok(t, "matmul", 2, in)) return VF_NOVAR;
+    const vf_tensor *av = &vf__node(t, a)->value, *bv = &vf__node(t, b)->value;
+    if (av->ndim != 2 || bv->ndim != 2)
+        return vf__fail(t, VF_ERR_SHAPE, "matmul: operands must be 2-d (got %d-d and %d-d)", av->ndim, bv->ndim);
+    int64_t m = trans_a ? av->shape[1] : av->shape[0], k = trans_a ? av->shape[0] : av->shape[1];
+    int64_t kb = trans_b ? bv->shape[1] : bv->shape[0], nn = trans_b ? bv->shape[0] : bv->shape[1];
+    if (k != kb) {
+        char sa[64], sb[64];
+        vf_tensor_shape_str(av, sa, sizeof sa);
+        vf_tensor_shape_str(bv, sb, sizeof sb);
+        return vf__fail(t, VF_ERR_SHAPE, "matmul: inner extents differ: %s%s times %s%s", sa, trans_a ? "^T" : "",
+                        sb, trans_b ? "^T" : "");
+    }
+    int64_t shape[2] = {m, nn};
+    vf_var v = vf__push(t, &matmul_op, 2, in, 2, shape);
+    if (v == VF_NOVAR) return v;
+    vf_node *n = vf__node(t, v);
+    n->iarg[0] = trans_a != 0;
+    n->iarg[1] = trans_b != 0;
+    n->iarg[2] = m;
+    n->iarg[3] = k;
+    return vf__run(t, v);
+}
+
+/* ---- shared helpers for the linear layers -------------------------------------------------- */
+
+/* y[i, :] += b for every row i. y [rows, cols], b [cols] */
+VF_HOT static void add_row_bias(int64_t rows, int64_t cols, const vf_real *restrict b, vf_real *restrict y)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        vf_real *yi = y + i * cols;
+        for (int64_t j = 0; j < cols; j++) yi[j] += b[j];
+    }
+}
+
+/* db[j] += sum_i dz[i, j]. dz [rows, cols], db [cols]; accumulated in double per column block. */
+static void add_column_sums(int64_t rows, int64_t cols, const vf_real *dz, vf_real *db)
+{
+    enum { BLOCK = 256 };
+    double acc[BLOCK];
+    for (int64_t j0 = 0; j0 < cols; j0 += BLOCK) {
+        int64_t w = VF_MIN((int64_t)BLOCK, cols - j0);
+        for (int64_t j = 0; j < w; j++) acc[j] = 0;
+        for (int64_t i = 0; i < rows; i++) {
+            const vf_real *row = dz + i * cols + j0;
+            for (int64_t j = 0; j < w; j++) acc[j] += (double)row[j];
+        }
+        for (int64_t j = 0; j < w; j++) db[j0 + j] += (vf_real)acc[j];
+    }
+}
+
+/* Checks x [n, in], w [out, in], optional b [out]; fills n/in/out. 0 on success. */
+static int check_linear(vf_tape *t, const char *op, vf_var x, vf_var w, vf_var b, int64_t *rows, int64_t *in,
+                        int64_t *out)
+{
+    const vf_tensor *xv = &vf__node(t, x)->value, *wv = &vf__node(t, w)->value;
+    char sx[64], sw[64];
+    vf_tensor_shape_str(xv, sx, sizeof sx);
+    vf_tensor_shape_str(wv, sw, sizeof sw);
+    if (xv->ndim != 2 || wv->ndim != 2 || xv->shape[1] != wv->shape[1]) {
+        vf__fail(t, VF_ERR_SHAPE, "%s: input %s does not fit weight %s (need [n, in] and [out, in])", op, sx, sw);
+        return -1;
+    }
+    if (b != VF_NOVAR) {
+        const vf_tensor *bv = &vf__node(t, b)->value;
+        if (bv->ndim != 1 || bv->shape[0] != wv->shape[0]) {
+            char sb[64];
+            vf_tensor_shape_str(bv, sb, sizeof sb);
+            vf__fail(t, VF_ERR_SHAPE, "%s: bias %s does not fit weight %s (need [out])", op, sb, sw);
+            return -1;
+        }
+    }
+    *rows = xv->shape[0];
+    *in = xv->shape[1];
+    *out = wv->shape[0];
+    return 0;
+}
+
+/* ---- fused linear: y = act(x W^T + b) ------------------------------------------------------
+ * inputs: x, W[, b]; iarg[0] = activation; aux = z (pre-activation) when the activation is not
+ * the identity. */
+
+static const vf_real *linear_z(const vf_node *n)
+{
+    return n->iarg[0] == VF_ACT_NONE ? n->value.data : (const vf_real *)n->aux;
+}
+
+static vf_status linear_fwd(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1);
+    int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    vf_activation act = (vf_activation)n->iarg[0];
+    vf_real *z = act == VF_ACT_NONE ? n->value.data : (vf_real *)n->aux;
+    vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, w->value.data, in, 0, z, out);
+    if (n->n_in == 3) add_row_bias(rows, out, vf__in(t, n, 2)->value.data, z);
+    if (act != VF_ACT_NONE) vf__act_forward(act, rows * out, z, n->value.data);
+    return VF_OK;
+}
+
+static void linear_vjp(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *b = n->n_in == 3 ? vf__in(t, n, 2) : NULL;
+    int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    vf_activation act = (vf_activation)n->iarg[0];
+    const vf_real *dz = n->grad;
+    if (act != VF_ACT_NONE) {
+        vf_real *tmp = vf__tape_alloc(t, (size_t)(rows * out) * sizeof *tmp);
+        if (!tmp) return;
+        vf__act_backward(act, rows * out, linear_z(n), n->value.data, n->grad, tmp, 0);
+        dz = tmp;
+    }
+    if (w->grad) vf__gemm(1, 0, out, in, rows, 1, dz, out, x->value.data, in, 1, w->grad, in);
+    if (b && b->grad) add_column_sums(rows, out, dz, b->grad);
+    if (x->grad) vf__gemm(0, 0, rows, in, out, 1, dz, out, w->value.data, in, 1, x->grad, in);
+}
+
+static void linear_jvp(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *b = n->n_in == 3 ? vf__in(t, n, 2) : NULL;
+    int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    vf_activation act = (vf_activation)n->iarg[0];
+    vf_real *dz = n->tangent;
+    if (act != VF_ACT_NONE) {
+        dz = vf__tape_alloc(t, (size_t)(rows * out) * sizeof *dz);
+        if (!dz) return;
+    }
+    vf_real beta = 0;
+    if (x->tangent) {
+        vf__gemm(0, 1, rows, out, in, 1, x->tangent, in, w->value.data, in, 0, dz, out);
+        beta = 1;
+    }
+    if (w->tangent) {
+        vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, w->tangent, in, beta, dz, out);
+        beta = 1;
+    }
+    if (beta == 0) memset(dz, 0, (size_t)(rows * out) * sizeof *dz);
+    if (b && b->tangent) add_row_bias(rows, out, b->tangent, dz);
+    if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, linear_z(n), n->value.data, dz, n->tangent);
+}
+
+static const vf_op_def linear_op = {"linear", linear_fwd, linear_vjp, linear_jvp};
+
+vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
+{
+    vf_var in[3] = {x, w, b};
+    int n_in = b == VF_NOVAR ? 2 : 3;
+    int64_t rows, nin, out;
+    if (!vf__ok(t, "linear", n_in, in)) return VF_NOVAR;
+    if ((int)act < 0 || act >= VF_ACT_COUNT) return vf__fail(t, VF_ERR_ARG, "linear: unknown activation %d", (int)act);
+    if (check_linear(t, "linear", x, w, b, &rows, &nin, &out)) return VF_NOVAR;
+    int64_t shape[2] = {rows, out};
+    vf_var v = vf__push(t, &linear_op, n_in, in, 2, shape);
+    if (v == VF_NOVAR) return v;
+    if (act != VF_ACT_NONE) {
+        void *z = vf__tape_alloc(t, (size_t)(rows * out) * sizeof(vf_real));
+        if (!z) return VF_NOVAR;
+        vf__node(t, v)->aux = z;
+    }
+    vf__node(t, v)->iarg[0] = act;
+    return vf__run(t, v);
+}
+
+/* ---- MADE masked linear: y = x (W * M)^T + b ----------------------------------------------
+ * inputs: x, W, M[, b]; aux = W * M. The mask is a constant: it never receives a gradient. */
+
+static vf_status masked_fwd(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
+    int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    vf_real *wm = n->aux;
+    for (int64_t i = 0; i < out * in; i++) wm[i] = w->value.data[i] * m->value.data[i];
+    vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, wm, in, 0, n->value.data, out);
+    if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data, n->value.data);
+    return VF_OK;
+}
+
+static void masked_vjp(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
+    vf_node *b = n->n_in == 4 ? vf__in(t, n, 3) : NULL;
+    int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    if (w->grad) {
+        vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
+        if (!gw) return;
+        vf__gemm(1, 0, out, in, rows, 1, n->grad, out, x->value.data, in, 0, gw, in);
+        for (int64_t i = 0; i < out * in; i++) w->grad[i] += gw[i] * m->value.data[i];
+    }
+    if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad);
+    if (x->grad) vf__gemm(0, 0, rows, in, out, 1, n->grad, out, (const vf_real *)n->aux, in, 1, x->grad, in);
+}
+
+static void masked_jvp(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
+    vf_node *b = n->n_in == 4 ? vf__in(t, n, 3) : NULL;
+    int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    vf_real beta = 0;
+    if (x->tangent) {
+        vf__gemm(0, 1, rows, out, in, 1, x->tangent, in, (const vf_real *)n->aux, in, 0, n->tangent, out);
+        beta = 1;
+    }
+    if (w->tangent) {
+        vf_real *dwm = vf__tape_alloc(t, (size_t)(out * in) * sizeof *dwm);
+        if (!dwm) return;
+        for (int64_t i = 0; i < out * in; i++) dwm[i] = w->tangent[i] * m->value.data[i];
+        vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, dwm, in, beta, n->tangent, out);
+        beta = 1;
+    }
+    if (beta == 0) memset(n->tangent, 0, (size_t)(rows * out) * sizeof(vf_real));
+    if (b && b->tangent) add_row_bias(rows, out, b->tangent, n->tangent);
+}
+
+static const vf_op_def masked_op = {"masked_linear", masked_fwd, masked_vjp, masked_jvp};
+
+vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b)
+{
+    vf_var in[4] = {x, w, mask, b};
+    int n_in = b == VF_NOVAR ? 3 : 4;
+    int64_t rows, nin, out;
+    if (!vf__ok(t, "masked_linear", n_in, in)) return VF_NOVAR;
+    if (check_linear(t, "masked_linear", x, w, b, &rows, &nin, &out)) return VF_NOVAR;
+    if (!vf_tensor_same_shape(&vf__node(t, mask)->value, &vf__node(t, w)->value))
+        return vf__fail(t, VF_ERR_SHAPE, "masked_linear: mask and weight shapes differ");
+    int64_t shape[2] = {rows, out};
+    vf_var v = vf__push(t, &masked_op, n_in, in, 2, shape);
+    if (v == VF_NOVAR) return v;
+    void *wm = vf__tape_alloc(t, (size_t)(out * nin) * sizeof(vf_real));
+    if (!wm) return VF_NOVAR;
+    vf__node(t, v)->aux = wm;
+    return vf__run(t, v);
+}
+
+/* ---- bias add: y [n, d] = x [n, d] + b [d] ------------------------------------------------- */
+
+static vf_status bias_fwd(vf_tape *t, vf_node *n)
+{
+    int64_t rows = n->value.shape[0], cols = n->value.shape[1];
+    memcpy(n->value.data, vf__in(t, n, 0)->value.data, (size_t)(rows * cols) * sizeof(vf_real));
+    add_row_bias(rows, cols, vf__in(t, n, 1)->value.data, n->value.data);
+    return VF_OK;
+}
+
+static void bias_vjp(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *b = vf__in(t, n, 1);
+    int64_t rows = n->value.shape[0], cols = n->value.shape[1];
+    if (x->grad)
+        for (int64_t i = 0; i < rows * cols; i++) x->grad[i] += n->grad[i];
+    if (b->grad) add_column_sums(rows, cols, n->grad, b->grad);
+}
+
+static void bias_jvp(vf_tape *t, vf_node *n)
+{
+    vf_node *x = vf__in(t, n, 0), *b = vf__in(t, n, 1);
+    int64_t rows = n->value.shape[0], cols = n->value.shape[1];
+    if (x->tangent) memcpy(n->tangent, x->tangent, (size_t)(rows * cols) * sizeof(vf_real));
+    else memset(n->tangent, 0, (size_t)(rows * cols) * sizeof(vf_real));
+    if (b->tangent) add_row_bias(rows, cols, b->tangent, n->tangent);
+}
+
+static const vf_op_def bias_op = {"bias_add", bias_fwd, bias_vjp, bias_jvp};
+
+vf_var vf_bias_add(vf_tape *t, vf_var x, vf_var b)
+{
+    vf_var in[2] = {x, b};
+    if (!vf__ok(t, "bias_add", 2, in)) return VF_NOVAR;
+    const vf_tensor *xv = &vf__node(t, x)->value, *bv = &vf__node(t, b)->value;
+    if (xv->ndim != 2 || bv->ndim != 1 || bv->shape[0] != xv->shape[1]) {
+        char sx[64], sb[64];
+        vf_tensor_shape_str(xv, sx, sizeof sx);
+        vf_tensor_shape_str(bv, sb, sizeof sb);
+        return vf__fail(t, VF_ERR_SHAPE, "bias_add: input %s and bias %s (need [n, d] and [d])", sx, sb);
+    }
+    vf_var v = vf__push(t, &bias_op, 2, in, 2, xv->shape);
+    return vf__run(t, v);
+}

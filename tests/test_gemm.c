@@ -1,0 +1,101 @@
+/* test_gemm.c — the built-in GEMM and the active backend against a double-precision triple loop. */
+#include <stdlib.h>
+#include "vf_test.h"
+#include "internal.h"
+
+/* C_ref = alpha op(A) op(B) + beta C0, in double. */
+static void reference(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                      const double *b, int64_t ldb, double beta, const double *c0, double *c, int64_t ldc)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++)
+                s += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+            c[i * ldc + j] = alpha * s + beta * c0[i * ldc + j];
+        }
+}
+
+/* One case: sizes, transposes, padded leading dimensions, alpha/beta. */
+static void check_case(int64_t m, int64_t n, int64_t k, int ta, int tb, double alpha, double beta)
+{
+    int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    int64_t lda = ac + 3, ldb = bc + 1, ldc = n + 2;
+    size_t na = (size_t)(ar * lda), nb = (size_t)(br * ldb), nc = (size_t)(m * ldc);
+    double *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c0 = malloc(nc * sizeof *c0);
+    double *cr = malloc(nc * sizeof *cr), *cd = malloc(nc * sizeof *cd);
+    float *af = malloc(na * sizeof *af), *bf = malloc(nb * sizeof *bf), *cf = malloc(nc * sizeof *cf);
+    float *cs = malloc(nc * sizeof *cs);
+    vf_rng r;
+    vf_rng_init(&r, (uint64_t)(m * 1000003 + n * 1009 + k), 1);
+    for (size_t i = 0; i < na; i++) af[i] = (float)(a[i] = vf_rng_uniform(&r) - 0.5);
+    for (size_t i = 0; i < nb; i++) bf[i] = (float)(b[i] = vf_rng_uniform(&r) - 0.5);
+    for (size_t i = 0; i < nc; i++) {
+        cs[i] = cf[i] = (float)(cd[i] = c0[i] = vf_rng_uniform(&r) - 0.5);
+        cr[i] = c0[i];
+    }
+    reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, cr, ldc);
+    vf__gemm_builtin_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cd, ldc);
+    vf__gemm_builtin_f32(ta, tb, m, n, k, (float)alpha, af, lda, bf, ldb, (float)beta, cf, ldc);
+    vf__sgemm(ta, tb, m, n, k, (float)alpha, af, lda, bf, ldb, (float)beta, cs, ldc);
+    double e64 = 0, e32 = 0, es = 0, pad = 0;
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            size_t q = (size_t)(i * ldc + j);
+            e64 = fmax(e64, fabs(cd[q] - cr[q]));
+            e32 = fmax(e32, fabs(cf[q] - cr[q]));
+            es = fmax(es, fabs(cs[q] - cr[q]));
+        }
+        for (int64_t j = n; j < ldc; j++) { /* the padding columns must be untouched */
+            size_t q = (size_t)(i * ldc + j);
+            pad = fmax(pad, fabs(cd[q] - c0[q]) + fabs((double)cf[q] - (double)(float)c0[q]) +
+                                fabs((double)cs[q] - (double)(float)c0[q]));
+        }
+    }
+    /* Entries are sums of k products of magnitude <= 1/4: float rounding grows like k * 2^-24. */
+    double tol32 = 1e-6 * (double)(k + 4);
+    CHECK_MSG(e64 <= 1e-12 * (double)(k + 1), "f64 %lldx%lldx%lld t%d%d err %g", (long long)m, (long long)n,
+              (long long)k, ta, tb, e64);
+    CHECK_MSG(e32 <= tol32, "f32 %lldx%lldx%lld t%d%d err %g", (long long)m, (long long)n, (long long)k, ta, tb, e32);
+    CHECK_MSG(es <= tol32, "sgemm (%s) %lldx%lldx%lld t%d%d err %g", vf__gemm_backend(), (long long)m,
+              (long long)n, (long long)k, ta, tb, es);
+    CHECK(pad == 0);
+    free(a); free(b); free(c0); free(cr); free(cd); free(af); free(bf); free(cf); free(cs);
+}
+
+static void test_shapes(void)
+{
+    /* Sizes around the register tile (6 x 16) and the cache blocks (120 x 256 x 1024). */
+    const int64_t sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 1}, {7, 17, 9}, {13, 33, 257}, {121, 18, 300},
+                                {64, 1030, 5}, {2, 3, 600}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                check_case(sizes[s][0], sizes[s][1], sizes[s][2], ta, tb, 1.0, 0.0);
+                check_case(sizes[s][0], sizes[s][1], sizes[s][2], ta, tb, -0.5, 1.5);
+            }
+}
+
+static void test_degenerate(void)
+{
+    /* k = 0: C = beta C. */
+    double c[4] = {1, 2, 3, 4};
+    vf__gemm_builtin_f64(0, 0, 2, 2, 0, 1.0, NULL, 1, NULL, 2, 2.0, c, 2);
+    CHECK(c[0] == 2 && c[3] == 8);
+    vf__gemm_builtin_f64(0, 0, 2, 2, 0, 1.0, NULL, 1, NULL, 2, 0.0, c, 2);
+    CHECK(c[0] == 0 && c[3] == 0);
+    /* beta = 0 must not read C: NaN there must not leak. */
+    double a[2] = {1, 2}, b[2] = {3, 4}, cn[1] = {NAN};
+    vf__gemm_builtin_f64(0, 0, 1, 1, 2, 1.0, a, 2, b, 1, 0.0, cn, 1);
+    CHECK(cn[0] == 11);
+    float af[2] = {1, 2}, bf[2] = {3, 4}, cf[1] = {NAN};
+    vf__sgemm(0, 0, 1, 1, 2, 1.0f, af, 2, bf, 1, 0.0f, cf, 1);
+    CHECK(cf[0] == 11);
+}
+
+int main(void)
+{
+    RUN(test_shapes);
+    RUN(test_degenerate);
+    return vf_test_summary();
+}

@@ -1,0 +1,188 @@
+/* test_ops_linalg.c — matmul, fused linear (every activation), MADE masked linear, bias add. */
+#include "vf_test.h"
+#include "gradcheck.h"
+
+typedef struct { int ta, tb; } mm_ctx;
+
+static vf_var build_matmul(vf_tape *t, const vf_var *in, void *ctx)
+{
+    mm_ctx *c = ctx;
+    return vf_matmul(t, in[0], in[1], c->ta, c->tb);
+}
+
+static void test_matmul(void)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            vf_real a[12], b[20];
+            gc_fill(a, 12, 1, 0, 1);
+            gc_fill(b, 20, 2, 0, 1);
+            mm_ctx c = {ta, tb};
+            gc_input in[2] = {{a, 2, {ta ? 4 : 3, ta ? 3 : 4}, 1}, {b, 2, {tb ? 5 : 4, tb ? 4 : 5}, 1}};
+            CHECK_MSG(gradcheck("matmul", build_matmul, &c, 2, in), "matmul ta=%d tb=%d", ta, tb);
+            in[0].differentiate = 0; /* gradient to one side only */
+            CHECK_MSG(gradcheck("matmul/b", build_matmul, &c, 2, in), "matmul b-only ta=%d tb=%d", ta, tb);
+        }
+}
+
+static void test_matmul_values(void)
+{
+    vf_tape *t = vf_tape_new();
+    vf_real a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1}; /* a [2,3], b [3,2] */
+    vf_var va = vf_input(t, a, 2, (int64_t[]){2, 3}), vb = vf_input(t, b, 2, (int64_t[]){3, 2});
+    const vf_tensor *y = vf_value(t, vf_matmul(t, va, vb, 0, 0));
+    CHECK(y && y->shape[0] == 2 && y->shape[1] == 2);
+    if (y) {
+        CHECK(y->data[0] == 4 && y->data[1] == 5 && y->data[2] == 10 && y->data[3] == 11);
+    }
+    CHECK(vf_matmul(t, va, va, 0, 0) == VF_NOVAR); /* [2,3] x [2,3] */
+    CHECK(vf_tape_status(t) == VF_ERR_SHAPE);
+    vf_tape_free(t);
+}
+
+typedef struct { vf_activation act; int bias; } lin_ctx;
+
+static vf_var build_linear(vf_tape *t, const vf_var *in, void *ctx)
+{
+    lin_ctx *c = ctx;
+    return vf_linear(t, in[0], in[1], c->bias ? in[2] : VF_NOVAR, c->act);
+}
+
+static void test_linear_all_activations(void)
+{
+    for (int act = 0; act < VF_ACT_COUNT; act++)
+        for (int bias = 0; bias < 2; bias++) {
+            vf_real x[8], w[12], b[3];
+            gc_fill(x, 8, 3, 0, 1);
+            gc_fill(w, 12, 4, 0, 0.7);
+            gc_fill(b, 3, 5, 0.1, 0.5);
+            lin_ctx c = {(vf_activation)act, bias};
+            gc_input in[3] = {{x, 2, {2, 4}, 1}, {w, 2, {3, 4}, 1}, {b, 1, {3}, 1}};
+            CHECK_MSG(gradcheck("linear", build_linear, &c, bias ? 3 : 2, in), "linear act=%s bias=%d",
+                      vf_activation_name((vf_activation)act), bias);
+        }
+}
+
+/* The fused layer equals matmul + bias + activation built from separate ops. */
+static void test_linear_matches_composition(void)
+{
+    vf_tape *t = vf_tape_new();
+    vf_real x[15], w[20], b[4];
+    gc_fill(x, 15, 6, 0, 1);
+    gc_fill(w, 20, 7, 0, 1);
+    gc_fill(b, 4, 8, 0, 1);
+    vf_var vx = vf_input(t, x, 2, (int64_t[]){3, 5}), vw = vf_input(t, w, 2, (int64_t[]){4, 5});
+    vf_var vb = vf_input(t, b, 1, (int64_t[]){4});
+    for (int act = 0; act < VF_ACT_COUNT; act++) {
+        const vf_tensor *f = vf_value(t, vf_linear(t, vx, vw, vb, (vf_activation)act));
+        const vf_tensor *g = vf_value(t, vf_activate(t, vf_bias_add(t, vf_matmul(t, vx, vw, 0, 1), vb),
+                                                     (vf_activation)act));
+        CHECK(f && g);
+        if (!f || !g) break;
+        double err = 0;
+        for (int i = 0; i < 12; i++) err = fmax(err, fabs((double)f->data[i] - (double)g->data[i]));
+        CHECK_MSG(err <= (VF_USE_DOUBLE ? 1e-14 : 1e-6), "act %d err %g", act, err);
+    }
+    CHECK(vf_tape_status(t) == VF_OK);
+    vf_tape_free(t);
+}
+
+static vf_var build_masked(vf_tape *t, const vf_var *in, void *ctx)
+{
+    (void)ctx;
+    return vf_masked_linear(t, in[0], in[1], in[2], in[3]);
+}
+
+static void test_masked_linear(void)
+{
+    vf_real x[8], w[12], b[3];
+    vf_real m[12] = {1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0};
+    gc_fill(x, 8, 9, 0, 1);
+    gc_fill(w, 12, 10, 0, 1);
+    gc_fill(b, 3, 11, 0, 1);
+    gc_input in[4] = {{x, 2, {2, 4}, 1}, {w, 2, {3, 4}, 1}, {m, 2, {3, 4}, 0}, {b, 1, {3}, 1}};
+    CHECK(gradcheck("masked_linear", build_masked, NULL, 4, in));
+
+    /* Masked-out weights get exactly zero gradient and have no effect on the output. */
+    vf_tape *t = vf_tape_new();
+    vf_real gw[12] = {0}, gb[3] = {0};
+    vf_var vx = vf_input(t, x, 2, (int64_t[]){2, 4});
+    vf_var vw = vf_param(t, w, gw, 2, (int64_t[]){3, 4});
+    vf_var vm = vf_input(t, m, 2, (int64_t[]){3, 4});
+    vf_var vb = vf_param(t, b, gb, 1, (int64_t[]){3});
+    vf_var y = vf_sum(t, vf_masked_linear(t, vx, vw, vm, vb), VF_ALL_AXES, 0);
+    CHECK(vf_backward(t, y) == VF_OK);
+    for (int i = 0; i < 12; i++)
+        if (m[i] == 0) CHECK(gw[i] == 0);
+    vf_tape_free(t);
+}
+
+static vf_var build_bias(vf_tape *t, const vf_var *in, void *ctx)
+{
+    (void)ctx;
+    return vf_bias_add(t, in[0], in[1]);
+}
+
+static void test_bias_add(void)
+{
+    vf_real x[6], b[3];
+    gc_fill(x, 6, 12, 0, 1);
+    gc_fill(b, 3, 13, 0, 1);
+    gc_input in[2] = {{x, 2, {2, 3}, 1}, {b, 1, {3}, 1}};
+    CHECK(gradcheck("bias_add", build_bias, NULL, 2, in));
+}
+
+/* A two-layer network: gradients through stacked fused layers, w.r.t. input and weights. */
+static vf_var build_mlp(vf_tape *t, const vf_var *in, void *ctx)
+{
+    (void)ctx;
+    vf_var h = vf_linear(t, in[0], in[1], in[2], VF_ACT_SILU);
+    return vf_linear(t, h, in[3], VF_NOVAR, VF_ACT_TANH);
+}
+
+static void test_stacked(void)
+{
+    vf_real x[6], w1[15], b1[5], w2[10];
+    gc_fill(x, 6, 14, 0, 1);
+    gc_fill(w1, 15, 15, 0, 0.6);
+    gc_fill(b1, 5, 16, 0, 0.3);
+    gc_fill(w2, 10, 17, 0, 0.5);
+    gc_input in[4] = {{x, 2, {2, 3}, 1}, {w1, 2, {5, 3}, 1}, {b1, 1, {5}, 1}, {w2, 2, {2, 5}, 1}};
+    CHECK(gradcheck("mlp", build_mlp, NULL, 4, in));
+}
+
+static void test_shape_errors(void)
+{
+    vf_tape *t = vf_tape_new();
+    vf_real d[64] = {0};
+    vf_var x = vf_input(t, d, 2, (int64_t[]){2, 4});
+    vf_var w = vf_input(t, d, 2, (int64_t[]){3, 5});
+    CHECK(vf_linear(t, x, w, VF_NOVAR, VF_ACT_NONE) == VF_NOVAR);
+    CHECK(vf_tape_status(t) == VF_ERR_SHAPE);
+    CHECK(strstr(vf_tape_error(t), "linear") != NULL);
+    vf_tape_reset(t);
+    x = vf_input(t, d, 2, (int64_t[]){2, 4});
+    w = vf_input(t, d, 2, (int64_t[]){3, 4});
+    vf_var b = vf_input(t, d, 1, (int64_t[]){4});
+    CHECK(vf_linear(t, x, w, b, VF_ACT_NONE) == VF_NOVAR); /* bias [4] for 3 outputs */
+    CHECK(vf_tape_status(t) == VF_ERR_SHAPE);
+    vf_tape_reset(t);
+    x = vf_input(t, d, 2, (int64_t[]){2, 4});
+    w = vf_input(t, d, 2, (int64_t[]){3, 4});
+    CHECK(vf_linear(t, x, w, VF_NOVAR, (vf_activation)99) == VF_NOVAR);
+    CHECK(vf_tape_status(t) == VF_ERR_ARG);
+    vf_tape_free(t);
+}
+
+int main(void)
+{
+    RUN(test_matmul);
+    RUN(test_matmul_values);
+    RUN(test_linear_all_activations);
+    RUN(test_linear_matches_composition);
+    RUN(test_masked_linear);
+    RUN(test_bias_add);
+    RUN(test_stacked);
+    RUN(test_shape_errors);
+    return vf_test_summary();
+}
