@@ -58,6 +58,12 @@ vf_rng vf_rng_split(const vf_rng *r, uint64_t index)
 
 void vf_rng_block(vf_rng *r, uint32_t out[4]) { philox(r->key, r->counter++, r->stream, out); }
 
+#if VF_USE_DOUBLE
+#define nextafter_real nextafter
+#else
+#define nextafter_real nextafterf
+#endif
+
 static inline double u53(uint32_t hi, uint32_t lo)
 {
     return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * (1.0 / 9007199254740992.0);
@@ -108,19 +114,31 @@ uint64_t vf_rng_below(vf_rng *r, uint64_t n)
     }
 }
 
+/* lo + w u rounded to vf_real, kept below hi: with u close to 1 the sum (or its conversion to
+ * float) can round up to hi itself, which [lo, hi) excludes; such a value becomes `top`, the largest
+ * vf_real below hi (or lo if there is none above lo). */
+static inline vf_real uniform_in(double lo, double w, double u, double hi, vf_real top)
+{
+    vf_real x = (vf_real)(lo + w * u);
+    return (double)x >= hi && w > 0.0 ? top : x;
+}
+
 void vf_rng_uniform_fill(vf_rng *r, vf_real *out, size_t n, double lo, double hi)
 {
     uint64_t base = r->counter;
     size_t blocks = (n + 1) / 2;
     double w = hi - lo;
+    vf_real top = (vf_real)hi;
+    if ((double)top >= hi) top = nextafter_real(top, (vf_real)lo);
+    if ((double)top < lo) top = (vf_real)lo;
 #if VF_HAVE_OPENMP
 #pragma omp parallel for schedule(static) if (n > 65536) num_threads(vf__threads())
 #endif
     for (size_t j = 0; j < blocks; j++) {
         uint32_t b[4];
         philox(r->key, base + j, r->stream, b);
-        out[2 * j] = (vf_real)(lo + w * u53(b[0], b[1]));
-        if (2 * j + 1 < n) out[2 * j + 1] = (vf_real)(lo + w * u53(b[2], b[3]));
+        out[2 * j] = uniform_in(lo, w, u53(b[0], b[1]), hi, top);
+        if (2 * j + 1 < n) out[2 * j + 1] = uniform_in(lo, w, u53(b[2], b[3]), hi, top);
     }
     r->counter = base + blocks;
 }
@@ -163,21 +181,23 @@ void vf_rng_normal_fill(vf_rng *r, vf_real *out, size_t n, double mean, double s
 
 vf_status vf_rng_categorical(vf_rng *r, const double *weights, size_t k, size_t *index)
 {
-    double total = 0.0;
+    double total = 0.0, wmax = 0.0;
     if (!weights || !index || k == 0) return vf__error(VF_ERR_ARG, "categorical: no weights");
     for (size_t i = 0; i < k; i++) {
         if (!(weights[i] >= 0.0) || !isfinite(weights[i]))
             return vf__error(VF_ERR_ARG, "categorical: weight %zu is %g (must be finite and >= 0)", i,
                              weights[i]);
-        total += weights[i];
+        if (weights[i] > wmax) wmax = weights[i];
     }
-    if (!(total > 0.0)) return vf__error(VF_ERR_ARG, "categorical: weights sum to zero");
+    if (!(wmax > 0.0)) return vf__error(VF_ERR_ARG, "categorical: weights sum to zero");
+    /* Work with weights / max so the sum cannot overflow (it lies in [1, k]). */
+    for (size_t i = 0; i < k; i++) total += weights[i] / wmax;
     double u = vf_rng_uniform(r) * total, acc = 0.0;
     size_t last = 0;
     for (size_t i = 0; i < k; i++) {
         if (weights[i] <= 0.0) continue;
         last = i;
-        acc += weights[i];
+        acc += weights[i] / wmax;
         if (u < acc) {
             *index = i;
             return VF_OK;
