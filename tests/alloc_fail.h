@@ -48,7 +48,7 @@ typedef struct af_state {
 
 static af_state af;
 
-static int af_refuse(size_t size)
+static inline int af_refuse(size_t size)
 {
     af.calls++;
     int fail = size > AF_MAX_BYTES;
@@ -57,7 +57,7 @@ static int af_refuse(size_t size)
     return fail;
 }
 
-static void *af_alloc(size_t size, void *user)
+static inline void *af_alloc(size_t size, void *user)
 {
     (void)user;
     if (af_refuse(size)) return NULL;
@@ -66,7 +66,7 @@ static void *af_alloc(size_t size, void *user)
     return p;
 }
 
-static void *af_realloc(void *p, size_t size, void *user)
+static inline void *af_realloc(void *p, size_t size, void *user)
 {
     (void)user;
     if (af_refuse(size)) return NULL; /* p stays valid, as with realloc */
@@ -75,7 +75,7 @@ static void *af_realloc(void *p, size_t size, void *user)
     return q;
 }
 
-static void af_free(void *p, void *user)
+static inline void af_free(void *p, void *user)
 {
     (void)user;
     if (!p) return;
@@ -85,7 +85,7 @@ static void af_free(void *p, void *user)
 }
 
 /* Reset the counters and make varflow allocate through af (fail_at = 0: never fail). */
-static void af_install(long fail_at, int sticky)
+static inline void af_install(long fail_at, int sticky)
 {
     static const vf_allocator hooks = {af_alloc, af_realloc, af_free, NULL};
     af.calls = 0;
@@ -98,13 +98,13 @@ static void af_install(long fail_at, int sticky)
 }
 
 /* Back to malloc/realloc/free. */
-static void af_remove(void) { vf_set_allocator(NULL); }
+static inline void af_remove(void) { vf_set_allocator(NULL); }
 
 typedef vf_status (*af_scenario)(void *ctx);
 
 /* Run fn with the k-th allocation failing, k = 1, 2, ... (at most max_k runs, 0 = 100000) until a
  * run sees no injected failure. Returns the number of problems found (0 = all paths safe). */
-static int af_sweep_n(const char *name, af_scenario fn, void *ctx, int sticky, long max_k)
+static inline int af_sweep_n(const char *name, af_scenario fn, void *ctx, int sticky, long max_k)
 {
     int problems = 0;
     if (max_k <= 0) max_k = 100000;
@@ -138,7 +138,7 @@ static int af_sweep_n(const char *name, af_scenario fn, void *ctx, int sticky, l
     return problems + 1;
 }
 
-static int af_sweep(const char *name, af_scenario fn, void *ctx, int sticky)
+static inline int af_sweep(const char *name, af_scenario fn, void *ctx, int sticky)
 {
     return af_sweep_n(name, fn, ctx, sticky, 0);
 }

@@ -4,23 +4,31 @@
 #include <string.h>
 #include "internal.h"
 
+/* Row-major strides. Computed in unsigned arithmetic so that a caller's absurd shape given to
+ * vf_tensor_wrap cannot overflow a signed integer; shapes accepted by check_shape never wrap. */
 static void set_contiguous_strides(vf_tensor *t)
 {
-    int64_t s = 1;
+    uint64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
-        t->stride[i] = s;
-        s *= t->shape[i];
+        t->stride[i] = (int64_t)s;
+        if (i > 0) s *= (uint64_t)t->shape[i];
     }
 }
 
+/* Valid shape: 0..VF_MAX_DIMS extents >= 0. *numel = their product. The product of the nonzero
+ * extents must fit in bytes (size_t) too, so that the strides of a 0-size tensor stay finite. */
 static vf_status check_shape(int ndim, const int64_t *shape, size_t *numel)
 {
     if (ndim < 0 || ndim > VF_MAX_DIMS)
         return vf__error(VF_ERR_SHAPE, "tensor: %d dimensions (at most %d)", ndim, VF_MAX_DIMS);
-    size_t n = 1;
+    if (ndim > 0 && !shape) return vf__error(VF_ERR_ARG, "tensor: shape is NULL");
+    size_t n = 1, span = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return vf__error(VF_ERR_SHAPE, "tensor: negative extent %lld", (long long)shape[i]);
-        if (vf__mul_size(n, (size_t)shape[i], &n)) return vf__error(VF_ERR_NOMEM, "tensor: size overflows");
+        if (vf__mul_size(span, shape[i] ? (size_t)shape[i] : 1, &span) || span > SIZE_MAX / sizeof(vf_real) ||
+            span > (size_t)INT64_MAX)
+            return vf__error(VF_ERR_NOMEM, "tensor: size overflows");
+        n = shape[i] ? n * (size_t)shape[i] : 0;
     }
     *numel = n;
     return VF_OK;
@@ -37,11 +45,15 @@ vf_tensor vf_tensor_wrap(vf_real *data, int ndim, const int64_t *shape)
     return t;
 }
 
-vf_status vf_tensor_alloc(vf_tensor *t, int ndim, const int64_t *shape)
+vf_status vf_tensor_alloc(vf_tensor *t, int ndim, const int64_t *shape_in)
 {
     size_t n, bytes;
+    if (!t) return vf__error(VF_ERR_ARG, "tensor: output is NULL");
+    vf_status s = check_shape(ndim, shape_in, &n);
+    /* shape_in may be t->shape itself: copy it before t is cleared. */
+    int64_t shape[VF_MAX_DIMS] = {0};
+    for (int i = 0; !s && i < ndim; i++) shape[i] = shape_in[i];
     memset(t, 0, sizeof *t);
-    vf_status s = check_shape(ndim, shape, &n);
     if (s) return s;
     if (vf__mul_size(n, sizeof(vf_real), &bytes)) return vf__error(VF_ERR_NOMEM, "tensor: size overflows");
     void *p = vf_calloc(1, bytes);
@@ -67,10 +79,10 @@ int64_t vf_tensor_numel(const vf_tensor *t)
 
 int vf_tensor_is_contiguous(const vf_tensor *t)
 {
-    int64_t s = 1;
+    uint64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] != 1 && t->stride[i] != s) return 0;
-        s *= t->shape[i];
+        if (t->shape[i] != 1 && (uint64_t)t->stride[i] != s) return 0;
+        s *= (uint64_t)t->shape[i];
     }
     return 1;
 }
@@ -108,11 +120,14 @@ vf_status vf_tensor_slice(const vf_tensor *t, int axis, int64_t start, int64_t s
     if (start < 0 || stop > t->shape[axis] || start > stop)
         return vf__error(VF_ERR_ARG, "slice: [%lld, %lld) out of range 0..%lld", (long long)start,
                          (long long)stop, (long long)t->shape[axis]);
-    *view = *t;
-    view->owned = NULL;
-    view->data = t->data + start * t->stride[axis];
-    view->shape[axis] = (stop - start + step - 1) / step;
-    view->stride[axis] = t->stride[axis] * step;
+    /* ceil((stop - start) / step) without overflow for a large step. */
+    int64_t count = stop == start ? 0 : (stop - start - 1) / step + 1;
+    vf_tensor v = *t;
+    v.owned = NULL;
+    if (count > 0) v.data = t->data + start * t->stride[axis]; /* empty: keep a pointer inside t */
+    v.shape[axis] = count;
+    if (count > 1) v.stride[axis] = t->stride[axis] * step; /* step < extent here: no overflow */
+    *view = v;
     return VF_OK;
 }
 
@@ -189,11 +204,18 @@ vf_status vf_tensor_copy(vf_tensor *dst, const vf_tensor *src)
     return VF_OK;
 }
 
-vf_status vf_tensor_clone(const vf_tensor *src, vf_tensor *out)
+vf_status vf_tensor_clone(const vf_tensor *src_in, vf_tensor *out)
 {
-    vf_status s = vf_tensor_alloc(out, src->ndim, src->shape);
-    if (s) return s;
-    return vf_tensor_copy(out, src);
+    /* out may be src_in itself: then src_in becomes the copy, and a buffer it owned is released. */
+    const vf_tensor src = *src_in;
+    vf_status s = vf_tensor_alloc(out, src.ndim, src.shape);
+    if (s) {
+        if (out == src_in) *out = src; /* unchanged on failure */
+        return s;
+    }
+    s = vf_tensor_copy(out, &src);
+    if (out == src_in) vf_free(src.owned);
+    return s;
 }
 
 void vf_tensor_fill(vf_tensor *t, vf_real value)
