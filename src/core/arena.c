@@ -27,7 +27,10 @@ struct vf_arena {
 static chunk *chunk_new(size_t size)
 {
     size_t bytes = sizeof(chunk) + size + ARENA_ALIGN;
-    if (bytes < size) return NULL;
+    if (bytes < size) {
+        vf__error(VF_ERR_NOMEM, "arena: chunk of %zu bytes is too large", size);
+        return NULL;
+    }
     void *raw = vf_malloc(bytes);
     if (!raw) return NULL;
     chunk *c = raw;
@@ -65,6 +68,10 @@ void vf_arena_free(vf_arena *a)
 
 void *vf_arena_alloc(vf_arena *a, size_t bytes)
 {
+    if (!a) {
+        vf__error(VF_ERR_ARG, "arena: NULL arena");
+        return NULL;
+    }
     size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (need < bytes) {
         vf__error(VF_ERR_NOMEM, "arena: allocation size overflows");
@@ -72,7 +79,7 @@ void *vf_arena_alloc(vf_arena *a, size_t bytes)
     }
     chunk *c = a->top;
     if (!c || c->size - c->used < need) {
-        size_t size = c ? c->size * 2 : a->first;
+        size_t size = !c ? a->first : (c->size > SIZE_MAX / 2 ? SIZE_MAX : c->size * 2);
         if (size < need) size = need;
         chunk *n = chunk_new(size);
         if (!n) return NULL;

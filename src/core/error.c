@@ -33,9 +33,13 @@ void vf_clear_error(void) { error_message[0] = '\0'; }
 
 const char *vf_version(void) { return VF_VERSION_STRING; }
 
+/* Formats into a local buffer first: the arguments may include vf_last_error() itself (a caller
+ * adding context to the message below it), and vsnprintf must not read and write one buffer. */
 vf_status vf__verror(vf_status status, const char *fmt, va_list ap)
 {
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    char buf[sizeof error_message];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    memcpy(error_message, buf, sizeof buf);
     return status;
 }
 
