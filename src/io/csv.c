@@ -205,7 +205,7 @@ vf_status vf_parse_csv(const char *name, const char *text, size_t len, const vf_
             if (o.header == VF_CSV_HEADER_AUTO)
                 for (size_t j = 0; j < fv.n && !header; j++) {
                     double v;
-                    if (field_number(&fv.f[j], &v)) header = 1;
+                    if (fv.f[j].n > 0 && field_number(&fv.f[j], &v)) header = 1;
                 }
             if (header) {
                 if (names) {
