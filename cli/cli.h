@@ -47,4 +47,15 @@ const char *cli_option_value(const char *cmd, int argc, char **argv, int *i);
 /* 1 when stderr is a terminal and progress lines should be shown. */
 int cli_show_progress(const cli_common *c);
 
+/* 1 when arg is option `name` itself ("--seed") or "name=value" ("--seed=3"). */
+int cli_is_option(const char *arg, const char *name);
+/* 1 when arg looks like an option ("-x", "--xyz"); "-" alone and negative numbers are not options. */
+int cli_looks_like_option(const char *arg);
+/* Help text of the common options, one per line, indented like the commands' own option lists. */
+void cli_print_common_help(FILE *out);
+/* Write s as a JSON string literal (with quotes and escapes). */
+void cli_json_string(FILE *out, const char *s);
+/* Extension of path after the last '.' of its last component, without the dot ("" if none). */
+const char *cli_extension(const char *path);
+
 #endif

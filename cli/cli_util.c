@@ -1,0 +1,213 @@
+/* cli_util.c — what the subcommands share: error lines, strict number parsing, the common options. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+/* Writes "varflow[ cmd]: message[suffix]" as one line on stderr (newlines in the message become spaces). */
+static void error_line(const char *cmd, const char *suffix, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    if (cmd)
+        fprintf(stderr, "varflow %s: %s%s\n", cmd, msg, suffix ? suffix : "");
+    else
+        fprintf(stderr, "varflow: %s%s\n", msg, suffix ? suffix : "");
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char suffix[128];
+    if (cmd)
+        snprintf(suffix, sizeof suffix, " (see varflow %s --help)", cmd);
+    else
+        snprintf(suffix, sizeof suffix, " (see varflow --help)");
+    va_list ap;
+    va_start(ap, fmt);
+    error_line(cmd, suffix, fmt, ap);
+    va_end(ap);
+    return 2;
+}
+
+int cli_runtime_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_line(cmd, NULL, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* A number must start with a digit, a sign or a dot: no blanks, no empty string. */
+static int number_start(const char *s) { return s && (isdigit((unsigned char)*s) || *s == '-' || *s == '+' || *s == '.'); }
+
+int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!number_start(s)) return -1;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s) return -1;
+    if (*end == 'e' || *end == 'E') {
+        /* "1e5": accepted when the value is a whole number in range. */
+        double d;
+        if (cli_parse_double(s, &d) || d != floor(d) || d < (double)lo || d > (double)hi) return -1;
+        *out = (int64_t)d;
+        return 0;
+    }
+    if (*end != '\0' || errno == ERANGE || v < lo || v > hi) return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s)) return -1;   /* strtoull would accept "-1" and wrap */
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *out)
+{
+    if (!number_start(s)) return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v)) return -1;
+    if (errno == ERANGE && fabs(v) >= 1.0) return -1;   /* overflow; gradual underflow is accepted */
+    *out = v;
+    return 0;
+}
+
+int cli_is_option(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+int cli_looks_like_option(const char *arg)
+{
+    if (arg[0] != '-' || arg[1] == '\0') return 0;
+    return !(isdigit((unsigned char)arg[1]) || arg[1] == '.');
+}
+
+const char *cli_option_value(const char *cmd, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    const char *eq = strchr(arg, '=');
+    if (arg[0] == '-' && arg[1] == '-' && eq) return eq + 1;
+    if (*i + 1 >= argc) {
+        cli_usage_error(cmd, "option %s needs a value", arg);
+        return NULL;
+    }
+    *i += 1;
+    return argv[*i];
+}
+
+/* Copies the option's name (up to any '=') into buf for messages. */
+static const char *option_name(const char *arg, char *buf, size_t len)
+{
+    size_t n = strcspn(arg, "=");
+    if (n >= len) n = len - 1;
+    memcpy(buf, arg, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static int flag_without_value(const char *cmd, const char *arg)
+{
+    if (strchr(arg, '=')) {
+        char name[64];
+        cli_usage_error(cmd, "option %s takes no value", option_name(arg, name, sizeof name));
+        return -1;
+    }
+    return 1;
+}
+
+int cli_common_option(const char *cmd, int argc, char **argv, int *i, cli_common *c)
+{
+    const char *arg = argv[*i];
+    char name[64];
+    if (cli_is_option(arg, "--seed")) {
+        const char *v = cli_option_value(cmd, argc, argv, i);
+        if (!v) return -1;
+        if (cli_parse_u64(v, &c->seed)) {
+            cli_usage_error(cmd, "%s: '%s' is not a non-negative integer", option_name(arg, name, sizeof name), v);
+            return -1;
+        }
+        c->have_seed = 1;
+        return 1;
+    }
+    if (cli_is_option(arg, "--threads")) {
+        const char *v = cli_option_value(cmd, argc, argv, i);
+        if (!v) return -1;
+        int64_t t;
+        if (cli_parse_i64(v, 0, 4096, &t)) {
+            cli_usage_error(cmd, "%s: '%s' is not a thread count in 0..4096",
+                            option_name(arg, name, sizeof name), v);
+            return -1;
+        }
+        c->threads = (int)t;
+        return 1;
+    }
+    if (cli_is_option(arg, "--json")) {
+        c->json = 1;
+        return flag_without_value(cmd, arg);
+    }
+    if (cli_is_option(arg, "--quiet")) {
+        c->quiet = 1;
+        return flag_without_value(cmd, arg);
+    }
+    return 0;
+}
+
+int cli_show_progress(const cli_common *c) { return isatty(2) && !c->quiet; }
+
+void cli_print_common_help(FILE *out)
+{
+    fputs("Common options:\n"
+          "  --seed S        random seed, a non-negative integer (default 0); the same seed gives the same output\n"
+          "  --threads T     worker threads (0: the library default)\n"
+          "  --json          print one JSON object on stdout at the end, and nothing else on stdout\n"
+          "  --quiet         no progress or summary lines\n"
+          "  -h, --help      this help\n",
+          out);
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+const char *cli_extension(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    return (dot && dot != base) ? dot + 1 : "";
+}
