@@ -175,7 +175,8 @@ int cli_show_progress(const cli_common *c) { return isatty(2) && !c->quiet; }
 
 void cli_print_common_help(FILE *out)
 {
-    fputs("Common options:\n"
+    fputs("\n"
+          "Common options:\n"
           "  --seed S        random seed, a non-negative integer (default 0); the same seed gives the same output\n"
           "  --threads T     worker threads (0: the library default)\n"
           "  --json          print one JSON object on stdout at the end, and nothing else on stdout\n"

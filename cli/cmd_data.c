@@ -16,8 +16,7 @@ static void data_help(FILE *out)
           "Options:\n"
           "  -n N            number of points (default 10000)\n"
           "  -o, --output F  output file, ending in .csv or .npy (required)\n"
-          "  --list          print the data sets and their keys, then exit\n"
-          "\n",
+          "  --list          print the data sets and their keys, then exit\n",
           out);
     cli_print_common_help(out);
     fputs("\nData sets (key=default; every set takes scale=, which multiplies the output):\n", out);
