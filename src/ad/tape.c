@@ -84,6 +84,7 @@ static vf_var new_node(vf_tape *t, int ndim, const int64_t *shape_in, vf_node **
 {
     if (ndim < 0 || ndim > VF_MAX_DIMS)
         return vf__fail(t, VF_ERR_SHAPE, "tape: %d dimensions (at most %d)", ndim, VF_MAX_DIMS);
+    if (ndim > 0 && !shape_in) return vf__fail(t, VF_ERR_ARG, "tape: shape is NULL");
     int64_t shape[VF_MAX_DIMS] = {0};
     for (int i = 0; i < ndim; i++) shape[i] = shape_in[i];
     size_t numel = 1;
@@ -93,11 +94,19 @@ static vf_var new_node(vf_tape *t, int ndim, const int64_t *shape_in, vf_node **
             return vf__fail(t, VF_ERR_NOMEM, "tape: tensor size overflows");
     }
     if (t->n_nodes == t->cap_nodes) {
+        if (t->cap_nodes > INT32_MAX / 2) return vf__fail(t, VF_ERR_NOMEM, "tape: too many nodes");
         int32_t cap = t->cap_nodes ? t->cap_nodes * 2 : 256;
-        vf_node *nodes = vf_realloc(t->nodes, (size_t)cap * sizeof *nodes);
+        size_t bytes;
+        if (vf__mul_size((size_t)cap, sizeof(vf_node), &bytes))
+            return vf__fail(t, VF_ERR_NOMEM, "tape: too many nodes");
+        vf_node *nodes = vf_realloc(t->nodes, bytes);
         if (!nodes) return vf__fail(t, VF_ERR_NOMEM, "tape: out of memory for nodes");
         t->nodes = nodes;
         t->cap_nodes = cap;
+        /* A node with few inputs keeps them in its own in_small, and `in` pointed there: re-aim
+         * it into the moved array (larger input lists live in tape memory and stay put). */
+        for (int32_t i = 0; i < t->n_nodes; i++)
+            if (nodes[i].n_in <= VF_NODE_SMALL_INPUTS) nodes[i].in = nodes[i].in_small;
     }
     vf_node *n = &t->nodes[t->n_nodes];
     memset(n, 0, sizeof *n);
@@ -123,7 +132,10 @@ static vf_var leaf(vf_tape *t, int kind, const vf_real *data, vf_real *grad, int
     n->needs_grad = kind == VF_NODE_PARAM || kind == VF_NODE_INPUT_GRAD;
     if (copy) {
         vf_real *buf = vf__tape_alloc(t, (size_t)numel * sizeof(vf_real));
-        if (!buf) return VF_NOVAR;
+        if (!buf) {
+            t->n_nodes--; /* no half-made node stays on the tape */
+            return VF_NOVAR;
+        }
         n = vf__node(t, v);
         if (numel) memcpy(buf, data, (size_t)numel * sizeof(vf_real));
         n->value.data = buf;
@@ -161,10 +173,18 @@ vf_var vf_scalar(vf_tape *t, double value)
     return leaf(t, VF_NODE_CONST, &x, NULL, 0, NULL, 1);
 }
 
-vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in, int ndim, const int64_t *shape)
+vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in_arg, int ndim, const int64_t *shape)
 {
     vf_node *n = NULL;
-    if (!vf__ok(t, op->name, n_in, in)) return VF_NOVAR;
+    if (!vf__ok(t, op->name, n_in, in_arg)) return VF_NOVAR;
+    /* A few inputs may sit in another node's in_small, which moves when the array grows: copy them.
+     * More than VF_NODE_SMALL_INPUTS live in tape or caller memory, which stays put. */
+    vf_var small[VF_NODE_SMALL_INPUTS];
+    const vf_var *in = in_arg;
+    if (n_in <= VF_NODE_SMALL_INPUTS) {
+        for (int i = 0; i < n_in; i++) small[i] = in_arg[i];
+        in = small;
+    }
     vf_var v = new_node(t, ndim, shape, &n);
     if (v == VF_NOVAR) return v;
     n->op = op;
@@ -172,7 +192,10 @@ vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in, int
     n->n_in = n_in;
     if (n_in > VF_NODE_SMALL_INPUTS) {
         vf_var *ins = vf__tape_alloc(t, (size_t)n_in * sizeof *ins);
-        if (!ins) return VF_NOVAR;
+        if (!ins) {
+            t->n_nodes--; /* no half-made node stays on the tape */
+            return VF_NOVAR;
+        }
         n = vf__node(t, v);
         n->in = ins;
     }
@@ -182,7 +205,10 @@ vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in, int
     }
     int64_t numel = vf__numel(n);
     vf_real *data = vf__tape_alloc(t, (size_t)numel * sizeof(vf_real));
-    if (!data) return VF_NOVAR;
+    if (!data) {
+        t->n_nodes--;
+        return VF_NOVAR;
+    }
     vf__node(t, v)->value.data = data;
     return v;
 }
