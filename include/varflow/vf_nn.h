@@ -147,9 +147,10 @@ typedef enum vf_made_order {
 
 /* Degrees of the d inputs: deg [d], a permutation of 1..d. */
 vf_status vf_made_input_degrees(int64_t d, vf_made_order order, uint64_t seed, int32_t *deg);
-/* Degrees of h hidden units for d inputs: cycling (random = 0): unit k gets
- * k mod max(1, d-1) + min(1, d-1); random: uniform in [min(prev_min, d-1), d-1], prev_min the
- * smallest degree of the layer below. deg [h]. */
+/* Degrees of h hidden units for d inputs, in [lo, d-1] with lo = max(0, min(prev_min, d-1)):
+ * cycling (random = 0): unit k gets lo + k mod (d - lo); random: uniform in [lo, d-1].
+ * prev_min is the smallest degree of the layer below (1 for the inputs: Germain et al.'s choice;
+ * 0 lets degree-0 units carry a context to every output). deg [h]. */
 vf_status vf_made_hidden_degrees(int64_t d, int64_t h, int random, int32_t prev_min, vf_rng *r,
                                  int32_t *deg);
 /* mask[o, i] = deg_out[o] >= deg_in[i] (strict = 0, hidden layers) or deg_out[o] > deg_in[i]
@@ -223,7 +224,9 @@ vf_var vf_resmlp_forward(const vf_resmlp *m, vf_params *p, vf_tape *t, vf_var x,
 
 /* ---- MADE --------------------------------------------------------------------------------- */
 /* An autoregressive network: output block i depends only on the inputs j whose degree is below
- * input i's degree (and on the context, which reaches every hidden unit).
+ * input i's degree, and on the context, which reaches every hidden unit. With a context the hidden
+ * degrees run over 0..d-1 (degree-0 units see only the context), so every output block, the
+ * first in the order included, depends on the context; without one they run over 1..d-1.
  * Plain:    h = act(M_0 x + C c); h = act(M_l h) for l = 1..depth-1; y = M_out h.
  * Residual: h = M_0 x + C c; depth blocks h = h + M_2 act(M_1 act(h) + C_b c) (M_2 zero-initialized,
  *           hidden degrees shared so the skip keeps the property); y = M_out h.

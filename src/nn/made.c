@@ -74,7 +74,7 @@ static vf_status make_masks(vf_made *m, int32_t *hid_deg, int n_hid_layers, int3
     vf_rng r;
     vf_rng_init(&r, mp->seed, 0x48494444u); /* hidden-degree stream */
     vf_status s = vf_made_input_degrees(d, mp->order, mp->seed, m->deg_in);
-    int32_t prev_min = 1;
+    int32_t prev_min = mp->context_features > 0 ? 0 : 1;
     for (int l = 0; l < n_hid_layers && s == VF_OK; l++) {
         s = vf_made_hidden_degrees(d, h, mp->random_degrees, prev_min, &r, hid_deg + (int64_t)l * h);
         prev_min = min_degree(hid_deg + (int64_t)l * h, h);

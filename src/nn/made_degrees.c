@@ -4,8 +4,9 @@
  * Every unit carries a degree. Inputs get a permutation of 1..d (the autoregressive order); a
  * hidden unit of degree m may see inputs of degree <= m, so it is connected to units below with
  * degree <= m (mask: deg_out >= deg_in); an output of degree m must only see inputs of degree < m
- * (mask: deg_out > deg_in). Hidden degrees lie in [1, d-1] (units of degree d would be useless),
- * or are all 0 when d = 1 (then nothing but the bias and context reaches the output).
+ * (mask: deg_out > deg_in). Hidden degrees lie in [1, d-1] (units of degree d would be useless).
+ * Units of degree 0 see no input; they are used when a context is present (and when d = 1), so
+ * that the context also reaches the outputs of the first dimension in the order.
  */
 #include "nn/nn_internal.h"
 
@@ -41,15 +42,11 @@ vf_status vf_made_hidden_degrees(int64_t d, int64_t h, int random, int32_t prev_
     if (d < 1 || d > INT32_MAX || h < 1 || !deg || (random && !r))
         return vf__error(VF_ERR_ARG, "made: need d >= 1, h >= 1, a degree array and (for random degrees) a generator");
     int32_t top = (int32_t)(d - 1);
-    if (!random) {
-        int64_t span = d - 1 > 1 ? d - 1 : 1;
-        int32_t lo = d - 1 < 1 ? (int32_t)(d - 1) : 1;
-        for (int64_t k = 0; k < h; k++) deg[k] = (int32_t)(k % span) + lo;
-        return VF_OK;
-    }
     int32_t lo = prev_min < top ? prev_min : top;
     if (lo < 0) lo = 0;
-    for (int64_t k = 0; k < h; k++) deg[k] = lo + (int32_t)vf_rng_below(r, (uint64_t)(top - lo + 1));
+    uint64_t span = (uint64_t)(top - lo) + 1;
+    for (int64_t k = 0; k < h; k++)
+        deg[k] = lo + (int32_t)(random ? vf_rng_below(r, span) : (uint64_t)k % span);
     return VF_OK;
 }
 
