@@ -207,15 +207,10 @@ vf_status vf_npy_write(const char *path, const vf_tensor *x)
     vf__buf_printf(&h, "{'descr': '<%s', 'fortran_order': False, 'shape': (", VF_USE_DOUBLE ? "f8" : "f4");
     for (int i = 0; i < x->ndim; i++) vf__buf_printf(&h, i ? ", %lld" : "%lld", (long long)x->shape[i]);
     vf__buf_puts(&h, x->ndim == 1 ? ",), }" : "), }");
-    size_t pre = 10;
-    while ((pre + h.len + 1) % 64) vf__buf_put(&h, " ", 1);
+    /* Pad with spaces and a newline so that the data starts at a multiple of 64 bytes. */
+    size_t pre = h.len + 10 + 64 > 65535 ? 12 : 10; /* version 2 (4-byte length) past 64 KiB */
+    for (size_t pad = (64 - (pre + h.len + 1) % 64) % 64; pad > 0; pad--) vf__buf_put(&h, " ", 1);
     vf__buf_put(&h, "\n", 1);
-    if (pre + h.len > 65535) { /* version 2: 4-byte length */
-        pre = 12;
-        h.len--;
-        while ((pre + h.len + 1) % 64) vf__buf_put(&h, " ", 1);
-        vf__buf_put(&h, "\n", 1);
-    }
     if (h.failed) { vf__buf_free(&h); return vf__error(VF_ERR_NOMEM, "%s: out of memory", path); }
     unsigned char preamble[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', pre == 10 ? 1 : 2, 0};
     for (size_t i = 0; i < pre - 8; i++) preamble[8 + i] = (unsigned char)(h.len >> (8 * i));

@@ -226,7 +226,7 @@ vf_status vf_st_writer_write(vf_st_writer *w, const char *path)
         off += bytes;
     }
     vf__buf_put(&h, "}", 1);
-    while (h.len % 8) vf__buf_put(&h, " ", 1);
+    for (size_t pad = (8 - h.len % 8) % 8; pad > 0; pad--) vf__buf_put(&h, " ", 1);
     if (h.failed) {
         vf__buf_free(&h);
         vf_free(order);
