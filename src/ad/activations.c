@@ -4,14 +4,17 @@
  *
  * Kernels. Every activation is written once as two scalar functions of x (and the parameter p:
  * the slope of leaky relu, the alpha of elu; ignored by the others): its value and its derivative.
- * ACT_KERNELS() turns the pair into loops over arrays (forward, backward with and without
- * accumulation, JVP), each in a variant for separate arrays (`restrict`) and one for in-place use
- * (output array == input array). Derivatives are computed from x, never from y, because 1 - tanh^2,
- * y (1 - y) and friends lose all relative accuracy where the activation saturates.
+ * ACT_KERNELS() turns the pair into loops over arrays (forward; backward with and without
+ * accumulation, which also serves as the JVP), each in a variant for separate arrays (`restrict`)
+ * and one for in-place use (output array == input array; other overlaps are not allowed).
+ * Derivatives are computed from x, never from y (the helpers accept y but do not read it),
+ * because 1 - tanh^2, y (1 - y) and friends lose all relative accuracy where the activation
+ * saturates.
  *
- * Float build: the loops must auto-vectorize, so the scalar functions use no libm calls: exp comes
- * from vf__expf_fast (internal.h) and expm1 / log1p from the small polynomial kernels below, all
- * with a few float ulps of relative error. The double build calls libm.
+ * Float build: the loops must auto-vectorize, so the scalar functions use no libm calls: exp(-|z|),
+ * expm1(-|z|) and log1p(u) come from the branch-free polynomial kernels below, with a few float
+ * ulps of relative error (checked against double references in tests/test_ops_unary.c). GELU
+ * still calls libm's erfc, so its loops stay scalar. The double build calls libm throughout.
  *
  * Numerics: sigmoid, softplus and tanh are written through e = exp(-|x|) (never overflows);
  * softplus(x) = max(x, 0) + log1p(e); logsigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e);
@@ -38,13 +41,10 @@
 
 /* ---- scalar building blocks: exp(-|z|), expm1(-|z|), log1p(u) for u in [0, 1] ------------ */
 #if VF_USE_DOUBLE
-static inline vf_real r_abs(vf_real x) { return fabs(x); }
 static inline vf_real exp_negabs(vf_real z) { return exp(-fabs(z)); }
 static inline vf_real expm1_negabs(vf_real z) { return expm1(-fabs(z)); }
 static inline vf_real log1p_unit(vf_real u) { return log1p(u); }
 #else
-static inline vf_real r_abs(vf_real x) { return fabsf(x); }
-
 typedef union { uint32_t u; float f; } fbits;
 typedef struct { float r, s; } exp_split;
 
