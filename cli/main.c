@@ -9,6 +9,9 @@
 
 static const cli_command *const commands[] = {
     &cli_cmd_data,
+    &cli_cmd_bench,
+    &cli_cmd_demo,
+    &cli_cmd_info,
     NULL,
 };
 
@@ -23,7 +26,6 @@ static void print_help(FILE *out)
             "Commands:\n",
             vf_version());
     for (int i = 0; commands[i]; i++) fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
-    fputs("\n", out);
     cli_print_common_help(out);
     fputs("\n"
           "Exit codes: 0 success, 1 runtime error (bad file, ...), 2 usage error.\n"
