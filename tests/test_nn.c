@@ -655,6 +655,7 @@ static void test_names(void)
     CHECK(has(p, "flow.1.net.blocks.0.context.weight", 2, 10, 3) && has(p, "flow.1.net.blocks.1.linear2.bias", 1, 10, 0));
     CHECK(has(p, "flow.1.net.output.weight", 2, 4, 10));
     CHECK(vf_params_count(p) == 6 + 2 + 2 * 6 + 2);
+    CHECK(vf_resmlp_get_params(r) && vf_resmlp_get_params(r)->n_blocks == 2 && vf_mlp_get_params(m)->hidden[1] == 8);
     vf_made_params ap = vf_made_default_params(4);
     ap.hidden = 7;
     ap.depth = 2;

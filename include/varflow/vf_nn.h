@@ -121,7 +121,9 @@ typedef struct vf_linear_params {
     vf_activation act;            /* default VF_ACT_NONE */
     vf_init_kind init;            /* weight initializer (default VF_INIT_TORCH). The bias gets the
                                    * TORCH bound with TORCH, zeros otherwise. VF_INIT_ZEROS zeroes both */
-    double init_scale;            /* std for VF_INIT_NORMAL, gain for VF_INIT_XAVIER_UNIFORM (default 1) */
+    double init_scale;            /* std for VF_INIT_NORMAL, gain for VF_INIT_XAVIER_UNIFORM, bound b
+                                   * of U(-b, b) for VF_INIT_UNIFORM, the value for VF_INIT_CONSTANT
+                                   * (default 1) */
 } vf_linear_params;
 
 typedef struct vf_linear_layer {
@@ -221,6 +223,7 @@ vf_status vf_resmlp_new(vf_params *p, const char *name, const vf_resmlp_params *
 void vf_resmlp_free(vf_resmlp *m);
 /* x [n, in], context [n, c] or VF_NOVAR -> [n, out] */
 vf_var vf_resmlp_forward(const vf_resmlp *m, vf_params *p, vf_tape *t, vf_var x, vf_var context);
+const vf_resmlp_params *vf_resmlp_get_params(const vf_resmlp *m);
 
 /* ---- MADE --------------------------------------------------------------------------------- */
 /* An autoregressive network: output block i depends only on the inputs j whose degree is below

@@ -97,6 +97,8 @@ void vf_resmlp_free(vf_resmlp *m)
     vf_free(m);
 }
 
+const vf_resmlp_params *vf_resmlp_get_params(const vf_resmlp *m) { return m ? &m->rp : NULL; }
+
 vf_var vf_resmlp_forward(const vf_resmlp *m, vf_params *p, vf_tape *t, vf_var x, vf_var context)
 {
     if (!vf__ok(t, "resmlp", 0, NULL)) return VF_NOVAR;
