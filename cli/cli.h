@@ -21,6 +21,7 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_data;
 extern const cli_command cli_cmd_bench;
 extern const cli_command cli_cmd_demo;
+extern const cli_command cli_cmd_info;
 
 /* Options every command accepts (CONTRACTS §2). */
 typedef struct cli_common {

@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "mlp_regression.h"
 
-#define DEMO_STEPS 3000
+#define DEMO_STEPS 3000 /* default */
 #define DEMO_BATCH 512
 #define DEMO_TEST 8192
 #define DEMO_REPORT 300
@@ -66,10 +66,10 @@ static int load_model(mlp_regression *r, const char *path)
 
 static void help(FILE *out)
 {
-    fputs("Usage: varflow demo [-o DIR] [--seed S] [--threads T] [--quiet]\n"
+    fputs("Usage: varflow demo [-o DIR] [--steps K] [--seed S] [--threads T] [--quiet]\n"
           "\n"
           "Trains an MLP 3-256-256-256-2 (SiLU) on a generated regression problem (y = f(x) + noise,\n"
-          "noise sd 0.1) for 3000 Adam steps at batch 512, shows the loss falling, compares the held-out\n"
+          "noise sd 0.1) for K (default 3000) Adam steps at batch 512, shows the loss falling, compares the held-out\n"
           "mean squared error with the noise floor 0.01, and writes into DIR (default varflow-demo):\n"
           "  train_log.jsonl     one JSON object per reported step (step, train_mse, lr, seconds)\n"
           "  mlp.safetensors     the trained weights (PyTorch names, architecture in the metadata)\n",
@@ -81,12 +81,18 @@ static int run(int argc, char **argv)
 {
     cli_common c = {0};
     const char *dir = "varflow-demo";
+    int64_t steps = DEMO_STEPS;
     for (int i = 1; i < argc; i++) {
         int k = cli_common_option("demo", argc, argv, &i, &c);
         if (k < 0) return 2;
         if (k > 0) continue;
         if (cli_is_option(argv[i], "-o") || cli_is_option(argv[i], "--output")) {
             if (!(dir = cli_option_value("demo", argc, argv, &i))) return 2;
+        } else if (cli_is_option(argv[i], "--steps")) {
+            const char *v = cli_option_value("demo", argc, argv, &i);
+            if (!v) return 2;
+            if (cli_parse_i64(v, 1, 100000000, &steps))
+                return cli_usage_error("demo", "--steps: '%s' is not a whole number in 1..1e8", v);
         } else {
             return cli_usage_error("demo", "unexpected argument '%s'", argv[i]);
         }
@@ -125,7 +131,7 @@ static int run(int argc, char **argv)
     test.batch = DEMO_TEST;
     mlp_regression_batch(&test, &test_rng, tx, ty);
 
-    vf_schedule sch = vf_schedule_default(2e-3, DEMO_STEPS);
+    vf_schedule sch = vf_schedule_default(2e-3, steps);
     sch.kind = VF_SCHED_COSINE;
     sch.warmup_steps = 100;
     sch.final_fraction = 0.02;
@@ -138,22 +144,25 @@ static int run(int argc, char **argv)
                MLP_REG_NOISE, noise_floor, DEMO_BATCH);
         printf("  step %5d  held-out MSE %.4f (untrained)\n", 0, mse0);
     }
+    int64_t report = steps >= 10 * DEMO_REPORT ? DEMO_REPORT : (steps + 9) / 10;
     double t0 = now_seconds();
-    for (int step = 1; step <= DEMO_STEPS; step++) {
+    for (int64_t step = 1; step <= steps; step++) {
         double loss;
         vf_adam_set_lr(r.opt, vf_schedule_lr(&sch, step - 1));
         mlp_regression_batch(&r, &data_rng, x, y);
         if (mlp_regression_step(&r, x, y, &loss) != VF_OK || !isfinite(loss)) {
-            cli_runtime_error("demo", "training failed at step %d: %s", step, vf_last_error());
+            cli_runtime_error("demo", "training failed at step %lld: %s", (long long)step, vf_last_error());
             goto done;
         }
         window += loss;
-        if (step % DEMO_REPORT == 0) {
+        if (step % report == 0 || step == steps) {
             double secs = now_seconds() - t0;
-            fprintf(log, "{\"step\":%d,\"train_mse\":%.6g,\"lr\":%.6g,\"seconds\":%.3f}\n", step,
-                    window / DEMO_REPORT, vf_schedule_lr(&sch, step - 1), secs);
+            int64_t span = step % report ? step % report : report;
+            fprintf(log, "{\"step\":%lld,\"train_mse\":%.6g,\"lr\":%.6g,\"seconds\":%.3f}\n", (long long)step,
+                    window / (double)span, vf_schedule_lr(&sch, step - 1), secs);
             if (!c.quiet)
-                printf("  step %5d  train MSE %.4f  (%.0f steps/s)\n", step, window / DEMO_REPORT, step / secs);
+                printf("  step %5lld  train MSE %.4f  (%.0f steps/s)\n", (long long)step, window / (double)span,
+                       (double)step / secs);
             window = 0;
         }
     }
@@ -183,16 +192,16 @@ static int run(int argc, char **argv)
         goto done;
     }
     if (c.json) {
-        printf("{\"steps\":%d,\"seconds\":%.3f,\"test_mse_initial\":%.6g,\"test_mse\":%.6g,\"noise_floor\":%.6g,"
+        printf("{\"steps\":%lld,\"seconds\":%.3f,\"test_mse_initial\":%.6g,\"test_mse\":%.6g,\"noise_floor\":%.6g,"
                "\"params\":%lld,\"log\":",
-               DEMO_STEPS, seconds, mse0, mse, noise_floor, (long long)vf_params_size(r.params));
+               (long long)steps, seconds, mse0, mse, noise_floor, (long long)vf_params_size(r.params));
         cli_json_string(stdout, log_path);
         printf(",\"model\":");
         cli_json_string(stdout, model_path);
         printf("}\n");
     } else if (!c.quiet) {
-        printf("done: %d steps in %.1f s (%.0f steps/s); held-out MSE %.4f -> %.4f (noise floor %.4f, %.0f%% above it)\n",
-               DEMO_STEPS, seconds, DEMO_STEPS / seconds, mse0, mse, noise_floor, 100.0 * (mse / noise_floor - 1.0));
+        printf("done: %lld steps in %.1f s (%.0f steps/s); held-out MSE %.4f -> %.4f (noise floor %.4f, %.0f%% above it)\n",
+               (long long)steps, seconds, (double)steps / seconds, mse0, mse, noise_floor, 100.0 * (mse / noise_floor - 1.0));
         printf("wrote %s (training log, JSON lines)\n", log_path);
         printf("wrote %s (model; reloaded and checked: same held-out MSE)\n", model_path);
     }

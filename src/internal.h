@@ -56,26 +56,4 @@ void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc);
 
-/* Fast vectorizable exp for float kernels: relative error below 3e-7 on [-87, 88]; inputs are clamped to that range. */
-static inline float vf__expf_fast(float x)
-{
-    /* exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2], polynomial of degree 6 for exp(r). */
-    if (x > 88.3762626647949f) x = 88.3762626647949f;
-    if (x < -87.3365447504f) x = -87.3365447504f;
-    float kf = x * 1.44269504088896341f;
-    kf = kf >= 0.0f ? (float)(int32_t)(kf + 0.5f) : (float)(int32_t)(kf - 0.5f);
-    float r = x - kf * 0.693359375f;
-    r = r - kf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { uint32_t u; float f; } s;
-    s.u = (uint32_t)((int32_t)kf + 127) << 23;
-    return p * s.f;
-}
-
 #endif

@@ -521,21 +521,8 @@ static void test_errors(void)
     vf_tape_free(t);
 }
 
-/* ---- vf__expf_fast (internal.h) ---------------------------------------------------------------- */
-static void test_expf_fast_accuracy(void)
-{
-    double worst = 0, at = 0;
-    for (int64_t i = 0; i <= 1750000; i++) {
-        float x = (float)(-87.0 + 1e-4 * (double)i);
-        double want = exp((double)x), err = fabs((double)vf__expf_fast(x) - want) / want;
-        if (!(err <= worst)) worst = err, at = x;
-    }
-    CHECK_MSG(worst < 3e-7, "vf__expf_fast: relative error %.3g at x = %.9g", worst, at);
-}
-
 int main(void)
 {
-    RUN(test_expf_fast_accuracy);
     RUN(test_gradcheck_math_ops);
     RUN(test_gradcheck_activation_ops);
     RUN(test_gradcheck_activate);

@@ -38,7 +38,9 @@ double vf_rng_normal(vf_rng *r);           /* N(0,1) */
 /* Uniform integer in [0, n) without modulo bias; n > 0. */
 uint64_t vf_rng_below(vf_rng *r, uint64_t n);
 
-/* out[i] ~ U[lo, hi), i < n. */
+/* Fills use ceil(n/2) blocks (two values per block), so two fills equal one fill of the combined
+ * length only when the first length is even. */
+/* out[i] ~ U[lo, hi), i < n; a value that rounds to hi in vf_real is replaced by the largest below. */
 void vf_rng_uniform_fill(vf_rng *r, vf_real *out, size_t n, double lo, double hi);
 /* out[i] ~ N(mean, sd^2), i < n. */
 void vf_rng_normal_fill(vf_rng *r, vf_real *out, size_t n, double mean, double sd);

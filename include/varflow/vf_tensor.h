@@ -58,7 +58,8 @@ vf_status vf_tensor_transpose(const vf_tensor *t, int a, int b, vf_tensor *view)
 vf_status vf_tensor_reshape(const vf_tensor *t, int ndim, const int64_t *shape, vf_tensor *view);
 /* dst <- src element by element (any strides); shapes must be equal. */
 vf_status vf_tensor_copy(vf_tensor *dst, const vf_tensor *src);
-/* Owned contiguous copy of any view. */
+/* Owned contiguous copy of any view. clone(x, x) replaces x by an owned copy (freeing what x owned).
+ * Shapes too large to address give VF_ERR_NOMEM. */
 vf_status vf_tensor_clone(const vf_tensor *src, vf_tensor *out);
 void vf_tensor_fill(vf_tensor *t, vf_real value);
 /* 1 if every element is finite. */

@@ -21,14 +21,6 @@
  * elu(x) = alpha expm1(x) for x <= 0 (accurate near 0); NaN in gives NaN out.
  */
 
-/* GCC sinks work that only one arm of a select needs into a branch and then may not if-convert it
- * back (so the loop stays scalar) unless it is free to evaluate both arms, which the default
- * -ftrapping-math forbids. No program here enables floating-point traps, and the values computed
- * are the same. (Clang does not trap by default.) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
 #include <math.h>
 #include <string.h>
 #include "ad/ad_internal.h"
@@ -48,9 +40,8 @@ static inline vf_real log1p_unit(vf_real u) { return log1p(u); }
 typedef union { uint32_t u; float f; } fbits;
 typedef struct { float r, s; } exp_split;
 
-/* Range reduction without branches or float-to-int conversions (both keep GCC from vectorizing;
- * this is why vf__expf_fast is not used here): -|z|, its magnitude capped at `cap` (given by its
- * bits; NaN passes), is split as k ln2 + r with k integral and |r| <= ln2/2, and s = 2^k, which is
+/* Range reduction without branches or float-to-int conversions (both keep GCC from vectorizing):
+ * -|z|, its magnitude capped at `cap` (given by its bits; NaN passes), is split as k ln2 + r with k integral and |r| <= ln2/2, and s = 2^k, which is
  * 0 for k = -127. k is rounded to nearest by adding 1.5 * 2^23, whose float then holds k in its
  * low bits; ln2 = 0.693359375 - 2.12194440e-4, the first part exact in few bits. */
 static inline exp_split exp_reduce(float z, uint32_t cap)

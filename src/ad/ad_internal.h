@@ -53,7 +53,8 @@ struct vf_tape {
     char error[256];
 };
 
-/* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it. */
+/* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it, and never
+ * store a pointer into the node array (the tape re-aims each node's `in` when the array grows). */
 static inline vf_node *vf__node(vf_tape *t, vf_var v) { return &t->nodes[v]; }
 /* Input i of node n. */
 static inline vf_node *vf__in(vf_tape *t, const vf_node *n, int i) { return &t->nodes[n->in[i]]; }

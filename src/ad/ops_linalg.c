@@ -217,7 +217,10 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
     if (v == VF_NOVAR) return v;
     if (act != VF_ACT_NONE) {
         void *z = vf__tape_alloc(t, (size_t)(rows * out) * sizeof(vf_real));
-        if (!z) return VF_NOVAR;
+        if (!z) {
+            t->n_nodes--; /* no half-made node stays on the tape */
+            return VF_NOVAR;
+        }
         vf__node(t, v)->aux = z;
     }
     vf__node(t, v)->iarg[0] = act;
@@ -289,7 +292,10 @@ vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b)
     vf_var v = vf__push(t, &masked_op, n_in, in, 2, shape);
     if (v == VF_NOVAR) return v;
     void *wm = vf__tape_alloc(t, (size_t)(out * nin) * sizeof(vf_real));
-    if (!wm) return VF_NOVAR;
+    if (!wm) {
+        t->n_nodes--; /* no half-made node stays on the tape */
+        return VF_NOVAR;
+    }
     vf__node(t, v)->aux = wm;
     return vf__run(t, v);
 }

@@ -1,0 +1,151 @@
+/* cmd_info.c — `varflow info FILE`: what a model file or a data file holds.
+ *
+ * A model file (.safetensors): its metadata (architecture, training record), every tensor's name,
+ * dtype and shape, and the parameter count. A data file (.csv .npy idx, .gz): rows, columns and
+ * per-column mean, standard deviation, minimum and maximum. Reading goes through the library's
+ * validating readers, so a malformed file ends in one line naming the file and the problem.
+ */
+#include <math.h>
+#include <string.h>
+#include "cli.h"
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int info_model(const char *path, const cli_common *c)
+{
+    vf_st_file *f = NULL;
+    if (vf_st_open(path, &f) != VF_OK) return cli_runtime_error("info", "%s", vf_last_error());
+    int64_t total = 0, count = vf_st_count(f);
+    for (int64_t i = 0; i < count; i++) {
+        int ndim = 0;
+        int64_t shape[8], numel = 1;
+        vf_st_info(f, vf_st_name(f, i), NULL, &ndim, shape, NULL);
+        for (int k = 0; k < ndim; k++) numel *= shape[k];
+        total += numel;
+    }
+    if (c->json) {
+        printf("{\"path\":");
+        cli_json_string(stdout, path);
+        printf(",\"kind\":\"model\",\"params\":%lld,\"metadata\":{", (long long)total);
+        for (int64_t i = 0; i < vf_st_meta_count(f); i++) {
+            const char *key = vf_st_meta_key(f, i);
+            if (i) putchar(',');
+            cli_json_string(stdout, key);
+            putchar(':');
+            cli_json_string(stdout, vf_st_meta(f, key));
+        }
+        printf("},\"tensors\":[");
+    } else {
+        printf("%s: model file, %lld tensors, %lld parameters\n", path, (long long)count, (long long)total);
+        for (int64_t i = 0; i < vf_st_meta_count(f); i++) {
+            const char *key = vf_st_meta_key(f, i);
+            printf("  %s: %s\n", key, vf_st_meta(f, key));
+        }
+    }
+    for (int64_t i = 0; i < count; i++) {
+        const char *name = vf_st_name(f, i), *dtype = "";
+        int ndim = 0;
+        int64_t shape[8];
+        vf_st_info(f, name, NULL, &ndim, shape, &dtype);
+        if (c->json) {
+            printf("%s{\"name\":", i ? "," : "");
+            cli_json_string(stdout, name);
+            printf(",\"dtype\":");
+            cli_json_string(stdout, dtype);
+            printf(",\"shape\":[");
+            for (int k = 0; k < ndim; k++) printf("%s%lld", k ? "," : "", (long long)shape[k]);
+            printf("]}");
+        } else {
+            printf("  %-40s %-5s [", name, dtype);
+            for (int k = 0; k < ndim; k++) printf("%s%lld", k ? ", " : "", (long long)shape[k]);
+            printf("]\n");
+        }
+    }
+    if (c->json) printf("]}\n");
+    vf_st_close(f);
+    return 0;
+}
+
+static int info_data(const char *path, const cli_common *c)
+{
+    vf_tensor x;
+    if (vf_read_table(path, &x) != VF_OK) return cli_runtime_error("info", "%s", vf_last_error());
+    int64_t n = x.shape[0], d = x.ndim > 1 ? x.shape[1] : 1;
+    if (c->json) {
+        printf("{\"path\":");
+        cli_json_string(stdout, path);
+        printf(",\"kind\":\"data\",\"n\":%lld,\"dim\":%lld", (long long)n, (long long)d);
+    } else {
+        printf("%s: data, %lld rows x %lld columns\n", path, (long long)n, (long long)d);
+        printf("  %-6s %14s %14s %14s %14s\n", "column", "mean", "std", "min", "max");
+    }
+    static const char *const keys[4] = {"mean", "std", "min", "max"};
+    double *stats = vf_calloc((size_t)(4 * (d ? d : 1)), sizeof *stats);
+    if (!stats) {
+        vf_tensor_free(&x);
+        return cli_runtime_error("info", "out of memory");
+    }
+    for (int64_t j = 0; j < d; j++) {
+        double mean = 0, m2 = 0, lo = INFINITY, hi = -INFINITY;
+        for (int64_t i = 0; i < n; i++) { /* Welford: stable for columns with a large offset */
+            double v = (double)x.data[i * d + j], delta = v - mean;
+            mean += delta / (double)(i + 1);
+            m2 += delta * (v - mean);
+            lo = fmin(lo, v);
+            hi = fmax(hi, v);
+        }
+        stats[0 * d + j] = mean;
+        stats[1 * d + j] = n > 1 ? sqrt(m2 / (double)(n - 1)) : 0.0;
+        stats[2 * d + j] = lo;
+        stats[3 * d + j] = hi;
+        if (!c->json)
+            printf("  %-6lld %14.6g %14.6g %14.6g %14.6g\n", (long long)j, mean, stats[d + j], lo, hi);
+    }
+    if (c->json) {
+        for (int s = 0; s < 4; s++) {
+            printf(",\"%s\":[", keys[s]);
+            for (int64_t j = 0; j < d; j++) printf("%s%.9g", j ? "," : "", n ? stats[s * d + j] : 0.0);
+            printf("]");
+        }
+        printf("}\n");
+    }
+    vf_free(stats);
+    vf_tensor_free(&x);
+    return 0;
+}
+
+static void help(FILE *out)
+{
+    fputs("Usage: varflow info FILE [--json]\n"
+          "\n"
+          "Describes a model file (.safetensors: metadata such as the architecture, tensors with dtype and\n"
+          "shape, parameter count) or a data file (.csv, .npy, IDX, optionally .gz: rows, columns, and each\n"
+          "column's mean, standard deviation, minimum and maximum).\n"
+          "\n"
+          "With --json: a model gives {\"path\", \"kind\": \"model\", \"params\", \"metadata\", \"tensors\"};\n"
+          "data gives {\"path\", \"kind\": \"data\", \"n\", \"dim\", \"mean\", \"std\", \"min\", \"max\"}.\n",
+          out);
+    cli_print_common_help(out);
+}
+
+static int run(int argc, char **argv)
+{
+    cli_common c = {0};
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        int k = cli_common_option("info", argc, argv, &i, &c);
+        if (k < 0) return 2;
+        if (k > 0) continue;
+        if (cli_looks_like_option(argv[i])) return cli_usage_error("info", "unknown option '%s'", argv[i]);
+        if (path) return cli_usage_error("info", "one file at a time ('%s' and '%s')", path, argv[i]);
+        path = argv[i];
+    }
+    if (!path) return cli_usage_error("info", "missing FILE");
+    return ends_with(path, ".safetensors") ? info_model(path, &c) : info_data(path, &c);
+}
+
+const cli_command cli_cmd_info = {"info", "describe a model file or a data file", run, help};

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# test_bad_input.sh — malformed files never crash the program: each case ends with exit code 1, exactly
+# one line on stderr naming the problem, and nothing on stdout. Under the ASan build, a memory error or a
+# leak would change the exit code and add lines, so the same checks prove it clean.
+# Usage: test_bad_input.sh PATH/TO/varflow
+set -u
+V=${1:?usage: test_bad_input.sh PATH/TO/varflow}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# expect_error RC PATTERN ARGS...: exit code RC, one stderr line matching PATTERN, empty stdout.
+expect_error() {
+    local want=$1 pattern=$2
+    shift 2
+    "$V" "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ "$rc" != "$want" ]; then
+        bad "varflow $*: exit code $rc, expected $want; stderr: $(head -c 400 "$T/err")"
+    elif [ "$(wc -l <"$T/err" | tr -d ' ')" != 1 ] || [ -s "$T/out" ]; then
+        bad "varflow $*: expected one line on stderr and nothing on stdout, got: $(head -c 400 "$T/err" "$T/out")"
+    elif ! grep -qE "$pattern" "$T/err"; then
+        bad "varflow $*: error '$(cat "$T/err")' does not match /$pattern/"
+    else
+        ok
+    fi
+}
+
+# A good data file and a good model file to start from.
+printf 'a,b\n1,2\n3,4\n5,6.5\n' >"$T/good.csv"
+"$V" data moons -n 100 -o "$T/good.npy" >/dev/null 2>&1 || bad "could not write good.npy"
+"$V" demo -o "$T/demo" --steps 5 --quiet >/dev/null 2>&1 || bad "could not run the demo to get a model file"
+
+# Good files work.
+if "$V" info "$T/good.csv" >"$T/out" 2>"$T/err" && grep -q '3 rows x 2 columns' "$T/out"; then ok; else bad "info good.csv: $(cat "$T/out" "$T/err")"; fi
+if "$V" info "$T/good.npy" --json >"$T/out" 2>"$T/err" && grep -q '"n":100,"dim":2' "$T/out"; then ok; else bad "info good.npy: $(cat "$T/out" "$T/err")"; fi
+if "$V" info "$T/demo/mlp.safetensors" --json >"$T/out" 2>"$T/err" && grep -q '"params":133122' "$T/out"; then ok; else bad "info model: $(cat "$T/out" "$T/err")"; fi
+
+# Missing files and directories.
+expect_error 1 "nope.csv" info "$T/nope.csv"
+expect_error 1 "nope.safetensors" info "$T/nope.safetensors"
+expect_error 1 "$T" info "$T"
+
+# A non-numeric CSV cell: file, line and column are named.
+printf 'a,b\n1,2\n3,abc\n' >"$T/text.csv"
+expect_error 1 "text.csv:3:2" info "$T/text.csv"
+# NaN and infinity in data.
+printf '1,2\nnan,4\n' >"$T/nan.csv"
+expect_error 1 "nan.csv" info "$T/nan.csv"
+printf '1,2\n3,inf\n' >"$T/inf.csv"
+expect_error 1 "inf.csv" info "$T/inf.csv"
+# Ragged rows: the wrong number of columns.
+printf '1,2\n3,4,5\n' >"$T/ragged.csv"
+expect_error 1 "ragged.csv" info "$T/ragged.csv"
+# Empty file.
+: >"$T/empty.csv"
+expect_error 1 "empty.csv" info "$T/empty.csv"
+
+# Truncated NPY files: inside the magic, inside the header, inside the data.
+head -c 5 "$T/good.npy" >"$T/t1.npy"
+expect_error 1 "t1.npy" info "$T/t1.npy"
+head -c 40 "$T/good.npy" >"$T/t2.npy"
+expect_error 1 "t2.npy" info "$T/t2.npy"
+size=$(wc -c <"$T/good.npy")
+head -c $((size - 5)) "$T/good.npy" >"$T/t3.npy"
+expect_error 1 "t3.npy" info "$T/t3.npy"
+# NPY with NaN inside the data.
+python_free_nan_npy() {
+    # 2x1 <f4 array holding 1.0 and NaN, written byte by byte (header padded to 64 bytes).
+    local hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1), }"
+    local pad=$((64 - 10 - ${#hdr} - 1))
+    {
+        printf '\x93NUMPY\x01\x00'
+        printf "\\x$(printf %02x $((64 - 10)))\\x00"
+        printf '%s' "$hdr"
+        printf '%*s' "$pad" ''
+        printf '\n'
+        printf '\x00\x00\x80\x3f\x00\x00\xc0\x7f'
+    } >"$1"
+}
+python_free_nan_npy "$T/nan.npy"
+expect_error 1 "nan.npy" info "$T/nan.npy"
+
+# Truncated and corrupt safetensors files.
+model="$T/demo/mlp.safetensors"
+msize=$(wc -c <"$model")
+head -c 4 "$model" >"$T/m1.safetensors"
+expect_error 1 "m1.safetensors" info "$T/m1.safetensors"
+head -c 100 "$model" >"$T/m2.safetensors"
+expect_error 1 "m2.safetensors" info "$T/m2.safetensors"
+head -c $((msize - 1)) "$model" >"$T/m3.safetensors"
+expect_error 1 "m3.safetensors" info "$T/m3.safetensors"
+# A header length far beyond the file.
+{ printf '\xff\xff\xff\xff\xff\x00\x00\x00'; printf '{}'; } >"$T/m4.safetensors"
+expect_error 1 "m4.safetensors" info "$T/m4.safetensors"
+# Garbage JSON in the header.
+{ printf '\x08\x00\x00\x00\x00\x00\x00\x00'; printf '{"a":[1,'; } >"$T/m5.safetensors"
+expect_error 1 "m5.safetensors" info "$T/m5.safetensors"
+# A tensor whose shape does not match its byte range (wrong shape).
+hdr='{"w":{"dtype":"F32","shape":[3,3],"data_offsets":[0,8]}}'
+while [ $(( ${#hdr} % 8 )) != 0 ]; do hdr="$hdr "; done
+{ printf "\\x$(printf %02x ${#hdr})\\x00\\x00\\x00\\x00\\x00\\x00\\x00"; printf '%s' "$hdr"; printf '12345678'; } >"$T/m6.safetensors"
+expect_error 1 "m6.safetensors" info "$T/m6.safetensors"
+
+# Usage errors are exit code 2.
+expect_error 2 "missing FILE" info
+expect_error 2 "unknown option" info --bogus "$T/good.csv"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
