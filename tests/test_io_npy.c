@@ -253,7 +253,7 @@ static void test_malformed_headers(void)
 static void test_bad_preamble(void)
 {
     vf_tensor x;
-    unsigned char b[128];
+    unsigned char b[128] = {0};
     CHECK_STATUS(read_npy_bytes("empty.npy", b, 0, &x), VF_ERR_FORMAT);
     CHECK(strstr(vf_last_error(), "bad magic"));
     memcpy(b, "\x93NUMPX\x01\x00\x10\x00", 10);

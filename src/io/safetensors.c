@@ -196,7 +196,7 @@ static vf_status parse_file(vf_st_file *f)
     vf__json_free(root);
     if (s) return s;
     /* Tensors must tile the data section exactly: sorted by offset, each starts where the last ended. */
-    qsort(f->e, (size_t)f->n, sizeof *f->e, by_begin);
+    if (f->n > 1) qsort(f->e, (size_t)f->n, sizeof *f->e, by_begin);
     size_t at = 0;
     for (int64_t i = 0; i < f->n; i++) {
         if (f->e[i].begin != at)
@@ -206,7 +206,7 @@ static vf_status parse_file(vf_st_file *f)
     }
     if (at != f->data_len)
         return vf__error(VF_ERR_FORMAT, "%s: the tensors cover %zu bytes of data, the file has %zu", p, at, f->data_len);
-    qsort(f->e, (size_t)f->n, sizeof *f->e, by_name);
+    if (f->n > 1) qsort(f->e, (size_t)f->n, sizeof *f->e, by_name);
     for (int64_t i = 1; i < f->n; i++)
         if (strcmp(f->e[i - 1].name, f->e[i].name) == 0)
             return vf__error(VF_ERR_FORMAT, "%s: tensor '%s' appears twice", p, f->e[i].name);
@@ -264,7 +264,7 @@ vf_status vf_st_open_buffer(const char *name, const void *bytes, size_t len, vf_
 
 static const st_entry *find(const vf_st_file *f, const char *name)
 {
-    if (!f || !name) return NULL;
+    if (!f || !name || f->n == 0) return NULL;
     st_entry key;
     key.name = (char *)name;
     return bsearch(&key, f->e, (size_t)f->n, sizeof *f->e, by_name);

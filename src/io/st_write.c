@@ -196,7 +196,7 @@ vf_status vf_st_writer_write(vf_st_writer *w, const char *path)
     w_entry **order = vf_calloc(w->n ? w->n : 1, sizeof *order);
     if (!order) return VF_ERR_NOMEM;
     for (size_t i = 0; i < w->n; i++) order[i] = &w->e[i];
-    qsort(order, w->n, sizeof *order, cmp_entry_ptr);
+    if (w->n > 1) qsort(order, w->n, sizeof *order, cmp_entry_ptr);
 
     vf__buf h;
     vf__buf_init(&h);
