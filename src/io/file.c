@@ -109,7 +109,8 @@ static vf_status read_gz(const char *path, unsigned char **data, size_t *len)
     }
     unsigned char *buf = NULL;
     size_t cap = 0, n = 0;
-    size_t hint = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size * 4 : 0;
+    size_t hint = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size : 0;
+    hint = hint > ((size_t)1 << 28) ? (size_t)1 << 30 : hint * 4; /* a guess; the loop grows as needed */
     s = grow(path, &buf, &cap, hint);
     while (s == VF_OK) {
         if (n + 1 >= cap && (s = grow(path, &buf, &cap, n + n / 2 + 65536)) != VF_OK) break;
