@@ -32,7 +32,8 @@
  * are really there before allocating anything for the data, and returns VF_ERR_IO (cannot open or
  * read), VF_ERR_FORMAT (malformed), VF_ERR_UNSUPPORTED (valid but not handled: Fortran order, a
  * dtype, .gz without zlib) or VF_ERR_NUMERIC (NaN/Inf in a data table), with a message that names
- * the file and where in it the problem is. Outputs are left empty on failure.
+ * the file and where in it the problem is. Outputs are left empty on failure. Limits: 64 GiB per file
+ * (after decompression), 100 MiB for a safetensors header, JSON nesting 16 levels deep there.
  * Every writer writes a temporary file in the destination's folder, fsyncs it and renames it over
  * the destination: on any failure the destination is untouched and the temporary file is removed.
  */
@@ -118,7 +119,7 @@ typedef enum vf_st_dtype {
     VF_ST_F64,
     VF_ST_F16,      /* readable only */
     VF_ST_BF16,     /* readable only */
-    VF_ST_OTHER     /* any other dtype string: the file is valid, the tensor cannot be converted */
+    VF_ST_OTHER     /* integers and BOOL (converted when read), F8_E4M3 / F8_E5M2 (not convertible) */
 } vf_st_dtype;
 
 typedef struct vf_st_writer vf_st_writer;
