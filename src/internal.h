@@ -24,6 +24,13 @@
 #define VF_HOT
 #endif
 
+/* Square root in the precision of vf_real (sqrt of a float would round-trip through double). */
+#if VF_USE_DOUBLE
+#define vf__sqrt sqrt
+#else
+#define vf__sqrt sqrtf
+#endif
+
 #define VF_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VF_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -1,6 +1,7 @@
 /* adam.c — Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019) over a flat vector, with
  * the update order and bias corrections of torch.optim.Adam / AdamW. The moments are stored as
- * vf_real like the parameters; each element's update is computed in double. */
+ * vf_real like the parameters and, as in PyTorch, each element's update is computed in that
+ * precision (the per-step constants in double); the loops are written to vectorize. */
 #include <math.h>
 #include <string.h>
 #include "internal.h"
@@ -63,31 +64,64 @@ void vf_adam_free(vf_adam *o)
     vf_free(o);
 }
 
+/* 1 if every g[i] (i < n) is finite: the exponent bits of a NaN or infinity are all ones. An OR of
+ * per-element flags, so the loop vectorizes (a float sum would not, and a branch would stop it). */
+VF_HOT static int all_finite(const vf_real *restrict g, int64_t n)
+{
+    unsigned bad = 0;
+#if VF_USE_DOUBLE
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, &g[i], sizeof b);
+        bad |= (unsigned)((b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL);
+    }
+#else
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &g[i], sizeof b);
+        bad |= (unsigned)((b & 0x7f800000u) == 0x7f800000u);
+    }
+#endif
+    return !bad;
+}
+
+/* The element update (see vf_adam_step in vf_optim.h), constants folded by the caller:
+ * shrink = 1 - lr wd (AdamW) or 1, l2 = wd (Adam) or 0, step_size = lr / (1 - b1^t),
+ * bc2_sqrt = sqrt(1 - b2^t); 1 - b1 and 1 - b2 come from double (1 - (float)0.999 is off by 1e-5). The moment updates are PyTorch's: m.lerp_(g, 1 - b1), v = b2 v + (1 - b2) g^2. */
+VF_HOT static void adam_kernel(int64_t n, vf_real *restrict x, const vf_real *restrict g, vf_real *restrict m,
+                               vf_real *restrict v, vf_real one_b1, vf_real b2, vf_real one_b2, vf_real eps,
+                               vf_real shrink,
+                               vf_real l2, vf_real step_size, vf_real bc2_sqrt)
+{
+    for (int64_t i = 0; i < n; i++) {
+        vf_real xi = x[i];
+        vf_real gi = g[i] + l2 * xi;
+        vf_real mi = m[i] + one_b1 * (gi - m[i]);
+        vf_real vi = b2 * v[i] + one_b2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        x[i] = xi * shrink - step_size * mi / (vf__sqrt(vi) / bc2_sqrt + eps);
+    }
+}
+
 vf_status vf_adam_step(vf_adam *o, vf_real *x, const vf_real *g)
 {
     if (!o || ((!x || !g) && o->n > 0)) return vf__error(VF_ERR_ARG, "adam_step: NULL argument");
-    for (int64_t i = 0; i < o->n; i++)
-        if (!isfinite((double)g[i]))
-            return vf__error(VF_ERR_NUMERIC, "adam_step: gradient element %lld is %g", (long long)i, (double)g[i]);
-    const double lr = o->ap.lr, b1 = o->ap.beta1, b2 = o->ap.beta2, eps = o->ap.eps, wd = o->ap.weight_decay;
+    if (!all_finite(g, o->n)) {
+        for (int64_t i = 0; i < o->n; i++) /* find it for the message */
+            if (!isfinite((double)g[i]))
+                return vf__error(VF_ERR_NUMERIC, "adam_step: gradient element %lld is %g", (long long)i,
+                                 (double)g[i]);
+    }
+    const double lr = o->ap.lr, b1 = o->ap.beta1, b2 = o->ap.beta2, wd = o->ap.weight_decay;
     o->step++;
-    const double bc1 = 1.0 - pow(b1, (double)o->step);
+    const double step_size = lr / (1.0 - pow(b1, (double)o->step));
     const double bc2_sqrt = sqrt(1.0 - pow(b2, (double)o->step));
-    const double step_size = lr / bc1;
     const double shrink = o->ap.decoupled ? 1.0 - lr * wd : 1.0;
     const double l2 = o->ap.decoupled ? 0.0 : wd;
-    vf_real *m = o->m, *v = o->v;
-    for (int64_t i = 0; i < o->n; i++) {
-        double xi = (double)x[i];
-        double gi = (double)g[i] + l2 * xi;
-        xi *= shrink;
-        double mi = (double)m[i] + (1.0 - b1) * (gi - (double)m[i]);
-        double vi = b2 * (double)v[i] + (1.0 - b2) * gi * gi;
-        m[i] = (vf_real)mi;
-        v[i] = (vf_real)vi;
-        double denom = sqrt((double)v[i]) / bc2_sqrt + eps;
-        x[i] = (vf_real)(xi - step_size * (double)m[i] / denom);
-    }
+    adam_kernel(o->n, x, g, o->m, o->v, (vf_real)(1.0 - b1), (vf_real)b2, (vf_real)(1.0 - b2), (vf_real)o->ap.eps,
+                (vf_real)shrink,
+                (vf_real)l2, (vf_real)step_size, (vf_real)bc2_sqrt);
     return VF_OK;
 }
 
