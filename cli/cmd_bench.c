@@ -172,8 +172,8 @@ static void help(FILE *out)
           "           rate as a fraction of the sgemm rate measured in the same run.\n"
           "\n"
           "Options:\n"
-          "  --threads T   threads for BLAS and batch loops (default 1)\n"
-          "  --quick       small sizes and short timings (a smoke test, not a measurement)\n",
+          "  --quick       small sizes and short timings (a smoke test, not a measurement)\n"
+          "  (--threads defaults to 1 here, whatever the machine has)\n",
           out);
     cli_print_common_help(out);
 }
