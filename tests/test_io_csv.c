@@ -1,7 +1,6 @@
 /* test_io_csv.c — CSV reading (header and delimiter detection, quotes, comments, every malformed case
  * with its line:column message), CSV writing round trips, vf_read_table on real data files, .csv.gz,
  * and atomic-write guarantees. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -11,38 +10,8 @@
 #include <zlib.h>
 #endif
 #include "alloc_fail.h"
+#include "tmpdir.h"
 #include "vf_test.h"
-
-static char dir[64];
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static const char *put(const char *name, const char *text)
-{
-    const char *p = path_of(name);
-    FILE *f = fopen(p, "wb");
-    fwrite(text, 1, strlen(text), f);
-    fclose(f);
-    return p;
-}
-
-static int count_dir_entries(const char *d)
-{
-    DIR *dd = opendir(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dd)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(dd);
-    return n;
-}
 
 static int has_substr(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
@@ -50,7 +19,7 @@ static int has_substr(const char *s, const char *sub) { return strstr(s, sub) !=
 static void expect_error(const char *name, const char *text, vf_status want, const char *msg)
 {
     vf_tensor x;
-    const char *p = put(name, text);
+    const char *p = put_text(name, text);
     vf_status s = vf_read_csv(p, NULL, &x, NULL);
     CHECK_MSG(s == want, "%s: status %s, expected %s (%s)", name, vf_status_name(s), vf_status_name(want),
               vf_last_error());
@@ -63,19 +32,19 @@ static void test_header_detected(void)
 {
     vf_tensor x;
     vf_strlist names;
-    CHECK_STATUS(vf_read_csv(put("h.csv", "alpha,beta\n1,2\n3.5,-4e2\n"), NULL, &x, &names), VF_OK);
+    CHECK_STATUS(vf_read_csv(put_text("h.csv", "alpha,beta\n1,2\n3.5,-4e2\n"), NULL, &x, &names), VF_OK);
     CHECK(x.ndim == 2 && x.shape[0] == 2 && x.shape[1] == 2);
     CHECK(names.n == 2 && strcmp(names.items[0], "alpha") == 0 && strcmp(names.items[1], "beta") == 0);
     CHECK(x.data[0] == 1 && x.data[1] == 2 && x.data[2] == (vf_real)3.5 && x.data[3] == -400);
     vf_tensor_free(&x);
     vf_strlist_free(&names);
 
-    CHECK_STATUS(vf_read_csv(put("nh.csv", "1,2\n3,4\n5,6\n"), NULL, &x, &names), VF_OK);
+    CHECK_STATUS(vf_read_csv(put_text("nh.csv", "1,2\n3,4\n5,6\n"), NULL, &x, &names), VF_OK);
     CHECK(x.shape[0] == 3 && x.shape[1] == 2 && names.n == 0 && x.data[5] == 6);
     vf_tensor_free(&x);
 
     /* A header with one numeric-looking name is still a header. */
-    CHECK_STATUS(vf_read_csv(put("h2.csv", "x,2\n1,2\n"), NULL, &x, &names), VF_OK);
+    CHECK_STATUS(vf_read_csv(put_text("h2.csv", "x,2\n1,2\n"), NULL, &x, &names), VF_OK);
     CHECK(x.shape[0] == 1 && names.n == 2 && strcmp(names.items[1], "2") == 0);
     vf_tensor_free(&x);
     vf_strlist_free(&names);
@@ -98,7 +67,7 @@ static void test_quotes_comments_crlf(void)
     vf_strlist names;
     const char *text = "\xEF\xBB\xBF# a comment\r\n\"eruptions\",\"wait, \"\"min\"\"\"\r\n\r\n  # another\r\n"
                        "\"3.6\", 79\r\n1.8,54\r\n";
-    CHECK_STATUS(vf_read_csv(put("q.csv", text), NULL, &x, &names), VF_OK);
+    CHECK_STATUS(vf_read_csv(put_text("q.csv", text), NULL, &x, &names), VF_OK);
     CHECK(x.shape[0] == 2 && x.shape[1] == 2);
     CHECK(names.n == 2 && strcmp(names.items[0], "eruptions") == 0 && strcmp(names.items[1], "wait, \"min\"") == 0);
     CHECK(x.data[0] == (vf_real)3.6 && x.data[1] == 79 && x.data[2] == (vf_real)1.8 && x.data[3] == 54);
@@ -107,7 +76,7 @@ static void test_quotes_comments_crlf(void)
     /* No final newline, and comments off: '#' is then an ordinary (bad) cell. */
     vf_csv_options o = vf_csv_default_options();
     o.comment = 0;
-    CHECK_STATUS(vf_read_csv(put("c.csv", "1,2\n#3,4"), &o, &x, NULL), VF_ERR_FORMAT);
+    CHECK_STATUS(vf_read_csv(put_text("c.csv", "1,2\n#3,4"), &o, &x, NULL), VF_ERR_FORMAT);
     CHECK(has_substr(vf_last_error(), "c.csv:2:1: '#3' is not a number"));
     CHECK_STATUS(vf_read_csv(path_of("c.csv"), NULL, &x, NULL), VF_OK);
     CHECK(x.shape[0] == 1);
@@ -166,7 +135,7 @@ static void test_malformed(void)
     expect_error("hex_garbage.csv", "1,2\n3,4x\n", VF_ERR_FORMAT, "hex_garbage.csv:2:2: '4x' is not a number");
 #if VF_USE_DOUBLE
     vf_tensor x;
-    CHECK_STATUS(vf_read_csv(put("big.csv", "1e39,1\n"), NULL, &x, NULL), VF_OK);
+    CHECK_STATUS(vf_read_csv(put_text("big.csv", "1e39,1\n"), NULL, &x, NULL), VF_OK);
     vf_tensor_free(&x);
 #else
     expect_error("big.csv", "1e39,1\n", VF_ERR_NUMERIC, "big.csv:1:1: '1e39' is out of range");
@@ -188,7 +157,7 @@ static void test_file_errors(void)
     CHECK_STATUS(vf_read_table(dir, &x), VF_ERR_IO);
     CHECK(has_substr(vf_last_error(), "is a directory"));
     CHECK_STATUS(vf_read_table("", &x), VF_ERR_ARG);
-    const char *p = put("secret.csv", "1,2\n");
+    const char *p = put_text("secret.csv", "1,2\n");
     chmod(p, 0);
     if (geteuid() == 0) {
         printf("note: running as root, the permission-denied case cannot be provoked; skipped\n");
@@ -299,17 +268,13 @@ static void test_gzip(void)
     if (x.shape[0] == 1000) CHECK(x.data[2 * 999] == 999 && x.data[2 * 999 + 1] == (vf_real)-999.5);
     vf_tensor_free(&x);
     /* Cut the compressed stream in half: a clear error, not a short table. */
-    FILE *f = fopen(p, "rb");
     unsigned char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    f = fopen(path_of("cut.csv.gz"), "wb");
-    fwrite(buf, 1, n / 2, f);
-    fclose(f);
+    size_t n = slurp(p, buf, sizeof buf);
+    put_bytes("cut.csv.gz", buf, n / 2);
     CHECK_STATUS(vf_read_table(path_of("cut.csv.gz"), &x), VF_ERR_FORMAT);
     CHECK(has_substr(vf_last_error(), "cut.csv.gz"));
 #else
-    put("z.csv.gz", "junk");
+    put_text("z.csv.gz", "junk");
     CHECK_STATUS(vf_read_table(path_of("z.csv.gz"), &x), VF_ERR_UNSUPPORTED);
     CHECK(has_substr(vf_last_error(), "without zlib"));
 #endif
@@ -347,9 +312,7 @@ static vf_status write_scenario(void *ctx)
     write_ctx *c = ctx;
     vf_status s = vf_write_csv(c->path, c->x, NULL);
     char buf[64] = {0};
-    FILE *f = fopen(c->path, "rb");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
+    size_t n = slurp(c->path, (unsigned char *)buf, sizeof buf - 1);
     const char *want = s == VF_OK ? "1,2\n3,4\n" : "old\n";
     if (n != strlen(want) || memcmp(buf, want, n) != 0) {
         fprintf(stderr, "after status %s the file holds '%s'\n", vf_status_name(s), buf);
@@ -382,7 +345,7 @@ static void test_atomic(void)
     int before = count_dir_entries(dir);
     CHECK_STATUS(vf_write_table(path_of("nodir/out.csv"), &x), VF_ERR_IO);
     mkdir(path_of("sub.csv"), 0700);
-    put("sub.csv/keep", "k");
+    put_text("sub.csv/keep", "k");
     CHECK_STATUS(vf_write_table(path_of("sub.csv"), &x), VF_ERR_IO);
     CHECK(count_dir_entries(dir) == before + 1);
     CHECK(count_dir_entries(path_of("sub.csv")) == 1);
@@ -390,7 +353,7 @@ static void test_atomic(void)
     rmdir(path_of("sub.csv"));
 
     /* Allocation failures while writing over an existing file: old or new content, never a mix. */
-    const char *p = put("atomic.csv", "old\n");
+    const char *p = put_text("atomic.csv", "old\n");
     write_ctx c = {&x, p};
     CHECK(af_sweep("vf_write_csv", write_scenario, &c, 0) == 0);
     vf_tensor y;
@@ -409,27 +372,9 @@ static void test_atomic(void)
     CHECK(af_sweep("vf_read_csv", read_scenario, &rc, 0) == 0);
 }
 
-static void cleanup(const char *d)
-{
-    DIR *dd = opendir(d);
-    struct dirent *e;
-    char p[512];
-    while (dd && (e = readdir(dd))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-        unlink(p);
-    }
-    if (dd) closedir(dd);
-    rmdir(d);
-}
-
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/vf_csv_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (tmpdir_open("vf_csv")) return 1;
     RUN(test_header_detected);
     RUN(test_quotes_comments_crlf);
     RUN(test_delimiters);
@@ -441,6 +386,6 @@ int main(void)
     RUN(test_gzip);
     RUN(test_fuzz);
     RUN(test_atomic);
-    cleanup(dir);
+    tmpdir_close();
     return vf_test_summary();
 }

@@ -1,7 +1,6 @@
 /* test_io_idx.c — IDX: every element type written by hand, flattening by vf_read_table, malformed and
  * hostile headers (which must fail before allocating), truncation at every length, .gz, and a real
  * Fashion-MNIST file when the machine has one. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 #define AF_MAX_BYTES ((size_t)1 << 24) /* a request above 16 MiB fails: hostile headers must not get there */
@@ -10,27 +9,8 @@
 #include <zlib.h>
 #endif
 #include "alloc_fail.h"
+#include "tmpdir.h"
 #include "vf_test.h"
-
-static char dir[64];
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static const char *put_bytes(const char *name, const void *p, size_t n)
-{
-    const char *path = path_of(name);
-    FILE *f = fopen(path, "wb");
-    fwrite(p, 1, n, f);
-    fclose(f);
-    return path;
-}
 
 /* IDX header: 00 00 type ndim, then big-endian extents. Returns its length. */
 static size_t idx_header(unsigned char *b, int type, int ndim, const uint32_t *dims)
@@ -207,33 +187,15 @@ static void test_fashion_mnist(void)
     printf("note: no Fashion-MNIST IDX file in %s; the real-file check is skipped\n", root);
 }
 
-static void cleanup(const char *d)
-{
-    DIR *dd = opendir(d);
-    struct dirent *e;
-    char p[512];
-    while (dd && (e = readdir(dd))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-        unlink(p);
-    }
-    if (dd) closedir(dd);
-    rmdir(d);
-}
-
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/vf_idx_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (tmpdir_open("vf_idx")) return 1;
     RUN(test_ubyte_images);
     RUN(test_other_types);
     RUN(test_malformed);
     RUN(test_truncation);
     RUN(test_gzip);
     RUN(test_fashion_mnist);
-    cleanup(dir);
+    tmpdir_close();
     return vf_test_summary();
 }

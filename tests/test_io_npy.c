@@ -2,7 +2,6 @@
  * written by hand in every supported dtype and both byte orders, every malformed header, truncation
  * at every length, hostile sizes that must fail before allocating, vf_read_table flattening and
  * NaN detection, and .npy.gz. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 #define AF_MAX_BYTES ((size_t)1 << 24) /* a request above 16 MiB fails: hostile headers must not get there */
@@ -11,27 +10,8 @@
 #include <zlib.h>
 #endif
 #include "alloc_fail.h"
+#include "tmpdir.h"
 #include "vf_test.h"
-
-static char dir[64];
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static const char *put_bytes(const char *name, const void *p, size_t n)
-{
-    const char *path = path_of(name);
-    FILE *f = fopen(path, "wb");
-    fwrite(p, 1, n, f);
-    fclose(f);
-    return path;
-}
 
 /* An NPY v1 file: preamble + header dict (padded to 64) + data. Returns its length. */
 static size_t make_npy(unsigned char *out, const char *dict, const void *data, size_t n)
@@ -116,9 +96,7 @@ static void test_header_layout(void)
     CHECK_STATUS(vf_tensor_alloc(&x, 2, (int64_t[]){3, 2}), VF_OK);
     CHECK_STATUS(vf_npy_write(path_of("h.npy"), &x), VF_OK);
     unsigned char b[256];
-    FILE *f = fopen(path_of("h.npy"), "rb");
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
+    size_t n = slurp(path_of("h.npy"), b, sizeof b);
     CHECK(memcmp(b, "\x93NUMPY\x01\x00", 8) == 0);
     size_t hl = b[8] | (b[9] << 8);
     CHECK((10 + hl) % 64 == 0 && b[10 + hl - 1] == '\n');
@@ -279,9 +257,7 @@ static void test_truncation_and_corruption(void)
     CHECK_STATUS(vf_tensor_alloc(&x, 2, (int64_t[]){5, 3}), VF_OK);
     CHECK_STATUS(vf_npy_write(path_of("full.npy"), &x), VF_OK);
     unsigned char b[512], c[512];
-    FILE *f = fopen(path_of("full.npy"), "rb");
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
+    size_t n = slurp(path_of("full.npy"), b, sizeof b);
     int bad = 0;
     for (size_t k = 0; k < n; k++) {
         vf_status s = read_npy_bytes("cut.npy", b, k, &y);
@@ -339,9 +315,7 @@ static void test_gzip(void)
     CHECK_STATUS(vf_npy_write(path_of("g.npy"), &x), VF_OK);
 #if VF_HAVE_ZLIB
     unsigned char b[512];
-    FILE *f = fopen(path_of("g.npy"), "rb");
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
+    size_t n = slurp(path_of("g.npy"), b, sizeof b);
     gzFile g = gzopen(path_of("g.npy.gz"), "wb");
     gzwrite(g, b, (unsigned)n);
     gzclose(g);
@@ -388,27 +362,9 @@ static void test_alloc_failures(void)
     CHECK(af_sweep("npy read", read_scenario, &c, 0) == 0);
 }
 
-static void cleanup(const char *d)
-{
-    DIR *dd = opendir(d);
-    struct dirent *e;
-    char p[512];
-    while (dd && (e = readdir(dd))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-        unlink(p);
-    }
-    if (dd) closedir(dd);
-    rmdir(d);
-}
-
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/vf_npy_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (tmpdir_open("vf_npy")) return 1;
     RUN(test_round_trip_ranks);
     RUN(test_strided_and_table);
     RUN(test_header_layout);
@@ -419,6 +375,6 @@ int main(void)
     RUN(test_nan_in_table);
     RUN(test_gzip);
     RUN(test_alloc_failures);
-    cleanup(dir);
+    tmpdir_close();
     return vf_test_summary();
 }

@@ -2,7 +2,6 @@
  * safetensors writes and reads, files in that layout written by hand (F16/BF16/I64 too), every
  * malformed header and offset case, truncation at every length, allocation failures; the JSON
  * parser (escapes, \uXXXX, numbers, depth, every prefix) and JSON string escaping; atomic writes. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,27 +10,8 @@
 #include "alloc_fail.h"
 #include "io/io_internal.h"
 #include "io/json.h"
+#include "tmpdir.h"
 #include "vf_test.h"
-
-static char dir[64];
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static size_t slurp(const char *path, unsigned char *b, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(b, 1, cap, f);
-    fclose(f);
-    return n;
-}
 
 /* A safetensors image: 8-byte LE length, header padded with spaces to a multiple of 8, data. */
 static size_t make_st(unsigned char *out, const char *header, const void *data, size_t n)
@@ -341,17 +321,6 @@ static vf_status write_scenario(void *ctx)
     return s;
 }
 
-static int count_dir_entries(const char *d)
-{
-    DIR *dd = opendir(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dd)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(dd);
-    return n;
-}
-
 static void test_alloc_failures_and_atomic(void)
 {
     ctx_t c = {path_of("model.safetensors")};
@@ -472,27 +441,9 @@ static void test_json_escape_round_trip(void)
     vf__buf_free(&b);
 }
 
-static void cleanup(const char *d)
-{
-    DIR *dd = opendir(d);
-    struct dirent *e;
-    char p[512];
-    while (dd && (e = readdir(dd))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-        unlink(p);
-    }
-    if (dd) closedir(dd);
-    rmdir(d);
-}
-
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/vf_st_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (tmpdir_open("vf_st")) return 1;
     RUN(test_round_trip);
     RUN(test_byte_layout);
     RUN(test_pytorch_style);
@@ -503,6 +454,6 @@ int main(void)
     RUN(test_json_values);
     RUN(test_json_errors);
     RUN(test_json_escape_round_trip);
-    cleanup(dir);
+    tmpdir_close();
     return vf_test_summary();
 }
