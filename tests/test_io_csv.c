@@ -105,8 +105,20 @@ static void test_delimiters(void)
         vf_tensor_free(&x);
         vf_strlist_free(&names);
     }
-    /* A semicolon file read with ',' forced: one field per row, not a number. */
+    /* Tab-separated: an empty field is an empty field (two tabs are not one delimiter), and a quoted
+     * field may be followed by a tab. */
     vf_tensor x;
+    vf_csv_options to = vf_csv_default_options();
+    CHECK_STATUS(vf_parse_csv("t.tsv", "1\t2\t3\n4\t\t6\n", 11, &to, &x, NULL), VF_ERR_FORMAT);
+    CHECK_MSG(has_substr(vf_last_error(), "t.tsv:2:2: empty field"), "%s", vf_last_error());
+    CHECK_STATUS(vf_parse_csv("q.tsv", "\"a\"\t\"b\"\n1\t2\n", 12, &to, &x, NULL), VF_OK);
+    CHECK(x.shape[0] == 1 && x.shape[1] == 2 && x.data[1] == 2);
+    vf_tensor_free(&x);
+    to.delimiter = '\t';
+    CHECK_STATUS(vf_parse_csv("q.tsv", "\"1\" \t 2\n", 8, &to, &x, NULL), VF_OK);
+    CHECK(x.shape[0] == 1 && x.shape[1] == 2 && x.data[0] == 1 && x.data[1] == 2);
+    vf_tensor_free(&x);
+    /* A semicolon file read with ',' forced: one field per row, not a number. */
     vf_csv_options o = vf_csv_default_options();
     o.delimiter = ',';
     o.header = VF_CSV_HEADER_NO;

@@ -40,6 +40,8 @@ void vf_strlist_free(vf_strlist *l)
 }
 
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
+/* Padding around a field: a blank that is not itself the delimiter (a tab in a TSV file is not). */
+static int is_pad(char c, char delim) { return is_blank(c) && c != delim; }
 
 /* Printable excerpt of s[0..n) (at most 40 characters) for messages. */
 static const char *excerpt(const char *s, size_t n, char *buf, size_t size)
@@ -77,7 +79,7 @@ static vf_status split(const char *name, size_t lineno, const char *s, size_t n,
         if (i == n) return VF_OK;
     }
     for (;;) {
-        while (i < n && is_blank(s[i])) i++;
+        while (i < n && is_pad(s[i], delim)) i++;
         size_t col = v->n + 1;
         const char *start;
         size_t len;
@@ -96,7 +98,7 @@ static vf_status split(const char *name, size_t lineno, const char *s, size_t n,
             }
             len = (size_t)(s + i - start);
             i++;
-            while (i < n && is_blank(s[i]) && !(delim == ' ')) i++;
+            while (i < n && delim != ' ' && is_pad(s[i], delim)) i++;
             if (delim == ' ') {
                 if (i < n && !is_blank(s[i]))
                     return vf__error(VF_ERR_FORMAT, "%s:%zu:%zu: text after a closing quote", name, lineno, col);
