@@ -216,6 +216,14 @@ static void test_round_trip(void)
     vf_tensor_free(&y);
     vf_strlist_free(&nl);
     vf_tensor_select(&x, 1, 2, &col);
+    /* One column whose name holds a blank: the reader must not split the header at the blank. */
+    const char *one[1] = {"my col"};
+    CHECK_STATUS(vf_write_csv(p, &col, one), VF_OK);
+    CHECK_STATUS(vf_read_csv(p, NULL, &y, &nl), VF_OK);
+    CHECK(y.shape[0] == 50 && y.shape[1] == 1 && nl.n == 1);
+    if (nl.n == 1) CHECK(strcmp(nl.items[0], "my col") == 0);
+    vf_tensor_free(&y);
+    vf_strlist_free(&nl);
     CHECK_STATUS(vf_write_table(p, &col), VF_OK);
     CHECK_STATUS(vf_read_table(p, &y), VF_OK);
     CHECK(y.shape[0] == 50 && y.shape[1] == 1 && y.data[49] == x.data[49 * 3 + 2]);

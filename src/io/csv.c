@@ -297,9 +297,11 @@ vf_status vf_read_csv(const char *path, const vf_csv_options *opt, vf_tensor *ou
 
 static void put_name(vf__buf *b, const char *s)
 {
-    int quote = s[0] == ' ' || s[0] == '\t' || (s[0] && (s[strlen(s) - 1] == ' ' || s[strlen(s) - 1] == '\t'));
+    /* Quoted when it holds a blank (with one column, the reader would take blanks for the
+     * delimiter), a delimiter, a quote, a line break or the comment character. */
+    int quote = 0;
     for (const char *p = s; *p; p++)
-        if (*p == ',' || *p == '"' || *p == '\n' || *p == '\r' || *p == ';' || *p == '#') quote = 1;
+        if (is_blank(*p) || *p == ',' || *p == '"' || *p == '\n' || *p == '\r' || *p == ';' || *p == '#') quote = 1;
     if (!quote) { vf__buf_puts(b, s); return; }
     vf__buf_put(b, "\"", 1);
     for (const char *p = s; *p; p++) {
