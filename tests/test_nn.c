@@ -725,16 +725,23 @@ static void test_forward_errors(void)
 }
 
 /* Every allocation of building a store and each module is made to fail in turn: the call returns
- * VF_ERR_NOMEM, registers nothing, and nothing leaks. */
+ * VF_ERR_NOMEM, registers nothing, and nothing leaks. The linear and masked linear layers (4, 5)
+ * start from a store of 15 tensors, so the weight fits the first capacity and the bias needs more. */
 static void test_nomem(void)
 {
-    int failures[4] = {0}, successes[4] = {0};
+    int failures[6] = {0}, successes[6] = {0};
+    static const vf_real mask[8] = {1, 0, 1, 1, 0, 0, 1, 1};
     for (int k = 0; k < 40; k++) {
-        for (int which = 0; which < 4; which++) {
+        for (int which = 0; which < 6; which++) {
             counting_allocator(-1);
             vf_params *p = vf_params_new();
             int32_t id;
             vf_params_add(p, "pre", 1, (int64_t[]){3}, vf_init_zeros(), &id);
+            for (int f = 1; which >= 4 && f < 15; f++) {
+                char nm[16];
+                snprintf(nm, sizeof nm, "pre%d", f);
+                vf_params_add(p, nm, 1, (int64_t[]){1}, vf_init_zeros(), &id);
+            }
             int32_t before = vf_params_count(p);
             counting_allocator(k);
             vf_status s = VF_OK;
@@ -751,6 +758,13 @@ static void test_nomem(void)
                 ap.context_features = 2;
                 ap.residual = k & 1;
                 s = vf_made_new(p, "a", &ap, (vf_made **)&mod);
+            } else if (which == 4) {
+                vf_linear_layer l;
+                vf_linear_params lp = vf_linear_default_params(2, 4);
+                s = vf_linear_layer_init(&l, p, "lin", &lp);
+            } else if (which == 5) {
+                vf_masked_linear_layer l;
+                s = vf_masked_linear_layer_init(&l, p, "masked", 2, 4, mask, VF_INIT_TORCH);
             } else {
                 vf_resmlp_params rp = vf_resmlp_default_params(3, 2);
                 rp.context_features = 1;
@@ -776,7 +790,7 @@ static void test_nomem(void)
     }
     counting_allocator(-1);
     vf_set_allocator(NULL);
-    for (int w = 0; w < 4; w++) CHECK(failures[w] > 0 && successes[w] > 0);
+    for (int w = 0; w < 6; w++) CHECK_MSG(failures[w] > 0 && successes[w] > 0, "module %d", w);
 }
 
 int main(void)

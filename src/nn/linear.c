@@ -49,6 +49,7 @@ static vf_status register_wb(vf_params *p, const char *name, int64_t in, int64_t
     if (!want_bias) return VF_OK;
     s = vf__nn_name(buf, name, "bias");
     if (s == VF_OK) s = vf_params_add(p, buf, 1, (int64_t[]){out}, bi, bid);
+    if (s != VF_OK) vf__params_truncate(p, *wid); /* all or nothing: drop the weight again */
     return s;
 }
 
