@@ -225,16 +225,10 @@ vf_var vf_made_forward(const vf_made *m, vf_params *p, vf_tape *t, vf_var x, vf_
     if (!vf__ok(t, "made", 0, NULL)) return VF_NOVAR;
     if (!m) return vf__fail(t, VF_ERR_ARG, "made: NULL module");
     const vf_made_params *mp = &m->mp;
-    int64_t n = 0, nc = 0;
+    int64_t n = 0;
     if (!vf__nn_check_2d(t, "made", x, mp->features, &n)) return VF_NOVAR;
+    if (!vf__nn_check_context(t, "made", context, mp->context_features, n)) return VF_NOVAR;
     int ctx = mp->context_features > 0;
-    if (ctx) {
-        if (context == VF_NOVAR) return vf__fail(t, VF_ERR_ARG, "made: this network needs a context");
-        if (!vf__nn_check_2d(t, "made context", context, mp->context_features, &nc)) return VF_NOVAR;
-        if (nc != n) return vf__fail(t, VF_ERR_SHAPE, "made: %lld inputs but %lld contexts", (long long)n, (long long)nc);
-    } else if (context != VF_NOVAR) {
-        return vf__fail(t, VF_ERR_ARG, "made: a context was given to a network built without one");
-    }
     vf_var h = vf_masked_linear_layer_forward(&m->input, p, t, x);
     if (ctx) h = vf_add(t, h, vf_linear_layer_forward(&m->context, p, t, context));
     if (!mp->residual) {

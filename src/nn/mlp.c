@@ -68,17 +68,13 @@ vf_var vf_mlp_forward(const vf_mlp *m, vf_params *p, vf_tape *t, vf_var x, vf_va
 {
     if (!vf__ok(t, "mlp", 0, NULL)) return VF_NOVAR;
     if (!m) return vf__fail(t, VF_ERR_ARG, "mlp: NULL module");
-    int64_t n = 0, nc = 0;
+    int64_t n = 0;
     if (!vf__nn_check_2d(t, "mlp", x, m->mp.in_features, &n)) return VF_NOVAR;
     vf_var h = x;
+    if (!vf__nn_check_context(t, "mlp", context, m->mp.context_features, n)) return VF_NOVAR;
     if (m->mp.context_features > 0) {
-        if (context == VF_NOVAR) return vf__fail(t, VF_ERR_ARG, "mlp: this network needs a context");
-        if (!vf__nn_check_2d(t, "mlp context", context, m->mp.context_features, &nc)) return VF_NOVAR;
-        if (nc != n) return vf__fail(t, VF_ERR_SHAPE, "mlp: %lld inputs but %lld contexts", (long long)n, (long long)nc);
         vf_var parts[2] = {x, context};
         h = vf_concat(t, 2, parts, 1);
-    } else if (context != VF_NOVAR) {
-        return vf__fail(t, VF_ERR_ARG, "mlp: a context was given to a network built without one");
     }
     for (int i = 0; i < m->n_layers && h != VF_NOVAR; i++) h = vf_linear_layer_forward(&m->layer[i], p, t, h);
     return h;

@@ -12,6 +12,10 @@ vf_status vf__nn_name(char *buf, const char *prefix, const char *suffix);
  * tape error naming `what` (unless the tape has failed already) and returns 0. */
 int vf__nn_check_2d(vf_tape *t, const char *what, vf_var v, int64_t cols, int64_t *rows);
 
+/* 1 if `context` suits a module `what` built with c context features, for x of n rows: a [n, c]
+ * node when c > 0, VF_NOVAR when c = 0. Otherwise records a tape error and returns 0. */
+int vf__nn_check_context(vf_tape *t, const char *what, vf_var context, int64_t c, int64_t n);
+
 /* Drops every tensor registered after the first `count` (a failed constructor's rollback); only
  * before finalize. */
 void vf__params_truncate(vf_params *p, int32_t count);

@@ -26,3 +26,25 @@ int vf__nn_check_2d(vf_tape *t, const char *what, vf_var v, int64_t cols, int64_
     if (rows) *rows = x->shape[0];
     return 1;
 }
+
+int vf__nn_check_context(vf_tape *t, const char *what, vf_var context, int64_t c, int64_t n)
+{
+    if (c == 0) {
+        if (context == VF_NOVAR) return 1;
+        vf__fail(t, VF_ERR_ARG, "%s: a context was given to a network built without one", what);
+        return 0;
+    }
+    if (context == VF_NOVAR) {
+        vf__fail(t, VF_ERR_ARG, "%s: this network needs a context", what);
+        return 0;
+    }
+    char label[64];
+    int64_t nc = 0;
+    snprintf(label, sizeof label, "%s context", what);
+    if (!vf__nn_check_2d(t, label, context, c, &nc)) return 0;
+    if (nc != n) {
+        vf__fail(t, VF_ERR_SHAPE, "%s: %lld inputs but %lld contexts", what, (long long)n, (long long)nc);
+        return 0;
+    }
+    return 1;
+}

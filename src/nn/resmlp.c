@@ -104,17 +104,13 @@ vf_var vf_resmlp_forward(const vf_resmlp *m, vf_params *p, vf_tape *t, vf_var x,
     if (!vf__ok(t, "resmlp", 0, NULL)) return VF_NOVAR;
     if (!m) return vf__fail(t, VF_ERR_ARG, "resmlp: NULL module");
     const vf_resmlp_params *rp = &m->rp;
-    int64_t n = 0, nc = 0;
+    int64_t n = 0;
     if (!vf__nn_check_2d(t, "resmlp", x, rp->in_features, &n)) return VF_NOVAR;
     vf_var h = x;
+    if (!vf__nn_check_context(t, "resmlp", context, rp->context_features, n)) return VF_NOVAR;
     if (rp->context_features > 0) {
-        if (context == VF_NOVAR) return vf__fail(t, VF_ERR_ARG, "resmlp: this network needs a context");
-        if (!vf__nn_check_2d(t, "resmlp context", context, rp->context_features, &nc)) return VF_NOVAR;
-        if (nc != n) return vf__fail(t, VF_ERR_SHAPE, "resmlp: %lld inputs but %lld contexts", (long long)n, (long long)nc);
         vf_var parts[2] = {x, context};
         h = vf_concat(t, 2, parts, 1);
-    } else if (context != VF_NOVAR) {
-        return vf__fail(t, VF_ERR_ARG, "resmlp: a context was given to a network built without one");
     }
     h = vf_linear_layer_forward(&m->input, p, t, h);
     for (int b = 0; b < rp->n_blocks && h != VF_NOVAR; b++) {
