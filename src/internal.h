@@ -49,6 +49,11 @@ int vf__threads(void);
 void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha,
               const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta,
               vf_real *c, int64_t ldc);
+/* The same with packing space `work` of vf__gemm_workspace_bytes(m, n, k) bytes (0 with OpenBLAS;
+ * work may then be NULL), so a caller that multiplies often (the tape) allocates it once. */
+size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k);
+void vf__gemm_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+                 int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc, void *work);
 /* The built-in kernel, always available (float and double), for tests and the benchmark. */
 void vf__gemm_builtin_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -56,6 +61,14 @@ void vf__gemm_builtin_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_
 void vf__gemm_builtin_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                           const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                           double *c, int64_t ldc);
+size_t vf__gemm_builtin_f32_workspace_bytes(int64_t m, int64_t n, int64_t k);
+size_t vf__gemm_builtin_f64_workspace_bytes(int64_t m, int64_t n, int64_t k);
+void vf__gemm_builtin_f32_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                             const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                             int64_t ldc, void *work);
+void vf__gemm_builtin_f64_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                             const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+                             int64_t ldc, void *work);
 /* Name of the GEMM in use: "openblas" or "builtin". */
 const char *vf__gemm_backend(void);
 /* Single-precision GEMM through the active backend (for the sgemm benchmark in any build). */

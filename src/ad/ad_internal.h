@@ -49,6 +49,8 @@ struct vf_tape {
     vf_node *nodes;
     int32_t n_nodes, cap_nodes;
     vf_arena *arena;
+    void *scratch;            /* the built-in GEMM's packing space, kept across resets */
+    size_t scratch_bytes;
     vf_status status;
     char error[256];
 };
@@ -66,6 +68,9 @@ vf_var vf__fail(vf_tape *t, vf_status s, const char *fmt, ...) VF_PRINTF(3, 4);
 int vf__ok(vf_tape *t, const char *op, int n, const vf_var *vars);
 /* Tape memory, 64-byte aligned; NULL after recording VF_ERR_NOMEM on the tape. */
 void *vf__tape_alloc(vf_tape *t, size_t bytes);
+/* Packing space for a matrix product of m x n x k (NULL, with no error, when the GEMM needs none);
+ * grown as needed and reused by every product on the tape. Sets *ok = 0 after recording VF_ERR_NOMEM. */
+void *vf__tape_gemm_work(vf_tape *t, int64_t m, int64_t n, int64_t k, int *ok);
 /* New op node with inputs and output shape; value allocated, not computed. VF_NOVAR on failure. */
 vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in, int ndim,
                 const int64_t *shape);

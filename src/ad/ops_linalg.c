@@ -1,6 +1,7 @@
 /* ops_linalg.c — matrix products: matmul, the fused linear layer, the MADE masked layer, bias add.
  *
- * Every product goes through vf__gemm (OpenBLAS or the built-in kernel). Weights are [out, in] as in
+ * Every product goes through gemm() below: OpenBLAS, or the built-in kernel with the tape's packing
+ * space (allocated once, so a training step allocates nothing for its products). Weights are [out, in] as in
  * PyTorch, so a linear layer is y = act(x W^T + b) and one GEMM with B transposed.
  * Backward of a linear layer, with z = x W^T + b the pre-activation and dz = dy * act'(z):
  *   dW += dz^T x,   db += sum over rows of dz,   dx += dz W.
@@ -9,6 +10,17 @@
 #include <string.h>
 #include "ad/ad_internal.h"
 
+/* C = alpha op(A) op(B) + beta C with the tape's workspace; 0 on success, -1 after a tape error. */
+static int gemm(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+                int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc)
+{
+    int ok;
+    void *work = vf__tape_gemm_work(t, m, n, k, &ok);
+    if (!ok) return -1;
+    vf__gemm_ws(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+    return 0;
+}
+
 /* ---- matmul ------------------------------------------------------------------------------- */
 /* iarg: 0 trans_a, 1 trans_b, 2 m, 3 k; n is the output's second extent. */
 
@@ -16,8 +28,9 @@ static vf_status matmul_fwd(vf_tape *t, vf_node *n)
 {
     vf_node *a = vf__in(t, n, 0), *b = vf__in(t, n, 1);
     int64_t m = n->value.shape[0], nn = n->value.shape[1], k = n->iarg[3];
-    vf__gemm((int)n->iarg[0], (int)n->iarg[1], m, nn, k, 1, a->value.data, a->value.shape[1], b->value.data,
-             b->value.shape[1], 0, n->value.data, nn);
+    if (gemm(t, (int)n->iarg[0], (int)n->iarg[1], m, nn, k, 1, a->value.data, a->value.shape[1], b->value.data,
+             b->value.shape[1], 0, n->value.data, nn))
+        return VF_ERR_NOMEM;
     return VF_OK;
 }
 
@@ -30,15 +43,15 @@ static void matmul_vjp(vf_tape *t, vf_node *n)
     const vf_real *g = n->grad, *av = a->value.data, *bv = b->value.data;
     if (a->grad) {
         if (!ta) /* dA [m,k] += dC op(B)^T */
-            vf__gemm(0, !tb, m, k, nn, 1, g, nn, bv, ldb, 1, a->grad, lda);
+            gemm(t, 0, !tb, m, k, nn, 1, g, nn, bv, ldb, 1, a->grad, lda);
         else     /* dA [k,m] += op(B) dC^T */
-            vf__gemm(tb, 1, k, m, nn, 1, bv, ldb, g, nn, 1, a->grad, lda);
+            gemm(t, tb, 1, k, m, nn, 1, bv, ldb, g, nn, 1, a->grad, lda);
     }
     if (b->grad) {
         if (!tb) /* dB [k,n] += op(A)^T dC */
-            vf__gemm(!ta, 0, k, nn, m, 1, av, lda, g, nn, 1, b->grad, ldb);
+            gemm(t, !ta, 0, k, nn, m, 1, av, lda, g, nn, 1, b->grad, ldb);
         else     /* dB [n,k] += dC^T op(A) */
-            vf__gemm(1, ta, nn, k, m, 1, g, nn, av, lda, 1, b->grad, ldb);
+            gemm(t, 1, ta, nn, k, m, 1, g, nn, av, lda, 1, b->grad, ldb);
     }
 }
 
@@ -50,11 +63,11 @@ static void matmul_jvp(vf_tape *t, vf_node *n)
     int64_t lda = a->value.shape[1], ldb = b->value.shape[1];
     vf_real beta = 0;
     if (a->tangent) {
-        vf__gemm(ta, tb, m, nn, k, 1, a->tangent, lda, b->value.data, ldb, 0, n->tangent, nn);
+        gemm(t, ta, tb, m, nn, k, 1, a->tangent, lda, b->value.data, ldb, 0, n->tangent, nn);
         beta = 1;
     }
     if (b->tangent)
-        vf__gemm(ta, tb, m, nn, k, 1, a->value.data, lda, b->tangent, ldb, beta, n->tangent, nn);
+        gemm(t, ta, tb, m, nn, k, 1, a->value.data, lda, b->tangent, ldb, beta, n->tangent, nn);
 }
 
 static const vf_op_def matmul_op = {"matmul", matmul_fwd, matmul_vjp, matmul_jvp};
@@ -155,7 +168,7 @@ static vf_status linear_fwd(vf_tape *t, vf_node *n)
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     vf_activation act = (vf_activation)n->iarg[0];
     vf_real *z = act == VF_ACT_NONE ? n->value.data : (vf_real *)n->aux;
-    vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, w->value.data, in, 0, z, out);
+    if (gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, w->value.data, in, 0, z, out)) return VF_ERR_NOMEM;
     if (n->n_in == 3) add_row_bias(rows, out, vf__in(t, n, 2)->value.data, z);
     if (act != VF_ACT_NONE) vf__act_forward(act, rows * out, z, n->value.data);
     return VF_OK;
@@ -173,9 +186,9 @@ static void linear_vjp(vf_tape *t, vf_node *n)
         vf__act_backward(act, rows * out, linear_z(n), n->value.data, n->grad, tmp, 0);
         dz = tmp;
     }
-    if (w->grad) vf__gemm(1, 0, out, in, rows, 1, dz, out, x->value.data, in, 1, w->grad, in);
+    if (w->grad) gemm(t, 1, 0, out, in, rows, 1, dz, out, x->value.data, in, 1, w->grad, in);
     if (b && b->grad) add_column_sums(rows, out, dz, b->grad);
-    if (x->grad) vf__gemm(0, 0, rows, in, out, 1, dz, out, w->value.data, in, 1, x->grad, in);
+    if (x->grad) gemm(t, 0, 0, rows, in, out, 1, dz, out, w->value.data, in, 1, x->grad, in);
 }
 
 static void linear_jvp(vf_tape *t, vf_node *n)
@@ -190,11 +203,11 @@ static void linear_jvp(vf_tape *t, vf_node *n)
     }
     vf_real beta = 0;
     if (x->tangent) {
-        vf__gemm(0, 1, rows, out, in, 1, x->tangent, in, w->value.data, in, 0, dz, out);
+        gemm(t, 0, 1, rows, out, in, 1, x->tangent, in, w->value.data, in, 0, dz, out);
         beta = 1;
     }
     if (w->tangent) {
-        vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, w->tangent, in, beta, dz, out);
+        gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, w->tangent, in, beta, dz, out);
         beta = 1;
     }
     if (beta == 0) memset(dz, 0, (size_t)(rows * out) * sizeof *dz);
@@ -236,7 +249,7 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     vf_real *wm = n->aux;
     for (int64_t i = 0; i < out * in; i++) wm[i] = w->value.data[i] * m->value.data[i];
-    vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, wm, in, 0, n->value.data, out);
+    if (gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, wm, in, 0, n->value.data, out)) return VF_ERR_NOMEM;
     if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data, n->value.data);
     return VF_OK;
 }
@@ -249,11 +262,11 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     if (w->grad) {
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
         if (!gw) return;
-        vf__gemm(1, 0, out, in, rows, 1, n->grad, out, x->value.data, in, 0, gw, in);
+        gemm(t, 1, 0, out, in, rows, 1, n->grad, out, x->value.data, in, 0, gw, in);
         for (int64_t i = 0; i < out * in; i++) w->grad[i] += gw[i] * m->value.data[i];
     }
     if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad);
-    if (x->grad) vf__gemm(0, 0, rows, in, out, 1, n->grad, out, (const vf_real *)n->aux, in, 1, x->grad, in);
+    if (x->grad) gemm(t, 0, 0, rows, in, out, 1, n->grad, out, (const vf_real *)n->aux, in, 1, x->grad, in);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)
@@ -263,14 +276,14 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     vf_real beta = 0;
     if (x->tangent) {
-        vf__gemm(0, 1, rows, out, in, 1, x->tangent, in, (const vf_real *)n->aux, in, 0, n->tangent, out);
+        gemm(t, 0, 1, rows, out, in, 1, x->tangent, in, (const vf_real *)n->aux, in, 0, n->tangent, out);
         beta = 1;
     }
     if (w->tangent) {
         vf_real *dwm = vf__tape_alloc(t, (size_t)(out * in) * sizeof *dwm);
         if (!dwm) return;
         for (int64_t i = 0; i < out * in; i++) dwm[i] = w->tangent[i] * m->value.data[i];
-        vf__gemm(0, 1, rows, out, in, 1, x->value.data, in, dwm, in, beta, n->tangent, out);
+        gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, dwm, in, beta, n->tangent, out);
         beta = 1;
     }
     if (beta == 0) memset(n->tangent, 0, (size_t)(rows * out) * sizeof(vf_real));

@@ -25,6 +25,7 @@ void vf_tape_free(vf_tape *t)
 {
     if (!t) return;
     vf_arena_free(t->arena);
+    vf_free(t->scratch);
     vf_free(t->nodes);
     vf_free(t);
 }
@@ -80,6 +81,24 @@ void *vf__tape_alloc(vf_tape *t, size_t bytes)
 
 /* `shape_in` may point into the node array (a builder passing an input's shape): it is copied before
  * the array can move. */
+void *vf__tape_gemm_work(vf_tape *t, int64_t m, int64_t n, int64_t k, int *ok)
+{
+    size_t bytes = vf__gemm_workspace_bytes(m, n, k);
+    *ok = 1;
+    if (bytes == 0) return NULL;
+    if (bytes > t->scratch_bytes) {
+        void *p = vf_realloc(t->scratch, bytes);
+        if (!p) {
+            *ok = 0;
+            vf__fail(t, VF_ERR_NOMEM, "tape: out of memory for matrix-product workspace (%zu bytes)", bytes);
+            return NULL;
+        }
+        t->scratch = p;
+        t->scratch_bytes = bytes;
+    }
+    return t->scratch;
+}
+
 static vf_var new_node(vf_tape *t, int ndim, const int64_t *shape_in, vf_node **out)
 {
     if (ndim < 0 || ndim > VF_MAX_DIMS)
@@ -220,6 +239,7 @@ vf_var vf__run(vf_tape *t, vf_var v)
     vf_status s = n->op->fwd(t, n);
     if (s != VF_OK) {
         if (t->status == VF_OK) vf__fail(t, s, "%s: %s", n->op->name, vf_last_error());
+        if (v == t->n_nodes - 1) t->n_nodes--; /* no half-made node stays on the tape */
         return VF_NOVAR;
     }
     return v;

@@ -41,6 +41,31 @@ void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
 #endif
 }
 
+size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
+{
+#if VF_HAVE_CBLAS
+    (void)m, (void)n, (void)k;
+    return 0; /* OpenBLAS keeps its own buffers */
+#elif VF_USE_DOUBLE
+    return vf__gemm_builtin_f64_workspace_bytes(m, n, k);
+#else
+    return vf__gemm_builtin_f32_workspace_bytes(m, n, k);
+#endif
+}
+
+void vf__gemm_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+                 int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc, void *work)
+{
+#if VF_HAVE_CBLAS
+    (void)work;
+    vf__gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#elif VF_USE_DOUBLE
+    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+#else
+    vf__gemm_builtin_f32_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+#endif
+}
+
 void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
               int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc)
 {

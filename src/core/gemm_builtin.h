@@ -5,8 +5,9 @@
  * op(B) is packed into NR-wide column strips (k-major), then for each MC-row block of C the slice of op(A)
  * is packed into MR-high row strips (k-major), and a register-blocked MR x NR micro-kernel multiplies
  * strip pairs. Packing absorbs the transposes and pads edges with zeros, so the micro-kernel has no
- * branches; edge tiles are written back through a small buffer. Packing buffers come from vf_malloc;
- * if that fails the product falls back to a plain triple loop, so the routine cannot fail.
+ * branches; edge tiles are written back through a small buffer. The packing buffers are the caller's
+ * `work` (vf__gemm_workspace_bytes long) or, when work is NULL, come from vf_malloc; if that fails the
+ * product falls back to a plain triple loop, so the routine cannot fail.
  */
 #include <string.h>
 
@@ -127,8 +128,24 @@ static void GEMM_FN(_naive)(int trans_a, int trans_b, int64_t m, int64_t n, int6
         }
 }
 
-void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha, const GEMM_REAL *a,
-               int64_t lda, const GEMM_REAL *b, int64_t ldb, GEMM_REAL beta, GEMM_REAL *c, int64_t ldc)
+/* Elements of packing space for an m x n x k product: a KC x NC panel of B and an MC x KC block of A. */
+static size_t GEMM_FN(_work_elems)(int64_t m, int64_t n, int64_t k)
+{
+    int64_t kc_max = VF_MIN(k, GEMM_KC);
+    int64_t nc_max = VF_MIN((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR, GEMM_NC);
+    int64_t mc_max = VF_MIN((m + GEMM_MR - 1) / GEMM_MR * GEMM_MR, GEMM_MC);
+    return (size_t)(kc_max * nc_max + kc_max * mc_max);
+}
+
+size_t GEMM_FN(_workspace_bytes)(int64_t m, int64_t n, int64_t k)
+{
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    return GEMM_FN(_work_elems)(m, n, k) * sizeof(GEMM_REAL);
+}
+
+void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha, const GEMM_REAL *a,
+                  int64_t lda, const GEMM_REAL *b, int64_t ldb, GEMM_REAL beta, GEMM_REAL *c, int64_t ldc,
+                  void *work)
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
@@ -138,16 +155,17 @@ void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_R
     }
     int64_t kc_max = VF_MIN(k, GEMM_KC);
     int64_t nc_max = VF_MIN((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR, GEMM_NC);
-    int64_t mc_max = VF_MIN((m + GEMM_MR - 1) / GEMM_MR * GEMM_MR, GEMM_MC);
-    GEMM_REAL *pack_b = vf_malloc((size_t)(kc_max * nc_max) * sizeof(GEMM_REAL));
-    GEMM_REAL *pack_a = vf_malloc((size_t)(kc_max * mc_max) * sizeof(GEMM_REAL));
-    if (!pack_a || !pack_b) {
-        vf_free(pack_a);
-        vf_free(pack_b);
-        vf_clear_error();
-        GEMM_FN(_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
+    GEMM_REAL *own = NULL;
+    if (!work) {
+        own = vf_malloc(GEMM_FN(_work_elems)(m, n, k) * sizeof(GEMM_REAL));
+        if (!own) {
+            vf_clear_error();
+            GEMM_FN(_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
+        work = own;
     }
+    GEMM_REAL *pack_b = work, *pack_a = pack_b + kc_max * nc_max;
     for (int64_t j0 = 0; j0 < n; j0 += GEMM_NC) {
         int64_t nc = VF_MIN(GEMM_NC, n - j0);
         for (int64_t p0 = 0; p0 < k; p0 += GEMM_KC) {
@@ -168,8 +186,13 @@ void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_R
             }
         }
     }
-    vf_free(pack_a);
-    vf_free(pack_b);
+    vf_free(own);
+}
+
+void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha, const GEMM_REAL *a,
+               int64_t lda, const GEMM_REAL *b, int64_t ldb, GEMM_REAL beta, GEMM_REAL *c, int64_t ldc)
+{
+    GEMM_FN(_ws)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
 }
 
 #undef GEMM_A

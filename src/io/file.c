@@ -65,7 +65,7 @@ static vf_status open_checked(const char *path, int *fd_out, struct stat *st)
 
 static vf_status read_plain(const char *path, unsigned char **data, size_t *len)
 {
-    int fd;
+    int fd = -1;
     struct stat st;
     vf_status s = open_checked(path, &fd, &st);
     if (s) return s;
