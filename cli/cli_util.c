@@ -58,6 +58,7 @@ int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
         /* "1e5": accepted when the value is a whole number in range. */
         double d;
         if (cli_parse_double(s, &d) || d != floor(d) || d < (double)lo || d > (double)hi) return -1;
+        if (d >= 9223372036854775808.0 || d < -9223372036854775808.0) return -1; /* the cast would overflow */
         *out = (int64_t)d;
         return 0;
     }

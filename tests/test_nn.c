@@ -697,6 +697,13 @@ static void test_forward_errors(void)
     bad.n_hidden = VF_NN_MAX_HIDDEN + 1;
     vf_mlp *m2 = NULL;
     CHECK_STATUS(vf_mlp_new(p, "m2", &bad, &m2), VF_ERR_ARG);
+    /* sizes whose mask element count d k h would overflow 64 bits are refused before any arithmetic */
+    vf_made_params huge = vf_made_default_params(1 << 20);
+    huge.hidden = (int64_t)1 << 30;
+    huge.output_multiplier = 1 << 14;
+    vf_made *a2 = NULL;
+    CHECK_STATUS(vf_made_new(p, "a2", &huge, &a2), VF_ERR_ARG);
+    CHECK(a2 == NULL);
     vf_tape *t = vf_tape_new();
     vf_real x[6] = {0}, c[3] = {0};
     /* not finalized */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "io/io_internal.h" /* vf__parse_double */
 
 #define TOY_PI 3.14159265358979323846
 #define TOY_MAX_KEYS 6
@@ -196,11 +197,8 @@ static vf_status parse_item(const toy_set *s, const char *item, size_t len, doub
                          (int)VF_MIN(vlen, 64), eq + 1);
     memcpy(buf, eq + 1, vlen);
     buf[vlen] = '\0';
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (end == buf || *end != '\0' || buf[0] == ' ' || buf[0] == '\t' || !isfinite(v) ||
-        (errno == ERANGE && fabs(v) > 1.0))
+    double v;
+    if (vf__parse_double(buf, vlen, &v) || !isfinite(v)) /* locale-independent, whole string */
         return vf__error(VF_ERR_ARG, "toy data %s: %s needs a finite number, got '%s'", s->name, key->name, buf);
     if (v < key->lo)
         return vf__error(VF_ERR_ARG, "toy data %s: %s must be >= %g, got %g", s->name, key->name, key->lo, v);

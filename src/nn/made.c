@@ -184,6 +184,12 @@ vf_status vf_made_new(vf_params *p, const char *name, const vf_made_params *mp, 
     if ((int)mp->act < 0 || mp->act >= VF_ACT_COUNT) return vf__error(VF_ERR_ARG, "made: unknown activation %d", (int)mp->act);
     int64_t d = mp->features, h = mp->hidden, k = mp->output_multiplier;
     int n_hid_layers = mp->residual ? 1 : mp->depth;
+    /* Mask elements (below) in double first: d k h alone can pass 2^63 for valid-looking sizes. */
+    double n_mask_estimate = (double)h * (double)d + (double)(mp->residual ? 1 : n_hid_layers - 1) * (double)h * (double)h +
+                             (double)d * (double)k * (double)h;
+    if (n_mask_estimate > 0x1p40)
+        return vf__error(VF_ERR_ARG, "made: %lld features x %lld hidden x %lld outputs each is too large", (long long)d,
+                         (long long)h, (long long)k);
     int n_masks = mp->residual ? 2 + 2 * mp->depth : mp->depth + 1;
     /* mask elements: input h d, plain hidden (depth - 1) h h or one shared h h, output d k h */
     int64_t n_mask = h * d + (int64_t)(mp->residual ? 1 : n_hid_layers - 1) * h * h + d * k * h;
