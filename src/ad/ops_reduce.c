@@ -14,11 +14,12 @@
 #include <string.h>
 #include "ad/ad_internal.h"
 
-/* Loops over more than 32768 elements split across threads. */
+/* RED_OMP_FOR(n): the loop that follows is split across threads when it touches n > 32768 elements. */
 #if VF_HAVE_OPENMP
-#define RED_OMP_FOR _Pragma("omp parallel for if(big_) num_threads(vf__threads())")
+#define RED_PRAGMA(x) _Pragma(#x)
+#define RED_OMP_FOR(n) RED_PRAGMA(omp parallel for if((n) > 32768) num_threads(vf__threads()))
 #else
-#define RED_OMP_FOR
+#define RED_OMP_FOR(n)
 #endif
 
 #define RED_BLOCK 64 /* columns summed together in sum_kernel */
@@ -60,10 +61,8 @@ static inline int64_t line_base(const red_layout *r, int64_t l)
 static void sum_kernel(const red_layout *r, const vf_real *x, vf_real *y, double scale)
 {
     const int64_t outer = r->outer, len = r->len, inner = r->inner;
-    const int big_ = outer * len * inner > 32768;
-    (void)big_;
     if (inner == 1) {
-        RED_OMP_FOR
+        RED_OMP_FOR(outer * len)
         for (int64_t o = 0; o < outer; o++) {
             double s = 0.0;
             for (int64_t k = 0; k < len; k++) s += x[o * len + k];
@@ -72,7 +71,7 @@ static void sum_kernel(const red_layout *r, const vf_real *x, vf_real *y, double
         return;
     }
     const int64_t nblk = (inner + RED_BLOCK - 1) / RED_BLOCK;
-    RED_OMP_FOR
+    RED_OMP_FOR(outer * len * inner)
     for (int64_t ob = 0; ob < outer * nblk; ob++) {
         const int64_t o = ob / nblk, j0 = (ob % nblk) * RED_BLOCK, w = VF_MIN(RED_BLOCK, inner - j0);
         double s[RED_BLOCK];
@@ -100,9 +99,7 @@ static void sum_vjp(vf_tape *t, vf_node *n)
     red_layout r = red_layout_node(t, n);
     const vf_real *gy = n->grad;
     const vf_real scale = (vf_real)n->farg[0];
-    const int big_ = r.outer * r.len * r.inner > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(r.outer * r.len * r.inner)
     for (int64_t o = 0; o < r.outer; o++)
         for (int64_t k = 0; k < r.len; k++) {
             vf_real *g = gx + (o * r.len + k) * r.inner;
@@ -128,9 +125,7 @@ static vf_status max_fwd(vf_tape *t, vf_node *n)
     n->aux = arg;
     const vf_real *x = vf__in(t, n, 0)->value.data;
     vf_real *y = n->value.data;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         const vf_real *xl = x + line_base(&r, l);
         int64_t best = 0;
@@ -185,9 +180,7 @@ static vf_status logsumexp_fwd(vf_tape *t, vf_node *n)
     const int64_t lines = r.outer * r.inner;
     const vf_real *x = vf__in(t, n, 0)->value.data;
     vf_real *y = n->value.data;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         const vf_real *xl = x + line_base(&r, l);
         double m = line_max(xl, r.len, r.inner);
@@ -209,9 +202,7 @@ static void logsumexp_vjp(vf_tape *t, vf_node *n)
     red_layout r = red_layout_node(t, n);
     const vf_real *x = vf__in(t, n, 0)->value.data, *y = n->value.data, *gy = n->grad;
     const int64_t lines = r.outer * r.inner;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         if (!isfinite((double)y[l])) continue;
         const int64_t b = line_base(&r, l);
@@ -227,9 +218,7 @@ static void logsumexp_jvp(vf_tape *t, vf_node *n)
     red_layout r = red_layout_node(t, n);
     const vf_real *x = vf__in(t, n, 0)->value.data, *dx = vf__in(t, n, 0)->tangent, *y = n->value.data;
     const int64_t lines = r.outer * r.inner;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         double s = 0.0;
         if (isfinite((double)y[l])) {
@@ -296,9 +285,7 @@ static vf_status softmax_fwd(vf_tape *t, vf_node *n)
     const int64_t lines = r.outer * r.inner;
     const vf_real *x = vf__in(t, n, 0)->value.data;
     vf_real *y = n->value.data;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         const int64_t b = line_base(&r, l);
         const double m = line_max(x + b, r.len, r.inner);
@@ -313,45 +300,36 @@ static vf_status softmax_fwd(vf_tape *t, vf_node *n)
     return VF_OK;
 }
 
+/* out = y * (in - <in, y>) along each line (accumulating into out or not): the softmax Jacobian is
+ * symmetric, so this is both the VJP (in = gy) and the JVP (in = dx). */
+static void softmax_jacobian(const red_layout *r, const vf_real *y, const vf_real *in, vf_real *out, int accumulate)
+{
+    const int64_t lines = r->outer * r->inner;
+    RED_OMP_FOR(lines * r->len)
+    for (int64_t l = 0; l < lines; l++) {
+        const int64_t b = line_base(r, l);
+        double dot = 0.0;
+        for (int64_t k = 0; k < r->len; k++) dot += (double)in[b + k * r->inner] * (double)y[b + k * r->inner];
+        for (int64_t k = 0; k < r->len; k++) {
+            const int64_t i = b + k * r->inner;
+            const vf_real v = (vf_real)((double)y[i] * ((double)in[i] - dot));
+            out[i] = accumulate ? out[i] + v : v;
+        }
+    }
+}
+
 static void softmax_vjp(vf_tape *t, vf_node *n)
 {
     vf_real *gx = vf__in(t, n, 0)->grad;
     if (!gx) return;
     red_layout r = red_layout_node(t, n);
-    const vf_real *y = n->value.data, *gy = n->grad;
-    const int64_t lines = r.outer * r.inner;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
-    for (int64_t l = 0; l < lines; l++) {
-        const int64_t b = line_base(&r, l);
-        double dot = 0.0;
-        for (int64_t k = 0; k < r.len; k++) dot += (double)gy[b + k * r.inner] * (double)y[b + k * r.inner];
-        for (int64_t k = 0; k < r.len; k++) {
-            const int64_t i = b + k * r.inner;
-            gx[i] += (vf_real)((double)y[i] * ((double)gy[i] - dot));
-        }
-    }
+    softmax_jacobian(&r, n->value.data, n->grad, gx, 1);
 }
 
 static void softmax_jvp(vf_tape *t, vf_node *n)
 {
     red_layout r = red_layout_node(t, n);
-    const vf_real *y = n->value.data, *dx = vf__in(t, n, 0)->tangent;
-    vf_real *dy = n->tangent;
-    const int64_t lines = r.outer * r.inner;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
-    for (int64_t l = 0; l < lines; l++) {
-        const int64_t b = line_base(&r, l);
-        double dot = 0.0;
-        for (int64_t k = 0; k < r.len; k++) dot += (double)y[b + k * r.inner] * (double)dx[b + k * r.inner];
-        for (int64_t k = 0; k < r.len; k++) {
-            const int64_t i = b + k * r.inner;
-            dy[i] = (vf_real)((double)y[i] * ((double)dx[i] - dot));
-        }
-    }
+    softmax_jacobian(&r, n->value.data, vf__in(t, n, 0)->tangent, n->tangent, 0);
 }
 
 /* ---- log_softmax: y_k = x_k - logsumexp(x) along the axis ------------------------------------
@@ -362,9 +340,7 @@ static vf_status log_softmax_fwd(vf_tape *t, vf_node *n)
     const int64_t lines = r.outer * r.inner;
     const vf_real *x = vf__in(t, n, 0)->value.data;
     vf_real *y = n->value.data;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         const int64_t b = line_base(&r, l);
         const double m = line_max(x + b, r.len, r.inner);
@@ -383,9 +359,7 @@ static void log_softmax_vjp(vf_tape *t, vf_node *n)
     red_layout r = red_layout_node(t, n);
     const vf_real *y = n->value.data, *gy = n->grad;
     const int64_t lines = r.outer * r.inner;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         const int64_t b = line_base(&r, l);
         double sg = 0.0;
@@ -403,9 +377,7 @@ static void log_softmax_jvp(vf_tape *t, vf_node *n)
     const vf_real *y = n->value.data, *dx = vf__in(t, n, 0)->tangent;
     vf_real *dy = n->tangent;
     const int64_t lines = r.outer * r.inner;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         const int64_t b = line_base(&r, l);
         double dot = 0.0;
@@ -422,9 +394,7 @@ static void log_softmax_jvp(vf_tape *t, vf_node *n)
 static void cumsum_kernel(const red_layout *r, const vf_real *x, vf_real *y)
 {
     const int64_t lines = r->outer * r->inner;
-    const int big_ = lines * r->len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r->len)
     for (int64_t l = 0; l < lines; l++) {
         const int64_t b = line_base(r, l);
         double s = 0.0;
@@ -449,9 +419,7 @@ static void cumsum_vjp(vf_tape *t, vf_node *n)
     red_layout r = red_layout_node(t, n);
     const vf_real *gy = n->grad;
     const int64_t lines = r.outer * r.inner;
-    const int big_ = lines * r.len > 32768;
-    (void)big_;
-    RED_OMP_FOR
+    RED_OMP_FOR(lines * r.len)
     for (int64_t l = 0; l < lines; l++) {
         const int64_t b = line_base(&r, l);
         double s = 0.0;
