@@ -178,6 +178,17 @@ vf_status vf_tensor_reshape(const vf_tensor *t, int ndim, const int64_t *shape, 
     return VF_OK;
 }
 
+/* Shape and strides of t seen as 4-D, leading axes of extent 1 added: the loops below then always
+ * nest four deep. */
+static void pad_to_4d(const vf_tensor *t, int64_t shape[4], int64_t stride[4])
+{
+    int off = 4 - t->ndim;
+    for (int i = 0; i < 4; i++) {
+        shape[i] = i < off ? 1 : t->shape[i - off];
+        stride[i] = i < off ? 0 : t->stride[i - off];
+    }
+}
+
 /* Visit every element of a (up to 4-D) in row-major order, copying from src to dst. */
 vf_status vf_tensor_copy(vf_tensor *dst, const vf_tensor *src)
 {
@@ -187,13 +198,9 @@ vf_status vf_tensor_copy(vf_tensor *dst, const vf_tensor *src)
         vf_tensor_shape_str(src, b, sizeof b);
         return vf__error(VF_ERR_SHAPE, "copy: destination %s, source %s", a, b);
     }
-    int64_t sh[4] = {1, 1, 1, 1}, sd[4] = {0, 0, 0, 0}, ss[4] = {0, 0, 0, 0};
-    int off = 4 - src->ndim;
-    for (int i = 0; i < src->ndim; i++) {
-        sh[off + i] = src->shape[i];
-        sd[off + i] = dst->stride[i];
-        ss[off + i] = src->stride[i];
-    }
+    int64_t sh[4], sd[4], ss[4];
+    pad_to_4d(src, sh, ss);
+    pad_to_4d(dst, sh, sd);
     for (int64_t i0 = 0; i0 < sh[0]; i0++)
         for (int64_t i1 = 0; i1 < sh[1]; i1++)
             for (int64_t i2 = 0; i2 < sh[2]; i2++) {
@@ -220,12 +227,8 @@ vf_status vf_tensor_clone(const vf_tensor *src_in, vf_tensor *out)
 
 void vf_tensor_fill(vf_tensor *t, vf_real value)
 {
-    int64_t sh[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
-    int off = 4 - t->ndim;
-    for (int i = 0; i < t->ndim; i++) {
-        sh[off + i] = t->shape[i];
-        st[off + i] = t->stride[i];
-    }
+    int64_t sh[4], st[4];
+    pad_to_4d(t, sh, st);
     for (int64_t i0 = 0; i0 < sh[0]; i0++)
         for (int64_t i1 = 0; i1 < sh[1]; i1++)
             for (int64_t i2 = 0; i2 < sh[2]; i2++)
@@ -235,12 +238,8 @@ void vf_tensor_fill(vf_tensor *t, vf_real value)
 
 int vf_tensor_all_finite(const vf_tensor *t)
 {
-    int64_t sh[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
-    int off = 4 - t->ndim;
-    for (int i = 0; i < t->ndim; i++) {
-        sh[off + i] = t->shape[i];
-        st[off + i] = t->stride[i];
-    }
+    int64_t sh[4], st[4];
+    pad_to_4d(t, sh, st);
     for (int64_t i0 = 0; i0 < sh[0]; i0++)
         for (int64_t i1 = 0; i1 < sh[1]; i1++)
             for (int64_t i2 = 0; i2 < sh[2]; i2++)
