@@ -12,6 +12,7 @@
  *   varflow/vf_optim.h    Adam/AdamW, clipping, schedules, EMA
  *   varflow/vf_io.h       CSV, NPY, IDX, safetensors, atomic writes
  *   varflow/vf_data.h     built-in data sets (2-D toys)
+ *   varflow/vf_flow.h     normalizing flows: transforms, base distributions, composition
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -25,5 +26,6 @@
 #include "varflow/vf_optim.h"
 #include "varflow/vf_io.h"
 #include "varflow/vf_data.h"
+#include "varflow/vf_flow.h"
 
 #endif

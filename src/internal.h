@@ -31,6 +31,8 @@
 #define vf__sqrt sqrtf
 #endif
 
+#define VF_PI 3.14159265358979323846264338327950288
+
 #define VF_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VF_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -62,6 +62,8 @@ vf_var vf_input_grad(vf_tape *t, const vf_real *data, int ndim, const int64_t *s
 vf_var vf_param(vf_tape *t, const vf_real *data, vf_real *grad, int ndim, const int64_t *shape);
 /* Constant scalar (shape []). */
 vf_var vf_scalar(vf_tape *t, double value);
+/* Constant zeros of the given shape. */
+vf_var vf_zeros(vf_tape *t, int ndim, const int64_t *shape);
 /* Constant copied into the tape (the caller's array may be freed afterwards). */
 vf_var vf_constant(vf_tape *t, const vf_real *data, int ndim, const int64_t *shape);
 

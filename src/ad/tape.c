@@ -186,6 +186,24 @@ vf_var vf_constant(vf_tape *t, const vf_real *data, int ndim, const int64_t *sha
     return leaf(t, VF_NODE_CONST, data, NULL, ndim, shape, 1);
 }
 
+vf_var vf_zeros(vf_tape *t, int ndim, const int64_t *shape)
+{
+    vf_node *n = NULL;
+    if (!vf__ok(t, "zeros", 0, NULL)) return VF_NOVAR;
+    if (ndim > 0 && !shape) return vf__fail(t, VF_ERR_ARG, "zeros: shape is NULL");
+    vf_var v = new_node(t, ndim, shape, &n);
+    if (v == VF_NOVAR) return v;
+    vf_real *buf = vf_arena_calloc(t->arena, (size_t)vf__numel(n) * sizeof(vf_real));
+    if (!buf) {
+        t->n_nodes--; /* no half-made node stays on the tape */
+        return vf__fail(t, VF_ERR_NOMEM, "zeros: out of memory");
+    }
+    n = vf__node(t, v);
+    n->kind = VF_NODE_CONST;
+    n->value.data = buf;
+    return v;
+}
+
 vf_var vf_scalar(vf_tape *t, double value)
 {
     vf_real x = (vf_real)value;
