@@ -28,7 +28,8 @@
  * Constructors: invalid settings give VF_ERR_ARG with a message, an allocation failure
  * VF_ERR_NOMEM; on any failure nothing is allocated and nothing stays registered in the store.
  * describe() writes {"kind", "name", "dim", "context", every setting, "net": {...}} — all that is
- * needed to build the distribution again with the same parameter names.
+ * needed to build the distribution again with the same parameter names (the uniform, which has no
+ * parameters: {"kind", "dim", "context", "lo", "hi"}).
  */
 #ifndef VF_DIST_H
 #define VF_DIST_H
