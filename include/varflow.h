@@ -13,6 +13,11 @@
  *   varflow/vf_io.h       CSV, NPY, IDX, safetensors, atomic writes
  *   varflow/vf_data.h     built-in data sets (2-D toys)
  *   varflow/vf_flow.h     normalizing flows: transforms, base distributions, composition
+ *   varflow/vf_dist.h     learnable base distributions (diagonal normal, Student-t, uniform box, mixture)
+ *   varflow/vf_transforms.h  ActNorm, LU linear, permutations, elementwise affine, sigmoid/logit, tanh
+ *   varflow/vf_coupling.h    affine (RealNVP) and additive (NICE) coupling
+ *   varflow/vf_autoregressive.h  MAF and IAF on a MADE
+ *   varflow/vf_planar.h   planar and radial flows
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -27,5 +32,10 @@
 #include "varflow/vf_io.h"
 #include "varflow/vf_data.h"
 #include "varflow/vf_flow.h"
+#include "varflow/vf_dist.h"
+#include "varflow/vf_transforms.h"
+#include "varflow/vf_coupling.h"
+#include "varflow/vf_autoregressive.h"
+#include "varflow/vf_planar.h"
 
 #endif

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "flows/flow_internal.h"
+#include "dist/dist_internal.h"
 #include "nn/nn_internal.h"
 #include "varflow/vf_dist.h"
 
@@ -66,25 +66,11 @@ static vf_var dn_sample(const vf_dist *b, vf_params *p, vf_tape *t, int64_t n, v
     return vf_add(t, vf_mul(t, eps, vf_exp(t, ls)), loc);
 }
 
-/* {"n_hidden":..,"hidden":[..],"act":".."} into buf. */
-static vf_status net_json(const vf_dist_net_params *np, char *buf, size_t len)
-{
-    char hid[VF_NN_MAX_HIDDEN * 24 + 4];
-    size_t k = 0;
-    hid[k++] = '[';
-    for (int i = 0; i < np->n_hidden; i++)
-        k += (size_t)snprintf(hid + k, sizeof hid - k, "%s%lld", i ? "," : "", (long long)np->hidden[i]);
-    hid[k++] = ']';
-    hid[k] = '\0';
-    return vf__json_printf(buf, len, "{\"n_hidden\":%d,\"hidden\":%s,\"act\":\"%s\"}", np->n_hidden, hid,
-                           vf_activation_name(np->act));
-}
-
 static vf_status dn_describe(const vf_dist *b, char *json, size_t len)
 {
     const diag_normal *g = (const diag_normal *)b;
-    char net[VF_NN_MAX_HIDDEN * 24 + 96];
-    vf_status s = net_json(&g->net_params, net, sizeof net);
+    char net[VF_DIST_NET_JSON_MAX];
+    vf_status s = vf__dist_net_json(&g->net_params, net, sizeof net);
     if (s != VF_OK) return s;
     return vf__json_printf(json, len, "{\"kind\":\"diag_normal\",\"name\":\"%s\",\"dim\":%lld,\"context\":%lld,\"net\":%s}",
                            g->name, (long long)b->dim, (long long)b->context, net);
@@ -98,17 +84,6 @@ static void dn_destroy(vf_dist *b)
 }
 
 static const vf_dist_vtable dn_vt = {"diag_normal", dn_log_prob, dn_sample, dn_describe, dn_destroy};
-
-static vf_status net_check(const char *what, const vf_dist_net_params *np)
-{
-    if (np->n_hidden < 0 || np->n_hidden > VF_NN_MAX_HIDDEN)
-        return vf__error(VF_ERR_ARG, "%s: %d hidden layers (0..%d)", what, np->n_hidden, VF_NN_MAX_HIDDEN);
-    for (int i = 0; i < np->n_hidden; i++)
-        if (np->hidden[i] < 1)
-            return vf__error(VF_ERR_ARG, "%s: hidden layer %d has width %lld (>= 1)", what, i, (long long)np->hidden[i]);
-    if ((int)np->act < 0 || np->act >= VF_ACT_COUNT) return vf__error(VF_ERR_ARG, "%s: unknown activation %d", what, (int)np->act);
-    return VF_OK;
-}
 
 vf_dist_diag_normal_params vf_dist_diag_normal_default_params(int64_t d)
 {
@@ -150,7 +125,7 @@ vf_status vf_dist_diag_normal_new(vf_params *p, const char *name, const vf_dist_
                          (long long)kp->context);
     if (!name) name = "";
     if (strlen(name) >= VF_PARAM_NAME_MAX) return vf__error(VF_ERR_ARG, "diag_normal: name is too long");
-    vf_status s = net_check("diag_normal", &kp->net);
+    vf_status s = vf__dist_net_check("diag_normal", &kp->net);
     if (s != VF_OK) return s;
     diag_normal *g = vf_calloc(1, sizeof *g);
     if (!g) return vf__error(VF_ERR_NOMEM, "diag_normal: out of memory");

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "flows/flow_internal.h"
+#include "dist/dist_internal.h"
 #include "nn/nn_internal.h"
 #include "varflow/vf_dist.h"
 
@@ -88,24 +88,11 @@ static vf_var mx_sample(const vf_dist *b, vf_params *p, vf_tape *t, int64_t n, v
     return vf_add(t, vf_mul(t, e, vf_exp(t, ls_n)), mu_n);
 }
 
-static vf_status mx_net_json(const vf_dist_net_params *np, char *buf, size_t len)
-{
-    char hid[VF_NN_MAX_HIDDEN * 24 + 4];
-    size_t k = 0;
-    hid[k++] = '[';
-    for (int i = 0; i < np->n_hidden; i++)
-        k += (size_t)snprintf(hid + k, sizeof hid - k, "%s%lld", i ? "," : "", (long long)np->hidden[i]);
-    hid[k++] = ']';
-    hid[k] = '\0';
-    return vf__json_printf(buf, len, "{\"n_hidden\":%d,\"hidden\":%s,\"act\":\"%s\"}", np->n_hidden, hid,
-                           vf_activation_name(np->act));
-}
-
 static vf_status mx_describe(const vf_dist *b, char *json, size_t len)
 {
     const mixture *m = (const mixture *)b;
-    char net[VF_NN_MAX_HIDDEN * 24 + 96];
-    vf_status s = mx_net_json(&m->net_params, net, sizeof net);
+    char net[VF_DIST_NET_JSON_MAX];
+    vf_status s = vf__dist_net_json(&m->net_params, net, sizeof net);
     if (s != VF_OK) return s;
     return vf__json_printf(json, len,
                            "{\"kind\":\"gaussian_mixture\",\"name\":\"%s\",\"dim\":%lld,\"context\":%lld,"
@@ -147,16 +134,7 @@ static vf_status mx_check(const vf_dist_mixture_params *kp)
                          (long long)kp->components, (long long)kp->dim);
     if (!(kp->init_scale >= 0) || !isfinite(kp->init_scale))
         return vf__error(VF_ERR_ARG, "gaussian_mixture: init_scale %g (finite, >= 0)", kp->init_scale);
-    const vf_dist_net_params *np = &kp->net;
-    if (np->n_hidden < 0 || np->n_hidden > VF_NN_MAX_HIDDEN)
-        return vf__error(VF_ERR_ARG, "gaussian_mixture: %d hidden layers (0..%d)", np->n_hidden, VF_NN_MAX_HIDDEN);
-    for (int i = 0; i < np->n_hidden; i++)
-        if (np->hidden[i] < 1)
-            return vf__error(VF_ERR_ARG, "gaussian_mixture: hidden layer %d has width %lld (>= 1)", i,
-                             (long long)np->hidden[i]);
-    if ((int)np->act < 0 || np->act >= VF_ACT_COUNT)
-        return vf__error(VF_ERR_ARG, "gaussian_mixture: unknown activation %d", (int)np->act);
-    return VF_OK;
+    return vf__dist_net_check("gaussian_mixture", &kp->net);
 }
 
 static vf_status mx_register(mixture *m, vf_params *p, const char *name, int64_t d, int64_t c)

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "flows/flow_internal.h"
+#include "dist/dist_internal.h"
 #include "nn/nn_internal.h"
 #include "varflow/vf_dist.h"
 
@@ -159,24 +159,11 @@ static vf_var st_sample(const vf_dist *b, vf_params *p, vf_tape *t, int64_t n, v
     return vf_add(t, vf_mul(t, tdraw, vf_exp(t, ls)), loc);
 }
 
-static vf_status st_net_json(const vf_dist_net_params *np, char *buf, size_t len)
-{
-    char hid[VF_NN_MAX_HIDDEN * 24 + 4];
-    size_t k = 0;
-    hid[k++] = '[';
-    for (int i = 0; i < np->n_hidden; i++)
-        k += (size_t)snprintf(hid + k, sizeof hid - k, "%s%lld", i ? "," : "", (long long)np->hidden[i]);
-    hid[k++] = ']';
-    hid[k] = '\0';
-    return vf__json_printf(buf, len, "{\"n_hidden\":%d,\"hidden\":%s,\"act\":\"%s\"}", np->n_hidden, hid,
-                           vf_activation_name(np->act));
-}
-
 static vf_status st_describe(const vf_dist *b, char *json, size_t len)
 {
     const student_t *s = (const student_t *)b;
-    char net[VF_NN_MAX_HIDDEN * 24 + 96];
-    vf_status st = st_net_json(&s->net_params, net, sizeof net);
+    char net[VF_DIST_NET_JSON_MAX];
+    vf_status st = vf__dist_net_json(&s->net_params, net, sizeof net);
     if (st != VF_OK) return st;
     return vf__json_printf(json, len,
                            "{\"kind\":\"student_t\",\"name\":\"%s\",\"dim\":%lld,\"context\":%lld,\"df_min\":%.17g,"
@@ -213,15 +200,7 @@ static vf_status st_check(const vf_dist_student_t_params *kp)
     if (!(kp->df_min > 0) || !isfinite(kp->df_min) || !(kp->df_init > kp->df_min) || !isfinite(kp->df_init))
         return vf__error(VF_ERR_ARG, "student_t: need 0 < df_min < df_init, finite (df_min %g, df_init %g)",
                          kp->df_min, kp->df_init);
-    const vf_dist_net_params *np = &kp->net;
-    if (np->n_hidden < 0 || np->n_hidden > VF_NN_MAX_HIDDEN)
-        return vf__error(VF_ERR_ARG, "student_t: %d hidden layers (0..%d)", np->n_hidden, VF_NN_MAX_HIDDEN);
-    for (int i = 0; i < np->n_hidden; i++)
-        if (np->hidden[i] < 1)
-            return vf__error(VF_ERR_ARG, "student_t: hidden layer %d has width %lld (>= 1)", i, (long long)np->hidden[i]);
-    if ((int)np->act < 0 || np->act >= VF_ACT_COUNT)
-        return vf__error(VF_ERR_ARG, "student_t: unknown activation %d", (int)np->act);
-    return VF_OK;
+    return vf__dist_net_check("student_t", &kp->net);
 }
 
 static vf_status st_register(student_t *s, vf_params *p, const char *name, int64_t d, int64_t c)
