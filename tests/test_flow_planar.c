@@ -360,6 +360,50 @@ static void test_radial_adversarial(void)
     }
 }
 
+/* Degenerate points: planar with w = 0 is the translation z + u tanh(b); radial at x = z0 and z = z0
+ * exactly maps the centre to itself with finite gradients. */
+static void test_degenerate_points(void)
+{
+    vf_params *p = vf_params_new();
+    vf_transform *pl = NULL, *ra = NULL;
+    CHECK_STATUS(make(PLANAR, 2, 0, p, "p", &pl), VF_OK);
+    CHECK_STATUS(make(RADIAL, 2, 0, p, "r", &ra), VF_OK);
+    CHECK_STATUS(vf_params_finalize(p, 1), VF_OK);
+    const double w0[2] = {0, 0}, u[2] = {0.5, -2.0}, b = 0.7, z0[2] = {0.25, -0.5}, araw = 0.1, braw = -0.3;
+    set_param(p, "p.w", w0, 2);
+    set_param(p, "p.u", u, 2);
+    set_param(p, "p.b", &b, 1);
+    set_param(p, "r.z0", z0, 2);
+    set_param(p, "r.alpha_raw", &araw, 1);
+    set_param(p, "r.beta_raw", &braw, 1);
+    vf_real x[2] = {1.0f, 2.0f}, y[2], l;
+    CHECK_STATUS(run(pl, p, 1, 1, x, NULL, y, &l), VF_OK);
+    CHECK_NEAR(y[0], 1.0 + u[0] * tanh(b), VAL_TOL);
+    CHECK_NEAR(y[1], 2.0 + u[1] * tanh(b), VAL_TOL);
+    CHECK_NEAR(l, 0.0, VAL_TOL);
+    CHECK(roundtrip_err(pl, p, 0, 1, x, NULL) <= RT_TOL);
+    CHECK(grads_finite(pl, p, 1, x));
+    vf_real c[2] = {(vf_real)z0[0], (vf_real)z0[1]};
+    double alpha = softplus(araw), beta = -alpha + softplus(braw);
+    for (int dir = 0; dir < 2; dir++) {
+        CHECK_STATUS(run(ra, p, dir, 1, c, NULL, y, &l), VF_OK);
+        CHECK(y[0] == c[0] && y[1] == c[1]);
+        double want = log(1 + beta / alpha) + log(1 + beta / alpha); /* (d - 1) log(1 + b/a) + log(1 + a b / a^2) */
+        CHECK_NEAR(l, dir ? want : -want, VAL_TOL);
+    }
+    CHECK(grads_finite(ra, p, 1, c));
+    vf_tape *t = vf_tape_new(); /* inverse at the centre: finite gradients too */
+    vf_var xv = vf_input_grad(t, c, 2, (int64_t[]){1, 2}), li;
+    vf_var xo = vf_transform_inverse(ra, p, t, xv, VF_NOVAR, &li);
+    CHECK_STATUS(vf_backward(t, vf_add(t, vf_sum(t, xo, VF_ALL_AXES, 0), vf_sum(t, li, VF_ALL_AXES, 0))), VF_OK);
+    CHECK(vf_grad(t, xv) && isfinite((double)vf_grad(t, xv)[0]) && isfinite((double)vf_grad(t, xv)[1]));
+    vf_tape_free(t);
+    vf_params_zero_grad(p);
+    vf_transform_free(pl);
+    vf_transform_free(ra);
+    vf_params_free(p);
+}
+
 /* |x| = 1e3 with random parameters: finite values, log-determinants and gradients, exact round trip */
 static void test_extreme_inputs(void)
 {
@@ -535,6 +579,7 @@ int main(void)
     RUN(test_jvp_parameters);
     RUN(test_planar_adversarial);
     RUN(test_radial_adversarial);
+    RUN(test_degenerate_points);
     RUN(test_extreme_inputs);
     RUN(test_init_and_describe);
     RUN(test_errors);

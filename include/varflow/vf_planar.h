@@ -33,7 +33,9 @@
  * I - c u^ w^T / (1 + c s), c = h'(a), the Sherman-Morrison inverse of the rank-one update
  * I + c u^ w^T; radial: likewise for (1 + beta^ h) I + rank one), in both the VJP and the JVP.
  * The forward's log-determinant is computed on the tape from the solved point,
- * log|det dz/dx| = -log|det df/dz| at z = f^{-1}(x), so it differentiates through the solve too:
+ * log|det dz/dx| = -log|det df/dz| at z = f^{-1}(x), so it differentiates through the solve too
+ * (radial: the solve op also outputs r = |z - z0| itself, exact even where z - z0 falls below the
+ * rounding of z0; the inverse takes r as a norm whose gradient at z = z0 is 0, not NaN):
  *   planar  log|det df/dz| = log(1 + h'(a) s)
  *   radial  log|det df/dz| = (d-1) log(1 + beta^/(alpha + r)) + log(1 + alpha beta^/(alpha + r)^2)
  *

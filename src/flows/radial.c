@@ -63,7 +63,8 @@ static vf_status radial_solve_fwd(vf_tape *t, vf_node *nd)
          * exactly: the map is singular at the centre) enters only the derivatives, and z = z0 */
         double rr = radial_root(rho, alpha, beta), ar = alpha + rr, sig = rho > 0 ? rr / rho : alpha / (alpha + beta);
         for (int64_t j = 0; j < d; j++)
-            z[r * d + j] = rho > 0 ? (vf_real)((double)cr[j] + sig * ((double)xr[j] - (double)cr[j])) : cr[j];
+            z[r * (d + 1) + j] = rho > 0 ? (vf_real)((double)cr[j] + sig * ((double)xr[j] - (double)cr[j])) : cr[j];
+        z[r * (d + 1) + d] = (vf_real)rr;
         double *q = aux + r * RS_K;
         q[RS_RHO] = rho;
         q[RS_R] = rr;
@@ -75,8 +76,9 @@ static vf_status radial_solve_fwd(vf_tape *t, vf_node *nd)
     return VF_OK;
 }
 
-/* Per row, with ge = gz.e, k_sigma = ge / S^2 and k_r = k_sigma beta^ / E (the weight of d rho):
- *   <gz, dz> = (1 - sigma) gz.dz0 + sigma gz.dx + k_r e^.(dx - dz0)
+/* Per row, with cotangents gz [d] and gr of (z, r), ge = gz.e, k_sigma = ge / S^2 and
+ * k_r = (k_sigma beta^ + gr) / E (the weight of d rho):
+ *   <gz, dz> + gr dr = (1 - sigma) gz.dz0 + sigma gz.dx + k_r e^.(dx - dz0)
  *              + (k_sigma beta^ + k_r beta^ r / (alpha + r)^2) d alpha - (k_sigma (alpha + r) + k_r r / (alpha + r)) d beta^ */
 static void radial_solve_vjp(vf_tape *t, vf_node *nd)
 {
@@ -90,11 +92,11 @@ static void radial_solve_vjp(vf_tape *t, vf_node *nd)
         for (int64_t j = 0; j < d; j++) acc[j] = 0.0;
     for (int64_t r = 0; r < n; r++) {
         double *q = aux + r * RS_K;
-        const vf_real *xr = x + r * d, *cr = z0 + r * s0, *g = gz + r * d;
+        const vf_real *xr = x + r * d, *cr = z0 + r * s0, *g = gz + r * (d + 1);
         double alpha = (double)al[r * sa], beta = (double)be[r * sb], rr = q[RS_R], ar = alpha + rr;
         double S = ar + beta, ge = 0.0;
         for (int64_t j = 0; j < d; j++) ge += (double)g[j] * ((double)xr[j] - (double)cr[j]);
-        double ks = ge / (S * S), kr = ks * beta / q[RS_E];
+        double ks = ge / (S * S), kr = (ks * beta + (double)g[d]) / q[RS_E];
         double krho = q[RS_RHO] > 0 ? kr / q[RS_RHO] : 0.0; /* weight of e in d rho = e.(dx - dz0) / rho */
         double sig = q[RS_SIG];
         for (int64_t j = 0; j < d; j++) {
@@ -147,14 +149,16 @@ static void radial_solve_jvp(vf_tape *t, vf_node *nd)
         double dsig = (beta * (da + dr) - ar * db) / (S * S), sig = q[RS_SIG];
         for (int64_t j = 0; j < d; j++) {
             double dxj = tx ? (double)tx[r * d + j] : 0.0, d0 = t0 ? (double)t0[r * s0 + j] : 0.0;
-            tz[r * d + j] = (vf_real)(d0 + dsig * ((double)xr[j] - (double)cr[j]) + sig * (dxj - d0));
+            tz[r * (d + 1) + j] = (vf_real)(d0 + dsig * ((double)xr[j] - (double)cr[j]) + sig * (dxj - d0));
         }
+        tz[r * (d + 1) + d] = (vf_real)dr;
     }
 }
 
 static const vf_op_def radial_solve_op = {"radial_solve", radial_solve_fwd, radial_solve_vjp, radial_solve_jvp};
 
-/* z [n, d] = f^{-1}(x): x [n, d]; z0 [d] or [n, d]; alpha > 0, beta^ > -alpha: [1] or [n, 1]. */
+/* [z, r] [n, d + 1]: z = f^{-1}(x) and r = |z - z0| (exact, also where z - z0 is below z0's rounding):
+ * x [n, d]; z0 [d] or [n, d]; alpha > 0, beta^ > -alpha: [1] or [n, 1]. */
 static vf_var radial_solve(vf_tape *t, vf_var x, vf_var z0, vf_var alpha, vf_var beta)
 {
     vf_var in[4] = {x, z0, alpha, beta};
@@ -165,7 +169,7 @@ static vf_var radial_solve(vf_tape *t, vf_var x, vf_var z0, vf_var alpha, vf_var
         int64_t k = vf_tensor_numel(vf_value(t, in[i])), per = i == 1 ? d : 1;
         if (k != per && k != n * per) return vf__fail(t, VF_ERR_SHAPE, "radial_solve: parameter %d has %lld entries", i, (long long)k);
     }
-    vf_var z = vf__push(t, &radial_solve_op, 4, in, 2, xv->shape);
+    vf_var z = vf__push(t, &radial_solve_op, 4, in, 2, (int64_t[]){n, d + 1});
     return vf__run(t, z);
 }
 
@@ -200,11 +204,24 @@ static int radial_params(const radial_transform *rt, vf_params *p, vf_tape *t, v
     return vf_tape_status(t) == VF_OK;
 }
 
-/* log|det df/dz| = (d-1) log(1 + beta^ h) + log(1 + alpha beta^ h^2), h = 1 / (alpha + |z - z0|): z [n, d] -> [n] */
-static vf_var radial_logdet(vf_tape *t, const radial_vars *rv, vf_var z, int64_t n, int64_t d)
+/* |y| per row: y [n, d] -> [n, 1], with gradient 0 (not 0/0) where y = 0: the square root sees 1
+ * there and its result is replaced by 0 (both through where, so no NaN reaches the gradient). */
+static vf_var safe_norm(vf_tape *t, vf_var y, int64_t n)
 {
-    vf_var y = vf_sub(t, z, rv->z0);
-    vf_var r = vf_sqrt(t, vf_sum(t, vf_square(t, y), -1, 1)); /* [n, 1] */
+    vf_var ss = vf_sum(t, vf_square(t, y), -1, 1);
+    if (ss == VF_NOVAR) return VF_NOVAR;
+    vf_real *mask = vf__tape_alloc(t, (size_t)n * sizeof *mask);
+    if (!mask) return VF_NOVAR;
+    const vf_real *sv = vf_value(t, ss)->data;
+    for (int64_t i = 0; i < n; i++) mask[i] = sv[i] > 0;
+    vf_var m = vf_input(t, mask, 2, (int64_t[]){n, 1});
+    vf_var safe = vf_where(t, m, ss, vf_scalar(t, 1.0));
+    return vf_where(t, m, vf_sqrt(t, safe), vf_scalar(t, 0.0));
+}
+
+/* log|det df/dz| = (d-1) log(1 + beta^ h) + log(1 + alpha beta^ h^2), h = 1 / (alpha + r): r [n, 1] -> [n] */
+static vf_var radial_logdet(vf_tape *t, const radial_vars *rv, vf_var r, int64_t n, int64_t d)
+{
     vf_var ar = vf_add(t, rv->alpha, r);
     vf_var bh = vf_div(t, rv->beta, ar);                                     /* beta^ h */
     vf_var l = vf_log1p(t, vf_mul(t, bh, vf_div(t, rv->alpha, ar)));         /* alpha beta^ h^2 */
@@ -218,9 +235,11 @@ static vf_var radial_forward(const vf_transform *tr, vf_params *p, vf_tape *t, v
     const radial_transform *rt = (const radial_transform *)tr;
     radial_vars rv;
     if (!radial_params(rt, p, t, ctx, &rv)) return VF_NOVAR;
-    vf_var z = radial_solve(t, x, rv.z0, rv.alpha, rv.beta);
-    if (z == VF_NOVAR) return VF_NOVAR;
-    *ladj = vf_neg(t, radial_logdet(t, &rv, z, vf__flow_rows(t, x), tr->dim));
+    const int64_t n = vf__flow_rows(t, x), d = tr->dim;
+    vf_var zr = radial_solve(t, x, rv.z0, rv.alpha, rv.beta); /* [n, d + 1] */
+    if (zr == VF_NOVAR) return VF_NOVAR;
+    vf_var z = vf_slice(t, zr, 1, 0, d);
+    *ladj = vf_neg(t, radial_logdet(t, &rv, vf_slice(t, zr, 1, d, d + 1), n, d));
     return *ladj == VF_NOVAR ? VF_NOVAR : z;
 }
 
@@ -230,10 +249,11 @@ static vf_var radial_inverse(const vf_transform *tr, vf_params *p, vf_tape *t, v
     const radial_transform *rt = (const radial_transform *)tr;
     radial_vars rv;
     if (!radial_params(rt, p, t, ctx, &rv)) return VF_NOVAR;
+    const int64_t n = vf__flow_rows(t, z);
     vf_var y = vf_sub(t, z, rv.z0);
-    vf_var r = vf_sqrt(t, vf_sum(t, vf_square(t, y), -1, 1));
+    vf_var r = safe_norm(t, y, n);
     vf_var x = vf_add(t, z, vf_mul(t, vf_div(t, rv.beta, vf_add(t, rv.alpha, r)), y));
-    *ladj = radial_logdet(t, &rv, z, vf__flow_rows(t, z), tr->dim);
+    *ladj = radial_logdet(t, &rv, r, n, tr->dim);
     return *ladj == VF_NOVAR ? VF_NOVAR : x;
 }
 
