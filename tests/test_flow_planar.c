@@ -25,14 +25,14 @@ static vf_status make(int kind, int64_t d, int64_t c, vf_params *p, const char *
         vf_planar_params pp = vf_planar_default_params(d);
         pp.context = c;
         pp.n_hidden = 1;
-        pp.hidden = 8;
+        pp.hidden = 4;
         pp.act = VF_ACT_TANH;
         return vf_planar_new(p, name, &pp, tr);
     }
     vf_radial_params rp = vf_radial_default_params(d);
     rp.context = c;
     rp.n_hidden = 1;
-    rp.hidden = 8;
+    rp.hidden = 4;
     rp.act = VF_ACT_TANH;
     return vf_radial_new(p, name, &rp, tr);
 }
@@ -164,6 +164,12 @@ static void check_all(int kind, int64_t d, int64_t c, uint64_t seed)
     CHECK_STATUS(make(kind, d, c, p, "t0", &tr), VF_OK);
     CHECK_STATUS(vf_params_finalize(p, seed), VF_OK);
     fc_randomize(p, seed, c ? 0.4 : 0.8);
+    if (kind == PLANAR) {
+        /* keep |w| away from 0, where u^ = u + (m - w.u) w / |w|^2 varies like 1/|w| and the float
+         * build's central differences (step 1e-2) lose their accuracy */
+        vf_real *w = vf_params_data(p, vf_params_find(p, "t0.w"));
+        w[0] += w[0] < 0 ? (vf_real)-0.7 : (vf_real)0.7;
+    }
     const int64_t n = 5;
     vf_real x[5 * 3], ctx[5 * 2], ctx_b[5 * 2];
     gc_fill(x, n * d, seed + 1, 0, 1.5);
@@ -185,18 +191,14 @@ static void check_all(int kind, int64_t d, int64_t c, uint64_t seed)
 
 static void test_flowcheck_planar(void)
 {
-    for (int64_t d = 1; d <= 3; d++) {
-        check_all(PLANAR, d, 0, 10 + (uint64_t)d);
-        check_all(PLANAR, d, 2, 20 + (uint64_t)d);
-    }
+    for (int64_t d = 1; d <= 3; d++) check_all(PLANAR, d, 0, 10 + (uint64_t)d);
+    for (int64_t d = 1; d <= 2; d++) check_all(PLANAR, d, 2, 20 + (uint64_t)d);
 }
 
 static void test_flowcheck_radial(void)
 {
-    for (int64_t d = 1; d <= 3; d++) {
-        check_all(RADIAL, d, 0, 30 + (uint64_t)d);
-        check_all(RADIAL, d, 2, 40 + (uint64_t)d);
-    }
+    for (int64_t d = 1; d <= 3; d++) check_all(RADIAL, d, 0, 30 + (uint64_t)d);
+    for (int64_t d = 1; d <= 2; d++) check_all(RADIAL, d, 2, 40 + (uint64_t)d);
 }
 
 /* ---- forward mode against reverse mode, w.r.t. input and parameters ------------------------ */
@@ -456,7 +458,7 @@ static void test_init_and_describe(void)
         char json[256], want[256];
         CHECK_STATUS(vf_transform_describe(tc, json, sizeof json), VF_OK);
         snprintf(want, sizeof want,
-                 "{\"kind\":\"%s\",\"dim\":4,\"context\":3,\"n_hidden\":1,\"hidden\":8,\"act\":\"tanh\",\"init_scale\":0.5}",
+                 "{\"kind\":\"%s\",\"dim\":4,\"context\":3,\"n_hidden\":1,\"hidden\":4,\"act\":\"tanh\",\"init_scale\":0.5}",
                  kind_name[kind]);
         CHECK_MSG(strcmp(json, want) == 0, "%s", json);
         CHECK_STATUS(vf_transform_describe(tc, json, 20), VF_ERR_ARG);
