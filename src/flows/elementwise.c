@@ -22,22 +22,6 @@
 
 /* ---- shared helpers ---------------------------------------------------------------------------- */
 
-/* Appends printf output at json[*pos]; VF_ERR_ARG when it does not fit in len. */
-static vf_status append(char *json, size_t len, size_t *pos, const char *fmt, ...) VF_PRINTF(4, 5);
-static vf_status append(char *json, size_t len, size_t *pos, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = *pos < len ? vsnprintf(json + *pos, len - *pos, fmt, ap) : -1;
-    va_end(ap);
-    if (k < 0 || (size_t)k >= len - *pos) {
-        json[len - 1] = '\0';
-        return vf__error(VF_ERR_ARG, "describe: %zu bytes are not enough", len);
-    }
-    *pos += (size_t)k;
-    return VF_OK;
-}
-
 static vf_status check_sizes(const char *kind, int64_t d, int64_t c)
 {
     if (d < 1 || c < 0)
@@ -185,12 +169,12 @@ static vf_status box_describe(const vf_transform *tr, char *json, size_t len)
 {
     const box_transform *b = (const box_transform *)tr;
     size_t pos = 0;
-    vf_status s = append(json, len, &pos, "{\"kind\":\"%s\",\"dim\":%lld,\"context\":%lld,\"lo\":[", tr->vt->kind,
+    vf_status s = vf__json_append(json, len, &pos, "{\"kind\":\"%s\",\"dim\":%lld,\"context\":%lld,\"lo\":[", tr->vt->kind,
                          (long long)tr->dim, (long long)tr->context);
-    for (int64_t i = 0; s == VF_OK && i < tr->dim; i++) s = append(json, len, &pos, "%s%.17g", i ? "," : "", b->lo[i]);
-    if (s == VF_OK) s = append(json, len, &pos, "],\"hi\":[");
-    for (int64_t i = 0; s == VF_OK && i < tr->dim; i++) s = append(json, len, &pos, "%s%.17g", i ? "," : "", b->hi[i]);
-    if (s == VF_OK) s = append(json, len, &pos, "]}");
+    for (int64_t i = 0; s == VF_OK && i < tr->dim; i++) s = vf__json_append(json, len, &pos, "%s%.17g", i ? "," : "", b->lo[i]);
+    if (s == VF_OK) s = vf__json_append(json, len, &pos, "],\"hi\":[");
+    for (int64_t i = 0; s == VF_OK && i < tr->dim; i++) s = vf__json_append(json, len, &pos, "%s%.17g", i ? "," : "", b->hi[i]);
+    if (s == VF_OK) s = vf__json_append(json, len, &pos, "]}");
     return s;
 }
 

@@ -34,6 +34,20 @@ vf_status vf__json_printf(char *json, size_t len, const char *fmt, ...)
     return VF_OK;
 }
 
+vf_status vf__json_append(char *json, size_t len, size_t *pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = *pos < len ? vsnprintf(json + *pos, len - *pos, fmt, ap) : -1;
+    va_end(ap);
+    if (k < 0 || (size_t)k >= len - *pos) {
+        if (len) json[len - 1] = '\0';
+        return vf__error(VF_ERR_ARG, "describe: %zu bytes are not enough", len);
+    }
+    *pos += (size_t)k;
+    return VF_OK;
+}
+
 vf_status vf__param_name(char *buf, size_t len, const char *name, const char *what)
 {
     int k = name && name[0] ? snprintf(buf, len, "%s.%s", name, what) : snprintf(buf, len, "%s", what);

@@ -54,6 +54,8 @@ vf_var vf__flow_zeros(vf_tape *t, int64_t n);
 int64_t vf__flow_rows(vf_tape *t, vf_var x);
 /* snprintf into json; VF_ERR_ARG when it does not fit in len. */
 vf_status vf__json_printf(char *json, size_t len, const char *fmt, ...) VF_PRINTF(3, 4);
+/* Appends printf output at json[*pos] and advances *pos; VF_ERR_ARG when it does not fit in len. */
+vf_status vf__json_append(char *json, size_t len, size_t *pos, const char *fmt, ...) VF_PRINTF(4, 5);
 /* "<name>.<what>" into buf (name may be NULL or "": then just what); VF_ERR_ARG if too long. */
 vf_status vf__param_name(char *buf, size_t len, const char *name, const char *what);
 /* Sum over the last axis: x [n, d] -> [n]. */

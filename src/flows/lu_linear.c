@@ -187,34 +187,18 @@ static vf_var lu_inverse(const vf_transform *tr, vf_params *p, vf_tape *t, vf_va
     return x;
 }
 
-/* Appends printf output at json[*pos]; VF_ERR_ARG when it does not fit in len. */
-static vf_status append(char *json, size_t len, size_t *pos, const char *fmt, ...) VF_PRINTF(4, 5);
-static vf_status append(char *json, size_t len, size_t *pos, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = *pos < len ? vsnprintf(json + *pos, len - *pos, fmt, ap) : -1;
-    va_end(ap);
-    if (k < 0 || (size_t)k >= len - *pos) {
-        json[len - 1] = '\0';
-        return vf__error(VF_ERR_ARG, "describe: %zu bytes are not enough", len);
-    }
-    *pos += (size_t)k;
-    return VF_OK;
-}
-
 static vf_status lu_describe(const vf_transform *tr, char *json, size_t len)
 {
     const lu_transform *m = (const lu_transform *)tr;
     size_t pos = 0;
-    vf_status s = append(json, len, &pos,
+    vf_status s = vf__json_append(json, len, &pos,
                          "{\"kind\":\"lu_linear\",\"dim\":%lld,\"context\":%lld,\"bias\":%d,\"random_perm\":%d,"
                          "\"seed\":%llu,\"init_std\":%.17g,\"perm\":[",
                          (long long)tr->dim, (long long)tr->context, m->bias >= 0, m->random_perm,
                          (unsigned long long)m->seed, m->init_std);
     for (int64_t i = 0; s == VF_OK && i < tr->dim; i++)
-        s = append(json, len, &pos, "%s%lld", i ? "," : "", (long long)m->perm[i]);
-    if (s == VF_OK) s = append(json, len, &pos, "]}");
+        s = vf__json_append(json, len, &pos, "%s%lld", i ? "," : "", (long long)m->perm[i]);
+    if (s == VF_OK) s = vf__json_append(json, len, &pos, "]}");
     return s;
 }
 
