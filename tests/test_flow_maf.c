@@ -314,11 +314,12 @@ static void run_flowchecks(const setup *s, uint64_t seed)
     vf_params_free(p);
 }
 
+/* Small networks (hidden 4-6) keep the parameter-wise gradient check short. */
 static void test_flowcheck_d1(void)
 {
     for (int iaf = 0; iaf < 2; iaf++)
         for (int c = 0; c <= 2; c += 2) {
-            setup s = {iaf, 1, c, VF_ORDER_SEQUENTIAL, c > 0, VF_ACT_TANH, 8, 2};
+            setup s = {iaf, 1, c, VF_ORDER_SEQUENTIAL, c > 0, VF_ACT_TANH, 4, c ? 1 : 2};
             run_flowchecks(&s, 200 + (uint64_t)(10 * iaf + c));
         }
 }
@@ -327,18 +328,21 @@ static void test_flowcheck_d2(void)
 {
     for (int iaf = 0; iaf < 2; iaf++)
         for (int c = 0; c <= 3; c += 3) {
-            setup s = {iaf, 2, c, c ? VF_ORDER_REVERSED : VF_ORDER_SEQUENTIAL, c == 0, VF_ACT_TANH, 8, 2};
+            setup s = {iaf, 2, c, c ? VF_ORDER_REVERSED : VF_ORDER_SEQUENTIAL, c == 0, VF_ACT_TANH, 5, 1};
             run_flowchecks(&s, 300 + (uint64_t)(10 * iaf + c));
         }
 }
 
+/* d = 5: MAF with sequential order, no context, plain MADE, and with random order, context, residual
+ * MADE; IAF with random order, context, plain MADE, and sequential order, no context, residual MADE
+ * (MAF and IAF share the conditioner; d = 1, 2 cover the remaining pairings). */
 static void test_flowcheck_d5(void)
 {
     for (int iaf = 0; iaf < 2; iaf++)
-        for (int variant = 0; variant < 4; variant++) {
-            int c = variant & 1 ? 2 : 0, residual = variant >> 1;
-            setup s = {iaf, 5, c, variant == 0 ? VF_ORDER_SEQUENTIAL : VF_ORDER_RANDOM, residual,
-                       residual ? VF_ACT_SILU : VF_ACT_TANH, 10, residual ? 1 : 2};
+        for (int variant = 0; variant < 2; variant++) {
+            int ctx_random = variant != iaf, residual = variant;
+            setup s = {iaf, 5, ctx_random ? 2 : 0, ctx_random ? VF_ORDER_RANDOM : VF_ORDER_SEQUENTIAL, residual,
+                       residual ? VF_ACT_SILU : VF_ACT_TANH, 6, 1};
             run_flowchecks(&s, 400 + (uint64_t)(10 * iaf + variant));
         }
 }
@@ -422,12 +426,18 @@ static int train_moons(uint64_t seed, int steps, double ll[3])
     return ok;
 }
 
-/* Seeds 1..3, 400 steps: the flow's held-out mean log-likelihood (measured -2.568, -2.577, -2.542 nats
- * in the float build) is well above N(0, I)'s (-3.876, -3.932, -3.828) and above the fitted Gaussian's
- * (about -3.3): the transforms learned a nonlinear map. The margins leave ~0.3 nats of slack. */
+/* 400 steps from seed 1. Measured held-out mean log-likelihoods (nats; flow / N(0, I) / fitted Gaussian):
+ *   float:  seed 1 -2.568 / -3.876 / -3.279, seed 2 -2.577 / -3.932 / -3.300, seed 3 -2.542 / -3.828 / -3.281
+ *   double: seed 1 -2.572,                   seed 2 -2.550,                   seed 3 -2.565
+ * so the flow beats N(0, I) by 1.29-1.38 nats and the Gaussian (the best affine flow) by 0.71-0.75: the
+ * thresholds (1.0 and 0.4) leave ~0.3 nats of slack over the seeds. One seed runs here to keep the
+ * sanitizer build fast; MAF_MOONS_SEEDS=3 at compile time runs all three. */
+#ifndef MAF_MOONS_SEEDS
+#define MAF_MOONS_SEEDS 1
+#endif
 static void test_train_moons(void)
 {
-    for (uint64_t seed = 1; seed <= 3; seed++) {
+    for (uint64_t seed = 1; seed <= MAF_MOONS_SEEDS; seed++) {
         double ll[3] = {NAN, NAN, NAN};
         CHECK(train_moons(seed, 400, ll));
         printf("moons seed %llu: held-out mean log-likelihood %.4f (N(0, I): %.4f, fitted Gaussian: %.4f)\n",

@@ -65,7 +65,8 @@ typedef struct vf_maf_params {
     uint64_t seed;             /* for VF_ORDER_RANDOM and random_degrees (default 0) */
     int random_degrees;        /* random hidden degrees instead of cycling ones (default 0) */
     double log_scale_bound;    /* B > 0 of the soft bound s = a / (1 + |a| / B), or 0 for s = a
-                                * (default VF_MAF_LOG_SCALE_BOUND) */
+                                * (default VF_MAF_LOG_SCALE_BOUND). Unbounded log-scales can overflow
+                                * exp() during training; keep a bound unless you know better */
 } vf_maf_params;
 
 /* IAF takes the same settings. */
