@@ -497,7 +497,7 @@ static void test_zero_parameters(void)
         for (int k = 0; k <= K; k++) {
             CHECK_NEAR(kx[k], -B + 2 * B * k / (double)K, 1e-15);
             CHECK_NEAR(ky[k], -B + 2 * B * k / (double)K, 1e-15);
-            CHECK_NEAR(kd[k], k == 0 || k == K ? 1.0 : D, 1e-15);
+            CHECK_NEAR(kd[k], k == 0 || k == K ? 1.0 : D, 1e-3 * REF_TOL); /* float: expf of a rounded argument */
         }
         vf_real y[41], l[41];
         CHECK_STATUS(run_op(&c, &s, s.x, y, l), VF_OK);
