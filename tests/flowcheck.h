@@ -239,10 +239,10 @@ static inline vf_var fc_build(vf_tape *t, const vf_var *in, void *vctx)
     return vf_concat(t, 2, cols, 1);
 }
 
-/* <u, [z, ladj]> for a fixed u [n, d + 1], in double. */
-static inline double fc_objective(fc_ctx *c, int64_t n, vf_real *x, vf_real *ctx, const double *u)
+/* <u, [z, ladj]> for a fixed u [n, d + 1], in double, on the reset tape t. */
+static inline double fc_objective(vf_tape *t, fc_ctx *c, int64_t n, vf_real *x, vf_real *ctx, const double *u)
 {
-    vf_tape *t = vf_tape_new();
+    vf_tape_reset(t);
     vf_var in[2];
     in[0] = vf_input(t, x, 2, (int64_t[]){n, vf_transform_dim(c->tr)});
     if (c->has_ctx) in[1] = vf_input(t, ctx, 2, (int64_t[]){n, vf_transform_context_dim(c->tr)});
@@ -253,7 +253,6 @@ static inline double fc_objective(fc_ctx *c, int64_t n, vf_real *x, vf_real *ctx
         s = 0;
         for (int64_t i = 0; i < vf_tensor_numel(v); i++) s += u[i] * (double)v->data[i];
     }
-    vf_tape_free(t);
     return s;
 }
 
@@ -287,16 +286,15 @@ static inline int fc_gradcheck(const vf_transform *tr, vf_params *p, int64_t n, 
         fprintf(stderr, "param gradcheck %s: %s\n", vf_transform_kind(tr), vf_tape_error(t));
         ok = 0;
     }
-    vf_tape_free(t);
     int64_t stride = np > 256 ? np / 256 : 1;
     vf_real *values = vf_params_values(p), *grads = vf_params_grads(p);
     for (int64_t k = 0; ok && k < np; k += stride) {
         vf_real keep = values[k];
         double hstep = GC_STEP * fmax(1.0, fabs((double)keep));
         values[k] = (vf_real)((double)keep + hstep);
-        double hp = (double)values[k] - (double)keep, fp = fc_objective(&fc, n, xc, cc, u);
+        double hp = (double)values[k] - (double)keep, fp = fc_objective(t, &fc, n, xc, cc, u);
         values[k] = (vf_real)((double)keep - hstep);
-        double hm = (double)keep - (double)values[k], fm = fc_objective(&fc, n, xc, cc, u);
+        double hm = (double)keep - (double)values[k], fm = fc_objective(t, &fc, n, xc, cc, u);
         values[k] = keep;
         double fd = (fp - fm) / (hp + hm), ad = (double)grads[k];
         double err = fabs(fd - ad) / fmax(fmax(fabs(fd), fabs(ad)), GC_FD_FLOOR);
@@ -310,6 +308,7 @@ static inline int fc_gradcheck(const vf_transform *tr, vf_params *p, int64_t n, 
             ok = 0;
         }
     }
+    vf_tape_free(t);
     vf_params_zero_grad(p);
     free(u);
     free(ur);

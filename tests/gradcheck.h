@@ -43,7 +43,7 @@ typedef struct gc_input {
     int differentiate;      /* 1: gradient and tangent checked; 0: constant */
 } gc_input;
 
-static int64_t gc_numel(const gc_input *in)
+static inline int64_t gc_numel(const gc_input *in)
 {
     int64_t n = 1;
     for (int i = 0; i < in->ndim; i++) n *= in->shape[i];
@@ -51,7 +51,7 @@ static int64_t gc_numel(const gc_input *in)
 }
 
 /* Builds the graph on a reset tape; returns the output handle or VF_NOVAR. */
-static vf_var gc_build(vf_tape *t, gc_build_fn f, void *ctx, int n_in, const gc_input *in, vf_var *vars)
+static inline vf_var gc_build(vf_tape *t, gc_build_fn f, void *ctx, int n_in, const gc_input *in, vf_var *vars)
 {
     vf_tape_reset(t);
     for (int i = 0; i < n_in; i++)
@@ -61,7 +61,7 @@ static vf_var gc_build(vf_tape *t, gc_build_fn f, void *ctx, int n_in, const gc_
 }
 
 /* <u, f(x)> in double. */
-static double gc_objective(vf_tape *t, gc_build_fn f, void *ctx, int n_in, const gc_input *in, const double *u)
+static inline double gc_objective(vf_tape *t, gc_build_fn f, void *ctx, int n_in, const gc_input *in, const double *u)
 {
     vf_var vars[8];
     vf_var y = gc_build(t, f, ctx, n_in, in, vars);
@@ -180,7 +180,7 @@ done:
 }
 
 /* Fills x[0..n-1] with N(0, sd^2) + mean from a fixed seed. */
-static void gc_fill(vf_real *x, int64_t n, uint64_t seed, double mean, double sd)
+static inline void gc_fill(vf_real *x, int64_t n, uint64_t seed, double mean, double sd)
 {
     vf_rng r;
     vf_rng_init(&r, seed, 7);
