@@ -42,14 +42,45 @@
 
 #define RQ_CHUNK 1024 /* elements per thread task */
 
-/* The softmax and softplus exponentials in the precision of vf_real (float: expf, several times
- * faster than exp and accurate to about an ulp of the float result); their arguments and everything
- * else, logarithms included, are double. */
-#if VF_USE_DOUBLE
-#define rq_exp exp
-#else
-#define rq_exp(v) ((double)expf((float)(v)))
-#endif
+/* exp(x) for x <= 0, branch-free so the softmax loop vectorizes (libm's exp is a call per element
+ * and was most of the op's time). x = k ln2 + r with k = round(x / ln2) (by adding 1.5 * 2^52,
+ * whose double then holds k in its low bits), |r| <= ln2/2, ln2 split as fdlibm's ln2_hi + ln2_lo so
+ * k ln2_hi is exact; exp(r) by its Taylor series to r^13 (truncation below 5e-18 relative); 2^k
+ * built from its exponent bits. x is raised to -708 first (2^k stays normal; exp(-708) = 3e-308
+ * stands for anything smaller, immaterial next to the other softmax terms, which include 1).
+ * NaN passes through the polynomial as NaN. Relative error: a few ulps. */
+static inline double rq_exp(double x)
+{
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52 */
+    x = x < -708.0 ? -708.0 : x;
+    double t = x * 1.4426950408889634074 + shifter;
+    double kf = t - shifter;
+    double r = x - kf * 6.93147180369123816490e-01;
+    r = r - kf * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;  /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;  /* 1/12! */
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t tb, sb;
+    const double shift_d = shifter;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&sb, &shift_d, sizeof sb);
+    int64_t k = tb - sb;
+    uint64_t eb = (uint64_t)(k + 1023) << 52;
+    double scale;
+    memcpy(&scale, &eb, sizeof scale);
+    return p * scale;
+}
 
 typedef struct rq_conf {
     int64_t K;
@@ -74,16 +105,15 @@ typedef struct rq_state {
 } rq_state;
 
 /* ---- one element's spline ------------------------------------------------------------------ */
-/* s [K] = softmax(u [K]), in double, shifted by the maximum. */
-static void rq_softmax(const vf_real *u, int64_t K, double *s)
+/* s [K] = softmax(u [K]), in double, shifted by the maximum. Compiled for several vector widths
+ * (VF_HOT); the op and vf_rq_spline_knots call the same function, so they round identically. */
+static VF_HOT void rq_softmax(const vf_real *u, int64_t K, double *s)
 {
     double mx = (double)u[0], sum = 0.0;
     for (int64_t j = 1; j < K; j++)
         if ((double)u[j] > mx) mx = (double)u[j];
-    for (int64_t j = 0; j < K; j++) {
-        s[j] = rq_exp((double)u[j] - mx);
-        sum += s[j];
-    }
+    for (int64_t j = 0; j < K; j++) s[j] = rq_exp((double)u[j] - mx);
+    for (int64_t j = 0; j < K; j++) sum += s[j];
     double inv = 1.0 / sum;
     for (int64_t j = 0; j < K; j++) s[j] *= inv;
 }
@@ -463,7 +493,7 @@ vf_var vf_rq_spline(vf_tape *t, vf_var x, vf_var uw, vf_var uh, vf_var ud, doubl
     if (!vf_tensor_same_shape(&tw, &th)) return rq_shape_error(t, "uh (which must match uw)", &th, &tx, "K");
     if (rq_per_element(&tx, &td) != K - 1) return rq_shape_error(t, "ud", &td, &tx, "(K-1)");
     if (inverse != 0 && inverse != 1) return vf__fail(t, VF_ERR_ARG, "rq_spline: inverse is %d (0 or 1)", inverse);
-    rq_conf c;
+    rq_conf c = {0};
     if (rq_config(opt, K, bound, &c) != VF_OK) return vf__fail(t, VF_ERR_ARG, "%s", vf_last_error());
 
     int64_t m = vf_tensor_numel(&tx), nchunk = rq_nchunk(m);
@@ -497,7 +527,7 @@ vf_var vf_rq_spline(vf_tape *t, vf_var x, vf_var uw, vf_var uh, vf_var ud, doubl
 vf_status vf_rq_spline_knots(const vf_real *uw, const vf_real *uh, const vf_real *ud, int64_t K, double bound,
                              const vf_rq_spline_options *opt, double *kx, double *ky, double *kd)
 {
-    rq_conf c;
+    rq_conf c = {0};
     vf_status s = rq_config(opt, K, bound, &c);
     if (s != VF_OK) return s;
     if (!uw || !uh || (K > 1 && !ud) || !kx || !ky || !kd)
