@@ -137,7 +137,7 @@ static RQ_NOINLINE void rq_knots(const double *s, int64_t K, double minv, double
  * relative accuracy, e (1 - e (1/2 - e/3)) (relative truncation below 3e-11). */
 static void rq_slope(double u, const rq_conf *c, double *D, double *sig)
 {
-    double z = u + c->shift, ez = rq_exp(-fabs(z));
+    double z = u + c->shift, ez = exp(-fabs(z)); /* scalar: libm beats the polynomial here */
     double lp = ez < 1e-5 ? ez * (1.0 - ez * (0.5 - ez / 3.0)) : log(1.0 + ez);
     *D = c->min_d + (z > 0 ? z : 0.0) + lp;
     *sig = z >= 0 ? 1.0 / (1.0 + ez) : ez / (1.0 + ez);
