@@ -1,0 +1,174 @@
+/* spec.c — the "NAME[:key=value,...]" parser shared by flow presets, targets and models
+ * (syntax in vf_presets.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "varflow/vf_presets.h"
+
+static int is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f'; }
+
+static int is_word(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+           ch == '-' || ch == '.';
+}
+
+/* Copies text[a, b) into dst [VF_SPEC_MAX_TEXT]; VF_ERR_ARG naming `what` if it is too long. */
+static vf_status copy_part(char *dst, const char *text, size_t a, size_t b, const char *what)
+{
+    if (b - a >= VF_SPEC_MAX_TEXT)
+        return vf__error(VF_ERR_ARG, "spec '%.60s': %s at column %zu is longer than %d characters", text, what,
+                         a + 1, VF_SPEC_MAX_TEXT - 1);
+    memcpy(dst, text + a, b - a);
+    dst[b - a] = '\0';
+    return VF_OK;
+}
+
+vf_status vf_spec_parse(const char *text, vf_spec *out)
+{
+    if (!out) return vf__error(VF_ERR_ARG, "spec: NULL output");
+    memset(out, 0, sizeof *out);
+    if (!text || !text[0]) return vf__error(VF_ERR_ARG, "spec: empty spec (expected NAME[:key=value,...])");
+    size_t len = strlen(text);
+    for (size_t i = 0; i < len; i++)
+        if (is_space(text[i]))
+            return vf__error(VF_ERR_ARG, "spec '%.60s': whitespace at column %zu (a spec has no spaces)", text, i + 1);
+    size_t colon = strcspn(text, ":");
+    for (size_t i = 0; i < colon; i++) {
+        if (text[i] == '=' || text[i] == ',')
+            return vf__error(VF_ERR_ARG,
+                             "spec '%.60s': '%c' at column %zu in the name (missing ':' between NAME and "
+                             "key=value?)", text, text[i], i + 1);
+        if (!is_word(text[i]) && text[i] != '/')
+            return vf__error(VF_ERR_ARG, "spec '%.60s': character '%c' at column %zu is not allowed in a name", text,
+                             text[i], i + 1);
+    }
+    if (colon == 0) return vf__error(VF_ERR_ARG, "spec '%.60s': empty name before ':'", text);
+    vf_status s = copy_part(out->name, text, 0, colon, "the name");
+    if (s != VF_OK) return s;
+    if (colon == len) return VF_OK;
+    if (colon + 1 == len)
+        return vf__error(VF_ERR_ARG, "spec '%.60s': ':' must be followed by key=value pairs (or leave it out)", text);
+    size_t pos = colon + 1;
+    while (pos <= len) {
+        size_t end = pos + strcspn(text + pos, ",");
+        if (end == pos)
+            return vf__error(VF_ERR_ARG, "spec '%.60s': empty key=value pair at column %zu (stray ',')", text,
+                             pos + 1);
+        size_t eq = pos + strcspn(text + pos, "=,");
+        if (eq >= end)
+            return vf__error(VF_ERR_ARG, "spec '%.60s': '%.*s' at column %zu is not key=value", text,
+                             (int)(end - pos > 40 ? 40 : end - pos), text + pos, pos + 1);
+        if (eq == pos) return vf__error(VF_ERR_ARG, "spec '%.60s': empty key at column %zu", text, pos + 1);
+        for (size_t i = pos; i < eq; i++)
+            if (!is_word(text[i]))
+                return vf__error(VF_ERR_ARG, "spec '%.60s': character '%c' at column %zu is not allowed in a key",
+                                 text, text[i], i + 1);
+        if (eq + 1 == end)
+            return vf__error(VF_ERR_ARG, "spec '%.60s': empty value for key '%.*s' at column %zu", text,
+                             (int)(eq - pos), text + pos, eq + 2);
+        size_t eq2 = eq + 1 + strcspn(text + eq + 1, "=,");
+        if (eq2 < end)
+            return vf__error(VF_ERR_ARG, "spec '%.60s': second '=' at column %zu in one pair (missing ','?)", text,
+                             eq2 + 1);
+        if (out->n == VF_SPEC_MAX_PAIRS)
+            return vf__error(VF_ERR_ARG, "spec '%.60s': more than %d key=value pairs", text, VF_SPEC_MAX_PAIRS);
+        char *key = out->keys[out->n], *value = out->values[out->n];
+        if ((s = copy_part(key, text, pos, eq, "a key")) != VF_OK) return s;
+        if ((s = copy_part(value, text, eq + 1, end, "a value")) != VF_OK) return s;
+        for (int i = 0; i < out->n; i++)
+            if (strcmp(out->keys[i], key) == 0)
+                return vf__error(VF_ERR_ARG, "spec '%.60s': duplicate key '%s' (column %zu)", text, key, pos + 1);
+        out->n++;
+        if (end == len) break;
+        if (end + 1 == len)
+            return vf__error(VF_ERR_ARG, "spec '%.60s': trailing ',' at column %zu", text, end + 1);
+        pos = end + 1;
+    }
+    return VF_OK;
+}
+
+const char *vf_spec_get(const vf_spec *s, const char *key)
+{
+    if (!s || !key) return NULL;
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->keys[i], key) == 0) return s->values[i];
+    return NULL;
+}
+
+vf_status vf_spec_check_keys(const vf_spec *s, const char *const *allowed, const char *what)
+{
+    if (!s || !allowed) return vf__error(VF_ERR_ARG, "spec: NULL spec or key list");
+    if (!what) what = s->name;
+    for (int i = 0; i < s->n; i++) {
+        int found = 0;
+        for (const char *const *a = allowed; *a; a++) found |= strcmp(*a, s->keys[i]) == 0;
+        if (found) continue;
+        char list[320];
+        size_t pos = 0;
+        list[0] = '\0';
+        for (const char *const *a = allowed; *a && pos < sizeof list; a++) {
+            int w = snprintf(list + pos, sizeof list - pos, "%s%s", a == allowed ? "" : ", ", *a);
+            if (w < 0) break;
+            pos += (size_t)w;
+        }
+        return vf__error(VF_ERR_ARG, "%s: unknown key '%s' (valid keys: %s)", what, s->keys[i], list);
+    }
+    return VF_OK;
+}
+
+vf_status vf_spec_int(const vf_spec *s, const char *key, int64_t def, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *v = vf_spec_get(s, key);
+    if (!v) {
+        *out = def;
+        return VF_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || errno == ERANGE)
+        return vf__error(VF_ERR_ARG, "spec key '%s': '%s' is not an integer", key, v);
+    if (x < lo || x > hi)
+        return vf__error(VF_ERR_ARG, "spec key '%s': %lld is out of range [%lld, %lld]", key, x, (long long)lo,
+                         (long long)hi);
+    *out = (int64_t)x;
+    return VF_OK;
+}
+
+vf_status vf_spec_u64(const vf_spec *s, const char *key, uint64_t def, uint64_t *out)
+{
+    const char *v = vf_spec_get(s, key);
+    if (!v) {
+        *out = def;
+        return VF_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || end == v || *end != '\0' || errno == ERANGE)
+        return vf__error(VF_ERR_ARG, "spec key '%s': '%s' is not an unsigned integer", key, v);
+    *out = (uint64_t)x;
+    return VF_OK;
+}
+
+vf_status vf_spec_real(const vf_spec *s, const char *key, double def, double lo, double hi, double *out)
+{
+    const char *v = vf_spec_get(s, key);
+    if (!v) {
+        *out = def;
+        return VF_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end != '\0' || errno == ERANGE || !isfinite(x))
+        return vf__error(VF_ERR_ARG, "spec key '%s': '%s' is not a finite number", key, v);
+    if (x < lo || x > hi) return vf__error(VF_ERR_ARG, "spec key '%s': %g is out of range [%g, %g]", key, x, lo, hi);
+    *out = x;
+    return VF_OK;
+}
