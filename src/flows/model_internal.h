@@ -1,0 +1,24 @@
+/* model_internal.h — the kind registry behind model files (not installed).
+ *
+ * vf__model_transform_build / vf__model_dist_build read one describe() object (already parsed), call
+ * the kind's public constructor with exactly the recorded settings under `name`, and check that the
+ * rebuilt piece describes itself as recorded. Errors: VF_ERR_FORMAT with a message saying which
+ * setting is missing or wrong (no file name: the caller prefixes it), VF_ERR_NOMEM with nothing
+ * registered in p and nothing leaked.
+ */
+#ifndef VF_MODEL_INTERNAL_H
+#define VF_MODEL_INTERNAL_H
+
+#include "flows/flow_internal.h"
+#include "io/json.h"
+#include "varflow/vf_model.h"
+
+vf_status vf__model_transform_build(const vf__json *desc, vf_params *p, const char *name, vf_transform **out);
+vf_status vf__model_dist_build(const vf__json *desc, vf_params *p, const char *name, vf_dist **out);
+/* 1 when a and b are the same JSON value (numbers by value, object members in any order). */
+int vf__model_json_equal(const vf__json *a, const vf__json *b);
+/* A transform's (or base's) describe() in an owned string *out (grown until it fits). */
+vf_status vf__model_describe_transform(const vf_transform *tr, char **out);
+vf_status vf__model_describe_dist(const vf_dist *b, char **out);
+
+#endif
