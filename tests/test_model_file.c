@@ -158,6 +158,43 @@ static vf_status mk_radial(vf_params *p, const char *name, int64_t d, int64_t c,
     return vf_radial_new(p, name, &kp, out);
 }
 
+static vf_status mk_spline_coupling(vf_params *p, const char *name, int64_t d, int64_t c, vf_transform **out)
+{
+    vf_spline_coupling_params kp = vf_spline_coupling_default_params(d);
+    kp.context = c;
+    kp.parity = 1;
+    kp.n_hidden = 1;
+    kp.hidden[0] = 5;
+    kp.bins = 5;
+    kp.bound = 3.0;
+    kp.min_derivative = 0.01;
+    kp.zero_init = 0;
+    return vf_spline_coupling_new(p, name, &kp, out);
+}
+static vf_status mk_spline_maf(vf_params *p, const char *name, int64_t d, int64_t c, vf_transform **out)
+{
+    vf_spline_ar_params kp = vf_spline_ar_default_params(d);
+    kp.context = c;
+    kp.hidden = 5;
+    kp.bins = 4;
+    kp.order = VF_ORDER_RANDOM;
+    kp.seed = 5;
+    kp.min_bin_width = 0.01;
+    return vf_spline_maf_new(p, name, &kp, out);
+}
+static vf_status mk_spline_iaf(vf_params *p, const char *name, int64_t d, int64_t c, vf_transform **out)
+{
+    vf_spline_ar_params kp = vf_spline_ar_default_params(d);
+    kp.context = c;
+    kp.hidden = 4;
+    kp.depth = 1;
+    kp.residual = 1;
+    kp.bins = 3;
+    kp.bound = 2.0;
+    kp.min_bin_height = 0.02;
+    return vf_spline_iaf_new(p, name, &kp, out);
+}
+
 static const struct {
     const char *label;
     transform_maker make;
@@ -170,7 +207,8 @@ static const struct {
     {"permutation (given)", mk_perm_given}, {"affine_coupling", mk_affine_coupling},
     {"additive_coupling", mk_additive_coupling}, {"maf", mk_maf},
     {"iaf", mk_iaf},                   {"planar", mk_planar},
-    {"radial", mk_radial},
+    {"radial", mk_radial},              {"spline_coupling", mk_spline_coupling},
+    {"spline_maf", mk_spline_maf},      {"spline_iaf", mk_spline_iaf},
 };
 
 static vf_status mk_normal(vf_params *p, const char *name, int64_t d, int64_t c, vf_dist **out)

@@ -13,6 +13,7 @@
 #include "varflow/vf_autoregressive.h"
 #include "varflow/vf_coupling.h"
 #include "varflow/vf_dist.h"
+#include "varflow/vf_nsf.h"
 #include "varflow/vf_planar.h"
 #include "varflow/vf_transforms.h"
 
@@ -245,6 +246,30 @@ static vf_status build_permutation(const vf__json *d, const char *kind, vf_param
     return s;
 }
 
+/* A coupling mask: "mask" [dim] of 0/1 into an owned int array *out. */
+static vf_status get_mask(const vf__json *d, const char *kind, int64_t dim, int **out)
+{
+    *out = NULL;
+    int64_t *m64 = vf_calloc((size_t)(dim > 0 ? dim : 1), sizeof *m64);
+    int *mask = m64 ? vf_calloc((size_t)(dim > 0 ? dim : 1), sizeof *mask) : NULL;
+    if (!mask) {
+        vf_free(m64);
+        return VF_ERR_NOMEM;
+    }
+    vf_status s = get_i64_array(d, kind, "mask", dim, NULL, m64);
+    for (int64_t i = 0; s == VF_OK && i < dim; i++) {
+        if (m64[i] != 0 && m64[i] != 1) s = vf__error(VF_ERR_FORMAT, "%s: mask entry %lld is not 0 or 1", kind, (long long)i);
+        mask[i] = (int)m64[i];
+    }
+    vf_free(m64);
+    if (s != VF_OK) {
+        vf_free(mask);
+        return s;
+    }
+    *out = mask;
+    return VF_OK;
+}
+
 static vf_status build_coupling(const vf__json *d, const char *kind, vf_params *p, const char *name, vf_transform **out)
 {
     int affine = strcmp(kind, "affine_coupling") == 0;
@@ -258,23 +283,12 @@ static vf_status build_coupling(const vf__json *d, const char *kind, vf_params *
     if (s == VF_OK) s = get_int(d, kind, "zero_init", &kp.zero_init);
     if (s != VF_OK) return s;
     kp.n_hidden = (int)n_hidden;
-    int64_t *m64 = vf_calloc((size_t)(kp.dim > 0 ? kp.dim : 1), sizeof *m64);
-    int *mask = m64 ? vf_calloc((size_t)(kp.dim > 0 ? kp.dim : 1), sizeof *mask) : NULL;
-    if (!mask) {
-        vf_free(m64);
-        return VF_ERR_NOMEM;
-    }
-    s = get_i64_array(d, kind, "mask", kp.dim, NULL, m64);
-    for (int64_t i = 0; s == VF_OK && i < kp.dim; i++) {
-        if (m64[i] != 0 && m64[i] != 1) s = vf__error(VF_ERR_FORMAT, "%s: mask entry %lld is not 0 or 1", kind, (long long)i);
-        mask[i] = (int)m64[i];
-    }
-    if (s == VF_OK) {
-        kp.mask = mask;
-        s = affine ? vf_affine_coupling_new(p, name, &kp, out) : vf_additive_coupling_new(p, name, &kp, out);
-    }
+    int *mask = NULL;
+    s = get_mask(d, kind, kp.dim, &mask);
+    if (s != VF_OK) return s;
+    kp.mask = mask;
+    s = affine ? vf_affine_coupling_new(p, name, &kp, out) : vf_additive_coupling_new(p, name, &kp, out);
     vf_free(mask);
-    vf_free(m64);
     return s;
 }
 
@@ -331,6 +345,60 @@ static vf_status build_planar_radial(const vf__json *d, const char *kind, vf_par
     return vf_radial_new(p, name, &rp, out);
 }
 
+/* The spline settings spline coupling and autoregressive splines share. */
+static vf_status get_spline(const vf__json *d, const char *kind, int *bins, double *bound, double *w, double *h,
+                            double *slope)
+{
+    vf_status s = get_int(d, kind, "bins", bins);
+    if (s == VF_OK) s = get_double(d, kind, "bound", bound);
+    if (s == VF_OK) s = get_double(d, kind, "min_bin_width", w);
+    if (s == VF_OK) s = get_double(d, kind, "min_bin_height", h);
+    if (s == VF_OK) s = get_double(d, kind, "min_derivative", slope);
+    return s;
+}
+
+static vf_status build_spline_coupling(const vf__json *d, const char *kind, vf_params *p, const char *name,
+                                       vf_transform **out)
+{
+    vf_spline_coupling_params kp = vf_spline_coupling_default_params(2);
+    int64_t n_hidden = 0;
+    vf_status s = get_dim(d, kind, "dim", &kp.dim);
+    if (s == VF_OK) s = get_dim(d, kind, "context", &kp.context);
+    if (s == VF_OK) s = get_i64_array(d, kind, "hidden", -VF_NN_MAX_HIDDEN, &n_hidden, kp.hidden);
+    if (s == VF_OK) s = get_act(d, kind, "act", &kp.act);
+    if (s == VF_OK)
+        s = get_spline(d, kind, &kp.bins, &kp.bound, &kp.min_bin_width, &kp.min_bin_height, &kp.min_derivative);
+    if (s == VF_OK) s = get_int(d, kind, "zero_init", &kp.zero_init);
+    if (s != VF_OK) return s;
+    kp.n_hidden = (int)n_hidden;
+    int *mask = NULL;
+    s = get_mask(d, kind, kp.dim, &mask);
+    if (s != VF_OK) return s;
+    kp.mask = mask;
+    s = vf_spline_coupling_new(p, name, &kp, out);
+    vf_free(mask);
+    return s;
+}
+
+static vf_status build_spline_ar(const vf__json *d, const char *kind, vf_params *p, const char *name,
+                                 vf_transform **out)
+{
+    vf_spline_ar_params kp = vf_spline_ar_default_params(1);
+    vf_status s = get_dim(d, kind, "dim", &kp.features);
+    if (s == VF_OK) s = get_dim(d, kind, "context", &kp.context);
+    if (s == VF_OK) s = get_dim(d, kind, "hidden", &kp.hidden);
+    if (s == VF_OK) s = get_int(d, kind, "depth", &kp.depth);
+    if (s == VF_OK) s = get_int(d, kind, "residual", &kp.residual);
+    if (s == VF_OK) s = get_act(d, kind, "act", &kp.act);
+    if (s == VF_OK) s = get_order(d, kind, &kp.order);
+    if (s == VF_OK) s = get_u64(d, kind, "seed", &kp.seed);
+    if (s == VF_OK) s = get_int(d, kind, "random_degrees", &kp.random_degrees);
+    if (s == VF_OK)
+        s = get_spline(d, kind, &kp.bins, &kp.bound, &kp.min_bin_width, &kp.min_bin_height, &kp.min_derivative);
+    if (s != VF_OK) return s;
+    return strcmp(kind, "spline_maf") == 0 ? vf_spline_maf_new(p, name, &kp, out) : vf_spline_iaf_new(p, name, &kp, out);
+}
+
 static const struct {
     const char *kind;
     transform_builder build;
@@ -350,6 +418,9 @@ static const struct {
     {"iaf", build_autoregressive},
     {"planar", build_planar_radial},
     {"radial", build_planar_radial},
+    {"spline_coupling", build_spline_coupling},
+    {"spline_maf", build_spline_ar},
+    {"spline_iaf", build_spline_ar},
 };
 
 /* ---- base distributions ------------------------------------------------------------------- */
