@@ -513,6 +513,12 @@ static void test_errors(void)
     int32_t before = vf_params_count(p);
     CHECK(vf_flow_from_spec("maf:transforms=1", 2, 0, p, &g) != VF_OK);
     CHECK(g == NULL && vf_params_count(p) == before);
+    /* a failure after the transforms are built (the base's name is taken) drops what they registered */
+    vf_params *q = vf_params_new();
+    CHECK_STATUS(vf_params_add(q, "base.loc", 1, (int64_t[]){2}, vf_init_zeros(), &id), VF_OK);
+    CHECK(vf_flow_from_spec("realnvp:transforms=3,base=diag_normal", 2, 0, q, &g) != VF_OK);
+    CHECK(g == NULL && vf_params_count(q) == 1);
+    vf_params_free(q);
     CHECK_STATUS(vf_params_finalize(p, 1), VF_OK);
     CHECK_STATUS(vf_flow_from_spec("maf", 2, 0, p, &g), VF_ERR_STATE);
     CHECK(g == NULL);
@@ -582,9 +588,15 @@ done:
     return ll;
 }
 
+/* Measured held-out mean log-likelihoods of FIT_SPEC after FIT_STEPS steps, seeds 1..10 (float build):
+ * -3.70 -3.47 -3.71 -3.89 -3.76 -3.86 -3.59 -3.95 -3.64 -3.81, gains over the standard normal 2.05 .. 2.50.
+ * The test (seed 1) asks for a gain of at least 1.5 nats (0.5 below the worst seed) and, since no density
+ * beats the true one on average, at most the true density's -2.838 plus 0.2 (about 6 standard errors of a
+ * 1024-point held-out mean whose per-point standard deviation is about 1): a log-determinant that
+ * inflates the likelihood fails it. */
 #define FIT_SPEC "realnvp:transforms=4,hidden=16x2"
 #define FIT_STEPS 120
-#define FIT_MIN_GAIN 1.0
+#define FIT_MIN_GAIN 1.5
 #define TRUE_LL (-2.838)
 
 static void test_fit_8gaussians(void)
