@@ -18,7 +18,6 @@
  *   varflow/vf_coupling.h    affine (RealNVP) and additive (NICE) coupling
  *   varflow/vf_autoregressive.h  MAF and IAF on a MADE
  *   varflow/vf_planar.h   planar and radial flows
- *   varflow/vf_model.h    flow model files: architecture and parameters in one safetensors file
  *   varflow/vf_spline.h   the rational-quadratic spline op (Neural Spline Flows)
  *   varflow/vf_model.h    flow model files: architecture and parameters in one safetensors file
  *   varflow/vf_nsf.h      neural spline flows: spline coupling and autoregressive splines
@@ -41,7 +40,6 @@
 #include "varflow/vf_coupling.h"
 #include "varflow/vf_autoregressive.h"
 #include "varflow/vf_planar.h"
-#include "varflow/vf_model.h"
 #include "varflow/vf_spline.h"
 #include "varflow/vf_model.h"
 #include "varflow/vf_nsf.h"
