@@ -204,7 +204,8 @@ static void test_every_preset_builds(void)
         CHECK_MSG(vf_preset_help(*nm) && strlen(vf_preset_help(*nm)) > 20, "%s: no help", *nm);
         char spec[96];
         snprintf(spec, sizeof spec, "%s:transforms=2,hidden=8x2", *nm);
-        int coupling = !strcmp(*nm, "realnvp") || !strcmp(*nm, "nice") || !strcmp(*nm, "glow");
+        int coupling = !strcmp(*nm, "realnvp") || !strcmp(*nm, "nice") || !strcmp(*nm, "glow") ||
+                       !strcmp(*nm, "nsf_coupling");
         static const int64_t dims[] = {1, 2, 5};
         for (int di = 0; di < 3; di++)
             for (int64_t c = 0; c <= 3; c += 3) {
@@ -220,7 +221,7 @@ static void test_every_preset_builds(void)
                 CHECK_MSG(check_preset(spec, dims[di], c), "%s d %lld c %lld", spec, (long long)dims[di], (long long)c);
             }
     }
-    CHECK(count == 7);
+    CHECK(count == 9);
     CHECK(vf_preset_help("nope") == NULL && vf_preset_help(NULL) == NULL);
     /* the default spec of every preset */
     for (const char *const *nm = names; *nm; nm++) CHECK_MSG(check_preset(*nm, 2, 0), "%s", *nm);
@@ -278,6 +279,10 @@ static int n_transforms_of(const char *spec, int64_t d)
 static void test_transform_counts(void)
 {
     CHECK(n_transforms_of("maf", 2) == 3);
+    CHECK(n_transforms_of("nsf", 2) == 3);
+    CHECK(n_transforms_of("nsf_coupling", 2) == 4);
+    CHECK(n_transforms_of("nsf:transforms=7", 2) == 7);
+    CHECK(n_transforms_of("nsf_coupling:transforms=7", 2) == 7);
     CHECK(n_transforms_of("iaf", 2) == 3);
     CHECK(n_transforms_of("realnvp", 2) == 4);
     CHECK(n_transforms_of("nice", 2) == 5);
@@ -418,8 +423,21 @@ static void test_other_keys(void)
     CHECK(b.f && vf_transform_describe(vf_flow_transform(b.f, 1), g2, sizeof g2) == VF_OK);
     unmake(&b);
     CHECK(strcmp(g0, g1) == 0 && strcmp(g0, g2) != 0);
-    /* bases */
+    /* spline keys: K bins give 3K - 1 conditioner outputs per transformed feature; bound is recorded */
     int64_t s0 = 0, s1 = 0;
+    b = make("nsf:bins=5,bound=3.5,hidden=16x2", 3, 0);
+    CHECK(shape_of(b.p, "transforms.1.net.output.weight", &s0, &s1) == 2 && s0 == 3 * 14 && s1 == 16);
+    CHECK(b.f && vf_transform_describe(vf_flow_transform(b.f, 1), j, sizeof j) == VF_OK && contains(j, "3.5") &&
+          contains(j, "spline_maf"));
+    unmake(&b);
+    b = make("nsf", 3, 0);
+    CHECK(shape_of(b.p, "transforms.0.net.output.weight", &s0, &s1) == 2 && s0 == 3 * 23 && s1 == 64);
+    unmake(&b);
+    b = make("nsf_coupling:bins=4", 3, 0);
+    CHECK(shape_of(b.p, "transforms.0.net.layers.2.weight", &s0, &s1) == 2 && s0 == 2 * 11);
+    CHECK(shape_of(b.p, "transforms.1.net.layers.2.weight", &s0, &s1) == 2 && s0 == 1 * 11);
+    unmake(&b);
+    /* bases */
     b = make("maf:base=mixture3", 2, 0);
     CHECK(strcmp(vf_dist_kind(vf_flow_base(b.f)), "gaussian_mixture") == 0);
     CHECK(shape_of(b.p, "base.logits", &s0, &s1) == 1 && s0 == 3);
@@ -450,8 +468,14 @@ static void test_errors(void)
     static const struct {
         const char *spec, *msg;
     } cases[] = {
-        {"nope", "valid: maf, iaf, realnvp, nice, glow, planar, radial"},
-        {"maf:bins=8", "unknown key 'bins' (valid keys: transforms, hidden, act, base, seed, residual, order)"},
+        {"nope", "valid: maf, iaf, nsf, nsf_coupling, realnvp, nice, glow, planar, radial"},
+        {"maf:bins=8", "unknown key 'bins'"},
+        {"nsf:bins=1", "out of range [2, 1024]"},
+        {"nsf:bins=eight", "not an integer"},
+        {"nsf_coupling:bound=0", "out of range"},
+        {"nsf_coupling:bound=inf", "not a finite number"},
+        {"nsf_coupling:order=random", "unknown key 'order' (valid keys: transforms, hidden, act, base, seed, bins, bound)"},
+        {"maf:bound=3", "unknown key 'bound' (valid keys: transforms, hidden, act, base, seed, residual, order)"},
         {"realnvp:residual=1", "unknown key 'residual' (valid keys: transforms, hidden, act, base, seed)"},
         {"maf:transforms=3,transforms=4", "duplicate key 'transforms'"},
         {"maf:transforms=", "empty value"},
@@ -630,7 +654,8 @@ static void test_alloc_failures(void)
     static const char *const specs[] = {"maf:transforms=2,hidden=4,base=mixture2", "iaf:transforms=2,hidden=4,residual=1",
                                         "realnvp:transforms=2,hidden=4,base=diag_normal", "nice:transforms=2,hidden=4",
                                         "glow:transforms=2,hidden=4,base=student_t", "planar:transforms=2,hidden=4",
-                                        "radial:transforms=2,hidden=4"};
+                                        "radial:transforms=2,hidden=4", "nsf:transforms=2,hidden=4,bins=3",
+                                        "nsf_coupling:transforms=2,hidden=4,bins=3"};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         CHECK_MSG(af_sweep(specs[i], alloc_scenario, (void *)specs[i], 0) == 0, "%s", specs[i]);
         CHECK_MSG(af_sweep(specs[i], alloc_scenario, (void *)specs[i], 1) == 0, "%s (sticky)", specs[i]);

@@ -47,6 +47,12 @@
  *            unless randperm. Keys residual (0/1: residual MADE, then LAYERS counts residual blocks)
  *            [0], order [alternate]. transforms [3]. Needs d >= 1.
  *   iaf      as maf with IAF layers (one-pass sampling, D-pass density). transforms [3].
+ *   nsf      neural spline flow as zuko's NSF: `transforms` autoregressive rational-quadratic spline
+ *            layers (spline_maf, vf_nsf.h) with maf's orders; keys residual, order as maf, bins
+ *            (K >= 2, at most 1024) [8], bound (B of the spline interval [-B, B], identity outside;
+ *            in [1e-6, 1e6]) [5]. transforms [3]. Needs d >= 1.
+ *   nsf_coupling  `transforms` spline couplings of alternating parity; bins [8], bound [5].
+ *            transforms [4]. Needs d >= 2.
  *   realnvp  `transforms` affine couplings (vf_coupling.h) of alternating parity 0, 1, 0, ...
  *            transforms [4]. Needs d >= 2.
  *   nice     `transforms` additive couplings of alternating parity, then one elementwise affine
@@ -58,7 +64,7 @@
  *            batch after finalizing to use ActNorm's data initialization.
  *   planar   `transforms` planar layers (vf_planar.h). transforms [8]. Needs d >= 1.
  *   radial   `transforms` radial layers. transforms [8]. Needs d >= 1.
- * Transforms start at the identity where their constructors do so (couplings, MAF/IAF, ActNorm,
+ * Transforms start at the identity where their constructors do so (couplings, MAF/IAF, splines, ActNorm,
  * elementwise affine); planar and radial start at a random map from the store's seed.
  */
 #ifndef VF_PRESETS_H
@@ -109,7 +115,8 @@ vf_status vf_spec_real(const vf_spec *s, const char *key, double def, double lo,
  * p is finalized; VF_ERR_NOMEM on allocation failure. On failure *out is NULL, nothing is leaked and
  * nothing stays registered in p. */
 vf_status vf_flow_from_spec(const char *spec, int64_t d, int64_t c, vf_params *p, vf_flow **out);
-/* The preset names, NULL-terminated: {"maf", "iaf", "realnvp", "nice", "glow", "planar", "radial", NULL}. */
+/* The preset names, NULL-terminated: {"maf", "iaf", "nsf", "nsf_coupling", "realnvp", "nice", "glow",
+ * "planar", "radial", NULL}. */
 const char *const *vf_preset_names(void);
 /* One line describing the preset's keys and their defaults; NULL for an unknown name. */
 const char *vf_preset_help(const char *name);

@@ -9,6 +9,7 @@
 #include "varflow/vf_autoregressive.h"
 #include "varflow/vf_coupling.h"
 #include "varflow/vf_dist.h"
+#include "varflow/vf_nsf.h"
 #include "varflow/vf_planar.h"
 #include "varflow/vf_presets.h"
 #include "varflow/vf_transforms.h"
@@ -29,8 +30,10 @@ typedef struct preset_cfg {
     base_kind base;
     int64_t components;        /* BASE_MIXTURE */
     uint64_t seed;
-    int residual;              /* maf / iaf */
-    int random_order;          /* maf / iaf */
+    int residual;              /* maf / iaf / nsf */
+    int random_order;          /* maf / iaf / nsf */
+    int bins;                  /* nsf / nsf_coupling */
+    double bound;              /* nsf / nsf_coupling */
 } preset_cfg;
 
 /* The transforms under construction: tr[0..n) are owned here until handed to vf_flow_new. */
@@ -46,6 +49,7 @@ typedef struct preset {
     int default_transforms;
     int min_dim;
     int autoregressive;        /* accepts residual and order */
+    int spline;                /* accepts bins and bound */
     build_fn fn;
     const char *help;
 } preset;
@@ -152,6 +156,52 @@ static vf_status build_glow(const preset_cfg *k, vf_params *p, build *b)
     return VF_OK;
 }
 
+static vf_status build_nsf(const preset_cfg *k, vf_params *p, build *b)
+{
+    vf_spline_ar_params sp = vf_spline_ar_default_params(k->d);
+    sp.context = k->c;
+    sp.hidden = k->width;
+    sp.depth = k->n_hidden;
+    sp.residual = k->residual;
+    sp.act = k->act;
+    sp.bins = k->bins;
+    sp.bound = k->bound;
+    for (int i = 0; i < k->transforms; i++) {
+        char name[32];
+        vf_status s = tname(name, sizeof name, b->n);
+        if (s != VF_OK) return s;
+        if (k->random_order) {
+            sp.order = VF_ORDER_RANDOM;
+            sp.seed = k->seed + (uint64_t)i;
+        } else {
+            sp.order = i % 2 ? VF_ORDER_REVERSED : VF_ORDER_SEQUENTIAL;
+        }
+        if ((s = vf_spline_maf_new(p, name, &sp, &b->tr[b->n])) != VF_OK) return s;
+        b->n++;
+    }
+    return VF_OK;
+}
+
+static vf_status build_nsf_coupling(const preset_cfg *k, vf_params *p, build *b)
+{
+    vf_spline_coupling_params sp = vf_spline_coupling_default_params(k->d);
+    sp.context = k->c;
+    sp.n_hidden = k->n_hidden;
+    for (int j = 0; j < k->n_hidden; j++) sp.hidden[j] = k->width;
+    sp.act = k->act;
+    sp.bins = k->bins;
+    sp.bound = k->bound;
+    for (int i = 0; i < k->transforms; i++) {
+        char name[32];
+        vf_status s = tname(name, sizeof name, b->n);
+        if (s != VF_OK) return s;
+        sp.parity = i % 2;
+        if ((s = vf_spline_coupling_new(p, name, &sp, &b->tr[b->n])) != VF_OK) return s;
+        b->n++;
+    }
+    return VF_OK;
+}
+
 static vf_status build_planar_radial(const preset_cfg *k, vf_params *p, build *b, int radial)
 {
     for (int i = 0; i < k->transforms; i++) {
@@ -187,31 +237,42 @@ static vf_status build_radial(const preset_cfg *k, vf_params *p, build *b) { ret
 #define COMMON_HELP "hidden=WIDTHxLAYERS (64x2), act=relu|silu|tanh|... (relu), base=normal|diag_normal|student_t|mixture[K] (normal; mixture = 8 components), seed=N (0)"
 
 static const preset presets[] = {
-    {"maf", 3, 1, 1, build_maf,
+    {"maf", 3, 1, 1, 0, build_maf,
      "masked autoregressive flow: transforms=N affine MAF layers (3), MADE orders alternating or order=random "
      "(alternate), residual=0|1 (0), " COMMON_HELP},
-    {"iaf", 3, 1, 1, build_iaf,
+    {"iaf", 3, 1, 1, 0, build_iaf,
      "inverse autoregressive flow: transforms=N affine IAF layers (3), order=alternate|random (alternate), "
      "residual=0|1 (0), " COMMON_HELP},
-    {"realnvp", 4, 2, 0, build_realnvp,
+    {"nsf", 3, 1, 1, 1, build_nsf,
+     "neural spline flow (autoregressive, as zuko's NSF): transforms=N spline MAF layers (3), bins=K (8), "
+     "bound=B (5: splines on [-B, B], identity outside), order=alternate|random (alternate), residual=0|1 (0), "
+     COMMON_HELP},
+    {"nsf_coupling", 4, 2, 0, 1, build_nsf_coupling,
+     "neural spline flow with couplings: transforms=N spline couplings of alternating parity (4), bins=K (8), "
+     "bound=B (5), d >= 2, " COMMON_HELP},
+    {"realnvp", 4, 2, 0, 0, build_realnvp,
      "RealNVP: transforms=N affine couplings of alternating parity (4), d >= 2, " COMMON_HELP},
-    {"nice", 4, 2, 0, build_nice,
+    {"nice", 4, 2, 0, 0, build_nice,
      "NICE: transforms=N additive couplings of alternating parity (4) then an elementwise affine scaling, d >= 2, "
      COMMON_HELP},
-    {"glow", 4, 2, 0, build_glow,
+    {"glow", 4, 2, 0, 0, build_glow,
      "Glow: transforms=N steps of ActNorm, LU linear (permutation from seed + step), affine coupling (4; 3N "
      "transforms), d >= 2, " COMMON_HELP},
-    {"planar", 8, 1, 0, build_planar,
+    {"planar", 8, 1, 0, 0, build_planar,
      "planar flow: transforms=N planar layers (8); hidden/act shape the context network when c > 0, " COMMON_HELP},
-    {"radial", 8, 1, 0, build_radial,
+    {"radial", 8, 1, 0, 0, build_radial,
      "radial flow: transforms=N radial layers (8); hidden/act shape the context network when c > 0, " COMMON_HELP},
 };
 
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
-static const char *const preset_names[] = {"maf", "iaf", "realnvp", "nice", "glow", "planar", "radial", NULL};
+static const char *const preset_names[] = {"maf", "iaf", "nsf", "nsf_coupling", "realnvp", "nice", "glow", "planar",
+                                           "radial", NULL};
 static const char *const common_keys[] = {"transforms", "hidden", "act", "base", "seed", NULL};
 static const char *const autoregressive_keys[] = {"transforms", "hidden", "act", "base", "seed", "residual", "order", NULL};
+static const char *const spline_ar_keys[] = {"transforms", "hidden", "act", "base", "seed", "residual", "order", "bins",
+                                             "bound", NULL};
+static const char *const spline_coupling_keys[] = {"transforms", "hidden", "act", "base", "seed", "bins", "bound", NULL};
 
 const char *const *vf_preset_names(void) { return preset_names; }
 
@@ -300,7 +361,9 @@ static vf_status read_cfg(const preset *pr, const vf_spec *sp, int64_t d, int64_
     k->preset = pr->name;
     k->d = d;
     k->c = c;
-    vf_status s = vf_spec_check_keys(sp, pr->autoregressive ? autoregressive_keys : common_keys, pr->name);
+    const char *const *keys = pr->spline ? (pr->autoregressive ? spline_ar_keys : spline_coupling_keys)
+                                         : (pr->autoregressive ? autoregressive_keys : common_keys);
+    vf_status s = vf_spec_check_keys(sp, keys, pr->name);
     if (s != VF_OK) return s;
     int64_t v = 0;
     if ((s = vf_spec_int(sp, "transforms", pr->default_transforms, 1, VF_PRESET_MAX_TRANSFORMS, &v)) != VF_OK)
@@ -330,6 +393,13 @@ static vf_status read_cfg(const preset *pr, const vf_spec *sp, int64_t d, int64_
         if (o && strcmp(o, "random") == 0) k->random_order = 1;
         else if (o && strcmp(o, "alternate") != 0)
             return vf__error(VF_ERR_ARG, "%s: unknown order '%s' (valid: alternate, random)", pr->name, o);
+    }
+    if (pr->spline) {
+        if ((s = vf_spec_int(sp, "bins", VF_NSF_DEFAULT_BINS, 2, 1024, &v)) != VF_OK)
+            return vf__error(s, "%s: %s", pr->name, vf_last_error());
+        k->bins = (int)v;
+        if ((s = vf_spec_real(sp, "bound", VF_NSF_DEFAULT_BOUND, 1e-6, 1e6, &k->bound)) != VF_OK)
+            return vf__error(s, "%s: %s", pr->name, vf_last_error());
     }
     if (d < pr->min_dim)
         return vf__error(VF_ERR_ARG, "%s: needs data of dimension d >= %d (got %lld)%s", pr->name, pr->min_dim,
@@ -396,7 +466,8 @@ vf_status vf_flow_from_spec(const char *spec, int64_t d, int64_t c, vf_params *p
     if (s != VF_OK) return s;
     const preset *pr = find_preset(sp.name);
     if (!pr)
-        return vf__error(VF_ERR_ARG, "unknown flow '%s' (valid: maf, iaf, realnvp, nice, glow, planar, radial)",
+        return vf__error(VF_ERR_ARG,
+                         "unknown flow '%s' (valid: maf, iaf, nsf, nsf_coupling, realnvp, nice, glow, planar, radial)",
                          sp.name);
     preset_cfg k;
     if ((s = read_cfg(pr, &sp, d, c, &k)) != VF_OK) return s;
