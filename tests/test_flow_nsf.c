@@ -71,12 +71,13 @@ static vf_status make(const cfg *k, vf_params *p, const char *name, vf_transform
  * kernels are the same in both builds, and test_ops_spline checks the op's float gradients with points
  * placed inside bins.
  * Grid normalization over [-8, 8]^d by the midpoint rule: the density is continuous and piecewise
- * smooth (the spline is C^1), so the rule converges at about O(h^2). Measured (double) for the
- * sharpest case, an IAF-style transform whose forward is the inverse spline: |integral - 1| =
- * 2.1e-3 at 160 cells per axis, 6e-4 at 320, 1e-4 at 640, so the autoregressive forms use 320 cells and
- * a tolerance of 3e-3; the couplings stay below 1.5e-4 at 160 cells (tolerance 5e-4); d = 1 uses
- * 2000 cells (errors below 2e-5, tolerance 1e-4). A wrong log-det gives an error that does not shrink
- * with the grid. */
+ * smooth (the spline is C^1), so the rule converges at about O(h^2), with some scatter from where the
+ * knots fall in the cells. Measured (double) for the four autoregressive d = 2 cases, worst
+ * |integral - 1|: 2.8e-3 at 200 cells per axis, 5.0e-4 at 240, 3.2e-4 at 400 (an IAF-style transform,
+ * whose forward is the inverse spline, is the sharpest); so 240 cells and a tolerance of 4e-3 (the
+ * worst level seen from a bad knot alignment, plus margin). The couplings stay below 1e-4 at 160
+ * cells (tolerance 5e-4); d = 1 uses 2000 cells (errors below 2e-5, tolerance 1e-4). A wrong log-det
+ * gives an error that does not shrink with the grid. */
 static void run_checks(const cfg *k)
 {
     const int64_t n = 4, d = k->d, c = k->c;
@@ -104,7 +105,7 @@ static void run_checks(const cfg *k)
 #endif
     if (d == 1) ok &= fc_normalization(tr, p, c ? row : NULL, -8, 8, 2000, 1e-4);
     if (d == 2 && k->kind == COUPLING) ok &= fc_normalization(tr, p, c ? row : NULL, -8, 8, 160, 5e-4);
-    if (d == 2 && k->kind != COUPLING) ok &= fc_normalization(tr, p, c ? row : NULL, -8, 8, 320, 3e-3);
+    if (d == 2 && k->kind != COUPLING) ok &= fc_normalization(tr, p, c ? row : NULL, -8, 8, 240, 4e-3);
     if (c) ok &= fc_context_matters(tr, p, n, x, ctx, ctx2);
     CHECK_MSG(ok, "%s d=%lld c=%lld variant=%d", kind_names[k->kind], (long long)d, (long long)c, k->variant);
     vf_transform_free(tr);
@@ -626,11 +627,18 @@ static void test_alloc_failures(void)
 #endif
 #define FIT_BATCH 128
 #define FIT_HIDDEN 16
-#define FIT_MIN_LL (-3.9)
-#define FIT_MIN_GAIN 2.0
+#define FIT_MIN_LL (-3.4)
+#define FIT_MIN_GAIN 2.5
 #define TRUE_LL (-2.838)
 
-/* Mean held-out log-likelihood (and its standard error) of four spline couplings (8 bins on [-5, 5],
+/* Measured held-out mean log-likelihoods, seeds 1..8 (float build; NSF_FIT_SEED=<k> picks the seed):
+ * -2.968 -2.963 -2.994 -2.957 -2.999 -2.916 -3.039 -2.991 (mean -2.98, worst -3.04, standard errors
+ * about 0.022); the standard normal gets -5.93 .. -6.01 on the same points and the true density
+ * -2.838. The test asks for ll >= -3.4 (0.36 below the worst seed, about 16 standard errors), a gain
+ * over the standard normal of at least 2.5 nats, and ll at most the true density's plus 4 standard
+ * errors (a log-det that inflates the likelihood would break that).
+ *
+ * Mean held-out log-likelihood (and its standard error) of four spline couplings (8 bins on [-5, 5],
  * conditioners 2 x FIT_HIDDEN tanh) with alternating parity after `steps` Adam steps (lr 5e-3,
  * batches of FIT_BATCH) on 4096 training points; *normal_ll receives the standard normal's on the
  * same 2048 held-out points. */
