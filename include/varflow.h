@@ -21,6 +21,7 @@
  *   varflow/vf_spline.h   the rational-quadratic spline op (Neural Spline Flows)
  *   varflow/vf_model.h    flow model files: architecture and parameters in one safetensors file
  *   varflow/vf_nsf.h      neural spline flows: spline coupling and autoregressive splines
+ *   varflow/vf_presets.h  flows by name from spec strings ("maf:transforms=5,hidden=128x2")
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -43,5 +44,6 @@
 #include "varflow/vf_spline.h"
 #include "varflow/vf_model.h"
 #include "varflow/vf_nsf.h"
+#include "varflow/vf_presets.h"
 
 #endif
