@@ -22,6 +22,7 @@ extern const cli_command cli_cmd_data;
 extern const cli_command cli_cmd_bench;
 extern const cli_command cli_cmd_demo;
 extern const cli_command cli_cmd_info;
+extern const cli_command cli_cmd_fit;
 
 /* Options every command accepts (CONTRACTS §2). */
 typedef struct cli_common {

@@ -12,6 +12,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_bench,
     &cli_cmd_demo,
     &cli_cmd_info,
+    &cli_cmd_fit,
     NULL,
 };
 

@@ -1,0 +1,319 @@
+/* cmd_fit.c — `varflow fit`: maximum-likelihood training of a normalizing flow on a data table, saved
+ * as a model file (vf_model.h). The loop itself is in fit_loop.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+#include "fit_loop.h"
+
+#define FIT_DEFAULT_MODEL "maf"
+#define FIT_INIT_ROWS 4096
+
+static void fit_help(FILE *out)
+{
+    fit_options o = fit_default_options();
+    fprintf(out,
+            "Usage: varflow fit --data FILE [--valid FILE] [--model SPEC] -o MODEL [options]\n"
+            "\n"
+            "Fits a normalizing flow to the rows of FILE (.csv, .npy, IDX; d = its columns) by minibatch\n"
+            "maximum likelihood and writes it to MODEL (.safetensors, written atomically). Adam (AdamW when\n"
+            "--weight-decay > 0), cosine learning rate with linear warm-up, gradient-norm clipping. After\n"
+            "every epoch the validation NLL is measured; the parameters of the best epoch are saved.\n"
+            "\n"
+            "Options:\n"
+            "  --data FILE          training data (required)\n"
+            "  -o, --output MODEL   model file to write (required)\n"
+            "  --model SPEC         flow preset NAME[:key=value,...] (default %s; list below)\n"
+            "  --valid FILE         validation data (default: hold out --valid-fraction of FILE)\n"
+            "  --valid-fraction F   rows of FILE held out for validation, 0 <= F < 1 (default 0.1;\n"
+            "                       0: no validation, the last epoch's parameters are kept)\n"
+            "  --epochs E           passes over the training rows (default %lld)\n"
+            "  --steps K            stop after K optimizer steps instead of counting epochs\n"
+            "  --batch B            rows per step (default %lld)\n"
+            "  --lr LR              peak learning rate (default %g)\n"
+            "  --weight-decay W     AdamW decoupled weight decay (default 0: Adam)\n"
+            "  --warmup W           warm-up steps (default min(100, total steps / 10))\n"
+            "  --clip C             gradient-norm clipping threshold (default %g)\n"
+            "  --patience P         stop after P epochs without a better validation NLL (default %lld;\n"
+            "                       0: never stop early)\n"
+            "  --log FILE           one JSON line per epoch: epoch, step, train_nll, valid_nll, lr, seconds\n",
+            FIT_DEFAULT_MODEL, (long long)o.epochs, (long long)o.batch, o.lr, o.clip, (long long)o.patience);
+    cli_print_common_help(out);
+    fputs("\nFlow presets (--model NAME[:key=value,...]; keys common to all: transforms, hidden, act,\n"
+          "base, seed; docs/flows.md describes them):\n",
+          out);
+    for (const char *const *n = vf_preset_names(); *n; n++) fprintf(out, "  %-13s %s\n", *n, vf_preset_help(*n));
+    fputs("\n"
+          "--seed S seeds the initialization, the validation split and the shuffling.\n"
+          "The model file records the training in its metadata (fit.spec, fit.data, fit.epochs, fit.steps,\n"
+          "fit.train_nll, fit.valid_nll, ...).\n"
+          "\n"
+          "Example:\n"
+          "  varflow data 8gaussians -n 20000 -o 8g.npy\n"
+          "  varflow fit --data 8g.npy --model nsf:transforms=5,hidden=64x2 --epochs 50 -o 8g.safetensors\n"
+          "\n"
+          "With --json, prints {\"train_nll\", \"valid_nll\" (nats per row, mean; null without validation),\n"
+          "\"steps\", \"epochs\", \"best_epoch\", \"stopped_early\", \"seconds\", \"params\", \"model\"}.\n",
+          out);
+}
+
+typedef struct fit_args {
+    const char *data, *valid, *model, *output, *log;
+    double valid_fraction;
+    fit_options o;
+    cli_common common;
+} fit_args;
+
+/* Parses argv into a; returns 0, or the exit code of a usage error already printed. */
+static int parse_args(int argc, char **argv, fit_args *a)
+{
+    const char *cmd = "fit";
+    int have_epochs = 0;
+    memset(a, 0, sizeof *a);
+    a->model = FIT_DEFAULT_MODEL;
+    a->valid_fraction = 0.1;
+    a->o = fit_default_options();
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *v = NULL;
+        int c = cli_common_option(cmd, argc, argv, &i, &a->common);
+        if (c < 0) return 2;
+        if (c > 0) continue;
+        static const char *const valued[] = {"--data", "--valid", "--model", "--output", "--log", "--valid-fraction",
+                                             "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
+                                             "--clip", "--patience", NULL};
+        const char *name = NULL;
+        if (strcmp(arg, "-o") == 0) name = "--output";
+        for (int k = 0; !name && valued[k]; k++)
+            if (cli_is_option(arg, valued[k])) name = valued[k];
+        if (!name) {
+            if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
+            return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+        }
+        if (!(v = cli_option_value(cmd, argc, argv, &i))) return 2;
+        int64_t iv;
+        double dv;
+        if (strcmp(name, "--data") == 0) a->data = v;
+        else if (strcmp(name, "--valid") == 0) a->valid = v;
+        else if (strcmp(name, "--model") == 0) a->model = v;
+        else if (strcmp(name, "--output") == 0) a->output = v;
+        else if (strcmp(name, "--log") == 0) a->log = v;
+        else if (strcmp(name, "--valid-fraction") == 0) {
+            if (cli_parse_double(v, &dv) || !(dv >= 0.0 && dv < 1.0))
+                return cli_usage_error(cmd, "--valid-fraction: '%s' is not a number in [0, 1)", v);
+            a->valid_fraction = dv;
+        } else if (strcmp(name, "--lr") == 0 || strcmp(name, "--weight-decay") == 0 || strcmp(name, "--clip") == 0) {
+            int wd = strcmp(name, "--weight-decay") == 0;
+            if (cli_parse_double(v, &dv) || !isfinite(dv) || dv < 0.0 || (!wd && dv == 0.0))
+                return cli_usage_error(cmd, "%s: '%s' is not a %s number", name, v, wd ? "non-negative" : "positive");
+            if (wd) a->o.weight_decay = dv;
+            else if (name[2] == 'l') a->o.lr = dv;
+            else a->o.clip = dv;
+        } else {
+            int64_t lo = strcmp(name, "--warmup") == 0 || strcmp(name, "--patience") == 0 ? 0 : 1;
+            if (cli_parse_i64(v, lo, INT64_C(1) << 40, &iv))
+                return cli_usage_error(cmd, "%s: '%s' is not a whole number >= %lld", name, v, (long long)lo);
+            if (strcmp(name, "--epochs") == 0) {
+                a->o.epochs = iv;
+                have_epochs = 1;
+            } else if (strcmp(name, "--steps") == 0) a->o.steps = iv;
+            else if (strcmp(name, "--batch") == 0) a->o.batch = iv;
+            else if (strcmp(name, "--warmup") == 0) a->o.warmup = iv;
+            else a->o.patience = iv;
+        }
+    }
+    if (!a->data) return cli_usage_error(cmd, "missing --data FILE");
+    if (!a->output) return cli_usage_error(cmd, "missing -o MODEL");
+    if (!*a->output) return cli_usage_error(cmd, "-o: empty file name");
+    if (have_epochs && a->o.steps > 0) return cli_usage_error(cmd, "give --epochs or --steps, not both");
+    if (a->o.warmup >= 0 && a->o.steps > 0 && a->o.warmup >= a->o.steps)
+        return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld", (long long)a->o.warmup,
+                               (long long)a->o.steps);
+    a->o.seed = a->common.seed;
+    return 0;
+}
+
+/* A contiguous [n, d] copy of table x (rows permuted by perm when not NULL). */
+static vf_real *copy_rows(const vf_tensor *x, const size_t *perm, int64_t first, int64_t n)
+{
+    int64_t d = x->shape[1];
+    vf_real *out = malloc(sizeof(vf_real) * (size_t)(n * d > 0 ? n * d : 1));
+    if (!out) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = perm ? (int64_t)perm[first + i] : first + i;
+        for (int64_t j = 0; j < d; j++) out[i * d + j] = x->data[r * x->stride[0] + j * x->stride[1]];
+    }
+    return out;
+}
+
+/* 1 when the folder that would hold path is writable. */
+static int output_dir_writable(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) return access(".", W_OK) == 0;
+    size_t len = (size_t)(slash - path);
+    if (len == 0) len = 1;
+    if (len >= sizeof dir) return 0;
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    return access(dir, W_OK) == 0;
+}
+
+static int read_data(const char *path, vf_tensor *x)
+{
+    if (vf_read_table(path, x) != VF_OK) {
+        const char *msg = vf_last_error();
+        if (strstr(msg, path)) return cli_runtime_error("fit", "%s", msg);
+        return cli_runtime_error("fit", "cannot read %s: %s", path, msg);
+    }
+    if (x->ndim != 2 || x->shape[0] < 1 || x->shape[1] < 1) {
+        vf_tensor_free(x);
+        return cli_runtime_error("fit", "%s: no data rows", path);
+    }
+    return 0;
+}
+
+static int save(const fit_args *a, vf_flow *flow, vf_params *p, const fit_result *r)
+{
+    char epochs[32], steps[32], tn[40], vn[40], seed[32], batch[32], lr[40], valid[4200];
+    snprintf(epochs, sizeof epochs, "%lld", (long long)r->epochs);
+    snprintf(steps, sizeof steps, "%lld", (long long)r->steps);
+    snprintf(tn, sizeof tn, "%.9g", r->train_nll);
+    if (isfinite(r->valid_nll)) snprintf(vn, sizeof vn, "%.9g", r->valid_nll);
+    else snprintf(vn, sizeof vn, "null");
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)a->o.seed);
+    snprintf(batch, sizeof batch, "%lld", (long long)a->o.batch);
+    snprintf(lr, sizeof lr, "%g", a->o.lr);
+    if (a->valid) snprintf(valid, sizeof valid, "%s", a->valid);
+    else snprintf(valid, sizeof valid, "fraction %g of fit.data", a->valid_fraction);
+    const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.epochs", "fit.steps", "fit.train_nll",
+                          "fit.valid_nll", "fit.seed", "fit.batch", "fit.lr", "varflow_version"};
+    const char *values[] = {a->model, a->data, valid, epochs, steps, tn, vn, seed, batch, lr, vf_version()};
+    if (vf_flow_save(flow, p, a->output, (int64_t)(sizeof keys / sizeof keys[0]), keys, values) != VF_OK) {
+        const char *msg = vf_last_error();
+        if (strstr(msg, a->output)) return cli_runtime_error("fit", "%s", msg);
+        return cli_runtime_error("fit", "cannot write %s: %s", a->output, msg);
+    }
+    return 0;
+}
+
+static int fit_run(int argc, char **argv)
+{
+    fit_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+    if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
+    if (!output_dir_writable(a.output)) return cli_runtime_error("fit", "cannot write %s: its folder is not writable", a.output);
+
+    vf_tensor x = {0}, xv = {0};
+    vf_params *p = NULL;
+    vf_flow *flow = NULL;
+    vf_real *train = NULL, *valid = NULL;
+    size_t *perm = NULL;
+    FILE *log = NULL;
+    if ((rc = read_data(a.data, &x)) != 0) return rc;
+    int64_t n = x.shape[0], d = x.shape[1], nt = n, nv = 0;
+    rc = 1;
+    if (a.valid) {
+        if (read_data(a.valid, &xv) != 0) goto done;
+        if (xv.shape[1] != d) {
+            cli_runtime_error("fit", "%s has %lld columns but %s has %lld", a.valid, (long long)xv.shape[1], a.data,
+                              (long long)d);
+            goto done;
+        }
+        nv = xv.shape[0];
+    } else if (a.valid_fraction > 0) {
+        nv = (int64_t)floor(a.valid_fraction * (double)n + 0.5);
+        if (nv < 1) nv = 1;
+        nt = n - nv;
+        if (nt < 1) {
+            cli_runtime_error("fit", "%s: %lld rows are too few to hold out a validation split", a.data, (long long)n);
+            goto done;
+        }
+    }
+    if (!(perm = malloc(sizeof(size_t) * (size_t)n))) goto nomem;
+    vf_rng rng;
+    vf_rng_init(&rng, a.o.seed, 3);
+    vf_rng_permutation(&rng, (size_t)n, perm);
+    if (!(train = copy_rows(&x, perm, 0, nt))) goto nomem;
+    if (nv > 0 && !(valid = a.valid ? copy_rows(&xv, NULL, 0, nv) : copy_rows(&x, perm, nt, nv))) goto nomem;
+
+    if (!(p = vf_params_new())) goto nomem;
+    vf_status s = vf_flow_from_spec(a.model, d, 0, p, &flow);
+    if (s == VF_ERR_ARG) {
+        rc = cli_usage_error("fit", "--model %s: %s", a.model, vf_last_error());
+        goto done;
+    }
+    if (s != VF_OK || (s = vf_params_finalize(p, a.o.seed)) != VF_OK) {
+        cli_runtime_error("fit", "%s", vf_last_error());
+        goto done;
+    }
+    vf_tape *t = vf_tape_new();
+    if (!t) goto nomem;
+    int64_t m = nt < FIT_INIT_ROWS ? nt : FIT_INIT_ROWS;
+    s = vf_flow_data_init(flow, p, t, vf_input(t, train, 2, (int64_t[]){m, d}), VF_NOVAR);
+    vf_tape_free(t);
+    if (s != VF_OK) {
+        cli_runtime_error("fit", "data-dependent initialization failed: %s", vf_last_error());
+        goto done;
+    }
+    if (a.log && !(log = fopen(a.log, "w"))) {
+        cli_runtime_error("fit", "cannot write %s", a.log);
+        goto done;
+    }
+    fit_result r;
+    if (fit_flow(flow, p, train, nt, valid, nv, d, &a.o, log, &r) != VF_OK) {
+        cli_runtime_error("fit", "%s", r.error);
+        goto done;
+    }
+    if (log) {
+        int bad = ferror(log);
+        bad |= fclose(log) != 0;
+        log = NULL;
+        if (bad) {
+            cli_runtime_error("fit", "cannot write %s", a.log);
+            goto done;
+        }
+    }
+    if ((rc = save(&a, flow, p, &r)) != 0) goto done;
+    if (a.common.json) {
+        printf("{\"train_nll\":%.9g,\"valid_nll\":", r.train_nll);
+        if (nv > 0) printf("%.9g", r.valid_nll);
+        else fputs("null", stdout);
+        printf(",\"steps\":%lld,\"epochs\":%lld,\"best_epoch\":%lld,\"stopped_early\":%s,\"seconds\":%.3f,"
+               "\"params\":%lld,\"model\":",
+               (long long)r.steps, (long long)r.epochs, (long long)r.best_epoch, r.stopped_early ? "true" : "false",
+               r.seconds, (long long)vf_params_size(p));
+        cli_json_string(stdout, a.output);
+        fputs("}\n", stdout);
+    } else if (!a.common.quiet) {
+        printf("fitted %s (%lld parameters) to %lld rows of %s: %lld steps, %lld epochs%s in %.1f s\n", a.model,
+               (long long)vf_params_size(p), (long long)nt, a.data, (long long)r.steps, (long long)r.epochs,
+               r.stopped_early ? " (stopped early)" : "", r.seconds);
+        printf("kept epoch %lld: train NLL %.4f", (long long)r.best_epoch, r.train_nll);
+        if (nv > 0) printf(", validation NLL %.4f (%lld rows)", r.valid_nll, (long long)nv);
+        printf(" nats per row\nwrote %s\n", a.output);
+    }
+    rc = 0;
+    goto done;
+nomem:
+    cli_runtime_error("fit", "out of memory");
+done:
+    if (log) fclose(log);
+    vf_flow_free(flow);
+    vf_params_free(p);
+    free(train);
+    free(valid);
+    free(perm);
+    vf_tensor_free(&x);
+    vf_tensor_free(&xv);
+    return rc;
+}
+
+const cli_command cli_cmd_fit = {
+    "fit",
+    "fit a normalizing flow to data by maximum likelihood",
+    fit_run,
+    fit_help,
+};

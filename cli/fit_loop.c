@@ -1,0 +1,185 @@
+/* fit_loop.c — minibatch maximum likelihood for `varflow fit` (see fit_loop.h). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "fit_loop.h"
+
+#define FIT_EVAL_CHUNK 4096
+
+fit_options fit_default_options(void)
+{
+    fit_options o;
+    o.epochs = 100;
+    o.steps = 0;
+    o.batch = 512;
+    o.lr = 1e-3;
+    o.weight_decay = 0.0;
+    o.clip = 5.0;
+    o.warmup = -1;
+    o.patience = 10;
+    o.seed = 0;
+    return o;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static vf_status fail(fit_result *r, vf_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x, int64_t n, int64_t d,
+                       double *out)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += FIT_EVAL_CHUNK) {
+        int64_t m = n - i < FIT_EVAL_CHUNK ? n - i : FIT_EVAL_CHUNK;
+        vf_tape_reset(t);
+        vf_var v = vf_input(t, x + i * d, 2, (int64_t[]){m, d});
+        vf_var lp = vf_flow_log_prob(f, p, t, v, VF_NOVAR);
+        if (lp == VF_NOVAR) return vf_tape_status(t);
+        const vf_real *l = vf_value(t, lp)->data;
+        for (int64_t k = 0; k < m; k++) sum -= (double)l[k];
+    }
+    vf_tape_reset(t);
+    *out = sum / (double)n;
+    return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
+}
+
+/* One optimizer step on rows idx[0..m) of train; *nll receives the batch's mean NLL. */
+static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, const fit_options *o,
+                            const vf_real *train, int64_t d, const size_t *idx, int64_t m, vf_real *buf,
+                            double *nll, fit_result *r)
+{
+    for (int64_t k = 0; k < m; k++) memcpy(buf + k * d, train + (int64_t)idx[k] * d, sizeof(vf_real) * (size_t)d);
+    vf_tape_reset(t);
+    vf_params_zero_grad(p);
+    vf_var x = vf_input(t, buf, 2, (int64_t[]){m, d});
+    vf_var loss = vf_neg(t, vf_mean(t, vf_flow_log_prob(f, p, t, x, VF_NOVAR), VF_ALL_AXES, 0));
+    if (loss == VF_NOVAR) return fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
+    *nll = (double)vf_value(t, loss)->data[0];
+    if (!isfinite(*nll)) return fail(r, VF_ERR_NUMERIC, "the loss became %s", isnan(*nll) ? "NaN" : "infinite");
+    vf_status s = vf_backward(t, loss);
+    if (s != VF_OK) return fail(r, s, "%s", vf_last_error());
+    int64_t n = vf_params_size(p);
+    if (vf_clip_grad_norm(vf_params_grads(p), n, o->clip, NULL) != VF_OK ||
+        vf_adam_step(opt, vf_params_values(p), vf_params_grads(p)) != VF_OK)
+        return fail(r, VF_ERR_NUMERIC, "a gradient became NaN or infinite");
+    return VF_OK;
+}
+
+vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, const vf_real *valid, int64_t nv,
+                   int64_t d, const fit_options *o, FILE *log, fit_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->valid_nll = NAN;
+    if (nt < 1 || o->batch < 1 || d < 1) return fail(r, VF_ERR_ARG, "no training rows");
+    int64_t n = vf_params_size(p);
+    int64_t per_epoch = (nt + o->batch - 1) / o->batch;
+    int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
+    int64_t epochs = o->steps > 0 ? (o->steps + per_epoch - 1) / per_epoch : o->epochs;
+
+    vf_adam_params ap = o->weight_decay > 0 ? vf_adamw_default_params() : vf_adam_default_params();
+    ap.lr = o->lr;
+    ap.weight_decay = o->weight_decay;
+    vf_schedule sch = vf_schedule_default(o->lr, total);
+    sch.kind = VF_SCHED_COSINE;
+    sch.warmup_steps = o->warmup >= 0 ? o->warmup : (total / 10 < 100 ? total / 10 : 100);
+    if (sch.warmup_steps >= total) sch.warmup_steps = total - 1;
+    sch.final_fraction = 0.01;
+
+    vf_status s = VF_ERR_NOMEM;
+    vf_tape *t = vf_tape_new();
+    vf_adam *opt = NULL;
+    size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
+    vf_real *buf = malloc(sizeof(vf_real) * (size_t)(o->batch * d));
+    vf_real *best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
+    if (!t || !perm || !buf || !best) {
+        fail(r, s, "out of memory");
+        goto done;
+    }
+    if ((s = vf_adam_new(n, &ap, &opt)) != VF_OK || (s = vf_schedule_check(&sch)) != VF_OK) {
+        fail(r, s, "%s", vf_last_error());
+        goto done;
+    }
+    memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+
+    vf_rng rng;
+    vf_rng_init(&rng, o->seed, 7);
+    double best_valid = INFINITY, t0 = now_seconds();
+    int64_t step = 0, bad = 0;
+    for (int64_t e = 1; e <= epochs && step < total; e++) {
+        vf_rng_permutation(&rng, (size_t)nt, perm);
+        double sum = 0.0;
+        int64_t rows = 0;
+        for (int64_t b = 0; b < nt && step < total; b += o->batch) {
+            int64_t m = nt - b < o->batch ? nt - b : o->batch;
+            double nll = 0.0;
+            vf_adam_set_lr(opt, vf_schedule_lr(&sch, step));
+            s = train_step(f, p, t, opt, o, train, d, perm + b, m, buf, &nll, r);
+            if (s != VF_OK) {
+                char why[sizeof r->error];
+                memcpy(why, r->error, sizeof why);
+                fail(r, s, "training diverged at step %lld (epoch %lld): %s", (long long)(step + 1),
+                     (long long)e, why);
+                goto done;
+            }
+            step++;
+            sum += nll * (double)m;
+            rows += m;
+        }
+        r->epochs = e;
+        double vnll = NAN;
+        if (nv > 0) {
+            if ((s = fit_mean_nll(f, p, t, valid, nv, d, &vnll)) != VF_OK) {
+                fail(r, VF_ERR_NUMERIC, "training diverged: the validation NLL after epoch %lld is not finite",
+                     (long long)e);
+                goto done;
+            }
+        }
+        if (log) {
+            fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_nll\":%.9g,\"valid_nll\":", (long long)e,
+                    (long long)step, sum / (double)rows);
+            if (nv > 0) fprintf(log, "%.9g", vnll);
+            else fputs("null", log);
+            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, step - 1), now_seconds() - t0);
+            fflush(log);
+        }
+        if (nv == 0 || vnll < best_valid) {
+            best_valid = vnll;
+            r->best_epoch = e;
+            bad = 0;
+            memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+        } else if (o->patience > 0 && ++bad >= o->patience) {
+            r->stopped_early = 1;
+            break;
+        }
+    }
+    r->steps = step;
+    r->seconds = now_seconds() - t0;
+    memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
+    if ((s = fit_mean_nll(f, p, t, train, nt, d, &r->train_nll)) != VF_OK) {
+        fail(r, s, "the training NLL of the kept parameters is not finite");
+        goto done;
+    }
+    if (nv > 0) r->valid_nll = best_valid;
+    s = VF_OK;
+done:
+    vf_adam_free(opt);
+    vf_tape_free(t);
+    free(perm);
+    free(buf);
+    free(best);
+    return s;
+}

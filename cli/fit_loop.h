@@ -1,0 +1,55 @@
+/* fit_loop.h — the training loop behind `varflow fit`: minibatch maximum likelihood of a flow on a
+ * data table, with Adam/AdamW, a cosine schedule with linear warm-up, gradient-norm clipping, and
+ * early stopping on the validation NLL that keeps the best parameters.
+ *
+ * Usage
+ *   fit_options o = fit_default_options();
+ *   o.epochs = 20; o.patience = 5;
+ *   fit_result r;
+ *   vf_status s = fit_flow(flow, p, train, nt, valid, nv, d, &o, log_file_or_NULL, &r);
+ *   // on VF_OK the store p holds the best parameters (lowest validation NLL, or the last ones when
+ *   // there is no validation set) and r has the summary; on failure
+ *   // (VF_ERR_NUMERIC: the loss or a gradient became NaN or infinite); r.error says why.
+ */
+#ifndef VF_CLI_FIT_LOOP_H
+#define VF_CLI_FIT_LOOP_H
+
+#include <stdio.h>
+#include "varflow.h"
+
+typedef struct fit_options {
+    int64_t epochs;         /* passes over the training rows (used when steps == 0) [100] */
+    int64_t steps;          /* > 0: stop after this many optimizer steps instead [0] */
+    int64_t batch;          /* rows per step (the last batch of an epoch may be smaller) [512] */
+    double lr;              /* peak learning rate [1e-3] */
+    double weight_decay;    /* > 0 selects AdamW with this decay; 0 is Adam [0] */
+    double clip;            /* global gradient-norm clip (> 0) [5] */
+    int64_t warmup;         /* warm-up steps; < 0: min(100, total / 10) [-1] */
+    int64_t patience;       /* stop after this many epochs without a better validation NLL; 0: never [10] */
+    uint64_t seed;          /* shuffling seed [0] */
+} fit_options;
+
+typedef struct fit_result {
+    double train_nll;       /* mean NLL (nats per row) of the kept parameters on the training rows */
+    double valid_nll;       /* the same on the validation rows (NAN when there are none) */
+    int64_t steps;          /* optimizer steps done */
+    int64_t epochs;         /* epochs begun (the last may be partial with --steps) */
+    int64_t best_epoch;     /* epoch (1-based) whose parameters were kept */
+    int stopped_early;      /* 1 when patience ran out */
+    double seconds;         /* wall time of the training loop */
+    char error[512];        /* on failure: what went wrong, one line */
+} fit_result;
+
+fit_options fit_default_options(void);
+
+/* Mean NLL of x [n, d] under the flow, in chunks; VF_ERR_NUMERIC when it is not finite. */
+vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x /* [n, d] */, int64_t n,
+                       int64_t d, double *out);
+
+/* Trains p (finalized) on train [nt, d] and validates on valid [nv, d] (nv may be 0). log, when not
+ * NULL, receives one JSON line per epoch: epoch, step, train_nll, valid_nll, lr, seconds. */
+vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train /* [nt, d] */, int64_t nt,
+                   const vf_real *valid /* [nv, d] */, int64_t nv, int64_t d, const fit_options *o, FILE *log,
+                   fit_result *r);
+
+#endif
