@@ -23,6 +23,8 @@ extern const cli_command cli_cmd_bench;
 extern const cli_command cli_cmd_demo;
 extern const cli_command cli_cmd_info;
 extern const cli_command cli_cmd_fit;
+extern const cli_command cli_cmd_logprob;
+extern const cli_command cli_cmd_sample;
 
 /* Options every command accepts (CONTRACTS §2). */
 typedef struct cli_common {

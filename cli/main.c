@@ -13,6 +13,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_demo,
     &cli_cmd_info,
     &cli_cmd_fit,
+    &cli_cmd_logprob,
+    &cli_cmd_sample,
     NULL,
 };
 

@@ -1,0 +1,219 @@
+/* cmd_logprob.c — `varflow logprob`: the log-density of each row of a data file under a flow model
+ * file, a summary on stdout and optionally the per-row values in a file.
+ *
+ * The rows are evaluated in batches of LOGPROB_BATCH on one tape that is reset between batches, so
+ * memory stays bounded whatever the number of rows. Conditional models (context dimension c > 0)
+ * take --context FILE with one row of c values per data row.
+ */
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+#include "cli.h"
+
+#define LOGPROB_BATCH 4096
+
+static void logprob_help(FILE *out)
+{
+    fputs("Usage: varflow logprob --model MODEL --data FILE [--context FILE] [-o FILE]\n"
+          "\n"
+          "Evaluates log p(x) for each row x of FILE (.csv, .npy, IDX, optionally .gz) under the flow\n"
+          "model MODEL (a .safetensors model file), and prints the number of rows, the dimension, the\n"
+          "mean log-density with its standard error, and the minimum and maximum.\n"
+          "\n"
+          "Options:\n"
+          "  --model MODEL   flow model file (required)\n"
+          "  --data FILE     data, one row per point with as many columns as the model's dimension (required)\n"
+          "  --context FILE  for a conditional model (required there, refused otherwise): one row of context\n"
+          "                  values per data row\n"
+          "  -o, --output F  also write the log-densities, shape [n, 1], to F (.csv or .npy)\n",
+          out);
+    cli_print_common_help(out);
+    fputs("\n"
+          "Example:\n"
+          "  varflow logprob --model moons.safetensors --data moons_test.npy -o lp.npy\n"
+          "\n"
+          "With --json, prints {\"mean_log_prob\", \"stderr\", \"n\", \"dim\", \"min\", \"max\", \"model\",\n"
+          "\"data\"} and \"path\" when -o is given; a value that is not finite is written as null.\n",
+          out);
+}
+
+static void json_number(double v)
+{
+    if (isfinite(v))
+        printf("%.17g", v);
+    else
+        fputs("null", stdout);
+}
+
+static int64_t columns(const vf_tensor *x) { return x->ndim > 1 ? x->shape[1] : 1; }
+
+/* Evaluates the log-densities of x [n, d] (context ctx [n, c] or NULL) into lp [n]; returns the exit code. */
+static int evaluate(const vf_flow *f, vf_params *p, const vf_tensor *x, const vf_tensor *ctx, vf_real *lp)
+{
+    const char *cmd = "logprob";
+    int64_t n = x->shape[0], d = vf_flow_dim(f), c = vf_flow_context_dim(f);
+    vf_tape *t = vf_tape_new();
+    if (!t) return cli_runtime_error(cmd, "out of memory");
+    for (int64_t start = 0; start < n; start += LOGPROB_BATCH) {
+        int64_t b = n - start < LOGPROB_BATCH ? n - start : LOGPROB_BATCH;
+        vf_tape_reset(t);
+        vf_var xv = vf_input(t, x->data + start * d, 2, (int64_t[]){b, d});
+        vf_var cv = ctx ? vf_input(t, ctx->data + start * c, 2, (int64_t[]){b, c}) : VF_NOVAR;
+        vf_var lv = vf_flow_log_prob(f, p, t, xv, cv);
+        if (vf_tape_status(t) != VF_OK) {
+            int rc = cli_runtime_error(cmd, "evaluating rows %lld..%lld: %s", (long long)start,
+                                       (long long)(start + b - 1), vf_tape_error(t));
+            vf_tape_free(t);
+            return rc;
+        }
+        const vf_tensor *v = vf_value(t, lv);
+        for (int64_t i = 0; i < b; i++) lp[start + i] = v->data[i * v->stride[0]];
+    }
+    vf_tape_free(t);
+    return 0;
+}
+
+/* Everything after the options were parsed: the model and files are read and released here. */
+static int logprob_files(const char *model, const char *data, const char *context, const char *out_path,
+                         const cli_common *common)
+{
+    const char *cmd = "logprob";
+    vf_params *p = NULL;
+    vf_flow *f = NULL;
+    if (vf_flow_load(model, &p, &f, NULL) != VF_OK) return cli_runtime_error(cmd, "%s", vf_last_error());
+    int64_t d = vf_flow_dim(f), c = vf_flow_context_dim(f);
+    int rc = 0;
+    vf_tensor x = {0}, ctx = {0}, lpt = {0};
+    if (c > 0 && !context) {
+        rc = cli_usage_error(cmd, "%s is a conditional model (context dimension %lld): --context FILE is required",
+                             model, (long long)c);
+        goto done;
+    }
+    if (c == 0 && context) {
+        rc = cli_usage_error(cmd, "%s is not a conditional model: --context is not accepted", model);
+        goto done;
+    }
+    if (vf_read_table(data, &x) != VF_OK) {
+        rc = cli_runtime_error(cmd, "%s", vf_last_error());
+        goto done;
+    }
+    int64_t n = x.shape[0];
+    if (columns(&x) != d) {
+        rc = cli_runtime_error(cmd, "%s has %lld columns but the model's dimension is %lld", data,
+                               (long long)columns(&x), (long long)d);
+        goto done;
+    }
+    if (n < 1) {
+        rc = cli_runtime_error(cmd, "%s has no rows", data);
+        goto done;
+    }
+    if (context) {
+        if (vf_read_table(context, &ctx) != VF_OK) {
+            rc = cli_runtime_error(cmd, "%s", vf_last_error());
+            goto done;
+        }
+        if (columns(&ctx) != c || ctx.shape[0] != n) {
+            rc = cli_runtime_error(cmd, "%s is %lld x %lld but the context must be %lld x %lld (one row per data row)",
+                                   context, (long long)ctx.shape[0], (long long)columns(&ctx), (long long)n,
+                                   (long long)c);
+            goto done;
+        }
+    }
+    if (vf_tensor_alloc(&lpt, 2, (int64_t[]){n, 1}) != VF_OK) {
+        rc = cli_runtime_error(cmd, "out of memory");
+        goto done;
+    }
+    if ((rc = evaluate(f, p, &x, context ? &ctx : NULL, lpt.data)) != 0) goto done;
+    if (out_path && vf_write_table(out_path, &lpt) != VF_OK) {
+        const char *msg = vf_last_error();
+        rc = strstr(msg, out_path) ? cli_runtime_error(cmd, "%s", msg)
+                                   : cli_runtime_error(cmd, "cannot write %s: %s", out_path, msg);
+        goto done;
+    }
+
+    double mean = 0, m2 = 0, lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++) { /* Welford, in double */
+        double v = (double)lpt.data[i], delta = v - mean;
+        mean += delta / (double)(i + 1);
+        m2 += delta * (v - mean);
+        lo = fmin(lo, v);
+        hi = fmax(hi, v);
+    }
+    double se = n > 1 ? sqrt(m2 / (double)(n - 1) / (double)n) : 0.0;
+    if (common->json) {
+        fputs("{\"mean_log_prob\":", stdout);
+        json_number(mean);
+        fputs(",\"stderr\":", stdout);
+        json_number(se);
+        printf(",\"n\":%lld,\"dim\":%lld,\"min\":", (long long)n, (long long)d);
+        json_number(lo);
+        fputs(",\"max\":", stdout);
+        json_number(hi);
+        fputs(",\"model\":", stdout);
+        cli_json_string(stdout, model);
+        fputs(",\"data\":", stdout);
+        cli_json_string(stdout, data);
+        if (out_path) {
+            fputs(",\"path\":", stdout);
+            cli_json_string(stdout, out_path);
+        }
+        fputs("}\n", stdout);
+    } else if (!common->quiet) {
+        printf("%s under %s: %lld rows, dim %lld\n", data, model, (long long)n, (long long)d);
+        printf("  mean log-density  %.6f +- %.6f (standard error)\n", mean, se);
+        printf("  min %.6f  max %.6f\n", lo, hi);
+        if (out_path) printf("wrote %lld log-densities to %s\n", (long long)n, out_path);
+    }
+done:
+    vf_tensor_free(&lpt);
+    vf_tensor_free(&ctx);
+    vf_tensor_free(&x);
+    vf_flow_free(f);
+    vf_params_free(p);
+    return rc;
+}
+
+static int logprob_run(int argc, char **argv)
+{
+    const char *cmd = "logprob";
+    cli_common common = {0};
+    const char *model = NULL, *data = NULL, *context = NULL, *out_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int k = cli_common_option(cmd, argc, argv, &i, &common);
+        if (k < 0) return 2;
+        if (k > 0) continue;
+        const char **slot = NULL;
+        if (cli_is_option(arg, "--model"))
+            slot = &model;
+        else if (cli_is_option(arg, "--data"))
+            slot = &data;
+        else if (cli_is_option(arg, "--context"))
+            slot = &context;
+        else if (strcmp(arg, "-o") == 0 || cli_is_option(arg, "--output"))
+            slot = &out_path;
+        else if (cli_looks_like_option(arg))
+            return cli_usage_error(cmd, "unknown option '%s'", arg);
+        else
+            return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+        *slot = cli_option_value(cmd, argc, argv, &i);
+        if (!*slot) return 2;
+        if (!**slot) return cli_usage_error(cmd, "%s: empty file name", arg);
+    }
+    if (!model) return cli_usage_error(cmd, "missing --model MODEL");
+    if (!data) return cli_usage_error(cmd, "missing --data FILE");
+    if (out_path) {
+        const char *ext = cli_extension(out_path);
+        if (strcasecmp(ext, "csv") != 0 && strcasecmp(ext, "npy") != 0)
+            return cli_usage_error(cmd, "-o %s: the file name must end in .csv or .npy", out_path);
+    }
+    if (common.threads > 0) vf_set_num_threads(common.threads);
+    return logprob_files(model, data, context, out_path, &common);
+}
+
+const cli_command cli_cmd_logprob = {
+    "logprob",
+    "log-density of each row of a data file under a flow model",
+    logprob_run,
+    logprob_help,
+};
