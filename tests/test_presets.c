@@ -276,6 +276,27 @@ static int n_transforms_of(const char *spec, int64_t d)
     return n;
 }
 
+/* nsf:coupling=1 builds exactly what nsf_coupling builds; coupling=0 is the autoregressive default. */
+static void test_nsf_coupling_key(void)
+{
+    built a = make("nsf:coupling=1,bins=4", 3, 0), b = make("nsf_coupling:bins=4", 3, 0), c = make("nsf:coupling=0", 3, 0);
+    CHECK(a.f && b.f && c.f);
+    if (a.f && b.f && c.f) {
+        CHECK(vf_flow_n_transforms(a.f) == vf_flow_n_transforms(b.f));
+        for (int i = 0; i < vf_flow_n_transforms(a.f); i++) {
+            char ja[4096], jb[4096];
+            CHECK(vf_transform_describe(vf_flow_transform(a.f, i), ja, sizeof ja) == VF_OK);
+            CHECK(vf_transform_describe(vf_flow_transform(b.f, i), jb, sizeof jb) == VF_OK);
+            CHECK(strcmp(ja, jb) == 0);
+        }
+        CHECK(strcmp(vf_transform_kind(vf_flow_transform(a.f, 0)), "spline_coupling") == 0);
+        CHECK(strcmp(vf_transform_kind(vf_flow_transform(c.f, 0)), "spline_maf") == 0);
+    }
+    unmake(&a);
+    unmake(&b);
+    unmake(&c);
+}
+
 static void test_transform_counts(void)
 {
     CHECK(n_transforms_of("maf", 2) == 3);
@@ -283,6 +304,8 @@ static void test_transform_counts(void)
     CHECK(n_transforms_of("nsf_coupling", 2) == 4);
     CHECK(n_transforms_of("nsf:transforms=7", 2) == 7);
     CHECK(n_transforms_of("nsf_coupling:transforms=7", 2) == 7);
+    CHECK(n_transforms_of("nsf:coupling=1", 2) == 4); /* the coupling form and its default count */
+    CHECK(n_transforms_of("nsf:coupling=1,transforms=5", 2) == 5);
     CHECK(n_transforms_of("iaf", 2) == 3);
     CHECK(n_transforms_of("realnvp", 2) == 4);
     CHECK(n_transforms_of("nice", 2) == 5);
@@ -474,7 +497,11 @@ static void test_errors(void)
         {"nsf:bins=eight", "not an integer"},
         {"nsf_coupling:bound=0", "out of range"},
         {"nsf_coupling:bound=inf", "not a finite number"},
-        {"nsf_coupling:order=random", "unknown key 'order' (valid keys: transforms, hidden, act, base, seed, bins, bound)"},
+        {"nsf_coupling:order=random", "unknown key 'order' (valid keys: transforms, hidden, act, base, seed, bins, bound, coupling)"},
+        {"nsf:coupling=1,order=random", "unknown key 'order'"},
+        {"nsf:coupling=2", "out of range [0, 1]"},
+        {"nsf_coupling:coupling=0", "contradicts the name"},
+        {"maf:coupling=1", "unknown key 'coupling'"},
         {"maf:bound=3", "unknown key 'bound' (valid keys: transforms, hidden, act, base, seed, residual, order)"},
         {"realnvp:residual=1", "unknown key 'residual' (valid keys: transforms, hidden, act, base, seed)"},
         {"maf:transforms=3,transforms=4", "duplicate key 'transforms'"},
@@ -670,6 +697,7 @@ int main(void)
     RUN(test_every_preset_builds);
     RUN(test_bases);
     RUN(test_transform_counts);
+    RUN(test_nsf_coupling_key);
     RUN(test_kinds_and_layout);
     RUN(test_hidden_key);
     RUN(test_other_keys);

@@ -50,9 +50,10 @@
  *   nsf      neural spline flow as zuko's NSF: `transforms` autoregressive rational-quadratic spline
  *            layers (spline_maf, vf_nsf.h) with maf's orders; keys residual, order as maf, bins
  *            (K >= 2, at most 1024) [8], bound (B of the spline interval [-B, B], identity outside;
- *            in [1e-6, 1e6]) [5]. transforms [3]. Needs d >= 1.
- *   nsf_coupling  `transforms` spline couplings of alternating parity; bins [8], bound [5].
- *            transforms [4]. Needs d >= 2.
+ *            in [1e-6, 1e6]) [5], coupling (0 | 1) [0]: coupling=1 builds nsf_coupling instead.
+ *            transforms [3]. Needs d >= 1.
+ *   nsf_coupling  `transforms` spline couplings of alternating parity; bins [8], bound [5]
+ *            (same as nsf:coupling=1; coupling=0 here is an error). transforms [4]. Needs d >= 2.
  *   realnvp  `transforms` affine couplings (vf_coupling.h) of alternating parity 0, 1, 0, ...
  *            transforms [4]. Needs d >= 2.
  *   nice     `transforms` additive couplings of alternating parity, then one elementwise affine

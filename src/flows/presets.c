@@ -246,7 +246,7 @@ static const preset presets[] = {
     {"nsf", 3, 1, 1, 1, build_nsf,
      "neural spline flow (autoregressive, as zuko's NSF): transforms=N spline MAF layers (3), bins=K (8), "
      "bound=B (5: splines on [-B, B], identity outside), order=alternate|random (alternate), residual=0|1 (0), "
-     COMMON_HELP},
+     "coupling=0|1 (0; 1 is nsf_coupling), " COMMON_HELP},
     {"nsf_coupling", 4, 2, 0, 1, build_nsf_coupling,
      "neural spline flow with couplings: transforms=N spline couplings of alternating parity (4), bins=K (8), "
      "bound=B (5), d >= 2, " COMMON_HELP},
@@ -271,8 +271,9 @@ static const char *const preset_names[] = {"maf", "iaf", "nsf", "nsf_coupling", 
 static const char *const common_keys[] = {"transforms", "hidden", "act", "base", "seed", NULL};
 static const char *const autoregressive_keys[] = {"transforms", "hidden", "act", "base", "seed", "residual", "order", NULL};
 static const char *const spline_ar_keys[] = {"transforms", "hidden", "act", "base", "seed", "residual", "order", "bins",
-                                             "bound", NULL};
-static const char *const spline_coupling_keys[] = {"transforms", "hidden", "act", "base", "seed", "bins", "bound", NULL};
+                                             "bound", "coupling", NULL};
+static const char *const spline_coupling_keys[] = {"transforms", "hidden", "act", "base", "seed", "bins", "bound",
+                                                   "coupling", NULL};
 
 const char *const *vf_preset_names(void) { return preset_names; }
 
@@ -469,6 +470,13 @@ vf_status vf_flow_from_spec(const char *spec, int64_t d, int64_t c, vf_params *p
         return vf__error(VF_ERR_ARG,
                          "unknown flow '%s' (valid: maf, iaf, nsf, nsf_coupling, realnvp, nice, glow, planar, radial)",
                          sp.name);
+    /* nsf:coupling=1 is the coupling form (the name nsf_coupling reaches it too). */
+    int64_t coupling = 0;
+    if (pr->spline && (s = vf_spec_int(&sp, "coupling", pr->autoregressive ? 0 : 1, 0, 1, &coupling)) != VF_OK)
+        return vf__error(s, "%s: %s", pr->name, vf_last_error());
+    if (pr->spline && !pr->autoregressive && !coupling)
+        return vf__error(VF_ERR_ARG, "nsf_coupling: coupling=0 contradicts the name (use nsf for the autoregressive form)");
+    if (pr->spline && coupling) pr = find_preset("nsf_coupling");
     preset_cfg k;
     if ((s = read_cfg(pr, &sp, d, c, &k)) != VF_OK) return s;
 
