@@ -37,7 +37,10 @@ static void fit_help(FILE *out)
             "  --clip C             gradient-norm clipping threshold (default %g)\n"
             "  --patience P         stop after P epochs without a better validation NLL (default %lld;\n"
             "                       0: never stop early)\n"
-            "  --log FILE           one JSON line per epoch: epoch, step, train_nll, valid_nll, lr, seconds\n",
+            "  --log FILE           one JSON line per epoch: epoch, step, train_nll, valid_nll, lr, seconds\n"
+            "  --dequantize         integer data: add fresh U(0, 1) noise to every value of every batch and\n"
+            "                       evaluation, so the flow's density integrates over each unit cell to the\n"
+            "                       probability of that integer vector (non-integer data is an error)\n",
             FIT_DEFAULT_MODEL, (long long)o.epochs, (long long)o.batch, o.lr, o.clip, (long long)o.patience);
     cli_print_common_help(out);
     fputs("\nFlow presets (--model NAME[:key=value,...]; keys common to all: transforms, hidden, act,\n"
@@ -45,9 +48,10 @@ static void fit_help(FILE *out)
           out);
     for (const char *const *n = vf_preset_names(); *n; n++) fprintf(out, "  %-13s %s\n", *n, vf_preset_help(*n));
     fputs("\n"
-          "--seed S seeds the initialization, the validation split and the shuffling.\n"
+          "--seed S seeds the initialization, the validation split, the shuffling and the dequantization\n"
+          "noise. On a terminal (without --quiet) a progress line is shown on stderr.\n"
           "The model file records the training in its metadata (fit.spec, fit.data, fit.epochs, fit.steps,\n"
-          "fit.train_nll, fit.valid_nll, ...).\n"
+          "fit.train_nll, fit.valid_nll, ...; fit.dequantize with --dequantize).\n"
           "\n"
           "Example:\n"
           "  varflow data 8gaussians -n 20000 -o 8g.npy\n"
@@ -79,6 +83,10 @@ static int parse_args(int argc, char **argv, fit_args *a)
         int c = cli_common_option(cmd, argc, argv, &i, &a->common);
         if (c < 0) return 2;
         if (c > 0) continue;
+        if (strcmp(arg, "--dequantize") == 0) {
+            a->o.dequantize = 1;
+            continue;
+        }
         static const char *const valued[] = {"--data", "--valid", "--model", "--output", "--log", "--valid-fraction",
                                              "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
                                              "--clip", "--patience", NULL};
@@ -130,6 +138,7 @@ static int parse_args(int argc, char **argv, fit_args *a)
         return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld", (long long)a->o.warmup,
                                (long long)a->o.steps);
     a->o.seed = a->common.seed;
+    a->o.progress = cli_show_progress(&a->common);
     return 0;
 }
 
@@ -174,6 +183,19 @@ static int read_data(const char *path, vf_tensor *x)
     return 0;
 }
 
+/* With --dequantize every value must be an integer: 0, or the exit code of the error already printed. */
+static int check_integers(const char *path, const vf_tensor *x)
+{
+    for (int64_t i = 0; i < x->shape[0]; i++)
+        for (int64_t j = 0; j < x->shape[1]; j++) {
+            double v = (double)x->data[i * x->stride[0] + j * x->stride[1]];
+            if (!(floor(v) == v))
+                return cli_runtime_error("fit", "--dequantize needs integer data; row %lld column %lld of %s is %.9g",
+                                         (long long)(i + 1), (long long)(j + 1), path, v);
+        }
+    return 0;
+}
+
 static int save(const fit_args *a, vf_flow *flow, vf_params *p, const fit_result *r)
 {
     char epochs[32], steps[32], tn[40], vn[40], seed[32], batch[32], lr[40], valid[4200];
@@ -188,9 +210,10 @@ static int save(const fit_args *a, vf_flow *flow, vf_params *p, const fit_result
     if (a->valid) snprintf(valid, sizeof valid, "%s", a->valid);
     else snprintf(valid, sizeof valid, "fraction %g of fit.data", a->valid_fraction);
     const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.epochs", "fit.steps", "fit.train_nll",
-                          "fit.valid_nll", "fit.seed", "fit.batch", "fit.lr", "varflow_version"};
-    const char *values[] = {a->model, a->data, valid, epochs, steps, tn, vn, seed, batch, lr, vf_version()};
-    if (vf_flow_save(flow, p, a->output, (int64_t)(sizeof keys / sizeof keys[0]), keys, values) != VF_OK) {
+                          "fit.valid_nll", "fit.seed", "fit.batch", "fit.lr", "varflow_version", "fit.dequantize"};
+    const char *values[] = {a->model, a->data, valid, epochs, steps, tn, vn, seed, batch, lr, vf_version(), "1"};
+    int64_t nkeys = (int64_t)(sizeof keys / sizeof keys[0]) - (a->o.dequantize ? 0 : 1);
+    if (vf_flow_save(flow, p, a->output, nkeys, keys, values) != VF_OK) {
         const char *msg = vf_last_error();
         if (strstr(msg, a->output)) return cli_runtime_error("fit", "%s", msg);
         return cli_runtime_error("fit", "cannot write %s: %s", a->output, msg);
@@ -213,10 +236,14 @@ static int fit_run(int argc, char **argv)
     size_t *perm = NULL;
     FILE *log = NULL;
     if ((rc = read_data(a.data, &x)) != 0) return rc;
+    if (a.o.dequantize && (rc = check_integers(a.data, &x)) != 0) {
+        vf_tensor_free(&x);
+        return rc;
+    }
     int64_t n = x.shape[0], d = x.shape[1], nt = n, nv = 0;
     rc = 1;
     if (a.valid) {
-        if (read_data(a.valid, &xv) != 0) goto done;
+        if (read_data(a.valid, &xv) != 0 || (a.o.dequantize && check_integers(a.valid, &xv) != 0)) goto done;
         if (xv.shape[1] != d) {
             cli_runtime_error("fit", "%s has %lld columns but %s has %lld", a.valid, (long long)xv.shape[1], a.data,
                               (long long)d);
@@ -252,8 +279,18 @@ static int fit_run(int argc, char **argv)
     vf_tape *t = vf_tape_new();
     if (!t) goto nomem;
     int64_t m = nt < FIT_INIT_ROWS ? nt : FIT_INIT_ROWS;
-    s = vf_flow_data_init(flow, p, t, vf_input(t, train, 2, (int64_t[]){m, d}), VF_NOVAR);
+    vf_real *init = NULL;
+    if (a.o.dequantize) { /* initialize on the same dequantized values the training sees */
+        if (!(init = malloc(sizeof(vf_real) * (size_t)(m * d)))) {
+            vf_tape_free(t);
+            goto nomem;
+        }
+        vf_rng_init(&rng, a.o.seed, 13);
+        for (int64_t k = 0; k < m * d; k++) init[k] = (vf_real)((double)train[k] + vf_rng_uniform(&rng));
+    }
+    s = vf_flow_data_init(flow, p, t, vf_input(t, init ? init : train, 2, (int64_t[]){m, d}), VF_NOVAR);
     vf_tape_free(t);
+    free(init);
     if (s != VF_OK) {
         cli_runtime_error("fit", "data-dependent initialization failed: %s", vf_last_error());
         goto done;

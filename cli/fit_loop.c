@@ -20,6 +20,8 @@ fit_options fit_default_options(void)
     o.warmup = -1;
     o.patience = 10;
     o.seed = 0;
+    o.dequantize = 0;
+    o.progress = 0;
     return o;
 }
 
@@ -39,30 +41,90 @@ static vf_status fail(fit_result *r, vf_status s, const char *fmt, ...)
     return s;
 }
 
+/* Adds independent U(0, 1) noise from noise to the n values of x. */
+static void dequantize(vf_rng *noise, vf_real *x, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++) x[k] = (vf_real)((double)x[k] + vf_rng_uniform(noise));
+}
+
 vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x, int64_t n, int64_t d,
-                       double *out)
+                       vf_rng *noise, double *out)
 {
     double sum = 0.0;
+    int64_t chunk = n < FIT_EVAL_CHUNK ? n : FIT_EVAL_CHUNK;
+    vf_real *buf = NULL;
+    if (noise && !(buf = malloc(sizeof(vf_real) * (size_t)(chunk * d > 0 ? chunk * d : 1)))) return VF_ERR_NOMEM;
+    vf_status s = VF_OK;
     for (int64_t i = 0; i < n; i += FIT_EVAL_CHUNK) {
         int64_t m = n - i < FIT_EVAL_CHUNK ? n - i : FIT_EVAL_CHUNK;
+        const vf_real *rows = x + i * d;
+        if (buf) {
+            memcpy(buf, rows, sizeof(vf_real) * (size_t)(m * d));
+            dequantize(noise, buf, m * d);
+            rows = buf;
+        }
         vf_tape_reset(t);
-        vf_var v = vf_input(t, x + i * d, 2, (int64_t[]){m, d});
+        vf_var v = vf_input(t, rows, 2, (int64_t[]){m, d});
         vf_var lp = vf_flow_log_prob(f, p, t, v, VF_NOVAR);
-        if (lp == VF_NOVAR) return vf_tape_status(t);
+        if (lp == VF_NOVAR) {
+            s = vf_tape_status(t);
+            break;
+        }
         const vf_real *l = vf_value(t, lp)->data;
         for (int64_t k = 0; k < m; k++) sum -= (double)l[k];
     }
     vf_tape_reset(t);
+    free(buf);
+    if (s != VF_OK) return s;
     *out = sum / (double)n;
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
+}
+
+/* The progress line on stderr: redrawn with "\r" at most FIT_PROGRESS_HZ times a second. */
+#define FIT_PROGRESS_HZ 10.0
+
+typedef struct progress {
+    int on, drawn, width;   /* enabled; something is on the line; its length */
+    double last;            /* time of the last redraw */
+} progress;
+
+static void progress_draw(progress *pg, int force, double now, double t0, int64_t e, int64_t epochs, int64_t step,
+                          int64_t total, double train, double valid)
+{
+    if (!pg->on || (!force && pg->drawn && now - pg->last < 1.0 / FIT_PROGRESS_HZ)) return;
+    char line[256];
+    double el = now - t0, rate = el > 0 ? (double)step / el : 0.0;
+    int k = snprintf(line, sizeof line, "epoch %lld/%lld  step %lld/%lld  train NLL %.4f  valid NLL ", (long long)e,
+                     (long long)epochs, (long long)step, (long long)total, train);
+    if (isfinite(valid)) k += snprintf(line + k, sizeof line - (size_t)k, "%.4f", valid);
+    else k += snprintf(line + k, sizeof line - (size_t)k, "-");
+    k += snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s  ETA ", rate);
+    if (rate > 0) k += snprintf(line + k, sizeof line - (size_t)k, "%.0f s", (double)(total - step) / rate);
+    else k += snprintf(line + k, sizeof line - (size_t)k, "-");
+    fprintf(stderr, "\r%s%*s", line, pg->width > k ? pg->width - k : 0, "");
+    fflush(stderr);
+    pg->width = k;
+    pg->drawn = 1;
+    pg->last = now;
+}
+
+/* Ends the progress line with a newline (when one was drawn). */
+static void progress_end(progress *pg)
+{
+    if (pg->on && pg->drawn) {
+        fputc('\n', stderr);
+        fflush(stderr);
+    }
+    pg->drawn = 0;
 }
 
 /* One optimizer step on rows idx[0..m) of train; *nll receives the batch's mean NLL. */
 static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, const fit_options *o,
                             const vf_real *train, int64_t d, const size_t *idx, int64_t m, vf_real *buf,
-                            double *nll, fit_result *r)
+                            vf_rng *noise, double *nll, fit_result *r)
 {
     for (int64_t k = 0; k < m; k++) memcpy(buf + k * d, train + (int64_t)idx[k] * d, sizeof(vf_real) * (size_t)d);
+    if (noise) dequantize(noise, buf, m * d);
     vf_tape_reset(t);
     vf_params_zero_grad(p);
     vf_var x = vf_input(t, buf, 2, (int64_t[]){m, d});
@@ -99,6 +161,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     if (sch.warmup_steps >= total) sch.warmup_steps = total - 1;
     sch.final_fraction = 0.01;
 
+    progress pg = {o->progress, 0, 0, 0.0};
     vf_status s = VF_ERR_NOMEM;
     vf_tape *t = vf_tape_new();
     vf_adam *opt = NULL;
@@ -115,9 +178,11 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     }
     memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
 
-    vf_rng rng;
+    vf_rng rng, noise_rng;
     vf_rng_init(&rng, o->seed, 7);
-    double best_valid = INFINITY, t0 = now_seconds();
+    vf_rng_init(&noise_rng, o->seed, 11);
+    vf_rng *noise = o->dequantize ? &noise_rng : NULL;
+    double best_valid = INFINITY, last_valid = NAN, last_train = NAN, t0 = now_seconds();
     int64_t step = 0, bad = 0;
     for (int64_t e = 1; e <= epochs && step < total; e++) {
         vf_rng_permutation(&rng, (size_t)nt, perm);
@@ -127,7 +192,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             int64_t m = nt - b < o->batch ? nt - b : o->batch;
             double nll = 0.0;
             vf_adam_set_lr(opt, vf_schedule_lr(&sch, step));
-            s = train_step(f, p, t, opt, o, train, d, perm + b, m, buf, &nll, r);
+            s = train_step(f, p, t, opt, o, train, d, perm + b, m, buf, noise, &nll, r);
             if (s != VF_OK) {
                 char why[sizeof r->error];
                 memcpy(why, r->error, sizeof why);
@@ -138,16 +203,20 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             step++;
             sum += nll * (double)m;
             rows += m;
+            progress_draw(&pg, 0, now_seconds(), t0, e, epochs, step, total, sum / (double)rows, last_valid);
         }
         r->epochs = e;
         double vnll = NAN;
         if (nv > 0) {
-            if ((s = fit_mean_nll(f, p, t, valid, nv, d, &vnll)) != VF_OK) {
+            if ((s = fit_mean_nll(f, p, t, valid, nv, d, noise, &vnll)) != VF_OK) {
                 fail(r, VF_ERR_NUMERIC, "training diverged: the validation NLL after epoch %lld is not finite",
                      (long long)e);
                 goto done;
             }
         }
+        last_valid = vnll;
+        last_train = sum / (double)rows;
+        progress_draw(&pg, 0, now_seconds(), t0, e, epochs, step, total, last_train, last_valid);
         if (log) {
             fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_nll\":%.9g,\"valid_nll\":", (long long)e,
                     (long long)step, sum / (double)rows);
@@ -166,16 +235,19 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             break;
         }
     }
+    progress_draw(&pg, 1, now_seconds(), t0, r->epochs, epochs, step, total, last_train, last_valid);
+    progress_end(&pg);
     r->steps = step;
     r->seconds = now_seconds() - t0;
     memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
-    if ((s = fit_mean_nll(f, p, t, train, nt, d, &r->train_nll)) != VF_OK) {
+    if ((s = fit_mean_nll(f, p, t, train, nt, d, noise, &r->train_nll)) != VF_OK) {
         fail(r, s, "the training NLL of the kept parameters is not finite");
         goto done;
     }
     if (nv > 0) r->valid_nll = best_valid;
     s = VF_OK;
 done:
+    progress_end(&pg);
     vf_adam_free(opt);
     vf_tape_free(t);
     free(perm);

@@ -1,6 +1,10 @@
 /* fit_loop.h — the training loop behind `varflow fit`: minibatch maximum likelihood of a flow on a
  * data table, with Adam/AdamW, a cosine schedule with linear warm-up, gradient-norm clipping, and
- * early stopping on the validation NLL that keeps the best parameters.
+ * early stopping on the validation NLL that keeps the best parameters. With dequantize set, every
+ * training batch and every NLL evaluation adds fresh U(0, 1) noise to each value (integer data made
+ * continuous; the noise comes from a generator seeded by seed). With progress set, a one-line status
+ * (epoch, step, running train NLL, last validation NLL, steps/s, ETA) is redrawn on stderr with "\r"
+ * at most ten times a second and ended with a newline.
  *
  * Usage
  *   fit_options o = fit_default_options();
@@ -26,7 +30,9 @@ typedef struct fit_options {
     double clip;            /* global gradient-norm clip (> 0) [5] */
     int64_t warmup;         /* warm-up steps; < 0: min(100, total / 10) [-1] */
     int64_t patience;       /* stop after this many epochs without a better validation NLL; 0: never [10] */
-    uint64_t seed;          /* shuffling seed [0] */
+    uint64_t seed;          /* shuffling and dequantization seed [0] */
+    int dequantize;         /* 1: add U(0, 1) noise to every value of every batch and evaluation [0] */
+    int progress;           /* 1: redraw a progress line on stderr (a terminal) [0] */
 } fit_options;
 
 typedef struct fit_result {
@@ -42,9 +48,10 @@ typedef struct fit_result {
 
 fit_options fit_default_options(void);
 
-/* Mean NLL of x [n, d] under the flow, in chunks; VF_ERR_NUMERIC when it is not finite. */
+/* Mean NLL of x [n, d] under the flow, in chunks; VF_ERR_NUMERIC when it is not finite. noise, when
+ * not NULL, dequantizes: each value gets fresh U(0, 1) noise drawn from it. */
 vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x /* [n, d] */, int64_t n,
-                       int64_t d, double *out);
+                       int64_t d, vf_rng *noise, double *out);
 
 /* Trains p (finalized) on train [nt, d] and validates on valid [nv, d] (nv may be 0). log, when not
  * NULL, receives one JSON line per epoch: epoch, step, train_nll, valid_nll, lr, seconds. */
