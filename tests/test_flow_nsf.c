@@ -9,6 +9,7 @@
  * fitted to 8gaussians. */
 #include <stdlib.h>
 #include "vf_test.h"
+#include "flowfit.h"
 #include "alloc_fail.h"
 #include "flowcheck.h"
 #include "varflow/vf_nsf.h"
@@ -20,7 +21,6 @@
 #define VALUE_TOL 5e-5
 #endif
 
-#define VF_TEST_PI 3.14159265358979323846
 #define PARAM_SD 0.4     /* randomized parameters ~ N(0, PARAM_SD^2) */
 #define X_SD 1.5         /* check inputs ~ N(0, X_SD^2): a few land in the tails */
 #define BOUND 3.0
@@ -666,47 +666,9 @@ static double fit_8gaussians(uint64_t seed, int steps, double *normal_ll, double
     vf_flow *flow = NULL;
     CHECK_STATUS(vf_flow_new(base, 4, tr, &flow), VF_OK);
     CHECK_STATUS(vf_params_finalize(p, seed), VF_OK);
-    vf_adam_params ap = vf_adam_default_params();
-    ap.lr = 5e-3;
-    vf_adam *opt = NULL;
-    CHECK_STATUS(vf_adam_new(vf_params_size(p), &ap, &opt), VF_OK);
-    vf_tape *t = vf_tape_new();
-    vf_real *xb = malloc((size_t)(batch * 2) * sizeof *xb);
     double ll = -INFINITY;
-    if (!flow || !opt || !t || !xb || !train.data || !test.data) goto done;
-    for (int step = 0; step < steps; step++) {
-        for (int64_t i = 0; i < batch; i++) {
-            int64_t k = (int64_t)vf_rng_below(&r, (uint64_t)n_train);
-            xb[2 * i] = train.data[2 * k];
-            xb[2 * i + 1] = train.data[2 * k + 1];
-        }
-        vf_params_zero_grad(p);
-        vf_tape_reset(t);
-        vf_var lp = vf_flow_log_prob(flow, p, t, vf_input(t, xb, 2, (int64_t[]){batch, 2}), VF_NOVAR);
-        vf_var loss = vf_neg(t, vf_mean(t, lp, VF_ALL_AXES, 0));
-        if (vf_backward(t, loss) != VF_OK || vf_adam_step(opt, vf_params_values(p), vf_params_grads(p)) != VF_OK) {
-            fprintf(stderr, "training step %d: %s\n", step, vf_tape_error(t));
-            goto done;
-        }
-    }
-    vf_tape_reset(t);
-    vf_var lp = vf_flow_log_prob(flow, p, t, vf_input(t, test.data, 2, (int64_t[]){n_test, 2}), VF_NOVAR);
-    if (vf_tape_status(t) == VF_OK) {
-        double sum = 0, sum2 = 0, sum_normal = 0;
-        for (int64_t i = 0; i < n_test; i++) {
-            double a = test.data[2 * i], b = test.data[2 * i + 1], v = (double)vf_value(t, lp)->data[i];
-            sum += v;
-            sum2 += v * v;
-            sum_normal += -0.5 * (a * a + b * b) - log(2 * VF_TEST_PI);
-        }
-        ll = sum / (double)n_test;
-        *stderr_ll = sqrt(fmax(0.0, sum2 / (double)n_test - ll * ll) / (double)(n_test - 1));
-        *normal_ll = sum_normal / (double)n_test;
-    }
-done:
-    free(xb);
-    vf_tape_free(t);
-    vf_adam_free(opt);
+    if (flow && train.data && test.data)
+        ll = ff_fit_2d(flow, p, &train, &test, &r, steps, batch, 5e-3, stderr_ll, normal_ll);
     vf_flow_free(flow);
     vf_params_free(p);
     vf_tensor_free(&train);
