@@ -16,12 +16,8 @@
 typedef struct coupling_transform {
     vf_transform base;
     int affine;          /* 1: affine coupling; 0: additive */
-    vf_coupling_params cp;   /* settings as given (cp.mask points at mask below) */
-    int *mask;           /* [d] of 0/1, 1 = transformed */
-    int64_t na, nb;      /* number of identity / transformed features */
-    int64_t *idx_a;      /* [na] */
-    int64_t *idx_b;      /* [nb] */
-    int64_t *merge;      /* [d]: position of feature i in [x_a, z_b] */
+    vf_coupling_params cp;   /* settings as given (cp.mask points at split.mask) */
+    vf__coupling_split split;       /* mask, idx_a, idx_b, merge, na, nb */
     vf_mlp *net;         /* [x_a, context] -> [t, r] (affine) or [t] (additive) */
 } coupling_transform;
 
@@ -35,8 +31,8 @@ static void conditioner(const coupling_transform *ct, vf_params *p, vf_tape *t, 
         *shift = h;
         return;
     }
-    *shift = vf_slice(t, h, 1, 0, ct->nb);
-    vf_var r = vf_slice(t, h, 1, ct->nb, 2 * ct->nb);
+    *shift = vf_slice(t, h, 1, 0, ct->split.nb);
+    vf_var r = vf_slice(t, h, 1, ct->split.nb, 2 * ct->split.nb);
     double c = ct->cp.scale_clamp;
     *log_scale = c > 0 ? vf_scale(t, vf_tanh(t, vf_scale(t, r, 1.0 / c)), c) : r;
 }
@@ -45,7 +41,7 @@ static void conditioner(const coupling_transform *ct, vf_params *p, vf_tape *t, 
 static vf_var merge(const coupling_transform *ct, vf_tape *t, vf_var xa, vf_var yb)
 {
     vf_var parts[2] = {xa, yb};
-    return vf_gather(t, vf_concat(t, 2, parts, 1), 1, ct->merge, ct->base.dim);
+    return vf_gather(t, vf_concat(t, 2, parts, 1), 1, ct->split.merge, ct->base.dim);
 }
 
 /* z = T(x); *ladj = sum s (affine) or 0 (additive), [n]. */
@@ -53,8 +49,8 @@ static vf_var coupling_forward(const vf_transform *tr, vf_params *p, vf_tape *t,
                                vf_var *ladj)
 {
     const coupling_transform *ct = (const coupling_transform *)tr;
-    vf_var xa = vf_gather(t, x, 1, ct->idx_a, ct->na);
-    vf_var xb = vf_gather(t, x, 1, ct->idx_b, ct->nb);
+    vf_var xa = vf_gather(t, x, 1, ct->split.idx_a, ct->split.na);
+    vf_var xb = vf_gather(t, x, 1, ct->split.idx_b, ct->split.nb);
     vf_var shift, s;
     conditioner(ct, p, t, xa, ctx, &shift, &s);
     vf_var zb;
@@ -73,8 +69,8 @@ static vf_var coupling_inverse(const vf_transform *tr, vf_params *p, vf_tape *t,
                                vf_var *ladj)
 {
     const coupling_transform *ct = (const coupling_transform *)tr;
-    vf_var za = vf_gather(t, z, 1, ct->idx_a, ct->na);
-    vf_var zb = vf_gather(t, z, 1, ct->idx_b, ct->nb);
+    vf_var za = vf_gather(t, z, 1, ct->split.idx_a, ct->split.na);
+    vf_var zb = vf_gather(t, z, 1, ct->split.idx_b, ct->split.nb);
     vf_var shift, s;
     conditioner(ct, p, t, za, ctx, &shift, &s);
     vf_var xb;
@@ -118,7 +114,7 @@ static vf_status coupling_describe(const vf_transform *tr, char *json, size_t le
     json_buf b = {json, len, 0, 0};
     jb_printf(&b, "{\"kind\":\"%s\",\"dim\":%lld,\"context\":%lld,\"mask\":[", tr->vt->kind, (long long)tr->dim,
               (long long)tr->context);
-    for (int64_t i = 0; i < tr->dim; i++) jb_printf(&b, "%s%d", i ? "," : "", ct->mask[i]);
+    for (int64_t i = 0; i < tr->dim; i++) jb_printf(&b, "%s%d", i ? "," : "", ct->split.mask[i]);
     jb_printf(&b, "],\"hidden\":[");
     for (int i = 0; i < ct->cp.n_hidden; i++) jb_printf(&b, "%s%lld", i ? "," : "", (long long)ct->cp.hidden[i]);
     jb_printf(&b, "],\"act\":\"%s\"", vf_activation_name(ct->cp.act));
@@ -135,10 +131,7 @@ static void coupling_destroy(vf_transform *tr)
     coupling_transform *ct = (coupling_transform *)tr;
     if (!ct) return;
     vf_mlp_free(ct->net);
-    vf_free(ct->mask);
-    vf_free(ct->idx_a);
-    vf_free(ct->idx_b);
-    vf_free(ct->merge);
+    vf__coupling_split_free(&ct->split);
     vf_free(ct);
 }
 
@@ -208,23 +201,12 @@ static vf_status coupling_new(vf_params *p, const char *name, const vf_coupling_
     int64_t d = kp->dim;
     coupling_transform *ct = vf_calloc(1, sizeof *ct);
     if (!ct) return VF_ERR_NOMEM;
-    ct->mask = vf_calloc((size_t)d, sizeof *ct->mask);
-    ct->idx_a = vf_calloc((size_t)d, sizeof *ct->idx_a);
-    ct->idx_b = vf_calloc((size_t)d, sizeof *ct->idx_b);
-    ct->merge = vf_calloc((size_t)d, sizeof *ct->merge);
-    if (!ct->mask || !ct->idx_a || !ct->idx_b || !ct->merge) {
+    if (vf__coupling_split_init(&ct->split, d, kp->mask, kp->parity) != VF_OK) {
         coupling_destroy(&ct->base);
         return VF_ERR_NOMEM;
     }
-    for (int64_t i = 0; i < d; i++) ct->mask[i] = kp->mask ? kp->mask[i] : (int)(i % 2 == kp->parity);
-    for (int64_t i = 0; i < d; i++) {
-        if (ct->mask[i]) ct->idx_b[ct->nb++] = i;
-        else ct->idx_a[ct->na++] = i;
-    }
-    for (int64_t j = 0; j < ct->na; j++) ct->merge[ct->idx_a[j]] = j;
-    for (int64_t j = 0; j < ct->nb; j++) ct->merge[ct->idx_b[j]] = ct->na + j;
 
-    vf_mlp_params mp = vf_mlp_default_params(ct->na, affine ? 2 * ct->nb : ct->nb);
+    vf_mlp_params mp = vf_mlp_default_params(ct->split.na, affine ? 2 * ct->split.nb : ct->split.nb);
     mp.context_features = kp->context;
     mp.n_hidden = kp->n_hidden;
     if (kp->n_hidden >= 0 && kp->n_hidden <= VF_NN_MAX_HIDDEN)
@@ -238,7 +220,7 @@ static vf_status coupling_new(vf_params *p, const char *name, const vf_coupling_
     }
     ct->affine = affine;
     ct->cp = *kp;
-    ct->cp.mask = ct->mask;
+    ct->cp.mask = ct->split.mask;
     ct->cp.zero_init = kp->zero_init ? 1 : 0;
     ct->base.vt = affine ? &affine_vt : &additive_vt;
     ct->base.dim = d;

@@ -57,6 +57,36 @@ vf_status vf__param_name(char *buf, size_t len, const char *name, const char *wh
 
 vf_var vf__flow_row_sum(vf_tape *t, vf_var x) { return vf_sum(t, x, -1, 0); }
 
+vf_status vf__coupling_split_init(vf__coupling_split *s, int64_t d, const int *mask, int parity)
+{
+    memset(s, 0, sizeof *s);
+    s->mask = vf_calloc((size_t)d, sizeof *s->mask);
+    s->idx_a = vf_calloc((size_t)d, sizeof *s->idx_a);
+    s->idx_b = vf_calloc((size_t)d, sizeof *s->idx_b);
+    s->merge = vf_calloc((size_t)d, sizeof *s->merge);
+    if (!s->mask || !s->idx_a || !s->idx_b || !s->merge) {
+        vf__coupling_split_free(s);
+        return VF_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < d; i++) s->mask[i] = mask ? mask[i] : (int)(i % 2 == parity);
+    for (int64_t i = 0; i < d; i++) {
+        if (s->mask[i]) s->idx_b[s->nb++] = i;
+        else s->idx_a[s->na++] = i;
+    }
+    for (int64_t j = 0; j < s->na; j++) s->merge[s->idx_a[j]] = j;
+    for (int64_t j = 0; j < s->nb; j++) s->merge[s->idx_b[j]] = s->na + j;
+    return VF_OK;
+}
+
+void vf__coupling_split_free(vf__coupling_split *s)
+{
+    vf_free(s->mask);
+    vf_free(s->idx_a);
+    vf_free(s->idx_b);
+    vf_free(s->merge);
+    memset(s, 0, sizeof *s);
+}
+
 /* ---- argument checks shared by the wrappers ----------------------------------------------- */
 
 /* x must be [n, d]; context [n, c] when c > 0, VF_NOVAR when c == 0. */

@@ -48,6 +48,19 @@ struct vf_dist {
     int64_t dim, context;
 };
 
+/* The feature split of a coupling layer: mask [d] (1 = transformed), the identity features idx_a [na]
+ * and the transformed ones idx_b [nb] in increasing order, and merge [d], the position of feature i in
+ * [x_a, x_b] (a gather with merge puts the halves back in feature order). */
+typedef struct vf__coupling_split {
+    int *mask;
+    int64_t na, nb;
+    int64_t *idx_a, *idx_b, *merge;
+} vf__coupling_split;
+/* From a custom mask (copied; NULL: parity, feature i transformed when i % 2 == parity). On failure
+ * (VF_ERR_NOMEM) everything allocated so far is freed and *s is left empty. */
+vf_status vf__coupling_split_init(vf__coupling_split *s, int64_t d, const int *mask, int parity);
+void vf__coupling_split_free(vf__coupling_split *s);
+
 /* A constant [n] of zeros (the log-determinant of a volume-preserving map). */
 vf_var vf__flow_zeros(vf_tape *t, int64_t n);
 /* Rows of x (x must be a node of t). */

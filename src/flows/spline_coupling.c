@@ -15,12 +15,9 @@
 
 typedef struct spline_coupling {
     vf_transform base;
-    vf_spline_coupling_params kp;   /* settings as given (kp.mask points at mask below) */
+    vf_spline_coupling_params kp;   /* settings as given (kp.mask points at split.mask) */
     vf_rq_spline_options opt;       /* identity_at_zero = 1 */
-    int *mask;                      /* [d] of 0/1, 1 = transformed */
-    int64_t na, nb;                 /* identity / transformed features */
-    int64_t *idx_a, *idx_b;         /* [na], [nb] */
-    int64_t *merge;                 /* [d] */
+    vf__coupling_split split;       /* mask, idx_a, idx_b, merge, na, nb */
     int64_t *cols;                  /* [nb (3K-1)]: width columns [nb K], height columns [nb K], slope columns */
     vf_mlp *net;                    /* [x_a, context] -> [nb (3K-1)] */
 } spline_coupling;
@@ -49,7 +46,7 @@ vf_spline_coupling_params vf_spline_coupling_default_params(int64_t d)
 static vf_var spline_part(const spline_coupling *sc, vf_params *p, vf_tape *t, vf_var xa, vf_var xb, vf_var ctx,
                           int inverse, vf_var *ladj)
 {
-    int64_t K = sc->kp.bins, nb = sc->nb;
+    int64_t K = sc->kp.bins, nb = sc->split.nb;
     vf_var h = vf_mlp_forward(sc->net, p, t, xa, ctx); /* [n, nb (3K-1)] */
     vf_var uw = vf_gather(t, h, 1, sc->cols, nb * K);
     vf_var uh = vf_gather(t, h, 1, sc->cols + nb * K, nb * K);
@@ -63,10 +60,10 @@ static vf_var spline_part(const spline_coupling *sc, vf_params *p, vf_tape *t, v
 static vf_var run(const vf_transform *tr, vf_params *p, vf_tape *t, vf_var x, vf_var ctx, int inverse, vf_var *ladj)
 {
     const spline_coupling *sc = (const spline_coupling *)tr;
-    vf_var xa = vf_gather(t, x, 1, sc->idx_a, sc->na);
-    vf_var xb = vf_gather(t, x, 1, sc->idx_b, sc->nb);
+    vf_var xa = vf_gather(t, x, 1, sc->split.idx_a, sc->split.na);
+    vf_var xb = vf_gather(t, x, 1, sc->split.idx_b, sc->split.nb);
     vf_var parts[2] = {xa, spline_part(sc, p, t, xa, xb, ctx, inverse, ladj)};
-    return vf_gather(t, vf_concat(t, 2, parts, 1), 1, sc->merge, tr->dim);
+    return vf_gather(t, vf_concat(t, 2, parts, 1), 1, sc->split.merge, tr->dim);
 }
 
 static vf_var sc_forward(const vf_transform *tr, vf_params *p, vf_tape *t, vf_var x, vf_var ctx, vf_var *ladj)
@@ -86,7 +83,7 @@ static vf_status sc_describe(const vf_transform *tr, char *json, size_t len)
     size_t pos = 0;
     vf_status s = vf__json_append(json, len, &pos, "{\"kind\":\"spline_coupling\",\"dim\":%lld,\"context\":%lld,\"mask\":[",
                                   (long long)tr->dim, (long long)tr->context);
-    for (int64_t i = 0; i < tr->dim && s == VF_OK; i++) s = vf__json_append(json, len, &pos, "%s%d", i ? "," : "", sc->mask[i]);
+    for (int64_t i = 0; i < tr->dim && s == VF_OK; i++) s = vf__json_append(json, len, &pos, "%s%d", i ? "," : "", sc->split.mask[i]);
     if (s == VF_OK) s = vf__json_append(json, len, &pos, "],\"hidden\":[");
     for (int i = 0; i < kp->n_hidden && s == VF_OK; i++)
         s = vf__json_append(json, len, &pos, "%s%lld", i ? "," : "", (long long)kp->hidden[i]);
@@ -104,10 +101,7 @@ static void sc_destroy(vf_transform *tr)
     spline_coupling *sc = (spline_coupling *)tr;
     if (!sc) return;
     vf_mlp_free(sc->net);
-    vf_free(sc->mask);
-    vf_free(sc->idx_a);
-    vf_free(sc->idx_b);
-    vf_free(sc->merge);
+    vf__coupling_split_free(&sc->split);
     vf_free(sc->cols);
     vf_free(sc);
 }
@@ -161,23 +155,12 @@ vf_status vf_spline_coupling_new(vf_params *p, const char *name, const vf_spline
     int64_t d = kp->dim, K = kp->bins;
     spline_coupling *sc = vf_calloc(1, sizeof *sc);
     if (!sc) return VF_ERR_NOMEM;
-    sc->mask = vf_calloc((size_t)d, sizeof *sc->mask);
-    sc->idx_a = vf_calloc((size_t)d, sizeof *sc->idx_a);
-    sc->idx_b = vf_calloc((size_t)d, sizeof *sc->idx_b);
-    sc->merge = vf_calloc((size_t)d, sizeof *sc->merge);
-    if (!sc->mask || !sc->idx_a || !sc->idx_b || !sc->merge) {
+    if (vf__coupling_split_init(&sc->split, d, kp->mask, kp->parity) != VF_OK) {
         sc_destroy(&sc->base);
         return VF_ERR_NOMEM;
     }
-    for (int64_t i = 0; i < d; i++) sc->mask[i] = kp->mask ? kp->mask[i] : (int)(i % 2 == kp->parity);
-    for (int64_t i = 0; i < d; i++) {
-        if (sc->mask[i]) sc->idx_b[sc->nb++] = i;
-        else sc->idx_a[sc->na++] = i;
-    }
-    for (int64_t j = 0; j < sc->na; j++) sc->merge[sc->idx_a[j]] = j;
-    for (int64_t j = 0; j < sc->nb; j++) sc->merge[sc->idx_b[j]] = sc->na + j;
 
-    int64_t per = 3 * K - 1, nb = sc->nb;
+    int64_t per = 3 * K - 1, nb = sc->split.nb;
     sc->cols = vf_calloc((size_t)(nb * per), sizeof *sc->cols);
     if (!sc->cols) {
         sc_destroy(&sc->base);
@@ -191,7 +174,7 @@ vf_status vf_spline_coupling_new(vf_params *p, const char *name, const vf_spline
         for (int64_t m = 0; m < K - 1; m++) sc->cols[2 * nb * K + j * (K - 1) + m] = j * per + 2 * K + m;
     }
 
-    vf_mlp_params mp = vf_mlp_default_params(sc->na, nb * per);
+    vf_mlp_params mp = vf_mlp_default_params(sc->split.na, nb * per);
     mp.context_features = kp->context;
     mp.n_hidden = kp->n_hidden;
     if (kp->n_hidden >= 0 && kp->n_hidden <= VF_NN_MAX_HIDDEN)
@@ -204,7 +187,7 @@ vf_status vf_spline_coupling_new(vf_params *p, const char *name, const vf_spline
         return s;
     }
     sc->kp = *kp;
-    sc->kp.mask = sc->mask;
+    sc->kp.mask = sc->split.mask;
     sc->opt = vf_rq_spline_default_options();
     sc->opt.min_bin_width = kp->min_bin_width;
     sc->opt.min_bin_height = kp->min_bin_height;
