@@ -147,6 +147,8 @@ typedef enum vf_made_order {
     VF_ORDER_RANDOM               /* a seeded random permutation of 1..d */
 } vf_made_order;
 
+/* "sequential", "reversed" or "random" (the names model files record). */
+const char *vf_made_order_name(vf_made_order order);
 /* Degrees of the d inputs: deg [d], a permutation of 1..d. */
 vf_status vf_made_input_degrees(int64_t d, vf_made_order order, uint64_t seed, int32_t *deg);
 /* Degrees of h hidden units for d inputs, in [lo, d-1] with lo = max(0, min(prev_min, d-1)):

@@ -97,11 +97,6 @@ static vf_var ar_inverse(const vf_transform *tr, vf_params *p, vf_tape *t, vf_va
     return a->iaf ? one_pass(a, p, t, z, ctx, ladj) : d_passes(a, p, t, z, ctx, ladj);
 }
 
-static const char *order_name(vf_made_order o)
-{
-    return o == VF_ORDER_SEQUENTIAL ? "sequential" : o == VF_ORDER_REVERSED ? "reversed" : "random";
-}
-
 static vf_status ar_describe(const vf_transform *tr, char *json, size_t len)
 {
     const ar_transform *a = (const ar_transform *)tr;
@@ -111,7 +106,7 @@ static vf_status ar_describe(const vf_transform *tr, char *json, size_t len)
                            "\"residual\":%d,\"act\":\"%s\",\"order\":\"%s\",\"seed\":%llu,\"random_degrees\":%d,"
                            "\"log_scale_bound\":%.17g}",
                            a->iaf ? "iaf" : "maf", (long long)tr->dim, (long long)tr->context, (long long)kp->hidden,
-                           kp->depth, kp->residual, vf_activation_name(kp->act), order_name(kp->order),
+                           kp->depth, kp->residual, vf_activation_name(kp->act), vf_made_order_name(kp->order),
                            (unsigned long long)kp->seed, kp->random_degrees, kp->log_scale_bound);
 }
 

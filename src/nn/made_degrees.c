@@ -58,3 +58,8 @@ void vf_made_mask(const int32_t *deg_in, int64_t in, const int32_t *deg_out, int
             mask[o * in + i] = on ? (vf_real)1 : (vf_real)0;
         }
 }
+
+const char *vf_made_order_name(vf_made_order order)
+{
+    return order == VF_ORDER_SEQUENTIAL ? "sequential" : order == VF_ORDER_REVERSED ? "reversed" : "random";
+}
