@@ -40,7 +40,13 @@ static void fit_help(FILE *out)
             "  --log FILE           one JSON line per epoch: epoch, step, train_nll, valid_nll, lr, seconds\n"
             "  --dequantize         integer data: add fresh U(0, 1) noise to every value of every batch and\n"
             "                       evaluation, so the flow's density integrates over each unit cell to the\n"
-            "                       probability of that integer vector (non-integer data is an error)\n",
+            "                       probability of that integer vector (non-integer data is an error)\n"
+            "  --no-standardize     do not standardize: by default the flow's first transform maps each\n"
+            "                       column to (x - mean) / std (statistics of the training rows; a constant\n"
+            "                       column gets std 1; with --dequantize those of the noisy values: mean + 0.5,\n"
+            "                       sqrt(var + 1/12)). It is part of the saved model, so logprob, sample and\n"
+            "                       vf_flow_load work on the original scale and every log-density includes\n"
+            "                       its Jacobian, -sum(log std)\n",
             FIT_DEFAULT_MODEL, (long long)o.epochs, (long long)o.batch, o.lr, o.clip, (long long)o.patience);
     cli_print_common_help(out);
     fputs("\nFlow presets (--model NAME[:key=value,...]; keys common to all: transforms, hidden, act,\n"
@@ -51,7 +57,7 @@ static void fit_help(FILE *out)
           "--seed S seeds the initialization, the validation split, the shuffling and the dequantization\n"
           "noise. On a terminal (without --quiet) a progress line is shown on stderr.\n"
           "The model file records the training in its metadata (fit.spec, fit.data, fit.epochs, fit.steps,\n"
-          "fit.train_nll, fit.valid_nll, ...; fit.dequantize with --dequantize).\n"
+          "fit.train_nll, fit.valid_nll, fit.standardize, ...; fit.dequantize with --dequantize).\n"
           "\n"
           "Example:\n"
           "  varflow data 8gaussians -n 20000 -o 8g.npy\n"
@@ -65,6 +71,7 @@ static void fit_help(FILE *out)
 typedef struct fit_args {
     const char *data, *valid, *model, *output, *log;
     double valid_fraction;
+    int no_standardize;
     fit_options o;
     cli_common common;
 } fit_args;
@@ -85,6 +92,10 @@ static int parse_args(int argc, char **argv, fit_args *a)
         if (c > 0) continue;
         if (strcmp(arg, "--dequantize") == 0) {
             a->o.dequantize = 1;
+            continue;
+        }
+        if (strcmp(arg, "--no-standardize") == 0) {
+            a->no_standardize = 1;
             continue;
         }
         static const char *const valued[] = {"--data", "--valid", "--model", "--output", "--log", "--valid-fraction",
@@ -210,8 +221,10 @@ static int save(const fit_args *a, vf_flow *flow, vf_params *p, const fit_result
     if (a->valid) snprintf(valid, sizeof valid, "%s", a->valid);
     else snprintf(valid, sizeof valid, "fraction %g of fit.data", a->valid_fraction);
     const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.epochs", "fit.steps", "fit.train_nll",
-                          "fit.valid_nll", "fit.seed", "fit.batch", "fit.lr", "varflow_version", "fit.dequantize"};
-    const char *values[] = {a->model, a->data, valid, epochs, steps, tn, vn, seed, batch, lr, vf_version(), "1"};
+                          "fit.valid_nll", "fit.seed", "fit.batch", "fit.lr", "varflow_version", "fit.standardize",
+                          "fit.dequantize"};
+    const char *values[] = {a->model, a->data, valid, epochs, steps, tn, vn, seed, batch, lr, vf_version(),
+                            a->no_standardize ? "0" : "1", "1"};
     int64_t nkeys = (int64_t)(sizeof keys / sizeof keys[0]) - (a->o.dequantize ? 0 : 1);
     if (vf_flow_save(flow, p, a->output, nkeys, keys, values) != VF_OK) {
         const char *msg = vf_last_error();
@@ -219,6 +232,20 @@ static int save(const fit_args *a, vf_flow *flow, vf_params *p, const fit_result
         return cli_runtime_error("fit", "cannot write %s: %s", a->output, msg);
     }
     return 0;
+}
+
+/* The flow of --model for d columns, behind a standardize transform with loc = stats [d] and
+ * scale = stats + d [d] when stats is not NULL. */
+static vf_status build_flow(const char *model, const double *stats, int64_t d, vf_params *p, vf_flow **flow)
+{
+    if (!stats) return vf_flow_from_spec(model, d, 0, p, flow);
+    vf_transform *lead = NULL;
+    vf_standardize_params sp = vf_standardize_default_params(d);
+    sp.loc = stats;
+    sp.scale = stats + d;
+    vf_status s = vf_standardize_new(p, "transforms.0", &sp, &lead);
+    if (s != VF_OK) return s == VF_ERR_ARG ? VF_ERR_NUMERIC : s; /* bad data, not a bad --model */
+    return vf_flow_from_spec_after(model, d, 0, 1, &lead, p, flow);
 }
 
 static int fit_run(int argc, char **argv)
@@ -233,6 +260,7 @@ static int fit_run(int argc, char **argv)
     vf_params *p = NULL;
     vf_flow *flow = NULL;
     vf_real *train = NULL, *valid = NULL;
+    double *stats = NULL;
     size_t *perm = NULL;
     FILE *log = NULL;
     if ((rc = read_data(a.data, &x)) != 0) return rc;
@@ -266,8 +294,16 @@ static int fit_run(int argc, char **argv)
     if (!(train = copy_rows(&x, perm, 0, nt))) goto nomem;
     if (nv > 0 && !(valid = a.valid ? copy_rows(&xv, NULL, 0, nv) : copy_rows(&x, perm, nt, nv))) goto nomem;
 
+    if (!a.no_standardize) { /* statistics of the training rows (of the noisy values with --dequantize) */
+        if (!(stats = malloc(sizeof(double) * (size_t)(2 * d)))) goto nomem;
+        if (vf_standardize_stats(train, nt, d, a.o.dequantize, stats, stats + d) != VF_OK) {
+            cli_runtime_error("fit", "cannot standardize %s: %s (--no-standardize turns it off)", a.data,
+                              vf_last_error());
+            goto done;
+        }
+    }
     if (!(p = vf_params_new())) goto nomem;
-    vf_status s = vf_flow_from_spec(a.model, d, 0, p, &flow);
+    vf_status s = build_flow(a.model, stats, d, p, &flow);
     if (s == VF_ERR_ARG) {
         rc = cli_usage_error("fit", "--model %s: %s", a.model, vf_last_error());
         goto done;
@@ -342,6 +378,7 @@ done:
     vf_params_free(p);
     free(train);
     free(valid);
+    free(stats);
     free(perm);
     vf_tensor_free(&x);
     vf_tensor_free(&xv);

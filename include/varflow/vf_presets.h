@@ -116,6 +116,16 @@ vf_status vf_spec_real(const vf_spec *s, const char *key, double def, double lo,
  * p is finalized; VF_ERR_NOMEM on allocation failure. On failure *out is NULL, nothing is leaked and
  * nothing stays registered in p. */
 vf_status vf_flow_from_spec(const char *spec, int64_t d, int64_t c, vf_params *p, vf_flow **out);
+/* As vf_flow_from_spec, behind n_lead leading transforms: the flow applies lead[0], ..., lead[n_lead-1]
+ * to the data first, then the preset's transforms, which register under "transforms.<n_lead + i>.*"
+ * (so the flow keeps the naming contract above and a model file of it loads). The caller builds the
+ * leading transforms first, registering any parameters of lead[i] as "transforms.<i>.*" (`varflow
+ * fit` uses one parameterless standardize transform, vf_transforms.h). Takes ownership of every
+ * lead[i], also on failure (then they are freed and nothing the preset registered stays in p).
+ * Errors as vf_flow_from_spec, plus VF_ERR_ARG for a NULL lead[i] and VF_ERR_SHAPE for one whose
+ * dimension or context width is not d, c. */
+vf_status vf_flow_from_spec_after(const char *spec, int64_t d, int64_t c, int n_lead, vf_transform *const *lead,
+                                  vf_params *p, vf_flow **out);
 /* The preset names, NULL-terminated: {"maf", "iaf", "nsf", "nsf_coupling", "realnvp", "nice", "glow",
  * "planar", "radial", NULL}. */
 const char *const *vf_preset_names(void);

@@ -1,6 +1,6 @@
 /* vf_transforms.h — the non-neural transforms of a flow: ActNorm, the LU-decomposed invertible linear
  * map, permutations, elementwise affine, sigmoid / logit and tanh / atanh bijections for data on a box,
- * and the triangular-solve op the LU map's inverse is built from.
+ * fixed standardization, and the triangular-solve op the LU map's inverse is built from.
  *
  * Usage (Glow-style blocks for d-dimensional data, then a box-to-R map in front)
  *   vf_params *p = vf_params_new();
@@ -149,6 +149,32 @@ typedef struct vf_tanh_params {
 vf_tanh_params vf_tanh_default_params(int64_t d);
 vf_status vf_tanh_new(vf_params *p, const char *name, const vf_tanh_params *kp, vf_transform **out);
 vf_status vf_atanh_new(vf_params *p, const char *name, const vf_tanh_params *kp, vf_transform **out);
+
+/* ---- fixed standardization ---------------------------------------------------------------------
+ * z = (x - loc) / scale per feature, log|det| = -sum(log scale) (the same for every row). loc and scale
+ * are fixed settings (copied, kept in double and recorded exactly in describe(), so a model file
+ * restores them bit for bit), not parameters: p and name may be NULL. loc defaults to zeros and scale
+ * to ones; every loc must be finite and every scale positive and finite (also after rounding to
+ * vf_real). `varflow fit` puts one first in every flow it builds (vf_flow_from_spec_after), so the
+ * flow's log-densities, samples and model files include the data scaling. Both directions: one pass. */
+typedef struct vf_standardize_params {
+    int64_t dim;              /* d >= 1 */
+    int64_t context;          /* c >= 0, accepted and ignored (default 0) */
+    const double *loc;        /* [d] or NULL: zeros (default NULL) */
+    const double *scale;      /* [d] or NULL: ones (default NULL) */
+} vf_standardize_params;
+
+vf_standardize_params vf_standardize_default_params(int64_t d);
+vf_status vf_standardize_new(vf_params *p, const char *name, const vf_standardize_params *kp, vf_transform **out);
+/* The settings of a "standardize" transform: loc [d] and scale [d] (NULL for another kind). */
+const double *vf_standardize_loc(const vf_transform *tr);
+const double *vf_standardize_scale(const vf_transform *tr);
+/* Column statistics of x [n, d] (row-major), accumulated in double: loc [d] = the column means,
+ * scale [d] = the standard deviations (divisor n), a zero (or unusably small) one replaced by 1.
+ * dequantized = 1 describes x + U(0, 1) noise instead (integer data made continuous by uniform
+ * dequantization): loc = mean + 0.5, scale = sqrt(var + 1/12), the exact mean and std of the noisy
+ * values. VF_ERR_ARG for n < 1, d < 1 or a non-finite column. */
+vf_status vf_standardize_stats(const vf_real *x, int64_t n, int64_t d, int dequantized, double *loc, double *scale);
 
 #ifdef __cplusplus
 }

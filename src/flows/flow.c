@@ -265,6 +265,42 @@ fail: /* ownership was taken: release everything */
     return s;
 }
 
+vf_status vf__flow_prepend(vf_flow *f, int n, vf_transform *const *lead)
+{
+    vf_status s = VF_OK;
+    if (!f || n < 0 || (n > 0 && !lead)) {
+        s = vf__error(VF_ERR_ARG, "flow: NULL flow or leading transforms");
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!lead[i] || lead[i]->dim != f->base->dim || lead[i]->context != f->base->context) {
+            s = vf__error(lead[i] ? VF_ERR_SHAPE : VF_ERR_ARG,
+                          "flow: leading transform %d is NULL or does not match the flow's dimension %lld and "
+                          "context %lld", i, (long long)f->base->dim, (long long)f->base->context);
+            goto fail;
+        }
+    }
+    if (f->n > INT32_MAX - n) {
+        s = vf__error(VF_ERR_ARG, "flow: too many transforms");
+        goto fail;
+    }
+    if (n == 0) return VF_OK;
+    vf_transform **list = vf_calloc((size_t)(f->n + n), sizeof *list);
+    if (!list) {
+        s = VF_ERR_NOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) list[i] = lead[i];
+    for (int i = 0; i < f->n; i++) list[n + i] = f->tr[i];
+    vf_free(f->tr);
+    f->tr = list;
+    f->n += n;
+    return VF_OK;
+fail:
+    for (int i = 0; lead && i < n; i++) vf_transform_free(lead[i]);
+    return s;
+}
+
 void vf_flow_free(vf_flow *f)
 {
     if (!f) return;

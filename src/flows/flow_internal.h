@@ -61,6 +61,11 @@ typedef struct vf__coupling_split {
 vf_status vf__coupling_split_init(vf__coupling_split *s, int64_t d, const int *mask, int parity);
 void vf__coupling_split_free(vf__coupling_split *s);
 
+/* Puts lead[0..n) in front of f's transforms (lead[0] applied to the data first). Takes ownership of
+ * every lead[i], also on failure (VF_ERR_ARG / VF_ERR_SHAPE for a NULL or mismatched one, VF_ERR_NOMEM);
+ * on failure f is unchanged. */
+vf_status vf__flow_prepend(vf_flow *f, int n, vf_transform *const *lead);
+
 /* A constant [n] of zeros (the log-determinant of a volume-preserving map). */
 vf_var vf__flow_zeros(vf_tape *t, int64_t n);
 /* Rows of x (x must be a node of t). */

@@ -201,6 +201,30 @@ static vf_status build_box(const vf__json *d, const char *kind, vf_params *p, co
     return s;
 }
 
+static vf_status build_standardize(const vf__json *d, const char *kind, vf_params *p, const char *name,
+                                   vf_transform **out)
+{
+    vf_standardize_params kp = vf_standardize_default_params(1);
+    vf_status s = get_dim(d, kind, "dim", &kp.dim);
+    if (s == VF_OK) s = get_dim(d, kind, "context", &kp.context);
+    if (s != VF_OK) return s;
+    const vf__json *loc = NULL, *scale = NULL;
+    s = get_array(d, kind, "loc", kp.dim, NULL, &loc);
+    if (s == VF_OK) s = get_array(d, kind, "scale", kp.dim, NULL, &scale);
+    if (s != VF_OK) return s;
+    double *b = vf_calloc(2 * (size_t)(kp.dim > 0 ? kp.dim : 1), sizeof *b);
+    if (!b) return VF_ERR_NOMEM;
+    for (int64_t i = 0; i < kp.dim; i++) {
+        b[i] = loc[i].number;
+        b[kp.dim + i] = scale[i].number;
+    }
+    kp.loc = b;
+    kp.scale = b + kp.dim;
+    s = vf_standardize_new(p, name, &kp, out);
+    vf_free(b);
+    return s;
+}
+
 static vf_status build_tanh(const vf__json *d, const char *kind, vf_params *p, const char *name, vf_transform **out)
 {
     vf_tanh_params kp = vf_tanh_default_params(1);
@@ -408,6 +432,7 @@ static const struct {
     {"elementwise_affine", build_elementwise_affine},
     {"logit", build_box},
     {"sigmoid", build_box},
+    {"standardize", build_standardize},
     {"tanh", build_tanh},
     {"atanh", build_tanh},
     {"lu_linear", build_lu_linear},

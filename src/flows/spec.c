@@ -1,12 +1,13 @@
 /* spec.c — the "NAME[:key=value,...]" parser shared by flow presets, targets and models
- * (syntax in vf_presets.h). */
+ * (syntax in vf_presets.h), and vf_flow_from_spec_after: a preset behind leading transforms. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "flows/flow_internal.h"
+#include "nn/nn_internal.h"
 #include "varflow/vf_presets.h"
 
 static int is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f'; }
@@ -171,4 +172,73 @@ vf_status vf_spec_real(const vf_spec *s, const char *key, double def, double lo,
     if (x < lo || x > hi) return vf__error(VF_ERR_ARG, "spec key '%s': %g is out of range [%g, %g]", key, x, lo, hi);
     *out = x;
     return VF_OK;
+}
+
+/* ---- a preset behind leading transforms ------------------------------------------------------- */
+
+/* "transforms.<i>.<rest>" -> "transforms.<i + shift>.<rest>" for every tensor from id `first` on. */
+static vf_status renumber(vf_params *p, int32_t first, int shift)
+{
+    static const char prefix[] = "transforms.";
+    const size_t k = sizeof prefix - 1;
+    for (int32_t id = first; id < vf_params_count(p); id++) {
+        vf_param_info info;
+        vf_status s = vf_params_info(p, id, &info);
+        if (s != VF_OK) return s;
+        if (strncmp(info.name, prefix, k) != 0) continue;
+        char *end = NULL;
+        long i = strtol(info.name + k, &end, 10);
+        if (end == info.name + k || *end != '.' || i < 0 || i > INT32_MAX - shift)
+            return vf__error(VF_ERR_STATE, "flow spec: tensor '%s' does not follow the transforms.<i> naming", info.name);
+        char name[VF_PARAM_NAME_MAX];
+        int w = snprintf(name, sizeof name, "%s%ld%s", prefix, i + shift, end);
+        if (w < 0 || (size_t)w >= sizeof name)
+            return vf__error(VF_ERR_ARG, "flow spec: tensor name '%s' becomes too long when renumbered", info.name);
+        if ((s = vf__params_rename(p, id, name)) != VF_OK) return s;
+    }
+    for (int32_t id = first; id < vf_params_count(p); id++) {
+        vf_param_info info;
+        vf_params_info(p, id, &info);
+        if (vf_params_find(p, info.name) != id)
+            return vf__error(VF_ERR_ARG, "flow spec: renumbered tensor '%s' is already registered (by a leading "
+                             "transform?)", info.name);
+    }
+    return VF_OK;
+}
+
+vf_status vf_flow_from_spec_after(const char *spec, int64_t d, int64_t c, int n_lead, vf_transform *const *lead,
+                                  vf_params *p, vf_flow **out)
+{
+    if (out) *out = NULL;
+    vf_status s = VF_OK;
+    vf_flow *f = NULL;
+    if (n_lead < 0 || n_lead > VF_PRESET_MAX_TRANSFORMS || (n_lead > 0 && !lead) || !p || !out) {
+        s = vf__error(VF_ERR_ARG, "flow spec: NULL store or output, or %d leading transforms without an array", n_lead);
+        goto free_lead;
+    }
+    for (int i = 0; i < n_lead; i++)
+        if (!lead[i]) {
+            s = vf__error(VF_ERR_ARG, "flow spec: leading transform %d is NULL", i);
+            goto free_lead;
+        }
+    int32_t count0 = vf_params_count(p);
+    if ((s = vf_flow_from_spec(spec, d, c, p, &f)) != VF_OK) goto free_lead;
+    if (n_lead == 0) {
+        *out = f;
+        return VF_OK;
+    }
+    if ((s = renumber(p, count0, n_lead)) != VF_OK) goto free_all;
+    if ((s = vf__flow_prepend(f, n_lead, lead)) != VF_OK) { /* owns lead from here, also on failure */
+        vf_flow_free(f);
+        vf__params_truncate(p, count0);
+        return s;
+    }
+    *out = f;
+    return VF_OK;
+free_all:
+    vf_flow_free(f);
+    vf__params_truncate(p, count0);
+free_lead:
+    for (int i = 0; lead && i < n_lead; i++) vf_transform_free(lead[i]);
+    return s;
 }

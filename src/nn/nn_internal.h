@@ -20,4 +20,8 @@ int vf__nn_check_context(vf_tape *t, const char *what, vf_var context, int64_t c
  * before finalize. */
 void vf__params_truncate(vf_params *p, int32_t count);
 
+/* Gives tensor id a new name (1 to VF_PARAM_NAME_MAX - 1 characters). Uniqueness is NOT checked: a
+ * caller renaming several tensors at once checks the final set (vf_flow_from_spec_after does). */
+vf_status vf__params_rename(vf_params *p, int32_t id, const char *name);
+
 #endif

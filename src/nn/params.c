@@ -95,6 +95,16 @@ void vf__params_truncate(vf_params *p, int32_t count)
     p->size = count ? p->e[count - 1].offset + p->e[count - 1].numel : 0;
 }
 
+vf_status vf__params_rename(vf_params *p, int32_t id, const char *name)
+{
+    if (!p || !name || id < 0 || id >= p->n) return vf__error(VF_ERR_ARG, "params_rename: invalid tensor or name");
+    size_t len = strlen(name);
+    if (len == 0 || len >= VF_PARAM_NAME_MAX)
+        return vf__error(VF_ERR_ARG, "params_rename: name must have 1 to %d characters", VF_PARAM_NAME_MAX - 1);
+    memcpy(p->e[id].name, name, len + 1);
+    return VF_OK;
+}
+
 static vf_status init_all(vf_params *p, uint64_t seed)
 {
     for (int32_t i = 0; i < p->n; i++) {
