@@ -6,40 +6,15 @@
  *   sgemm_builtin  the same through the built-in kernel (when the active backend is OpenBLAS)
  *   mlp_step       one training step (forward, backward, Adam) of the MLP 3-256-256-256-2 (SiLU)
  *                  at batch 512: steps/s, its matrix-product GFLOP/s, and that rate over sgemm's.
+ * Suite "flows" (issue: normalizing flows; bench_flows.c): NSF and MAF training, log-density, sampling.
  * Threads default to 1 here, whatever the machine has, so the numbers compare across machines.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include "cli.h"
+#include "bench_util.h"
 #include "internal.h"
 #include "mlp_regression.h"
-
-typedef struct bench_out {
-    int json;
-    int n_results;
-} bench_out;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* One result: `extra` is a JSON fragment of further keys ("\"m\":2048,...") or "". */
-static void emit(bench_out *o, const char *name, double value, const char *unit, const char *extra)
-{
-    if (o->json) {
-        printf("{\"case\":\"%s\",\"value\":%.6g,\"unit\":\"%s\"%s%s}\n", name, value, unit, extra[0] ? "," : "",
-               extra);
-    } else {
-        printf("%-16s %12.4g %-10s %s\n", name, value, unit, extra);
-    }
-    fflush(stdout);
-    o->n_results++;
-}
 
 typedef void (*sgemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
                          int64_t, float, float *, int64_t);
@@ -67,9 +42,9 @@ static int time_sgemm(sgemm_fn f, int64_t n, int reps, double *gflops)
     }
     double best = INFINITY;
     for (int i = 0; i <= reps; i++) {
-        double t0 = now_seconds();
+        double t0 = bench_now();
         f(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = now_seconds() - t0;
+        double dt = bench_now() - t0;
         if (i > 0 && dt < best) best = dt; /* call 0 warms caches and thread pools */
     }
     *gflops = 2.0 * (double)n * (double)n * (double)n / best * 1e-9;
@@ -77,51 +52,48 @@ static int time_sgemm(sgemm_fn f, int64_t n, int reps, double *gflops)
     return 0;
 }
 
-/* Median over `rounds` rounds of at least `round_seconds` each, in steps/s. */
+typedef struct mlp_bench {
+    mlp_regression r;
+    vf_real *x, *y;        /* N_BATCHES batches of inputs [batch, 3] and targets [batch, 2] */
+    int64_t k;             /* steps taken */
+    double loss;
+} mlp_bench;
+
+enum { MLP_N_BATCHES = 8 };
+
+static int mlp_bench_step(void *ctx)
+{
+    mlp_bench *m = ctx;
+    int64_t j = m->k++ % MLP_N_BATCHES, batch = m->r.batch;
+    vf_status s = mlp_regression_step(&m->r, m->x + j * batch * MLP_REG_IN, m->y + j * batch * MLP_REG_OUT, &m->loss);
+    return s == VF_OK && isfinite(m->loss) ? 0 : -1;
+}
+
+/* Training steps per second of the reference MLP (median over `rounds` rounds). */
 static int time_mlp_step(int64_t batch, int rounds, double round_seconds, uint64_t seed, double *steps_per_s)
 {
-    enum { N_BATCHES = 8 };
-    mlp_regression r;
-    if (mlp_regression_init(&r, batch, seed) != VF_OK) return -1;
-    vf_real *x = vf_malloc((size_t)(N_BATCHES * batch * MLP_REG_IN) * sizeof *x);
-    vf_real *y = vf_malloc((size_t)(N_BATCHES * batch * MLP_REG_OUT) * sizeof *y);
-    double rates[16];
+    mlp_bench m = {0};
+    if (mlp_regression_init(&m.r, batch, seed) != VF_OK) return -1;
+    m.x = vf_malloc((size_t)(MLP_N_BATCHES * batch * MLP_REG_IN) * sizeof *m.x);
+    m.y = vf_malloc((size_t)(MLP_N_BATCHES * batch * MLP_REG_OUT) * sizeof *m.y);
     int rc = -1;
-    if (!x || !y || rounds > 16) goto done;
-    vf_rng rng;
-    vf_rng_init(&rng, seed, 1);
-    for (int i = 0; i < N_BATCHES; i++)
-        mlp_regression_batch(&r, &rng, x + i * batch * MLP_REG_IN, y + i * batch * MLP_REG_OUT);
-    double loss;
-    int64_t k = 0;
-    for (; k < 10; k++) /* warm-up: the tape's arena reaches its steady size */
-        if (mlp_regression_step(&r, x + (k % N_BATCHES) * batch * MLP_REG_IN,
-                                y + (k % N_BATCHES) * batch * MLP_REG_OUT, &loss) != VF_OK)
-            goto done;
-    for (int round = 0; round < rounds; round++) {
-        int64_t steps = 0;
-        double t0 = now_seconds(), dt;
-        do {
-            int64_t j = k++ % N_BATCHES;
-            if (mlp_regression_step(&r, x + j * batch * MLP_REG_IN, y + j * batch * MLP_REG_OUT, &loss) != VF_OK)
-                goto done;
-            steps++;
-        } while ((dt = now_seconds() - t0) < round_seconds);
-        rates[round] = (double)steps / dt;
+    if (m.x && m.y) {
+        vf_rng rng;
+        vf_rng_init(&rng, seed, 1);
+        for (int i = 0; i < MLP_N_BATCHES; i++)
+            mlp_regression_batch(&m.r, &rng, m.x + i * batch * MLP_REG_IN, m.y + i * batch * MLP_REG_OUT);
+        /* warm-up: the tape's arena reaches its steady size */
+        rc = bench_rate(mlp_bench_step, &m, 10, rounds, round_seconds, steps_per_s);
     }
-    for (int i = 1; i < rounds; i++) /* insertion sort for the median */
-        for (int j = i; j > 0 && rates[j] < rates[j - 1]; j--) {
-            double tmp = rates[j];
-            rates[j] = rates[j - 1];
-            rates[j - 1] = tmp;
-        }
-    *steps_per_s = rates[rounds / 2];
-    rc = isfinite(loss) ? 0 : -1;
-done:
-    vf_free(x);
-    vf_free(y);
-    mlp_regression_free(&r);
+    vf_free(m.x);
+    vf_free(m.y);
+    mlp_regression_free(&m.r);
     return rc;
+}
+
+int bench_sgemm(int quick, double *gflops)
+{
+    return time_sgemm(vf__sgemm, quick ? 256 : 2048, quick ? 2 : 5, gflops);
 }
 
 static int suite_engine(bench_out *o, int threads, int quick, uint64_t seed)
@@ -134,13 +106,13 @@ static int suite_engine(bench_out *o, int threads, int quick, uint64_t seed)
     if (time_sgemm(vf__sgemm, n, quick ? 2 : 5, &sgemm)) return cli_runtime_error("bench", "sgemm: %s", vf_last_error());
     snprintf(extra, sizeof extra, "\"m\":%lld,\"n\":%lld,\"k\":%lld,\"threads\":%d,\"backend\":\"%s\"", (long long)n,
              (long long)n, (long long)n, threads, vf__gemm_backend());
-    emit(o, "sgemm", sgemm, "GFLOP/s", extra);
+    bench_emit(o, "sgemm", sgemm, "GFLOP/s", extra);
     if (strcmp(vf__gemm_backend(), "builtin") != 0) {
         if (time_sgemm(builtin_sgemm, n, quick ? 2 : 5, &builtin))
             return cli_runtime_error("bench", "sgemm: %s", vf_last_error());
         snprintf(extra, sizeof extra, "\"m\":%lld,\"n\":%lld,\"k\":%lld,\"threads\":%d,\"backend\":\"builtin\"",
                  (long long)n, (long long)n, (long long)n, threads);
-        emit(o, "sgemm_builtin", builtin, "GFLOP/s", extra);
+        bench_emit(o, "sgemm_builtin", builtin, "GFLOP/s", extra);
     }
 
     if (time_mlp_step(batch, quick ? 3 : 5, quick ? 0.05 : 0.6, seed, &steps))
@@ -150,11 +122,11 @@ static int suite_engine(bench_out *o, int threads, int quick, uint64_t seed)
              "\"batch\":%lld,\"layers\":\"3-256-256-256-2\",\"act\":\"silu\",\"optimizer\":\"adam\","
              "\"threads\":%d,\"real\":\"%s\",\"backend\":\"%s\"",
              (long long)batch, threads, real, vf__gemm_backend());
-    emit(o, "mlp_step", steps, "steps/s", extra);
+    bench_emit(o, "mlp_step", steps, "steps/s", extra);
     snprintf(extra, sizeof extra, "\"flops_per_step\":%.0f,\"threads\":%d,\"real\":\"%s\"", flops, threads, real);
-    emit(o, "mlp_step_gflops", gflops, "GFLOP/s", extra);
+    bench_emit(o, "mlp_step_gflops", gflops, "GFLOP/s", extra);
     snprintf(extra, sizeof extra, "\"sgemm_gflops\":%.6g,\"threads\":%d,\"real\":\"%s\"", sgemm, threads, real);
-    emit(o, "mlp_step_vs_sgemm", gflops / sgemm, "ratio", extra);
+    bench_emit(o, "mlp_step_vs_sgemm", gflops / sgemm, "ratio", extra);
     return 0;
 }
 
@@ -170,6 +142,10 @@ static void help(FILE *out)
           "           OpenBLAS is active); training step of an MLP 3-256-256-256-2 (SiLU) at batch 512 with\n"
           "           MSE loss and Adam: steps/s, GFLOP/s (6 x batch x sum of in*out per step), and that\n"
           "           rate as a fraction of the sgemm rate measured in the same run.\n"
+          "  flows    NSF (autoregressive, 8 bins) and MAF with zuko's benchmark architecture: d = 8,\n"
+          "           5 transforms, MADE hidden 128x2, on N(0, I) data: training step at batch 512 with\n"
+          "           Adam (steps/s), log-density of 10,000 rows and sampling of 10,000 rows (calls/s),\n"
+          "           with the sgemm rate of the same run beside them.\n"
           "\n"
           "Options:\n"
           "  --quick       small sizes and short timings (a smoke test, not a measurement)\n"
@@ -199,11 +175,13 @@ static int run(int argc, char **argv)
             return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
         }
     }
-    if (strcmp(suite, "engine") != 0) return cli_usage_error("bench", "unknown suite '%s' (suites: engine)", suite);
+    if (strcmp(suite, "engine") != 0 && strcmp(suite, "flows") != 0)
+        return cli_usage_error("bench", "unknown suite '%s' (suites: engine, flows)", suite);
     int threads = c.threads > 0 ? c.threads : 1;
     vf_set_num_threads(threads);
     bench_out o = {c.json, 0};
-    return suite_engine(&o, threads, quick, c.have_seed ? c.seed : 1);
+    uint64_t seed = c.have_seed ? c.seed : 1;
+    return strcmp(suite, "flows") == 0 ? bench_suite_flows(&o, threads, quick, seed) : suite_engine(&o, threads, quick, seed);
 }
 
-const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine)", run, help};
+const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine, flows)", run, help};

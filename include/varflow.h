@@ -45,5 +45,6 @@
 #include "varflow/vf_model.h"
 #include "varflow/vf_nsf.h"
 #include "varflow/vf_presets.h"
+#include "varflow/vf_eval.h"
 
 #endif

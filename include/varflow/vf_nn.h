@@ -261,6 +261,16 @@ vf_status vf_made_new(vf_params *p, const char *name, const vf_made_params *mp, 
 void vf_made_free(vf_made *m);
 /* x [n, d], context [n, c] or VF_NOVAR -> [n, d * k] */
 vf_var vf_made_forward(const vf_made *m, vf_params *p, vf_tape *t, vf_var x, vf_var context);
+/* The outputs of one input dimension only: those of the dimension of degree k (1 <= k <= d), which
+ * depend only on the inputs of degree < k, for n >= 1 rows. x_known [n, k-1] holds those inputs in
+ * degree order (column j: the input of degree j + 1; VF_NOVAR when k = 1), context as above -> [n, k_out]
+ * (k_out = output_multiplier), equal to columns i*k_out .. i*k_out + k_out - 1 of vf_made_forward for
+ * the dimension i of degree k. Only the hidden units of degree < k are computed, so the d steps of
+ * an autoregressive inversion cost far less than d full passes. */
+vf_var vf_made_forward_step(const vf_made *m, vf_params *p, vf_tape *t, int64_t n, vf_var x_known,
+                            vf_var context, int64_t k);
+/* The input dimension whose degree is k (1 <= k <= d), or -1. */
+int64_t vf_made_dim_of_degree(const vf_made *m, int64_t k);
 /* Degrees of the inputs [d] (the autoregressive order: dimension i is generated at step deg[i]). */
 const int32_t *vf_made_degrees(const vf_made *m);
 const vf_made_params *vf_made_get_params(const vf_made *m);

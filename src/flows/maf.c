@@ -2,13 +2,12 @@
  * conventions and costs are in include/varflow/vf_autoregressive.h).
  *
  * With (b, s) = conditioner(u): the one-pass map P(u) = u exp(s) + b (log-det sum s) and its inverse
- * P^{-1}(v), solved in D = d passes (log-det -sum s). MAF uses (P, P^{-1}) as (forward, inverse), IAF
+ * P^{-1}(v), solved in d steps of a MADE restricted to one dimension (log-det -sum s). MAF uses (P, P^{-1}) as (forward, inverse), IAF
  * uses (P^{-1}, P). The transform owns its MADE (which owns its masks), the gather indices that pick
- * shifts and log-scales out of the MADE's interleaved output, and the input degrees as reals (the
- * D-pass loop builds its per-pass 0/1 mask from them on the tape).
+ * shifts and log-scales out of the MADE's interleaved output.
  */
 #include <math.h>
-#include "flows/flow_internal.h"
+#include "flows/ar_inverse.h"
 #include "varflow/vf_autoregressive.h"
 
 typedef struct ar_transform {
@@ -17,7 +16,6 @@ typedef struct ar_transform {
     int iaf;               /* 0: MAF, 1: IAF */
     vf_made *net;          /* d inputs, 2 outputs per dimension: (shift, raw log-scale) */
     int64_t *index;        /* [2 d]: shift columns 0, 2, ..., 2d-2, then log-scale columns 1, 3, ... */
-    vf_real *deg;          /* [d]: the MADE's input degrees 1..d as reals */
 } ar_transform;
 
 vf_maf_params vf_maf_default_params(int64_t d)
@@ -65,24 +63,20 @@ static vf_var one_pass(const ar_transform *a, vf_params *p, vf_tape *t, vf_var u
     return vf_add(t, vf_mul(t, u, vf_exp(t, s)), shift);
 }
 
-/* P^{-1}(v): v [n, d] -> u [n, d]; *ladj [n] = -sum_i s_i(u). Pass k recomputes the conditioner on the
- * current estimate and replaces only the dimensions of degree k with (v - b) exp(-s); those of lower
- * degree are already final, and they are all that the replaced values depend on. The mask of pass k
- * is clamp(1/2 - |deg - k|, 0, 1): 1/2 where deg == k, 0 elsewhere (degrees are integers). */
+/* One dimension of P^{-1}: v_col [n, 1], theta [n, 2] = (shift, raw log-scale) -> (v - b) exp(-s),
+ * *l [n, 1] = -s. */
+static vf_var invert_dim(const void *self, vf_tape *t, vf_var v_col, vf_var theta, vf_var *l)
+{
+    const ar_transform *a = self;
+    vf_var s = soft_bound(a, t, vf_slice(t, theta, 1, 1, 2));
+    *l = vf_neg(t, s);
+    return vf_mul(t, vf_sub(t, v_col, vf_slice(t, theta, 1, 0, 1)), vf_exp(t, *l));
+}
+
+/* P^{-1}(v): v [n, d] -> u [n, d]; *ladj [n] = -sum_i s_i(u), in d restricted MADE steps. */
 static vf_var d_passes(const ar_transform *a, vf_params *p, vf_tape *t, vf_var v, vf_var ctx, vf_var *ladj)
 {
-    int64_t d = a->base.dim, n = vf__flow_rows(t, v);
-    vf_var u = vf_zeros(t, 2, (int64_t[]){n, d});
-    vf_var deg = vf_input(t, a->deg, 1, (int64_t[]){d});
-    vf_var shift = VF_NOVAR, s = VF_NOVAR;
-    for (int64_t k = 1; k <= d && vf_tape_status(t) == VF_OK; k++) {
-        conditioner(a, p, t, u, ctx, &shift, &s);
-        vf_var cand = vf_mul(t, vf_sub(t, v, shift), vf_exp(t, vf_neg(t, s)));
-        vf_var mask = vf_clamp(t, vf_add_scalar(t, vf_neg(t, vf_abs(t, vf_add_scalar(t, deg, -(double)k))), 0.5), 0.0, 1.0);
-        u = vf_where(t, mask, cand, u);
-    }
-    *ladj = vf_neg(t, vf__flow_row_sum(t, s));
-    return u;
+    return vf__ar_invert(a->net, a, invert_dim, p, t, v, ctx, ladj);
 }
 
 static vf_var ar_forward(const vf_transform *tr, vf_params *p, vf_tape *t, vf_var x, vf_var ctx, vf_var *ladj)
@@ -115,7 +109,6 @@ static void ar_destroy(vf_transform *tr)
     ar_transform *a = (ar_transform *)tr;
     vf_made_free(a->net);
     vf_free(a->index);
-    vf_free(a->deg);
     vf_free(a);
 }
 
@@ -157,8 +150,7 @@ static vf_status ar_new(vf_params *p, const char *name, const vf_maf_params *kp,
     ar_transform *a = vf_calloc(1, sizeof *a);
     if (!a) return VF_ERR_NOMEM;
     a->index = vf_calloc((size_t)(2 * d), sizeof *a->index);
-    a->deg = a->index ? vf_calloc((size_t)d, sizeof *a->deg) : NULL;
-    if (!a->deg) {
+    if (!a->index) {
         ar_destroy(&a->base);
         return VF_ERR_NOMEM;
     }
@@ -178,11 +170,9 @@ static vf_status ar_new(vf_params *p, const char *name, const vf_maf_params *kp,
         ar_destroy(&a->base);
         return s;
     }
-    const int32_t *deg = vf_made_degrees(a->net);
     for (int64_t i = 0; i < d; i++) {
         a->index[i] = 2 * i;
         a->index[d + i] = 2 * i + 1;
-        a->deg[i] = (vf_real)deg[i];
     }
     a->base.vt = iaf ? &iaf_vt : &maf_vt;
     a->base.dim = d;

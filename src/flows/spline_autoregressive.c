@@ -2,14 +2,13 @@
  * IAF-style (include/varflow/vf_nsf.h has the math, the layout and the costs).
  *
  * With params(u) = MADE(u, context) split into widths, heights and slopes, the one-pass map is
- * P(u) = RQS(u; params(u)) and P^{-1}(v) takes d passes: pass k runs the MADE on the current estimate
- * and overwrites only the dimensions of degree k with RQS^{-1}(v; params) through vf_where with a
- * constant 0/1 mask (one mask per pass, built by the constructor from the MADE's degrees).
+ * P(u) = RQS(u; params(u)) and P^{-1}(v) takes d steps (ar_inverse.c): step k runs the MADE restricted
+ * to the dimension of degree k on the dimensions already solved and applies RQS^{-1} to that column.
  * spline_maf uses (P, P^{-1}) as (forward, inverse), spline_iaf the reverse.
  */
 #include <math.h>
 #include <string.h>
-#include "flows/flow_internal.h"
+#include "flows/ar_inverse.h"
 #include "varflow/vf_nsf.h"
 #include "varflow/vf_spline.h"
 
@@ -20,7 +19,6 @@ typedef struct spline_ar {
     vf_rq_spline_options opt;   /* identity_at_zero = 1 */
     vf_made *net;               /* d inputs, 3K-1 outputs per dimension */
     int64_t *cols;              /* [d (3K-1)]: width columns [d K], height columns [d K], slope columns [d (K-1)] */
-    vf_real *pass_mask;         /* [d * d]: row k-1 is 1 where the input degree is k, else 0 */
 } spline_ar;
 
 vf_spline_ar_params vf_spline_ar_default_params(int64_t d)
@@ -66,19 +64,21 @@ static vf_var one_pass(const spline_ar *a, vf_params *p, vf_tape *t, vf_var u, v
     return y;
 }
 
-/* P^{-1}(v): d MADE passes; *ladj [n] = log|det dP^{-1}/dv| from the last pass. */
+/* One dimension of P^{-1}: v_col [n, 1], theta [n, 3K-1] = (widths, heights, slopes) -> RQS^{-1},
+ * *l [n, 1]. */
+static vf_var invert_dim(const void *self, vf_tape *t, vf_var v_col, vf_var theta, vf_var *l)
+{
+    const spline_ar *a = self;
+    int64_t K = a->kp.bins;
+    vf_var uw = vf_slice(t, theta, 1, 0, K), uh = vf_slice(t, theta, 1, K, 2 * K);
+    vf_var ud = vf_slice(t, theta, 1, 2 * K, 3 * K - 1);
+    return vf_rq_spline(t, v_col, uw, uh, ud, a->kp.bound, 1, &a->opt, l);
+}
+
+/* P^{-1}(v): d restricted MADE steps; *ladj [n] = log|det dP^{-1}/dv|. */
 static vf_var d_passes(const spline_ar *a, vf_params *p, vf_tape *t, vf_var v, vf_var ctx, vf_var *ladj)
 {
-    int64_t d = a->base.dim, n = vf__flow_rows(t, v);
-    vf_var u = vf_zeros(t, 2, (int64_t[]){n, d});
-    vf_var l = VF_NOVAR;
-    for (int64_t k = 1; k <= d && vf_tape_status(t) == VF_OK; k++) {
-        vf_var cand = spline(a, p, t, u, v, ctx, 1, &l);
-        vf_var mask = vf_input(t, a->pass_mask + (k - 1) * d, 1, (int64_t[]){d});
-        u = vf_where(t, mask, cand, u);
-    }
-    *ladj = vf__flow_row_sum(t, l);
-    return u;
+    return vf__ar_invert(a->net, a, invert_dim, p, t, v, ctx, ladj);
 }
 
 static vf_var ar_forward(const vf_transform *tr, vf_params *p, vf_tape *t, vf_var x, vf_var ctx, vf_var *ladj)
@@ -113,7 +113,6 @@ static void ar_destroy(vf_transform *tr)
     if (!a) return;
     vf_made_free(a->net);
     vf_free(a->cols);
-    vf_free(a->pass_mask);
     vf_free(a);
 }
 
@@ -162,8 +161,7 @@ static vf_status ar_new(vf_params *p, const char *name, const vf_spline_ar_param
     spline_ar *a = vf_calloc(1, sizeof *a);
     if (!a) return VF_ERR_NOMEM;
     a->cols = vf_calloc((size_t)(d * per), sizeof *a->cols);
-    a->pass_mask = a->cols ? vf_calloc((size_t)(d * d), sizeof *a->pass_mask) : NULL;
-    if (!a->pass_mask) {
+    if (!a->cols) {
         ar_destroy(&a->base);
         return VF_ERR_NOMEM;
     }
@@ -190,8 +188,6 @@ static vf_status ar_new(vf_params *p, const char *name, const vf_spline_ar_param
         ar_destroy(&a->base);
         return s;
     }
-    const int32_t *deg = vf_made_degrees(a->net);
-    for (int64_t i = 0; i < d; i++) a->pass_mask[(int64_t)(deg[i] - 1) * d + i] = 1;
     a->kp = *kp;
     a->iaf = iaf;
     a->opt = vf_rq_spline_default_options();

@@ -8,25 +8,7 @@
  * autoregressive, and the blocks share one [hidden, hidden] mask.
  */
 #include <stdio.h>
-#include "nn/nn_internal.h"
-
-typedef struct made_block {
-    vf_masked_linear_layer linear1, linear2;
-    vf_linear_layer context;                  /* weight -1 without a context */
-} made_block;
-
-struct vf_made {
-    vf_made_params mp;
-    int32_t *deg_in;                          /* [d] */
-    int n_masks;
-    const vf_real **mask;                     /* [n_masks] pointers into mask_buf */
-    int64_t *mask_out, *mask_in;              /* [n_masks] shapes */
-    vf_real *mask_buf;
-    vf_masked_linear_layer input, output;
-    vf_masked_linear_layer *hidden;           /* plain: [depth - 1] */
-    made_block *blocks;                       /* residual: [depth] */
-    vf_linear_layer context;                  /* weight -1 without a context */
-};
+#include "nn/made_internal.h"
 
 vf_made_params vf_made_default_params(int64_t features)
 {
@@ -56,6 +38,9 @@ void vf_made_free(vf_made *m)
     vf_free(m->mask_buf);
     vf_free(m->hidden);
     vf_free(m->blocks);
+    vf_free(m->hid_perm);
+    vf_free(m->hid_count);
+    vf_free(m->in_by_degree);
     vf_free(m);
 }
 
@@ -81,6 +66,7 @@ static vf_status make_masks(vf_made *m, int32_t *hid_deg, int n_hid_layers, int3
     }
     if (s != VF_OK) return s;
     for (int64_t o = 0; o < d * k; o++) out_deg[o] = m->deg_in[o / k];
+    vf__made_index_degrees(m, hid_deg, n_hid_layers);
     /* the buffer holds: input mask [h, d], n_hid_layers - 1 hidden masks [h, h], output mask [d k, h] */
     vf_real *at = m->mask_buf;
     const int32_t *last = hid_deg + (int64_t)(n_hid_layers - 1) * h;
@@ -207,10 +193,14 @@ vf_status vf_made_new(vf_params *p, const char *name, const vf_made_params *mp, 
     m->blocks = vf_calloc((size_t)(mp->residual && mp->depth ? mp->depth : 1), sizeof *m->blocks);
     int32_t *hid_deg = vf_calloc((size_t)n_hid_layers * (size_t)h, sizeof *hid_deg);
     int32_t *out_deg = vf_calloc((size_t)(d * k), sizeof *out_deg);
+    m->n_hid_layers = n_hid_layers;
+    m->hid_perm = vf_calloc((size_t)n_hid_layers * (size_t)h, sizeof *m->hid_perm);
+    m->hid_count = vf_calloc((size_t)n_hid_layers * (size_t)(d + 1), sizeof *m->hid_count);
+    m->in_by_degree = vf_calloc((size_t)d, sizeof *m->in_by_degree);
     m->context.weight = -1;
     vf_status s = VF_OK;
     if (!m->deg_in || !m->mask || !m->mask_out || !m->mask_in || !m->mask_buf || !m->hidden || !m->blocks ||
-        !hid_deg || !out_deg)
+        !hid_deg || !out_deg || !m->hid_perm || !m->hid_count || !m->in_by_degree)
         s = VF_ERR_NOMEM;
     if (s == VF_OK) s = make_masks(m, hid_deg, n_hid_layers, out_deg);
     vf_free(hid_deg);
