@@ -466,12 +466,13 @@ static void test_describe(void)
     kp.seed = 18446744073709551615ULL;
     kp.random_degrees = 1;
     kp.log_scale_bound = 0;
+    kp.hidden_layout = VF_HIDDEN_INTERLEAVED; /* recorded by leaving the key out, as older files did */
     CHECK_STATUS(vf_iaf_new(p, "b", &kp, &b), VF_OK);
     char json[512];
     CHECK_STATUS(vf_transform_describe(a, json, sizeof json), VF_OK);
     CHECK_MSG(strcmp(json, "{\"kind\":\"maf\",\"dim\":3,\"context\":0,\"hidden\":64,\"depth\":2,\"residual\":0,"
                            "\"act\":\"relu\",\"order\":\"sequential\",\"seed\":0,\"random_degrees\":0,"
-                           "\"log_scale_bound\":6.9077552789821368}") == 0,
+                           "\"log_scale_bound\":6.9077552789821368,\"hidden_layout\":\"sorted\"}") == 0,
               "%s", json);
     CHECK_STATUS(vf_transform_describe(b, json, sizeof json), VF_OK);
     CHECK_MSG(strcmp(json, "{\"kind\":\"iaf\",\"dim\":3,\"context\":4,\"hidden\":17,\"depth\":3,\"residual\":1,"

@@ -372,6 +372,7 @@ static void test_describe(void)
     ap.bins = 5;
     ap.bound = 4;
     ap.min_derivative = 0.125;
+    ap.hidden_layout = VF_HIDDEN_INTERLEAVED; /* recorded by leaving the key out, as older files did */
     CHECK_STATUS(vf_spline_iaf_new(p, "i", &ap, &i), VF_OK);
     char json[512];
     CHECK_STATUS(vf_transform_describe(a, json, sizeof json), VF_OK);
@@ -385,7 +386,8 @@ static void test_describe(void)
     CHECK_STATUS(vf_transform_describe(m, json, sizeof json), VF_OK);
     CHECK(strcmp(json, "{\"kind\":\"spline_maf\",\"dim\":4,\"context\":0,\"hidden\":64,\"depth\":2,\"residual\":0,"
                        "\"act\":\"relu\",\"order\":\"sequential\",\"seed\":0,\"random_degrees\":0,\"bins\":8,"
-                       "\"bound\":5,\"min_bin_width\":0.001,\"min_bin_height\":0.001,\"min_derivative\":0.001}") == 0);
+                       "\"bound\":5,\"min_bin_width\":0.001,\"min_bin_height\":0.001,\"min_derivative\":0.001,"
+                       "\"hidden_layout\":\"sorted\"}") == 0);
     CHECK_STATUS(vf_transform_describe(i, json, sizeof json), VF_OK);
     CHECK(strcmp(json, "{\"kind\":\"spline_iaf\",\"dim\":4,\"context\":2,\"hidden\":10,\"depth\":1,\"residual\":1,"
                        "\"act\":\"elu\",\"order\":\"random\",\"seed\":12345,\"random_degrees\":1,\"bins\":5,"

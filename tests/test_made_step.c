@@ -9,6 +9,7 @@ typedef struct step_case {
     int64_t d, h, c, k;
     int depth, residual, random_degrees;
     vf_made_order order;
+    vf_made_hidden_layout layout;
 } step_case;
 
 /* Fills buf [n] with N(0, 1) values from seed. */
@@ -33,6 +34,7 @@ static void check_case(const step_case *sc)
     mp.output_multiplier = sc->k;
     mp.order = sc->order;
     mp.random_degrees = sc->random_degrees;
+    mp.hidden_layout = sc->layout;
     mp.seed = 11;
     CHECK_STATUS(vf_made_new(p, "net", &mp, &m), VF_OK);
     CHECK_STATUS(vf_params_finalize(p, 5), VF_OK);
@@ -77,11 +79,17 @@ static void check_case(const step_case *sc)
 static void test_matches_full_pass(void)
 {
     static const step_case cases[] = {
-        {5, 16, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL}, {5, 16, 0, 3, 3, 0, 0, VF_ORDER_REVERSED},
-        {6, 13, 3, 2, 2, 0, 0, VF_ORDER_RANDOM},     {4, 9, 0, 5, 2, 1, 0, VF_ORDER_SEQUENTIAL},
-        {4, 9, 2, 1, 1, 1, 0, VF_ORDER_REVERSED},    {7, 20, 0, 2, 2, 0, 1, VF_ORDER_RANDOM},
-        {1, 4, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL},  {1, 4, 2, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL},
-        {3, 2, 0, 2, 3, 0, 0, VF_ORDER_SEQUENTIAL}, /* fewer hidden units than degrees */
+        {5, 16, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
+        {5, 16, 0, 3, 3, 0, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED},
+        {6, 13, 3, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_SORTED},
+        {4, 9, 0, 5, 2, 1, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
+        {4, 9, 2, 1, 1, 1, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED},
+        {7, 20, 0, 2, 2, 0, 1, VF_ORDER_RANDOM, VF_HIDDEN_SORTED},
+        {1, 4, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
+        {1, 4, 2, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
+        {3, 2, 0, 2, 3, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED}, /* fewer hidden units than degrees */
+        {6, 13, 0, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_INTERLEAVED},
+        {5, 11, 2, 3, 2, 1, 1, VF_ORDER_REVERSED, VF_HIDDEN_INTERLEAVED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
 }

@@ -117,6 +117,53 @@ static void test_masked_linear(void)
     vf_tape_free(t);
 }
 
+/* A block-triangular mask over several MASK_BLOCK runs (the sorted MADE layout), with an irregular
+ * row and an empty row: values and gradients equal the dense formulas. */
+static void test_masked_linear_blocks(void)
+{
+    enum { R = 5, OUT = 45, IN = 37 };
+    static vf_real x[R * IN], w[OUT * IN], m[OUT * IN], b[OUT], r[R * OUT], gw[OUT * IN], gb[OUT], gx[R * IN];
+    gc_fill(x, R * IN, 1, 0, 1);
+    gc_fill(w, OUT * IN, 2, 0, 1);
+    gc_fill(b, OUT, 3, 0, 1);
+    gc_fill(r, R * OUT, 4, 0, 1);
+    for (int o = 0; o < OUT; o++) /* output o sees inputs [0, prefix(o)), prefix rising with o */
+        for (int i = 0; i < IN; i++) m[o * IN + i] = i < (o * IN) / OUT ? 1 : 0;
+    for (int i = 0; i < IN; i++) m[20 * IN + i] = i % 3 == 0; /* an irregular row */
+    vf_tape *t = vf_tape_new();
+    vf_var vx = vf_param(t, x, gx, 2, (int64_t[]){R, IN});
+    vf_var vw = vf_param(t, w, gw, 2, (int64_t[]){OUT, IN});
+    vf_var vb = vf_param(t, b, gb, 1, (int64_t[]){OUT});
+    vf_var y = vf_masked_linear(t, vx, vw, vf_input(t, m, 2, (int64_t[]){OUT, IN}), vb);
+    vf_var loss = vf_sum(t, vf_mul(t, y, vf_input(t, r, 2, (int64_t[]){R, OUT})), VF_ALL_AXES, 0);
+    CHECK(vf_backward(t, loss) == VF_OK);
+    double tol = VF_USE_DOUBLE ? 1e-12 : 1e-4, worst = 0;
+    for (int n = 0; n < R; n++)
+        for (int o = 0; o < OUT; o++) {
+            double want = b[o];
+            for (int i = 0; i < IN; i++) want += (double)x[n * IN + i] * w[o * IN + i] * m[o * IN + i];
+            worst = fmax(worst, fabs(want - vf_value(t, y)->data[n * OUT + o]));
+        }
+    for (int o = 0; o < OUT; o++) {
+        double want_b = 0;
+        for (int n = 0; n < R; n++) want_b += r[n * OUT + o];
+        worst = fmax(worst, fabs(want_b - gb[o]));
+        for (int i = 0; i < IN; i++) {
+            double want = 0;
+            for (int n = 0; n < R; n++) want += (double)r[n * OUT + o] * x[n * IN + i];
+            worst = fmax(worst, fabs(want * m[o * IN + i] - gw[o * IN + i]));
+        }
+    }
+    for (int n = 0; n < R; n++)
+        for (int i = 0; i < IN; i++) {
+            double want = 0;
+            for (int o = 0; o < OUT; o++) want += (double)r[n * OUT + o] * w[o * IN + i] * m[o * IN + i];
+            worst = fmax(worst, fabs(want - gx[n * IN + i]));
+        }
+    CHECK_MSG(worst <= tol, "largest difference from the dense formulas: %g", worst);
+    vf_tape_free(t);
+}
+
 static vf_var build_bias(vf_tape *t, const vf_var *in, void *ctx)
 {
     (void)ctx;
@@ -181,6 +228,7 @@ int main(void)
     RUN(test_linear_all_activations);
     RUN(test_linear_matches_composition);
     RUN(test_masked_linear);
+    RUN(test_masked_linear_blocks);
     RUN(test_bias_add);
     RUN(test_stacked);
     RUN(test_shape_errors);

@@ -237,6 +237,15 @@ const vf_resmlp_params *vf_resmlp_get_params(const vf_resmlp *m);
  *           hidden degrees shared so the skip keeps the property); y = M_out h.
  * Output layout: y [n, features * k], column i*k + m is value m of input dimension i (so y reshapes
  * to [n, features, k]). */
+/* How hidden units are laid out by degree. Sorted (the default): unit degrees ascend through each
+ * layer, so the masks are block triangular and the masked products skip the zero blocks. Interleaved:
+ * degrees cycle through the layer (unit k gets lo + k mod span), as in models saved before sorted
+ * layouts existed. Both give the same set of networks (a permutation of hidden units). */
+typedef enum vf_made_hidden_layout {
+    VF_HIDDEN_SORTED = 0,
+    VF_HIDDEN_INTERLEAVED
+} vf_made_hidden_layout;
+
 typedef struct vf_made_params {
     int64_t features;             /* d >= 1 */
     int64_t hidden;               /* width of every hidden layer (default 64) */
@@ -246,6 +255,7 @@ typedef struct vf_made_params {
     int64_t output_multiplier;    /* k >= 1 values per input dimension (default 1) */
     vf_made_order order;          /* default VF_ORDER_SEQUENTIAL */
     int random_degrees;           /* hidden degrees drawn at random instead of cycling (default 0) */
+    vf_made_hidden_layout hidden_layout; /* default VF_HIDDEN_SORTED */
     uint64_t seed;                /* for VF_ORDER_RANDOM and random_degrees (default 0) */
     vf_activation act;            /* default VF_ACT_RELU */
     vf_init_kind init;            /* default VF_INIT_TORCH */

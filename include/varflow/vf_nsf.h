@@ -57,7 +57,8 @@
  *                     "min_bin_width", "min_bin_height", "min_derivative", "zero_init"}
  *   spline_maf/iaf:  {"kind", "dim", "context", "hidden", "depth", "residual", "act", "order", "seed",
  *                     "random_degrees", "bins", "bound", "min_bin_width", "min_bin_height",
- *                     "min_derivative"}
+ *                     "min_derivative"} and "hidden_layout": "sorted" for the sorted MADE layout
+ *                     (absent: interleaved, the layout of files written before it existed)
  */
 #ifndef VF_NSF_H
 #define VF_NSF_H
@@ -111,6 +112,7 @@ typedef struct vf_spline_ar_params {
     vf_made_order order;          /* input degrees (default VF_ORDER_SEQUENTIAL) */
     uint64_t seed;                /* for VF_ORDER_RANDOM and random_degrees (default 0) */
     int random_degrees;           /* 0 or 1 (default 0) */
+    vf_made_hidden_layout hidden_layout; /* MADE hidden units by degree (default VF_HIDDEN_SORTED) */
     int bins;                     /* K >= 2 (default 8) */
     double bound;                 /* B > 0, finite (default 5) */
     double min_bin_width;         /* > 0, K * it < 1 (default 1e-3) */

@@ -241,15 +241,77 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
 }
 
 /* ---- MADE masked linear: y = x (W * M)^T + b ----------------------------------------------
- * inputs: x, W, M[, b]; aux = W * M. The mask is a constant: it never receives a gradient. */
+ * inputs: x, W, M[, b]; aux: a masked_aux (W * M and the mask's block plan). The mask is a constant:
+ * it never receives a gradient.
+ *
+ * Block plan. MADE masks with hidden units sorted by degree are block triangular: the inputs that
+ * output o sees form a prefix [0, prefix(o)), and the outputs that see input i a suffix [first(i),
+ * out). The plan groups outputs in runs of MASK_BLOCK (merging neighbours with the same prefix)
+ * and multiplies each run only by its prefix of inputs; the input gradient likewise takes, per run
+ * of inputs, only the outputs that see them. Everything outside those blocks is zero in W * M, so
+ * the products are exact for any mask; a dense mask (or an interleaved layout) gives one block and
+ * the plain product. */
+
+enum { MASK_BLOCK = 16 };
+
+typedef struct masked_aux {
+    vf_real *wm;                 /* [out, in] = W * M */
+    int64_t n_out_blocks;        /* output runs: rows [out_start[b], out_start[b+1]) see inputs [0, prefix[b]) */
+    int64_t *out_start, *prefix; /* [n_out_blocks + 1], [n_out_blocks] */
+    int64_t n_in_blocks;         /* input runs: cols [in_start[j], in_start[j+1]) are seen by rows [first[j], out) */
+    int64_t *in_start, *first;   /* [n_in_blocks + 1], [n_in_blocks] */
+} masked_aux;
+
+/* Groups indices 0..n-1 in runs of MASK_BLOCK with key max (take_max) or min of each member's key;
+ * merges neighbouring runs with equal keys. start [n / MASK_BLOCK + 2], key [n / MASK_BLOCK + 1]. */
+static int64_t group_runs(int64_t n, const int64_t *member_key, int take_max, int64_t *start, int64_t *key)
+{
+    int64_t runs = 0;
+    for (int64_t a = 0; a < n; a += MASK_BLOCK) {
+        int64_t b = VF_MIN(n, a + MASK_BLOCK), k = member_key[a];
+        for (int64_t i = a + 1; i < b; i++) k = take_max ? VF_MAX(k, member_key[i]) : VF_MIN(k, member_key[i]);
+        if (runs > 0 && key[runs - 1] == k) continue; /* extends the previous run */
+        start[runs] = a;
+        key[runs++] = k;
+    }
+    start[runs] = n;
+    return runs;
+}
+
+/* The block plan of mask [out, in]; scratch [out + in] for the per-row prefixes and per-column firsts. */
+static void plan_mask(const vf_real *mask, int64_t out, int64_t in, int64_t *scratch, masked_aux *a)
+{
+    int64_t *pre = scratch, *first = scratch + out;
+    for (int64_t i = 0; i < in; i++) first[i] = out;
+    for (int64_t o = 0; o < out; o++) {
+        const vf_real *row = mask + o * in;
+        int64_t last = -1;
+        for (int64_t i = 0; i < in; i++)
+            if (row[i] != 0) {
+                last = i;
+                if (first[i] == out) first[i] = o;
+            }
+        pre[o] = last + 1;
+    }
+    a->n_out_blocks = group_runs(out, pre, 1, a->out_start, a->prefix);
+    a->n_in_blocks = group_runs(in, first, 0, a->in_start, a->first);
+}
 
 static vf_status masked_fwd(vf_tape *t, vf_node *n)
 {
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
-    vf_real *wm = n->aux;
+    masked_aux *a = n->aux;
+    vf_real *wm = a->wm;
     for (int64_t i = 0; i < out * in; i++) wm[i] = w->value.data[i] * m->value.data[i];
-    if (gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, wm, in, 0, n->value.data, out)) return VF_ERR_NOMEM;
+    int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
+    if (!scratch) return VF_ERR_NOMEM;
+    plan_mask(m->value.data, out, in, scratch, a);
+    for (int64_t b = 0; b < a->n_out_blocks; b++) {
+        int64_t o0 = a->out_start[b], nb = a->out_start[b + 1] - o0;
+        if (gemm(t, 0, 1, rows, nb, a->prefix[b], 1, x->value.data, in, wm + o0 * in, in, 0, n->value.data + o0, out))
+            return VF_ERR_NOMEM;
+    }
     if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data, n->value.data);
     return VF_OK;
 }
@@ -259,14 +321,25 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
     vf_node *b = n->n_in == 4 ? vf__in(t, n, 3) : NULL;
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    const masked_aux *a = n->aux;
     if (w->grad) {
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
         if (!gw) return;
-        gemm(t, 1, 0, out, in, rows, 1, n->grad, out, x->value.data, in, 0, gw, in);
-        for (int64_t i = 0; i < out * in; i++) w->grad[i] += gw[i] * m->value.data[i];
+        for (int64_t k = 0; k < a->n_out_blocks; k++) {
+            int64_t o0 = a->out_start[k], nb = a->out_start[k + 1] - o0, pre = a->prefix[k];
+            if (pre == 0) continue;
+            gemm(t, 1, 0, nb, pre, rows, 1, n->grad + o0, out, x->value.data, in, 0, gw + o0 * in, in);
+            for (int64_t o = o0; o < o0 + nb; o++)
+                for (int64_t i = 0; i < pre; i++) w->grad[o * in + i] += gw[o * in + i] * m->value.data[o * in + i];
+        }
     }
     if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad);
-    if (x->grad) gemm(t, 0, 0, rows, in, out, 1, n->grad, out, (const vf_real *)n->aux, in, 1, x->grad, in);
+    if (x->grad)
+        for (int64_t j = 0; j < a->n_in_blocks; j++) {
+            int64_t i0 = a->in_start[j], nj = a->in_start[j + 1] - i0, o0 = a->first[j];
+            if (o0 < out)
+                gemm(t, 0, 0, rows, nj, out - o0, 1, n->grad + o0, out, a->wm + o0 * in + i0, in, 1, x->grad + i0, in);
+        }
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)
@@ -276,7 +349,7 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     vf_real beta = 0;
     if (x->tangent) {
-        gemm(t, 0, 1, rows, out, in, 1, x->tangent, in, (const vf_real *)n->aux, in, 0, n->tangent, out);
+        gemm(t, 0, 1, rows, out, in, 1, x->tangent, in, ((const masked_aux *)n->aux)->wm, in, 0, n->tangent, out);
         beta = 1;
     }
     if (w->tangent) {
@@ -304,12 +377,21 @@ vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b)
     int64_t shape[2] = {rows, out};
     vf_var v = vf__push(t, &masked_op, n_in, in, 2, shape);
     if (v == VF_NOVAR) return v;
-    void *wm = vf__tape_alloc(t, (size_t)(out * nin) * sizeof(vf_real));
-    if (!wm) {
+    int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
+    masked_aux *a = vf__tape_alloc(t, sizeof *a);
+    vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * nin) * sizeof *wm) : NULL;
+    int64_t *plan = wm ? vf__tape_alloc(t, (size_t)(2 * (max_out_runs + max_in_runs) + 2) * sizeof *plan) : NULL;
+    if (!plan) {
         t->n_nodes--; /* no half-made node stays on the tape */
         return VF_NOVAR;
     }
-    vf__node(t, v)->aux = wm;
+    a->wm = wm;
+    a->out_start = plan;
+    a->prefix = plan + max_out_runs + 1;
+    a->in_start = a->prefix + max_out_runs;
+    a->first = a->in_start + max_in_runs + 1;
+    a->n_out_blocks = a->n_in_blocks = 0;
+    vf__node(t, v)->aux = a;
     return vf__run(t, v);
 }
 

@@ -30,6 +30,7 @@ vf_maf_params vf_maf_default_params(int64_t d)
     kp.order = VF_ORDER_SEQUENTIAL;
     kp.seed = 0;
     kp.random_degrees = 0;
+    kp.hidden_layout = VF_HIDDEN_SORTED;
     kp.log_scale_bound = VF_MAF_LOG_SCALE_BOUND;
     return kp;
 }
@@ -98,10 +99,11 @@ static vf_status ar_describe(const vf_transform *tr, char *json, size_t len)
     return vf__json_printf(json, len,
                            "{\"kind\":\"%s\",\"dim\":%lld,\"context\":%lld,\"hidden\":%lld,\"depth\":%d,"
                            "\"residual\":%d,\"act\":\"%s\",\"order\":\"%s\",\"seed\":%llu,\"random_degrees\":%d,"
-                           "\"log_scale_bound\":%.17g}",
+                           "\"log_scale_bound\":%.17g%s}",
                            a->iaf ? "iaf" : "maf", (long long)tr->dim, (long long)tr->context, (long long)kp->hidden,
                            kp->depth, kp->residual, vf_activation_name(kp->act), vf_made_order_name(kp->order),
-                           (unsigned long long)kp->seed, kp->random_degrees, kp->log_scale_bound);
+                           (unsigned long long)kp->seed, kp->random_degrees, kp->log_scale_bound,
+                           kp->hidden_layout == VF_HIDDEN_SORTED ? ",\"hidden_layout\":\"sorted\"" : "");
 }
 
 static void ar_destroy(vf_transform *tr)
@@ -124,6 +126,8 @@ static vf_status check_params(const char *kind, const vf_maf_params *kp)
         return vf__error(VF_ERR_ARG, "%s: depth %d: a plain MADE needs >= 1 hidden layer, a residual one >= 0 blocks",
                          kind, kp->depth);
     if (kp->residual != 0 && kp->residual != 1) return vf__error(VF_ERR_ARG, "%s: residual must be 0 or 1", kind);
+    if (kp->hidden_layout != VF_HIDDEN_SORTED && kp->hidden_layout != VF_HIDDEN_INTERLEAVED)
+        return vf__error(VF_ERR_ARG, "%s: unknown hidden layout %d", kind, (int)kp->hidden_layout);
     if (kp->random_degrees != 0 && kp->random_degrees != 1)
         return vf__error(VF_ERR_ARG, "%s: random_degrees must be 0 or 1", kind);
     if ((int)kp->act < 0 || kp->act >= VF_ACT_COUNT) return vf__error(VF_ERR_ARG, "%s: unknown activation %d", kind, (int)kp->act);
@@ -162,6 +166,7 @@ static vf_status ar_new(vf_params *p, const char *name, const vf_maf_params *kp,
     mp.output_multiplier = 2;
     mp.order = kp->order;
     mp.random_degrees = kp->random_degrees;
+    mp.hidden_layout = kp->hidden_layout;
     mp.seed = kp->seed;
     mp.act = kp->act;
     mp.zero_init_output = 1; /* b = a = 0: the identity map */

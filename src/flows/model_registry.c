@@ -328,6 +328,18 @@ static vf_status get_order(const vf__json *d, const char *kind, vf_made_order *o
     return VF_OK;
 }
 
+/* "hidden_layout": "sorted", or absent for the interleaved layout of files written before it. */
+static vf_status get_hidden_layout(const vf__json *d, const char *kind, vf_made_hidden_layout *out)
+{
+    const vf__json *v = vf__json_get(d, "hidden_layout");
+    *out = VF_HIDDEN_INTERLEAVED;
+    if (!v) return VF_OK;
+    if (v->type != VF__JSON_STRING || strcmp(v->str, "sorted") != 0)
+        return vf__error(VF_ERR_FORMAT, "%s: setting \"hidden_layout\" must be \"sorted\" when present", kind);
+    *out = VF_HIDDEN_SORTED;
+    return VF_OK;
+}
+
 static vf_status build_autoregressive(const vf__json *d, const char *kind, vf_params *p, const char *name,
                                       vf_transform **out)
 {
@@ -341,6 +353,7 @@ static vf_status build_autoregressive(const vf__json *d, const char *kind, vf_pa
     if (s == VF_OK) s = get_order(d, kind, &kp.order);
     if (s == VF_OK) s = get_u64(d, kind, "seed", &kp.seed);
     if (s == VF_OK) s = get_int(d, kind, "random_degrees", &kp.random_degrees);
+    if (s == VF_OK) s = get_hidden_layout(d, kind, &kp.hidden_layout);
     if (s == VF_OK) s = get_double(d, kind, "log_scale_bound", &kp.log_scale_bound);
     if (s != VF_OK) return s;
     return strcmp(kind, "maf") == 0 ? vf_maf_new(p, name, &kp, out) : vf_iaf_new(p, name, &kp, out);
@@ -417,6 +430,7 @@ static vf_status build_spline_ar(const vf__json *d, const char *kind, vf_params 
     if (s == VF_OK) s = get_order(d, kind, &kp.order);
     if (s == VF_OK) s = get_u64(d, kind, "seed", &kp.seed);
     if (s == VF_OK) s = get_int(d, kind, "random_degrees", &kp.random_degrees);
+    if (s == VF_OK) s = get_hidden_layout(d, kind, &kp.hidden_layout);
     if (s == VF_OK)
         s = get_spline(d, kind, &kp.bins, &kp.bound, &kp.min_bin_width, &kp.min_bin_height, &kp.min_derivative);
     if (s != VF_OK) return s;

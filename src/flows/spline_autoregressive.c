@@ -34,6 +34,7 @@ vf_spline_ar_params vf_spline_ar_default_params(int64_t d)
     kp.order = VF_ORDER_SEQUENTIAL;
     kp.seed = 0;
     kp.random_degrees = 0;
+    kp.hidden_layout = VF_HIDDEN_SORTED;
     kp.bins = VF_NSF_DEFAULT_BINS;
     kp.bound = VF_NSF_DEFAULT_BOUND;
     kp.min_bin_width = 1e-3;
@@ -100,11 +101,12 @@ static vf_status ar_describe(const vf_transform *tr, char *json, size_t len)
     return vf__json_printf(json, len,
                            "{\"kind\":\"%s\",\"dim\":%lld,\"context\":%lld,\"hidden\":%lld,\"depth\":%d,\"residual\":%d,"
                            "\"act\":\"%s\",\"order\":\"%s\",\"seed\":%llu,\"random_degrees\":%d,\"bins\":%d,"
-                           "\"bound\":%.17g,\"min_bin_width\":%.17g,\"min_bin_height\":%.17g,\"min_derivative\":%.17g}",
+                           "\"bound\":%.17g,\"min_bin_width\":%.17g,\"min_bin_height\":%.17g,\"min_derivative\":%.17g%s}",
                            tr->vt->kind, (long long)tr->dim, (long long)tr->context, (long long)kp->hidden, kp->depth,
                            kp->residual, vf_activation_name(kp->act), vf_made_order_name(kp->order),
                            (unsigned long long)kp->seed, kp->random_degrees, kp->bins, kp->bound, kp->min_bin_width,
-                           kp->min_bin_height, kp->min_derivative);
+                           kp->min_bin_height, kp->min_derivative,
+                           kp->hidden_layout == VF_HIDDEN_SORTED ? ",\"hidden_layout\":\"sorted\"" : "");
 }
 
 static void ar_destroy(vf_transform *tr)
@@ -128,6 +130,8 @@ static vf_status check_params(const char *kind, const vf_spline_ar_params *kp)
     if (kp->depth < (kp->residual ? 0 : 1))
         return vf__error(VF_ERR_ARG, "%s: depth %d: a plain MADE needs >= 1 hidden layer, a residual one >= 0 blocks",
                          kind, kp->depth);
+    if (kp->hidden_layout != VF_HIDDEN_SORTED && kp->hidden_layout != VF_HIDDEN_INTERLEAVED)
+        return vf__error(VF_ERR_ARG, "%s: unknown hidden layout %d", kind, (int)kp->hidden_layout);
     if (kp->random_degrees != 0 && kp->random_degrees != 1)
         return vf__error(VF_ERR_ARG, "%s: random_degrees must be 0 or 1", kind);
     if ((int)kp->act < 0 || kp->act >= VF_ACT_COUNT)
@@ -180,6 +184,7 @@ static vf_status ar_new(vf_params *p, const char *name, const vf_spline_ar_param
     mp.output_multiplier = per;
     mp.order = kp->order;
     mp.random_degrees = kp->random_degrees;
+    mp.hidden_layout = kp->hidden_layout;
     mp.seed = kp->seed;
     mp.act = kp->act;
     mp.zero_init_output = 1; /* all spline parameters 0: the identity map */

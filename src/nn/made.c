@@ -8,6 +8,7 @@
  * autoregressive, and the blocks share one [hidden, hidden] mask.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include "nn/made_internal.h"
 
 vf_made_params vf_made_default_params(int64_t features)
@@ -21,6 +22,7 @@ vf_made_params vf_made_default_params(int64_t features)
     mp.output_multiplier = 1;
     mp.order = VF_ORDER_SEQUENTIAL;
     mp.random_degrees = 0;
+    mp.hidden_layout = VF_HIDDEN_SORTED;
     mp.seed = 0;
     mp.act = VF_ACT_RELU;
     mp.init = VF_INIT_TORCH;
@@ -51,6 +53,12 @@ static int32_t min_degree(const int32_t *deg, int64_t n)
     return lo;
 }
 
+static int compare_degrees(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Degrees and masks. hid_deg [n_hid_layers, h] is scratch. */
 static vf_status make_masks(vf_made *m, int32_t *hid_deg, int n_hid_layers, int32_t *out_deg)
 {
@@ -62,6 +70,8 @@ static vf_status make_masks(vf_made *m, int32_t *hid_deg, int n_hid_layers, int3
     int32_t prev_min = mp->context_features > 0 ? 0 : 1;
     for (int l = 0; l < n_hid_layers && s == VF_OK; l++) {
         s = vf_made_hidden_degrees(d, h, mp->random_degrees, prev_min, &r, hid_deg + (int64_t)l * h);
+        if (s == VF_OK && mp->hidden_layout == VF_HIDDEN_SORTED)
+            qsort(hid_deg + (int64_t)l * h, (size_t)h, sizeof *hid_deg, compare_degrees);
         prev_min = min_degree(hid_deg + (int64_t)l * h, h);
     }
     if (s != VF_OK) return s;
@@ -168,6 +178,8 @@ vf_status vf_made_new(vf_params *p, const char *name, const vf_made_params *mp, 
         return vf__error(VF_ERR_ARG, "made: need features, hidden, output_multiplier >= 1, context >= 0, and depth >= 1 "
                                      "(>= 0 for a residual network)");
     if ((int)mp->act < 0 || mp->act >= VF_ACT_COUNT) return vf__error(VF_ERR_ARG, "made: unknown activation %d", (int)mp->act);
+    if (mp->hidden_layout != VF_HIDDEN_SORTED && mp->hidden_layout != VF_HIDDEN_INTERLEAVED)
+        return vf__error(VF_ERR_ARG, "made: unknown hidden layout %d", (int)mp->hidden_layout);
     int64_t d = mp->features, h = mp->hidden, k = mp->output_multiplier;
     int n_hid_layers = mp->residual ? 1 : mp->depth;
     /* Mask elements (below) in double first: d k h alone can pass 2^63 for valid-looking sizes. */
