@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "fit_checkpoint.h"
 #include "fit_loop.h"
 
 #define FIT_DEFAULT_MODEL "maf"
@@ -46,7 +47,22 @@ static void fit_help(FILE *out)
             "                       column gets std 1; with --dequantize those of the noisy values: mean + 0.5,\n"
             "                       sqrt(var + 1/12)). It is part of the saved model, so logprob, sample and\n"
             "                       vf_flow_load work on the original scale and every log-density includes\n"
-            "                       its Jacobian, -sum(log std)\n",
+            "                       its Jacobian, -sum(log std)\n"
+            "  --checkpoint FILE    after every epoch (or every --checkpoint-every N epochs) write FILE\n"
+            "                       atomically: a model file of the current parameters (logprob, sample\n"
+            "                       and vf_flow_load accept it) that also holds the optimizer state, the\n"
+            "                       generators, the best parameters and validation NLL and the patience\n"
+            "                       counter. After a divergence (NaN or infinite loss) the last good\n"
+            "                       checkpoint is left as it was\n"
+            "  --checkpoint-every N checkpoint after every N-th epoch (default 1)\n"
+            "  --resume FILE        continue from checkpoint FILE exactly as the uninterrupted run would\n"
+            "                       (same parameters bit for bit): give the same data and options (--model\n"
+            "                       may be left out; a different one, another data dimension, row count,\n"
+            "                       --seed, --batch, --dequantize or --no-standardize is an error). --epochs\n"
+            "                       or --lr may change. --log FILE is appended to\n"
+            "  --stop-after N       end this run after N epochs, writing the checkpoint and MODEL (the best\n"
+            "                       so far); the schedule still spans --epochs, so a later --resume run\n"
+            "                       finishes the training as if never interrupted (needs --checkpoint)\n",
             FIT_DEFAULT_MODEL, (long long)o.epochs, (long long)o.batch, o.lr, o.clip, (long long)o.patience);
     cli_print_common_help(out);
     fputs("\nFlow presets (--model NAME[:key=value,...]; keys common to all: transforms, hidden, act,\n"
@@ -64,14 +80,14 @@ static void fit_help(FILE *out)
           "  varflow fit --data 8g.npy --model nsf:transforms=5,hidden=64x2 --epochs 50 -o 8g.safetensors\n"
           "\n"
           "With --json, prints {\"train_nll\", \"valid_nll\" (nats per row, mean; null without validation),\n"
-          "\"steps\", \"epochs\", \"best_epoch\", \"stopped_early\", \"seconds\", \"params\", \"model\"}.\n",
+          "\"steps\", \"epochs\", \"best_epoch\", \"stopped_early\", \"paused\", \"seconds\", \"params\", \"model\"}.\n",
           out);
 }
 
 typedef struct fit_args {
-    const char *data, *valid, *model, *output, *log;
+    const char *data, *valid, *model, *output, *log, *checkpoint, *resume;
     double valid_fraction;
-    int no_standardize;
+    int no_standardize, have_model;
     fit_options o;
     cli_common common;
 } fit_args;
@@ -100,7 +116,8 @@ static int parse_args(int argc, char **argv, fit_args *a)
         }
         static const char *const valued[] = {"--data", "--valid", "--model", "--output", "--log", "--valid-fraction",
                                              "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
-                                             "--clip", "--patience", NULL};
+                                             "--clip", "--patience", "--checkpoint", "--resume", "--checkpoint-every",
+                                             "--stop-after", NULL};
         const char *name = NULL;
         if (strcmp(arg, "-o") == 0) name = "--output";
         for (int k = 0; !name && valued[k]; k++)
@@ -114,7 +131,11 @@ static int parse_args(int argc, char **argv, fit_args *a)
         double dv;
         if (strcmp(name, "--data") == 0) a->data = v;
         else if (strcmp(name, "--valid") == 0) a->valid = v;
-        else if (strcmp(name, "--model") == 0) a->model = v;
+        else if (strcmp(name, "--model") == 0) {
+            a->model = v;
+            a->have_model = 1;
+        } else if (strcmp(name, "--checkpoint") == 0) a->checkpoint = v;
+        else if (strcmp(name, "--resume") == 0) a->resume = v;
         else if (strcmp(name, "--output") == 0) a->output = v;
         else if (strcmp(name, "--log") == 0) a->log = v;
         else if (strcmp(name, "--valid-fraction") == 0) {
@@ -138,6 +159,8 @@ static int parse_args(int argc, char **argv, fit_args *a)
             } else if (strcmp(name, "--steps") == 0) a->o.steps = iv;
             else if (strcmp(name, "--batch") == 0) a->o.batch = iv;
             else if (strcmp(name, "--warmup") == 0) a->o.warmup = iv;
+            else if (strcmp(name, "--checkpoint-every") == 0) a->o.checkpoint_every = iv;
+            else if (strcmp(name, "--stop-after") == 0) a->o.stop_after = iv;
             else a->o.patience = iv;
         }
     }
@@ -145,6 +168,9 @@ static int parse_args(int argc, char **argv, fit_args *a)
     if (!a->output) return cli_usage_error(cmd, "missing -o MODEL");
     if (!*a->output) return cli_usage_error(cmd, "-o: empty file name");
     if (have_epochs && a->o.steps > 0) return cli_usage_error(cmd, "give --epochs or --steps, not both");
+    if (!a->checkpoint && (a->o.stop_after > 0 || a->o.checkpoint_every != 1))
+        return cli_usage_error(cmd, "--stop-after and --checkpoint-every need --checkpoint FILE");
+    if (a->checkpoint && !*a->checkpoint) return cli_usage_error(cmd, "--checkpoint: empty file name");
     if (a->o.warmup >= 0 && a->o.steps > 0 && a->o.warmup >= a->o.steps)
         return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld", (long long)a->o.warmup,
                                (long long)a->o.steps);
@@ -207,30 +233,91 @@ static int check_integers(const char *path, const vf_tensor *x)
     return 0;
 }
 
+/* The run's settings as metadata keys/values (n_meta entries); text holds the formatted values. */
+typedef struct run_meta {
+    const char *keys[16], *values[16];
+    int64_t n;
+    char seed[32], batch[32], lr[40], valid[4200];
+} run_meta;
+
+static void settings_meta(const fit_args *a, run_meta *m)
+{
+    snprintf(m->seed, sizeof m->seed, "%llu", (unsigned long long)a->o.seed);
+    snprintf(m->batch, sizeof m->batch, "%lld", (long long)a->o.batch);
+    snprintf(m->lr, sizeof m->lr, "%g", a->o.lr);
+    if (a->valid) snprintf(m->valid, sizeof m->valid, "%s", a->valid);
+    else snprintf(m->valid, sizeof m->valid, "fraction %g of fit.data", a->valid_fraction);
+    const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
+                          "fit.standardize", "fit.dequantize"};
+    const char *values[] = {a->model, a->data, m->valid, m->seed, m->batch, m->lr, vf_version(),
+                            a->no_standardize ? "0" : "1", "1"};
+    m->n = (int64_t)(sizeof keys / sizeof keys[0]) - (a->o.dequantize ? 0 : 1);
+    for (int64_t i = 0; i < m->n; i++) {
+        m->keys[i] = keys[i];
+        m->values[i] = values[i];
+    }
+}
+
 static int save(const fit_args *a, vf_flow *flow, vf_params *p, const fit_result *r)
 {
-    char epochs[32], steps[32], tn[40], vn[40], seed[32], batch[32], lr[40], valid[4200];
+    char epochs[32], steps[32], tn[40], vn[40];
     snprintf(epochs, sizeof epochs, "%lld", (long long)r->epochs);
     snprintf(steps, sizeof steps, "%lld", (long long)r->steps);
     snprintf(tn, sizeof tn, "%.9g", r->train_nll);
     if (isfinite(r->valid_nll)) snprintf(vn, sizeof vn, "%.9g", r->valid_nll);
     else snprintf(vn, sizeof vn, "null");
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)a->o.seed);
-    snprintf(batch, sizeof batch, "%lld", (long long)a->o.batch);
-    snprintf(lr, sizeof lr, "%g", a->o.lr);
-    if (a->valid) snprintf(valid, sizeof valid, "%s", a->valid);
-    else snprintf(valid, sizeof valid, "fraction %g of fit.data", a->valid_fraction);
-    const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.epochs", "fit.steps", "fit.train_nll",
-                          "fit.valid_nll", "fit.seed", "fit.batch", "fit.lr", "varflow_version", "fit.standardize",
-                          "fit.dequantize"};
-    const char *values[] = {a->model, a->data, valid, epochs, steps, tn, vn, seed, batch, lr, vf_version(),
-                            a->no_standardize ? "0" : "1", "1"};
-    int64_t nkeys = (int64_t)(sizeof keys / sizeof keys[0]) - (a->o.dequantize ? 0 : 1);
-    if (vf_flow_save(flow, p, a->output, nkeys, keys, values) != VF_OK) {
+    run_meta m;
+    settings_meta(a, &m);
+    const char *rk[] = {"fit.epochs", "fit.steps", "fit.train_nll", "fit.valid_nll"}, *rv[] = {epochs, steps, tn, vn};
+    for (int i = 0; i < 4; i++) {
+        m.keys[m.n] = rk[i];
+        m.values[m.n++] = rv[i];
+    }
+    if (vf_flow_save(flow, p, a->output, m.n, m.keys, m.values) != VF_OK) {
         const char *msg = vf_last_error();
         if (strstr(msg, a->output)) return cli_runtime_error("fit", "%s", msg);
         return cli_runtime_error("fit", "cannot write %s: %s", a->output, msg);
     }
+    return 0;
+}
+
+/* --resume: the flow, its store and the state from the checkpoint, checked against this run. 0, or
+ * the exit code of the error already printed. */
+static int load_resume(fit_args *a, int64_t nt, int64_t d, vf_params **p, vf_flow **flow, vf_model_meta *meta,
+                       fit_state *st)
+{
+    if (vf_flow_load(a->resume, p, flow, meta) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
+    if (fit_checkpoint_read(a->resume, meta, *p, st) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
+    const char *spec = vf_model_meta_get(meta, "fit.spec"), *stdz = vf_model_meta_get(meta, "fit.standardize");
+    const char *seed = vf_model_meta_get(meta, "fit.seed"), *batch = vf_model_meta_get(meta, "fit.batch");
+    const char *rows = vf_model_meta_get(meta, "fit.resume.train_rows");
+    char want[32];
+    if (!spec) return cli_runtime_error("fit", "--resume %s: no fit.spec in the checkpoint", a->resume);
+    if (a->have_model && strcmp(spec, a->model) != 0)
+        return cli_runtime_error("fit", "--resume %s: the checkpoint is a '%s' model, not --model %s", a->resume, spec,
+                                 a->model);
+    a->model = spec;
+    if (vf_flow_dim(*flow) != d)
+        return cli_runtime_error("fit", "--resume %s: the checkpoint's model has dimension %lld but %s has %lld columns",
+                                 a->resume, (long long)vf_flow_dim(*flow), a->data, (long long)d);
+    snprintf(want, sizeof want, "%lld", (long long)nt);
+    if (!rows || strcmp(rows, want) != 0)
+        return cli_runtime_error("fit", "--resume %s: the checkpoint was trained on %s rows, this run has %lld (same data "
+                                 "and --valid-fraction needed)", a->resume, rows ? rows : "?", (long long)nt);
+    if (!stdz || strcmp(stdz, a->no_standardize ? "0" : "1") != 0)
+        return cli_runtime_error("fit", "--resume %s: the checkpoint was made %s --no-standardize", a->resume,
+                                 a->no_standardize ? "without" : "with");
+    if ((vf_model_meta_get(meta, "fit.dequantize") != NULL) != (a->o.dequantize != 0))
+        return cli_runtime_error("fit", "--resume %s: the checkpoint was made %s --dequantize", a->resume,
+                                 a->o.dequantize ? "without" : "with");
+    snprintf(want, sizeof want, "%llu", (unsigned long long)a->o.seed);
+    if (!seed || strcmp(seed, want) != 0)
+        return cli_runtime_error("fit", "--resume %s: the checkpoint was made with --seed %s, this run has %s (the split, "
+                                 "shuffling and noise depend on it)", a->resume, seed ? seed : "?", want);
+    snprintf(want, sizeof want, "%lld", (long long)a->o.batch);
+    if (!batch || strcmp(batch, want) != 0)
+        return cli_runtime_error("fit", "--resume %s: the checkpoint was made with --batch %s, this run has %s", a->resume,
+                                 batch ? batch : "?", want);
     return 0;
 }
 
@@ -248,6 +335,66 @@ static vf_status build_flow(const char *model, const double *stats, int64_t d, v
     return vf_flow_from_spec_after(model, d, 0, 1, &lead, p, flow);
 }
 
+/* A new flow of --model for the training rows: standardization statistics, construction, finalize,
+ * data-dependent initialization. 0, or the exit code of the error already printed. */
+static int new_flow(const fit_args *ap, const vf_real *train, int64_t nt, int64_t d, vf_params **pp, vf_flow **fp)
+{
+    fit_args a = *ap;
+    double *stats = NULL;
+    vf_params *p = NULL;
+    vf_flow *flow = NULL;
+    vf_rng rng;
+    int rc = 1;
+    if (!a.no_standardize) { /* statistics of the training rows (of the noisy values with --dequantize) */
+        if (!(stats = malloc(sizeof(double) * (size_t)(2 * d)))) goto nomem;
+        if (vf_standardize_stats(train, nt, d, a.o.dequantize, stats, stats + d) != VF_OK) {
+            cli_runtime_error("fit", "cannot standardize %s: %s (--no-standardize turns it off)", a.data,
+                              vf_last_error());
+            goto fail;
+        }
+    }
+    if (!(p = vf_params_new())) goto nomem;
+    vf_status s = build_flow(a.model, stats, d, p, &flow);
+    if (s == VF_ERR_ARG) {
+        rc = cli_usage_error("fit", "--model %s: %s", a.model, vf_last_error());
+        goto fail;
+    }
+    if (s != VF_OK || (s = vf_params_finalize(p, a.o.seed)) != VF_OK) {
+        cli_runtime_error("fit", "%s", vf_last_error());
+        goto fail;
+    }
+    vf_tape *t = vf_tape_new();
+    if (!t) goto nomem;
+    int64_t m = nt < FIT_INIT_ROWS ? nt : FIT_INIT_ROWS;
+    vf_real *init = NULL;
+    if (a.o.dequantize) { /* initialize on the same dequantized values the training sees */
+        if (!(init = malloc(sizeof(vf_real) * (size_t)(m * d)))) {
+            vf_tape_free(t);
+            goto nomem;
+        }
+        vf_rng_init(&rng, a.o.seed, 13);
+        for (int64_t k = 0; k < m * d; k++) init[k] = (vf_real)((double)train[k] + vf_rng_uniform(&rng));
+    }
+    s = vf_flow_data_init(flow, p, t, vf_input(t, init ? init : train, 2, (int64_t[]){m, d}), VF_NOVAR);
+    vf_tape_free(t);
+    free(init);
+    if (s != VF_OK) {
+        cli_runtime_error("fit", "data-dependent initialization failed: %s", vf_last_error());
+        goto fail;
+    }
+    *pp = p;
+    *fp = flow;
+    free(stats);
+    return 0;
+nomem:
+    cli_runtime_error("fit", "out of memory");
+fail:
+    free(stats);
+    vf_flow_free(flow);
+    vf_params_free(p);
+    return rc;
+}
+
 static int fit_run(int argc, char **argv)
 {
     fit_args a;
@@ -260,9 +407,11 @@ static int fit_run(int argc, char **argv)
     vf_params *p = NULL;
     vf_flow *flow = NULL;
     vf_real *train = NULL, *valid = NULL;
-    double *stats = NULL;
     size_t *perm = NULL;
     FILE *log = NULL;
+    vf_model_meta meta = {0, NULL, NULL};
+    fit_state state;
+    memset(&state, 0, sizeof state);
     if ((rc = read_data(a.data, &x)) != 0) return rc;
     if (a.o.dequantize && (rc = check_integers(a.data, &x)) != 0) {
         vf_tensor_free(&x);
@@ -294,50 +443,27 @@ static int fit_run(int argc, char **argv)
     if (!(train = copy_rows(&x, perm, 0, nt))) goto nomem;
     if (nv > 0 && !(valid = a.valid ? copy_rows(&xv, NULL, 0, nv) : copy_rows(&x, perm, nt, nv))) goto nomem;
 
-    if (!a.no_standardize) { /* statistics of the training rows (of the noisy values with --dequantize) */
-        if (!(stats = malloc(sizeof(double) * (size_t)(2 * d)))) goto nomem;
-        if (vf_standardize_stats(train, nt, d, a.o.dequantize, stats, stats + d) != VF_OK) {
-            cli_runtime_error("fit", "cannot standardize %s: %s (--no-standardize turns it off)", a.data,
-                              vf_last_error());
-            goto done;
-        }
+    rc = a.resume ? load_resume(&a, nt, d, &p, &flow, &meta, &state) : new_flow(&a, train, nt, d, &p, &flow);
+    if (rc) goto done;
+    rc = 1;
+    if (a.resume) a.o.resume = &state;
+    run_meta rm;
+    settings_meta(&a, &rm);
+    fit_ckpt ck = {a.checkpoint, flow, p, rm.n, rm.keys, rm.values, nt, d};
+    if (a.checkpoint) {
+        a.o.checkpoint = fit_checkpoint_write;
+        a.o.checkpoint_ctx = &ck;
     }
-    if (!(p = vf_params_new())) goto nomem;
-    vf_status s = build_flow(a.model, stats, d, p, &flow);
-    if (s == VF_ERR_ARG) {
-        rc = cli_usage_error("fit", "--model %s: %s", a.model, vf_last_error());
-        goto done;
-    }
-    if (s != VF_OK || (s = vf_params_finalize(p, a.o.seed)) != VF_OK) {
-        cli_runtime_error("fit", "%s", vf_last_error());
-        goto done;
-    }
-    vf_tape *t = vf_tape_new();
-    if (!t) goto nomem;
-    int64_t m = nt < FIT_INIT_ROWS ? nt : FIT_INIT_ROWS;
-    vf_real *init = NULL;
-    if (a.o.dequantize) { /* initialize on the same dequantized values the training sees */
-        if (!(init = malloc(sizeof(vf_real) * (size_t)(m * d)))) {
-            vf_tape_free(t);
-            goto nomem;
-        }
-        vf_rng_init(&rng, a.o.seed, 13);
-        for (int64_t k = 0; k < m * d; k++) init[k] = (vf_real)((double)train[k] + vf_rng_uniform(&rng));
-    }
-    s = vf_flow_data_init(flow, p, t, vf_input(t, init ? init : train, 2, (int64_t[]){m, d}), VF_NOVAR);
-    vf_tape_free(t);
-    free(init);
-    if (s != VF_OK) {
-        cli_runtime_error("fit", "data-dependent initialization failed: %s", vf_last_error());
-        goto done;
-    }
-    if (a.log && !(log = fopen(a.log, "w"))) {
+    if (a.log && !(log = fopen(a.log, a.resume ? "a" : "w"))) {
         cli_runtime_error("fit", "cannot write %s", a.log);
         goto done;
     }
     fit_result r;
     if (fit_flow(flow, p, train, nt, valid, nv, d, &a.o, log, &r) != VF_OK) {
-        cli_runtime_error("fit", "%s", r.error);
+        if (a.checkpoint && strstr(r.error, "diverged"))
+            cli_runtime_error("fit", "%s; the last good checkpoint %s is unchanged (resume it with --resume and a smaller "
+                              "--lr)", r.error, a.checkpoint);
+        else cli_runtime_error("fit", "%s", r.error);
         goto done;
     }
     if (log) {
@@ -354,19 +480,20 @@ static int fit_run(int argc, char **argv)
         printf("{\"train_nll\":%.9g,\"valid_nll\":", r.train_nll);
         if (nv > 0) printf("%.9g", r.valid_nll);
         else fputs("null", stdout);
-        printf(",\"steps\":%lld,\"epochs\":%lld,\"best_epoch\":%lld,\"stopped_early\":%s,\"seconds\":%.3f,"
-               "\"params\":%lld,\"model\":",
+        printf(",\"steps\":%lld,\"epochs\":%lld,\"best_epoch\":%lld,\"stopped_early\":%s,\"paused\":%s,"
+               "\"seconds\":%.3f,\"params\":%lld,\"model\":",
                (long long)r.steps, (long long)r.epochs, (long long)r.best_epoch, r.stopped_early ? "true" : "false",
-               r.seconds, (long long)vf_params_size(p));
+               r.paused ? "true" : "false", r.seconds, (long long)vf_params_size(p));
         cli_json_string(stdout, a.output);
         fputs("}\n", stdout);
     } else if (!a.common.quiet) {
         printf("fitted %s (%lld parameters) to %lld rows of %s: %lld steps, %lld epochs%s in %.1f s\n", a.model,
                (long long)vf_params_size(p), (long long)nt, a.data, (long long)r.steps, (long long)r.epochs,
-               r.stopped_early ? " (stopped early)" : "", r.seconds);
+               r.stopped_early ? " (stopped early)" : r.paused ? " (paused by --stop-after)" : "", r.seconds);
         printf("kept epoch %lld: train NLL %.4f", (long long)r.best_epoch, r.train_nll);
         if (nv > 0) printf(", validation NLL %.4f (%lld rows)", r.valid_nll, (long long)nv);
         printf(" nats per row\nwrote %s\n", a.output);
+        if (r.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
     rc = 0;
     goto done;
@@ -378,8 +505,9 @@ done:
     vf_params_free(p);
     free(train);
     free(valid);
-    free(stats);
     free(perm);
+    vf_model_meta_free(&meta);
+    fit_state_free(&state);
     vf_tensor_free(&x);
     vf_tensor_free(&xv);
     return rc;

@@ -19,18 +19,24 @@ static int info_model(const char *path, const cli_common *c)
 {
     vf_st_file *f = NULL;
     if (vf_st_open(path, &f) != VF_OK) return cli_runtime_error("info", "%s", vf_last_error());
-    int64_t total = 0, count = vf_st_count(f);
+    int64_t total = 0, count = vf_st_count(f), state = 0;
     for (int64_t i = 0; i < count; i++) {
         int ndim = 0;
         int64_t shape[8], numel = 1;
-        vf_st_info(f, vf_st_name(f, i), NULL, &ndim, shape, NULL);
+        const char *name = vf_st_name(f, i);
+        if (strncmp(name, VF_MODEL_STATE_PREFIX, strlen(VF_MODEL_STATE_PREFIX)) == 0) { /* a checkpoint's state */
+            state++;
+            continue;
+        }
+        vf_st_info(f, name, NULL, &ndim, shape, NULL);
         for (int k = 0; k < ndim; k++) numel *= shape[k];
         total += numel;
     }
     if (c->json) {
         printf("{\"path\":");
         cli_json_string(stdout, path);
-        printf(",\"kind\":\"model\",\"params\":%lld,\"metadata\":{", (long long)total);
+        printf(",\"kind\":\"model\",\"params\":%lld,\"state_tensors\":%lld,\"metadata\":{", (long long)total,
+               (long long)state);
         for (int64_t i = 0; i < vf_st_meta_count(f); i++) {
             const char *key = vf_st_meta_key(f, i);
             if (i) putchar(',');
@@ -40,7 +46,9 @@ static int info_model(const char *path, const cli_common *c)
         }
         printf("},\"tensors\":[");
     } else {
-        printf("%s: model file, %lld tensors, %lld parameters\n", path, (long long)count, (long long)total);
+        printf("%s: model file, %lld tensors, %lld parameters", path, (long long)count, (long long)total);
+        if (state) printf(" (a checkpoint: %lld tensors of training state, fit.*)", (long long)state);
+        putchar('\n');
         for (int64_t i = 0; i < vf_st_meta_count(f); i++) {
             const char *key = vf_st_meta_key(f, i);
             printf("  %s: %s\n", key, vf_st_meta(f, key));
@@ -126,7 +134,8 @@ static void help(FILE *out)
           "shape, parameter count) or a data file (.csv, .npy, IDX, optionally .gz: rows, columns, and each\n"
           "column's mean, standard deviation, minimum and maximum).\n"
           "\n"
-          "With --json: a model gives {\"path\", \"kind\": \"model\", \"params\", \"metadata\", \"tensors\"};\n"
+          "With --json: a model gives {\"path\", \"kind\": \"model\", \"params\", \"state_tensors\" (a checkpoint's\n"
+          "fit.* training state, not counted in params), \"metadata\", \"tensors\"};\n"
           "data gives {\"path\", \"kind\": \"data\", \"n\", \"dim\", \"mean\", \"std\", \"min\", \"max\"}.\n",
           out);
     cli_print_common_help(out);

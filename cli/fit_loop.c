@@ -22,6 +22,11 @@ fit_options fit_default_options(void)
     o.seed = 0;
     o.dequantize = 0;
     o.progress = 0;
+    o.checkpoint = NULL;
+    o.checkpoint_ctx = NULL;
+    o.checkpoint_every = 1;
+    o.stop_after = 0;
+    o.resume = NULL;
     return o;
 }
 
@@ -141,12 +146,32 @@ static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, 
     return VF_OK;
 }
 
+/* Restores the optimizer and the loop's state from o->resume (sizes checked). */
+static vf_status restore(const fit_state *rs, vf_adam *opt, int64_t n, fit_state *st, fit_result *r)
+{
+    if (rs->size != n)
+        return fail(r, VF_ERR_ARG, "the checkpoint holds %lld parameters, the flow has %lld", (long long)rs->size,
+                    (long long)n);
+    vf_real *m, *v;
+    int64_t k;
+    vf_adam_state(opt, &m, &v, &k);
+    memcpy(m, rs->adam_m, sizeof(vf_real) * (size_t)n);
+    memcpy(v, rs->adam_v, sizeof(vf_real) * (size_t)n);
+    if (vf_adam_set_step(opt, rs->adam_step) != VF_OK) return fail(r, VF_ERR_ARG, "%s", vf_last_error());
+    memcpy(st->best, rs->best, sizeof(vf_real) * (size_t)n);
+    vf_real *best = st->best;
+    *st = *rs;
+    st->best = best;
+    return VF_OK;
+}
+
 vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, const vf_real *valid, int64_t nv,
                    int64_t d, const fit_options *o, FILE *log, fit_result *r)
 {
     memset(r, 0, sizeof *r);
     r->valid_nll = NAN;
     if (nt < 1 || o->batch < 1 || d < 1) return fail(r, VF_ERR_ARG, "no training rows");
+    if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
     int64_t n = vf_params_size(p);
     int64_t per_epoch = (nt + o->batch - 1) / o->batch;
     int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
@@ -167,8 +192,11 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     vf_adam *opt = NULL;
     size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
     vf_real *buf = malloc(sizeof(vf_real) * (size_t)(o->batch * d));
-    vf_real *best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
-    if (!t || !perm || !buf || !best) {
+    fit_state st;
+    memset(&st, 0, sizeof st);
+    st.size = n;
+    st.best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
+    if (!t || !perm || !buf || !st.best) {
         fail(r, s, "out of memory");
         goto done;
     }
@@ -176,34 +204,39 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         fail(r, s, "%s", vf_last_error());
         goto done;
     }
-    memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
-
-    vf_rng rng, noise_rng;
-    vf_rng_init(&rng, o->seed, 7);
-    vf_rng_init(&noise_rng, o->seed, 11);
-    vf_rng *noise = o->dequantize ? &noise_rng : NULL;
-    double best_valid = INFINITY, last_valid = NAN, last_train = NAN, t0 = now_seconds();
-    int64_t step = 0, bad = 0;
-    for (int64_t e = 1; e <= epochs && step < total; e++) {
-        vf_rng_permutation(&rng, (size_t)nt, perm);
+    if (o->resume) {
+        if ((s = restore(o->resume, opt, n, &st, r)) != VF_OK) goto done;
+    } else {
+        memcpy(st.best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+        vf_rng_init(&st.shuffle, o->seed, 7);
+        vf_rng_init(&st.noise, o->seed, 11);
+        st.best_valid = nv > 0 ? INFINITY : NAN;
+        st.last_train = st.last_valid = NAN;
+    }
+    vf_rng *noise = o->dequantize ? &st.noise : NULL;
+    double t0 = now_seconds() - st.seconds;
+    int64_t first = st.epoch + 1;
+    r->epochs = st.epoch;
+    for (int64_t e = first; e <= epochs && st.step < total; e++) {
+        vf_rng_permutation(&st.shuffle, (size_t)nt, perm);
         double sum = 0.0;
         int64_t rows = 0;
-        for (int64_t b = 0; b < nt && step < total; b += o->batch) {
+        for (int64_t b = 0; b < nt && st.step < total; b += o->batch) {
             int64_t m = nt - b < o->batch ? nt - b : o->batch;
             double nll = 0.0;
-            vf_adam_set_lr(opt, vf_schedule_lr(&sch, step));
+            vf_adam_set_lr(opt, vf_schedule_lr(&sch, st.step));
             s = train_step(f, p, t, opt, o, train, d, perm + b, m, buf, noise, &nll, r);
             if (s != VF_OK) {
                 char why[sizeof r->error];
                 memcpy(why, r->error, sizeof why);
-                fail(r, s, "training diverged at step %lld (epoch %lld): %s", (long long)(step + 1),
+                fail(r, s, "training diverged at step %lld (epoch %lld): %s", (long long)(st.step + 1),
                      (long long)e, why);
                 goto done;
             }
-            step++;
+            st.step++;
             sum += nll * (double)m;
             rows += m;
-            progress_draw(&pg, 0, now_seconds(), t0, e, epochs, step, total, sum / (double)rows, last_valid);
+            progress_draw(&pg, 0, now_seconds(), t0, e, epochs, st.step, total, sum / (double)rows, st.last_valid);
         }
         r->epochs = e;
         double vnll = NAN;
@@ -214,37 +247,56 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
                 goto done;
             }
         }
-        last_valid = vnll;
-        last_train = sum / (double)rows;
-        progress_draw(&pg, 0, now_seconds(), t0, e, epochs, step, total, last_train, last_valid);
+        st.last_valid = vnll;
+        st.last_train = sum / (double)rows;
+        progress_draw(&pg, 0, now_seconds(), t0, e, epochs, st.step, total, st.last_train, st.last_valid);
         if (log) {
             fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_nll\":%.9g,\"valid_nll\":", (long long)e,
-                    (long long)step, sum / (double)rows);
+                    (long long)st.step, st.last_train);
             if (nv > 0) fprintf(log, "%.9g", vnll);
             else fputs("null", log);
-            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, step - 1), now_seconds() - t0);
+            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), now_seconds() - t0);
             fflush(log);
         }
-        if (nv == 0 || vnll < best_valid) {
-            best_valid = vnll;
-            r->best_epoch = e;
-            bad = 0;
-            memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
-        } else if (o->patience > 0 && ++bad >= o->patience) {
+        int stop = 0;
+        st.epoch = e;
+        if (nv == 0 || vnll < st.best_valid) {
+            st.best_valid = vnll;
+            st.best_epoch = e;
+            st.bad = 0;
+            memcpy(st.best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+        } else if (o->patience > 0 && ++st.bad >= o->patience) {
+            stop = 1;
+        }
+        int pause = o->stop_after > 0 && e - first + 1 >= o->stop_after && e < epochs && st.step < total && !stop;
+        if (o->checkpoint && !stop && (e % o->checkpoint_every == 0 || pause)) {
+            vf_adam_state(opt, &st.adam_m, &st.adam_v, &st.adam_step);
+            st.seconds = now_seconds() - t0;
+            if ((s = o->checkpoint(o->checkpoint_ctx, &st)) != VF_OK) {
+                fail(r, s, "%s", vf_last_error());
+                goto done;
+            }
+        }
+        if (stop) {
             r->stopped_early = 1;
             break;
         }
+        if (pause) {
+            r->paused = 1;
+            break;
+        }
     }
-    progress_draw(&pg, 1, now_seconds(), t0, r->epochs, epochs, step, total, last_train, last_valid);
+    progress_draw(&pg, 1, now_seconds(), t0, r->epochs, epochs, st.step, total, st.last_train, st.last_valid);
     progress_end(&pg);
-    r->steps = step;
+    r->steps = st.step;
+    r->best_epoch = st.best_epoch;
     r->seconds = now_seconds() - t0;
-    memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
+    memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
     if ((s = fit_mean_nll(f, p, t, train, nt, d, noise, &r->train_nll)) != VF_OK) {
         fail(r, s, "the training NLL of the kept parameters is not finite");
         goto done;
     }
-    if (nv > 0) r->valid_nll = best_valid;
+    if (nv > 0) r->valid_nll = st.best_valid;
     s = VF_OK;
 done:
     progress_end(&pg);
@@ -252,6 +304,6 @@ done:
     vf_tape_free(t);
     free(perm);
     free(buf);
-    free(best);
+    free(st.best);
     return s;
 }

@@ -6,6 +6,14 @@
  * (epoch, step, running train NLL, last validation NLL, steps/s, ETA) is redrawn on stderr with "\r"
  * at most ten times a second and ended with a newline.
  *
+ * Checkpoints. With o.checkpoint set, the loop calls it after every o.checkpoint_every-th epoch (and
+ * after the last epoch of a run cut short by o.stop_after) with the complete training state: the
+ * parameters in p, the optimizer (moments and step count), the generators, the best parameters and
+ * validation NLL, the patience counter. A run started with o.resume set to such a state continues
+ * exactly as the uninterrupted run would have (same batches, noise, learning rates and updates), as
+ * long as the data, batch size and seed are the same. No checkpoint is written after an epoch that
+ * fails (divergence) or that ends the run by early stopping.
+ *
  * Usage
  *   fit_options o = fit_default_options();
  *   o.epochs = 20; o.patience = 5;
@@ -21,6 +29,28 @@
 #include <stdio.h>
 #include "varflow.h"
 
+/* Everything a checkpoint holds besides the flow's parameters (which stay in the store). */
+typedef struct fit_state {
+    int64_t epoch;          /* epochs completed */
+    int64_t step;           /* optimizer steps done */
+    int64_t bad;            /* epochs since the best validation NLL (patience counter) */
+    int64_t best_epoch;     /* epoch of the best parameters (0: none yet) */
+    double best_valid;      /* best validation NLL so far (INFINITY: none yet; NAN without validation) */
+    double last_train;      /* the last epoch's mean train NLL */
+    double last_valid;      /* the last epoch's validation NLL (NAN without validation) */
+    double seconds;         /* training time so far */
+    vf_rng shuffle, noise;  /* the shuffling and dequantization generators, positioned after `epoch` */
+    int64_t size;           /* number of parameters: the length of the arrays below */
+    vf_real *best;          /* [size] the best parameters */
+    vf_real *adam_m;        /* [size] Adam's first moments */
+    vf_real *adam_v;        /* [size] Adam's second moments */
+    int64_t adam_step;      /* Adam's update count */
+} fit_state;
+
+/* Called with the state after an epoch; a non-VF_OK status stops training with that error (r.error
+ * gets vf_last_error()). */
+typedef vf_status (*fit_checkpoint_fn)(void *ctx, const fit_state *st);
+
 typedef struct fit_options {
     int64_t epochs;         /* passes over the training rows (used when steps == 0) [100] */
     int64_t steps;          /* > 0: stop after this many optimizer steps instead [0] */
@@ -33,6 +63,12 @@ typedef struct fit_options {
     uint64_t seed;          /* shuffling and dequantization seed [0] */
     int dequantize;         /* 1: add U(0, 1) noise to every value of every batch and evaluation [0] */
     int progress;           /* 1: redraw a progress line on stderr (a terminal) [0] */
+    fit_checkpoint_fn checkpoint;   /* NULL: no checkpoints [NULL] */
+    void *checkpoint_ctx;           /* passed to checkpoint [NULL] */
+    int64_t checkpoint_every;       /* checkpoint after every this many epochs (>= 1) [1] */
+    int64_t stop_after;             /* > 0: end this run after that many epochs (a checkpoint is written
+                                     * then; the schedule still spans all epochs) [0] */
+    const fit_state *resume;        /* not NULL: continue from this state (p holds its parameters) [NULL] */
 } fit_options;
 
 typedef struct fit_result {
@@ -42,6 +78,7 @@ typedef struct fit_result {
     int64_t epochs;         /* epochs begun (the last may be partial with --steps) */
     int64_t best_epoch;     /* epoch (1-based) whose parameters were kept */
     int stopped_early;      /* 1 when patience ran out */
+    int paused;             /* 1 when o.stop_after ended the run before the last epoch */
     double seconds;         /* wall time of the training loop */
     char error[512];        /* on failure: what went wrong, one line */
 } fit_result;

@@ -457,6 +457,46 @@ static void test_extra_metadata(void)
     vf_params_free(p);
 }
 
+/* vf_flow_save_with: training-state tensors ("fit.*") are stored exactly and ignored by the loader;
+ * other names, duplicates and bad shapes are refused; an unknown non-state tensor still is an error. */
+static void test_state_tensors(void)
+{
+    vf_params *p = NULL;
+    vf_flow *f = NULL;
+    CHECK_STATUS(make_big(0, &p, &f), VF_OK);
+    if (!f) return;
+    const char *path = path_of("state.safetensors");
+    const vf_real m[6] = {1.5f, -2, 0.25f, 1e-3f, 7, 8}, v[2] = {3, 4};
+    vf_model_tensor t[2] = {{"fit.adam.m.x", 2, {2, 3}, m}, {"fit.step", 1, {2}, v}};
+    CHECK_STATUS(vf_flow_save_with(f, p, path, 0, NULL, NULL, 2, t), VF_OK);
+    vf_params *q = NULL;
+    vf_flow *g = NULL;
+    CHECK_STATUS(vf_flow_load(path, &q, &g, NULL), VF_OK);
+    CHECK(g && vf_params_size(q) == vf_params_size(p) &&
+          memcmp(vf_params_values(q), vf_params_values(p), sizeof(vf_real) * (size_t)vf_params_size(p)) == 0);
+    vf_flow_free(g);
+    vf_params_free(q);
+    vf_st_file *st = NULL;
+    CHECK_STATUS(vf_st_open(path, &st), VF_OK);
+    vf_real back[6] = {0};
+    CHECK(st && vf_st_has(st, "fit.adam.m.x") && vf_st_get_into(st, "fit.adam.m.x", back, 6) == VF_OK &&
+          memcmp(back, m, sizeof m) == 0);
+    vf_st_close(st);
+    /* refused: a name outside fit.*, a duplicate, a negative extent, NULL data */
+    vf_model_tensor bad[2] = {{"adam.m", 1, {2}, v}, {"fit.a", 1, {2}, v}};
+    CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, bad), VF_ERR_ARG);
+    bad[0] = bad[1];
+    CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 2, bad), VF_ERR_ARG);
+    bad[0].shape[0] = -1;
+    CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, bad), VF_ERR_ARG);
+    bad[1].data = NULL;
+    CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, bad + 1), VF_ERR_ARG);
+    CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, NULL), VF_ERR_ARG);
+    CHECK(slurp(path_of("bad.safetensors"), (unsigned char *)back, 1) == 0);
+    vf_flow_free(f);
+    vf_params_free(p);
+}
+
 /* The file is plain safetensors: the registered names, shapes, the build's dtype, the values. */
 static void test_plain_safetensors(void)
 {
@@ -716,6 +756,7 @@ int main(void)
     RUN(test_every_base_kind);
     RUN(test_multi_transform_flow);
     RUN(test_extra_metadata);
+    RUN(test_state_tensors);
     RUN(test_plain_safetensors);
     RUN(test_malformed_files);
     RUN(test_load_allocation_failures);

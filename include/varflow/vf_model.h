@@ -25,12 +25,15 @@
  *   "flow"            {"dim": d, "context": c, "base": <base describe()>,
  *                      "transforms": [<transform 0 describe()>, ...]} (data -> latent order)
  *   any extra keys the caller adds (a training record, a data standardization, ...).
+ * and, optionally (vf_flow_save_with), training-state tensors whose names start with "fit." (a
+ * checkpoint's optimizer moments, best parameters, ...): the loader ignores them, so a checkpoint is
+ * also a usable model file.
  *
  * Loading rebuilds every piece through a registry of kinds: each describe() object is read back and
  * the public constructor is called with exactly the recorded settings under the canonical name; the
  * rebuilt piece's describe() must then equal the recorded one (as JSON values), so a permutation or
  * a degree order drawn from a seed is checked against the recorded array. Every tensor must exist
- * with the registered shape, and no other tensor may be present. Any problem gives VF_ERR_FORMAT (or
+ * with the registered shape, and no other tensor may be present except training state ("fit.*"). Any problem gives VF_ERR_FORMAT (or
  * VF_ERR_IO when the file cannot be read) with a message naming the file and what is wrong.
  */
 #ifndef VF_MODEL_H
@@ -65,6 +68,26 @@ const char *vf_model_meta_get(const vf_model_meta *m, const char *key);
  * extra key ("format", "format_version", "flow"); VF_ERR_IO when the file cannot be written. */
 vf_status vf_flow_save(const vf_flow *f, vf_params *p, const char *path, int64_t n_extra,
                        const char *const *keys, const char *const *values);
+
+/* Training state stored beside a flow (checkpoints): tensor names begin with this prefix. */
+#define VF_MODEL_STATE_PREFIX "fit."
+
+/* One extra tensor for vf_flow_save_with: name (starting with VF_MODEL_STATE_PREFIX), shape [ndim],
+ * contiguous values data [prod(shape)] (borrowed until the call returns). */
+typedef struct vf_model_tensor {
+    const char *name;
+    int ndim;
+    int64_t shape[VF_MAX_DIMS];
+    const vf_real *data;
+} vf_model_tensor;
+
+/* vf_flow_save plus n_tensors extra tensors (a checkpoint's training state; n_tensors may be 0 with
+ * NULL). VF_ERR_ARG as vf_flow_save, and for an extra tensor whose name does not start with
+ * VF_MODEL_STATE_PREFIX or appears twice, or whose shape or data is invalid. Written atomically: on
+ * any failure an existing file at path is left as it was. */
+vf_status vf_flow_save_with(const vf_flow *f, vf_params *p, const char *path, int64_t n_extra,
+                            const char *const *keys, const char *const *values, int64_t n_tensors,
+                            const vf_model_tensor *tensors);
 
 /* Read a model file: *f receives the rebuilt flow and *p a new finalized store holding the file's
  * values (the caller frees both); extra (may be NULL) receives the non-reserved metadata (free it

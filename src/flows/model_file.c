@@ -63,8 +63,39 @@ static vf_status architecture_json(const vf_flow *f, strbuf *b)
 
 /* ---- save --------------------------------------------------------------------------------- */
 
+static int is_state(const char *name) { return strncmp(name, VF_MODEL_STATE_PREFIX, strlen(VF_MODEL_STATE_PREFIX)) == 0; }
+
+/* The extra tensors' names and shapes. */
+static vf_status check_tensors(int64_t n, const vf_model_tensor *tensors)
+{
+    if (n < 0 || (n > 0 && !tensors))
+        return vf__error(VF_ERR_ARG, "vf_flow_save_with: %lld extra tensors without an array", (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        const vf_model_tensor *x = &tensors[i];
+        if (!x->name || !is_state(x->name) || !x->data)
+            return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor %lld needs data and a name starting with \"%s\"",
+                             (long long)i, VF_MODEL_STATE_PREFIX);
+        if (x->ndim < 0 || x->ndim > VF_MAX_DIMS)
+            return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor \"%s\" has %d dimensions", x->name, x->ndim);
+        for (int k = 0; k < x->ndim; k++)
+            if (x->shape[k] < 0)
+                return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor \"%s\" has a negative extent", x->name);
+        for (int64_t j = 0; j < i; j++)
+            if (strcmp(tensors[j].name, x->name) == 0)
+                return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor \"%s\" appears twice", x->name);
+    }
+    return VF_OK;
+}
+
 vf_status vf_flow_save(const vf_flow *f, vf_params *p, const char *path, int64_t n_extra, const char *const *keys,
                        const char *const *values)
+{
+    return vf_flow_save_with(f, p, path, n_extra, keys, values, 0, NULL);
+}
+
+vf_status vf_flow_save_with(const vf_flow *f, vf_params *p, const char *path, int64_t n_extra,
+                            const char *const *keys, const char *const *values, int64_t n_tensors,
+                            const vf_model_tensor *tensors)
 {
     if (!f || !p || !path) return vf__error(VF_ERR_ARG, "vf_flow_save: NULL flow, parameters or path");
     if (!vf_params_is_finalized(p)) return vf__error(VF_ERR_ARG, "vf_flow_save: the parameter store is not finalized");
@@ -77,8 +108,10 @@ vf_status vf_flow_save(const vf_flow *f, vf_params *p, const char *path, int64_t
         if (reserved_key(keys[i]))
             return vf__error(VF_ERR_ARG, "vf_flow_save: extra metadata key \"%s\" is reserved", keys[i]);
     }
+    vf_status s = check_tensors(n_tensors, tensors);
+    if (s != VF_OK) return s;
     strbuf arch = {NULL, 0, 0};
-    vf_status s = architecture_json(f, &arch);
+    s = architecture_json(f, &arch);
     vf_st_writer *w = s == VF_OK ? vf_st_writer_new() : NULL;
     if (s == VF_OK && !w) s = VF_ERR_NOMEM;
     char version[16];
@@ -93,6 +126,8 @@ vf_status vf_flow_save(const vf_flow *f, vf_params *p, const char *path, int64_t
         s = vf_params_info(p, id, &info);
         if (s == VF_OK) s = vf_st_writer_add(w, info.name, dtype, info.ndim, info.shape, vf_params_data(p, id));
     }
+    for (int64_t i = 0; s == VF_OK && i < n_tensors; i++)
+        s = vf_st_writer_add(w, tensors[i].name, dtype, tensors[i].ndim, tensors[i].shape, tensors[i].data);
     if (s == VF_OK) s = vf_st_writer_write(w, path);
     vf_st_writer_free(w);
     vf_free(arch.s);
@@ -269,7 +304,7 @@ static vf_status load_tensors(const vf_st_file *st, vf_params *p)
         if (s != VF_OK) return s;
     }
     for (int64_t i = 0; i < vf_st_count(st); i++)
-        if (vf_params_find(p, vf_st_name(st, i)) < 0)
+        if (!is_state(vf_st_name(st, i)) && vf_params_find(p, vf_st_name(st, i)) < 0)
             return vf__error(VF_ERR_FORMAT, "tensor \"%s\" is not a parameter of the architecture", vf_st_name(st, i));
     return VF_OK;
 }
