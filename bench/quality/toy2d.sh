@@ -9,6 +9,7 @@
 #                   batch 256, lr 3e-3
 #   SEED...         fit seeds (default 1 2 3 4 5); seed s draws train/valid/test with data seeds
 #                   100 + s, 200 + s, 300 + s (independent streams) and fits with --seed s
+# MODEL (environment, default nsf) names another --model spec, for comparing settings.
 # Prints one line per data set and seed (test NLL, its standard error, validation NLL, seconds), then
 # the mean and the sample standard deviation over the seeds. Fits run one at a time under `nice`.
 set -euo pipefail
@@ -23,10 +24,11 @@ full) NT=50000 NV=10000 NTEST=100000 LEN="--epochs 40" ;;
 ci) NT=20000 NV=5000 NTEST=20000 LEN="--steps 4000" ;;
 *) echo "toy2d.sh: mode must be full or ci, not '$MODE'" >&2; exit 2 ;;
 esac
+MODEL=${MODEL:-nsf}
 mkdir -p "$OUT"
 num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p"; }
 
-echo "# varflow $("$V" --version | cut -d' ' -f2), mode $MODE: $NT/$NV/$NTEST rows, $LEN --batch 256 --lr 3e-3, model nsf"
+echo "# varflow $("$V" --version | cut -d' ' -f2), mode $MODE: $NT/$NV/$NTEST rows, $LEN --batch 256 --lr 3e-3, model $MODEL"
 printf '%-13s %5s %10s %8s %10s %8s\n' set seed test_nll stderr valid_nll seconds
 for set in checkerboard 8gaussians; do
     vals=()
@@ -36,7 +38,7 @@ for set in checkerboard 8gaussians; do
         "$V" data "$set" -n $NV --seed $((200 + s)) -o "$p-valid.npy" --quiet
         "$V" data "$set" -n $NTEST --seed $((300 + s)) -o "$p-test.npy" --quiet
         # shellcheck disable=SC2086
-        fit=$(nice "$V" fit --data "$p-train.npy" --valid "$p-valid.npy" --model nsf $LEN --batch 256 \
+        fit=$(nice "$V" fit --data "$p-train.npy" --valid "$p-valid.npy" --model "$MODEL" $LEN --batch 256 \
             --lr 3e-3 --seed "$s" --json -o "$p.safetensors")
         lp=$("$V" logprob --model "$p.safetensors" --data "$p-test.npy" --json)
         nll=$(echo "$lp" | num mean_log_prob | sed 's/^-//')
