@@ -15,8 +15,18 @@ num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2"; }
 # awk_true EXPR: exit status 0 when the awk expression is true.
 awk_true() { awk "BEGIN { exit !($1) }"; }
 
+# In a Debug or sanitizer build (several times slower) only the first run, its checks and the errors.
+B=$(dirname "$V")/CMakeCache.txt
+QUICK=0
+STEPS=300
+if grep -q -e '^VF_SANITIZE:BOOL=ON' -e '^CMAKE_BUILD_TYPE:STRING=Debug' "$B" 2>/dev/null; then
+    QUICK=1
+    STEPS=20
+    echo "note: Debug/sanitizer build: the reproducibility and text-report runs are skipped"
+fi
+
 # A short run (300 steps) with --json: one JSON line, every file in place, no temporary left behind.
-"$V" demo -o "$T/d" --steps 300 --seed 4 --json >"$T/out" 2>"$T/err"
+"$V" demo -o "$T/d" --steps $STEPS --seed 4 --json >"$T/out" 2>"$T/err"
 check '[ $? = 0 ]' "demo --json failed: $(cat "$T/err")"
 check '[ "$(wc -l <"$T/out")" = 1 ] && [ ! -s "$T/err" ]' "demo --json printed more than one line: $(cat "$T/out" "$T/err")"
 for f in train.npy valid.npy test.npy model.safetensors train_log.jsonl samples.csv; do
@@ -26,24 +36,26 @@ check '[ -z "$(ls "$T/d" | grep -v -e "\.npy$" -e "\.safetensors$" -e "\.jsonl$"
 for k in entropy test_nll test_nll_stderr valid_nll epochs steps seconds params samples_inside; do
     check '[ -n "$(num $k "$T/out")" ]' "key $k missing in $(cat "$T/out")"
 done
-check 'grep -q "\"set\":\"checkerboard\"" "$T/out" && [ "$(num steps "$T/out")" = 300 ]' "set/steps: $(cat "$T/out")"
+check 'grep -q "\"set\":\"checkerboard\"" "$T/out" && [ "$(num steps "$T/out")" = $STEPS ]' "set/steps: $(cat "$T/out")"
 check '[ "$(num entropy "$T/out")" = 3.4657359 ]' "checkerboard entropy: $(cat "$T/out")"
 # 50000 training rows at batch 256: 196 steps per epoch, so 300 steps are 2 epochs (two log lines).
-check '[ "$(wc -l <"$T/d/train_log.jsonl")" = 2 ]' "log lines: $(cat "$T/d/train_log.jsonl")"
+check '[ "$(wc -l <"$T/d/train_log.jsonl")" = $((STEPS > 196 ? 2 : 1)) ]' "log lines: $(cat "$T/d/train_log.jsonl")"
 check '[ "$(wc -l <"$T/d/samples.csv")" = 5000 ] && [ "$(head -1 "$T/d/samples.csv" | tr "," "\n" | wc -l)" = 2 ]' \
     "samples.csv is not 5000 rows of 2"
 
 # The reported test NLL is that of the model file on test.npy (varflow logprob agrees), and it obeys
 # the entropy: the mean of 20000 rows cannot lie more than 5 standard errors below log 32 = 3.466
-# (a missing Jacobian term would break this); after 300 steps it is well below the N(0, I)-like start
-# (about 6 nats on this data) and than a Gaussian's best, 4.51.
+# (a missing Jacobian term would break this); after 300 steps it is well below a Gaussian's best,
+# 4.51, and most samples fall on the dark squares.
 "$V" logprob --model "$T/d/model.safetensors" --data "$T/d/test.npy" --json >"$T/lp" 2>"$T/err"
 nll=$(num test_nll "$T/out")
 se=$(num test_nll_stderr "$T/out")
 lp=$(num mean_log_prob "$T/lp")
 check 'awk_true "($nll + $lp) < 1e-5 && ($nll + $lp) > -1e-5"' "demo test NLL $nll, logprob mean $lp"
-check 'awk_true "$nll > 3.4657 - 5 * $se && $nll < 4.3 && $se > 0 && $se < 0.01"' "test NLL $nll +- $se"
-check 'awk_true "$(num samples_inside "$T/out") > 0.5"' "samples inside: $(cat "$T/out")"
+check 'awk_true "$nll > 3.4657 - 5 * $se && $se > 0 && $se < 0.02"' "test NLL $nll +- $se"
+if [ "$QUICK" = 0 ]; then
+    check 'awk_true "$nll < 4.3 && $(num samples_inside "$T/out") > 0.5"' "300 steps: $(cat "$T/out")"
+fi
 "$V" info "$T/d/model.safetensors" --json >"$T/info" 2>"$T/err"
 check 'grep -q "\"kind\":\"model\"" "$T/info" && [ "$(num params "$T/info")" = "$(num params "$T/out")" ]' \
     "info model: $(cat "$T/info" "$T/err")"
@@ -51,6 +63,7 @@ check 'grep -q "\"fit.spec\":\"nsf\"" "$T/info"' "the model file does not record
 "$V" info "$T/d/test.npy" --json >"$T/info" 2>"$T/err"
 check 'grep -q "\"n\":20000,\"dim\":2" "$T/info"' "info test.npy: $(cat "$T/info" "$T/err")"
 
+if [ "$QUICK" = 0 ]; then
 # The same seed gives the same files (run again into the same folder: the model file records its
 # data paths); another seed other data.
 cp -r "$T/d" "$T/d0"
@@ -73,6 +86,8 @@ for pat in "entropy" "held-out test NLL" "varflow info $T/g/model.safetensors" "
     "varflow sample --model $T/g/model.safetensors" "varflow fit --data $T/g/train.npy" "varflow data 8gaussians"; do
     check 'grep -qF "$pat" "$T/out"' "the report lacks '$pat'"
 done
+
+fi
 
 # Errors: one line on stderr, nothing on stdout; usage errors exit 2, a folder that cannot be made 1.
 expect() {
