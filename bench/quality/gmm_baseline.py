@@ -44,7 +44,7 @@ def main():
     lp = gm.score_samples(test)
     print(json.dumps({"k": k, "valid_ll": v, "test_ll": float(lp.mean()),
                       "test_stderr": float(lp.std(ddof=1) / np.sqrt(len(lp))), "n_test": len(lp),
-                      "valid_ll_by_k": scores}))
+                      "valid_ll_by_k": scores}, separators=(",", ":")))
 
 
 if __name__ == "__main__":
