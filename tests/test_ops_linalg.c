@@ -164,6 +164,61 @@ static void test_masked_linear_blocks(void)
     vf_tape_free(t);
 }
 
+/* Rows [7, 27) of a 45 x 37 masked layer on the first 30 inputs: the dense formulas on that block;
+ * the weight and bias gradients outside it stay zero. */
+static void test_masked_linear_rows(void)
+{
+    enum { R = 4, OUT = 45, IN = 37, ROW0 = 7, ROWS = 20, K = 30 };
+    static vf_real x[R * K], w[OUT * IN], m[OUT * IN], b[OUT], r[R * ROWS], gw[OUT * IN], gb[OUT], gx[R * K];
+    gc_fill(x, R * K, 11, 0, 1);
+    gc_fill(w, OUT * IN, 12, 0, 1);
+    gc_fill(b, OUT, 13, 0, 1);
+    gc_fill(r, R * ROWS, 14, 0, 1);
+    for (int o = 0; o < OUT; o++)
+        for (int i = 0; i < IN; i++) m[o * IN + i] = i <= o / 2 + 3 ? 1 : 0;
+    vf_tape *t = vf_tape_new();
+    vf_var y = vf_masked_linear_rows(t, vf_param(t, x, gx, 2, (int64_t[]){R, K}), vf_param(t, w, gw, 2, (int64_t[]){OUT, IN}),
+                                     vf_input(t, m, 2, (int64_t[]){OUT, IN}), vf_param(t, b, gb, 1, (int64_t[]){OUT}),
+                                     ROW0, ROWS);
+    vf_var loss = vf_sum(t, vf_mul(t, y, vf_input(t, r, 2, (int64_t[]){R, ROWS})), VF_ALL_AXES, 0);
+    CHECK(vf_backward(t, loss) == VF_OK);
+    double tol = VF_USE_DOUBLE ? 1e-12 : 1e-4, worst = 0;
+    for (int n = 0; n < R; n++)
+        for (int o = 0; o < ROWS; o++) {
+            double want = b[ROW0 + o];
+            for (int i = 0; i < K; i++) want += (double)x[n * K + i] * w[(ROW0 + o) * IN + i] * m[(ROW0 + o) * IN + i];
+            worst = fmax(worst, fabs(want - vf_value(t, y)->data[n * ROWS + o]));
+        }
+    for (int o = 0; o < OUT; o++) {
+        int in_block = o >= ROW0 && o < ROW0 + ROWS;
+        double want_b = 0;
+        for (int n = 0; n < R && in_block; n++) want_b += r[n * ROWS + o - ROW0];
+        worst = fmax(worst, fabs(want_b - gb[o]));
+        for (int i = 0; i < IN; i++) {
+            double want = 0;
+            for (int n = 0; n < R && in_block && i < K; n++) want += (double)r[n * ROWS + o - ROW0] * x[n * K + i];
+            worst = fmax(worst, fabs(want * m[o * IN + i] - gw[o * IN + i]));
+        }
+    }
+    for (int n = 0; n < R; n++)
+        for (int i = 0; i < K; i++) {
+            double want = 0;
+            for (int o = 0; o < ROWS; o++) want += (double)r[n * ROWS + o] * w[(ROW0 + o) * IN + i] * m[(ROW0 + o) * IN + i];
+            worst = fmax(worst, fabs(want - gx[n * K + i]));
+        }
+    CHECK_MSG(worst <= tol, "largest difference from the dense formulas: %g", worst);
+    /* rows outside the weight, or more inputs than it has: errors */
+    vf_tape_reset(t);
+    CHECK(vf_masked_linear_rows(t, vf_input(t, x, 2, (int64_t[]){R, K}), vf_input(t, w, 2, (int64_t[]){OUT, IN}),
+                                vf_input(t, m, 2, (int64_t[]){OUT, IN}), VF_NOVAR, 40, 6) == VF_NOVAR);
+    CHECK(vf_tape_status(t) == VF_ERR_ARG);
+    vf_tape_reset(t);
+    CHECK(vf_masked_linear_rows(t, vf_input(t, w, 2, (int64_t[]){1, 40}), vf_input(t, w, 2, (int64_t[]){OUT, IN}),
+                                vf_input(t, m, 2, (int64_t[]){OUT, IN}), VF_NOVAR, 0, 6) == VF_NOVAR);
+    CHECK(vf_tape_status(t) == VF_ERR_SHAPE);
+    vf_tape_free(t);
+}
+
 static vf_var build_bias(vf_tape *t, const vf_var *in, void *ctx)
 {
     (void)ctx;
@@ -229,6 +284,7 @@ int main(void)
     RUN(test_linear_matches_composition);
     RUN(test_masked_linear);
     RUN(test_masked_linear_blocks);
+    RUN(test_masked_linear_rows);
     RUN(test_bias_add);
     RUN(test_stacked);
     RUN(test_shape_errors);

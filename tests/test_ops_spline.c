@@ -233,6 +233,97 @@ static void test_layouts_agree(void)
     data_free(&s);
 }
 
+/* Packed parameters (per element: K widths, K heights, K-1 slopes) give bit-identical values,
+ * log-derivatives and gradients to the three separate tensors, in both directions. */
+static void test_packed_matches(void)
+{
+    enum { N = 4, D = 3, K = 5, PER = 3 * K - 1, M = N * D };
+    for (int inverse = 0; inverse < 2; inverse++) {
+        spl_case c = case_new(N, D, K, 2.5);
+        c.opt.identity_at_zero = 1;
+        spl_data s;
+        data_alloc(&s, &c);
+        params_random(&s, &c, 300 + (uint64_t)inverse, 0.7);
+        gc_fill(s.x, M, 301, 0, 1.8); /* some points in the tails */
+        vf_real theta[M * PER], r1[M], r2[M], gw[M * K] = {0}, gh[M * K] = {0}, gd[M * (K - 1)] = {0};
+        vf_real gt[M * PER] = {0}, gx1[M] = {0}, gx2[M] = {0};
+        for (int i = 0; i < M; i++) {
+            memcpy(theta + i * PER, s.uw + i * K, K * sizeof(vf_real));
+            memcpy(theta + i * PER + K, s.uh + i * K, K * sizeof(vf_real));
+            memcpy(theta + i * PER + 2 * K, s.ud + i * (K - 1), (K - 1) * sizeof(vf_real));
+        }
+        gc_fill(r1, M, 302, 0, 1);
+        gc_fill(r2, M, 303, 0, 1);
+        vf_tape *t = vf_tape_new();
+        vf_var x1 = vf_param(t, s.x, gx1, 2, (int64_t[]){N, D}), x2 = vf_param(t, s.x, gx2, 2, (int64_t[]){N, D});
+        vf_var l1 = VF_NOVAR, l2 = VF_NOVAR;
+        vf_var y1 = vf_rq_spline(t, x1, vf_param(t, s.uw, gw, 2, (int64_t[]){N, D * K}),
+                                 vf_param(t, s.uh, gh, 2, (int64_t[]){N, D * K}),
+                                 vf_param(t, s.ud, gd, 2, (int64_t[]){N, D * (K - 1)}), 2.5, inverse, &c.opt, &l1);
+        vf_var y2 = vf_rq_spline_packed(t, x2, vf_param(t, theta, gt, 3, (int64_t[]){N, D, PER}), K, 2.5, inverse,
+                                        &c.opt, &l2);
+        vf_var w1 = vf_input(t, r1, 2, (int64_t[]){N, D}), w2 = vf_input(t, r2, 2, (int64_t[]){N, D});
+        vf_var loss = vf_add(t, vf_sum(t, vf_add(t, vf_mul(t, y1, w1), vf_mul(t, l1, w2)), VF_ALL_AXES, 0),
+                             vf_sum(t, vf_add(t, vf_mul(t, y2, w1), vf_mul(t, l2, w2)), VF_ALL_AXES, 0));
+        CHECK_STATUS(vf_backward(t, loss), VF_OK);
+        if (vf_tape_status(t) == VF_OK) {
+            CHECK(memcmp(vf_value(t, y1)->data, vf_value(t, y2)->data, M * sizeof(vf_real)) == 0);
+            CHECK(memcmp(vf_value(t, l1)->data, vf_value(t, l2)->data, M * sizeof(vf_real)) == 0);
+            CHECK(memcmp(gx1, gx2, sizeof gx1) == 0);
+            int same = 1;
+            for (int i = 0; i < M; i++) {
+                same &= memcmp(gt + i * PER, gw + i * K, K * sizeof(vf_real)) == 0;
+                same &= memcmp(gt + i * PER + K, gh + i * K, K * sizeof(vf_real)) == 0;
+                same &= memcmp(gt + i * PER + 2 * K, gd + i * (K - 1), (K - 1) * sizeof(vf_real)) == 0;
+            }
+            CHECK_MSG(same, "packed gradients differ (inverse %d)", inverse);
+        }
+        /* shape errors name theta */
+        vf_tape_reset(t);
+        CHECK(vf_rq_spline_packed(t, vf_input(t, s.x, 2, (int64_t[]){N, D}),
+                                  vf_input(t, theta, 2, (int64_t[]){N, D * PER - 1}), K, 2.5, 0, NULL, NULL) == VF_NOVAR);
+        CHECK(vf_tape_status(t) == VF_ERR_SHAPE && strstr(vf_tape_error(t), "theta") != NULL);
+        vf_tape_free(t);
+        data_free(&s);
+    }
+}
+
+/* In inference mode the values and log-derivatives are the same bits; derivatives are refused. */
+static void test_inference_mode(void)
+{
+    enum { N = 5, D = 2, K = 6, M = N * D };
+    spl_case c = case_new(N, D, K, 3.0);
+    spl_data s;
+    data_alloc(&s, &c);
+    params_random(&s, &c, 400, 0.8);
+    gc_fill(s.x, M, 401, 0, 2.0);
+    vf_real out[2][2][M];
+    for (int mode = 0; mode < 2; mode++) {
+        vf_tape *t = vf_tape_new();
+        vf_tape_set_grad_enabled(t, mode == 0);
+        CHECK(vf_tape_grad_enabled(t) == (mode == 0));
+        for (int inverse = 0; inverse < 2; inverse++) {
+            vf_var l = VF_NOVAR;
+            vf_var y = vf_rq_spline(t, vf_input(t, s.x, 2, (int64_t[]){N, D}), vf_input(t, s.uw, 2, (int64_t[]){N, D * K}),
+                                    vf_input(t, s.uh, 2, (int64_t[]){N, D * K}),
+                                    vf_input(t, s.ud, 2, (int64_t[]){N, D * (K - 1)}), 3.0, inverse, NULL, &l);
+            CHECK_STATUS(vf_tape_status(t), VF_OK);
+            memcpy(out[mode][inverse], vf_value(t, y)->data, sizeof out[mode][inverse]);
+            if (mode == 1 && inverse == 1) {
+                vf_real g[M] = {0};
+                CHECK_STATUS(vf_backward_seed(t, y, g), VF_ERR_STATE);
+                CHECK_STATUS(vf_jvp(t), VF_ERR_STATE);
+            }
+            (void)l;
+        }
+        vf_tape_reset(t); /* the mode outlives resets */
+        CHECK(vf_tape_grad_enabled(t) == (mode == 0));
+        vf_tape_free(t);
+    }
+    CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
+    data_free(&s);
+}
+
 /* ---- gradients ------------------------------------------------------------------------------ */
 static void test_gradcheck(void)
 {
@@ -715,6 +806,8 @@ int main(void)
 {
     RUN(test_matches_reference);
     RUN(test_layouts_agree);
+    RUN(test_packed_matches);
+    RUN(test_inference_mode);
     RUN(test_gradcheck);
     RUN(test_gradcheck_variants);
     RUN(test_tail_gradients);

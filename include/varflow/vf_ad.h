@@ -52,6 +52,10 @@ void vf_tape_reset(vf_tape *t);                  /* drop all nodes and the error
 vf_status vf_tape_status(const vf_tape *t);      /* VF_OK or the first error since the reset */
 const char *vf_tape_error(const vf_tape *t);     /* its message ("" if none) */
 int32_t vf_tape_size(const vf_tape *t);          /* number of nodes */
+/* Inference mode: with enabled = 0 the ops keep no state for derivatives (less memory, less work),
+ * and vf_backward / vf_jvp refuse with VF_ERR_STATE. The setting outlives resets; default 1. */
+void vf_tape_set_grad_enabled(vf_tape *t, int enabled);
+int vf_tape_grad_enabled(const vf_tape *t);
 
 /* ---- leaves ------------------------------------------------------------------------------- */
 /* Constant input, borrowed contiguous data of the given shape. */
@@ -92,6 +96,10 @@ vf_var vf_matmul(vf_tape *t, vf_var a, vf_var b, int trans_a, int trans_b);
 vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act);
 /* MADE layer: x (W * mask)^T + b. mask [out, in] of 0/1 constant; b may be VF_NOVAR -> [n, out] */
 vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b);
+/* Rows [row0, row0 + n_rows) of that layer on the first k input columns, without copying weights:
+ * x [n, k] (k <= in), w and mask [out, in], b [out] or VF_NOVAR -> [n, n_rows] =
+ * x (W * M)[row0 : row0 + n_rows, 0 : k]^T + b[row0 : row0 + n_rows]. */
+vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b, int64_t row0, int64_t n_rows);
 /* x [n, d] + b [d] -> [n, d] */
 vf_var vf_bias_add(vf_tape *t, vf_var x, vf_var b);
 

@@ -66,6 +66,12 @@ vf_var vf_rq_spline(vf_tape *t, vf_var x, vf_var uw, vf_var uh, vf_var ud, doubl
 /* The knots of one element's spline, as the op computes them (in double):
  *   uw [K], uh [K], ud [K-1] (may be NULL when K = 1) -> kx [K+1], ky [K+1], kd [K+1] (slopes D_k).
  * VF_ERR_ARG on K < 1, NULL arrays, bound <= 0 or invalid options. */
+/* The same spline with its parameters packed per element: theta has x's shape + [3K - 1] (or x's
+ * shape with the last extent times 3K - 1), element i holding its K width logits, then its K height
+ * logits, then its K - 1 slope values (the layout of a MADE's or an MLP's outputs per dimension), so
+ * no gather is needed to split them. bins = K >= 1. */
+vf_var vf_rq_spline_packed(vf_tape *t, vf_var x, vf_var theta, int64_t bins, double bound, int inverse,
+                           const vf_rq_spline_options *opt, vf_var *ladj);
 vf_status vf_rq_spline_knots(const vf_real *uw, const vf_real *uh, const vf_real *ud, int64_t K, double bound,
                              const vf_rq_spline_options *opt, double *kx, double *ky, double *kd);
 

@@ -53,6 +53,7 @@ struct vf_tape {
     size_t scratch_bytes;
     vf_status status;
     char error[256];
+    int no_grad;              /* inference mode (vf_tape_set_grad_enabled): ops may skip derivative state */
 };
 
 /* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it, and never

@@ -241,8 +241,10 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
 }
 
 /* ---- MADE masked linear: y = x (W * M)^T + b ----------------------------------------------
- * inputs: x, W, M[, b]; aux: a masked_aux (W * M and the mask's block plan). The mask is a constant:
- * it never receives a gradient.
+ * inputs: x, W, M[, b]; iarg[0] = row0: the node uses rows [row0, row0 + out) of W, M and b and their
+ * first `in` columns (in = x's width <= W's width; the whole matrices for vf_masked_linear). aux: a
+ * masked_aux (that block of W * M, contiguous, and its block plan). The mask is a constant: it never
+ * receives a gradient.
  *
  * Block plan. MADE masks with hidden units sorted by degree are block triangular: the inputs that
  * output o sees form a prefix [0, prefix(o)), and the outputs that see input i a suffix [first(i),
@@ -255,7 +257,7 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
 enum { MASK_BLOCK = 16 };
 
 typedef struct masked_aux {
-    vf_real *wm;                 /* [out, in] = W * M */
+    vf_real *wm;                 /* [out, in] = the used block of W * M */
     int64_t n_out_blocks;        /* output runs: rows [out_start[b], out_start[b+1]) see inputs [0, prefix[b]) */
     int64_t *out_start, *prefix; /* [n_out_blocks + 1], [n_out_blocks] */
     int64_t n_in_blocks;         /* input runs: cols [in_start[j], in_start[j+1]) are seen by rows [first[j], out) */
@@ -278,19 +280,24 @@ static int64_t group_runs(int64_t n, const int64_t *member_key, int take_max, in
     return runs;
 }
 
-/* The block plan of mask [out, in]; scratch [out + in] for the per-row prefixes and per-column firsts. */
-static void plan_mask(const vf_real *mask, int64_t out, int64_t in, int64_t *scratch, masked_aux *a)
+/* wm [out, in] = W * M on rows [row0, row0 + out), columns [0, in) (leading dimension ld), and the
+ * block plan of that part of the mask; scratch [out + in]. */
+static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t ld, int64_t row0, int64_t out,
+                                int64_t in, int64_t *scratch, masked_aux *a)
 {
     int64_t *pre = scratch, *first = scratch + out;
     for (int64_t i = 0; i < in; i++) first[i] = out;
     for (int64_t o = 0; o < out; o++) {
-        const vf_real *row = mask + o * in;
+        const vf_real *mrow = mask + (row0 + o) * ld, *wrow = w + (row0 + o) * ld;
+        vf_real *dst = a->wm + o * in;
         int64_t last = -1;
-        for (int64_t i = 0; i < in; i++)
-            if (row[i] != 0) {
+        for (int64_t i = 0; i < in; i++) {
+            dst[i] = wrow[i] * mrow[i];
+            if (mrow[i] != 0) {
                 last = i;
                 if (first[i] == out) first[i] = o;
             }
+        }
         pre[o] = last + 1;
     }
     a->n_out_blocks = group_runs(out, pre, 1, a->out_start, a->prefix);
@@ -301,18 +308,18 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
 {
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     masked_aux *a = n->aux;
-    vf_real *wm = a->wm;
-    for (int64_t i = 0; i < out * in; i++) wm[i] = w->value.data[i] * m->value.data[i];
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
-    plan_mask(m->value.data, out, in, scratch, a);
+    mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, scratch, a);
     for (int64_t b = 0; b < a->n_out_blocks; b++) {
         int64_t o0 = a->out_start[b], nb = a->out_start[b + 1] - o0;
-        if (gemm(t, 0, 1, rows, nb, a->prefix[b], 1, x->value.data, in, wm + o0 * in, in, 0, n->value.data + o0, out))
+        if (gemm(t, 0, 1, rows, nb, a->prefix[b], 1, x->value.data, in, a->wm + o0 * in, in, 0, n->value.data + o0,
+                 out))
             return VF_ERR_NOMEM;
     }
-    if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data, n->value.data);
+    if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data + row0, n->value.data);
     return VF_OK;
 }
 
@@ -321,6 +328,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
     vf_node *b = n->n_in == 4 ? vf__in(t, n, 3) : NULL;
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     const masked_aux *a = n->aux;
     if (w->grad) {
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
@@ -329,11 +337,14 @@ static void masked_vjp(vf_tape *t, vf_node *n)
             int64_t o0 = a->out_start[k], nb = a->out_start[k + 1] - o0, pre = a->prefix[k];
             if (pre == 0) continue;
             gemm(t, 1, 0, nb, pre, rows, 1, n->grad + o0, out, x->value.data, in, 0, gw + o0 * in, in);
-            for (int64_t o = o0; o < o0 + nb; o++)
-                for (int64_t i = 0; i < pre; i++) w->grad[o * in + i] += gw[o * in + i] * m->value.data[o * in + i];
+            for (int64_t o = o0; o < o0 + nb; o++) {
+                vf_real *dst = w->grad + (row0 + o) * ld;
+                const vf_real *mrow = m->value.data + (row0 + o) * ld, *src = gw + o * in;
+                for (int64_t i = 0; i < pre; i++) dst[i] += src[i] * mrow[i];
+            }
         }
     }
-    if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad);
+    if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad + row0);
     if (x->grad)
         for (int64_t j = 0; j < a->n_in_blocks; j++) {
             int64_t i0 = a->in_start[j], nj = a->in_start[j + 1] - i0, o0 = a->first[j];
@@ -347,6 +358,7 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
     vf_node *b = n->n_in == 4 ? vf__in(t, n, 3) : NULL;
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
+    int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     vf_real beta = 0;
     if (x->tangent) {
         gemm(t, 0, 1, rows, out, in, 1, x->tangent, in, ((const masked_aux *)n->aux)->wm, in, 0, n->tangent, out);
@@ -355,31 +367,48 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     if (w->tangent) {
         vf_real *dwm = vf__tape_alloc(t, (size_t)(out * in) * sizeof *dwm);
         if (!dwm) return;
-        for (int64_t i = 0; i < out * in; i++) dwm[i] = w->tangent[i] * m->value.data[i];
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t i = 0; i < in; i++)
+                dwm[o * in + i] = w->tangent[(row0 + o) * ld + i] * m->value.data[(row0 + o) * ld + i];
         gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, dwm, in, beta, n->tangent, out);
         beta = 1;
     }
     if (beta == 0) memset(n->tangent, 0, (size_t)(rows * out) * sizeof(vf_real));
-    if (b && b->tangent) add_row_bias(rows, out, b->tangent, n->tangent);
+    if (b && b->tangent) add_row_bias(rows, out, b->tangent + row0, n->tangent);
 }
 
 static const vf_op_def masked_op = {"masked_linear", masked_fwd, masked_vjp, masked_jvp};
 
-vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b)
+vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b, int64_t row0, int64_t n_rows)
 {
     vf_var in[4] = {x, w, mask, b};
     int n_in = b == VF_NOVAR ? 3 : 4;
-    int64_t rows, nin, out;
     if (!vf__ok(t, "masked_linear", n_in, in)) return VF_NOVAR;
-    if (check_linear(t, "masked_linear", x, w, b, &rows, &nin, &out)) return VF_NOVAR;
-    if (!vf_tensor_same_shape(&vf__node(t, mask)->value, &vf__node(t, w)->value))
+    const vf_tensor *xv = &vf__node(t, x)->value, *wv = &vf__node(t, w)->value;
+    if (xv->ndim != 2 || wv->ndim != 2 || xv->shape[1] > wv->shape[1]) {
+        char sx[64], sw[64];
+        vf_tensor_shape_str(xv, sx, sizeof sx);
+        vf_tensor_shape_str(wv, sw, sizeof sw);
+        return vf__fail(t, VF_ERR_SHAPE, "masked_linear: input %s does not fit weight %s (need [n, k] and [out, in] "
+                        "with k <= in)", sx, sw);
+    }
+    int64_t rows = xv->shape[0], nin = xv->shape[1], out_all = wv->shape[0];
+    if (!vf_tensor_same_shape(&vf__node(t, mask)->value, wv))
         return vf__fail(t, VF_ERR_SHAPE, "masked_linear: mask and weight shapes differ");
-    int64_t shape[2] = {rows, out};
+    if (b != VF_NOVAR) {
+        const vf_tensor *bv = &vf__node(t, b)->value;
+        if (bv->ndim != 1 || bv->shape[0] != out_all)
+            return vf__fail(t, VF_ERR_SHAPE, "masked_linear: the bias must be [%lld]", (long long)out_all);
+    }
+    if (row0 < 0 || n_rows < 1 || row0 > out_all - n_rows)
+        return vf__fail(t, VF_ERR_ARG, "masked_linear: rows [%lld, %lld) outside the weight's %lld rows", (long long)row0,
+                        (long long)(row0 + n_rows), (long long)out_all);
+    int64_t shape[2] = {rows, n_rows}, out = n_rows;
     vf_var v = vf__push(t, &masked_op, n_in, in, 2, shape);
     if (v == VF_NOVAR) return v;
     int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
     masked_aux *a = vf__tape_alloc(t, sizeof *a);
-    vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * nin) * sizeof *wm) : NULL;
+    vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
     int64_t *plan = wm ? vf__tape_alloc(t, (size_t)(2 * (max_out_runs + max_in_runs) + 2) * sizeof *plan) : NULL;
     if (!plan) {
         t->n_nodes--; /* no half-made node stays on the tape */
@@ -392,7 +421,18 @@ vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b)
     a->first = a->in_start + max_in_runs + 1;
     a->n_out_blocks = a->n_in_blocks = 0;
     vf__node(t, v)->aux = a;
+    vf__node(t, v)->iarg[0] = row0;
     return vf__run(t, v);
+}
+
+vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b)
+{
+    vf_var in[4] = {x, w, mask, b};
+    int n_in = b == VF_NOVAR ? 3 : 4;
+    int64_t rows, nin, out;
+    if (!vf__ok(t, "masked_linear", n_in, in)) return VF_NOVAR;
+    if (check_linear(t, "masked_linear", x, w, b, &rows, &nin, &out)) return VF_NOVAR;
+    return vf_masked_linear_rows(t, x, w, mask, b, 0, out);
 }
 
 /* ---- bias add: y [n, d] = x [n, d] + b [d] ------------------------------------------------- */

@@ -1,6 +1,8 @@
 /* ops_spline.c — the rational-quadratic spline (vf_spline.h) as two tape nodes sharing one state.
  *
- * Node 1 ("rq_spline", inputs x, uw, uh, ud) computes, per element, everything at once: the
+ * Node 1 ("rq_spline", inputs x, uw, uh, ud; or x, theta for vf_rq_spline_packed, the state then
+ * addressing widths, heights and slopes inside theta by offset and stride) computes, per element,
+ * everything at once: the
  * softmaxes of its width and height logits, the knots (in double), the bin by binary search, the
  * output, log|d out / d in|, and the partial derivatives of both with respect to the seven local
  * quantities p = (in, X_k, X_{k+1}, Y_k, Y_{k+1}, ud_{k-1}, ud_k). It saves the partials, the bin and
@@ -16,6 +18,9 @@
  * The inverse solves the bin's quadratic a xi^2 + b xi + c = 0 by xi = 2c / (-b - sqrt(b^2 - 4ac))
  * and differentiates implicitly: with F the forward map at the solution, dx/dy = 1 / F_x,
  * dx/dtheta = -F_theta / F_x, and for its log-derivative -L: d(-L)/dtheta = -(L_theta + L_x dx/dtheta).
+ *
+ * Inference mode (a tape with gradients disabled): only the values and log-derivatives are computed;
+ * the softmaxes go to per-chunk scratch and no partials are formed or saved.
  *
  * Safety: an element is inside when -B <= in <= B; the inside branch is computed only there, on the
  * input clamped into [-B, B] (and xi clamped into [0, 1]); tail elements get out = in, ladj = 0,
@@ -93,13 +98,22 @@ typedef struct rq_elem {
     int64_t bin;    /* k, or -1 in a tail */
 } rq_elem;
 
+/* Where element i's widths, heights or slopes are: input `input`'s values (or gradients, tangents)
+ * + offset + i * stride. Separate tensors have stride K (or K - 1); one packed tensor has stride 3K - 1. */
+typedef struct rq_params_at {
+    int input;
+    int64_t offset, stride;
+} rq_params_at;
+
 typedef struct rq_state {
     rq_conf c;
     int inverse;
+    int saved;      /* 0 on a tape in inference mode: el, sw, sh are per-chunk scratch, no partials */
     int64_t m;      /* elements */
-    rq_elem *el;    /* [m] */
-    double *sw;     /* [m, K] softmax(uw) */
-    double *sh;     /* [m, K] softmax(uh) */
+    rq_params_at pw, ph, pd;
+    rq_elem *el;    /* [m] (saved) */
+    double *sw;     /* [m, K] softmax(uw) (saved), else [nchunk, K] scratch */
+    double *sh;     /* [m, K] softmax(uh) (saved), else [nchunk, K] scratch */
     double *knots;  /* [nchunk, 2 (K + 1)] scratch for the forward */
     vf_real *ladj;  /* [m] */
 } rq_state;
@@ -173,6 +187,7 @@ static void rq_bin(double xi, double w, double yk, double yk1, double d0, double
     double g = d1 * xi * xi + 2.0 * s * e + d0 * om * om;
     double q = s * iden, dydx = q * q * g;
     *lad = log(dydx);
+    if (!py) return; /* inference: the value and its log-derivative only */
     /* R = N / Den and its partials in xi (through dy/dx), s, d0, d1 */
     double r = nl * iden;
     double r_s = (xi * xi * den - nl * (1.0 - 2.0 * e)) * iden2;
@@ -204,13 +219,14 @@ static void rq_bin(double xi, double w, double yk, double yk1, double d0, double
 /* Element i: out, ladj and the saved partials. kx, ky: scratch [K+1] each. sw, sh: [K] to fill. */
 static void rq_element(const rq_conf *c, int inverse, double v, const vf_real *uw, const vf_real *uh,
                        const vf_real *ud, double *sw, double *sh, double *kx, double *ky, double *out,
-                       double *ladj, rq_elem *el)
+                       double *ladj, rq_elem *el, int partials)
 {
     const int64_t K = c->K;
     const double B = c->bound;
     if (!(v >= -B && v <= B)) { /* tail (or NaN): identity, selected */
         *out = v;
         *ladj = 0.0;
+        if (!partials) return;
         memset(el, 0, sizeof *el);
         el->py[0] = 1.0;
         el->bin = -1;
@@ -226,7 +242,7 @@ static void rq_element(const rq_conf *c, int inverse, double v, const vf_real *u
     if (k > 0) rq_slope((double)ud[k - 1], c, &d0, &sig0);
     if (k + 1 < K) rq_slope((double)ud[k], c, &d1, &sig1);
     double xk = kx[k], xk1 = kx[k + 1], w = xk1 - xk, y, lad;
-    double *py = el->py, *pl = el->pl;
+    double *py = partials ? el->py : NULL, *pl = el->pl;
     if (!inverse) {
         double xi = (vc - xk) / w;
         xi = xi > 0.0 ? (xi < 1.0 ? xi : 1.0) : 0.0;
@@ -245,6 +261,7 @@ static void rq_element(const rq_conf *c, int inverse, double v, const vf_real *u
         rq_bin(xi, w, yk, ky[k + 1], d0, d1, &y, &lad, py, pl);
         *out = xi < 0.5 ? xk + xi * w : xk1 - (1.0 - xi) * w;
         *ladj = -lad;
+        if (!partials) return;
         /* implicit differentiation of F(x, theta) = y */
         double ifx = 1.0 / py[0], lx = pl[0];
         py[0] = ifx;
@@ -254,6 +271,7 @@ static void rq_element(const rq_conf *c, int inverse, double v, const vf_real *u
             pl[j] = -(pl[j] + lx * py[j]);
         }
     }
+    if (!partials) return;
     /* constants: the end knots and end slopes; slopes through the softplus */
     if (k == 0) {
         py[1] = py[3] = py[5] = 0.0;
@@ -309,17 +327,24 @@ static vf_status rq_fwd(vf_tape *t, vf_node *n)
 {
     rq_state *st = n->aux;
     const int64_t K = st->c.K, m = st->m, nchunk = rq_nchunk(m);
-    const vf_real *x = vf__in(t, n, 0)->value.data, *uw = vf__in(t, n, 1)->value.data;
-    const vf_real *uh = vf__in(t, n, 2)->value.data, *ud = vf__in(t, n, 3)->value.data;
+    const vf_real *x = vf__in(t, n, 0)->value.data;
+    const vf_real *uw = vf__in(t, n, st->pw.input)->value.data + st->pw.offset;
+    const vf_real *uh = vf__in(t, n, st->ph.input)->value.data + st->ph.offset;
+    const vf_real *ud = vf__in(t, n, st->pd.input)->value.data + st->pd.offset;
+    const int64_t sw_ = st->pw.stride, sh_ = st->ph.stride, sd_ = st->pd.stride;
     vf_real *y = n->value.data;
     RQ_OMP_FOR(nchunk)
     for (int64_t ch = 0; ch < nchunk; ch++) {
         double *kx = st->knots + ch * 2 * (K + 1), *ky = kx + K + 1;
         int64_t end = VF_MIN(m, (ch + 1) * RQ_CHUNK);
+        rq_elem scratch;
         for (int64_t i = ch * RQ_CHUNK; i < end; i++) {
             double out, lad;
-            rq_element(&st->c, st->inverse, (double)x[i], uw + i * K, uh + i * K, K > 1 ? ud + i * (K - 1) : NULL,
-                       st->sw + i * K, st->sh + i * K, kx, ky, &out, &lad, &st->el[i]);
+            /* saved: element i's own slots; inference: the chunk's scratch */
+            int64_t slot = st->saved ? i : ch;
+            rq_element(&st->c, st->inverse, (double)x[i], uw + i * sw_, uh + i * sh_, K > 1 ? ud + i * sd_ : NULL,
+                       st->sw + slot * K, st->sh + slot * K, kx, ky, &out, &lad, st->saved ? &st->el[i] : &scratch,
+                       st->saved);
             y[i] = (vf_real)out;
             st->ladj[i] = (vf_real)lad;
         }
@@ -334,8 +359,12 @@ static void rq_vjp_common(vf_tape *t, vf_node *n, int which)
     const int64_t K = st->c.K, m = st->m, nchunk = rq_nchunk(m);
     const double cw = 2.0 * st->c.bound * (1.0 - (double)K * st->c.min_w);
     const double chh = 2.0 * st->c.bound * (1.0 - (double)K * st->c.min_h);
-    vf_real *gx = vf__in(t, n, 0)->grad, *gw = vf__in(t, n, 1)->grad;
-    vf_real *gh = vf__in(t, n, 2)->grad, *gd = vf__in(t, n, 3)->grad;
+    vf_real *gx = vf__in(t, n, 0)->grad, *gw = vf__in(t, n, st->pw.input)->grad;
+    vf_real *gh = vf__in(t, n, st->ph.input)->grad, *gd = vf__in(t, n, st->pd.input)->grad;
+    const int64_t sw_ = st->pw.stride, sh_ = st->ph.stride, sd_ = st->pd.stride;
+    if (gw) gw += st->pw.offset;
+    if (gh) gh += st->ph.offset;
+    if (gd) gd += st->pd.offset;
     const vf_real *g = n->grad;
     RQ_OMP_FOR(nchunk)
     for (int64_t ch = 0; ch < nchunk; ch++) {
@@ -347,11 +376,11 @@ static void rq_vjp_common(vf_tape *t, vf_node *n, int which)
             if (gx) gx[i] += (vf_real)(gi * p[0]);
             int64_t k = el->bin;
             if (k < 0) continue;
-            if (gw) rq_knot_vjp(gw + i * K, st->sw + i * K, K, k, cw * gi * p[1], cw * gi * p[2]);
-            if (gh) rq_knot_vjp(gh + i * K, st->sh + i * K, K, k, chh * gi * p[3], chh * gi * p[4]);
+            if (gw) rq_knot_vjp(gw + i * sw_, st->sw + i * K, K, k, cw * gi * p[1], cw * gi * p[2]);
+            if (gh) rq_knot_vjp(gh + i * sh_, st->sh + i * K, K, k, chh * gi * p[3], chh * gi * p[4]);
             if (gd) {
-                if (k > 0) gd[i * (K - 1) + k - 1] += (vf_real)(gi * p[5]);
-                if (k + 1 < K) gd[i * (K - 1) + k] += (vf_real)(gi * p[6]);
+                if (k > 0) gd[i * sd_ + k - 1] += (vf_real)(gi * p[5]);
+                if (k + 1 < K) gd[i * sd_ + k] += (vf_real)(gi * p[6]);
             }
         }
     }
@@ -364,8 +393,12 @@ static void rq_jvp_common(vf_tape *t, vf_node *n, int which)
     const int64_t K = st->c.K, m = st->m, nchunk = rq_nchunk(m);
     const double cw = 2.0 * st->c.bound * (1.0 - (double)K * st->c.min_w);
     const double chh = 2.0 * st->c.bound * (1.0 - (double)K * st->c.min_h);
-    const vf_real *tx = vf__in(t, n, 0)->tangent, *tw = vf__in(t, n, 1)->tangent;
-    const vf_real *th = vf__in(t, n, 2)->tangent, *td = vf__in(t, n, 3)->tangent;
+    const vf_real *tx = vf__in(t, n, 0)->tangent, *tw = vf__in(t, n, st->pw.input)->tangent;
+    const vf_real *th = vf__in(t, n, st->ph.input)->tangent, *td = vf__in(t, n, st->pd.input)->tangent;
+    const int64_t sw_ = st->pw.stride, sh_ = st->ph.stride, sd_ = st->pd.stride;
+    if (tw) tw += st->pw.offset;
+    if (th) th += st->ph.offset;
+    if (td) td += st->pd.offset;
     vf_real *ty = n->tangent;
     RQ_OMP_FOR(nchunk)
     for (int64_t ch = 0; ch < nchunk; ch++) {
@@ -378,16 +411,16 @@ static void rq_jvp_common(vf_tape *t, vf_node *n, int which)
             if (k >= 0) {
                 double ta, tb;
                 if (tw) {
-                    rq_knot_jvp(tw + i * K, st->sw + i * K, K, k, &ta, &tb);
+                    rq_knot_jvp(tw + i * sw_, st->sw + i * K, K, k, &ta, &tb);
                     acc += cw * (p[1] * ta + p[2] * tb);
                 }
                 if (th) {
-                    rq_knot_jvp(th + i * K, st->sh + i * K, K, k, &ta, &tb);
+                    rq_knot_jvp(th + i * sh_, st->sh + i * K, K, k, &ta, &tb);
                     acc += chh * (p[3] * ta + p[4] * tb);
                 }
                 if (td) {
-                    if (k > 0) acc += p[5] * (double)td[i * (K - 1) + k - 1];
-                    if (k + 1 < K) acc += p[6] * (double)td[i * (K - 1) + k];
+                    if (k > 0) acc += p[5] * (double)td[i * sd_ + k - 1];
+                    if (k + 1 < K) acc += p[6] * (double)td[i * sd_ + k];
                 }
             }
             ty[i] = (vf_real)acc;
@@ -478,6 +511,45 @@ static vf_var rq_shape_error(vf_tape *t, const char *what, const vf_tensor *p, c
                     "or x's shape with the last extent times %s", what, sp, sx, per, per);
 }
 
+/* Pushes the spline node (and the log-derivative node when ladj is wanted) on inputs in[0..n_in): x
+ * first, the parameters where pw, ph, pd say. The shapes are checked by the callers. */
+static vf_var rq_push(vf_tape *t, int n_in, const vf_var *in, const rq_conf *c, int inverse, rq_params_at pw,
+                      rq_params_at ph, rq_params_at pd, vf_var *ladj)
+{
+    vf_tensor tx = vf__node(t, in[0])->value;
+    int64_t K = c->K, m = vf_tensor_numel(&tx), nchunk = rq_nchunk(m);
+    rq_state *st = vf__tape_alloc(t, sizeof *st);
+    if (!st) return VF_NOVAR;
+    st->c = *c;
+    st->inverse = inverse;
+    st->saved = !t->no_grad;
+    st->m = m;
+    st->pw = pw;
+    st->ph = ph;
+    st->pd = pd;
+    /* saved state per element, or per chunk in inference mode */
+    size_t slots = st->saved ? (size_t)(m ? m : 1) : (size_t)(nchunk ? nchunk : 1), m1 = m ? (size_t)m : 1;
+    st->el = st->saved ? vf__tape_alloc(t, slots * sizeof *st->el) : NULL;
+    st->sw = (st->el || !st->saved) ? vf__tape_alloc(t, slots * (size_t)K * sizeof(double)) : NULL;
+    st->sh = st->sw ? vf__tape_alloc(t, slots * (size_t)K * sizeof(double)) : NULL;
+    st->knots = st->sh ? vf__tape_alloc(t, (size_t)(nchunk ? nchunk : 1) * 2 * (size_t)(K + 1) * sizeof(double)) : NULL;
+    st->ladj = st->knots ? vf__tape_alloc(t, m1 * sizeof(vf_real)) : NULL;
+    if (!st->ladj) return VF_NOVAR;
+
+    vf_var y = vf__push(t, &rq_op, n_in, in, tx.ndim, tx.shape);
+    if (y == VF_NOVAR) return y;
+    vf__node(t, y)->aux = st;
+    y = vf__run(t, y);
+    if (y == VF_NOVAR || !ladj) return y;
+    vf_var l = vf__push(t, &rq_ladj_op, n_in, in, tx.ndim, tx.shape);
+    if (l == VF_NOVAR) return VF_NOVAR;
+    vf__node(t, l)->aux = st;
+    l = vf__run(t, l);
+    if (l == VF_NOVAR) return VF_NOVAR;
+    *ladj = l;
+    return y;
+}
+
 vf_var vf_rq_spline(vf_tape *t, vf_var x, vf_var uw, vf_var uh, vf_var ud, double bound, int inverse,
                     const vf_rq_spline_options *opt, vf_var *ladj)
 {
@@ -495,33 +567,27 @@ vf_var vf_rq_spline(vf_tape *t, vf_var x, vf_var uw, vf_var uh, vf_var ud, doubl
     if (inverse != 0 && inverse != 1) return vf__fail(t, VF_ERR_ARG, "rq_spline: inverse is %d (0 or 1)", inverse);
     rq_conf c = {0};
     if (rq_config(opt, K, bound, &c) != VF_OK) return vf__fail(t, VF_ERR_ARG, "%s", vf_last_error());
+    rq_params_at pw = {1, 0, K}, ph = {2, 0, K}, pd = {3, 0, K - 1};
+    return rq_push(t, 4, in, &c, inverse, pw, ph, pd, ladj);
+}
 
-    int64_t m = vf_tensor_numel(&tx), nchunk = rq_nchunk(m);
-    rq_state *st = vf__tape_alloc(t, sizeof *st);
-    if (!st) return VF_NOVAR;
-    st->c = c;
-    st->inverse = inverse;
-    st->m = m;
-    size_t mk = (size_t)m * (size_t)K, m1 = m ? (size_t)m : 1;
-    st->el = vf__tape_alloc(t, m1 * sizeof *st->el);
-    st->sw = st->el ? vf__tape_alloc(t, (mk ? mk : 1) * sizeof(double)) : NULL;
-    st->sh = st->sw ? vf__tape_alloc(t, (mk ? mk : 1) * sizeof(double)) : NULL;
-    st->knots = st->sh ? vf__tape_alloc(t, (size_t)(nchunk ? nchunk : 1) * 2 * (size_t)(K + 1) * sizeof(double)) : NULL;
-    st->ladj = st->knots ? vf__tape_alloc(t, m1 * sizeof(vf_real)) : NULL;
-    if (!st->ladj) return VF_NOVAR;
-
-    vf_var y = vf__push(t, &rq_op, 4, in, tx.ndim, tx.shape);
-    if (y == VF_NOVAR) return y;
-    vf__node(t, y)->aux = st;
-    y = vf__run(t, y);
-    if (y == VF_NOVAR || !ladj) return y;
-    vf_var l = vf__push(t, &rq_ladj_op, 4, in, tx.ndim, tx.shape);
-    if (l == VF_NOVAR) return VF_NOVAR;
-    vf__node(t, l)->aux = st;
-    l = vf__run(t, l);
-    if (l == VF_NOVAR) return VF_NOVAR;
-    *ladj = l;
-    return y;
+vf_var vf_rq_spline_packed(vf_tape *t, vf_var x, vf_var theta, int64_t bins, double bound, int inverse,
+                           const vf_rq_spline_options *opt, vf_var *ladj)
+{
+    vf_var in[2] = {x, theta};
+    if (ladj) *ladj = VF_NOVAR;
+    if (!vf__ok(t, "rq_spline", 2, in)) return VF_NOVAR;
+    vf_tensor tx = vf__node(t, x)->value, tp = vf__node(t, theta)->value;
+    if (tx.ndim < 1 || tx.ndim > VF_MAX_DIMS - 1)
+        return vf__fail(t, VF_ERR_SHAPE, "rq_spline: x has %d dimensions (1 to %d)", tx.ndim, VF_MAX_DIMS - 1);
+    if (bins < 1 || bins > (1 << 20)) return vf__fail(t, VF_ERR_ARG, "rq_spline: %lld bins (1 to 2^20)", (long long)bins);
+    int64_t K = bins, per = 3 * K - 1;
+    if (rq_per_element(&tx, &tp) != per) return rq_shape_error(t, "theta", &tp, &tx, "(3K-1)");
+    if (inverse != 0 && inverse != 1) return vf__fail(t, VF_ERR_ARG, "rq_spline: inverse is %d (0 or 1)", inverse);
+    rq_conf c = {0};
+    if (rq_config(opt, K, bound, &c) != VF_OK) return vf__fail(t, VF_ERR_ARG, "%s", vf_last_error());
+    rq_params_at pw = {1, 0, per}, ph = {1, K, per}, pd = {1, 2 * K, per};
+    return rq_push(t, 2, in, &c, inverse, pw, ph, pd, ladj);
 }
 
 vf_status vf_rq_spline_knots(const vf_real *uw, const vf_real *uh, const vf_real *ud, int64_t K, double bound,

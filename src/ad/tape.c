@@ -30,6 +30,13 @@ void vf_tape_free(vf_tape *t)
     vf_free(t);
 }
 
+void vf_tape_set_grad_enabled(vf_tape *t, int enabled)
+{
+    if (t) t->no_grad = !enabled;
+}
+
+int vf_tape_grad_enabled(const vf_tape *t) { return t && !t->no_grad; }
+
 void vf_tape_reset(vf_tape *t)
 {
     if (!t) return;
@@ -313,6 +320,7 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
 {
     if (!vf__ok(t, "backward", 1, &y)) return t ? (t->status ? t->status : VF_ERR_ARG) : VF_ERR_ARG;
     if (!seed) return vf__error(VF_ERR_ARG, "backward: seed is NULL");
+    if (t->no_grad) return vf__error(VF_ERR_STATE, "backward: gradients are disabled on this tape (inference mode)");
     /* Fresh zeroed adjoints for every non-parameter node between the leaves and y. */
     for (vf_var i = 0; i <= y; i++) {
         vf_node *n = vf__node(t, i);
@@ -379,6 +387,7 @@ vf_status vf_set_tangent(vf_tape *t, vf_var leaf_var, const vf_real *tangent)
 vf_status vf_jvp(vf_tape *t)
 {
     if (!vf__ok(t, "jvp", 0, NULL)) return t ? (t->status ? t->status : VF_ERR_ARG) : VF_ERR_ARG;
+    if (t->no_grad) return vf__error(VF_ERR_STATE, "jvp: derivatives are disabled on this tape (inference mode)");
     for (vf_var i = 0; i < t->n_nodes; i++) {
         vf_node *n = vf__node(t, i);
         if (!n->op) continue;

@@ -1,6 +1,6 @@
 /* eval_rows.c — flows on plain arrays, block by block (vf_eval.h). One driver runs every function:
- * it checks the arguments, then for each block of rows resets the tape, builds the block's graph with
- * the function's `block` callback and copies the results out. */
+ * it checks the arguments, puts the tape in inference mode, then for each block of rows resets the
+ * tape, builds the block's graph and copies the results out. */
 #include <math.h>
 #include <string.h>
 #include "flows/flow_internal.h"
@@ -85,6 +85,9 @@ static vf_status run(eval_job *j, vf_tape *t)
         t = own = vf_tape_new();
         if (!t) return VF_ERR_NOMEM;
     }
+    /* inference mode: the ops keep no derivative state (restored below for the caller's tape) */
+    int grad_was = vf_tape_grad_enabled(t);
+    vf_tape_set_grad_enabled(t, 0);
     vf_status s = VF_OK;
     if (j->c > 0 && j->context_rows == 1 && j->n > 1) {
         j->repeated = vf_malloc((size_t)(block * j->c) * sizeof *j->repeated);
@@ -94,8 +97,12 @@ static vf_status run(eval_job *j, vf_tape *t)
     }
     for (int64_t start = 0; s == VF_OK && start < j->n; start += block)
         s = eval_block(j, t, start, j->n - start < block ? j->n - start : block);
-    if (own) vf_tape_free(own);
-    else vf_tape_reset(t);
+    if (own) {
+        vf_tape_free(own);
+    } else {
+        vf_tape_reset(t);
+        vf_tape_set_grad_enabled(t, grad_was);
+    }
     vf_free(j->repeated);
     j->repeated = NULL;
     int64_t bad = s == VF_OK ? first_bad_row(j) : -1;

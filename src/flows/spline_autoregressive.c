@@ -18,7 +18,6 @@ typedef struct spline_ar {
     int iaf;                    /* 0: spline_maf, 1: spline_iaf */
     vf_rq_spline_options opt;   /* identity_at_zero = 1 */
     vf_made *net;               /* d inputs, 3K-1 outputs per dimension */
-    int64_t *cols;              /* [d (3K-1)]: width columns [d K], height columns [d K], slope columns [d (K-1)] */
 } spline_ar;
 
 vf_spline_ar_params vf_spline_ar_default_params(int64_t d)
@@ -43,17 +42,13 @@ vf_spline_ar_params vf_spline_ar_default_params(int64_t d)
     return kp;
 }
 
-/* The spline of every dimension of v [n, d] (inverse or not) with parameters MADE(u, ctx);
- * *l = log|d out / d in| per element [n, d]. */
+/* The spline of every dimension of v [n, d] (inverse or not) with parameters MADE(u, ctx), packed per
+ * dimension as (K widths, K heights, K-1 slopes); *l = log|d out / d in| per element [n, d]. */
 static vf_var spline(const spline_ar *a, vf_params *p, vf_tape *t, vf_var u, vf_var v, vf_var ctx, int inverse,
                      vf_var *l)
 {
-    int64_t d = a->base.dim, K = a->kp.bins;
     vf_var h = vf_made_forward(a->net, p, t, u, ctx); /* [n, d (3K-1)] */
-    vf_var uw = vf_gather(t, h, 1, a->cols, d * K);
-    vf_var uh = vf_gather(t, h, 1, a->cols + d * K, d * K);
-    vf_var ud = vf_gather(t, h, 1, a->cols + 2 * d * K, d * (K - 1));
-    return vf_rq_spline(t, v, uw, uh, ud, a->kp.bound, inverse, &a->opt, l);
+    return vf_rq_spline_packed(t, v, h, a->kp.bins, a->kp.bound, inverse, &a->opt, l);
 }
 
 /* P(u): one MADE pass; *ladj [n]. */
@@ -70,10 +65,7 @@ static vf_var one_pass(const spline_ar *a, vf_params *p, vf_tape *t, vf_var u, v
 static vf_var invert_dim(const void *self, vf_tape *t, vf_var v_col, vf_var theta, vf_var *l)
 {
     const spline_ar *a = self;
-    int64_t K = a->kp.bins;
-    vf_var uw = vf_slice(t, theta, 1, 0, K), uh = vf_slice(t, theta, 1, K, 2 * K);
-    vf_var ud = vf_slice(t, theta, 1, 2 * K, 3 * K - 1);
-    return vf_rq_spline(t, v_col, uw, uh, ud, a->kp.bound, 1, &a->opt, l);
+    return vf_rq_spline_packed(t, v_col, theta, a->kp.bins, a->kp.bound, 1, &a->opt, l);
 }
 
 /* P^{-1}(v): d restricted MADE steps; *ladj [n] = log|det dP^{-1}/dv|. */
@@ -114,7 +106,6 @@ static void ar_destroy(vf_transform *tr)
     spline_ar *a = (spline_ar *)tr;
     if (!a) return;
     vf_made_free(a->net);
-    vf_free(a->cols);
     vf_free(a);
 }
 
@@ -161,21 +152,9 @@ static vf_status ar_new(vf_params *p, const char *name, const vf_spline_ar_param
     if (s == VF_OK) s = vf__param_name(net_name, sizeof net_name, name, "net");
     if (s != VF_OK) return s;
 
-    int64_t d = kp->features, K = kp->bins, per = 3 * K - 1;
+    int64_t d = kp->features, per = 3 * (int64_t)kp->bins - 1;
     spline_ar *a = vf_calloc(1, sizeof *a);
     if (!a) return VF_ERR_NOMEM;
-    a->cols = vf_calloc((size_t)(d * per), sizeof *a->cols);
-    if (!a->cols) {
-        ar_destroy(&a->base);
-        return VF_ERR_NOMEM;
-    }
-    for (int64_t i = 0; i < d; i++) {
-        for (int64_t m = 0; m < K; m++) {
-            a->cols[i * K + m] = i * per + m;             /* widths */
-            a->cols[d * K + i * K + m] = i * per + K + m; /* heights */
-        }
-        for (int64_t m = 0; m < K - 1; m++) a->cols[2 * d * K + i * (K - 1) + m] = i * per + 2 * K + m;
-    }
     vf_made_params mp = vf_made_default_params(d);
     mp.hidden = kp->hidden;
     mp.depth = kp->depth;

@@ -2,10 +2,10 @@
  * conditioner's layout are in include/varflow/vf_nsf.h.
  *
  * The constructor turns the mask into idx_a (identity features), idx_b (splined ones), both in
- * increasing order, and merge, the permutation with [x_a, z_b][merge[i]] = z_i; and the conditioner's
- * output [n, nb (3K-1)] into three gather index lists picking the widths [nb K], heights [nb K] and
- * slopes [nb (K-1)] in the memory order vf_rq_spline expects (feature-major). Both directions run the
- * MLP on x_a (= z_a), so the inverse is exact; everything is a tape op.
+ * increasing order, and merge, the permutation with [x_a, z_b][merge[i]] = z_i. The conditioner's
+ * output [n, nb (3K-1)] holds, per splined feature, its K width logits, K height logits and K-1
+ * slopes: the layout vf_rq_spline_packed reads directly. Both directions run the MLP on x_a (= z_a),
+ * so the inverse is exact; everything is a tape op.
  */
 #include <math.h>
 #include <string.h>
@@ -18,7 +18,6 @@ typedef struct spline_coupling {
     vf_spline_coupling_params kp;   /* settings as given (kp.mask points at split.mask) */
     vf_rq_spline_options opt;       /* identity_at_zero = 1 */
     vf__coupling_split split;       /* mask, idx_a, idx_b, merge, na, nb */
-    int64_t *cols;                  /* [nb (3K-1)]: width columns [nb K], height columns [nb K], slope columns */
     vf_mlp *net;                    /* [x_a, context] -> [nb (3K-1)] */
 } spline_coupling;
 
@@ -46,13 +45,9 @@ vf_spline_coupling_params vf_spline_coupling_default_params(int64_t d)
 static vf_var spline_part(const spline_coupling *sc, vf_params *p, vf_tape *t, vf_var xa, vf_var xb, vf_var ctx,
                           int inverse, vf_var *ladj)
 {
-    int64_t K = sc->kp.bins, nb = sc->split.nb;
     vf_var h = vf_mlp_forward(sc->net, p, t, xa, ctx); /* [n, nb (3K-1)] */
-    vf_var uw = vf_gather(t, h, 1, sc->cols, nb * K);
-    vf_var uh = vf_gather(t, h, 1, sc->cols + nb * K, nb * K);
-    vf_var ud = vf_gather(t, h, 1, sc->cols + 2 * nb * K, nb * (K - 1));
     vf_var l = VF_NOVAR;
-    vf_var y = vf_rq_spline(t, xb, uw, uh, ud, sc->kp.bound, inverse, &sc->opt, &l);
+    vf_var y = vf_rq_spline_packed(t, xb, h, sc->kp.bins, sc->kp.bound, inverse, &sc->opt, &l);
     *ladj = vf__flow_row_sum(t, l);
     return y;
 }
@@ -102,7 +97,6 @@ static void sc_destroy(vf_transform *tr)
     if (!sc) return;
     vf_mlp_free(sc->net);
     vf__coupling_split_free(&sc->split);
-    vf_free(sc->cols);
     vf_free(sc);
 }
 
@@ -161,18 +155,6 @@ vf_status vf_spline_coupling_new(vf_params *p, const char *name, const vf_spline
     }
 
     int64_t per = 3 * K - 1, nb = sc->split.nb;
-    sc->cols = vf_calloc((size_t)(nb * per), sizeof *sc->cols);
-    if (!sc->cols) {
-        sc_destroy(&sc->base);
-        return VF_ERR_NOMEM;
-    }
-    for (int64_t j = 0; j < nb; j++) {
-        for (int64_t m = 0; m < K; m++) {
-            sc->cols[j * K + m] = j * per + m;              /* widths */
-            sc->cols[nb * K + j * K + m] = j * per + K + m; /* heights */
-        }
-        for (int64_t m = 0; m < K - 1; m++) sc->cols[2 * nb * K + j * (K - 1) + m] = j * per + 2 * K + m;
-    }
 
     vf_mlp_params mp = vf_mlp_default_params(sc->split.na, nb * per);
     mp.context_features = kp->context;

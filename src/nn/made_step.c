@@ -32,17 +32,22 @@ int64_t vf_made_dim_of_degree(const vf_made *m, int64_t k)
 }
 
 /* x [n, n_cols] (VF_NOVAR when n_cols = 0) times the block (rows, cols) of W * M, plus b[rows]:
- * -> [n, n_rows]. */
+ * -> [n, n_rows]. When the rows are consecutive from rows[0] and the columns are 0..n_cols-1 (the
+ * sorted layout), the layer's own weights are used in place; otherwise the block is gathered. */
 static vf_var masked_block(const vf_masked_linear_layer *l, vf_params *p, vf_tape *t, int64_t n, vf_var x,
                            const int64_t *rows, int64_t n_rows, const int64_t *cols, int64_t n_cols)
 {
-    vf_var b = vf_gather(t, vf_params_var(p, t, l->bias), 0, rows, n_rows);
-    if (n_cols == 0) return vf_add(t, vf_zeros(t, 2, (int64_t[]){n, n_rows}), b);
+    vf_var b = vf_params_var(p, t, l->bias);
+    int contiguous = 1;
+    for (int64_t r = 1; r < n_rows && contiguous; r++) contiguous = rows[r] == rows[0] + r;
+    for (int64_t c = 0; c < n_cols && contiguous; c++) contiguous = cols[c] == c;
+    if (n_cols == 0) return vf_add(t, vf_zeros(t, 2, (int64_t[]){n, n_rows}), vf_gather(t, b, 0, rows, n_rows));
     vf_var w = vf_params_var(p, t, l->weight);
     vf_var m = vf_input(t, l->mask, 2, (int64_t[]){l->out_features, l->in_features});
+    if (contiguous) return vf_masked_linear_rows(t, x, w, m, b, rows[0], n_rows);
     w = vf_gather(t, vf_gather(t, w, 0, rows, n_rows), 1, cols, n_cols);
     m = vf_gather(t, vf_gather(t, m, 0, rows, n_rows), 1, cols, n_cols);
-    return vf_masked_linear(t, x, w, m, b);
+    return vf_masked_linear(t, x, w, m, vf_gather(t, b, 0, rows, n_rows));
 }
 
 /* The context layer's rows: ctx [n, c] -> [n, n_rows]. */
