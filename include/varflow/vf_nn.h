@@ -114,6 +114,27 @@ void vf_params_zero_grad(vf_params *p);
  * tape error for an invalid id or a store that is not finalized). */
 vf_var vf_params_var(vf_params *p, vf_tape *t, int32_t id);
 
+/* Non-trainable buffers (BatchNorm's running statistics): registered like parameters, in the same
+ * name space, but kept in a separate flat array that the functions above never see: no gradient, not
+ * in vf_params_size / vf_params_values (so an optimizer never touches them), not counted by
+ * vf_params_count. Model files save and load them under their names as any tensor. Buffer ids are
+ * their own (0 .. vf_params_buffer_count - 1). A module registers at least one parameter before its
+ * buffers (the rollback after a failed constructor relies on it). */
+vf_status vf_params_add_buffer(vf_params *p, const char *name, int ndim, const int64_t *shape,
+                               vf_init init, int32_t *id);
+int32_t vf_params_buffer_count(const vf_params *p);
+int64_t vf_params_buffer_size(const vf_params *p);    /* scalars in all buffers */
+vf_status vf_params_buffer_info(const vf_params *p, int32_t id, vf_param_info *info);
+int32_t vf_params_find_buffer(const vf_params *p, const char *name);   /* id, or -1 */
+vf_real *vf_params_buffers(vf_params *p);             /* [buffer size]; NULL before finalize */
+vf_real *vf_params_buffer_data(vf_params *p, int32_t id);   /* NULL if invalid or not finalized */
+
+/* Training mode (default 0, evaluation): read by modules whose forward differs between the two
+ * (batch_norm: batch statistics and running-statistic updates in training, running statistics in
+ * evaluation). Set it around training steps and clear it to evaluate or save. */
+void vf_params_set_training(vf_params *p, int training);
+int vf_params_training(const vf_params *p);
+
 /* ---- linear layer ------------------------------------------------------------------------- */
 typedef struct vf_linear_params {
     int64_t in_features, out_features;

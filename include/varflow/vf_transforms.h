@@ -150,6 +150,26 @@ vf_tanh_params vf_tanh_default_params(int64_t d);
 vf_status vf_tanh_new(vf_params *p, const char *name, const vf_tanh_params *kp, vf_transform **out);
 vf_status vf_atanh_new(vf_params *p, const char *name, const vf_tanh_params *kp, vf_transform **out);
 
+/* ---- batch normalization (Dinh et al. 2017; Papamakarios et al. 2017) --------------------------
+ * z = exp(log_gamma) (x - mu) / sqrt(v + eps) + beta per feature, log|det| = sum(log_gamma - 0.5 log(v + eps)).
+ * Parameters "<name>.log_gamma" and "<name>.beta" [d] (zero: the map starts as a pure normalization);
+ * non-trainable buffers (vf_nn.h) "<name>.running_mean" [d] (zeros) and "<name>.running_var" [d]
+ * (ones), PyTorch's BatchNorm names. In training mode (vf_params_set_training(p, 1)) the forward
+ * uses the batch mean and biased variance (at least 2 rows; gradients flow through them; the
+ * log-determinant is the MAF paper's, statistics held fixed) and updates the running statistics:
+ * running = (1 - momentum) running + momentum batch (unbiased variance for running_var). In
+ * evaluation mode (the default) the forward, and the inverse in both modes, use the running
+ * statistics: a fixed bijection. Both directions: one pass. */
+typedef struct vf_batch_norm_params {
+    int64_t dim;              /* d >= 1 */
+    int64_t context;          /* c >= 0, accepted and ignored (default 0) */
+    double eps;               /* added to the variance, > 0 (default 1e-5) */
+    double momentum;          /* running-statistics update weight in [0, 1] (default 0.1) */
+} vf_batch_norm_params;
+
+vf_batch_norm_params vf_batch_norm_default_params(int64_t d);
+vf_status vf_batch_norm_new(vf_params *p, const char *name, const vf_batch_norm_params *kp, vf_transform **out);
+
 /* ---- fixed standardization ---------------------------------------------------------------------
  * z = (x - loc) / scale per feature, log|det| = -sum(log scale) (the same for every row). loc and scale
  * are fixed settings (copied, kept in double and recorded exactly in describe(), so a model file

@@ -126,6 +126,11 @@ vf_status vf_flow_save_with(const vf_flow *f, vf_params *p, const char *path, in
         s = vf_params_info(p, id, &info);
         if (s == VF_OK) s = vf_st_writer_add(w, info.name, dtype, info.ndim, info.shape, vf_params_data(p, id));
     }
+    for (int32_t id = 0; s == VF_OK && id < vf_params_buffer_count(p); id++) {
+        vf_param_info info;
+        s = vf_params_buffer_info(p, id, &info);
+        if (s == VF_OK) s = vf_st_writer_add(w, info.name, dtype, info.ndim, info.shape, vf_params_buffer_data(p, id));
+    }
     for (int64_t i = 0; s == VF_OK && i < n_tensors; i++)
         s = vf_st_writer_add(w, tensors[i].name, dtype, tensors[i].ndim, tensors[i].shape, tensors[i].data);
     if (s == VF_OK) s = vf_st_writer_write(w, path);
@@ -271,12 +276,16 @@ static vf_status build_flow(const vf__json *arch, vf_params *p, vf_flow **out)
     return s;
 }
 
-/* Copy every registered tensor from the file, checking shapes; no tensor may be left over. */
+/* Copy every registered tensor (parameters, then buffers) from the file, checking shapes; no tensor
+ * may be left over but training state. */
 static vf_status load_tensors(const vf_st_file *st, vf_params *p)
 {
-    for (int32_t id = 0; id < vf_params_count(p); id++) {
+    const int32_t np = vf_params_count(p);
+    for (int32_t j = 0; j < np + vf_params_buffer_count(p); j++) {
         vf_param_info info;
-        vf_status s = vf_params_info(p, id, &info);
+        const int buffer = j >= np;
+        const int32_t id = buffer ? j - np : j;
+        vf_status s = buffer ? vf_params_buffer_info(p, id, &info) : vf_params_info(p, id, &info);
         if (s != VF_OK) return s;
         if (!vf_st_has(st, info.name)) return vf__error(VF_ERR_FORMAT, "tensor \"%s\" is missing", info.name);
         vf_st_dtype dt;
@@ -300,11 +309,12 @@ static vf_status load_tensors(const vf_st_file *st, vf_params *p)
             return vf__error(VF_ERR_FORMAT, "tensor \"%s\" has shape [%s], the architecture needs [%s]", info.name, got,
                              want);
         }
-        s = vf_st_get_into(st, info.name, vf_params_data(p, id), info.numel);
+        s = vf_st_get_into(st, info.name, buffer ? vf_params_buffer_data(p, id) : vf_params_data(p, id), info.numel);
         if (s != VF_OK) return s;
     }
     for (int64_t i = 0; i < vf_st_count(st); i++)
-        if (!is_state(vf_st_name(st, i)) && vf_params_find(p, vf_st_name(st, i)) < 0)
+        if (!is_state(vf_st_name(st, i)) && vf_params_find(p, vf_st_name(st, i)) < 0 &&
+            vf_params_find_buffer(p, vf_st_name(st, i)) < 0)
             return vf__error(VF_ERR_FORMAT, "tensor \"%s\" is not a parameter of the architecture", vf_st_name(st, i));
     return VF_OK;
 }

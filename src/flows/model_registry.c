@@ -201,6 +201,18 @@ static vf_status build_box(const vf__json *d, const char *kind, vf_params *p, co
     return s;
 }
 
+static vf_status build_batch_norm(const vf__json *d, const char *kind, vf_params *p, const char *name,
+                                  vf_transform **out)
+{
+    vf_batch_norm_params kp = vf_batch_norm_default_params(1);
+    vf_status s = get_dim(d, kind, "dim", &kp.dim);
+    if (s == VF_OK) s = get_dim(d, kind, "context", &kp.context);
+    if (s == VF_OK) s = get_double(d, kind, "eps", &kp.eps);
+    if (s == VF_OK) s = get_double(d, kind, "momentum", &kp.momentum);
+    if (s == VF_OK) s = vf_batch_norm_new(p, name, &kp, out);
+    return s;
+}
+
 static vf_status build_standardize(const vf__json *d, const char *kind, vf_params *p, const char *name,
                                    vf_transform **out)
 {
@@ -447,6 +459,7 @@ static const struct {
     {"logit", build_box},
     {"sigmoid", build_box},
     {"standardize", build_standardize},
+    {"batch_norm", build_batch_norm},
     {"tanh", build_tanh},
     {"atanh", build_tanh},
     {"lu_linear", build_lu_linear},

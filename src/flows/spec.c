@@ -176,14 +176,16 @@ vf_status vf_spec_real(const vf_spec *s, const char *key, double def, double lo,
 
 /* ---- a preset behind leading transforms ------------------------------------------------------- */
 
-/* "transforms.<i>.<rest>" -> "transforms.<i + shift>.<rest>" for every tensor from id `first` on. */
-static vf_status renumber(vf_params *p, int32_t first, int shift)
+/* "transforms.<i>.<rest>" -> "transforms.<i + shift>.<rest>" for every parameter from id `first` on
+ * (buffer = 0) or every buffer from id `first` on (buffer = 1). */
+static vf_status renumber_list(vf_params *p, int buffer, int32_t first, int shift)
 {
     static const char prefix[] = "transforms.";
     const size_t k = sizeof prefix - 1;
-    for (int32_t id = first; id < vf_params_count(p); id++) {
+    int32_t n = buffer ? vf_params_buffer_count(p) : vf_params_count(p);
+    for (int32_t id = first; id < n; id++) {
         vf_param_info info;
-        vf_status s = vf_params_info(p, id, &info);
+        vf_status s = buffer ? vf_params_buffer_info(p, id, &info) : vf_params_info(p, id, &info);
         if (s != VF_OK) return s;
         if (strncmp(info.name, prefix, k) != 0) continue;
         char *end = NULL;
@@ -194,16 +196,24 @@ static vf_status renumber(vf_params *p, int32_t first, int shift)
         int w = snprintf(name, sizeof name, "%s%ld%s", prefix, i + shift, end);
         if (w < 0 || (size_t)w >= sizeof name)
             return vf__error(VF_ERR_ARG, "flow spec: tensor name '%s' becomes too long when renumbered", info.name);
-        if ((s = vf__params_rename(p, id, name)) != VF_OK) return s;
+        if ((s = vf__params_rename(p, buffer, id, name)) != VF_OK) return s;
     }
-    for (int32_t id = first; id < vf_params_count(p); id++) {
+    for (int32_t id = first; id < n; id++) {
         vf_param_info info;
-        vf_params_info(p, id, &info);
-        if (vf_params_find(p, info.name) != id)
+        if (buffer) vf_params_buffer_info(p, id, &info);
+        else vf_params_info(p, id, &info);
+        int32_t as_param = vf_params_find(p, info.name), as_buffer = vf_params_find_buffer(p, info.name);
+        if ((buffer ? as_buffer : as_param) != id || (buffer ? as_param : as_buffer) >= 0)
             return vf__error(VF_ERR_ARG, "flow spec: renumbered tensor '%s' is already registered (by a leading "
                              "transform?)", info.name);
     }
     return VF_OK;
+}
+
+static vf_status renumber(vf_params *p, int32_t first, int32_t first_buffer, int shift)
+{
+    vf_status s = renumber_list(p, 0, first, shift);
+    return s == VF_OK ? renumber_list(p, 1, first_buffer, shift) : s;
 }
 
 vf_status vf_flow_from_spec_after(const char *spec, int64_t d, int64_t c, int n_lead, vf_transform *const *lead,
@@ -221,13 +231,13 @@ vf_status vf_flow_from_spec_after(const char *spec, int64_t d, int64_t c, int n_
             s = vf__error(VF_ERR_ARG, "flow spec: leading transform %d is NULL", i);
             goto free_lead;
         }
-    int32_t count0 = vf_params_count(p);
+    int32_t count0 = vf_params_count(p), buffers0 = vf_params_buffer_count(p);
     if ((s = vf_flow_from_spec(spec, d, c, p, &f)) != VF_OK) goto free_lead;
     if (n_lead == 0) {
         *out = f;
         return VF_OK;
     }
-    if ((s = renumber(p, count0, n_lead)) != VF_OK) goto free_all;
+    if ((s = renumber(p, count0, buffers0, n_lead)) != VF_OK) goto free_all;
     if ((s = vf__flow_prepend(f, n_lead, lead)) != VF_OK) { /* owns lead from here, also on failure */
         vf_flow_free(f);
         vf__params_truncate(p, count0);

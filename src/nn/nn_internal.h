@@ -16,12 +16,13 @@ int vf__nn_check_2d(vf_tape *t, const char *what, vf_var v, int64_t cols, int64_
  * node when c > 0, VF_NOVAR when c = 0. Otherwise records a tape error and returns 0. */
 int vf__nn_check_context(vf_tape *t, const char *what, vf_var context, int64_t c, int64_t n);
 
-/* Drops every tensor registered after the first `count` (a failed constructor's rollback); only
- * before finalize. */
+/* Drops every tensor registered after the first `count` parameters, and the buffers registered after
+ * parameter `count` (a failed constructor's rollback); only before finalize. */
 void vf__params_truncate(vf_params *p, int32_t count);
 
-/* Gives tensor id a new name (1 to VF_PARAM_NAME_MAX - 1 characters). Uniqueness is NOT checked: a
- * caller renaming several tensors at once checks the final set (vf_flow_from_spec_after does). */
-vf_status vf__params_rename(vf_params *p, int32_t id, const char *name);
+/* Gives parameter id (buffer id when buffer = 1) a new name (1 to VF_PARAM_NAME_MAX - 1 characters).
+ * Uniqueness is NOT checked: a caller renaming several tensors at once checks the final set
+ * (vf_flow_from_spec_after does). */
+vf_status vf__params_rename(vf_params *p, int buffer, int32_t id, const char *name);
 
 #endif
