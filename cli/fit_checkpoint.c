@@ -32,8 +32,10 @@ vf_status fit_checkpoint_write(void *ctx, const fit_state *st)
     int64_t nk = ck->n_meta + N_RESUME_KEYS + 3;
     const char **keys = calloc((size_t)nk, sizeof *keys), **values = calloc((size_t)nk, sizeof *values);
     char(*text)[VALUE_LEN] = calloc(N_RESUME_KEYS + 3, sizeof *text);
-    vf_model_tensor *tensors = calloc(3 * (size_t)(count > 0 ? count : 1), sizeof *tensors);
-    char(*names)[VF_PARAM_NAME_MAX + 16] = calloc(3 * (size_t)(count > 0 ? count : 1), sizeof *names);
+    int32_t nbuf = vf_params_buffer_count(p);
+    size_t slots = 3 * (size_t)count + (size_t)nbuf + 1;
+    vf_model_tensor *tensors = calloc(slots, sizeof *tensors);
+    char(*names)[VF_PARAM_NAME_MAX + 16] = calloc(slots, sizeof *names);
     vf_status s = VF_OK;
     if (!keys || !values || !text || !tensors || !names) {
         s = vf__error(VF_ERR_NOMEM, "%s: out of memory writing the checkpoint", ck->path);
@@ -86,6 +88,19 @@ vf_status fit_checkpoint_write(void *ctx, const fit_state *st)
             tensors[nt].data = src[w] + info.offset;
         }
     }
+    if (st->buffer_size != vf_params_buffer_size(p)) {
+        s = vf__error(VF_ERR_STATE, "checkpoint: state and store buffer sizes differ");
+        goto done;
+    }
+    for (int32_t id = 0; id < nbuf; id++, nt++) {
+        vf_param_info info;
+        if ((s = vf_params_buffer_info(p, id, &info)) != VF_OK) goto done;
+        snprintf(names[nt], sizeof names[nt], "%s%s", state_prefix[2], info.name);
+        tensors[nt].name = names[nt];
+        tensors[nt].ndim = info.ndim;
+        memcpy(tensors[nt].shape, info.shape, sizeof info.shape);
+        tensors[nt].data = st->best_buffers + info.offset;
+    }
     s = vf_flow_save_with(ck->flow, p, ck->path, k, keys, values, nt, tensors);
     if (s != VF_OK) {
         char msg[600];
@@ -109,7 +124,8 @@ void fit_state_free(fit_state *st)
     free(st->best);
     free(st->adam_m);
     free(st->adam_v);
-    st->best = st->adam_m = st->adam_v = NULL;
+    free(st->best_buffers);
+    st->best = st->adam_m = st->adam_v = st->best_buffers = NULL;
 }
 
 /* The metadata value of key: an integer >= 0, a real, or a generator. VF_ERR_FORMAT when missing or
@@ -177,8 +193,10 @@ vf_status fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_pa
     st->best = malloc(bytes);
     st->adam_m = malloc(bytes);
     st->adam_v = malloc(bytes);
+    st->buffer_size = vf_params_buffer_size(p);
+    st->best_buffers = malloc(sizeof(vf_real) * (size_t)(st->buffer_size > 0 ? st->buffer_size : 1));
     vf_st_file *f = NULL;
-    if (!st->best || !st->adam_m || !st->adam_v) {
+    if (!st->best || !st->adam_m || !st->adam_v || !st->best_buffers) {
         fit_state_free(st);
         return vf__error(VF_ERR_NOMEM, "%s: out of memory reading the checkpoint", path);
     }
@@ -202,6 +220,14 @@ vf_status fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_pa
             if (!same) s = vf__error(VF_ERR_FORMAT, "%s: checkpoint tensor %s is missing or has the wrong shape", path, name);
             else s = vf_st_get_into(f, name, dst[w] + info.offset, info.numel);
         }
+    }
+    for (int32_t id = 0; s == VF_OK && id < vf_params_buffer_count(p); id++) {
+        vf_param_info info;
+        if ((s = vf_params_buffer_info(p, id, &info)) != VF_OK) break;
+        char name[VF_PARAM_NAME_MAX + 16];
+        snprintf(name, sizeof name, "%s%s", state_prefix[2], info.name);
+        if (!vf_st_has(f, name)) s = vf__error(VF_ERR_FORMAT, "%s: checkpoint tensor %s is missing", path, name);
+        else s = vf_st_get_into(f, name, st->best_buffers + info.offset, info.numel);
     }
     vf_st_close(f);
     if (s != VF_OK) fit_state_free(st);

@@ -4,7 +4,8 @@
  * A checkpoint is a model file (vf_flow_save_with) whose flow tensors are the CURRENT parameters (so
  * vf_flow_load, logprob and sample accept it), plus training state that vf_flow_load ignores:
  *   tensors  "fit.adam.m.<param>", "fit.adam.v.<param>" (Adam's moments) and "fit.best.<param>" (the
- *            best parameters so far), each with its parameter's shape;
+ *            best parameters so far), each with its parameter's shape, and "fit.best.<buffer>" (the
+ *            buffers, e.g. batch_norm running statistics, that go with the best parameters);
  *   metadata "fit.resume.epoch", ".step", ".bad", ".best_epoch", ".best_valid", ".last_train",
  *            ".last_valid", ".seconds", ".adam_step", ".shuffle" and ".noise" (generator positions as
  *            "key0 key1 counter stream"), ".train_rows" and ".dim" (checked on resume), beside the run's

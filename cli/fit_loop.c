@@ -133,7 +133,9 @@ static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, 
     vf_tape_reset(t);
     vf_params_zero_grad(p);
     vf_var x = vf_input(t, buf, 2, (int64_t[]){m, d});
+    vf_params_set_training(p, 1);
     vf_var loss = vf_neg(t, vf_mean(t, vf_flow_log_prob(f, p, t, x, VF_NOVAR), VF_ALL_AXES, 0));
+    vf_params_set_training(p, 0);
     if (loss == VF_NOVAR) return fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
     *nll = (double)vf_value(t, loss)->data[0];
     if (!isfinite(*nll)) return fail(r, VF_ERR_NUMERIC, "the loss became %s", isnan(*nll) ? "NaN" : "infinite");
@@ -158,10 +160,15 @@ static vf_status restore(const fit_state *rs, vf_adam *opt, int64_t n, fit_state
     memcpy(m, rs->adam_m, sizeof(vf_real) * (size_t)n);
     memcpy(v, rs->adam_v, sizeof(vf_real) * (size_t)n);
     if (vf_adam_set_step(opt, rs->adam_step) != VF_OK) return fail(r, VF_ERR_ARG, "%s", vf_last_error());
+    if (rs->buffer_size != st->buffer_size)
+        return fail(r, VF_ERR_ARG, "the checkpoint holds %lld buffer values, the flow has %lld",
+                    (long long)rs->buffer_size, (long long)st->buffer_size);
     memcpy(st->best, rs->best, sizeof(vf_real) * (size_t)n);
-    vf_real *best = st->best;
+    memcpy(st->best_buffers, rs->best_buffers, sizeof(vf_real) * (size_t)st->buffer_size);
+    vf_real *best = st->best, *best_buffers = st->best_buffers;
     *st = *rs;
     st->best = best;
+    st->best_buffers = best_buffers;
     return VF_OK;
 }
 
@@ -196,7 +203,10 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     memset(&st, 0, sizeof st);
     st.size = n;
     st.best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
-    if (!t || !perm || !buf || !st.best) {
+    st.buffer_size = vf_params_buffer_size(p);
+    st.best_buffers = malloc(sizeof(vf_real) * (size_t)(st.buffer_size > 0 ? st.buffer_size : 1));
+    const size_t bbytes = sizeof(vf_real) * (size_t)st.buffer_size;
+    if (!t || !perm || !buf || !st.best || !st.best_buffers) {
         fail(r, s, "out of memory");
         goto done;
     }
@@ -208,6 +218,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         if ((s = restore(o->resume, opt, n, &st, r)) != VF_OK) goto done;
     } else {
         memcpy(st.best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+        if (bbytes) memcpy(st.best_buffers, vf_params_buffers(p), bbytes);
         vf_rng_init(&st.shuffle, o->seed, 7);
         vf_rng_init(&st.noise, o->seed, 11);
         st.best_valid = nv > 0 ? INFINITY : NAN;
@@ -265,6 +276,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             st.best_epoch = e;
             st.bad = 0;
             memcpy(st.best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+            if (bbytes) memcpy(st.best_buffers, vf_params_buffers(p), bbytes);
         } else if (o->patience > 0 && ++st.bad >= o->patience) {
             stop = 1;
         }
@@ -292,6 +304,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     r->best_epoch = st.best_epoch;
     r->seconds = now_seconds() - t0;
     memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
+    if (bbytes) memcpy(vf_params_buffers(p), st.best_buffers, bbytes);
     if ((s = fit_mean_nll(f, p, t, train, nt, d, noise, &r->train_nll)) != VF_OK) {
         fail(r, s, "the training NLL of the kept parameters is not finite");
         goto done;
@@ -305,5 +318,7 @@ done:
     free(perm);
     free(buf);
     free(st.best);
+    free(st.best_buffers);
+    vf_params_set_training(p, 0);
     return s;
 }

@@ -6,6 +6,10 @@
  * (epoch, step, running train NLL, last validation NLL, steps/s, ETA) is redrawn on stderr with "\r"
  * at most ten times a second and ended with a newline.
  *
+ * Modes. Training steps run with vf_params_set_training(p, 1) (batch_norm uses batch statistics and
+ * updates its running statistics); every evaluation (validation, the final NLL) and the parameters
+ * left in p run in evaluation mode. The best epoch's buffers are kept with its parameters.
+ *
  * Checkpoints. With o.checkpoint set, the loop calls it after every o.checkpoint_every-th epoch (and
  * after the last epoch of a run cut short by o.stop_after) with the complete training state: the
  * parameters in p, the optimizer (moments and step count), the generators, the best parameters and
@@ -42,6 +46,8 @@ typedef struct fit_state {
     vf_rng shuffle, noise;  /* the shuffling and dequantization generators, positioned after `epoch` */
     int64_t size;           /* number of parameters: the length of the arrays below */
     vf_real *best;          /* [size] the best parameters */
+    int64_t buffer_size;    /* scalars in the store's buffers (batch_norm running statistics) */
+    vf_real *best_buffers;  /* [buffer_size] the buffers that go with the best parameters */
     vf_real *adam_m;        /* [size] Adam's first moments */
     vf_real *adam_v;        /* [size] Adam's second moments */
     int64_t adam_step;      /* Adam's update count */
