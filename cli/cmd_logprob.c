@@ -1,16 +1,14 @@
 /* cmd_logprob.c — `varflow logprob`: the log-density of each row of a data file under a flow model
  * file, a summary on stdout and optionally the per-row values in a file.
  *
- * The rows are evaluated in batches of LOGPROB_BATCH on one tape that is reset between batches, so
- * memory stays bounded whatever the number of rows. Conditional models (context dimension c > 0)
+ * The rows go through vf_flow_log_prob_rows (vf_eval.h: blocks of rows on one tape in inference mode),
+ * so memory stays bounded whatever the number of rows. Conditional models (context dimension c > 0)
  * take --context FILE with one row of c values per data row.
  */
 #include <math.h>
 #include <string.h>
 #include <strings.h>
 #include "cli.h"
-
-#define LOGPROB_BATCH 4096
 
 static void logprob_help(FILE *out)
 {
@@ -47,30 +45,18 @@ static void json_number(double v)
 
 static int64_t columns(const vf_tensor *x) { return x->ndim > 1 ? x->shape[1] : 1; }
 
-/* Evaluates the log-densities of x [n, d] (context ctx [n, c] or NULL) into lp [n]; returns the exit code. */
-static int evaluate(const vf_flow *f, vf_params *p, const vf_tensor *x, const vf_tensor *ctx, vf_real *lp)
+/* Evaluates the log-densities of x [n, d] (context ctx [n, c] or NULL) into lp [n] through the array
+ * API (blocks in inference mode); returns the exit code. A NaN result is written and reported as a
+ * warning (unless quiet): the file still has one value per row. */
+static int evaluate(const vf_flow *f, vf_params *p, const vf_tensor *x, const vf_tensor *ctx, vf_real *lp, int quiet)
 {
-    const char *cmd = "logprob";
-    int64_t n = x->shape[0], d = vf_flow_dim(f), c = vf_flow_context_dim(f);
-    vf_tape *t = vf_tape_new();
-    if (!t) return cli_runtime_error(cmd, "out of memory");
-    for (int64_t start = 0; start < n; start += LOGPROB_BATCH) {
-        int64_t b = n - start < LOGPROB_BATCH ? n - start : LOGPROB_BATCH;
-        vf_tape_reset(t);
-        vf_var xv = vf_input(t, x->data + start * d, 2, (int64_t[]){b, d});
-        vf_var cv = ctx ? vf_input(t, ctx->data + start * c, 2, (int64_t[]){b, c}) : VF_NOVAR;
-        vf_var lv = vf_flow_log_prob(f, p, t, xv, cv);
-        if (vf_tape_status(t) != VF_OK) {
-            int rc = cli_runtime_error(cmd, "evaluating rows %lld..%lld: %s", (long long)start,
-                                       (long long)(start + b - 1), vf_tape_error(t));
-            vf_tape_free(t);
-            return rc;
-        }
-        const vf_tensor *v = vf_value(t, lv);
-        for (int64_t i = 0; i < b; i++) lp[start + i] = v->data[i * v->stride[0]];
+    vf_status s = vf_flow_log_prob_rows(f, p, NULL, x->shape[0], x->data, ctx ? ctx->data : NULL,
+                                        ctx ? ctx->shape[0] : 0, lp);
+    if (s == VF_ERR_NUMERIC) {
+        if (!quiet) fprintf(stderr, "varflow logprob: warning: %s\n", vf_last_error());
+        return 0;
     }
-    vf_tape_free(t);
-    return 0;
+    return s == VF_OK ? 0 : cli_runtime_error("logprob", "%s", vf_last_error());
 }
 
 /* Everything after the options were parsed: the model and files are read and released here. */
@@ -123,7 +109,7 @@ static int logprob_files(const char *model, const char *data, const char *contex
         rc = cli_runtime_error(cmd, "out of memory");
         goto done;
     }
-    if ((rc = evaluate(f, p, &x, context ? &ctx : NULL, lpt.data)) != 0) goto done;
+    if ((rc = evaluate(f, p, &x, context ? &ctx : NULL, lpt.data, common->quiet || common->json)) != 0) goto done;
     if (out_path && vf_write_table(out_path, &lpt) != VF_OK) {
         const char *msg = vf_last_error();
         rc = strstr(msg, out_path) ? cli_runtime_error(cmd, "%s", msg)

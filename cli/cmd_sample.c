@@ -1,16 +1,14 @@
 /* cmd_sample.c — `varflow sample`: draw N points from a flow model file and write them to a .csv or
  * .npy file.
  *
- * The points are drawn in batches of SAMPLE_BATCH on one tape that is reset between batches (memory
- * stays bounded), from one random stream seeded by --seed, so the same model, N and seed give the
+ * The points are drawn by vf_flow_sample_rows (vf_eval.h: blocks of rows on one tape in inference mode,
+ * memory bounded), from one random stream seeded by --seed, so the same model, N and seed give the
  * same file. Conditional models (context dimension c > 0) take --context FILE with one row (used for
  * every point) or N rows.
  */
 #include <string.h>
 #include <strings.h>
 #include "cli.h"
-
-#define SAMPLE_BATCH 4096
 
 static void sample_help(FILE *out)
 {
@@ -38,48 +36,15 @@ static void sample_help(FILE *out)
 
 static int64_t columns(const vf_tensor *x) { return x->ndim > 1 ? x->shape[1] : 1; }
 
-/* Draws out->shape[0] points into out [n, d]; ctx is NULL or [1, c] or [n, c]. Returns the exit code. */
+/* Draws out->shape[0] points into out [n, d] through vf_flow_sample_rows (blocks in inference mode,
+ * one random stream); ctx is NULL or [1, c] or [n, c]. Returns the exit code. */
 static int draw(const vf_flow *f, vf_params *p, const vf_tensor *ctx, uint64_t seed, vf_tensor *out)
 {
-    const char *cmd = "sample";
-    int64_t n = out->shape[0], d = vf_flow_dim(f), c = vf_flow_context_dim(f);
-    vf_real *repeated = NULL;
-    if (ctx && ctx->shape[0] == 1 && n > 1) { /* one context row for every point: repeat it per batch */
-        int64_t rows = n < SAMPLE_BATCH ? n : SAMPLE_BATCH;
-        repeated = vf_malloc((size_t)(rows * c) * sizeof *repeated);
-        if (!repeated) return cli_runtime_error(cmd, "out of memory");
-        for (int64_t i = 0; i < rows; i++) memcpy(repeated + i * c, ctx->data, (size_t)c * sizeof *repeated);
-    }
-    vf_tape *t = vf_tape_new();
-    if (!t) {
-        vf_free(repeated);
-        return cli_runtime_error(cmd, "out of memory");
-    }
     vf_rng rng;
     vf_rng_init(&rng, seed, 0);
-    int rc = 0;
-    for (int64_t start = 0; start < n; start += SAMPLE_BATCH) {
-        int64_t b = n - start < SAMPLE_BATCH ? n - start : SAMPLE_BATCH;
-        vf_tape_reset(t);
-        vf_var cv = VF_NOVAR;
-        if (ctx) {
-            const vf_real *rows = repeated ? repeated : ctx->shape[0] == 1 ? ctx->data : ctx->data + start * c;
-            cv = vf_input(t, rows, 2, (int64_t[]){b, c});
-        }
-        vf_var sv = vf_flow_sample(f, p, t, b, cv, &rng, NULL);
-        if (vf_tape_status(t) != VF_OK) {
-            rc = cli_runtime_error(cmd, "drawing points %lld..%lld: %s", (long long)start,
-                                   (long long)(start + b - 1), vf_tape_error(t));
-            break;
-        }
-        const vf_tensor *v = vf_value(t, sv);
-        for (int64_t i = 0; i < b; i++)
-            for (int64_t j = 0; j < d; j++)
-                out->data[(start + i) * d + j] = v->data[i * v->stride[0] + j * v->stride[1]];
-    }
-    vf_tape_free(t);
-    vf_free(repeated);
-    return rc;
+    vf_status s = vf_flow_sample_rows(f, p, NULL, out->shape[0], ctx ? ctx->data : NULL, ctx ? ctx->shape[0] : 0, &rng,
+                                      out->data, NULL);
+    return s == VF_OK ? 0 : cli_runtime_error("sample", "%s", vf_last_error());
 }
 
 /* Everything after the options were parsed: the model and files are read and released here. */

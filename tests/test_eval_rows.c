@@ -134,10 +134,32 @@ static void test_bad_arguments(void)
     free(fx);
 }
 
+/* A point outside a uniform base's box has log-density -inf: a valid answer, not an error (a NaN
+ * result is, see test_bad_arguments). */
+static void test_outside_support(void)
+{
+    vf_params *p = vf_params_new();
+    vf_dist *base = NULL;
+    vf_transform *tr = NULL;
+    vf_flow *f = NULL;
+    CHECK_STATUS(vf_dist_uniform_new(2, 0, -1.0, 1.0, &base), VF_OK);
+    CHECK_STATUS(vf_reverse_new(2, 0, &tr), VF_OK);
+    CHECK_STATUS(vf_flow_new(base, 1, &tr, &f), VF_OK);
+    CHECK_STATUS(vf_params_finalize(p, 1), VF_OK);
+    vf_real x[3 * 2] = {0.5, 0.25, 3.0, 0.0, -0.5, 0.5}, lp[3];
+    CHECK_STATUS(vf_flow_log_prob_rows(f, p, NULL, 3, x, NULL, 0, lp), VF_OK);
+    CHECK_NEAR((double)lp[0], -log(4.0), 1e-6);
+    CHECK(isinf((double)lp[1]) && lp[1] < 0);
+    CHECK_NEAR((double)lp[2], -log(4.0), 1e-6);
+    vf_flow_free(f);
+    vf_params_free(p);
+}
+
 int main(void)
 {
     RUN(test_log_prob_matches_tape);
     RUN(test_sample_and_maps);
     RUN(test_bad_arguments);
+    RUN(test_outside_support);
     return vf_test_summary();
 }

@@ -22,10 +22,10 @@
  * B = log_scale_bound, 0 for no bound), the one-pass map is
  *       P(u)_i = u_i exp(s_i(u_<i)) + b_i(u_<i),      log|det dP/du| = sum_i s_i,
  * where u_<i means the dimensions whose MADE degree is below dimension i's. Its inverse P^{-1}
- * solves the dimensions one degree at a time: D sequential MADE passes for d = D dimensions.
+ * solves the dimensions one degree at a time: D sequential restricted MADE steps for d = D dimensions.
  *
- *   MAF: forward (density, x -> z) = P(x): ONE MADE pass;  inverse (sampling) = P^{-1}: D passes.
- *   IAF: forward (density, x -> z) = P^{-1}(x): D passes;  inverse (sampling) = P(z): ONE pass.
+ *   MAF: forward (density, x -> z) = P(x): ONE MADE pass;  inverse (sampling) = P^{-1}: D steps.
+ *   IAF: forward (density, x -> z) = P^{-1}(x): D steps;   inverse (sampling) = P(z): ONE pass.
  *
  * So MAF evaluates densities of data fast and samples slowly; IAF samples (and scores its own samples,
  * as in variational inference) fast and evaluates densities of outside data slowly.
@@ -33,8 +33,8 @@
  * The D-pass direction. Step k (k = 1..D) solves the dimension of degree k: it runs the MADE
  * restricted to that dimension's outputs (vf_made_forward_step: only hidden units of degree < k, on
  * the dimensions already solved) and inverts that one affine map. Every step stays on the tape, so
- * gradients are exact; with the sorted hidden layout the D steps together cost about (D + 1)(2D + 1)
- * / (6 D^2) of D full passes' hidden-layer work: roughly 2 to 3 full passes for D = 8.
+ * gradients are exact. Step k multiplies a fraction (k-1)/(D-1) of each hidden layer's units, so the
+ * D steps cost about D(2D-1)/(6(D-1)) full passes of hidden-to-hidden work (2.9 for D = 8).
  *
  * The last MADE layer starts at zero (b = a = 0), so a new transform is the identity. Parameters:
  * "<name>.net.*" (the MADE's names, vf_nn.h). describe() gives {"kind": "maf" or "iaf", "dim",
@@ -76,7 +76,7 @@ typedef vf_maf_params vf_iaf_params;
 vf_maf_params vf_maf_default_params(int64_t d);
 vf_iaf_params vf_iaf_default_params(int64_t d);
 
-/* MAF: forward (x -> z) one MADE pass, inverse D passes. VF_ERR_ARG for invalid settings,
+/* MAF: forward (x -> z) one MADE pass, inverse D restricted steps. VF_ERR_ARG for invalid settings,
  * VF_ERR_NOMEM with nothing registered in p and nothing leaked. */
 vf_status vf_maf_new(vf_params *p, const char *name, const vf_maf_params *kp, vf_transform **out);
 /* IAF: forward (x -> z) D MADE passes, inverse (sampling) one pass. Errors as vf_maf_new. */

@@ -17,7 +17,8 @@
  *            every row) or n rows (one per row).
  * Rows are processed in blocks of VF_EVAL_BLOCK_ROWS. The functions return VF_OK, VF_ERR_ARG (NULL
  * pointers, n < 0, a context that does not fit), VF_ERR_NOMEM, or VF_ERR_NUMERIC when a result is
- * not finite (the rows concerned are named in the message; outputs are still written).
+ * NaN or infinite (the first such row is named in the message; outputs are still written). A
+ * log-density of -inf (a point outside the support, e.g. of a uniform base) is a valid result.
  * Sampling consumes r block by block: the same seed and n give the same rows.
  */
 #ifndef VF_EVAL_H

@@ -39,11 +39,11 @@
  * Autoregressive splines (kinds "spline_maf" and "spline_iaf"). A MADE (vf_nn.h) with output
  * multiplier 3K-1 gives dimension i the block of columns i(3K-1) .. (i+1)(3K-1)-1, laid out as above,
  * depending only on the dimensions of lower MADE degree (and the context). The one-pass map is
- * P(u)_i = RQS(u_i; MADE(u)_i); its inverse P^{-1} solves one degree at a time in D = d MADE passes
- * (pass k overwrites only the dimensions of degree k; after pass d the result is exact and the last
- * pass's parameters are those of the solution, so its log-det is exact too).
- *   spline_maf: forward (density, x -> z) = P: ONE pass;  inverse (sampling) = P^{-1}: d passes.
- *   spline_iaf: forward (density) = P^{-1}: d passes;       inverse (sampling) = P: ONE pass.
+ * P(u)_i = RQS(u_i; MADE(u)_i); its inverse P^{-1} solves one degree at a time in D = d steps (step k
+ * runs the MADE restricted to the dimension of degree k on the dimensions already solved and inverts
+ * that dimension's spline; the log-det sums the steps' exact log-derivatives).
+ *   spline_maf: forward (density, x -> z) = P: ONE pass;  inverse (sampling) = P^{-1}: d steps.
+ *   spline_iaf: forward (density) = P^{-1}: d steps;        inverse (sampling) = P: ONE pass.
  * Parameters: "<name>.net.*" (the MADE's names, vf_nn.h).
  *
  * Defaults and where they come from. K = 8 bins and B = 5 are zuko's (NSF bins = 8,

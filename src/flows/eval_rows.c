@@ -52,14 +52,22 @@ static vf_status eval_block(eval_job *j, vf_tape *t, int64_t start, int64_t b)
     return VF_OK;
 }
 
-/* First row (or -1) in [0, n) with a non-finite value in out or per_row. */
+/* A log-density may be -inf (a point outside the support, e.g. of a uniform base); NaN and +inf are
+ * failures. Every other output must be finite. */
+static int bad_log_density(double v) { return isnan(v) || v == INFINITY; }
+
+/* First row (or -1) in [0, n) with a bad value in out or per_row. */
 static int64_t first_bad_row(const eval_job *j)
 {
     int64_t width = j->kind == EVAL_LOG_PROB ? 1 : j->d;
     for (int64_t i = 0; i < j->n; i++) {
-        for (int64_t k = 0; k < width; k++)
-            if (!isfinite((double)j->out[i * width + k])) return i;
-        if (j->per_row && !isfinite((double)j->per_row[i])) return i;
+        for (int64_t k = 0; k < width; k++) {
+            double v = (double)j->out[i * width + k];
+            if (j->kind == EVAL_LOG_PROB ? bad_log_density(v) : !isfinite(v)) return i;
+        }
+        if (j->per_row && (j->kind == EVAL_SAMPLE ? bad_log_density((double)j->per_row[i])
+                                                  : !isfinite((double)j->per_row[i])))
+            return i;
     }
     return -1;
 }
