@@ -360,6 +360,9 @@ static void test_errors(void)
     check_error(args, 1, "varflow logprob: ", "columns");
     snprintf(args, sizeof args, "logprob --model %s --data %s", model, path_of("absent.csv"));
     check_error(args, 1, "varflow logprob: ", "absent.csv");
+    put_text("empty.csv", "");
+    snprintf(args, sizeof args, "logprob --model %s --data %s", model, path_of("empty.csv"));
+    check_error(args, 1, "varflow logprob: ", "empty.csv");
     snprintf(args, sizeof args, "sample --model %s -n 3 -o %s", model, path_of("nodir/z.npy"));
     check_error(args, 1, "varflow sample: ", "z.npy");
 

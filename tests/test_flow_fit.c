@@ -159,6 +159,9 @@ static void test_errors(void)
     check_error("fit --data e.npy --valid-fraction 1 -o e.safetensors", 2);
     check_error("fit --data e.npy --bogus -o e.safetensors", 2);
     check_error("fit --data missing.npy -o e.safetensors", 1);
+    put_text("empty.csv", "");
+    check_error("fit --data empty.csv -o e.safetensors", 1);
+    CHECK(strstr(read_text("err.txt"), "empty.csv") != NULL);
     check_error("fit --data e.npy --epochs 1 -o no_such_dir/e.safetensors", 1);
     CHECK(slurp(path_of("no_such_dir/e.safetensors"), (unsigned char *)text, 1) == 0);
     CHECK(slurp(path_of("e.safetensors"), (unsigned char *)text, 1) == 0);
