@@ -37,7 +37,7 @@ printf 'a,b\n1,2\n3,4\n5,6.5\n' >"$T/good.csv"
 # Good files work.
 if "$V" info "$T/good.csv" >"$T/out" 2>"$T/err" && grep -q '3 rows x 2 columns' "$T/out"; then ok; else bad "info good.csv: $(cat "$T/out" "$T/err")"; fi
 if "$V" info "$T/good.npy" --json >"$T/out" 2>"$T/err" && grep -q '"n":100,"dim":2' "$T/out"; then ok; else bad "info good.npy: $(cat "$T/out" "$T/err")"; fi
-if "$V" info "$T/demo/mlp.safetensors" --json >"$T/out" 2>"$T/err" && grep -q '"params":133122' "$T/out"; then ok; else bad "info model: $(cat "$T/out" "$T/err")"; fi
+if "$V" info "$T/demo/model.safetensors" --json >"$T/out" 2>"$T/err" && grep -q '"params":22026' "$T/out"; then ok; else bad "info model: $(cat "$T/out" "$T/err")"; fi
 
 # Missing files and directories.
 expect_error 1 "nope.csv" info "$T/nope.csv"
@@ -85,7 +85,7 @@ python_free_nan_npy "$T/nan.npy"
 expect_error 1 "nan.npy" info "$T/nan.npy"
 
 # Truncated and corrupt safetensors files.
-model="$T/demo/mlp.safetensors"
+model="$T/demo/model.safetensors"
 msize=$(wc -c <"$model")
 head -c 4 "$model" >"$T/m1.safetensors"
 expect_error 1 "m1.safetensors" info "$T/m1.safetensors"
