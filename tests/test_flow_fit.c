@@ -319,6 +319,35 @@ static void test_standardize(void)
     CHECK_MSG(nll_raw > nll_std + 20, "without standardization %g, with %g", nll_raw, nll_std);
 }
 
+/* maf:batchnorm=1 end to end: training mode moves the running statistics away from their initial
+ * (0, 1), the model file carries them, and the fitted flow clearly beats a Gaussian on its own
+ * validation rows. */
+static void test_batchnorm_fit(void)
+{
+    write_toy("bn.npy", 2000, 6);
+    int rc = run("fit --data bn.npy --model maf:batchnorm=1,hidden=32x2,transforms=5 --epochs 30 --batch 128 "
+                 "--lr 3e-3 --seed 3 --json -o bn.safetensors");
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, read_text("err.txt"));
+    double valid = json_number(read_text("out.txt"), "valid_nll");
+    /* A Gaussian fitted to 8gaussians scores about 4.2 nats (coordinates of standard deviation near 2:
+     * log(2 pi e) + 2 log 2); this flow measured 3.44 .. 3.53 over fit seeds 1..3 on the same kind of
+     * data (the mixture's entropy is 2.84). */
+    CHECK_MSG(isfinite(valid) && valid < 3.8, "valid_nll %g", valid);
+    vf_params *p = NULL;
+    vf_flow *f = NULL;
+    CHECK_STATUS(vf_flow_load(path_of("bn.safetensors"), &p, &f, NULL), VF_OK);
+    if (f) {
+        /* transforms.0 is the standardization; the first batch normalization follows the first MAF */
+        CHECK(strcmp(vf_transform_kind(vf_flow_transform(f, 2)), "batch_norm") == 0);
+        const vf_real *rm = vf_params_buffer_data(p, vf_params_find_buffer(p, "transforms.2.running_mean"));
+        const vf_real *rv = vf_params_buffer_data(p, vf_params_find_buffer(p, "transforms.2.running_var"));
+        CHECK(rm && rv);
+        if (rm && rv) CHECK(rm[0] != 0 && rv[0] != 1 && rv[0] > 0);
+    }
+    vf_flow_free(f);
+    vf_params_free(p);
+}
+
 int main(void)
 {
     if (tmpdir_open("vf_fit")) return 1;
@@ -328,6 +357,7 @@ int main(void)
     RUN(test_divergence);
     RUN(test_dequantize);
     RUN(test_standardize);
+    RUN(test_batchnorm_fit);
     tmpdir_close();
     return vf_test_summary();
 }

@@ -319,6 +319,27 @@ static void test_transform_counts(void)
     CHECK(n_transforms_of("glow:transforms=7", 2) == 21);
     CHECK(n_transforms_of("planar:transforms=7", 2) == 7);
     CHECK(n_transforms_of("radial:transforms=1", 2) == 1);
+    CHECK(n_transforms_of("maf:batchnorm=1", 2) == 5); /* a batch normalization between layers */
+    CHECK(n_transforms_of("iaf:batchnorm=1,transforms=1", 2) == 1);
+    CHECK(n_transforms_of("nsf:batchnorm=1,transforms=4", 2) == 7);
+}
+
+static void test_batchnorm_key(void)
+{
+    built b = make("maf:batchnorm=1", 3, 2);
+    CHECK(b.f && vf_flow_n_transforms(b.f) == 5);
+    static const char *const kinds[] = {"maf", "batch_norm", "maf", "batch_norm", "maf"};
+    for (int i = 0; b.f && i < 5; i++)
+        CHECK_MSG(strcmp(vf_transform_kind(vf_flow_transform(b.f, i)), kinds[i]) == 0, "maf:batchnorm=1 %d: %s", i,
+                  vf_transform_kind(vf_flow_transform(b.f, i)));
+    int64_t s0 = 0, s1 = 0;
+    CHECK(shape_of(b.p, "transforms.1.log_gamma", &s0, &s1) == 1 && s0 == 3);
+    CHECK(shape_of(b.p, "transforms.2.net.input.weight", &s0, &s1) == 2);
+    unmake(&b);
+    b = make("nsf:batchnorm=1,transforms=2", 2, 0);
+    CHECK(b.f && vf_flow_n_transforms(b.f) == 3 &&
+          strcmp(vf_transform_kind(vf_flow_transform(b.f, 1)), "batch_norm") == 0);
+    unmake(&b);
 }
 
 static void test_kinds_and_layout(void)
@@ -499,10 +520,12 @@ static void test_errors(void)
         {"nsf_coupling:bound=inf", "not a finite number"},
         {"nsf_coupling:order=random", "unknown key 'order' (valid keys: transforms, hidden, act, base, seed, bins, bound, coupling)"},
         {"nsf:coupling=1,order=random", "unknown key 'order'"},
+        {"maf:batchnorm=2", "batchnorm"},
+        {"realnvp:batchnorm=1", "unknown key 'batchnorm'"},
         {"nsf:coupling=2", "out of range [0, 1]"},
         {"nsf_coupling:coupling=0", "contradicts the name"},
         {"maf:coupling=1", "unknown key 'coupling'"},
-        {"maf:bound=3", "unknown key 'bound' (valid keys: transforms, hidden, act, base, seed, residual, order)"},
+        {"maf:bound=3", "unknown key 'bound' (valid keys: transforms, hidden, act, base, seed, residual, order, batchnorm)"},
         {"realnvp:residual=1", "unknown key 'residual' (valid keys: transforms, hidden, act, base, seed)"},
         {"maf:transforms=3,transforms=4", "duplicate key 'transforms'"},
         {"maf:transforms=", "empty value"},
@@ -661,6 +684,7 @@ int main(void)
     RUN(test_every_preset_builds);
     RUN(test_bases);
     RUN(test_transform_counts);
+    RUN(test_batchnorm_key);
     RUN(test_nsf_coupling_key);
     RUN(test_kinds_and_layout);
     RUN(test_hidden_key);

@@ -45,10 +45,11 @@
  *            sequential / reversed (order=alternate) or are random permutations drawn from seed + i
  *            (order=random) — zuko's MAF: transforms=3, hidden_features=(64, 64), orders alternating
  *            unless randperm. Keys residual (0/1: residual MADE, then LAYERS counts residual blocks)
- *            [0], order [alternate]. transforms [3]. Needs d >= 1.
+ *            [0], order [alternate], batchnorm (0/1: a batch_norm transform, vf_transforms.h, between
+ *            consecutive layers, as in the MAF paper) [0]. transforms [3]. Needs d >= 1.
  *   iaf      as maf with IAF layers (one-pass sampling, D-pass density). transforms [3].
  *   nsf      neural spline flow as zuko's NSF: `transforms` autoregressive rational-quadratic spline
- *            layers (spline_maf, vf_nsf.h) with maf's orders; keys residual, order as maf, bins
+ *            layers (spline_maf, vf_nsf.h) with maf's orders; keys residual, order, batchnorm as maf, bins
  *            (K >= 2, at most 1024) [8], bound (B of the spline interval [-B, B], identity outside;
  *            in [1e-6, 1e6]) [3], coupling (0 | 1) [0]: coupling=1 builds nsf_coupling instead.
  *            transforms [3]. Needs d >= 1. The bound is Durkan et al.'s (2019) B = 3 for standardized

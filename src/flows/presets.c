@@ -37,6 +37,7 @@ typedef struct preset_cfg {
     uint64_t seed;
     int residual;              /* maf / iaf / nsf */
     int random_order;          /* maf / iaf / nsf */
+    int batchnorm;             /* maf / iaf / nsf: batch normalization between the layers */
     int bins;                  /* nsf / nsf_coupling */
     double bound;              /* nsf / nsf_coupling */
 } preset_cfg;
@@ -67,6 +68,21 @@ static vf_status tname(char *buf, size_t len, int i)
 
 /* ---- the builders --------------------------------------------------------------------------- */
 
+/* After autoregressive layer i of k->transforms: a batch normalization when batchnorm=1, between
+ * layers as in the MAF paper (Papamakarios et al. 2017), not after the last. */
+static vf_status maybe_batch_norm(const preset_cfg *k, vf_params *p, build *b, int i)
+{
+    if (!k->batchnorm || i + 1 == k->transforms) return VF_OK;
+    char name[32];
+    vf_status s = tname(name, sizeof name, b->n);
+    if (s != VF_OK) return s;
+    vf_batch_norm_params bp = vf_batch_norm_default_params(k->d);
+    bp.context = k->c;
+    if ((s = vf_batch_norm_new(p, name, &bp, &b->tr[b->n])) != VF_OK) return s;
+    b->n++;
+    return VF_OK;
+}
+
 static vf_status build_autoregressive(const preset_cfg *k, vf_params *p, build *b, int iaf)
 {
     vf_maf_params mp = iaf ? vf_iaf_default_params(k->d) : vf_maf_default_params(k->d);
@@ -88,6 +104,7 @@ static vf_status build_autoregressive(const preset_cfg *k, vf_params *p, build *
         s = iaf ? vf_iaf_new(p, name, &mp, &b->tr[b->n]) : vf_maf_new(p, name, &mp, &b->tr[b->n]);
         if (s != VF_OK) return s;
         b->n++;
+        if ((s = maybe_batch_norm(k, p, b, i)) != VF_OK) return s;
     }
     return VF_OK;
 }
@@ -183,6 +200,7 @@ static vf_status build_nsf(const preset_cfg *k, vf_params *p, build *b)
         }
         if ((s = vf_spline_maf_new(p, name, &sp, &b->tr[b->n])) != VF_OK) return s;
         b->n++;
+        if ((s = maybe_batch_norm(k, p, b, i)) != VF_OK) return s;
     }
     return VF_OK;
 }
@@ -244,14 +262,14 @@ static vf_status build_radial(const preset_cfg *k, vf_params *p, build *b) { ret
 static const preset presets[] = {
     {"maf", 3, 1, 1, 0, build_maf,
      "masked autoregressive flow: transforms=N affine MAF layers (3), MADE orders alternating or order=random "
-     "(alternate), residual=0|1 (0), " COMMON_HELP},
+     "(alternate), residual=0|1 (0), batchnorm=0|1 (0; 1: batch normalization between layers), " COMMON_HELP},
     {"iaf", 3, 1, 1, 0, build_iaf,
      "inverse autoregressive flow: transforms=N affine IAF layers (3), order=alternate|random (alternate), "
-     "residual=0|1 (0), " COMMON_HELP},
+     "residual=0|1 (0), batchnorm=0|1 (0), " COMMON_HELP},
     {"nsf", 3, 1, 1, 1, build_nsf,
      "neural spline flow (autoregressive, as zuko's NSF): transforms=N spline MAF layers (3), bins=K (8), "
      "bound=B (3: splines on [-B, B], identity outside), order=alternate|random (alternate), residual=0|1 (0), "
-     "coupling=0|1 (0; 1 is nsf_coupling), " COMMON_HELP},
+     "batchnorm=0|1 (0), coupling=0|1 (0; 1 is nsf_coupling), " COMMON_HELP},
     {"nsf_coupling", 4, 2, 0, 1, build_nsf_coupling,
      "neural spline flow with couplings: transforms=N spline couplings of alternating parity (4), bins=K (8), "
      "bound=B (3), d >= 2, " COMMON_HELP},
@@ -274,9 +292,10 @@ static const preset presets[] = {
 static const char *const preset_names[] = {"maf", "iaf", "nsf", "nsf_coupling", "realnvp", "nice", "glow", "planar",
                                            "radial", NULL};
 static const char *const common_keys[] = {"transforms", "hidden", "act", "base", "seed", NULL};
-static const char *const autoregressive_keys[] = {"transforms", "hidden", "act", "base", "seed", "residual", "order", NULL};
+static const char *const autoregressive_keys[] = {"transforms", "hidden", "act", "base", "seed", "residual", "order",
+                                                  "batchnorm", NULL};
 static const char *const spline_ar_keys[] = {"transforms", "hidden", "act", "base", "seed", "residual", "order", "bins",
-                                             "bound", "coupling", NULL};
+                                             "bound", "coupling", "batchnorm", NULL};
 static const char *const spline_coupling_keys[] = {"transforms", "hidden", "act", "base", "seed", "bins", "bound",
                                                    "coupling", NULL};
 
@@ -399,6 +418,9 @@ static vf_status read_cfg(const preset *pr, const vf_spec *sp, int64_t d, int64_
         if (o && strcmp(o, "random") == 0) k->random_order = 1;
         else if (o && strcmp(o, "alternate") != 0)
             return vf__error(VF_ERR_ARG, "%s: unknown order '%s' (valid: alternate, random)", pr->name, o);
+        if ((s = vf_spec_int(sp, "batchnorm", 0, 0, 1, &v)) != VF_OK)
+            return vf__error(s, "%s: %s", pr->name, vf_last_error());
+        k->batchnorm = (int)v;
     }
     if (pr->spline) {
         if ((s = vf_spec_int(sp, "bins", VF_NSF_DEFAULT_BINS, 2, 1024, &v)) != VF_OK)
@@ -453,6 +475,7 @@ static vf_status build_base(const preset_cfg *k, vf_params *p, vf_dist **out)
 /* Largest number of transforms a preset builds for `transforms` layers. */
 static int capacity(const preset *pr, int transforms)
 {
+    if (pr->autoregressive) return 2 * transforms; /* room for batch normalizations between layers */
     if (pr->fn == build_glow) return 3 * transforms;
     if (pr->fn == build_nice) return transforms + 1;
     return transforms;
