@@ -93,9 +93,52 @@ static void test_degenerate(void)
     CHECK(cf[0] == 11);
 }
 
+/* The ranged product (vf__gemm_ranged): strip s of C sums only over depth [lo[s], hi[s]); random
+ * ranges (some empty), both transposes, accumulate or not, partial row tiles and strips, depth over
+ * one packing slice, against a double-precision loop. */
+static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int accumulate, uint64_t seed)
+{
+    int64_t w = vf__gemm_strip_width(), strips = (n + w - 1) / w;
+    vf_real *a = malloc((size_t)(m * k) * sizeof *a), *b = malloc((size_t)(k * n) * sizeof *b);
+    vf_real *c = malloc((size_t)(m * n) * sizeof *c), *c0 = malloc((size_t)(m * n) * sizeof *c0);
+    int64_t *lo = malloc((size_t)strips * sizeof *lo), *hi = malloc((size_t)strips * sizeof *hi);
+    void *work = malloc(vf__gemm_ranged_workspace_bytes(m, n, k) + 64);
+    srand((unsigned)seed);
+    for (int64_t i = 0; i < m * k; i++) a[i] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+    for (int64_t i = 0; i < k * n; i++) b[i] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+    for (int64_t i = 0; i < m * n; i++) c[i] = c0[i] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+    for (int64_t s = 0; s < strips; s++) {
+        lo[s] = rand() % (k + 1);
+        hi[s] = s % 5 == 3 ? lo[s] : lo[s] + rand() % (k - lo[s] + 1); /* some empty ranges */
+    }
+    vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, lo, hi, accumulate, work);
+    double worst = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double want = accumulate ? (double)c0[i * n + j] : 0;
+            for (int64_t p = lo[j / w]; p < hi[j / w]; p++)
+                want += (double)(ta ? a[p * m + i] : a[i * k + p]) * (double)(tb ? b[j * k + p] : b[p * n + j]);
+            worst = fmax(worst, fabs(want - (double)c[i * n + j]));
+        }
+    CHECK_MSG(worst <= (VF_USE_DOUBLE ? 1e-12 : 1e-4) * (double)(k + 1), "ranged %lldx%lldx%lld ta %d tb %d acc %d: %g",
+              (long long)m, (long long)n, (long long)k, ta, tb, accumulate, worst);
+    free(a); free(b); free(c); free(c0); free(lo); free(hi); free(work);
+}
+
+static void test_ranged(void)
+{
+    static const int64_t sizes[][3] = {{1, 1, 1}, {6, 16, 8}, {13, 37, 29}, {130, 70, 300}, {7, 1100, 20}};
+    uint64_t seed = 1;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int acc = 0; acc < 2; acc++) check_ranged(sizes[i][0], sizes[i][1], sizes[i][2], ta, tb, acc, seed++);
+}
+
 int main(void)
 {
     RUN(test_shapes);
     RUN(test_degenerate);
+    RUN(test_ranged);
     return vf_test_summary();
 }

@@ -72,6 +72,8 @@ void *vf__tape_alloc(vf_tape *t, size_t bytes);
 /* Packing space for a matrix product of m x n x k (NULL, with no error, when the GEMM needs none);
  * grown as needed and reused by every product on the tape. Sets *ok = 0 after recording VF_ERR_NOMEM. */
 void *vf__tape_gemm_work(vf_tape *t, int64_t m, int64_t n, int64_t k, int *ok);
+/* The same space by size: at least `bytes` (NULL with no error for 0); *ok = 0 after VF_ERR_NOMEM. */
+void *vf__tape_scratch(vf_tape *t, size_t bytes, int *ok);
 /* New op node with inputs and output shape; value allocated, not computed. VF_NOVAR on failure. */
 vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in, int ndim,
                 const int64_t *shape);

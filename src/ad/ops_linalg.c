@@ -258,6 +258,10 @@ enum { MASK_BLOCK = 16 };
 
 typedef struct masked_aux {
     vf_real *wm;                 /* [out, in] = the used block of W * M */
+    /* per strip of vf__gemm_strip_width() columns: the depth ranges of the forward product (strips of
+     * outputs: inputs [0, fwd_hi)) and of the input gradient (strips of inputs: outputs [dx_lo, out)) */
+    int64_t *fwd_lo, *fwd_hi;    /* [out strips] */
+    int64_t *dx_lo, *dx_hi;      /* [in strips] */
     int64_t n_out_blocks;        /* output runs: rows [out_start[b], out_start[b+1]) see inputs [0, prefix[b]) */
     int64_t *out_start, *prefix; /* [n_out_blocks + 1], [n_out_blocks] */
     int64_t n_in_blocks;         /* input runs: cols [in_start[j], in_start[j+1]) are seen by rows [first[j], out) */
@@ -302,6 +306,31 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
     }
     a->n_out_blocks = group_runs(out, pre, 1, a->out_start, a->prefix);
     a->n_in_blocks = group_runs(in, first, 0, a->in_start, a->first);
+    int64_t sw = vf__gemm_strip_width();
+    for (int64_t s = 0; s * sw < out; s++) {
+        int64_t hi = 0;
+        for (int64_t o = s * sw; o < VF_MIN(out, (s + 1) * sw); o++) hi = VF_MAX(hi, pre[o]);
+        a->fwd_lo[s] = 0;
+        a->fwd_hi[s] = hi;
+    }
+    for (int64_t s = 0; s * sw < in; s++) {
+        int64_t lo = out;
+        for (int64_t i = s * sw; i < VF_MIN(in, (s + 1) * sw); i++) lo = VF_MIN(lo, first[i]);
+        a->dx_lo[s] = lo;
+        a->dx_hi[s] = out;
+    }
+}
+
+/* The ranged product through the tape's packing space; 0, or -1 after a tape error. */
+static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
+                       const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *lo, const int64_t *hi,
+                       int accumulate)
+{
+    int ok;
+    void *work = vf__tape_scratch(t, vf__gemm_ranged_workspace_bytes(m, n, k), &ok);
+    if (!ok) return -1;
+    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, accumulate, work);
+    return 0;
 }
 
 static vf_status masked_fwd(vf_tape *t, vf_node *n)
@@ -313,12 +342,8 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, scratch, a);
-    for (int64_t b = 0; b < a->n_out_blocks; b++) {
-        int64_t o0 = a->out_start[b], nb = a->out_start[b + 1] - o0;
-        if (gemm(t, 0, 1, rows, nb, a->prefix[b], 1, x->value.data, in, a->wm + o0 * in, in, 0, n->value.data + o0,
-                 out))
-            return VF_ERR_NOMEM;
-    }
+    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, n->value.data, out, a->fwd_lo, a->fwd_hi, 0))
+        return VF_ERR_NOMEM;
     if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data + row0, n->value.data);
     return VF_OK;
 }
@@ -345,12 +370,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
         }
     }
     if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad + row0);
-    if (x->grad)
-        for (int64_t j = 0; j < a->n_in_blocks; j++) {
-            int64_t i0 = a->in_start[j], nj = a->in_start[j + 1] - i0, o0 = a->first[j];
-            if (o0 < out)
-                gemm(t, 0, 0, rows, nj, out - o0, 1, n->grad + o0, out, a->wm + o0 * in + i0, in, 1, x->grad + i0, in);
-        }
+    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, n->grad, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, 1);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)
@@ -409,7 +429,11 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
     masked_aux *a = vf__tape_alloc(t, sizeof *a);
     vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
-    int64_t *plan = wm ? vf__tape_alloc(t, (size_t)(2 * (max_out_runs + max_in_runs) + 2) * sizeof *plan) : NULL;
+    int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;
+    int64_t in_strips = (nin + w_strip - 1) / w_strip;
+    int64_t *plan = wm ? vf__tape_alloc(t, (size_t)(2 * (max_out_runs + max_in_runs) + 2 + 2 * (out_strips + in_strips)) *
+                                               sizeof *plan)
+                       : NULL;
     if (!plan) {
         t->n_nodes--; /* no half-made node stays on the tape */
         return VF_NOVAR;
@@ -419,6 +443,10 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     a->prefix = plan + max_out_runs + 1;
     a->in_start = a->prefix + max_out_runs;
     a->first = a->in_start + max_in_runs + 1;
+    a->fwd_lo = a->first + max_in_runs;
+    a->fwd_hi = a->fwd_lo + out_strips;
+    a->dx_lo = a->fwd_hi + out_strips;
+    a->dx_hi = a->dx_lo + in_strips;
     a->n_out_blocks = a->n_in_blocks = 0;
     vf__node(t, v)->aux = a;
     vf__node(t, v)->iarg[0] = row0;

@@ -90,7 +90,11 @@ void *vf__tape_alloc(vf_tape *t, size_t bytes)
  * the array can move. */
 void *vf__tape_gemm_work(vf_tape *t, int64_t m, int64_t n, int64_t k, int *ok)
 {
-    size_t bytes = vf__gemm_workspace_bytes(m, n, k);
+    return vf__tape_scratch(t, vf__gemm_workspace_bytes(m, n, k), ok);
+}
+
+void *vf__tape_scratch(vf_tape *t, size_t bytes, int *ok)
+{
     *ok = 1;
     if (bytes == 0) return NULL;
     if (bytes > t->scratch_bytes) {

@@ -88,3 +88,25 @@ void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real
         vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
 }
+
+int64_t vf__gemm_strip_width(void) { return VF_USE_DOUBLE ? 8 : 16; }
+
+size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k)
+{
+#if VF_USE_DOUBLE
+    return vf__gemm_builtin_f64_workspace_bytes(m, n, k);
+#else
+    return vf__gemm_builtin_f32_workspace_bytes(m, n, k);
+#endif
+}
+
+void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
+                     const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
+                     int accumulate, void *work)
+{
+#if VF_USE_DOUBLE
+    vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, accumulate, work);
+#else
+    vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, accumulate, work);
+#endif
+}

@@ -68,6 +68,25 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
 #if defined(__GNUC__)
 typedef GEMM_REAL GEMM_FN(_vec) __attribute__((vector_size(GEMM_NR * sizeof(GEMM_REAL))));
 #endif
+
+/* C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read). */
+static inline void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
+                                   GEMM_REAL alpha, GEMM_REAL beta)
+{
+    if (mr == GEMM_MR && nr == GEMM_NR) {
+        if (beta == 0) {
+            for (int r = 0; r < GEMM_MR; r++)
+                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j];
+        } else {
+            for (int r = 0; r < GEMM_MR; r++)
+                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j] + beta * c[r * ldc + j];
+        }
+    } else {
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++)
+                c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]);
+    }
+}
 VF_HOT static void GEMM_FN(_micro)(int64_t kc, const GEMM_REAL *restrict a, const GEMM_REAL *restrict b,
                                    GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha,
                                    GEMM_REAL beta)
@@ -100,20 +119,39 @@ VF_HOT static void GEMM_FN(_micro)(int64_t kc, const GEMM_REAL *restrict a, cons
         for (int r = 0; r < GEMM_MR; r++)
             for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[p * GEMM_MR + r] * b[p * GEMM_NR + j];
 #endif
-    if (mr == GEMM_MR && nr == GEMM_NR) {
-        if (beta == 0) {
-            for (int r = 0; r < GEMM_MR; r++)
-                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j];
-        } else {
-            for (int r = 0; r < GEMM_MR; r++)
-                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j] + beta * c[r * ldc + j];
-        }
-    } else {
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++)
-                c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]);
-    }
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
 }
+
+#if defined(__GNUC__)
+/* The same tile with A read in place: MR full rows of a row-major A (leading dimension lda, no
+ * transpose), so A needs no packing; b is a packed strip as above. */
+VF_HOT static void GEMM_FN(_micro_rows)(int64_t kc, const GEMM_REAL *restrict a, int64_t lda,
+                                        const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int nr,
+                                        GEMM_REAL beta)
+{
+    typedef GEMM_FN(_vec) vec;
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
+    const GEMM_REAL *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
+    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
+    for (int64_t p = 0; p < kc; p++) {
+        vec bv;
+        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
+        c0 += a0[p] * bv;
+        c1 += a1[p] * bv;
+        c2 += a2[p] * bv;
+        c3 += a3[p] * bv;
+        c4 += a4[p] * bv;
+        c5 += a5[p] * bv;
+    }
+    memcpy(acc[0], &c0, sizeof c0);
+    memcpy(acc[1], &c1, sizeof c1);
+    memcpy(acc[2], &c2, sizeof c2);
+    memcpy(acc[3], &c3, sizeof c3);
+    memcpy(acc[4], &c4, sizeof c4);
+    memcpy(acc[5], &c5, sizeof c5);
+    GEMM_FN(_store)(acc, c, ldc, GEMM_MR, nr, 1, beta);
+}
+#endif
 
 /* Reference triple loop, used only when the packing buffers cannot be allocated. */
 static void GEMM_FN(_naive)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha,
@@ -187,6 +225,71 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
         }
     }
     vf_free(own);
+}
+
+/* C = A op(B) (+ C when accumulate) where column strip s of C (columns [s NR, (s+1) NR)) sums only
+ * over the depth range [klo[s], khi[s]): the product of a block-triangular (masked) matrix without its
+ * zero blocks. A is packed once per block of rows for every strip (a sequence of narrow GEMM calls
+ * would pack it once per call), and C is written directly (no clearing pass). A strip with an empty
+ * range gets zeros (or is left alone when accumulating). `work` as for GEMM_FN(_ws) (required). */
+void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda,
+                      const GEMM_REAL *b, int64_t ldb, GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
+                      int accumulate, void *work)
+{
+    if (m <= 0 || n <= 0) return;
+    int64_t n_strips = (n + GEMM_NR - 1) / GEMM_NR;
+    if (!accumulate) /* strips with nothing to sum */
+        for (int64_t s = 0; s < n_strips; s++)
+            if (klo[s] >= khi[s])
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = s * GEMM_NR; j < VF_MIN(n, (s + 1) * GEMM_NR); j++) c[i * ldc + j] = 0;
+    if (k <= 0) return;
+    int64_t kc_max = VF_MIN(k, GEMM_KC);
+    int64_t nc_max = VF_MIN((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR, GEMM_NC);
+    GEMM_REAL *pack_b = work, *pack_a = pack_b + kc_max * nc_max;
+    for (int64_t j0 = 0; j0 < n; j0 += GEMM_NC) {
+        int64_t nc = VF_MIN(GEMM_NC, n - j0);
+        for (int64_t p0 = 0; p0 < k; p0 += GEMM_KC) {
+            int64_t kc = VF_MIN(GEMM_KC, k - p0), any = 0;
+            for (int64_t jr = 0; jr < nc && !any; jr += GEMM_NR) {
+                int64_t st = (j0 + jr) / GEMM_NR;
+                any = VF_MAX(klo[st], p0) < VF_MIN(khi[st], p0 + kc);
+            }
+            if (!any) continue;
+            GEMM_FN(_pack_b)(trans_b, b, ldb, p0, kc, j0, nc, pack_b);
+            for (int64_t i0 = 0; i0 < m; i0 += GEMM_MC) {
+                int64_t mc = VF_MIN(GEMM_MC, m - i0);
+#if defined(__GNUC__)
+                /* untransposed A is read in place by full row tiles; only a last partial tile is packed */
+                int64_t direct = trans_a ? 0 : mc / GEMM_MR * GEMM_MR;
+#else
+                int64_t direct = 0;
+#endif
+                if (direct < mc) GEMM_FN(_pack_a)(trans_a, a, lda, i0 + direct, mc - direct, p0, kc, pack_a);
+                for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
+                    int64_t st = (j0 + jr) / GEMM_NR;
+                    int64_t lo = VF_MAX(klo[st], p0), hi = VF_MIN(khi[st], p0 + kc);
+                    if (lo >= hi) continue;
+                    /* the strip's first slice writes, later ones (or an accumulating call) add */
+                    GEMM_REAL beta = accumulate || lo > klo[st] ? 1 : 0;
+                    int nr = (int)VF_MIN(GEMM_NR, nc - jr);
+                    const GEMM_REAL *bs = pack_b + jr * kc + (lo - p0) * GEMM_NR;
+                    for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
+                        int mr = (int)VF_MIN(GEMM_MR, mc - ir);
+                        GEMM_REAL *ct = c + (i0 + ir) * ldc + j0 + jr;
+#if defined(__GNUC__)
+                        if (ir < direct) {
+                            GEMM_FN(_micro_rows)(hi - lo, a + (i0 + ir) * lda + lo, lda, bs, ct, ldc, nr, beta);
+                            continue;
+                        }
+#endif
+                        GEMM_FN(_micro)(hi - lo, pack_a + (ir - direct) * kc + (lo - p0) * GEMM_MR, bs, ct, ldc, mr, nr,
+                                        1, beta);
+                    }
+                }
+            }
+        }
+    }
 }
 
 void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha, const GEMM_REAL *a,
