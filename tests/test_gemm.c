@@ -93,9 +93,9 @@ static void test_degenerate(void)
     CHECK(cf[0] == 11);
 }
 
-/* The ranged product (vf__gemm_ranged): strip s of C sums only over depth [lo[s], hi[s]); random
- * ranges (some empty), both transposes, accumulate or not, partial row tiles and strips, depth over
- * one packing slice, against a double-precision loop. */
+/* The ranged product (vf__gemm_ranged): strip s of C sums only over depth [lo[s], hi[s]) (and, for odd
+ * seeds, rows from rlo[s] on); random ranges (some empty), both transposes, accumulate or not, partial
+ * row tiles and strips, depth over one packing slice, against a double-precision loop. */
 static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int accumulate, uint64_t seed)
 {
     int64_t w = vf__gemm_strip_width(), strips = (n + w - 1) / w;
@@ -111,10 +111,14 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
         lo[s] = rand() % (k + 1);
         hi[s] = s % 5 == 3 ? lo[s] : lo[s] + rand() % (k - lo[s] + 1); /* some empty ranges */
     }
-    vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, lo, hi, accumulate, work);
+    int64_t *rlo = malloc((size_t)strips * sizeof *rlo);
+    for (int64_t s = 0; s < strips; s++) rlo[s] = seed % 2 ? rand() % (m + 1) : 0;
+    vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, lo, hi, seed % 2 ? rlo : NULL, accumulate,
+                    work);
     double worst = 0;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
+            if (i < rlo[j / w]) continue; /* rows the call may skip */
             double want = accumulate ? (double)c0[i * n + j] : 0;
             for (int64_t p = lo[j / w]; p < hi[j / w]; p++)
                 want += (double)(ta ? a[p * m + i] : a[i * k + p]) * (double)(tb ? b[j * k + p] : b[p * n + j]);
@@ -122,7 +126,7 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
         }
     CHECK_MSG(worst <= (VF_USE_DOUBLE ? 1e-12 : 1e-4) * (double)(k + 1), "ranged %lldx%lldx%lld ta %d tb %d acc %d: %g",
               (long long)m, (long long)n, (long long)k, ta, tb, accumulate, worst);
-    free(a); free(b); free(c); free(c0); free(lo); free(hi); free(work);
+    free(a); free(b); free(c); free(c0); free(lo); free(hi); free(rlo); free(work);
 }
 
 static void test_ranged(void)

@@ -262,6 +262,7 @@ typedef struct masked_aux {
      * outputs: inputs [0, fwd_hi)) and of the input gradient (strips of inputs: outputs [dx_lo, out)) */
     int64_t *fwd_lo, *fwd_hi;    /* [out strips] */
     int64_t *dx_lo, *dx_hi;      /* [in strips] */
+    int64_t *dw_lo, *dw_hi;      /* [in strips]: depth (batch rows) ranges of the weight gradient */
     int64_t n_out_blocks;        /* output runs: rows [out_start[b], out_start[b+1]) see inputs [0, prefix[b]) */
     int64_t *out_start, *prefix; /* [n_out_blocks + 1], [n_out_blocks] */
     int64_t n_in_blocks;         /* input runs: cols [in_start[j], in_start[j+1]) are seen by rows [first[j], out) */
@@ -318,18 +319,19 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
         for (int64_t i = s * sw; i < VF_MIN(in, (s + 1) * sw); i++) lo = VF_MIN(lo, first[i]);
         a->dx_lo[s] = lo;
         a->dx_hi[s] = out;
+        a->dw_lo[s] = 0;
     }
 }
 
 /* The ranged product through the tape's packing space; 0, or -1 after a tape error. */
 static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
                        const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *lo, const int64_t *hi,
-                       int accumulate)
+                       const int64_t *row_lo, int accumulate)
 {
     int ok;
     void *work = vf__tape_scratch(t, vf__gemm_ranged_workspace_bytes(m, n, k), &ok);
     if (!ok) return -1;
-    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, accumulate, work);
+    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, row_lo, accumulate, work);
     return 0;
 }
 
@@ -342,7 +344,8 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, scratch, a);
-    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, n->value.data, out, a->fwd_lo, a->fwd_hi, 0))
+    for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
+    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, n->value.data, out, a->fwd_lo, a->fwd_hi, NULL, 0))
         return VF_ERR_NOMEM;
     if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data + row0, n->value.data);
     return VF_OK;
@@ -356,21 +359,24 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     const masked_aux *a = n->aux;
     if (w->grad) {
+        /* gw = G^T x [out, in], computed only where a strip of inputs is seen (rows >= dx_lo); the
+         * masked accumulation reads only entries under a nonzero mask, all of which were computed */
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
         if (!gw) return;
+        if (gemm_ranged(t, 1, 0, out, in, rows, n->grad, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo,
+                        0))
+            return;
         for (int64_t k = 0; k < a->n_out_blocks; k++) {
             int64_t o0 = a->out_start[k], nb = a->out_start[k + 1] - o0, pre = a->prefix[k];
-            if (pre == 0) continue;
-            gemm(t, 1, 0, nb, pre, rows, 1, n->grad + o0, out, x->value.data, in, 0, gw + o0 * in, in);
             for (int64_t o = o0; o < o0 + nb; o++) {
                 vf_real *dst = w->grad + (row0 + o) * ld;
                 const vf_real *mrow = m->value.data + (row0 + o) * ld, *src = gw + o * in;
-                for (int64_t i = 0; i < pre; i++) dst[i] += src[i] * mrow[i];
+                for (int64_t i = 0; i < pre; i++) dst[i] += mrow[i] != 0 ? src[i] * mrow[i] : 0;
             }
         }
     }
     if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad + row0);
-    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, n->grad, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, 1);
+    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, n->grad, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, 1);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)
@@ -431,9 +437,8 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
     int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;
     int64_t in_strips = (nin + w_strip - 1) / w_strip;
-    int64_t *plan = wm ? vf__tape_alloc(t, (size_t)(2 * (max_out_runs + max_in_runs) + 2 + 2 * (out_strips + in_strips)) *
-                                               sizeof *plan)
-                       : NULL;
+    int64_t n_plan = 2 * (max_out_runs + max_in_runs) + 2 + 2 * out_strips + 4 * in_strips;
+    int64_t *plan = wm ? vf__tape_alloc(t, (size_t)n_plan * sizeof *plan) : NULL;
     if (!plan) {
         t->n_nodes--; /* no half-made node stays on the tape */
         return VF_NOVAR;
@@ -447,6 +452,8 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     a->fwd_hi = a->fwd_lo + out_strips;
     a->dx_lo = a->fwd_hi + out_strips;
     a->dx_hi = a->dx_lo + in_strips;
+    a->dw_lo = a->dx_hi + in_strips;
+    a->dw_hi = a->dw_lo + in_strips;
     a->n_out_blocks = a->n_in_blocks = 0;
     vf__node(t, v)->aux = a;
     vf__node(t, v)->iarg[0] = row0;

@@ -231,10 +231,12 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
  * over the depth range [klo[s], khi[s]): the product of a block-triangular (masked) matrix without its
  * zero blocks. A is packed once per block of rows for every strip (a sequence of narrow GEMM calls
  * would pack it once per call), and C is written directly (no clearing pass). A strip with an empty
- * range gets zeros (or is left alone when accumulating). `work` as for GEMM_FN(_ws) (required). */
+ * range gets zeros (or is left alone when accumulating). rlo (or NULL): strip s needs only rows >= rlo[s];
+ * row tiles entirely above that are skipped and their part of C is left unwritten. `work` as for
+ * GEMM_FN(_ws) (required). */
 void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda,
                       const GEMM_REAL *b, int64_t ldb, GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                      int accumulate, void *work)
+                      const int64_t *rlo, int accumulate, void *work)
 {
     if (m <= 0 || n <= 0) return;
     int64_t n_strips = (n + GEMM_NR - 1) / GEMM_NR;
@@ -276,6 +278,7 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                     const GEMM_REAL *bs = pack_b + jr * kc + (lo - p0) * GEMM_NR;
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
                         int mr = (int)VF_MIN(GEMM_MR, mc - ir);
+                        if (rlo && i0 + ir + mr <= rlo[st]) continue;
                         GEMM_REAL *ct = c + (i0 + ir) * ldc + j0 + jr;
 #if defined(__GNUC__)
                         if (ir < direct) {
