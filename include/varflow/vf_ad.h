@@ -96,10 +96,11 @@ vf_var vf_matmul(vf_tape *t, vf_var a, vf_var b, int trans_a, int trans_b);
 vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act);
 /* MADE layer: x (W * mask)^T + b. mask [out, in] of 0/1 constant; b may be VF_NOVAR -> [n, out] */
 vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b);
-/* Rows [row0, row0 + n_rows) of that layer on the first k input columns, without copying weights:
- * x [n, k] (k <= in), w and mask [out, in], b [out] or VF_NOVAR -> [n, n_rows] =
- * x (W * M)[row0 : row0 + n_rows, 0 : k]^T + b[row0 : row0 + n_rows]. */
-vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b, int64_t row0, int64_t n_rows);
+/* Rows [row0, row0 + n_rows) of that layer on the first k input columns, without copying weights,
+ * with an activation fused: x [n, k] (k <= in), w and mask [out, in], b [out] or VF_NOVAR ->
+ * [n, n_rows] = act(x (W * M)[row0 : row0 + n_rows, 0 : k]^T + b[row0 : row0 + n_rows]). */
+vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b, int64_t row0, int64_t n_rows,
+                             vf_activation act);
 /* x [n, d] + b [d] -> [n, d] */
 vf_var vf_bias_add(vf_tape *t, vf_var x, vf_var b);
 

@@ -199,6 +199,9 @@ vf_status vf_masked_linear_layer_init(vf_masked_linear_layer *l, vf_params *p, c
 /* x (W * mask)^T + b: x [n, in] -> [n, out] */
 vf_var vf_masked_linear_layer_forward(const vf_masked_linear_layer *l, vf_params *p, vf_tape *t,
                                       vf_var x);
+/* act(x (W * mask)^T + b), the activation fused into the product: x [n, in] -> [n, out] */
+vf_var vf_masked_linear_layer_forward_act(const vf_masked_linear_layer *l, vf_params *p, vf_tape *t,
+                                          vf_var x, vf_activation act);
 
 /* ---- MLP ---------------------------------------------------------------------------------- */
 #define VF_NN_MAX_HIDDEN 16

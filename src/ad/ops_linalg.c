@@ -242,8 +242,9 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
 
 /* ---- MADE masked linear: y = x (W * M)^T + b ----------------------------------------------
  * inputs: x, W, M[, b]; iarg[0] = row0: the node uses rows [row0, row0 + out) of W, M and b and their
- * first `in` columns (in = x's width <= W's width; the whole matrices for vf_masked_linear). aux: a
- * masked_aux (that block of W * M, contiguous, and its block plan). The mask is a constant: it never
+ * first `in` columns (in = x's width <= W's width; the whole matrices for vf_masked_linear);
+ * iarg[1] = an activation applied to the result (fused: y = act(z), z kept for the derivatives). aux: a
+ * masked_aux (that block of W * M, contiguous, its block plan, z). The mask is a constant: it never
  * receives a gradient.
  *
  * Block plan. MADE masks with hidden units sorted by degree are block triangular: the inputs that
@@ -258,6 +259,7 @@ enum { MASK_BLOCK = 16 };
 
 typedef struct masked_aux {
     vf_real *wm;                 /* [out, in] = the used block of W * M */
+    vf_real *z;                  /* [rows, out] pre-activation, with an activation (else NULL) */
     /* per strip of vf__gemm_strip_width() columns: the depth ranges of the forward product (strips of
      * outputs: inputs [0, fwd_hi)) and of the input gradient (strips of inputs: outputs [dx_lo, out)) */
     int64_t *fwd_lo, *fwd_hi;    /* [out strips] */
@@ -340,14 +342,17 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     int64_t ld = w->value.shape[1], row0 = n->iarg[0];
+    vf_activation act = (vf_activation)n->iarg[1];
     masked_aux *a = n->aux;
+    vf_real *z = act == VF_ACT_NONE ? n->value.data : a->z;
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, scratch, a);
     for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
-    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, n->value.data, out, a->fwd_lo, a->fwd_hi, NULL, 0))
+    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, 0))
         return VF_ERR_NOMEM;
-    if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data + row0, n->value.data);
+    if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data + row0, z);
+    if (act != VF_ACT_NONE) vf__act_forward(act, rows * out, z, n->value.data);
     return VF_OK;
 }
 
@@ -358,13 +363,20 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     const masked_aux *a = n->aux;
+    vf_activation act = (vf_activation)n->iarg[1];
+    const vf_real *g = n->grad; /* d loss / d z, z the pre-activation */
+    if (act != VF_ACT_NONE) {
+        vf_real *dz = vf__tape_alloc(t, (size_t)(rows * out) * sizeof *dz);
+        if (!dz) return;
+        vf__act_backward(act, rows * out, a->z, n->value.data, n->grad, dz, 0);
+        g = dz;
+    }
     if (w->grad) {
         /* gw = G^T x [out, in], computed only where a strip of inputs is seen (rows >= dx_lo); the
          * masked accumulation reads only entries under a nonzero mask, all of which were computed */
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
         if (!gw) return;
-        if (gemm_ranged(t, 1, 0, out, in, rows, n->grad, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo,
-                        0))
+        if (gemm_ranged(t, 1, 0, out, in, rows, g, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo, 0))
             return;
         for (int64_t k = 0; k < a->n_out_blocks; k++) {
             int64_t o0 = a->out_start[k], nb = a->out_start[k + 1] - o0, pre = a->prefix[k];
@@ -375,8 +387,8 @@ static void masked_vjp(vf_tape *t, vf_node *n)
             }
         }
     }
-    if (b && b->grad) add_column_sums(rows, out, n->grad, b->grad + row0);
-    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, n->grad, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, 1);
+    if (b && b->grad) add_column_sums(rows, out, g, b->grad + row0);
+    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, g, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, 1);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)
@@ -385,9 +397,15 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     vf_node *b = n->n_in == 4 ? vf__in(t, n, 3) : NULL;
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     int64_t ld = w->value.shape[1], row0 = n->iarg[0];
-    vf_real beta = 0;
+    vf_activation act = (vf_activation)n->iarg[1];
+    const masked_aux *a = n->aux;
+    vf_real *dz = n->tangent, beta = 0;
+    if (act != VF_ACT_NONE) {
+        dz = vf__tape_alloc(t, (size_t)(rows * out) * sizeof *dz);
+        if (!dz) return;
+    }
     if (x->tangent) {
-        gemm(t, 0, 1, rows, out, in, 1, x->tangent, in, ((const masked_aux *)n->aux)->wm, in, 0, n->tangent, out);
+        gemm(t, 0, 1, rows, out, in, 1, x->tangent, in, a->wm, in, 0, dz, out);
         beta = 1;
     }
     if (w->tangent) {
@@ -396,16 +414,18 @@ static void masked_jvp(vf_tape *t, vf_node *n)
         for (int64_t o = 0; o < out; o++)
             for (int64_t i = 0; i < in; i++)
                 dwm[o * in + i] = w->tangent[(row0 + o) * ld + i] * m->value.data[(row0 + o) * ld + i];
-        gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, dwm, in, beta, n->tangent, out);
+        gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, dwm, in, beta, dz, out);
         beta = 1;
     }
-    if (beta == 0) memset(n->tangent, 0, (size_t)(rows * out) * sizeof(vf_real));
-    if (b && b->tangent) add_row_bias(rows, out, b->tangent + row0, n->tangent);
+    if (beta == 0) memset(dz, 0, (size_t)(rows * out) * sizeof(vf_real));
+    if (b && b->tangent) add_row_bias(rows, out, b->tangent + row0, dz);
+    if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, a->z, n->value.data, dz, n->tangent);
 }
 
 static const vf_op_def masked_op = {"masked_linear", masked_fwd, masked_vjp, masked_jvp};
 
-vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b, int64_t row0, int64_t n_rows)
+vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b, int64_t row0, int64_t n_rows,
+                             vf_activation act)
 {
     vf_var in[4] = {x, w, mask, b};
     int n_in = b == VF_NOVAR ? 3 : 4;
@@ -426,6 +446,7 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
         if (bv->ndim != 1 || bv->shape[0] != out_all)
             return vf__fail(t, VF_ERR_SHAPE, "masked_linear: the bias must be [%lld]", (long long)out_all);
     }
+    if ((int)act < 0 || act >= VF_ACT_COUNT) return vf__fail(t, VF_ERR_ARG, "masked_linear: unknown activation %d", (int)act);
     if (row0 < 0 || n_rows < 1 || row0 > out_all - n_rows)
         return vf__fail(t, VF_ERR_ARG, "masked_linear: rows [%lld, %lld) outside the weight's %lld rows", (long long)row0,
                         (long long)(row0 + n_rows), (long long)out_all);
@@ -435,6 +456,8 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
     masked_aux *a = vf__tape_alloc(t, sizeof *a);
     vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
+    vf_real *z = wm && act != VF_ACT_NONE ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *z) : NULL;
+    if (act != VF_ACT_NONE && !z) wm = NULL;
     int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;
     int64_t in_strips = (nin + w_strip - 1) / w_strip;
     int64_t n_plan = 2 * (max_out_runs + max_in_runs) + 2 + 2 * out_strips + 4 * in_strips;
@@ -444,6 +467,7 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
         return VF_NOVAR;
     }
     a->wm = wm;
+    a->z = z;
     a->out_start = plan;
     a->prefix = plan + max_out_runs + 1;
     a->in_start = a->prefix + max_out_runs;
@@ -457,6 +481,7 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     a->n_out_blocks = a->n_in_blocks = 0;
     vf__node(t, v)->aux = a;
     vf__node(t, v)->iarg[0] = row0;
+    vf__node(t, v)->iarg[1] = act;
     return vf__run(t, v);
 }
 
@@ -467,7 +492,7 @@ vf_var vf_masked_linear(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b)
     int64_t rows, nin, out;
     if (!vf__ok(t, "masked_linear", n_in, in)) return VF_NOVAR;
     if (check_linear(t, "masked_linear", x, w, b, &rows, &nin, &out)) return VF_NOVAR;
-    return vf_masked_linear_rows(t, x, w, mask, b, 0, out);
+    return vf_masked_linear_rows(t, x, w, mask, b, 0, out, VF_ACT_NONE);
 }
 
 /* ---- bias add: y [n, d] = x [n, d] + b [d] ------------------------------------------------- */

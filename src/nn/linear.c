@@ -94,6 +94,12 @@ vf_status vf_masked_linear_layer_init(vf_masked_linear_layer *l, vf_params *p, c
 
 vf_var vf_masked_linear_layer_forward(const vf_masked_linear_layer *l, vf_params *p, vf_tape *t, vf_var x)
 {
+    return vf_masked_linear_layer_forward_act(l, p, t, x, VF_ACT_NONE);
+}
+
+vf_var vf_masked_linear_layer_forward_act(const vf_masked_linear_layer *l, vf_params *p, vf_tape *t, vf_var x,
+                                          vf_activation act)
+{
     if (!vf__ok(t, "masked_linear_layer", 0, NULL)) return VF_NOVAR;
     if (!l) return vf__fail(t, VF_ERR_ARG, "masked_linear_layer: NULL layer");
     if (!vf__nn_check_2d(t, "masked_linear_layer", x, l->in_features, NULL)) return VF_NOVAR;
@@ -101,5 +107,5 @@ vf_var vf_masked_linear_layer_forward(const vf_masked_linear_layer *l, vf_params
     vf_var w = vf_params_var(p, t, l->weight);
     vf_var b = vf_params_var(p, t, l->bias);
     if (m == VF_NOVAR || w == VF_NOVAR || b == VF_NOVAR) return VF_NOVAR;
-    return vf_masked_linear(t, x, w, m, b);
+    return vf_masked_linear_rows(t, x, w, m, b, 0, l->out_features, act);
 }

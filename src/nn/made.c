@@ -237,17 +237,20 @@ vf_var vf_made_forward(const vf_made *m, vf_params *p, vf_tape *t, vf_var x, vf_
     if (!vf__nn_check_2d(t, "made", x, mp->features, &n)) return VF_NOVAR;
     if (!vf__nn_check_context(t, "made", context, mp->context_features, n)) return VF_NOVAR;
     int ctx = mp->context_features > 0;
-    vf_var h = vf_masked_linear_layer_forward(&m->input, p, t, x);
+    /* activations are fused into the masked products wherever no context term comes between */
+    vf_activation first_act = !mp->residual && !ctx ? mp->act : VF_ACT_NONE;
+    vf_var h = vf_masked_linear_layer_forward_act(&m->input, p, t, x, first_act);
     if (ctx) h = vf_add(t, h, vf_linear_layer_forward(&m->context, p, t, context));
     if (!mp->residual) {
-        h = vf_activate(t, h, mp->act);
-        for (int l = 0; l < mp->depth - 1; l++) h = vf_activate(t, vf_masked_linear_layer_forward(&m->hidden[l], p, t, h), mp->act);
+        if (first_act == VF_ACT_NONE) h = vf_activate(t, h, mp->act);
+        for (int l = 0; l < mp->depth - 1; l++) h = vf_masked_linear_layer_forward_act(&m->hidden[l], p, t, h, mp->act);
     } else {
         for (int b = 0; b < mp->depth && h != VF_NOVAR; b++) {
             const made_block *k = &m->blocks[b];
-            vf_var u = vf_masked_linear_layer_forward(&k->linear1, p, t, vf_activate(t, h, mp->act));
-            if (ctx) u = vf_add(t, u, vf_linear_layer_forward(&k->context, p, t, context));
-            u = vf_masked_linear_layer_forward(&k->linear2, p, t, vf_activate(t, u, mp->act));
+            vf_var u = vf_masked_linear_layer_forward_act(&k->linear1, p, t, vf_activate(t, h, mp->act),
+                                                          ctx ? VF_ACT_NONE : mp->act);
+            if (ctx) u = vf_activate(t, vf_add(t, u, vf_linear_layer_forward(&k->context, p, t, context)), mp->act);
+            u = vf_masked_linear_layer_forward(&k->linear2, p, t, u);
             h = vf_add(t, h, u);
         }
     }

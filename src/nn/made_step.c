@@ -35,19 +35,20 @@ int64_t vf_made_dim_of_degree(const vf_made *m, int64_t k)
  * -> [n, n_rows]. When the rows are consecutive from rows[0] and the columns are 0..n_cols-1 (the
  * sorted layout), the layer's own weights are used in place; otherwise the block is gathered. */
 static vf_var masked_block(const vf_masked_linear_layer *l, vf_params *p, vf_tape *t, int64_t n, vf_var x,
-                           const int64_t *rows, int64_t n_rows, const int64_t *cols, int64_t n_cols)
+                           const int64_t *rows, int64_t n_rows, const int64_t *cols, int64_t n_cols, vf_activation act)
 {
     vf_var b = vf_params_var(p, t, l->bias);
     int contiguous = 1;
     for (int64_t r = 1; r < n_rows && contiguous; r++) contiguous = rows[r] == rows[0] + r;
     for (int64_t c = 0; c < n_cols && contiguous; c++) contiguous = cols[c] == c;
-    if (n_cols == 0) return vf_add(t, vf_zeros(t, 2, (int64_t[]){n, n_rows}), vf_gather(t, b, 0, rows, n_rows));
+    if (n_cols == 0)
+        return vf_activate(t, vf_add(t, vf_zeros(t, 2, (int64_t[]){n, n_rows}), vf_gather(t, b, 0, rows, n_rows)), act);
     vf_var w = vf_params_var(p, t, l->weight);
     vf_var m = vf_input(t, l->mask, 2, (int64_t[]){l->out_features, l->in_features});
-    if (contiguous) return vf_masked_linear_rows(t, x, w, m, b, rows[0], n_rows);
+    if (contiguous) return vf_masked_linear_rows(t, x, w, m, b, rows[0], n_rows, act);
     w = vf_gather(t, vf_gather(t, w, 0, rows, n_rows), 1, cols, n_cols);
     m = vf_gather(t, vf_gather(t, m, 0, rows, n_rows), 1, cols, n_cols);
-    return vf_masked_linear(t, x, w, m, vf_gather(t, b, 0, rows, n_rows));
+    return vf_activate(t, vf_masked_linear(t, x, w, m, vf_gather(t, b, 0, rows, n_rows)), act);
 }
 
 /* The context layer's rows: ctx [n, c] -> [n, n_rows]. */
@@ -79,15 +80,16 @@ vf_var vf_made_forward_step(const vf_made *m, vf_params *p, vf_tape *t, int64_t 
     int64_t width = count[k]; /* units of layer 0 that the outputs of degree k can see */
     vf_var hv = VF_NOVAR;
     if (width > 0) {
-        hv = masked_block(&m->input, p, t, n, x_known, rows, width, m->in_by_degree, k - 1);
+        /* plain network without a context: the input layer's activation is fused into its product */
+        vf_activation first_act = !mp->residual && !ctx ? mp->act : VF_ACT_NONE;
+        hv = masked_block(&m->input, p, t, n, x_known, rows, width, m->in_by_degree, k - 1, first_act);
         if (ctx) hv = vf_add(t, hv, context_rows(&m->context, p, t, context, rows, width));
         if (!mp->residual) {
-            hv = vf_activate(t, hv, mp->act);
+            if (first_act == VF_ACT_NONE) hv = vf_activate(t, hv, mp->act);
             for (int l = 1; l < mp->depth && width > 0; l++) {
                 const int64_t *rows_l = m->hid_perm + (int64_t)l * h;
                 int64_t width_l = m->hid_count[(int64_t)l * (d + 1) + k];
-                hv = width_l > 0 ? vf_activate(t, masked_block(&m->hidden[l - 1], p, t, n, hv, rows_l, width_l, rows, width),
-                                               mp->act)
+                hv = width_l > 0 ? masked_block(&m->hidden[l - 1], p, t, n, hv, rows_l, width_l, rows, width, mp->act)
                                  : VF_NOVAR;
                 rows = rows_l;
                 width = width_l;
@@ -95,9 +97,10 @@ vf_var vf_made_forward_step(const vf_made *m, vf_params *p, vf_tape *t, int64_t 
         } else {
             for (int b = 0; b < mp->depth; b++) {
                 const made_block *blk = &m->blocks[b];
-                vf_var u = masked_block(&blk->linear1, p, t, n, vf_activate(t, hv, mp->act), rows, width, rows, width);
-                if (ctx) u = vf_add(t, u, context_rows(&blk->context, p, t, context, rows, width));
-                u = masked_block(&blk->linear2, p, t, n, vf_activate(t, u, mp->act), rows, width, rows, width);
+                vf_var u = masked_block(&blk->linear1, p, t, n, vf_activate(t, hv, mp->act), rows, width, rows, width,
+                                        ctx ? VF_ACT_NONE : mp->act);
+                if (ctx) u = vf_activate(t, vf_add(t, u, context_rows(&blk->context, p, t, context, rows, width)), mp->act);
+                u = masked_block(&blk->linear2, p, t, n, u, rows, width, rows, width, VF_ACT_NONE);
                 hv = vf_add(t, hv, u);
             }
         }
@@ -106,7 +109,7 @@ vf_var vf_made_forward_step(const vf_made *m, vf_params *p, vf_tape *t, int64_t 
     int64_t *orow = kout <= (int64_t)(sizeof out_rows / sizeof out_rows[0]) ? out_rows : vf_malloc((size_t)kout * sizeof *orow);
     if (!orow) return vf__fail(t, VF_ERR_NOMEM, "made_step: out of memory");
     for (int64_t j = 0; j < kout; j++) orow[j] = dim * kout + j;
-    vf_var y = masked_block(&m->output, p, t, n, hv, orow, kout, rows, width);
+    vf_var y = masked_block(&m->output, p, t, n, hv, orow, kout, rows, width, VF_ACT_NONE);
     if (orow != out_rows) vf_free(orow);
     return y;
 }
