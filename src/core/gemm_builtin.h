@@ -62,9 +62,6 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
     }
 }
 
-/* acc = sum_p a[p, 0..MR) (outer) b[p, 0..NR); then C[0..mr, 0..nr) = alpha acc + beta C
- * (beta == 0: C is not read). With GCC/clang the MR x NR tile lives in MR vector registers of NR lanes
- * (vector extensions; each target clone splits them to its register width), elsewhere in a plain array. */
 #if defined(__GNUC__)
 typedef GEMM_REAL GEMM_FN(_vec) __attribute__((vector_size(GEMM_NR * sizeof(GEMM_REAL))));
 #endif
@@ -87,24 +84,31 @@ static inline void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restric
                 c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]);
     }
 }
-VF_HOT static void GEMM_FN(_micro)(int64_t kc, const GEMM_REAL *restrict a, const GEMM_REAL *restrict b,
-                                   GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha,
-                                   GEMM_REAL beta)
+
+/* acc = sum_p A[0..MR, p] (outer) b[p, 0..NR) with A[r, p] = a[r row_step + p depth_step] (a packed
+ * strip: 1 and MR; MR rows of a row-major matrix read in place: lda and 1); then C[0..mr, 0..nr) =
+ * alpha acc + beta C (beta == 0: C is not read). With GCC/clang the MR x NR tile lives in MR vector
+ * registers of NR lanes (vector extensions; each target clone splits them to its register width),
+ * elsewhere in a plain array. */
+VF_HOT static void GEMM_FN(_tile)(int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step,
+                                  const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
+                                  GEMM_REAL alpha, GEMM_REAL beta)
 {
     GEMM_REAL acc[GEMM_MR][GEMM_NR];
 #if defined(__GNUC__)
     typedef GEMM_FN(_vec) vec;
+    const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
+    const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;
     vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
-    for (int64_t p = 0; p < kc; p++) {
+    for (int64_t p = 0, q = 0; p < kc; p++, q += depth_step) {
         vec bv;
         memcpy(&bv, b + p * GEMM_NR, sizeof bv);
-        const GEMM_REAL *ap = a + p * GEMM_MR;
-        c0 += ap[0] * bv;
-        c1 += ap[1] * bv;
-        c2 += ap[2] * bv;
-        c3 += ap[3] * bv;
-        c4 += ap[4] * bv;
-        c5 += ap[5] * bv;
+        c0 += a0[q] * bv;
+        c1 += a1[q] * bv;
+        c2 += a2[q] * bv;
+        c3 += a3[q] * bv;
+        c4 += a4[q] * bv;
+        c5 += a5[q] * bv;
     }
     memcpy(acc[0], &c0, sizeof c0);
     memcpy(acc[1], &c1, sizeof c1);
@@ -117,41 +121,10 @@ VF_HOT static void GEMM_FN(_micro)(int64_t kc, const GEMM_REAL *restrict a, cons
         for (int j = 0; j < GEMM_NR; j++) acc[r][j] = 0;
     for (int64_t p = 0; p < kc; p++)
         for (int r = 0; r < GEMM_MR; r++)
-            for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[p * GEMM_MR + r] * b[p * GEMM_NR + j];
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[r * row_step + p * depth_step] * b[p * GEMM_NR + j];
 #endif
     GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
 }
-
-#if defined(__GNUC__)
-/* The same tile with A read in place: MR full rows of a row-major A (leading dimension lda, no
- * transpose), so A needs no packing; b is a packed strip as above. */
-VF_HOT static void GEMM_FN(_micro_rows)(int64_t kc, const GEMM_REAL *restrict a, int64_t lda,
-                                        const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int nr,
-                                        GEMM_REAL beta)
-{
-    typedef GEMM_FN(_vec) vec;
-    GEMM_REAL acc[GEMM_MR][GEMM_NR];
-    const GEMM_REAL *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
-    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
-    for (int64_t p = 0; p < kc; p++) {
-        vec bv;
-        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
-        c0 += a0[p] * bv;
-        c1 += a1[p] * bv;
-        c2 += a2[p] * bv;
-        c3 += a3[p] * bv;
-        c4 += a4[p] * bv;
-        c5 += a5[p] * bv;
-    }
-    memcpy(acc[0], &c0, sizeof c0);
-    memcpy(acc[1], &c1, sizeof c1);
-    memcpy(acc[2], &c2, sizeof c2);
-    memcpy(acc[3], &c3, sizeof c3);
-    memcpy(acc[4], &c4, sizeof c4);
-    memcpy(acc[5], &c5, sizeof c5);
-    GEMM_FN(_store)(acc, c, ldc, GEMM_MR, nr, 1, beta);
-}
-#endif
 
 /* Reference triple loop, used only when the packing buffers cannot be allocated. */
 static void GEMM_FN(_naive)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha,
@@ -217,8 +190,8 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
                     int nr = (int)VF_MIN(GEMM_NR, nc - jr);
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
                         int mr = (int)VF_MIN(GEMM_MR, mc - ir);
-                        GEMM_FN(_micro)(kc, pack_a + ir * kc, pack_b + jr * kc,
-                                        c + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, alpha, beta_here);
+                        GEMM_FN(_tile)(kc, pack_a + ir * kc, 1, GEMM_MR, pack_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr,
+                                       ldc, mr, nr, alpha, beta_here);
                     }
                 }
             }
@@ -261,12 +234,8 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
             GEMM_FN(_pack_b)(trans_b, b, ldb, p0, kc, j0, nc, pack_b);
             for (int64_t i0 = 0; i0 < m; i0 += GEMM_MC) {
                 int64_t mc = VF_MIN(GEMM_MC, m - i0);
-#if defined(__GNUC__)
                 /* untransposed A is read in place by full row tiles; only a last partial tile is packed */
                 int64_t direct = trans_a ? 0 : mc / GEMM_MR * GEMM_MR;
-#else
-                int64_t direct = 0;
-#endif
                 if (direct < mc) GEMM_FN(_pack_a)(trans_a, a, lda, i0 + direct, mc - direct, p0, kc, pack_a);
                 for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
                     int64_t st = (j0 + jr) / GEMM_NR;
@@ -280,14 +249,11 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                         int mr = (int)VF_MIN(GEMM_MR, mc - ir);
                         if (rlo && i0 + ir + mr <= rlo[st]) continue;
                         GEMM_REAL *ct = c + (i0 + ir) * ldc + j0 + jr;
-#if defined(__GNUC__)
-                        if (ir < direct) {
-                            GEMM_FN(_micro_rows)(hi - lo, a + (i0 + ir) * lda + lo, lda, bs, ct, ldc, nr, beta);
-                            continue;
-                        }
-#endif
-                        GEMM_FN(_micro)(hi - lo, pack_a + (ir - direct) * kc + (lo - p0) * GEMM_MR, bs, ct, ldc, mr, nr,
-                                        1, beta);
+                        if (ir < direct)
+                            GEMM_FN(_tile)(hi - lo, a + (i0 + ir) * lda + lo, lda, 1, bs, ct, ldc, mr, nr, 1, beta);
+                        else
+                            GEMM_FN(_tile)(hi - lo, pack_a + (ir - direct) * kc + (lo - p0) * GEMM_MR, 1, GEMM_MR, bs,
+                                           ct, ldc, mr, nr, 1, beta);
                     }
                 }
             }
