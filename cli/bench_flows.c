@@ -5,14 +5,15 @@
  *   <flow>_logprob  log p(x) of 10,000 rows in one vf_flow_log_prob_rows call                 (calls/s)
  *   <flow>_sample   10,000 samples in one vf_flow_sample_rows call (the d-step direction of an
  *                   autoregressive flow)                                                      (calls/s)
- * The data are N(0, I) rows drawn from the seed; every rate is the median of several rounds.
+ * The data are N(0, I) rows drawn from the seed; every rate is the median of several rounds. --quick
+ * (a smoke test) uses 1024 rows per log-density and sampling call and short rounds.
  */
 #include <math.h>
 #include <string.h>
 #include "bench_util.h"
 #include "internal.h"
 
-enum { FLOW_D = 8, FLOW_BATCH = 512, FLOW_ROWS = 10000, FLOW_N_BATCHES = 8 };
+enum { FLOW_D = 8, FLOW_BATCH = 512, FLOW_ROWS = 10000, FLOW_QUICK_ROWS = 1024, FLOW_N_BATCHES = 8 };
 
 typedef struct flow_bench {
     vf_params *p;
@@ -21,6 +22,7 @@ typedef struct flow_bench {
     vf_adam *opt;
     vf_real *x;            /* [FLOW_ROWS, FLOW_D]; training batches are its first FLOW_N_BATCHES blocks */
     vf_real *out;          /* [FLOW_ROWS, FLOW_D]: log-densities or samples */
+    int64_t rows;          /* rows per log-density and sampling call: FLOW_ROWS (FLOW_QUICK_ROWS with --quick) */
     vf_rng rng;
     int64_t k;             /* training steps taken */
 } flow_bench;
@@ -36,9 +38,10 @@ static void flow_bench_free(flow_bench *b)
     memset(b, 0, sizeof *b);
 }
 
-static vf_status flow_bench_init(flow_bench *b, const char *spec, uint64_t seed)
+static vf_status flow_bench_init(flow_bench *b, const char *spec, uint64_t seed, int64_t rows)
 {
     memset(b, 0, sizeof *b);
+    b->rows = rows;
     vf_adam_params ap = vf_adam_default_params();
     vf_status s = VF_ERR_NOMEM;
     b->p = vf_params_new();
@@ -74,28 +77,28 @@ static int train_step(void *ctx)
 static int log_prob_call(void *ctx)
 {
     flow_bench *b = ctx;
-    return vf_flow_log_prob_rows(b->f, b->p, b->t, FLOW_ROWS, b->x, NULL, 0, b->out) == VF_OK ? 0 : -1;
+    return vf_flow_log_prob_rows(b->f, b->p, b->t, b->rows, b->x, NULL, 0, b->out) == VF_OK ? 0 : -1;
 }
 
 static int sample_call(void *ctx)
 {
     flow_bench *b = ctx;
-    return vf_flow_sample_rows(b->f, b->p, b->t, FLOW_ROWS, NULL, 0, &b->rng, b->out, NULL) == VF_OK ? 0 : -1;
+    return vf_flow_sample_rows(b->f, b->p, b->t, b->rows, NULL, 0, &b->rng, b->out, NULL) == VF_OK ? 0 : -1;
 }
 
 static int run_flow(bench_out *o, const char *name, const char *spec, int threads, int quick, uint64_t seed,
                     double sgemm)
 {
     flow_bench b;
-    vf_status s = flow_bench_init(&b, spec, seed);
+    vf_status s = flow_bench_init(&b, spec, seed, quick ? FLOW_QUICK_ROWS : FLOW_ROWS);
     if (s != VF_OK) return cli_runtime_error("bench", "%s: %s", name, vf_last_error());
     static const struct {
         const char *suffix, *unit;
         bench_call call;
-        int64_t rows;
+        int64_t rows; /* 0: b.rows */
     } cases[] = {{"train", "steps/s", train_step, FLOW_BATCH},
-                 {"logprob", "calls/s", log_prob_call, FLOW_ROWS},
-                 {"sample", "calls/s", sample_call, FLOW_ROWS}};
+                 {"logprob", "calls/s", log_prob_call, 0},
+                 {"sample", "calls/s", sample_call, 0}};
     int rc = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && rc == 0; i++) {
         double rate;
@@ -110,8 +113,8 @@ static int run_flow(bench_out *o, const char *name, const char *spec, int thread
         snprintf(extra, sizeof extra,
                  "\"spec\":\"%s\",\"d\":%d,\"rows\":%lld,\"threads\":%d,\"real\":\"%s\",\"backend\":\"%s\","
                  "\"sgemm_gflops\":%.6g",
-                 spec, FLOW_D, (long long)cases[i].rows, threads, VF_USE_DOUBLE ? "double" : "float",
-                 vf__gemm_backend(), sgemm);
+                 spec, FLOW_D, (long long)(cases[i].rows ? cases[i].rows : b.rows), threads,
+                 VF_USE_DOUBLE ? "double" : "float", vf__gemm_backend(), sgemm);
         bench_emit(o, case_name, rate, cases[i].unit, extra);
     }
     flow_bench_free(&b);

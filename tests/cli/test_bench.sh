@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# test_bench.sh — `varflow bench` as a smoke test (--quick: tiny sizes, short timings; the numbers mean
+# nothing, the tests never time anything): every case of the engine and flows suites is printed once
+# with a finite positive value, JSON lines parse, and an unknown suite is a usage error.
+# Usage: test_bench.sh PATH/TO/varflow
+set -u
+V=${1:?usage: test_bench.sh PATH/TO/varflow}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# has_case FILE NAME UNIT: one JSON line for the case, with a positive finite value and that unit.
+has_case() {
+    local line
+    line=$(grep "\"case\":\"$2\"," "$1")
+    if [ "$(printf '%s\n' "$line" | grep -c .)" != 1 ]; then
+        bad "$1: case $2 printed $(printf '%s\n' "$line" | grep -c .) times"
+        return
+    fi
+    if ! printf '%s\n' "$line" | grep -Eq "\"value\":[0-9][0-9.e+-]*,\"unit\":\"$3\""; then
+        bad "$2: no positive value in $3: $line"
+        return
+    fi
+    case "$line" in *'"value":0,'*) bad "$2: value 0: $line"; return ;; esac
+    ok
+}
+
+if "$V" bench flows --quick --json >"$T/flows" 2>"$T/err"; then ok; else bad "bench flows failed: $(cat "$T/err")"; fi
+has_case "$T/flows" sgemm GFLOP/s
+for flow in nsf maf; do
+    has_case "$T/flows" "${flow}_train" steps/s
+    has_case "$T/flows" "${flow}_logprob" calls/s
+    has_case "$T/flows" "${flow}_sample" calls/s
+done
+if grep -q '"spec":"nsf:transforms=5,hidden=128x2,bins=8","d":8,"rows":512,"threads":1' "$T/flows"; then ok
+else bad "nsf_train lacks its parameters: $(cat "$T/flows")"; fi
+[ "$(wc -l <"$T/flows")" = 7 ] && ok || bad "bench flows printed $(wc -l <"$T/flows") lines"
+
+if "$V" bench engine --quick --json >"$T/engine" 2>"$T/err"; then ok; else bad "bench engine failed: $(cat "$T/err")"; fi
+has_case "$T/engine" mlp_step steps/s
+
+"$V" bench nosuchsuite >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows)" "$T/err" && [ ! -s "$T/out" ]; then ok
+else bad "unknown suite: exit $rc, $(cat "$T/err")"; fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
