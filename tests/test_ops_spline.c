@@ -26,7 +26,7 @@ typedef struct spl_case {
     int64_t n, d, K;
     double bound;
     int inverse;
-    int which;     /* 0: the output, 1: ladj */
+    int which;     /* 0: the output, 1: ladj, 2: output + 3 ladj (both adjoints in one backward pass) */
     int flat;      /* parameters as [n, d*K] instead of [n, d, K] */
     vf_rq_spline_options opt;
 } spl_case;
@@ -101,7 +101,7 @@ static vf_var build_spline(vf_tape *t, const vf_var *in, void *ctx)
     vf_var l = VF_NOVAR;
     vf_var y = vf_rq_spline(t, in[0], build_param(t, in[1], c, c->K), build_param(t, in[2], c, c->K),
                             build_param(t, in[3], c, c->K - 1), c->bound, c->inverse, &c->opt, &l);
-    return c->which ? l : y;
+    return c->which == 2 ? vf_add(t, y, vf_scale(t, l, 3.0)) : c->which ? l : y;
 }
 
 static int run_gradcheck(const char *name, spl_case *c, spl_data *s)
@@ -327,16 +327,17 @@ static void test_inference_mode(void)
 /* ---- gradients ------------------------------------------------------------------------------ */
 static void test_gradcheck(void)
 {
-    static const char *names[2][2] = {{"forward y", "forward ladj"}, {"inverse x", "inverse ladj"}};
+    static const char *names[2][3] = {{"forward y", "forward ladj", "forward y + 3 ladj"},
+                                      {"inverse x", "inverse ladj", "inverse x + 3 ladj"}};
     for (int inverse = 0; inverse < 2; inverse++) {
-        for (int which = 0; which < 2; which++) {
+        for (int which = 0; which < 3; which++) {
             spl_case c = case_new(3, 4, 5, 3.0);
             c.inverse = inverse;
             c.which = which;
-            c.flat = which;
+            c.flat = which == 1;
             spl_data s;
             data_alloc(&s, &c);
-            params_random(&s, &c, 100 + (uint64_t)(2 * inverse + which), 0.5);
+            params_random(&s, &c, which < 2 ? 100 + (uint64_t)(2 * inverse + which) : 110 + (uint64_t)inverse, 0.5);
             points_in_bins(&s, &c, 7, 0.25, 0.75, 4);
             CHECK_MSG(run_gradcheck(names[inverse][which], &c, &s), "%s", names[inverse][which]);
             data_free(&s);

@@ -116,6 +116,8 @@ typedef struct rq_state {
     double *sh;     /* [m, K] softmax(uh) (saved), else [nchunk, K] scratch */
     double *knots;  /* [nchunk, 2 (K + 1)] scratch for the forward */
     vf_real *ladj;  /* [m] */
+    const vf_real *ladj_grad;  /* during a backward pass: the log-derivative node's adjoint, handed to
+                                * the value node's VJP (which runs next) so one pass serves both */
 } rq_state;
 
 /* ---- one element's spline ------------------------------------------------------------------ */
@@ -353,7 +355,9 @@ static vf_status rq_fwd(vf_tape *t, vf_node *n)
 }
 
 /* Adds g[i] * (partials `which` of element i) into the grads of x, uw, uh, ud. */
-static void rq_vjp_common(vf_tape *t, vf_node *n, int which)
+/* Adds g_y[i] * (partials of the value) + g_l[i] * (partials of the log-derivative) of element i
+ * into the grads of x and of the widths, heights and slopes (g_l may be NULL). */
+static void rq_vjp_common(vf_tape *t, vf_node *n, const vf_real *g_y, const vf_real *g_l)
 {
     const rq_state *st = n->aux;
     const int64_t K = st->c.K, m = st->m, nchunk = rq_nchunk(m);
@@ -365,22 +369,21 @@ static void rq_vjp_common(vf_tape *t, vf_node *n, int which)
     if (gw) gw += st->pw.offset;
     if (gh) gh += st->ph.offset;
     if (gd) gd += st->pd.offset;
-    const vf_real *g = n->grad;
     RQ_OMP_FOR(nchunk)
     for (int64_t ch = 0; ch < nchunk; ch++) {
         int64_t end = VF_MIN(m, (ch + 1) * RQ_CHUNK);
         for (int64_t i = ch * RQ_CHUNK; i < end; i++) {
             const rq_elem *el = &st->el[i];
-            const double *p = which ? el->pl : el->py;
-            double gi = (double)g[i];
-            if (gx) gx[i] += (vf_real)(gi * p[0]);
+            double gy = (double)g_y[i], gl = g_l ? (double)g_l[i] : 0.0, q[7];
+            for (int j = 0; j < 7; j++) q[j] = gy * el->py[j] + gl * el->pl[j];
+            if (gx) gx[i] += (vf_real)q[0];
             int64_t k = el->bin;
             if (k < 0) continue;
-            if (gw) rq_knot_vjp(gw + i * sw_, st->sw + i * K, K, k, cw * gi * p[1], cw * gi * p[2]);
-            if (gh) rq_knot_vjp(gh + i * sh_, st->sh + i * K, K, k, chh * gi * p[3], chh * gi * p[4]);
+            if (gw) rq_knot_vjp(gw + i * sw_, st->sw + i * K, K, k, cw * q[1], cw * q[2]);
+            if (gh) rq_knot_vjp(gh + i * sh_, st->sh + i * K, K, k, chh * q[3], chh * q[4]);
             if (gd) {
-                if (k > 0) gd[i * sd_ + k - 1] += (vf_real)(gi * p[5]);
-                if (k + 1 < K) gd[i * sd_ + k] += (vf_real)(gi * p[6]);
+                if (k > 0) gd[i * sd_ + k - 1] += (vf_real)q[5];
+                if (k + 1 < K) gd[i * sd_ + k] += (vf_real)q[6];
             }
         }
     }
@@ -428,7 +431,14 @@ static void rq_jvp_common(vf_tape *t, vf_node *n, int which)
     }
 }
 
-static void rq_vjp(vf_tape *t, vf_node *n) { rq_vjp_common(t, n, 0); }
+/* The log-derivative node comes after the value node on the tape, so its VJP runs first: it only
+ * leaves its adjoint in the state, and the value node's VJP does both in one pass. */
+static void rq_vjp(vf_tape *t, vf_node *n)
+{
+    rq_state *st = n->aux;
+    rq_vjp_common(t, n, n->grad, st->ladj_grad);
+    st->ladj_grad = NULL;
+}
 static void rq_jvp(vf_tape *t, vf_node *n) { rq_jvp_common(t, n, 0); }
 
 static vf_status rq_ladj_fwd(vf_tape *t, vf_node *n)
@@ -438,7 +448,11 @@ static vf_status rq_ladj_fwd(vf_tape *t, vf_node *n)
     if (st->m) memcpy(n->value.data, st->ladj, (size_t)st->m * sizeof(vf_real));
     return VF_OK;
 }
-static void rq_ladj_vjp(vf_tape *t, vf_node *n) { rq_vjp_common(t, n, 1); }
+static void rq_ladj_vjp(vf_tape *t, vf_node *n)
+{
+    (void)t;
+    ((rq_state *)n->aux)->ladj_grad = n->grad;
+}
 static void rq_ladj_jvp(vf_tape *t, vf_node *n) { rq_jvp_common(t, n, 1); }
 
 static const vf_op_def rq_op = {"rq_spline", rq_fwd, rq_vjp, rq_jvp};
@@ -523,6 +537,7 @@ static vf_var rq_push(vf_tape *t, int n_in, const vf_var *in, const rq_conf *c, 
     st->c = *c;
     st->inverse = inverse;
     st->saved = !t->no_grad;
+    st->ladj_grad = NULL;
     st->m = m;
     st->pw = pw;
     st->ph = ph;
