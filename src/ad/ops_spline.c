@@ -118,6 +118,7 @@ typedef struct rq_state {
     vf_real *ladj;  /* [m] */
     const vf_real *ladj_grad;  /* during a backward pass: the log-derivative node's adjoint, handed to
                                 * the value node's VJP (which runs next) so one pass serves both */
+    uint64_t ladj_pass;        /* the tape's backward pass that left ladj_grad */
 } rq_state;
 
 /* ---- one element's spline ------------------------------------------------------------------ */
@@ -436,7 +437,7 @@ static void rq_jvp_common(vf_tape *t, vf_node *n, int which)
 static void rq_vjp(vf_tape *t, vf_node *n)
 {
     rq_state *st = n->aux;
-    rq_vjp_common(t, n, n->grad, st->ladj_grad);
+    rq_vjp_common(t, n, n->grad, st->ladj_pass == t->backward_pass ? st->ladj_grad : NULL);
     st->ladj_grad = NULL;
 }
 static void rq_jvp(vf_tape *t, vf_node *n) { rq_jvp_common(t, n, 0); }
@@ -450,8 +451,9 @@ static vf_status rq_ladj_fwd(vf_tape *t, vf_node *n)
 }
 static void rq_ladj_vjp(vf_tape *t, vf_node *n)
 {
-    (void)t;
-    ((rq_state *)n->aux)->ladj_grad = n->grad;
+    rq_state *st = n->aux;
+    st->ladj_grad = n->grad;
+    st->ladj_pass = t->backward_pass;
 }
 static void rq_ladj_jvp(vf_tape *t, vf_node *n) { rq_jvp_common(t, n, 1); }
 
@@ -538,6 +540,7 @@ static vf_var rq_push(vf_tape *t, int n_in, const vf_var *in, const rq_conf *c, 
     st->inverse = inverse;
     st->saved = !t->no_grad;
     st->ladj_grad = NULL;
+    st->ladj_pass = 0;
     st->m = m;
     st->pw = pw;
     st->ph = ph;

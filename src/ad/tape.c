@@ -325,6 +325,7 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
     if (!vf__ok(t, "backward", 1, &y)) return t ? (t->status ? t->status : VF_ERR_ARG) : VF_ERR_ARG;
     if (!seed) return vf__error(VF_ERR_ARG, "backward: seed is NULL");
     if (t->no_grad) return vf__error(VF_ERR_STATE, "backward: gradients are disabled on this tape (inference mode)");
+    t->backward_pass++;
     /* Fresh zeroed adjoints for every non-parameter node between the leaves and y. */
     for (vf_var i = 0; i <= y; i++) {
         vf_node *n = vf__node(t, i);
