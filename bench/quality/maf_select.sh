@@ -98,6 +98,7 @@ for c in "${FAITHFUL_CANDIDATES[@]}"; do
     for seed in "${SEEDS[@]}"; do s+=("$(cv "$spec" "$extra" "$seed")"); done
     m=$(mean "${s[@]}")
     [[ -z $extra ]] && SCORE[$spec]=$m
+    # shellcheck disable=SC2016  # the backticks are Markdown
     printf '| `%s` | %s | %.4f | %.4f | %.4f | %.4f |\n' "$spec" "${extra:--}" "${s[@]}" "$m" | tee -a "$R" >&2
 done
 gsum=0
@@ -128,6 +129,7 @@ for spec in "${COMMON_SETTINGS[@]}"; do
         cells+=("$(mean "${s[@]}")")
     done
     sum=$(echo "${cells[0]} + ${cells[1]} + ${cells[2]} + ${cells[3]}" | bc -l)
+    # shellcheck disable=SC2016  # the backticks are Markdown
     printf '| `%s` | %.4f | %.4f | %.4f | %.4f | %.4f |\n' "$spec" "${cells[@]}" "$sum" | tee -a "$R" >&2
     if [[ -z $best ]] || (($(echo "$sum < $best_sum" | bc -l))); then
         best=$spec
