@@ -90,6 +90,7 @@ static void test_matches_full_pass(void)
         {3, 2, 0, 2, 3, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED}, /* fewer hidden units than degrees */
         {6, 13, 0, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_INTERLEAVED},
         {5, 11, 2, 3, 2, 1, 1, VF_ORDER_REVERSED, VF_HIDDEN_INTERLEAVED},
+        {3, 8, 0, 300, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED}, /* many outputs per dimension */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
 }
