@@ -313,6 +313,11 @@ static void test_inference_mode(void)
                 vf_real g[M] = {0};
                 CHECK_STATUS(vf_backward_seed(t, y, g), VF_ERR_STATE);
                 CHECK_STATUS(vf_jvp(t), VF_ERR_STATE);
+                /* enabling gradients again does not make the recorded ops differentiable */
+                vf_tape_set_grad_enabled(t, 1);
+                CHECK_STATUS(vf_backward_seed(t, y, g), VF_ERR_STATE);
+                CHECK_STATUS(vf_jvp(t), VF_ERR_STATE);
+                vf_tape_set_grad_enabled(t, 0);
             }
             (void)l;
         }

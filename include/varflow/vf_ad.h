@@ -53,7 +53,8 @@ vf_status vf_tape_status(const vf_tape *t);      /* VF_OK or the first error sin
 const char *vf_tape_error(const vf_tape *t);     /* its message ("" if none) */
 int32_t vf_tape_size(const vf_tape *t);          /* number of nodes */
 /* Inference mode: with enabled = 0 the ops keep no state for derivatives (less memory, less work),
- * and vf_backward / vf_jvp refuse with VF_ERR_STATE. The setting outlives resets; default 1. */
+ * and vf_backward / vf_jvp refuse with VF_ERR_STATE (also after enabling again, until the next reset,
+ * when ops were recorded in inference mode). The setting outlives resets; default 1. */
 void vf_tape_set_grad_enabled(vf_tape *t, int enabled);
 int vf_tape_grad_enabled(const vf_tape *t);
 

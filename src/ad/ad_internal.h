@@ -54,6 +54,7 @@ struct vf_tape {
     vf_status status;
     char error[256];
     int no_grad;              /* inference mode (vf_tape_set_grad_enabled): ops may skip derivative state */
+    int inference_ops;        /* an op was recorded in inference mode since the last reset */
     uint64_t backward_pass;   /* counts backward passes: lets an op's VJPs pass data within one pass only */
 };
 

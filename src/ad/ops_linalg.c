@@ -344,7 +344,7 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     vf_activation act = (vf_activation)n->iarg[1];
     masked_aux *a = n->aux;
-    vf_real *z = act == VF_ACT_NONE ? n->value.data : a->z;
+    vf_real *z = a->z ? a->z : n->value.data; /* no z kept: no activation, or inference (in place) */
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, scratch, a);
@@ -456,8 +456,10 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
     masked_aux *a = vf__tape_alloc(t, sizeof *a);
     vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
-    vf_real *z = wm && act != VF_ACT_NONE ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *z) : NULL;
-    if (act != VF_ACT_NONE && !z) wm = NULL;
+    /* the pre-activation is kept for the derivatives; in inference mode the activation runs in place */
+    int keep_z = act != VF_ACT_NONE && !t->no_grad;
+    vf_real *z = wm && keep_z ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *z) : NULL;
+    if (keep_z && !z) wm = NULL;
     int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;
     int64_t in_strips = (nin + w_strip - 1) / w_strip;
     int64_t n_plan = 2 * (max_out_runs + max_in_runs) + 2 + 2 * out_strips + 4 * in_strips;

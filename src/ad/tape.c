@@ -41,6 +41,7 @@ void vf_tape_reset(vf_tape *t)
 {
     if (!t) return;
     t->n_nodes = 0;
+    t->inference_ops = 0;
     t->status = VF_OK;
     t->error[0] = '\0';
     vf_arena_reset(t->arena);
@@ -225,6 +226,7 @@ vf_var vf__push(vf_tape *t, const vf_op_def *op, int n_in, const vf_var *in_arg,
 {
     vf_node *n = NULL;
     if (!vf__ok(t, op->name, n_in, in_arg)) return VF_NOVAR;
+    t->inference_ops |= t->no_grad; /* such a node kept no derivative state */
     /* A few inputs may sit in another node's in_small, which moves when the array grows: copy them.
      * More than VF_NODE_SMALL_INPUTS live in tape or caller memory, which stays put. */
     vf_var small[VF_NODE_SMALL_INPUTS];
@@ -324,7 +326,8 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
 {
     if (!vf__ok(t, "backward", 1, &y)) return t ? (t->status ? t->status : VF_ERR_ARG) : VF_ERR_ARG;
     if (!seed) return vf__error(VF_ERR_ARG, "backward: seed is NULL");
-    if (t->no_grad) return vf__error(VF_ERR_STATE, "backward: gradients are disabled on this tape (inference mode)");
+    if (t->no_grad || t->inference_ops)
+        return vf__error(VF_ERR_STATE, "backward: the tape holds ops recorded in inference mode (gradients disabled)");
     t->backward_pass++;
     /* Fresh zeroed adjoints for every non-parameter node between the leaves and y. */
     for (vf_var i = 0; i <= y; i++) {
@@ -392,7 +395,8 @@ vf_status vf_set_tangent(vf_tape *t, vf_var leaf_var, const vf_real *tangent)
 vf_status vf_jvp(vf_tape *t)
 {
     if (!vf__ok(t, "jvp", 0, NULL)) return t ? (t->status ? t->status : VF_ERR_ARG) : VF_ERR_ARG;
-    if (t->no_grad) return vf__error(VF_ERR_STATE, "jvp: derivatives are disabled on this tape (inference mode)");
+    if (t->no_grad || t->inference_ops)
+        return vf__error(VF_ERR_STATE, "jvp: the tape holds ops recorded in inference mode (derivatives disabled)");
     for (vf_var i = 0; i < t->n_nodes; i++) {
         vf_node *n = vf__node(t, i);
         if (!n->op) continue;
