@@ -62,4 +62,16 @@ void cli_json_string(FILE *out, const char *s);
 /* Extension of path after the last '.' of its last component, without the dot ("" if none). */
 const char *cli_extension(const char *path);
 
+/* A command's file options: `name` ("--model"; "-o" also answers to "--output") and where its value
+ * goes. cli_file_option consumes argv[*i] and its value when it is one of them (a NULL-name-terminated
+ * table): 1 when consumed, 0 when argv[*i] is none of them, -1 after printing a usage error (missing or
+ * empty value; the caller returns 2). */
+typedef struct cli_file_opt {
+    const char *name;
+    const char **value;
+} cli_file_opt;
+int cli_file_option(const char *cmd, int argc, char **argv, int *i, const cli_file_opt *opts);
+/* 0 when path ends in .csv or .npy; otherwise prints the usage error and returns 2. */
+int cli_check_table_name(const char *cmd, const char *path);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include "cli.h"
 
@@ -212,4 +213,30 @@ const char *cli_extension(const char *path)
     const char *base = slash ? slash + 1 : path;
     const char *dot = strrchr(base, '.');
     return (dot && dot != base) ? dot + 1 : "";
+}
+
+int cli_file_option(const char *cmd, int argc, char **argv, int *i, const cli_file_opt *opts)
+{
+    const char *arg = argv[*i];
+    for (const cli_file_opt *o = opts; o->name; o++) {
+        int match = strcmp(o->name, "-o") == 0 ? strcmp(arg, "-o") == 0 || cli_is_option(arg, "--output")
+                                               : cli_is_option(arg, o->name);
+        if (!match) continue;
+        const char *v = cli_option_value(cmd, argc, argv, i);
+        if (!v) return -1;
+        if (!*v) {
+            cli_usage_error(cmd, "%s: empty file name", arg);
+            return -1;
+        }
+        *o->value = v;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_check_table_name(const char *cmd, const char *path)
+{
+    const char *ext = cli_extension(path);
+    if (strcasecmp(ext, "csv") == 0 || strcasecmp(ext, "npy") == 0) return 0;
+    return cli_usage_error(cmd, "-o %s: the file name must end in .csv or .npy", path);
 }

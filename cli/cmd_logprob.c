@@ -7,7 +7,6 @@
  */
 #include <math.h>
 #include <string.h>
-#include <strings.h>
 #include "cli.h"
 
 static void logprob_help(FILE *out)
@@ -169,30 +168,17 @@ static int logprob_run(int argc, char **argv)
         int k = cli_common_option(cmd, argc, argv, &i, &common);
         if (k < 0) return 2;
         if (k > 0) continue;
-        const char **slot = NULL;
-        if (cli_is_option(arg, "--model"))
-            slot = &model;
-        else if (cli_is_option(arg, "--data"))
-            slot = &data;
-        else if (cli_is_option(arg, "--context"))
-            slot = &context;
-        else if (strcmp(arg, "-o") == 0 || cli_is_option(arg, "--output"))
-            slot = &out_path;
-        else if (cli_looks_like_option(arg))
-            return cli_usage_error(cmd, "unknown option '%s'", arg);
-        else
-            return cli_usage_error(cmd, "unexpected argument '%s'", arg);
-        *slot = cli_option_value(cmd, argc, argv, &i);
-        if (!*slot) return 2;
-        if (!**slot) return cli_usage_error(cmd, "%s: empty file name", arg);
+        const cli_file_opt files[] = {{"--model", &model}, {"--data", &data}, {"--context", &context},
+                                      {"-o", &out_path}, {NULL, NULL}};
+        int f = cli_file_option(cmd, argc, argv, &i, files);
+        if (f < 0) return 2;
+        if (f > 0) continue;
+        if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
+        return cli_usage_error(cmd, "unexpected argument '%s'", arg);
     }
     if (!model) return cli_usage_error(cmd, "missing --model MODEL");
     if (!data) return cli_usage_error(cmd, "missing --data FILE");
-    if (out_path) {
-        const char *ext = cli_extension(out_path);
-        if (strcasecmp(ext, "csv") != 0 && strcasecmp(ext, "npy") != 0)
-            return cli_usage_error(cmd, "-o %s: the file name must end in .csv or .npy", out_path);
-    }
+    if (out_path && cli_check_table_name(cmd, out_path)) return 2;
     if (common.threads > 0) vf_set_num_threads(common.threads);
     return logprob_files(model, data, context, out_path, &common);
 }

@@ -108,6 +108,10 @@ expect_error 1 "m6.safetensors" info "$T/m6.safetensors"
 # Usage errors are exit code 2.
 expect_error 2 "missing FILE" info
 expect_error 2 "unknown option" info --bogus "$T/good.csv"
+expect_error 2 "model: empty file name" logprob --model "" --data "$T/good.csv"
+expect_error 2 "context=: empty file name" sample --model "$T/m.safetensors" -n 3 --context= -o "$T/s.csv"
+expect_error 2 "must end in .csv or .npy" sample --model "$T/m.safetensors" -n 3 -o "$T/s.txt"
+expect_error 2 "must end in .csv or .npy" logprob --model "$T/m.safetensors" --data "$T/good.csv" -o "$T/lp.dat"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
