@@ -1,10 +1,11 @@
 /* made_step.c — the MADE pass restricted to the outputs of one input dimension (vf_made_forward_step).
  *
  * The outputs of the dimension of degree k see only hidden units of degree <= k - 1, and those see
- * only units of degree <= k - 1 below them and the inputs of degree <= k - 1. So the step gathers,
- * in every layer, the rows of those units (hid_perm, the first hid_count[k] of them) and the
- * matching columns, and multiplies only that block; the masks still apply inside it. The result is
- * exactly the full pass's columns for that dimension, at a fraction of its cost.
+ * only units of degree <= k - 1 below them and the inputs of degree <= k - 1. So the step takes, in
+ * every layer, the rows of those units (hid_perm, the first hid_count[k] of them) and the matching
+ * columns, and multiplies only that block (in place for the sorted layout, where they are a leading
+ * block; gathered for the interleaved one); the masks still apply inside it. The result is exactly
+ * the full pass's columns for that dimension, at a fraction of its cost.
  */
 #include "nn/made_internal.h"
 
