@@ -83,6 +83,18 @@ static vf_status maybe_batch_norm(const preset_cfg *k, vf_params *p, build *b, i
     return VF_OK;
 }
 
+/* The MADE order of autoregressive layer i: alternating sequential / reversed, or (order=random) a
+ * random permutation drawn from seed + i. */
+static void layer_order(const preset_cfg *k, int i, vf_made_order *order, uint64_t *seed)
+{
+    if (k->random_order) {
+        *order = VF_ORDER_RANDOM;
+        *seed = k->seed + (uint64_t)i;
+    } else {
+        *order = i % 2 ? VF_ORDER_REVERSED : VF_ORDER_SEQUENTIAL;
+    }
+}
+
 static vf_status build_autoregressive(const preset_cfg *k, vf_params *p, build *b, int iaf)
 {
     vf_maf_params mp = iaf ? vf_iaf_default_params(k->d) : vf_maf_default_params(k->d);
@@ -95,12 +107,7 @@ static vf_status build_autoregressive(const preset_cfg *k, vf_params *p, build *
         char name[32];
         vf_status s = tname(name, sizeof name, b->n);
         if (s != VF_OK) return s;
-        if (k->random_order) {
-            mp.order = VF_ORDER_RANDOM;
-            mp.seed = k->seed + (uint64_t)i;
-        } else {
-            mp.order = i % 2 ? VF_ORDER_REVERSED : VF_ORDER_SEQUENTIAL;
-        }
+        layer_order(k, i, &mp.order, &mp.seed);
         s = iaf ? vf_iaf_new(p, name, &mp, &b->tr[b->n]) : vf_maf_new(p, name, &mp, &b->tr[b->n]);
         if (s != VF_OK) return s;
         b->n++;
@@ -192,12 +199,7 @@ static vf_status build_nsf(const preset_cfg *k, vf_params *p, build *b)
         char name[32];
         vf_status s = tname(name, sizeof name, b->n);
         if (s != VF_OK) return s;
-        if (k->random_order) {
-            sp.order = VF_ORDER_RANDOM;
-            sp.seed = k->seed + (uint64_t)i;
-        } else {
-            sp.order = i % 2 ? VF_ORDER_REVERSED : VF_ORDER_SEQUENTIAL;
-        }
+        layer_order(k, i, &sp.order, &sp.seed);
         if ((s = vf_spline_maf_new(p, name, &sp, &b->tr[b->n])) != VF_OK) return s;
         b->n++;
         if ((s = maybe_batch_norm(k, p, b, i)) != VF_OK) return s;
