@@ -62,10 +62,6 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
     }
 }
 
-#if defined(__GNUC__)
-typedef GEMM_REAL GEMM_FN(_vec) __attribute__((vector_size(GEMM_NR * sizeof(GEMM_REAL))));
-#endif
-
 /* C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read). */
 static inline void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
                                    GEMM_REAL alpha, GEMM_REAL beta)
@@ -85,18 +81,26 @@ static inline void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restric
     }
 }
 
-/* acc = sum_p A[0..MR, p] (outer) b[p, 0..NR) with A[r, p] = a[r row_step + p depth_step] (a packed
- * strip: 1 and MR; MR rows of a row-major matrix read in place: lda and 1); then C[0..mr, 0..nr) =
- * alpha acc + beta C (beta == 0: C is not read). With GCC/clang the MR x NR tile lives in MR vector
- * registers of NR lanes (vector extensions; each target clone splits them to its register width),
- * elsewhere in a plain array. */
-VF_HOT static void GEMM_FN(_tile)(int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step,
-                                  const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
-                                  GEMM_REAL alpha, GEMM_REAL beta)
-{
-    GEMM_REAL acc[GEMM_MR][GEMM_NR];
+/* The micro-kernel's inner loop: acc[r][j] = sum_p A[r, p] b[p, j] for r < MR, j < NR, where
+ * A[r, p] = a[r row_step + p depth_step] (a packed strip: 1 and MR; MR rows of a row-major matrix read
+ * in place: lda and 1) and b is a packed NR-wide strip.
+ *
+ * With GCC/clang the MR x NR tile must stay in vector registers for the whole depth loop, so the loop
+ * is written twice with vector extensions: `_acc_whole` holds a row in one NR-lane vector (64 bytes:
+ * one AVX-512 register), `_acc_split` in two half-width vectors (32 bytes: AVX2's registers, which
+ * the 12 accumulators, two B vectors and a broadcast just fit). A vector type wider than the target's
+ * registers would be split by the compiler through the stack, an order of magnitude slower, so each
+ * width is compiled only for the instruction set it fits; `_tile` picks one from the running CPU. */
 #if defined(__GNUC__)
-    typedef GEMM_FN(_vec) vec;
+typedef GEMM_REAL GEMM_FN(_whole_vec) __attribute__((vector_size(GEMM_NR * sizeof(GEMM_REAL))));
+typedef GEMM_REAL GEMM_FN(_half_vec) __attribute__((vector_size(GEMM_NR / 2 * sizeof(GEMM_REAL))));
+
+static inline __attribute__((always_inline)) void GEMM_FN(_acc_whole)(int64_t kc, const GEMM_REAL *restrict a,
+                                                                      int64_t row_step, int64_t depth_step,
+                                                                      const GEMM_REAL *restrict b,
+                                                                      GEMM_REAL (*restrict acc)[GEMM_NR])
+{
+    typedef GEMM_FN(_whole_vec) vec;
     const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
     const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;
     vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
@@ -116,6 +120,78 @@ VF_HOT static void GEMM_FN(_tile)(int64_t kc, const GEMM_REAL *restrict a, int64
     memcpy(acc[3], &c3, sizeof c3);
     memcpy(acc[4], &c4, sizeof c4);
     memcpy(acc[5], &c5, sizeof c5);
+}
+
+static inline __attribute__((always_inline)) void GEMM_FN(_acc_split)(int64_t kc, const GEMM_REAL *restrict a,
+                                                                      int64_t row_step, int64_t depth_step,
+                                                                      const GEMM_REAL *restrict b,
+                                                                      GEMM_REAL (*restrict acc)[GEMM_NR])
+{
+    typedef GEMM_FN(_half_vec) vec;
+    enum { H = GEMM_NR / 2 };
+    const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
+    const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;
+    vec c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    vec c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int64_t p = 0, q = 0; p < kc; p++, q += depth_step) {
+        vec b0, b1;
+        memcpy(&b0, b + p * GEMM_NR, sizeof b0);
+        memcpy(&b1, b + p * GEMM_NR + H, sizeof b1);
+        GEMM_REAL x;
+        x = a0[q], c00 += x * b0, c01 += x * b1;
+        x = a1[q], c10 += x * b0, c11 += x * b1;
+        x = a2[q], c20 += x * b0, c21 += x * b1;
+        x = a3[q], c30 += x * b0, c31 += x * b1;
+        x = a4[q], c40 += x * b0, c41 += x * b1;
+        x = a5[q], c50 += x * b0, c51 += x * b1;
+    }
+    memcpy(acc[0], &c00, sizeof c00), memcpy(acc[0] + H, &c01, sizeof c01);
+    memcpy(acc[1], &c10, sizeof c10), memcpy(acc[1] + H, &c11, sizeof c11);
+    memcpy(acc[2], &c20, sizeof c20), memcpy(acc[2] + H, &c21, sizeof c21);
+    memcpy(acc[3], &c30, sizeof c30), memcpy(acc[3] + H, &c31, sizeof c31);
+    memcpy(acc[4], &c40, sizeof c40), memcpy(acc[4] + H, &c41, sizeof c41);
+    memcpy(acc[5], &c50, sizeof c50), memcpy(acc[5] + H, &c51, sizeof c51);
+}
+
+#if defined(__x86_64__) && !defined(VF_NO_CLONES)
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_acc_avx512)(
+    int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b,
+    GEMM_REAL (*restrict acc)[GEMM_NR])
+{
+    GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
+}
+
+__attribute__((target("avx2,fma"))) static void GEMM_FN(_acc_avx2)(int64_t kc, const GEMM_REAL *restrict a,
+                                                                   int64_t row_step, int64_t depth_step,
+                                                                   const GEMM_REAL *restrict b,
+                                                                   GEMM_REAL (*restrict acc)[GEMM_NR])
+{
+    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
+}
+#endif
+
+static void GEMM_FN(_acc_base)(int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step,
+                               const GEMM_REAL *restrict b, GEMM_REAL (*restrict acc)[GEMM_NR])
+{
+    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
+}
+#endif
+
+/* acc over kc steps (see above), then C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read). */
+static void GEMM_FN(_tile)(int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step,
+                           const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
+                           GEMM_REAL alpha, GEMM_REAL beta)
+{
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(VF_NO_CLONES)
+    if (__builtin_cpu_supports("avx512f"))
+        GEMM_FN(_acc_avx512)(kc, a, row_step, depth_step, b, acc);
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        GEMM_FN(_acc_avx2)(kc, a, row_step, depth_step, b, acc);
+    else
+        GEMM_FN(_acc_base)(kc, a, row_step, depth_step, b, acc);
+#elif defined(__GNUC__)
+    GEMM_FN(_acc_base)(kc, a, row_step, depth_step, b, acc);
 #else
     for (int r = 0; r < GEMM_MR; r++)
         for (int j = 0; j < GEMM_NR; j++) acc[r][j] = 0;
