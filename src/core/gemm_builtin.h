@@ -19,6 +19,11 @@
 #define GEMM_CAT2(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT2(a, b)
 #define GEMM_FN(x) GEMM_CAT(GEMM_NAME, x)
+#if defined(__GNUC__)
+#define GEMM_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define GEMM_ALWAYS_INLINE inline
+#endif
 
 /* op(A)[i, p] for a row-major A with leading dimension lda. */
 #define GEMM_A(i, p) (trans_a ? a[(p) * lda + (i)] : a[(i) * lda + (p)])
@@ -63,7 +68,7 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
 }
 
 /* C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read). */
-static inline void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
+static GEMM_ALWAYS_INLINE void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
                                    GEMM_REAL alpha, GEMM_REAL beta)
 {
     if (mr == GEMM_MR && nr == GEMM_NR) {
@@ -153,45 +158,34 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_split)(int64_t kc
     memcpy(acc[5], &c50, sizeof c50), memcpy(acc[5] + H, &c51, sizeof c51);
 }
 
+/* One tile: acc over kc steps, then C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read).
+ * The accumulation and the store are compiled together for each instruction set. */
+#define GEMM_TILE_PARAMS                                                                                   \
+    int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b, \
+        GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha, GEMM_REAL beta
 #if defined(__x86_64__) && !defined(VF_NO_CLONES)
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_acc_avx512)(
-    int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b,
-    GEMM_REAL (*restrict acc)[GEMM_NR])
-{
-    GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
-}
-
-__attribute__((target("avx2,fma"))) static void GEMM_FN(_acc_avx2)(int64_t kc, const GEMM_REAL *restrict a,
-                                                                   int64_t row_step, int64_t depth_step,
-                                                                   const GEMM_REAL *restrict b,
-                                                                   GEMM_REAL (*restrict acc)[GEMM_NR])
-{
-    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
-}
-#endif
-
-static void GEMM_FN(_acc_base)(int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step,
-                               const GEMM_REAL *restrict b, GEMM_REAL (*restrict acc)[GEMM_NR])
-{
-    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
-}
-#endif
-
-/* acc over kc steps (see above), then C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read). */
-static void GEMM_FN(_tile)(int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step,
-                           const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
-                           GEMM_REAL alpha, GEMM_REAL beta)
+#define GEMM_HAVE_DISPATCH 1
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tile_avx512)(GEMM_TILE_PARAMS)
 {
     GEMM_REAL acc[GEMM_MR][GEMM_NR];
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(VF_NO_CLONES)
-    if (__builtin_cpu_supports("avx512f"))
-        GEMM_FN(_acc_avx512)(kc, a, row_step, depth_step, b, acc);
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        GEMM_FN(_acc_avx2)(kc, a, row_step, depth_step, b, acc);
-    else
-        GEMM_FN(_acc_base)(kc, a, row_step, depth_step, b, acc);
-#elif defined(__GNUC__)
-    GEMM_FN(_acc_base)(kc, a, row_step, depth_step, b, acc);
+    GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
+}
+
+__attribute__((target("avx2,fma"))) static void GEMM_FN(_tile_avx2)(GEMM_TILE_PARAMS)
+{
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
+    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
+}
+#endif
+#endif
+
+static void GEMM_FN(_tile_base)(GEMM_TILE_PARAMS)
+{
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
+#if defined(__GNUC__)
+    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
 #else
     for (int r = 0; r < GEMM_MR; r++)
         for (int j = 0; j < GEMM_NR; j++) acc[r][j] = 0;
@@ -201,6 +195,23 @@ static void GEMM_FN(_tile)(int64_t kc, const GEMM_REAL *restrict a, int64_t row_
 #endif
     GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
 }
+
+/* The tile kernel for the running CPU. */
+static inline void GEMM_FN(_tile)(GEMM_TILE_PARAMS)
+{
+#if defined(GEMM_HAVE_DISPATCH)
+    if (__builtin_cpu_supports("avx512f")) {
+        GEMM_FN(_tile_avx512)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        GEMM_FN(_tile_avx2)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta);
+        return;
+    }
+#endif
+    GEMM_FN(_tile_base)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta);
+}
+#undef GEMM_TILE_PARAMS
 
 /* Reference triple loop, used only when the packing buffers cannot be allocated. */
 static void GEMM_FN(_naive)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha,
@@ -346,6 +357,7 @@ void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_R
 #undef GEMM_A
 #undef GEMM_B
 #undef GEMM_FN
+#undef GEMM_ALWAYS_INLINE
 #undef GEMM_CAT
 #undef GEMM_CAT2
 #undef GEMM_MR
