@@ -163,19 +163,54 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_split)(int64_t kc
 #define GEMM_TILE_PARAMS                                                                                   \
     int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b, \
         GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha, GEMM_REAL beta
+/* The same for a strip with at most NR / 2 live columns (a product's last, narrow strip): one
+ * half-width vector per row; acc's upper half is left unset (the store does not read it). */
+static inline __attribute__((always_inline)) void GEMM_FN(_acc_narrow)(int64_t kc, const GEMM_REAL *restrict a,
+                                                                       int64_t row_step, int64_t depth_step,
+                                                                       const GEMM_REAL *restrict b,
+                                                                       GEMM_REAL (*restrict acc)[GEMM_NR])
+{
+    typedef GEMM_FN(_half_vec) vec;
+    const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
+    const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;
+    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
+    for (int64_t p = 0, q = 0; p < kc; p++, q += depth_step) {
+        vec bv;
+        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
+        c0 += a0[q] * bv;
+        c1 += a1[q] * bv;
+        c2 += a2[q] * bv;
+        c3 += a3[q] * bv;
+        c4 += a4[q] * bv;
+        c5 += a5[q] * bv;
+    }
+    memcpy(acc[0], &c0, sizeof c0);
+    memcpy(acc[1], &c1, sizeof c1);
+    memcpy(acc[2], &c2, sizeof c2);
+    memcpy(acc[3], &c3, sizeof c3);
+    memcpy(acc[4], &c4, sizeof c4);
+    memcpy(acc[5], &c5, sizeof c5);
+}
+
 #if defined(__x86_64__) && !defined(VF_NO_CLONES)
 #define GEMM_HAVE_DISPATCH 1
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tile_avx512)(GEMM_TILE_PARAMS)
 {
     GEMM_REAL acc[GEMM_MR][GEMM_NR];
-    GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
+    if (nr <= GEMM_NR / 2)
+        GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
+    else
+        GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
     GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
 }
 
 __attribute__((target("avx2,fma"))) static void GEMM_FN(_tile_avx2)(GEMM_TILE_PARAMS)
 {
     GEMM_REAL acc[GEMM_MR][GEMM_NR];
-    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
+    if (nr <= GEMM_NR / 2)
+        GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
+    else
+        GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
     GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
 }
 #endif
