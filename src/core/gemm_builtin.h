@@ -36,10 +36,24 @@ static void GEMM_FN(_pack_a)(int trans_a, const GEMM_REAL *a, int64_t lda, int64
 {
     for (int64_t s = 0; s < mc; s += GEMM_MR) {
         int64_t rows = VF_MIN(GEMM_MR, mc - s);
-        for (int64_t p = 0; p < kc; p++) {
-            int64_t r = 0;
-            for (; r < rows; r++) out[p * GEMM_MR + r] = GEMM_A(i0 + s + r, p0 + p);
-            for (; r < GEMM_MR; r++) out[p * GEMM_MR + r] = 0;
+        if (rows == GEMM_MR && trans_a) {
+            /* a full strip of a transposed A: MR consecutive values per depth step (a fixed-length
+             * copy the compiler keeps inline; a variable-length one became a memcpy call per step) */
+            for (int64_t p = 0; p < kc; p++) {
+                const GEMM_REAL *src = a + (p0 + p) * lda + i0 + s;
+                for (int r = 0; r < GEMM_MR; r++) out[p * GEMM_MR + r] = src[r];
+            }
+        } else if (rows == GEMM_MR) {
+            for (int r = 0; r < GEMM_MR; r++) {
+                const GEMM_REAL *src = a + (i0 + s + r) * lda + p0;
+                for (int64_t p = 0; p < kc; p++) out[p * GEMM_MR + r] = src[p];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                int64_t r = 0;
+                for (; r < rows; r++) out[p * GEMM_MR + r] = GEMM_A(i0 + s + r, p0 + p);
+                for (; r < GEMM_MR; r++) out[p * GEMM_MR + r] = 0;
+            }
         }
         out += kc * GEMM_MR;
     }
