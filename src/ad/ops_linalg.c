@@ -288,27 +288,21 @@ static int64_t group_runs(int64_t n, const int64_t *member_key, int take_max, in
 }
 
 /* wm [out, in] = W * M on rows [row0, row0 + out), columns [0, in) (leading dimension ld), and the
- * block plan of that part of the mask; scratch [out + in]. */
+ * block plan of that part of the mask: the forward product's always, the input and weight gradients'
+ * only when `backward` (a tape in inference mode never runs them); scratch [out + in]. */
 static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t ld, int64_t row0, int64_t out,
-                                int64_t in, int64_t *scratch, masked_aux *a)
+                                int64_t in, int backward, int64_t *scratch, masked_aux *a)
 {
     int64_t *pre = scratch, *first = scratch + out;
-    for (int64_t i = 0; i < in; i++) first[i] = out;
     for (int64_t o = 0; o < out; o++) {
         const vf_real *mrow = mask + (row0 + o) * ld, *wrow = w + (row0 + o) * ld;
         vf_real *dst = a->wm + o * in;
-        int64_t last = -1;
-        for (int64_t i = 0; i < in; i++) {
-            dst[i] = wrow[i] * mrow[i];
-            if (mrow[i] != 0) {
-                last = i;
-                if (first[i] == out) first[i] = o;
-            }
-        }
-        pre[o] = last + 1;
+        for (int64_t i = 0; i < in; i++) dst[i] = wrow[i] * mrow[i];
+        int64_t last = in; /* one past the last input the output sees */
+        while (last > 0 && mrow[last - 1] == 0) last--;
+        pre[o] = last;
     }
     a->n_out_blocks = group_runs(out, pre, 1, a->out_start, a->prefix);
-    a->n_in_blocks = group_runs(in, first, 0, a->in_start, a->first);
     int64_t sw = vf__gemm_strip_width();
     for (int64_t s = 0; s * sw < out; s++) {
         int64_t hi = 0;
@@ -316,6 +310,17 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
         a->fwd_lo[s] = 0;
         a->fwd_hi[s] = hi;
     }
+    if (!backward) {
+        a->n_in_blocks = 0;
+        return;
+    }
+    /* first[i]: the first output that sees input i (out if none); outputs come in increasing order */
+    for (int64_t i = 0; i < in; i++) first[i] = out;
+    for (int64_t o = 0; o < out; o++) {
+        const vf_real *mrow = mask + (row0 + o) * ld;
+        for (int64_t i = 0; i < pre[o]; i++) first[i] = mrow[i] != 0 && first[i] == out ? o : first[i];
+    }
+    a->n_in_blocks = group_runs(in, first, 0, a->in_start, a->first);
     for (int64_t s = 0; s * sw < in; s++) {
         int64_t lo = out;
         for (int64_t i = s * sw; i < VF_MIN(in, (s + 1) * sw); i++) lo = VF_MIN(lo, first[i]);
@@ -347,7 +352,7 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     vf_real *z = a->z ? a->z : n->value.data; /* no z kept: no activation, or inference (in place) */
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
-    mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, scratch, a);
+    mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
     for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
     if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, 0))
         return VF_ERR_NOMEM;
