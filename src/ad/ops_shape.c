@@ -29,7 +29,8 @@ static void concat_blocks(int64_t outer, int64_t inner, int64_t len_y, int64_t l
     for (int64_t o = 0; o < outer; o++) {
         vf_real *yo = y + (o * len_y + off) * inner, *xo = x + o * w;
         if (dir == 0) {
-            if (w) memcpy(yo, xo, (size_t)w * sizeof(vf_real));
+            if (w == 1) *yo = *xo; /* one column: no copy call per row */
+            else if (w) memcpy(yo, xo, (size_t)w * sizeof(vf_real));
         } else {
             for (int64_t j = 0; j < w; j++) xo[j] += yo[j];
         }
@@ -126,9 +127,12 @@ static void slice_blocks(vf_tape *t, vf_node *n, vf_real *x, vf_real *y, int dir
     if (w == 0) return;
     for (int64_t o = 0; o < outer; o++) {
         vf_real *xo = x + (o * len + start) * inner, *yo = y + o * w;
-        if (dir == 0) memcpy(yo, xo, (size_t)w * sizeof(vf_real));
-        else
+        if (dir == 0) {
+            if (w == 1) *yo = *xo; /* one column: no copy call per row */
+            else memcpy(yo, xo, (size_t)w * sizeof(vf_real));
+        } else {
             for (int64_t j = 0; j < w; j++) xo[j] += yo[j];
+        }
     }
 }
 
@@ -183,6 +187,16 @@ static void gather_blocks(vf_tape *t, vf_node *n, vf_real *x, vf_real *y, int di
     around_axis(xv, axis, &outer, &inner);
     const int64_t count = n->value.shape[axis], len = xv->shape[axis];
     if (inner == 0) return;
+    if (inner == 1) { /* along the last axis: single elements (a copy call per element would dominate) */
+        for (int64_t o = 0; o < outer; o++) {
+            vf_real *xr = x + o * len, *yr = y + o * count;
+            if (dir == 0)
+                for (int64_t c = 0; c < count; c++) yr[c] = xr[index[c]];
+            else
+                for (int64_t c = 0; c < count; c++) xr[index[c]] += yr[c];
+        }
+        return;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < count; c++) {
             vf_real *xb = x + (o * len + index[c]) * inner, *yb = y + (o * count + c) * inner;
