@@ -94,8 +94,8 @@ static void test_degenerate(void)
 }
 
 /* The ranged product (vf__gemm_ranged): strip s of C sums only over depth [lo[s], hi[s]) (and, for odd
- * seeds, rows from rlo[s] on); random ranges (some empty), both transposes, accumulate or not, partial
- * row tiles and strips, depth over one packing slice, against a double-precision loop. */
+ * seeds, rows from rlo[s] on); random ranges (some empty), both transposes, accumulate or not, a fused
+ * bias or none, partial row tiles and strips, depth over one packing slice, against a double loop. */
 static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int accumulate, uint64_t seed)
 {
     int64_t w = vf__gemm_strip_width(), strips = (n + w - 1) / w;
@@ -113,25 +113,28 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
     }
     int64_t *rlo = malloc((size_t)strips * sizeof *rlo);
     for (int64_t s = 0; s < strips; s++) rlo[s] = seed % 2 ? rand() % (m + 1) : 0;
-    vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, lo, hi, seed % 2 ? rlo : NULL, accumulate,
-                    work);
+    vf_real *bias = malloc((size_t)n * sizeof *bias);
+    for (int64_t j = 0; j < n; j++) bias[j] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+    int with_bias = seed % 3 != 0;
+    vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, lo, hi, seed % 2 ? rlo : NULL,
+                    with_bias ? bias : NULL, accumulate, work);
     double worst = 0;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             if (i < rlo[j / w]) continue; /* rows the call may skip */
-            double want = accumulate ? (double)c0[i * n + j] : 0;
+            double want = (accumulate ? (double)c0[i * n + j] : 0) + (with_bias ? (double)bias[j] : 0);
             for (int64_t p = lo[j / w]; p < hi[j / w]; p++)
                 want += (double)(ta ? a[p * m + i] : a[i * k + p]) * (double)(tb ? b[j * k + p] : b[p * n + j]);
             worst = fmax(worst, fabs(want - (double)c[i * n + j]));
         }
     CHECK_MSG(worst <= (VF_USE_DOUBLE ? 1e-12 : 1e-4) * (double)(k + 1), "ranged %lldx%lldx%lld ta %d tb %d acc %d: %g",
               (long long)m, (long long)n, (long long)k, ta, tb, accumulate, worst);
-    free(a); free(b); free(c); free(c0); free(lo); free(hi); free(rlo); free(work);
+    free(a); free(b); free(c); free(c0); free(lo); free(hi); free(rlo); free(work); free(bias);
 }
 
 static void test_ranged(void)
 {
-    static const int64_t sizes[][3] = {{1, 1, 1}, {6, 16, 8}, {13, 37, 29}, {130, 70, 300}, {7, 1100, 20}};
+    static const int64_t sizes[][3] = {{1, 1, 1}, {6, 16, 8}, {13, 37, 29}, {130, 70, 300}, {7, 1100, 20}, {9, 5, 0}};
     uint64_t seed = 1;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (int ta = 0; ta < 2; ta++)

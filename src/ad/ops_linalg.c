@@ -333,12 +333,12 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
 /* The ranged product through the tape's packing space; 0, or -1 after a tape error. */
 static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
                        const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *lo, const int64_t *hi,
-                       const int64_t *row_lo, int accumulate)
+                       const int64_t *row_lo, const vf_real *bias, int accumulate)
 {
     int ok;
     void *work = vf__tape_scratch(t, vf__gemm_ranged_workspace_bytes(m, n, k), &ok);
     if (!ok) return -1;
-    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, row_lo, accumulate, work);
+    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, row_lo, bias, accumulate, work);
     return 0;
 }
 
@@ -354,9 +354,9 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     if (!scratch) return VF_ERR_NOMEM;
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
     for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
-    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, 0))
+    const vf_real *bias = n->n_in == 4 ? vf__in(t, n, 3)->value.data + row0 : NULL; /* fused into the product */
+    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, bias, 0))
         return VF_ERR_NOMEM;
-    if (n->n_in == 4) add_row_bias(rows, out, vf__in(t, n, 3)->value.data + row0, z);
     if (act != VF_ACT_NONE) vf__act_forward(act, rows * out, z, n->value.data);
     return VF_OK;
 }
@@ -381,7 +381,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
          * masked accumulation reads only entries under a nonzero mask, all of which were computed */
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
         if (!gw) return;
-        if (gemm_ranged(t, 1, 0, out, in, rows, g, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo, 0))
+        if (gemm_ranged(t, 1, 0, out, in, rows, g, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo, NULL, 0))
             return;
         for (int64_t k = 0; k < a->n_out_blocks; k++) {
             int64_t o0 = a->out_start[k], nb = a->out_start[k + 1] - o0, pre = a->prefix[k];
@@ -393,7 +393,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
         }
     }
     if (b && b->grad) add_column_sums(rows, out, g, b->grad + row0);
-    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, g, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, 1);
+    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, g, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, NULL, 1);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)

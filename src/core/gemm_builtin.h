@@ -81,22 +81,24 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
     }
 }
 
-/* C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read). */
-static GEMM_ALWAYS_INLINE void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr, int nr,
-                                   GEMM_REAL alpha, GEMM_REAL beta)
+/* C[0..mr, 0..nr) = alpha acc + beta C + bias (beta == 0: C is not read; bias [nr] or NULL). */
+static GEMM_ALWAYS_INLINE void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr,
+                                               int nr, GEMM_REAL alpha, GEMM_REAL beta, const GEMM_REAL *restrict bias)
 {
+    GEMM_REAL add[GEMM_NR];
+    for (int j = 0; j < GEMM_NR; j++) add[j] = bias && j < nr ? bias[j] : 0;
     if (mr == GEMM_MR && nr == GEMM_NR) {
         if (beta == 0) {
             for (int r = 0; r < GEMM_MR; r++)
-                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j];
+                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j] + add[j];
         } else {
             for (int r = 0; r < GEMM_MR; r++)
-                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j] + beta * c[r * ldc + j];
+                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j] + beta * c[r * ldc + j] + add[j];
         }
     } else {
         for (int r = 0; r < mr; r++)
             for (int j = 0; j < nr; j++)
-                c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]);
+                c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]) + add[j];
     }
 }
 
@@ -172,11 +174,6 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_split)(int64_t kc
     memcpy(acc[5], &c50, sizeof c50), memcpy(acc[5] + H, &c51, sizeof c51);
 }
 
-/* One tile: acc over kc steps, then C[0..mr, 0..nr) = alpha acc + beta C (beta == 0: C is not read).
- * The accumulation and the store are compiled together for each instruction set. */
-#define GEMM_TILE_PARAMS                                                                                   \
-    int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b, \
-        GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha, GEMM_REAL beta
 /* The same for a strip with at most NR / 2 live columns (a product's last, narrow strip): one
  * half-width vector per row; acc's upper half is left unset (the store does not read it). */
 static inline __attribute__((always_inline)) void GEMM_FN(_acc_narrow)(int64_t kc, const GEMM_REAL *restrict a,
@@ -205,8 +202,16 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_narrow)(int64_t k
     memcpy(acc[4], &c4, sizeof c4);
     memcpy(acc[5], &c5, sizeof c5);
 }
+#endif /* __GNUC__ */
 
-#if defined(__x86_64__) && !defined(VF_NO_CLONES)
+/* One tile: acc over kc steps, then C[0..mr, 0..nr) = alpha acc + beta C + bias (beta == 0: C is not
+ * read; bias [nr] or NULL). The accumulation and the store are compiled together for each instruction
+ * set. */
+#define GEMM_TILE_PARAMS                                                                                   \
+    int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b, \
+        GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha, GEMM_REAL beta,                   \
+        const GEMM_REAL *restrict bias
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(VF_NO_CLONES)
 #define GEMM_HAVE_DISPATCH 1
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tile_avx512)(GEMM_TILE_PARAMS)
 {
@@ -215,7 +220,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tile_a
         GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
     else
         GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias);
 }
 
 __attribute__((target("avx2,fma"))) static void GEMM_FN(_tile_avx2)(GEMM_TILE_PARAMS)
@@ -225,9 +230,8 @@ __attribute__((target("avx2,fma"))) static void GEMM_FN(_tile_avx2)(GEMM_TILE_PA
         GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
     else
         GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias);
 }
-#endif
 #endif
 
 static void GEMM_FN(_tile_base)(GEMM_TILE_PARAMS)
@@ -242,7 +246,7 @@ static void GEMM_FN(_tile_base)(GEMM_TILE_PARAMS)
         for (int r = 0; r < GEMM_MR; r++)
             for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[r * row_step + p * depth_step] * b[p * GEMM_NR + j];
 #endif
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias);
 }
 
 /* The tile kernel for the running CPU. */
@@ -250,15 +254,15 @@ static inline void GEMM_FN(_tile)(GEMM_TILE_PARAMS)
 {
 #if defined(GEMM_HAVE_DISPATCH)
     if (__builtin_cpu_supports("avx512f")) {
-        GEMM_FN(_tile_avx512)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta);
+        GEMM_FN(_tile_avx512)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias);
         return;
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        GEMM_FN(_tile_avx2)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta);
+        GEMM_FN(_tile_avx2)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias);
         return;
     }
 #endif
-    GEMM_FN(_tile_base)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta);
+    GEMM_FN(_tile_base)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias);
 }
 #undef GEMM_TILE_PARAMS
 
@@ -327,7 +331,7 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
                         int mr = (int)VF_MIN(GEMM_MR, mc - ir);
                         GEMM_FN(_tile)(kc, pack_a + ir * kc, 1, GEMM_MR, pack_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr,
-                                       ldc, mr, nr, alpha, beta_here);
+                                       ldc, mr, nr, alpha, beta_here, NULL);
                     }
                 }
             }
@@ -336,24 +340,25 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
     vf_free(own);
 }
 
-/* C = A op(B) (+ C when accumulate) where column strip s of C (columns [s NR, (s+1) NR)) sums only
- * over the depth range [klo[s], khi[s]): the product of a block-triangular (masked) matrix without its
- * zero blocks. A is packed once per block of rows for every strip (a sequence of narrow GEMM calls
- * would pack it once per call), and C is written directly (no clearing pass). A strip with an empty
- * range gets zeros (or is left alone when accumulating). rlo (or NULL): strip s needs only rows >= rlo[s];
- * row tiles entirely above that are skipped and their part of C is left unwritten. `work` as for
- * GEMM_FN(_ws) (required). */
+/* C = A op(B) + bias (+ C when accumulate) where column strip s of C (columns [s NR, (s+1) NR)) sums
+ * only over the depth range [klo[s], khi[s]): the product of a block-triangular (masked) matrix without
+ * its zero blocks. A is packed once per block of rows for every strip (a sequence of narrow GEMM calls
+ * would pack it once per call), and C is written directly (no clearing pass). bias [n] or NULL is added
+ * to every row in the strip's first write (fused: no separate pass). A strip with an empty range gets
+ * the bias (or zeros; when accumulating, C plus the bias). rlo (or NULL): strip s needs only rows >=
+ * rlo[s]; row tiles entirely above that are skipped and their part of C is left unwritten. `work` as
+ * for GEMM_FN(_ws) (required). */
 void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda,
                       const GEMM_REAL *b, int64_t ldb, GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                      const int64_t *rlo, int accumulate, void *work)
+                      const int64_t *rlo, const GEMM_REAL *bias, int accumulate, void *work)
 {
     if (m <= 0 || n <= 0) return;
     int64_t n_strips = (n + GEMM_NR - 1) / GEMM_NR;
-    if (!accumulate) /* strips with nothing to sum */
-        for (int64_t s = 0; s < n_strips; s++)
-            if (klo[s] >= khi[s])
-                for (int64_t i = 0; i < m; i++)
-                    for (int64_t j = s * GEMM_NR; j < VF_MIN(n, (s + 1) * GEMM_NR); j++) c[i * ldc + j] = 0;
+    for (int64_t s = 0; s < n_strips; s++) /* strips with nothing to sum (all of them when k = 0) */
+        if (klo[s] >= khi[s] || k <= 0)
+            for (int64_t i = rlo ? VF_MAX(rlo[s], 0) : 0; i < m; i++)
+                for (int64_t j = s * GEMM_NR; j < VF_MIN(n, (s + 1) * GEMM_NR); j++)
+                    c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
     if (k <= 0) return;
     int64_t kc_max = VF_MIN(k, GEMM_KC);
     int64_t nc_max = VF_MIN((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR, GEMM_NC);
@@ -381,15 +386,17 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                     GEMM_REAL beta = accumulate || lo > klo[st] ? 1 : 0;
                     int nr = (int)VF_MIN(GEMM_NR, nc - jr);
                     const GEMM_REAL *bs = pack_b + jr * kc + (lo - p0) * GEMM_NR;
+                    const GEMM_REAL *bias_here = bias && lo == klo[st] ? bias + j0 + jr : NULL;
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
                         int mr = (int)VF_MIN(GEMM_MR, mc - ir);
                         if (rlo && i0 + ir + mr <= rlo[st]) continue;
                         GEMM_REAL *ct = c + (i0 + ir) * ldc + j0 + jr;
                         if (ir < direct)
-                            GEMM_FN(_tile)(hi - lo, a + (i0 + ir) * lda + lo, lda, 1, bs, ct, ldc, mr, nr, 1, beta);
+                            GEMM_FN(_tile)(hi - lo, a + (i0 + ir) * lda + lo, lda, 1, bs, ct, ldc, mr, nr, 1, beta,
+                                           bias_here);
                         else
                             GEMM_FN(_tile)(hi - lo, pack_a + (ir - direct) * kc + (lo - p0) * GEMM_MR, 1, GEMM_MR, bs,
-                                           ct, ldc, mr, nr, 1, beta);
+                                           ct, ldc, mr, nr, 1, beta, bias_here);
                     }
                 }
             }

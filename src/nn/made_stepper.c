@@ -21,56 +21,50 @@ vf_status vf__made_stepper_begin(vf__made_stepper *s, const vf_made *m, vf_param
     size_t level_bytes = (size_t)(n * mp->hidden) * sizeof(vf_real);
     s->level = vf__tape_alloc(t, (size_t)s->n_levels * sizeof *s->level);
     s->fresh = vf__tape_alloc(t, level_bytes);
-    s->fresh2 = vf__tape_alloc(t, level_bytes);
     int64_t widest = VF_MAX(mp->hidden, mp->output_multiplier), strips = widest / vf__gemm_strip_width() + 1;
     s->depth_lo = vf__tape_alloc(t, (size_t)strips * sizeof *s->depth_lo);
     s->depth_hi = vf__tape_alloc(t, (size_t)strips * sizeof *s->depth_hi);
     for (int l = 0; s->level && l < s->n_levels; l++)
         if (!(s->level[l] = vf__tape_alloc(t, level_bytes))) return VF_ERR_NOMEM;
-    return s->level && s->fresh && s->fresh2 && s->depth_lo && s->depth_hi ? VF_OK : VF_ERR_NOMEM;
+    return s->level && s->fresh && s->depth_lo && s->depth_hi ? VF_OK : VF_ERR_NOMEM;
 }
 
-/* out [n, rows] (=, or += when accumulate) a [n, k] (row stride lda) times rows [r0, r0 + rows) of
- * the weight W [*, ldw], its first k columns, transposed, plus the bias's rows (bias id -1: none).
+/* out [n, rows] (row stride ldo; =, or += when accumulate) a [n, k] (row stride lda) times rows
+ * [r0, r0 + rows) of the weight W [*, ldw], its first k columns, transposed, plus the bias's rows
+ * (bias id -1: none).
  * The product is the built-in ranged GEMM over one depth range: it reads a, the large operand, in
  * place (a general GEMM would pack all of it for a product only `rows` wide). */
 static vf_status product_rows(vf__made_stepper *s, int32_t weight, int32_t bias, int64_t ldw, int64_t r0,
-                              int64_t rows, const vf_real *a, int64_t lda, int64_t k, vf_real *out, int accumulate)
+                              int64_t rows, const vf_real *a, int64_t lda, int64_t k, vf_real *out, int64_t ldo,
+                              int accumulate)
 {
-    int64_t n = s->n;
-    if (k > 0) {
-        int ok;
-        void *work = vf__tape_scratch(s->t, vf__gemm_ranged_workspace_bytes(n, rows, k), &ok);
-        if (!ok) return VF_ERR_NOMEM;
-        int64_t sw = vf__gemm_strip_width();
-        for (int64_t j = 0; j * sw < rows; j++) s->depth_lo[j] = 0, s->depth_hi[j] = k;
-        const vf_real *w = vf_params_data(s->p, weight) + r0 * ldw;
-        vf__gemm_ranged(0, 1, n, rows, k, a, lda, w, ldw, out, rows, s->depth_lo, s->depth_hi, NULL, accumulate, work);
-    } else if (!accumulate) {
-        memset(out, 0, (size_t)(n * rows) * sizeof *out);
-    }
-    if (bias >= 0) {
-        const vf_real *b = vf_params_data(s->p, bias) + r0;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < rows; j++) out[i * rows + j] += b[j];
-    }
+    int ok;
+    void *work = vf__tape_scratch(s->t, vf__gemm_ranged_workspace_bytes(s->n, rows, k), &ok);
+    if (!ok) return VF_ERR_NOMEM;
+    int64_t sw = vf__gemm_strip_width();
+    for (int64_t j = 0; j * sw < rows; j++) s->depth_lo[j] = 0, s->depth_hi[j] = k;
+    const vf_real *w = vf_params_data(s->p, weight) + r0 * ldw;
+    const vf_real *b = bias >= 0 ? vf_params_data(s->p, bias) + r0 : NULL; /* added by the product */
+    vf__gemm_ranged(0, 1, s->n, rows, k, a, lda, w, ldw, out, ldo, s->depth_lo, s->depth_hi, NULL, b, accumulate,
+                    work);
     return VF_OK;
 }
 
 /* The context's term for rows [r0, r0 + rows) of layer l (a linear layer; weight -1: no context):
- * out [n, rows] += ctx Wc[r0 : r0 + rows]^T + bc[r0 : r0 + rows]. */
-static vf_status add_context(vf__made_stepper *s, const vf_linear_layer *l, int64_t r0, int64_t rows, vf_real *out)
+ * out [n, rows] (row stride ldo) += ctx Wc[r0 : r0 + rows]^T + bc[r0 : r0 + rows]. */
+static vf_status add_context(vf__made_stepper *s, const vf_linear_layer *l, int64_t r0, int64_t rows, vf_real *out,
+                             int64_t ldo)
 {
     if (!s->ctx || l->weight < 0) return VF_OK;
     return product_rows(s, l->weight, l->bias, l->in_features, r0, rows, s->ctx, l->in_features, l->in_features, out,
-                        1);
+                        ldo, 1);
 }
 
-/* Copies fresh [n, rows] into columns [c0, c0 + rows) of level [n, h]. */
-static void store_columns(vf_real *level, int64_t h, const vf_real *fresh, int64_t n, int64_t c0, int64_t rows)
+/* y = act(x) on a block of n rows of `cols` values (row strides ldx and ldy; x == y allowed). */
+static void activate_block(vf_activation act, int64_t n, int64_t cols, const vf_real *x, int64_t ldx, vf_real *y,
+                           int64_t ldy)
 {
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < rows; j++) level[i * h + c0 + j] = fresh[i * rows + j];
+    for (int64_t i = 0; i < n; i++) vf__act_forward(act, cols, x + i * ldx, y + i * ldy);
 }
 
 vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x, vf_real *theta)
@@ -86,12 +80,13 @@ vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x
     vf_real *last;  /* the level the output layer reads */
     int64_t seen;   /* how many of its units (a prefix) the outputs of degree k see */
     if (!mp->residual) {
+        /* each layer's new units are written straight into their columns of its level */
         if (w > 0) {
-            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, s->fresh, 0);
-            if (st == VF_OK) st = add_context(s, &m->context, c0, w, s->fresh);
+            vf_real *out = s->level[0] + c0;
+            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, out, h, 0);
+            if (st == VF_OK) st = add_context(s, &m->context, c0, w, out, h);
             if (st != VF_OK) return st;
-            vf__act_forward(mp->act, n * w, s->fresh, s->fresh);
-            store_columns(s->level[0], h, s->fresh, n, c0, w);
+            activate_block(mp->act, n, w, out, h, out, h);
         }
         int64_t below = count[k]; /* units of the layer below that the new units see */
         for (int l = 1; l < mp->depth; l++) {
@@ -99,42 +94,40 @@ vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x
             int64_t cl = count_l[k - 1], wl = count_l[k] - cl;
             if (wl > 0) {
                 const vf_masked_linear_layer *layer = &m->hidden[l - 1];
-                st = product_rows(s, layer->weight, layer->bias, h, cl, wl, s->level[l - 1], h, below, s->fresh, 0);
+                vf_real *out = s->level[l] + cl;
+                st = product_rows(s, layer->weight, layer->bias, h, cl, wl, s->level[l - 1], h, below, out, h, 0);
                 if (st != VF_OK) return st;
-                vf__act_forward(mp->act, n * wl, s->fresh, s->fresh);
-                store_columns(s->level[l], h, s->fresh, n, cl, wl);
+                activate_block(mp->act, n, wl, out, h, out, h);
             }
             below = count_l[k];
         }
         last = s->level[mp->depth - 1];
         seen = below;
     } else {
-        /* levels: act(h_b) at 2b, the block's inner units at 2b + 1, the final h at 2 depth; fresh2
-         * carries the new units of h from block to block */
+        /* levels: act(h_b) at 2b, the block's inner units at 2b + 1, the final h at 2 depth; `fresh`
+         * [n, w] carries the new units of h from block to block */
         if (w > 0) {
-            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, s->fresh2, 0);
-            if (st == VF_OK) st = add_context(s, &m->context, c0, w, s->fresh2);
+            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, s->fresh, w, 0);
+            if (st == VF_OK) st = add_context(s, &m->context, c0, w, s->fresh, w);
             if (st != VF_OK) return st;
             for (int b = 0; b < mp->depth; b++) {
                 const made_block *blk = &m->blocks[b];
-                vf__act_forward(mp->act, n * w, s->fresh2, s->fresh);
-                store_columns(s->level[2 * b], h, s->fresh, n, c0, w);
-                st = product_rows(s, blk->linear1.weight, blk->linear1.bias, h, c0, w, s->level[2 * b], h, count[k],
-                                  s->fresh, 0);
-                if (st == VF_OK) st = add_context(s, &blk->context, c0, w, s->fresh);
+                vf_real *act_h = s->level[2 * b], *inner = s->level[2 * b + 1] + c0;
+                activate_block(mp->act, n, w, s->fresh, w, act_h + c0, h);
+                st = product_rows(s, blk->linear1.weight, blk->linear1.bias, h, c0, w, act_h, h, count[k], inner, h, 0);
+                if (st == VF_OK) st = add_context(s, &blk->context, c0, w, inner, h);
                 if (st != VF_OK) return st;
-                vf__act_forward(mp->act, n * w, s->fresh, s->fresh);
-                store_columns(s->level[2 * b + 1], h, s->fresh, n, c0, w);
-                /* h += linear2(inner): accumulate straight into fresh2 */
+                activate_block(mp->act, n, w, inner, h, inner, h);
+                /* h += linear2(inner units) */
                 st = product_rows(s, blk->linear2.weight, blk->linear2.bias, h, c0, w, s->level[2 * b + 1], h,
-                                  count[k], s->fresh2, 1);
+                                  count[k], s->fresh, w, 1);
                 if (st != VF_OK) return st;
             }
-            store_columns(s->level[2 * mp->depth], h, s->fresh2, n, c0, w);
+            activate_block(VF_ACT_NONE, n, w, s->fresh, w, s->level[2 * mp->depth] + c0, h);
         }
         last = s->level[2 * mp->depth];
         seen = count[k];
     }
     int64_t dim = m->in_by_degree[k - 1];
-    return product_rows(s, m->output.weight, m->output.bias, h, dim * kout, kout, last, h, seen, theta, 0);
+    return product_rows(s, m->output.weight, m->output.bias, h, dim * kout, kout, last, h, seen, theta, kout, 0);
 }

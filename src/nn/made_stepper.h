@@ -35,8 +35,7 @@ typedef struct vf__made_stepper {
     const vf_real *ctx;     /* [n, c] or NULL */
     vf_real **level;        /* plain: depth hidden layers; residual: per block act(h), its inner units, then h */
     int n_levels;
-    vf_real *fresh;         /* [n, h]: the new units of one layer before they are copied into their level */
-    vf_real *fresh2;        /* [n, h]: residual only, the new units of h */
+    vf_real *fresh;         /* [n, h]: residual only, the new units of h */
     int64_t *depth_lo, *depth_hi; /* per column strip of a product: its depth range (all of it) */
 } vf__made_stepper;
 
