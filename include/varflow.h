@@ -22,6 +22,8 @@
  *   varflow/vf_model.h    flow model files: architecture and parameters in one safetensors file
  *   varflow/vf_nsf.h      neural spline flows: spline coupling and autoregressive splines
  *   varflow/vf_presets.h  flows by name from spec strings ("maf:transforms=5,hidden=128x2")
+ *   varflow/vf_eval.h     flows on plain arrays (log-densities, samples) in blocks, for embedding
+ *   varflow/vf_ode.h      ODE and SDE solvers (Euler ... RK4, Dopri5; Euler-Maruyama, stochastic Heun)
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -46,5 +48,6 @@
 #include "varflow/vf_nsf.h"
 #include "varflow/vf_presets.h"
 #include "varflow/vf_eval.h"
+#include "varflow/vf_ode.h"
 
 #endif
