@@ -1,19 +1,33 @@
 /* ops_spline.c — the rational-quadratic spline (vf_spline.h) as two tape nodes sharing one state.
  *
+ * Usage: through vf_rq_spline / vf_rq_spline_packed (vf_spline.h); this file holds their kernels.
+ *
  * Node 1 ("rq_spline", inputs x, uw, uh, ud; or x, theta for vf_rq_spline_packed, the state then
- * addressing widths, heights and slopes inside theta by offset and stride) computes, per element,
- * everything at once: the
- * softmaxes of its width and height logits, the knots (in double), the bin by binary search, the
- * output, log|d out / d in|, and the partial derivatives of both with respect to the seven local
- * quantities p = (in, X_k, X_{k+1}, Y_k, Y_{k+1}, ud_{k-1}, ud_k). It saves the partials, the bin and
- * the softmaxes in an rq_state (tape memory). Node 2 ("rq_spline_ladj", the same inputs) only copies
+ * addressing widths, heights and slopes inside theta by offset and stride) computes everything at
+ * once: the softmaxes of the width and height logits, the knots, the bin, the output, log|d out / d in|,
+ * and the partial derivatives of both with respect to the seven local quantities
+ * p = (in, X_k, X_{k+1}, Y_k, Y_{k+1}, ud_{k-1}, ud_k). It saves the partials, the bin and the
+ * softmaxes in an rq_state (tape memory). Node 2 ("rq_spline_ladj", the same inputs) only copies
  * the saved log-derivatives; its VJP and JVP use the same state with the log-derivative's partials.
+ *
+ * Blocks. Elements go through in blocks of RQ_LANES, stored as structure of arrays ([K][lanes]:
+ * row j holds bin j of every element of the block), so that every step is a loop over lanes that
+ * the compiler vectorizes (VF_HOT compiles it for several vector widths):
+ *   1. the block's width and height logits are copied into [K][lanes] rows (padding lanes get 0);
+ *   2. softmax over the rows, with the exponential of vmath.h (in vf_real: float in the float build);
+ *   3. the knots by a running sum, in double;
+ *   4. the bin by a compare-and-select scan over the knots (the last knot <= the input), which
+ *      also picks the bin's knots; no binary search, no branches;
+ *   5. the bin's two slope logits are read by index and put through the softplus (in double);
+ *   6. the rational-quadratic formula, its log-derivative and the partials, in double.
+ * Only step 2 runs in float in the float build (its exponentials are most of the work); everything
+ * that depends on the input runs in double and is rounded once, so the map stays monotone.
  *
  * Backward from the locals to the logits is closed form: X_k = -B + 2B (k m_w + (1 - K m_w) S_k)
  * with S_k = sum_{j<k} softmax(uw)_j, so d X_k / d uw_j = c_w s_j ([j < k] - S_k) with
  * c_w = 2B (1 - K m_w), and likewise for heights; D_k = m_d + softplus(ud_{k-1} + shift) has
  * d D_k / d ud_{k-1} = sigmoid(ud_{k-1} + shift). The first and last knots and slopes are
- * constants: their partials are set to 0 (by assignment) when saved.
+ * constants: their partials are set to 0 (by selection) when saved.
  *
  * The inverse solves the bin's quadratic a xi^2 + b xi + c = 0 by xi = 2c / (-b - sqrt(b^2 - 4ac))
  * and differentiates implicitly: with F the forward map at the solution, dx/dy = 1 / F_x,
@@ -22,15 +36,16 @@
  * Inference mode (a tape with gradients disabled): only the values and log-derivatives are computed;
  * the softmaxes go to per-chunk scratch and no partials are formed or saved.
  *
- * Safety: an element is inside when -B <= in <= B; the inside branch is computed only there, on the
- * input clamped into [-B, B] (and xi clamped into [0, 1]); tail elements get out = in, ladj = 0,
- * partials (1, 0, ...) by selection, so nothing computed for one branch reaches the other. Every
- * quantity the inside branch divides by is bounded away from 0 by the minimum width, height and
- * slope. All arithmetic is in double; values are rounded once when stored.
+ * Safety: an element is inside when -B <= in <= B. The formula runs on every lane, on the input
+ * clamped into [-B, B] (a tail or NaN input is replaced by -B before any arithmetic; xi is clamped
+ * into [0, 1]); tail lanes then get out = in, ladj = 0, partials (1, 0, ...) by selection, so nothing
+ * computed for one branch reaches the other, and the backward pass adds nothing for them. Every
+ * quantity the formula divides by is bounded away from 0 by the minimum width, height and slope.
  */
 #include <math.h>
 #include <string.h>
 #include "ad/ad_internal.h"
+#include "ad/vmath.h"
 #include "varflow/vf_spline.h"
 
 #if VF_HAVE_OPENMP
@@ -39,64 +54,20 @@
 #define RQ_OMP_FOR(nchunk)
 #endif
 
-#if defined(__GNUC__)
-#define RQ_NOINLINE __attribute__((noinline))
+#define RQ_LANES 16   /* elements per block: two AVX2 vectors of floats, four of doubles */
+#define RQ_CHUNK 1024 /* elements per thread task, a multiple of RQ_LANES */
+
+/* exp(x) for x <= 0 in the precision of vf_real, for the softmax */
+#if VF_USE_DOUBLE
+#define rq_exp_neg vf__exp_neg_d
 #else
-#define RQ_NOINLINE
+#define rq_exp_neg vf__exp_neg_f
 #endif
-
-#define RQ_CHUNK 1024 /* elements per thread task */
-
-/* exp(x) for x <= 0, branch-free so the softmax loop vectorizes (libm's exp is a call per element
- * and was most of the op's time). x = k ln2 + r with k = round(x / ln2) (by adding 1.5 * 2^52,
- * whose double then holds k in its low bits), |r| <= ln2/2, ln2 split as fdlibm's ln2_hi + ln2_lo so
- * k ln2_hi is exact; exp(r) by its Taylor series to r^13 (truncation below 5e-18 relative); 2^k
- * built from its exponent bits. x is raised to -708 first (2^k stays normal; exp(-708) = 3e-308
- * stands for anything smaller, immaterial next to the other softmax terms, which include 1).
- * NaN passes through the polynomial as NaN. Relative error: a few ulps. */
-static inline double rq_exp(double x)
-{
-    const double shifter = 6755399441055744.0; /* 1.5 * 2^52 */
-    x = x < -708.0 ? -708.0 : x;
-    double t = x * 1.4426950408889634074 + shifter;
-    double kf = t - shifter;
-    double r = x - kf * 6.93147180369123816490e-01;
-    r = r - kf * 1.90821492927058770002e-10;
-    double p = 1.0 / 6227020800.0;  /* 1/13! */
-    p = p * r + 1.0 / 479001600.0;  /* 1/12! */
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    int64_t tb, sb;
-    const double shift_d = shifter;
-    memcpy(&tb, &t, sizeof tb);
-    memcpy(&sb, &shift_d, sizeof sb);
-    int64_t k = tb - sb;
-    uint64_t eb = (uint64_t)(k + 1023) << 52;
-    double scale;
-    memcpy(&scale, &eb, sizeof scale);
-    return p * scale;
-}
 
 typedef struct rq_conf {
     int64_t K;
     double bound, min_w, min_h, min_d, shift;
 } rq_conf;
-
-typedef struct rq_elem {
-    double py[7];   /* d out / d (in, X_k, X_{k+1}, Y_k, Y_{k+1}, ud_{k-1}, ud_k) */
-    double pl[7];   /* d ladj / d (the same) */
-    int64_t bin;    /* k, or -1 in a tail */
-} rq_elem;
 
 /* Where element i's widths, heights or slopes are: input `input`'s values (or gradients, tangents)
  * + offset + i * stride. Separate tensors have stride K (or K - 1); one packed tensor has stride 3K - 1. */
@@ -105,81 +76,154 @@ typedef struct rq_params_at {
     int64_t offset, stride;
 } rq_params_at;
 
+/* Saved per block b (elements b L .. b L + L - 1, L = RQ_LANES), structure of arrays:
+ * softmaxes sw, sh [K][L], partials py, pl [7][L] (d out, d ladj / d (in, X_k, X_{k+1}, Y_k,
+ * Y_{k+1}, ud_{k-1}, ud_k)), bins [L] (k, or -1 in a tail). */
 typedef struct rq_state {
     rq_conf c;
     int inverse;
-    int saved;      /* 0 on a tape in inference mode: el, sw, sh are per-chunk scratch, no partials */
+    int saved;      /* 0 on a tape in inference mode: sw, sh are per-chunk scratch, no partials */
     int64_t m;      /* elements */
     rq_params_at pw, ph, pd;
-    rq_elem *el;    /* [m] (saved) */
-    double *sw;     /* [m, K] softmax(uw) (saved), else [nchunk, K] scratch */
-    double *sh;     /* [m, K] softmax(uh) (saved), else [nchunk, K] scratch */
-    double *knots;  /* [nchunk, 2 (K + 1)] scratch for the forward */
+    vf_real *sw;    /* [nblock, K, L] softmax(uw) (saved), else [nchunk, K, L] scratch */
+    vf_real *sh;    /* [nblock, K, L] softmax(uh) (saved), else [nchunk, K, L] scratch */
+    vf_real *py;    /* [nblock, 7, L] (saved) */
+    vf_real *pl;    /* [nblock, 7, L] (saved) */
+    int32_t *bin;   /* [nblock, L] (saved) */
+    double *work;   /* [nchunk, 2 (K + 1), L] scratch: the knots, then the backward's terms */
     vf_real *ladj;  /* [m] */
     const vf_real *ladj_grad;  /* during a backward pass: the log-derivative node's adjoint, handed to
                                 * the value node's VJP (which runs next) so one pass serves both */
     uint64_t ladj_pass;        /* the tape's backward pass that left ladj_grad */
 } rq_state;
 
-/* ---- one element's spline ------------------------------------------------------------------ */
-/* s [K] = softmax(u [K]), in double, shifted by the maximum. Compiled for several vector widths
- * (VF_HOT); the op and vf_rq_spline_knots call the same function, so they round identically. */
-static VF_HOT void rq_softmax(const vf_real *u, int64_t K, double *s)
+/* One block's per-element quantities in double (L = RQ_LANES lanes). */
+typedef struct rq_lanes {
+    double x[RQ_LANES];         /* the input as given */
+    double vc[RQ_LANES];        /* the input clamped into [-B, B] (-B for a tail or NaN) */
+    double k[RQ_LANES];         /* bin */
+    double xk[RQ_LANES], xk1[RQ_LANES], yk[RQ_LANES], yk1[RQ_LANES]; /* the bin's knots */
+    vf_real u[2 * RQ_LANES];    /* slope logits ud_{k-1} then ud_k (0 where there is none) */
+    double dv[2 * RQ_LANES];    /* D(u) */
+    double sig[2 * RQ_LANES];   /* dD/du */
+    double out[RQ_LANES], lad[RQ_LANES];
+} rq_lanes;
+
+/* ---- one block: softmax, knots, slopes (shared with vf_rq_spline_knots) ---------------------- */
+/* s [K, L] <- softmax of each column of s [K, L] (logits in, probabilities out), shifted by the
+ * column's maximum. L <= RQ_LANES. */
+static VF_HOT void rq_softmax_block(vf_real *s, int64_t K, int64_t L)
 {
-    double mx = (double)u[0], sum = 0.0;
+    vf_real mx[RQ_LANES], sum[RQ_LANES];
+    for (int64_t e = 0; e < L; e++) {
+        mx[e] = s[e];
+        sum[e] = 0;
+    }
     for (int64_t j = 1; j < K; j++)
-        if ((double)u[j] > mx) mx = (double)u[j];
-    for (int64_t j = 0; j < K; j++) s[j] = rq_exp((double)u[j] - mx);
-    for (int64_t j = 0; j < K; j++) sum += s[j];
-    double inv = 1.0 / sum;
-    for (int64_t j = 0; j < K; j++) s[j] *= inv;
+        for (int64_t e = 0; e < L; e++) mx[e] = s[j * L + e] > mx[e] ? s[j * L + e] : mx[e];
+    for (int64_t j = 0; j < K; j++)
+        for (int64_t e = 0; e < L; e++) {
+            vf_real q = rq_exp_neg(s[j * L + e] - mx[e]);
+            s[j * L + e] = q;
+            sum[e] += q;
+        }
+    for (int64_t e = 0; e < L; e++) sum[e] = 1 / sum[e];
+    for (int64_t j = 0; j < K; j++)
+        for (int64_t e = 0; e < L; e++) s[j * L + e] *= sum[e];
 }
 
-/* knot [K+1] from s [K]: knot_0 = -B, knot_k = -B + 2B sum_{j<k} (m + (1 - K m) s_j), knot_K = B.
- * Not inlined, so the op and vf_rq_spline_knots round identically. */
-static RQ_NOINLINE void rq_knots(const double *s, int64_t K, double minv, double B, double *knot)
+/* knot [K+1, L] from s [K, L]: knot_0 = -B, knot_k = -B + 2B sum_{j<k} (m + (1 - K m) s_j), knot_K = B. */
+static VF_HOT void rq_knots_block(const vf_real *s, int64_t K, int64_t L, double minv, double B, double *knot)
 {
-    double scale = 1.0 - (double)K * minv, c = 0.0;
-    knot[0] = -B;
-    for (int64_t j = 0; j + 1 < K; j++) {
-        c += minv + scale * s[j];
-        knot[j + 1] = -B + 2.0 * B * c;
+    double scale = 1.0 - (double)K * minv, c[RQ_LANES];
+    for (int64_t e = 0; e < L; e++) {
+        c[e] = 0.0;
+        knot[e] = -B;
+        knot[K * L + e] = B;
     }
-    knot[K] = B;
+    for (int64_t j = 0; j + 1 < K; j++)
+        for (int64_t e = 0; e < L; e++) {
+            c[e] += minv + scale * (double)s[j * L + e];
+            knot[(j + 1) * L + e] = -B + 2.0 * B * c[e];
+        }
 }
 
-/* Interior slope D = m_d + softplus(u + shift) and dD/du = sigmoid(u + shift), overflow-free:
- * softplus(z) = max(z, 0) + log1p(e), e = exp(-|z|) in (0, 1], with log1p(e) = log(1 + e) (absolute
- * error 1e-16, the double log being much faster than log1p) or, for e < 1e-5 where that would lose
- * relative accuracy, e (1 - e (1/2 - e/3)) (relative truncation below 3e-11). */
-static void rq_slope(double u, const rq_conf *c, double *D, double *sig)
+/* Slopes D = m_d + softplus(u + shift) and dD/du = sigmoid(u + shift) of u [n], overflow-free:
+ * softplus(z) = max(z, 0) + log1p(e) with e = exp(-|z|) in (0, 1]. In double (vf_rq_spline_knots,
+ * and the op in the double build). */
+static VF_HOT void rq_slopes_block_d(const vf_real *u, int64_t n, double min_d, double shift, double *D, double *sig)
 {
-    double z = u + c->shift, ez = exp(-fabs(z)); /* scalar: libm beats the polynomial here */
-    double lp = ez < 1e-5 ? ez * (1.0 - ez * (0.5 - ez / 3.0)) : log(1.0 + ez);
-    *D = c->min_d + (z > 0 ? z : 0.0) + lp;
-    *sig = z >= 0 ? 1.0 / (1.0 + ez) : ez / (1.0 + ez);
-}
-
-/* Largest k in [0, K-1] with knot[k] <= v (v in [knot_0, knot_K]). */
-static int64_t rq_search(const double *knot, int64_t K, double v)
-{
-    int64_t lo = 0, hi = K;
-    while (hi - lo > 1) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (knot[mid] <= v) lo = mid;
-        else hi = mid;
+    for (int64_t i = 0; i < n; i++) {
+        double z = (double)u[i] + shift, ez = vf__exp_neg_d(-fabs(z));
+        D[i] = min_d + (z > 0 ? z : 0.0) + vf__log1p_d(ez);
+        sig[i] = (z >= 0 ? 1.0 : ez) / (1.0 + ez);
     }
-    return lo;
+}
+
+#if VF_USE_DOUBLE
+#define rq_slopes_block rq_slopes_block_d
+#else
+/* The same in float (the op in the float build: D is a per-element constant, so float rounding of
+ * it cannot break monotonicity; the knots helper keeps double). */
+static VF_HOT void rq_slopes_block(const float *u, int64_t n, double min_d, double shift, double *D, double *sig)
+{
+    const float md = (float)min_d, sh = (float)shift;
+    for (int64_t i = 0; i < n; i++) {
+        float z = u[i] + sh, ez = vf__exp_neg_f(-fabsf(z));
+        D[i] = (double)(md + (z > 0 ? z : 0.0f) + vf__log1p_f(ez));
+        sig[i] = (double)((z >= 0 ? 1.0f : ez) / (1.0f + ez));
+    }
+}
+#endif
+
+/* ---- one block: the bin and the formula ------------------------------------------------------ */
+/* The bin of each lane: k = the number of knots knot_1 .. knot_{K-1} <= vc (knots of y when
+ * inverse), the last bin whose left knot is <= vc since the knots increase; then X_k, X_{k+1}, Y_k,
+ * Y_{k+1} picked by adding the one matching row to 0 (exact). Counting and adding instead of
+ * selecting into the same array keeps GCC from emitting masked stores, which are slow on AMD.
+ * kx, ky: [K+1, RQ_LANES]. */
+static VF_HOT void rq_bin_block(const double *restrict kx, const double *restrict ky, int64_t K, int inverse,
+                                rq_lanes *restrict ln)
+{
+    enum { L = RQ_LANES };
+    const double *kn = inverse ? ky : kx;
+    double k[L], xk[L], xk1[L], yk[L], yk1[L];
+    for (int e = 0; e < L; e++) k[e] = K > 1 && kn[L + e] <= ln->vc[e] ? 1.0 : 0.0; /* (not a memset) */
+    for (int64_t j = 2; j < K; j++)
+        for (int e = 0; e < L; e++) k[e] += kn[j * L + e] <= ln->vc[e] ? 1.0 : 0.0;
+    for (int e = 0; e < L; e++) {
+        double hit = k[e] == 0.0 ? 1.0 : 0.0;
+        xk[e] = hit * kx[e];
+        xk1[e] = hit * kx[L + e];
+        yk[e] = hit * ky[e];
+        yk1[e] = hit * ky[L + e];
+    }
+    for (int64_t j = 1; j < K; j++) {
+        const double *x0 = kx + j * L, *y0 = ky + j * L, jd = (double)j;
+        for (int e = 0; e < L; e++) {
+            double hit = k[e] == jd ? 1.0 : 0.0; /* 0 x knot stays in this lane, whose knots are finite
+                                                     * unless its own parameters are not */
+            xk[e] += hit * x0[e];
+            xk1[e] += hit * x0[L + e];
+            yk[e] += hit * y0[e];
+            yk1[e] += hit * y0[L + e];
+        }
+    }
+    memcpy(ln->k, k, sizeof k);
+    memcpy(ln->xk, xk, sizeof xk);
+    memcpy(ln->xk1, xk1, sizeof xk1);
+    memcpy(ln->yk, yk, sizeof yk);
+    memcpy(ln->yk1, yk1, sizeof yk1);
 }
 
 /* The forward map in one bin at relative position xi in [0, 1], bin width w, knot heights yk, yk1,
- * end slopes d0, d1: the output y, L = log dy/dx, and their partials with respect to
+ * end slopes d0, d1: the output y, L = log dy/dx, and (when partials) their partials with respect to
  * (x, X_k, X_{k+1}, Y_k, Y_{k+1}, D_k, D_{k+1}). y is evaluated from the nearer knot, so xi = 0
  * and xi = 1 give the knot heights exactly. With e = xi (1 - xi), s = h / w:
  *   y = Y_k + h N / Den,  N = s xi^2 + d0 e,  Den = s + (d0 + d1 - 2s) e,  Den - N = (1-xi)(s(1-xi) + d1 xi)
  *   dy/dx = s^2 G / Den^2,  G = d1 xi^2 + 2 s e + d0 (1 - xi)^2. */
-static void rq_bin(double xi, double w, double yk, double yk1, double d0, double d1, double *y, double *lad,
-                   double *py, double *pl)
+static inline void rq_formula(double xi, double w, double yk, double yk1, double d0, double d1, int partials,
+                              double *y, double *lad, double *py, double *pl)
 {
     double h = yk1 - yk, s = h / w, om = 1.0 - xi, e = xi * om, tt = d0 + d1 - 2.0 * s;
     double den = s + tt * e;
@@ -189,8 +233,8 @@ static void rq_bin(double xi, double w, double yk, double yk1, double d0, double
     *y = xi < 0.5 ? yk + h * (nl * iden) : yk1 - h * (nr * iden);
     double g = d1 * xi * xi + 2.0 * s * e + d0 * om * om;
     double q = s * iden, dydx = q * q * g;
-    *lad = log(dydx);
-    if (!py) return; /* inference: the value and its log-derivative only */
+    *lad = vf__log_d(dydx);
+    if (!partials) return; /* inference: the value and its log-derivative only */
     /* R = N / Den and its partials in xi (through dy/dx), s, d0, d1 */
     double r = nl * iden;
     double r_s = (xi * xi * den - nl * (1.0 - 2.0 * e)) * iden2;
@@ -204,14 +248,14 @@ static void rq_bin(double xi, double w, double yk, double yk1, double d0, double
     py[5] = h * e * nr * iden2;
     py[6] = -h * e * nl * iden2;
     /* L = 2 log s + log G - 2 log Den */
-    double ig = 1.0 / g;
+    double ig = 1.0 / g, iw = 1.0 / w;
     double g_xi = 2.0 * (d1 * xi + s * (1.0 - 2.0 * xi) - d0 * om);
     double l_xi = g_xi * ig - 2.0 * tt * (1.0 - 2.0 * xi) * iden;
     double l_s = 2.0 / s + 2.0 * e * ig - 2.0 * (1.0 - 2.0 * e) * iden;
-    double l_w = -(xi * l_xi + s * l_s) / w;
-    double l_h = l_s / w;
-    pl[0] = l_xi / w;
-    pl[1] = -l_xi / w - l_w;
+    double l_w = -(xi * l_xi + s * l_s) * iw;
+    double l_h = l_s * iw;
+    pl[0] = l_xi * iw;
+    pl[1] = -l_xi * iw - l_w;
     pl[2] = l_w;
     pl[3] = -l_h;
     pl[4] = l_h;
@@ -219,151 +263,238 @@ static void rq_bin(double xi, double w, double yk, double yk1, double d0, double
     pl[6] = xi * xi * ig - 2.0 * e * iden;
 }
 
-/* Element i: out, ladj and the saved partials. kx, ky: scratch [K+1] each. sw, sh: [K] to fill. */
-static void rq_element(const rq_conf *c, int inverse, double v, const vf_real *uw, const vf_real *uh,
-                       const vf_real *ud, double *sw, double *sh, double *kx, double *ky, double *out,
-                       double *ladj, rq_elem *el, int partials)
+/* Lane e of a block: out, ladj and (when partials) the partials p[7] of out and of ladj, given
+ * the bin, its knots and slopes in ln. Branch-free (selects), so the loop over lanes vectorizes. */
+static inline void rq_lane(rq_lanes *ln, int e, double B, double K, int inverse, int partials, double *py,
+                           double *pl)
 {
-    const int64_t K = c->K;
-    const double B = c->bound;
-    if (!(v >= -B && v <= B)) { /* tail (or NaN): identity, selected */
-        *out = v;
-        *ladj = 0.0;
-        if (!partials) return;
-        memset(el, 0, sizeof *el);
-        el->py[0] = 1.0;
-        el->bin = -1;
-        return;
-    }
-    double vc = v < -B ? -B : v > B ? B : v; /* clamped before any arithmetic */
-    rq_softmax(uw, K, sw);
-    rq_softmax(uh, K, sh);
-    rq_knots(sw, K, c->min_w, B, kx);
-    rq_knots(sh, K, c->min_h, B, ky);
-    int64_t k = rq_search(inverse ? ky : kx, K, vc);
-    double d0 = 1.0, d1 = 1.0, sig0 = 0.0, sig1 = 0.0;
-    if (k > 0) rq_slope((double)ud[k - 1], c, &d0, &sig0);
-    if (k + 1 < K) rq_slope((double)ud[k], c, &d1, &sig1);
-    double xk = kx[k], xk1 = kx[k + 1], w = xk1 - xk, y, lad;
-    double *py = partials ? el->py : NULL, *pl = el->pl;
+    double k = ln->k[e], vc = ln->vc[e], xk = ln->xk[e], xk1 = ln->xk1[e], yk = ln->yk[e], yk1 = ln->yk1[e];
+    int first = k == 0.0, last = k + 1.0 == K;
+    double d0 = first ? 1.0 : ln->dv[e], d1 = last ? 1.0 : ln->dv[RQ_LANES + e];
+    double w = xk1 - xk, xi, y, lad;
     if (!inverse) {
-        double xi = (vc - xk) / w;
+        xi = (vc - xk) / w;
         xi = xi > 0.0 ? (xi < 1.0 ? xi : 1.0) : 0.0;
-        rq_bin(xi, w, ky[k], ky[k + 1], d0, d1, &y, &lad, py, pl);
-        *out = y;
-        *ladj = lad;
+        rq_formula(xi, w, yk, yk1, d0, d1, partials, &y, &lad, py, pl);
     } else {
-        double yk = ky[k], h = ky[k + 1] - yk, s = h / w, tt = d0 + d1 - 2.0 * s, dl = vc - yk;
+        double h = yk1 - yk, s = h / w, tt = d0 + d1 - 2.0 * s, dl = vc - yk;
         double a = h * (s - d0) + dl * tt, b = h * d0 - dl * tt, cc = -s * dl;
         double disc = b * b - 4.0 * a * cc;
-        if (!(disc > 0.0)) disc = 0.0;
+        disc = disc > 0.0 ? disc : 0.0;
         double dn = -b - sqrt(disc);
-        double xi = dn < 0.0 ? 2.0 * cc / dn : 0.0;
+        xi = dn < 0.0 ? 2.0 * cc / dn : 0.0;
         xi = xi > 0.0 ? (xi < 1.0 ? xi : 1.0) : 0.0;
-        if (dl >= h) xi = 1.0; /* the upper knot (only B itself lands there) maps exactly */
-        rq_bin(xi, w, yk, ky[k + 1], d0, d1, &y, &lad, py, pl);
-        *out = xi < 0.5 ? xk + xi * w : xk1 - (1.0 - xi) * w;
-        *ladj = -lad;
-        if (!partials) return;
-        /* implicit differentiation of F(x, theta) = y */
-        double ifx = 1.0 / py[0], lx = pl[0];
-        py[0] = ifx;
-        pl[0] = -lx * ifx;
-        for (int j = 1; j < 7; j++) {
-            py[j] = -py[j] * ifx;
-            pl[j] = -(pl[j] + lx * py[j]);
+        xi = dl >= h ? 1.0 : xi; /* the upper knot (only B itself lands there) maps exactly */
+        double fy;
+        rq_formula(xi, w, yk, yk1, d0, d1, partials, &fy, &lad, py, pl);
+        y = xi < 0.5 ? xk + xi * w : xk1 - (1.0 - xi) * w;
+        lad = -lad;
+        if (partials) { /* implicit differentiation of F(x, theta) = y */
+            double ifx = 1.0 / py[0], lx = pl[0];
+            py[0] = ifx;
+            pl[0] = -lx * ifx;
+            for (int j = 1; j < 7; j++) {
+                py[j] = -py[j] * ifx;
+                pl[j] = -(pl[j] + lx * py[j]);
+            }
         }
     }
+    int inside = ln->x[e] >= -B && ln->x[e] <= B;
+    ln->out[e] = inside ? y : ln->x[e];
+    ln->lad[e] = inside ? lad : 0.0;
     if (!partials) return;
-    /* constants: the end knots and end slopes; slopes through the softplus */
-    if (k == 0) {
-        py[1] = py[3] = py[5] = 0.0;
-        pl[1] = pl[3] = pl[5] = 0.0;
-    } else {
-        py[5] *= sig0;
-        pl[5] *= sig0;
+    /* constants: the end knots and end slopes; slopes through the softplus; tails: (1, 0, ...) */
+    double s0 = first ? 0.0 : ln->sig[e], s1 = last ? 0.0 : ln->sig[RQ_LANES + e];
+    py[5] *= s0;
+    pl[5] *= s0;
+    py[6] *= s1;
+    pl[6] *= s1;
+    for (int j = 1; j < 5; j++) {
+        int zero = !inside || (first && (j & 1)) || (last && !(j & 1));
+        py[j] = zero ? 0.0 : py[j];
+        pl[j] = zero ? 0.0 : pl[j];
     }
-    if (k + 1 == K) {
-        py[2] = py[4] = py[6] = 0.0;
-        pl[2] = pl[4] = pl[6] = 0.0;
-    } else {
-        py[6] *= sig1;
-        pl[6] *= sig1;
-    }
-    el->bin = k;
+    py[0] = inside ? py[0] : 1.0;
+    pl[0] = inside ? pl[0] : 0.0;
+    py[5] = inside ? py[5] : 0.0;
+    pl[5] = inside ? pl[5] : 0.0;
+    py[6] = inside ? py[6] : 0.0;
+    pl[6] = inside ? pl[6] : 0.0;
 }
 
-/* ---- softmax-and-cumsum chain for knots k and k+1 -------------------------------------------- */
-/* gu [K] += d/du of (a X_k + b X_{k+1}) / c_w, given s = softmax(u): s_j ((a [j<k] + b [j<=k]) - mean). */
-static void rq_knot_vjp(vf_real *gu, const double *s, int64_t K, int64_t k, double a, double b)
+/* The formula on every lane of a block: ln->out, ln->lad; with partials, py, pl [7, L] and bin [L]
+ * (k, or -1 in a tail) too (NULL in inference mode). */
+static VF_HOT void rq_formula_block(rq_lanes *ln, const rq_conf *c, int inverse, vf_real *py, vf_real *pl,
+                                    int32_t *bin)
 {
-    double sk = 0.0;
-    for (int64_t j = 0; j < k; j++) sk += s[j];
-    double mean = a * sk + b * (sk + s[k]);
-    for (int64_t j = 0; j < K; j++) {
-        double gs = (j < k ? a : 0.0) + (j <= k ? b : 0.0);
-        gu[j] += (vf_real)(s[j] * (gs - mean));
+    enum { L = RQ_LANES };
+    const double B = c->bound, K = (double)c->K;
+    if (!py) {
+        if (inverse)
+            for (int e = 0; e < L; e++) rq_lane(ln, e, B, K, 1, 0, NULL, NULL);
+        else
+            for (int e = 0; e < L; e++) rq_lane(ln, e, B, K, 0, 0, NULL, NULL);
+        return;
     }
-}
-
-/* Tangents of X_k and X_{k+1} (divided by c_w) from the tangent tu [K] of the logits. */
-static void rq_knot_jvp(const vf_real *tu, const double *s, int64_t K, int64_t k, double *ta, double *tb)
-{
-    double tot = 0.0, pk = 0.0, sk = 0.0;
-    for (int64_t j = 0; j < K; j++) {
-        double st = s[j] * (double)tu[j];
-        tot += st;
-        if (j < k) {
-            pk += st;
-            sk += s[j];
+    for (int e = 0; e < L; e++) {
+        double qy[7], ql[7];
+        if (inverse) rq_lane(ln, e, B, K, 1, 1, qy, ql);
+        else rq_lane(ln, e, B, K, 0, 1, qy, ql);
+        for (int j = 0; j < 7; j++) {
+            py[j * L + e] = (vf_real)qy[j];
+            pl[j * L + e] = (vf_real)ql[j];
         }
+        int inside = ln->x[e] >= -B && ln->x[e] <= B;
+        bin[e] = inside ? (int32_t)ln->k[e] : -1;
     }
-    double pk1 = pk + s[k] * (double)tu[k], sk1 = sk + s[k];
-    *ta = pk - sk * tot;
-    *tb = pk1 - sk1 * tot;
+}
+
+/* dst [count, L] <- column e holding src[e * stride + j] for the block's ne elements, 0 beyond. */
+static void rq_gather_rows(const vf_real *src, int64_t stride, int64_t count, int64_t ne, vf_real *dst)
+{
+    enum { L = RQ_LANES };
+    for (int64_t e = 0; e < ne; e++)
+        for (int64_t j = 0; j < count; j++) dst[j * L + e] = src[e * stride + j];
+    for (int64_t e = ne; e < L; e++)
+        for (int64_t j = 0; j < count; j++) dst[j * L + e] = 0;
 }
 
 /* ---- kernels --------------------------------------------------------------------------------- */
 static int64_t rq_nchunk(int64_t m) { return (m + RQ_CHUNK - 1) / RQ_CHUNK; }
+static int64_t rq_nblock(int64_t m) { return (m + RQ_LANES - 1) / RQ_LANES; }
+
+/* The inputs of one element block: x, and where its widths, heights and slopes start. */
+typedef struct rq_inputs {
+    const vf_real *x, *uw, *uh, *ud;
+    int64_t sw, sh, sd;
+} rq_inputs;
+
+/* Block b (elements i0 = b L .. i0 + ne - 1): out y, ladj, and the block's saved state.
+ * sw, sh: [K, L] for the softmaxes; knots: [2 (K + 1), L] scratch; py, pl, bin: NULL in inference mode. */
+static void rq_block_fwd(const rq_state *st, const rq_inputs *in, int64_t i0, int64_t ne, vf_real *sw,
+                         vf_real *sh, double *knots, vf_real *py, vf_real *pl, int32_t *bin, vf_real *y,
+                         vf_real *ladj)
+{
+    enum { L = RQ_LANES };
+    const int64_t K = st->c.K;
+    const double B = st->c.bound;
+    double *kx = knots, *ky = knots + (K + 1) * L;
+    rq_lanes ln;
+    for (int64_t e = 0; e < L; e++) {
+        double v = e < ne ? (double)in->x[i0 + e] : 0.0;
+        ln.x[e] = v;
+        ln.vc[e] = v >= -B && v <= B ? v : -B; /* clamped before any arithmetic */
+    }
+    rq_gather_rows(in->uw + i0 * in->sw, in->sw, K, ne, sw);
+    rq_gather_rows(in->uh + i0 * in->sh, in->sh, K, ne, sh);
+    rq_softmax_block(sw, K, L);
+    rq_softmax_block(sh, K, L);
+    rq_knots_block(sw, K, L, st->c.min_w, B, kx);
+    rq_knots_block(sh, K, L, st->c.min_h, B, ky);
+    rq_bin_block(kx, ky, K, st->inverse, &ln);
+    /* the bin's slope logits ud_{k-1}, ud_k, by index (clamped to the K-1 that exist; 0 for padding) */
+    const vf_real *ud = K > 1 ? in->ud + i0 * in->sd : NULL;
+    for (int64_t e = 0; e < L; e++) {
+        int64_t k = (int64_t)ln.k[e];
+        ln.u[e] = ud && e < ne ? ud[e * in->sd + (k > 0 ? k - 1 : 0)] : 0;
+        ln.u[L + e] = ud && e < ne ? ud[e * in->sd + (k < K - 1 ? k : K - 2)] : 0;
+    }
+    rq_slopes_block(ln.u, 2 * L, st->c.min_d, st->c.shift, ln.dv, ln.sig);
+    rq_formula_block(&ln, &st->c, st->inverse, py, pl, bin);
+    for (int64_t e = 0; e < ne; e++) {
+        y[i0 + e] = (vf_real)ln.out[e];
+        ladj[i0 + e] = (vf_real)ln.lad[e];
+    }
+}
+
+static rq_inputs rq_values(vf_tape *t, vf_node *n, const rq_state *st)
+{
+    rq_inputs in;
+    in.x = vf__in(t, n, 0)->value.data;
+    in.uw = vf__in(t, n, st->pw.input)->value.data + st->pw.offset;
+    in.uh = vf__in(t, n, st->ph.input)->value.data + st->ph.offset;
+    in.ud = vf__in(t, n, st->pd.input)->value.data + st->pd.offset;
+    in.sw = st->pw.stride;
+    in.sh = st->ph.stride;
+    in.sd = st->pd.stride;
+    return in;
+}
 
 static vf_status rq_fwd(vf_tape *t, vf_node *n)
 {
     rq_state *st = n->aux;
     const int64_t K = st->c.K, m = st->m, nchunk = rq_nchunk(m);
-    const vf_real *x = vf__in(t, n, 0)->value.data;
-    const vf_real *uw = vf__in(t, n, st->pw.input)->value.data + st->pw.offset;
-    const vf_real *uh = vf__in(t, n, st->ph.input)->value.data + st->ph.offset;
-    const vf_real *ud = vf__in(t, n, st->pd.input)->value.data + st->pd.offset;
-    const int64_t sw_ = st->pw.stride, sh_ = st->ph.stride, sd_ = st->pd.stride;
+    const rq_inputs in = rq_values(t, n, st);
     vf_real *y = n->value.data;
     RQ_OMP_FOR(nchunk)
     for (int64_t ch = 0; ch < nchunk; ch++) {
-        double *kx = st->knots + ch * 2 * (K + 1), *ky = kx + K + 1;
+        double *knots = st->work + ch * 2 * (K + 1) * RQ_LANES;
         int64_t end = VF_MIN(m, (ch + 1) * RQ_CHUNK);
-        rq_elem scratch;
-        for (int64_t i = ch * RQ_CHUNK; i < end; i++) {
-            double out, lad;
-            /* saved: element i's own slots; inference: the chunk's scratch */
-            int64_t slot = st->saved ? i : ch;
-            rq_element(&st->c, st->inverse, (double)x[i], uw + i * sw_, uh + i * sh_, K > 1 ? ud + i * sd_ : NULL,
-                       st->sw + slot * K, st->sh + slot * K, kx, ky, &out, &lad, st->saved ? &st->el[i] : &scratch,
-                       st->saved);
-            y[i] = (vf_real)out;
-            st->ladj[i] = (vf_real)lad;
+        for (int64_t i0 = ch * RQ_CHUNK; i0 < end; i0 += RQ_LANES) {
+            /* saved: block b's own slots; inference: the chunk's scratch */
+            int64_t b = i0 / RQ_LANES, slot = st->saved ? b : ch;
+            vf_real *sw = st->sw + slot * K * RQ_LANES, *sh = st->sh + slot * K * RQ_LANES;
+            vf_real *py = st->saved ? st->py + b * 7 * RQ_LANES : NULL;
+            vf_real *pl = st->saved ? st->pl + b * 7 * RQ_LANES : NULL;
+            int32_t *bin = st->saved ? st->bin + b * RQ_LANES : NULL;
+            rq_block_fwd(st, &in, i0, VF_MIN(RQ_LANES, end - i0), sw, sh, knots, py, pl, bin, y, st->ladj);
         }
     }
     return VF_OK;
 }
 
-/* Adds g[i] * (partials `which` of element i) into the grads of x, uw, uh, ud. */
+/* The terms one block adds to the gradient of its width (or height) logits: with a = c q_1,
+ * b = c q_2 (q_1, q_2 the adjoints of X_k and X_{k+1}), d/du_j (a X_k + b X_{k+1}) / c =
+ * s_j (a [j < k] + b [j <= k] - a S_k - b S_{k+1}). s, term: [K, L]; 0 for tail lanes. */
+static VF_HOT void rq_knot_vjp_block(const vf_real *s, const int32_t *bin, const vf_real *qa, const vf_real *qb,
+                                     vf_real c, int64_t K, vf_real *term)
+{
+    enum { L = RQ_LANES };
+    vf_real mean[L];
+    for (int e = 0; e < L; e++) mean[e] = 0;
+    for (int64_t j = 0; j < K; j++)
+        for (int e = 0; e < L; e++) {
+            vf_real a = j < bin[e] ? qa[e] : 0, b = j <= bin[e] ? qb[e] : 0;
+            mean[e] += s[j * L + e] * (a + b);
+        }
+    for (int64_t j = 0; j < K; j++)
+        for (int e = 0; e < L; e++) {
+            vf_real a = j < bin[e] ? qa[e] : 0, b = j <= bin[e] ? qb[e] : 0;
+            vf_real g = c * (s[j * L + e] * (a + b - mean[e]));
+            term[j * L + e] = bin[e] >= 0 ? g : 0;
+        }
+}
+
+/* q [7, L] = g_y py + g_l pl for block b's lanes (0 beyond ne). */
+static VF_HOT void rq_adjoints_block(const vf_real *py, const vf_real *pl, const vf_real *gy, const vf_real *gl,
+                                     int64_t ne, vf_real *q)
+{
+    enum { L = RQ_LANES };
+    vf_real a[L], b[L];
+    for (int64_t e = 0; e < L; e++) {
+        a[e] = e < ne ? gy[e] : 0;
+        b[e] = gl && e < ne ? gl[e] : 0;
+    }
+    for (int j = 0; j < 7; j++)
+        for (int e = 0; e < L; e++) q[j * L + e] = a[e] * py[j * L + e] + b[e] * pl[j * L + e];
+}
+
+/* Adds the block's terms [K, L] into the gradient rows g + e * stride (e < ne). */
+static void rq_scatter_add(const vf_real *term, int64_t K, int64_t ne, vf_real *g, int64_t stride)
+{
+    for (int64_t e = 0; e < ne; e++)
+        for (int64_t j = 0; j < K; j++) g[e * stride + j] += term[j * RQ_LANES + e];
+}
+
 /* Adds g_y[i] * (partials of the value) + g_l[i] * (partials of the log-derivative) of element i
  * into the grads of x and of the widths, heights and slopes (g_l may be NULL). */
 static void rq_vjp_common(vf_tape *t, vf_node *n, const vf_real *g_y, const vf_real *g_l)
 {
+    enum { L = RQ_LANES };
     const rq_state *st = n->aux;
     const int64_t K = st->c.K, m = st->m, nchunk = rq_nchunk(m);
-    const double cw = 2.0 * st->c.bound * (1.0 - (double)K * st->c.min_w);
-    const double chh = 2.0 * st->c.bound * (1.0 - (double)K * st->c.min_h);
+    const vf_real cw = (vf_real)(2.0 * st->c.bound * (1.0 - (double)K * st->c.min_w));
+    const vf_real chh = (vf_real)(2.0 * st->c.bound * (1.0 - (double)K * st->c.min_h));
     vf_real *gx = vf__in(t, n, 0)->grad, *gw = vf__in(t, n, st->pw.input)->grad;
     vf_real *gh = vf__in(t, n, st->ph.input)->grad, *gd = vf__in(t, n, st->pd.input)->grad;
     const int64_t sw_ = st->pw.stride, sh_ = st->ph.stride, sd_ = st->pd.stride;
@@ -372,27 +503,55 @@ static void rq_vjp_common(vf_tape *t, vf_node *n, const vf_real *g_y, const vf_r
     if (gd) gd += st->pd.offset;
     RQ_OMP_FOR(nchunk)
     for (int64_t ch = 0; ch < nchunk; ch++) {
+        vf_real *term = (vf_real *)(st->work + ch * 2 * (K + 1) * L); /* [K, L] */
         int64_t end = VF_MIN(m, (ch + 1) * RQ_CHUNK);
-        for (int64_t i = ch * RQ_CHUNK; i < end; i++) {
-            const rq_elem *el = &st->el[i];
-            double gy = (double)g_y[i], gl = g_l ? (double)g_l[i] : 0.0, q[7];
-            for (int j = 0; j < 7; j++) q[j] = gy * el->py[j] + gl * el->pl[j];
-            if (gx) gx[i] += (vf_real)q[0];
-            int64_t k = el->bin;
-            if (k < 0) continue;
-            if (gw) rq_knot_vjp(gw + i * sw_, st->sw + i * K, K, k, cw * q[1], cw * q[2]);
-            if (gh) rq_knot_vjp(gh + i * sh_, st->sh + i * K, K, k, chh * q[3], chh * q[4]);
-            if (gd) {
-                if (k > 0) gd[i * sd_ + k - 1] += (vf_real)q[5];
-                if (k + 1 < K) gd[i * sd_ + k] += (vf_real)q[6];
+        for (int64_t i0 = ch * RQ_CHUNK; i0 < end; i0 += L) {
+            int64_t b = i0 / L, ne = VF_MIN(L, end - i0);
+            const int32_t *bin = st->bin + b * L;
+            vf_real q[7 * L];
+            rq_adjoints_block(st->py + b * 7 * L, st->pl + b * 7 * L, g_y + i0, g_l ? g_l + i0 : NULL, ne, q);
+            if (gx)
+                for (int64_t e = 0; e < ne; e++) gx[i0 + e] += q[e];
+            if (gw) {
+                rq_knot_vjp_block(st->sw + b * K * L, bin, q + 1 * L, q + 2 * L, cw, K, term);
+                rq_scatter_add(term, K, ne, gw + i0 * sw_, sw_);
             }
+            if (gh) {
+                rq_knot_vjp_block(st->sh + b * K * L, bin, q + 3 * L, q + 4 * L, chh, K, term);
+                rq_scatter_add(term, K, ne, gh + i0 * sh_, sh_);
+            }
+            if (gd)
+                for (int64_t e = 0; e < ne; e++) {
+                    int64_t k = bin[e];
+                    vf_real *row = gd + (i0 + e) * sd_;
+                    if (k > 0) row[k - 1] += q[5 * L + e];
+                    if (k >= 0 && k + 1 < K) row[k] += q[6 * L + e];
+                }
         }
     }
+}
+
+/* Tangents of X_k and X_{k+1} (divided by c_w) of lane e from the tangent tu [K] of its logits. */
+static void rq_knot_jvp(const vf_real *tu, const vf_real *s, int64_t K, int64_t k, int e, double *ta, double *tb)
+{
+    double tot = 0.0, pk = 0.0, sk = 0.0;
+    for (int64_t j = 0; j < K; j++) {
+        double sj = (double)s[j * RQ_LANES + e], st = sj * (double)tu[j];
+        tot += st;
+        if (j < k) {
+            pk += st;
+            sk += sj;
+        }
+    }
+    double sk1 = sk + (double)s[k * RQ_LANES + e], pk1 = pk + (double)s[k * RQ_LANES + e] * (double)tu[k];
+    *ta = pk - sk * tot;
+    *tb = pk1 - sk1 * tot;
 }
 
 /* Writes the tangent of output `which` from the inputs' tangents (NULL: zero). */
 static void rq_jvp_common(vf_tape *t, vf_node *n, int which)
 {
+    enum { L = RQ_LANES };
     const rq_state *st = n->aux;
     const int64_t K = st->c.K, m = st->m, nchunk = rq_nchunk(m);
     const double cw = 2.0 * st->c.bound * (1.0 - (double)K * st->c.min_w);
@@ -408,23 +567,24 @@ static void rq_jvp_common(vf_tape *t, vf_node *n, int which)
     for (int64_t ch = 0; ch < nchunk; ch++) {
         int64_t end = VF_MIN(m, (ch + 1) * RQ_CHUNK);
         for (int64_t i = ch * RQ_CHUNK; i < end; i++) {
-            const rq_elem *el = &st->el[i];
-            const double *p = which ? el->pl : el->py;
-            double acc = tx ? p[0] * (double)tx[i] : 0.0;
-            int64_t k = el->bin;
+            int64_t b = i / L;
+            int e = (int)(i % L);
+            const vf_real *p = (which ? st->pl : st->py) + b * 7 * L + e;
+            double acc = tx ? (double)p[0] * (double)tx[i] : 0.0;
+            int64_t k = st->bin[b * L + e];
             if (k >= 0) {
                 double ta, tb;
                 if (tw) {
-                    rq_knot_jvp(tw + i * sw_, st->sw + i * K, K, k, &ta, &tb);
-                    acc += cw * (p[1] * ta + p[2] * tb);
+                    rq_knot_jvp(tw + i * sw_, st->sw + b * K * L, K, k, e, &ta, &tb);
+                    acc += cw * ((double)p[1 * L] * ta + (double)p[2 * L] * tb);
                 }
                 if (th) {
-                    rq_knot_jvp(th + i * sh_, st->sh + i * K, K, k, &ta, &tb);
-                    acc += chh * (p[3] * ta + p[4] * tb);
+                    rq_knot_jvp(th + i * sh_, st->sh + b * K * L, K, k, e, &ta, &tb);
+                    acc += chh * ((double)p[3 * L] * ta + (double)p[4 * L] * tb);
                 }
                 if (td) {
-                    if (k > 0) acc += p[5] * (double)td[i * sd_ + k - 1];
-                    if (k + 1 < K) acc += p[6] * (double)td[i * sd_ + k];
+                    if (k > 0) acc += (double)p[5 * L] * (double)td[i * sd_ + k - 1];
+                    if (k + 1 < K) acc += (double)p[6 * L] * (double)td[i * sd_ + k];
                 }
             }
             ty[i] = (vf_real)acc;
@@ -545,13 +705,21 @@ static vf_var rq_push(vf_tape *t, int n_in, const vf_var *in, const rq_conf *c, 
     st->pw = pw;
     st->ph = ph;
     st->pd = pd;
-    /* saved state per element, or per chunk in inference mode */
-    size_t slots = st->saved ? (size_t)(m ? m : 1) : (size_t)(nchunk ? nchunk : 1), m1 = m ? (size_t)m : 1;
-    st->el = st->saved ? vf__tape_alloc(t, slots * sizeof *st->el) : NULL;
-    st->sw = (st->el || !st->saved) ? vf__tape_alloc(t, slots * (size_t)K * sizeof(double)) : NULL;
-    st->sh = st->sw ? vf__tape_alloc(t, slots * (size_t)K * sizeof(double)) : NULL;
-    st->knots = st->sh ? vf__tape_alloc(t, (size_t)(nchunk ? nchunk : 1) * 2 * (size_t)(K + 1) * sizeof(double)) : NULL;
-    st->ladj = st->knots ? vf__tape_alloc(t, m1 * sizeof(vf_real)) : NULL;
+    /* saved state per block, or the softmaxes per chunk in inference mode; scratch per chunk */
+    size_t nb = (size_t)(rq_nblock(m) ? rq_nblock(m) : 1), nc = (size_t)(nchunk ? nchunk : 1);
+    size_t slots = st->saved ? nb : nc, lanes = RQ_LANES, m1 = m ? (size_t)m : 1;
+    st->sw = vf__tape_alloc(t, slots * (size_t)K * lanes * sizeof(vf_real));
+    st->sh = st->sw ? vf__tape_alloc(t, slots * (size_t)K * lanes * sizeof(vf_real)) : NULL;
+    st->work = st->sh ? vf__tape_alloc(t, nc * 2 * (size_t)(K + 1) * lanes * sizeof(double)) : NULL;
+    st->ladj = st->work ? vf__tape_alloc(t, m1 * sizeof(vf_real)) : NULL;
+    st->py = st->pl = NULL;
+    st->bin = NULL;
+    if (st->saved && st->ladj) {
+        st->py = vf__tape_alloc(t, nb * 7 * lanes * sizeof(vf_real));
+        st->pl = st->py ? vf__tape_alloc(t, nb * 7 * lanes * sizeof(vf_real)) : NULL;
+        st->bin = st->pl ? vf__tape_alloc(t, nb * lanes * sizeof(int32_t)) : NULL;
+        if (!st->bin) return VF_NOVAR;
+    }
     if (!st->ladj) return VF_NOVAR;
 
     vf_var y = vf__push(t, &rq_op, n_in, in, tx.ndim, tx.shape);
@@ -616,15 +784,23 @@ vf_status vf_rq_spline_knots(const vf_real *uw, const vf_real *uh, const vf_real
     if (s != VF_OK) return s;
     if (!uw || !uh || (K > 1 && !ud) || !kx || !ky || !kd)
         return vf__error(VF_ERR_ARG, "rq_spline_knots: NULL array");
-    /* the softmaxes go through ky / kd as scratch before the knots overwrite them */
-    rq_softmax(uw, K, kd);
-    rq_knots(kd, K, c.min_w, bound, kx);
-    rq_softmax(uh, K, kd);
-    rq_knots(kd, K, c.min_h, bound, ky);
-    kd[0] = kd[K] = 1.0;
-    for (int64_t k = 1; k < K; k++) {
-        double sig;
-        rq_slope((double)ud[k - 1], &c, &kd[k], &sig);
+    /* the op's own block kernels on one lane, so the knots are the op's to the bit */
+    vf_real *sm = vf_malloc((size_t)K * sizeof(vf_real));
+    double *sig = vf_malloc((size_t)K * sizeof(double));
+    if (!sm || !sig) {
+        vf_free(sm);
+        vf_free(sig);
+        return vf__error(VF_ERR_NOMEM, "rq_spline_knots: out of memory for %lld bins", (long long)K);
     }
+    memcpy(sm, uw, (size_t)K * sizeof(vf_real));
+    rq_softmax_block(sm, K, 1);
+    rq_knots_block(sm, K, 1, c.min_w, bound, kx);
+    memcpy(sm, uh, (size_t)K * sizeof(vf_real));
+    rq_softmax_block(sm, K, 1);
+    rq_knots_block(sm, K, 1, c.min_h, bound, ky);
+    kd[0] = kd[K] = 1.0;
+    if (K > 1) rq_slopes_block_d(ud, K - 1, c.min_d, c.shift, kd + 1, sig);
+    vf_free(sm);
+    vf_free(sig);
     return VF_OK;
 }
