@@ -324,8 +324,8 @@ static inline void rq_lane(rq_lanes *ln, int e, double B, double K, int inverse,
 
 /* The formula on every lane of a block: ln->out, ln->lad; with partials, py, pl [7, L] and bin [L]
  * (k, or -1 in a tail) too (NULL in inference mode). */
-static VF_HOT void rq_formula_block(rq_lanes *ln, const rq_conf *c, int inverse, vf_real *py, vf_real *pl,
-                                    int32_t *bin)
+static VF_HOT void rq_formula_block(rq_lanes *restrict ln, const rq_conf *c, int inverse, vf_real *restrict py,
+                                    vf_real *restrict pl, int32_t *restrict bin)
 {
     enum { L = RQ_LANES };
     const double B = c->bound, K = (double)c->K;
@@ -349,10 +349,17 @@ static VF_HOT void rq_formula_block(rq_lanes *ln, const rq_conf *c, int inverse,
     }
 }
 
-/* dst [count, L] <- column e holding src[e * stride + j] for the block's ne elements, 0 beyond. */
-static void rq_gather_rows(const vf_real *src, int64_t stride, int64_t count, int64_t ne, vf_real *dst)
+/* dst [count, L] <- column e holding src[e * stride + j] for the block's ne elements, 0 beyond.
+ * A full block reads row by row across elements (vectorized as strided loads). */
+static VF_HOT void rq_gather_rows(const vf_real *restrict src, int64_t stride, int64_t count, int64_t ne,
+                                  vf_real *restrict dst)
 {
     enum { L = RQ_LANES };
+    if (ne == L) {
+        for (int64_t j = 0; j < count; j++)
+            for (int e = 0; e < L; e++) dst[j * L + e] = src[e * stride + j];
+        return;
+    }
     for (int64_t e = 0; e < ne; e++)
         for (int64_t j = 0; j < count; j++) dst[j * L + e] = src[e * stride + j];
     for (int64_t e = ne; e < L; e++)
