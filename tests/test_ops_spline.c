@@ -212,6 +212,71 @@ static void test_matches_reference(void)
     }
 }
 
+/* The block kernels (16 elements at a time, structure of arrays) against the scalar double
+ * reference, on element counts that leave partial blocks, several bin counts, moderate and wide
+ * parameters, inputs across both tails, on the bounds and far outside: values and log-derivatives
+ * within BLOCK_TOL relative to (1 + |reference|); the inverse through the reference forward map at
+ * its output (which must give back y, and minus the reference log-derivative), allowing for the
+ * rounding of the stored output times the slope of each. */
+#if VF_USE_DOUBLE
+#define BLOCK_TOL 1e-12
+#else
+#define BLOCK_TOL 1e-5
+#endif
+static void test_blocks_match_reference(void)
+{
+    const int64_t Ks[4] = {8, 3, 1, 20};
+    const double sds[2] = {0.5, 3.0};
+    for (int ki = 0; ki < 4; ki++) {
+        for (int si = 0; si < 2; si++) {
+            spl_case c = case_new(37, 5, Ks[ki], 2.5);
+            c.opt.identity_at_zero = si;
+            spl_data s;
+            data_alloc(&s, &c);
+            params_random(&s, &c, 500 + (uint64_t)(2 * ki + si), sds[si]);
+            int64_t m = c.n * c.d;
+            vf_rng r;
+            vf_rng_init(&r, 501, (uint64_t)ki);
+            for (int64_t i = 0; i < m; i++) s.x[i] = (vf_real)(c.bound * (2.6 * vf_rng_uniform(&r) - 1.3));
+            const double special[6] = {-2.5, 2.5, -1e6, 1e6, 0.0, -2.5000002};
+            for (int i = 0; i < 6; i++) s.x[17 * i + 3] = (vf_real)special[i];
+            vf_real *y = malloc((size_t)m * sizeof(vf_real)), *l = malloc((size_t)m * sizeof(vf_real));
+            vf_real *x2 = malloc((size_t)m * sizeof(vf_real)), *l2 = malloc((size_t)m * sizeof(vf_real));
+            CHECK_STATUS(run_op(&c, &s, s.x, y, l), VF_OK);
+            c.inverse = 1;
+            CHECK_STATUS(run_op(&c, &s, s.x, x2, l2), VF_OK); /* the inverse of the same points */
+            double worst_y = 0, worst_l = 0, worst_iy = 0, worst_il = 0;
+            for (int64_t i = 0; i < m; i++) {
+                const vf_real *uw = s.uw + i * c.K, *uh = s.uh + i * c.K, *ud = s.ud + i * (c.K - 1);
+                double ry, rl, fy, fl;
+                ref_spline((double)s.x[i], uw, uh, ud, c.K, c.bound, &c.opt, &ry, &rl);
+                worst_y = fmax(worst_y, fabs((double)y[i] - ry) / (1 + fabs(ry)));
+                worst_l = fmax(worst_l, fabs((double)l[i] - rl) / (1 + fabs(rl)));
+                ref_spline((double)x2[i], uw, uh, ud, c.K, c.bound, &c.opt, &fy, &fl);
+                /* y back within the rounding of x2 (eps |x2| times the slope) */
+                double cond = VF_EPS * fmax(1.0, fabs((double)x2[i])) * exp(fl);
+                worst_iy = fmax(worst_iy, fabs(fy - (double)s.x[i]) / (1 + fabs((double)s.x[i]) + cond / BLOCK_TOL));
+                /* ... and its log-derivative within the rounding of x2 times d ladj / dx */
+                double lp, lm, junk, hx = 1e-7 * c.bound;
+                ref_spline((double)x2[i] + hx, uw, uh, ud, c.K, c.bound, &c.opt, &junk, &lp);
+                ref_spline((double)x2[i] - hx, uw, uh, ud, c.K, c.bound, &c.opt, &junk, &lm);
+                double cond_l = VF_EPS * fmax(1.0, fabs((double)x2[i])) * fabs(lp - lm) / (2 * hx);
+                worst_il = fmax(worst_il, fabs((double)l2[i] + fl) / (1 + fabs(fl) + cond_l / BLOCK_TOL));
+            }
+            CHECK_MSG(worst_y <= BLOCK_TOL && worst_l <= BLOCK_TOL, "K %lld sd %g: y error %.3g, ladj error %.3g",
+                      (long long)c.K, sds[si], worst_y, worst_l);
+            CHECK_MSG(worst_iy <= BLOCK_TOL && worst_il <= BLOCK_TOL,
+                      "K %lld sd %g inverse: forward of it %.3g from y, ladj error %.3g", (long long)c.K, sds[si],
+                      worst_iy, worst_il);
+            free(y);
+            free(l);
+            free(x2);
+            free(l2);
+            data_free(&s);
+        }
+    }
+}
+
 static void test_layouts_agree(void)
 {
     /* [n, d, K] parameters and the same memory as [n, d*K] give bit-identical results */
@@ -811,6 +876,7 @@ static void test_errors(void)
 int main(void)
 {
     RUN(test_matches_reference);
+    RUN(test_blocks_match_reference);
     RUN(test_layouts_agree);
     RUN(test_packed_matches);
     RUN(test_inference_mode);

@@ -57,12 +57,10 @@
 #define RQ_LANES 16   /* elements per block: two AVX2 vectors of floats, four of doubles */
 #define RQ_CHUNK 1024 /* elements per thread task, a multiple of RQ_LANES */
 
-/* exp(x) for x <= 0 in the precision of vf_real, for the softmax */
-#if VF_USE_DOUBLE
-#define rq_exp_neg vf__exp_neg_d
-#else
-#define rq_exp_neg vf__exp_neg_f
-#endif
+/* The softmaxes are computed and saved in double in both builds: in float, the rounding of
+ * u_j - max alone moves the knots by 1e-7 B, which reaches the log-derivative as 1e-4 where bins are
+ * narrow (1 / w large). */
+typedef double rq_soft;
 
 typedef struct rq_conf {
     int64_t K;
@@ -85,8 +83,8 @@ typedef struct rq_state {
     int saved;      /* 0 on a tape in inference mode: sw, sh are per-chunk scratch, no partials */
     int64_t m;      /* elements */
     rq_params_at pw, ph, pd;
-    vf_real *sw;    /* [nblock, K, L] softmax(uw) (saved), else [nchunk, K, L] scratch */
-    vf_real *sh;    /* [nblock, K, L] softmax(uh) (saved), else [nchunk, K, L] scratch */
+    rq_soft *sw;    /* [nblock, K, L] softmax(uw) (saved), else [nchunk, K, L] scratch */
+    rq_soft *sh;    /* [nblock, K, L] softmax(uh) (saved), else [nchunk, K, L] scratch */
     vf_real *py;    /* [nblock, 7, L] (saved) */
     vf_real *pl;    /* [nblock, 7, L] (saved) */
     int32_t *bin;   /* [nblock, L] (saved) */
@@ -112,9 +110,9 @@ typedef struct rq_lanes {
 /* ---- one block: softmax, knots, slopes (shared with vf_rq_spline_knots) ---------------------- */
 /* s [K, L] <- softmax of each column of s [K, L] (logits in, probabilities out), shifted by the
  * column's maximum. L <= RQ_LANES. */
-static VF_HOT void rq_softmax_block(vf_real *s, int64_t K, int64_t L)
+static VF_HOT void rq_softmax_block(rq_soft *s, int64_t K, int64_t L)
 {
-    vf_real mx[RQ_LANES], sum[RQ_LANES];
+    rq_soft mx[RQ_LANES], sum[RQ_LANES];
     for (int64_t e = 0; e < L; e++) {
         mx[e] = s[e];
         sum[e] = 0;
@@ -123,7 +121,7 @@ static VF_HOT void rq_softmax_block(vf_real *s, int64_t K, int64_t L)
         for (int64_t e = 0; e < L; e++) mx[e] = s[j * L + e] > mx[e] ? s[j * L + e] : mx[e];
     for (int64_t j = 0; j < K; j++)
         for (int64_t e = 0; e < L; e++) {
-            vf_real q = rq_exp_neg(s[j * L + e] - mx[e]);
+            rq_soft q = vf__exp_neg_d(s[j * L + e] - mx[e]);
             s[j * L + e] = q;
             sum[e] += q;
         }
@@ -133,7 +131,7 @@ static VF_HOT void rq_softmax_block(vf_real *s, int64_t K, int64_t L)
 }
 
 /* knot [K+1, L] from s [K, L]: knot_0 = -B, knot_k = -B + 2B sum_{j<k} (m + (1 - K m) s_j), knot_K = B. */
-static VF_HOT void rq_knots_block(const vf_real *s, int64_t K, int64_t L, double minv, double B, double *knot)
+static VF_HOT void rq_knots_block(const rq_soft *s, int64_t K, int64_t L, double minv, double B, double *knot)
 {
     double scale = 1.0 - (double)K * minv, c[RQ_LANES];
     for (int64_t e = 0; e < L; e++) {
@@ -143,7 +141,7 @@ static VF_HOT void rq_knots_block(const vf_real *s, int64_t K, int64_t L, double
     }
     for (int64_t j = 0; j + 1 < K; j++)
         for (int64_t e = 0; e < L; e++) {
-            c[e] += minv + scale * (double)s[j * L + e];
+            c[e] += minv + scale * s[j * L + e];
             knot[(j + 1) * L + e] = -B + 2.0 * B * c[e];
         }
 }
@@ -352,16 +350,16 @@ static VF_HOT void rq_formula_block(rq_lanes *restrict ln, const rq_conf *c, int
 /* dst [count, L] <- column e holding src[e * stride + j] for the block's ne elements, 0 beyond.
  * A full block reads row by row across elements (vectorized as strided loads). */
 static VF_HOT void rq_gather_rows(const vf_real *restrict src, int64_t stride, int64_t count, int64_t ne,
-                                  vf_real *restrict dst)
+                                  rq_soft *restrict dst)
 {
     enum { L = RQ_LANES };
     if (ne == L) {
         for (int64_t j = 0; j < count; j++)
-            for (int e = 0; e < L; e++) dst[j * L + e] = src[e * stride + j];
+            for (int e = 0; e < L; e++) dst[j * L + e] = (rq_soft)src[e * stride + j];
         return;
     }
     for (int64_t e = 0; e < ne; e++)
-        for (int64_t j = 0; j < count; j++) dst[j * L + e] = src[e * stride + j];
+        for (int64_t j = 0; j < count; j++) dst[j * L + e] = (rq_soft)src[e * stride + j];
     for (int64_t e = ne; e < L; e++)
         for (int64_t j = 0; j < count; j++) dst[j * L + e] = 0;
 }
@@ -378,8 +376,8 @@ typedef struct rq_inputs {
 
 /* Block b (elements i0 = b L .. i0 + ne - 1): out y, ladj, and the block's saved state.
  * sw, sh: [K, L] for the softmaxes; knots: [2 (K + 1), L] scratch; py, pl, bin: NULL in inference mode. */
-static void rq_block_fwd(const rq_state *st, const rq_inputs *in, int64_t i0, int64_t ne, vf_real *sw,
-                         vf_real *sh, double *knots, vf_real *py, vf_real *pl, int32_t *bin, vf_real *y,
+static void rq_block_fwd(const rq_state *st, const rq_inputs *in, int64_t i0, int64_t ne, rq_soft *sw,
+                         rq_soft *sh, double *knots, vf_real *py, vf_real *pl, int32_t *bin, vf_real *y,
                          vf_real *ladj)
 {
     enum { L = RQ_LANES };
@@ -440,7 +438,7 @@ static vf_status rq_fwd(vf_tape *t, vf_node *n)
         for (int64_t i0 = ch * RQ_CHUNK; i0 < end; i0 += RQ_LANES) {
             /* saved: block b's own slots; inference: the chunk's scratch */
             int64_t b = i0 / RQ_LANES, slot = st->saved ? b : ch;
-            vf_real *sw = st->sw + slot * K * RQ_LANES, *sh = st->sh + slot * K * RQ_LANES;
+            rq_soft *sw = st->sw + slot * K * RQ_LANES, *sh = st->sh + slot * K * RQ_LANES;
             vf_real *py = st->saved ? st->py + b * 7 * RQ_LANES : NULL;
             vf_real *pl = st->saved ? st->pl + b * 7 * RQ_LANES : NULL;
             int32_t *bin = st->saved ? st->bin + b * RQ_LANES : NULL;
@@ -453,7 +451,7 @@ static vf_status rq_fwd(vf_tape *t, vf_node *n)
 /* The terms one block adds to the gradient of its width (or height) logits: with a = c q_1,
  * b = c q_2 (q_1, q_2 the adjoints of X_k and X_{k+1}), d/du_j (a X_k + b X_{k+1}) / c =
  * s_j (a [j < k] + b [j <= k] - a S_k - b S_{k+1}). s, term: [K, L]; 0 for tail lanes. */
-static VF_HOT void rq_knot_vjp_block(const vf_real *s, const int32_t *bin, const vf_real *qa, const vf_real *qb,
+static VF_HOT void rq_knot_vjp_block(const rq_soft *s, const int32_t *bin, const vf_real *qa, const vf_real *qb,
                                      vf_real c, int64_t K, vf_real *term)
 {
     enum { L = RQ_LANES };
@@ -462,12 +460,12 @@ static VF_HOT void rq_knot_vjp_block(const vf_real *s, const int32_t *bin, const
     for (int64_t j = 0; j < K; j++)
         for (int e = 0; e < L; e++) {
             vf_real a = j < bin[e] ? qa[e] : 0, b = j <= bin[e] ? qb[e] : 0;
-            mean[e] += s[j * L + e] * (a + b);
+            mean[e] += (vf_real)s[j * L + e] * (a + b);
         }
     for (int64_t j = 0; j < K; j++)
         for (int e = 0; e < L; e++) {
             vf_real a = j < bin[e] ? qa[e] : 0, b = j <= bin[e] ? qb[e] : 0;
-            vf_real g = c * (s[j * L + e] * (a + b - mean[e]));
+            vf_real g = c * ((vf_real)s[j * L + e] * (a + b - mean[e]));
             term[j * L + e] = bin[e] >= 0 ? g : 0;
         }
 }
@@ -539,7 +537,7 @@ static void rq_vjp_common(vf_tape *t, vf_node *n, const vf_real *g_y, const vf_r
 }
 
 /* Tangents of X_k and X_{k+1} (divided by c_w) of lane e from the tangent tu [K] of its logits. */
-static void rq_knot_jvp(const vf_real *tu, const vf_real *s, int64_t K, int64_t k, int e, double *ta, double *tb)
+static void rq_knot_jvp(const vf_real *tu, const rq_soft *s, int64_t K, int64_t k, int e, double *ta, double *tb)
 {
     double tot = 0.0, pk = 0.0, sk = 0.0;
     for (int64_t j = 0; j < K; j++) {
@@ -715,8 +713,8 @@ static vf_var rq_push(vf_tape *t, int n_in, const vf_var *in, const rq_conf *c, 
     /* saved state per block, or the softmaxes per chunk in inference mode; scratch per chunk */
     size_t nb = (size_t)(rq_nblock(m) ? rq_nblock(m) : 1), nc = (size_t)(nchunk ? nchunk : 1);
     size_t slots = st->saved ? nb : nc, lanes = RQ_LANES, m1 = m ? (size_t)m : 1;
-    st->sw = vf__tape_alloc(t, slots * (size_t)K * lanes * sizeof(vf_real));
-    st->sh = st->sw ? vf__tape_alloc(t, slots * (size_t)K * lanes * sizeof(vf_real)) : NULL;
+    st->sw = vf__tape_alloc(t, slots * (size_t)K * lanes * sizeof(rq_soft));
+    st->sh = st->sw ? vf__tape_alloc(t, slots * (size_t)K * lanes * sizeof(rq_soft)) : NULL;
     st->work = st->sh ? vf__tape_alloc(t, nc * 2 * (size_t)(K + 1) * lanes * sizeof(double)) : NULL;
     st->ladj = st->work ? vf__tape_alloc(t, m1 * sizeof(vf_real)) : NULL;
     st->py = st->pl = NULL;
@@ -792,17 +790,17 @@ vf_status vf_rq_spline_knots(const vf_real *uw, const vf_real *uh, const vf_real
     if (!uw || !uh || (K > 1 && !ud) || !kx || !ky || !kd)
         return vf__error(VF_ERR_ARG, "rq_spline_knots: NULL array");
     /* the op's own block kernels on one lane, so the knots are the op's to the bit */
-    vf_real *sm = vf_malloc((size_t)K * sizeof(vf_real));
+    rq_soft *sm = vf_malloc((size_t)K * sizeof(rq_soft));
     double *sig = vf_malloc((size_t)K * sizeof(double));
     if (!sm || !sig) {
         vf_free(sm);
         vf_free(sig);
         return vf__error(VF_ERR_NOMEM, "rq_spline_knots: out of memory for %lld bins", (long long)K);
     }
-    memcpy(sm, uw, (size_t)K * sizeof(vf_real));
+    for (int64_t j = 0; j < K; j++) sm[j] = (rq_soft)uw[j];
     rq_softmax_block(sm, K, 1);
     rq_knots_block(sm, K, 1, c.min_w, bound, kx);
-    memcpy(sm, uh, (size_t)K * sizeof(vf_real));
+    for (int64_t j = 0; j < K; j++) sm[j] = (rq_soft)uh[j];
     rq_softmax_block(sm, K, 1);
     rq_knots_block(sm, K, 1, c.min_h, bound, ky);
     kd[0] = kd[K] = 1.0;
