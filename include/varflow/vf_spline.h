@@ -63,9 +63,11 @@ vf_rq_spline_options vf_rq_spline_default_options(void);
 vf_var vf_rq_spline(vf_tape *t, vf_var x, vf_var uw, vf_var uh, vf_var ud, double bound, int inverse,
                     const vf_rq_spline_options *opt, vf_var *ladj);
 
-/* The knots of one element's spline, as the op computes them (in double):
+/* The knots of one element's spline, as the op computes them (in double, the same bits as the op's
+ * knots; the float build's op rounds the slopes D_k to float):
  *   uw [K], uh [K], ud [K-1] (may be NULL when K = 1) -> kx [K+1], ky [K+1], kd [K+1] (slopes D_k).
- * VF_ERR_ARG on K < 1, NULL arrays, bound <= 0 or invalid options. */
+ * VF_ERR_ARG on K < 1, NULL arrays, bound <= 0 or invalid options; VF_ERR_NOMEM when K values of
+ * scratch cannot be allocated. */
 /* The same spline with its parameters packed per element: theta has x's shape + [3K - 1] (or x's
  * shape with the last extent times 3K - 1), element i holding its K width logits, then its K height
  * logits, then its K - 1 slope values (the layout of a MADE's or an MLP's outputs per dimension), so

@@ -14,14 +14,15 @@
  * row j holds bin j of every element of the block), so that every step is a loop over lanes that
  * the compiler vectorizes (VF_HOT compiles it for several vector widths):
  *   1. the block's width and height logits are copied into [K][lanes] rows (padding lanes get 0);
- *   2. softmax over the rows, with the exponential of vmath.h (in vf_real: float in the float build);
+ *   2. softmax over the rows, with the exponential of vmath.h, in double;
  *   3. the knots by a running sum, in double;
- *   4. the bin by a compare-and-select scan over the knots (the last knot <= the input), which
- *      also picks the bin's knots; no binary search, no branches;
- *   5. the bin's two slope logits are read by index and put through the softplus (in double);
+ *   4. the bin by counting the knots <= the input, then its knots picked row by row; no binary
+ *      search, no branches;
+ *   5. the bin's two slope logits are read by index and put through the softplus (in vf_real);
  *   6. the rational-quadratic formula, its log-derivative and the partials, in double.
- * Only step 2 runs in float in the float build (its exponentials are most of the work); everything
- * that depends on the input runs in double and is rounded once, so the map stays monotone.
+ * Only step 5 runs in float in the float build (a slope is a per-element constant, so its rounding
+ * cannot break monotonicity); everything that depends on the input runs in double and is rounded
+ * once, so the map stays monotone. The partials are saved in vf_real.
  *
  * Backward from the locals to the logits is closed form: X_k = -B + 2B (k m_w + (1 - K m_w) S_k)
  * with S_k = sum_{j<k} softmax(uw)_j, so d X_k / d uw_j = c_w s_j ([j < k] - S_k) with
