@@ -24,6 +24,7 @@
  *   varflow/vf_presets.h  flows by name from spec strings ("maf:transforms=5,hidden=128x2")
  *   varflow/vf_eval.h     flows on plain arrays (log-densities, samples) in blocks, for embedding
  *   varflow/vf_ode.h      ODE and SDE solvers (Euler ... RK4, Dopri5; Euler-Maruyama, stochastic Heun)
+ *   varflow/vf_paths.h    probability paths of flow matching and stochastic interpolants
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -49,5 +50,6 @@
 #include "varflow/vf_presets.h"
 #include "varflow/vf_eval.h"
 #include "varflow/vf_ode.h"
+#include "varflow/vf_paths.h"
 
 #endif
