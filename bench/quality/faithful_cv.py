@@ -23,6 +23,8 @@ Options:
                     so the scored rows take no part in the choice of the epoch (or of the mixture's K).
                     same: maf_select.sh's scheme: train on F-1 folds, fold k is both --valid and scored
   --markdown FILE   also write the table as Markdown
+  --json FILE       also write {"candidate": CV NLL, ...} (failed candidates left out, the mixture
+                    as "GaussianMixture"), in the order of the table
 
 The Gaussian mixture is gmm_baseline.py's (full covariance, n_init 3, K = 1..10 fitted to the training
 rows, K chosen on the --valid fold, random_state r) and is scored on the same rows.
@@ -146,6 +148,7 @@ def main():
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--scheme", choices=("nested", "same"), default="nested")
     ap.add_argument("--markdown")
+    ap.add_argument("--json")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     pool = rows(os.path.join(a.split_dir, f"{a.set}-train.csv")) + rows(os.path.join(a.split_dir, f"{a.set}-valid.csv"))
@@ -222,6 +225,9 @@ def main():
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     print(text)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({name: float(-lp[name].mean()) for name in cands + ["GaussianMixture"] if name in lp}, f, indent=1)
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(text + "\n")
