@@ -25,6 +25,7 @@
  *   varflow/vf_eval.h     flows on plain arrays (log-densities, samples) in blocks, for embedding
  *   varflow/vf_ode.h      ODE and SDE solvers (Euler ... RK4, Dopri5; Euler-Maruyama, stochastic Heun)
  *   varflow/vf_paths.h    probability paths of flow matching and stochastic interpolants
+ *   varflow/vf_vfield.h   vector fields v(x, t[, c]) and MeanFlow average velocities u(x, r, t)
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -51,5 +52,6 @@
 #include "varflow/vf_eval.h"
 #include "varflow/vf_ode.h"
 #include "varflow/vf_paths.h"
+#include "varflow/vf_vfield.h"
 
 #endif
