@@ -172,6 +172,23 @@ static vf_status restore(const fit_state *rs, vf_adam *opt, int64_t n, fit_state
     return VF_OK;
 }
 
+/* Rows of the batch that starts at row b of nt: `batch`, fewer at the end, and a last batch of a
+ * single row merged into the one before it (a one-row step is a poor gradient, and batch
+ * normalization cannot take it). */
+static int64_t batch_rows(int64_t nt, int64_t batch, int64_t b)
+{
+    int64_t m = nt - b < batch ? nt - b : batch;
+    return b + m == nt - 1 ? m + 1 : m;
+}
+
+/* Steps in one epoch of nt rows (the batches batch_rows makes). */
+static int64_t batches_per_epoch(int64_t nt, int64_t batch)
+{
+    int64_t k = 0;
+    for (int64_t b = 0; b < nt; b += batch_rows(nt, batch, b)) k++;
+    return k;
+}
+
 vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, const vf_real *valid, int64_t nv,
                    int64_t d, const fit_options *o, FILE *log, fit_result *r)
 {
@@ -180,7 +197,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     if (nt < 1 || o->batch < 1 || d < 1) return fail(r, VF_ERR_ARG, "no training rows");
     if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
     int64_t n = vf_params_size(p);
-    int64_t per_epoch = (nt + o->batch - 1) / o->batch;
+    int64_t per_epoch = batches_per_epoch(nt, o->batch);
     int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
     int64_t epochs = o->steps > 0 ? (o->steps + per_epoch - 1) / per_epoch : o->epochs;
 
@@ -198,7 +215,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     vf_tape *t = vf_tape_new();
     vf_adam *opt = NULL;
     size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
-    vf_real *buf = malloc(sizeof(vf_real) * (size_t)(o->batch * d));
+    vf_real *buf = malloc(sizeof(vf_real) * (size_t)((o->batch + 1) * d)); /* a batch may take one extra row */
     fit_state st;
     memset(&st, 0, sizeof st);
     st.size = n;
@@ -232,8 +249,8 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         vf_rng_permutation(&st.shuffle, (size_t)nt, perm);
         double sum = 0.0;
         int64_t rows = 0;
-        for (int64_t b = 0; b < nt && st.step < total; b += o->batch) {
-            int64_t m = nt - b < o->batch ? nt - b : o->batch;
+        for (int64_t b = 0, m = 0; b < nt && st.step < total; b += m) {
+            m = batch_rows(nt, o->batch, b);
             double nll = 0.0;
             vf_adam_set_lr(opt, vf_schedule_lr(&sch, st.step));
             s = train_step(f, p, t, opt, o, train, d, perm + b, m, buf, noise, &nll, r);

@@ -348,6 +348,17 @@ static void test_batchnorm_fit(void)
     vf_params_free(p);
 }
 
+/* A last batch of one row joins the one before it: 129 rows at --batch 64 make 2 steps per epoch
+ * (64 and 65 rows), and batch normalization, which cannot take a single row, trains. */
+static void test_single_row_batch_merged(void)
+{
+    write_toy("bn1.npy", 129, 4);
+    int rc = run("fit --data bn1.npy --model maf:batchnorm=1,hidden=8x1,transforms=2 --epochs 3 --batch 64 "
+                 "--valid-fraction 0 --seed 1 --json -o bn1.safetensors");
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, read_text("err.txt"));
+    CHECK(json_number(read_text("out.txt"), "steps") == 6);
+}
+
 int main(void)
 {
     if (tmpdir_open("vf_fit")) return 1;
@@ -358,6 +369,7 @@ int main(void)
     RUN(test_dequantize);
     RUN(test_standardize);
     RUN(test_batchnorm_fit);
+    RUN(test_single_row_batch_merged);
     tmpdir_close();
     return vf_test_summary();
 }
