@@ -26,6 +26,7 @@
  *   varflow/vf_ode.h      ODE and SDE solvers (Euler ... RK4, Dopri5; Euler-Maruyama, stochastic Heun)
  *   varflow/vf_paths.h    probability paths of flow matching and stochastic interpolants
  *   varflow/vf_vfield.h   vector fields v(x, t[, c]) and MeanFlow average velocities u(x, r, t)
+ *   varflow/vf_cfm.h      conditional flow matching: the loss on a path, transport through the field
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -53,5 +54,6 @@
 #include "varflow/vf_ode.h"
 #include "varflow/vf_paths.h"
 #include "varflow/vf_vfield.h"
+#include "varflow/vf_cfm.h"
 
 #endif

@@ -1,0 +1,86 @@
+/* cfm.c — the flow-matching loss of a vector field on a probability path, and transport of points
+ * through the field with the ODE solvers (vf_cfm.h). */
+#include <string.h>
+#include "ad/ad_internal.h"
+#include "varflow/vf_cfm.h"
+#include "varflow/vf_eval.h"
+
+vf_var vf_cfm_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_path *path, const vf_cfm_batch *b)
+{
+    if (!vf__ok(t, "cfm_loss", 0, NULL)) return VF_NOVAR;
+    if (!v || !p || !path || !b) return vf__fail(t, VF_ERR_ARG, "cfm_loss: NULL argument");
+    const vf_vfield_params *vp = vf_vfield_get_params(v);
+    int64_t n = b->n, d = b->d;
+    if (n < 1 || d != vp->dim)
+        return vf__fail(t, VF_ERR_SHAPE, "cfm_loss: need n >= 1 rows of the field's dimension %lld (got [%lld, %lld])",
+                        (long long)vp->dim, (long long)n, (long long)d);
+    if ((vp->context > 0) != (b->context != NULL))
+        return vf__fail(t, VF_ERR_ARG, "cfm_loss: the field takes a context of width %lld", (long long)vp->context);
+    vf_real *xt = vf__tape_alloc(t, (size_t)(n * d) * sizeof *xt), *ut = vf__tape_alloc(t, (size_t)(n * d) * sizeof *ut);
+    if (!xt || !ut) return VF_NOVAR;
+    vf_status s = vf_path_sample(path, n, d, b->x0, b->x1, b->t, b->z, xt, ut, NULL);
+    if (s != VF_OK) return vf__fail(t, s, "cfm_loss: %s", vf_last_error());
+    vf_var time = vf_input(t, b->t, 2, (int64_t[]){n, 1});
+    vf_var ctx = b->context ? vf_input(t, b->context, 2, (int64_t[]){n, vp->context}) : VF_NOVAR;
+    vf_var pred = vf_vfield_forward(v, p, t, vf_input(t, xt, 2, (int64_t[]){n, d}), time, VF_NOVAR, ctx, b->labels);
+    vf_var err = vf_sub(t, pred, vf_input(t, ut, 2, (int64_t[]){n, d}));
+    return vf_scale(t, vf_sum(t, vf_square(t, err), VF_ALL_AXES, 0), 1.0 / (double)n);
+}
+
+typedef struct transport_ctx {
+    const vf_vfield *v;
+    vf_params *p;
+    vf_tape *t;
+    int64_t d, c;
+    const vf_real *context;   /* [n, c] or NULL */
+    const int64_t *labels;    /* [n] or NULL */
+    vf_real *time;            /* [VF_EVAL_BLOCK_ROWS] */
+} transport_ctx;
+
+/* dxdt = v(x, t) for all rows, block by block on a reset tape (inference mode). */
+static vf_status transport_field(void *ctx, double tm, int64_t size, const vf_real *x, vf_real *dxdt)
+{
+    transport_ctx *c = ctx;
+    int64_t n = size / c->d;
+    for (int64_t i = 0; i < VF_EVAL_BLOCK_ROWS; i++) c->time[i] = (vf_real)tm;
+    for (int64_t start = 0; start < n; start += VF_EVAL_BLOCK_ROWS) {
+        int64_t m = n - start < VF_EVAL_BLOCK_ROWS ? n - start : VF_EVAL_BLOCK_ROWS;
+        vf_tape_reset(c->t);
+        vf_var xv = vf_input(c->t, x + start * c->d, 2, (int64_t[]){m, c->d});
+        vf_var tv = vf_input(c->t, c->time, 2, (int64_t[]){m, 1});
+        vf_var cv = c->context ? vf_input(c->t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
+        vf_var out = vf_vfield_forward(c->v, c->p, c->t, xv, tv, VF_NOVAR, cv, c->labels ? c->labels + start : NULL);
+        vf_status s = vf_tape_status(c->t);
+        if (s != VF_OK) return vf__error(s, "cfm_transport: %s", vf_tape_error(c->t));
+        memcpy(dxdt + start * c->d, vf_value(c->t, out)->data, (size_t)(m * c->d) * sizeof *dxdt);
+    }
+    return VF_OK;
+}
+
+vf_status vf_cfm_transport(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
+                           const vf_real *context, const int64_t *labels, double t0, double t1,
+                           const vf_ode_options *o, vf_ode_stats *stats)
+{
+    if (!v || !p || !o || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "cfm_transport: NULL argument");
+    const vf_vfield_params *vp = vf_vfield_get_params(v);
+    if (n < 0) return vf__error(VF_ERR_ARG, "cfm_transport: negative row count %lld", (long long)n);
+    if (vp->two_times) return vf__error(VF_ERR_ARG, "cfm_transport: the field takes two times (MeanFlow)");
+    if ((vp->context > 0) != (context != NULL))
+        return vf__error(VF_ERR_ARG, "cfm_transport: the field takes a context of width %lld", (long long)vp->context);
+    transport_ctx c = {v, p, tape, vp->dim, vp->context, context, labels, NULL};
+    vf_tape *own = NULL;
+    if (!c.t && !(c.t = own = vf_tape_new())) return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
+    c.time = vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof *c.time);
+    if (!c.time) {
+        vf_tape_free(own);
+        return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
+    }
+    int was_enabled = vf_tape_grad_enabled(c.t);
+    vf_tape_set_grad_enabled(c.t, 0);
+    vf_status s = vf_ode_solve(transport_field, &c, n * vp->dim, x, t0, t1, o, stats);
+    vf_tape_set_grad_enabled(c.t, was_enabled);
+    vf_tape_reset(c.t);
+    vf_free(c.time);
+    vf_tape_free(own);
+    return s;
+}

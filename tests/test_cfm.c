@@ -1,0 +1,161 @@
+/* test_cfm.c — flow matching end to end at the C level: the loss equals its definition, an I-CFM field
+ * trained from N(0, I) to a shifted, scaled Gaussian transports fresh source points onto the target's
+ * mean and spread, transport backwards returns the points, and bad arguments are errors. */
+#include <math.h>
+#include <stdlib.h>
+#include "varflow.h"
+#include "vf_test.h"
+
+enum { D = 2 };
+
+static vf_vfield *small_field(vf_params *p, int64_t classes)
+{
+    vf_vfield_params vp = vf_vfield_default_params(D);
+    vp.n_hidden = 2;
+    vp.hidden[0] = vp.hidden[1] = 64;
+    vp.time_features = 8;
+    vp.time_max_frequency = 4;
+    vp.classes = classes;
+    vf_vfield *v = NULL;
+    CHECK_STATUS(vf_vfield_new(p, "field", &vp, &v), VF_OK);
+    CHECK_STATUS(vf_params_finalize(p, 5), VF_OK);
+    return v;
+}
+
+/* vf_cfm_loss = mean over rows of the squared error summed over dimensions, rebuilt by hand. */
+static void test_loss_definition(void)
+{
+    enum { N = 16 };
+    vf_params *p = vf_params_new();
+    vf_vfield *v = small_field(p, 0);
+    vf_real x0[N * D], x1[N * D], tm[N], z[N * D], xt[N * D], ut[N * D];
+    vf_rng r;
+    vf_rng_init(&r, 1, 0);
+    vf_rng_normal_fill(&r, x0, N * D, 0, 1);
+    vf_rng_normal_fill(&r, x1, N * D, 3, 1);
+    vf_rng_normal_fill(&r, z, N * D, 0, 1);
+    vf_rng_uniform_fill(&r, tm, N, 0.01, 0.99);
+    vf_path path = vf_path_default(VF_PATH_BRIDGE);
+    vf_cfm_batch b = {N, D, x0, x1, tm, z, NULL, NULL};
+    vf_tape *t = vf_tape_new();
+    vf_var loss = vf_cfm_loss(v, p, t, &path, &b);
+    CHECK(vf_tape_status(t) == VF_OK);
+    CHECK_STATUS(vf_path_sample(&path, N, D, x0, x1, tm, z, xt, ut, NULL), VF_OK);
+    vf_var pred = vf_vfield_forward(v, p, t, vf_input(t, xt, 2, (int64_t[]){N, D}), vf_input(t, tm, 2, (int64_t[]){N, 1}),
+                                    VF_NOVAR, VF_NOVAR, NULL);
+    double want = 0;
+    for (int i = 0; i < N * D; i++) {
+        double e = (double)vf_value(t, pred)->data[i] - (double)ut[i];
+        want += e * e;
+    }
+    want /= N;
+    CHECK_NEAR(vf_value(t, loss)->data[0], want, VF_USE_DOUBLE ? 1e-12 : 1e-4 * (1 + want));
+    /* and it is differentiable: every layer gets a gradient */
+    vf_params_zero_grad(p);
+    CHECK_STATUS(vf_backward(t, loss), VF_OK);
+    double g = 0;
+    for (int64_t i = 0; i < vf_params_size(p); i++) g += fabs((double)vf_params_grads(p)[i]);
+    CHECK(g > 0 && isfinite(g));
+    vf_tape_free(t);
+    vf_vfield_free(v);
+    vf_params_free(p);
+}
+
+/* I-CFM from N(0, I) to N(mu, s^2 I): after training, RK4 transport of fresh source points lands on
+ * the target's moments. */
+static void test_gaussian_transport(void)
+{
+    enum { B = 256, STEPS = 1500, N = 4000 };
+    const double mu[D] = {2.0, -1.0}, s = 0.5;
+    vf_params *p = vf_params_new();
+    vf_vfield *v = small_field(p, 0);
+    vf_adam_params ap = vf_adam_default_params();
+    ap.lr = 3e-3;
+    vf_adam *opt = NULL;
+    CHECK_STATUS(vf_adam_new(vf_params_size(p), &ap, &opt), VF_OK);
+    vf_tape *t = vf_tape_new();
+    vf_rng r;
+    vf_rng_init(&r, 7, 0);
+    vf_real x0[B * D], x1[B * D], tm[B], z[B * D];
+    vf_path path = vf_path_default(VF_PATH_LINEAR);
+    path.sigma = 0.01;
+    double last = 0;
+    for (int step = 0; step < STEPS; step++) {
+        vf_rng_normal_fill(&r, x0, B * D, 0, 1);
+        vf_rng_normal_fill(&r, x1, B * D, 0, 1);
+        for (int i = 0; i < B * D; i++) x1[i] = (vf_real)(mu[i % D] + s * (double)x1[i]);
+        vf_rng_normal_fill(&r, z, B * D, 0, 1);
+        vf_rng_uniform_fill(&r, tm, B, 0, 1);
+        vf_cfm_batch b = {B, D, x0, x1, tm, z, NULL, NULL};
+        vf_tape_reset(t);
+        vf_params_zero_grad(p);
+        vf_var loss = vf_cfm_loss(v, p, t, &path, &b);
+        CHECK_STATUS(vf_backward(t, loss), VF_OK);
+        CHECK_STATUS(vf_adam_step(opt, vf_params_values(p), vf_params_grads(p)), VF_OK);
+        last = (double)vf_value(t, loss)->data[0];
+    }
+    CHECK(isfinite(last));
+    vf_real *x = malloc(N * D * sizeof *x), *x_start = malloc(N * D * sizeof *x);
+    vf_rng_normal_fill(&r, x, N * D, 0, 1);
+    memcpy(x_start, x, N * D * sizeof *x);
+    vf_ode_options o = vf_ode_default_options();
+    o.solver = VF_SOLVER_RK4;
+    o.steps = 20;
+    vf_ode_stats st;
+    CHECK_STATUS(vf_cfm_transport(v, p, t, N, x, NULL, NULL, 0.0, 1.0, &o, &st), VF_OK);
+    CHECK(st.nfe == 80 && vf_tape_grad_enabled(t)); /* the caller's tape is handed back recording */
+    for (int j = 0; j < D; j++) {
+        double m = 0, var = 0;
+        for (int i = 0; i < N; i++) m += (double)x[i * D + j];
+        m /= N;
+        for (int i = 0; i < N; i++) var += ((double)x[i * D + j] - m) * ((double)x[i * D + j] - m);
+        double sd = sqrt(var / (N - 1));
+        /* The Monte Carlo error of the mean is s / sqrt(N) = 0.008; the fitted field's own error
+         * dominates it: measured (this seed, float build) 0.050 and 0.045 in the means, 0.004 and 0.017
+         * in the spreads; 3000 steps at other learning rates gave 0.01 to 0.06. A field ignoring x or
+         * t, or a path or solver with a wrong sign, misses by more than 0.5. */
+        CHECK_MSG(fabs(m - mu[j]) < 0.08, "dimension %d: mean %g, want %g", j, m, mu[j]);
+        CHECK_MSG(fabs(sd - s) < 0.08, "dimension %d: sd %g, want %g", j, sd, s);
+    }
+    /* backwards in time the same field brings the points back to where they started */
+    CHECK_STATUS(vf_cfm_transport(v, p, NULL, N, x, NULL, NULL, 1.0, 0.0, &o, NULL), VF_OK);
+    double worst = 0;
+    for (int i = 0; i < N * D; i++) worst = fmax(worst, fabs((double)x[i] - (double)x_start[i]));
+    CHECK_MSG(worst < 0.05, "round trip error %g", worst);
+    free(x);
+    free(x_start);
+    vf_adam_free(opt);
+    vf_tape_free(t);
+    vf_vfield_free(v);
+    vf_params_free(p);
+}
+
+static void test_errors(void)
+{
+    vf_params *p = vf_params_new();
+    vf_vfield *v = small_field(p, 2);
+    vf_real x[4] = {0, 0, 1, 1};
+    int64_t labels[2] = {0, 5};
+    vf_ode_options o = vf_ode_default_options();
+    o.steps = 2;
+    CHECK(vf_cfm_transport(v, p, NULL, 2, x, NULL, labels, 0, 1, &o, NULL) == VF_ERR_ARG);
+    CHECK(strstr(vf_last_error(), "label 5") != NULL);
+    o.steps = 0;
+    CHECK(vf_cfm_transport(v, p, NULL, 2, x, NULL, NULL, 0, 1, &o, NULL) == VF_ERR_ARG);
+    vf_tape *t = vf_tape_new();
+    vf_real tm[2] = {0.5, 0.5};
+    vf_cfm_batch b = {2, 3, x, x, tm, NULL, NULL, NULL}; /* wrong dimension */
+    vf_path path = vf_path_default(VF_PATH_LINEAR);
+    CHECK(vf_cfm_loss(v, p, t, &path, &b) == VF_NOVAR && vf_tape_status(t) == VF_ERR_SHAPE);
+    vf_tape_free(t);
+    vf_vfield_free(v);
+    vf_params_free(p);
+}
+
+int main(void)
+{
+    RUN(test_loss_definition);
+    RUN(test_gaussian_transport);
+    RUN(test_errors);
+    return vf_test_summary();
+}
