@@ -35,4 +35,7 @@ int bench_sgemm(int quick, double *gflops);
 /* The flows suite (bench_flows.c): NSF and MAF training step, log-density and sampling. */
 int bench_suite_flows(bench_out *o, int threads, int quick, uint64_t seed);
 
+/* The flow-matching suite (bench_cfm.c): I-CFM training step and Euler sampling, d = 2. */
+int bench_suite_cfm(bench_out *o, int threads, int quick, uint64_t seed);
+
 #endif

@@ -7,6 +7,7 @@
  *   mlp_step       one training step (forward, backward, Adam) of the MLP 3-256-256-256-2 (SiLU)
  *                  at batch 512: steps/s, its matrix-product GFLOP/s, and that rate over sgemm's.
  * Suite "flows" (issue: normalizing flows; bench_flows.c): NSF and MAF training, log-density, sampling.
+ * Suite "cfm" (issue: continuous flows; bench_cfm.c): I-CFM training step and Euler sampling.
  * Threads default to 1 here, whatever the machine has, so the numbers compare across machines.
  */
 #include <math.h>
@@ -146,6 +147,9 @@ static void help(FILE *out)
           "           5 transforms, MADE hidden 128x2, on N(0, I) data: training step at batch 512 with\n"
           "           Adam (steps/s), log-density of 10,000 rows and sampling of 10,000 rows (calls/s),\n"
           "           with the sgemm rate of the same run beside them (--quick: 1024 rows).\n"
+          "  cfm      flow matching, d = 2: I-CFM training step of the vector field MLP 3-256-256-256-2\n"
+          "           (SiLU, time as an input) at batch 512 with Adam (steps/s, GFLOP/s, fraction of sgemm),\n"
+          "           and 100 Euler steps carrying 10,000 points through it (calls/s; --quick: 1024).\n"
           "\n"
           "Options:\n"
           "  --quick       small sizes and short timings (a smoke test, not a measurement)\n"
@@ -175,13 +179,15 @@ static int run(int argc, char **argv)
             return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
         }
     }
-    if (strcmp(suite, "engine") != 0 && strcmp(suite, "flows") != 0)
-        return cli_usage_error("bench", "unknown suite '%s' (suites: engine, flows)", suite);
+    if (strcmp(suite, "engine") != 0 && strcmp(suite, "flows") != 0 && strcmp(suite, "cfm") != 0)
+        return cli_usage_error("bench", "unknown suite '%s' (suites: engine, flows, cfm)", suite);
     int threads = c.threads > 0 ? c.threads : 1;
     vf_set_num_threads(threads);
     bench_out o = {c.json, 0};
     uint64_t seed = c.have_seed ? c.seed : 1;
-    return strcmp(suite, "flows") == 0 ? bench_suite_flows(&o, threads, quick, seed) : suite_engine(&o, threads, quick, seed);
+    if (strcmp(suite, "flows") == 0) return bench_suite_flows(&o, threads, quick, seed);
+    if (strcmp(suite, "cfm") == 0) return bench_suite_cfm(&o, threads, quick, seed);
+    return suite_engine(&o, threads, quick, seed);
 }
 
-const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine, flows)", run, help};
+const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine, flows, cfm)", run, help};

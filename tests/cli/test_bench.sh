@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_bench.sh — `varflow bench` as a smoke test (--quick: tiny sizes, short timings; the numbers mean
-# nothing, the tests never time anything): every case of the engine and flows suites is printed once
+# nothing, the tests never time anything): every case of the engine, flows and cfm suites is printed once
 # with a finite positive value, JSON lines parse, and an unknown suite is a usage error.
 # Usage: test_bench.sh PATH/TO/varflow
 set -u
@@ -42,9 +42,17 @@ else bad "nsf_train lacks its parameters: $(cat "$T/flows")"; fi
 if "$V" bench engine --quick --json >"$T/engine" 2>"$T/err"; then ok; else bad "bench engine failed: $(cat "$T/err")"; fi
 has_case "$T/engine" mlp_step steps/s
 
+if "$V" bench cfm --quick --json >"$T/cfm" 2>"$T/err"; then ok; else bad "bench cfm failed: $(cat "$T/err")"; fi
+has_case "$T/cfm" sgemm GFLOP/s
+has_case "$T/cfm" cfm_train steps/s
+has_case "$T/cfm" cfm_train_gflops GFLOP/s
+has_case "$T/cfm" cfm_train_vs_sgemm ratio
+has_case "$T/cfm" cfm_sample calls/s
+if grep -q '"solver":"euler","steps":100,"rows":1024' "$T/cfm"; then ok; else bad "cfm_sample lacks its parameters: $(cat "$T/cfm")"; fi
+
 "$V" bench nosuchsuite >"$T/out" 2>"$T/err"
 rc=$?
-if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows)" "$T/err" && [ ! -s "$T/out" ]; then ok
+if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows, cfm)" "$T/err" && [ ! -s "$T/out" ]; then ok
 else bad "unknown suite: exit $rc, $(cat "$T/err")"; fi
 
 echo "$pass passed, $fail failed"
