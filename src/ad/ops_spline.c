@@ -348,20 +348,57 @@ static VF_HOT void rq_formula_block(rq_lanes *restrict ln, const rq_conf *c, int
     }
 }
 
-/* dst [count, L] <- column e holding src[e * stride + j] for the block's ne elements, 0 beyond.
- * A full block reads row by row across elements (vectorized as strided loads). */
+/* dst [count, L] <- column e holding src[e * stride + j] for the block's ne elements, 0 beyond:
+ * a transpose (with conversion to rq_soft). Where the compiler has vector shuffles (GCC 12+,
+ * clang), tiles of 4 elements x 4 values are loaded as four row vectors, transposed by eight
+ * shuffles, converted and stored as four column vectors; the rest go value by value. (Reading row
+ * by row across all sixteen elements made GCC emit a long shuffle sequence with spills that cost
+ * several times as much.) */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define RQ_HAVE_SHUFFLE 1
+typedef vf_real rq_v4r __attribute__((vector_size(4 * sizeof(vf_real))));
+typedef rq_soft rq_v4s __attribute__((vector_size(4 * sizeof(rq_soft))));
+#else
+#define RQ_HAVE_SHUFFLE 0
+#endif
 static VF_HOT void rq_gather_rows(const vf_real *restrict src, int64_t stride, int64_t count, int64_t ne,
                                   rq_soft *restrict dst)
 {
     enum { L = RQ_LANES };
-    if (ne == L) {
-        for (int64_t j = 0; j < count; j++)
-            for (int e = 0; e < L; e++) dst[j * L + e] = (rq_soft)src[e * stride + j];
-        return;
+    int64_t e = 0;
+    for (; e + 4 <= ne; e += 4) {
+        const vf_real *r0 = src + e * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+        int64_t j = 0;
+#if RQ_HAVE_SHUFFLE
+        for (; j + 4 <= count; j += 4) {
+            rq_v4r a0, a1, a2, a3;
+            memcpy(&a0, r0 + j, sizeof a0);
+            memcpy(&a1, r1 + j, sizeof a1);
+            memcpy(&a2, r2 + j, sizeof a2);
+            memcpy(&a3, r3 + j, sizeof a3);
+            rq_v4r t0 = __builtin_shufflevector(a0, a1, 0, 4, 1, 5), t1 = __builtin_shufflevector(a2, a3, 0, 4, 1, 5);
+            rq_v4r t2 = __builtin_shufflevector(a0, a1, 2, 6, 3, 7), t3 = __builtin_shufflevector(a2, a3, 2, 6, 3, 7);
+            rq_v4s c0 = __builtin_convertvector(__builtin_shufflevector(t0, t1, 0, 1, 4, 5), rq_v4s);
+            rq_v4s c1 = __builtin_convertvector(__builtin_shufflevector(t0, t1, 2, 3, 6, 7), rq_v4s);
+            rq_v4s c2 = __builtin_convertvector(__builtin_shufflevector(t2, t3, 0, 1, 4, 5), rq_v4s);
+            rq_v4s c3 = __builtin_convertvector(__builtin_shufflevector(t2, t3, 2, 3, 6, 7), rq_v4s);
+            memcpy(dst + j * L + e, &c0, sizeof c0);
+            memcpy(dst + (j + 1) * L + e, &c1, sizeof c1);
+            memcpy(dst + (j + 2) * L + e, &c2, sizeof c2);
+            memcpy(dst + (j + 3) * L + e, &c3, sizeof c3);
+        }
+#endif
+        for (; j < count; j++) {
+            rq_soft *d = dst + j * L + e;
+            d[0] = (rq_soft)r0[j];
+            d[1] = (rq_soft)r1[j];
+            d[2] = (rq_soft)r2[j];
+            d[3] = (rq_soft)r3[j];
+        }
     }
-    for (int64_t e = 0; e < ne; e++)
+    for (; e < ne; e++)
         for (int64_t j = 0; j < count; j++) dst[j * L + e] = (rq_soft)src[e * stride + j];
-    for (int64_t e = ne; e < L; e++)
+    for (; e < L; e++)
         for (int64_t j = 0; j < count; j++) dst[j * L + e] = 0;
 }
 
