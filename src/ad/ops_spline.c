@@ -529,11 +529,49 @@ static VF_HOT void rq_adjoints_block(const vf_real *py, const vf_real *pl, const
         for (int e = 0; e < L; e++) q[j * L + e] = a[e] * py[j * L + e] + b[e] * pl[j * L + e];
 }
 
-/* Adds the block's terms [K, L] into the gradient rows g + e * stride (e < ne). */
-static void rq_scatter_add(const vf_real *term, int64_t K, int64_t ne, vf_real *g, int64_t stride)
+/* Adds the block's terms [K, L] into the gradient rows g + e * stride (e < ne): the transpose of
+ * rq_gather_rows, by the same 4 x 4 tiles where the compiler has vector shuffles. */
+static VF_HOT void rq_scatter_add(const vf_real *restrict term, int64_t K, int64_t ne, vf_real *restrict g,
+                                  int64_t stride)
 {
-    for (int64_t e = 0; e < ne; e++)
-        for (int64_t j = 0; j < K; j++) g[e * stride + j] += term[j * RQ_LANES + e];
+    enum { L = RQ_LANES };
+    int64_t e = 0;
+    for (; e + 4 <= ne; e += 4) {
+        vf_real *r0 = g + e * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+        int64_t j = 0;
+#if RQ_HAVE_SHUFFLE
+        for (; j + 4 <= K; j += 4) {
+            rq_v4r a0, a1, a2, a3, b0, b1, b2, b3; /* a: the terms' rows j..j+3 (4 lanes); b: g's rows */
+            memcpy(&a0, term + j * L + e, sizeof a0);
+            memcpy(&a1, term + (j + 1) * L + e, sizeof a1);
+            memcpy(&a2, term + (j + 2) * L + e, sizeof a2);
+            memcpy(&a3, term + (j + 3) * L + e, sizeof a3);
+            rq_v4r t0 = __builtin_shufflevector(a0, a1, 0, 4, 1, 5), t1 = __builtin_shufflevector(a2, a3, 0, 4, 1, 5);
+            rq_v4r t2 = __builtin_shufflevector(a0, a1, 2, 6, 3, 7), t3 = __builtin_shufflevector(a2, a3, 2, 6, 3, 7);
+            memcpy(&b0, r0 + j, sizeof b0);
+            memcpy(&b1, r1 + j, sizeof b1);
+            memcpy(&b2, r2 + j, sizeof b2);
+            memcpy(&b3, r3 + j, sizeof b3);
+            b0 += __builtin_shufflevector(t0, t1, 0, 1, 4, 5);
+            b1 += __builtin_shufflevector(t0, t1, 2, 3, 6, 7);
+            b2 += __builtin_shufflevector(t2, t3, 0, 1, 4, 5);
+            b3 += __builtin_shufflevector(t2, t3, 2, 3, 6, 7);
+            memcpy(r0 + j, &b0, sizeof b0);
+            memcpy(r1 + j, &b1, sizeof b1);
+            memcpy(r2 + j, &b2, sizeof b2);
+            memcpy(r3 + j, &b3, sizeof b3);
+        }
+#endif
+        for (; j < K; j++) {
+            const vf_real *tj = term + j * L + e;
+            r0[j] += tj[0];
+            r1[j] += tj[1];
+            r2[j] += tj[2];
+            r3[j] += tj[3];
+        }
+    }
+    for (; e < ne; e++)
+        for (int64_t j = 0; j < K; j++) g[e * stride + j] += term[j * L + e];
 }
 
 /* Adds g_y[i] * (partials of the value) + g_l[i] * (partials of the log-derivative) of element i
