@@ -342,14 +342,24 @@ static VF_HOT void rq_formula_block(rq_lanes *restrict ln, const rq_conf *c, int
             for (int e = 0; e < L; e++) rq_lane(ln, e, B, K, 0, 0, NULL, NULL);
         return;
     }
+    /* the partials first in double, converted and stored by a second loop: with float stores in
+     * the formula's loop, GCC vectorized it eight lanes wide (two double vectors per quantity) and
+     * spilled several kilobytes of registers */
+    double qy[7 * L], ql[7 * L];
     for (int e = 0; e < L; e++) {
-        double qy[7], ql[7];
-        if (inverse) rq_lane(ln, e, B, K, 1, 1, qy, ql);
-        else rq_lane(ln, e, B, K, 0, 1, qy, ql);
+        double a[7], b[7];
+        if (inverse) rq_lane(ln, e, B, K, 1, 1, a, b);
+        else rq_lane(ln, e, B, K, 0, 1, a, b);
         for (int j = 0; j < 7; j++) {
-            py[j * L + e] = (vf_real)qy[j];
-            pl[j * L + e] = (vf_real)ql[j];
+            qy[j * L + e] = a[j];
+            ql[j * L + e] = b[j];
         }
+    }
+    for (int j = 0; j < 7 * L; j++) {
+        py[j] = (vf_real)qy[j];
+        pl[j] = (vf_real)ql[j];
+    }
+    for (int e = 0; e < L; e++) {
         int inside = ln->x[e] >= -B && ln->x[e] <= B;
         bin[e] = inside ? (int32_t)ln->k[e] : -1;
     }
