@@ -512,14 +512,17 @@ static VF_HOT void rq_knot_vjp_block(const rq_soft *s, const int32_t *bin, const
     enum { L = RQ_LANES };
     vf_real mean[L];
     for (int e = 0; e < L; e++) mean[e] = 0;
+    /* j compared as int32_t, as the bins are: an int64_t j made every lane's compare 64 bits wide */
     for (int64_t j = 0; j < K; j++)
         for (int e = 0; e < L; e++) {
-            vf_real a = j < bin[e] ? qa[e] : 0, b = j <= bin[e] ? qb[e] : 0;
+            int32_t j32 = (int32_t)j;
+            vf_real a = j32 < bin[e] ? qa[e] : 0, b = j32 <= bin[e] ? qb[e] : 0;
             mean[e] += (vf_real)s[j * L + e] * (a + b);
         }
     for (int64_t j = 0; j < K; j++)
         for (int e = 0; e < L; e++) {
-            vf_real a = j < bin[e] ? qa[e] : 0, b = j <= bin[e] ? qb[e] : 0;
+            int32_t j32 = (int32_t)j;
+            vf_real a = j32 < bin[e] ? qa[e] : 0, b = j32 <= bin[e] ? qb[e] : 0;
             vf_real g = c * ((vf_real)s[j * L + e] * (a + b - mean[e]));
             term[j * L + e] = bin[e] >= 0 ? g : 0;
         }
