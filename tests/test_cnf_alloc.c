@@ -1,5 +1,5 @@
 /* test_cnf_alloc.c — out of memory in the continuous-flow layer: every allocation of an ODE solve,
- * an SDE solve and a vector field's construction and transport fails in turn (once, and from then
+ * an SDE solve and a vector field's construction, transport and log-densities fails in turn (once, and from then
  * on), and each failure is VF_ERR_NOMEM with a message and no leak (alloc_fail.h). */
 #include "alloc_fail.h"
 #include "vf_test.h"
@@ -52,6 +52,12 @@ static vf_status field_scenario(void *ctx)
     o.solver = VF_SOLVER_HEUN;
     o.steps = 3;
     if (s == VF_OK) s = vf_cfm_transport(v, p, NULL, 3, x, NULL, labels, 0, 1, &o, NULL);
+    vf_real lp[3];
+    vf_cfm_density_options dop = vf_cfm_density_default_options();
+    if (s == VF_OK) s = vf_cfm_log_prob(v, p, NULL, 3, x, NULL, labels, 0, 1, &o, &dop, lp, NULL);
+    dop.divergence = VF_DIVERGENCE_HUTCHINSON;
+    dop.probes = 2;
+    if (s == VF_OK) s = vf_cfm_log_prob(v, p, NULL, 3, x, NULL, labels, 0, 1, &o, &dop, lp, NULL);
     vf_vfield_free(v);
     vf_params_free(p);
     return s;
