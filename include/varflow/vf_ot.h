@@ -1,4 +1,5 @@
-/* vf_ot.h — optimal transport: exact assignment, and exact OT between equal-size uniform samples.
+/* vf_ot.h — optimal transport: exact assignment, exact OT between equal-size uniform samples, and
+ * entropic OT (Sinkhorn) with pairs drawn from its plan.
  *
  * Usage
  *   // A minimum-cost perfect matching of a dense square cost matrix (row i -> column perm[i]):
@@ -10,6 +11,11 @@
  *   // Minibatch OT coupling (OT-CFM) and the exact W2^2 of two equal-size sample sets:
  *   vf_ot_pairs_sqeuclidean(n, d, x, y, perm, &w2sq);   // x, y [n, d]; x[i] is paired with y[perm[i]]
  *
+ *   // Entropic OT: dual potentials, <P, C>, and pairs drawn from the plan (SB-CFM):
+ *   vf_sinkhorn_options so = vf_sinkhorn_default_options();  so.eps = 0.05;
+ *   vf_sinkhorn(n, m, cost, NULL, NULL, &so, f, g, &res);         // res.transport_cost = <P, C>
+ *   vf_sinkhorn_sample_pairs(n, m, cost, f, g, so.eps, k, &rng, rows, cols);
+ *
  * Both are exact: the matching minimizes the total cost over all n! permutations (up to floating-point
  * rounding of the dual variables, which for integer costs below 2^50 / n is no rounding at all).
  * The solver is the shortest augmenting path algorithm of Jonker and Volgenant (1987): O(n^3) in the
@@ -20,7 +26,7 @@
 #ifndef VF_OT_H
 #define VF_OT_H
 
-#include "vf_core.h"
+#include "vf_rng.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,6 +50,39 @@ vf_status vf_assignment_solve_dual(int64_t n, const double *cost, int64_t *perm,
  * The cost is formed and accumulated in double. n = 0 gives cost_out = 0; d >= 1. Memory: n^2 doubles. */
 vf_status vf_ot_pairs_sqeuclidean(int64_t n, int64_t d, const vf_real *x, const vf_real *y, int64_t *perm,
                                   double *cost_out);
+
+/* ---- entropic OT (Sinkhorn) ---------------------------------------------------------------
+ * The entropic plan between weights a [n] and b [m] (NULL: uniform; each positive, summing to 1) for
+ * cost [n, m] at regularization eps > 0 (in the units of the cost) is
+ *   P_ij = exp((f_i + g_j - cost_ij) / eps)   with row sums a and column sums b,
+ * the unique minimizer of <P, C> + eps KL(P | a b^T) (POT's sinkhorn plan for reg = eps). The dual
+ * potentials f, g are found by Sinkhorn's alternating updates in the log domain (stable for any eps:
+ * every exponential has a non-positive argument), until the row sums are within tol of a (in the
+ * L1 norm; the column sums are exact after each update) or max_iter iterations. */
+typedef struct vf_sinkhorn_options {
+    double eps;            /* regularization, > 0 (default 0.1) */
+    double tol;            /* L1 error of the row marginal (default 1e-9) */
+    int64_t max_iter;      /* default 10000 */
+} vf_sinkhorn_options;
+
+typedef struct vf_sinkhorn_result {
+    int64_t iterations;
+    double marginal_error; /* L1 error of the row sums at the end */
+    double transport_cost; /* <P, C>: POT's sinkhorn2 value, the `sinkhorn` metric */
+} vf_sinkhorn_result;
+
+vf_sinkhorn_options vf_sinkhorn_default_options(void);
+
+/* f [n], g [m] (either may be NULL) and the result. VF_ERR_ARG for bad input (NaN/inf cost, weights
+ * that are not positive or do not sum to 1 within 1e-9, eps <= 0); VF_ERR_NUMERIC when the marginals
+ * do not reach tol within max_iter (f, g and the result then hold the last iterate). */
+vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a, const double *b,
+                      const vf_sinkhorn_options *o, double *f, double *g, vf_sinkhorn_result *res);
+
+/* k index pairs (rows[i], cols[i]) drawn independently from the plan P of potentials f, g (SB-CFM's
+ * coupling); a, b as given to vf_sinkhorn are not needed (P already holds them). */
+vf_status vf_sinkhorn_sample_pairs(int64_t n, int64_t m, const double *cost, const double *f, const double *g,
+                                   double eps, int64_t k, vf_rng *r, int64_t *rows, int64_t *cols);
 
 #ifdef __cplusplus
 }
