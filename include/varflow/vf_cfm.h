@@ -50,6 +50,34 @@ vf_status vf_cfm_transport(const vf_vfield *v, vf_params *p, vf_tape *tape, int6
                            const vf_real *context, const int64_t *labels, double t0, double t1,
                            const vf_ode_options *o, vf_ode_stats *stats);
 
+/* ---- couplings: which source point trains with which target point -------------------------------
+ * Given a minibatch of sources x0 [n, d] and targets x1 [n, d], a coupling returns n index pairs
+ * (i0[k], i1[k]); the k-th training pair is (x0[i0[k]], x1[i1[k]]).
+ *   VF_COUPLING_INDEPENDENT  the rows as they come (i0 = i1 = identity): I-CFM, FM, RF, SI
+ *   VF_COUPLING_OT           exact minibatch OT for the squared Euclidean cost (a permutation, never
+ *                            with replacement; vf_ot_pairs_sqeuclidean): OT-CFM
+ *   VF_COUPLING_SINKHORN     n pairs drawn with replacement from the entropic plan at eps (absolute,
+ *                            in units of the squared distance; SB-CFM uses 2 sigma^2): SB-CFM, [SF]2M.
+ *                            The plan is Sinkhorn's after at most 10000 iterations (marginals to
+ *                            1e-6, or as close as a small eps gets in that many)
+ * With labels1 [n] (the targets' class labels) OT and Sinkhorn couple within each class only: the
+ * sources (i.i.d. noise) are split into groups of the classes' sizes in row order, and each group is
+ * coupled with its class; i1 then lists every target once (OT) and a pair's label is labels1[i1[k]]. */
+typedef enum vf_coupling_kind { VF_COUPLING_INDEPENDENT = 0, VF_COUPLING_OT, VF_COUPLING_SINKHORN } vf_coupling_kind;
+
+typedef struct vf_coupling {
+    vf_coupling_kind kind;
+    double eps;            /* Sinkhorn's regularization (default 2 * 0.1^2 = 0.02) */
+} vf_coupling;
+
+vf_coupling vf_coupling_default(vf_coupling_kind kind);
+/* "independent", "ot", "sinkhorn"; -1 for an unknown name. */
+int vf_coupling_from_name(const char *name);
+
+/* i0, i1 [n]: the pairs. r: random numbers for Sinkhorn's draws (may be NULL otherwise). */
+vf_status vf_coupling_pairs(const vf_coupling *c, int64_t n, int64_t d, const vf_real *x0, const vf_real *x1,
+                            const int64_t *labels1, vf_rng *r, int64_t *i0, int64_t *i1);
+
 /* ---- likelihood ------------------------------------------------------------------------------
  * The flow carries the standard normal source at t0 to the model's density at t1. Along a path
  * d/dt log p_t(x(t)) = -div v(x(t), t), so log p_t1(x) = log N(z; 0, I) - integral_{t0}^{t1} div v dt
