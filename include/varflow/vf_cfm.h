@@ -50,6 +50,32 @@ vf_status vf_cfm_transport(const vf_vfield *v, vf_params *p, vf_tape *tape, int6
                            const vf_real *context, const int64_t *labels, double t0, double t1,
                            const vf_ode_options *o, vf_ode_stats *stats);
 
+/* ---- MeanFlow: average velocities for one- and few-step sampling ------------------------------
+ * MeanFlow (Geng et al. 2025) learns the average velocity u(x, s, e) = (x_e - x_s) / (e - s) of the
+ * flow between times s <= e, as a function of the start point x = x_s (this library's direction:
+ * source at 0, data at 1), so that one step x_e = x_s + (e - s) u(x_s, s, e) replaces the ODE solve.
+ * Differentiating x_e - x_s = (e - s) u along the trajectory in s gives the training target
+ *   u(x_s, s, e) = v(x_s, s) + (e - s) d/ds u(x_s, s, e),   d/ds u = v . grad_x u + du/ds,
+ * with v the conditional velocity x1 - x0 of the linear path and d/ds u one forward-mode JVP of the
+ * network with tangents (v, 1, 0) on (x, s, e). The loss is the squared error against that target
+ * held constant (no gradient through it), summed over dimensions and averaged over rows. The field
+ * must be made with two_times = 1: its `time` input is s and its `r` input is e. At e = s the target
+ * is v itself, plain flow matching. */
+typedef struct vf_meanflow_batch {
+    int64_t n, d;
+    const vf_real *x0, *x1;  /* [n, d] source and target, coupled row by row */
+    const vf_real *s, *e;    /* [n] start and end times, 0 <= s <= e <= 1 */
+    const int64_t *labels;   /* [n] or NULL */
+    const vf_real *context;  /* [n, c] or NULL */
+} vf_meanflow_batch;
+
+vf_var vf_meanflow_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_meanflow_batch *b);
+
+/* x [n, d] from time 0 to 1 in `steps` equal jumps x <- x + h u(x, s, s + h) (steps = 1: one network
+ * evaluation per row). tape NULL: one of its own. */
+vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
+                             const vf_real *context, const int64_t *labels, int64_t steps);
+
 /* ---- couplings: which source point trains with which target point -------------------------------
  * Given a minibatch of sources x0 [n, d] and targets x1 [n, d], a coupling returns n index pairs
  * (i0[k], i1[k]); the k-th training pair is (x0[i0[k]], x1[i1[k]]).

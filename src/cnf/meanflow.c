@@ -1,0 +1,103 @@
+/* meanflow.c — MeanFlow's training loss through a forward-mode JVP, and its one- and few-step
+ * sampler (vf_cfm.h). */
+#include <math.h>
+#include <string.h>
+#include "ad/ad_internal.h"
+#include "varflow/vf_cfm.h"
+#include "varflow/vf_eval.h"
+
+vf_var vf_meanflow_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_meanflow_batch *b)
+{
+    if (!vf__ok(t, "meanflow_loss", 0, NULL)) return VF_NOVAR;
+    if (!v || !p || !b || !b->x0 || !b->x1 || !b->s || !b->e) return vf__fail(t, VF_ERR_ARG, "meanflow_loss: NULL argument");
+    const vf_vfield_params *vp = vf_vfield_get_params(v);
+    int64_t n = b->n, d = b->d;
+    if (!vp->two_times) return vf__fail(t, VF_ERR_ARG, "meanflow_loss: the field needs two times (two_times = 1)");
+    if (n < 1 || d != vp->dim)
+        return vf__fail(t, VF_ERR_SHAPE, "meanflow_loss: need n >= 1 rows of the field's dimension %lld", (long long)vp->dim);
+    if ((vp->context > 0) != (b->context != NULL))
+        return vf__fail(t, VF_ERR_ARG, "meanflow_loss: the field takes a context of width %lld", (long long)vp->context);
+    if (!vf_tape_grad_enabled(t)) return vf__fail(t, VF_ERR_STATE, "meanflow_loss: needs a tape that records gradients");
+    for (int64_t i = 0; i < n; i++)
+        if (!(b->s[i] >= 0 && b->s[i] <= b->e[i] && b->e[i] <= 1))
+            return vf__fail(t, VF_ERR_ARG, "meanflow_loss: row %lld has s = %g, e = %g (need 0 <= s <= e <= 1)",
+                            (long long)i, (double)b->s[i], (double)b->e[i]);
+    vf_real *xs = vf__tape_alloc(t, (size_t)(n * d) * sizeof *xs), *vel = vf__tape_alloc(t, (size_t)(n * d) * sizeof *vel);
+    vf_real *ones = vf__tape_alloc(t, (size_t)n * sizeof *ones), *target = vf__tape_alloc(t, (size_t)(n * d) * sizeof *target);
+    if (!xs || !vel || !ones || !target) return VF_NOVAR;
+    for (int64_t i = 0; i < n; i++) {
+        double s = (double)b->s[i];
+        ones[i] = 1;
+        for (int64_t j = 0; j < d; j++) {
+            double a = (double)b->x0[i * d + j], c = (double)b->x1[i * d + j];
+            xs[i * d + j] = (vf_real)((1 - s) * a + s * c);
+            vel[i * d + j] = (vf_real)(c - a);
+        }
+    }
+    vf_var xv = vf_input(t, xs, 2, (int64_t[]){n, d});
+    vf_var sv = vf_input(t, b->s, 2, (int64_t[]){n, 1});
+    vf_var ev = vf_input(t, b->e, 2, (int64_t[]){n, 1});
+    vf_var cv = b->context ? vf_input(t, b->context, 2, (int64_t[]){n, vp->context}) : VF_NOVAR;
+    vf_var u = vf_vfield_forward(v, p, t, xv, sv, ev, cv, b->labels);
+    if (vf_tape_status(t) != VF_OK) return VF_NOVAR;
+    /* d/ds u along the trajectory: tangents (v, 1, 0) on (x, s, e) */
+    vf_status st = vf_set_tangent(t, xv, vel);
+    if (st == VF_OK) st = vf_set_tangent(t, sv, ones);
+    if (st == VF_OK) st = vf_jvp(t);
+    if (st != VF_OK) return vf__fail(t, st, "meanflow_loss: %s", vf_last_error());
+    const vf_real *du = vf_tangent(t, u);
+    for (int64_t i = 0; i < n; i++) {
+        double h = (double)b->e[i] - (double)b->s[i];
+        for (int64_t j = 0; j < d; j++)
+            target[i * d + j] = (vf_real)((double)vel[i * d + j] + h * (du ? (double)du[i * d + j] : 0.0));
+    }
+    vf_var err = vf_sub(t, u, vf_input(t, target, 2, (int64_t[]){n, d})); /* the target is a constant */
+    return vf_scale(t, vf_sum(t, vf_square(t, err), VF_ALL_AXES, 0), 1.0 / (double)n);
+}
+
+vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
+                             const vf_real *context, const int64_t *labels, int64_t steps)
+{
+    if (!v || !p || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "meanflow_sample: NULL argument");
+    const vf_vfield_params *vp = vf_vfield_get_params(v);
+    if (!vp->two_times) return vf__error(VF_ERR_ARG, "meanflow_sample: the field needs two times (two_times = 1)");
+    if (n < 0 || steps < 1)
+        return vf__error(VF_ERR_ARG, "meanflow_sample: need n >= 0 and steps >= 1 (got %lld, %lld)", (long long)n,
+                         (long long)steps);
+    if ((vp->context > 0) != (context != NULL))
+        return vf__error(VF_ERR_ARG, "meanflow_sample: the field takes a context of width %lld", (long long)vp->context);
+    int64_t d = vp->dim, c = vp->context;
+    vf_tape *own = NULL, *t = tape;
+    if (!t && !(t = own = vf_tape_new())) return vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
+    vf_real *times = vf_malloc(2 * VF_EVAL_BLOCK_ROWS * sizeof *times);
+    if (!times) {
+        vf_tape_free(own);
+        return vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
+    }
+    int was_enabled = vf_tape_grad_enabled(t);
+    vf_tape_set_grad_enabled(t, 0);
+    vf_status s = VF_OK;
+    for (int64_t k = 0; k < steps && s == VF_OK; k++) {
+        double s0 = (double)k / (double)steps, s1 = k + 1 == steps ? 1.0 : (double)(k + 1) / (double)steps;
+        for (int64_t i = 0; i < VF_EVAL_BLOCK_ROWS; i++) times[i] = (vf_real)s0, times[VF_EVAL_BLOCK_ROWS + i] = (vf_real)s1;
+        for (int64_t start = 0; start < n && s == VF_OK; start += VF_EVAL_BLOCK_ROWS) {
+            int64_t m = n - start < VF_EVAL_BLOCK_ROWS ? n - start : VF_EVAL_BLOCK_ROWS;
+            vf_tape_reset(t);
+            vf_var xv = vf_input(t, x + start * d, 2, (int64_t[]){m, d});
+            vf_var sv = vf_input(t, times, 2, (int64_t[]){m, 1}), ev = vf_input(t, times + VF_EVAL_BLOCK_ROWS, 2, (int64_t[]){m, 1});
+            vf_var cv = context ? vf_input(t, context + start * c, 2, (int64_t[]){m, c}) : VF_NOVAR;
+            vf_var u = vf_vfield_forward(v, p, t, xv, sv, ev, cv, labels ? labels + start : NULL);
+            if ((s = vf_tape_status(t)) != VF_OK) {
+                s = vf__error(s, "meanflow_sample: %s", vf_tape_error(t));
+                break;
+            }
+            const vf_real *ud = vf_value(t, u)->data;
+            for (int64_t i = 0; i < m * d; i++) x[start * d + i] = (vf_real)((double)x[start * d + i] + (s1 - s0) * (double)ud[i]);
+        }
+    }
+    vf_tape_set_grad_enabled(t, was_enabled);
+    vf_tape_reset(t);
+    vf_free(times);
+    vf_tape_free(own);
+    return s;
+}
