@@ -2,8 +2,8 @@
  * trained from N(0, I) to a shifted, scaled Gaussian transports fresh source points onto the target's
  * mean and spread and its log-density (exact divergence) is within a small KL of the target's,
  * transport backwards returns the points, a linear field's log-density matches its closed form
- * (exact divergence to 1e-3 nats; Hutchinson within its Monte Carlo error), and bad arguments are
- * errors. */
+ * (exact divergence to 1e-3 nats; Hutchinson within its Monte Carlo error), classifier-free guidance
+ * follows its formula, label dropping keeps its rate, and bad arguments are errors. */
 #include <math.h>
 #include <stdlib.h>
 #include "varflow.h"
@@ -229,6 +229,63 @@ static void test_log_prob_linear_field(void)
     vf_params_free(p);
 }
 
+/* Guidance: one Euler step follows (1 + w) v(x, t, c) - w v(x, t, null); w = 0 is plain transport;
+ * label dropping replaces labels by the null label at the asked rate (within Monte Carlo error). */
+static void test_guidance(void)
+{
+    enum { N = 5, M = 20000 };
+    vf_params *p = vf_params_new();
+    vf_vfield *v = small_field(p, 3);
+    vf_real x[N * D], y[N * D], z[N * D], t0[N];
+    int64_t labels[N] = {0, 1, 2, 1, 0};
+    vf_rng r;
+    vf_rng_init(&r, 2, 0);
+    vf_rng_normal_fill(&r, x, N * D, 0, 1);
+    memcpy(y, x, sizeof x);
+    memcpy(z, x, sizeof x);
+    vf_ode_options o = vf_ode_default_options();
+    o.solver = VF_SOLVER_EULER;
+    o.steps = 1;
+    const double w = 2.5;
+    CHECK_STATUS(vf_cfm_transport_guided(v, p, NULL, N, y, NULL, labels, w, 0.0, 0.5, &o, NULL), VF_OK);
+    vf_tape *t = vf_tape_new();
+    for (int i = 0; i < N; i++) t0[i] = 0;
+    vf_var xv = vf_input(t, x, 2, (int64_t[]){N, D}), tv = vf_input(t, t0, 2, (int64_t[]){N, 1});
+    vf_var vc = vf_vfield_forward(v, p, t, xv, tv, VF_NOVAR, VF_NOVAR, labels);
+    vf_var vn = vf_vfield_forward(v, p, t, xv, tv, VF_NOVAR, VF_NOVAR, NULL);
+    CHECK(vf_tape_status(t) == VF_OK);
+    for (int i = 0; i < N * D; i++) {
+        double want = (double)x[i] + 0.5 * ((1 + w) * (double)vf_value(t, vc)->data[i] - w * (double)vf_value(t, vn)->data[i]);
+        CHECK_NEAR(y[i], want, VF_USE_DOUBLE ? 1e-12 : 1e-5);
+    }
+    /* w = 0: the conditional field itself */
+    vf_real y0[N * D];
+    memcpy(y0, x, sizeof x);
+    CHECK_STATUS(vf_cfm_transport_guided(v, p, NULL, N, y0, NULL, labels, 0.0, 0.0, 0.5, &o, NULL), VF_OK);
+    CHECK_STATUS(vf_cfm_transport(v, p, NULL, N, z, NULL, labels, 0.0, 0.5, &o, NULL), VF_OK);
+    CHECK(memcmp(y0, z, sizeof z) == 0);
+    CHECK(vf_cfm_transport_guided(v, p, NULL, N, z, NULL, NULL, 1.0, 0.0, 0.5, &o, NULL) == VF_ERR_ARG);
+    /* dropping labels at rate 0.2 */
+    int64_t *lab = malloc(M * sizeof *lab), *out = malloc(M * sizeof *out);
+    for (int i = 0; i < M; i++) lab[i] = i % 3;
+    CHECK_STATUS(vf_cfm_drop_labels(M, lab, 3, 0.2, &r, out), VF_OK);
+    int dropped = 0, kept_ok = 1;
+    for (int i = 0; i < M; i++) {
+        dropped += out[i] == 3;
+        kept_ok &= out[i] == 3 || out[i] == lab[i];
+    }
+    double se = sqrt(0.2 * 0.8 / M);
+    CHECK(kept_ok);
+    CHECK_MSG(fabs((double)dropped / M - 0.2) < 4 * se, "dropped %d of %d", dropped, M);
+    lab[7] = 4;
+    CHECK(vf_cfm_drop_labels(M, lab, 3, 0.2, &r, out) == VF_ERR_ARG && strstr(vf_last_error(), "row 7") != NULL);
+    free(lab);
+    free(out);
+    vf_tape_free(t);
+    vf_vfield_free(v);
+    vf_params_free(p);
+}
+
 static void test_errors(void)
 {
     vf_params *p = vf_params_new();
@@ -256,6 +313,7 @@ int main(void)
     RUN(test_loss_definition);
     RUN(test_gaussian_transport);
     RUN(test_log_prob_linear_field);
+    RUN(test_guidance);
     RUN(test_errors);
     return vf_test_summary();
 }

@@ -104,6 +104,22 @@ int vf_coupling_from_name(const char *name);
 vf_status vf_coupling_pairs(const vf_coupling *c, int64_t n, int64_t d, const vf_real *x0, const vf_real *x1,
                             const int64_t *labels1, vf_rng *r, int64_t *i0, int64_t *i1);
 
+/* ---- classifier-free guidance ---------------------------------------------------------------
+ * Training drops each row's label to the null label (index `classes`) with probability p_drop
+ * (typically 0.1-0.2), so one field learns both v(x, t, c) and v(x, t, null). Sampling then follows
+ *   v_w(x, t, c) = (1 + w) v(x, t, c) - w v(x, t, null),
+ * w = 0 being the plain conditional field and larger w sharper, more typical samples of class c. */
+
+/* out[i] = labels[i], or classes with probability p_drop (0 <= p_drop <= 1); out may equal labels. */
+vf_status vf_cfm_drop_labels(int64_t n, const int64_t *labels, int64_t classes, double p_drop, vf_rng *r,
+                             int64_t *out);
+
+/* vf_cfm_transport along the guided field v_w (labels required when guidance != 0; guidance 0 is
+ * vf_cfm_transport itself). Each evaluation costs two network passes when guidance != 0. */
+vf_status vf_cfm_transport_guided(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
+                                  const vf_real *context, const int64_t *labels, double guidance, double t0,
+                                  double t1, const vf_ode_options *o, vf_ode_stats *stats);
+
 /* ---- likelihood ------------------------------------------------------------------------------
  * The flow carries the standard normal source at t0 to the model's density at t1. Along a path
  * d/dt log p_t(x(t)) = -div v(x(t), t), so log p_t1(x) = log N(z; 0, I) - integral_{t0}^{t1} div v dt

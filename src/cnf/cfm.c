@@ -1,5 +1,6 @@
 /* cfm.c — the flow-matching loss of a vector field on a probability path, and transport of points
  * through the field with the ODE solvers (vf_cfm.h). */
+#include <math.h>
 #include <string.h>
 #include "ad/ad_internal.h"
 #include "varflow/vf_cfm.h"
@@ -34,6 +35,7 @@ typedef struct transport_ctx {
     int64_t d, c;
     const vf_real *context;   /* [n, c] or NULL */
     const int64_t *labels;    /* [n] or NULL */
+    double guidance;          /* w of classifier-free guidance (0: none) */
     vf_real *time;            /* [VF_EVAL_BLOCK_ROWS] */
 } transport_ctx;
 
@@ -50,9 +52,28 @@ static vf_status transport_field(void *ctx, double tm, int64_t size, const vf_re
         vf_var tv = vf_input(c->t, c->time, 2, (int64_t[]){m, 1});
         vf_var cv = c->context ? vf_input(c->t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
         vf_var out = vf_vfield_forward(c->v, c->p, c->t, xv, tv, VF_NOVAR, cv, c->labels ? c->labels + start : NULL);
+        if (c->guidance != 0) { /* (1 + w) v(x, t, c) - w v(x, t, null) */
+            vf_var uncond = vf_vfield_forward(c->v, c->p, c->t, xv, tv, VF_NOVAR, cv, NULL);
+            out = vf_sub(c->t, vf_scale(c->t, out, 1 + c->guidance), vf_scale(c->t, uncond, c->guidance));
+        }
         vf_status s = vf_tape_status(c->t);
         if (s != VF_OK) return vf__error(s, "cfm_transport: %s", vf_tape_error(c->t));
         memcpy(dxdt + start * c->d, vf_value(c->t, out)->data, (size_t)(m * c->d) * sizeof *dxdt);
+    }
+    return VF_OK;
+}
+
+vf_status vf_cfm_drop_labels(int64_t n, const int64_t *labels, int64_t classes, double p_drop, vf_rng *r,
+                             int64_t *out)
+{
+    if (n < 0 || classes < 1 || !(p_drop >= 0 && p_drop <= 1) || !r || (n > 0 && (!labels || !out)))
+        return vf__error(VF_ERR_ARG, "cfm_drop_labels: need n >= 0, classes >= 1, 0 <= p_drop <= 1 (got %g) and "
+                         "non-NULL arrays", p_drop);
+    for (int64_t i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] > classes)
+            return vf__error(VF_ERR_ARG, "cfm_drop_labels: label %lld of row %lld is outside 0..%lld",
+                             (long long)labels[i], (long long)i, (long long)classes);
+        out[i] = vf_rng_uniform(r) < p_drop ? classes : labels[i];
     }
     return VF_OK;
 }
@@ -61,13 +82,23 @@ vf_status vf_cfm_transport(const vf_vfield *v, vf_params *p, vf_tape *tape, int6
                            const vf_real *context, const int64_t *labels, double t0, double t1,
                            const vf_ode_options *o, vf_ode_stats *stats)
 {
+    return vf_cfm_transport_guided(v, p, tape, n, x, context, labels, 0.0, t0, t1, o, stats);
+}
+
+vf_status vf_cfm_transport_guided(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
+                                  const vf_real *context, const int64_t *labels, double guidance, double t0,
+                                  double t1, const vf_ode_options *o, vf_ode_stats *stats)
+{
     if (!v || !p || !o || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "cfm_transport: NULL argument");
+    if (!isfinite(guidance)) return vf__error(VF_ERR_ARG, "cfm_transport: guidance must be finite (got %g)", guidance);
+    if (guidance != 0 && (!labels || vf_vfield_get_params(v)->classes < 1))
+        return vf__error(VF_ERR_ARG, "cfm_transport: guidance needs a labelled field and labels");
     const vf_vfield_params *vp = vf_vfield_get_params(v);
     if (n < 0) return vf__error(VF_ERR_ARG, "cfm_transport: negative row count %lld", (long long)n);
     if (vp->two_times) return vf__error(VF_ERR_ARG, "cfm_transport: the field takes two times (MeanFlow)");
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "cfm_transport: the field takes a context of width %lld", (long long)vp->context);
-    transport_ctx c = {v, p, tape, vp->dim, vp->context, context, labels, NULL};
+    transport_ctx c = {v, p, tape, vp->dim, vp->context, context, labels, guidance, NULL};
     vf_tape *own = NULL;
     if (!c.t && !(c.t = own = vf_tape_new())) return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
     c.time = vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof *c.time);
