@@ -84,6 +84,27 @@ vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a,
 vf_status vf_sinkhorn_sample_pairs(int64_t n, int64_t m, const double *cost, const double *f, const double *g,
                                    double eps, int64_t k, vf_rng *r, int64_t *rows, int64_t *cols);
 
+/* ---- distances by sorting: energy distance and sliced Wasserstein ----------------------------
+ * Uniform weights on x [n, d] and y [m, d] (sizes may differ). Random directions are N(0, I) draws
+ * normalized to the unit sphere, from `seed` (the same seed gives the same directions). */
+
+/* The energy distance of two 1-D samples a [n], b [m] (V-statistic):
+ *   2 mean|a_i - b_j| - mean|a_i - a_j| - mean|b_i - b_j|,
+ * by sorting in O((n + m) log(n + m)) (sums of pairwise distances from ranks). */
+vf_status vf_energy_distance_1d(int64_t n, const double *a, int64_t m, const double *b, double *out);
+
+/* The energy distance in d dimensions (Euclidean norms; MMD^2 with the kernel -|x - y|): slices = 0
+ * computes it exactly in O(n m d); slices > 0 estimates it as c_d times the mean over `slices` random
+ * directions of the 1-D energy distance of the projections, c_d = sqrt(pi) Gamma((d+1)/2) / Gamma(d/2)
+ * (E|<theta, z>| = |z| / c_d), in O(slices (n + m) log(n + m)) (Hertrich et al.'s sliced MMD). */
+vf_status vf_energy_distance(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, int64_t slices,
+                             uint64_t seed, double *out);
+
+/* Sliced Wasserstein: (mean over `projections` random directions of W_p^p of the projections)^(1/p),
+ * p = 1 or 2, each 1-D W_p^p from the two sorted samples' quantile functions (exact for any n, m). */
+vf_status vf_sliced_wasserstein(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, int p,
+                                int64_t projections, uint64_t seed, double *out);
+
 #ifdef __cplusplus
 }
 #endif
