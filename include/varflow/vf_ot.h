@@ -105,6 +105,24 @@ vf_status vf_energy_distance(int64_t n, int64_t m, int64_t d, const vf_real *x, 
 vf_status vf_sliced_wasserstein(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, int p,
                                 int64_t projections, uint64_t seed, double *out);
 
+/* ---- maximum mean discrepancy ---------------------------------------------------------------
+ * MMD^2 = E k(X, X') + E k(Y, Y') - 2 E k(X, Y) between uniform samples x [n, d] and y [m, d], with
+ *   VF_KERNEL_GAUSSIAN  k = exp(-r^2 / (2 h^2))
+ *   VF_KERNEL_LAPLACE   k = exp(-r / h)
+ *   VF_KERNEL_IMQ       k = (1 + r^2 / h^2)^(-1/2)        (inverse multiquadric)
+ * r = |x - y|, bandwidth h. The biased estimate (V-statistic) averages over all pairs, the unbiased
+ * one (U-statistic) leaves out i = j within each sample (needs n, m >= 2; it can be negative). A
+ * bandwidth <= 0 asks for the median heuristic: h = the median distance between distinct points of
+ * the pooled sample (of its first 1000 points when larger). O((n + m)^2 d). */
+typedef enum vf_kernel { VF_KERNEL_GAUSSIAN = 0, VF_KERNEL_LAPLACE, VF_KERNEL_IMQ } vf_kernel;
+
+/* "gaussian", "laplace", "imq"; -1 for an unknown name. */
+int vf_kernel_from_name(const char *name);
+
+/* *out = MMD^2; *bandwidth_used (may be NULL) = h. */
+vf_status vf_mmd2(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, vf_kernel kernel,
+                  double bandwidth, int unbiased, double *out, double *bandwidth_used);
+
 #ifdef __cplusplus
 }
 #endif
