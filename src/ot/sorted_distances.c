@@ -91,6 +91,17 @@ static void project(int64_t n, int64_t d, const vf_real *x, const double *theta,
     }
 }
 
+/* |a - b| for two points of d coordinates, in double. */
+static double distance(const vf_real *a, const vf_real *b, int64_t d)
+{
+    double q = 0;
+    for (int64_t k = 0; k < d; k++) {
+        double e = (double)a[k] - (double)b[k];
+        q += e * e;
+    }
+    return sqrt(q);
+}
+
 vf_status vf_energy_distance(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, int64_t slices,
                              uint64_t seed, double *out)
 {
@@ -100,32 +111,11 @@ vf_status vf_energy_distance(int64_t n, int64_t m, int64_t d, const vf_real *x, 
     if (slices == 0) { /* the definition, O(n m d) */
         double xy = 0, xx = 0, yy = 0;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < m; j++) {
-                double q = 0;
-                for (int64_t k = 0; k < d; k++) {
-                    double e = (double)x[i * d + k] - (double)y[j * d + k];
-                    q += e * e;
-                }
-                xy += sqrt(q);
-            }
+            for (int64_t j = 0; j < m; j++) xy += distance(x + i * d, y + j * d, d);
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = i + 1; j < n; j++) {
-                double q = 0;
-                for (int64_t k = 0; k < d; k++) {
-                    double e = (double)x[i * d + k] - (double)x[j * d + k];
-                    q += e * e;
-                }
-                xx += 2 * sqrt(q);
-            }
+            for (int64_t j = i + 1; j < n; j++) xx += 2 * distance(x + i * d, x + j * d, d);
         for (int64_t i = 0; i < m; i++)
-            for (int64_t j = i + 1; j < m; j++) {
-                double q = 0;
-                for (int64_t k = 0; k < d; k++) {
-                    double e = (double)y[i * d + k] - (double)y[j * d + k];
-                    q += e * e;
-                }
-                yy += 2 * sqrt(q);
-            }
+            for (int64_t j = i + 1; j < m; j++) yy += 2 * distance(y + i * d, y + j * d, d);
         *out = 2 * xy / ((double)n * m) - xx / ((double)n * n) - yy / ((double)m * m);
         return VF_OK;
     }
