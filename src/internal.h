@@ -42,6 +42,13 @@ vf_status vf__verror(vf_status status, const char *fmt, va_list ap);
 /* Overflow-checked a*b for sizes; returns 0 (and sets *out) on success, -1 on overflow. */
 int vf__mul_size(size_t a, size_t b, size_t *out);
 
+/* qsort comparator for doubles, ascending. */
+static inline int vf__compare_doubles(const void *p, const void *q)
+{
+    double a = *(const double *)p, b = *(const double *)q;
+    return (a > b) - (a < b);
+}
+
 /* Thread count for OpenMP loops (from vf_set_num_threads). */
 int vf__threads(void);
 

@@ -49,12 +49,6 @@ static double mean_kernel(const vf_real *a, int64_t na, const vf_real *b, int64_
     return s / pairs;
 }
 
-static int compare_doubles(const void *p, const void *q)
-{
-    double a = *(const double *)p, b = *(const double *)q;
-    return (a > b) - (a < b);
-}
-
 /* The median distance between distinct points of the pooled sample's first MEDIAN_POINTS points. */
 static vf_status median_bandwidth(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, double *h)
 {
@@ -69,7 +63,7 @@ static vf_status median_bandwidth(int64_t n, int64_t m, int64_t d, const vf_real
             const vf_real *a = i < n ? x + i * d : y + (i - n) * d, *b = j < n ? x + j * d : y + (j - n) * d;
             dist[k++] = sqrt(sq_dist(a, b, d));
         }
-    qsort(dist, (size_t)pairs, sizeof *dist, compare_doubles);
+    qsort(dist, (size_t)pairs, sizeof *dist, vf__compare_doubles);
     *h = pairs % 2 ? dist[pairs / 2] : 0.5 * (dist[pairs / 2 - 1] + dist[pairs / 2]);
     vf_free(dist);
     if (!(*h > 0)) return vf__error(VF_ERR_ARG, "mmd: the median distance is 0 (repeated points); give a bandwidth");

@@ -11,16 +11,10 @@
 #include "internal.h"
 #include "varflow/vf_ot.h"
 
-static int compare_doubles(const void *p, const void *q)
-{
-    double a = *(const double *)p, b = *(const double *)q;
-    return (a > b) - (a < b);
-}
-
 /* Sum over pairs i < j of |s_i - s_j| for s [k], sorted in place; Kahan-free but in double. */
 static double pair_sum_sorted(int64_t k, double *s)
 {
-    qsort(s, (size_t)k, sizeof *s, compare_doubles);
+    qsort(s, (size_t)k, sizeof *s, vf__compare_doubles);
     double total = 0;
     for (int64_t i = 0; i < k; i++) total += s[i] * (double)(2 * (i + 1) - k - 1);
     return total;
@@ -172,8 +166,8 @@ vf_status vf_sliced_wasserstein(int64_t n, int64_t m, int64_t d, const vf_real *
         random_direction(&r, d, theta);
         project(n, d, x, theta, px);
         project(m, d, y, theta, py);
-        qsort(px, (size_t)n, sizeof *px, compare_doubles);
-        qsort(py, (size_t)m, sizeof *py, compare_doubles);
+        qsort(px, (size_t)n, sizeof *px, vf__compare_doubles);
+        qsort(py, (size_t)m, sizeof *py, vf__compare_doubles);
         sum += wasserstein_1d_sorted(n, px, m, py, p);
     }
     double mean = sum / (double)projections;
