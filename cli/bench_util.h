@@ -38,4 +38,7 @@ int bench_suite_flows(bench_out *o, int threads, int quick, uint64_t seed);
 /* The flow-matching suite (bench_cfm.c): I-CFM training step and Euler sampling, d = 2. */
 int bench_suite_cfm(bench_out *o, int threads, int quick, uint64_t seed);
 
+/* The optimal-transport suite (bench_ot.c): exact OT, Sinkhorn, sliced W, energy distance. */
+int bench_suite_ot(bench_out *o, int threads, int quick, uint64_t seed);
+
 #endif

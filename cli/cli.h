@@ -19,6 +19,7 @@ typedef struct cli_command {
 } cli_command;
 
 extern const cli_command cli_cmd_data;
+extern const cli_command cli_cmd_eval;
 extern const cli_command cli_cmd_bench;
 extern const cli_command cli_cmd_demo;
 extern const cli_command cli_cmd_info;

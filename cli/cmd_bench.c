@@ -8,6 +8,7 @@
  *                  at batch 512: steps/s, its matrix-product GFLOP/s, and that rate over sgemm's.
  * Suite "flows" (issue: normalizing flows; bench_flows.c): NSF and MAF training, log-density, sampling.
  * Suite "cfm" (issue: continuous flows; bench_cfm.c): I-CFM training step and Euler sampling.
+ * Suite "ot" (issue: optimal transport; bench_ot.c): exact OT, Sinkhorn, sliced W, energy distance.
  * Threads default to 1 here, whatever the machine has, so the numbers compare across machines.
  */
 #include <math.h>
@@ -179,15 +180,17 @@ static int run(int argc, char **argv)
             return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
         }
     }
-    if (strcmp(suite, "engine") != 0 && strcmp(suite, "flows") != 0 && strcmp(suite, "cfm") != 0)
-        return cli_usage_error("bench", "unknown suite '%s' (suites: engine, flows, cfm)", suite);
+    if (strcmp(suite, "engine") != 0 && strcmp(suite, "flows") != 0 && strcmp(suite, "cfm") != 0 &&
+        strcmp(suite, "ot") != 0)
+        return cli_usage_error("bench", "unknown suite '%s' (suites: engine, flows, cfm, ot)", suite);
     int threads = c.threads > 0 ? c.threads : 1;
     vf_set_num_threads(threads);
     bench_out o = {c.json, 0};
     uint64_t seed = c.have_seed ? c.seed : 1;
     if (strcmp(suite, "flows") == 0) return bench_suite_flows(&o, threads, quick, seed);
     if (strcmp(suite, "cfm") == 0) return bench_suite_cfm(&o, threads, quick, seed);
+    if (strcmp(suite, "ot") == 0) return bench_suite_ot(&o, threads, quick, seed);
     return suite_engine(&o, threads, quick, seed);
 }
 
-const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine, flows, cfm)", run, help};
+const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine, flows, cfm, ot)", run, help};

@@ -15,6 +15,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_fit,
     &cli_cmd_logprob,
     &cli_cmd_sample,
+    &cli_cmd_eval,
     NULL,
 };
 

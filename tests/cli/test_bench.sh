@@ -50,9 +50,16 @@ has_case "$T/cfm" cfm_train_vs_sgemm ratio
 has_case "$T/cfm" cfm_sample calls/s
 if grep -q '"solver":"euler","steps":100,"rows":1024' "$T/cfm"; then ok; else bad "cfm_sample lacks its parameters: $(cat "$T/cfm")"; fi
 
+if "$V" bench ot --quick --json >"$T/ot" 2>"$T/err"; then ok; else bad "bench ot failed: $(cat "$T/err")"; fi
+has_case "$T/ot" ot_emd calls/s
+has_case "$T/ot" ot_sinkhorn calls/s
+has_case "$T/ot" ot_sw calls/s
+has_case "$T/ot" ot_energy s
+if grep -q '"eps":0.05,"tol":1e-06' "$T/ot"; then ok; else bad "ot_sinkhorn lacks its parameters: $(cat "$T/ot")"; fi
+
 "$V" bench nosuchsuite >"$T/out" 2>"$T/err"
 rc=$?
-if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows, cfm)" "$T/err" && [ ! -s "$T/out" ]; then ok
+if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows, cfm, ot)" "$T/err" && [ ! -s "$T/out" ]; then ok
 else bad "unknown suite: exit $rc, $(cat "$T/err")"; fi
 
 echo "$pass passed, $fail failed"

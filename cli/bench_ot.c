@@ -1,0 +1,158 @@
+/* bench_ot.c — `varflow bench ot`: the optimal-transport workloads of issue 6's speed targets, on
+ * x, y = 1000 points each of N(0, I) in 2-D (float build: the points are vf_real), squared-Euclidean
+ * cost in double divided by its maximum (as the issue's POT reference, bench/pot_ot.py, does):
+ *   ot_emd        exact OT of the uniform measures (the assignment path) from the cost matrix (calls/s)
+ *   ot_sinkhorn   log-domain Sinkhorn at eps = 0.05, tolerance 1e-6 on the marginals (calls/s)
+ *   ot_sw         sliced W2 with 50 random directions, from the points (calls/s)
+ *   ot_energy     the sliced energy distance by sorting (100 directions) of n = m = 20,000 points (s)
+ * --quick: 200 points (2,000 for the energy distance) and short rounds.
+ */
+#include <math.h>
+#include <string.h>
+#include "bench_util.h"
+#include "internal.h"
+
+enum { OT_N = 1000, OT_QUICK_N = 200, OT_ENERGY_N = 20000, OT_QUICK_ENERGY_N = 2000, OT_SW_DIRS = 50,
+       OT_ENERGY_SLICES = 100 };
+#define OT_EPS 0.05
+#define OT_TOL 1e-6
+
+typedef struct ot_bench {
+    int64_t n;
+    vf_real *x, *y;     /* [n, 2] each */
+    double *cost;       /* [n, n], normalized by its maximum */
+    int64_t *perm;      /* [n] */
+    int64_t sinkhorn_iterations;
+    vf_real *ex, *ey;   /* the energy distance's points, [energy_n, 2] each */
+    int64_t energy_n;
+    double value;
+} ot_bench;
+
+static void ot_bench_free(ot_bench *b)
+{
+    vf_free(b->x);
+    vf_free(b->y);
+    vf_free(b->cost);
+    vf_free(b->perm);
+    vf_free(b->ex);
+    vf_free(b->ey);
+    memset(b, 0, sizeof *b);
+}
+
+static vf_status ot_bench_init(ot_bench *b, int64_t n, int64_t energy_n, uint64_t seed)
+{
+    memset(b, 0, sizeof *b);
+    b->n = n;
+    b->energy_n = energy_n;
+    b->x = vf_malloc((size_t)n * 2 * sizeof *b->x);
+    b->y = vf_malloc((size_t)n * 2 * sizeof *b->y);
+    b->cost = vf_malloc((size_t)n * (size_t)n * sizeof *b->cost);
+    b->perm = vf_malloc((size_t)n * sizeof *b->perm);
+    b->ex = vf_malloc((size_t)energy_n * 2 * sizeof *b->ex);
+    b->ey = vf_malloc((size_t)energy_n * 2 * sizeof *b->ey);
+    if (!b->x || !b->y || !b->cost || !b->perm || !b->ex || !b->ey) {
+        ot_bench_free(b);
+        return VF_ERR_NOMEM;
+    }
+    vf_rng r;
+    vf_rng_init(&r, seed, 11);
+    vf_rng_normal_fill(&r, b->x, (size_t)n * 2, 0.0, 1.0);
+    vf_rng_normal_fill(&r, b->y, (size_t)n * 2, 0.0, 1.0);
+    vf_rng_normal_fill(&r, b->ex, (size_t)energy_n * 2, 0.0, 1.0);
+    vf_rng_normal_fill(&r, b->ey, (size_t)energy_n * 2, 0.0, 1.0);
+    double max = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double dx = (double)b->x[2 * i] - (double)b->y[2 * j], dy = (double)b->x[2 * i + 1] - (double)b->y[2 * j + 1];
+            double c = dx * dx + dy * dy;
+            b->cost[i * n + j] = c;
+            if (c > max) max = c;
+        }
+    for (size_t k = 0; k < (size_t)n * (size_t)n; k++) b->cost[k] /= max;
+    return VF_OK;
+}
+
+static int emd_call(void *ctx)
+{
+    ot_bench *b = ctx;
+    if (vf_assignment_solve(b->n, b->cost, b->perm, &b->value) != VF_OK) return -1;
+    b->value /= (double)b->n;
+    return 0;
+}
+
+static int sinkhorn_call(void *ctx)
+{
+    ot_bench *b = ctx;
+    vf_sinkhorn_options o = vf_sinkhorn_default_options();
+    o.eps = OT_EPS;
+    o.tol = OT_TOL;
+    vf_sinkhorn_result r;
+    if (vf_sinkhorn(b->n, b->n, b->cost, NULL, NULL, &o, NULL, NULL, &r) != VF_OK) return -1;
+    b->value = r.transport_cost;
+    b->sinkhorn_iterations = r.iterations;
+    return 0;
+}
+
+static int sw_call(void *ctx)
+{
+    ot_bench *b = ctx;
+    return vf_sliced_wasserstein(b->n, b->n, 2, b->x, b->y, 2, OT_SW_DIRS, 7, &b->value) == VF_OK ? 0 : -1;
+}
+
+static int energy_call(void *ctx)
+{
+    ot_bench *b = ctx;
+    return vf_energy_distance(b->energy_n, b->energy_n, 2, b->ex, b->ey, OT_ENERGY_SLICES, 7, &b->value) == VF_OK ? 0
+                                                                                                              : -1;
+}
+
+int bench_suite_ot(bench_out *o, int threads, int quick, uint64_t seed)
+{
+    ot_bench b;
+    if (ot_bench_init(&b, quick ? OT_QUICK_N : OT_N, quick ? OT_QUICK_ENERGY_N : OT_ENERGY_N, seed) != VF_OK)
+        return cli_runtime_error("bench", "ot: %s", vf_last_error());
+    const int rounds = quick ? 3 : 5;
+    const double seconds = quick ? 0.05 : 0.6;
+    const char *real = VF_USE_DOUBLE ? "double" : "float";
+    char extra[512];
+    double rate = 0;
+    int rc = 0;
+    if (bench_rate(emd_call, &b, 1, rounds, seconds, &rate) != 0) {
+        rc = cli_runtime_error("bench", "ot_emd: %s", vf_last_error());
+        goto done;
+    }
+    snprintf(extra, sizeof extra,
+             "\"n\":%lld,\"m\":%lld,\"d\":2,\"cost\":\"sqeuclidean/max\",\"weights\":\"uniform\",\"cost_value\":%.10g,"
+             "\"threads\":%d,\"real\":\"%s\"",
+             (long long)b.n, (long long)b.n, b.value, threads, real);
+    bench_emit(o, "ot_emd", rate, "calls/s", extra);
+
+    if (bench_rate(sinkhorn_call, &b, 1, rounds, seconds, &rate) != 0) {
+        rc = cli_runtime_error("bench", "ot_sinkhorn: %s", vf_last_error());
+        goto done;
+    }
+    snprintf(extra, sizeof extra,
+             "\"n\":%lld,\"m\":%lld,\"d\":2,\"cost\":\"sqeuclidean/max\",\"eps\":%g,\"tol\":%g,\"iterations\":%lld,"
+             "\"cost_value\":%.10g,\"threads\":%d,\"real\":\"%s\"",
+             (long long)b.n, (long long)b.n, OT_EPS, OT_TOL, (long long)b.sinkhorn_iterations, b.value, threads, real);
+    bench_emit(o, "ot_sinkhorn", rate, "calls/s", extra);
+
+    if (bench_rate(sw_call, &b, 3, rounds, seconds, &rate) != 0) {
+        rc = cli_runtime_error("bench", "ot_sw: %s", vf_last_error());
+        goto done;
+    }
+    snprintf(extra, sizeof extra, "\"n\":%lld,\"m\":%lld,\"d\":2,\"p\":2,\"projections\":%d,\"threads\":%d,\"real\":\"%s\"",
+             (long long)b.n, (long long)b.n, OT_SW_DIRS, threads, real);
+    bench_emit(o, "ot_sw", rate, "calls/s", extra);
+
+    if (bench_rate(energy_call, &b, 1, rounds, seconds, &rate) != 0) {
+        rc = cli_runtime_error("bench", "ot_energy: %s", vf_last_error());
+        goto done;
+    }
+    snprintf(extra, sizeof extra, "\"n\":%lld,\"m\":%lld,\"d\":2,\"slices\":%d,\"threads\":%d,\"real\":\"%s\"",
+             (long long)b.energy_n, (long long)b.energy_n, OT_ENERGY_SLICES, threads, real);
+    bench_emit(o, "ot_energy", 1.0 / rate, "s", extra);
+done:
+    ot_bench_free(&b);
+    return rc;
+}

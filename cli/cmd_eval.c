@@ -1,0 +1,371 @@
+/* cmd_eval.c — `varflow eval`: a distance between two sample files (CONTRACTS §2, the metrics of
+ * `eval`), printed as one number or, with --json, as {"metric", "value", ...}.
+ *
+ * The metrics are the C API's (vf_ot.h); this file only reads the files, checks that they agree, and
+ * reports. Weights (--weights-a / --weights-b: one non-negative number per row) are normalized to sum
+ * to one; only the transport metrics take them.
+ */
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+#include "cli.h"
+
+static void eval_help(FILE *out)
+{
+    fputs("Usage: varflow eval --metric NAME A B [options]\n"
+          "\n"
+          "Prints a distance between the samples in files A [n, d] and B [m, d] (.csv, .npy, IDX).\n"
+          "\n"
+          "Metrics:\n"
+          "  emd           exact optimal transport cost (W2^2 for the default cost)\n"
+          "  w2            its square root\n"
+          "  sinkhorn      transport cost <P, C> of the entropic plan P at --eps (POT's sinkhorn2)\n"
+          "  sw            sliced Wasserstein W_p over --projections random directions\n"
+          "  mmd           squared maximum mean discrepancy (--kernel, --bandwidth, --unbiased)\n"
+          "  energy        energy distance (exact; --slices K for the sliced estimate)\n"
+          "\n"
+          "Options:\n"
+          "  --metric NAME        one of the metrics above (required)\n"
+          "  --cost C             sqeuclidean (default) or euclidean, for emd, w2 and sinkhorn\n"
+          "  --weights-a FILE     weights of A's rows (one non-negative column; normalized to sum 1)\n"
+          "  --weights-b FILE     weights of B's rows (emd, w2, sinkhorn)\n"
+          "  --eps E              entropic regularization for sinkhorn, in units of the cost (default 0.05)\n"
+          "  --tol T              sinkhorn: L1 error of the marginals at which to stop (default 1e-9)\n"
+          "  --max-iter K         sinkhorn: iteration limit (default 10000)\n"
+          "  --projections K      sw: number of random directions (default 50)\n"
+          "  --p P                sw: 1 or 2 (default 2)\n"
+          "  --kernel K           mmd: gaussian (default), laplace or imq\n"
+          "  --bandwidth H        mmd: kernel bandwidth; 0 (default) takes the median distance\n"
+          "  --unbiased           mmd: the unbiased U-statistic instead of the V-statistic\n"
+          "  --slices K           energy: sliced estimate over K directions (default 0: exact)\n",
+          out);
+    cli_print_common_help(out);
+    fputs("\n"
+          "--seed draws the directions of sw and sliced energy.\n"
+          "\n"
+          "Example:\n"
+          "  varflow eval --metric w2 samples.npy test.npy\n"
+          "\n"
+          "With --json, prints {\"metric\", \"value\", \"n\", \"m\", \"dim\"} and the metric's settings\n"
+          "(and \"iterations\" for sinkhorn).\n",
+          out);
+}
+
+typedef enum eval_metric { M_EMD, M_W2, M_SINKHORN, M_SW, M_MMD, M_ENERGY, M_COUNT } eval_metric;
+static const char *const metric_names[M_COUNT] = {"emd", "w2", "sinkhorn", "sw", "mmd", "energy"};
+
+typedef struct eval_args {
+    eval_metric metric;
+    const char *a_path, *b_path, *wa_path, *wb_path;
+    int euclidean;        /* --cost euclidean */
+    double eps, tol, bandwidth;
+    int64_t max_iter, projections, slices;
+    int p, unbiased, kernel;
+} eval_args;
+
+/* Reads a sample file into x, refusing an empty one. */
+static int read_samples(const char *path, vf_tensor *x)
+{
+    if (vf_read_table(path, x) != VF_OK) return cli_runtime_error("eval", "%s", vf_last_error());
+    if (x->shape[0] < 1) return cli_runtime_error("eval", "%s has no rows", path);
+    return 0;
+}
+
+static int64_t columns(const vf_tensor *x) { return x->ndim > 1 ? x->shape[1] : 1; }
+
+/* Reads a weight file of n rows into w [n] (double), checks every weight is finite and >= 0 with a
+ * positive total, and divides by the total. */
+static int read_weights(const char *path, int64_t n, const char *of, double *w)
+{
+    vf_tensor t = {0};
+    int rc = 0;
+    if (vf_read_table(path, &t) != VF_OK) return cli_runtime_error("eval", "%s", vf_last_error());
+    if (columns(&t) != 1 || t.shape[0] != n) {
+        rc = cli_runtime_error("eval", "%s is %lld x %lld but the weights of %s must be %lld x 1", path,
+                               (long long)t.shape[0], (long long)columns(&t), of, (long long)n);
+        goto done;
+    }
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        w[i] = t.data[i];
+        if (!(w[i] >= 0)) {
+            rc = cli_runtime_error("eval", "%s: weight %lld is %g; weights must be non-negative", path,
+                                   (long long)i + 1, w[i]);
+            goto done;
+        }
+        total += w[i];
+    }
+    if (!(total > 0) || !isfinite(total)) {
+        rc = cli_runtime_error("eval", "%s: the weights must have a positive, finite sum", path);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) w[i] /= total;
+done:
+    vf_tensor_free(&t);
+    return rc;
+}
+
+/* cost [n, m] = |x_i - y_j|^2 (or its square root), in double. */
+static void cost_matrix(const vf_tensor *x, const vf_tensor *y, int euclidean, double *cost)
+{
+    int64_t n = x->shape[0], m = y->shape[0], d = columns(x);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < m; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < d; k++) {
+                double diff = (double)x->data[i * d + k] - (double)y->data[j * d + k];
+                s += diff * diff;
+            }
+            cost[i * m + j] = euclidean ? sqrt(s) : s;
+        }
+}
+
+/* Exact OT between uniform equal-size samples (the assignment). */
+static vf_status exact_ot(const eval_args *a, const vf_tensor *x, const vf_tensor *y, double *value)
+{
+    int64_t n = x->shape[0];
+    if (!a->euclidean) {
+        int64_t *perm = vf_malloc((size_t)n * sizeof *perm);
+        if (!perm) return VF_ERR_NOMEM;
+        vf_status s = vf_ot_pairs_sqeuclidean(n, columns(x), x->data, y->data, perm, value);
+        vf_free(perm);
+        return s;
+    }
+    double *cost = vf_malloc((size_t)n * (size_t)n * sizeof *cost);
+    int64_t *perm = vf_malloc((size_t)n * sizeof *perm);
+    vf_status s = VF_ERR_NOMEM;
+    if (cost && perm) {
+        cost_matrix(x, y, 1, cost);
+        s = vf_assignment_solve(n, cost, perm, value);
+        if (s == VF_OK) *value /= (double)n;
+    }
+    vf_free(cost);
+    vf_free(perm);
+    return s;
+}
+
+static vf_status run_sinkhorn(const eval_args *a, const vf_tensor *x, const vf_tensor *y, const double *wa,
+                              const double *wb, double *value, int64_t *iterations)
+{
+    int64_t n = x->shape[0], m = y->shape[0];
+    double *cost = vf_malloc((size_t)n * (size_t)m * sizeof *cost);
+    if (!cost) return VF_ERR_NOMEM;
+    cost_matrix(x, y, a->euclidean, cost);
+    vf_sinkhorn_options o = vf_sinkhorn_default_options();
+    o.eps = a->eps;
+    o.tol = a->tol;
+    o.max_iter = a->max_iter;
+    vf_sinkhorn_result r;
+    vf_status s = vf_sinkhorn(n, m, cost, wa, wb, &o, NULL, NULL, &r);
+    *value = r.transport_cost;
+    *iterations = r.iterations;
+    vf_free(cost);
+    return s;
+}
+
+static vf_status compute(const eval_args *a, const vf_tensor *x, const vf_tensor *y, const double *wa,
+                         const double *wb, uint64_t seed, double *value, int64_t *iterations)
+{
+    int64_t n = x->shape[0], m = y->shape[0], d = columns(x);
+    switch (a->metric) {
+    case M_EMD:
+    case M_W2: {
+        vf_status s = exact_ot(a, x, y, value);
+        if (s == VF_OK && a->metric == M_W2) *value = sqrt(fmax(*value, 0.0));
+        return s;
+    }
+    case M_SINKHORN: return run_sinkhorn(a, x, y, wa, wb, value, iterations);
+    case M_SW: return vf_sliced_wasserstein(n, m, d, x->data, y->data, a->p, a->projections, seed, value);
+    case M_MMD:
+        return vf_mmd2(n, m, d, x->data, y->data, (vf_kernel)a->kernel, a->bandwidth, a->unbiased, value, NULL);
+    case M_ENERGY: return vf_energy_distance(n, m, d, x->data, y->data, a->slices, seed, value);
+    default: return VF_ERR_ARG;
+    }
+}
+
+static void print_json(const eval_args *a, const vf_tensor *x, const vf_tensor *y, double value, int64_t iterations)
+{
+    fputs("{\"metric\":", stdout);
+    cli_json_string(stdout, metric_names[a->metric]);
+    if (isfinite(value))
+        printf(",\"value\":%.17g", value);
+    else
+        fputs(",\"value\":null", stdout);
+    printf(",\"n\":%lld,\"m\":%lld,\"dim\":%lld", (long long)x->shape[0], (long long)y->shape[0],
+           (long long)columns(x));
+    switch (a->metric) {
+    case M_EMD:
+    case M_W2: printf(",\"cost\":\"%s\"", a->euclidean ? "euclidean" : "sqeuclidean"); break;
+    case M_SINKHORN:
+        printf(",\"cost\":\"%s\",\"eps\":%.17g,\"iterations\":%lld", a->euclidean ? "euclidean" : "sqeuclidean",
+               a->eps, (long long)iterations);
+        break;
+    case M_SW: printf(",\"projections\":%lld,\"p\":%d", (long long)a->projections, a->p); break;
+    case M_MMD:
+        printf(",\"kernel\":\"%s\",\"unbiased\":%s", a->kernel == VF_KERNEL_LAPLACE ? "laplace"
+                                                    : a->kernel == VF_KERNEL_IMQ   ? "imq"
+                                                                                   : "gaussian",
+               a->unbiased ? "true" : "false");
+        break;
+    case M_ENERGY: printf(",\"slices\":%lld", (long long)a->slices); break;
+    default: break;
+    }
+    fputs("}\n", stdout);
+}
+
+static int eval_files(const eval_args *a, const cli_common *common)
+{
+    const char *cmd = "eval";
+    vf_tensor x = {0}, y = {0};
+    double *wa = NULL, *wb = NULL;
+    int rc;
+    if ((rc = read_samples(a->a_path, &x)) != 0 || (rc = read_samples(a->b_path, &y)) != 0) goto done;
+    if (columns(&x) != columns(&y)) {
+        rc = cli_runtime_error(cmd, "%s has %lld columns but %s has %lld: the samples must have the same dimension",
+                               a->a_path, (long long)columns(&x), a->b_path, (long long)columns(&y));
+        goto done;
+    }
+    if (a->wa_path) {
+        if (!(wa = vf_malloc((size_t)x.shape[0] * sizeof *wa))) goto nomem;
+        if ((rc = read_weights(a->wa_path, x.shape[0], a->a_path, wa)) != 0) goto done;
+    }
+    if (a->wb_path) {
+        if (!(wb = vf_malloc((size_t)y.shape[0] * sizeof *wb))) goto nomem;
+        if ((rc = read_weights(a->wb_path, y.shape[0], a->b_path, wb)) != 0) goto done;
+    }
+    if ((a->metric == M_EMD || a->metric == M_W2) && (wa || wb || x.shape[0] != y.shape[0])) {
+        rc = cli_runtime_error(cmd, "--metric %s: exact OT between weighted or unequal-size samples is not available "
+                                    "yet (%lld and %lld rows); use equal sizes without weights",
+                               metric_names[a->metric], (long long)x.shape[0], (long long)y.shape[0]);
+        goto done;
+    }
+    double value = NAN;
+    int64_t iterations = 0;
+    vf_status s = compute(a, &x, &y, wa, wb, common->seed, &value, &iterations);
+    if (s == VF_ERR_NUMERIC && a->metric == M_SINKHORN) {
+        if (!common->quiet && !common->json)
+            fprintf(stderr, "varflow eval: warning: %s (the value is the last iterate's)\n", vf_last_error());
+    } else if (s == VF_ERR_NOMEM) {
+        goto nomem;
+    } else if (s != VF_OK) {
+        rc = cli_runtime_error(cmd, "%s", vf_last_error());
+        goto done;
+    }
+    if (common->json)
+        print_json(a, &x, &y, value, iterations);
+    else
+        printf("%.10g\n", value);
+    rc = 0;
+    goto done;
+nomem:
+    rc = cli_runtime_error(cmd, "out of memory");
+done:
+    vf_free(wa);
+    vf_free(wb);
+    vf_tensor_free(&x);
+    vf_tensor_free(&y);
+    return rc;
+}
+
+/* Parses the value of a numeric option into *out within [lo, hi]; prints the usage error on failure. */
+static int option_i64(const char *cmd, int argc, char **argv, int *i, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *name = argv[*i];
+    const char *v = cli_option_value(cmd, argc, argv, i);
+    if (!v) return -1;
+    if (cli_parse_i64(v, lo, hi, out)) {
+        cli_usage_error(cmd, "%s: '%s' is not a whole number in [%lld, %lld]", name, v, (long long)lo, (long long)hi);
+        return -1;
+    }
+    return 0;
+}
+
+static int option_double(const char *cmd, int argc, char **argv, int *i, double *out)
+{
+    const char *name = argv[*i];
+    const char *v = cli_option_value(cmd, argc, argv, i);
+    if (!v) return -1;
+    if (cli_parse_double(v, out) || !isfinite(*out)) {
+        cli_usage_error(cmd, "%s: '%s' is not a finite number", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int eval_run(int argc, char **argv)
+{
+    const char *cmd = "eval";
+    cli_common common = {0};
+    eval_args a = {.metric = M_COUNT, .eps = 0.05, .tol = 1e-9, .max_iter = 10000, .projections = 50, .p = 2};
+    const char *metric = NULL, *cost = NULL, *kernel = NULL;
+    int64_t p = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int k = cli_common_option(cmd, argc, argv, &i, &common);
+        if (k < 0) return 2;
+        if (k > 0) continue;
+        const cli_file_opt files[] = {{"--metric", &metric},     {"--cost", &cost},       {"--kernel", &kernel},
+                                      {"--weights-a", &a.wa_path}, {"--weights-b", &a.wb_path}, {NULL, NULL}};
+        int f = cli_file_option(cmd, argc, argv, &i, files);
+        if (f < 0) return 2;
+        if (f > 0) continue;
+        int bad = 0;
+        if (cli_is_option(arg, "--eps"))
+            bad = option_double(cmd, argc, argv, &i, &a.eps);
+        else if (cli_is_option(arg, "--tol"))
+            bad = option_double(cmd, argc, argv, &i, &a.tol);
+        else if (cli_is_option(arg, "--bandwidth"))
+            bad = option_double(cmd, argc, argv, &i, &a.bandwidth);
+        else if (cli_is_option(arg, "--max-iter"))
+            bad = option_i64(cmd, argc, argv, &i, 1, INT64_C(1) << 40, &a.max_iter);
+        else if (cli_is_option(arg, "--projections"))
+            bad = option_i64(cmd, argc, argv, &i, 1, INT64_C(1) << 30, &a.projections);
+        else if (cli_is_option(arg, "--slices"))
+            bad = option_i64(cmd, argc, argv, &i, 0, INT64_C(1) << 30, &a.slices);
+        else if (cli_is_option(arg, "--p"))
+            bad = option_i64(cmd, argc, argv, &i, 1, 2, &p);
+        else if (strcmp(arg, "--unbiased") == 0)
+            a.unbiased = 1;
+        else if (cli_looks_like_option(arg))
+            return cli_usage_error(cmd, "unknown option '%s'", arg);
+        else if (!a.a_path)
+            a.a_path = arg;
+        else if (!a.b_path)
+            a.b_path = arg;
+        else
+            return cli_usage_error(cmd, "unexpected argument '%s' (the files are already %s and %s)", arg, a.a_path,
+                                   a.b_path);
+        if (bad) return 2;
+    }
+    a.p = (int)p;
+    if (!metric) return cli_usage_error(cmd, "missing --metric NAME");
+    for (int m = 0; m < M_COUNT; m++)
+        if (strcmp(metric, metric_names[m]) == 0) a.metric = (eval_metric)m;
+    if (a.metric == M_COUNT)
+        return cli_usage_error(cmd, "--metric: unknown metric '%s' (emd, w2, sinkhorn, sw, mmd, energy)", metric);
+    if (!a.a_path || !a.b_path) return cli_usage_error(cmd, "missing the sample files A and B");
+    if (cost) {
+        if (strcmp(cost, "euclidean") == 0)
+            a.euclidean = 1;
+        else if (strcmp(cost, "sqeuclidean") != 0)
+            return cli_usage_error(cmd, "--cost: unknown cost '%s' (sqeuclidean, euclidean)", cost);
+    }
+    if (kernel) {
+        a.kernel = vf_kernel_from_name(kernel);
+        if (a.kernel < 0) return cli_usage_error(cmd, "--kernel: unknown kernel '%s' (gaussian, laplace, imq)", kernel);
+    }
+    if (!(a.eps > 0)) return cli_usage_error(cmd, "--eps: %g is not positive", a.eps);
+    if (!(a.tol > 0)) return cli_usage_error(cmd, "--tol: %g is not positive", a.tol);
+    if (a.bandwidth < 0) return cli_usage_error(cmd, "--bandwidth: %g is negative", a.bandwidth);
+    if ((a.wa_path || a.wb_path) && a.metric != M_EMD && a.metric != M_W2 && a.metric != M_SINKHORN)
+        return cli_usage_error(cmd, "--metric %s does not take weights", metric);
+    if (common.threads > 0) vf_set_num_threads(common.threads);
+    return eval_files(&a, &common);
+}
+
+const cli_command cli_cmd_eval = {
+    "eval",
+    "distance between two sample files (optimal transport, Sinkhorn, sliced W, MMD, energy)",
+    eval_run,
+    eval_help,
+};
