@@ -49,6 +49,13 @@ static inline int vf__compare_doubles(const void *p, const void *q)
     return (a > b) - (a < b);
 }
 
+/* Ascending sort of a [n] (finite values) by radix sort (src/core/sort.c); work: [2n] scratch. */
+void vf__sort_doubles(double *a /* [n] */, int64_t n, uint64_t *work /* [2n] */);
+/* The same, and idx [n] receives the original position of each sorted value (a stable argsort);
+ * work [2n], iwork [n] scratch. */
+void vf__argsort_doubles(double *a /* [n] */, int64_t *idx /* [n] */, int64_t n, uint64_t *work /* [2n] */,
+                         int64_t *iwork /* [n] */);
+
 /* Thread count for OpenMP loops (from vf_set_num_threads). */
 int vf__threads(void);
 
