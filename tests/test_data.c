@@ -71,15 +71,17 @@ static double chi_square(const int64_t *counts, int k, int64_t n)
 static void test_names(void)
 {
     const char *const *names = vf_toy_names();
-    const char *expected[] = {"moons", "8gaussians", "checkerboard", "pinwheel", "2spirals", "rings", "scurve"};
+    const char *expected[] = {"moons",          "8gaussians",  "checkerboard",   "pinwheel",
+                              "2spirals",       "rings",       "scurve",         "sf2m-gaussians",
+                              "sf2m-moons",     "sf2m-scurve", "sf2m-8gaussians", "sf2m-moons7"};
     int k = 0;
     for (; names[k]; k++) {
-        CHECK(k < 7);
-        if (k < 7) CHECK(strcmp(names[k], expected[k]) == 0);
+        CHECK(k < 12);
+        if (k < 12) CHECK(strcmp(names[k], expected[k]) == 0);
         const char *d = vf_toy_defaults(names[k]);
         CHECK(d != NULL && strstr(d, "scale=1") != NULL);
     }
-    CHECK(k == 7);
+    CHECK(k == 12);
     /* The documented defaults (test_shape_finite_and_defaults_string checks they are the ones used). */
     CHECK(strcmp(vf_toy_defaults("moons"), "noise=0.1,scale=1") == 0);
     CHECK(strcmp(vf_toy_defaults("8gaussians"), "noise=0.5,scale=1") == 0);
@@ -194,6 +196,47 @@ static void test_8gaussians(void)
         nearest_centre(x.data[2 * i], x.data[2 * i + 1], &d);
         CHECK(d < 4 * GEOM_TOL);
     }
+    vf_tensor_free(&x);
+}
+
+/* ---- the [SF]2M Table 2 sets: first and second moments against their closed forms ------------ */
+
+static double f_pooled(double x, double y) { return 0.5 * (x + y); }
+static double f_pooled2(double x, double y) { return 0.5 * (x * x + y * y); }
+
+static void test_sf2m_sets(void)
+{
+    /* 5 (cos a, sin a) + N(0, 1) + N(0, 1e-8): E x^2 = 25 / 2 + 1 + 1e-8 */
+    vf_tensor x = draw("sf2m-gaussians", N_STAT, 21);
+    CHECK_MOMENT(x, f_x, 0.0);
+    CHECK_MOMENT(x, f_y, 0.0);
+    CHECK_MOMENT(x, f_xx, 13.5 + 1e-8);
+    CHECK_MOMENT(x, f_yy, 13.5 + 1e-8);
+    vf_tensor_free(&x);
+    /* 2 m - (1, 0), m make_moons(0.05): E m = (1/2, 1/4), E m1^2 = 1 + n^2, E m2^2 = 5/8 - 1/pi + n^2 */
+    x = draw("sf2m-moons", N_STAT, 22);
+    CHECK_MOMENT(x, f_x, 0.0);
+    CHECK_MOMENT(x, f_y, 0.5);
+    CHECK_MOMENT(x, f_xx, 4.0 * 1.0025 - 4.0 * 0.5 + 1.0);
+    CHECK_MOMENT(x, f_yy, 4.0 * (0.625 - 1.0 / PI + 0.0025));
+    vf_tensor_free(&x);
+    /* 1.5 (sin t, sign t (cos t - 1)), t ~ U(-3 pi / 2, 3 pi / 2): E sin^2 = 1/2, E cos = -2 / (3 pi) */
+    x = draw("sf2m-scurve", N_STAT, 23);
+    CHECK_MOMENT(x, f_x, 0.0);
+    CHECK_MOMENT(x, f_y, 0.0);
+    CHECK_MOMENT(x, f_xx, 2.25 * (0.5 + 0.0025));
+    CHECK_MOMENT(x, f_yy, 2.25 * (1.5 + 4.0 / (3.0 * PI) + 0.0025));
+    vf_tensor_free(&x);
+    /* 3 (4 c + 0.5 z): E x^2 = 9 (16 / 2 + 1/4) */
+    x = draw("sf2m-8gaussians", N_STAT, 24);
+    CHECK_MOMENT(x, f_x, 0.0);
+    CHECK_MOMENT(x, f_xx, 74.25);
+    CHECK_MOMENT(x, f_yy, 74.25);
+    vf_tensor_free(&x);
+    /* standardized over both columns pooled, times 7: pooled mean 0, pooled second moment 49 */
+    x = draw("sf2m-moons7", N_STAT, 25);
+    CHECK_MOMENT(x, f_pooled, 0.0);
+    CHECK_MOMENT(x, f_pooled2, 49.0);
     vf_tensor_free(&x);
 }
 
@@ -457,6 +500,7 @@ int main(void)
     RUN(test_2spirals);
     RUN(test_rings);
     RUN(test_scurve);
+    RUN(test_sf2m_sets);
     RUN(test_errors);
     RUN(test_nomem);
     return vf_test_summary();

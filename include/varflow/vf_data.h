@@ -32,6 +32,14 @@
  *   scurve        (not in FFJORD) the (x, z) coordinates of sklearn's make_s_curve: t ~ U(-3 pi/2, 3 pi/2),
  *                 p = (sin t, sign(t) (cos t - 1)); output 2 (p + noise N(0, I)), so it spans
  *                 [-2, 2] x [-4, 4] like the others.                            keys: noise=0.1, scale=1
+ * The tasks of Tong et al.'s [SF]2M Table 2 (their code release's generators, points drawn independently):
+ *   sf2m-gaussians   radius (cos 2 pi k/8, sin 2 pi k/8) + sd N(0, I) + 1e-4 N(0, I)  keys: radius=5, sd=1, scale=1
+ *   sf2m-moons       2 m - (1, 0), m a make_moons point (as in `moons`) with noise    keys: noise=0.05, scale=1
+ *   sf2m-scurve      1.5 (sin t, sign(t) (cos t - 1)) + 1.5 noise N(0, I)             keys: noise=0.05, scale=1
+ *   sf2m-8gaussians  3 (4 c + noise N(0, I)), c uniform among (cos k pi/4, sin k pi/4) keys: noise=0.5, scale=1
+ *   sf2m-moons7      7 (m - 3/8) / s: a make_moons point standardized by the pooled mean and sd of both
+ *                    coordinates' distribution (s^2 = (1 + 5/8 - 1/pi) / 2 + noise^2 - 9/64)
+ *                                                                                 keys: noise=0.1, scale=1
  * Every set multiplies its final output by `scale`. All randomness comes from the vf_rng passed in, so
  * the same seed gives the same points.
  */

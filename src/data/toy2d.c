@@ -117,6 +117,71 @@ static void draw_scurve(const double *p, vf_rng *r, double out[2])
     out[1] = 2.0 * (z + noise * vf_rng_normal(r));
 }
 
+/* ---- the sets of Tong et al.'s [SF]2M Table 2 (their code release's generators) ---------------
+ * Points are drawn independently: sklearn's make_moons places points on an even grid of the arc
+ * parameter and splits them equally between the moons, whose limit is the uniform arc parameter and a
+ * fair coin used here; the code release's equal mode counts likewise become a uniform mode. */
+
+/* sklearn's make_moons point (before any scaling) with noise sd `noise`. */
+static void moons_point(double noise, vf_rng *r, double out[2])
+{
+    double t = TOY_PI * vf_rng_uniform(r);
+    int outer = vf_rng_bernoulli(r, 0.5);
+    out[0] = (outer ? cos(t) : 1.0 - cos(t)) + noise * vf_rng_normal(r);
+    out[1] = (outer ? sin(t) : 0.5 - sin(t)) + noise * vf_rng_normal(r);
+}
+
+/* N -> 8 Gaussians: centres 5 (cos 2 pi k / 8, sin 2 pi k / 8), sd 1, plus N(0, 1e-4^2) jitter. */
+static void draw_sf2m_gaussians(const double *p, vf_rng *r, double out[2])
+{
+    double radius = p[0], sd = p[1];
+    double a = 2.0 * TOY_PI * (double)vf_rng_below(r, 8) / 8.0;
+    out[0] = radius * cos(a) + sd * vf_rng_normal(r) + 1e-4 * vf_rng_normal(r);
+    out[1] = radius * sin(a) + sd * vf_rng_normal(r) + 1e-4 * vf_rng_normal(r);
+}
+
+/* N -> moons: 2 make_moons(noise) - (1, 0). */
+static void draw_sf2m_moons(const double *p, vf_rng *r, double out[2])
+{
+    moons_point(p[0], r, out);
+    out[0] = 2.0 * out[0] - 1.0;
+    out[1] = 2.0 * out[1];
+}
+
+/* N -> scurve: 1.5 (x, z) of make_s_curve(noise) (its y coordinate, uniform on [0, 2], is dropped). */
+static void draw_sf2m_scurve(const double *p, vf_rng *r, double out[2])
+{
+    double noise = p[0];
+    double t = 3.0 * TOY_PI * (vf_rng_uniform(r) - 0.5);
+    double ex = vf_rng_normal(r), ez = vf_rng_normal(r);
+    out[0] = 1.5 * (sin(t) + noise * ex);
+    out[1] = 1.5 * ((t > 0.0 ? 1.0 : (t < 0.0 ? -1.0 : 0.0)) * (cos(t) - 1.0) + noise * ez);
+}
+
+/* The source of 8gaussians -> moons: 3 (4 c + noise z), c one of FFJORD's 8 unit centres. */
+static void draw_sf2m_8gaussians(const double *p, vf_rng *r, double out[2])
+{
+    double noise = p[0];
+    double a = (double)vf_rng_below(r, 8) * TOY_PI / 4.0;
+    out[0] = 3.0 * (4.0 * cos(a) + noise * vf_rng_normal(r));
+    out[1] = 3.0 * (4.0 * sin(a) + noise * vf_rng_normal(r));
+}
+
+/* The target of 8gaussians -> moons: make_moons(noise) standardized by the scalar mean and sd of all its
+ * coordinates (both columns pooled), times 7. The code release standardizes by its sample's mean and sd;
+ * these are the distribution's (t ~ U(0, pi), E cos t = 0, E sin t = 2/pi, E sin^2 t = 1/2):
+ *   E x = 1/2, E y = 1/4, pooled mean 3/8;  E x^2 = 1 + noise^2, E y^2 = 5/8 - 1/pi + noise^2. */
+static void draw_sf2m_moons7(const double *p, vf_rng *r, double out[2])
+{
+    double noise = p[0];
+    double mean = 0.375;
+    double second = 0.5 * ((1.0 + noise * noise) + (0.625 - 1.0 / TOY_PI + noise * noise));
+    double sd = sqrt(second - mean * mean);
+    moons_point(noise, r, out);
+    out[0] = 7.0 * (out[0] - mean) / sd;
+    out[1] = 7.0 * (out[1] - mean) / sd;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 #define KEY_NOISE(d) {"noise", d, 0.0, 0}
@@ -132,12 +197,20 @@ static const toy_set toy_sets[] = {
     {"2spirals", "noise=0.1,scale=1", draw_2spirals, 2, {KEY_NOISE(0.1), KEY_SCALE}},
     {"rings", "noise=0.08,scale=1", draw_rings, 2, {KEY_NOISE(0.08), KEY_SCALE}},
     {"scurve", "noise=0.1,scale=1", draw_scurve, 2, {KEY_NOISE(0.1), KEY_SCALE}},
+    {"sf2m-gaussians", "radius=5,sd=1,scale=1", draw_sf2m_gaussians, 3,
+     {{"radius", 5.0, 0.0, 0}, {"sd", 1.0, 0.0, 0}, KEY_SCALE}},
+    {"sf2m-moons", "noise=0.05,scale=1", draw_sf2m_moons, 2, {KEY_NOISE(0.05), KEY_SCALE}},
+    {"sf2m-scurve", "noise=0.05,scale=1", draw_sf2m_scurve, 2, {KEY_NOISE(0.05), KEY_SCALE}},
+    {"sf2m-8gaussians", "noise=0.5,scale=1", draw_sf2m_8gaussians, 2, {KEY_NOISE(0.5), KEY_SCALE}},
+    {"sf2m-moons7", "noise=0.1,scale=1", draw_sf2m_moons7, 2, {KEY_NOISE(0.1), KEY_SCALE}},
 };
 #define TOY_COUNT ((int)(sizeof toy_sets / sizeof toy_sets[0]))
 #define TOY_MAX_ARMS 1000000.0
 
-static const char *const toy_name_list[] = {"moons",    "8gaussians", "checkerboard", "pinwheel",
-                                            "2spirals", "rings",      "scurve",       NULL};
+static const char *const toy_name_list[] = {"moons",          "8gaussians",  "checkerboard",    "pinwheel",
+                                            "2spirals",       "rings",       "scurve",          "sf2m-gaussians",
+                                            "sf2m-moons",     "sf2m-scurve", "sf2m-8gaussians", "sf2m-moons7",
+                                            NULL};
 
 const char *const *vf_toy_names(void) { return toy_name_list; }
 
@@ -158,7 +231,7 @@ const char *vf_toy_defaults(const char *name)
 
 static vf_status unknown_set(const char *name, size_t len)
 {
-    char valid[256];
+    char valid[512];
     size_t used = 0;
     valid[0] = '\0';
     for (int i = 0; i < TOY_COUNT && used < sizeof valid; i++)
