@@ -123,6 +123,64 @@ int vf_kernel_from_name(const char *name);
 vf_status vf_mmd2(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, vf_kernel kernel,
                   double bandwidth, int unbiased, double *out, double *bandwidth_used);
 
+
+/* ---- exact OT between weighted measures (network simplex) ----------------------------------
+ *   emd = min <P, C> over P [n, m] >= 0 with row sums a and column sums b
+ * (POT's emd2). Weights a [n], b [m]: finite, >= 0 (zero weights allowed), each summing to 1 within
+ * 1e-6 (b is rescaled to the total of a before solving); NULL is uniform (1/n, 1/m). The solver is
+ * the primal network simplex with the block search pivot rule (network_simplex.c, docs/ot.md); with
+ * a and b both NULL and n == m the optimal plan is a permutation and the assignment solver is used.
+ * Exact up to rounding: the returned cost exceeds the optimum by at most 1e-12 max|C| (absolute).
+ *
+ * The plan is sparse: an optimal basic solution has at most n + m - 1 nonzero entries. */
+typedef struct vf_ot_plan {
+    int64_t nnz;    /* number of entries */
+    int64_t *rows;  /* [nnz] row index i of each entry, sorted by row, then column */
+    int64_t *cols;  /* [nnz] column index j */
+    double *mass;   /* [nnz] P[i, j] > 0 */
+} vf_ot_plan;
+
+/* Frees the arrays of a plan filled by vf_emd_matrix / vf_emd and zeroes it (NULL is a no-op). */
+void vf_ot_plan_free(vf_ot_plan *p);
+
+typedef enum vf_cost_kind {
+    VF_COST_SQEUCLIDEAN = 0, /* |x - y|^2 (emd = W2^2) */
+    VF_COST_EUCLIDEAN        /* |x - y| (emd = W1) */
+} vf_cost_kind;
+
+/* "sqeuclidean", "euclidean"; -1 for an unknown name. */
+int vf_cost_kind_from_name(const char *name);
+
+/* Exact OT for a cost matrix cost [n, m] (finite, any sign; row-major, borrowed). total (may be NULL)
+ * receives the emd; plan (may be NULL) receives the optimal plan in arrays from vf_malloc (free
+ * with vf_ot_plan_free; zeroed on failure); u [n], v [m] (either may be NULL) receive an optimal
+ * dual solution: u[i] + v[j] <= cost[i, j] for all i, j (up to 1e-12 max|C|), with equality on the
+ * plan's support, and sum a u + sum b v = total (a certificate of optimality; shifted so that
+ * sum a u = sum b v). VF_ERR_ARG: n or m < 1, a NaN/infinite cost, a negative or non-finite weight,
+ * weights not summing to 1. */
+vf_status vf_emd_matrix(int64_t n, int64_t m, const double *cost, const double *a, const double *b, double *total,
+                        vf_ot_plan *plan, double *u, double *v);
+
+/* Exact OT between the point clouds x [n, dx] and y [m, dy] with weights a [n], b [m] (NULL:
+ * uniform) for the cost `kind`, formed in double: the `emd` metric (W2^2 for VF_COST_SQEUCLIDEAN).
+ * VF_ERR_ARG when dx != dy, on empty clouds, non-finite points, bad weights. Memory: n m doubles. */
+vf_status vf_emd(int64_t n, int64_t dx, const vf_real *x, int64_t m, int64_t dy, const vf_real *y, const double *a,
+                 const double *b, vf_cost_kind kind, double *total, vf_ot_plan *plan);
+
+/* The cost matrix of vf_emd: cost [n, m] = c(x[i], y[j]) in double. */
+vf_status vf_cost_matrix(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, vf_cost_kind kind,
+                         double *cost);
+
+/* Sliced Wasserstein with given directions and weights (POT's sliced_wasserstein_distance with
+ * `projections`): ( (1/k) sum_l W_p^p(theta_l . x ~ a, theta_l . y ~ b) )^(1/p), each 1-D W_p^p the
+ * exact integral over u in (0, 1) of |F^{-1}(u) - G^{-1}(u)|^p between the weighted quantile
+ * functions. dirs [k, d] holds one direction per row, used as given (pass unit vectors; note that
+ * POT's `projections` array is its transpose, [d, k]). a [n], b [m]: weights as for vf_emd (NULL:
+ * uniform). p >= 1. O(k (n + m) (d + log(n + m))). */
+vf_status vf_sliced_wasserstein_dirs(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y,
+                                     const double *a, const double *b, int64_t k, const double *dirs, double p,
+                                     double *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -175,3 +175,91 @@ vf_status vf_sliced_wasserstein(int64_t n, int64_t m, int64_t d, const vf_real *
     vf_free(buf);
     return VF_OK;
 }
+
+/* ---- sliced Wasserstein with given directions and weights ---------------------------------- */
+
+typedef struct weighted_point {
+    double x, w;
+} weighted_point;
+
+static int compare_weighted(const void *p, const void *q)
+{
+    double a = ((const weighted_point *)p)->x, b = ((const weighted_point *)q)->x;
+    return (a > b) - (a < b);
+}
+
+/* W_p^p between the weighted 1-D measures u [n] and v [m], each sorted by position: the integral
+ * over t of |F^{-1}(t) - G^{-1}(t)|^p, constant between consecutive cumulative weights of the two. */
+static double wasserstein_1d_weighted(int64_t n, const weighted_point *u, int64_t m, const weighted_point *v, double p)
+{
+    double total = 0, prev = 0, cu = u[0].w, cv = v[0].w;
+    int64_t i = 0, j = 0;
+    while (i < n && j < m) {
+        double next = cu < cv ? cu : cv, diff = fabs(u[i].x - v[j].x);
+        double dp = p == 1 ? diff : p == 2 ? diff * diff : pow(diff, p);
+        total += (next - prev) * dp;
+        prev = next;
+        int adv_u = cu <= cv, adv_v = cv <= cu;
+        if (adv_u && ++i < n) cu += u[i].w;
+        if (adv_v && ++j < m) cv += v[j].w;
+    }
+    return total;
+}
+
+static vf_status check_sw_weights(const char *name, int64_t k, const double *w)
+{
+    if (!w) return VF_OK;
+    double s = 0;
+    for (int64_t i = 0; i < k; i++) {
+        if (!isfinite(w[i]) || w[i] < 0)
+            return vf__error(VF_ERR_ARG, "sliced_wasserstein: %s[%lld] = %g (weights must be finite and >= 0)", name,
+                             (long long)i, w[i]);
+        s += w[i];
+    }
+    if (!(fabs(s - 1) <= 1e-6))
+        return vf__error(VF_ERR_ARG, "sliced_wasserstein: the weights %s sum to %.17g, not 1 (within 1e-6)", name, s);
+    return VF_OK;
+}
+
+vf_status vf_sliced_wasserstein_dirs(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y,
+                                     const double *a, const double *b, int64_t k, const double *dirs, double p,
+                                     double *out)
+{
+    vf_status s = check_samples("sliced_wasserstein", n, m, d, x, y);
+    if (s == VF_OK) s = check_sw_weights("a", n, a);
+    if (s == VF_OK) s = check_sw_weights("b", m, b);
+    if (s != VF_OK) return s;
+    if (!out || !dirs || k < 1 || !(p >= 1) || !isfinite(p))
+        return vf__error(VF_ERR_ARG, "sliced_wasserstein: need k >= 1 directions, p >= 1 and an output (got k %lld, p %g)",
+                         (long long)k, p);
+    for (int64_t i = 0; i < k * d; i++)
+        if (!isfinite(dirs[i]))
+            return vf__error(VF_ERR_ARG, "sliced_wasserstein: dirs[%lld, %lld] is not finite", (long long)(i / d),
+                             (long long)(i % d));
+    weighted_point *buf = vf_malloc((size_t)(n + m) * sizeof *buf);
+    if (!buf) return vf__error(VF_ERR_NOMEM, "sliced_wasserstein: out of memory");
+    weighted_point *pu = buf, *pv = buf + n;
+    double sum = 0;
+    for (int64_t l = 0; l < k; l++) {
+        const double *theta = dirs + l * d;
+        for (int64_t i = 0; i < n; i++) {
+            double t = 0;
+            for (int64_t c = 0; c < d; c++) t += (double)x[i * d + c] * theta[c];
+            pu[i].x = t;
+            pu[i].w = a ? a[i] : 1.0 / (double)n;
+        }
+        for (int64_t j = 0; j < m; j++) {
+            double t = 0;
+            for (int64_t c = 0; c < d; c++) t += (double)y[j * d + c] * theta[c];
+            pv[j].x = t;
+            pv[j].w = b ? b[j] : 1.0 / (double)m;
+        }
+        qsort(pu, (size_t)n, sizeof *pu, compare_weighted);
+        qsort(pv, (size_t)m, sizeof *pv, compare_weighted);
+        sum += wasserstein_1d_weighted(n, pu, m, pv, p);
+    }
+    double mean = sum / (double)k;
+    *out = p == 1 ? mean : p == 2 ? sqrt(mean) : pow(mean, 1 / p);
+    vf_free(buf);
+    return VF_OK;
+}
