@@ -129,7 +129,8 @@ vf_status vf_mmd2(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_re
  * (POT's emd2). Weights a [n], b [m]: finite, >= 0 (zero weights allowed), each summing to 1 within
  * 1e-6 (b is rescaled to the total of a before solving); NULL is uniform (1/n, 1/m). The solver is
  * the primal network simplex with the block search pivot rule (network_simplex.c, docs/ot.md); with
- * a and b both NULL and n == m the optimal plan is a permutation and the assignment solver is used.
+ * a and b both NULL and n == m the plan is a permutation: n entries of mass exactly 1/n (on 2-D
+ * point clouds this is several times faster than the assignment solver, see docs/ot.md).
  * Exact up to rounding: the returned cost exceeds the optimum by at most 1e-12 max|C| (absolute).
  *
  * The plan is sparse: an optimal basic solution has at most n + m - 1 nonzero entries. */

@@ -328,33 +328,6 @@ static vf_status plan_alloc(vf_ot_plan *p, int64_t cap)
     return VF_OK;
 }
 
-/* Equal-size uniform measures: the optimal plan is a permutation (Birkhoff), found by the
- * assignment solver. */
-static vf_status emd_uniform_square(int64_t n, const double *cost, double *total, vf_ot_plan *plan, double *u,
-                                    double *v)
-{
-    int64_t *perm = vf_malloc((size_t)n * sizeof *perm);
-    if (!perm) return vf__error(VF_ERR_NOMEM, "emd: no memory for %lld rows", (long long)n);
-    double sum;
-    vf_status s = vf_assignment_solve_dual(n, cost, perm, &sum, u, v);
-    if (s == VF_OK && plan) {
-        s = plan_alloc(plan, n);
-        if (s == VF_OK) {
-            for (int64_t i = 0; i < n; i++) {
-                plan->rows[i] = i;
-                plan->cols[i] = perm[i];
-                plan->mass[i] = 1.0 / (double)n;
-            }
-            plan->nnz = n;
-        }
-    }
-    vf_free(perm);
-    if (s != VF_OK) return s;
-    if (total) *total = sum / (double)n;
-    center_duals(n, n, NULL, NULL, u, v);
-    return VF_OK;
-}
-
 typedef struct vf__plan_entry {
     int64_t key; /* i m + j */
     double mass;
@@ -388,7 +361,6 @@ vf_status vf_emd_matrix(int64_t n, int64_t m, const double *cost, const double *
     vf_status s = check_weights("a", n, a, &sa);
     if (s == VF_OK) s = check_weights("b", m, b, &sb);
     if (s != VF_OK) return s;
-    if (!a && !b && n == m) return emd_uniform_square(n, cost, total, plan, u, v);
 
     /* Positive-weight nodes, the scale of the costs, and whether a compact/scaled copy is needed. */
     int64_t *rmap = vf_malloc((size_t)(n + m) * sizeof *rmap); /* [n'] rows, then [m'] columns */
@@ -490,6 +462,19 @@ vf_status vf_emd_matrix(int64_t n, int64_t m, const double *cost, const double *
             sum += S.flow[w] * cost[rmap[i] * m + cmap[j]];
             nnz++;
         }
+    }
+    /* Equal-size uniform measures: the basic optimal plan is a permutation (Birkhoff); its masses are
+     * 1/n up to the rounding of the flow updates, and are returned as exactly 1/n. */
+    const int permutation = !a && !b && n == m && nnz == n;
+    if (permutation) {
+        sum = 0;
+        for (int64_t w = 0; w < n2 + m2; w++)
+            if (S.pred[w] < n2 * m2 && S.flow[w] > 0) {
+                assert(fabs(S.flow[w] - 1.0 / (double)n) <= 1e-9);
+                S.flow[w] = 1.0 / (double)n;
+                sum += cost[S.pred[w]];
+            }
+        sum /= (double)n;
     }
     if (st == VF_OK && art_flow > 1e-9)
         st = vf__error(VF_ERR_NUMERIC, "emd: %g of the mass could not be transported (internal error)", art_flow);
