@@ -133,7 +133,24 @@ static int64_t find_entering(ns *S)
             len = VF_MIN(len, A - scanned);
             const double *ci = c + e, *pj = pis + j;
             const double pii = pi[i];
-            for (int64_t t = 0; t < len; t++) {
+            int64_t t = 0;
+            /* eight at a time: a branch-free minimum, then (rarely) the exact position */
+            for (; t + 8 <= len; t += 8) {
+                double r[8];
+                for (int q = 0; q < 8; q++) r[q] = ci[t + q] + pii - pj[t + q];
+                double m0 = r[0] < r[1] ? r[0] : r[1], m1 = r[2] < r[3] ? r[2] : r[3];
+                double m2 = r[4] < r[5] ? r[4] : r[5], m3 = r[6] < r[7] ? r[6] : r[7];
+                m0 = m0 < m1 ? m0 : m1;
+                m2 = m2 < m3 ? m2 : m3;
+                if ((m0 < m2 ? m0 : m2) < best) {
+                    for (int q = 0; q < 8; q++)
+                        if (r[q] < best) {
+                            best = r[q];
+                            best_e = e + t + q;
+                        }
+                }
+            }
+            for (; t < len; t++) {
                 double r = ci[t] + pii - pj[t];
                 if (r < best) {
                     best = r;
