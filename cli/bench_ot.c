@@ -1,7 +1,7 @@
 /* bench_ot.c — `varflow bench ot`: the optimal-transport workloads of issue 6's speed targets, on
  * x, y = 1000 points each of N(0, I) in 2-D (float build: the points are vf_real), squared-Euclidean
  * cost in double divided by its maximum (as the issue's POT reference, bench/pot_ot.py, does):
- *   ot_emd        exact OT of the uniform measures (the assignment path) from the cost matrix (calls/s)
+ *   ot_emd        exact OT of the uniform measures (network simplex) from the cost matrix (calls/s)
  *   ot_sinkhorn   log-domain Sinkhorn at eps = 0.05, tolerance 1e-6 on the marginals (calls/s)
  *   ot_sw         sliced W2 with 50 random directions, from the points (calls/s)
  *   ot_energy     the sliced energy distance by sorting (100 directions) of n = m = 20,000 points (s)
@@ -21,7 +21,6 @@ typedef struct ot_bench {
     int64_t n;
     vf_real *x, *y;     /* [n, 2] each */
     double *cost;       /* [n, n], normalized by its maximum */
-    int64_t *perm;      /* [n] */
     int64_t sinkhorn_iterations;
     vf_real *ex, *ey;   /* the energy distance's points, [energy_n, 2] each */
     int64_t energy_n;
@@ -33,7 +32,6 @@ static void ot_bench_free(ot_bench *b)
     vf_free(b->x);
     vf_free(b->y);
     vf_free(b->cost);
-    vf_free(b->perm);
     vf_free(b->ex);
     vf_free(b->ey);
     memset(b, 0, sizeof *b);
@@ -47,10 +45,9 @@ static vf_status ot_bench_init(ot_bench *b, int64_t n, int64_t energy_n, uint64_
     b->x = vf_malloc((size_t)n * 2 * sizeof *b->x);
     b->y = vf_malloc((size_t)n * 2 * sizeof *b->y);
     b->cost = vf_malloc((size_t)n * (size_t)n * sizeof *b->cost);
-    b->perm = vf_malloc((size_t)n * sizeof *b->perm);
     b->ex = vf_malloc((size_t)energy_n * 2 * sizeof *b->ex);
     b->ey = vf_malloc((size_t)energy_n * 2 * sizeof *b->ey);
-    if (!b->x || !b->y || !b->cost || !b->perm || !b->ex || !b->ey) {
+    if (!b->x || !b->y || !b->cost || !b->ex || !b->ey) {
         ot_bench_free(b);
         return VF_ERR_NOMEM;
     }
@@ -75,9 +72,7 @@ static vf_status ot_bench_init(ot_bench *b, int64_t n, int64_t energy_n, uint64_
 static int emd_call(void *ctx)
 {
     ot_bench *b = ctx;
-    if (vf_assignment_solve(b->n, b->cost, b->perm, &b->value) != VF_OK) return -1;
-    b->value /= (double)b->n;
-    return 0;
+    return vf_emd_matrix(b->n, b->n, b->cost, NULL, NULL, &b->value, NULL, NULL, NULL) == VF_OK ? 0 : -1;
 }
 
 static int sinkhorn_call(void *ctx)

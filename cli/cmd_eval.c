@@ -105,43 +105,12 @@ done:
     return rc;
 }
 
-/* cost [n, m] = |x_i - y_j|^2 (or its square root), in double. */
-static void cost_matrix(const vf_tensor *x, const vf_tensor *y, int euclidean, double *cost)
+/* Exact OT (network simplex; a permutation for equal-size uniform samples). */
+static vf_status exact_ot(const eval_args *a, const vf_tensor *x, const vf_tensor *y, const double *wa,
+                          const double *wb, double *value)
 {
-    int64_t n = x->shape[0], m = y->shape[0], d = columns(x);
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < m; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < d; k++) {
-                double diff = (double)x->data[i * d + k] - (double)y->data[j * d + k];
-                s += diff * diff;
-            }
-            cost[i * m + j] = euclidean ? sqrt(s) : s;
-        }
-}
-
-/* Exact OT between uniform equal-size samples (the assignment). */
-static vf_status exact_ot(const eval_args *a, const vf_tensor *x, const vf_tensor *y, double *value)
-{
-    int64_t n = x->shape[0];
-    if (!a->euclidean) {
-        int64_t *perm = vf_malloc((size_t)n * sizeof *perm);
-        if (!perm) return VF_ERR_NOMEM;
-        vf_status s = vf_ot_pairs_sqeuclidean(n, columns(x), x->data, y->data, perm, value);
-        vf_free(perm);
-        return s;
-    }
-    double *cost = vf_malloc((size_t)n * (size_t)n * sizeof *cost);
-    int64_t *perm = vf_malloc((size_t)n * sizeof *perm);
-    vf_status s = VF_ERR_NOMEM;
-    if (cost && perm) {
-        cost_matrix(x, y, 1, cost);
-        s = vf_assignment_solve(n, cost, perm, value);
-        if (s == VF_OK) *value /= (double)n;
-    }
-    vf_free(cost);
-    vf_free(perm);
-    return s;
+    return vf_emd(x->shape[0], columns(x), x->data, y->shape[0], columns(y), y->data, wa, wb,
+                  a->euclidean ? VF_COST_EUCLIDEAN : VF_COST_SQEUCLIDEAN, value, NULL);
 }
 
 static vf_status run_sinkhorn(const eval_args *a, const vf_tensor *x, const vf_tensor *y, const double *wa,
@@ -150,13 +119,18 @@ static vf_status run_sinkhorn(const eval_args *a, const vf_tensor *x, const vf_t
     int64_t n = x->shape[0], m = y->shape[0];
     double *cost = vf_malloc((size_t)n * (size_t)m * sizeof *cost);
     if (!cost) return VF_ERR_NOMEM;
-    cost_matrix(x, y, a->euclidean, cost);
+    vf_status s = vf_cost_matrix(n, m, columns(x), x->data, y->data, a->euclidean ? VF_COST_EUCLIDEAN : VF_COST_SQEUCLIDEAN,
+                                 cost);
+    if (s != VF_OK) {
+        vf_free(cost);
+        return s;
+    }
     vf_sinkhorn_options o = vf_sinkhorn_default_options();
     o.eps = a->eps;
     o.tol = a->tol;
     o.max_iter = a->max_iter;
     vf_sinkhorn_result r;
-    vf_status s = vf_sinkhorn(n, m, cost, wa, wb, &o, NULL, NULL, &r);
+    s = vf_sinkhorn(n, m, cost, wa, wb, &o, NULL, NULL, &r);
     *value = r.transport_cost;
     *iterations = r.iterations;
     vf_free(cost);
@@ -170,7 +144,7 @@ static vf_status compute(const eval_args *a, const vf_tensor *x, const vf_tensor
     switch (a->metric) {
     case M_EMD:
     case M_W2: {
-        vf_status s = exact_ot(a, x, y, value);
+        vf_status s = exact_ot(a, x, y, wa, wb, value);
         if (s == VF_OK && a->metric == M_W2) *value = sqrt(fmax(*value, 0.0));
         return s;
     }
@@ -232,12 +206,6 @@ static int eval_files(const eval_args *a, const cli_common *common)
     if (a->wb_path) {
         if (!(wb = vf_malloc((size_t)y.shape[0] * sizeof *wb))) goto nomem;
         if ((rc = read_weights(a->wb_path, y.shape[0], a->b_path, wb)) != 0) goto done;
-    }
-    if ((a->metric == M_EMD || a->metric == M_W2) && (wa || wb || x.shape[0] != y.shape[0])) {
-        rc = cli_runtime_error(cmd, "--metric %s: exact OT between weighted or unequal-size samples is not available "
-                                    "yet (%lld and %lld rows); use equal sizes without weights",
-                               metric_names[a->metric], (long long)x.shape[0], (long long)y.shape[0]);
-        goto done;
     }
     double value = NAN;
     int64_t iterations = 0;

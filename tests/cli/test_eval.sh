@@ -49,10 +49,16 @@ printf '1\n' >o1.csv
 : >empty.csv
 printf '0.5\n-0.5\n' >wneg.csv
 printf '1\n1\n1\n' >w3.csv
+printf '1\n3\n' >w13.csv
+printf '2\n' >two1.csv
 
 expect_value 4 1e-12 --metric emd a.csv b.csv
 expect_value 2 1e-12 --metric w2 a.csv b.csv
 expect_value 2 1e-12 --metric emd a.csv b.csv --cost euclidean
+# weights 1/4, 3/4 at 0 and 1, all moved to 2: 1/4 * 4 + 3/4 * 1; unequal sizes: half of the mass moves by 1
+expect_value 1.75 1e-12 --metric emd a1.csv two1.csv --weights-a w13.csv
+expect_value 0.5 1e-12 --metric emd a1.csv z1.csv
+expect_value 0.70710678118654752 1e-9 --metric w2 a1.csv z1.csv
 # A huge eps gives the independent coupling: the mean of the four costs (4 + 13 + 13 + 4) / 4, less
 # O(1/eps); a small one gives the exact cost.
 expect_value 8.5 1e-3 --metric sinkhorn a.csv b.csv --eps 1e6
