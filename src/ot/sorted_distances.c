@@ -4,35 +4,41 @@
  * (k from 1), so the pairwise distance sums of a sample, of b, and of their union give the cross sum
  * sum_ij |a_i - b_j| = S(a u b) - S(a) - S(b) in O(N log N). The 1-D W_p^p between uniform samples of
  * sizes n and m integrates |F^{-1}(u) - G^{-1}(u)|^p over u in [0, 1], piecewise constant between the
- * merged breakpoints k / n and l / m. */
+ * merged breakpoints k / n and l / m. Projections are sorted by radix sort (src/core/sort.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 #include "varflow/vf_ot.h"
 
-/* Sum over pairs i < j of |s_i - s_j| for s [k], sorted in place; Kahan-free but in double. */
-static double pair_sum_sorted(int64_t k, double *s)
+/* Sum over pairs i < j of |s_i - s_j| for sorted s [k], in double. */
+static double pair_sum_sorted(int64_t k, const double *s)
 {
-    qsort(s, (size_t)k, sizeof *s, vf__compare_doubles);
     double total = 0;
     for (int64_t i = 0; i < k; i++) total += s[i] * (double)(2 * (i + 1) - k - 1);
     return total;
 }
 
-/* The 1-D energy distance with scratch [n + m] (a and b are not modified). */
-static double energy_1d(int64_t n, const double *a, int64_t m, const double *b, double *scratch)
+/* The 1-D energy distance of sorted a [n] and sorted b [m]; all [n + m] receives their merge. */
+static double energy_1d_sorted(int64_t n, const double *a, int64_t m, const double *b, double *all)
 {
-    memcpy(scratch, a, (size_t)n * sizeof *a);
-    memcpy(scratch + n, b, (size_t)m * sizeof *b);
-    double all = pair_sum_sorted(n + m, scratch);
-    memcpy(scratch, a, (size_t)n * sizeof *a);
-    double sa = pair_sum_sorted(n, scratch);
-    memcpy(scratch, b, (size_t)m * sizeof *b);
-    double sb = pair_sum_sorted(m, scratch);
-    double cross = all - sa - sb;
+    int64_t i = 0, j = 0, k = 0;
+    while (i < n && j < m) all[k++] = a[i] <= b[j] ? a[i++] : b[j++];
+    while (i < n) all[k++] = a[i++];
+    while (j < m) all[k++] = b[j++];
+    double sa = pair_sum_sorted(n, a), sb = pair_sum_sorted(m, b);
+    double cross = pair_sum_sorted(n + m, all) - sa - sb;
     double nn = (double)n, mm = (double)m;
     return 2 * cross / (nn * mm) - 2 * sa / (nn * nn) - 2 * sb / (mm * mm);
+}
+
+/* Sorts a [n] and b [m] in place (radix sort; work [2 max(n, m)]), then their energy distance with
+ * all [n + m] as scratch. */
+static double energy_1d(int64_t n, double *a, int64_t m, double *b, double *all, uint64_t *work)
+{
+    vf__sort_doubles(a, n, work);
+    vf__sort_doubles(b, m, work);
+    return energy_1d_sorted(n, a, m, b, all);
 }
 
 static vf_status check_samples(const char *who, int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y)
@@ -56,10 +62,19 @@ vf_status vf_energy_distance_1d(int64_t n, const double *a, int64_t m, const dou
         if (!isfinite(a[i])) return vf__error(VF_ERR_ARG, "energy_distance_1d: a[%lld] is not finite", (long long)i);
     for (int64_t j = 0; j < m; j++)
         if (!isfinite(b[j])) return vf__error(VF_ERR_ARG, "energy_distance_1d: b[%lld] is not finite", (long long)j);
-    double *scratch = vf_malloc((size_t)(n + m) * sizeof *scratch);
-    if (!scratch) return vf__error(VF_ERR_NOMEM, "energy_distance_1d: out of memory");
-    *out = energy_1d(n, a, m, b, scratch);
-    vf_free(scratch);
+    int64_t big = VF_MAX(n, m);
+    double *buf = vf_malloc((size_t)(2 * (n + m)) * sizeof *buf);
+    uint64_t *work = vf_malloc((size_t)(2 * big) * sizeof *work);
+    if (!buf || !work) {
+        vf_free(buf);
+        vf_free(work);
+        return vf__error(VF_ERR_NOMEM, "energy_distance_1d: out of memory");
+    }
+    memcpy(buf, a, (size_t)n * sizeof *a);
+    memcpy(buf + n, b, (size_t)m * sizeof *b);
+    *out = energy_1d(n, buf, m, buf + n, buf + n + m, work);
+    vf_free(buf);
+    vf_free(work);
     return VF_OK;
 }
 
@@ -114,8 +129,13 @@ vf_status vf_energy_distance(int64_t n, int64_t m, int64_t d, const vf_real *x, 
         return VF_OK;
     }
     double *buf = vf_malloc((size_t)(2 * (n + m) + d) * sizeof *buf);
-    if (!buf) return vf__error(VF_ERR_NOMEM, "energy_distance: out of memory");
-    double *px = buf, *py = px + n, *scratch = py + m, *theta = scratch + n + m;
+    uint64_t *work = vf_malloc((size_t)(2 * VF_MAX(n, m)) * sizeof *work);
+    if (!buf || !work) {
+        vf_free(buf);
+        vf_free(work);
+        return vf__error(VF_ERR_NOMEM, "energy_distance: out of memory");
+    }
+    double *px = buf, *py = px + n, *all = py + m, *theta = all + n + m;
     vf_rng r;
     vf_rng_init(&r, seed, 0x534c4943u);
     double sum = 0;
@@ -123,11 +143,12 @@ vf_status vf_energy_distance(int64_t n, int64_t m, int64_t d, const vf_real *x, 
         random_direction(&r, d, theta);
         project(n, d, x, theta, px);
         project(m, d, y, theta, py);
-        sum += energy_1d(n, px, m, py, scratch);
+        sum += energy_1d(n, px, m, py, all, work);
     }
     double cd = sqrt(VF_PI) * exp(lgamma((d + 1) / 2.0) - lgamma(d / 2.0));
     *out = cd * sum / (double)slices;
     vf_free(buf);
+    vf_free(work);
     return VF_OK;
 }
 
@@ -157,7 +178,12 @@ vf_status vf_sliced_wasserstein(int64_t n, int64_t m, int64_t d, const vf_real *
         return vf__error(VF_ERR_ARG, "sliced_wasserstein: need p = 1 or 2 and projections >= 1 (got p %d, %lld)", p,
                          (long long)projections);
     double *buf = vf_malloc((size_t)(n + m + d) * sizeof *buf);
-    if (!buf) return vf__error(VF_ERR_NOMEM, "sliced_wasserstein: out of memory");
+    uint64_t *work = vf_malloc((size_t)(2 * VF_MAX(n, m)) * sizeof *work);
+    if (!buf || !work) {
+        vf_free(buf);
+        vf_free(work);
+        return vf__error(VF_ERR_NOMEM, "sliced_wasserstein: out of memory");
+    }
     double *px = buf, *py = px + n, *theta = py + m;
     vf_rng r;
     vf_rng_init(&r, seed, 0x534c4943u);
@@ -166,13 +192,14 @@ vf_status vf_sliced_wasserstein(int64_t n, int64_t m, int64_t d, const vf_real *
         random_direction(&r, d, theta);
         project(n, d, x, theta, px);
         project(m, d, y, theta, py);
-        qsort(px, (size_t)n, sizeof *px, vf__compare_doubles);
-        qsort(py, (size_t)m, sizeof *py, vf__compare_doubles);
+        vf__sort_doubles(px, n, work);
+        vf__sort_doubles(py, m, work);
         sum += wasserstein_1d_sorted(n, px, m, py, p);
     }
     double mean = sum / (double)projections;
     *out = p == 1 ? mean : sqrt(mean);
     vf_free(buf);
+    vf_free(work);
     return VF_OK;
 }
 
