@@ -17,8 +17,10 @@
  * carries no flow (uncapacitated arcs sit at their lower bound). Each non-root node w stores its
  * tree arc to parent[w] (pred[w], its direction up[w]: 1 when the arc points w -> parent) and that
  * arc's flow, flow[w]. So the state is O(n + m) whatever the number of arcs; the costs are read from
- * the matrix. Children are kept in doubly linked lists (child / next / prev), depth[w] is the tree
- * depth. Potentials pi make every tree arc's reduced cost rc(u -> v) = c + pi[u] - pi[v] zero.
+ * the matrix. Children are kept in doubly linked lists (child / next / prev), size[w] is the number
+ * of nodes in the subtree of w (an ancestor is always larger, which finds the cycle's apex: walk up
+ * from the smaller). Potentials pi make every tree arc's reduced cost rc(u -> v) = c + pi[u] - pi[v]
+ * zero.
  *
  * Pivot. The block search scans the arcs cyclically in blocks of about sqrt(#arcs) and takes the
  * most negative reduced cost of the first block that has one below -tol. The entering arc s -> t
@@ -27,7 +29,9 @@
  * such blocking arc met when walking the cycle in its orientation from the apex (Cunningham's rule:
  * the tree stays strongly feasible, so degenerate pivots cannot cycle). The subtree cut off by the
  * leaving arc is re-hung from the entering arc (its path to the entering end is reversed) and its
- * potentials shift by one constant, found from rc(s -> t) = 0; its depths are renumbered.
+ * potentials shift by one constant, found from rc(s -> t) = 0 (when the subtree holds more than half
+ * of the nodes, the rest shifts the other way instead: only differences of potentials matter). The
+ * subtree sizes change only on the two tree paths to the apex and on the reversed path.
  *
  * Termination and exactness. Optimal when no arc has rc < -tol, tol = 1e-12 max|C|: since the plan
  * has mass 1 and rc = 0 on its support, its cost exceeds the optimum by at most tol. Before stopping,
@@ -53,7 +57,7 @@ typedef struct ns {
     const double *c;     /* [n, m] costs, row stride m */
     double art;          /* cost of an artificial arc */
     double tol;          /* entering threshold: rc < -tol */
-    int64_t *parent, *pred, *child, *next, *prev, *depth, *stack; /* [n + m + 1] each */
+    int64_t *parent, *pred, *child, *next, *prev, *size, *stack; /* [n + m + 1] each */
     unsigned char *up;   /* [n + m + 1] */
     double *flow, *pi;   /* [n + m + 1] */
     int64_t pos;         /* where the next block search starts */
@@ -103,14 +107,14 @@ static void init_tree(ns *S, const double *a, const double *b)
     S->parent[R] = -1;
     S->pred[R] = -1;
     S->child[R] = -1;
-    S->depth[R] = 0;
+    S->size[R] = n + m + 1;
     S->pi[R] = 0;
     S->flow[R] = 0;
     S->up[R] = 0;
     for (int64_t w = 0; w < n + m; w++) {
         S->child[w] = -1;
         S->pred[w] = n * m + w;
-        S->depth[w] = 1;
+        S->size[w] = 1;
         S->up[w] = w < n;                  /* i -> R points up; R -> n + j points down */
         S->flow[w] = w < n ? a[w] : b[w - n];
         S->pi[w] = w < n ? -S->art : S->art; /* rc = art + pi[tail] - pi[head] = 0 */
@@ -179,7 +183,7 @@ static int64_t find_entering(ns *S)
     return best_e;
 }
 
-/* Add sigma to the potentials of the subtree of r and renumber its depths (r's depth is set). */
+/* Add sigma to the potentials of the subtree of r. */
 static void shift_subtree(ns *S, int64_t r, double sigma)
 {
     int64_t top = 0;
@@ -187,19 +191,28 @@ static void shift_subtree(ns *S, int64_t r, double sigma)
     while (top > 0) {
         int64_t w = S->stack[--top];
         S->pi[w] += sigma;
-        for (int64_t x = S->child[w]; x >= 0; x = S->next[x]) {
-            S->depth[x] = S->depth[w] + 1;
-            S->stack[top++] = x;
-        }
+        for (int64_t x = S->child[w]; x >= 0; x = S->next[x]) S->stack[top++] = x;
     }
 }
 
-/* Recompute all potentials (pi[R] = 0) and depths from the tree arcs. */
+/* Add sigma to the potentials of every node outside the subtree of r. */
+static void shift_outside(ns *S, int64_t r, double sigma)
+{
+    int64_t top = 0;
+    S->stack[top++] = S->root;
+    while (top > 0) {
+        int64_t w = S->stack[--top];
+        S->pi[w] += sigma;
+        for (int64_t x = S->child[w]; x >= 0; x = S->next[x])
+            if (x != r) S->stack[top++] = x;
+    }
+}
+
+/* Recompute all potentials (pi[R] = 0) from the tree arcs. */
 static void recompute_potentials(ns *S)
 {
     int64_t top = 0;
     S->pi[S->root] = 0;
-    S->depth[S->root] = 0;
     S->stack[top++] = S->root;
     while (top > 0) {
         int64_t w = S->stack[--top];
@@ -209,7 +222,6 @@ static void recompute_potentials(ns *S)
             arc_ends(S, S->pred[x], &tl, &hd, &cost);
             /* up: x -> w, cost + pi[x] - pi[w] = 0; down: w -> x, cost + pi[w] - pi[x] = 0 */
             S->pi[x] = S->up[x] ? S->pi[w] - cost : S->pi[w] + cost;
-            S->depth[x] = S->depth[w] + 1;
             S->stack[top++] = x;
         }
     }
@@ -222,20 +234,16 @@ static void pivot(ns *S, int64_t e)
     double ce;
     arc_ends(S, e, &s, &t, &ce);
     const double rc = ce + S->pi[s] - S->pi[t];
-    int64_t *parent = S->parent, *depth = S->depth;
+    int64_t *parent = S->parent, *size = S->size;
     double *flow = S->flow;
     const unsigned char *up = S->up;
 
     int64_t x = s, y = t;
     while (x != y) {
-        if (depth[x] > depth[y])
+        if (size[x] < size[y])
             x = parent[x];
-        else if (depth[y] > depth[x])
+        else
             y = parent[y];
-        else {
-            x = parent[x];
-            y = parent[y];
-        }
     }
     const int64_t apex = x;
 
@@ -273,6 +281,17 @@ static void pivot(ns *S, int64_t e)
         if (w == leave) break;
         k++;
     }
+    /* subtree sizes: the old ancestors of `leave` below the apex lose the subtree, the new ones gain it */
+    const int64_t moved = size[leave];
+    for (int64_t w = parent[leave]; w != apex; w = parent[w]) size[w] -= moved;
+    for (int64_t w = p; w != apex; w = parent[w]) size[w] += moved;
+    /* along the reversed path: w_i keeps its subtree less that of w_{i-1}, plus its new child w_{i+1} */
+    for (int64_t i = k, above = 0; i >= 1; i--) {
+        int64_t sz = size[path[i]] - size[path[i - 1]] + above;
+        size[path[i]] = sz;
+        above = sz;
+    }
+    size[q] = moved;
     for (int64_t i = 0; i <= k; i++) detach(S, path[i]); /* each from its old parent */
     for (int64_t i = k; i >= 1; i--) {
         int64_t w = path[i], below = path[i - 1];
@@ -285,8 +304,11 @@ static void pivot(ns *S, int64_t e)
     S->up[q] = side == 0; /* s -> t points from child s to parent t */
     S->flow[q] = delta;
     attach(S, q, p);
-    S->depth[q] = S->depth[p] + 1;
-    shift_subtree(S, q, side ? rc : -rc);
+    const double sigma = side ? rc : -rc;
+    if (2 * moved <= size[S->root])
+        shift_subtree(S, q, sigma);
+    else
+        shift_outside(S, q, -sigma);
 }
 
 /* Validate weights w [k]: finite, >= 0, summing to 1 within 1e-6. NULL is uniform. */
@@ -441,7 +463,7 @@ vf_status vf_emd_matrix(int64_t n, int64_t m, const double *cost, const double *
     S.child = iw + 2 * N;
     S.next = iw + 3 * N;
     S.prev = iw + 4 * N;
-    S.depth = iw + 5 * N;
+    S.size = iw + 5 * N;
     S.stack = iw + 6 * N;
     S.flow = dw;
     S.pi = dw + N;
