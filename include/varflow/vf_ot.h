@@ -1,5 +1,6 @@
-/* vf_ot.h — optimal transport: exact assignment, exact OT between equal-size uniform samples, and
- * entropic OT (Sinkhorn) with pairs drawn from its plan.
+/* vf_ot.h — optimal transport: exact assignment, exact OT between equal-size uniform samples and
+ * between weighted measures (network simplex), entropic OT (Sinkhorn) with pairs drawn from its plan,
+ * sliced Wasserstein, energy distance and MMD.
  *
  * Usage
  *   // A minimum-cost perfect matching of a dense square cost matrix (row i -> column perm[i]):
@@ -10,6 +11,12 @@
  *
  *   // Minibatch OT coupling (OT-CFM) and the exact W2^2 of two equal-size sample sets:
  *   vf_ot_pairs_sqeuclidean(n, d, x, y, perm, &w2sq);   // x, y [n, d]; x[i] is paired with y[perm[i]]
+ *
+ *   // Exact OT between weighted clouds x [n, d], y [m, d] (network simplex): W2^2 and the sparse plan:
+ *   vf_ot_plan plan;
+ *   vf_emd(n, d, x, m, d, y, a, b, VF_COST_SQEUCLIDEAN, &w2sq, &plan);   // a [n], b [m] or NULL
+ *   ... plan.rows[k], plan.cols[k], plan.mass[k] for k < plan.nnz (<= n + m - 1) ...
+ *   vf_ot_plan_free(&plan);
  *
  *   // Entropic OT: dual potentials, <P, C>, and pairs drawn from the plan (SB-CFM):
  *   vf_sinkhorn_options so = vf_sinkhorn_default_options();  so.eps = 0.05;

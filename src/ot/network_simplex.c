@@ -41,7 +41,7 @@
  *
  * Zero weights: nodes of weight 0 are removed before solving (the costs are then compacted into a
  * copy); their dual values are set afterwards to the largest that keep u[i] + v[j] <= C[i, j].
- * Memory: 10 (n + m) words, plus n m doubles when a copy of the costs is needed (zero weights, or
+ * Memory: about 11 (n + m) words, plus n m doubles when a copy of the costs is needed (zero weights, or
  * costs so large that sums of potentials could overflow, which are scaled by a power of two). */
 #include <assert.h>
 #include <float.h>
