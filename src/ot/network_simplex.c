@@ -490,6 +490,17 @@ vf_status vf_emd_matrix(int64_t n, int64_t m, const double *cost, const double *
         st = vf__error(VF_ERR_NUMERIC, "emd: the network simplex did not reach optimality in %lld pivots",
                        (long long)pivots);
 
+    /* Equal-size uniform measures: the optimal basic plan is a permutation (Birkhoff). Its masses are
+     * 1/n up to the rounding of the flow updates (which can also leave a few ulps on a degenerate
+     * arc), and are returned as exactly 1/n. */
+    if (st == VF_OK && !a && !b && n == m) {
+        int64_t big = 0;
+        for (int64_t w = 0; w < n2 + m2; w++)
+            if (S.pred[w] < n2 * m2 && S.flow[w] > 0.5 / (double)n) big++;
+        if (big == n)
+            for (int64_t w = 0; w < n2 + m2; w++)
+                if (S.pred[w] < n2 * m2) S.flow[w] = S.flow[w] > 0.5 / (double)n ? 1.0 / (double)n : 0;
+    }
     /* Flow left on artificial arcs is the imbalance of a and b (rounding only); report more. */
     double art_flow = 0, sum = 0;
     int64_t nnz = 0;
@@ -501,19 +512,6 @@ vf_status vf_emd_matrix(int64_t n, int64_t m, const double *cost, const double *
             sum += S.flow[w] * cost[rmap[i] * m + cmap[j]];
             nnz++;
         }
-    }
-    /* Equal-size uniform measures: the basic optimal plan is a permutation (Birkhoff); its masses are
-     * 1/n up to the rounding of the flow updates, and are returned as exactly 1/n. */
-    const int permutation = !a && !b && n == m && nnz == n;
-    if (permutation) {
-        sum = 0;
-        for (int64_t w = 0; w < n2 + m2; w++)
-            if (S.pred[w] < n2 * m2 && S.flow[w] > 0) {
-                assert(fabs(S.flow[w] - 1.0 / (double)n) <= 1e-9);
-                S.flow[w] = 1.0 / (double)n;
-                sum += cost[S.pred[w]];
-            }
-        sum /= (double)n;
     }
     if (st == VF_OK && art_flow > 1e-9)
         st = vf__error(VF_ERR_NUMERIC, "emd: %g of the mass could not be transported (internal error)", art_flow);
