@@ -219,6 +219,33 @@ static void test_certificate_random(void)
     }
 }
 
+/* Massive ties and degeneracy: costs in {0, 1, 2}, weights small integers over their sum, and 1-D
+ * clouds with repeated points (the monotone coupling checks the value). */
+static void test_ties_and_degeneracy(void)
+{
+    enum { N = 300, M = 250 };
+    static double C[N * M], a[N], b[M];
+    vf_rng r;
+    vf_rng_init(&r, 17, 0);
+    for (int k = 0; k < N * M; k++) C[k] = floor(vf_rng_uniform(&r) * 3);
+    small_weights(&r, N, a, 1);
+    small_weights(&r, M, b, 0);
+    double t = solve_and_certify(N, M, C, a, b);
+    CHECK(t >= 0 && t < 1e-9); /* a third of the costs are 0: a zero-cost plan exists (for this seed) */
+    for (int k = 0; k < N * M; k++) C[k] = floor(vf_rng_uniform(&r) * 3) + (k % M < 5 ? 0 : 1);
+    solve_and_certify(N, M, C, a, b);
+    solve_and_certify(N, M, C, NULL, b);
+
+    static vf_real x[N], y[M];
+    const double dir = 1;
+    for (int i = 0; i < N; i++) x[i] = (vf_real)floor(vf_rng_uniform(&r) * 6);
+    for (int j = 0; j < M; j++) y[j] = (vf_real)floor(vf_rng_uniform(&r) * 4 + 1);
+    double emd = NAN, sw = NAN;
+    CHECK_STATUS(vf_emd(N, 1, x, M, 1, y, a, b, VF_COST_SQEUCLIDEAN, &emd, NULL), VF_OK);
+    CHECK_STATUS(vf_sliced_wasserstein_dirs(N, M, 1, x, y, a, b, 1, &dir, 2, &sw), VF_OK);
+    CHECK_MSG(fabs(emd - sw * sw) <= 1e-9 * emd, "1-D with repeated points: emd %.17g, quantiles %.17g", emd, sw * sw);
+}
+
 /* a, b NULL and n == m: a permutation of masses exactly 1/n, with the assignment solver's cost. */
 static void test_uniform_square(void)
 {
@@ -416,6 +443,7 @@ int main(void)
     RUN(test_brute_force);
     RUN(test_one_dimensional);
     RUN(test_certificate_random);
+    RUN(test_ties_and_degeneracy);
     RUN(test_uniform_square);
     RUN(test_special_cases);
     RUN(test_errors);
