@@ -27,7 +27,9 @@
  *   varflow/vf_paths.h    probability paths of flow matching and stochastic interpolants
  *   varflow/vf_vfield.h   vector fields v(x, t[, c]) and MeanFlow average velocities u(x, r, t)
  *   varflow/vf_cfm.h      conditional flow matching: the loss on a path, transport through the field
- *   varflow/vf_ot.h       optimal transport: exact assignment, exact OT between equal-size samples
+ *   varflow/vf_target.h   unnormalized log-densities (targets) by name or plugin, their scores
+ *   varflow/vf_ot.h       optimal transport: exact assignment, exact OT between equal-size samples,
+ *                         distances, the kernel Stein discrepancy, particle flows
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -56,6 +58,7 @@
 #include "varflow/vf_paths.h"
 #include "varflow/vf_vfield.h"
 #include "varflow/vf_cfm.h"
+#include "varflow/vf_target.h"
 #include "varflow/vf_ot.h"
 
 #endif

@@ -1,0 +1,77 @@
+/* vf_target.h — unnormalized log-densities ("targets") for variational inference, particle flows and
+ * the kernel Stein discrepancy: a struct of function pointers, built-ins by name, and plugins.
+ *
+ * Usage
+ *   vf_target t;
+ *   if (vf_target_from_spec("8gaussians:noise=0.5", &t) != VF_OK)     // or "gauss:d=5,rho=0.9",
+ *       fprintf(stderr, "%s\n", vf_last_error());                     // "banana", "plugin:./t.so:arg"
+ *   double x[2] = {1, 0}, grad[2];
+ *   double lp = t.log_prob(t.state, x, grad);                         // log p(x) (+ const), grad = d/dx
+ *   vf_target_scores(&t, n, xs, logp, scores);                        // rows xs [n, dim]; NaN -> error
+ *   if (t.sample) vf_target_sample(&t, n, &rng, ys);                  // exact draws where known
+ *   vf_target_free(&t);
+ *
+ *   // Your own target in C: fill the struct yourself (dim, log_prob, state; free and sample may be NULL).
+ *
+ * Targets work in double precision whatever vf_real is (CONTRACTS §3). A log-density of -INFINITY
+ * means outside the support; NaN is an error. The built-ins (`varflow particles --help` lists them):
+ *   gauss       N(mu 1, S) in d dimensions with the equicorrelated covariance S = (1 - rho) I + rho 1 1^T
+ *               (unit variances, every correlation rho; needs -1/(d-1) < rho < 1). Normalized.
+ *                                                                  keys: d=2, rho=0.5, mu=0
+ *   8gaussians  the mixture that the toy data set 8gaussians samples from (vf_data.h): 8 equally
+ *               weighted N(scale 4 (cos k pi/4, sin k pi/4) / 1.414, (scale noise / 1.414)^2 I).
+ *               Normalized.                                       keys: noise=0.5, scale=1
+ *   banana      x1 ~ N(0, sigma^2), x2 | x1 ~ N(b (x1^2 - sigma^2), 1) (the VI issue's banana for
+ *               the defaults). Normalized.                        keys: b=0.03, sigma=10
+ *   plugin:PATH[:ARG]  a shared library with the CONTRACTS §3 ABI (varflow_target_dim,
+ *               varflow_target_log_prob, optional varflow_target_init / varflow_target_free),
+ *               loaded with dlopen; ARG (everything after the second ':') goes to its init.
+ * All built-ins can also draw exact samples (t.sample != NULL); plugins cannot.
+ */
+#ifndef VF_TARGET_H
+#define VF_TARGET_H
+
+#include "vf_rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vf_target {
+    int64_t dim;                                                     /* >= 1 */
+    /* log p(x) up to a constant for x [dim]; when grad [dim] is not NULL it receives d log p / dx. */
+    double (*log_prob)(void *state, const double *x, double *grad);
+    void *state;                                                     /* passed to every call */
+    void (*free)(void *state);                                       /* NULL: nothing to free */
+    /* Optional exact sampler: one draw into x [dim] from the generator r (NULL: none). */
+    void (*sample)(void *state, vf_rng *r, double *x);
+    char name[32];                                                   /* "gauss", "plugin", ... */
+} vf_target;
+
+/* A target from "NAME[:key=value,...]" or "plugin:PATH[:ARG]". VF_ERR_ARG (message lists the valid
+ * names or keys) for an unknown name or key or a bad value; VF_ERR_IO for a plugin that cannot be
+ * loaded or lacks a required symbol (or whose init fails, with its message); VF_ERR_UNSUPPORTED for
+ * plugins in a build without dlopen. out is zeroed on failure. */
+vf_status vf_target_from_spec(const char *spec, vf_target *out);
+
+/* Calls t->free(t->state) (when set) and zeroes t. NULL or a zeroed t is fine. */
+void vf_target_free(vf_target *t);
+
+/* The built-in names, NULL-terminated ({"gauss", "8gaussians", "banana", NULL}; plugin is separate). */
+const char *const *vf_target_names(void);
+/* The keys of built-in `name` with their defaults as "key=value,..." (NULL for an unknown name). */
+const char *vf_target_defaults(const char *name);
+
+/* For each row x [n, dim]: logp [n] (NULL to skip) and scores [n, dim] = grad log p (NULL to skip),
+ * in double. VF_ERR_NUMERIC naming the row when log p is NaN or -inf (a score needs the support) or a
+ * gradient entry is not finite. */
+vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x /* [n, dim] */,
+                           double *logp /* [n] */, double *scores /* [n, dim] */);
+
+/* n exact draws into out [n, dim] (stored as vf_real). VF_ERR_UNSUPPORTED when t->sample is NULL. */
+vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *out /* [n, dim] */);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

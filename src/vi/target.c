@@ -1,0 +1,165 @@
+/* target.c — targets by spec string ("NAME[:key=value,...]", "plugin:PATH[:ARG]"), and the row-wise
+ * helpers of vf_target.h (scores of many points, exact samples). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/io_internal.h" /* vf__parse_double */
+#include "vi/vi_internal.h"
+
+static const char *const target_name_list[] = {"gauss", "8gaussians", "banana", NULL};
+
+const char *const *vf_target_names(void) { return target_name_list; }
+
+static const vf__target_builtin *find_builtin(const char *name, size_t len)
+{
+    for (int i = 0; i < vf__target_builtin_count; i++)
+        if (strlen(vf__target_builtins[i].name) == len && strncmp(vf__target_builtins[i].name, name, len) == 0)
+            return &vf__target_builtins[i];
+    return NULL;
+}
+
+const char *vf_target_defaults(const char *name)
+{
+    const vf__target_builtin *b = name ? find_builtin(name, strlen(name)) : NULL;
+    return b ? b->defaults : NULL;
+}
+
+static vf_status unknown_target(const char *name, size_t len)
+{
+    char valid[256];
+    size_t used = 0;
+    valid[0] = '\0';
+    for (int i = 0; i < vf__target_builtin_count && used < sizeof valid; i++)
+        used += (size_t)snprintf(valid + used, sizeof valid - used, "%s, ", vf__target_builtins[i].name);
+    return vf__error(VF_ERR_ARG, "target: unknown name '%.*s' (valid: %splugin:PATH[:ARG])", (int)VF_MIN(len, 64),
+                     name, valid);
+}
+
+static vf_status parse_item(const vf__target_builtin *b, const char *item, size_t len, double *vals)
+{
+    const char *eq = memchr(item, '=', len);
+    if (!eq || eq == item)
+        return vf__error(VF_ERR_ARG, "target %s: option '%.*s' is not key=value (keys: %s)", b->name,
+                         (int)VF_MIN(len, 64), item, b->defaults);
+    size_t klen = (size_t)(eq - item), vlen = len - klen - 1;
+    int k = -1;
+    for (int i = 0; i < b->nkeys; i++)
+        if (strlen(b->keys[i].name) == klen && strncmp(b->keys[i].name, item, klen) == 0) k = i;
+    if (k < 0)
+        return vf__error(VF_ERR_ARG, "target %s: unknown key '%.*s' (keys: %s)", b->name, (int)VF_MIN(klen, 64), item,
+                         b->defaults);
+    char buf[64];
+    double v;
+    if (vlen == 0 || vlen >= sizeof buf)
+        return vf__error(VF_ERR_ARG, "target %s: %s needs a number, got '%.*s'", b->name, b->keys[k].name,
+                         (int)VF_MIN(vlen, 64), eq + 1);
+    memcpy(buf, eq + 1, vlen);
+    buf[vlen] = '\0';
+    if (vf__parse_double(buf, vlen, &v) || !isfinite(v))
+        return vf__error(VF_ERR_ARG, "target %s: %s needs a finite number, got '%s'", b->name, b->keys[k].name, buf);
+    if (b->keys[k].integer && (v != floor(v) || v < 1 || v > 1e6))
+        return vf__error(VF_ERR_ARG, "target %s: %s must be a whole number in [1, 1e6], got %g", b->name,
+                         b->keys[k].name, v);
+    vals[k] = v;
+    return VF_OK;
+}
+
+vf_status vf_target_from_spec(const char *spec, vf_target *out)
+{
+    if (out) memset(out, 0, sizeof *out);
+    if (!spec || !out) return vf__error(VF_ERR_ARG, "target: NULL argument");
+    const char *colon = strchr(spec, ':');
+    size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (len == 6 && strncmp(spec, "plugin", 6) == 0) {
+        if (!colon || !colon[1]) return vf__error(VF_ERR_ARG, "target plugin: missing PATH (plugin:PATH[:ARG])");
+        return vf__target_plugin_open(colon + 1, out);
+    }
+    const vf__target_builtin *b = find_builtin(spec, len);
+    if (!b) return unknown_target(spec, len);
+    double vals[VF__TARGET_MAX_KEYS];
+    for (int i = 0; i < b->nkeys; i++) vals[i] = b->keys[i].def;
+    if (colon && colon[1]) {
+        const char *p = colon + 1;
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            size_t ilen = comma ? (size_t)(comma - p) : strlen(p);
+            vf_status s = parse_item(b, p, ilen, vals);
+            if (s != VF_OK) return s;
+            if (!comma) break;
+            p = comma + 1;
+        }
+    }
+    vf_status s = b->make(vals, out);
+    if (s != VF_OK) {
+        vf_target keep = *out;
+        memset(out, 0, sizeof *out);
+        if (keep.free && keep.state) keep.free(keep.state);
+        return s;
+    }
+    snprintf(out->name, sizeof out->name, "%s", b->name);
+    return VF_OK;
+}
+
+void vf_target_free(vf_target *t)
+{
+    if (!t) return;
+    if (t->free && t->state) t->free(t->state);
+    memset(t, 0, sizeof *t);
+}
+
+static vf_status check_target(const char *who, const vf_target *t)
+{
+    if (!t || !t->log_prob || t->dim < 1) return vf__error(VF_ERR_ARG, "%s: NULL or empty target", who);
+    return VF_OK;
+}
+
+vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x, double *logp, double *scores)
+{
+    vf_status s = check_target("target scores", t);
+    if (s != VF_OK) return s;
+    if (n < 0 || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "target scores: bad rows (n %lld)", (long long)n);
+    int64_t d = t->dim;
+    double *buf = vf_malloc((size_t)(2 * d) * sizeof *buf);
+    if (!buf) return vf__error(VF_ERR_NOMEM, "target scores: out of memory");
+    double *xi = buf, *g = buf + d;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t k = 0; k < d; k++) xi[k] = (double)x[i * d + k];
+        double lp = t->log_prob(t->state, xi, scores ? g : NULL);
+        if (isnan(lp) || (scores && lp == -INFINITY)) {
+            vf_free(buf);
+            return vf__error(VF_ERR_NUMERIC, "target %s: log-density %s at row %lld", t->name,
+                             isnan(lp) ? "is NaN" : "is -inf (outside the support)", (long long)i);
+        }
+        if (logp) logp[i] = lp;
+        if (scores) {
+            for (int64_t k = 0; k < d; k++) {
+                if (!isfinite(g[k])) {
+                    vf_free(buf);
+                    return vf__error(VF_ERR_NUMERIC, "target %s: gradient entry %lld is not finite at row %lld",
+                                     t->name, (long long)k, (long long)i);
+                }
+                scores[i * d + k] = g[k];
+            }
+        }
+    }
+    vf_free(buf);
+    return VF_OK;
+}
+
+vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *out)
+{
+    vf_status s = check_target("target sample", t);
+    if (s != VF_OK) return s;
+    if (!t->sample) return vf__error(VF_ERR_UNSUPPORTED, "target %s: has no exact sampler", t->name);
+    if (n < 0 || !r || (n > 0 && !out)) return vf__error(VF_ERR_ARG, "target sample: bad arguments");
+    int64_t d = t->dim;
+    double *xi = vf_malloc((size_t)d * sizeof *xi);
+    if (!xi) return vf__error(VF_ERR_NOMEM, "target sample: out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        t->sample(t->state, r, xi);
+        for (int64_t k = 0; k < d; k++) out[i * d + k] = (vf_real)xi[k];
+    }
+    vf_free(xi);
+    return VF_OK;
+}

@@ -1,0 +1,128 @@
+/* target_plugin.c — "plugin:PATH[:ARG]": a target from a shared library with the CONTRACTS §3 ABI,
+ * loaded with dlopen (only in builds with <dlfcn.h>; elsewhere the spec gives VF_ERR_UNSUPPORTED).
+ *
+ *   int    varflow_target_dim(void *state);                                 required
+ *   double varflow_target_log_prob(void *state, const double *x, double *grad);   required
+ *   void  *varflow_target_init(const char *arg, char *err, unsigned long errlen); optional
+ *   void   varflow_target_free(void *state);                                optional
+ *
+ * The library stays loaded until vf_target_free. Symbols are converted from dlsym's void * with
+ * memcpy (ISO C has no cast between object and function pointers; POSIX guarantees they agree). */
+#include <stdio.h>
+#include <string.h>
+#include "vi/vi_internal.h"
+
+#if defined(VF_HAVE_DLOPEN) && VF_HAVE_DLOPEN
+#include <dlfcn.h>
+
+typedef int (*plugin_dim_fn)(void *);
+typedef double (*plugin_log_prob_fn)(void *, const double *, double *);
+typedef void *(*plugin_init_fn)(const char *, char *, unsigned long);
+typedef void (*plugin_free_fn)(void *);
+
+typedef struct plugin_state {
+    void *handle;
+    void *user;                      /* what varflow_target_init returned */
+    plugin_log_prob_fn log_prob;
+    plugin_free_fn user_free;
+} plugin_state;
+
+static double plugin_log_prob(void *state, const double *x, double *grad)
+{
+    const plugin_state *p = state;
+    return p->log_prob(p->user, x, grad);
+}
+
+static void plugin_close(void *state)
+{
+    plugin_state *p = state;
+    if (p->user_free) p->user_free(p->user);
+    dlclose(p->handle);
+    vf_free(p);
+}
+
+static void *symbol(void *handle, const char *name)
+{
+    dlerror();
+    return dlsym(handle, name);
+}
+
+vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out)
+{
+    char path[4096];
+    const char *colon = strchr(path_and_arg, ':');
+    size_t len = colon ? (size_t)(colon - path_and_arg) : strlen(path_and_arg);
+    if (len == 0) return vf__error(VF_ERR_ARG, "target plugin: empty PATH (plugin:PATH[:ARG])");
+    if (len >= sizeof path) return vf__error(VF_ERR_ARG, "target plugin: PATH too long");
+    memcpy(path, path_and_arg, len);
+    path[len] = '\0';
+    const char *arg = colon ? colon + 1 : NULL;
+
+    /* dlopen searches the library path for a name without '/': a plugin is always a file here. */
+    char local[4100];
+    const char *open_name = path;
+    if (!strchr(path, '/')) {
+        memcpy(local, "./", 2);
+        memcpy(local + 2, path, len + 1);
+        open_name = local;
+    }
+    void *h = dlopen(open_name, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        return vf__error(VF_ERR_IO, "target plugin %s: cannot load: %s", path, e ? e : "unknown error");
+    }
+    void *s_dim = symbol(h, "varflow_target_dim"), *s_lp = symbol(h, "varflow_target_log_prob");
+    void *s_init = symbol(h, "varflow_target_init"), *s_free = symbol(h, "varflow_target_free");
+    if (!s_dim || !s_lp) {
+        dlclose(h);
+        return vf__error(VF_ERR_IO, "target plugin %s: missing the required symbol %s", path,
+                         !s_dim ? "varflow_target_dim" : "varflow_target_log_prob");
+    }
+    plugin_state *p = vf_malloc(sizeof *p);
+    if (!p) {
+        dlclose(h);
+        return vf__error(VF_ERR_NOMEM, "target plugin: out of memory");
+    }
+    plugin_dim_fn dim_fn;
+    plugin_init_fn init_fn = NULL;
+    memcpy(&dim_fn, &s_dim, sizeof dim_fn);
+    memcpy(&p->log_prob, &s_lp, sizeof p->log_prob);
+    p->user_free = NULL;
+    if (s_init) memcpy(&init_fn, &s_init, sizeof init_fn);
+    if (s_free) memcpy(&p->user_free, &s_free, sizeof p->user_free);
+    p->handle = h;
+    p->user = NULL;
+    if (init_fn) {
+        char err[256] = "";
+        p->user = init_fn(arg ? arg : "", err, sizeof err);
+        if (!p->user) {
+            err[sizeof err - 1] = '\0';
+            vf_free(p);
+            dlclose(h);
+            return vf__error(VF_ERR_IO, "target plugin %s: init failed: %s", path, err[0] ? err : "(no message)");
+        }
+    }
+    int d = dim_fn(p->user);
+    if (d < 1) {
+        plugin_close(p);
+        return vf__error(VF_ERR_IO, "target plugin %s: varflow_target_dim returned %d (need >= 1)", path, d);
+    }
+    out->dim = d;
+    out->state = p;
+    out->log_prob = plugin_log_prob;
+    out->free = plugin_close;
+    out->sample = NULL;
+    snprintf(out->name, sizeof out->name, "plugin");
+    return VF_OK;
+}
+
+#else
+
+vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out)
+{
+    (void)path_and_arg;
+    (void)out;
+    return vf__error(VF_ERR_UNSUPPORTED, "target plugin: this build of varflow cannot load shared libraries (no dlopen)");
+}
+
+#endif
