@@ -23,6 +23,12 @@
  *   vf_sinkhorn(n, m, cost, NULL, NULL, &so, f, g, &res);         // res.transport_cost = <P, C>
  *   vf_sinkhorn_sample_pairs(n, m, cost, f, g, so.eps, k, &rng, rows, cols);
  *
+ *   // Kernel Stein discrepancy of samples x [n, d] against a target (scores = grad log p per row):
+ *   vf_target_scores(&target, n, x, NULL, scores);
+ *   vf_ksd_options ko = vf_ksd_default_options();                // IMQ, c = 1, beta = -1/2, V-statistic
+ *   vf_ksd(n, d, x, scores, &ko, &ksd2, NULL);
+
+ *
  * Both are exact: the matching minimizes the total cost over all n! permutations (up to floating-point
  * rounding of the dual variables, which for integer costs below 2^50 / n is no rounding at all).
  * The solver is the shortest augmenting path algorithm of Jonker and Volgenant (1987): O(n^3) in the
@@ -34,6 +40,7 @@
 #define VF_OT_H
 
 #include "vf_rng.h"
+#include "vf_target.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -188,6 +195,29 @@ vf_status vf_cost_matrix(int64_t n, int64_t m, int64_t d, const vf_real *x, cons
 vf_status vf_sliced_wasserstein_dirs(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y,
                                      const double *a, const double *b, int64_t k, const double *dirs, double p,
                                      double *out);
+
+/* ---- kernel Stein discrepancy -----------------------------------------------------------------
+ * KSD^2 of the sample x [n, d] against a target with scores s_i = grad log p(x_i) [n, d] (Liu, Lee &
+ * Jordan 2016; Gorham & Mackey 2017): the mean over pairs of the Langevin Stein kernel
+ *   u(x, y) = s(x)^T s(y) k(x, y) + s(x)^T grad_y k + s(y)^T grad_x k + tr(grad_x grad_y k)
+ * of a base kernel k: VF_KERNEL_IMQ k = (c^2 + |x - y|^2)^beta (c = bandwidth, default 1, beta in
+ * (-1, 0), default -1/2 as Gorham & Mackey recommend; note: not the normalization of vf_mmd2's IMQ) or
+ * VF_KERNEL_GAUSSIAN k = exp(-|x - y|^2 / (2 h^2)) (h = bandwidth, <= 0 for the median distance of
+ * the first 1000 rows). The V-statistic (mean over all n^2 pairs, >= 0) or the U-statistic (pairs
+ * i != j, unbiased for KSD^2 and so about 0 for exact samples; can be negative). O(n^2 d). */
+typedef struct vf_ksd_options {
+    vf_kernel kernel;   /* VF_KERNEL_IMQ (default) or VF_KERNEL_GAUSSIAN */
+    double bandwidth;   /* IMQ: c > 0 (default 1); Gaussian: h, <= 0 for the median heuristic */
+    double beta;        /* IMQ exponent in (-1, 0) (default -0.5) */
+    int unbiased;       /* 1: U-statistic; 0 (default): V-statistic */
+} vf_ksd_options;
+
+vf_ksd_options vf_ksd_default_options(void);
+
+/* *out = KSD^2 (opt NULL: the defaults); *bandwidth_used (may be NULL) = c or h. VF_ERR_ARG for a
+ * non-finite x or score, a bad option, or n < 2 for the U-statistic. */
+vf_status vf_ksd(int64_t n, int64_t d, const vf_real *x /* [n, d] */, const double *scores /* [n, d] */,
+                 const vf_ksd_options *opt, double *out, double *bandwidth_used);
 
 #ifdef __cplusplus
 }
