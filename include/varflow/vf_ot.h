@@ -27,7 +27,11 @@
  *   vf_target_scores(&target, n, x, NULL, scores);
  *   vf_ksd_options ko = vf_ksd_default_options();                // IMQ, c = 1, beta = -1/2, V-statistic
  *   vf_ksd(n, d, x, scores, &ko, &ksd2, NULL);
-
+ *
+ *   // Particle flows: move x [n, d] in place toward a target (SVGD) or samples y [m, d] (mmd, swf):
+ *   vf_particle_options po = vf_particle_default_options(VF_PARTICLES_MMD);
+ *   po.steps = 300; po.seed = 1;
+ *   vf_particles_run(&po, NULL, m, y, n, d, x, NULL, NULL);     // SVGD: (&po, &target, 0, NULL, ...)
  *
  * Both are exact: the matching minimizes the total cost over all n! permutations (up to floating-point
  * rounding of the dual variables, which for integer costs below 2^50 / n is no rounding at all).
@@ -218,6 +222,61 @@ vf_ksd_options vf_ksd_default_options(void);
  * non-finite x or score, a bad option, or n < 2 for the U-statistic. */
 vf_status vf_ksd(int64_t n, int64_t d, const vf_real *x /* [n, d] */, const double *scores /* [n, d] */,
                  const vf_ksd_options *opt, double *out, double *bandwidth_used);
+
+/* ---- particle flows ---------------------------------------------------------------------------
+ * Move n particles x [n, d] in place for `steps` steps of size tau_t:
+ *   svgd  x_i += tau phi(x_i), Stein variational gradient descent (Liu & Wang 2016) toward a target:
+ *         phi_i = mean_j k(x_j, x_i) grad log p(x_j) + grad_{x_j} k(x_j, x_i), RBF kernel
+ *         exp(-r^2 / (2 sigma^2)), sigma = bandwidth or (<= 0, default) Liu & Wang's median heuristic
+ *         sigma^2 = med^2 / (2 log(n + 1)) (med^2: median squared distance of the current particles).
+ *         With adagrad = 1 each coordinate's step is divided by the root of a running mean of its
+ *         squared directions (their reference code's default: 0.9 / 0.1 weights, 1e-6 fudge), so tau
+ *         is about the distance a particle moves per step. Off by default: being per coordinate, it
+ *         moves particles along the diagonals at first (sign-like steps), which on 8gaussians from
+ *         N(0, I) sends ~90% of them to the 4 diagonal modes (docs/particles.md).
+ *   mmd   x_i -= tau grad_i, the MMD gradient flow with the negative distance kernel -|x - y| toward
+ *         samples y [m, d] (Hertrich et al. 2023): grad_i = mean_j (x_i - y_j)/|x_i - y_j| -
+ *         mean_k (x_i - x_k)/|x_i - x_k| (the Wasserstein gradient of MMD^2 / 2, each term a unit
+ *         vector's mean, so |grad_i| <= 2), estimated per step on `slices` random directions by
+ *         sorting (unbiased; O(slices (n + m) log(n + m))); slices = 0 sums exactly in O(n m d).
+ *   swf   x_i += tau v_i, the sliced-Wasserstein flow (Liutkus et al. 2019) toward y: on each of
+ *         `slices` random directions theta the particle moves toward y's projected quantile at its
+ *         own rank; v_i = (d / slices) sum_theta (Q_theta((rank + 1/2) / n) - <theta, x_i>) theta,
+ *         Q_theta linear between the sorted projections of y placed at (j + 1/2) / m.
+ * Step sizes: VF_STEP_CONSTANT tau_t = step_size; VF_STEP_EXP decays geometrically from step_size
+ * at t = 0 to step_size * final_fraction at the last step. Deterministic for a seed. The callback
+ * (may be NULL) sees the particles before the first step (step 0) and after each step; returning
+ * non-zero stops the run early (with VF_OK). VF_ERR_NUMERIC when a particle becomes non-finite, or
+ * (svgd) the target's log-density is NaN or -inf at a particle. */
+typedef enum vf_particle_method { VF_PARTICLES_SVGD = 0, VF_PARTICLES_MMD, VF_PARTICLES_SWF } vf_particle_method;
+typedef enum vf_step_schedule { VF_STEP_CONSTANT = 0, VF_STEP_EXP } vf_step_schedule;
+
+typedef struct vf_particle_options {
+    vf_particle_method method;
+    int64_t steps;              /* >= 1 (default 500) */
+    double step_size;           /* tau at step 0 (default svgd 0.02, mmd 1, swf 0.5) */
+    vf_step_schedule schedule;  /* default VF_STEP_CONSTANT */
+    double final_fraction;      /* VF_STEP_EXP: the last step is step_size * this, in (0, 1] (0.01) */
+    int adagrad;                /* svgd: 1 for the normalized steps above (default 0) */
+    double bandwidth;           /* svgd: sigma, <= 0 for the median heuristic (default) */
+    int64_t slices;             /* mmd: >= 0, swf: >= 1 random directions per step (default 16) */
+    uint64_t seed;              /* the directions' generator (default 0) */
+} vf_particle_options;
+
+/* step: 0 (the start) .. steps; x [n, d]. Non-zero return stops the run. */
+typedef int (*vf_particle_callback)(int64_t step, int64_t n, int64_t d, const vf_real *x, void *user);
+
+vf_particle_options vf_particle_default_options(vf_particle_method method);
+/* "svgd", "mmd", "swf" (any case) -> the method; -1 for an unknown name. */
+int vf_particle_method_from_name(const char *name);
+const char *vf_particle_method_name(vf_particle_method method);
+/* tau_t of the schedule, t = 0 .. steps - 1. */
+double vf_particle_step_size(const vf_particle_options *o, int64_t t);
+
+/* svgd needs target (dim d; y may be NULL); mmd and swf need y [m, d] (target may be NULL). */
+vf_status vf_particles_run(const vf_particle_options *o, const vf_target *target, int64_t m,
+                           const vf_real *y /* [m, d] */, int64_t n, int64_t d, vf_real *x /* [n, d] in/out */,
+                           vf_particle_callback callback, void *user);
 
 #ifdef __cplusplus
 }
