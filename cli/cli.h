@@ -26,6 +26,7 @@ extern const cli_command cli_cmd_info;
 extern const cli_command cli_cmd_fit;
 extern const cli_command cli_cmd_logprob;
 extern const cli_command cli_cmd_sample;
+extern const cli_command cli_cmd_particles;
 
 /* Options every command accepts (CONTRACTS §2). */
 typedef struct cli_common {

@@ -16,6 +16,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_logprob,
     &cli_cmd_sample,
     &cli_cmd_eval,
+    &cli_cmd_particles,
     NULL,
 };
 
