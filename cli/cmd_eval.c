@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include "cli.h"
+#include "internal.h"
 
 static void eval_help(FILE *out)
 {
@@ -23,6 +24,8 @@ static void eval_help(FILE *out)
           "  sw            sliced Wasserstein W_p over --projections random directions\n"
           "  mmd           squared maximum mean discrepancy (--kernel, --bandwidth, --unbiased)\n"
           "  energy        energy distance (exact; --slices K for the sliced estimate)\n"
+          "  ksd           squared kernel Stein discrepancy of the samples in A against --target SPEC\n"
+          "                (no file B; --kernel imq (default) or gaussian, --bandwidth, --unbiased)\n"
           "\n"
           "Options:\n"
           "  --metric NAME        one of the metrics above (required)\n"
@@ -37,7 +40,11 @@ static void eval_help(FILE *out)
           "  --kernel K           mmd: gaussian (default), laplace or imq\n"
           "  --bandwidth H        mmd: kernel bandwidth; 0 (default) takes the median distance\n"
           "  --unbiased           mmd: the unbiased U-statistic instead of the V-statistic\n"
-          "  --slices K           energy: sliced estimate over K directions (default 0: exact)\n",
+          "  --slices K           energy: sliced estimate over K directions (default 0: exact)\n"
+          "  --target SPEC        ksd: the target, NAME[:key=value,...] or plugin:PATH[:ARG]\n"
+          "                       (varflow particles --help lists the built-in targets)\n"
+          "                       ksd's --bandwidth is the IMQ kernel's c (default 1) or the Gaussian\n"
+          "                       kernel's h (default: the median distance)\n",
           out);
     cli_print_common_help(out);
     fputs("\n"
@@ -51,12 +58,13 @@ static void eval_help(FILE *out)
           out);
 }
 
-typedef enum eval_metric { M_EMD, M_W2, M_SINKHORN, M_SW, M_MMD, M_ENERGY, M_COUNT } eval_metric;
-static const char *const metric_names[M_COUNT] = {"emd", "w2", "sinkhorn", "sw", "mmd", "energy"};
+typedef enum eval_metric { M_EMD, M_W2, M_SINKHORN, M_SW, M_MMD, M_ENERGY, M_KSD, M_COUNT } eval_metric;
+static const char *const metric_names[M_COUNT] = {"emd", "w2", "sinkhorn", "sw", "mmd", "energy", "ksd"};
 
 typedef struct eval_args {
     eval_metric metric;
-    const char *a_path, *b_path, *wa_path, *wb_path;
+    const char *a_path, *b_path, *wa_path, *wb_path, *target;
+    int have_bandwidth;   /* --bandwidth given */
     int euclidean;        /* --cost euclidean */
     double eps, tol, bandwidth;
     int64_t max_iter, projections, slices;
@@ -153,8 +161,67 @@ static vf_status compute(const eval_args *a, const vf_tensor *x, const vf_tensor
     case M_MMD:
         return vf_mmd2(n, m, d, x->data, y->data, (vf_kernel)a->kernel, a->bandwidth, a->unbiased, value, NULL);
     case M_ENERGY: return vf_energy_distance(n, m, d, x->data, y->data, a->slices, seed, value);
-    default: return VF_ERR_ARG;
+    default: return VF_ERR_ARG; /* ksd: ksd_file() */
     }
+}
+
+/* KSD^2 of the samples x against the target's scores. */
+static vf_status ksd_of(const eval_args *a, const vf_target *t, const vf_tensor *x, double *value)
+{
+    int64_t n = x->shape[0], d = columns(x);
+    double *scores = vf_malloc((size_t)n * (size_t)d * sizeof *scores);
+    if (!scores) return vf__error(VF_ERR_NOMEM, "ksd: out of memory");
+    vf_status s = vf_target_scores(t, n, x->data, NULL, scores);
+    if (s == VF_OK) {
+        vf_ksd_options o = vf_ksd_default_options();
+        o.kernel = a->kernel == VF_KERNEL_GAUSSIAN ? VF_KERNEL_GAUSSIAN : VF_KERNEL_IMQ;
+        if (a->have_bandwidth) o.bandwidth = a->bandwidth;
+        else if (o.kernel == VF_KERNEL_GAUSSIAN) o.bandwidth = 0;
+        o.unbiased = a->unbiased;
+        s = vf_ksd(n, d, x->data, scores, &o, value, NULL);
+    }
+    vf_free(scores);
+    return s;
+}
+
+/* `eval --metric ksd A --target SPEC`. */
+static int ksd_file(const eval_args *a, const cli_common *common)
+{
+    const char *cmd = "eval";
+    vf_tensor x = {0};
+    vf_target t;
+    int rc = read_samples(a->a_path, &x);
+    if (rc) return rc;
+    if (vf_target_from_spec(a->target, &t) != VF_OK) {
+        rc = cli_runtime_error(cmd, "--target %s: %s", a->target, vf_last_error());
+        goto done;
+    }
+    if (t.dim != columns(&x)) {
+        rc = cli_runtime_error(cmd, "%s has %lld columns but the target %s has dimension %lld", a->a_path,
+                               (long long)columns(&x), a->target, (long long)t.dim);
+    } else {
+        double value = NAN;
+        if (ksd_of(a, &t, &x, &value) != VF_OK) {
+            rc = cli_runtime_error(cmd, "%s", vf_last_error());
+        } else if (common->json) {
+            fputs("{\"metric\":\"ksd\",", stdout);
+            if (isfinite(value))
+                printf("\"value\":%.17g", value);
+            else
+                fputs("\"value\":null", stdout);
+            printf(",\"n\":%lld,\"dim\":%lld,\"kernel\":\"%s\",\"unbiased\":%s,\"target\":", (long long)x.shape[0],
+                   (long long)columns(&x), a->kernel == VF_KERNEL_GAUSSIAN ? "gaussian" : "imq",
+                   a->unbiased ? "true" : "false");
+            cli_json_string(stdout, a->target);
+            fputs("}\n", stdout);
+        } else {
+            printf("%.10g\n", value);
+        }
+    }
+    vf_target_free(&t);
+done:
+    vf_tensor_free(&x);
+    return rc;
 }
 
 static void print_json(const eval_args *a, const vf_tensor *x, const vf_tensor *y, double value, int64_t iterations)
@@ -273,7 +340,8 @@ static int eval_run(int argc, char **argv)
         if (k < 0) return 2;
         if (k > 0) continue;
         const cli_file_opt files[] = {{"--metric", &metric},     {"--cost", &cost},       {"--kernel", &kernel},
-                                      {"--weights-a", &a.wa_path}, {"--weights-b", &a.wb_path}, {NULL, NULL}};
+                                      {"--weights-a", &a.wa_path}, {"--weights-b", &a.wb_path}, {"--target", &a.target},
+                                      {NULL, NULL}};
         int f = cli_file_option(cmd, argc, argv, &i, files);
         if (f < 0) return 2;
         if (f > 0) continue;
@@ -282,8 +350,10 @@ static int eval_run(int argc, char **argv)
             bad = option_double(cmd, argc, argv, &i, &a.eps);
         else if (cli_is_option(arg, "--tol"))
             bad = option_double(cmd, argc, argv, &i, &a.tol);
-        else if (cli_is_option(arg, "--bandwidth"))
+        else if (cli_is_option(arg, "--bandwidth")) {
             bad = option_double(cmd, argc, argv, &i, &a.bandwidth);
+            a.have_bandwidth = 1;
+        }
         else if (cli_is_option(arg, "--max-iter"))
             bad = option_i64(cmd, argc, argv, &i, 1, INT64_C(1) << 40, &a.max_iter);
         else if (cli_is_option(arg, "--projections"))
@@ -310,16 +380,26 @@ static int eval_run(int argc, char **argv)
     for (int m = 0; m < M_COUNT; m++)
         if (strcmp(metric, metric_names[m]) == 0) a.metric = (eval_metric)m;
     if (a.metric == M_COUNT)
-        return cli_usage_error(cmd, "--metric: unknown metric '%s' (emd, w2, sinkhorn, sw, mmd, energy)", metric);
-    if (!a.a_path || !a.b_path) return cli_usage_error(cmd, "missing the sample files A and B");
+        return cli_usage_error(cmd, "--metric: unknown metric '%s' (emd, w2, sinkhorn, sw, mmd, energy, ksd)", metric);
+    if (a.metric == M_KSD) {
+        if (!a.target) return cli_usage_error(cmd, "--metric ksd needs --target SPEC");
+        if (!a.a_path) return cli_usage_error(cmd, "missing the sample file A");
+        if (a.b_path) return cli_usage_error(cmd, "--metric ksd takes one sample file (got %s and %s)", a.a_path, a.b_path);
+    } else {
+        if (a.target) return cli_usage_error(cmd, "--target is for --metric ksd");
+        if (!a.a_path || !a.b_path) return cli_usage_error(cmd, "missing the sample files A and B");
+    }
     if (cost) {
         if (strcmp(cost, "euclidean") == 0)
             a.euclidean = 1;
         else if (strcmp(cost, "sqeuclidean") != 0)
             return cli_usage_error(cmd, "--cost: unknown cost '%s' (sqeuclidean, euclidean)", cost);
     }
+    if (a.metric == M_KSD && !kernel) a.kernel = VF_KERNEL_IMQ;
     if (kernel) {
         a.kernel = vf_kernel_from_name(kernel);
+        if (a.metric == M_KSD && a.kernel == VF_KERNEL_LAPLACE)
+            return cli_usage_error(cmd, "--kernel: ksd takes imq or gaussian, not laplace");
         if (a.kernel < 0) return cli_usage_error(cmd, "--kernel: unknown kernel '%s' (gaussian, laplace, imq)", kernel);
     }
     if (!(a.eps > 0)) return cli_usage_error(cmd, "--eps: %g is not positive", a.eps);
@@ -328,12 +408,12 @@ static int eval_run(int argc, char **argv)
     if ((a.wa_path || a.wb_path) && a.metric != M_EMD && a.metric != M_W2 && a.metric != M_SINKHORN)
         return cli_usage_error(cmd, "--metric %s does not take weights", metric);
     if (common.threads > 0) vf_set_num_threads(common.threads);
-    return eval_files(&a, &common);
+    return a.metric == M_KSD ? ksd_file(&a, &common) : eval_files(&a, &common);
 }
 
 const cli_command cli_cmd_eval = {
     "eval",
-    "distance between two sample files (optimal transport, Sinkhorn, sliced W, MMD, energy)",
+    "distance between two sample files (optimal transport, Sinkhorn, sliced W, MMD, energy, KSD)",
     eval_run,
     eval_help,
 };

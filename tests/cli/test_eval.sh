@@ -72,6 +72,15 @@ expect_value 2 1e-9 --metric sw a1.csv b1.csv --p 1 --projections 7
 expect_value 0.786938680574733 1e-9 --metric mmd z1.csv o1.csv --bandwidth 1
 expect_value 2 1e-9 --metric energy z1.csv o1.csv
 
+# KSD^2 of one point x under N(0, 1) with the IMQ kernel (c = 1, beta = -1/2), V-statistic: the Stein
+# kernel at (x, x) is s(x)^2 k + (div_x div_y k) = x^2 + 1 (s = -x, the kernel's gradient vanishes at r = 0)
+expect_value 5 1e-9 --metric ksd two1.csv --target gauss:d=1
+expect_error 2 "needs --target" --metric ksd a.csv
+expect_error 2 "one sample file" --metric ksd a.csv b.csv --target gauss
+expect_error 2 "only for --metric ksd\|is for --metric ksd" --metric sw a.csv b.csv --target gauss
+expect_error 1 "dimension 3" --metric ksd a.csv --target gauss:d=3
+expect_error 1 "nosuchtarget" --metric ksd a.csv --target nosuchtarget
+
 run eval --metric w2 a.csv b.csv --json
 if grep -q '"metric":"w2"' "$T/out" && grep -q '"value":2' "$T/out" && grep -q '"n":2,"m":2,"dim":2' "$T/out"; then
     ok
