@@ -1,9 +1,11 @@
 /* test_sinkhorn.c — entropic OT (vf_sinkhorn): the plan's marginals, agreement with a plain
  * (non-log) Sinkhorn at a moderate eps, the entropic cost between the exact OT cost and that plus
  * eps log n, stability at a tiny eps, pairs drawn from the plan with the plan's frequencies (within
- * Monte Carlo error), and errors. */
+ * Monte Carlo error), POT 0.8.2's iteration count and cost under its stopping rule (golden constants),
+ * the objective against the primal value, eps-scaling, costs far from zero, and errors. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "varflow.h"
 #include "vf_test.h"
 
@@ -137,6 +139,109 @@ static void test_sample_pairs(void)
     free(cols);
 }
 
+/* The problem of tests/golden/make_sinkhorn_golden.py (defined by formulas). */
+static void golden_problem(double *cost, double *a, double *b)
+{
+    enum { N = 7, M = 5 };
+    double sa = 0, sb = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < M; j++) {
+            double d = (double)i / (N - 1) - (double)j / (M - 1), s = sin(1.7 * i + 0.9 * j + 0.5);
+            cost[i * M + j] = d * d + 0.3 * s * s;
+        }
+    for (int i = 0; i < N; i++) sa += a[i] = 1 + 0.3 * i;
+    for (int j = 0; j < M; j++) sb += b[j] = 2 + cos((double)j);
+    for (int i = 0; i < N; i++) a[i] /= sa;
+    for (int j = 0; j < M; j++) b[j] /= sb;
+}
+
+/* POT's stopping rule (L2 column error, every 10 iterations) stops after exactly as many iterations
+ * as POT 0.8.2's sinkhorn_log, with the same <P, C> (constants from make_sinkhorn_golden.py). */
+static void test_pot_rule(void)
+{
+    static const double golden[2][3] = {{0.05, 51, 0.20166316517739646}, {0.01, 131, 0.1954027334889511}};
+    double cost[35], a[7], b[5];
+    golden_problem(cost, a, b);
+    for (int k = 0; k < 2; k++) {
+        vf_sinkhorn_options o = vf_sinkhorn_default_options();
+        o.eps = golden[k][0];
+        o.tol = 1e-6;
+        o.error_norm = 2;
+        o.check_every = 10;
+        vf_sinkhorn_result res;
+        CHECK_STATUS(vf_sinkhorn(7, 5, cost, a, b, &o, NULL, NULL, &res), VF_OK);
+        CHECK_MSG(res.iterations == (int64_t)golden[k][1], "eps %g: %lld iterations, POT %g", o.eps,
+                  (long long)res.iterations, golden[k][1]);
+        CHECK_MSG(fabs(res.transport_cost - golden[k][2]) < 1e-12, "eps %g: <P, C> %.15g, POT %.15g", o.eps,
+                  res.transport_cost, golden[k][2]);
+        /* every iteration checked: the first k with error <= tol, at most as many */
+        o.check_every = 1;
+        vf_sinkhorn_result r1;
+        CHECK_STATUS(vf_sinkhorn(7, 5, cost, a, b, &o, NULL, NULL, &r1), VF_OK);
+        CHECK(r1.iterations <= res.iterations && r1.iterations > res.iterations - 10);
+        o.max_iter = r1.iterations - 1;
+        CHECK(vf_sinkhorn(7, 5, cost, a, b, &o, NULL, NULL, &r1) == VF_ERR_NUMERIC);
+        CHECK(r1.marginal_error > o.tol);
+    }
+}
+
+/* objective = <P, C> + eps KL(P | a b^T) computed from the plan; eps-scaling reaches the same
+ * potentials (to the tolerance) through several stages. */
+static void test_objective_and_eps_scaling(void)
+{
+    enum { N = 40, M = 30 };
+    static double cost[N * M], a[N], b[M], f[N], g[M], f2[N], g2[M];
+    random_problem(N, M, 5, cost, a, b);
+    vf_sinkhorn_options o = vf_sinkhorn_default_options();
+    o.eps = 0.01;
+    o.tol = 1e-11;
+    o.max_iter = 100000;
+    vf_sinkhorn_result res, r2;
+    CHECK_STATUS(vf_sinkhorn(N, M, cost, a, b, &o, f, g, &res), VF_OK);
+    CHECK(res.stages == 1);
+    double primal = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < M; j++) {
+            double p = exp((f[i] + g[j] - cost[i * M + j]) / o.eps);
+            primal += p * cost[i * M + j] + (p > 0 ? o.eps * p * log(p / (a[i] * b[j])) : 0);
+        }
+    CHECK_MSG(fabs(primal - res.objective) < 1e-10, "primal %.15g, dual %.15g", primal, res.objective);
+    CHECK(res.objective > res.transport_cost); /* KL > 0 here */
+    o.eps_start = 1;
+    o.eps_factor = 0.3;
+    CHECK_STATUS(vf_sinkhorn(N, M, cost, a, b, &o, f2, g2, &r2), VF_OK);
+    CHECK_MSG(r2.stages == 5, "%lld stages", (long long)r2.stages); /* 1, 0.3, 0.09, 0.027, then 0.01 */
+    /* potentials are unique up to f + c, g - c */
+    double worst = 0, c = f2[0] - f[0];
+    for (int i = 0; i < N; i++) worst = fmax(worst, fabs(f2[i] - f[i] - c));
+    for (int j = 0; j < M; j++) worst = fmax(worst, fabs(g2[j] - g[j] + c));
+    CHECK_MSG(worst < 1e-9, "eps-scaling potentials differ by %g", worst);
+    CHECK_NEAR(r2.transport_cost, res.transport_cost, 1e-10);
+    CHECK_NEAR(r2.objective, res.objective, 1e-10);
+    o.eps_factor = 1;
+    CHECK(vf_sinkhorn(N, M, cost, a, b, &o, f2, g2, &r2) == VF_ERR_ARG);
+}
+
+/* Costs far from 0 (negative, and huge compared with eps) take the safe path without harm. */
+static void test_shifted_costs(void)
+{
+    enum { N = 20, M = 25 };
+    static double cost[N * M], shifted[N * M], a[N], b[M], f[N], g[M], f2[N], g2[M];
+    random_problem(N, M, 6, cost, a, b);
+    for (int k = 0; k < N * M; k++) shifted[k] = cost[k] - 500;
+    vf_sinkhorn_options o = vf_sinkhorn_default_options();
+    o.eps = 0.05;
+    vf_sinkhorn_result r1, r2;
+    CHECK_STATUS(vf_sinkhorn(N, M, cost, a, b, &o, f, g, &r1), VF_OK);
+    CHECK_STATUS(vf_sinkhorn(N, M, shifted, a, b, &o, f2, g2, &r2), VF_OK);
+    CHECK_NEAR(r2.transport_cost, r1.transport_cost - 500, 1e-9);
+    CHECK_NEAR(r2.objective, r1.objective - 500, 1e-9);
+    double worst = 0, c = f2[0] - f[0];
+    for (int i = 0; i < N; i++) worst = fmax(worst, fabs(f2[i] - f[i] - c));
+    for (int j = 0; j < M; j++) worst = fmax(worst, fabs(g2[j] - g[j] + c + 500));
+    CHECK_MSG(worst < 1e-9, "potentials of the shifted cost differ by %g", worst);
+}
+
 static void test_errors(void)
 {
     double cost[4] = {0, 1, 1, 0}, a[2] = {0.5, 0.5}, bad[2] = {0.7, 0.7}, f[2], g[2];
@@ -144,6 +249,16 @@ static void test_errors(void)
     CHECK(vf_sinkhorn(2, 2, cost, bad, NULL, &o, f, g, NULL) == VF_ERR_ARG);
     CHECK(strstr(vf_last_error(), "sum to") != NULL);
     o.eps = 0;
+    CHECK(vf_sinkhorn(2, 2, cost, a, a, &o, f, g, NULL) == VF_ERR_ARG);
+    CHECK(strstr(vf_last_error(), "eps must be > 0 (got 0)") != NULL);
+    o.eps = -0.1;
+    CHECK(vf_sinkhorn(2, 2, cost, a, a, &o, f, g, NULL) == VF_ERR_ARG);
+    CHECK(strstr(vf_last_error(), "eps must be > 0 (got -0.1)") != NULL);
+    o = vf_sinkhorn_default_options();
+    o.check_every = 0;
+    CHECK(vf_sinkhorn(2, 2, cost, a, a, &o, f, g, NULL) == VF_ERR_ARG);
+    o.check_every = 1;
+    o.error_norm = 3;
     CHECK(vf_sinkhorn(2, 2, cost, a, a, &o, f, g, NULL) == VF_ERR_ARG);
     o = vf_sinkhorn_default_options();
     cost[1] = NAN;
@@ -168,6 +283,9 @@ int main(void)
     RUN(test_marginals_and_plain_sinkhorn);
     RUN(test_entropic_cost_bounds);
     RUN(test_sample_pairs);
+    RUN(test_pot_rule);
+    RUN(test_objective_and_eps_scaling);
+    RUN(test_shifted_costs);
     RUN(test_errors);
     return vf_test_summary();
 }

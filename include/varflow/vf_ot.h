@@ -75,18 +75,31 @@ vf_status vf_ot_pairs_sqeuclidean(int64_t n, int64_t d, const vf_real *x, const 
  *   P_ij = exp((f_i + g_j - cost_ij) / eps)   with row sums a and column sums b,
  * the unique minimizer of <P, C> + eps KL(P | a b^T) (POT's sinkhorn plan for reg = eps). The dual
  * potentials f, g are found by Sinkhorn's alternating updates in the log domain (stable for any eps:
- * every exponential has a non-positive argument), until the row sums are within tol of a (in the
- * L1 norm; the column sums are exact after each update) or max_iter iterations. */
+ * no exponential overflows), g first from f = 0 as in POT. After each f update (rows exact) the
+ * column sums are compared with b; the solver stops when that error (L1, or L2 as POT) is <= tol at
+ * an iteration k with (k - 1) % check_every == 0 (POT's sinkhorn_log: L2, every 10), or after
+ * max_iter iterations. With eps_start > eps it first solves at eps_start, eps_start * eps_factor, ...
+ * (each stage to the marginal error stage_tol, warm-started from the previous potentials), then at
+ * eps to tol (eps-scaling: fewer iterations in total at small eps). One pass over the cost and one
+ * exponential per entry per iteration; see docs/ot.md for timings. */
 typedef struct vf_sinkhorn_options {
     double eps;            /* regularization, > 0 (default 0.1) */
-    double tol;            /* L1 error of the row marginal (default 1e-9) */
-    int64_t max_iter;      /* default 10000 */
+    double tol;            /* stopping threshold on the marginal error (default 1e-9) */
+    int64_t max_iter;      /* default 10000 (all stages together) */
+    int64_t check_every;   /* test the error every this many iterations (default 1; POT: 10) */
+    int error_norm;        /* 1: L1 norm of the marginal error (default), 2: L2 (POT) */
+    double eps_start;      /* eps-scaling from this eps (default 0: off; used when > eps) */
+    double eps_factor;     /* eps-scaling ratio between stages, in (0, 1) (default 0.5) */
+    double stage_tol;      /* marginal error at which an intermediate stage ends (default 1e-3) */
 } vf_sinkhorn_options;
 
 typedef struct vf_sinkhorn_result {
-    int64_t iterations;
-    double marginal_error; /* L1 error of the row sums at the end */
+    int64_t iterations;    /* f updates, all stages together */
+    double marginal_error; /* the column error (norm of error_norm) of the returned plan; rows are exact */
     double transport_cost; /* <P, C>: POT's sinkhorn2 value, the `sinkhorn` metric */
+    double objective;      /* the entropic OT value <P, C> + eps KL(P | a b^T), as the dual value
+                            * <a, f - eps log a> + <b, g - eps log b> (exact at convergence) */
+    int64_t stages;        /* eps values solved for (1 without eps-scaling) */
 } vf_sinkhorn_result;
 
 vf_sinkhorn_options vf_sinkhorn_default_options(void);

@@ -1,15 +1,30 @@
-/* sinkhorn.c — entropic optimal transport by Sinkhorn's iterations in the log domain (vf_ot.h), and
- * pairs drawn from the resulting plan.
+/* sinkhorn.c — balanced entropic optimal transport by Sinkhorn's iterations in the log domain
+ * (vf_ot.h), with eps-scaling and a POT-compatible marginal-error stopping rule, and pairs drawn
+ * from the resulting plan.
  *
  * With P_ij = exp((f_i + g_j - C_ij) / eps), the row sums equal a when
  *   f_i = eps log a_i - eps log sum_j exp((g_j - C_ij) / eps)
- * and the column sums equal b when g_j is updated likewise. Each log-sum-exp subtracts its largest
- * term first, so every exponential has a non-positive argument (vf__exp_neg_d: vectorizable, no
- * overflow for any eps). */
+ * and the column sums equal b when g_j is updated likewise (g first, from f = 0, as POT does).
+ *
+ * The kernel (one pass over the cost per iteration). Each log-sum-exp is shifted by the potential it
+ * replaces instead of by its largest term: the row update sums the current plan's row,
+ *   s_i = sum_j exp(fs_i + gs_j - Cs_ij)        (fs = f / eps, gs = g / eps, Cs = C / eps)
+ * and sets fs_i += log a_i - log s_i. Every term is an entry of a plan whose columns are exact, so it
+ * is at most b_j <= 1: no exponential overflows, and no second pass for the maximum is needed. The
+ * terms are kept in a row buffer; multiplied by a_i / s_i they are the entries of the new row, which
+ * are added into the column sums (for the next g update and the stopping rule) and into <P, C>
+ * while the row is still in cache. So each iteration reads the cost once and evaluates one
+ * exponential per entry (vf__exp_neg_d: vectorizable, accurate to about 2 ulps). A sum that leaves
+ * [1e-250, 1e250] (a poor shift: the first iteration, a new eps) is recomputed with the classical
+ * max-shifted log-sum-exp, so the result does not depend on how good the shift was.
+ *
+ * The stopping rule is POT's: the norm (L1 or L2) of the column-marginal error of the plan whose
+ * rows have just been made exact, tested every check_every iterations (POT: L2, every 10). */
 #include <math.h>
 #include <string.h>
 #include "ad/vmath.h"
 #include "internal.h"
+#include "ot/sinkhorn_internal.h"
 #include "varflow/vf_ot.h"
 
 vf_sinkhorn_options vf_sinkhorn_default_options(void)
@@ -18,86 +33,216 @@ vf_sinkhorn_options vf_sinkhorn_default_options(void)
     o.eps = 0.1;
     o.tol = 1e-9;
     o.max_iter = 10000;
+    o.check_every = 1;
+    o.error_norm = 1;
+    o.eps_start = 0;
+    o.eps_factor = 0.5;
+    o.stage_tol = 1e-3;
     return o;
 }
 
-/* eps log sum_j exp((pot_j - c_j) / eps) over j < m, with c_j = c[j * stride]; tmp [m] scratch. */
-static double soft_min_row(int64_t m, const double *pot, const double *c, int64_t stride, double eps, double *tmp)
+/* ---- kernels ---------------------------------------------------------------------------------- */
+
+/* e [m] = exp(fsi + gs[j] - ie c[j]) for a row c [m] of the cost; returns sum_j e[j] (8 partial sums,
+ * so the reduction vectorizes without reassociating a single sum). */
+VF_HOT static double row_terms(int64_t m, const double *restrict c, const double *restrict gs, double fsi, double ie,
+                               double *restrict e)
+{
+    for (int64_t j = 0; j < m; j++) e[j] = vf__exp_neg_d(fsi + gs[j] - ie * c[j]);
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= m; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += e[j + k];
+    double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; j < m; j++) s += e[j];
+    return s;
+}
+
+/* colsum [m] += r e[j], pc [m] += r e[j] c[j]: the new row's entries into the column sums and <P, C>. */
+VF_HOT static void add_row(int64_t m, const double *restrict e, const double *restrict c, double r,
+                           double *restrict colsum, double *restrict pc)
+{
+    for (int64_t j = 0; j < m; j++) {
+        double p = r * e[j];
+        colsum[j] += p;
+        pc[j] += p * c[j];
+    }
+}
+
+/* log sum_j exp(fsi + gs[j] - ie c[j]) by the max-shifted log-sum-exp (any arguments); e [m] scratch. */
+static double row_lse_safe(int64_t m, const double *c, const double *gs, double fsi, double ie, double *e)
 {
     double mx = -INFINITY;
     for (int64_t j = 0; j < m; j++) {
-        tmp[j] = (pot[j] - c[j * stride]) / eps;
-        mx = tmp[j] > mx ? tmp[j] : mx;
+        e[j] = fsi + gs[j] - ie * c[j];
+        mx = e[j] > mx ? e[j] : mx;
     }
     double s = 0;
-    for (int64_t j = 0; j < m; j++) s += vf__exp_neg_d(tmp[j] - mx);
-    return eps * (mx + log(s));
+    for (int64_t j = 0; j < m; j++) s += vf__exp_neg_d(e[j] - mx);
+    return mx + log(s);
 }
 
-static vf_status check_weights(const char *which, int64_t n, const double *w)
+void vf__sinkhorn_col_lse(int64_t n, int64_t m, const double *cost, const double *fs, double ie, double *lse,
+                          double *tmp)
 {
-    if (!w) return VF_OK;
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!(w[i] > 0) || !isfinite(w[i]))
-            return vf__error(VF_ERR_ARG, "sinkhorn: weight %s[%lld] = %g must be positive and finite", which,
-                             (long long)i, w[i]);
-        s += w[i];
+    for (int64_t j = 0; j < m; j++) lse[j] = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < m; j++) {
+            double x = fs[i] - ie * cost[i * m + j];
+            lse[j] = x > lse[j] ? x : lse[j];
+        }
+    for (int64_t j = 0; j < m; j++) tmp[j] = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < m; j++) tmp[j] += vf__exp_neg_d(fs[i] - ie * cost[i * m + j] - lse[j]);
+    for (int64_t j = 0; j < m; j++) lse[j] += log(tmp[j]);
+}
+
+vf_status vf__sinkhorn_check(const char *who, int64_t n, int64_t m, const double *cost, const double *a,
+                             const double *b, double eps)
+{
+    if (n < 1 || m < 1) return vf__error(VF_ERR_ARG, "%s: need n, m >= 1 (got %lld, %lld)", who, (long long)n, (long long)m);
+    if (!cost) return vf__error(VF_ERR_ARG, "%s: NULL cost", who);
+    if (!(eps > 0) || !isfinite(eps)) return vf__error(VF_ERR_ARG, "%s: eps must be > 0 (got %g)", who, eps);
+    size_t nm;
+    if (vf__mul_size((size_t)n, (size_t)m, &nm) || nm > SIZE_MAX / (4 * sizeof(double)))
+        return vf__error(VF_ERR_ARG, "%s: %lld x %lld is too large", who, (long long)n, (long long)m);
+    for (int64_t i = 0; i < n * m; i++)
+        if (!isfinite(cost[i]))
+            return vf__error(VF_ERR_ARG, "%s: cost[%lld, %lld] is not finite", who, (long long)(i / m), (long long)(i % m));
+    const double *w[2] = {a, b};
+    const int64_t len[2] = {n, m};
+    for (int k = 0; k < 2; k++) {
+        if (!w[k]) continue;
+        double s = 0;
+        for (int64_t i = 0; i < len[k]; i++) {
+            if (!(w[k][i] > 0) || !isfinite(w[k][i]))
+                return vf__error(VF_ERR_ARG, "%s: weight %s[%lld] = %g must be positive and finite", who, k ? "b" : "a",
+                                 (long long)i, w[k][i]);
+            s += w[k][i];
+        }
+        if (fabs(s - 1) > 1e-9)
+            return vf__error(VF_ERR_ARG, "%s: the weights %s sum to %.17g, not 1", who, k ? "b" : "a", s);
     }
-    if (fabs(s - 1) > 1e-9) return vf__error(VF_ERR_ARG, "sinkhorn: the weights %s sum to %.17g, not 1", which, s);
     return VF_OK;
+}
+
+/* ---- the solver ------------------------------------------------------------------------------- */
+
+typedef struct sk_work {
+    int64_t n, m;
+    const double *cost;
+    double *fs, *gs, *la, *lb, *e, *colsum, *pc; /* [n], [m], [n], [m], [max(n, m)], [m], [m] */
+} sk_work;
+
+/* Iterations at eps until the marginal error (checked as o says) is <= tol or *it reaches max_it.
+ * On entry gs makes the columns of the plan (fs, gs) exact, or fresh = 1 asks to compute it. On
+ * return (fs, gs) is the last plan with exact rows, *err its column error and *cost its <P, C>. */
+static void run_stage(sk_work *w, double eps, double tol, const vf_sinkhorn_options *o, int64_t max_it, int64_t *it,
+                      double *err, double *cost)
+{
+    const int64_t n = w->n, m = w->m;
+    const double ie = 1.0 / eps;
+    double *fs = w->fs, *gs = w->gs;
+    /* g from the current f, exactly (max-shifted): the columns of (fs, gs) are then exact */
+    vf__sinkhorn_col_lse(n, m, w->cost, fs, ie, w->colsum, w->e);
+    for (int64_t j = 0; j < m; j++) gs[j] = w->lb[j] - w->colsum[j];
+    int64_t k = 0;
+    for (;;) {
+        memset(w->colsum, 0, (size_t)m * sizeof(double));
+        memset(w->pc, 0, (size_t)m * sizeof(double));
+        for (int64_t i = 0; i < n; i++) {
+            const double *c = w->cost + i * m;
+            double s = row_terms(m, c, gs, fs[i], ie, w->e), r;
+            if (s >= 1e-250 && s <= 1e250) {
+                r = exp(w->la[i]) / s; /* the new row is r times the old one */
+                fs[i] += w->la[i] - log(s);
+            } else { /* a poor shift: the classical update, then the new row from scratch */
+                fs[i] = w->la[i] - row_lse_safe(m, c, gs, 0, ie, w->e);
+                row_terms(m, c, gs, fs[i], ie, w->e);
+                r = 1;
+            }
+            add_row(m, w->e, c, r, w->colsum, w->pc);
+        }
+        k++;
+        (*it)++;
+        double e1 = 0, e2 = 0, pcs = 0;
+        for (int64_t j = 0; j < m; j++) {
+            double d = w->colsum[j] - exp(w->lb[j]);
+            e1 += fabs(d);
+            e2 += d * d;
+            pcs += w->pc[j];
+        }
+        *err = o->error_norm == 2 ? sqrt(e2) : e1;
+        *cost = pcs;
+        if (!isfinite(*err)) return;
+        if ((k - 1) % o->check_every == 0 && *err <= tol) return;
+        if (*it >= max_it) return;
+        int poor = 0;
+        for (int64_t j = 0; j < m; j++) {
+            double s = w->colsum[j];
+            if (!(s >= 1e-250 && s <= 1e250)) poor = 1;
+            gs[j] += w->lb[j] - log(s);
+        }
+        if (poor) { /* recompute g exactly from f */
+            vf__sinkhorn_col_lse(n, m, w->cost, fs, ie, w->colsum, w->e);
+            for (int64_t j = 0; j < m; j++) gs[j] = w->lb[j] - w->colsum[j];
+        }
+    }
 }
 
 vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a, const double *b,
                       const vf_sinkhorn_options *o, double *f_out, double *g_out, vf_sinkhorn_result *res)
 {
-    if (!o || ((n > 0 && m > 0) && !cost)) return vf__error(VF_ERR_ARG, "sinkhorn: NULL cost or options");
-    if (n < 1 || m < 1) return vf__error(VF_ERR_ARG, "sinkhorn: need n, m >= 1 (got %lld, %lld)", (long long)n, (long long)m);
-    if (!(o->eps > 0) || !isfinite(o->eps)) return vf__error(VF_ERR_ARG, "sinkhorn: eps must be > 0 (got %g)", o->eps);
+    if (!o) return vf__error(VF_ERR_ARG, "sinkhorn: NULL options");
+    vf_status st = vf__sinkhorn_check("sinkhorn", n, m, cost, a, b, o->eps);
+    if (st != VF_OK) return st;
     if (!(o->tol > 0) || o->max_iter < 1) return vf__error(VF_ERR_ARG, "sinkhorn: need tol > 0 and max_iter >= 1");
-    for (int64_t i = 0; i < n * m; i++)
-        if (!isfinite(cost[i]))
-            return vf__error(VF_ERR_ARG, "sinkhorn: cost[%lld, %lld] is not finite", (long long)(i / m), (long long)(i % m));
-    vf_status s = check_weights("a", n, a);
-    if (s == VF_OK) s = check_weights("b", m, b);
-    if (s != VF_OK) return s;
-    double *f = vf_malloc((size_t)(n + m + (n > m ? n : m) + n) * sizeof *f);
-    if (!f) return vf__error(VF_ERR_NOMEM, "sinkhorn: out of memory");
-    double *g = f + n, *tmp = g + m, *la = tmp + (n > m ? n : m);
-    double eps = o->eps, err = INFINITY;
-    for (int64_t i = 0; i < n; i++) la[i] = a ? log(a[i]) : -log((double)n), f[i] = 0;
-    for (int64_t j = 0; j < m; j++) g[j] = 0;
-    int64_t it = 0;
-    while (it < o->max_iter) {
-        it++;
-        for (int64_t j = 0; j < m; j++) /* columns: sum_i P_ij = b_j */
-            g[j] = eps * (b ? log(b[j]) : -log((double)m)) - soft_min_row(n, f, cost + j, m, eps, tmp);
-        err = 0; /* rows: the error before the update, then f makes them exact */
-        for (int64_t i = 0; i < n; i++) {
-            double lse = soft_min_row(m, g, cost + i * m, 1, eps, tmp), fi = eps * la[i] - lse;
-            double row = exp((f[i] + lse) / eps); /* the row sum with the current f */
-            err += fabs(row - exp(la[i]));
-            f[i] = fi;
+    if (o->check_every < 1 || (o->error_norm != 1 && o->error_norm != 2))
+        return vf__error(VF_ERR_ARG, "sinkhorn: need check_every >= 1 and error_norm 1 or 2 (got %lld, %d)",
+                         (long long)o->check_every, o->error_norm);
+    if (o->eps_start > o->eps && !(o->eps_factor > 0 && o->eps_factor < 1 && isfinite(o->eps_start)))
+        return vf__error(VF_ERR_ARG, "sinkhorn: eps-scaling needs 0 < eps_factor < 1 (got %g)", o->eps_factor);
+    int64_t big = n > m ? n : m;
+    double *buf = vf_malloc((size_t)(2 * n + 4 * m + big) * sizeof *buf);
+    if (!buf) return vf__error(VF_ERR_NOMEM, "sinkhorn: out of memory");
+    sk_work w = {n, m, cost, buf, buf + n, buf + n + m, buf + 2 * n + m, buf + 2 * n + 2 * m, buf + 2 * n + 2 * m + big,
+                 buf + 2 * n + 3 * m + big};
+    for (int64_t i = 0; i < n; i++) w.la[i] = a ? log(a[i]) : -log((double)n), w.fs[i] = 0;
+    for (int64_t j = 0; j < m; j++) w.lb[j] = b ? log(b[j]) : -log((double)m);
+    int64_t it = 0, stages = 0;
+    double err = INFINITY, total = 0, eps = o->eps;
+    if (o->eps_start > o->eps) { /* eps-scaling: eps_start, eps_start q, eps_start q^2, ... down to eps */
+        double stage_tol = o->stage_tol > o->tol ? o->stage_tol : o->tol;
+        for (double e = o->eps_start; e > o->eps && it < o->max_iter; e *= o->eps_factor) {
+            if (stages > 0) /* potentials are kept in cost units: rescale fs = f / eps */
+                for (int64_t i = 0; i < n; i++) w.fs[i] *= eps / e;
+            eps = e;
+            run_stage(&w, eps, stage_tol, o, o->max_iter, &it, &err, &total);
+            stages++;
         }
-        if (!isfinite(err)) break;
-        if (err <= o->tol) break;
+        if (stages > 0)
+            for (int64_t i = 0; i < n; i++) w.fs[i] *= eps / o->eps;
+        eps = o->eps;
     }
-    double total = 0;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < m; j++) {
-            double c = cost[i * m + j];
-            total += exp((f[i] + g[j] - c) / eps) * c;
-        }
-    if (f_out) memcpy(f_out, f, (size_t)n * sizeof *f);
-    if (g_out) memcpy(g_out, g, (size_t)m * sizeof *g);
+    run_stage(&w, eps, o->tol, o, o->max_iter > it ? o->max_iter : it + 1, &it, &err, &total);
+    stages++;
+    double objective = 0;
+    for (int64_t i = 0; i < n; i++) objective += exp(w.la[i]) * eps * (w.fs[i] - w.la[i]);
+    for (int64_t j = 0; j < m; j++) objective += exp(w.lb[j]) * eps * (w.gs[j] - w.lb[j]);
+    if (f_out)
+        for (int64_t i = 0; i < n; i++) f_out[i] = eps * w.fs[i];
+    if (g_out)
+        for (int64_t j = 0; j < m; j++) g_out[j] = eps * w.gs[j];
     if (res) {
         res->iterations = it;
         res->marginal_error = err;
         res->transport_cost = total;
+        res->objective = objective;
+        res->stages = stages;
     }
-    vf_free(f);
+    vf_free(buf);
     if (!(err <= o->tol))
-        return vf__error(VF_ERR_NUMERIC, "sinkhorn: the marginals are off by %g (L1) after %lld iterations (tol %g; "
+        return vf__error(VF_ERR_NUMERIC, "sinkhorn: the marginals are off by %g after %lld iterations (tol %g; "
                          "a smaller eps needs more)", err, (long long)it, o->tol);
     return VF_OK;
 }
