@@ -115,6 +115,18 @@ vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a,
 vf_status vf_sinkhorn_sample_pairs(int64_t n, int64_t m, const double *cost, const double *f, const double *g,
                                    double eps, int64_t k, vf_rng *r, int64_t *rows, int64_t *cols);
 
+/* ---- Gaussians (Bures-Wasserstein) -----------------------------------------------------------
+ * W2^2 between N(m1, S1) and N(m2, S2) in closed form:
+ *   |m1 - m2|^2 + tr(S1 + S2 - 2 (S1^{1/2} S2 S1^{1/2})^{1/2})
+ * m1, m2 [d]; S1, S2 [d, d] symmetric positive semi-definite (VF_ERR_ARG otherwise). Square roots by
+ * a symmetric Jacobi eigen-solver, O(d^3) per sweep: meant for d up to a few hundred. */
+vf_status vf_gaussian_w2sq(int64_t d, const double *m1, const double *s1, const double *m2, const double *s2,
+                           double *out);
+
+/* The same between the Gaussians fitted to x [n, d] and y [m, d] (sample means, covariances with
+ * denominator n - 1; n, m >= 2), in double. */
+vf_status vf_gaussian_w2sq_samples(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, double *out);
+
 /* ---- distances by sorting: energy distance and sliced Wasserstein ----------------------------
  * Uniform weights on x [n, d] and y [m, d] (sizes may differ). Random directions are N(0, I) draws
  * normalized to the unit sphere, from `seed` (the same seed gives the same directions). */
