@@ -115,6 +115,30 @@ vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a,
 vf_status vf_sinkhorn_sample_pairs(int64_t n, int64_t m, const double *cost, const double *f, const double *g,
                                    double eps, int64_t k, vf_rng *r, int64_t *rows, int64_t *cols);
 
+/* ---- unbalanced entropic OT --------------------------------------------------------------------
+ * The plan P minimizing
+ *   <P, C> + eps KL(P | a b^T) + rho KL(P 1 | a) + rho KL(P^T 1 | b)
+ * (generalized KL(p | q) = sum p log(p / q) - p + q) for positive masses a [n], b [m] (NULL: uniform
+ * 1/n, 1/m; they need not sum to 1 or to each other) and marginal strength rho > 0 (POT's reg_m;
+ * rho = INFINITY is balanced OT). P_ij = exp((f_i + g_j - C_ij) / eps) as for vf_sinkhorn, at the
+ * fixed point of the log-domain updates (rows, then columns, as POT; phi = rho / (rho + eps))
+ *   f_i = eps log a_i - phi eps log sum_j exp((g_j - C_ij) / eps),   g likewise,
+ * equivalently f_i - eps log a_i = -rho log((P 1)_i / a_i); iterated until no potential moves by more
+ * than tol * eps. Uses o->eps, o->tol, o->max_iter.
+ * VF_ERR_NUMERIC (with the last iterate) when max_iter is reached first. */
+typedef struct vf_sinkhorn_unbalanced_result {
+    int64_t iterations;
+    double max_change;     /* the last sweep's largest potential change, in units of eps */
+    double transport_cost; /* <P, C> (POT's sinkhorn_unbalanced2 value for the same plan) */
+    double objective;      /* the whole objective above at P (without the rho terms when rho = INFINITY) */
+    double mass;           /* sum of P */
+} vf_sinkhorn_unbalanced_result;
+
+/* f [n], g [m] (either may be NULL). */
+vf_status vf_sinkhorn_unbalanced(int64_t n, int64_t m, const double *cost, const double *a, const double *b,
+                                 double rho, const vf_sinkhorn_options *o, double *f, double *g,
+                                 vf_sinkhorn_unbalanced_result *res);
+
 /* ---- Gaussians (Bures-Wasserstein) -----------------------------------------------------------
  * W2^2 between N(m1, S1) and N(m2, S2) in closed form:
  *   |m1 - m2|^2 + tr(S1 + S2 - 2 (S1^{1/2} S2 S1^{1/2})^{1/2})

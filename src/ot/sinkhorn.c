@@ -69,8 +69,7 @@ VF_HOT static void add_row(int64_t m, const double *restrict e, const double *re
     }
 }
 
-/* log sum_j exp(fsi + gs[j] - ie c[j]) by the max-shifted log-sum-exp (any arguments); e [m] scratch. */
-static double row_lse_safe(int64_t m, const double *c, const double *gs, double fsi, double ie, double *e)
+double vf__sinkhorn_row_lse(int64_t m, const double *c, const double *gs, double fsi, double ie, double *e)
 {
     double mx = -INFINITY;
     for (int64_t j = 0; j < m; j++) {
@@ -98,7 +97,7 @@ void vf__sinkhorn_col_lse(int64_t n, int64_t m, const double *cost, const double
 }
 
 vf_status vf__sinkhorn_check(const char *who, int64_t n, int64_t m, const double *cost, const double *a,
-                             const double *b, double eps)
+                             const double *b, double eps, int normalized)
 {
     if (n < 1 || m < 1) return vf__error(VF_ERR_ARG, "%s: need n, m >= 1 (got %lld, %lld)", who, (long long)n, (long long)m);
     if (!cost) return vf__error(VF_ERR_ARG, "%s: NULL cost", who);
@@ -120,7 +119,7 @@ vf_status vf__sinkhorn_check(const char *who, int64_t n, int64_t m, const double
                                  (long long)i, w[k][i]);
             s += w[k][i];
         }
-        if (fabs(s - 1) > 1e-9)
+        if (normalized && fabs(s - 1) > 1e-9)
             return vf__error(VF_ERR_ARG, "%s: the weights %s sum to %.17g, not 1", who, k ? "b" : "a", s);
     }
     return VF_OK;
@@ -157,7 +156,7 @@ static void run_stage(sk_work *w, double eps, double tol, const vf_sinkhorn_opti
                 r = exp(w->la[i]) / s; /* the new row is r times the old one */
                 fs[i] += w->la[i] - log(s);
             } else { /* a poor shift: the classical update, then the new row from scratch */
-                fs[i] = w->la[i] - row_lse_safe(m, c, gs, 0, ie, w->e);
+                fs[i] = w->la[i] - vf__sinkhorn_row_lse(m, c, gs, 0, ie, w->e);
                 row_terms(m, c, gs, fs[i], ie, w->e);
                 r = 1;
             }
@@ -194,7 +193,7 @@ vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a,
                       const vf_sinkhorn_options *o, double *f_out, double *g_out, vf_sinkhorn_result *res)
 {
     if (!o) return vf__error(VF_ERR_ARG, "sinkhorn: NULL options");
-    vf_status st = vf__sinkhorn_check("sinkhorn", n, m, cost, a, b, o->eps);
+    vf_status st = vf__sinkhorn_check("sinkhorn", n, m, cost, a, b, o->eps, 1);
     if (st != VF_OK) return st;
     if (!(o->tol > 0) || o->max_iter < 1) return vf__error(VF_ERR_ARG, "sinkhorn: need tol > 0 and max_iter >= 1");
     if (o->check_every < 1 || (o->error_norm != 1 && o->error_norm != 2))
