@@ -124,6 +124,39 @@ vf_status vf_sinkhorn_sample_pairs(int64_t n, int64_t m, const double *cost, con
 vf_status vf_sinkhorn_divergence(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, const double *a,
                                  const double *b, const vf_sinkhorn_options *o, double *out, vf_sinkhorn_result *parts);
 
+/* Sinkhorn-Newton-Sparse (Tang et al. 2024): sinkhorn_iterations Sinkhorn iterations, then Newton
+ * steps on the dual L(f, g) = <a, f> + <b, g> - eps sum P with the Hessian's P block sparsified to
+ * its entries >= drop_tol times their row's largest, solved by preconditioned conjugate gradients
+ * (to cg_tol relative residual, at most max_cg steps), with a backtracking line search, until the
+ * marginal error norm(P 1 - a) + norm(P^T 1 - b) (norm: o->error_norm) is <= o->tol. Same plan,
+ * potentials and results as vf_sinkhorn at convergence; far fewer iterations at small eps. */
+typedef struct vf_sns_options {
+    int64_t sinkhorn_iterations; /* first stage (default 20) */
+    int64_t max_newton;          /* default 50 */
+    double drop_tol;             /* sparsification threshold, relative to the row maximum (default 1e-8) */
+    int64_t max_cg;              /* CG steps per Newton step (default 1000) */
+    double cg_tol;               /* CG relative residual (default 1e-10) */
+} vf_sns_options;
+
+typedef struct vf_sns_result {
+    int64_t sinkhorn_iterations; /* done in the first stage */
+    int64_t newton_iterations;
+    int64_t cg_iterations;       /* all Newton steps together */
+    int64_t hessian_nnz;         /* kept entries of P in the last Newton step */
+    double marginal_error;       /* of both marginals, as above */
+    double transport_cost;       /* <P, C> */
+    double objective;            /* as vf_sinkhorn_result.objective */
+} vf_sns_result;
+
+vf_sns_options vf_sns_default_options(void);
+
+/* f [n], g [m] (either may be NULL); o gives eps, tol, error_norm (its max_iter is not used: the
+ * first stage runs so->sinkhorn_iterations). VF_ERR_NUMERIC when max_newton is reached first.
+ * Memory: n m doubles for the plan plus the sparse Hessian. */
+vf_status vf_sinkhorn_newton(int64_t n, int64_t m, const double *cost, const double *a, const double *b,
+                             const vf_sinkhorn_options *o, const vf_sns_options *so, double *f, double *g,
+                             vf_sns_result *res);
+
 /* ---- unbalanced entropic OT --------------------------------------------------------------------
  * The plan P minimizing
  *   <P, C> + eps KL(P | a b^T) + rho KL(P 1 | a) + rho KL(P^T 1 | b)
