@@ -93,8 +93,9 @@ vf_status vf_gaussian_w2sq(int64_t d, const double *m1, const double *s1, const 
     for (int64_t i = 0; i < d; i++) wmax = fmax(wmax, fabs(w[i]));
     for (int64_t i = 0; i < d; i++)
         if (w[i] < -1e-10 * wmax) {
+            double bad = w[i];
             vf_free(a);
-            return vf__error(VF_ERR_ARG, "gaussian_w2sq: S1 is not positive semi-definite (eigenvalue %g)", w[i]);
+            return vf__error(VF_ERR_ARG, "gaussian_w2sq: S1 is not positive semi-definite (eigenvalue %g)", bad);
         }
     /* r = S1^{1/2} = v diag(sqrt w) v^T */
     for (int64_t i = 0; i < d; i++)
