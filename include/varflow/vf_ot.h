@@ -22,6 +22,11 @@
  *   vf_sinkhorn_options so = vf_sinkhorn_default_options();  so.eps = 0.05;
  *   vf_sinkhorn(n, m, cost, NULL, NULL, &so, f, g, &res);         // res.transport_cost = <P, C>
  *   vf_sinkhorn_sample_pairs(n, m, cost, f, g, so.eps, k, &rng, rows, cols);
+ *   so.error_norm = 2; so.check_every = 10;                      // POT's stopping rule; so.eps_start: eps-scaling
+ *   vf_sinkhorn_unbalanced(n, m, cost, a, b, rho, &so, f, g, &ures);   // KL-relaxed marginals
+ *   vf_sinkhorn_divergence(n, m, d, x, y, NULL, NULL, &so, &sdiv, NULL); // debiased, cost |x - y|^2
+ *   vf_sinkhorn_newton(n, m, cost, a, b, &so, &sns, f, g, &sres);        // Sinkhorn-Newton-Sparse
+ *   vf_gaussian_w2sq(d, m1, S1, m2, S2, &w2sq);                         // Bures-Wasserstein closed form
  *
  *   // Kernel Stein discrepancy of samples x [n, d] against a target (scores = grad log p per row):
  *   vf_target_scores(&target, n, x, NULL, scores);
