@@ -124,8 +124,9 @@ vf_status vf_sinkhorn_sample_pairs(int64_t n, int64_t m, const double *cost, con
  * with weights a [n], b [m] (NULL: uniform) for the squared Euclidean cost |x - y|^2 (not halved):
  *   *out = OT(a, b) - OT(a, a) / 2 - OT(b, b) / 2,   OT = vf_sinkhorn's result.objective at o->eps
  * (OT(a, b) by vf_sinkhorn with options o; the symmetric terms by Feydy's averaged symmetric
- * iteration, stopped by the same marginal-error rule). Symmetric, 0 for equal clouds, >= 0, -> W2^2 as eps -> 0. parts
- * (NULL to skip) receives the three results [3] in that order. Memory: max(n, m)^2 doubles. */
+ * iteration, stopped by the same marginal-error rule). Symmetric, 0 for equal clouds, >= 0, -> W2^2
+ * as eps -> 0. parts (NULL to skip) receives the three results [3] in that order. Memory: max(n, m)^2
+ * doubles. */
 vf_status vf_sinkhorn_divergence(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, const double *a,
                                  const double *b, const vf_sinkhorn_options *o, double *out, vf_sinkhorn_result *parts);
 
