@@ -14,7 +14,8 @@
  * terms are kept in a row buffer; multiplied by a_i / s_i they are the entries of the new row, which
  * are added into the column sums (for the next g update and the stopping rule) and into <P, C>
  * while the row is still in cache. So each iteration reads the cost once and evaluates one
- * exponential per entry (vf__exp_neg_d: vectorizable, accurate to about 2 ulps). A sum that leaves
+ * exponential per entry (vf__exp_neg_d: vectorizable, about 2 ulps; vf__exp_neg_d_fast, 3e-10 relative,
+ * when tol >= 1e-7, where its effect on the marginals is below 0.3% of tol). A sum that leaves
  * [1e-250, 1e250] (a poor shift: the first iteration, a new eps) is recomputed with the classical
  * max-shifted log-sum-exp, so the result does not depend on how good the shift was.
  *
@@ -43,12 +44,18 @@ vf_sinkhorn_options vf_sinkhorn_default_options(void)
 
 /* ---- kernels ---------------------------------------------------------------------------------- */
 
+#define FAST_EXP_MIN_TOL 1e-7
+
 /* e [m] = exp(fsi + gs[j] - ie c[j]) for a row c [m] of the cost; returns sum_j e[j] (8 partial sums,
- * so the reduction vectorizes without reassociating a single sum). */
+ * so the reduction vectorizes without reassociating a single sum). fast: vf__exp_neg_d_fast (3e-10
+ * relative, 1.4x faster here) instead of vf__exp_neg_d (2 ulps). */
 VF_HOT static double row_terms(int64_t m, const double *restrict c, const double *restrict gs, double fsi, double ie,
-                               double *restrict e)
+                               double *restrict e, int fast)
 {
-    for (int64_t j = 0; j < m; j++) e[j] = vf__exp_neg_d(fsi + gs[j] - ie * c[j]);
+    if (fast)
+        for (int64_t j = 0; j < m; j++) e[j] = vf__exp_neg_d_fast(fsi + gs[j] - ie * c[j]);
+    else
+        for (int64_t j = 0; j < m; j++) e[j] = vf__exp_neg_d(fsi + gs[j] - ie * c[j]);
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t j = 0;
     for (; j + 8 <= m; j += 8)
@@ -141,6 +148,9 @@ static void run_stage(sk_work *w, double eps, double tol, const vf_sinkhorn_opti
 {
     const int64_t n = w->n, m = w->m;
     const double ie = 1.0 / eps;
+    /* the faster exponential when its error (3e-10 relative in each entry, so at most 3e-10 in the
+     * marginal error of a plan of mass 1) is below 0.3% of the tolerance */
+    const int fast = tol >= FAST_EXP_MIN_TOL;
     double *fs = w->fs, *gs = w->gs;
     /* g from the current f, exactly (max-shifted): the columns of (fs, gs) are then exact */
     vf__sinkhorn_col_lse(n, m, w->cost, fs, ie, w->colsum, w->e);
@@ -151,13 +161,13 @@ static void run_stage(sk_work *w, double eps, double tol, const vf_sinkhorn_opti
         memset(w->pc, 0, (size_t)m * sizeof(double));
         for (int64_t i = 0; i < n; i++) {
             const double *c = w->cost + i * m;
-            double s = row_terms(m, c, gs, fs[i], ie, w->e), r;
+            double s = row_terms(m, c, gs, fs[i], ie, w->e, fast), r;
             if (s >= 1e-250 && s <= 1e250) {
                 r = exp(w->la[i]) / s; /* the new row is r times the old one */
                 fs[i] += w->la[i] - log(s);
             } else { /* a poor shift: the classical update, then the new row from scratch */
                 fs[i] = w->la[i] - vf__sinkhorn_row_lse(m, c, gs, 0, ie, w->e);
-                row_terms(m, c, gs, fs[i], ie, w->e);
+                row_terms(m, c, gs, fs[i], ie, w->e, fast);
                 r = 1;
             }
             add_row(m, w->e, c, r, w->colsum, w->pc);
