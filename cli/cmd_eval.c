@@ -21,6 +21,8 @@ static void eval_help(FILE *out)
           "  emd           exact optimal transport cost (W2^2 for the default cost)\n"
           "  w2            its square root\n"
           "  sinkhorn      transport cost <P, C> of the entropic plan P at --eps (POT's sinkhorn2)\n"
+          "  sinkhorn_div  debiased Sinkhorn divergence OT(A, B) - OT(A, A)/2 - OT(B, B)/2 at --eps, OT the\n"
+          "                entropic objective, squared Euclidean cost (Feydy et al. 2019)\n"
           "  sw            sliced Wasserstein W_p over --projections random directions\n"
           "  mmd           squared maximum mean discrepancy (--kernel, --bandwidth, --unbiased)\n"
           "  energy        energy distance (exact; --slices K for the sliced estimate)\n"
@@ -31,8 +33,9 @@ static void eval_help(FILE *out)
           "  --metric NAME        one of the metrics above (required)\n"
           "  --cost C             sqeuclidean (default) or euclidean, for emd, w2 and sinkhorn\n"
           "  --weights-a FILE     weights of A's rows (one non-negative column; normalized to sum 1)\n"
-          "  --weights-b FILE     weights of B's rows (emd, w2, sinkhorn)\n"
-          "  --eps E              entropic regularization for sinkhorn, in units of the cost (default 0.05)\n"
+          "  --weights-b FILE     weights of B's rows (emd, w2, sinkhorn, sinkhorn_div)\n"
+          "  --eps E              entropic regularization of sinkhorn and sinkhorn_div, in units of the cost\n"
+          "                       (default 0.05)\n"
           "  --tol T              sinkhorn: L1 error of the marginals at which to stop (default 1e-9)\n"
           "  --max-iter K         sinkhorn: iteration limit (default 10000)\n"
           "  --projections K      sw: number of random directions (default 50)\n"
@@ -58,8 +61,8 @@ static void eval_help(FILE *out)
           out);
 }
 
-typedef enum eval_metric { M_EMD, M_W2, M_SINKHORN, M_SW, M_MMD, M_ENERGY, M_KSD, M_COUNT } eval_metric;
-static const char *const metric_names[M_COUNT] = {"emd", "w2", "sinkhorn", "sw", "mmd", "energy", "ksd"};
+typedef enum eval_metric { M_EMD, M_W2, M_SINKHORN, M_SINKHORN_DIV, M_SW, M_MMD, M_ENERGY, M_KSD, M_COUNT } eval_metric;
+static const char *const metric_names[M_COUNT] = {"emd", "w2", "sinkhorn", "sinkhorn_div", "sw", "mmd", "energy", "ksd"};
 
 typedef struct eval_args {
     eval_metric metric;
@@ -157,6 +160,16 @@ static vf_status compute(const eval_args *a, const vf_tensor *x, const vf_tensor
         return s;
     }
     case M_SINKHORN: return run_sinkhorn(a, x, y, wa, wb, value, iterations);
+    case M_SINKHORN_DIV: {
+        vf_sinkhorn_options o = vf_sinkhorn_default_options();
+        o.eps = a->eps;
+        o.tol = a->tol;
+        o.max_iter = a->max_iter;
+        vf_sinkhorn_result parts[3];
+        vf_status s = vf_sinkhorn_divergence(n, m, d, x->data, y->data, wa, wb, &o, value, parts);
+        *iterations = parts[0].iterations;
+        return s;
+    }
     case M_SW: return vf_sliced_wasserstein(n, m, d, x->data, y->data, a->p, a->projections, seed, value);
     case M_MMD:
         return vf_mmd2(n, m, d, x->data, y->data, (vf_kernel)a->kernel, a->bandwidth, a->unbiased, value, NULL);
@@ -241,6 +254,9 @@ static void print_json(const eval_args *a, const vf_tensor *x, const vf_tensor *
         printf(",\"cost\":\"%s\",\"eps\":%.17g,\"iterations\":%lld", a->euclidean ? "euclidean" : "sqeuclidean",
                a->eps, (long long)iterations);
         break;
+    case M_SINKHORN_DIV:
+        printf(",\"cost\":\"sqeuclidean\",\"eps\":%.17g,\"iterations\":%lld", a->eps, (long long)iterations);
+        break;
     case M_SW: printf(",\"projections\":%lld,\"p\":%d", (long long)a->projections, a->p); break;
     case M_MMD:
         printf(",\"kernel\":\"%s\",\"unbiased\":%s", a->kernel == VF_KERNEL_LAPLACE ? "laplace"
@@ -277,7 +293,7 @@ static int eval_files(const eval_args *a, const cli_common *common)
     double value = NAN;
     int64_t iterations = 0;
     vf_status s = compute(a, &x, &y, wa, wb, common->seed, &value, &iterations);
-    if (s == VF_ERR_NUMERIC && a->metric == M_SINKHORN) {
+    if (s == VF_ERR_NUMERIC && (a->metric == M_SINKHORN || a->metric == M_SINKHORN_DIV)) {
         if (!common->quiet && !common->json)
             fprintf(stderr, "varflow eval: warning: %s (the value is the last iterate's)\n", vf_last_error());
     } else if (s == VF_ERR_NOMEM) {
@@ -380,7 +396,8 @@ static int eval_run(int argc, char **argv)
     for (int m = 0; m < M_COUNT; m++)
         if (strcmp(metric, metric_names[m]) == 0) a.metric = (eval_metric)m;
     if (a.metric == M_COUNT)
-        return cli_usage_error(cmd, "--metric: unknown metric '%s' (emd, w2, sinkhorn, sw, mmd, energy, ksd)", metric);
+        return cli_usage_error(cmd, "--metric: unknown metric '%s' (emd, w2, sinkhorn, sinkhorn_div, sw, mmd, energy, ksd)",
+                               metric);
     if (a.metric == M_KSD) {
         if (!a.target) return cli_usage_error(cmd, "--metric ksd needs --target SPEC");
         if (!a.a_path) return cli_usage_error(cmd, "missing the sample file A");
@@ -405,7 +422,10 @@ static int eval_run(int argc, char **argv)
     if (!(a.eps > 0)) return cli_usage_error(cmd, "--eps: %g is not positive", a.eps);
     if (!(a.tol > 0)) return cli_usage_error(cmd, "--tol: %g is not positive", a.tol);
     if (a.bandwidth < 0) return cli_usage_error(cmd, "--bandwidth: %g is negative", a.bandwidth);
-    if ((a.wa_path || a.wb_path) && a.metric != M_EMD && a.metric != M_W2 && a.metric != M_SINKHORN)
+    if (a.metric == M_SINKHORN_DIV && a.euclidean)
+        return cli_usage_error(cmd, "--metric sinkhorn_div uses the squared Euclidean cost (no --cost euclidean)");
+    if ((a.wa_path || a.wb_path) && a.metric != M_EMD && a.metric != M_W2 && a.metric != M_SINKHORN &&
+        a.metric != M_SINKHORN_DIV)
         return cli_usage_error(cmd, "--metric %s does not take weights", metric);
     if (common.threads > 0) vf_set_num_threads(common.threads);
     return a.metric == M_KSD ? ksd_file(&a, &common) : eval_files(&a, &common);

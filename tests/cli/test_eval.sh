@@ -63,6 +63,10 @@ expect_value 0.70710678118654752 1e-9 --metric w2 a1.csv z1.csv
 # O(1/eps); a small one gives the exact cost.
 expect_value 8.5 1e-3 --metric sinkhorn a.csv b.csv --eps 1e6
 expect_value 4 1e-6 --metric sinkhorn a.csv b.csv --eps 0.01
+# The divergence of a sample with itself is 0; for a tiny eps it approaches the exact W2^2.
+expect_value 0 1e-9 --metric sinkhorn_div a.csv a.csv
+expect_value 4 1e-3 --metric sinkhorn_div a.csv b.csv --eps 0.01
+expect_error 2 "squared Euclidean" --metric sinkhorn_div a.csv b.csv --cost euclidean
 # energy: 2 (2 + sqrt 13) / 2 ... = 2 (1 + sqrt(13) / 2) - 1.5 - 1.5
 expect_value "$(awk 'BEGIN { printf "%.15f", 2 * (1 + sqrt(13) / 2) - 3 }')" 1e-9 --metric energy a.csv b.csv
 # In 1-D every direction is +-1: sliced W is the 1-D W_p, here a shift by 2.
