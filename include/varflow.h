@@ -59,6 +59,7 @@
 #include "varflow/vf_vfield.h"
 #include "varflow/vf_cfm.h"
 #include "varflow/vf_target.h"
+#include "varflow/vf_cnf_model.h"
 #include "varflow/vf_ot.h"
 
 #endif

@@ -147,6 +147,17 @@ vf_status vf_cfm_log_prob(const vf_vfield *v, vf_params *p, vf_tape *tape, int64
                           const vf_ode_options *o, const vf_cfm_density_options *dop, vf_real *log_prob,
                           vf_ode_stats *stats);
 
+/* The same ODE run the other way, for sampling with log-densities: x [n, d] carried in place from t0
+ * to t1 along the field (the guided field v_w when guidance != 0; labels [n] then required), and
+ * div_integral [n] = integral_{t0}^{t1} div v_w(x(t), t) dt per row, so that a source point x0 with
+ * log-density log p0(x0) arrives at x1 with log p1(x1) = log p0(x0) - div_integral (any source
+ * density, any direction of time; vf_cfm_log_prob is this from t1 back to t0 plus log N(z; 0, I)).
+ * Divergence options and costs as vf_cfm_log_prob (twice the passes with guidance). */
+vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
+                                      const vf_real *context, const int64_t *labels, double guidance, double t0,
+                                      double t1, const vf_ode_options *o, const vf_cfm_density_options *dop,
+                                      vf_real *div_integral, vf_ode_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,7 @@ typedef struct density_ctx {
     int64_t n, d, c;
     const vf_real *context;     /* [n, c] or NULL */
     const int64_t *labels;      /* [n] or NULL */
+    double guidance;            /* w of classifier-free guidance (0: none) */
     vf_divergence div;
     int probes;
     const vf_real *eps;         /* [probes, n, d] Rademacher probes (Hutchinson), else NULL */
@@ -44,6 +45,10 @@ static vf_status density_block(density_ctx *c, double tm, int64_t start, int64_t
     vf_var tv = vf_input(t, c->time, 2, (int64_t[]){m, 1});
     vf_var cv = c->context ? vf_input(t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
     vf_var out = vf_vfield_forward(c->v, c->p, t, xv, tv, VF_NOVAR, cv, c->labels ? c->labels + start : NULL);
+    if (c->guidance != 0) { /* (1 + w) v(x, t, c) - w v(x, t, null): the JVP runs through both passes */
+        vf_var uncond = vf_vfield_forward(c->v, c->p, t, xv, tv, VF_NOVAR, cv, NULL);
+        out = vf_sub(t, vf_scale(t, out, 1 + c->guidance), vf_scale(t, uncond, c->guidance));
+    }
     vf_status s = vf_tape_status(t);
     if (s != VF_OK) return vf__error(s, "cfm_log_prob: %s", vf_tape_error(t));
     const vf_real *vo = vf_value(t, out)->data;
@@ -90,25 +95,29 @@ static vf_status density_field(void *ctx, double tm, int64_t size, const vf_real
     return VF_OK;
 }
 
-vf_status vf_cfm_log_prob(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, const vf_real *x,
-                          const vf_real *context, const int64_t *labels, double t0, double t1,
-                          const vf_ode_options *o, const vf_cfm_density_options *dop, vf_real *log_prob,
-                          vf_ode_stats *stats)
+vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
+                                      const vf_real *context, const int64_t *labels, double guidance, double t0,
+                                      double t1, const vf_ode_options *o, const vf_cfm_density_options *dop,
+                                      vf_real *div_integral, vf_ode_stats *stats)
 {
-    if (!v || !p || !o || !dop || (n > 0 && (!x || !log_prob)))
+    if (!v || !p || !o || !dop || (n > 0 && (!x || !div_integral)))
         return vf__error(VF_ERR_ARG, "cfm_log_prob: NULL argument");
     const vf_vfield_params *vp = vf_vfield_get_params(v);
     if (n < 0) return vf__error(VF_ERR_ARG, "cfm_log_prob: negative row count %lld", (long long)n);
     if (vp->two_times) return vf__error(VF_ERR_ARG, "cfm_log_prob: the field takes two times (MeanFlow)");
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "cfm_log_prob: the field takes a context of width %lld", (long long)vp->context);
+    if (!isfinite(guidance)) return vf__error(VF_ERR_ARG, "cfm_log_prob: guidance must be finite (got %g)", guidance);
+    if (guidance != 0 && (!labels || vp->classes < 1))
+        return vf__error(VF_ERR_ARG, "cfm_log_prob: guidance needs a labelled field and labels");
     if (dop->divergence != VF_DIVERGENCE_EXACT && dop->divergence != VF_DIVERGENCE_HUTCHINSON)
         return vf__error(VF_ERR_ARG, "cfm_log_prob: unknown divergence estimator %d", (int)dop->divergence);
     if (dop->divergence == VF_DIVERGENCE_HUTCHINSON && dop->probes < 1)
         return vf__error(VF_ERR_ARG, "cfm_log_prob: Hutchinson needs probes >= 1 (got %d)", dop->probes);
     if (n == 0) return VF_OK;
-    int64_t d = vf_vfield_get_params(v)->dim, w = d + 1;
-    density_ctx c = {v, p, tape, n, d, vp->context, context, labels, dop->divergence, dop->probes, NULL, NULL, NULL, NULL};
+    int64_t d = vp->dim, w = d + 1;
+    density_ctx c = {v, p, tape, n, d, vp->context, context, labels, guidance, dop->divergence, dop->probes,
+                     NULL, NULL, NULL, NULL};
     vf_tape *own = NULL;
     vf_real *state = vf_malloc((size_t)(n * w) * sizeof *state);
     vf_real *eps = dop->divergence == VF_DIVERGENCE_HUTCHINSON
@@ -136,15 +145,13 @@ vf_status vf_cfm_log_prob(const vf_vfield *v, vf_params *p, vf_tape *tape, int64
     }
     int was_enabled = vf_tape_grad_enabled(c.t);
     vf_tape_set_grad_enabled(c.t, 1); /* forward mode needs a recording tape */
-    s = vf_ode_solve(density_field, &c, n * w, state, t1, t0, o, stats);
+    s = vf_ode_solve(density_field, &c, n * w, state, t0, t1, o, stats);
     vf_tape_set_grad_enabled(c.t, was_enabled);
     vf_tape_reset(c.t);
     if (s == VF_OK) {
-        const double half_log_2pi = 0.91893853320467274178;
-        for (int64_t i = 0; i < n; i++) { /* log N(z; 0, I) + integral_{t1}^{t0} div v dt */
-            double q = 0;
-            for (int64_t j = 0; j < d; j++) q += (double)state[i * w + j] * (double)state[i * w + j];
-            log_prob[i] = (vf_real)(-0.5 * q - (double)d * half_log_2pi + (double)state[i * w + d]);
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(x + i * d, state + i * w, (size_t)d * sizeof *x);
+            div_integral[i] = state[i * w + d];
         }
     }
 done:
@@ -154,5 +161,31 @@ done:
     vf_free(c.tangent);
     vf_free(c.time);
     vf_tape_free(own);
+    return s;
+}
+
+vf_status vf_cfm_log_prob(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, const vf_real *x,
+                          const vf_real *context, const int64_t *labels, double t0, double t1,
+                          const vf_ode_options *o, const vf_cfm_density_options *dop, vf_real *log_prob,
+                          vf_ode_stats *stats)
+{
+    if (!v || !p || !o || !dop || (n > 0 && (!x || !log_prob)))
+        return vf__error(VF_ERR_ARG, "cfm_log_prob: NULL argument");
+    if (n <= 0) return n < 0 ? vf__error(VF_ERR_ARG, "cfm_log_prob: negative row count %lld", (long long)n) : VF_OK;
+    int64_t d = vf_vfield_get_params(v)->dim;
+    vf_real *z = vf_malloc((size_t)(n * d) * sizeof *z);
+    if (!z) return vf__error(VF_ERR_NOMEM, "cfm_log_prob: out of memory for %lld rows", (long long)n);
+    memcpy(z, x, (size_t)(n * d) * sizeof *z);
+    /* x carried back to t0; log_prob receives integral_{t1}^{t0} div v dt meanwhile */
+    vf_status s = vf_cfm_transport_divergence(v, p, tape, n, z, context, labels, 0.0, t1, t0, o, dop, log_prob, stats);
+    if (s == VF_OK) {
+        const double half_log_2pi = 0.91893853320467274178;
+        for (int64_t i = 0; i < n; i++) { /* log N(z; 0, I) + integral_{t1}^{t0} div v dt */
+            double q = 0;
+            for (int64_t j = 0; j < d; j++) q += (double)z[i * d + j] * (double)z[i * d + j];
+            log_prob[i] = (vf_real)(-0.5 * q - (double)d * half_log_2pi + (double)log_prob[i]);
+        }
+    }
+    vf_free(z);
     return s;
 }

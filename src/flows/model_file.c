@@ -66,7 +66,7 @@ static vf_status architecture_json(const vf_flow *f, strbuf *b)
 static int is_state(const char *name) { return strncmp(name, VF_MODEL_STATE_PREFIX, strlen(VF_MODEL_STATE_PREFIX)) == 0; }
 
 /* The extra tensors' names and shapes. */
-static vf_status check_tensors(int64_t n, const vf_model_tensor *tensors)
+vf_status vf__model_check_state_tensors(int64_t n, const vf_model_tensor *tensors)
 {
     if (n < 0 || (n > 0 && !tensors))
         return vf__error(VF_ERR_ARG, "vf_flow_save_with: %lld extra tensors without an array", (long long)n);
@@ -108,7 +108,7 @@ vf_status vf_flow_save_with(const vf_flow *f, vf_params *p, const char *path, in
         if (reserved_key(keys[i]))
             return vf__error(VF_ERR_ARG, "vf_flow_save: extra metadata key \"%s\" is reserved", keys[i]);
     }
-    vf_status s = check_tensors(n_tensors, tensors);
+    vf_status s = vf__model_check_state_tensors(n_tensors, tensors);
     if (s != VF_OK) return s;
     strbuf arch = {NULL, 0, 0};
     s = architecture_json(f, &arch);
@@ -276,9 +276,7 @@ static vf_status build_flow(const vf__json *arch, vf_params *p, vf_flow **out)
     return s;
 }
 
-/* Copy every registered tensor (parameters, then buffers) from the file, checking shapes; no tensor
- * may be left over but training state. */
-static vf_status load_tensors(const vf_st_file *st, vf_params *p)
+vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p)
 {
     const int32_t np = vf_params_count(p);
     for (int32_t j = 0; j < np + vf_params_buffer_count(p); j++) {
@@ -339,7 +337,7 @@ static vf_status load_from(vf_st_file *st, vf_params **pp, vf_flow **ff, vf_mode
     if (s == VF_OK) s = build_flow(root, p, &f);
     vf__json_free(root);
     if (s == VF_OK) s = vf_params_finalize(p, 0);
-    if (s == VF_OK) s = load_tensors(st, p);
+    if (s == VF_OK) s = vf__model_load_tensors(st, p);
     if (s == VF_OK && extra) s = copy_extra(st, extra);
     if (s != VF_OK) {
         vf_flow_free(f);

@@ -21,4 +21,11 @@ int vf__model_json_equal(const vf__json *a, const vf__json *b);
 vf_status vf__model_describe_transform(const vf_transform *tr, char **out);
 vf_status vf__model_describe_dist(const vf_dist *b, char **out);
 
+/* Shared with the continuous-flow model files (src/cnf/cnf_model_file.c):
+ * the training-state tensors of a save: names "fit.*", unique, valid shapes and data (VF_ERR_ARG);
+ * and the load of every registered tensor of p (parameters, then buffers) from st, checking dtype
+ * and shape, with no tensor left over but training state (VF_ERR_FORMAT naming the tensor). */
+vf_status vf__model_check_state_tensors(int64_t n, const vf_model_tensor *tensors);
+vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p);
+
 #endif

@@ -1,0 +1,274 @@
+/* cnf_model.c — a continuous-flow model (vf_cnf_model.h): the objective's defaults, construction,
+ * the standardization, the source distribution, and sampling and log-densities through the ODE in
+ * standardized coordinates. The file format is in cnf_model_file.c. */
+#include <math.h>
+#include <string.h>
+#include "internal.h"
+#include "varflow/vf_cnf_model.h"
+#include "varflow/vf_dist.h"
+
+static const char *const objective_names[VF_CNF_OBJECTIVE_COUNT] = {"cfm", "otcfm", "sbcfm", "fm", "rf", "si",
+                                                                     "meanflow"};
+
+int vf_cnf_objective_from_name(const char *name)
+{
+    for (int k = 0; name && k < VF_CNF_OBJECTIVE_COUNT; k++)
+        if (strcmp(name, objective_names[k]) == 0) return k;
+    return -1;
+}
+
+const char *vf_cnf_objective_name(vf_cnf_objective o)
+{
+    return (int)o >= 0 && o < VF_CNF_OBJECTIVE_COUNT ? objective_names[o] : "unknown";
+}
+
+vf_cnf_spec vf_cnf_spec_default(vf_cnf_objective objective, int64_t dim)
+{
+    vf_cnf_spec s;
+    memset(&s, 0, sizeof s);
+    s.objective = objective;
+    s.path = vf_path_default(VF_PATH_LINEAR);
+    s.coupling = vf_coupling_default(VF_COUPLING_INDEPENDENT);
+    s.source.kind = VF_CNF_SOURCE_GAUSSIAN;
+    s.field = vf_vfield_default_params(dim);
+    switch (objective) {
+    case VF_CNF_OTCFM: s.coupling = vf_coupling_default(VF_COUPLING_OT); break;
+    case VF_CNF_SBCFM:
+        s.path = vf_path_default(VF_PATH_BRIDGE); /* sigma 0.1 */
+        s.coupling = vf_coupling_default(VF_COUPLING_SINKHORN);
+        s.coupling.eps = 2 * s.path.sigma * s.path.sigma;
+        break;
+    case VF_CNF_FM: s.path = vf_path_default(VF_PATH_LIPMAN); break;
+    case VF_CNF_SI: s.path = vf_path_default(VF_PATH_SI_SQRT); break;
+    case VF_CNF_MEANFLOW: s.field.two_times = 1; break;
+    default: break;
+    }
+    return s;
+}
+
+static vf_status check_spec(const vf_cnf_spec *s)
+{
+    if ((int)s->objective < 0 || s->objective >= VF_CNF_OBJECTIVE_COUNT)
+        return vf__error(VF_ERR_ARG, "cnf model: unknown objective %d", (int)s->objective);
+    if ((int)s->path.kind < 0 || s->path.kind >= VF_PATH_COUNT || !(s->path.sigma >= 0) || !isfinite(s->path.sigma))
+        return vf__error(VF_ERR_ARG, "cnf model: bad path (kind %d, sigma %g)", (int)s->path.kind, s->path.sigma);
+    if ((int)s->coupling.kind < 0 || s->coupling.kind > VF_COUPLING_SINKHORN || !(s->coupling.eps > 0) ||
+        !isfinite(s->coupling.eps))
+        return vf__error(VF_ERR_ARG, "cnf model: bad coupling (kind %d, eps %g)", (int)s->coupling.kind, s->coupling.eps);
+    if ((int)s->source.kind < 0 || s->source.kind > VF_CNF_SOURCE_DATA)
+        return vf__error(VF_ERR_ARG, "cnf model: unknown source kind %d", (int)s->source.kind);
+    if (s->source.kind == VF_CNF_SOURCE_STUDENT_T && !(s->source.df > 0 && isfinite(s->source.df)))
+        return vf__error(VF_ERR_ARG, "cnf model: the Student-t source needs df > 0 (got %g)", s->source.df);
+    if (!(s->p_uncond >= 0 && s->p_uncond <= 1))
+        return vf__error(VF_ERR_ARG, "cnf model: p_uncond must be in [0, 1] (got %g)", s->p_uncond);
+    if (s->field.context != 0) return vf__error(VF_ERR_ARG, "cnf model: fields with a context are not supported");
+    if ((s->objective == VF_CNF_MEANFLOW) != (s->field.two_times != 0))
+        return vf__error(VF_ERR_ARG, "cnf model: a two-time field goes with the meanflow objective and only with it");
+    return VF_OK;
+}
+
+vf_status vf_cnf_model_new(const vf_cnf_spec *spec, uint64_t seed, vf_cnf_model **out)
+{
+    if (!spec || !out) return vf__error(VF_ERR_ARG, "cnf model: NULL argument");
+    *out = NULL;
+    vf_status s = check_spec(spec);
+    if (s != VF_OK) return s;
+    vf_cnf_model *m = vf_calloc(1, sizeof *m);
+    if (!m) return vf__error(VF_ERR_NOMEM, "cnf model: out of memory");
+    m->spec = *spec;
+    int64_t d = spec->field.dim > 0 ? spec->field.dim : 1;
+    m->params = vf_params_new();
+    m->mean = vf_malloc((size_t)d * sizeof *m->mean);
+    m->std = vf_malloc((size_t)d * sizeof *m->std);
+    if (!m->params || !m->mean || !m->std) s = vf__error(VF_ERR_NOMEM, "cnf model: out of memory");
+    if (s == VF_OK) s = vf_vfield_new(m->params, "field", &spec->field, &m->field);
+    if (s == VF_OK) s = vf_params_finalize(m->params, seed);
+    if (s != VF_OK) {
+        vf_cnf_model_free(m);
+        return s;
+    }
+    for (int64_t j = 0; j < d; j++) m->mean[j] = 0, m->std[j] = 1;
+    *out = m;
+    return VF_OK;
+}
+
+void vf_cnf_model_free(vf_cnf_model *m)
+{
+    if (!m) return;
+    vf_vfield_free(m->field);
+    vf_params_free(m->params);
+    vf_free(m->mean);
+    vf_free(m->std);
+    vf_free(m);
+}
+
+vf_status vf_cnf_model_set_standardization(vf_cnf_model *m, const vf_real *mean, const vf_real *std)
+{
+    if (!m || !mean || !std) return vf__error(VF_ERR_ARG, "cnf model: NULL standardization");
+    for (int64_t j = 0; j < m->spec.field.dim; j++)
+        if (!isfinite((double)mean[j]) || !(std[j] > 0) || !isfinite((double)std[j]))
+            return vf__error(VF_ERR_ARG, "cnf model: column %lld: the mean must be finite and the std finite and > 0 "
+                             "(got %g, %g)", (long long)j, (double)mean[j], (double)std[j]);
+    memcpy(m->mean, mean, (size_t)m->spec.field.dim * sizeof *mean);
+    memcpy(m->std, std, (size_t)m->spec.field.dim * sizeof *std);
+    return VF_OK;
+}
+
+int64_t vf_cnf_model_param_count(const vf_cnf_model *m) { return m ? vf_params_size(m->params) : 0; }
+
+/* ---- the source ------------------------------------------------------------------------------ */
+
+vf_status vf_cnf_model_source_sample(const vf_cnf_model *m, int64_t n, vf_rng *r, vf_real *x0)
+{
+    if (!m || !r || n < 0 || (n > 0 && !x0)) return vf__error(VF_ERR_ARG, "cnf source: bad arguments");
+    int64_t d = m->spec.field.dim;
+    switch (m->spec.source.kind) {
+    case VF_CNF_SOURCE_GAUSSIAN: vf_rng_normal_fill(r, x0, (size_t)(n * d), 0.0, 1.0); return VF_OK;
+    case VF_CNF_SOURCE_STUDENT_T: { /* eps / sqrt(g / df), g ~ chi^2(df) = 2 Gamma(df / 2) */
+        double df = m->spec.source.df;
+        for (int64_t i = 0; i < n * d; i++) {
+            double eps = vf_rng_normal(r), g = 2 * vf_gamma_draw(r, 0.5 * df);
+            x0[i] = (vf_real)(eps / sqrt(g / df));
+        }
+        return VF_OK;
+    }
+    default:
+        return vf__error(VF_ERR_UNSUPPORTED, "cnf source: a data source has no draws of its own (give the source rows)");
+    }
+}
+
+vf_status vf_cnf_model_source_log_prob(const vf_cnf_model *m, int64_t n, const vf_real *x0, vf_real *log_prob)
+{
+    if (!m || n < 0 || (n > 0 && (!x0 || !log_prob))) return vf__error(VF_ERR_ARG, "cnf source: bad arguments");
+    int64_t d = m->spec.field.dim;
+    const double half_log_2pi = 0.91893853320467274178;
+    double df = m->spec.source.df;
+    double t_norm = m->spec.source.kind == VF_CNF_SOURCE_STUDENT_T
+                        ? lgamma(0.5 * (df + 1)) - lgamma(0.5 * df) - 0.5 * log(df * VF_PI) : 0;
+    for (int64_t i = 0; i < n; i++) {
+        double lp = 0;
+        for (int64_t j = 0; j < d; j++) {
+            double z = (double)x0[i * d + j];
+            switch (m->spec.source.kind) {
+            case VF_CNF_SOURCE_GAUSSIAN: lp += -0.5 * z * z - half_log_2pi; break;
+            case VF_CNF_SOURCE_STUDENT_T: lp += t_norm - 0.5 * (df + 1) * log1p(z * z / df); break;
+            default: return vf__error(VF_ERR_UNSUPPORTED, "cnf source: a data source has no log-density");
+            }
+        }
+        log_prob[i] = (vf_real)lp;
+    }
+    return VF_OK;
+}
+
+/* ---- sampling and log-densities ----------------------------------------------------------------- */
+
+vf_cnf_sample_options vf_cnf_sample_default_options(void)
+{
+    vf_cnf_sample_options o;
+    o.ode = vf_ode_default_options();
+    o.guidance = 0;
+    o.density = vf_cfm_density_default_options();
+    return o;
+}
+
+/* The checks sample and log_prob share: labels, guidance, the solver. */
+static vf_status check_call(const vf_cnf_model *m, const char *what, int64_t n, const int64_t *labels,
+                            const vf_cnf_sample_options *o)
+{
+    int64_t k = m->spec.field.classes;
+    if (labels && k < 1) return vf__error(VF_ERR_ARG, "%s: the model has no class labels", what);
+    for (int64_t i = 0; labels && i < n; i++)
+        if (labels[i] < 0 || labels[i] >= k)
+            return vf__error(VF_ERR_ARG, "%s: label %lld of row %lld is outside the model's labels 0..%lld", what,
+                             (long long)labels[i], (long long)i, (long long)(k - 1));
+    if (!isfinite(o->guidance)) return vf__error(VF_ERR_ARG, "%s: guidance must be finite (got %g)", what, o->guidance);
+    if (o->guidance != 0 && (k < 1 || !labels))
+        return vf__error(VF_ERR_ARG, "%s: guidance needs a class-conditional model and labels", what);
+    if ((int)o->ode.solver < 0 || o->ode.solver >= VF_SOLVER_COUNT)
+        return vf__error(VF_ERR_ARG, "%s: unknown solver %d", what, (int)o->ode.solver);
+    if (vf_solver_is_stochastic(o->ode.solver))
+        return vf__error(VF_ERR_ARG, "%s: the SDE solver %s needs a learned score, which this model does not have", what,
+                         vf_solver_name(o->ode.solver));
+    if (o->ode.steps < 1) return vf__error(VF_ERR_ARG, "%s: steps must be >= 1 (got %lld)", what, (long long)o->ode.steps);
+    return VF_OK;
+}
+
+/* sum_j log std_j */
+static double log_std_sum(const vf_cnf_model *m)
+{
+    double s = 0;
+    for (int64_t j = 0; j < m->spec.field.dim; j++) s += log((double)m->std[j]);
+    return s;
+}
+
+vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
+                              vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, vf_real *log_prob,
+                              vf_ode_stats *stats)
+{
+    if (!m || !o || n < 0 || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "cnf sample: bad arguments");
+    if (stats) memset(stats, 0, sizeof *stats);
+    vf_status s = check_call(m, "cnf sample", n, labels, o);
+    if (s != VF_OK) return s;
+    int data = m->spec.source.kind == VF_CNF_SOURCE_DATA, mf = m->spec.objective == VF_CNF_MEANFLOW;
+    if (data && !source) return vf__error(VF_ERR_ARG, "cnf sample: the model transports data: give the source rows");
+    if (!source && !r) return vf__error(VF_ERR_ARG, "cnf sample: NULL random generator");
+    if (log_prob && (data || mf))
+        return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: a %s model has no log-density",
+                         data ? "data-to-data" : "MeanFlow");
+    if (mf && o->guidance != 0) return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: MeanFlow sampling takes no guidance");
+    if (n == 0) return VF_OK;
+    int64_t d = m->spec.field.dim;
+    if (source) memcpy(x, source, (size_t)(n * d) * sizeof *x);
+    else if ((s = vf_cnf_model_source_sample(m, n, r, x)) != VF_OK) return s;
+    if (log_prob && (s = vf_cnf_model_source_log_prob(m, n, x, log_prob)) != VF_OK) return s;
+    if (mf) {
+        s = vf_meanflow_sample(m->field, m->params, NULL, n, x, NULL, labels, o->ode.steps);
+        if (s == VF_OK && stats) stats->nfe = stats->steps = o->ode.steps;
+    } else if (!log_prob) {
+        s = vf_cfm_transport_guided(m->field, m->params, NULL, n, x, NULL, labels, o->guidance, 0.0, 1.0, &o->ode, stats);
+    } else {
+        vf_real *div = vf_malloc((size_t)n * sizeof *div);
+        if (!div) return vf__error(VF_ERR_NOMEM, "cnf sample: out of memory for %lld rows", (long long)n);
+        s = vf_cfm_transport_divergence(m->field, m->params, NULL, n, x, NULL, labels, o->guidance, 0.0, 1.0, &o->ode,
+                                        &o->density, div, stats);
+        double jac = log_std_sum(m);
+        for (int64_t i = 0; s == VF_OK && i < n; i++)
+            log_prob[i] = (vf_real)((double)log_prob[i] - (double)div[i] - jac);
+        vf_free(div);
+    }
+    if (s != VF_OK) return s;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) x[i * d + j] = m->mean[j] + m->std[j] * x[i * d + j];
+    return VF_OK;
+}
+
+vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real *x, const int64_t *labels,
+                                const vf_cnf_sample_options *o, vf_real *log_prob, vf_ode_stats *stats)
+{
+    if (!m || !o || n < 0 || (n > 0 && (!x || !log_prob))) return vf__error(VF_ERR_ARG, "cnf log_prob: bad arguments");
+    if (stats) memset(stats, 0, sizeof *stats);
+    vf_status s = check_call(m, "cnf log_prob", n, labels, o);
+    if (s != VF_OK) return s;
+    if (m->spec.source.kind == VF_CNF_SOURCE_DATA || m->spec.objective == VF_CNF_MEANFLOW)
+        return vf__error(VF_ERR_UNSUPPORTED, "cnf log_prob: a %s model has no log-density",
+                         m->spec.source.kind == VF_CNF_SOURCE_DATA ? "data-to-data" : "MeanFlow");
+    if (n == 0) return VF_OK;
+    int64_t d = m->spec.field.dim;
+    vf_real *z = vf_malloc((size_t)(n * d) * sizeof *z), *div = vf_malloc((size_t)n * sizeof *div);
+    if (!z || !div) {
+        vf_free(z);
+        vf_free(div);
+        return vf__error(VF_ERR_NOMEM, "cnf log_prob: out of memory for %lld rows", (long long)n);
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) z[i * d + j] = (x[i * d + j] - m->mean[j]) / m->std[j];
+    /* z carried from 1 back to 0; div = integral_1^0 div v dt = -integral_0^1 */
+    s = vf_cfm_transport_divergence(m->field, m->params, NULL, n, z, NULL, labels, o->guidance, 1.0, 0.0, &o->ode,
+                                    &o->density, div, stats);
+    if (s == VF_OK) s = vf_cnf_model_source_log_prob(m, n, z, log_prob);
+    double jac = log_std_sum(m);
+    for (int64_t i = 0; s == VF_OK && i < n; i++) log_prob[i] = (vf_real)((double)log_prob[i] + (double)div[i] - jac);
+    vf_free(z);
+    vf_free(div);
+    return s;
+}
