@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "fit_checkpoint.h"
+#include "fit_cnf.h"
 #include "fit_loop.h"
 
 #define FIT_DEFAULT_MODEL "maf"
@@ -70,6 +71,7 @@ static void fit_help(FILE *out)
           "base, seed; docs/flows.md describes them):\n",
           out);
     for (const char *const *n = vf_preset_names(); *n; n++) fprintf(out, "  %-13s %s\n", *n, vf_preset_help(*n));
+    fit_cnf_help(out);
     fputs("\n"
           "--seed S seeds the initialization, the validation split, the shuffling and the dequantization\n"
           "noise. On a terminal (without --quiet) a progress line is shown on stderr.\n"
@@ -396,8 +398,20 @@ fail:
     return rc;
 }
 
+/* The value of --model in argv (NULL when absent). */
+static const char *model_option(int argc, char **argv)
+{
+    const char *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
+        else if (strncmp(argv[i], "--model=", 8) == 0) model = argv[i] + 8;
+    }
+    return model;
+}
+
 static int fit_run(int argc, char **argv)
 {
+    if (fit_cnf_is_spec(model_option(argc, argv))) return fit_cnf_run(argc, argv); /* continuous flows: fit_cnf.c */
     fit_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
@@ -516,7 +530,7 @@ done:
 
 const cli_command cli_cmd_fit = {
     "fit",
-    "fit a normalizing flow to data by maximum likelihood",
+    "fit a normalizing flow (maximum likelihood) or a continuous flow (flow matching) to data",
     fit_run,
     fit_help,
 };

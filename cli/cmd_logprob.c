@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 #include "cli.h"
+#include "cnf_commands.h"
 
 static void logprob_help(FILE *out)
 {
@@ -25,6 +26,7 @@ static void logprob_help(FILE *out)
           "  -o, --output F  also write the log-densities, shape [n, 1], to F (.csv or .npy)\n",
           out);
     cli_print_common_help(out);
+    cnf_logprob_help(out);
     fputs("\n"
           "Example:\n"
           "  varflow logprob --model moons.safetensors --data moons_test.npy -o lp.npy\n"
@@ -160,6 +162,8 @@ done:
 
 static int logprob_run(int argc, char **argv)
 {
+    const char *cnf = cnf_model_option(argc, argv);
+    if (cnf && vf_cnf_model_file_is_cnf(cnf)) return cnf_logprob_run(argc, argv); /* a continuous flow: cnf_commands.c */
     const char *cmd = "logprob";
     cli_common common = {0};
     const char *model = NULL, *data = NULL, *context = NULL, *out_path = NULL;

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 #include "cli.h"
+#include "cnf_commands.h"
 
 static void sample_help(FILE *out)
 {
@@ -25,6 +26,7 @@ static void sample_help(FILE *out)
           "                  context values used for every point, or N rows, one per point\n",
           out);
     cli_print_common_help(out);
+    cnf_sample_help(out);
     fputs("\n"
           "Example:\n"
           "  varflow sample --model moons.safetensors -n 5000 --seed 1 -o samples.npy\n"
@@ -109,6 +111,8 @@ done:
 
 static int sample_run(int argc, char **argv)
 {
+    const char *cnf = cnf_model_option(argc, argv);
+    if (cnf && vf_cnf_model_file_is_cnf(cnf)) return cnf_sample_run(argc, argv); /* a continuous flow: cnf_commands.c */
     const char *cmd = "sample";
     cli_common common = {0};
     const char *model = NULL, *context = NULL, *out_path = NULL;

@@ -1,0 +1,333 @@
+/* cnf_fit.c — minibatch training of a continuous flow's field (see cnf_fit.h). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cnf_fit.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static vf_status fail(cnf_fit_result *r, vf_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* One batch's arrays, [cap] rows. */
+typedef struct batch_buf {
+    int64_t cap, d;
+    vf_real *x0, *x1, *x0c, *x1c, *t, *e, *z;
+    int64_t *lab, *labc, *i0, *i1;
+} batch_buf;
+
+static int batch_alloc(batch_buf *b, int64_t cap, int64_t d)
+{
+    memset(b, 0, sizeof *b);
+    b->cap = cap;
+    b->d = d;
+    size_t rows = (size_t)cap, vals = (size_t)(cap * d);
+    b->x0 = malloc(vals * sizeof(vf_real));
+    b->x1 = malloc(vals * sizeof(vf_real));
+    b->x0c = malloc(vals * sizeof(vf_real));
+    b->x1c = malloc(vals * sizeof(vf_real));
+    b->z = malloc(vals * sizeof(vf_real));
+    b->t = malloc(rows * sizeof(vf_real));
+    b->e = malloc(rows * sizeof(vf_real));
+    b->lab = malloc(rows * sizeof(int64_t));
+    b->labc = malloc(rows * sizeof(int64_t));
+    b->i0 = malloc(rows * sizeof(int64_t));
+    b->i1 = malloc(rows * sizeof(int64_t));
+    return b->x0 && b->x1 && b->x0c && b->x1c && b->z && b->t && b->e && b->lab && b->labc && b->i0 && b->i1 ? 0 : -1;
+}
+
+static void batch_free(batch_buf *b)
+{
+    free(b->x0), free(b->x1), free(b->x0c), free(b->x1c), free(b->z), free(b->t), free(b->e);
+    free(b->lab), free(b->labc), free(b->i0), free(b->i1);
+}
+
+/* Paths whose velocity is infinite at t = 0 or 1 take times in [1e-3, 1 - 1e-3]. */
+static int open_ends(const vf_path *p) { return p->kind == VF_PATH_BRIDGE || p->kind == VF_PATH_SI_SQRT; }
+
+/* Fills the batch for target rows idx[0..m) (or rows first..first+m when idx is NULL): sources,
+ * coupling, labels (dropped when drop), times, noise. Result in x0c, x1c, labc (labc NULL-able). */
+static vf_status make_batch(const vf_cnf_model *mdl, const cnf_fit_data *data, const vf_real *x1src,
+                            const int64_t *labsrc, const vf_real *x0fixed, const size_t *idx, int64_t first, int64_t m,
+                            int drop, vf_rng *r, batch_buf *b)
+{
+    int64_t d = b->d;
+    const vf_cnf_spec *sp = &mdl->spec;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t row = idx ? (int64_t)idx[k] : first + k;
+        memcpy(b->x1 + k * d, x1src + row * d, sizeof(vf_real) * (size_t)d);
+        if (labsrc) b->lab[k] = labsrc[row];
+        if (x0fixed) memcpy(b->x0 + k * d, x0fixed + row * d, sizeof(vf_real) * (size_t)d);
+        else if (data->source)
+            memcpy(b->x0 + k * d, data->source + (int64_t)vf_rng_below(r, (uint64_t)data->ns) * d,
+                   sizeof(vf_real) * (size_t)d);
+    }
+    vf_status s = VF_OK;
+    if (!x0fixed && !data->source && (s = vf_cnf_model_source_sample(mdl, m, r, b->x0)) != VF_OK) return s;
+    if (sp->coupling.kind != VF_COUPLING_INDEPENDENT && !x0fixed) {
+        if ((s = vf_coupling_pairs(&sp->coupling, m, d, b->x0, b->x1, labsrc ? b->lab : NULL, r, b->i0, b->i1)) != VF_OK)
+            return s;
+        for (int64_t k = 0; k < m; k++) {
+            memcpy(b->x0c + k * d, b->x0 + b->i0[k] * d, sizeof(vf_real) * (size_t)d);
+            memcpy(b->x1c + k * d, b->x1 + b->i1[k] * d, sizeof(vf_real) * (size_t)d);
+            if (labsrc) b->labc[k] = b->lab[b->i1[k]];
+        }
+    } else {
+        memcpy(b->x0c, b->x0, sizeof(vf_real) * (size_t)(m * d));
+        memcpy(b->x1c, b->x1, sizeof(vf_real) * (size_t)(m * d));
+        if (labsrc) memcpy(b->labc, b->lab, sizeof(int64_t) * (size_t)m);
+    }
+    if (labsrc && drop && sp->p_uncond > 0 &&
+        (s = vf_cfm_drop_labels(m, b->labc, sp->field.classes, sp->p_uncond, r, b->labc)) != VF_OK)
+        return s;
+    double lo = open_ends(&sp->path) ? 1e-3 : 0.0, hi = open_ends(&sp->path) ? 1 - 1e-3 : 1.0;
+    vf_rng_uniform_fill(r, b->t, (size_t)m, lo, hi);
+    vf_rng_normal_fill(r, b->z, (size_t)(m * d), 0.0, 1.0);
+    if (sp->objective == VF_CNF_MEANFLOW) { /* s <= e; a quarter of the rows with e = s */
+        vf_rng_uniform_fill(r, b->e, (size_t)m, 0.0, 1.0);
+        for (int64_t k = 0; k < m; k++) {
+            if (b->t[k] > b->e[k]) {
+                vf_real tmp = b->t[k];
+                b->t[k] = b->e[k];
+                b->e[k] = tmp;
+            }
+            if (vf_rng_uniform(r) < 0.25) b->e[k] = b->t[k];
+        }
+    }
+    return VF_OK;
+}
+
+/* The objective's loss on rows [0, m) of the batch. */
+static vf_var batch_loss(const vf_cnf_model *mdl, vf_tape *t, const batch_buf *b, int64_t m, int labelled)
+{
+    if (mdl->spec.objective == VF_CNF_MEANFLOW) {
+        vf_meanflow_batch mb = {m, b->d, b->x0c, b->x1c, b->t, b->e, labelled ? b->labc : NULL, NULL};
+        return vf_meanflow_loss(mdl->field, mdl->params, t, &mb);
+    }
+    vf_cfm_batch cb = {m, b->d, b->x0c, b->x1c, b->t, b->z, labelled ? b->labc : NULL, NULL};
+    return vf_cfm_loss(mdl->field, mdl->params, t, &mdl->spec.path, &cb);
+}
+
+/* The fixed validation draw: every validation row's batch arrays, made once in chunks of `batch`. */
+typedef struct valid_set {
+    int64_t n, chunk;
+    batch_buf *chunks;   /* [ceil(n / chunk)] */
+    int64_t count;
+} valid_set;
+
+static void valid_free(valid_set *v)
+{
+    for (int64_t i = 0; i < v->count; i++) batch_free(&v->chunks[i]);
+    free(v->chunks);
+}
+
+static vf_status valid_make(const vf_cnf_model *mdl, const cnf_fit_data *data, int64_t chunk, uint64_t seed,
+                            valid_set *v)
+{
+    memset(v, 0, sizeof *v);
+    if (data->nv < 1) return VF_OK;
+    int64_t d = mdl->spec.field.dim, count = (data->nv + chunk - 1) / chunk;
+    v->n = data->nv;
+    v->chunk = chunk;
+    if (!(v->chunks = calloc((size_t)count, sizeof *v->chunks))) return VF_ERR_NOMEM;
+    vf_rng r;
+    vf_rng_init(&r, seed, 17);
+    for (int64_t c = 0; c < count; c++) {
+        int64_t first = c * chunk, m = data->nv - first < chunk ? data->nv - first : chunk;
+        v->count++;
+        if (batch_alloc(&v->chunks[c], m, d)) return VF_ERR_NOMEM;
+        vf_status s = make_batch(mdl, data, data->valid, data->valid_labels, data->valid_x0, NULL, first, m, 0, &r,
+                                 &v->chunks[c]);
+        if (s != VF_OK) return s;
+    }
+    return VF_OK;
+}
+
+static vf_status valid_loss(const vf_cnf_model *mdl, vf_tape *t, const valid_set *v, int labelled, double *out)
+{
+    double sum = 0;
+    for (int64_t c = 0; c < v->count; c++) {
+        vf_tape_reset(t);
+        vf_var loss = batch_loss(mdl, t, &v->chunks[c], v->chunks[c].cap, labelled);
+        if (loss == VF_NOVAR) return vf_tape_status(t);
+        sum += (double)vf_value(t, loss)->data[0] * (double)v->chunks[c].cap;
+    }
+    vf_tape_reset(t);
+    *out = sum / (double)v->n;
+    return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
+}
+
+static void progress_line(int on, double *last, int force, int64_t e, int64_t epochs, int64_t step, int64_t total,
+                          double train, double valid, double t0)
+{
+    double now = now_seconds();
+    if (!on || (!force && now - *last < 0.1)) return;
+    *last = now;
+    double rate = now > t0 ? (double)step / (now - t0) : 0;
+    fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  train loss %.4f  valid loss ", (long long)e, (long long)epochs,
+            (long long)step, (long long)total, train);
+    if (isfinite(valid)) fprintf(stderr, "%.4f", valid);
+    else fputs("-", stderr);
+    fprintf(stderr, "  %.1f steps/s   ", rate);
+    fflush(stderr);
+}
+
+vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *o, FILE *log, cnf_fit_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->valid_loss = NAN;
+    int64_t d = m->spec.field.dim, nt = data->nt, nv = data->nv;
+    if (nt < 2 || o->batch < 1) return fail(r, VF_ERR_ARG, "need at least 2 training rows");
+    int64_t batch = o->batch < nt ? o->batch : nt;
+    int64_t per_epoch = (nt + batch - 1) / batch;
+    int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
+    int64_t epochs = o->steps > 0 ? (o->steps + per_epoch - 1) / per_epoch : o->epochs;
+    int labelled = data->train_labels != NULL;
+    vf_params *p = m->params;
+    int64_t n = vf_params_size(p);
+
+    vf_adam_params ap = o->weight_decay > 0 ? vf_adamw_default_params() : vf_adam_default_params();
+    ap.lr = o->lr;
+    ap.weight_decay = o->weight_decay;
+    vf_schedule sch = vf_schedule_default(o->lr, total);
+    sch.kind = VF_SCHED_COSINE;
+    sch.warmup_steps = o->warmup >= 0 ? o->warmup : (total / 10 < 100 ? total / 10 : 100);
+    if (sch.warmup_steps >= total) sch.warmup_steps = total - 1;
+    sch.final_fraction = 0.01;
+
+    vf_status s = VF_ERR_NOMEM;
+    vf_tape *t = vf_tape_new();
+    vf_adam *opt = NULL;
+    size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
+    vf_real *best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
+    batch_buf b;
+    valid_set vs;
+    memset(&vs, 0, sizeof vs);
+    int bad_alloc = batch_alloc(&b, batch, d);
+    double last_draw = 0;
+    int on = o->progress;
+    if (!t || !perm || !best || bad_alloc) {
+        fail(r, s, "out of memory");
+        goto done;
+    }
+    if ((s = vf_adam_new(n, &ap, &opt)) != VF_OK || (s = vf_schedule_check(&sch)) != VF_OK) {
+        fail(r, s, "%s", vf_last_error());
+        goto done;
+    }
+    if ((s = valid_make(m, data, batch, o->seed, &vs)) != VF_OK) {
+        fail(r, s, "the validation draw: %s", vf_last_error());
+        goto done;
+    }
+    memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+    vf_rng shuffle, draws;
+    vf_rng_init(&shuffle, o->seed, 7);
+    vf_rng_init(&draws, o->seed, 11);
+    double best_valid = INFINITY, t0 = now_seconds(), last_valid = NAN;
+    int64_t step = 0, bad = 0;
+    for (int64_t e = 1; e <= epochs && step < total; e++) {
+        vf_rng_permutation(&shuffle, (size_t)nt, perm);
+        double sum = 0;
+        int64_t rows = 0;
+        for (int64_t first = 0; first < nt && step < total; first += batch) {
+            int64_t mrows = nt - first < batch ? nt - first : batch;
+            if (mrows < 2) break; /* a one-row batch cannot be coupled usefully */
+            s = make_batch(m, data, data->train, data->train_labels, data->train_x0, perm + first, 0, mrows, 1, &draws, &b);
+            if (s != VF_OK) {
+                fail(r, s, "%s", vf_last_error());
+                goto done;
+            }
+            vf_adam_set_lr(opt, vf_schedule_lr(&sch, step));
+            vf_tape_reset(t);
+            vf_params_zero_grad(p);
+            vf_var loss = batch_loss(m, t, &b, mrows, labelled);
+            if (loss == VF_NOVAR) {
+                fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
+                s = vf_tape_status(t);
+                goto done;
+            }
+            double lv = (double)vf_value(t, loss)->data[0];
+            if (!isfinite(lv) || vf_backward(t, loss) != VF_OK ||
+                vf_clip_grad_norm(vf_params_grads(p), n, o->clip, NULL) != VF_OK ||
+                vf_adam_step(opt, vf_params_values(p), vf_params_grads(p)) != VF_OK) {
+                s = fail(r, VF_ERR_NUMERIC, "training diverged at step %lld (epoch %lld): the loss or a gradient is not "
+                         "finite", (long long)(step + 1), (long long)e);
+                goto done;
+            }
+            step++;
+            sum += lv * (double)mrows;
+            rows += mrows;
+            progress_line(on, &last_draw, 0, e, epochs, step, total, sum / (double)rows, last_valid, t0);
+        }
+        r->epochs = e;
+        r->train_loss = rows > 0 ? sum / (double)rows : NAN;
+        double vl = NAN;
+        if (nv > 0 && (s = valid_loss(m, t, &vs, labelled, &vl)) != VF_OK) {
+            s = fail(r, VF_ERR_NUMERIC, "training diverged: the validation loss after epoch %lld is not finite",
+                     (long long)e);
+            goto done;
+        }
+        last_valid = vl;
+        if (log) {
+            fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.9g,\"valid_loss\":", (long long)e,
+                    (long long)step, r->train_loss);
+            if (nv > 0) fprintf(log, "%.9g", vl);
+            else fputs("null", log);
+            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, step - 1), now_seconds() - t0);
+            fflush(log);
+        }
+        if (nv == 0 || vl < best_valid) {
+            best_valid = vl;
+            r->best_epoch = e;
+            bad = 0;
+            memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
+        } else if (o->patience > 0 && ++bad >= o->patience) {
+            r->stopped_early = 1;
+            break;
+        }
+    }
+    progress_line(on, &last_draw, 1, r->epochs, epochs, step, total, r->train_loss, last_valid, t0);
+    if (on) fputc('\n', stderr);
+    memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
+    r->steps = step;
+    r->seconds = now_seconds() - t0;
+    if (nv > 0) r->valid_loss = best_valid;
+    s = VF_OK;
+done:
+    vf_adam_free(opt);
+    vf_tape_free(t);
+    free(perm);
+    free(best);
+    batch_free(&b);
+    valid_free(&vs);
+    return s;
+}
+
+vf_status cnf_mean_nll(const vf_cnf_model *m, const vf_real *x, const int64_t *labels, int64_t n, int64_t limit,
+                       double *out)
+{
+    int64_t k = n < limit ? n : limit;
+    vf_real *lp = malloc(sizeof(vf_real) * (size_t)(k > 0 ? k : 1));
+    if (!lp) return VF_ERR_NOMEM;
+    vf_cnf_sample_options so = vf_cnf_sample_default_options();
+    so.ode.steps = 100;
+    vf_status s = vf_cnf_model_log_prob(m, k, x, labels, &so, lp, NULL);
+    double sum = 0;
+    for (int64_t i = 0; s == VF_OK && i < k; i++) sum -= (double)lp[i];
+    free(lp);
+    if (s != VF_OK) return s;
+    *out = sum / (double)k;
+    return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# test_cnf_cli.sh — continuous flows on the command line: `varflow fit --model cfm|...` writes a
+# varflow.cnf model file that `sample`, `logprob` and `info` read; the fitted density beats the best
+# Gaussian's on held-out rows; sampling is reproducible and its --log-prob values equal `logprob`'s on
+# the samples; solvers report their NFE; class labels and guidance steer samples; MeanFlow samples in
+# one step; Student-t and data sources; and each bad input is one clear error line with exit code 2
+# (usage) or 1 (bad file).
+# Usage: test_cnf_cli.sh PATH/TO/varflow
+set -u
+V=${1:?usage: test_cnf_cli.sh PATH/TO/varflow}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# expect_error RC PATTERN ARGS...: exit code RC, one stderr line matching PATTERN, empty stdout.
+expect_error() {
+    local want=$1 pattern=$2
+    shift 2
+    "$V" "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ "$rc" != "$want" ]; then
+        bad "varflow $*: exit code $rc, expected $want; stderr: $(head -c 400 "$T/err")"
+    elif [ "$(wc -l <"$T/err" | tr -d ' ')" != 1 ] || [ -s "$T/out" ]; then
+        bad "varflow $*: expected one line on stderr and nothing on stdout, got: $(head -c 400 "$T/err" "$T/out")"
+    elif ! grep -qE -- "$pattern" "$T/err"; then
+        bad "varflow $*: error '$(cat "$T/err")' does not match /$pattern/"
+    else
+        ok
+    fi
+}
+
+# run_json FILE ARGS...: runs varflow with --json into FILE; fails the test on a non-zero exit.
+run_json() {
+    local out=$1
+    shift
+    if "$V" "$@" --json >"$out" 2>"$T/err"; then ok; else bad "varflow $*: exit $?: $(cat "$T/err")"; fi
+}
+
+# json_num FILE KEY: the number after "KEY": in FILE.
+json_num() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" "$1"; }
+
+"$V" data moons -n 1500 --seed 1 -o "$T/moons.csv" >/dev/null || bad "data moons"
+# labels: 1 for the right half of the plane, 0 for the left
+awk -F, '{ print ($1 > 0) ? 1 : 0 }' "$T/moons.csv" >"$T/labels.csv"
+
+# ---- fit, info ------------------------------------------------------------------------------
+run_json "$T/fit.json" fit --data "$T/moons.csv" --model cfm:hidden=64x2 --steps 1500 --batch 256 --patience 0 \
+    --seed 3 -o "$T/cfm.safetensors" --log "$T/log.jsonl"
+for k in train_loss valid_loss train_nll valid_nll steps seconds params; do
+    grep -q "\"$k\":" "$T/fit.json" && ok || bad "fit --json lacks $k: $(cat "$T/fit.json")"
+done
+[ "$(json_num "$T/fit.json" steps)" = 1500 ] && ok || bad "fit: steps $(json_num "$T/fit.json" steps), not 1500"
+[ -s "$T/log.jsonl" ] && grep -q '"valid_loss":' "$T/log.jsonl" && ok || bad "fit --log: no JSON lines"
+# The best diagonal Gaussian's NLL on the same rows (its own mean and std, so a bound in its favour):
+# a flow that learned anything about two moons must beat it by a clear margin (0.2 nats; a trained
+# CFM beats it by about 0.4, a model that ignored the data would not beat it at all).
+gauss=$(awk -F, '{ n++; for (j = 1; j <= 2; j++) { s[j] += $j; q[j] += $j * $j } }
+    END { nll = 0; for (j = 1; j <= 2; j++) { m = s[j] / n; v = q[j] / n - m * m; nll += 0.5 * log(2 * 3.14159265358979 * v) + 0.5 }
+          printf "%.6f", nll }' "$T/moons.csv")
+vnll=$(json_num "$T/fit.json" valid_nll)
+[ -n "${VF_TEST_VERBOSE:-}" ] && echo "validation NLL $vnll, best Gaussian $gauss" >&2
+awk -v a="$vnll" -v b="$gauss" 'BEGIN { exit !(a < b - 0.2) }' && ok ||
+    bad "fit: validation NLL $vnll is not 0.2 nats below the best Gaussian's $gauss"
+
+"$V" info "$T/cfm.safetensors" >"$T/info.txt" 2>&1 && grep -q 'format: varflow.cnf' "$T/info.txt" &&
+    grep -q '"objective":"cfm"' "$T/info.txt" && grep -q 'field.net.layers.0.weight' "$T/info.txt" && ok ||
+    bad "info on a cnf model: $(head -c 400 "$T/info.txt")"
+
+# ---- sample, logprob -----------------------------------------------------------------------------
+run_json "$T/s.json" sample --model "$T/cfm.safetensors" -n 400 --seed 5 -o "$T/s.csv" --log-prob "$T/slp.csv"
+[ "$(json_num "$T/s.json" nfe)" = 400 ] && ok || bad "sample rk4 100 steps: nfe $(json_num "$T/s.json" nfe), not 400"
+[ "$(wc -l <"$T/s.csv" | tr -d ' ')" = 400 ] && [ "$(wc -l <"$T/slp.csv" | tr -d ' ')" = 400 ] && ok ||
+    bad "sample: wrong row counts"
+"$V" sample --model "$T/cfm.safetensors" -n 400 --seed 5 -o "$T/s2.csv" --quiet && cmp -s "$T/s.csv" "$T/s2.csv" && ok ||
+    bad "sample: the same seed gave different samples"
+run_json "$T/lp.json" logprob --model "$T/cfm.safetensors" --data "$T/s.csv"
+# the samples' log-densities from the sampling solve and from logprob's backward solve agree (rk4 with
+# 100 steps: the two solves differ by far less than 0.01 nats per row on average)
+fwd=$(awk '{ s += $1 } END { printf "%.6f", s / NR }' "$T/slp.csv")
+bwd=$(json_num "$T/lp.json" mean_log_prob)
+awk -v a="$fwd" -v b="$bwd" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }' && ok ||
+    bad "sample --log-prob mean $fwd differs from logprob's $bwd"
+run_json "$T/e.json" sample --model "$T/cfm.safetensors" -n 50 -o "$T/e.csv" --solver euler --steps 7
+[ "$(json_num "$T/e.json" nfe)" = 7 ] && ok || bad "euler 7 steps: nfe $(json_num "$T/e.json" nfe)"
+run_json "$T/d.json" sample --model "$T/cfm.safetensors" -n 50 -o "$T/d.csv" --solver dopri5 --rtol 1e-4 --atol 1e-4
+[ "$(json_num "$T/d.json" nfe)" -gt 6 ] 2>/dev/null && ok || bad "dopri5: nfe $(json_num "$T/d.json" nfe)"
+run_json "$T/h.json" logprob --model "$T/cfm.safetensors" --data "$T/moons.csv" --hutchinson 8 --steps 20 --seed 1
+grep -q '"mean_log_prob":-' "$T/h.json" && ok || bad "logprob --hutchinson: $(cat "$T/h.json")"
+
+# ---- class labels and guidance ------------------------------------------------------------------
+"$V" fit --data "$T/moons.csv" --labels "$T/labels.csv" --model cfm:hidden=64x2,p_uncond=0.2 --steps 800 \
+    --batch 256 --quiet -o "$T/cond.safetensors" && ok || bad "fit --labels"
+"$V" sample --model "$T/cond.safetensors" -n 300 --label 0 --guidance 1 -o "$T/c0.csv" --quiet || bad "sample --label 0"
+"$V" sample --model "$T/cond.safetensors" -n 300 --label 1 --guidance 1 -o "$T/c1.csv" --quiet || bad "sample --label 1"
+m0=$(awk -F, '{ s += $1 } END { printf "%.4f", s / NR }' "$T/c0.csv")
+m1=$(awk -F, '{ s += $1 } END { printf "%.4f", s / NR }' "$T/c1.csv")
+[ -n "${VF_TEST_VERBOSE:-}" ] && echo "guided class means of x: $m0, $m1; log-prob means $fwd, $bwd" >&2
+# class 1 lives at x > 0, class 0 at x < 0: their sample means must fall on those sides
+awk -v a="$m0" -v b="$m1" 'BEGIN { exit !(a < -0.3 && b > 0.3) }' && ok ||
+    bad "guided samples: mean x of class 0 is $m0, of class 1 $m1"
+"$V" logprob --model "$T/cond.safetensors" --data "$T/c1.csv" --label 1 --quiet && ok || bad "logprob --label"
+
+# ---- MeanFlow, Student-t source, data source ---------------------------------------------------------
+"$V" fit --data "$T/moons.csv" --model meanflow:hidden=32x2 --steps 100 --quiet -o "$T/mf.safetensors" && ok ||
+    bad "fit meanflow"
+run_json "$T/mf.json" sample --model "$T/mf.safetensors" -n 100 -o "$T/mf.csv"
+[ "$(json_num "$T/mf.json" nfe)" = 1 ] && ok || bad "meanflow: nfe $(json_num "$T/mf.json" nfe), not 1"
+"$V" fit --data "$T/moons.csv" --model cfm:hidden=32x2,source=student:df=3 --steps 100 --quiet \
+    -o "$T/st.safetensors" && "$V" info "$T/st.safetensors" | grep -q '"kind":"student_t","df":3' && ok ||
+    bad "fit source=student"
+"$V" logprob --model "$T/st.safetensors" --data "$T/moons.csv" --quiet --steps 10 && ok || bad "logprob student source"
+awk 'BEGIN { srand(2); for (i = 0; i < 500; i++) printf "%.6f,%.6f\n", rand() * 2 - 1, rand() * 2 - 1 }' >"$T/src.csv"
+"$V" fit --data "$T/moons.csv" --source "$T/src.csv" --model rf:hidden=32x2 --steps 100 --quiet \
+    -o "$T/d2d.safetensors" && ok || bad "fit --source"
+"$V" sample --model "$T/d2d.safetensors" --source "$T/src.csv" -o "$T/d2d.csv" --quiet &&
+    [ "$(wc -l <"$T/d2d.csv" | tr -d ' ')" = 500 ] && ok || bad "sample --source"
+awk -F, '{ print $1 "," $2 "," $1 }' "$T/src.csv" >"$T/src3.csv"
+printf '0\n1\n' >"$T/two_labels.csv"
+printf '0\n7\n' >"$T/l7.csv"
+
+# ---- bad input: one line each ---------------------------------------------------------------------------
+expect_error 2 "unknown solver 'rk5'" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --solver rk5
+expect_error 2 "--steps: '0' is not a whole number >= 1" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --steps 0
+expect_error 2 "--steps: '0'" logprob --model "$T/cfm.safetensors" --data "$T/s.csv" --steps 0
+expect_error 2 "--label 2: .* trained with labels 0..1" sample --model "$T/cond.safetensors" -n 5 -o "$T/x.csv" --label 2
+expect_error 2 "not a class-conditional model" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --label 0
+expect_error 2 "--guidance: .* not a class-conditional model" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --guidance 1
+expect_error 2 "--guidance needs --label" sample --model "$T/cond.safetensors" -n 5 -o "$T/x.csv" --guidance 1
+expect_error 2 "learned score" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --solver em
+expect_error 2 "MeanFlow model has no log-density" sample --model "$T/mf.safetensors" -n 5 -o "$T/x.csv" --log-prob "$T/l.csv"
+expect_error 2 "give --source FILE" sample --model "$T/d2d.safetensors" -n 5 -o "$T/x.csv"
+expect_error 2 "not from data" sample --model "$T/cfm.safetensors" --source "$T/src.csv" -o "$T/x.csv"
+expect_error 1 "src3.csv has 3 columns" sample --model "$T/d2d.safetensors" --source "$T/src3.csv" -o "$T/x.csv"
+expect_error 1 "same dimension" fit --data "$T/moons.csv" --source "$T/src3.csv" --model cfm -o "$T/x.safetensors"
+expect_error 1 "2 labels for 1500 data rows" fit --data "$T/moons.csv" --labels "$T/two_labels.csv" --model cfm -o "$T/x.safetensors"
+expect_error 1 "label 7 is not among" sample --model "$T/cond.safetensors" -n 2 --labels "$T/l7.csv" -o "$T/x.csv"
+expect_error 2 "unknown key 'widht'" fit --data "$T/moons.csv" --model cfm:widht=3 -o "$T/x.safetensors"
+expect_error 2 "coupling=greedy" fit --data "$T/moons.csv" --model otcfm:coupling=greedy -o "$T/x.safetensors"
+expect_error 2 "--resume is not available for continuous flows" fit --data "$T/moons.csv" --model cfm --resume "$T/x" -o "$T/x.safetensors"
+expect_error 2 "data-to-data model: it has no log-density" logprob --model "$T/d2d.safetensors" --data "$T/s.csv"
+expect_error 1 "3 columns but the model's dimension is 2" logprob --model "$T/cfm.safetensors" --data "$T/src3.csv"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
