@@ -27,6 +27,7 @@ extern const cli_command cli_cmd_fit;
 extern const cli_command cli_cmd_logprob;
 extern const cli_command cli_cmd_sample;
 extern const cli_command cli_cmd_particles;
+extern const cli_command cli_cmd_reflow;
 
 /* Options every command accepts (CONTRACTS §2). */
 typedef struct cli_common {

@@ -55,7 +55,7 @@ void cnf_logprob_help(FILE *out)
 typedef struct cnf_opts {
     const char *model, *out, *log_prob, *source, *labels_file, *data;
     int64_t n, label, steps, hutchinson;
-    int have_label, have_steps;
+    int have_label, have_steps, have_solver;
     vf_cnf_sample_options so;
     cli_common common;
 } cnf_opts;
@@ -86,6 +86,7 @@ static int cnf_option(const char *cmd, int argc, char **argv, int *i, cnf_opts *
             return -1;
         }
         o->so.ode.solver = (vf_solver)s;
+        o->have_solver = 1;
     } else if (strcmp(name, "--steps") == 0 || strcmp(name, "--hutchinson") == 0) {
         if (cli_parse_i64(v, 1, INT64_C(1) << 30, &iv)) {
             cli_usage_error(cmd, "%s: '%s' is not a whole number >= 1", name, v);
@@ -215,7 +216,16 @@ int cnf_sample_run(int argc, char **argv)
     if (cli_check_table_name(cmd, o.out) || (o.log_prob && cli_check_table_name(cmd, o.log_prob))) return 2;
     if (o.common.threads > 0) vf_set_num_threads(o.common.threads);
     vf_cnf_model *m = NULL;
-    if (vf_cnf_model_load(o.model, &m, NULL) != VF_OK) return cli_runtime_error(cmd, "%s", vf_last_error());
+    vf_model_meta meta;
+    if (vf_cnf_model_load(o.model, &m, &meta) != VF_OK) return cli_runtime_error(cmd, "%s", vf_last_error());
+    /* a one-step (distilled) model records its sampler: the defaults when the options are not given */
+    const char *msolver = vf_model_meta_get(&meta, "sample.solver"), *msteps = vf_model_meta_get(&meta, "sample.steps");
+    if (!o.have_solver && msolver && vf_solver_from_name(msolver) >= 0 &&
+        !vf_solver_is_stochastic((vf_solver)vf_solver_from_name(msolver)))
+        o.so.ode.solver = (vf_solver)vf_solver_from_name(msolver);
+    int64_t mk;
+    if (!o.have_steps && msteps && cli_parse_i64(msteps, 1, INT64_C(1) << 30, &mk) == 0) o.steps = mk, o.have_steps = 1;
+    vf_model_meta_free(&meta);
     int64_t d = m->spec.field.dim, *labels = NULL;
     int data_source = m->spec.source.kind == VF_CNF_SOURCE_DATA, mf = m->spec.objective == VF_CNF_MEANFLOW;
     vf_tensor src = {0}, x = {0}, lp = {0};

@@ -95,6 +95,7 @@ static vf_status make_batch(const vf_cnf_model *mdl, const cnf_fit_data *data, c
         return s;
     double lo = open_ends(&sp->path) ? 1e-3 : 0.0, hi = open_ends(&sp->path) ? 1 - 1e-3 : 1.0;
     vf_rng_uniform_fill(r, b->t, (size_t)m, lo, hi);
+    if (data->distill) memset(b->t, 0, sizeof(vf_real) * (size_t)m);
     vf_rng_normal_fill(r, b->z, (size_t)(m * d), 0.0, 1.0);
     if (sp->objective == VF_CNF_MEANFLOW) { /* s <= e; a quarter of the rows with e = s */
         vf_rng_uniform_fill(r, b->e, (size_t)m, 0.0, 1.0);

@@ -38,6 +38,8 @@ typedef struct cnf_fit_data {
     int64_t ns;
     const vf_real *train_x0;       /* [nt, d] fixed sources paired with the targets (reflow), or NULL */
     const vf_real *valid_x0;       /* [nv, d] the same for the validation rows, or NULL */
+    int distill;                   /* 1: every time is 0, so the field learns the jump x1 - x0 from x0 (with
+                                    * fixed pairs on the linear path: one-step distillation) */
 } cnf_fit_data;
 
 typedef struct cnf_fit_result {

@@ -422,7 +422,7 @@ int fit_cnf_run(int argc, char **argv)
         cli_runtime_error(CMD, "cannot write %s", a.log);
         goto done;
     }
-    cnf_fit_data data = {train, nt, tlab, valid, nv, vlab_split, source, a.source ? xs.shape[0] : 0, NULL, NULL};
+    cnf_fit_data data = {train, nt, tlab, valid, nv, vlab_split, source, a.source ? xs.shape[0] : 0, NULL, NULL, 0};
     cnf_fit_result r;
     if (cnf_fit(m, &data, &a.o, log, &r) != VF_OK) {
         cli_runtime_error(CMD, "%s", r.error);

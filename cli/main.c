@@ -17,6 +17,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_sample,
     &cli_cmd_eval,
     &cli_cmd_particles,
+    &cli_cmd_reflow,
     NULL,
 };
 
