@@ -23,8 +23,9 @@ void cnf_sample_help(FILE *out)
     fputs("\nContinuous-flow models (varflow fit --model cfm|otcfm|sbcfm|fm|rf|si|meanflow):\n"
           "  varflow sample --model MODEL -n N -o FILE [--solver S] [--steps K] [--rtol R] [--atol A]\n"
           "                 [--label L | --labels FILE] [--guidance W] [--log-prob FILE] [--source FILE]\n"
-          "  --solver S      euler, midpoint, heun, rk4, rk4_38 or dopri5 (default rk4; em and sheun\n"
-          "                  need a learned score, which these models do not have yet)\n"
+          "  --solver S      euler, midpoint, heun, rk4, rk4_38 or dopri5 (default rk4); models with a\n"
+          "                  score (sbcfm, si) also em and sheun: dx = [v + sigma^2/2 s] dt + sigma dW\n"
+          "  --sigma S       the SDE's diffusion (default: the model's path sigma)\n"
           "  --steps K       fixed-step solvers: steps from t = 0 to 1, >= 1 (default 100; MeanFlow: jumps,\n"
           "                  default 1)\n"
           "  --rtol, --atol  dopri5's tolerances (default 1e-5 each)\n"
@@ -65,7 +66,7 @@ static int cnf_option(const char *cmd, int argc, char **argv, int *i, cnf_opts *
 {
     const char *arg = argv[*i];
     static const char *const valued[] = {"--solver", "--steps", "--rtol", "--atol", "--guidance", "--label",
-                                         "--hutchinson", NULL};
+                                         "--hutchinson", "--sigma", NULL};
     const char *name = NULL;
     for (int k = 0; !name && valued[k]; k++)
         if (cli_is_option(arg, valued[k])) name = valued[k];
@@ -80,9 +81,8 @@ static int cnf_option(const char *cmd, int argc, char **argv, int *i, cnf_opts *
             cli_usage_error(cmd, "--solver: unknown solver '%s' (euler, midpoint, heun, rk4, rk4_38, dopri5)", v);
             return -1;
         }
-        if (vf_solver_is_stochastic((vf_solver)s)) {
-            cli_usage_error(cmd, "--solver %s: an SDE solver needs a learned score, which continuous-flow models do not "
-                            "have yet (use an ODE solver)", v);
+        if (vf_solver_is_stochastic((vf_solver)s) && strcmp(cmd, "sample") != 0) {
+            cli_usage_error(cmd, "--solver %s: log-densities need an ODE solver", v);
             return -1;
         }
         o->so.ode.solver = (vf_solver)s;
@@ -107,6 +107,7 @@ static int cnf_option(const char *cmd, int argc, char **argv, int *i, cnf_opts *
             return -1;
         }
         if (name[2] == 'g') o->so.guidance = x;
+        else if (name[2] == 's') o->so.ode.sigma = x;
         else if (name[2] == 'r') o->so.ode.rtol = x;
         else o->so.ode.atol = x;
     }
@@ -168,6 +169,14 @@ static int prepare(const char *cmd, const cnf_opts *o, const vf_cnf_model *m, in
                                (long long)(k - 1));
     if (m->spec.objective == VF_CNF_MEANFLOW && o->so.guidance != 0)
         return cli_usage_error(cmd, "--guidance: MeanFlow models sample without guidance");
+    int sde = vf_solver_is_stochastic(o->so.ode.solver);
+    if (sde && !m->score)
+        return cli_usage_error(cmd, "--solver %s: an SDE solver needs a learned score; %s has none (fit sbcfm or si, "
+                               "or use an ODE solver)", vf_solver_name(o->so.ode.solver), o->model);
+    if (sde && (o->so.guidance != 0 || o->log_prob))
+        return cli_usage_error(cmd, "--solver %s: an SDE solve takes no --guidance and gives no --log-prob",
+                               vf_solver_name(o->so.ode.solver));
+    if (!sde && o->so.ode.sigma > 0) return cli_usage_error(cmd, "--sigma is the diffusion of the SDE solvers em and sheun");
     if (o->have_label) {
         if (!(*labels = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1)))) return cli_runtime_error(cmd, "out of memory");
         for (int64_t i = 0; i < n; i++) (*labels)[i] = o->label;

@@ -55,8 +55,12 @@ static void batch_free(batch_buf *b)
     free(b->lab), free(b->labc), free(b->i0), free(b->i1);
 }
 
-/* Paths whose velocity is infinite at t = 0 or 1 take times in [1e-3, 1 - 1e-3]. */
-static int open_ends(const vf_path *p) { return p->kind == VF_PATH_BRIDGE || p->kind == VF_PATH_SI_SQRT; }
+/* Paths whose velocity is infinite at t = 0 or 1, or whose noise vanishes there (no score), take times
+ * in [1e-3, 1 - 1e-3]. */
+static int open_ends(const vf_path *p)
+{
+    return p->kind == VF_PATH_BRIDGE || p->kind == VF_PATH_SI_SQRT || p->kind == VF_PATH_SI_SIN2; /* si_sin2: g = 0 at the ends */
+}
 
 /* Fills the batch for target rows idx[0..m) (or rows first..first+m when idx is NULL): sources,
  * coupling, labels (dropped when drop), times, noise. Result in x0c, x1c, labc (labc NULL-able). */
@@ -119,7 +123,10 @@ static vf_var batch_loss(const vf_cnf_model *mdl, vf_tape *t, const batch_buf *b
         return vf_meanflow_loss(mdl->field, mdl->params, t, &mb);
     }
     vf_cfm_batch cb = {m, b->d, b->x0c, b->x1c, b->t, b->z, labelled ? b->labc : NULL, NULL};
-    return vf_cfm_loss(mdl->field, mdl->params, t, &mdl->spec.path, &cb);
+    vf_var loss = vf_cfm_loss(mdl->field, mdl->params, t, &mdl->spec.path, &cb);
+    if (mdl->score) /* [SF]2M / interpolants: the velocity loss plus the score loss on the same points */
+        loss = vf_add(t, loss, vf_cfm_score_loss(mdl->score, mdl->params, t, &mdl->spec.path, &cb));
+    return loss;
 }
 
 /* The fixed validation draw: every validation row's batch arrays, made once in chunks of `batch`. */

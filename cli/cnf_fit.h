@@ -9,6 +9,7 @@
  * when there are labels); labels dropped to the null label with probability p_uncond; times
  * t ~ U(0, 1) (U(1e-3, 1 - 1e-3) for paths whose velocity is infinite at the ends); noise z ~ N(0, I).
  * MeanFlow rows take two times s <= e, with e = s on a quarter of the rows (plain flow matching).
+ * Models with a score field add the score loss (vf_cfm_score_loss) on the same points.
  *
  * The validation loss is the same loss on the validation rows with one draw of sources, couplings,
  * times and noise made before training (seeded), so it is comparable from epoch to epoch; labels

@@ -25,8 +25,11 @@ void fit_cnf_help(FILE *out)
           "  keys: hidden=64x3 (widths: WxL or W1xW2x...), act=silu|selu|relu|gelu|tanh|elu|softplus,\n"
           "        residual=0|1, time=input|sinusoidal (default input; sinusoidal: 16 features up to freq=F,\n"
           "        default 64), sigma=S (path noise), coupling=independent|ot|sinkhorn,\n"
-          "        eps=E (Sinkhorn, absolute), source=gaussian|student[:df=D] (or df=D), p_uncond=P (label\n"
-          "        dropout for classifier-free guidance, default 0.1 with --labels), embed=E (label embedding)\n"
+          "        eps=E (Sinkhorn, absolute), iters=N (Sinkhorn's iteration limit; sbcfm default 100),\n"
+          "        source=gaussian|student[:df=D] (or df=D), p_uncond=P (label\n"
+          "        dropout for classifier-free guidance, default 0.1 with --labels), embed=E (label embedding),\n"
+          "        score=0|1 (a second field learns the score, [SF]2M; default 1 for sbcfm and si: needs path\n"
+          "        noise; such models also sample with the SDE solvers em and sheun)\n"
           "  --labels FILE        one integer class label 0..K-1 per row of --data: a class-conditional\n"
           "                       model (K = largest label + 1); sample with --label L [--guidance W]\n"
           "  --valid-labels FILE  labels of --valid's rows (needed with --valid and --labels)\n"
@@ -156,6 +159,13 @@ static int parse_spec(const char *spec, int64_t d, int64_t classes, int have_lab
                     return cli_usage_error(CMD, "--model %s: source=%s is not gaussian or student[:df=D]", spec, v);
                 }
             } else return cli_usage_error(CMD, "--model %s: source=%s is not gaussian or student[:df=D]", spec, v);
+        } else if (strcmp(key, "iters") == 0) {
+            if (cli_parse_i64(v, 1, INT64_C(1) << 30, &iv))
+                return cli_usage_error(CMD, "--model %s: iters=%s is not a whole number >= 1", spec, v);
+            s->coupling.max_iter = iv;
+        } else if (strcmp(key, "score") == 0) {
+            if (strcmp(v, "0") && strcmp(v, "1")) return cli_usage_error(CMD, "--model %s: score=%s is not 0 or 1", spec, v);
+            s->score = v[0] == '1';
         } else if (strcmp(key, "freq") == 0) {
             if (cli_parse_double(v, &x) || !(x >= 0.5) || !isfinite(x))
                 return cli_usage_error(CMD, "--model %s: freq=%s is not a number >= 0.5", spec, v);

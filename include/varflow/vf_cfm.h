@@ -44,6 +44,14 @@ typedef struct vf_cfm_batch {
  * shapes, labels) are recorded on the tape. */
 vf_var vf_cfm_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_path *path, const vf_cfm_batch *b);
 
+/* The score-matching loss of [SF]2M (Tong et al. 2024) and stochastic interpolants (Albergo et al.
+ * 2023) for a second field s(x, t) that learns the score of the path's marginals: with the
+ * conditional score -z / g(t) weighted by lambda(t) = g(t),
+ *   mean_i |g(t_i) s(x_t_i, t_i) + z_i|^2   (summed over dimensions),
+ * minimized by the marginal score grad log p_t. b->z is required, and every row's g(t_i) must be
+ * > 0 (paths with noise: bridge, si_sqrt, si_sin2, linear with sigma > 0; VF_ERR_ARG otherwise). */
+vf_var vf_cfm_score_loss(const vf_vfield *s, vf_params *p, vf_tape *t, const vf_path *path, const vf_cfm_batch *b);
+
 /* x [n, d] carried from t0 to t1 along dx/dt = v(x, t, label) (a field without a second time); tape
  * NULL: one of its own. labels [n] or NULL; context [n, c] or NULL for a field with a context. */
 vf_status vf_cfm_transport(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
@@ -84,7 +92,7 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
  *                            with replacement; vf_ot_pairs_sqeuclidean): OT-CFM
  *   VF_COUPLING_SINKHORN     n pairs drawn with replacement from the entropic plan at eps (absolute,
  *                            in units of the squared distance; SB-CFM uses 2 sigma^2): SB-CFM, [SF]2M.
- *                            The plan is Sinkhorn's after at most 10000 iterations (marginals to
+ *                            The plan is Sinkhorn's after at most max_iter iterations (marginals to
  *                            1e-6, or as close as a small eps gets in that many)
  * With labels1 [n] (the targets' class labels) OT and Sinkhorn couple within each class only: the
  * sources (i.i.d. noise) are split into groups of the classes' sizes in row order, and each group is
@@ -94,6 +102,9 @@ typedef enum vf_coupling_kind { VF_COUPLING_INDEPENDENT = 0, VF_COUPLING_OT, VF_
 typedef struct vf_coupling {
     vf_coupling_kind kind;
     double eps;            /* Sinkhorn's regularization (default 2 * 0.1^2 = 0.02) */
+    int64_t max_iter;      /* Sinkhorn's iteration limit (default 10000; POT's sinkhorn, which torchcfm calls,
+                            * stops at 1000). Each iteration costs O(n^2) exponentials: a small eps relative
+                            * to the costs needs many */
 } vf_coupling;
 
 vf_coupling vf_coupling_default(vf_coupling_kind kind);

@@ -22,7 +22,11 @@
  * sum_j log std_j. Sources: the standard normal, a standard Student-t with df degrees of freedom
  * independent per dimension (heavy-tailed targets), or data (data-to-data transport: the caller
  * gives the source rows at sampling time, in the units the model was trained with; such a model has
- * no log-density). MeanFlow models (VF_CNF_MEANFLOW, a two-time field) sample in `steps` jumps
+ * no log-density). Models with a score field (sbcfm and si by default) also sample the SDE
+ *   dx = [v(x, t) + (sigma^2 / 2) s(x, t)] dt + sigma dW
+ * with the em or sheun solver (sigma: the options' ode.sigma, or the path's sigma when that is 0),
+ * which has the same marginals as the ODE when v and s are exact ([SF]2M; Albergo et al.'s forward
+ * SDE with epsilon = sigma^2 / 2). MeanFlow models (VF_CNF_MEANFLOW, a two-time field) sample in `steps` jumps
  * x <- x + h u(x, s, s + h) and have no log-density either.
  *
  * File layout (readable by the safetensors library and PyTorch, like vf_model.h's flow files): the
@@ -32,9 +36,10 @@
  *   "format"          "varflow.cnf"
  *   "format_version"  "1" (a loader refuses a larger version)
  *   "cnf"             {"objective": "otcfm", "dim": d,
- *                      "path": {"kind": "linear", "sigma": 0}, "coupling": {"kind": "ot", "eps": 0.02},
+ *                      "path": {"kind": "linear", "sigma": 0},
+ *                      "coupling": {"kind": "ot", "eps": 0.02, "max_iter": 10000},
  *                      "source": {"kind": "gaussian" | "student_t" | "data", "df": 0},
- *                      "p_uncond": 0,
+ *                      "p_uncond": 0, "score": 0,
  *                      "field": {"classes": 0, "class_embedding": 16, "time": "sinusoidal",
  *                                "time_features": 16, "time_max_frequency": 64, "two_times": 0,
  *                                "residual": 0, "hidden": [64, 64, 64], "act": "silu",
@@ -99,6 +104,8 @@ typedef struct vf_cnf_spec {
     vf_coupling coupling;        /* the objective's coupling (defaults above) */
     vf_cnf_source source;        /* default Gaussian */
     double p_uncond;             /* label dropout in training, 0 <= p <= 1 (default 0; 0.1 when classes > 0 is usual) */
+    int score;                   /* 1: a second field "score.*" learns the marginal score (vf_cfm_score_loss), so the
+                                  * SDE solvers can sample; needs a path with noise (default 1 for sbcfm and si) */
     vf_vfield_params field;      /* vf_vfield_default_params(dim); two_times = 1 for meanflow; context must be 0 */
 } vf_cnf_spec;
 
@@ -110,6 +117,7 @@ typedef struct vf_cnf_model {
     vf_cnf_spec spec;
     vf_params *params;           /* finalized */
     vf_vfield *field;
+    vf_vfield *score;            /* the score field (same architecture) when spec.score, else NULL */
     vf_real *mean, *std;         /* [dim] each: z = (x - mean) / std (default 0 and 1) */
 } vf_cnf_model;
 
@@ -148,14 +156,16 @@ typedef struct vf_cnf_sample_options {
 
 vf_cnf_sample_options vf_cnf_sample_default_options(void);
 
-/* n samples x [n, dim] (original units). source [n, dim]: the starting points (required for a data
+/* n samples x [n, dim] (original units). An SDE solver (em, sheun) needs a model with a score
+ * field and takes no guidance or log-densities; its noise comes from r. source [n, dim]: the starting points (required for a data
  * source, else NULL to draw from the model's source with r). labels [n] in 0..classes-1, or NULL
  * (the null label: the unconditional field). log_prob [n] or NULL: the log-densities of the samples
  * from the same solve (the divergence integrated along; not for data sources or MeanFlow). stats
  * (may be NULL) receives the solve's NFE. Errors: VF_ERR_ARG for a label outside the model's
- * labels (naming the row), guidance without a labelled model and labels, an SDE solver, bad ODE
- * options (steps < 1, ...); VF_ERR_UNSUPPORTED for log-densities of a data source or MeanFlow model,
- * or guidance with MeanFlow; VF_ERR_NUMERIC for a diverging solve. */
+ * labels (naming the row), guidance without a labelled model and labels, an SDE solver without a
+ * score field, bad ODE options (steps < 1, ...); VF_ERR_UNSUPPORTED for log-densities of a data
+ * source or MeanFlow model or of an SDE solve, or guidance with MeanFlow or an SDE solver;
+ * VF_ERR_NUMERIC for a diverging solve. */
 vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
                               vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, vf_real *log_prob,
                               vf_ode_stats *stats);

@@ -28,6 +28,40 @@ vf_var vf_cfm_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_path *
     return vf_scale(t, vf_sum(t, vf_square(t, err), VF_ALL_AXES, 0), 1.0 / (double)n);
 }
 
+vf_var vf_cfm_score_loss(const vf_vfield *s, vf_params *p, vf_tape *t, const vf_path *path, const vf_cfm_batch *b)
+{
+    if (!vf__ok(t, "cfm_score_loss", 0, NULL)) return VF_NOVAR;
+    if (!s || !p || !path || !b) return vf__fail(t, VF_ERR_ARG, "cfm_score_loss: NULL argument");
+    const vf_vfield_params *vp = vf_vfield_get_params(s);
+    int64_t n = b->n, d = b->d;
+    if (n < 1 || d != vp->dim)
+        return vf__fail(t, VF_ERR_SHAPE, "cfm_score_loss: need n >= 1 rows of the field's dimension %lld (got [%lld, %lld])",
+                        (long long)vp->dim, (long long)n, (long long)d);
+    if (!b->z) return vf__fail(t, VF_ERR_ARG, "cfm_score_loss: the score loss needs the noise z");
+    if ((vp->context > 0) != (b->context != NULL))
+        return vf__fail(t, VF_ERR_ARG, "cfm_score_loss: the field takes a context of width %lld", (long long)vp->context);
+    vf_real *xt = vf__tape_alloc(t, (size_t)(n * d) * sizeof *xt), *ut = vf__tape_alloc(t, (size_t)(n * d) * sizeof *ut);
+    vf_real *g = vf__tape_alloc(t, (size_t)n * sizeof *g);
+    if (!xt || !ut || !g) return VF_NOVAR;
+    vf_status st = vf_path_sample(path, n, d, b->x0, b->x1, b->t, b->z, xt, ut, NULL);
+    if (st != VF_OK) return vf__fail(t, st, "cfm_score_loss: %s", vf_last_error());
+    for (int64_t i = 0; i < n; i++) {
+        double gi = 0;
+        if ((st = vf_path_coefficients(path, (double)b->t[i], NULL, NULL, &gi, NULL, NULL, NULL)) != VF_OK)
+            return vf__fail(t, st, "cfm_score_loss: %s", vf_last_error());
+        if (!(gi > 0))
+            return vf__fail(t, VF_ERR_ARG, "cfm_score_loss: the path has no noise at t = %g (row %lld): no score there",
+                            (double)b->t[i], (long long)i);
+        g[i] = (vf_real)gi;
+    }
+    vf_var time = vf_input(t, b->t, 2, (int64_t[]){n, 1});
+    vf_var ctx = b->context ? vf_input(t, b->context, 2, (int64_t[]){n, vp->context}) : VF_NOVAR;
+    vf_var pred = vf_vfield_forward(s, p, t, vf_input(t, xt, 2, (int64_t[]){n, d}), time, VF_NOVAR, ctx, b->labels);
+    /* g s + z = g (s - score): the score -z / g weighted by lambda = g, finite as g -> 0 */
+    vf_var err = vf_add(t, vf_mul(t, pred, vf_input(t, g, 2, (int64_t[]){n, 1})), vf_input(t, b->z, 2, (int64_t[]){n, d}));
+    return vf_scale(t, vf_sum(t, vf_square(t, err), VF_ALL_AXES, 0), 1.0 / (double)n);
+}
+
 typedef struct transport_ctx {
     const vf_vfield *v;
     vf_params *p;

@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "varflow/vf_cnf_model.h"
 #include "varflow/vf_dist.h"
+#include "varflow/vf_eval.h"
 
 static const char *const objective_names[VF_CNF_OBJECTIVE_COUNT] = {"cfm", "otcfm", "sbcfm", "fm", "rf", "si",
                                                                      "meanflow"};
@@ -37,9 +38,14 @@ vf_cnf_spec vf_cnf_spec_default(vf_cnf_objective objective, int64_t dim)
         s.path = vf_path_default(VF_PATH_BRIDGE); /* sigma 0.1 */
         s.coupling = vf_coupling_default(VF_COUPLING_SINKHORN);
         s.coupling.eps = 2 * s.path.sigma * s.path.sigma;
+        s.coupling.max_iter = 100; /* a sampling plan; at batch 256 each iteration costs ~0.8 ms (see docs/cli.md) */
+        s.score = 1;
         break;
     case VF_CNF_FM: s.path = vf_path_default(VF_PATH_LIPMAN); break;
-    case VF_CNF_SI: s.path = vf_path_default(VF_PATH_SI_SQRT); break;
+    case VF_CNF_SI:
+        s.path = vf_path_default(VF_PATH_SI_SQRT);
+        s.score = 1;
+        break;
     case VF_CNF_MEANFLOW: s.field.two_times = 1; break;
     default: break;
     }
@@ -53,8 +59,9 @@ static vf_status check_spec(const vf_cnf_spec *s)
     if ((int)s->path.kind < 0 || s->path.kind >= VF_PATH_COUNT || !(s->path.sigma >= 0) || !isfinite(s->path.sigma))
         return vf__error(VF_ERR_ARG, "cnf model: bad path (kind %d, sigma %g)", (int)s->path.kind, s->path.sigma);
     if ((int)s->coupling.kind < 0 || s->coupling.kind > VF_COUPLING_SINKHORN || !(s->coupling.eps > 0) ||
-        !isfinite(s->coupling.eps))
-        return vf__error(VF_ERR_ARG, "cnf model: bad coupling (kind %d, eps %g)", (int)s->coupling.kind, s->coupling.eps);
+        !isfinite(s->coupling.eps) || s->coupling.max_iter < 1)
+        return vf__error(VF_ERR_ARG, "cnf model: bad coupling (kind %d, eps %g, max_iter %lld)", (int)s->coupling.kind,
+                         s->coupling.eps, (long long)s->coupling.max_iter);
     if ((int)s->source.kind < 0 || s->source.kind > VF_CNF_SOURCE_DATA)
         return vf__error(VF_ERR_ARG, "cnf model: unknown source kind %d", (int)s->source.kind);
     if (s->source.kind == VF_CNF_SOURCE_STUDENT_T && !(s->source.df > 0 && isfinite(s->source.df)))
@@ -62,6 +69,11 @@ static vf_status check_spec(const vf_cnf_spec *s)
     if (!(s->p_uncond >= 0 && s->p_uncond <= 1))
         return vf__error(VF_ERR_ARG, "cnf model: p_uncond must be in [0, 1] (got %g)", s->p_uncond);
     if (s->field.context != 0) return vf__error(VF_ERR_ARG, "cnf model: fields with a context are not supported");
+    if (s->score != 0 && s->score != 1) return vf__error(VF_ERR_ARG, "cnf model: score must be 0 or 1 (got %d)", s->score);
+    if (s->score && (s->objective == VF_CNF_MEANFLOW || !(s->path.sigma > 0) || s->path.kind == VF_PATH_LIPMAN ||
+                     s->path.kind == VF_PATH_VP))
+        return vf__error(VF_ERR_ARG, "cnf model: a score field needs a path with noise (bridge, si_sqrt, si_sin2, or "
+                         "linear with sigma > 0) and not MeanFlow");
     if ((s->objective == VF_CNF_MEANFLOW) != (s->field.two_times != 0))
         return vf__error(VF_ERR_ARG, "cnf model: a two-time field goes with the meanflow objective and only with it");
     return VF_OK;
@@ -82,6 +94,7 @@ vf_status vf_cnf_model_new(const vf_cnf_spec *spec, uint64_t seed, vf_cnf_model 
     m->std = vf_malloc((size_t)d * sizeof *m->std);
     if (!m->params || !m->mean || !m->std) s = vf__error(VF_ERR_NOMEM, "cnf model: out of memory");
     if (s == VF_OK) s = vf_vfield_new(m->params, "field", &spec->field, &m->field);
+    if (s == VF_OK && spec->score) s = vf_vfield_new(m->params, "score", &spec->field, &m->score);
     if (s == VF_OK) s = vf_params_finalize(m->params, seed);
     if (s != VF_OK) {
         vf_cnf_model_free(m);
@@ -96,6 +109,7 @@ void vf_cnf_model_free(vf_cnf_model *m)
 {
     if (!m) return;
     vf_vfield_free(m->field);
+    vf_vfield_free(m->score);
     vf_params_free(m->params);
     vf_free(m->mean);
     vf_free(m->std);
@@ -186,7 +200,7 @@ static vf_status check_call(const vf_cnf_model *m, const char *what, int64_t n, 
         return vf__error(VF_ERR_ARG, "%s: guidance needs a class-conditional model and labels", what);
     if ((int)o->ode.solver < 0 || o->ode.solver >= VF_SOLVER_COUNT)
         return vf__error(VF_ERR_ARG, "%s: unknown solver %d", what, (int)o->ode.solver);
-    if (vf_solver_is_stochastic(o->ode.solver))
+    if (vf_solver_is_stochastic(o->ode.solver) && !m->score)
         return vf__error(VF_ERR_ARG, "%s: the SDE solver %s needs a learned score, which this model does not have", what,
                          vf_solver_name(o->ode.solver));
     if (o->ode.steps < 1) return vf__error(VF_ERR_ARG, "%s: steps must be >= 1 (got %lld)", what, (long long)o->ode.steps);
@@ -198,6 +212,57 @@ static double log_std_sum(const vf_cnf_model *m)
 {
     double s = 0;
     for (int64_t j = 0; j < m->spec.field.dim; j++) s += log((double)m->std[j]);
+    return s;
+}
+
+/* ---- the SDE dx = [v + (sigma^2 / 2) s] dt + sigma dW ------------------------------------------ */
+
+typedef struct sde_ctx {
+    const vf_cnf_model *m;
+    vf_tape *t;
+    const int64_t *labels;
+    double half_var;           /* sigma^2 / 2 */
+    vf_real *time;             /* [VF_EVAL_BLOCK_ROWS] */
+} sde_ctx;
+
+static vf_status sde_drift(void *ctx, double tm, int64_t size, const vf_real *x, vf_real *dxdt)
+{
+    sde_ctx *c = ctx;
+    int64_t d = c->m->spec.field.dim, n = size / d;
+    for (int64_t i = 0; i < VF_EVAL_BLOCK_ROWS; i++) c->time[i] = (vf_real)tm;
+    for (int64_t start = 0; start < n; start += VF_EVAL_BLOCK_ROWS) {
+        int64_t rows = n - start < VF_EVAL_BLOCK_ROWS ? n - start : VF_EVAL_BLOCK_ROWS;
+        vf_tape_reset(c->t);
+        vf_var xv = vf_input(c->t, x + start * d, 2, (int64_t[]){rows, d});
+        vf_var tv = vf_input(c->t, c->time, 2, (int64_t[]){rows, 1});
+        const int64_t *lab = c->labels ? c->labels + start : NULL;
+        vf_var v = vf_vfield_forward(c->m->field, c->m->params, c->t, xv, tv, VF_NOVAR, VF_NOVAR, lab);
+        vf_var sc = vf_vfield_forward(c->m->score, c->m->params, c->t, xv, tv, VF_NOVAR, VF_NOVAR, lab);
+        vf_var out = vf_add(c->t, v, vf_scale(c->t, sc, c->half_var));
+        vf_status s = vf_tape_status(c->t);
+        if (s != VF_OK) return vf__error(s, "cnf sample: %s", vf_tape_error(c->t));
+        memcpy(dxdt + start * d, vf_value(c->t, out)->data, (size_t)(rows * d) * sizeof *dxdt);
+    }
+    return VF_OK;
+}
+
+static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const int64_t *labels, vf_rng *r,
+                            const vf_cnf_sample_options *o, vf_ode_stats *stats)
+{
+    double sigma = o->ode.sigma > 0 ? o->ode.sigma : m->spec.path.sigma;
+    if (!(sigma > 0) || !isfinite(sigma))
+        return vf__error(VF_ERR_ARG, "cnf sample: the SDE needs a diffusion sigma > 0 (got %g)", sigma);
+    sde_ctx c = {m, vf_tape_new(), labels, 0.5 * sigma * sigma, vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof(vf_real))};
+    vf_status s = VF_OK;
+    if (!c.t || !c.time) s = vf__error(VF_ERR_NOMEM, "cnf sample: out of memory");
+    if (s == VF_OK) {
+        vf_tape_set_grad_enabled(c.t, 0);
+        vf_ode_options so = o->ode;
+        so.sigma = sigma;
+        s = vf_sde_solve(sde_drift, NULL, &c, n * m->spec.field.dim, x, 0.0, 1.0, &so, r, stats);
+    }
+    vf_tape_free(c.t);
+    vf_free(c.time);
     return s;
 }
 
@@ -216,12 +281,18 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
         return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: a %s model has no log-density",
                          data ? "data-to-data" : "MeanFlow");
     if (mf && o->guidance != 0) return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: MeanFlow sampling takes no guidance");
+    int sde = vf_solver_is_stochastic(o->ode.solver);
+    if (sde && (log_prob || o->guidance != 0))
+        return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: an SDE solve gives no log-densities and takes no guidance");
+    if (sde && !r) return vf__error(VF_ERR_ARG, "cnf sample: the SDE solver needs a random generator");
     if (n == 0) return VF_OK;
     int64_t d = m->spec.field.dim;
     if (source) memcpy(x, source, (size_t)(n * d) * sizeof *x);
     else if ((s = vf_cnf_model_source_sample(m, n, r, x)) != VF_OK) return s;
     if (log_prob && (s = vf_cnf_model_source_log_prob(m, n, x, log_prob)) != VF_OK) return s;
-    if (mf) {
+    if (sde) {
+        s = sample_sde(m, n, x, labels, r, o, stats);
+    } else if (mf) {
         s = vf_meanflow_sample(m->field, m->params, NULL, n, x, NULL, labels, o->ode.steps);
         if (s == VF_OK && stats) stats->nfe = stats->steps = o->ode.steps;
     } else if (!log_prob) {

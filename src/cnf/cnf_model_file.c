@@ -90,10 +90,12 @@ static char *settings_json(const vf_cnf_model *m)
     jb_number(&b, s->path.sigma);
     jb_printf(&b, "},\"coupling\":{\"kind\":\"%s\",\"eps\":", coupling_names[s->coupling.kind]);
     jb_number(&b, s->coupling.eps);
+    jb_printf(&b, ",\"max_iter\":%lld", (long long)s->coupling.max_iter);
     jb_printf(&b, "},\"source\":{\"kind\":\"%s\",\"df\":", source_names[s->source.kind]);
     jb_number(&b, s->source.df);
     jb_printf(&b, "},\"p_uncond\":");
     jb_number(&b, s->p_uncond);
+    jb_printf(&b, ",\"score\":%d", m->score ? 1 : 0);
     jb_printf(&b, ",\"field\":{\"classes\":%lld,\"class_embedding\":%lld,\"time\":\"%s\",\"time_features\":%lld,"
                   "\"time_max_frequency\":",
               (long long)f->classes, (long long)f->class_embedding, f->time == VF_TIME_INPUT ? "input" : "sinusoidal",
@@ -243,10 +245,14 @@ static vf_status read_settings(const vf__json *root, vf_cnf_spec *spec, vf_real 
         get_number(coup, "coupling", "eps", &spec->coupling.eps))
         return VF_ERR_FORMAT;
     spec->coupling.kind = (vf_coupling_kind)kind;
+    if (get_int(coup, "coupling", "max_iter", 1, big, &spec->coupling.max_iter)) return VF_ERR_FORMAT;
     if (get_name(src, "source", "kind", source_lookup, &kind) || get_number(src, "source", "df", &spec->source.df))
         return VF_ERR_FORMAT;
     spec->source.kind = (vf_cnf_source_kind)kind;
     if (get_number(root, "\"cnf\"", "p_uncond", &spec->p_uncond)) return VF_ERR_FORMAT;
+    int64_t score;
+    if (get_int(root, "\"cnf\"", "score", 0, 1, &score)) return VF_ERR_FORMAT;
+    spec->score = (int)score;
     vf_vfield_params *f = &spec->field;
     int64_t two, res, zero, tf;
     int time, act;

@@ -3,8 +3,8 @@
 # varflow.cnf model file that `sample`, `logprob` and `info` read; the fitted density beats the best
 # Gaussian's on held-out rows; sampling is reproducible and its --log-prob values equal `logprob`'s on
 # the samples; solvers report their NFE; class labels and guidance steer samples; MeanFlow samples in
-# one step; reflow straightens a flow and distillation makes a one-step model; Student-t and data sources; and each bad input is one clear error line with exit code 2
-# (usage) or 1 (bad file).
+# one step; SB-CFM's score field drives the SDE samplers; reflow straightens a flow and distillation
+# makes a one-step model; Student-t and data sources; and each bad input is one clear error line with exit code 2 (usage) or 1 (bad file).
 # Usage: test_cnf_cli.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_cnf_cli.sh PATH/TO/varflow}
@@ -120,6 +120,20 @@ awk 'BEGIN { srand(2); for (i = 0; i < 500; i++) printf "%.6f,%.6f\n", rand() * 
 awk -F, '{ print $1 "," $2 "," $1 }' "$T/src.csv" >"$T/src3.csv"
 printf '0\n1\n' >"$T/two_labels.csv"
 printf '0\n7\n' >"$T/l7.csv"
+
+# ---- SB-CFM with a score: the SDE samplers ----------------------------------------------------------------
+"$V" fit --data "$T/moons.csv" --model sbcfm:hidden=32x2 --steps 150 --batch 64 --quiet -o "$T/sb.safetensors" &&
+    "$V" info "$T/sb.safetensors" | grep -q '"score":1' && ok || bad "fit sbcfm (with its score field)"
+run_json "$T/sde.json" sample --model "$T/sb.safetensors" -n 300 --solver em --steps 40 -o "$T/sde.csv"
+[ "$(json_num "$T/sde.json" nfe)" = 40 ] && ok || bad "em 40 steps: nfe $(json_num "$T/sde.json" nfe)"
+run_json "$T/sh.json" sample --model "$T/sb.safetensors" -n 300 --solver sheun --steps 20 --sigma 0.3 -o "$T/sh.csv"
+# the SDE's samples are finite and where the data is (means within 0.5 of the data's; its spread is ~1.8 x 1)
+awk -F, -v m="$(awk -F, '{ s += $1 } END { print s / NR }' "$T/moons.csv")" '{ if ($1 != $1 + 0) bad = 1; s += $1 }
+    END { d = s / NR - m; exit !(!bad && d < 0.5 && d > -0.5) }' "$T/sde.csv" && ok || bad "em samples are off"
+expect_error 2 "SDE solve takes no --guidance and gives no --log-prob" sample --model "$T/sb.safetensors" -n 5 \
+    -o "$T/x.csv" --solver em --log-prob "$T/l.csv"
+expect_error 2 "--sigma is the diffusion of the SDE solvers" sample --model "$T/sb.safetensors" -n 5 -o "$T/x.csv" --sigma 1
+expect_error 2 "a score field needs a path with noise" fit --data "$T/moons.csv" --model cfm:score=1 -o "$T/x.safetensors"
 
 # ---- reflow and one-step distillation ------------------------------------------------------------------
 # One reflow round must straighten the flow: one Euler step of the reflowed field lands much closer
