@@ -9,7 +9,7 @@
 #include "fit_cnf.h"
 
 #define CMD "fit"
-#define NLL_ROWS 1000
+#define NLL_ROWS 1000 /* default of --nll-rows */
 #define NLL_MAX_DIM 16
 
 void fit_cnf_help(FILE *out)
@@ -33,6 +33,8 @@ void fit_cnf_help(FILE *out)
           "  --labels FILE        one integer class label 0..K-1 per row of --data: a class-conditional\n"
           "                       model (K = largest label + 1); sample with --label L [--guidance W]\n"
           "  --valid-labels FILE  labels of --valid's rows (needed with --valid and --labels)\n"
+          "  --nll-rows N         rows (training and validation each) for the exact NLLs reported at the\n"
+          "                       end (default 1000; 0: none)\n"
           "  --source FILE        data-to-data transport: source rows (same columns as --data) drawn with\n"
           "                       replacement instead of a noise source; sample takes --source FILE too\n"
           "  Training minimizes the objective's regression loss; --patience counts epochs without a lower\n"
@@ -40,7 +42,7 @@ void fit_cnf_help(FILE *out)
           "  continuous flows: --dequantize, --checkpoint, --resume, --stop-after.\n"
           "  With --json: {\"train_loss\", \"valid_loss\", \"train_nll\", \"valid_nll\", \"steps\", \"epochs\",\n"
           "  \"best_epoch\", \"stopped_early\", \"seconds\", \"params\", \"model\"}; the NLLs are exact\n"
-          "  log-likelihoods (rk4, 100 steps, exact divergence) of the first 1000 training and validation\n"
+          "  log-likelihoods (rk4, 100 steps, exact divergence) of the first --nll-rows training and validation\n"
           "  rows when the dimension is <= 16 (null otherwise, for meanflow and for --source models).\n",
           out);
 }
@@ -59,6 +61,7 @@ int fit_cnf_is_spec(const char *spec)
 typedef struct cnf_args {
     const char *data, *valid, *model, *output, *log, *labels, *valid_labels, *source;
     double valid_fraction;
+    int64_t nll_rows;
     int no_standardize, have_p_uncond;
     fit_options o;
     cli_common common;
@@ -193,6 +196,7 @@ static int parse_args(int argc, char **argv, cnf_args *a)
     int have_epochs = 0;
     memset(a, 0, sizeof *a);
     a->valid_fraction = 0.1;
+    a->nll_rows = NLL_ROWS;
     a->o = fit_default_options();
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
@@ -207,7 +211,8 @@ static int parse_args(int argc, char **argv, cnf_args *a)
             return cli_usage_error(CMD, "--dequantize is not available for continuous flows");
         static const char *const valued[] = {"--data", "--valid", "--model", "--output", "--log", "--valid-fraction",
                                              "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
-                                             "--clip", "--patience", "--labels", "--valid-labels", "--source", NULL};
+                                             "--clip", "--patience", "--labels", "--valid-labels", "--source", "--nll-rows",
+                                             NULL};
         static const char *const unsupported[] = {"--checkpoint", "--resume", "--checkpoint-every", "--stop-after", NULL};
         const char *name = NULL;
         if (strcmp(arg, "-o") == 0) name = "--output";
@@ -243,13 +248,15 @@ static int parse_args(int argc, char **argv, cnf_args *a)
             else if (name[2] == 'l') a->o.lr = dv;
             else a->o.clip = dv;
         } else {
-            int64_t lo = strcmp(name, "--warmup") == 0 || strcmp(name, "--patience") == 0 ? 0 : 1;
+            int64_t lo = strcmp(name, "--warmup") == 0 || strcmp(name, "--patience") == 0 ||
+                         strcmp(name, "--nll-rows") == 0 ? 0 : 1;
             if (cli_parse_i64(v, lo, INT64_C(1) << 40, &iv))
                 return cli_usage_error(CMD, "%s: '%s' is not a whole number >= %lld", name, v, (long long)lo);
             if (strcmp(name, "--epochs") == 0) a->o.epochs = iv, have_epochs = 1;
             else if (strcmp(name, "--steps") == 0) a->o.steps = iv;
             else if (strcmp(name, "--batch") == 0) a->o.batch = iv;
             else if (strcmp(name, "--warmup") == 0) a->o.warmup = iv;
+            else if (strcmp(name, "--nll-rows") == 0) a->nll_rows = iv;
             else a->o.patience = iv;
         }
     }
@@ -447,9 +454,9 @@ int fit_cnf_run(int argc, char **argv)
         }
     }
     double train_nll = NAN, valid_nll = NAN;
-    if (d <= NLL_MAX_DIM && !a.source && spec.objective != VF_CNF_MEANFLOW) {
-        if (cnf_mean_nll(m, train_raw, tlab, nt, NLL_ROWS, &train_nll) != VF_OK) train_nll = NAN;
-        if (nv > 0 && cnf_mean_nll(m, valid_raw, vlab_split, nv, NLL_ROWS, &valid_nll) != VF_OK) valid_nll = NAN;
+    if (d <= NLL_MAX_DIM && !a.source && spec.objective != VF_CNF_MEANFLOW && a.nll_rows > 0) {
+        if (cnf_mean_nll(m, train_raw, tlab, nt, a.nll_rows, &train_nll) != VF_OK) train_nll = NAN;
+        if (nv > 0 && cnf_mean_nll(m, valid_raw, vlab_split, nv, a.nll_rows, &valid_nll) != VF_OK) valid_nll = NAN;
     }
     char steps[32], epochs[32], tl[40], vl[40], tn[40], vn[40], seed[32], batch[32], lr[40], cls[32];
     snprintf(steps, sizeof steps, "%lld", (long long)r.steps);
