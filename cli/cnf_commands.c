@@ -36,7 +36,10 @@ void cnf_sample_help(FILE *out)
           "  --log-prob FILE also write each sample's log-density, [N, 1], from the same ODE solve\n"
           "                  (divergence integrated along; --hutchinson K for K-probe estimates instead)\n"
           "  --source FILE   models trained with --source: the rows to transport (N = its rows)\n"
-          "  With --json: {\"n\", \"dim\", \"seed\", \"model\", \"path\", \"solver\", \"steps\", \"nfe\"}.\n",
+          "  --path-energy   also report the kinetic energy of the sampling path, the mean over samples\n"
+          "                  of sum_k |x_k+1 - x_k|^2 / dt_k (Euler: E int |v|^2 dt; fixed-step solvers)\n"
+          "  With --json: {\"n\", \"dim\", \"seed\", \"model\", \"path\", \"solver\", \"steps\", \"nfe\"}\n"
+          "  and \"path_energy\" with --path-energy.\n",
           out);
 }
 
@@ -56,7 +59,7 @@ void cnf_logprob_help(FILE *out)
 typedef struct cnf_opts {
     const char *model, *out, *log_prob, *source, *labels_file, *data;
     int64_t n, label, steps, hutchinson;
-    int have_label, have_steps, have_solver;
+    int have_label, have_steps, have_solver, path_energy;
     vf_cnf_sample_options so;
     cli_common common;
 } cnf_opts;
@@ -125,6 +128,10 @@ static int parse(const char *cmd, int argc, char **argv, cnf_opts *o)
         if (k > 0) continue;
         if ((k = cnf_option(cmd, argc, argv, &i, o)) < 0) return 2;
         if (k > 0) continue;
+        if (strcmp(cmd, "sample") == 0 && strcmp(arg, "--path-energy") == 0) {
+            o->path_energy = 1;
+            continue;
+        }
         if (strcmp(cmd, "sample") == 0 && (strcmp(arg, "-n") == 0 || cli_is_option(arg, "--n"))) {
             const char *v = cli_option_value(cmd, argc, argv, &i);
             if (!v) return 2;
@@ -248,6 +255,9 @@ int cnf_sample_run(int argc, char **argv)
         rc = cli_usage_error(cmd, "--log-prob: a %s model has no log-density", data_source ? "data-to-data" : "MeanFlow");
     else if (!o.source && o.n == 0)
         rc = cli_usage_error(cmd, "missing -n N");
+    else if (o.path_energy && (o.log_prob || mf || o.so.ode.solver == VF_SOLVER_DOPRI5 ||
+                               vf_solver_is_stochastic(o.so.ode.solver)))
+        rc = cli_usage_error(cmd, "--path-energy needs a fixed-step ODE solver, no --log-prob and no MeanFlow model");
     if (rc) goto done;
     if (o.source) {
         if ((rc = read_rows(cmd, o.source, d, "--source must match the data the model was trained on", &src)) != 0) goto done;
@@ -269,8 +279,12 @@ int cnf_sample_run(int argc, char **argv)
     vf_rng rng;
     vf_rng_init(&rng, o.common.seed, 0);
     vf_ode_stats st;
-    if (vf_cnf_model_sample(m, o.n, o.source ? src.data : NULL, labels, &rng, &o.so, x.data, o.log_prob ? lp.data : NULL,
-                            &st) != VF_OK) {
+    double energy = 0;
+    vf_status s = o.path_energy ? vf_cnf_model_sample_energy(m, o.n, o.source ? src.data : NULL, labels, &rng, &o.so,
+                                                             x.data, &energy, &st)
+                                : vf_cnf_model_sample(m, o.n, o.source ? src.data : NULL, labels, &rng, &o.so, x.data,
+                                                      o.log_prob ? lp.data : NULL, &st);
+    if (s != VF_OK) {
         rc = cli_runtime_error(cmd, "%s", vf_last_error());
         goto done;
     }
@@ -287,11 +301,13 @@ int cnf_sample_run(int argc, char **argv)
             fputs(",\"log_prob_path\":", stdout);
             cli_json_string(stdout, o.log_prob);
         }
+        if (o.path_energy) printf(",\"path_energy\":%.17g", energy);
         fputs("}\n", stdout);
     } else if (!o.common.quiet) {
         printf("wrote %lld samples of dimension %lld from %s to %s (%s, %lld steps, %lld field evaluations)\n",
                (long long)o.n, (long long)d, o.model, o.out, solver, (long long)st.steps, (long long)st.nfe);
         if (o.log_prob) printf("wrote their log-densities to %s\n", o.log_prob);
+        if (o.path_energy) printf("path energy (mean over samples of sum |dx|^2 / dt): %.10g\n", energy);
     }
 done:
     free(labels);

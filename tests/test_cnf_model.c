@@ -166,6 +166,52 @@ static void test_sample_log_prob_consistent(void)
     vf_cnf_model_free(m);
 }
 
+/* The path energy: with one Euler step it is mean |x1 - x0|^2 (x0 the same source draws), with K
+ * steps the samples equal vf_cnf_model_sample's, and the energy is at least the one-step value's
+ * lower bound mean |x_K - x_0|^2 (Cauchy-Schwarz: the straight path has the least energy). Solvers
+ * without fixed steps are refused. */
+static void test_path_energy(void)
+{
+    vf_cnf_model *m = make(VF_CNF_CFM, 2, 0, 0, 8);
+    if (!m) return;
+    vf_real mean[2] = {1, -2}, sd[2] = {2, 0.5};
+    CHECK_STATUS(vf_cnf_model_set_standardization(m, mean, sd), VF_OK);
+    enum { N = 50 };
+    vf_real x0[N * 2], x[N * 2], y[N * 2];
+    for (int k = 1; k <= 16; k *= 16) {
+        vf_cnf_sample_options o = vf_cnf_sample_default_options();
+        o.ode.solver = VF_SOLVER_EULER;
+        o.ode.steps = k;
+        vf_rng r;
+        vf_rng_init(&r, 3, 0);
+        CHECK_STATUS(vf_cnf_model_source_sample(m, N, &r, x0), VF_OK);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < 2; j++) x0[2 * i + j] = mean[j] + sd[j] * x0[2 * i + j];
+        double energy = -1, straight = 0;
+        vf_ode_stats st;
+        vf_rng_init(&r, 3, 0);
+        CHECK_STATUS(vf_cnf_model_sample_energy(m, N, NULL, NULL, &r, &o, x, &energy, &st), VF_OK);
+        CHECK(st.nfe == k);
+        vf_rng_init(&r, 3, 0);
+        CHECK_STATUS(vf_cnf_model_sample(m, N, NULL, NULL, &r, &o, y, NULL, NULL), VF_OK);
+        for (int i = 0; i < 2 * N; i++) CHECK_NEAR(x[i], y[i], FLOAT_TOL);
+        for (int i = 0; i < 2 * N; i++) straight += ((double)x[i] - x0[i]) * ((double)x[i] - x0[i]) / N;
+        if (k == 1)
+            CHECK_NEAR(energy, straight, 1e-5 * straight);
+        else
+            CHECK(energy >= straight * (1 - 1e-6) && energy < 10 * straight);
+    }
+    vf_cnf_sample_options o = vf_cnf_sample_default_options();
+    double e;
+    vf_rng r;
+    vf_rng_init(&r, 3, 0);
+    o.ode.solver = VF_SOLVER_DOPRI5;
+    CHECK_STATUS(vf_cnf_model_sample_energy(m, N, NULL, NULL, &r, &o, x, &e, NULL), VF_ERR_UNSUPPORTED);
+    o.ode.solver = VF_SOLVER_EM;
+    CHECK_STATUS(vf_cnf_model_sample_energy(m, N, NULL, NULL, &r, &o, x, &e, NULL), VF_ERR_UNSUPPORTED);
+    vf_cnf_model_free(m);
+}
+
 /* Save and load: same settings, parameters, samples and log-densities bit for bit; extra metadata
  * and "fit.*" tensors; the file is plain safetensors with the build's dtype. */
 static void test_round_trip(void)
@@ -517,6 +563,7 @@ int main(void)
     RUN(test_density_integrates_to_one);
     RUN(test_sample_log_prob_consistent);
     RUN(test_round_trip);
+    RUN(test_path_energy);
     RUN(test_meanflow_and_data_source);
     RUN(test_argument_errors);
     RUN(test_malformed_files);

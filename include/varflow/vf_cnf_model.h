@@ -170,6 +170,16 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
                               vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, vf_real *log_prob,
                               vf_ode_stats *stats);
 
+/* vf_cnf_model_sample (no log-densities) that also measures the kinetic energy of the sampling path:
+ *   *energy = mean_i sum_k |x_{k+1, i} - x_{k, i}|^2 / (t_{k+1} - t_k)
+ * over the fixed steps k of an ODE solver (original units), which for Euler is exactly its quadrature
+ * of E int |v(x_t, t)|^2 dt ([SF]2M's path energy, whose excess over W2^2 measures how far the flow
+ * is from the optimal transport). VF_ERR_UNSUPPORTED for dopri5, an SDE solver or a MeanFlow model;
+ * otherwise as vf_cnf_model_sample. */
+vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
+                                     vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, double *energy,
+                                     vf_ode_stats *stats);
+
 /* log_prob [n] of the rows x [n, dim] (original units), by solving the ODE from 1 back to 0 with the
  * divergence (o->density) and adding the source's log-density and the standardization's Jacobian.
  * labels as vf_cnf_model_sample; guidance gives the density of the guided flow. Errors as

@@ -313,6 +313,59 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
     return VF_OK;
 }
 
+vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
+                                     vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, double *energy,
+                                     vf_ode_stats *stats)
+{
+    if (!m || !o || !energy || n < 0 || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "cnf sample: bad arguments");
+    if (o->ode.solver == VF_SOLVER_DOPRI5 || vf_solver_is_stochastic(o->ode.solver) ||
+        m->spec.objective == VF_CNF_MEANFLOW)
+        return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: the path energy needs a fixed-step ODE solver (not %s)",
+                         m->spec.objective == VF_CNF_MEANFLOW ? "MeanFlow" : vf_solver_name(o->ode.solver));
+    if (o->ode.steps < 1) return vf__error(VF_ERR_ARG, "cnf sample: steps = %lld < 1", (long long)o->ode.steps);
+    if (stats) memset(stats, 0, sizeof *stats);
+    vf_status s = check_call(m, "cnf sample", n, labels, o);
+    if (s != VF_OK) return s;
+    int data = m->spec.source.kind == VF_CNF_SOURCE_DATA;
+    if (data && !source) return vf__error(VF_ERR_ARG, "cnf sample: the model transports data: give the source rows");
+    if (!source && !r) return vf__error(VF_ERR_ARG, "cnf sample: NULL random generator");
+    *energy = 0;
+    if (n == 0) return VF_OK;
+    int64_t d = m->spec.field.dim, steps = o->ode.steps;
+    if (source) memcpy(x, source, (size_t)(n * d) * sizeof *x);
+    else if ((s = vf_cnf_model_source_sample(m, n, r, x)) != VF_OK) return s;
+    vf_real *prev = vf_malloc((size_t)(n * d) * sizeof *prev);
+    if (!prev) return vf__error(VF_ERR_NOMEM, "cnf sample: out of memory for %lld rows", (long long)n);
+    vf_ode_options one = o->ode;
+    one.steps = 1;
+    one.grid = NULL;
+    double total = 0;
+    vf_ode_stats st = {0};
+    for (int64_t k = 0; k < steps && s == VF_OK; k++) {
+        double t0 = o->ode.grid ? o->ode.grid[k] : (double)k / (double)steps;
+        double t1 = o->ode.grid ? o->ode.grid[k + 1] : (double)(k + 1) / (double)steps;
+        memcpy(prev, x, (size_t)(n * d) * sizeof *x);
+        vf_ode_stats sk;
+        s = vf_cfm_transport_guided(m->field, m->params, NULL, n, x, NULL, labels, o->guidance, t0, t1, &one, &sk);
+        st.nfe += sk.nfe;
+        st.steps += sk.steps;
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < d; j++) {
+                double dx = (double)m->std[j] * ((double)x[i * d + j] - (double)prev[i * d + j]);
+                sum += dx * dx;
+            }
+        total += sum / fabs(t1 - t0);
+    }
+    vf_free(prev);
+    if (s != VF_OK) return s;
+    if (stats) *stats = st;
+    *energy = total / (double)n;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) x[i * d + j] = m->mean[j] + m->std[j] * x[i * d + j];
+    return VF_OK;
+}
+
 vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real *x, const int64_t *labels,
                                 const vf_cnf_sample_options *o, vf_real *log_prob, vf_ode_stats *stats)
 {

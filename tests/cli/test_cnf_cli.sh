@@ -154,6 +154,13 @@ run_json "$T/one.json" sample --model "$T/rf2.safetensors" -n 100 -o "$T/one.csv
 grep -q '"solver":"euler","steps":1,"nfe":1' "$T/one.json" && ok || bad "distilled model: $(cat "$T/one.json")"
 
 # ---- bad input: one line each ---------------------------------------------------------------------------
+# --path-energy: Euler's sum |dx|^2 / dt, reported in the JSON, positive; refused where it has no meaning
+run_json "$T/pe.json" sample --model "$T/cfm.safetensors" -n 200 --seed 5 -o "$T/pe.csv" --solver euler --steps 20 \
+    --path-energy
+pe=$(json_num "$T/pe.json" path_energy)
+if awk -v e="$pe" 'BEGIN { exit !(e > 0) }'; then ok; else bad "--path-energy: '$pe' in $(cat "$T/pe.json")"; fi
+expect_error 2 "path-energy needs a fixed-step ODE solver" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" \
+    --solver dopri5 --path-energy
 expect_error 2 "unknown solver 'rk5'" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --solver rk5
 expect_error 2 "--steps: '0' is not a whole number >= 1" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --steps 0
 expect_error 2 "--steps: '0'" logprob --model "$T/cfm.safetensors" --data "$T/s.csv" --steps 0
