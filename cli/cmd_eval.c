@@ -40,6 +40,8 @@ static void eval_help(FILE *out)
           "  --max-iter K         sinkhorn: iteration limit (default 10000)\n"
           "  --projections K      sw: number of random directions (default 50)\n"
           "  --p P                sw: 1 or 2 (default 2)\n"
+          "  --directions K       sw: random (default) or qmc (a shifted Halton sequence: less spread\n"
+          "                       between seeds for the same number of projections)\n"
           "  --kernel K           mmd: gaussian (default), laplace or imq\n"
           "  --bandwidth H        mmd: kernel bandwidth; 0 (default) takes the median distance\n"
           "  --unbiased           mmd: the unbiased U-statistic instead of the V-statistic\n"
@@ -71,7 +73,7 @@ typedef struct eval_args {
     int euclidean;        /* --cost euclidean */
     double eps, tol, bandwidth;
     int64_t max_iter, projections, slices;
-    int p, unbiased, kernel;
+    int p, unbiased, kernel, qmc;
 } eval_args;
 
 /* Reads a sample file into x, refusing an empty one. */
@@ -170,7 +172,16 @@ static vf_status compute(const eval_args *a, const vf_tensor *x, const vf_tensor
         *iterations = parts[0].iterations;
         return s;
     }
-    case M_SW: return vf_sliced_wasserstein(n, m, d, x->data, y->data, a->p, a->projections, seed, value);
+    case M_SW: {
+        if (!a->qmc) return vf_sliced_wasserstein(n, m, d, x->data, y->data, a->p, a->projections, seed, value);
+        double *dirs = vf_malloc((size_t)(a->projections * d) * sizeof *dirs);
+        if (!dirs) return vf__error(VF_ERR_NOMEM, "sw: out of memory");
+        vf_status s = vf_directions(a->projections, d, VF_DIRECTIONS_QMC, seed, dirs);
+        if (s == VF_OK)
+            s = vf_sliced_wasserstein_dirs(n, m, d, x->data, y->data, NULL, NULL, a->projections, dirs, a->p, value);
+        vf_free(dirs);
+        return s;
+    }
     case M_MMD:
         return vf_mmd2(n, m, d, x->data, y->data, (vf_kernel)a->kernel, a->bandwidth, a->unbiased, value, NULL);
     case M_ENERGY: return vf_energy_distance(n, m, d, x->data, y->data, a->slices, seed, value);
@@ -257,7 +268,10 @@ static void print_json(const eval_args *a, const vf_tensor *x, const vf_tensor *
     case M_SINKHORN_DIV:
         printf(",\"cost\":\"sqeuclidean\",\"eps\":%.17g,\"iterations\":%lld", a->eps, (long long)iterations);
         break;
-    case M_SW: printf(",\"projections\":%lld,\"p\":%d", (long long)a->projections, a->p); break;
+    case M_SW:
+        printf(",\"projections\":%lld,\"p\":%d,\"directions\":\"%s\"", (long long)a->projections, a->p,
+               a->qmc ? "qmc" : "random");
+        break;
     case M_MMD:
         printf(",\"kernel\":\"%s\",\"unbiased\":%s", a->kernel == VF_KERNEL_LAPLACE ? "laplace"
                                                     : a->kernel == VF_KERNEL_IMQ   ? "imq"
@@ -348,7 +362,7 @@ static int eval_run(int argc, char **argv)
     const char *cmd = "eval";
     cli_common common = {0};
     eval_args a = {.metric = M_COUNT, .eps = 0.05, .tol = 1e-9, .max_iter = 10000, .projections = 50, .p = 2};
-    const char *metric = NULL, *cost = NULL, *kernel = NULL;
+    const char *metric = NULL, *cost = NULL, *kernel = NULL, *directions = NULL;
     int64_t p = 2;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -357,7 +371,7 @@ static int eval_run(int argc, char **argv)
         if (k > 0) continue;
         const cli_file_opt files[] = {{"--metric", &metric},     {"--cost", &cost},       {"--kernel", &kernel},
                                       {"--weights-a", &a.wa_path}, {"--weights-b", &a.wb_path}, {"--target", &a.target},
-                                      {NULL, NULL}};
+                                      {"--directions", &directions}, {NULL, NULL}};
         int f = cli_file_option(cmd, argc, argv, &i, files);
         if (f < 0) return 2;
         if (f > 0) continue;
@@ -411,6 +425,13 @@ static int eval_run(int argc, char **argv)
             a.euclidean = 1;
         else if (strcmp(cost, "sqeuclidean") != 0)
             return cli_usage_error(cmd, "--cost: unknown cost '%s' (sqeuclidean, euclidean)", cost);
+    }
+    if (directions) {
+        if (strcmp(directions, "qmc") == 0)
+            a.qmc = 1;
+        else if (strcmp(directions, "random") != 0)
+            return cli_usage_error(cmd, "--directions: unknown kind '%s' (random, qmc)", directions);
+        if (a.metric != M_SW) return cli_usage_error(cmd, "--directions is for --metric sw");
     }
     if (a.metric == M_KSD && !kernel) a.kernel = VF_KERNEL_IMQ;
     if (kernel) {

@@ -287,6 +287,16 @@ vf_status vf_emd(int64_t n, int64_t dx, const vf_real *x, int64_t m, int64_t dy,
 vf_status vf_cost_matrix(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, vf_cost_kind kind,
                          double *cost);
 
+/* Directions for the sliced distances: dirs [k, d] unit rows, from `seed`.
+ *   VF_DIRECTIONS_RANDOM  independent uniform directions (normalized N(0, I) draws): exactly the ones
+ *                         vf_sliced_wasserstein and vf_energy_distance draw for the same seed
+ *   VF_DIRECTIONS_QMC     quasi-random: a randomly shifted (Cranley-Patterson) Halton sequence mapped
+ *                         to N(0, I) by Box-Muller and normalized; more evenly spread, so averages
+ *                         over the directions vary less from seed to seed (still unbiased)
+ * Use them with vf_sliced_wasserstein_dirs. VF_ERR_ARG for k < 1, d < 1, NULL or an unknown kind. */
+typedef enum vf_directions_kind { VF_DIRECTIONS_RANDOM = 0, VF_DIRECTIONS_QMC } vf_directions_kind;
+vf_status vf_directions(int64_t k, int64_t d, vf_directions_kind kind, uint64_t seed, double *dirs /* [k, d] */);
+
 /* Sliced Wasserstein with given directions and weights (POT's sliced_wasserstein_distance with
  * `projections`): ( (1/k) sum_l W_p^p(theta_l . x ~ a, theta_l . y ~ b) )^(1/p), each 1-D W_p^p the
  * exact integral over u in (0, 1) of |F^{-1}(u) - G^{-1}(u)|^p between the weighted quantile

@@ -56,15 +56,3 @@ vf_status vf__median_sq_distance(int64_t n, int64_t d, const vf_real *x, int64_t
     *out = m;
     return VF_OK;
 }
-
-void vf__random_direction(vf_rng *r, int64_t d, double *theta)
-{
-    double s;
-    do {
-        vf_rng_normal_fill_double(r, theta, (size_t)d);
-        s = 0;
-        for (int64_t k = 0; k < d; k++) s += theta[k] * theta[k];
-    } while (s == 0);
-    s = 1 / sqrt(s);
-    for (int64_t k = 0; k < d; k++) theta[k] *= s;
-}

@@ -13,8 +13,10 @@ vf_status vf__median_sq_distance(int64_t n, int64_t d, const vf_real *x, int64_t
 /* The k-th smallest (0-based) of a [n], reordering a (Hoare's selection, expected O(n)). */
 double vf__select_kth(double *a, int64_t n, int64_t k);
 
-/* theta [d]: a uniformly random unit vector (normalized N(0, I) draw). */
+/* theta [d]: a uniformly random unit vector (normalized N(0, I) draw; directions.c). */
 void vf__random_direction(vf_rng *r, int64_t d, double *theta);
+/* The generator stream of the sliced distances' directions (vf_rng_init(&r, seed, this)). */
+#define VF__DIRECTIONS_STREAM 0x534c4943u
 
 /* ---- particle-flow directions (particles_*.c), each for x [n, d] ---------------------------- */
 

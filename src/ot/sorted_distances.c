@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "ot_internal.h"
 #include "varflow/vf_ot.h"
 
 /* Sum over pairs i < j of |s_i - s_j| for sorted s [k], in double. */
@@ -78,19 +78,6 @@ vf_status vf_energy_distance_1d(int64_t n, const double *a, int64_t m, const dou
     return VF_OK;
 }
 
-/* theta [d]: a uniformly random unit vector. */
-static void random_direction(vf_rng *r, int64_t d, double *theta)
-{
-    double s = 0;
-    do {
-        vf_rng_normal_fill_double(r, theta, (size_t)d);
-        s = 0;
-        for (int64_t k = 0; k < d; k++) s += theta[k] * theta[k];
-    } while (s == 0);
-    s = 1 / sqrt(s);
-    for (int64_t k = 0; k < d; k++) theta[k] *= s;
-}
-
 static void project(int64_t n, int64_t d, const vf_real *x, const double *theta, double *out)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -137,10 +124,10 @@ vf_status vf_energy_distance(int64_t n, int64_t m, int64_t d, const vf_real *x, 
     }
     double *px = buf, *py = px + n, *all = py + m, *theta = all + n + m;
     vf_rng r;
-    vf_rng_init(&r, seed, 0x534c4943u);
+    vf_rng_init(&r, seed, VF__DIRECTIONS_STREAM);
     double sum = 0;
     for (int64_t k = 0; k < slices; k++) {
-        random_direction(&r, d, theta);
+        vf__random_direction(&r, d, theta);
         project(n, d, x, theta, px);
         project(m, d, y, theta, py);
         sum += energy_1d(n, px, m, py, all, work);
@@ -186,10 +173,10 @@ vf_status vf_sliced_wasserstein(int64_t n, int64_t m, int64_t d, const vf_real *
     }
     double *px = buf, *py = px + n, *theta = py + m;
     vf_rng r;
-    vf_rng_init(&r, seed, 0x534c4943u);
+    vf_rng_init(&r, seed, VF__DIRECTIONS_STREAM);
     double sum = 0;
     for (int64_t k = 0; k < projections; k++) {
-        random_direction(&r, d, theta);
+        vf__random_direction(&r, d, theta);
         project(n, d, x, theta, px);
         project(m, d, y, theta, py);
         vf__sort_doubles(px, n, work);

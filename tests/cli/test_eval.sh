@@ -72,6 +72,9 @@ expect_value "$(awk 'BEGIN { printf "%.15f", 2 * (1 + sqrt(13) / 2) - 3 }')" 1e-
 # In 1-D every direction is +-1: sliced W is the 1-D W_p, here a shift by 2.
 expect_value 2 1e-9 --metric sw a1.csv b1.csv
 expect_value 2 1e-9 --metric sw a1.csv b1.csv --p 1 --projections 7
+expect_value 2 1e-9 --metric sw a1.csv b1.csv --directions qmc
+expect_error 2 "unknown kind 'sobol'" --metric sw a1.csv b1.csv --directions sobol
+expect_error 2 "is for --metric sw" --metric emd a1.csv b1.csv --directions qmc
 # Gaussian MMD^2 of two points at distance 1, bandwidth 1: 2 - 2 exp(-1/2)
 expect_value 0.786938680574733 1e-9 --metric mmd z1.csv o1.csv --bandwidth 1
 expect_value 2 1e-9 --metric energy z1.csv o1.csv
