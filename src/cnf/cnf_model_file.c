@@ -299,59 +299,9 @@ static vf_status read_settings(const vf__json *root, vf_cnf_spec *spec, vf_real 
     return VF_OK;
 }
 
-/* "format" must be VF_CNF_MODEL_FORMAT and "format_version" an integer 1..current. */
-static vf_status check_format(const vf_st_file *st)
-{
-    const char *fmt = vf_st_meta(st, KEY_FORMAT);
-    if (!fmt) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata: not a varflow model file", KEY_FORMAT);
-    if (strcmp(fmt, VF_CNF_MODEL_FORMAT) != 0)
-        return vf__error(VF_ERR_FORMAT, "format \"%s\" is not \"%s\"", fmt, VF_CNF_MODEL_FORMAT);
-    const char *ver = vf_st_meta(st, KEY_VERSION);
-    if (!ver) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata", KEY_VERSION);
-    char *end = NULL;
-    long v = strtol(ver, &end, 10);
-    if (end == ver || *end != '\0' || v < 1)
-        return vf__error(VF_ERR_FORMAT, "format version \"%s\" is not a positive integer", ver);
-    if (v > VF_CNF_MODEL_FORMAT_VERSION)
-        return vf__error(VF_ERR_FORMAT, "format version %ld is newer than this library reads (%d)", v,
-                         VF_CNF_MODEL_FORMAT_VERSION);
-    return VF_OK;
-}
-
-static char *dup_string(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = vf_malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-static vf_status copy_extra(const vf_st_file *st, vf_model_meta *m)
-{
-    int64_t total = vf_st_meta_count(st);
-    size_t cap = (size_t)(total > 0 ? total : 1);
-    m->keys = vf_calloc(cap, sizeof *m->keys);
-    m->values = vf_calloc(cap, sizeof *m->values);
-    if (!m->keys || !m->values) return VF_ERR_NOMEM;
-    for (int64_t i = 0; i < total; i++) {
-        const char *k = vf_st_meta_key(st, i);
-        if (reserved_key(k)) continue;
-        m->keys[m->n] = dup_string(k);
-        m->values[m->n] = m->keys[m->n] ? dup_string(vf_st_meta(st, k)) : NULL;
-        if (!m->keys[m->n] || !m->values[m->n]) {
-            vf_free(m->keys[m->n]);
-            vf_free(m->values[m->n]);
-            m->keys[m->n] = m->values[m->n] = NULL;
-            return VF_ERR_NOMEM;
-        }
-        m->n++;
-    }
-    return VF_OK;
-}
-
 static vf_status load_from(const vf_st_file *st, vf_cnf_model **out, vf_model_meta *extra)
 {
-    vf_status s = check_format(st);
+    vf_status s = vf__model_check_format(st, VF_CNF_MODEL_FORMAT, VF_CNF_MODEL_FORMAT_VERSION);
     if (s != VF_OK) return s;
     const char *text = vf_st_meta(st, KEY_CNF);
     if (!text) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata (the model's settings)", KEY_CNF);
@@ -384,7 +334,7 @@ static vf_status load_from(const vf_st_file *st, vf_cnf_model **out, vf_model_me
     vf_free(mean);
     vf_free(std);
     if (s == VF_OK) s = vf__model_load_tensors(st, m->params);
-    if (s == VF_OK && extra) s = copy_extra(st, extra);
+    if (s == VF_OK && extra) s = vf__model_copy_extra(st, KEY_CNF, extra);
     if (s != VF_OK) {
         vf_cnf_model_free(m);
         return s;

@@ -171,7 +171,7 @@ static char *dup_string(const char *s)
     return d;
 }
 
-static vf_status copy_extra(const vf_st_file *st, vf_model_meta *m)
+vf_status vf__model_copy_extra(const vf_st_file *st, const char *model_key, vf_model_meta *m)
 {
     int64_t total = vf_st_meta_count(st);
     size_t cap = (size_t)(total > 0 ? total : 1);
@@ -180,7 +180,7 @@ static vf_status copy_extra(const vf_st_file *st, vf_model_meta *m)
     if (!m->keys || !m->values) return VF_ERR_NOMEM;
     for (int64_t i = 0; i < total; i++) {
         const char *k = vf_st_meta_key(st, i);
-        if (reserved_key(k)) continue;
+        if (strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_VERSION) == 0 || strcmp(k, model_key) == 0) continue;
         m->keys[m->n] = dup_string(k);
         m->values[m->n] = m->keys[m->n] ? dup_string(vf_st_meta(st, k)) : NULL;
         if (!m->keys[m->n] || !m->values[m->n]) {
@@ -194,22 +194,20 @@ static vf_status copy_extra(const vf_st_file *st, vf_model_meta *m)
     return VF_OK;
 }
 
-/* The format keys: "format" must be VF_MODEL_FORMAT, "format_version" an integer 1..current. */
-static vf_status check_format(const vf_st_file *st)
+/* The format keys: "format" must be `format`, "format_version" an integer 1..version. */
+vf_status vf__model_check_format(const vf_st_file *st, const char *format, int version)
 {
     const char *fmt = vf_st_meta(st, KEY_FORMAT);
     if (!fmt) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata: not a varflow model file", KEY_FORMAT);
-    if (strcmp(fmt, VF_MODEL_FORMAT) != 0)
-        return vf__error(VF_ERR_FORMAT, "format \"%s\" is not \"%s\"", fmt, VF_MODEL_FORMAT);
+    if (strcmp(fmt, format) != 0) return vf__error(VF_ERR_FORMAT, "format \"%s\" is not \"%s\"", fmt, format);
     const char *ver = vf_st_meta(st, KEY_VERSION);
     if (!ver) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata", KEY_VERSION);
     char *end = NULL;
     long v = strtol(ver, &end, 10);
     if (end == ver || *end != '\0' || v < 1)
         return vf__error(VF_ERR_FORMAT, "format version \"%s\" is not a positive integer", ver);
-    if (v > VF_MODEL_FORMAT_VERSION)
-        return vf__error(VF_ERR_FORMAT, "format version %ld is newer than this library reads (%d)", v,
-                         VF_MODEL_FORMAT_VERSION);
+    if (v > version)
+        return vf__error(VF_ERR_FORMAT, "format version %ld is newer than this library reads (%d)", v, version);
     return VF_OK;
 }
 
@@ -319,7 +317,7 @@ vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p)
 
 static vf_status load_from(vf_st_file *st, vf_params **pp, vf_flow **ff, vf_model_meta *extra)
 {
-    vf_status s = check_format(st);
+    vf_status s = vf__model_check_format(st, VF_MODEL_FORMAT, VF_MODEL_FORMAT_VERSION);
     if (s != VF_OK) return s;
     const char *arch = vf_st_meta(st, KEY_FLOW);
     if (!arch) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata (the architecture)", KEY_FLOW);
@@ -338,7 +336,7 @@ static vf_status load_from(vf_st_file *st, vf_params **pp, vf_flow **ff, vf_mode
     vf__json_free(root);
     if (s == VF_OK) s = vf_params_finalize(p, 0);
     if (s == VF_OK) s = vf__model_load_tensors(st, p);
-    if (s == VF_OK && extra) s = copy_extra(st, extra);
+    if (s == VF_OK && extra) s = vf__model_copy_extra(st, KEY_FLOW, extra);
     if (s != VF_OK) {
         vf_flow_free(f);
         vf_params_free(p);

@@ -27,5 +27,10 @@ vf_status vf__model_describe_dist(const vf_dist *b, char **out);
  * and shape, with no tensor left over but training state (VF_ERR_FORMAT naming the tensor). */
 vf_status vf__model_check_state_tensors(int64_t n, const vf_model_tensor *tensors);
 vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p);
+/* "format" must be `format` and "format_version" an integer 1..version (VF_ERR_FORMAT otherwise). */
+vf_status vf__model_check_format(const vf_st_file *st, const char *format, int version);
+/* The metadata of st into m (owned copies), leaving out "format", "format_version" and model_key
+ * (the architecture). VF_ERR_NOMEM leaves m with what was copied (free it with vf_model_meta_free). */
+vf_status vf__model_copy_extra(const vf_st_file *st, const char *model_key, vf_model_meta *m);
 
 #endif
