@@ -23,10 +23,22 @@
  *               Normalized.                                       keys: noise=0.5, scale=1
  *   banana      x1 ~ N(0, sigma^2), x2 | x1 ~ N(b (x1^2 - sigma^2), 1) (the VI issue's banana for
  *               the defaults). Normalized.                        keys: b=0.03, sigma=10
+ *   u1..u4      Rezende & Mohamed's 2-D energies (log p = -U); u1 on the plane (log Z 1.8775016),
+ *               u2, u3, u4 on the box [-4, 4]^2, -inf outside (log Z 2.0820893, 2.6417051, 2.6845676).
+ *               No exact sampler.                                  no keys
+ *   funnel      v = x0 ~ N(0, scale^2), x_i | v ~ N(0, e^v). Normalized.      keys: d=10, scale=3
+ *   gmm40       FAB's 40-mode mixture: N(mu_k, std^2 I), equal weights, means from the CSV `means`
+ *               (default <shared data>/targets/fab_gmm40_means.csv, $VF_SHARED_DATA overriding the
+ *               build's folder). Normalized.                       keys: means=FILE, std=1.31326
+ *   manywell    FAB's many-well: d/2 pairs (x, y) of -x^4 + 6x^2 + x/2 - y^2/2; log Z 164.6957 for
+ *               d = 32; exact draws by a tabulated inverse CDF.    keys: d=32 (even)
+ *   rosenbrock  -1/2 sum over d/2 pairs [(x - 1)^2 + (x^2 - y)^2 / 0.1]; log Z = (d/2)(log 2 pi +
+ *               1/2 log 0.1).                                      keys: d=36 (even)
  *   plugin:PATH[:ARG]  a shared library with the CONTRACTS §3 ABI (varflow_target_dim,
  *               varflow_target_log_prob, optional varflow_target_init / varflow_target_free),
  *               loaded with dlopen; ARG (everything after the second ':') goes to its init.
- * All built-ins can also draw exact samples (t.sample != NULL); plugins cannot.
+ * All built-ins but u1..u4 can draw exact samples (t.sample != NULL); plugins cannot. Every built-in
+ * sets has_log_z = 1 and log_z; a target filled by hand zeroed has has_log_z = 0 (unknown).
  */
 #ifndef VF_TARGET_H
 #define VF_TARGET_H
@@ -46,6 +58,9 @@ typedef struct vf_target {
     /* Optional exact sampler: one draw into x [dim] from the generator r (NULL: none). */
     void (*sample)(void *state, vf_rng *r, double *x);
     char name[32];                                                   /* "gauss", "plugin", ... */
+    /* 1 when log Z = log of the integral of exp(log_prob) is known (then in log_z); 0 otherwise. */
+    int has_log_z;
+    double log_z;
 } vf_target;
 
 /* A target from "NAME[:key=value,...]" or "plugin:PATH[:ARG]". VF_ERR_ARG (message lists the valid
@@ -57,7 +72,7 @@ vf_status vf_target_from_spec(const char *spec, vf_target *out);
 /* Calls t->free(t->state) (when set) and zeroes t. NULL or a zeroed t is fine. */
 void vf_target_free(vf_target *t);
 
-/* The built-in names, NULL-terminated ({"gauss", "8gaussians", "banana", NULL}; plugin is separate). */
+/* The built-in names, NULL-terminated ({"gauss", "8gaussians", "banana", "u1", ..., NULL}; plugin is separate). */
 const char *const *vf_target_names(void);
 /* The keys of built-in `name` with their defaults as "key=value,..." (NULL for an unknown name). */
 const char *vf_target_defaults(const char *name);

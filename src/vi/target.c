@@ -7,7 +7,8 @@
 #include "io/io_internal.h" /* vf__parse_double */
 #include "vi/vi_internal.h"
 
-static const char *const target_name_list[] = {"gauss", "8gaussians", "banana", NULL};
+static const char *const target_name_list[] = {"gauss", "8gaussians", "banana", "u1",     "u2",         "u3",
+                                                "u4",    "funnel",     "gmm40",  "manywell", "rosenbrock", NULL};
 
 const char *const *vf_target_names(void) { return target_name_list; }
 
@@ -36,7 +37,8 @@ static vf_status unknown_target(const char *name, size_t len)
                      name, valid);
 }
 
-static vf_status parse_item(const vf__target_builtin *b, const char *item, size_t len, double *vals)
+static vf_status parse_item(const vf__target_builtin *b, const char *item, size_t len, double *vals,
+                            char (*strs)[VF__TARGET_STRING_MAX])
 {
     const char *eq = memchr(item, '=', len);
     if (!eq || eq == item)
@@ -49,6 +51,14 @@ static vf_status parse_item(const vf__target_builtin *b, const char *item, size_
     if (k < 0)
         return vf__error(VF_ERR_ARG, "target %s: unknown key '%.*s' (keys: %s)", b->name, (int)VF_MIN(klen, 64), item,
                          b->defaults);
+    if (b->keys[k].integer == VF__TARGET_KEY_STRING) {
+        if (vlen == 0 || vlen >= VF__TARGET_STRING_MAX)
+            return vf__error(VF_ERR_ARG, "target %s: %s needs a file name of 1 to %d characters", b->name,
+                             b->keys[k].name, VF__TARGET_STRING_MAX - 1);
+        memcpy(strs[k], eq + 1, vlen);
+        strs[k][vlen] = '\0';
+        return VF_OK;
+    }
     char buf[64];
     double v;
     if (vlen == 0 || vlen >= sizeof buf)
@@ -78,19 +88,25 @@ vf_status vf_target_from_spec(const char *spec, vf_target *out)
     const vf__target_builtin *b = find_builtin(spec, len);
     if (!b) return unknown_target(spec, len);
     double vals[VF__TARGET_MAX_KEYS];
-    for (int i = 0; i < b->nkeys; i++) vals[i] = b->keys[i].def;
+    char strs[VF__TARGET_MAX_KEYS][VF__TARGET_STRING_MAX];
+    const char *sp[VF__TARGET_MAX_KEYS] = {0};
+    for (int i = 0; i < b->nkeys; i++) {
+        vals[i] = b->keys[i].def;
+        strs[i][0] = '\0';
+    }
     if (colon && colon[1]) {
         const char *p = colon + 1;
         for (;;) {
             const char *comma = strchr(p, ',');
             size_t ilen = comma ? (size_t)(comma - p) : strlen(p);
-            vf_status s = parse_item(b, p, ilen, vals);
+            vf_status s = parse_item(b, p, ilen, vals, strs);
             if (s != VF_OK) return s;
             if (!comma) break;
             p = comma + 1;
         }
     }
-    vf_status s = b->make(vals, out);
+    for (int i = 0; i < b->nkeys; i++) sp[i] = strs[i][0] ? strs[i] : NULL;
+    vf_status s = b->make(vals, sp, out);
     if (s != VF_OK) {
         vf_target keep = *out;
         memset(out, 0, sizeof *out);

@@ -43,8 +43,9 @@ static void gauss_sample(void *state, vf_rng *r, double *x)
     for (int64_t k = 0; k < g->d; k++) x[k] = g->mu + sa * (x[k] - mean) + sb * mean;
 }
 
-static vf_status make_gauss(const double *v, vf_target *out)
+static vf_status make_gauss(const double *v, const char *const *strs, vf_target *out)
 {
+    (void)strs;
     int64_t d = (int64_t)v[0];
     double rho = v[1];
     double lo = d > 1 ? -1.0 / (double)(d - 1) : -HUGE_VAL;
@@ -64,6 +65,7 @@ static vf_status make_gauss(const double *v, vf_target *out)
     out->log_prob = gauss_log_prob;
     out->free = vf_free;
     out->sample = gauss_sample;
+    out->has_log_z = 1; /* normalized: log Z = 0 */
     return VF_OK;
 }
 
@@ -108,8 +110,9 @@ static void mix8_sample(void *state, vf_rng *r, double *x)
     x[1] = m->scale * ((4.0 * sin(a) + m->noise * ey) / 1.414);
 }
 
-static vf_status make_8gaussians(const double *v, vf_target *out)
+static vf_status make_8gaussians(const double *v, const char *const *strs, vf_target *out)
 {
+    (void)strs;
     double noise = v[0], scale = v[1];
     if (!(noise > 0) || scale == 0)
         return vf__error(VF_ERR_ARG, "target 8gaussians: need noise > 0 and scale != 0 (got noise %g, scale %g)",
@@ -131,6 +134,7 @@ static vf_status make_8gaussians(const double *v, vf_target *out)
     out->log_prob = mix8_log_prob;
     out->free = vf_free;
     out->sample = mix8_sample;
+    out->has_log_z = 1;
     return VF_OK;
 }
 
@@ -158,8 +162,9 @@ static void banana_sample(void *state, vf_rng *r, double *x)
     x[1] = s->b * (x[0] * x[0] - s->sigma * s->sigma) + vf_rng_normal(r);
 }
 
-static vf_status make_banana(const double *v, vf_target *out)
+static vf_status make_banana(const double *v, const char *const *strs, vf_target *out)
 {
+    (void)strs;
     if (!(v[1] > 0)) return vf__error(VF_ERR_ARG, "target banana: sigma must be > 0, got %g", v[1]);
     banana_state *s = vf_malloc(sizeof *s);
     if (!s) return vf__error(VF_ERR_NOMEM, "target banana: out of memory");
@@ -170,6 +175,7 @@ static vf_status make_banana(const double *v, vf_target *out)
     out->log_prob = banana_log_prob;
     out->free = vf_free;
     out->sample = banana_sample;
+    out->has_log_z = 1;
     return VF_OK;
 }
 
@@ -178,5 +184,14 @@ const vf__target_builtin vf__target_builtins[] = {
     {"gauss", "d=2,rho=0.5,mu=0", make_gauss, 3, {{"d", 2, 1}, {"rho", 0.5, 0}, {"mu", 0, 0}}},
     {"8gaussians", "noise=0.5,scale=1", make_8gaussians, 2, {{"noise", 0.5, 0}, {"scale", 1, 0}}},
     {"banana", "b=0.03,sigma=10", make_banana, 2, {{"b", 0.03, 0}, {"sigma", 10, 0}}},
+    {"u1", "", vf__target_make_u1, 0, {{0}}},
+    {"u2", "", vf__target_make_u2, 0, {{0}}},
+    {"u3", "", vf__target_make_u3, 0, {{0}}},
+    {"u4", "", vf__target_make_u4, 0, {{0}}},
+    {"funnel", "d=10,scale=3", vf__target_make_funnel, 2, {{"d", 10, 1}, {"scale", 3, 0}}},
+    {"gmm40", "means=<shared data>/targets/fab_gmm40_means.csv,std=1.31326", vf__target_make_gmm40, 2,
+     {{"means", 0, VF__TARGET_KEY_STRING}, {"std", 1.31326, 0}}},
+    {"manywell", "d=32", vf__target_make_manywell, 1, {{"d", 32, 1}}},
+    {"rosenbrock", "d=36", vf__target_make_rosenbrock, 1, {{"d", 36, 1}}},
 };
 const int vf__target_builtin_count = (int)(sizeof vf__target_builtins / sizeof vf__target_builtins[0]);

@@ -12,12 +12,16 @@
 typedef struct vf__target_key {
     const char *name;
     double def;         /* default */
-    int integer;        /* 1: must be a whole number */
+    int integer;        /* 1: must be a whole number; 2: a string (a file name), default NULL */
 } vf__target_key;
 
-/* vals: the key values in table order; fills out (dim, log_prob, state, free, sample). Checks the
- * values' ranges itself (VF_ERR_ARG with a message naming the key). */
-typedef vf_status (*vf__target_make_fn)(const double *vals, vf_target *out);
+#define VF__TARGET_KEY_STRING 2
+#define VF__TARGET_STRING_MAX 1024
+
+/* vals: the numeric key values in table order; strs: the string keys' values in table order (NULL
+ * where not given; numeric keys are NULL); fills out (dim, log_prob, state, free, sample, log_z).
+ * Checks the values' ranges itself (VF_ERR_ARG with a message naming the key). */
+typedef vf_status (*vf__target_make_fn)(const double *vals, const char *const *strs, vf_target *out);
 
 typedef struct vf__target_builtin {
     const char *name;
@@ -30,6 +34,17 @@ typedef struct vf__target_builtin {
 /* The table (target_builtin.c) and its length. */
 extern const vf__target_builtin vf__target_builtins[];
 extern const int vf__target_builtin_count;
+
+/* Makers of the built-ins in target_energies.c (u1..u4), target_fab.c (gmm40, manywell) and
+ * target_models.c (funnel, rosenbrock). */
+vf_status vf__target_make_u1(const double *vals, const char *const *strs, vf_target *out);
+vf_status vf__target_make_u2(const double *vals, const char *const *strs, vf_target *out);
+vf_status vf__target_make_u3(const double *vals, const char *const *strs, vf_target *out);
+vf_status vf__target_make_u4(const double *vals, const char *const *strs, vf_target *out);
+vf_status vf__target_make_gmm40(const double *vals, const char *const *strs, vf_target *out);
+vf_status vf__target_make_manywell(const double *vals, const char *const *strs, vf_target *out);
+vf_status vf__target_make_funnel(const double *vals, const char *const *strs, vf_target *out);
+vf_status vf__target_make_rosenbrock(const double *vals, const char *const *strs, vf_target *out);
 
 /* "PATH[:ARG]" after "plugin:" (target_plugin.c). */
 vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out);
