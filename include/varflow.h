@@ -61,5 +61,6 @@
 #include "varflow/vf_target.h"
 #include "varflow/vf_cnf_model.h"
 #include "varflow/vf_ot.h"
+#include "varflow/vf_vi.h"
 
 #endif

@@ -1,0 +1,238 @@
+/* vi_grad.c — the reverse-KL gradient estimators of vf_vi.h (reparameterization and path), and draws
+ * of q with their importance weights.
+ *
+ * One gradient step (n draws, d dimensions):
+ *   tape t:   z ~ base, x = T^-1(z) [n, d] and log q(x) [n] from vf_flow_sample (sampling direction);
+ *   target:   log p~(x) [n] and g = grad log p~(x) [n, d] in double (vf_target_scores);
+ *   path:     tape u: log q at x as an input with a gradient, through the density direction; its
+ *             backward gives h = grad_x log q(x) [n, d], and the parameter gradients it adds are
+ *             undone (the store's gradient buffer is saved before and restored after);
+ *   tape t:   surrogate  rkl:  mean(log q) - sum(x * stop(g)) / n
+ *                        path: -sum(x * stop(g - h)) / n
+ *             and its backward adds the estimate to the store's gradients.
+ * The vf_vi object owns the two tapes and the scratch arrays, grown as n grows. */
+#include <math.h>
+#include <string.h>
+#include "varflow/vf_vi.h"
+#include "internal.h"
+
+#define VI_DRAW_CHUNK 4096
+
+struct vf_vi {
+    const vf_flow *f;
+    vf_params *p;
+    const vf_target *target;
+    int64_t d;
+    vf_tape *t, *u;
+    int64_t cap;        /* rows the scratch arrays hold */
+    double *logp;       /* [cap] */
+    double *g;          /* [cap, d] target scores */
+    vf_real *gc;        /* [cap, d] the surrogate's constant */
+    vf_real *xcopy;     /* [cap, d] x for the density pass */
+    vf_real *saved;     /* [size] parameter gradients saved around the density pass (path only) */
+};
+
+int vf_vi_objective_from_name(const char *name)
+{
+    if (!name) return -1;
+    if (strcmp(name, "rkl") == 0) return VF_VI_RKL;
+    if (strcmp(name, "path") == 0) return VF_VI_PATH;
+    return -1;
+}
+
+const char *vf_vi_objective_name(vf_vi_objective o)
+{
+    return o == VF_VI_RKL ? "rkl" : o == VF_VI_PATH ? "path" : "unknown";
+}
+
+vf_status vf_vi_new(const vf_flow *f, vf_params *p, const vf_target *target, vf_vi **out)
+{
+    if (out) *out = NULL;
+    if (!f || !p || !target || !out || !target->log_prob) return vf__error(VF_ERR_ARG, "vi: NULL argument");
+    if (vf_flow_context_dim(f) != 0) return vf__error(VF_ERR_ARG, "vi: the flow must be unconditional");
+    if (!vf_params_is_finalized(p)) return vf__error(VF_ERR_STATE, "vi: the parameter store is not finalized");
+    if (vf_flow_dim(f) != target->dim)
+        return vf__error(VF_ERR_SHAPE, "vi: the flow has dimension %lld but target %s has %lld",
+                         (long long)vf_flow_dim(f), target->name, (long long)target->dim);
+    vf_vi *v = vf_malloc(sizeof *v);
+    if (!v) return vf__error(VF_ERR_NOMEM, "vi: out of memory");
+    memset(v, 0, sizeof *v);
+    v->f = f;
+    v->p = p;
+    v->target = target;
+    v->d = target->dim;
+    v->t = vf_tape_new();
+    v->u = vf_tape_new();
+    int64_t size = vf_params_size(p);
+    v->saved = vf_malloc((size_t)(size > 0 ? size : 1) * sizeof *v->saved);
+    if (!v->t || !v->u || !v->saved) {
+        vf_vi_free(v);
+        return vf__error(VF_ERR_NOMEM, "vi: out of memory");
+    }
+    *out = v;
+    return VF_OK;
+}
+
+void vf_vi_free(vf_vi *v)
+{
+    if (!v) return;
+    vf_tape_free(v->t);
+    vf_tape_free(v->u);
+    vf_free(v->logp);
+    vf_free(v->g);
+    vf_free(v->gc);
+    vf_free(v->xcopy);
+    vf_free(v->saved);
+    vf_free(v);
+}
+
+static vf_status reserve(vf_vi *v, int64_t n)
+{
+    if (n <= v->cap) return VF_OK;
+    size_t nd = (size_t)(n * v->d);
+    double *logp = vf_malloc((size_t)n * sizeof *logp), *g = vf_malloc(nd * sizeof *g);
+    vf_real *gc = vf_malloc(nd * sizeof *gc), *xc = vf_malloc(nd * sizeof *xc);
+    if (!logp || !g || !gc || !xc) {
+        vf_free(logp);
+        vf_free(g);
+        vf_free(gc);
+        vf_free(xc);
+        return vf__error(VF_ERR_NOMEM, "vi: out of memory for %lld draws", (long long)n);
+    }
+    vf_free(v->logp);
+    vf_free(v->g);
+    vf_free(v->gc);
+    vf_free(v->xcopy);
+    v->logp = logp;
+    v->g = g;
+    v->gc = gc;
+    v->xcopy = xc;
+    v->cap = n;
+    return VF_OK;
+}
+
+static vf_status tape_failed(const vf_tape *t, const char *what)
+{
+    return vf__error(vf_tape_status(t), "vi: %s: %s", what, vf_tape_error(t));
+}
+
+/* h = grad_x log q(x) for x [n, d] (the path term), into v->gc as g - h; the store's gradients are
+ * left as they were. Rows with a non-finite h keep gc = g. */
+static vf_status path_term(vf_vi *v, int64_t n, const vf_real *x)
+{
+    int64_t nd = n * v->d, size = vf_params_size(v->p);
+    vf_real *grads = vf_params_grads(v->p);
+    memcpy(v->xcopy, x, (size_t)nd * sizeof *x);
+    memcpy(v->saved, grads, (size_t)size * sizeof *grads);
+    vf_tape_reset(v->u);
+    vf_var xi = vf_input_grad(v->u, v->xcopy, 2, (int64_t[]){n, v->d});
+    vf_var lq = vf_flow_log_prob(v->f, v->p, v->u, xi, VF_NOVAR);
+    vf_var s = vf_sum(v->u, lq, VF_ALL_AXES, 0);
+    vf_status st = vf_tape_status(v->u);
+    if (st != VF_OK) return tape_failed(v->u, "log q at the draws");
+    st = vf_backward(v->u, s);
+    memcpy(grads, v->saved, (size_t)size * sizeof *grads);
+    if (st != VF_OK) return tape_failed(v->u, "grad log q at the draws");
+    const vf_real *h = vf_grad(v->u, xi);
+    if (!h) return vf__error(VF_ERR_STATE, "vi: no gradient of log q with respect to the draws");
+    for (int64_t i = 0; i < n; i++) {
+        int ok = 1;
+        for (int64_t k = 0; k < v->d; k++) ok &= isfinite((double)h[i * v->d + k]);
+        if (ok)
+            for (int64_t k = 0; k < v->d; k++) v->gc[i * v->d + k] = (vf_real)(v->g[i * v->d + k] - (double)h[i * v->d + k]);
+    }
+    return VF_OK;
+}
+
+vf_status vf_vi_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss)
+{
+    if (!v || !r || n < 1) return vf__error(VF_ERR_ARG, "vi grad: bad arguments (n %lld)", (long long)n);
+    if (obj != VF_VI_RKL && obj != VF_VI_PATH) return vf__error(VF_ERR_ARG, "vi grad: unknown objective %d", (int)obj);
+    vf_status s = reserve(v, n);
+    if (s != VF_OK) return s;
+    vf_tape *t = v->t;
+    vf_tape_reset(t);
+    vf_var lq;
+    vf_var x = vf_flow_sample(v->f, v->p, t, n, VF_NOVAR, r, &lq);
+    if (vf_tape_status(t) != VF_OK) return tape_failed(t, "sampling the flow");
+    const vf_real *xd = vf_value(t, x)->data, *lqd = vf_value(t, lq)->data;
+    s = vf_target_scores(v->target, n, xd, v->logp, v->g);
+    if (s != VF_OK) return s;
+    double acc = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite((double)lqd[i]))
+            return vf__error(VF_ERR_NUMERIC, "vi grad: log q is not finite at draw %lld", (long long)i);
+        acc += (double)lqd[i] - v->logp[i];
+    }
+    if (loss) *loss = acc / (double)n;
+    for (int64_t i = 0; i < n * v->d; i++) v->gc[i] = (vf_real)v->g[i];
+    if (obj == VF_VI_PATH) {
+        s = path_term(v, n, xd);
+        if (s != VF_OK) return s;
+    }
+    vf_var gc = vf_input(t, v->gc, 2, (int64_t[]){n, v->d});
+    vf_var inner = vf_scale(t, vf_sum(t, vf_mul(t, x, gc), VF_ALL_AXES, 0), -1.0 / (double)n);
+    vf_var sur = obj == VF_VI_RKL ? vf_add(t, vf_mean(t, lq, VF_ALL_AXES, 0), inner) : inner;
+    if (vf_tape_status(t) != VF_OK) return tape_failed(t, "the surrogate loss");
+    s = vf_backward(t, sur);
+    if (s != VF_OK) return tape_failed(t, "the backward pass");
+    return VF_OK;
+}
+
+vf_status vf_vi_draw(vf_vi *v, int64_t n, vf_rng *r, vf_real *x, double *logw, double *logq, double *logp)
+{
+    if (!v || !r || n < 0) return vf__error(VF_ERR_ARG, "vi draw: bad arguments");
+    vf_tape *t = v->u;
+    int64_t chunk = n < VI_DRAW_CHUNK ? n : VI_DRAW_CHUNK;
+    vf_status s = reserve(v, chunk > 0 ? chunk : 1);
+    if (s != VF_OK) return s;
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+        int64_t m = n - i0 < chunk ? n - i0 : chunk;
+        vf_tape_reset(t);
+        vf_tape_set_grad_enabled(t, 0);
+        vf_var lq;
+        vf_var xs = vf_flow_sample(v->f, v->p, t, m, VF_NOVAR, r, &lq);
+        if (vf_tape_status(t) != VF_OK) {
+            s = tape_failed(t, "sampling the flow");
+            break;
+        }
+        const vf_real *xd = vf_value(t, xs)->data, *lqd = vf_value(t, lq)->data;
+        s = vf_target_scores(v->target, m, xd, v->logp, NULL);
+        if (s != VF_OK) {
+            if (i0 > 0) s = vf__error(s, "%s (rows counted from draw %lld)", vf_last_error(), (long long)i0);
+            break;
+        }
+        for (int64_t i = 0; i < m; i++) {
+            if (x) memcpy(x + (i0 + i) * v->d, xd + i * v->d, (size_t)v->d * sizeof *x);
+            if (logq) logq[i0 + i] = (double)lqd[i];
+            if (logp) logp[i0 + i] = v->logp[i];
+            if (logw) logw[i0 + i] = v->logp[i] == -INFINITY ? -INFINITY : v->logp[i] - (double)lqd[i];
+        }
+    }
+    vf_tape_reset(t);
+    vf_tape_set_grad_enabled(t, 1);
+    return s;
+}
+
+vf_status vf_vi_log_q(vf_vi *v, int64_t n, const vf_real *x, double *logq)
+{
+    if (!v || n < 0 || (n > 0 && (!x || !logq))) return vf__error(VF_ERR_ARG, "vi log q: bad arguments");
+    vf_tape *t = v->u;
+    vf_status s = VF_OK;
+    for (int64_t i0 = 0; i0 < n; i0 += VI_DRAW_CHUNK) {
+        int64_t m = n - i0 < VI_DRAW_CHUNK ? n - i0 : VI_DRAW_CHUNK;
+        vf_tape_reset(t);
+        vf_tape_set_grad_enabled(t, 0);
+        vf_var xi = vf_input(t, x + i0 * v->d, 2, (int64_t[]){m, v->d});
+        vf_var lq = vf_flow_log_prob(v->f, v->p, t, xi, VF_NOVAR);
+        if (vf_tape_status(t) != VF_OK) {
+            s = tape_failed(t, "log q");
+            break;
+        }
+        const vf_real *lqd = vf_value(t, lq)->data;
+        for (int64_t i = 0; i < m; i++) logq[i0 + i] = (double)lqd[i];
+    }
+    vf_tape_reset(t);
+    vf_tape_set_grad_enabled(t, 1);
+    return s;
+}
