@@ -28,6 +28,7 @@ extern const cli_command cli_cmd_logprob;
 extern const cli_command cli_cmd_sample;
 extern const cli_command cli_cmd_particles;
 extern const cli_command cli_cmd_reflow;
+extern const cli_command cli_cmd_vi;
 
 /* Options every command accepts (CONTRACTS §2). */
 typedef struct cli_common {
@@ -74,6 +75,8 @@ typedef struct cli_file_opt {
     const char **value;
 } cli_file_opt;
 int cli_file_option(const char *cmd, int argc, char **argv, int *i, const cli_file_opt *opts);
+/* 1 when the folder that would hold path is writable. */
+int cli_output_dir_writable(const char *path);
 /* 0 when path ends in .csv or .npy; otherwise prints the usage error and returns 2. */
 int cli_check_table_name(const char *cmd, const char *path);
 

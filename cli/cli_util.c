@@ -240,3 +240,16 @@ int cli_check_table_name(const char *cmd, const char *path)
     if (strcasecmp(ext, "csv") == 0 || strcasecmp(ext, "npy") == 0) return 0;
     return cli_usage_error(cmd, "-o %s: the file name must end in .csv or .npy", path);
 }
+
+int cli_output_dir_writable(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) return access(".", W_OK) == 0;
+    size_t len = (size_t)(slash - path);
+    if (len == 0) len = 1;
+    if (len >= sizeof dir) return 0;
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    return access(dir, W_OK) == 0;
+}

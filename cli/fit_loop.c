@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "fit_loop.h"
+#include "progress.h"
 
 #define FIT_EVAL_CHUNK 4096
 
@@ -28,13 +29,6 @@ fit_options fit_default_options(void)
     o.stop_after = 0;
     o.resume = NULL;
     return o;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static vf_status fail(fit_result *r, vf_status s, const char *fmt, ...)
@@ -85,18 +79,11 @@ vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
 }
 
-/* The progress line on stderr: redrawn with "\r" at most FIT_PROGRESS_HZ times a second. */
-#define FIT_PROGRESS_HZ 10.0
-
-typedef struct progress {
-    int on, drawn, width;   /* enabled; something is on the line; its length */
-    double last;            /* time of the last redraw */
-} progress;
-
-static void progress_draw(progress *pg, int force, double now, double t0, int64_t e, int64_t epochs, int64_t step,
+/* The progress line on stderr (progress.h). */
+static void progress_draw(cli_progress *pg, int force, double now, double t0, int64_t e, int64_t epochs, int64_t step,
                           int64_t total, double train, double valid)
 {
-    if (!pg->on || (!force && pg->drawn && now - pg->last < 1.0 / FIT_PROGRESS_HZ)) return;
+    if (!cli_progress_due(pg, force)) return;
     char line[256];
     double el = now - t0, rate = el > 0 ? (double)step / el : 0.0;
     int k = snprintf(line, sizeof line, "epoch %lld/%lld  step %lld/%lld  train NLL %.4f  valid NLL ", (long long)e,
@@ -104,23 +91,9 @@ static void progress_draw(progress *pg, int force, double now, double t0, int64_
     if (isfinite(valid)) k += snprintf(line + k, sizeof line - (size_t)k, "%.4f", valid);
     else k += snprintf(line + k, sizeof line - (size_t)k, "-");
     k += snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s  ETA ", rate);
-    if (rate > 0) k += snprintf(line + k, sizeof line - (size_t)k, "%.0f s", (double)(total - step) / rate);
-    else k += snprintf(line + k, sizeof line - (size_t)k, "-");
-    fprintf(stderr, "\r%s%*s", line, pg->width > k ? pg->width - k : 0, "");
-    fflush(stderr);
-    pg->width = k;
-    pg->drawn = 1;
-    pg->last = now;
-}
-
-/* Ends the progress line with a newline (when one was drawn). */
-static void progress_end(progress *pg)
-{
-    if (pg->on && pg->drawn) {
-        fputc('\n', stderr);
-        fflush(stderr);
-    }
-    pg->drawn = 0;
+    if (rate > 0) snprintf(line + k, sizeof line - (size_t)k, "%.0f s", (double)(total - step) / rate);
+    else snprintf(line + k, sizeof line - (size_t)k, "-");
+    cli_progress_draw(pg, line);
 }
 
 /* One optimizer step on rows idx[0..m) of train; *nll receives the batch's mean NLL. */
@@ -210,7 +183,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     if (sch.warmup_steps >= total) sch.warmup_steps = total - 1;
     sch.final_fraction = 0.01;
 
-    progress pg = {o->progress, 0, 0, 0.0};
+    cli_progress pg = {o->progress, 0, 0, 0.0};
     vf_status s = VF_ERR_NOMEM;
     vf_tape *t = vf_tape_new();
     vf_adam *opt = NULL;
@@ -242,7 +215,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         st.last_train = st.last_valid = NAN;
     }
     vf_rng *noise = o->dequantize ? &st.noise : NULL;
-    double t0 = now_seconds() - st.seconds;
+    double t0 = cli_now_seconds() - st.seconds;
     int64_t first = st.epoch + 1;
     r->epochs = st.epoch;
     for (int64_t e = first; e <= epochs && st.step < total; e++) {
@@ -264,7 +237,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             st.step++;
             sum += nll * (double)m;
             rows += m;
-            progress_draw(&pg, 0, now_seconds(), t0, e, epochs, st.step, total, sum / (double)rows, st.last_valid);
+            progress_draw(&pg, 0, cli_now_seconds(), t0, e, epochs, st.step, total, sum / (double)rows, st.last_valid);
         }
         r->epochs = e;
         double vnll = NAN;
@@ -277,13 +250,13 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         }
         st.last_valid = vnll;
         st.last_train = sum / (double)rows;
-        progress_draw(&pg, 0, now_seconds(), t0, e, epochs, st.step, total, st.last_train, st.last_valid);
+        progress_draw(&pg, 0, cli_now_seconds(), t0, e, epochs, st.step, total, st.last_train, st.last_valid);
         if (log) {
             fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_nll\":%.9g,\"valid_nll\":", (long long)e,
                     (long long)st.step, st.last_train);
             if (nv > 0) fprintf(log, "%.9g", vnll);
             else fputs("null", log);
-            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), now_seconds() - t0);
+            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), cli_now_seconds() - t0);
             fflush(log);
         }
         int stop = 0;
@@ -300,7 +273,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         int pause = o->stop_after > 0 && e - first + 1 >= o->stop_after && e < epochs && st.step < total && !stop;
         if (o->checkpoint && !stop && (e % o->checkpoint_every == 0 || pause)) {
             vf_adam_state(opt, &st.adam_m, &st.adam_v, &st.adam_step);
-            st.seconds = now_seconds() - t0;
+            st.seconds = cli_now_seconds() - t0;
             if ((s = o->checkpoint(o->checkpoint_ctx, &st)) != VF_OK) {
                 fail(r, s, "%s", vf_last_error());
                 goto done;
@@ -315,11 +288,11 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             break;
         }
     }
-    progress_draw(&pg, 1, now_seconds(), t0, r->epochs, epochs, st.step, total, st.last_train, st.last_valid);
-    progress_end(&pg);
+    progress_draw(&pg, 1, cli_now_seconds(), t0, r->epochs, epochs, st.step, total, st.last_train, st.last_valid);
+    cli_progress_end(&pg);
     r->steps = st.step;
     r->best_epoch = st.best_epoch;
-    r->seconds = now_seconds() - t0;
+    r->seconds = cli_now_seconds() - t0;
     memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
     if (bbytes) memcpy(vf_params_buffers(p), st.best_buffers, bbytes);
     if ((s = fit_mean_nll(f, p, t, train, nt, d, noise, &r->train_nll)) != VF_OK) {
@@ -329,7 +302,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     if (nv > 0) r->valid_nll = st.best_valid;
     s = VF_OK;
 done:
-    progress_end(&pg);
+    cli_progress_end(&pg);
     vf_adam_free(opt);
     vf_tape_free(t);
     free(perm);

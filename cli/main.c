@@ -18,6 +18,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_eval,
     &cli_cmd_particles,
     &cli_cmd_reflow,
+    &cli_cmd_vi,
     NULL,
 };
 

@@ -1,12 +1,14 @@
-/* gauss_plugin.c — a target plugin for test_target (CONTRACTS §3): N(0, I) in ARG dimensions
- * (default 2), with a gradient. ARG "fail" makes init fail with a message. Built as a MODULE by
+/* gauss_plugin.c — a target plugin for test_target and tests/cli/test_vi.sh (CONTRACTS §3): N(0, I)
+ * in ARG dimensions (default 2), with a gradient. ARG "fail" makes init fail with a message; ARG
+ * "nan" gives a 2-D target whose log-density is NaN where x1 > 1 (a plugin bug to be reported). Built as a MODULE by
  * tests/CMakeLists.txt; also the shape of a user's plugin (cc -shared -fPIC -O2 ...). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct plugin_state {
-    int dim;
+    int dim, nan;
 } plugin_state;
 
 void *varflow_target_init(const char *arg, char *err, unsigned long errlen);
@@ -25,7 +27,8 @@ void *varflow_target_init(const char *arg, char *err, unsigned long errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->dim = arg && *arg ? atoi(arg) : 2;
+    s->nan = arg && strcmp(arg, "nan") == 0;
+    s->dim = arg && *arg && !s->nan ? atoi(arg) : 2;
     return s;
 }
 
@@ -39,6 +42,7 @@ double varflow_target_log_prob(void *state, const double *x, double *grad)
         q += x[k] * x[k];
         if (grad) grad[k] = -x[k];
     }
+    if (s->nan && x[0] > 1) return NAN;
     return -0.5 * q;
 }
 

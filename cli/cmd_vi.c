@@ -1,0 +1,402 @@
+/* cmd_vi.c — `varflow vi`: fits a normalizing flow to an unnormalized target density by reverse KL
+ * (vf_vi.h), then reports the importance-sampling estimates (log Z, ESS, k-hat) and saves the flow as
+ * an ordinary model file. The loop is in vi_loop.c; checkpoints use fit_checkpoint.c's format. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "fit_checkpoint.h"
+#include "vi_loop.h"
+
+#define VI_DEFAULT_FLOW "nsf_coupling:transforms=8,hidden=64x2,bins=8,bound=5"
+#define VI_DEFAULT_FLOW_1D "nsf:transforms=4,hidden=64x2,bins=8,bound=5"
+#define VI_DEFAULT_IS 10000
+
+static void vi_help(FILE *out)
+{
+    vi_options o = vi_default_options();
+    fprintf(out,
+            "Usage: varflow vi --target SPEC [--flow SPEC] [--objective rkl|path] -o MODEL [options]\n"
+            "\n"
+            "Fits a normalizing flow q to the unnormalized density p~ = Z p of --target by minimizing the\n"
+            "reverse KL divergence (the loss E_q[log q - log p~] = KL(q || p) - log Z, the negative ELBO),\n"
+            "with draws through the flow's sampling direction; Adam, cosine learning rate with linear\n"
+            "warm-up, gradient-norm clipping. Then draws --is-samples points of q and reports importance-\n"
+            "sampling estimates: the ELBO, log Z with its standard error, the ESS, and the PSIS k-hat (a\n"
+            "warning above 0.7: the weights are too heavy-tailed to trust). MODEL is an ordinary flow model\n"
+            "file (.safetensors): varflow sample, logprob and info work on it.\n"
+            "\n"
+            "Options:\n"
+            "  --target SPEC        the target (required): NAME[:key=value,...] or plugin:PATH[:ARG] (list below)\n"
+            "  -o, --output MODEL   model file to write (required)\n"
+            "  --flow SPEC          flow preset (varflow fit --help lists them; default %s,\n"
+            "                       in 1-D %s)\n"
+            "  --objective NAME     rkl: reparameterization gradient (default); path: the path (sticking-\n"
+            "                       the-landing) gradient, lower variance near convergence, about 1.5x the cost\n"
+            "  --box A              put a scaled tanh last in the sampling direction, so every draw lies in\n"
+            "                       (-A, A)^d (default 4 for u2, u3, u4, which live on [-4, 4]^2; 0: none)\n"
+            "  --steps K            optimizer steps (default %lld)\n"
+            "  --batch B            draws per step (default %lld)\n"
+            "  --lr LR              peak learning rate (default %g)\n"
+            "  --warmup W           warm-up steps (default min(100, steps / 10))\n"
+            "  --clip C             gradient-norm clipping threshold (default %g)\n"
+            "  --is-samples N       draws for the final estimates (default %d; at least 25)\n"
+            "  --samples FILE       write those draws with their log weights (.csv or .npy): N rows of d + 1\n"
+            "                       columns, x_1..x_d then log w = log p~(x) - log q(x); self-normalized\n"
+            "                       weights exp(log w - max) / sum give importance-weighted expectations\n"
+            "  --log FILE           a JSON line every 10 steps: step, loss, lr, seconds\n"
+            "  --checkpoint FILE    write FILE atomically every --checkpoint-every N steps (default %lld) and\n"
+            "                       at the end: a model file of the current flow that also holds the optimizer\n"
+            "                       state and the sampling generator\n"
+            "  --resume FILE        continue from checkpoint FILE exactly as the uninterrupted run would: give\n"
+            "                       the same --target, --flow, --objective, --batch, --box and --seed (--steps\n"
+            "                       and --lr may change); --log FILE is appended to\n"
+            "  --stop-after N       end this run after N steps with a checkpoint (needs --checkpoint)\n",
+            VI_DEFAULT_FLOW, VI_DEFAULT_FLOW_1D, (long long)o.steps, (long long)o.batch, o.lr, o.clip,
+            VI_DEFAULT_IS, (long long)o.checkpoint_every);
+    cli_print_common_help(out);
+    fprintf(out, "\nTargets:\n");
+    for (const char *const *p = vf_target_names(); *p; p++) fprintf(out, "  %-13s %s\n", *p, vf_target_defaults(*p));
+    fprintf(out, "  %-13s a shared library with the varflow_target_* ABI (docs/particles.md)\n", "plugin:PATH[:ARG]");
+    fprintf(out,
+            "\nWith --json, prints {\"elbo\", \"elbo_stderr\", \"log_z\", \"log_z_stderr\", \"ess\", \"ess_fraction\",\n"
+            "\"khat\", \"forward_ess_fraction\" (targets with exact samples; else null), \"log_z_true\" (when\n"
+            "known; else null), \"loss\" (mean of the last 100 training losses), \"steps\", \"seconds\", \"params\",\n"
+            "\"is_samples\", \"paused\", \"model\"}. Exit codes: 0 success, 1 runtime error (a target that\n"
+            "returns NaN, an unloadable plugin, divergence), 2 usage error.\n");
+}
+
+typedef struct vi_args {
+    const char *target, *flow, *output, *log, *checkpoint, *resume, *samples;
+    double box;
+    int have_box;
+    int64_t is_samples;
+    vi_options o;
+    cli_common common;
+} vi_args;
+
+static int parse_args(int argc, char **argv, vi_args *a)
+{
+    const char *cmd = "vi";
+    memset(a, 0, sizeof *a);
+    a->o = vi_default_options();
+    a->is_samples = VI_DEFAULT_IS;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *v = NULL;
+        int c = cli_common_option(cmd, argc, argv, &i, &a->common);
+        if (c < 0) return 2;
+        if (c > 0) continue;
+        static const char *const valued[] = {"--target", "--flow", "--objective", "--output", "--log", "--checkpoint",
+                                             "--resume", "--samples", "--box", "--steps", "--batch", "--lr",
+                                             "--warmup", "--clip", "--is-samples", "--checkpoint-every",
+                                             "--stop-after", NULL};
+        const char *name = NULL;
+        if (strcmp(arg, "-o") == 0) name = "--output";
+        for (int k = 0; !name && valued[k]; k++)
+            if (cli_is_option(arg, valued[k])) name = valued[k];
+        if (!name) {
+            if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
+            return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+        }
+        if (!(v = cli_option_value(cmd, argc, argv, &i))) return 2;
+        int64_t iv;
+        double dv;
+        if (strcmp(name, "--target") == 0) a->target = v;
+        else if (strcmp(name, "--flow") == 0) a->flow = v;
+        else if (strcmp(name, "--output") == 0) a->output = v;
+        else if (strcmp(name, "--log") == 0) a->log = v;
+        else if (strcmp(name, "--checkpoint") == 0) a->checkpoint = v;
+        else if (strcmp(name, "--resume") == 0) a->resume = v;
+        else if (strcmp(name, "--samples") == 0) a->samples = v;
+        else if (strcmp(name, "--objective") == 0) {
+            int ob = vf_vi_objective_from_name(v);
+            if (ob < 0) return cli_usage_error(cmd, "--objective: unknown '%s' (valid: rkl, path)", v);
+            a->o.objective = (vf_vi_objective)ob;
+        } else if (strcmp(name, "--box") == 0 || strcmp(name, "--lr") == 0 || strcmp(name, "--clip") == 0) {
+            int box = name[2] == 'b';
+            if (cli_parse_double(v, &dv) || !isfinite(dv) || dv < 0.0 || (!box && dv == 0.0))
+                return cli_usage_error(cmd, "%s: '%s' is not a %s number", name, v, box ? "non-negative" : "positive");
+            if (box) a->box = dv, a->have_box = 1;
+            else if (name[2] == 'l') a->o.lr = dv;
+            else a->o.clip = dv;
+        } else {
+            int64_t lo = strcmp(name, "--warmup") == 0 ? 0 : strcmp(name, "--is-samples") == 0 ? 25 : 1;
+            if (cli_parse_i64(v, lo, INT64_C(1) << 40, &iv))
+                return cli_usage_error(cmd, "%s: '%s' is not a whole number >= %lld", name, v, (long long)lo);
+            if (strcmp(name, "--steps") == 0) a->o.steps = iv;
+            else if (strcmp(name, "--batch") == 0) a->o.batch = iv;
+            else if (strcmp(name, "--warmup") == 0) a->o.warmup = iv;
+            else if (strcmp(name, "--is-samples") == 0) a->is_samples = iv;
+            else if (strcmp(name, "--checkpoint-every") == 0) a->o.checkpoint_every = iv;
+            else a->o.stop_after = iv;
+        }
+    }
+    if (!a->target) return cli_usage_error(cmd, "missing --target SPEC");
+    if (!a->output) return cli_usage_error(cmd, "missing -o MODEL");
+    if (!*a->output) return cli_usage_error(cmd, "-o: empty file name");
+    if (a->samples && cli_check_table_name(cmd, a->samples)) return 2;
+    if (!a->checkpoint && a->o.stop_after > 0) return cli_usage_error(cmd, "--stop-after needs --checkpoint FILE");
+    if (a->checkpoint && !*a->checkpoint) return cli_usage_error(cmd, "--checkpoint: empty file name");
+    if (a->o.warmup >= a->o.steps) return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld",
+                                                          (long long)a->o.warmup, (long long)a->o.steps);
+    a->o.seed = a->common.seed;
+    a->o.progress = cli_show_progress(&a->common);
+    return 0;
+}
+
+/* The run's settings as metadata (checked on --resume). */
+typedef struct vi_meta {
+    const char *keys[24], *values[24];
+    int64_t n;
+    char seed[32], batch[32], lr[40], box[40], steps[32], text[8][40];
+} vi_meta;
+
+static void settings_meta(const vi_args *a, const char *flow, vi_meta *m)
+{
+    snprintf(m->seed, sizeof m->seed, "%llu", (unsigned long long)a->o.seed);
+    snprintf(m->batch, sizeof m->batch, "%lld", (long long)a->o.batch);
+    snprintf(m->lr, sizeof m->lr, "%g", a->o.lr);
+    snprintf(m->box, sizeof m->box, "%g", a->box);
+    snprintf(m->steps, sizeof m->steps, "%lld", (long long)a->o.steps);
+    const char *keys[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.lr", "vi.box", "vi.steps",
+                          "varflow_version"};
+    const char *values[] = {a->target, flow, vf_vi_objective_name(a->o.objective), m->seed, m->batch, m->lr, m->box,
+                            m->steps, vf_version()};
+    m->n = (int64_t)(sizeof keys / sizeof keys[0]);
+    for (int64_t i = 0; i < m->n; i++) {
+        m->keys[i] = keys[i];
+        m->values[i] = values[i];
+    }
+}
+
+/* A new flow for the target: [atanh box map,] the preset; finalized. 0 or the exit code printed. */
+static int new_flow(const vi_args *a, const char *spec, int64_t d, vf_params **pp, vf_flow **fp)
+{
+    vf_params *p = vf_params_new();
+    if (!p) return cli_runtime_error("vi", "out of memory");
+    vf_status s;
+    if (a->box > 0) {
+        vf_tanh_params tp = vf_tanh_default_params(d);
+        tp.scale = a->box;
+        vf_transform *lead = NULL;
+        s = vf_atanh_new(p, "transforms.0", &tp, &lead);
+        if (s == VF_OK) s = vf_flow_from_spec_after(spec, d, 0, 1, &lead, p, fp);
+    } else {
+        s = vf_flow_from_spec(spec, d, 0, p, fp);
+    }
+    if (s == VF_OK) s = vf_params_finalize(p, a->o.seed);
+    if (s != VF_OK) {
+        int rc = s == VF_ERR_ARG ? cli_usage_error("vi", "--flow %s: %s", spec, vf_last_error())
+                                 : cli_runtime_error("vi", "%s", vf_last_error());
+        vf_flow_free(*fp);
+        *fp = NULL;
+        vf_params_free(p);
+        return rc;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* --resume: the flow and state from the checkpoint, checked against this run's settings. */
+static int load_resume(const vi_args *a, const vi_meta *want, int64_t d, vf_params **p, vf_flow **flow,
+                       vf_model_meta *meta, fit_state *st)
+{
+    if (vf_flow_load(a->resume, p, flow, meta) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
+    if (fit_checkpoint_read(a->resume, meta, *p, st) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
+    if (vf_flow_dim(*flow) != d)
+        return cli_runtime_error("vi", "--resume %s: the checkpoint's flow has dimension %lld but target %s has %lld",
+                                 a->resume, (long long)vf_flow_dim(*flow), a->target, (long long)d);
+    static const char *const must[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.box", NULL};
+    for (int k = 0; must[k]; k++) {
+        const char *have = vf_model_meta_get(meta, must[k]), *w = NULL;
+        for (int64_t i = 0; i < want->n; i++)
+            if (strcmp(want->keys[i], must[k]) == 0) w = want->values[i];
+        if (!have || !w || strcmp(have, w) != 0)
+            return cli_runtime_error("vi", "--resume %s: the checkpoint was made with %s %s, this run has %s", a->resume,
+                                     must[k], have ? have : "(none)", w ? w : "(none)");
+    }
+    return 0;
+}
+
+static int write_samples(const char *path, int64_t n, int64_t d, const vf_real *x, const double *logw)
+{
+    vf_real *buf = malloc(sizeof(vf_real) * (size_t)(n * (d + 1)));
+    if (!buf) return cli_runtime_error("vi", "out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(buf + i * (d + 1), x + i * d, sizeof(vf_real) * (size_t)d);
+        buf[i * (d + 1) + d] = (vf_real)logw[i];
+    }
+    vf_tensor t = vf_tensor_wrap(buf, 2, (int64_t[]){n, d + 1});
+    vf_status s = vf_write_table(path, &t);
+    free(buf);
+    if (s != VF_OK) return cli_runtime_error("vi", "cannot write %s: %s", path, vf_last_error());
+    return 0;
+}
+
+static void json_num(const char *key, double v, int comma)
+{
+    printf("%s\"%s\":", comma ? "," : "", key);
+    if (isfinite(v)) printf("%.9g", v);
+    else fputs("null", stdout);
+}
+
+static int vi_run(int argc, char **argv)
+{
+    vi_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+    if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
+    vf_target target;
+    vf_status s = vf_target_from_spec(a.target, &target);
+    if (s == VF_ERR_ARG) return cli_usage_error("vi", "--target %s: %s", a.target, vf_last_error());
+    if (s != VF_OK) return cli_runtime_error("vi", "--target %s: %s", a.target, vf_last_error());
+    int64_t d = target.dim;
+    if (!a.have_box && (strcmp(target.name, "u2") == 0 || strcmp(target.name, "u3") == 0 || strcmp(target.name, "u4") == 0))
+        a.box = 4;
+    const char *spec = a.flow ? a.flow : d >= 2 ? VI_DEFAULT_FLOW : VI_DEFAULT_FLOW_1D;
+    vf_params *p = NULL;
+    vf_flow *flow = NULL;
+    vf_vi *v = NULL;
+    FILE *log = NULL;
+    vf_model_meta meta = {0, NULL, NULL};
+    fit_state state;
+    memset(&state, 0, sizeof state);
+    vf_real *x = NULL;
+    double *logw = NULL, *lq = NULL;
+    rc = 1;
+    if (!cli_output_dir_writable(a.output)) {
+        cli_runtime_error("vi", "cannot write %s: its folder is not writable", a.output);
+        goto done;
+    }
+    vi_meta m;
+    settings_meta(&a, spec, &m);
+    rc = a.resume ? load_resume(&a, &m, d, &p, &flow, &meta, &state) : new_flow(&a, spec, d, &p, &flow);
+    if (rc) goto done;
+    rc = 1;
+    if (a.resume) a.o.resume = &state;
+    if (vf_vi_new(flow, p, &target, &v) != VF_OK) {
+        cli_runtime_error("vi", "%s", vf_last_error());
+        goto done;
+    }
+    fit_ckpt ck = {a.checkpoint, flow, p, m.n, m.keys, m.values, a.o.batch, d};
+    if (a.checkpoint) {
+        a.o.checkpoint = fit_checkpoint_write;
+        a.o.checkpoint_ctx = &ck;
+    }
+    if (a.log && !(log = fopen(a.log, a.resume ? "a" : "w"))) {
+        cli_runtime_error("vi", "cannot write %s", a.log);
+        goto done;
+    }
+    vi_result r;
+    if (vi_train(v, p, &a.o, log, &r) != VF_OK) {
+        cli_runtime_error("vi", "%s%s%s", r.error, a.checkpoint ? "; the last good checkpoint is " : "",
+                          a.checkpoint ? a.checkpoint : "");
+        goto done;
+    }
+    if (log) {
+        int bad = ferror(log);
+        bad |= fclose(log) != 0;
+        log = NULL;
+        if (bad) {
+            cli_runtime_error("vi", "cannot write %s", a.log);
+            goto done;
+        }
+    }
+    /* the importance-sampling estimates, from a generator of their own */
+    int64_t n = a.is_samples;
+    x = malloc(sizeof(vf_real) * (size_t)(n * d));
+    logw = malloc(sizeof(double) * (size_t)n);
+    lq = malloc(sizeof(double) * (size_t)n);
+    if (!x || !logw || !lq) {
+        cli_runtime_error("vi", "out of memory for %lld draws", (long long)n);
+        goto done;
+    }
+    vf_rng rng;
+    vf_rng_init(&rng, a.o.seed, 23);
+    vf_is_stats st;
+    if (vf_vi_draw(v, n, &rng, x, logw, NULL, NULL) != VF_OK || vf_is_summarize(n, logw, &st) != VF_OK) {
+        cli_runtime_error("vi", "importance sampling: %s", vf_last_error());
+        goto done;
+    }
+    if (a.samples && write_samples(a.samples, n, d, x, logw)) goto done;
+    double fwd = NAN;
+    if (target.sample) { /* forward ESS from exact draws of the target */
+        if (vf_target_sample(&target, n, &rng, x) != VF_OK || vf_vi_log_q(v, n, x, lq) != VF_OK ||
+            vf_target_scores(&target, n, x, logw, NULL) != VF_OK) {
+            cli_runtime_error("vi", "forward ESS: %s", vf_last_error());
+            goto done;
+        }
+        for (int64_t i = 0; i < n; i++) logw[i] -= lq[i];
+        if (vf_is_forward_ess(n, logw, &fwd) != VF_OK) fwd = NAN; /* q = 0 at a draw of p: no estimate */
+    }
+    char num[8][40];
+    snprintf(num[0], 40, "%.9g", st.elbo);
+    snprintf(num[1], 40, "%.9g", st.log_z);
+    snprintf(num[2], 40, "%.9g", st.log_z_stderr);
+    snprintf(num[3], 40, "%.9g", st.ess_fraction);
+    snprintf(num[4], 40, "%.9g", st.khat);
+    snprintf(num[5], 40, "%lld", (long long)r.steps);
+    snprintf(num[6], 40, "%.9g", r.loss);
+    const char *rk[] = {"vi.elbo", "vi.log_z", "vi.log_z_stderr", "vi.ess_fraction", "vi.khat", "vi.steps_done", "vi.loss"};
+    for (int i = 0; i < 7; i++) {
+        m.keys[m.n] = rk[i];
+        m.values[m.n++] = num[i];
+    }
+    if (vf_flow_save(flow, p, a.output, m.n, m.keys, m.values) != VF_OK) {
+        const char *msg = vf_last_error();
+        cli_runtime_error("vi", strstr(msg, a.output) ? "%s%s" : "cannot write %s: %s", strstr(msg, a.output) ? "" : a.output,
+                          msg);
+        goto done;
+    }
+    if (st.khat > 0.7)
+        fprintf(stderr, "varflow vi: warning: k-hat %.2f > 0.7: the importance weights are heavy-tailed, so log Z, "
+                        "its standard error and the ESS are not reliable\n", st.khat);
+    if (a.common.json) {
+        printf("{");
+        json_num("elbo", st.elbo, 0);
+        json_num("elbo_stderr", st.elbo_stderr, 1);
+        json_num("log_z", st.log_z, 1);
+        json_num("log_z_stderr", st.log_z_stderr, 1);
+        json_num("ess", st.ess, 1);
+        json_num("ess_fraction", st.ess_fraction, 1);
+        json_num("khat", st.khat, 1);
+        json_num("forward_ess_fraction", fwd, 1);
+        json_num("log_z_true", target.has_log_z ? target.log_z : NAN, 1);
+        json_num("loss", r.loss, 1);
+        printf(",\"steps\":%lld,\"seconds\":%.3f,\"params\":%lld,\"is_samples\":%lld,\"paused\":%s,\"model\":",
+               (long long)r.steps, r.seconds, (long long)vf_params_size(p), (long long)n, r.paused ? "true" : "false");
+        cli_json_string(stdout, a.output);
+        fputs("}\n", stdout);
+    } else if (!a.common.quiet) {
+        printf("fitted %s (%lld parameters) to %s by %s: %lld steps in %.1f s, loss (-ELBO) %.4f over the last steps\n",
+               spec, (long long)vf_params_size(p), a.target, vf_vi_objective_name(a.o.objective), (long long)r.steps,
+               r.seconds, r.loss);
+        printf("importance sampling, %lld draws: ELBO %.4f +- %.4f, log Z %.4f +- %.4f", (long long)n, st.elbo,
+               st.elbo_stderr, st.log_z, st.log_z_stderr);
+        if (target.has_log_z) printf(" (true %.4f)", target.log_z);
+        printf(", ESS %.0f (%.1f%%), k-hat %.2f", st.ess, 100 * st.ess_fraction, st.khat);
+        if (isfinite(fwd)) printf(", forward ESS %.1f%%", 100 * fwd);
+        printf("\nwrote %s%s%s\n", a.output, a.samples ? " and " : "", a.samples ? a.samples : "");
+        if (r.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
+    }
+    rc = 0;
+done:
+    if (log) fclose(log);
+    free(x);
+    free(logw);
+    free(lq);
+    vf_vi_free(v);
+    vf_flow_free(flow);
+    vf_params_free(p);
+    vf_model_meta_free(&meta);
+    fit_state_free(&state);
+    vf_target_free(&target);
+    return rc;
+}
+
+const cli_command cli_cmd_vi = {
+    "vi",
+    "fit a flow to an unnormalized log-density (variational inference) and estimate log Z",
+    vi_run,
+    vi_help,
+};

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test_vi.sh — `varflow vi`: a short fit to a normalized Gaussian target (--json keys, log Z = 0
+# within 5 reported standard errors, the --samples table, the model working with sample/logprob),
+# the same seed giving the same draws, a run stopped by --stop-after and resumed from its checkpoint
+# giving exactly the uninterrupted run's draws, the box map of u2, and one clear error each for a
+# plugin returning NaN, a plugin missing a symbol, a wrong dimension (a plugin's and a checkpoint's),
+# non-existent files, and usage errors. Plugins come from VF_TEST_PLUGIN / VF_TEST_PLUGIN_NOLP
+# (tests/CMakeLists.txt); without them those cases are skipped.
+# Usage: test_vi.sh PATH/TO/varflow
+set -u
+V=${1:?usage: test_vi.sh PATH/TO/varflow}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+lines() { wc -l <"$1" | tr -d ' '; }
+expect() {
+    local want=$1
+    shift
+    run "$@"
+    if [ "$rc" != "$want" ]; then
+        bad "varflow $*: exit code $rc, expected $want ($(head -c 300 "$T/err"))"
+        return
+    fi
+    if [ "$want" != 0 ] && { [ "$(lines "$T/err")" != 1 ] || [ -s "$T/out" ]; }; then
+        bad "varflow $*: expected one line on stderr and empty stdout, got: $(cat "$T/err" "$T/out")"
+        return
+    fi
+    ok
+}
+has() { grep -q -- "$1" "$T/err" && ok || bad "stderr lacks '$1': $(cat "$T/err")"; }
+json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
+
+FLOW=realnvp:transforms=4,hidden=16x2
+G=gauss:d=2,rho=0.5
+expect 0 vi --target $G --flow $FLOW --steps 150 --batch 128 --is-samples 2000 --seed 4 -o "$T/m.safetensors" \
+    --samples "$T/s.csv" --json
+for k in elbo log_z log_z_stderr ess ess_fraction khat forward_ess_fraction steps seconds; do
+    grep -q "\"$k\":" "$T/out" && ok || bad "--json lacks $k: $(cat "$T/out")"
+done
+lz=$(json_num log_z)
+se=$(json_num log_z_stderr)
+awk -v z="$lz" -v s="$se" 'BEGIN { exit !(s > 0 && s < 0.05 && z < 5 * s && -z < 5 * s) }' && ok || bad "log Z $lz +- $se is not 0"
+[ "$(json_num steps)" = 150 ] && ok || bad "steps: $(cat "$T/out")"
+[ "$(lines "$T/s.csv")" = 2000 ] && ok || bad "s.csv has $(lines "$T/s.csv") rows"
+awk -F, 'NF != 3 {exit 1}' "$T/s.csv" && ok || bad "s.csv rows are not x1,x2,logw"
+expect 0 sample --model "$T/m.safetensors" -n 10 -o "$T/draws.npy" --quiet
+expect 0 logprob --model "$T/m.safetensors" --data "$T/draws.npy" --json
+expect 0 vi --target $G --flow $FLOW --steps 150 --batch 128 --is-samples 2000 --seed 4 -o "$T/m2.safetensors" \
+    --samples "$T/s2.csv" --quiet
+cmp -s "$T/s.csv" "$T/s2.csv" && ok || bad "the same seed gave different draws"
+
+# Stop after 20 of 50 steps, resume, and get the uninterrupted run's draws bit for bit.
+A="--target $G --flow $FLOW --steps 50 --batch 64 --is-samples 200 --seed 2 --objective path"
+expect 0 vi $A -o "$T/full.safetensors" --samples "$T/full.csv" --quiet
+expect 0 vi $A -o "$T/half.safetensors" --checkpoint "$T/ck.safetensors" --checkpoint-every 7 --stop-after 20 --json
+grep -q '"paused":true' "$T/out" && [ "$(json_num steps)" = 20 ] && ok || bad "--stop-after 20: $(cat "$T/out")"
+expect 0 vi $A -o "$T/rest.safetensors" --resume "$T/ck.safetensors" --samples "$T/rest.csv" --log "$T/log.jsonl" --quiet
+cmp -s "$T/full.csv" "$T/rest.csv" && ok || bad "the resumed run differs from the uninterrupted one"
+grep -q '"step":50' "$T/log.jsonl" && ok || bad "the log lacks step 50"
+expect 1 vi --target $G --flow $FLOW --steps 50 --batch 32 --seed 2 --objective path -o "$T/x.safetensors" --resume "$T/ck.safetensors"
+has "vi.batch"
+expect 1 vi --target gauss:d=3 --flow $FLOW -o "$T/x.safetensors" --resume "$T/ck.safetensors"
+has "dimension"
+expect 1 vi --target $G -o "$T/x.safetensors" --resume "$T/nonexistent.safetensors"
+has "nonexistent.safetensors"
+
+# u2 lives on [-4, 4]^2: the flow ends in a scaled tanh, so every draw is inside.
+expect 0 vi --target u2 --flow $FLOW --steps 20 --is-samples 500 -o "$T/u2.safetensors" --samples "$T/u2.csv" --quiet
+awk -F, '$1 <= -4 || $1 >= 4 || $2 <= -4 || $2 >= 4 {exit 1}' "$T/u2.csv" && ok || bad "u2 draws outside the box"
+
+# Plugins: NaN, a missing symbol, a wrong dimension, a file that does not exist.
+if [ -n "${VF_TEST_PLUGIN:-}" ]; then
+    expect 0 vi --target "plugin:$VF_TEST_PLUGIN:3" --flow $FLOW --steps 5 --is-samples 100 -o "$T/p.safetensors" --quiet
+    expect 1 vi --target "plugin:$VF_TEST_PLUGIN:nan" --flow $FLOW --steps 50 -o "$T/x.safetensors"
+    has "NaN"
+    expect 1 vi --target "plugin:$VF_TEST_PLUGIN:0" -o "$T/x.safetensors"
+    has "varflow_target_dim returned 0"
+fi
+if [ -n "${VF_TEST_PLUGIN_NOLP:-}" ]; then
+    expect 1 vi --target "plugin:$VF_TEST_PLUGIN_NOLP" -o "$T/x.safetensors"
+    has "varflow_target_log_prob"
+fi
+expect 1 vi --target plugin:/nonexistent/target.so -o "$T/x.safetensors"
+has "/nonexistent/target.so"
+expect 1 vi --target gmm40:means=/nonexistent/means.csv -o "$T/x.safetensors"
+has "/nonexistent/means.csv"
+[ -e "$T/x.safetensors" ] && bad "a failed run left a model file" || ok
+
+# Usage errors.
+expect 2 vi -o "$T/x.safetensors"
+expect 2 vi --target u1
+expect 2 vi --target nosuch -o "$T/x.safetensors"
+has "u1"
+expect 2 vi --target u1 --objective fkl -o "$T/x.safetensors"
+expect 2 vi --target u1 --flow nosuch -o "$T/x.safetensors"
+expect 2 vi --target u1 --samples "$T/x.txt" -o "$T/x.safetensors"
+expect 2 vi --target u1 --stop-after 3 -o "$T/x.safetensors"
+expect 2 vi --target u1 --is-samples 10 -o "$T/x.safetensors"
+expect 0 vi --help
+grep -q "plugin:PATH" "$T/out" && grep -q "manywell" "$T/out" && ok || bad "vi --help lacks the targets"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
