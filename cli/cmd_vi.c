@@ -344,8 +344,8 @@ static int vi_run(int argc, char **argv)
     }
     if (vf_flow_save(flow, p, a.output, m.n, m.keys, m.values) != VF_OK) {
         const char *msg = vf_last_error();
-        cli_runtime_error("vi", strstr(msg, a.output) ? "%s%s" : "cannot write %s: %s", strstr(msg, a.output) ? "" : a.output,
-                          msg);
+        if (strstr(msg, a.output)) cli_runtime_error("vi", "%s", msg);
+        else cli_runtime_error("vi", "cannot write %s: %s", a.output, msg);
         goto done;
     }
     if (st.khat > 0.7)
