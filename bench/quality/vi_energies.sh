@@ -9,6 +9,7 @@
 #   OUTDIR    gets one JSON result and model per (target, seed), and vi_energies.md
 #   SEEDS     space-separated seeds in one argument (default "0 1 2")
 #   EXTRA     further `varflow vi` options (default: --steps 3000 --batch 512 --lr 3e-3)
+# TARGETS (environment) picks the energies (default "u1 u2 u3 u4"); the table is OUTDIR/vi_energies.md.
 # Fits run one at a time on one thread (about 15 to 30 s each on the shared 2-core machine).
 # Needs only a POSIX shell and awk.
 set -euo pipefail
@@ -25,7 +26,7 @@ num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2"; }
     echo "| target | seed | loss (last 100 steps) | ELBO +- se | gap log Z - ELBO | IS log Z +- se | true log Z | ESS fraction | k-hat | seconds |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
 } >"$OUT/vi_energies.md"
-for t in u1 u2 u3 u4; do
+for t in ${TARGETS:-u1 u2 u3 u4}; do
     for s in $SEEDS; do
         j="$OUT/$t.seed$s.json"
         "$V" vi --target "$t" --seed "$s" --threads 1 --is-samples 20000 "${EXTRA[@]}" -o "$OUT/$t.seed$s.safetensors" \
