@@ -38,6 +38,9 @@ int bench_suite_flows(bench_out *o, int threads, int quick, uint64_t seed);
 /* The flow-matching suite (bench_cfm.c): I-CFM training step and Euler sampling, d = 2. */
 int bench_suite_cfm(bench_out *o, int threads, int quick, uint64_t seed);
 
+/* The variational-inference suite (bench_vi.c): reverse-KL and path steps on u1. */
+int bench_suite_vi(bench_out *o, int threads, int quick, uint64_t seed);
+
 /* The optimal-transport suite (bench_ot.c): exact OT, Sinkhorn, sliced W, energy distance. */
 int bench_suite_ot(bench_out *o, int threads, int quick, uint64_t seed);
 

@@ -151,6 +151,9 @@ static void help(FILE *out)
           "  cfm      flow matching, d = 2: I-CFM training step of the vector field MLP 3-256-256-256-2\n"
           "           (SiLU, time as an input) at batch 512 with Adam (steps/s, GFLOP/s, fraction of sgemm),\n"
           "           and 100 Euler steps carrying 10,000 points through it (calls/s; --quick: 1024).\n"
+          "  vi       variational inference on the u1 energy: one reverse-KL step (256 draws through a\n"
+          "           coupling spline flow of 8 transforms, hidden 64x2, 8 bins; target gradient; backward;\n"
+          "           Adam) and one path-gradient step (steps/s); bench/torch_vi.py is the PyTorch reference.\n"
           "\n"
           "Options:\n"
           "  --quick       small sizes and short timings (a smoke test, not a measurement)\n"
@@ -181,8 +184,8 @@ static int run(int argc, char **argv)
         }
     }
     if (strcmp(suite, "engine") != 0 && strcmp(suite, "flows") != 0 && strcmp(suite, "cfm") != 0 &&
-        strcmp(suite, "ot") != 0)
-        return cli_usage_error("bench", "unknown suite '%s' (suites: engine, flows, cfm, ot)", suite);
+        strcmp(suite, "ot") != 0 && strcmp(suite, "vi") != 0)
+        return cli_usage_error("bench", "unknown suite '%s' (suites: engine, flows, cfm, ot, vi)", suite);
     int threads = c.threads > 0 ? c.threads : 1;
     vf_set_num_threads(threads);
     bench_out o = {c.json, 0};
@@ -190,7 +193,8 @@ static int run(int argc, char **argv)
     if (strcmp(suite, "flows") == 0) return bench_suite_flows(&o, threads, quick, seed);
     if (strcmp(suite, "cfm") == 0) return bench_suite_cfm(&o, threads, quick, seed);
     if (strcmp(suite, "ot") == 0) return bench_suite_ot(&o, threads, quick, seed);
+    if (strcmp(suite, "vi") == 0) return bench_suite_vi(&o, threads, quick, seed);
     return suite_engine(&o, threads, quick, seed);
 }
 
-const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine, flows, cfm, ot)", run, help};
+const cli_command cli_cmd_bench = {"bench", "run benchmark suites (engine, flows, cfm, ot, vi)", run, help};

@@ -32,7 +32,7 @@ static void vi_help(FILE *out)
             "  --flow SPEC          flow preset (varflow fit --help lists them; default %s,\n"
             "                       in 1-D %s)\n"
             "  --objective NAME     rkl: reparameterization gradient (default); path: the path (sticking-\n"
-            "                       the-landing) gradient, lower variance near convergence, about 1.5x the cost\n"
+            "                       the-landing) gradient, lower variance near convergence, about twice the cost\n"
             "  --box A              put a scaled tanh last in the sampling direction, so every draw lies in\n"
             "                       (-A, A)^d (default 4 for u2, u3, u4, which live on [-4, 4]^2; 0: none)\n"
             "  --steps K            optimizer steps (default %lld)\n"

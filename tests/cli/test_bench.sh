@@ -50,6 +50,10 @@ has_case "$T/cfm" cfm_train_vs_sgemm ratio
 has_case "$T/cfm" cfm_sample calls/s
 if grep -q '"solver":"euler","steps":100,"rows":1024' "$T/cfm"; then ok; else bad "cfm_sample lacks its parameters: $(cat "$T/cfm")"; fi
 
+if "$V" bench vi --quick --json >"$T/vi" 2>"$T/err"; then ok; else bad "bench vi failed: $(cat "$T/err")"; fi
+for c in vi_rkl_step vi_path_step; do
+    grep -q "\"case\":\"$c\",\"value\":[0-9]" "$T/vi" && ok || bad "bench vi lacks $c: $(cat "$T/vi")"
+done
 if "$V" bench ot --quick --json >"$T/ot" 2>"$T/err"; then ok; else bad "bench ot failed: $(cat "$T/err")"; fi
 has_case "$T/ot" ot_emd calls/s
 has_case "$T/ot" ot_sinkhorn calls/s
@@ -59,7 +63,7 @@ if grep -q '"eps":0.05,"tol":1e-06' "$T/ot"; then ok; else bad "ot_sinkhorn lack
 
 "$V" bench nosuchsuite >"$T/out" 2>"$T/err"
 rc=$?
-if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows, cfm, ot)" "$T/err" && [ ! -s "$T/out" ]; then ok
+if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows, cfm, ot, vi)" "$T/err" && [ ! -s "$T/out" ]; then ok
 else bad "unknown suite: exit $rc, $(cat "$T/err")"; fi
 
 echo "$pass passed, $fail failed"
