@@ -13,7 +13,16 @@
 #include "vf_test.h"
 
 #define QUALITY_FLOW "nsf_coupling:transforms=8,hidden=32x2,bins=8,bound=5"
+/* Under AddressSanitizer (about 15x slower) the same code runs for 150 steps and only the memory
+ * checks and the variance comparison's plumbing are exercised; the figures are checked in the normal
+ * and double builds. */
+#if defined(__SANITIZE_ADDRESS__)
+#define QUALITY_STEPS 150
+#define QUALITY_FIGURES 0
+#else
 #define QUALITY_STEPS 2000
+#define QUALITY_FIGURES 1
+#endif
 #define QUALITY_BATCH 512
 #define QUALITY_LR 2e-3
 #define QUALITY_IS 20000
@@ -59,11 +68,15 @@ static void test_u1(void)
     double gap = t.log_z - st.elbo;
     printf("u1: ELBO %.4f +- %.4f (gap %.4f), log Z %.4f +- %.4f (true %.4f), ESS %.3f, k-hat %.2f\n", st.elbo,
            st.elbo_stderr, gap, st.log_z, st.log_z_stderr, t.log_z, st.ess_fraction, st.khat);
-    CHECK_MSG(st.elbo_stderr < 0.004, "ELBO standard error %.4f", st.elbo_stderr);
-    CHECK_MSG(gap < 0.02, "gap log Z - ELBO = %.4f >= 0.02", gap);
     double err = fabs(st.log_z - 1.8775);
-    CHECK_MSG(err < 0.01 && err < 5 * st.log_z_stderr + 5e-5, "IS log Z %.4f +- %.4f, want 1.8775", st.log_z,
-              st.log_z_stderr);
+    if (QUALITY_FIGURES) {
+        CHECK_MSG(st.elbo_stderr < 0.004, "ELBO standard error %.4f", st.elbo_stderr);
+        CHECK_MSG(gap < 0.02, "gap log Z - ELBO = %.4f >= 0.02", gap);
+        CHECK_MSG(err < 0.01 && err < 5 * st.log_z_stderr + 5e-5, "IS log Z %.4f +- %.4f, want 1.8775", st.log_z,
+                  st.log_z_stderr);
+    } else {
+        printf("AddressSanitizer build: %d steps only, the figures are not checked\n", QUALITY_STEPS);
+    }
     /* the gradient variance of both estimators at the fitted flow (issue 5: the path gradient's is lower
      * near convergence), total over parameters, from 30 batches of 256 each */
     double var[2];
@@ -81,7 +94,7 @@ static void test_u1(void)
         for (int64_t i = 0; i < size; i++) var[obj] += (sq[i] - sum[i] * sum[i] / 30) / 29;
     }
     printf("gradient variance at the fitted u1 flow: rkl %.4g, path %.4g (ratio %.2f)\n", var[0], var[1], var[0] / var[1]);
-    CHECK_MSG(var[1] < var[0], "path variance %.4g is not below rkl's %.4g", var[1], var[0]);
+    CHECK_MSG(!QUALITY_FIGURES || var[1] < var[0], "path variance %.4g is not below rkl's %.4g", var[1], var[0]);
     free(sum);
     free(sq);
     free(logw);
