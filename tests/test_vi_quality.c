@@ -77,8 +77,8 @@ static void test_u1(void)
     } else {
         printf("AddressSanitizer build: %d steps only, the figures are not checked\n", QUALITY_STEPS);
     }
-    /* the gradient variance of both estimators at the fitted flow (issue 5: the path gradient's is lower
-     * near convergence), total over parameters, from 30 batches of 256 each */
+    /* the gradient variance of both estimators at the fitted flow (issue 5 asks for it to be measured),
+     * total over parameters, from 30 batches of 256 each */
     double var[2];
     int64_t size = vf_params_size(p);
     double *sum = calloc((size_t)size, sizeof *sum), *sq = calloc((size_t)size, sizeof *sq);
@@ -94,7 +94,9 @@ static void test_u1(void)
         for (int64_t i = 0; i < size; i++) var[obj] += (sq[i] - sum[i] * sum[i] / 30) / 29;
     }
     printf("gradient variance at the fitted u1 flow: rkl %.4g, path %.4g (ratio %.2f)\n", var[0], var[1], var[0] / var[1]);
-    CHECK_MSG(!QUALITY_FIGURES || var[1] < var[0], "path variance %.4g is not below rkl's %.4g", var[1], var[0]);
+    /* reported, not checked: at a fitted u1 flow the ordering depends on the flow reached (docs/vi.md:
+     * path 4.4x lower in the float build, 4x higher in the build without BLAS); the checked claim is
+     * test_vi's Gaussian one */
     free(sum);
     free(sq);
     free(logw);
