@@ -226,7 +226,9 @@ static int parse_args(int argc, char **argv, cnf_args *a)
             return cli_usage_error(CMD, "unexpected argument '%s'", arg);
         }
         if (!(v = cli_option_value(CMD, argc, argv, &i))) return 2;
-        int64_t iv;
+        int t = fit_parse_option(CMD, name, v, &a->o, &have_epochs);
+        if (t < 0) return 2;
+        if (t > 0) continue;
         double dv;
         if (strcmp(name, "--data") == 0) a->data = v;
         else if (strcmp(name, "--valid") == 0) a->valid = v;
@@ -240,24 +242,11 @@ static int parse_args(int argc, char **argv, cnf_args *a)
             if (cli_parse_double(v, &dv) || !(dv >= 0.0 && dv < 1.0))
                 return cli_usage_error(CMD, "--valid-fraction: '%s' is not a number in [0, 1)", v);
             a->valid_fraction = dv;
-        } else if (strcmp(name, "--lr") == 0 || strcmp(name, "--weight-decay") == 0 || strcmp(name, "--clip") == 0) {
-            int wd = strcmp(name, "--weight-decay") == 0;
-            if (cli_parse_double(v, &dv) || !isfinite(dv) || dv < 0.0 || (!wd && dv == 0.0))
-                return cli_usage_error(CMD, "%s: '%s' is not a %s number", name, v, wd ? "non-negative" : "positive");
-            if (wd) a->o.weight_decay = dv;
-            else if (name[2] == 'l') a->o.lr = dv;
-            else a->o.clip = dv;
         } else {
-            int64_t lo = strcmp(name, "--warmup") == 0 || strcmp(name, "--patience") == 0 ||
-                         strcmp(name, "--nll-rows") == 0 ? 0 : 1;
-            if (cli_parse_i64(v, lo, INT64_C(1) << 40, &iv))
-                return cli_usage_error(CMD, "%s: '%s' is not a whole number >= %lld", name, v, (long long)lo);
-            if (strcmp(name, "--epochs") == 0) a->o.epochs = iv, have_epochs = 1;
-            else if (strcmp(name, "--steps") == 0) a->o.steps = iv;
-            else if (strcmp(name, "--batch") == 0) a->o.batch = iv;
-            else if (strcmp(name, "--warmup") == 0) a->o.warmup = iv;
-            else if (strcmp(name, "--nll-rows") == 0) a->nll_rows = iv;
-            else a->o.patience = iv;
+            int64_t iv; /* --nll-rows */
+            if (cli_parse_i64(v, 0, INT64_C(1) << 40, &iv))
+                return cli_usage_error(CMD, "%s: '%s' is not a whole number >= 0", name, v);
+            a->nll_rows = iv;
         }
     }
     if (!a->data) return cli_usage_error(CMD, "missing --data FILE");

@@ -91,6 +91,13 @@ typedef struct fit_result {
 
 fit_options fit_default_options(void);
 
+/* The training options shared by the fitting commands, option `name` with value v into o:
+ * --lr, --weight-decay, --clip (numbers: positive, weight decay non-negative), --epochs, --steps,
+ * --batch, --checkpoint-every, --stop-after (whole numbers >= 1), --warmup, --patience (>= 0).
+ * Returns 1 when name is one of them (*have_epochs = 1 for --epochs), 0 when it is not, -1 after
+ * printing the usage error of command cmd (the caller returns 2). */
+int fit_parse_option(const char *cmd, const char *name, const char *v, fit_options *o, int *have_epochs);
+
 /* Mean NLL of x [n, d] under the flow, in chunks; VF_ERR_NUMERIC when it is not finite. noise, when
  * not NULL, dequantizes: each value gets fresh U(0, 1) noise drawn from it. */
 vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x /* [n, d] */, int64_t n,
