@@ -215,7 +215,7 @@ static int stage(const reflow_args *a, const vf_cnf_model *cur, int distill, vf_
     }
     standardize(cur, n, x1);
     cnf_fit_data data = {x1, nt, labels, nv > 0 ? x1 + nt * d : NULL, nv, labels && nv > 0 ? labels + nt : NULL,
-                         NULL, 0, x0, nv > 0 ? x0 + nt * d : NULL, distill};
+                         NULL, 0, x0, nv > 0 ? x0 + nt * d : NULL, distill, NULL};
     if (cnf_fit(m, &data, &a->o, log, r) != VF_OK) {
         cli_runtime_error(CMD, "%s", r->error);
         goto done;

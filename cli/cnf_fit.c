@@ -101,25 +101,21 @@ static vf_status make_batch(const vf_cnf_model *mdl, const cnf_fit_data *data, c
     vf_rng_uniform_fill(r, b->t, (size_t)m, lo, hi);
     if (data->distill) memset(b->t, 0, sizeof(vf_real) * (size_t)m);
     vf_rng_normal_fill(r, b->z, (size_t)(m * d), 0.0, 1.0);
-    if (sp->objective == VF_CNF_MEANFLOW) { /* s <= e; a quarter of the rows with e = s */
-        vf_rng_uniform_fill(r, b->e, (size_t)m, 0.0, 1.0);
-        for (int64_t k = 0; k < m; k++) {
-            if (b->t[k] > b->e[k]) {
-                vf_real tmp = b->t[k];
-                b->t[k] = b->e[k];
-                b->e[k] = tmp;
-            }
-            if (vf_rng_uniform(r) < 0.25) b->e[k] = b->t[k];
-        }
+    if (sp->objective == VF_CNF_MEANFLOW) { /* s <= e by the MeanFlow options; validation: e = s (see cnf_fit.h) */
+        if ((s = vf_meanflow_times(data->meanflow, m, r, b->t, b->e)) != VF_OK) return s;
+        if (!drop) memcpy(b->e, b->t, sizeof(vf_real) * (size_t)m);
     }
     return VF_OK;
 }
 
 /* The objective's loss on rows [0, m) of the batch. */
-static vf_var batch_loss(const vf_cnf_model *mdl, vf_tape *t, const batch_buf *b, int64_t m, int labelled)
+static vf_var batch_loss(const vf_cnf_model *mdl, const cnf_fit_data *data, vf_tape *t, const batch_buf *b, int64_t m,
+                         int labelled, int valid)
 {
     if (mdl->spec.objective == VF_CNF_MEANFLOW) {
-        vf_meanflow_batch mb = {m, b->d, b->x0c, b->x1c, b->t, b->e, labelled ? b->labc : NULL, NULL};
+        vf_meanflow_options o = data->meanflow ? *data->meanflow : vf_meanflow_default_options();
+        if (valid) o.weight_p = 0; /* the validation loss: plain squared error of flow matching (e = s) */
+        vf_meanflow_batch mb = {m, b->d, b->x0c, b->x1c, b->t, b->e, labelled ? b->labc : NULL, NULL, &o};
         return vf_meanflow_loss(mdl->field, mdl->params, t, &mb);
     }
     vf_cfm_batch cb = {m, b->d, b->x0c, b->x1c, b->t, b->z, labelled ? b->labc : NULL, NULL};
@@ -164,12 +160,12 @@ static vf_status valid_make(const vf_cnf_model *mdl, const cnf_fit_data *data, i
     return VF_OK;
 }
 
-static vf_status valid_loss(const vf_cnf_model *mdl, vf_tape *t, const valid_set *v, int labelled, double *out)
+static vf_status valid_loss(const vf_cnf_model *mdl, const cnf_fit_data *data, vf_tape *t, const valid_set *v, int labelled, double *out)
 {
     double sum = 0;
     for (int64_t c = 0; c < v->count; c++) {
         vf_tape_reset(t);
-        vf_var loss = batch_loss(mdl, t, &v->chunks[c], v->chunks[c].cap, labelled);
+        vf_var loss = batch_loss(mdl, data, t, &v->chunks[c], v->chunks[c].cap, labelled, 1);
         if (loss == VF_NOVAR) return vf_tape_status(t);
         sum += (double)vf_value(t, loss)->data[0] * (double)v->chunks[c].cap;
     }
@@ -260,7 +256,7 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
             vf_adam_set_lr(opt, vf_schedule_lr(&sch, step));
             vf_tape_reset(t);
             vf_params_zero_grad(p);
-            vf_var loss = batch_loss(m, t, &b, mrows, labelled);
+            vf_var loss = batch_loss(m, data, t, &b, mrows, labelled, 0);
             if (loss == VF_NOVAR) {
                 fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
                 s = vf_tape_status(t);
@@ -282,7 +278,7 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
         r->epochs = e;
         r->train_loss = rows > 0 ? sum / (double)rows : NAN;
         double vl = NAN;
-        if (nv > 0 && (s = valid_loss(m, t, &vs, labelled, &vl)) != VF_OK) {
+        if (nv > 0 && (s = valid_loss(m, data, t, &vs, labelled, &vl)) != VF_OK) {
             s = fail(r, VF_ERR_NUMERIC, "training diverged: the validation loss after epoch %lld is not finite",
                      (long long)e);
             goto done;

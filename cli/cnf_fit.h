@@ -8,7 +8,11 @@
  * the fixed sources paired with each target row); the objective's coupling within the batch (by class
  * when there are labels); labels dropped to the null label with probability p_uncond; times
  * t ~ U(0, 1) (U(1e-3, 1 - 1e-3) for paths whose velocity is infinite at the ends); noise z ~ N(0, I).
- * MeanFlow rows take two times s <= e, with e = s on a quarter of the rows (plain flow matching).
+ * MeanFlow rows take two times s <= e by vf_meanflow_times (data->meanflow; by default e = s on 75%
+ * of the rows: plain flow matching), and the validation rows all have e = s and no adaptive
+ * weights: the flow-matching error, a fixed regression target, where MeanFlow's own target moves
+ * with the network (its validation loss rose while one-step samples improved, so the kept
+ * parameters were those of epoch 1).
  * Models with a score field add the score loss (vf_cfm_score_loss) on the same points.
  *
  * The validation loss is the same loss on the validation rows with one draw of sources, couplings,
@@ -41,6 +45,7 @@ typedef struct cnf_fit_data {
     const vf_real *valid_x0;       /* [nv, d] the same for the validation rows, or NULL */
     int distill;                   /* 1: every time is 0, so the field learns the jump x1 - x0 from x0 (with
                                     * fixed pairs on the linear path: one-step distillation) */
+    const vf_meanflow_options *meanflow; /* MeanFlow's loss weighting and times, or NULL: the defaults */
 } cnf_fit_data;
 
 typedef struct cnf_fit_result {

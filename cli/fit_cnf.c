@@ -30,6 +30,13 @@ void fit_cnf_help(FILE *out)
           "        dropout for classifier-free guidance, default 0.1 with --labels), embed=E (label embedding),\n"
           "        score=0|1 (a second field learns the score, [SF]2M; default 1 for sbcfm and si: needs path\n"
           "        noise; such models also sample with the SDE solvers em and sheun)\n"
+          "  meanflow keys: distinct=F (fraction of rows with s != e, default 0.25; the rest are plain flow\n"
+          "        matching), times=uniform|logit_normal (s, e: the smaller and larger of two draws; default\n"
+          "        uniform), time_mu=M, time_sigma=S (logit-normal sigmoid(N(M, S^2)), default 0.4, 1),\n"
+          "        weight_p=P, weight_c=C (adaptive loss weights 1 / (err^2 + C)^P; default P = 0, the plain\n"
+          "        squared error; the paper's P = 1, C = 1e-3 trained worse on 2-D data). MeanFlow's\n"
+          "        validation loss is the plain flow-matching error (e = s on every validation row), since\n"
+          "        its training target moves with the network. Default coupling=ot for meanflow\n"
           "  --labels FILE        one integer class label 0..K-1 per row of --data: a class-conditional\n"
           "                       model (K = largest label + 1); sample with --label L [--guidance W]\n"
           "  --valid-labels FILE  labels of --valid's rows (needed with --valid and --labels)\n"
@@ -95,8 +102,10 @@ static int parse_hidden(const char *v, vf_vfield_params *f)
 }
 
 /* The spec NAME[:key=value,...] into s (dim d, classes); 0 or the exit code of a usage error. */
-static int parse_spec(const char *spec, int64_t d, int64_t classes, int have_labels, vf_cnf_spec *s)
+static int parse_spec(const char *spec, int64_t d, int64_t classes, int have_labels, vf_cnf_spec *s,
+                      vf_meanflow_options *mo)
 {
+    *mo = vf_meanflow_default_options();
     char name[32], buf[1024];
     size_t k = strcspn(spec, ":");
     memcpy(name, spec, k);
@@ -173,6 +182,31 @@ static int parse_spec(const char *spec, int64_t d, int64_t classes, int have_lab
             if (cli_parse_double(v, &x) || !(x >= 0.5) || !isfinite(x))
                 return cli_usage_error(CMD, "--model %s: freq=%s is not a number >= 0.5", spec, v);
             s->field.time_max_frequency = x;
+        } else if (strcmp(key, "weight_p") == 0 || strcmp(key, "weight_c") == 0 || strcmp(key, "time_mu") == 0 ||
+                   strcmp(key, "time_sigma") == 0 || strcmp(key, "distinct") == 0 || strcmp(key, "times") == 0) {
+            if (s->objective != VF_CNF_MEANFLOW)
+                return cli_usage_error(CMD, "--model %s: %s= is a meanflow key", spec, key);
+            if (strcmp(key, "times") == 0) {
+                if (strcmp(v, "uniform") == 0) mo->time_dist = VF_MEANFLOW_TIME_UNIFORM;
+                else if (strcmp(v, "logit_normal") == 0) mo->time_dist = VF_MEANFLOW_TIME_LOGIT_NORMAL;
+                else return cli_usage_error(CMD, "--model %s: times=%s is not uniform or logit_normal", spec, v);
+            } else if (cli_parse_double(v, &x) || !isfinite(x)) {
+                return cli_usage_error(CMD, "--model %s: %s=%s is not a number", spec, key, v);
+            } else if (strcmp(key, "weight_p") == 0) {
+                if (x < 0) return cli_usage_error(CMD, "--model %s: weight_p must be >= 0", spec);
+                mo->weight_p = x;
+            } else if (strcmp(key, "weight_c") == 0) {
+                if (!(x > 0)) return cli_usage_error(CMD, "--model %s: weight_c must be > 0", spec);
+                mo->weight_c = x;
+            } else if (strcmp(key, "time_mu") == 0) {
+                mo->time_mu = x;
+            } else if (strcmp(key, "time_sigma") == 0) {
+                if (x < 0) return cli_usage_error(CMD, "--model %s: time_sigma must be >= 0", spec);
+                mo->time_sigma = x;
+            } else {
+                if (x < 0 || x > 1) return cli_usage_error(CMD, "--model %s: distinct must be in [0, 1]", spec);
+                mo->p_distinct = x;
+            }
         } else if (strcmp(key, "embed") == 0) {
             if (cli_parse_i64(v, 1, 1 << 16, &iv)) return cli_usage_error(CMD, "--model %s: embed=%s is not a width", spec, v);
             s->field.class_embedding = iv;
@@ -384,7 +418,8 @@ int fit_cnf_run(int argc, char **argv)
         }
     }
     vf_cnf_spec spec;
-    if ((rc = parse_spec(a.model, d, classes, a.labels != NULL, &spec)) != 0) goto done;
+    vf_meanflow_options mfo;
+    if ((rc = parse_spec(a.model, d, classes, a.labels != NULL, &spec, &mfo)) != 0) goto done;
     rc = 1;
     if (a.source) spec.source.kind = VF_CNF_SOURCE_DATA, spec.source.df = 0;
     if (!(perm = malloc(sizeof(size_t) * (size_t)n))) goto nomem;
@@ -428,7 +463,7 @@ int fit_cnf_run(int argc, char **argv)
         cli_runtime_error(CMD, "cannot write %s", a.log);
         goto done;
     }
-    cnf_fit_data data = {train, nt, tlab, valid, nv, vlab_split, source, a.source ? xs.shape[0] : 0, NULL, NULL, 0};
+    cnf_fit_data data = {train, nt, tlab, valid, nv, vlab_split, source, a.source ? xs.shape[0] : 0, NULL, NULL, 0, &mfo};
     cnf_fit_result r;
     if (cnf_fit(m, &data, &a.o, log, &r) != VF_OK) {
         cli_runtime_error(CMD, "%s", r.error);

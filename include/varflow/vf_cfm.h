@@ -1,7 +1,8 @@
 /* vf_cfm.h — conditional flow matching with a vector field: the regression loss on a probability
  * path, and transport of points by integrating the field.
  *
- * Usage (one I-CFM training step, then sampling)
+ * Usage (one I-CFM training step, then sampling; MeanFlow below works the same way with
+ * vf_meanflow_times and vf_meanflow_loss, then vf_meanflow_sample)
  *   vf_path path = vf_path_default(VF_PATH_LINEAR); path.sigma = 0.1;
  *   vf_cfm_batch b = {n, d, x0, x1, t, z, NULL, NULL};       // x0 source, x1 data, t ~ U(0, 1), z ~ N(0, I)
  *   vf_var loss = vf_cfm_loss(v, p, tape, &path, &b);  // mean over rows of |v(x_t, t) - u_t|^2
@@ -68,15 +69,49 @@ vf_status vf_cfm_transport(const vf_vfield *v, vf_params *p, vf_tape *tape, int6
  * network with tangents (v, 1, 0) on (x, s, e). The loss is the squared error against that target
  * held constant (no gradient through it), summed over dimensions and averaged over rows. The field
  * must be made with two_times = 1: its `time` input is s and its `r` input is e. At e = s the target
- * is v itself, plain flow matching. */
+ * is v itself, plain flow matching.
+ *
+ * The paper's training choices are options (vf_meanflow_options; the defaults are what trained best
+ * on 2-D data, docs/cnf.md):
+ *   - adaptive loss weighting: each row's error e_i = |u - target|^2 is weighted by the constant
+ *     w_i = 1 / (e_i + c)^p (no gradient through w) and the loss is mean_i w_i e_i. The paper's p = 1,
+ *     c = 1e-3 is a robust, mode-seeking loss: where x_s leaves the velocity very uncertain (noise to
+ *     a multimodal target) its minimizer is not the conditional mean, and on 2-D mixtures it trained
+ *     worse than the plain squared error, so the default is p = 0 (p = 1/2: pseudo-Huber);
+ *   - times (vf_meanflow_times): two draws from U(0, 1) (default) or a logit-normal
+ *     sigmoid(N(mu, sigma^2)), s the smaller and e the larger; then on a fraction 1 - p_distinct of
+ *     the rows e is set to s (plain flow matching rows). The paper found 25% of rows with s != e best
+ *     (p_distinct = 0.25, the default). Its time runs the other way (data at 0), so its logit-normal
+ *     (mu, sigma) = (-0.4, 1) is mu = +0.4 here. */
+typedef enum vf_meanflow_time_dist {
+    VF_MEANFLOW_TIME_UNIFORM = 0,      /* s, e from U(0, 1) */
+    VF_MEANFLOW_TIME_LOGIT_NORMAL      /* s, e from sigmoid(N(mu, sigma^2)) */
+} vf_meanflow_time_dist;
+
+typedef struct vf_meanflow_options {
+    double weight_p;                 /* adaptive weighting power p >= 0 (default 0: plain squared error) */
+    double weight_c;                 /* its constant c > 0 (default 1e-3) */
+    vf_meanflow_time_dist time_dist; /* default VF_MEANFLOW_TIME_UNIFORM */
+    double time_mu, time_sigma;      /* logit-normal parameters (default 0.4, 1: the paper's) */
+    double p_distinct;               /* fraction of rows with s != e, 0..1 (default 0.25) */
+} vf_meanflow_options;
+
+vf_meanflow_options vf_meanflow_default_options(void);
+
+/* s [n], e [n]: training times by o (NULL: the defaults), 0 <= s <= e <= 1. VF_ERR_ARG for bad
+ * options or arguments. */
+vf_status vf_meanflow_times(const vf_meanflow_options *o, int64_t n, vf_rng *r, vf_real *s, vf_real *e);
+
 typedef struct vf_meanflow_batch {
     int64_t n, d;
     const vf_real *x0, *x1;  /* [n, d] source and target, coupled row by row */
     const vf_real *s, *e;    /* [n] start and end times, 0 <= s <= e <= 1 */
     const int64_t *labels;   /* [n] or NULL */
     const vf_real *context;  /* [n, c] or NULL */
+    const vf_meanflow_options *options; /* loss weighting (weight_p, weight_c); NULL: the defaults */
 } vf_meanflow_batch;
 
+/* mean_i w_i |u(x_s_i, s_i, e_i) - target_i|^2 (see above): a scalar on the tape. */
 vf_var vf_meanflow_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_meanflow_batch *b);
 
 /* x [n, d] from time 0 to 1 in `steps` equal jumps x <- x + h u(x, s, s + h) (steps = 1: one network

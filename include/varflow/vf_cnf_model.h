@@ -71,7 +71,7 @@ extern "C" {
  *   fm        Lipman et al. (2023): their path with sigma_min 1e-4, independent coupling
  *   rf        rectified flow: linear path, sigma 0, independent coupling (reflow retrains on pairs)
  *   si        stochastic interpolant: a = 1 - t, b = t, g = sqrt(sigma t (1 - t)), sigma 1
- *   meanflow  MeanFlow: linear path, a two-time field u(x, s, e), 1- or k-step sampling */
+ *   meanflow  MeanFlow: linear path, exact minibatch OT pairs, a two-time field u(x, s, e), 1- or k-step sampling */
 typedef enum vf_cnf_objective {
     VF_CNF_CFM = 0,
     VF_CNF_OTCFM,

@@ -46,7 +46,10 @@ vf_cnf_spec vf_cnf_spec_default(vf_cnf_objective objective, int64_t dim)
         s.path = vf_path_default(VF_PATH_SI_SQRT);
         s.score = 1;
         break;
-    case VF_CNF_MEANFLOW: s.field.two_times = 1; break;
+    case VF_CNF_MEANFLOW: /* OT pairs: straighter paths, which one jump learns better (docs/cnf.md) */
+        s.field.two_times = 1;
+        s.coupling = vf_coupling_default(VF_COUPLING_OT);
+        break;
     default: break;
     }
     return s;

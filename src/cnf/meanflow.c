@@ -6,13 +6,66 @@
 #include "varflow/vf_cfm.h"
 #include "varflow/vf_eval.h"
 
+vf_meanflow_options vf_meanflow_default_options(void)
+{
+    vf_meanflow_options o;
+    o.weight_p = 0.0; /* the paper's p = 1 is mode-seeking on multimodal 2-D data (docs/cnf.md) */
+    o.weight_c = 1e-3;
+    o.time_dist = VF_MEANFLOW_TIME_UNIFORM;
+    o.time_mu = 0.4;
+    o.time_sigma = 1.0;
+    o.p_distinct = 0.25;
+    return o;
+}
+
+static int weights_ok(const vf_meanflow_options *o)
+{
+    return isfinite(o->weight_p) && o->weight_p >= 0 && isfinite(o->weight_c) && o->weight_c > 0;
+}
+
+static double draw_time(const vf_meanflow_options *o, vf_rng *r)
+{
+    if (o->time_dist == VF_MEANFLOW_TIME_UNIFORM) return vf_rng_uniform(r);
+    double z = o->time_mu + o->time_sigma * vf_rng_normal(r);
+    return 1.0 / (1.0 + exp(-z));
+}
+
+vf_status vf_meanflow_times(const vf_meanflow_options *o, int64_t n, vf_rng *r, vf_real *s, vf_real *e)
+{
+    vf_meanflow_options def = vf_meanflow_default_options();
+    if (!o) o = &def;
+    if (!r || (n > 0 && (!s || !e)) || n < 0) return vf__error(VF_ERR_ARG, "meanflow_times: NULL argument or n < 0");
+    if ((o->time_dist != VF_MEANFLOW_TIME_UNIFORM && o->time_dist != VF_MEANFLOW_TIME_LOGIT_NORMAL) ||
+        !isfinite(o->time_mu) || !isfinite(o->time_sigma) || o->time_sigma < 0 || !(o->p_distinct >= 0 && o->p_distinct <= 1))
+        return vf__error(VF_ERR_ARG, "meanflow_times: bad options (time_dist %d, mu %g, sigma %g, p_distinct %g)",
+                         (int)o->time_dist, o->time_mu, o->time_sigma, o->p_distinct);
+    for (int64_t i = 0; i < n; i++) {
+        double a = draw_time(o, r), c = draw_time(o, r);
+        if (a > c) {
+            double tmp = a;
+            a = c;
+            c = tmp;
+        }
+        if (vf_rng_uniform(r) >= o->p_distinct) c = a;
+        s[i] = (vf_real)a;
+        e[i] = (vf_real)c;
+        if (s[i] > e[i]) e[i] = s[i]; /* rounding to float keeps the order, but be sure */
+    }
+    return VF_OK;
+}
+
 vf_var vf_meanflow_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_meanflow_batch *b)
 {
     if (!vf__ok(t, "meanflow_loss", 0, NULL)) return VF_NOVAR;
     if (!v || !p || !b || !b->x0 || !b->x1 || !b->s || !b->e) return vf__fail(t, VF_ERR_ARG, "meanflow_loss: NULL argument");
     const vf_vfield_params *vp = vf_vfield_get_params(v);
     int64_t n = b->n, d = b->d;
+    vf_meanflow_options def = vf_meanflow_default_options();
+    const vf_meanflow_options *o = b->options ? b->options : &def;
     if (!vp->two_times) return vf__fail(t, VF_ERR_ARG, "meanflow_loss: the field needs two times (two_times = 1)");
+    if (!weights_ok(o))
+        return vf__fail(t, VF_ERR_ARG, "meanflow_loss: need weight_p >= 0 and weight_c > 0 (got %g, %g)", o->weight_p,
+                        o->weight_c);
     if (n < 1 || d != vp->dim)
         return vf__fail(t, VF_ERR_SHAPE, "meanflow_loss: need n >= 1 rows of the field's dimension %lld", (long long)vp->dim);
     if ((vp->context > 0) != (b->context != NULL))
@@ -52,7 +105,16 @@ vf_var vf_meanflow_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_m
             target[i * d + j] = (vf_real)((double)vel[i * d + j] + h * (du ? (double)du[i * d + j] : 0.0));
     }
     vf_var err = vf_sub(t, u, vf_input(t, target, 2, (int64_t[]){n, d})); /* the target is a constant */
-    return vf_scale(t, vf_sum(t, vf_square(t, err), VF_ALL_AXES, 0), 1.0 / (double)n);
+    vf_var rows = vf_sum(t, vf_square(t, err), 1, 1);                     /* [n, 1] */
+    if (o->weight_p > 0 && vf_tape_status(t) == VF_OK) {
+        /* adaptive weights w_i = 1 / (e_i + c)^p, constants (the paper's stop-gradient) */
+        vf_real *w = vf__tape_alloc(t, (size_t)n * sizeof *w);
+        if (!w) return VF_NOVAR;
+        const vf_real *rv = vf_value(t, rows)->data;
+        for (int64_t i = 0; i < n; i++) w[i] = (vf_real)pow((double)rv[i] + o->weight_c, -o->weight_p);
+        rows = vf_mul(t, rows, vf_input(t, w, 2, (int64_t[]){n, 1}));
+    }
+    return vf_scale(t, vf_sum(t, rows, VF_ALL_AXES, 0), 1.0 / (double)n);
 }
 
 vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,

@@ -108,6 +108,8 @@ awk -v a="$m0" -v b="$m1" 'BEGIN { exit !(a < -0.3 && b > 0.3) }' && ok ||
     bad "fit meanflow"
 run_json "$T/mf.json" sample --model "$T/mf.safetensors" -n 100 -o "$T/mf.csv"
 [ "$(json_num "$T/mf.json" nfe)" = 1 ] && ok || bad "meanflow: nfe $(json_num "$T/mf.json" nfe), not 1"
+"$V" fit --data "$T/moons.csv" --model meanflow:hidden=16x2,distinct=0.5,times=logit_normal,time_mu=0,time_sigma=0.8,weight_p=1,weight_c=0.01 \
+    --steps 20 --nll-rows 0 --quiet -o "$T/mf2.safetensors" && ok || bad "fit meanflow with its keys"
 "$V" fit --data "$T/moons.csv" --model cfm:hidden=32x2,source=student:df=3 --steps 100 --nll-rows 20 --quiet \
     -o "$T/st.safetensors" && "$V" info "$T/st.safetensors" | grep -q '"kind":"student_t","df":3' && ok ||
     bad "fit source=student"
@@ -176,6 +178,9 @@ expect_error 1 "src3.csv has 3 columns" sample --model "$T/d2d.safetensors" --so
 expect_error 1 "same dimension" fit --data "$T/moons.csv" --source "$T/src3.csv" --model cfm -o "$T/x.safetensors"
 expect_error 1 "2 labels for 1500 data rows" fit --data "$T/moons.csv" --labels "$T/two_labels.csv" --model cfm -o "$T/x.safetensors"
 expect_error 1 "label 7 is not among" sample --model "$T/cond.safetensors" -n 2 --labels "$T/l7.csv" -o "$T/x.csv"
+expect_error 2 "weight_p= is a meanflow key" fit --data "$T/moons.csv" --model cfm:weight_p=1 -o "$T/x.safetensors"
+expect_error 2 "distinct must be in" fit --data "$T/moons.csv" --model meanflow:distinct=2 -o "$T/x.safetensors"
+expect_error 2 "times=beta is not uniform or logit_normal" fit --data "$T/moons.csv" --model meanflow:times=beta -o "$T/x.safetensors"
 expect_error 2 "unknown key 'widht'" fit --data "$T/moons.csv" --model cfm:widht=3 -o "$T/x.safetensors"
 expect_error 2 "coupling=greedy" fit --data "$T/moons.csv" --model otcfm:coupling=greedy -o "$T/x.safetensors"
 expect_error 2 "--resume is not available for continuous flows" fit --data "$T/moons.csv" --model cfm --resume "$T/x" -o "$T/x.safetensors"
