@@ -103,7 +103,7 @@ static vf_status make_batch(const vf_cnf_model *mdl, const cnf_fit_data *data, c
     vf_rng_normal_fill(r, b->z, (size_t)(m * d), 0.0, 1.0);
     if (sp->objective == VF_CNF_MEANFLOW) { /* s <= e by the MeanFlow options; validation: e = s (see cnf_fit.h) */
         if ((s = vf_meanflow_times(data->meanflow, m, r, b->t, b->e)) != VF_OK) return s;
-        if (!drop) memcpy(b->e, b->t, sizeof(vf_real) * (size_t)m);
+        if (!drop) memcpy(b->e, b->t, sizeof(vf_real) * (size_t)m); /* drop is 0 only for the validation draw */
     }
     return VF_OK;
 }
@@ -160,7 +160,8 @@ static vf_status valid_make(const vf_cnf_model *mdl, const cnf_fit_data *data, i
     return VF_OK;
 }
 
-static vf_status valid_loss(const vf_cnf_model *mdl, const cnf_fit_data *data, vf_tape *t, const valid_set *v, int labelled, double *out)
+static vf_status valid_loss(const vf_cnf_model *mdl, const cnf_fit_data *data, vf_tape *t, const valid_set *v,
+                            int labelled, double *out)
 {
     double sum = 0;
     for (int64_t c = 0; c < v->count; c++) {
