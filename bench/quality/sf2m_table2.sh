@@ -5,9 +5,10 @@
 # test target samples, both by `varflow eval --metric emd`).
 #
 # Usage: bench/quality/sf2m_table2.sh VARFLOW OUTDIR [MODEL...]
-#   MODEL...  any of icfm otcfm sbcfm fm rf (default: all five)
+#   MODEL...  any of icfm otcfm sbcfm fm rf (default: all five), and meanflow (one-step samples; no NPE)
 # Environment: SEEDS (default "1 2 3 4 5"), TASKS (default "gaussians moons scurve 8gaussians-moons"),
-#   EPOCHS (default 1000), JOBS (parallel fits, default 1), FIT_ONLY=1 (fit the models, nothing else).
+#   EPOCHS (default 1000), JOBS (parallel fits, default 1), FIT_ONLY=1 (fit the models, nothing else),
+#   EVAL_ONLY=1 (evaluate the models already in OUTDIR, fit none).
 #
 # Tasks (varflow data sets, docs/cli.md): N->gaussians (sf2m-gaussians), N->moons (sf2m-moons),
 # N->scurve (sf2m-scurve) from a standard normal source; 8gaussians->moons (sf2m-8gaussians to
@@ -40,7 +41,8 @@ spec_of() {
     sbcfm) echo "sbcfm:$common,sigma=0.1" ;;
     fm) echo "fm:$common,sigma=0.1" ;;
     rf) echo "rf:$common,sigma=0" ;;
-    *) echo "sf2m_table2.sh: unknown model '$1' (icfm otcfm sbcfm fm rf)" >&2; exit 2 ;;
+    meanflow) echo "meanflow:$common" ;;
+    *) echo "sf2m_table2.sh: unknown model '$1' (icfm otcfm sbcfm fm rf meanflow)" >&2; exit 2 ;;
     esac
 }
 
@@ -76,27 +78,34 @@ run() {
         src=(--source "$d-src-train.npy")
         srcs=(--source "$d-src-test.npy")
     fi
+    if [ ! -f "$m.safetensors" ] && [ "${EVAL_ONLY:-0}" = 1 ]; then return 0; fi
     if [ ! -f "$m.safetensors" ]; then
         "$V" fit --data "$d-train.npy" --valid "$d-valid.npy" "${src[@]}" --model "$(spec_of "$model")" \
             --epochs "$EPOCHS" --batch 512 --lr 1e-3 --weight-decay 1e-5 --patience "$EPOCHS" --no-standardize \
             --threads 1 --seed "$s" -o "$m.safetensors" --json --quiet >"$m.fit.json"
     fi
     [ "${FIT_ONLY:-0}" = 1 ] && return 0
-    "$V" sample --model "$m.safetensors" -n 1000 "${srcs[@]}" --solver euler --steps 100 --path-energy \
-        --threads 1 --seed "$s" -o "$m.samples.npy" --json >"$m.sample.json"
-    local w2 w2sq energy base npe secs
-    w2=$("$V" eval --metric w2 "$m.samples.npy" "$d-test.npy" --json | num value)
+    local w2 energy base npe secs
     base=$("$V" eval --metric emd "$d-src-test.npy" "$d-test.npy" --json | num value)
-    energy=$(num path_energy <"$m.sample.json")
     secs=$(num seconds <"$m.fit.json")
-    npe=$(awk -v e="$energy" -v b="$base" 'BEGIN { d = e - b; if (d < 0) d = -d; printf "%.6g", d / b }')
+    if [ "$model" = meanflow ]; then # one jump; a straight segment per sample, no path energy to report
+        "$V" sample --model "$m.safetensors" -n 1000 "${srcs[@]}" --steps 1 --threads 1 --seed "$s" \
+            -o "$m.samples.npy" --json >"$m.sample.json"
+        energy=null npe=null
+    else
+        "$V" sample --model "$m.safetensors" -n 1000 "${srcs[@]}" --solver euler --steps 100 --path-energy \
+            --threads 1 --seed "$s" -o "$m.samples.npy" --json >"$m.sample.json"
+        energy=$(num path_energy <"$m.sample.json")
+        npe=$(awk -v e="$energy" -v b="$base" 'BEGIN { d = e - b; if (d < 0) d = -d; printf "%.6g", d / b }')
+    fi
+    w2=$("$V" eval --metric w2 "$m.samples.npy" "$d-test.npy" --json | num value)
     printf '{"task":"%s","model":"%s","seed":%s,"w2":%s,"path_energy":%s,"w2sq_source_target":%s,"npe":%s,"fit_seconds":%s}\n' \
         "$task" "$model" "$s" "$w2" "$energy" "$base" "$npe" "$secs"
 }
 
 for task in "${TASKS[@]}"; do for s in "${SEEDS[@]}"; do data "$task" "$s"; done; done
 export -f run spec_of num
-export V OUT EPOCHS FIT_ONLY
+export V OUT EPOCHS FIT_ONLY EVAL_ONLY
 jobs_list=()
 for task in "${TASKS[@]}"; do for model in "${MODELS[@]}"; do for s in "${SEEDS[@]}"; do
     jobs_list+=("$task $model $s")
@@ -121,11 +130,13 @@ for model in "${MODELS[@]}"; do
     for task in "${TASKS[@]}"; do
         stats=$(grep "\"task\":\"$task\",\"model\":\"$model\"," "$OUT/results.jsonl" | awk -F'[:,]' '
             { for (i = 1; i < NF; i++) { if ($i ~ /"w2"/) w = $(i + 1); if ($i ~ /"npe"/) p = $(i + 1) }
-              n++; sw += w; sw2 += w * w; sp += p; sp2 += p * p }
+              n++; sw += w; sw2 += w * w; if (p != "null") { np++; sp += p; sp2 += p * p } }
             END { if (n == 0) { printf "   -"; exit }
-                  mw = sw / n; mp = sp / n
-                  vw = n > 1 ? (sw2 - n * mw * mw) / (n - 1) : 0; vp = n > 1 ? (sp2 - n * mp * mp) / (n - 1) : 0
-                  printf "%.3f+-%.3f %.3f+-%.3f (n=%d)", mw, sqrt(vw > 0 ? vw : 0), mp, sqrt(vp > 0 ? vp : 0), n }')
+                  mw = sw / n; vw = n > 1 ? (sw2 - n * mw * mw) / (n - 1) : 0
+                  printf "%.3f+-%.3f", mw, sqrt(vw > 0 ? vw : 0)
+                  if (np > 0) { mp = sp / np; vp = np > 1 ? (sp2 - np * mp * mp) / (np - 1) : 0
+                                printf " %.3f+-%.3f", mp, sqrt(vp > 0 ? vp : 0) }
+                  printf " (n=%d)", n }')
         line="$line  $task: $stats"
     done
     echo "$line"
