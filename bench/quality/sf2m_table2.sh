@@ -128,7 +128,7 @@ echo "# mean +- sd over seeds ${SEEDS[*]} (W2, then NPE), $EPOCHS epochs"
 for model in "${MODELS[@]}"; do
     line=$(printf '%-6s' "$model")
     for task in "${TASKS[@]}"; do
-        stats=$(grep "\"task\":\"$task\",\"model\":\"$model\"," "$OUT/results.jsonl" | awk -F'[:,]' '
+        stats=$({ grep "\"task\":\"$task\",\"model\":\"$model\"," "$OUT/results.jsonl" || true; } | awk -F'[:,]' '
             { for (i = 1; i < NF; i++) { if ($i ~ /"w2"/) w = $(i + 1); if ($i ~ /"npe"/) p = $(i + 1) }
               n++; sw += w; sw2 += w * w; if (p != "null") { np++; sp += p; sp2 += p * p } }
             END { if (n == 0) { printf "   -"; exit }
