@@ -58,14 +58,12 @@ static vf_status ot_bench_init(ot_bench *b, int64_t n, int64_t energy_n, uint64_
     vf_rng_normal_fill(&r, b->y, (size_t)n * 2, 0.0, 1.0);
     vf_rng_normal_fill(&r, b->ex, (size_t)energy_n * 2, 0.0, 1.0);
     vf_rng_normal_fill(&r, b->ey, (size_t)energy_n * 2, 0.0, 1.0);
+    if (vf_cost_matrix(n, n, 2, b->x, b->y, VF_COST_SQEUCLIDEAN, b->cost) != VF_OK) {
+        ot_bench_free(b);
+        return VF_ERR_ARG;
+    }
     double max = 0;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < n; j++) {
-            double dx = (double)b->x[2 * i] - (double)b->y[2 * j], dy = (double)b->x[2 * i + 1] - (double)b->y[2 * j + 1];
-            double c = dx * dx + dy * dy;
-            b->cost[i * n + j] = c;
-            if (c > max) max = c;
-        }
+    for (size_t k = 0; k < (size_t)n * (size_t)n; k++) max = b->cost[k] > max ? b->cost[k] : max;
     for (size_t k = 0; k < (size_t)n * (size_t)n; k++) b->cost[k] /= max;
     return VF_OK;
 }

@@ -44,22 +44,10 @@ vf_status vf_ot_pairs_sqeuclidean(int64_t n, int64_t d, const vf_real *x, const 
     if (!cost)
         return vf__error(VF_ERR_NOMEM, "ot pairs: no memory for the %lld x %lld cost matrix", (long long)n,
                          (long long)n);
-    /* cost[i, j] = sum_k (x[i, k] - y[j, k])^2, differences and sum in double. */
-#if VF_HAVE_OPENMP
-#pragma omp parallel for schedule(static) if ((double)n * (double)n * (double)d > 1e6) num_threads(vf__threads())
-#endif
-    for (int64_t i = 0; i < n; i++) {
-        const vf_real *xi = x + i * d;
-        double *ci = cost + i * n;
-        for (int64_t j = 0; j < n; j++) {
-            const vf_real *yj = y + j * d;
-            double acc = 0;
-            for (int64_t k = 0; k < d; k++) {
-                double t = (double)xi[k] - (double)yj[k];
-                acc += t * t;
-            }
-            ci[j] = acc;
-        }
+    s = vf_cost_matrix(n, n, d, x, y, VF_COST_SQEUCLIDEAN, cost); /* in double, OpenMP over rows */
+    if (s != VF_OK) {
+        vf_free(cost);
+        return s;
     }
     double total = 0;
     vf_ot_plan plan = {0};
