@@ -269,17 +269,44 @@ static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const 
     return s;
 }
 
-vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
-                              vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, vf_real *log_prob,
-                              vf_ode_stats *stats)
+/* The checks every sampler starts with: arguments, labels and options (check_call), a source for a
+ * data-to-data model, a generator when the source is drawn; stats zeroed. */
+static vf_status start_checks(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels, vf_rng *r,
+                              const vf_cnf_sample_options *o, vf_real *x, vf_ode_stats *stats)
 {
     if (!m || !o || n < 0 || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "cnf sample: bad arguments");
     if (stats) memset(stats, 0, sizeof *stats);
     vf_status s = check_call(m, "cnf sample", n, labels, o);
     if (s != VF_OK) return s;
-    int data = m->spec.source.kind == VF_CNF_SOURCE_DATA, mf = m->spec.objective == VF_CNF_MEANFLOW;
-    if (data && !source) return vf__error(VF_ERR_ARG, "cnf sample: the model transports data: give the source rows");
+    if (m->spec.source.kind == VF_CNF_SOURCE_DATA && !source)
+        return vf__error(VF_ERR_ARG, "cnf sample: the model transports data: give the source rows");
     if (!source && !r) return vf__error(VF_ERR_ARG, "cnf sample: NULL random generator");
+    return VF_OK;
+}
+
+/* x [n, dim] from the field's (standardized) coordinates to the data's: mean + std x. */
+static void to_original_units(const vf_cnf_model *m, int64_t n, vf_real *x)
+{
+    int64_t d = m->spec.field.dim;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) x[i * d + j] = m->mean[j] + m->std[j] * x[i * d + j];
+}
+
+/* x [n, dim] = the given source rows, or n draws of the model's source. */
+static vf_status start_points(const vf_cnf_model *m, int64_t n, const vf_real *source, vf_rng *r, vf_real *x)
+{
+    if (!source) return vf_cnf_model_source_sample(m, n, r, x);
+    memcpy(x, source, (size_t)(n * m->spec.field.dim) * sizeof *x);
+    return VF_OK;
+}
+
+vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
+                              vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, vf_real *log_prob,
+                              vf_ode_stats *stats)
+{
+    vf_status s = start_checks(m, n, source, labels, r, o, x, stats);
+    if (s != VF_OK) return s;
+    int data = m->spec.source.kind == VF_CNF_SOURCE_DATA, mf = m->spec.objective == VF_CNF_MEANFLOW;
     if (log_prob && (data || mf))
         return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: a %s model has no log-density",
                          data ? "data-to-data" : "MeanFlow");
@@ -289,9 +316,7 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
         return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: an SDE solve gives no log-densities and takes no guidance");
     if (sde && !r) return vf__error(VF_ERR_ARG, "cnf sample: the SDE solver needs a random generator");
     if (n == 0) return VF_OK;
-    int64_t d = m->spec.field.dim;
-    if (source) memcpy(x, source, (size_t)(n * d) * sizeof *x);
-    else if ((s = vf_cnf_model_source_sample(m, n, r, x)) != VF_OK) return s;
+    if ((s = start_points(m, n, source, r, x)) != VF_OK) return s;
     if (log_prob && (s = vf_cnf_model_source_log_prob(m, n, x, log_prob)) != VF_OK) return s;
     if (sde) {
         s = sample_sde(m, n, x, labels, r, o, stats);
@@ -311,8 +336,7 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
         vf_free(div);
     }
     if (s != VF_OK) return s;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < d; j++) x[i * d + j] = m->mean[j] + m->std[j] * x[i * d + j];
+    to_original_units(m, n, x);
     return VF_OK;
 }
 
@@ -320,23 +344,18 @@ vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_
                                      vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, double *energy,
                                      vf_ode_stats *stats)
 {
-    if (!m || !o || !energy || n < 0 || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "cnf sample: bad arguments");
+    if (!energy) return vf__error(VF_ERR_ARG, "cnf sample: bad arguments");
     if (o->ode.solver == VF_SOLVER_DOPRI5 || vf_solver_is_stochastic(o->ode.solver) ||
         m->spec.objective == VF_CNF_MEANFLOW)
         return vf__error(VF_ERR_UNSUPPORTED, "cnf sample: the path energy needs a fixed-step ODE solver (not %s)",
                          m->spec.objective == VF_CNF_MEANFLOW ? "MeanFlow" : vf_solver_name(o->ode.solver));
     if (o->ode.steps < 1) return vf__error(VF_ERR_ARG, "cnf sample: steps = %lld < 1", (long long)o->ode.steps);
-    if (stats) memset(stats, 0, sizeof *stats);
-    vf_status s = check_call(m, "cnf sample", n, labels, o);
+    vf_status s = start_checks(m, n, source, labels, r, o, x, stats);
     if (s != VF_OK) return s;
-    int data = m->spec.source.kind == VF_CNF_SOURCE_DATA;
-    if (data && !source) return vf__error(VF_ERR_ARG, "cnf sample: the model transports data: give the source rows");
-    if (!source && !r) return vf__error(VF_ERR_ARG, "cnf sample: NULL random generator");
     *energy = 0;
     if (n == 0) return VF_OK;
     int64_t d = m->spec.field.dim, steps = o->ode.steps;
-    if (source) memcpy(x, source, (size_t)(n * d) * sizeof *x);
-    else if ((s = vf_cnf_model_source_sample(m, n, r, x)) != VF_OK) return s;
+    if ((s = start_points(m, n, source, r, x)) != VF_OK) return s;
     vf_real *prev = vf_malloc((size_t)(n * d) * sizeof *prev);
     if (!prev) return vf__error(VF_ERR_NOMEM, "cnf sample: out of memory for %lld rows", (long long)n);
     vf_ode_options one = o->ode;
@@ -364,8 +383,7 @@ vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_
     if (s != VF_OK) return s;
     if (stats) *stats = st;
     *energy = total / (double)n;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < d; j++) x[i * d + j] = m->mean[j] + m->std[j] * x[i * d + j];
+    to_original_units(m, n, x);
     return VF_OK;
 }
 
