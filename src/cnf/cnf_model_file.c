@@ -11,16 +11,10 @@
 #include "varflow/vf_cnf_model.h"
 
 #define KEY_FORMAT "format"
-#define KEY_VERSION "format_version"
 #define KEY_CNF "cnf"
 
 static const char *const coupling_names[] = {"independent", "ot", "sinkhorn"};
 static const char *const source_names[] = {"gaussian", "student_t", "data"};
-
-static int reserved_key(const char *k)
-{
-    return strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_VERSION) == 0 || strcmp(k, KEY_CNF) == 0;
-}
 
 /* ---- the settings as JSON ------------------------------------------------------------------ */
 
@@ -123,16 +117,8 @@ vf_status vf_cnf_model_save(const vf_cnf_model *m, const char *path, int64_t n_e
                             const char *const *values, int64_t n_tensors, const vf_model_tensor *tensors)
 {
     if (!m || !path) return vf__error(VF_ERR_ARG, "vf_cnf_model_save: NULL model or path");
-    if (n_extra < 0 || (n_extra > 0 && (!keys || !values)))
-        return vf__error(VF_ERR_ARG, "vf_cnf_model_save: %lld extra metadata entries without arrays", (long long)n_extra);
-    for (int64_t i = 0; i < n_extra; i++) {
-        if (!keys[i] || !values[i] || keys[i][0] == '\0')
-            return vf__error(VF_ERR_ARG, "vf_cnf_model_save: extra metadata entry %lld has a NULL or empty key or value",
-                             (long long)i);
-        if (reserved_key(keys[i]))
-            return vf__error(VF_ERR_ARG, "vf_cnf_model_save: extra metadata key \"%s\" is reserved", keys[i]);
-    }
-    vf_status s = vf__model_check_state_tensors(n_tensors, tensors);
+    vf_status s = vf__model_check_extra("vf_cnf_model_save", KEY_CNF, n_extra, keys, values);
+    if (s == VF_OK) s = vf__model_check_state_tensors(n_tensors, tensors);
     if (s != VF_OK) return s;
     char *arch = settings_json(m);
     vf_st_writer *w = arch ? vf_st_writer_new() : NULL;
@@ -140,12 +126,7 @@ vf_status vf_cnf_model_save(const vf_cnf_model *m, const char *path, int64_t n_e
         vf_free(arch);
         return vf__error(VF_ERR_NOMEM, "vf_cnf_model_save: out of memory");
     }
-    char version[16];
-    snprintf(version, sizeof version, "%d", VF_CNF_MODEL_FORMAT_VERSION);
-    s = vf_st_writer_set_meta(w, KEY_FORMAT, VF_CNF_MODEL_FORMAT);
-    if (s == VF_OK) s = vf_st_writer_set_meta(w, KEY_VERSION, version);
-    if (s == VF_OK) s = vf_st_writer_set_meta(w, KEY_CNF, arch);
-    for (int64_t i = 0; s == VF_OK && i < n_extra; i++) s = vf_st_writer_set_meta(w, keys[i], values[i]);
+    s = vf__model_set_meta(w, VF_CNF_MODEL_FORMAT, VF_CNF_MODEL_FORMAT_VERSION, KEY_CNF, arch, n_extra, keys, values);
     const vf_st_dtype dtype = sizeof(vf_real) == sizeof(double) ? VF_ST_F64 : VF_ST_F32;
     vf_params *p = m->params;
     for (int32_t id = 0; s == VF_OK && id < vf_params_count(p); id++) {

@@ -10,9 +10,37 @@
 #define KEY_VERSION "format_version"
 #define KEY_FLOW "flow"
 
-static int reserved_key(const char *k)
+/* "format", "format_version" and the architecture's key model_key are reserved. */
+static int reserved_key(const char *k, const char *model_key)
 {
-    return strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_VERSION) == 0 || strcmp(k, KEY_FLOW) == 0;
+    return strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_VERSION) == 0 || strcmp(k, model_key) == 0;
+}
+
+vf_status vf__model_check_extra(const char *who, const char *model_key, int64_t n_extra, const char *const *keys,
+                                const char *const *values)
+{
+    if (n_extra < 0 || (n_extra > 0 && (!keys || !values)))
+        return vf__error(VF_ERR_ARG, "%s: %lld extra metadata entries without arrays", who, (long long)n_extra);
+    for (int64_t i = 0; i < n_extra; i++) {
+        if (!keys[i] || !values[i] || keys[i][0] == '\0')
+            return vf__error(VF_ERR_ARG, "%s: extra metadata entry %lld has a NULL or empty key or value", who,
+                             (long long)i);
+        if (reserved_key(keys[i], model_key))
+            return vf__error(VF_ERR_ARG, "%s: extra metadata key \"%s\" is reserved", who, keys[i]);
+    }
+    return VF_OK;
+}
+
+vf_status vf__model_set_meta(vf_st_writer *w, const char *format, int version, const char *model_key, const char *arch,
+                             int64_t n_extra, const char *const *keys, const char *const *values)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", version);
+    vf_status s = vf_st_writer_set_meta(w, KEY_FORMAT, format);
+    if (s == VF_OK) s = vf_st_writer_set_meta(w, KEY_VERSION, v);
+    if (s == VF_OK) s = vf_st_writer_set_meta(w, model_key, arch);
+    for (int64_t i = 0; s == VF_OK && i < n_extra; i++) s = vf_st_writer_set_meta(w, keys[i], values[i]);
+    return s;
 }
 
 /* ---- a growing string --------------------------------------------------------------------- */
@@ -99,27 +127,15 @@ vf_status vf_flow_save_with(const vf_flow *f, vf_params *p, const char *path, in
 {
     if (!f || !p || !path) return vf__error(VF_ERR_ARG, "vf_flow_save: NULL flow, parameters or path");
     if (!vf_params_is_finalized(p)) return vf__error(VF_ERR_ARG, "vf_flow_save: the parameter store is not finalized");
-    if (n_extra < 0 || (n_extra > 0 && (!keys || !values)))
-        return vf__error(VF_ERR_ARG, "vf_flow_save: %lld extra metadata entries without arrays", (long long)n_extra);
-    for (int64_t i = 0; i < n_extra; i++) {
-        if (!keys[i] || !values[i] || keys[i][0] == '\0')
-            return vf__error(VF_ERR_ARG, "vf_flow_save: extra metadata entry %lld has a NULL or empty key or value",
-                             (long long)i);
-        if (reserved_key(keys[i]))
-            return vf__error(VF_ERR_ARG, "vf_flow_save: extra metadata key \"%s\" is reserved", keys[i]);
-    }
-    vf_status s = vf__model_check_state_tensors(n_tensors, tensors);
+    vf_status s = vf__model_check_extra("vf_flow_save", KEY_FLOW, n_extra, keys, values);
+    if (s == VF_OK) s = vf__model_check_state_tensors(n_tensors, tensors);
     if (s != VF_OK) return s;
     strbuf arch = {NULL, 0, 0};
     s = architecture_json(f, &arch);
     vf_st_writer *w = s == VF_OK ? vf_st_writer_new() : NULL;
     if (s == VF_OK && !w) s = VF_ERR_NOMEM;
-    char version[16];
-    snprintf(version, sizeof version, "%d", VF_MODEL_FORMAT_VERSION);
-    if (s == VF_OK) s = vf_st_writer_set_meta(w, KEY_FORMAT, VF_MODEL_FORMAT);
-    if (s == VF_OK) s = vf_st_writer_set_meta(w, KEY_VERSION, version);
-    if (s == VF_OK) s = vf_st_writer_set_meta(w, KEY_FLOW, arch.s);
-    for (int64_t i = 0; s == VF_OK && i < n_extra; i++) s = vf_st_writer_set_meta(w, keys[i], values[i]);
+    if (s == VF_OK)
+        s = vf__model_set_meta(w, VF_MODEL_FORMAT, VF_MODEL_FORMAT_VERSION, KEY_FLOW, arch.s, n_extra, keys, values);
     const vf_st_dtype dtype = sizeof(vf_real) == sizeof(double) ? VF_ST_F64 : VF_ST_F32;
     for (int32_t id = 0; s == VF_OK && id < vf_params_count(p); id++) {
         vf_param_info info;
@@ -180,7 +196,7 @@ vf_status vf__model_copy_extra(const vf_st_file *st, const char *model_key, vf_m
     if (!m->keys || !m->values) return VF_ERR_NOMEM;
     for (int64_t i = 0; i < total; i++) {
         const char *k = vf_st_meta_key(st, i);
-        if (strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_VERSION) == 0 || strcmp(k, model_key) == 0) continue;
+        if (reserved_key(k, model_key)) continue;
         m->keys[m->n] = dup_string(k);
         m->values[m->n] = m->keys[m->n] ? dup_string(vf_st_meta(st, k)) : NULL;
         if (!m->keys[m->n] || !m->values[m->n]) {

@@ -27,6 +27,14 @@ vf_status vf__model_describe_dist(const vf_dist *b, char **out);
  * and shape, with no tensor left over but training state (VF_ERR_FORMAT naming the tensor). */
 vf_status vf__model_check_state_tensors(int64_t n, const vf_model_tensor *tensors);
 vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p);
+/* Extra metadata of a save (caller `who` in messages): n_extra >= 0 pairs, keys non-empty, values
+ * non-NULL, no key reserved ("format", "format_version", model_key); VF_ERR_ARG otherwise. */
+vf_status vf__model_check_extra(const char *who, const char *model_key, int64_t n_extra, const char *const *keys,
+                                const char *const *values);
+/* The metadata of a model file into w: "format", "format_version" (version), model_key -> arch, then
+ * the extra pairs. */
+vf_status vf__model_set_meta(vf_st_writer *w, const char *format, int version, const char *model_key, const char *arch,
+                             int64_t n_extra, const char *const *keys, const char *const *values);
 /* "format" must be `format` and "format_version" an integer 1..version (VF_ERR_FORMAT otherwise). */
 vf_status vf__model_check_format(const vf_st_file *st, const char *format, int version);
 /* The metadata of st into m (owned copies), leaving out "format", "format_version" and model_key
