@@ -57,6 +57,9 @@ int cli_show_progress(const cli_common *c);
 
 /* 1 when arg is option `name` itself ("--seed") or "name=value" ("--seed=3"). */
 int cli_is_option(const char *arg, const char *name);
+/* The option that arg names among the NULL-terminated `valued` names ("--lr" or "--lr=..."; a
+ * one-dash name such as "-n" only exactly), "-o" standing for "--output"; NULL when none. */
+const char *cli_valued_option(const char *arg, const char *const *valued);
 /* 1 when arg looks like an option ("-x", "--xyz"); "-" alone and negative numbers are not options. */
 int cli_looks_like_option(const char *arg);
 /* Help text of the common options, one per line, indented like the commands' own option lists. */

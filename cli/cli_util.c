@@ -253,3 +253,11 @@ int cli_output_dir_writable(const char *path)
     dir[len] = '\0';
     return access(dir, W_OK) == 0;
 }
+
+const char *cli_valued_option(const char *arg, const char *const *valued)
+{
+    if (strcmp(arg, "-o") == 0) return "--output";
+    for (int k = 0; valued[k]; k++)
+        if (strcmp(arg, valued[k]) == 0 || (valued[k][1] == '-' && cli_is_option(arg, valued[k]))) return valued[k];
+    return NULL;
+}

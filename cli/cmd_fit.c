@@ -121,10 +121,7 @@ static int parse_args(int argc, char **argv, fit_args *a)
                                              "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
                                              "--clip", "--patience", "--checkpoint", "--resume", "--checkpoint-every",
                                              "--stop-after", NULL};
-        const char *name = NULL;
-        if (strcmp(arg, "-o") == 0) name = "--output";
-        for (int k = 0; !name && valued[k]; k++)
-            if (cli_is_option(arg, valued[k])) name = valued[k];
+        const char *name = cli_valued_option(arg, valued);
         if (!name) {
             if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
             return cli_usage_error(cmd, "unexpected argument '%s'", arg);

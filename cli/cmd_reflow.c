@@ -92,10 +92,7 @@ static int parse_args(int argc, char **argv, reflow_args *a)
         static const char *const valued[] = {"--model", "--output", "-n", "--rounds", "--steps", "--solver", "--epochs",
                                              "--train-steps", "--batch", "--lr", "--weight-decay", "--clip",
                                              "--patience", "--valid-fraction", "--log", NULL};
-        const char *name = NULL;
-        if (strcmp(arg, "-o") == 0) name = "--output";
-        for (int k = 0; !name && valued[k]; k++)
-            if (strcmp(arg, valued[k]) == 0 || (valued[k][1] == '-' && cli_is_option(arg, valued[k]))) name = valued[k];
+        const char *name = cli_valued_option(arg, valued);
         if (!name) {
             if (cli_looks_like_option(arg)) return cli_usage_error(CMD, "unknown option '%s'", arg);
             return cli_usage_error(CMD, "unexpected argument '%s'", arg);

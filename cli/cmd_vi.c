@@ -90,10 +90,7 @@ static int parse_args(int argc, char **argv, vi_args *a)
                                              "--resume", "--samples", "--box", "--steps", "--batch", "--lr",
                                              "--warmup", "--clip", "--is-samples", "--checkpoint-every",
                                              "--stop-after", NULL};
-        const char *name = NULL;
-        if (strcmp(arg, "-o") == 0) name = "--output";
-        for (int k = 0; !name && valued[k]; k++)
-            if (cli_is_option(arg, valued[k])) name = valued[k];
+        const char *name = cli_valued_option(arg, valued);
         if (!name) {
             if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
             return cli_usage_error(cmd, "unexpected argument '%s'", arg);

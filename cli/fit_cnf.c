@@ -248,10 +248,7 @@ static int parse_args(int argc, char **argv, cnf_args *a)
                                              "--clip", "--patience", "--labels", "--valid-labels", "--source", "--nll-rows",
                                              NULL};
         static const char *const unsupported[] = {"--checkpoint", "--resume", "--checkpoint-every", "--stop-after", NULL};
-        const char *name = NULL;
-        if (strcmp(arg, "-o") == 0) name = "--output";
-        for (int k = 0; !name && valued[k]; k++)
-            if (cli_is_option(arg, valued[k])) name = valued[k];
+        const char *name = cli_valued_option(arg, valued);
         for (int k = 0; !name && unsupported[k]; k++)
             if (cli_is_option(arg, unsupported[k]))
                 return cli_usage_error(CMD, "%s is not available for continuous flows yet", unsupported[k]);
