@@ -282,18 +282,10 @@ static vf_status read_settings(const vf__json *root, vf_cnf_spec *spec, vf_real 
 
 static vf_status load_from(const vf_st_file *st, vf_cnf_model **out, vf_model_meta *extra)
 {
-    vf_status s = vf__model_check_format(st, VF_CNF_MODEL_FORMAT, VF_CNF_MODEL_FORMAT_VERSION);
-    if (s != VF_OK) return s;
-    const char *text = vf_st_meta(st, KEY_CNF);
-    if (!text) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata (the model's settings)", KEY_CNF);
     vf__json *root = NULL;
-    s = vf__json_parse(text, strlen(text), 16, &root);
-    if (s != VF_OK) {
-        if (s == VF_ERR_NOMEM) return s;
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", vf_last_error());
-        return vf__error(VF_ERR_FORMAT, "the \"%s\" settings are malformed JSON: %s", KEY_CNF, msg);
-    }
+    vf_status s = vf__model_read_header(st, VF_CNF_MODEL_FORMAT, VF_CNF_MODEL_FORMAT_VERSION, KEY_CNF,
+                                        "the model's settings", "the \"" KEY_CNF "\" settings are", &root);
+    if (s != VF_OK) return s;
     vf_cnf_spec spec;
     vf_real *mean = NULL, *std = NULL;
     s = read_settings(root, &spec, &mean, &std);

@@ -331,20 +331,27 @@ vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p)
     return VF_OK;
 }
 
+vf_status vf__model_read_header(const vf_st_file *st, const char *format, int version, const char *model_key,
+                                const char *what, const char *what_is, vf__json **root)
+{
+    *root = NULL;
+    vf_status s = vf__model_check_format(st, format, version);
+    if (s != VF_OK) return s;
+    const char *text = vf_st_meta(st, model_key);
+    if (!text) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata (%s)", model_key, what);
+    s = vf__json_parse(text, strlen(text), 16, root);
+    if (s == VF_OK || s == VF_ERR_NOMEM) return s;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", vf_last_error());
+    return vf__error(VF_ERR_FORMAT, "%s malformed JSON: %s", what_is, msg);
+}
+
 static vf_status load_from(vf_st_file *st, vf_params **pp, vf_flow **ff, vf_model_meta *extra)
 {
-    vf_status s = vf__model_check_format(st, VF_MODEL_FORMAT, VF_MODEL_FORMAT_VERSION);
-    if (s != VF_OK) return s;
-    const char *arch = vf_st_meta(st, KEY_FLOW);
-    if (!arch) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata (the architecture)", KEY_FLOW);
     vf__json *root = NULL;
-    s = vf__json_parse(arch, strlen(arch), 16, &root);
-    if (s != VF_OK) {
-        if (s == VF_ERR_NOMEM) return s;
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", vf_last_error());
-        return vf__error(VF_ERR_FORMAT, "the architecture is malformed JSON: %s", msg);
-    }
+    vf_status s = vf__model_read_header(st, VF_MODEL_FORMAT, VF_MODEL_FORMAT_VERSION, KEY_FLOW, "the architecture",
+                                        "the architecture is", &root);
+    if (s != VF_OK) return s;
     vf_params *p = vf_params_new();
     vf_flow *f = NULL;
     if (!p) s = VF_ERR_NOMEM;
