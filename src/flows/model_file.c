@@ -211,7 +211,7 @@ vf_status vf__model_copy_extra(const vf_st_file *st, const char *model_key, vf_m
 }
 
 /* The format keys: "format" must be `format`, "format_version" an integer 1..version. */
-vf_status vf__model_check_format(const vf_st_file *st, const char *format, int version)
+static vf_status check_format(const vf_st_file *st, const char *format, int version)
 {
     const char *fmt = vf_st_meta(st, KEY_FORMAT);
     if (!fmt) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata: not a varflow model file", KEY_FORMAT);
@@ -335,7 +335,7 @@ vf_status vf__model_read_header(const vf_st_file *st, const char *format, int ve
                                 const char *what, const char *what_is, vf__json **root)
 {
     *root = NULL;
-    vf_status s = vf__model_check_format(st, format, version);
+    vf_status s = check_format(st, format, version);
     if (s != VF_OK) return s;
     const char *text = vf_st_meta(st, model_key);
     if (!text) return vf__error(VF_ERR_FORMAT, "no \"%s\" metadata (%s)", model_key, what);

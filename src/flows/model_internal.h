@@ -35,13 +35,12 @@ vf_status vf__model_check_extra(const char *who, const char *model_key, int64_t 
  * the extra pairs. */
 vf_status vf__model_set_meta(vf_st_writer *w, const char *format, int version, const char *model_key, const char *arch,
                              int64_t n_extra, const char *const *keys, const char *const *values);
-/* The header of a model file being loaded: vf__model_check_format, then the JSON under model_key
+/* The header of a model file being loaded: "format" must be `format` and "format_version" an integer
+ * 1..version, then the JSON under model_key
  * parsed into *root (free with vf__json_free). VF_ERR_FORMAT "no \"KEY\" metadata (what)" when absent,
  * "WHAT_IS malformed JSON: ..." when it does not parse; VF_ERR_NOMEM. */
 vf_status vf__model_read_header(const vf_st_file *st, const char *format, int version, const char *model_key,
                                 const char *what, const char *what_is, vf__json **root);
-/* "format" must be `format` and "format_version" an integer 1..version (VF_ERR_FORMAT otherwise). */
-vf_status vf__model_check_format(const vf_st_file *st, const char *format, int version);
 /* The metadata of st into m (owned copies), leaving out "format", "format_version" and model_key
  * (the architecture). VF_ERR_NOMEM leaves m with what was copied (free it with vf_model_meta_free). */
 vf_status vf__model_copy_extra(const vf_st_file *st, const char *model_key, vf_model_meta *m);
