@@ -30,8 +30,13 @@ bench: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# Removes the files the last install from $(BUILD) wrote (its install_manifest.txt), then the folders of
+# varflow's own that this leaves empty (include/varflow, lib/cmake/varflow); shared folders stay.
 uninstall:
-	@if [ -f $(BUILD)/install_manifest.txt ]; then xargs rm -fv < $(BUILD)/install_manifest.txt; \
+	@if [ -f $(BUILD)/install_manifest.txt ]; then \
+	    tr '\n' '\0' < $(BUILD)/install_manifest.txt | xargs -0 rm -fv; \
+	    sed -n 's|/[^/]*$$||p' $(BUILD)/install_manifest.txt | grep '/varflow$$' | sort -ru | \
+	        tr '\n' '\0' | xargs -0 -r rmdir -v --ignore-fail-on-non-empty; \
 	else echo "nothing to uninstall (no $(BUILD)/install_manifest.txt)"; fi
 
 clean:
