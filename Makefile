@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX      ?= /usr/local
 
-.PHONY: all build demo test bench install uninstall clean
+.PHONY: all build demo test bench install uninstall clean api
 
 all: build
 
@@ -38,6 +38,10 @@ uninstall:
 	    sed -n 's|/[^/]*$$||p' $(BUILD)/install_manifest.txt | grep '/varflow$$' | sort -ru | \
 	        tr '\n' '\0' | xargs -0 -r rmdir -v --ignore-fail-on-non-empty; \
 	else echo "nothing to uninstall (no $(BUILD)/install_manifest.txt)"; fi
+
+# docs/api.md, the C API reference, from the public headers (tests/cli/test_api_docs.sh checks it is current).
+api:
+	sh docs/gen_api.sh > docs/api.md.tmp && mv docs/api.md.tmp docs/api.md
 
 clean:
 	rm -rf $(BUILD)
