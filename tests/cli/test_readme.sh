@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# test_readme.sh — runs the README's tour as a newcomer would: every ```sh block preceded by the line
+# <!-- readme-test --> is run, top to bottom, in one bash in an empty temporary folder with the
+# build's varflow first on PATH; the test fails at the first command that fails (naming it), or when
+# the README has no such blocks or its tour lacks one of fit, logprob, sample, vi, eval.
+# Usage: test_readme.sh PATH/TO/varflow
+set -u
+V=${1:?usage: test_readme.sh PATH/TO/varflow}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$(cd "$(dirname "$V")" && pwd)
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# The marked blocks (the marker must be the line right before the block's opening fence).
+awk '/^<!-- readme-test -->$/ { marked = NR; next }
+     /^```sh$/ && marked == NR - 1 { inblock = 1; n++; next }
+     inblock && /^```$/ { inblock = 0; next }
+     inblock { print }
+     END { if (inblock) exit 1 }' "$ROOT/README.md" >"$T/tour.sh" || fail "an unterminated readme-test block"
+n=$(grep -c '^<!-- readme-test -->$' "$ROOT/README.md")
+if [ "$n" -lt 3 ]; then fail "README.md has $n readme-test blocks"; fi
+for c in fit logprob sample vi eval; do
+    grep -q "^varflow $c " "$T/tour.sh" || fail "the README's tour does not run varflow $c"
+done
+
+mkdir "$T/work"
+(
+    cd "$T/work" || exit 1
+    export PATH="$BIN:$PATH"
+    set -e -o pipefail
+    trap 'echo "FAIL: README command failed (exit $?): $BASH_COMMAND" >&2' ERR
+    # shellcheck disable=SC1091
+    . "$T/tour.sh"
+) >"$T/out" 2>&1
+rc=$?
+if [ "$rc" != 0 ]; then
+    cat "$T/out" >&2
+    fail "the README's tour stopped with exit $rc"
+fi
+echo "1 passed, 0 failed"
