@@ -5,22 +5,22 @@
 set -u
 V=${1:?usage: run_embed_model.sh VARFLOW EMBED_MODEL}
 E=${2:?usage: run_embed_model.sh VARFLOW EMBED_MODEL}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+. "$(dirname "$0")/harness.sh"
+die() { bad "$*"; finish; }
 
-"$V" data moons -n 1000 --seed 1 -o "$T/moons.csv" --quiet || fail "varflow data"
+"$V" data moons -n 1000 --seed 1 -o "$T/moons.csv" --quiet || die "varflow data"
 "$V" fit --data "$T/moons.csv" --model realnvp:transforms=4,hidden=32x2 --epochs 5 -o "$T/m.safetensors" \
-    --quiet || fail "varflow fit"
-out=$("$E" "$T/m.safetensors") || fail "embed_model exited $?: $out"
+    --quiet || die "varflow fit"
+out=$("$E" "$T/m.safetensors") || die "embed_model exited $?: $out"
 echo "$out"
-grep -q "sampling vs evaluation: .* (ok)" <<<"$out" || fail "no sampling/evaluation agreement line"
+grep -q "sampling vs evaluation: .* (ok)" <<<"$out" || die "no sampling/evaluation agreement line"
 # The example's log p of (0, 0), (0.5, 0), (1, 0), (1.5, 0) agree with varflow logprob's.
 printf 'x0,x1\n0,0\n0.5,0\n1,0\n1.5,0\n' >"$T/pts.csv"
-"$V" logprob --model "$T/m.safetensors" --data "$T/pts.csv" -o "$T/lp.csv" --quiet || fail "varflow logprob"
+"$V" logprob --model "$T/m.safetensors" --data "$T/pts.csv" -o "$T/lp.csv" --quiet || die "varflow logprob"
 mine=$(sed -n 's/^log p(x0 = .*) = //p' <<<"$out")
 theirs=$(grep -E '^-?[0-9]' "$T/lp.csv")
 paste <(echo "$mine") <(echo "$theirs") | awk 'NF != 2 { bad = 1 }
     { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-3 * (1 + ($2 < 0 ? -$2 : $2))) bad = 1 }
-    END { exit bad || NR != 4 }' || fail "embed_model's log-densities differ from varflow logprob's: $mine / $theirs"
-echo "1 passed, 0 failed"
+    END { exit bad || NR != 4 }' || die "embed_model's log-densities differ from varflow logprob's: $mine / $theirs"
+ok
+finish

@@ -7,12 +7,7 @@
 set -u
 V=${1:?usage: run_target_plugin.sh VARFLOW PLUGIN}
 P=${2:?usage: run_target_plugin.sh VARFLOW PLUGIN}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 
 if json=$("$V" vi --target "plugin:$P:0.9" --flow realnvp:transforms=4,hidden=32x2 --steps 400 --seed 1 \
     --json -o "$T/q.safetensors"); then ok; else bad "varflow vi on the plugin exited $?"; fi
@@ -28,5 +23,4 @@ rc=$?
 if [ "$rc" = 1 ] && grep -q "correlation in (-1, 1)" "$T/err"; then ok; else
     bad "a bad ARG gave exit $rc: $(cat "$T/err")"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

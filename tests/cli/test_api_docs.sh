@@ -6,12 +6,7 @@
 set -u
 V=${1:?usage: test_api_docs.sh PATH/TO/varflow}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/harness.sh"
 
 if sh "$ROOT/docs/gen_api.sh" >"$T/api.md" 2>"$T/err" && [ ! -s "$T/err" ]; then ok; else
     bad "docs/gen_api.sh failed: $(head -n 3 "$T/err")"
@@ -31,5 +26,4 @@ if command -v nm >/dev/null 2>&1 && [ -f "$LIB" ]; then
 else
     echo "note: nm or $LIB not found; the exported-symbol check is skipped"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

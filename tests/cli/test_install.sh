@@ -13,15 +13,7 @@
 # Usage: test_install.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_install.sh PATH/TO/varflow}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-finish() {
-    echo "$pass passed, $fail failed"
-    [ "$fail" = 0 ]
-    exit $?
-}
+. "$(dirname "$0")/harness.sh"
 
 if ! command -v pkg-config >/dev/null 2>&1; then
     echo "note: pkg-config is not installed; skipping the install test"
@@ -35,7 +27,6 @@ fi
 CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
 CC=${CC:-cc}
 SRC=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
-T=$(mktemp -d)
 MANIFEST=$BUILD/install_manifest.txt
 if [ -f "$MANIFEST" ]; then cp -p "$MANIFEST" "$T/manifest.saved"; fi
 restore() {

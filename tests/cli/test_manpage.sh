@@ -8,12 +8,7 @@
 set -u
 V=${1:?usage: test_manpage.sh PATH/TO/varflow}
 MAN=$(cd "$(dirname "$0")/../.." && pwd)/docs/varflow.1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/harness.sh"
 
 # The page as plain text, one source line per line: \- -> -, font escapes removed.
 sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/\\(em/-/g' "$MAN" >"$T/man.txt"
@@ -69,5 +64,4 @@ if command -v groff >/dev/null 2>&1; then
 else
     echo "note: groff is not installed; the rendering check is skipped"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

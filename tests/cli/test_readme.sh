@@ -9,20 +9,19 @@ set -u
 V=${1:?usage: test_readme.sh PATH/TO/varflow}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$(cd "$(dirname "$V")" && pwd)
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+. "$(dirname "$0")/harness.sh"
+die() { bad "$*"; finish; }
 
 # The marked blocks (the marker must be the line right before the block's opening fence).
 awk '/^<!-- readme-test -->$/ { marked = NR; next }
      /^```sh$/ && marked == NR - 1 { inblock = 1; n++; next }
      inblock && /^```$/ { inblock = 0; next }
      inblock { print }
-     END { if (inblock) exit 1 }' "$ROOT/README.md" >"$T/tour.sh" || fail "an unterminated readme-test block"
+     END { if (inblock) exit 1 }' "$ROOT/README.md" >"$T/tour.sh" || die "an unterminated readme-test block"
 n=$(grep -c '^<!-- readme-test -->$' "$ROOT/README.md")
-if [ "$n" -lt 3 ]; then fail "README.md has $n readme-test blocks"; fi
+if [ "$n" -lt 3 ]; then die "README.md has $n readme-test blocks"; fi
 for c in fit logprob sample vi eval; do
-    grep -q "^varflow $c " "$T/tour.sh" || fail "the README's tour does not run varflow $c"
+    grep -q "^varflow $c " "$T/tour.sh" || die "the README's tour does not run varflow $c"
 done
 
 # The tour trains two flows: minutes in an unoptimized sanitizer build, seconds in a release one,
@@ -30,7 +29,7 @@ done
 CACHE=$BIN/CMakeCache.txt
 if [ -f "$CACHE" ] && grep -Eq '^(VF_SANITIZE:BOOL=ON|CMAKE_BUILD_TYPE:STRING=Debug)$' "$CACHE"; then
     echo "note: a sanitizer or Debug build; the README tour runs in the optimized builds"
-    echo "0 passed, 0 failed"
+    finish
     exit 0
 fi
 
@@ -46,6 +45,7 @@ mkdir "$T/work"
 rc=$?
 if [ "$rc" != 0 ]; then
     cat "$T/out" >&2
-    fail "the README's tour stopped with exit $rc"
+    die "the README's tour stopped with exit $rc"
 fi
-echo "1 passed, 0 failed"
+ok
+finish
