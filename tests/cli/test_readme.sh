@@ -2,8 +2,9 @@
 # test_readme.sh — runs the README's tour as a newcomer would: every ```sh block preceded by the line
 # <!-- readme-test --> is run, top to bottom, in one bash in an empty temporary folder with the
 # build's varflow first on PATH; the test fails at the first command that fails (naming it), or when
-# the README has no such blocks or its tour lacks one of fit, logprob, sample, vi, eval. In a
-# sanitizer or Debug build only the extraction is checked (the tour would take minutes there).
+# the README has no such blocks or its tour lacks one of fit, logprob, sample, vi, eval, or a docs/*.md
+# is not linked from the README. In a sanitizer or Debug build only the extraction and the links are
+# checked (the tour would take minutes there).
 # Usage: test_readme.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_readme.sh PATH/TO/varflow}
@@ -22,6 +23,11 @@ n=$(grep -c '^<!-- readme-test -->$' "$ROOT/README.md")
 if [ "$n" -lt 3 ]; then die "README.md has $n readme-test blocks"; fi
 for c in fit logprob sample vi eval; do
     grep -q "^varflow $c " "$T/tour.sh" || die "the README's tour does not run varflow $c"
+done
+
+# The documentation index links every docs/*.md.
+for d in "$ROOT"/docs/*.md; do
+    grep -q "(docs/$(basename "$d"))" "$ROOT/README.md" || die "README.md does not link docs/$(basename "$d")"
 done
 
 # The tour trains two flows: minutes in an unoptimized sanitizer build, seconds in a release one,
