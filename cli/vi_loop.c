@@ -18,6 +18,7 @@ vi_options vi_default_options(void)
     o.objective = VF_VI_RKL;
     o.log_every = 10;
     o.checkpoint_every = 100;
+    o.beta0 = 0.01;
     return o;
 }
 
@@ -35,7 +36,7 @@ static void draw(cli_progress *pg, int force, double t0, int64_t step, int64_t t
     if (!cli_progress_due(pg, force)) return;
     char line[200];
     double el = cli_now_seconds() - t0, rate = el > 0 ? (double)(step - done0) / el : 0.0;
-    int k = snprintf(line, sizeof line, "step %lld/%lld  loss (-ELBO) %.4f  %.1f steps/s  ETA ", (long long)step,
+    int k = snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  %.1f steps/s  ETA ", (long long)step,
                      (long long)total, loss, rate);
     if (rate > 0) snprintf(line + k, sizeof line - (size_t)k, "%.0f s", (double)(total - step) / rate);
     else snprintf(line + k, sizeof line - (size_t)k, "-");
@@ -43,6 +44,13 @@ static void draw(cli_progress *pg, int force, double t0, int64_t step, int64_t t
 }
 
 #define VI_RECENT 100
+
+/* The temperature of step `step` (0-based): beta0 + (1 - beta0) step / anneal, then 1. */
+static vf_status vi_anneal(vf_vi *v, const vi_options *o, int64_t step)
+{
+    double beta = step >= o->anneal ? 1.0 : o->beta0 + (1.0 - o->beta0) * (double)step / (double)o->anneal;
+    return vf_vi_set_beta(v, beta);
+}
 
 vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_result *r)
 {
@@ -95,7 +103,8 @@ vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_re
     while (st.step < total) {
         vf_params_zero_grad(p);
         double loss = NAN;
-        s = vf_vi_grad(v, o->objective, o->batch, &st.shuffle, &loss);
+        s = o->anneal > 0 ? vi_anneal(v, o, st.step) : VF_OK;
+        if (s == VF_OK) s = vf_vi_grad(v, o->objective, o->batch, &st.shuffle, &loss);
         if (s != VF_OK) {
             fail(r, s, "step %lld: %s", (long long)st.step + 1, vf_last_error());
             goto done;
@@ -148,6 +157,7 @@ vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_re
 done:
     draw(&pg, 1, tstart, st.step, total, st.last_train, start);
     cli_progress_end(&pg);
+    if (o->anneal > 0) vf_vi_set_beta(v, 1.0);
     r->steps = st.step;
     r->seconds = cli_now_seconds() - t0;
     vf_adam_free(opt);

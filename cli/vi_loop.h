@@ -1,4 +1,5 @@
-/* vi_loop.h — the training loop behind `varflow vi`: steps of a reverse-KL objective (vf_vi.h) with
+/* vi_loop.h — the training loop behind `varflow vi`: steps of a VI objective (vf_vi.h), optionally
+ * annealed (beta0 -> 1 on log p~ over the first `anneal` steps), with
  * Adam, a cosine learning rate with linear warm-up, gradient-norm clipping, a progress line, JSON log
  * lines and checkpoints in the format of `varflow fit` (fit_checkpoint.h), so a stopped run resumes
  * exactly. The fit_state fields are used as: epoch = step = optimizer steps done, shuffle = the
@@ -31,6 +32,8 @@ typedef struct vi_options {
     int64_t checkpoint_every;   /* steps between checkpoints [100] */
     int64_t stop_after;         /* > 0: end this run after that many steps, with a checkpoint [0] */
     const fit_state *resume;    /* not NULL: continue from this state (p holds its parameters) */
+    int64_t anneal;             /* > 0: temperature beta rises linearly from beta0 to 1 over these steps [0] */
+    double beta0;               /* the first step's beta, in (0, 1] [0.01] */
 } vi_options;
 
 typedef struct vi_result {

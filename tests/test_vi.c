@@ -335,7 +335,7 @@ static void test_errors(void)
     CHECK_STATUS(vf_vi_new(g.f, g.p, &t, &v), VF_ERR_SHAPE);
     CHECK(v == NULL && strstr(vf_last_error(), "dimension 2") && strstr(vf_last_error(), "funnel"));
     vf_target_free(&t);
-    vf_target bad = {2, nan_log_prob, NULL, NULL, NULL, "bad", 0, 0};
+    vf_target bad = {2, nan_log_prob, NULL, NULL, NULL, "bad", 0, 0, NULL, 0};
     CHECK_STATUS(vf_vi_new(g.f, g.p, &bad, &v), VF_OK);
     vf_rng r;
     vf_rng_init(&r, 1, 0);
@@ -347,7 +347,8 @@ static void test_errors(void)
     vf_vi_free(v);
     gflow_free(&g);
     CHECK(vf_vi_objective_from_name("path") == VF_VI_PATH && vf_vi_objective_from_name("rkl") == VF_VI_RKL);
-    CHECK(vf_vi_objective_from_name("fkl") == -1);
+    CHECK(vf_vi_objective_from_name("fkl") == VF_VI_FKL && vf_vi_objective_from_name("chi2") == VF_VI_CHI2);
+    CHECK(vf_vi_objective_from_name("fab_typo") == -1);
     double lw[3] = {0, NAN, 1}, ninf[3] = {-INFINITY, -INFINITY, -INFINITY};
     vf_is_stats st;
     CHECK_STATUS(vf_is_summarize(3, lw, &st), VF_ERR_NUMERIC);

@@ -29,6 +29,17 @@
  *               drawn x whose parameter gradients are discarded. It vanishes when q = p, so its
  *               variance does too near convergence. Rows whose grad_x log q is not finite (a draw
  *               that rounds onto a box boundary in a float build) contribute only through g.
+ *   VF_VI_FKL   forward KL(p || q) from q's own draws (no draws of p needed): the gradient
+ *               -sum_i w~_i d/dtheta log q_theta(x_i) with x_i fixed and the self-normalized weights
+ *               w~ = softmax(log p~ - log q) held constant (stop-gradient); log q at the draws is a
+ *               second, density-direction pass. Mass-covering, but only as good as q's coverage.
+ *   VF_VI_CHI2  the chi^2 (alpha = 2) divergence through the CUBO 1/2 log E_q[w^2] (mass-covering):
+ *               since d/dtheta E_q[w^2] = -E_q[w^2 d/dtheta log q], the gradient -1/2 sum_i v_i
+ *               d/dtheta log q_theta(x_i) at fixed draws with v = softmax(2 log w) (log-sum-exp form,
+ *               stop-gradient), computed as fkl's. (The reparameterization form of this gradient,
+ *               which moves the draws, drifts q away from p: a batch far from p has tiny weights and
+ *               a falling batch estimate, so it is not used.)
+ * A temperature beta (vf_vi_set_beta) replaces log p~ by beta log p~ in every objective.
  * Errors: VF_ERR_NUMERIC naming the row when the target's log-density is NaN or -inf at a draw, or
  * its gradient is not finite, or log q is not finite; the parameter gradients are then partial.
  *
@@ -56,10 +67,12 @@ extern "C" {
 /* ---- objectives --------------------------------------------------------------------------- */
 typedef enum vf_vi_objective {
     VF_VI_RKL = 0,      /* reverse KL, reparameterization gradient */
-    VF_VI_PATH = 1      /* reverse KL, path (sticking-the-landing) gradient */
+    VF_VI_PATH = 1,     /* reverse KL, path (sticking-the-landing) gradient */
+    VF_VI_FKL = 2,      /* forward KL, self-normalized importance weights from q's own draws */
+    VF_VI_CHI2 = 3      /* chi^2 (alpha = 2) divergence: 1/2 log E_q[w^2], reparameterization gradient */
 } vf_vi_objective;
 
-/* "rkl" -> VF_VI_RKL, "path" -> VF_VI_PATH; -1 for another name. */
+/* "rkl", "path", "fkl", "chi2" -> VF_VI_RKL, VF_VI_PATH, VF_VI_FKL, VF_VI_CHI2; -1 for another name. */
 int vf_vi_objective_from_name(const char *name);
 const char *vf_vi_objective_name(vf_vi_objective o);
 
@@ -72,9 +85,18 @@ vf_status vf_vi_new(const vf_flow *f, vf_params *p, const vf_target *target, vf_
 void vf_vi_free(vf_vi *v);
 
 /* One gradient estimate from n >= 1 fresh draws of q: ADDS d loss / d theta to vf_params_grads(p)
- * (zero them first) and sets *loss (may be NULL) to mean(log q(x_i) - log p~(x_i)), the negative
- * ELBO estimate, whichever the objective. */
+ * (zero them first) and sets *loss (may be NULL) to the objective's own loss estimate, with
+ * log w_i = beta log p~(x_i) - log q(x_i) (beta from vf_vi_set_beta, 1 by default):
+ *   rkl, path  -mean(log w) (the negative ELBO; >= -log Z);
+ *   fkl        sum w~_i log w_i - log mean w, w~ = w / sum w (the self-normalized estimate of
+ *              KL(p || q) >= 0); draws with log p~ = -inf get zero weight (VF_ERR_NUMERIC if all do);
+ *   chi2       1/2 log mean w^2 (the CUBO of Dieng et al. 2017; >= log Z in expectation of
+ *              exp(2 CUBO), equal when q = p). fkl and chi2 need no target gradient. */
 vf_status vf_vi_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss);
+
+/* The temperature beta in (0, 1] applied to log p~ by vf_vi_grad (annealing: raise it to 1 over the
+ * first steps); vf_vi_draw's weights always use beta = 1. VF_ERR_ARG outside (0, 1]. */
+vf_status vf_vi_set_beta(vf_vi *v, double beta);
 
 /* n draws of q without gradients, in chunks: x [n, d] (NULL to skip), logw [n] = log p~ - log q,
  * logq [n], logp [n] (each NULL to skip). A draw where log p~ is -inf (outside the support) gets

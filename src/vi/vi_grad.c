@@ -1,5 +1,6 @@
-/* vi_grad.c — the reverse-KL gradient estimators of vf_vi.h (reparameterization and path), and draws
- * of q with their importance weights.
+/* vi_grad.c — the gradient estimators of vf_vi.h (reverse KL by reparameterization and path, forward
+ * KL and chi^2 by self-normalized weights), the temperature beta, and draws of q with their
+ * importance weights.
  *
  * One gradient step (n draws, d dimensions):
  *   tape t:   z ~ base, x = T^-1(z) [n, d] and log q(x) [n] from vf_flow_sample (sampling direction);
@@ -10,6 +11,11 @@
  *   tape t:   surrogate  rkl:  mean(log q) - sum(x * stop(g)) / n
  *                        path: -sum(x * stop(g - h)) / n
  *             and its backward adds the estimate to the store's gradients.
+ * fkl:      x drawn without gradients; w~ = softmax(log w), log w = beta log p~ - log q (stop-gradient);
+ *           tape t: log q at x as a constant input (density direction), surrogate -sum w~_i log q(x_i).
+ * chi2:     the same with v = softmax(2 log w) and the surrogate -1/2 sum v_i log q(x_i) (the score-
+ *           function gradient of 1/2 log E_q[w^2], since d/dtheta E_q[w^2] = -E_q[w^2 d log q]).
+ * beta scales log p~ (and g) in every objective's loss and gradient, not in vf_vi_draw.
  * The vf_vi object owns the two tapes and the scratch arrays, grown as n grows. */
 #include <math.h>
 #include <string.h>
@@ -30,6 +36,8 @@ struct vf_vi {
     vf_real *gc;        /* [cap, d] the surrogate's constant */
     vf_real *xcopy;     /* [cap, d] x for the density pass */
     vf_real *saved;     /* [size] parameter gradients saved around the density pass (path only) */
+    vf_real *wc;        /* [cap] the self-normalized weights of fkl / chi2 */
+    double beta;        /* temperature on log p~ in the objectives [1] */
 };
 
 int vf_vi_objective_from_name(const char *name)
@@ -37,12 +45,27 @@ int vf_vi_objective_from_name(const char *name)
     if (!name) return -1;
     if (strcmp(name, "rkl") == 0) return VF_VI_RKL;
     if (strcmp(name, "path") == 0) return VF_VI_PATH;
+    if (strcmp(name, "fkl") == 0) return VF_VI_FKL;
+    if (strcmp(name, "chi2") == 0) return VF_VI_CHI2;
     return -1;
 }
 
 const char *vf_vi_objective_name(vf_vi_objective o)
 {
-    return o == VF_VI_RKL ? "rkl" : o == VF_VI_PATH ? "path" : "unknown";
+    switch (o) {
+    case VF_VI_RKL: return "rkl";
+    case VF_VI_PATH: return "path";
+    case VF_VI_FKL: return "fkl";
+    case VF_VI_CHI2: return "chi2";
+    }
+    return "unknown";
+}
+
+vf_status vf_vi_set_beta(vf_vi *v, double beta)
+{
+    if (!v || !(beta > 0.0 && beta <= 1.0)) return vf__error(VF_ERR_ARG, "vi: the temperature beta %g is not in (0, 1]", beta);
+    v->beta = beta;
+    return VF_OK;
 }
 
 vf_status vf_vi_new(const vf_flow *f, vf_params *p, const vf_target *target, vf_vi **out)
@@ -61,6 +84,7 @@ vf_status vf_vi_new(const vf_flow *f, vf_params *p, const vf_target *target, vf_
     v->p = p;
     v->target = target;
     v->d = target->dim;
+    v->beta = 1.0;
     v->t = vf_tape_new();
     v->u = vf_tape_new();
     int64_t size = vf_params_size(p);
@@ -83,6 +107,7 @@ void vf_vi_free(vf_vi *v)
     vf_free(v->gc);
     vf_free(v->xcopy);
     vf_free(v->saved);
+    vf_free(v->wc);
     vf_free(v);
 }
 
@@ -91,18 +116,21 @@ static vf_status reserve(vf_vi *v, int64_t n)
     if (n <= v->cap) return VF_OK;
     size_t nd = (size_t)(n * v->d);
     double *logp = vf_malloc((size_t)n * sizeof *logp), *g = vf_malloc(nd * sizeof *g);
-    vf_real *gc = vf_malloc(nd * sizeof *gc), *xc = vf_malloc(nd * sizeof *xc);
-    if (!logp || !g || !gc || !xc) {
+    vf_real *gc = vf_malloc(nd * sizeof *gc), *xc = vf_malloc(nd * sizeof *xc), *wc = vf_malloc((size_t)n * sizeof *wc);
+    if (!logp || !g || !gc || !xc || !wc) {
         vf_free(logp);
         vf_free(g);
         vf_free(gc);
         vf_free(xc);
+        vf_free(wc);
         return vf__error(VF_ERR_NOMEM, "vi: out of memory for %lld draws", (long long)n);
     }
     vf_free(v->logp);
     vf_free(v->g);
     vf_free(v->gc);
     vf_free(v->xcopy);
+    vf_free(v->wc);
+    v->wc = wc;
     v->logp = logp;
     v->g = g;
     v->gc = gc;
@@ -144,12 +172,66 @@ static vf_status path_term(vf_vi *v, int64_t n, const vf_real *x)
     return VF_OK;
 }
 
+/* logw [n] = beta log p~ - log q -> v->wc [n] = softmax(scale logw) (in double, by the maximum), and
+ * log mean exp(scale logw) returned. */
+static double self_normalize(vf_vi *v, int64_t n, const double *logw, double scale)
+{
+    double mx = -INFINITY, acc = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (scale * logw[i] > mx) mx = scale * logw[i];
+    for (int64_t i = 0; i < n; i++) acc += exp(scale * logw[i] - mx);
+    for (int64_t i = 0; i < n; i++) v->wc[i] = (vf_real)(exp(scale * logw[i] - mx) / acc);
+    return mx + log(acc / (double)n);
+}
+
+/* The fkl and chi2 steps: draws without gradients, self-normalized weights (of w for fkl, w^2 for
+ * chi2), then -c sum w~ log q(x) at the fixed draws (c = 1 for fkl, 1/2 for chi2). */
+static vf_status weighted_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss)
+{
+    vf_tape *t = v->t;
+    vf_tape_reset(t);
+    vf_tape_set_grad_enabled(t, 0);
+    vf_var lq;
+    vf_var x = vf_flow_sample(v->f, v->p, t, n, VF_NOVAR, r, &lq);
+    vf_tape_set_grad_enabled(t, 1);
+    if (vf_tape_status(t) != VF_OK) return tape_failed(t, "sampling the flow");
+    const vf_real *xd = vf_value(t, x)->data, *lqd = vf_value(t, lq)->data;
+    memcpy(v->xcopy, xd, (size_t)(n * v->d) * sizeof *xd);
+    vf_status s = vf_target_scores(v->target, n, v->xcopy, v->logp, NULL);
+    if (s != VF_OK) return s;
+    double *logw = v->g; /* [n] of the [n, d] scratch: no scores needed */
+    int any = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite((double)lqd[i]))
+            return vf__error(VF_ERR_NUMERIC, "vi grad: log q is not finite at draw %lld", (long long)i);
+        logw[i] = v->logp[i] == -INFINITY ? -INFINITY : v->beta * v->logp[i] - (double)lqd[i];
+        any |= logw[i] > -INFINITY;
+    }
+    if (!any) return vf__error(VF_ERR_NUMERIC, "vi grad: every draw of the batch is outside the support");
+    int chi2 = obj == VF_VI_CHI2;
+    double lmean = self_normalize(v, n, logw, chi2 ? 2.0 : 1.0), kl = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (v->wc[i] > 0) kl += (double)v->wc[i] * logw[i];
+    if (loss) *loss = chi2 ? 0.5 * lmean : kl - lmean;
+    vf_tape_reset(t);
+    vf_var xi = vf_input(t, v->xcopy, 2, (int64_t[]){n, v->d});
+    vf_var lq2 = vf_flow_log_prob(v->f, v->p, t, xi, VF_NOVAR);
+    vf_var w = vf_input(t, v->wc, 1, (int64_t[]){n});
+    vf_var sur = vf_scale(t, vf_sum(t, vf_mul(t, lq2, w), VF_ALL_AXES, 0), chi2 ? -0.5 : -1.0);
+    if (vf_tape_status(t) != VF_OK) return tape_failed(t, "the surrogate loss");
+    s = vf_backward(t, sur);
+    if (s != VF_OK) return tape_failed(t, "the backward pass");
+    return VF_OK;
+}
+
 vf_status vf_vi_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss)
 {
     if (!v || !r || n < 1) return vf__error(VF_ERR_ARG, "vi grad: bad arguments (n %lld)", (long long)n);
-    if (obj != VF_VI_RKL && obj != VF_VI_PATH) return vf__error(VF_ERR_ARG, "vi grad: unknown objective %d", (int)obj);
+    if (obj != VF_VI_RKL && obj != VF_VI_PATH && obj != VF_VI_FKL && obj != VF_VI_CHI2)
+        return vf__error(VF_ERR_ARG, "vi grad: unknown objective %d", (int)obj);
     vf_status s = reserve(v, n);
     if (s != VF_OK) return s;
+    if (obj == VF_VI_FKL || obj == VF_VI_CHI2) return weighted_grad(v, obj, n, r, loss);
     vf_tape *t = v->t;
     vf_tape_reset(t);
     vf_var lq;
@@ -158,13 +240,14 @@ vf_status vf_vi_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double
     const vf_real *xd = vf_value(t, x)->data, *lqd = vf_value(t, lq)->data;
     s = vf_target_scores(v->target, n, xd, v->logp, v->g);
     if (s != VF_OK) return s;
-    double acc = 0;
+    double acc = 0, beta = v->beta;
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite((double)lqd[i]))
             return vf__error(VF_ERR_NUMERIC, "vi grad: log q is not finite at draw %lld", (long long)i);
-        acc += (double)lqd[i] - v->logp[i];
+        acc += (double)lqd[i] - beta * v->logp[i];
     }
     if (loss) *loss = acc / (double)n;
+    for (int64_t i = 0; i < n * v->d; i++) v->g[i] *= beta;
     for (int64_t i = 0; i < n * v->d; i++) v->gc[i] = (vf_real)v->g[i];
     if (obj == VF_VI_PATH) {
         s = path_term(v, n, xd);
