@@ -16,7 +16,7 @@ static void vi_help(FILE *out)
 {
     vi_options o = vi_default_options();
     fprintf(out,
-            "Usage: varflow vi --target SPEC [--flow SPEC] [--objective rkl|path] -o MODEL [options]\n"
+            "Usage: varflow vi --target SPEC [--flow SPEC] [--objective rkl|path|fkl|chi2] -o MODEL [options]\n"
             "\n"
             "Fits a normalizing flow q to the unnormalized density p~ = Z p of --target by minimizing the\n"
             "reverse KL divergence (the loss E_q[log q - log p~] = KL(q || p) - log Z, the negative ELBO),\n"
@@ -33,6 +33,12 @@ static void vi_help(FILE *out)
             "                       in 1-D %s)\n"
             "  --objective NAME     rkl: reparameterization gradient (default); path: the path (sticking-\n"
             "                       the-landing) gradient, lower variance near convergence, about twice the cost\n"
+            "                       fkl: forward KL(p || q) by self-normalized weights of q's own draws;\n"
+            "                       chi2: the chi^2 divergence, minimizing 1/2 log E_q[(p~/q)^2] (both mass-\n"
+            "                       covering; the training loss is then that objective's, docs/vi.md)\n"
+            "  --anneal K           temperature: log p~ is multiplied by beta rising linearly from --beta0 to 1\n"
+            "                       over the first K steps (default 0: no annealing)\n"
+            "  --beta0 B            the first step's beta, in (0, 1] (default 0.01; needs --anneal)\n"
             "  --box A              put a scaled tanh last in the sampling direction, so every draw lies in\n"
             "                       (-A, A)^d (default 4 for u2, u3, u4, which live on [-4, 4]^2; 0: none)\n"
             "  --steps K            optimizer steps (default %lld)\n"
@@ -44,6 +50,8 @@ static void vi_help(FILE *out)
             "  --samples FILE       write those draws with their log weights (.csv or .npy): N rows of d + 1\n"
             "                       columns, x_1..x_d then log w = log p~(x) - log q(x); self-normalized\n"
             "                       weights exp(log w - max) / sum give importance-weighted expectations\n"
+            "  --constrained        --samples holds the target's constrained parameters instead of x (plugins\n"
+            "                       exporting varflow_target_constrain, e.g. examples/targets/: tau = exp(u))\n"
             "  --log FILE           a JSON line every 10 steps: step, loss, lr, seconds\n"
             "  --checkpoint FILE    write FILE atomically every --checkpoint-every N steps (default %lld) and\n"
             "                       at the end: a model file of the current flow that also holds the optimizer\n"
@@ -70,6 +78,7 @@ typedef struct vi_args {
     const char *target, *flow, *output, *log, *checkpoint, *resume, *samples;
     double box;
     int have_box;
+    int constrained;
     int64_t is_samples;
     vi_options o;
     cli_common common;
@@ -86,7 +95,11 @@ static int parse_args(int argc, char **argv, vi_args *a)
         int c = cli_common_option(cmd, argc, argv, &i, &a->common);
         if (c < 0) return 2;
         if (c > 0) continue;
-        static const char *const valued[] = {"--target", "--flow", "--objective", "--output", "--log", "--checkpoint",
+        if (strcmp(arg, "--constrained") == 0) {
+            a->constrained = 1;
+            continue;
+        }
+        static const char *const valued[] = {"--anneal", "--beta0", "--target", "--flow", "--objective", "--output", "--log", "--checkpoint",
                                              "--resume", "--samples", "--box", "--steps", "--batch", "--lr",
                                              "--warmup", "--clip", "--is-samples", "--checkpoint-every",
                                              "--stop-after", NULL};
@@ -107,8 +120,16 @@ static int parse_args(int argc, char **argv, vi_args *a)
         else if (strcmp(name, "--samples") == 0) a->samples = v;
         else if (strcmp(name, "--objective") == 0) {
             int ob = vf_vi_objective_from_name(v);
-            if (ob < 0) return cli_usage_error(cmd, "--objective: unknown '%s' (valid: rkl, path)", v);
+            if (ob < 0) return cli_usage_error(cmd, "--objective: unknown '%s' (valid: rkl, path, fkl, chi2)", v);
             a->o.objective = (vf_vi_objective)ob;
+        } else if (strcmp(name, "--beta0") == 0) {
+            if (cli_parse_double(v, &dv) || !(dv > 0.0 && dv <= 1.0))
+                return cli_usage_error(cmd, "--beta0: '%s' is not a number in (0, 1]", v);
+            a->o.beta0 = dv;
+        } else if (strcmp(name, "--anneal") == 0) {
+            if (cli_parse_i64(v, 0, INT64_C(1) << 40, &iv))
+                return cli_usage_error(cmd, "--anneal: '%s' is not a whole number >= 0", v);
+            a->o.anneal = iv;
         } else if (strcmp(name, "--box") == 0 || strcmp(name, "--lr") == 0 || strcmp(name, "--clip") == 0) {
             int box = name[2] == 'b';
             if (cli_parse_double(v, &dv) || !isfinite(dv) || dv < 0.0 || (!box && dv == 0.0))
@@ -132,6 +153,7 @@ static int parse_args(int argc, char **argv, vi_args *a)
     if (!a->output) return cli_usage_error(cmd, "missing -o MODEL");
     if (!*a->output) return cli_usage_error(cmd, "-o: empty file name");
     if (a->samples && cli_check_table_name(cmd, a->samples)) return 2;
+    if (a->constrained && !a->samples) return cli_usage_error(cmd, "--constrained needs --samples FILE");
     if (!a->checkpoint && a->o.stop_after > 0) return cli_usage_error(cmd, "--stop-after needs --checkpoint FILE");
     if (a->checkpoint && !*a->checkpoint) return cli_usage_error(cmd, "--checkpoint: empty file name");
     if (a->o.warmup >= a->o.steps) return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld",
@@ -163,6 +185,14 @@ static void settings_meta(const vi_args *a, const char *flow, vi_meta *m)
     for (int64_t i = 0; i < m->n; i++) {
         m->keys[i] = keys[i];
         m->values[i] = values[i];
+    }
+    if (a->o.anneal > 0) { /* annealed runs only, so other runs' metadata is unchanged */
+        snprintf(m->text[0], sizeof m->text[0], "%lld", (long long)a->o.anneal);
+        snprintf(m->text[1], sizeof m->text[1], "%g", a->o.beta0);
+        m->keys[m->n] = "vi.anneal";
+        m->values[m->n++] = m->text[0];
+        m->keys[m->n] = "vi.beta0";
+        m->values[m->n++] = m->text[1];
     }
 }
 
@@ -315,7 +345,21 @@ static int vi_run(int argc, char **argv)
         cli_runtime_error("vi", "importance sampling: %s", vf_last_error());
         goto done;
     }
-    if (a.samples && write_samples(a.samples, n, d, x, logw)) goto done;
+    if (a.samples && a.constrained) { /* the model's own parameters in place of x */
+        vf_real *cx = target.constrain ? malloc(sizeof(vf_real) * (size_t)(n * target.constrained_dim)) : NULL;
+        if (!target.constrain) {
+            cli_runtime_error("vi", "--constrained: target %s has no constraining map (varflow_target_constrain)", a.target);
+            goto done;
+        }
+        if (!cx || vf_target_constrain(&target, n, x, cx) != VF_OK) {
+            cli_runtime_error("vi", "--constrained: %s", cx ? vf_last_error() : "out of memory");
+            free(cx);
+            goto done;
+        }
+        int wrc = write_samples(a.samples, n, target.constrained_dim, cx, logw);
+        free(cx);
+        if (wrc) goto done;
+    } else if (a.samples && write_samples(a.samples, n, d, x, logw)) goto done;
     double fwd = NAN;
     if (target.sample) { /* forward ESS from exact draws of the target */
         if (vf_target_sample(&target, n, &rng, x) != VF_OK || vf_vi_log_q(v, n, x, lq) != VF_OK ||
@@ -365,7 +409,7 @@ static int vi_run(int argc, char **argv)
         cli_json_string(stdout, a.output);
         fputs("}\n", stdout);
     } else if (!a.common.quiet) {
-        printf("fitted %s (%lld parameters) to %s by %s: %lld steps in %.1f s, loss (-ELBO) %.4f over the last steps\n",
+        printf("fitted %s (%lld parameters) to %s by %s: %lld steps in %.1f s, loss %.4f over the last steps\n",
                spec, (long long)vf_params_size(p), a.target, vf_vi_objective_name(a.o.objective), (long long)r.steps,
                r.seconds, r.loss);
         printf("importance sampling, %lld draws: ELBO %.4f +- %.4f, log Z %.4f +- %.4f", (long long)n, st.elbo,

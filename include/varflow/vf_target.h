@@ -35,7 +35,8 @@
  *   rosenbrock  -1/2 sum over d/2 pairs [(x - 1)^2 + (x^2 - y)^2 / 0.1]; log Z = (d/2)(log 2 pi +
  *               1/2 log 0.1).                                      keys: d=36 (even)
  *   plugin:PATH[:ARG]  a shared library with the CONTRACTS §3 ABI (varflow_target_dim,
- *               varflow_target_log_prob, optional varflow_target_init / varflow_target_free),
+ *               varflow_target_log_prob, optional varflow_target_init / varflow_target_free /
+ *               varflow_target_constrain / varflow_target_constrained_dim),
  *               loaded with dlopen; ARG (everything after the second ':') goes to its init.
  * All built-ins but u1..u4 can draw exact samples (t.sample != NULL); plugins cannot. Every built-in
  * sets has_log_z = 1 and log_z; a target filled by hand zeroed has has_log_z = 0 (unknown).
@@ -61,6 +62,11 @@ typedef struct vf_target {
     /* 1 when log Z = log of the integral of exp(log_prob) is known (then in log_z); 0 otherwise. */
     int has_log_z;
     double log_z;
+    /* Optional map from the sampling (unconstrained) scale to the model's own parameters: x [dim] ->
+     * out [constrained_dim], e.g. tau = exp(u) (NULL: none; then constrained_dim is 0). Plugins that
+     * export varflow_target_constrain fill it (CONTRACTS §3). */
+    void (*constrain)(void *state, const double *x, double *out);
+    int64_t constrained_dim;
 } vf_target;
 
 /* A target from "NAME[:key=value,...]" or "plugin:PATH[:ARG]". VF_ERR_ARG (message lists the valid
@@ -82,6 +88,11 @@ const char *vf_target_defaults(const char *name);
  * gradient entry is not finite. */
 vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x /* [n, dim] */,
                            double *logp /* [n] */, double *scores /* [n, dim] */);
+
+/* The constrained parameters of rows x [n, dim] into out [n, t->constrained_dim] (stored as vf_real).
+ * VF_ERR_UNSUPPORTED when t->constrain is NULL. */
+vf_status vf_target_constrain(const vf_target *t, int64_t n, const vf_real *x /* [n, dim] */,
+                              vf_real *out /* [n, constrained_dim] */);
 
 /* n exact draws into out [n, dim] (stored as vf_real). VF_ERR_UNSUPPORTED when t->sample is NULL. */
 vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *out /* [n, dim] */);

@@ -179,3 +179,22 @@ vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *ou
     vf_free(xi);
     return VF_OK;
 }
+
+vf_status vf_target_constrain(const vf_target *t, int64_t n, const vf_real *x, vf_real *out)
+{
+    vf_status s = check_target("target constrain", t);
+    if (s != VF_OK) return s;
+    if (!t->constrain || t->constrained_dim < 1)
+        return vf__error(VF_ERR_UNSUPPORTED, "target %s: has no constraining map (varflow_target_constrain)", t->name);
+    if (n < 0 || (n > 0 && (!x || !out))) return vf__error(VF_ERR_ARG, "target constrain: bad arguments");
+    int64_t d = t->dim, c = t->constrained_dim;
+    double *buf = vf_malloc((size_t)(d + c) * sizeof *buf);
+    if (!buf) return vf__error(VF_ERR_NOMEM, "target constrain: out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t k = 0; k < d; k++) buf[k] = (double)x[i * d + k];
+        t->constrain(t->state, buf, buf + d);
+        for (int64_t k = 0; k < c; k++) out[i * c + k] = (vf_real)buf[d + k];
+    }
+    vf_free(buf);
+    return VF_OK;
+}

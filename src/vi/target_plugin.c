@@ -5,6 +5,8 @@
  *   double varflow_target_log_prob(void *state, const double *x, double *grad);   required
  *   void  *varflow_target_init(const char *arg, char *err, unsigned long errlen); optional
  *   void   varflow_target_free(void *state);                                optional
+ *   void   varflow_target_constrain(void *state, const double *x, double *out);  optional
+ *   int    varflow_target_constrained_dim(void *state);                     optional (default: dim)
  *
  * The library stays loaded until vf_target_free. Symbols are converted from dlsym's void * with
  * memcpy (ISO C has no cast between object and function pointers; POSIX guarantees they agree). */
@@ -19,18 +21,26 @@ typedef int (*plugin_dim_fn)(void *);
 typedef double (*plugin_log_prob_fn)(void *, const double *, double *);
 typedef void *(*plugin_init_fn)(const char *, char *, unsigned long);
 typedef void (*plugin_free_fn)(void *);
+typedef void (*plugin_constrain_fn)(void *, const double *, double *);
 
 typedef struct plugin_state {
     void *handle;
     void *user;                      /* what varflow_target_init returned */
     plugin_log_prob_fn log_prob;
     plugin_free_fn user_free;
+    plugin_constrain_fn constrain;   /* NULL when the plugin has none */
 } plugin_state;
 
 static double plugin_log_prob(void *state, const double *x, double *grad)
 {
     const plugin_state *p = state;
     return p->log_prob(p->user, x, grad);
+}
+
+static void plugin_constrain(void *state, const double *x, double *out)
+{
+    const plugin_state *p = state;
+    p->constrain(p->user, x, out);
 }
 
 static void plugin_close(void *state)
@@ -90,6 +100,9 @@ vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out)
     p->user_free = NULL;
     if (s_init) memcpy(&init_fn, &s_init, sizeof init_fn);
     if (s_free) memcpy(&p->user_free, &s_free, sizeof p->user_free);
+    void *s_con = symbol(h, "varflow_target_constrain"), *s_cdim = symbol(h, "varflow_target_constrained_dim");
+    p->constrain = NULL;
+    if (s_con) memcpy(&p->constrain, &s_con, sizeof p->constrain);
     p->handle = h;
     p->user = NULL;
     if (init_fn) {
@@ -107,7 +120,20 @@ vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out)
         plugin_close(p);
         return vf__error(VF_ERR_IO, "target plugin %s: varflow_target_dim returned %d (need >= 1)", path, d);
     }
+    int cdim = d;
+    if (p->constrain && s_cdim) {
+        plugin_dim_fn cdim_fn;
+        memcpy(&cdim_fn, &s_cdim, sizeof cdim_fn);
+        cdim = cdim_fn(p->user);
+        if (cdim < 1) {
+            plugin_close(p);
+            return vf__error(VF_ERR_IO, "target plugin %s: varflow_target_constrained_dim returned %d (need >= 1)",
+                             path, cdim);
+        }
+    }
     out->dim = d;
+    out->constrain = p->constrain ? plugin_constrain : NULL;
+    out->constrained_dim = p->constrain ? cdim : 0;
     out->state = p;
     out->log_prob = plugin_log_prob;
     out->free = plugin_close;
