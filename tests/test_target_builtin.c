@@ -72,7 +72,7 @@ static void test_energies_log_z(void)
     for (int k = 0; k < 4; k++) {
         vf_target t;
         CHECK_STATUS(vf_target_from_spec(names[k], &t), VF_OK);
-        CHECK(t.dim == 2 && t.has_log_z && t.sample == NULL);
+        CHECK(t.dim == 2 && t.has_log_z && t.sample != NULL);
         double lz = grid_log_z(&t, k == 0 ? -6 : -4, k == 0 ? 6 : 4, 1201);
         CHECK_MSG(fabs(lz - t.log_z) < 2e-5, "%s: grid log Z %.7f, target says %.7f", names[k], lz, t.log_z);
         CHECK_MSG(fabs(t.log_z - issue[k]) < 5.1e-5, "%s: log Z %.7f, issue %.4f", names[k], t.log_z, issue[k]);
@@ -88,6 +88,46 @@ static void test_energies_log_z(void)
     double y[2] = {4.5, 0};
     CHECK(isfinite(t.log_prob(t.state, y, NULL)));
     vf_target_free(&t);
+}
+
+/* The rejection samplers of u1..u4: E[z1], E[z2], E[z1^2], E[z2^2], P(z1 > 1, z2 > 0) of 20000 draws
+ * against a 601^2 grid's (trapezoid, normalized by the grid's own mass), within 4.5 Monte Carlo
+ * standard errors (the sd of each function under p, from the grid, over sqrt(N)). */
+static void test_energies_sample(void)
+{
+    enum { N = 20000, G = 601, F = 5 };
+    const char *names[] = {"u1", "u2", "u3", "u4"};
+    vf_real *d = malloc(sizeof(vf_real) * 2 * N);
+    for (int k = 0; k < 4; k++) {
+        vf_target t;
+        CHECK_STATUS(vf_target_from_spec(names[k], &t), VF_OK);
+        double lo = k == 0 ? -6 : -4, hi = -lo, h = (hi - lo) / (G - 1), mass = 0, m1[F] = {0}, m2[F] = {0};
+        for (int i = 0; i < G; i++)
+            for (int j = 0; j < G; j++) {
+                double x[2] = {lo + h * i, lo + h * j};
+                double w = (i == 0 || i == G - 1 ? 0.5 : 1) * (j == 0 || j == G - 1 ? 0.5 : 1) *
+                           exp(t.log_prob(t.state, x, NULL));
+                double f[F] = {x[0], x[1], x[0] * x[0], x[1] * x[1], x[0] > 1 && x[1] > 0};
+                mass += w;
+                for (int q = 0; q < F; q++) m1[q] += w * f[q], m2[q] += w * f[q] * f[q];
+            }
+        vf_rng r;
+        vf_rng_init(&r, 21 + (uint64_t)k, 0);
+        CHECK_STATUS(vf_target_sample(&t, N, &r, d), VF_OK);
+        double sm[F] = {0};
+        for (int i = 0; i < N; i++) {
+            double x0 = d[2 * i], x1 = d[2 * i + 1];
+            double f[F] = {x0, x1, x0 * x0, x1 * x1, x0 > 1 && x1 > 0};
+            for (int q = 0; q < F; q++) sm[q] += f[q] / N;
+        }
+        for (int q = 0; q < F; q++) {
+            double mu = m1[q] / mass, sd = sqrt(fmax(m2[q] / mass - mu * mu, 0));
+            CHECK_MSG(fabs(sm[q] - mu) < 4.5 * sd / sqrt(N) + 1e-4, "%s: moment %d of the draws %.4f, grid %.4f (se %.4f)",
+                      names[k], q, sm[q], mu, sd / sqrt(N));
+        }
+        vf_target_free(&t);
+    }
+    free(d);
 }
 
 static void test_gmm40(void)
@@ -232,6 +272,7 @@ int main(void)
 {
     RUN(test_gradients);
     RUN(test_energies_log_z);
+    RUN(test_energies_sample);
     RUN(test_gmm40);
     RUN(test_manywell);
     RUN(test_funnel_rosenbrock);

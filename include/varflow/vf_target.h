@@ -25,7 +25,7 @@
  *               the defaults). Normalized.                        keys: b=0.03, sigma=10
  *   u1..u4      Rezende & Mohamed's 2-D energies (log p = -U); u1 on the plane (log Z 1.8775016),
  *               u2, u3, u4 on the box [-4, 4]^2, -inf outside (log Z 2.0820893, 2.6417051, 2.6845676).
- *               No exact sampler.                                  no keys
+ *               Exact draws by rejection (target_energies.c).      no keys
  *   funnel      v = x0 ~ N(0, scale^2), x_i | v ~ N(0, e^v). Normalized.      keys: d=10, scale=3
  *   gmm40       FAB's 40-mode mixture: N(mu_k, std^2 I), equal weights, means from the CSV `means`
  *               (default <shared data>/targets/fab_gmm40_means.csv, $VF_SHARED_DATA overriding the
@@ -38,7 +38,7 @@
  *               varflow_target_log_prob, optional varflow_target_init / varflow_target_free /
  *               varflow_target_constrain / varflow_target_constrained_dim),
  *               loaded with dlopen; ARG (everything after the second ':') goes to its init.
- * All built-ins but u1..u4 can draw exact samples (t.sample != NULL); plugins cannot. Every built-in
+ * Every built-in can draw exact samples (t.sample != NULL; `varflow data NAME` writes them); plugins cannot. Every built-in
  * sets has_log_z = 1 and log_z; a target filled by hand zeroed has has_log_z = 0 (unknown).
  */
 #ifndef VF_TARGET_H

@@ -7,7 +7,14 @@
  * with w1 = sin(2 pi z1 / 4), w2 = 3 exp(-1/2 ((z1 - 1) / 0.6)^2), w3 = 3 sigmoid((z1 - 1) / 0.3).
  * U1 is normalizable on the plane (log Z = 1.8775); U2..U4 are not (they do not decay along z1), so
  * they are defined on the box [-4, 4]^2 with log p = -inf outside. The log Z values below come from
- * a 4001^2 trapezoid grid (tests/test_target.c re-derives them on a coarser grid). */
+ * a 4001^2 trapezoid grid (tests/test_target.c re-derives them on a coarser grid).
+ *
+ * Exact samplers by rejection: U2..U4 from the uniform on the box with the bound exp(-U) <= M (M = 1
+ * for U2, 2 for U3 and U4: a log-sum-exp of two terms <= 0); U1 from the ring envelope
+ * 2 exp(-1/2 ((|z| - 2) / 0.4)^2) >= exp(-U1), itself drawn in polar coordinates (uniform angle; the
+ * radius density r exp(-1/2 ((r - 2) / s)^2) on r > 0 by rejection from the mixture
+ * (2 + |r - 2|) exp(-1/2 ((r - 2) / s)^2) of a normal and a two-sided Rayleigh), then accepted with
+ * probability (e^a + e^b) / 2 of U1's two bumps. */
 #include <math.h>
 #include "vi/vi_internal.h"
 
@@ -102,13 +109,60 @@ static double u4_log_prob(void *state, const double *z, double *grad)
     return l;
 }
 
-static vf_status make_energy(vf_target *out, double (*lp)(void *, const double *, double *), double log_z)
+/* Rejection from the box: accept a uniform z when M u < exp(log p(z)). */
+static void box_sample(double (*lp)(void *, const double *, double *), double m, vf_rng *r, double *z)
+{
+    for (;;) {
+        z[0] = ENERGY_BOX * (2 * vf_rng_uniform(r) - 1);
+        z[1] = ENERGY_BOX * (2 * vf_rng_uniform(r) - 1);
+        if (m * vf_rng_uniform(r) < exp(lp(NULL, z, NULL))) return;
+    }
+}
+
+static void u2_sample(void *state, vf_rng *r, double *z)
+{
+    (void)state;
+    box_sample(u2_log_prob, 1.0, r, z);
+}
+
+static void u3_sample(void *state, vf_rng *r, double *z)
+{
+    (void)state;
+    box_sample(u3_log_prob, 2.0, r, z);
+}
+
+static void u4_sample(void *state, vf_rng *r, double *z)
+{
+    (void)state;
+    box_sample(u4_log_prob, 2.0, r, z);
+}
+
+static void u1_sample(void *state, vf_rng *r, double *z)
+{
+    (void)state;
+    const double s = 0.4, wn = 2 * sqrt(2 * ENERGY_PI) * s, wr = 2 * s * s; /* the envelope's two masses */
+    for (;;) {
+        double dr = vf_rng_uniform(r) * (wn + wr) < wn ? s * vf_rng_normal(r)
+                                                        : s * sqrt(-2 * log1p(-vf_rng_uniform(r))) *
+                                                              (vf_rng_uniform(r) < 0.5 ? -1 : 1);
+        double rad = 2 + dr;
+        if (rad <= 0 || vf_rng_uniform(r) * (2 + fabs(dr)) >= rad) continue;
+        double th = 2 * ENERGY_PI * vf_rng_uniform(r);
+        z[0] = rad * cos(th);
+        z[1] = rad * sin(th);
+        double a = -0.5 * ((z[0] - 2) / 0.6) * ((z[0] - 2) / 0.6), b = -0.5 * ((z[0] + 2) / 0.6) * ((z[0] + 2) / 0.6);
+        if (2 * vf_rng_uniform(r) < exp(a) + exp(b)) return;
+    }
+}
+
+static vf_status make_energy(vf_target *out, double (*lp)(void *, const double *, double *), double log_z,
+                             void (*sample)(void *, vf_rng *, double *))
 {
     out->dim = 2;
     out->state = NULL;
     out->log_prob = lp;
     out->free = NULL;
-    out->sample = NULL; /* no exact sampler */
+    out->sample = sample; /* exact, by rejection */
     out->has_log_z = 1;
     out->log_z = log_z;
     return VF_OK;
@@ -117,23 +171,23 @@ static vf_status make_energy(vf_target *out, double (*lp)(void *, const double *
 vf_status vf__target_make_u1(const double *vals, const char *const *strs, vf_target *out)
 {
     (void)vals, (void)strs;
-    return make_energy(out, u1_log_prob, 1.8775016);
+    return make_energy(out, u1_log_prob, 1.8775016, u1_sample);
 }
 
 vf_status vf__target_make_u2(const double *vals, const char *const *strs, vf_target *out)
 {
     (void)vals, (void)strs;
-    return make_energy(out, u2_log_prob, 2.0820893);
+    return make_energy(out, u2_log_prob, 2.0820893, u2_sample);
 }
 
 vf_status vf__target_make_u3(const double *vals, const char *const *strs, vf_target *out)
 {
     (void)vals, (void)strs;
-    return make_energy(out, u3_log_prob, 2.6417051);
+    return make_energy(out, u3_log_prob, 2.6417051, u3_sample);
 }
 
 vf_status vf__target_make_u4(const double *vals, const char *const *strs, vf_target *out)
 {
     (void)vals, (void)strs;
-    return make_energy(out, u4_log_prob, 2.6845676);
+    return make_energy(out, u4_log_prob, 2.6845676, u4_sample);
 }

@@ -96,7 +96,7 @@ expect 2 vi -o "$T/x.safetensors"
 expect 2 vi --target u1
 expect 2 vi --target nosuch -o "$T/x.safetensors"
 has "u1"
-expect 2 vi --target u1 --objective fkl -o "$T/x.safetensors"
+expect 2 vi --target u1 --objective nosuch -o "$T/x.safetensors"
 expect 2 vi --target u1 --flow nosuch -o "$T/x.safetensors"
 expect 2 vi --target u1 --samples "$T/x.txt" -o "$T/x.safetensors"
 expect 2 vi --target u1 --stop-after 3 -o "$T/x.safetensors"
