@@ -37,7 +37,7 @@ typedef struct vi_options {
 } vi_options;
 
 typedef struct vi_result {
-    double loss;                /* mean loss (-ELBO) of the last min(100, steps) steps of this run */
+    double loss;                /* mean loss (the objective's, -ELBO for rkl/path) of the last min(100, steps) steps of this run */
     int64_t steps;              /* optimizer steps done in all (with the resumed ones) */
     int paused;                 /* 1 when stop_after ended the run early */
     double seconds;             /* training time, resumed runs included */
