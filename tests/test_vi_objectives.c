@@ -4,11 +4,13 @@
  * the self-normalized weights w~ of w, resp. w^2, held at their values), both losses against their
  * definitions from vf_vi_draw's weights at the same seed (so the same draws), every objective lowering
  * its own loss and reaching log Z = 0 of a normalized correlated Gaussian within importance-sampling
- * error, and a fixed temperature beta fitting q to p^beta (variance 1/beta). */
+ * error, a fixed temperature beta fitting q to p^beta (variance 1/beta), and every allocation failure
+ * of fkl and chi2 steps reported without leaks. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <varflow.h>
+#include "alloc_fail.h"
 #include "vf_test.h"
 
 typedef struct fixture {
@@ -206,10 +208,37 @@ static void test_beta(void)
     fixture_free(&fx);
 }
 
+static vf_status alloc_scenario(void *ctx)
+{
+    (void)ctx;
+    vf_params *p = vf_params_new();
+    if (!p) return VF_ERR_NOMEM;
+    vf_flow *f = NULL;
+    vf_target t;
+    vf_vi *v = NULL;
+    vf_status s = vf_flow_from_spec("realnvp:transforms=2,hidden=4x1", 2, 0, p, &f);
+    if (s == VF_OK) s = vf_params_finalize(p, 1);
+    if (s == VF_OK) s = vf_target_from_spec("banana", &t);
+    else memset(&t, 0, sizeof t);
+    if (s == VF_OK) s = vf_vi_new(f, p, &t, &v);
+    vf_rng r;
+    vf_rng_init(&r, 2, 0);
+    if (s == VF_OK) s = vf_vi_grad(v, VF_VI_FKL, 8, &r, NULL);
+    if (s == VF_OK) s = vf_vi_grad(v, VF_VI_CHI2, 16, &r, NULL);
+    vf_vi_free(v);
+    vf_target_free(&t);
+    vf_flow_free(f);
+    vf_params_free(p);
+    return s;
+}
+
+static void test_alloc_failures(void) { CHECK(af_sweep_n("vi fkl/chi2", alloc_scenario, NULL, 0, 0) == 0); }
+
 int main(void)
 {
     RUN(test_fd);
     RUN(test_train);
     RUN(test_beta);
+    RUN(test_alloc_failures);
     return vf_test_summary();
 }
