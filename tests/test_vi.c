@@ -379,6 +379,8 @@ static vf_status alloc_scenario(void *ctx)
     vf_rng_init(&r, 2, 0);
     if (s == VF_OK) s = vf_vi_grad(v, VF_VI_PATH, 8, &r, NULL);
     if (s == VF_OK) s = vf_vi_grad(v, VF_VI_RKL, 8, &r, NULL);
+    if (s == VF_OK) s = vf_vi_grad(v, VF_VI_FKL, 8, &r, NULL);
+    if (s == VF_OK) s = vf_vi_grad(v, VF_VI_CHI2, 16, &r, NULL);
     if (s == VF_OK) s = vf_vi_draw(v, 40, &r, NULL, logw, NULL, NULL);
     vf_is_stats st;
     if (s == VF_OK) s = vf_is_summarize(40, logw, &st);

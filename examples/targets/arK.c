@@ -15,18 +15,12 @@
  *   varflow vi --target plugin:build/examples/targets/arK.so:DATA.json ...
  * Build: cc -shared -fPIC -O2 arK.c -o arK.so -lm */
 #include <math.h>
-#include "json_data.h"
+#include "plugin.h"
 
 typedef struct ark_state {
     int K, T;
     double *y;                  /* [T] */
 } ark_state;
-
-void *varflow_target_init(const char *arg, char *err, unsigned long errlen);
-int varflow_target_dim(void *state);
-double varflow_target_log_prob(void *state, const double *x, double *grad);
-void varflow_target_constrain(void *state, const double *x, double *out);
-void varflow_target_free(void *state);
 
 void varflow_target_free(void *state)
 {

@@ -12,18 +12,12 @@
  *   varflow vi --target plugin:build/examples/targets/blr.so:DATA.json ...
  * Build: cc -shared -fPIC -O2 blr.c -o blr.so -lm */
 #include <math.h>
-#include "json_data.h"
+#include "plugin.h"
 
 typedef struct blr_state {
     int N, D;
     double *X, *y;              /* X [N, D], y [N] */
 } blr_state;
-
-void *varflow_target_init(const char *arg, char *err, unsigned long errlen);
-int varflow_target_dim(void *state);
-double varflow_target_log_prob(void *state, const double *x, double *grad);
-void varflow_target_constrain(void *state, const double *x, double *out);
-void varflow_target_free(void *state);
 
 void varflow_target_free(void *state)
 {

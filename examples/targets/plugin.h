@@ -1,6 +1,7 @@
-/* json_data.h — a minimal reader for the flat JSON data files of posteriordb (an object whose values
- * are numbers, arrays of numbers or arrays of arrays of numbers), shared by the example target plugins
- * in this folder. Header-only (static functions) so each plugin stays one self-contained .so.
+/* plugin.h — what the example target plugins in this folder share: the prototypes of the target
+ * plugin ABI (CONTRACTS §3, with the optional constraining map) and a minimal reader for the flat JSON
+ * data files of posteriordb (an object whose values are numbers, arrays of numbers or arrays of arrays
+ * of numbers). Header-only (static functions) so each plugin stays one self-contained .so.
  *
  * Usage
  *   json_doc doc;
@@ -14,13 +15,20 @@
  * Limits (enough for the data files, not a general parser): keys are found by their quoted name
  * followed by ':' anywhere in the text, so a key must not also appear inside a string value; strings,
  * true/false/null and objects as values are not supported. */
-#ifndef VF_EXAMPLE_JSON_DATA_H
-#define VF_EXAMPLE_JSON_DATA_H
+#ifndef VF_EXAMPLE_PLUGIN_H
+#define VF_EXAMPLE_PLUGIN_H
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The plugin ABI each example defines (state: what varflow_target_init returned). */
+void *varflow_target_init(const char *arg, char *err, unsigned long errlen);
+int varflow_target_dim(void *state);
+double varflow_target_log_prob(void *state, const double *x, double *grad);
+void varflow_target_constrain(void *state, const double *x, double *out);   /* x [dim] -> out [dim] */
+void varflow_target_free(void *state);
 
 typedef struct json_doc {
     char *text;
