@@ -38,7 +38,7 @@ static void vi_help(FILE *out)
             "                       covering; the training loss is then that objective's, docs/vi.md)\n"
             "  --anneal K           temperature: log p~ is multiplied by beta rising linearly from --beta0 to 1\n"
             "                       over the first K steps (default 0: no annealing)\n"
-            "  --beta0 B            the first step's beta, in (0, 1] (default 0.01; needs --anneal)\n"
+            "  --beta0 B            the first step's beta, in (0, 1] (default 0.01; used with --anneal)\n"
             "  --box A              put a scaled tanh last in the sampling direction, so every draw lies in\n"
             "                       (-A, A)^d (default 4 for u2, u3, u4, which live on [-4, 4]^2; 0: none)\n"
             "  --steps K            optimizer steps (default %lld)\n"
