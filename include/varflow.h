@@ -28,6 +28,7 @@
  *   varflow/vf_vfield.h   vector fields v(x, t[, c]) and MeanFlow average velocities u(x, r, t)
  *   varflow/vf_cfm.h      conditional flow matching: the loss on a path, transport through the field
  *   varflow/vf_target.h   unnormalized log-densities (targets) by name or plugin, their scores
+ *   varflow/vf_plot.h     pictures: heat maps, corner plots, curves (SVG), image grids (PNG, SVG)
  *   varflow/vf_ot.h       optimal transport: exact assignment, exact OT between equal-size samples,
  *                         distances, the kernel Stein discrepancy, particle flows
  *   varflow/vf_train.h    training loops (maximum likelihood, flow matching, VI), checkpoints, and
@@ -65,5 +66,6 @@
 #include "varflow/vf_ot.h"
 #include "varflow/vf_vi.h"
 #include "varflow/vf_train.h"
+#include "varflow/vf_plot.h"
 
 #endif
