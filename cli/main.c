@@ -19,6 +19,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_particles,
     &cli_cmd_reflow,
     &cli_cmd_vi,
+    &cli_cmd_plot,
     NULL,
 };
 
