@@ -53,6 +53,7 @@ typedef struct vf_plot_options {
     const char *label_a;        /* corner plot: legend names of x and y (default "data", "model") */
     const char *label_b;
     int log_y;                  /* curves: logarithmic y axis (values <= 0 skipped); default 0 */
+    int pixel_scale;            /* images: picture pixels per image pixel, 1..64 (default 1) */
 } vf_plot_options;
 
 vf_plot_options vf_plot_default_options(void);
@@ -86,9 +87,11 @@ typedef struct vf_plot_series {
 vf_status vf_plot_curves(const char *path, int64_t k, const vf_plot_series *series, const vf_plot_options *o);
 
 /* Grid of rows x cols grey images from pixels [n, h * w] (row-major images; image i fills cell
- * i in row-major grid order; cells past n stay dark). Values are mapped linearly from [lo, hi] to
- * black..white and clamped. Cells are separated by 2 pixels of mid grey. PNG (each image pixel is one
- * PNG pixel; o may be NULL) or SVG (scaled up, with the title when given). */
+ * i in row-major grid order; cells past n stay black). Values are mapped linearly from [lo, hi] to
+ * black..white and clamped (NaN: black). Each image pixel becomes s x s picture pixels (s =
+ * o->pixel_scale) and cells are separated by 2 pixels of mid grey (128), so the picture is
+ * W = cols (s w + 2) + 2 wide and H = rows (s h + 2) + 2 high. PNG (8-bit grey, W x H; o may be
+ * NULL) or SVG (4 units per picture pixel, with the title above when given). */
 vf_status vf_plot_images(const char *path, int64_t n, int64_t h, int64_t w, const vf_real *pixels /* [n, h*w] */,
                          int64_t rows, int64_t cols, double lo, double hi, const vf_plot_options *o);
 

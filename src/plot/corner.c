@@ -15,7 +15,7 @@
 #define PANEL 150
 #define GAP 10
 #define LEFT 64
-#define TOP 56
+#define TOP 70
 #define BOTTOM 54
 #define RIGHT 16
 #define MAX_DIM 20
@@ -135,10 +135,10 @@ static vf_status draw(vf__buf *b, corner_data *c, const char *const *names, cons
     snprintf(text, sizeof text, "%s (below the diagonal)", la);
     vf__svg_text(b, LEFT + 20, 41, 12, "start", 0, text);
     if (c->m > 0) {
-        vf__buf_printf(b, "<line x1=\"%d\" y1=\"37\" x2=\"%d\" y2=\"37\" stroke=\"" LINE_B "\" stroke-width=\"2\"/>\n",
-                       LEFT + 260, LEFT + 274);
+        vf__buf_printf(b, "<line x1=\"%d\" y1=\"53\" x2=\"%d\" y2=\"53\" stroke=\"" LINE_B "\" stroke-width=\"2\"/>\n",
+                       LEFT, LEFT + 14);
         snprintf(text, sizeof text, "%s (above the diagonal)", lb);
-        vf__svg_text(b, LEFT + 280, 41, 12, "start", 0, text);
+        vf__svg_text(b, LEFT + 20, 57, 12, "start", 0, text);
     }
     vf__buf_puts(b, "</g>\n");
     for (int64_t i = 0; i < c->d; i++)
@@ -192,7 +192,7 @@ vf_status vf_plot_corner(const char *path, int64_t n, int64_t d, const vf_real *
         return s;
     }
     int width = LEFT + (int)d * PANEL + ((int)d - 1) * GAP + RIGHT, height = TOP + (int)d * PANEL + ((int)d - 1) * GAP + BOTTOM;
-    if (width < 420) width = 420; /* room for the legend */
+    if (width < 360) width = 360; /* room for the legend */
     vf__buf b;
     vf__buf_init(&b);
     vf__svg_begin(&b, width, height);

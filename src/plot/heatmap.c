@@ -9,7 +9,7 @@
 #include "plot_internal.h"
 
 #define MARGIN_LEFT 72
-#define MARGIN_RIGHT 110
+#define MARGIN_RIGHT 104
 #define MARGIN_TOP 40
 #define MARGIN_BOTTOM 56
 #define COLORBAR_STEPS 128
@@ -68,7 +68,7 @@ static void colorbar(vf__buf *b, const vf__panel *p, double lo, double hi, const
         vf__svg_text(b, bar.px + bar.pw + 7, y + 4, 11, "start", 0, lab);
     }
     vf__buf_puts(b, "</g>\n");
-    if (label && *label) vf__svg_text(b, bar.px + bar.pw + 78, bar.py + bar.ph / 2, 13, "middle", -90, label);
+    if (label && *label) vf__svg_text(b, bar.px + bar.pw + 56, bar.py + bar.ph / 2, 13, "middle", -90, label);
 }
 
 static void draw_points(vf__buf *b, const vf__panel *p, int64_t n, const vf_real *x, double r)

@@ -11,23 +11,23 @@
 #define SEP_GREY 128
 #define SVG_SCALE 4        /* SVG units per image pixel */
 
-/* The grid raster: out [H, W] with H = rows (h + SEP) + SEP, W = cols (w + SEP) + SEP. */
-static void render(int64_t n, int64_t h, int64_t w, const vf_real *px, int64_t rows, int64_t cols, double lo, double hi,
-                   unsigned char *out, int64_t W, int64_t H)
+/* The grid raster: out [H, W] with H = rows (s h + SEP) + SEP, W = cols (s w + SEP) + SEP. */
+static void render(int64_t n, int64_t h, int64_t w, int64_t s, const vf_real *px, int64_t rows, int64_t cols, double lo,
+                   double hi, unsigned char *out, int64_t W, int64_t H)
 {
     memset(out, SEP_GREY, (size_t)W * (size_t)H);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
-            int64_t i = r * cols + c, top = SEP + r * (h + SEP), left = SEP + c * (w + SEP);
-            for (int64_t y = 0; y < h; y++) {
+            int64_t i = r * cols + c, top = SEP + r * (s * h + SEP), left = SEP + c * (s * w + SEP);
+            for (int64_t y = 0; y < s * h; y++) {
                 unsigned char *dst = out + (top + y) * W + left;
                 if (i >= n) {
-                    memset(dst, 0, (size_t)w);
+                    memset(dst, 0, (size_t)(s * w));
                     continue;
                 }
-                const vf_real *src = px + i * h * w + y * w;
-                for (int64_t x = 0; x < w; x++) {
-                    double t = ((double)src[x] - lo) / (hi - lo);
+                const vf_real *src = px + i * h * w + (y / s) * w;
+                for (int64_t x = 0; x < s * w; x++) {
+                    double t = ((double)src[x / s] - lo) / (hi - lo);
                     t = t >= 0.0 ? (t <= 1.0 ? t : 1.0) : 0.0; /* NaN -> 0 */
                     dst[x] = (unsigned char)lround(255.0 * t);
                 }
@@ -72,14 +72,16 @@ vf_status vf_plot_images(const char *path, int64_t n, int64_t h, int64_t w, cons
         return vf__error(VF_ERR_ARG, "%s: grid %lld x %lld outside 1..1000 per side", what, (long long)rows, (long long)cols);
     if (!isfinite(lo) || !isfinite(hi) || !(hi > lo))
         return vf__error(VF_ERR_ARG, "%s: the value range [%g, %g] is empty or not finite", what, lo, hi);
-    int64_t W = cols * (w + SEP) + SEP, H = rows * (h + SEP) + SEP;
+    int64_t sc = o ? o->pixel_scale : 1;
+    if (sc < 1 || sc > 64) return vf__error(VF_ERR_ARG, "%s: pixel scale %lld outside 1..64", what, (long long)sc);
+    int64_t W = cols * (sc * w + SEP) + SEP, H = rows * (sc * h + SEP) + SEP;
     if (W * H > ((int64_t)1 << 28)) return vf__error(VF_ERR_ARG, "%s: the grid would be %lld x %lld pixels (too large)", what, (long long)H, (long long)W);
     if (!png && W * H > ((int64_t)1 << 22))
         return vf__error(VF_ERR_ARG, "%s: %lld x %lld pixels is too large for SVG (write .png)", what, (long long)H, (long long)W);
     unsigned char *g = vf_malloc((size_t)W * (size_t)H);
     if (!g) return VF_ERR_NOMEM;
     if (n > rows * cols) n = rows * cols;
-    render(n, h, w, pixels, rows, cols, lo, hi, g, W, H);
+    render(n, h, w, sc, pixels, rows, cols, lo, hi, g, W, H);
     s = png ? vf__png_write(path, W, H, 1, g) : write_svg(path, g, W, H, o);
     vf_free(g);
     return s;

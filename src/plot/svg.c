@@ -150,6 +150,7 @@ vf_plot_options vf_plot_default_options(void)
     o.width = 640;
     o.height = 480;
     o.point_radius = 1.5;
+    o.pixel_scale = 1;
     o.label_a = "data";
     o.label_b = "model";
     return o;
