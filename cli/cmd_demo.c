@@ -71,6 +71,8 @@ static void help(FILE *out)
             "  model.safetensors                the fitted flow (varflow info / logprob / sample read it)\n"
             "  train_log.jsonl                  one JSON line per epoch (train and validation NLL, lr, ...)\n"
             "  samples.csv                      %d points drawn from the flow\n"
+            "  density.svg                      the flow's density with test points over it (varflow plot)\n"
+            "  curves.svg                       the training and validation NLL per epoch (varflow plot)\n"
             "It runs the varflow commands it prints (data, fit, sample), so they reproduce its files.\n"
             "\n"
             "Options:\n"
@@ -83,7 +85,7 @@ static void help(FILE *out)
     fputs("\n"
           "With --json, prints {\"set\", \"entropy\", \"test_nll\", \"test_nll_stderr\", \"valid_nll\",\n"
           "\"epochs\", \"steps\", \"seconds\", \"params\", \"samples_inside\", \"samples_inside_expected\",\n"
-          "\"dir\", \"model\", \"samples\", \"log\"}.\n",
+          "\"dir\", \"model\", \"samples\", \"log\", \"density_plot\", \"curves_plot\"}.\n",
           out);
 }
 
@@ -324,6 +326,15 @@ static int run(int argc, char **argv)
     if ((rc = run_command(&cli_cmd_sample, sample_cmd)) != 0) return rc;
     double in = 0.0;
     if ((rc = samples_inside(set, samples, &in)) != 0) return rc;
+    /* The pictures: the fitted density with test points over it, and the training curves. */
+    char density_svg[1100], curves_svg[1100], plot_cmd[4400];
+    snprintf(density_svg, sizeof density_svg, "%s/density.svg", dir);
+    snprintf(curves_svg, sizeof curves_svg, "%s/curves.svg", dir);
+    snprintf(plot_cmd, sizeof plot_cmd, "density --model %s --data %s --points 2000 --range -4.5,4.5,-4.5,4.5 --quiet -o %s",
+             model, test, density_svg);
+    if ((rc = run_command(&cli_cmd_plot, plot_cmd)) != 0) return rc;
+    snprintf(plot_cmd, sizeof plot_cmd, "curves --log %s --quiet -o %s", log_path, curves_svg);
+    if ((rc = run_command(&cli_cmd_plot, plot_cmd)) != 0) return rc;
     last_log_line(log_path, line, sizeof line);
     double valid_nll = NAN;
     {
@@ -352,6 +363,10 @@ static int run(int argc, char **argv)
         cli_json_string(stdout, samples);
         printf(",\"log\":");
         cli_json_string(stdout, log_path);
+        printf(",\"density_plot\":");
+        cli_json_string(stdout, density_svg);
+        printf(",\"curves_plot\":");
+        cli_json_string(stdout, curves_svg);
         printf("}\n");
     } else if (!c.quiet) {
         printf("\nheld-out test NLL: %.4f +- %.4f nats per point (%lld points of %s)\n", sc.mean_nll, sc.stderr_nll,
@@ -371,6 +386,12 @@ static int run(int argc, char **argv)
         printf("  varflow logprob --model %s --data %s\n", model, test);
         printf("  varflow sample --model %s -n 100000 --seed 1 -o %s/more.npy\n", model, dir);
         printf("  varflow info %s\n", samples);
+        printf("\npictures (open them in a browser):\n");
+        printf("  %s   the flow's density, %s's points over it\n", density_svg, test);
+        printf("  %s    training and validation NLL per epoch\n", curves_svg);
+        printf("  made by: varflow plot density --model %s --data %s --points 2000 --range -4.5,4.5,-4.5,4.5 -o %s\n",
+               model, test, density_svg);
+        printf("           varflow plot curves --log %s -o %s\n", log_path, curves_svg);
     }
     return 0;
 }

@@ -32,7 +32,12 @@ check '[ "$(wc -l <"$T/out")" = 1 ] && [ ! -s "$T/err" ]' "demo --json printed m
 for f in train.npy valid.npy test.npy model.safetensors train_log.jsonl samples.csv; do
     check '[ -s "$T/d/$f" ]' "demo did not write $f"
 done
-check '[ -z "$(ls "$T/d" | grep -v -e "\.npy$" -e "\.safetensors$" -e "\.jsonl$" -e "\.csv$")" ]' "stray files: $(ls "$T/d")"
+check '[ -z "$(ls "$T/d" | grep -v -e "\.npy$" -e "\.safetensors$" -e "\.jsonl$" -e "\.csv$" -e "\.svg$")" ]' "stray files: $(ls "$T/d")"
+# the pictures (varflow plot): the density with test points over it, the training curves
+for f in density.svg curves.svg; do
+    check 'grep -q "</svg>" "$T/d/$f" && grep -q "\"$f\"" <(sed "s|$T/d/||g" "$T/out")' "demo did not write $f or omitted it from --json"
+done
+check '[ "$(sed -n "/<g id=\"points\"/,/<\/g>/p" "$T/d/density.svg" | grep -c "<circle")" -gt 1900 ]' "density.svg lacks the test points"
 for k in entropy test_nll test_nll_stderr valid_nll epochs steps seconds params samples_inside; do
     check '[ -n "$(num $k "$T/out")" ]' "key $k missing in $(cat "$T/out")"
 done
