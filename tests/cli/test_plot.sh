@@ -65,6 +65,14 @@ svg_ok logdensity.svg 640 480
 grep -q 'log p(x)' logdensity.svg && ok || bad "logdensity.svg lacks its colour bar label"
 [ "$(sed -n '/<g id="points"/,/<\/g>/p' logdensity.svg | grep -c '<circle')" = 0 ] && ok || bad "points drawn without --data/--samples"
 
+# a continuous flow's density (the ODE with its divergence) and its loss curves
+expect 0 fit --data moons.npy --model cfm:hidden=16x1 --epochs 1 --seed 1 --log cfm.jsonl -o cfm.safetensors --quiet
+expect 0 plot density --model cfm.safetensors --grid 24 --samples 50 --range -6,6,-6,6 -o cfm.svg --json
+svg_ok cfm.svg 640 480
+[ "$(json_num points)" = 50 ] && ok || bad "cfm density --json points: $(cat "$T/out")"
+expect 0 plot curves --log cfm.jsonl -o cfm_curves.svg
+grep -q 'train_loss' cfm_curves.svg && ok || bad "cfm_curves.svg lacks train_loss"
+
 # curves from the fit log (train_nll, valid_nll) and from a vi log (loss)
 expect 0 plot curves --log fit.jsonl -o fit_curves.svg
 svg_ok fit_curves.svg 640 480
