@@ -173,11 +173,9 @@ vf_status vf_plot_corner(const char *path, int64_t n, int64_t d, const vf_real *
                          const char *const *names, int bins, const vf_plot_options *o)
 {
     const char *what = "plot corner";
-    int png = 0;
-    vf_status s = vf__plot_kind(what, path, 0, &png);
+    vf_plot_options def;
+    vf_status s = vf__svg_options(what, path, &o, &def, 0);
     if (s != VF_OK) return s;
-    vf_plot_options def = vf_plot_default_options();
-    if (!o) o = &def;
     if (n < 1 || !x || m < 0 || (m > 0 && !y))
         return vf__error(VF_ERR_ARG, "plot corner: needs at least one row of x (n = %lld) and y when m > 0", (long long)n);
     if (d < 1 || d > MAX_DIM)

@@ -12,14 +12,10 @@ static int usable(double x, double y, int log_y) { return isfinite(x) && isfinit
 vf_status vf_plot_curves(const char *path, int64_t k, const vf_plot_series *series, const vf_plot_options *o)
 {
     const char *what = "plot curves";
-    int png = 0;
-    vf_status s = vf__plot_kind(what, path, 0, &png);
+    vf_plot_options def;
+    vf_status s = vf__svg_options(what, path, &o, &def, 1);
     if (s != VF_OK) return s;
-    vf_plot_options def = vf_plot_default_options();
-    if (!o) o = &def;
     if (k < 1 || k > 64 || !series) return vf__error(VF_ERR_ARG, "%s: %lld series (1..64 allowed)", what, (long long)k);
-    if (o->width < 240 || o->height < 160 || o->width > 20000 || o->height > 20000)
-        return vf__error(VF_ERR_ARG, "%s: size %d x %d outside 240..20000 x 160..20000", what, o->width, o->height);
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int64_t c = 0; c < k; c++) {
         if (series[c].n < 0 || (series[c].n > 0 && (!series[c].x || !series[c].y)))

@@ -86,11 +86,9 @@ vf_status vf_plot_heatmap(const char *path, int64_t ny, int64_t nx, const vf_rea
                           int64_t n, const vf_real *points, const vf_plot_options *o)
 {
     const char *what = "plot heatmap";
-    int png = 0;
-    vf_status s = vf__plot_kind(what, path, 0, &png);
+    vf_plot_options def;
+    vf_status s = vf__svg_options(what, path, &o, &def, 1);
     if (s != VF_OK) return s;
-    vf_plot_options def = vf_plot_default_options();
-    if (!o) o = &def;
     if (!values || !extent || (n > 0 && !points) || n < 0) return vf__error(VF_ERR_ARG, "%s: NULL argument or n < 0", what);
     if (nx < 1 || ny < 1 || nx > 4096 || ny > 4096)
         return vf__error(VF_ERR_ARG, "%s: grid %lld x %lld outside 1..4096 per side", what, (long long)ny, (long long)nx);
@@ -98,8 +96,6 @@ vf_status vf_plot_heatmap(const char *path, int64_t ny, int64_t nx, const vf_rea
         !isfinite(extent[3] - extent[2]))
         return vf__error(VF_ERR_ARG, "%s: the extent [%g, %g] x [%g, %g] is empty or not finite", what, extent[0], extent[1],
                          extent[2], extent[3]);
-    if (o->width < 240 || o->height < 160 || o->width > 20000 || o->height > 20000)
-        return vf__error(VF_ERR_ARG, "%s: size %d x %d outside 240..20000 x 160..20000", what, o->width, o->height);
     double lo = INFINITY, hi = -INFINITY;
     for (int64_t k = 0; k < nx * ny; k++)
         if (isfinite((double)values[k])) {

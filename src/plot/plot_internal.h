@@ -26,6 +26,10 @@ static inline double vf__panel_y(const vf__panel *p, double y) { return p->py + 
  * VF_ERR_UNSUPPORTED for PNG without libpng (when png_ok). `what` names the function in messages. */
 vf_status vf__plot_kind(const char *what, const char *path, int png_ok, int *is_png);
 
+/* The checks every SVG-only picture starts with: path ends in .svg; *o NULL is replaced by the
+ * defaults (kept in *def); with check_size, o's size lies in 240..20000 x 160..20000. */
+vf_status vf__svg_options(const char *what, const char *path, const vf_plot_options **o, vf_plot_options *def,
+                          int check_size);
 /* <svg ...> with width, height, viewBox and a white background. */
 void vf__svg_begin(vf__buf *b, int width, int height);
 /* </svg>, then the atomic write of the buffer (VF_ERR_NOMEM when it ran out of memory). Frees b. */

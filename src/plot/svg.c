@@ -23,6 +23,20 @@ vf_status vf__plot_kind(const char *what, const char *path, int png_ok, int *is_
     return vf__error(VF_ERR_ARG, "%s: %s: the output name must end in .svg%s", what, path, png_ok ? " or .png" : "");
 }
 
+vf_status vf__svg_options(const char *what, const char *path, const vf_plot_options **o, vf_plot_options *def,
+                          int check_size)
+{
+    int png = 0;
+    vf_status s = vf__plot_kind(what, path, 0, &png);
+    if (s != VF_OK) return s;
+    *def = vf_plot_default_options();
+    if (!*o) *o = def;
+    const vf_plot_options *p = *o;
+    if (check_size && (p->width < 240 || p->height < 160 || p->width > 20000 || p->height > 20000))
+        return vf__error(VF_ERR_ARG, "%s: size %d x %d outside 240..20000 x 160..20000", what, p->width, p->height);
+    return VF_OK;
+}
+
 void vf__svg_begin(vf__buf *b, int width, int height)
 {
     vf__buf_printf(b,
