@@ -48,7 +48,7 @@ json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 cd "$T" || exit 1
 
 # a flow fitted to moons, with its log
-expect 0 data moons -n 2000 --seed 1 -o moons.npy --quiet
+expect 0 data moons -n 1000 --seed 1 -o moons.npy --quiet
 expect 0 fit --data moons.npy --model realnvp:transforms=2,hidden=16x1 --epochs 4 --seed 1 --log fit.jsonl \
     -o moons.safetensors --quiet
 
@@ -78,7 +78,7 @@ expect 0 plot curves --log fit.jsonl -o fit_curves.svg
 svg_ok fit_curves.svg 640 480
 [ "$(grep -c '<polyline' fit_curves.svg)" = 2 ] && ok || bad "fit_curves.svg: not 2 curves"
 grep -q 'valid_nll' fit_curves.svg && ok || bad "fit_curves.svg lacks the valid_nll legend"
-expect 0 vi --target gauss:d=3 --flow realnvp:transforms=2,hidden=8x1 --steps 30 --batch 32 --seed 2 --log vi.jsonl \
+expect 0 vi --target gauss:d=3 --flow realnvp:transforms=2,hidden=8x1 --steps 15 --batch 32 --seed 2 --log vi.jsonl \
     -o vi.safetensors --quiet
 expect 0 plot curves --log vi.jsonl --log-y -o vi_curves.svg
 svg_ok vi_curves.svg 640 480
