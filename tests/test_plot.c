@@ -293,6 +293,7 @@ static void make_images(void)
         for (int k = 0; k < 6; k++) image_pixels[i * 6 + k] = (vf_real)(i * 10 + k);
 }
 
+#if VF_HAVE_PNG
 /* Expected grey at picture pixel (px, py) of a 2 x 3 grid of the images, scale s, range 0..40. */
 static int expected_grey(int px, int py, int s)
 {
@@ -304,6 +305,7 @@ static int expected_grey(int px, int py, int s)
     double v = i * 10 + (cy / s) * 2 + (cx / s);
     return (int)lround(255.0 * v / 40.0);
 }
+#endif
 
 static void test_images(void)
 {
