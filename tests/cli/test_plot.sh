@@ -7,12 +7,8 @@
 # SVG-only picture, an option of another kind. Usage: test_plot.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_plot.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
+# run ARGS...: varflow ARGS, stdout in $T/out, stderr in $T/err, exit code in $rc.
 run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 # expect CODE ARGS...: the exit code.
 expect() {
@@ -33,6 +29,7 @@ expect_error() {
         ok
     fi
 }
+json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 # svg_ok FILE W H: well-formed (xml.etree when python3 is there), root size and viewBox as given.
 svg_ok() {
     local f=$1 w=$2 h=$3
@@ -44,7 +41,6 @@ svg_ok() {
             ok || bad "$f: xml.etree cannot parse it"
     fi
 }
-json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 cd "$T" || exit 1
 
 # a flow fitted to moons, with its log
@@ -131,5 +127,4 @@ expect_error 1 "dimension 3: plot density needs a 2-D model" plot density --mode
 expect 0 plot --help
 for k in density corner curves images; do grep -q "^       varflow plot $k\|^Usage: varflow plot $k" "$T/out" && ok || bad "help lacks $k"; done
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish
