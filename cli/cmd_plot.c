@@ -25,7 +25,7 @@ static void plot_help(FILE *out)
           "density  the density of a 2-D model (flow or continuous-flow .safetensors file) on a grid, as a\n"
           "         heat map with a colour bar, and points over it: the rows of --data and/or --samples N\n"
           "         draws from the model.\n"
-          "  --grid N          cells per side (default 100)\n"
+          "  --grid N          cells per side (default 100; 60 for continuous flows)\n"
           "  --range X0,X1,Y0,Y1  the square shown (default: the points' range, or 2000 model draws', padded)\n"
           "  --log-density     colour by log p(x), floored 12 nats below its maximum (default: p(x))\n"
           "  --points N        draw at most the first N rows of --data (default 5000)\n"

@@ -8,6 +8,7 @@
 #include "plot_cli.h"
 
 #define DEFAULT_GRID 100
+#define DEFAULT_GRID_CNF 60 /* each cell of a continuous flow is an ODE solve with its divergence */
 #define DEFAULT_POINTS 5000
 #define RANGE_DRAWS 2000
 #define LOG_FLOOR 12.0 /* nats below the maximum shown by --log-density */
@@ -177,13 +178,13 @@ static int grid_values(const plot_args *a, const model *m, int64_t g, const doub
 int plot_density(const plot_args *a)
 {
     if (!a->model) return cli_usage_error("plot", "missing --model MODEL");
-    int64_t g = a->grid > 0 ? a->grid : DEFAULT_GRID;
-    if (g > 1000) return cli_usage_error("plot", "--grid %lld: at most 1000 cells per side", (long long)g);
+    if (a->grid > 1000) return cli_usage_error("plot", "--grid %lld: at most 1000 cells per side", (long long)a->grid);
     model m = {0};
     vf_real *pts = NULL, *values = NULL;
     int64_t n = 0;
     double ext[4];
     int rc = model_load(a->model, &m);
+    int64_t g = a->grid > 0 ? a->grid : m.cnf ? DEFAULT_GRID_CNF : DEFAULT_GRID;
     if (!rc) rc = gather_points(a, &m, &pts, &n);
     if (!rc) rc = choose_range(a, &m, n, pts, ext);
     if (!rc && !(values = malloc((size_t)(g * g) * sizeof *values))) rc = cli_runtime_error("plot", "out of memory");
