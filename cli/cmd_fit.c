@@ -1,20 +1,20 @@
 /* cmd_fit.c — `varflow fit`: maximum-likelihood training of a normalizing flow on a data table, saved
- * as a model file (vf_model.h). The loop itself is in fit_loop.c. */
+ * as a model file (vf_model.h). The work is the library's vf_fit_table (vf_train.h); this file reads
+ * the files, checks a --resume checkpoint against the run, and prints. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
-#include "fit_checkpoint.h"
 #include "fit_cnf.h"
-#include "fit_loop.h"
+#include "fit_options.h"
+#include "progress.h"
 
 #define FIT_DEFAULT_MODEL "maf"
-#define FIT_INIT_ROWS 4096
 
 static void fit_help(FILE *out)
 {
-    fit_options o = fit_default_options();
+    vf_fit_options o = vf_fit_default_options();
     fprintf(out,
             "Usage: varflow fit --data FILE [--valid FILE] [--model SPEC] -o MODEL [options]\n"
             "\n"
@@ -91,8 +91,9 @@ typedef struct fit_args {
     const char *data, *valid, *model, *output, *log, *checkpoint, *resume;
     double valid_fraction;
     int no_standardize, have_model;
-    fit_options o;
+    vf_fit_options o;
     cli_common common;
+    cli_progress pg;
 } fit_args;
 
 /* Parses argv into a; returns 0, or the exit code of a usage error already printed. */
@@ -103,7 +104,7 @@ static int parse_args(int argc, char **argv, fit_args *a)
     memset(a, 0, sizeof *a);
     a->model = FIT_DEFAULT_MODEL;
     a->valid_fraction = 0.1;
-    a->o = fit_default_options();
+    a->o = vf_fit_default_options();
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
         int c = cli_common_option(cmd, argc, argv, &i, &a->common);
@@ -157,20 +158,18 @@ static int parse_args(int argc, char **argv, fit_args *a)
         return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld", (long long)a->o.warmup,
                                (long long)a->o.steps);
     a->o.seed = a->common.seed;
-    a->o.progress = cli_show_progress(&a->common);
+    a->pg.on = cli_show_progress(&a->common);
     return 0;
 }
 
-/* A contiguous [n, d] copy of table x (rows permuted by perm when not NULL). */
-static vf_real *copy_rows(const vf_tensor *x, const size_t *perm, int64_t first, int64_t n)
+/* A contiguous [n, d] copy of table x. */
+static vf_real *copy_rows(const vf_tensor *x)
 {
-    int64_t d = x->shape[1];
+    int64_t n = x->shape[0], d = x->shape[1];
     vf_real *out = malloc(sizeof(vf_real) * (size_t)(n * d > 0 ? n * d : 1));
     if (!out) return NULL;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t r = perm ? (int64_t)perm[first + i] : first + i;
-        for (int64_t j = 0; j < d; j++) out[i * d + j] = x->data[r * x->stride[0] + j * x->stride[1]];
-    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) out[i * d + j] = x->data[i * x->stride[0] + j * x->stride[1]];
     return out;
 }
 
@@ -215,61 +214,17 @@ static int check_integers(const char *path, const vf_tensor *x)
     return 0;
 }
 
-/* The run's settings as metadata keys/values (n_meta entries); text holds the formatted values. */
-typedef struct run_meta {
-    const char *keys[16], *values[16];
-    int64_t n;
-    char seed[32], batch[32], lr[40], valid[4200];
-} run_meta;
-
-static void settings_meta(const fit_args *a, run_meta *m)
-{
-    snprintf(m->seed, sizeof m->seed, "%llu", (unsigned long long)a->o.seed);
-    snprintf(m->batch, sizeof m->batch, "%lld", (long long)a->o.batch);
-    snprintf(m->lr, sizeof m->lr, "%g", a->o.lr);
-    if (a->valid) snprintf(m->valid, sizeof m->valid, "%s", a->valid);
-    else snprintf(m->valid, sizeof m->valid, "fraction %g of fit.data", a->valid_fraction);
-    const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
-                          "fit.standardize", "fit.dequantize"};
-    const char *values[] = {a->model, a->data, m->valid, m->seed, m->batch, m->lr, vf_version(),
-                            a->no_standardize ? "0" : "1", "1"};
-    m->n = (int64_t)(sizeof keys / sizeof keys[0]) - (a->o.dequantize ? 0 : 1);
-    for (int64_t i = 0; i < m->n; i++) {
-        m->keys[i] = keys[i];
-        m->values[i] = values[i];
-    }
-}
-
-static int save(const fit_args *a, vf_flow *flow, vf_params *p, const fit_result *r)
-{
-    char epochs[32], steps[32], tn[40], vn[40];
-    snprintf(epochs, sizeof epochs, "%lld", (long long)r->epochs);
-    snprintf(steps, sizeof steps, "%lld", (long long)r->steps);
-    snprintf(tn, sizeof tn, "%.9g", r->train_nll);
-    if (isfinite(r->valid_nll)) snprintf(vn, sizeof vn, "%.9g", r->valid_nll);
-    else snprintf(vn, sizeof vn, "null");
-    run_meta m;
-    settings_meta(a, &m);
-    const char *rk[] = {"fit.epochs", "fit.steps", "fit.train_nll", "fit.valid_nll"}, *rv[] = {epochs, steps, tn, vn};
-    for (int i = 0; i < 4; i++) {
-        m.keys[m.n] = rk[i];
-        m.values[m.n++] = rv[i];
-    }
-    if (vf_flow_save(flow, p, a->output, m.n, m.keys, m.values) != VF_OK) {
-        const char *msg = vf_last_error();
-        if (strstr(msg, a->output)) return cli_runtime_error("fit", "%s", msg);
-        return cli_runtime_error("fit", "cannot write %s: %s", a->output, msg);
-    }
-    return 0;
-}
-
 /* --resume: the flow, its store and the state from the checkpoint, checked against this run. 0, or
  * the exit code of the error already printed. */
-static int load_resume(fit_args *a, int64_t nt, int64_t d, vf_params **p, vf_flow **flow, vf_model_meta *meta,
-                       fit_state *st)
+static int load_resume(fit_args *a, int64_t nt, int64_t d, vf_fitted **model, vf_model_meta *meta, vf_fit_state *st)
 {
-    if (vf_flow_load(a->resume, p, flow, meta) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
-    if (fit_checkpoint_read(a->resume, meta, *p, st) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
+    vf_params *pp = NULL;
+    vf_flow *fp = NULL;
+    if (vf_flow_load(a->resume, &pp, &fp, meta) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
+    if (vf_fitted_from_flow(fp, pp, model) != VF_OK) return cli_runtime_error("fit", "%s", vf_last_error());
+    vf_params *p = vf_fitted_params(*model);
+    const vf_flow *flow = vf_fitted_flow(*model);
+    if (vf_fit_checkpoint_read(a->resume, meta, p, st) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
     const char *spec = vf_model_meta_get(meta, "fit.spec"), *stdz = vf_model_meta_get(meta, "fit.standardize");
     const char *seed = vf_model_meta_get(meta, "fit.seed"), *batch = vf_model_meta_get(meta, "fit.batch");
     const char *rows = vf_model_meta_get(meta, "fit.resume.train_rows");
@@ -279,9 +234,9 @@ static int load_resume(fit_args *a, int64_t nt, int64_t d, vf_params **p, vf_flo
         return cli_runtime_error("fit", "--resume %s: the checkpoint is a '%s' model, not --model %s", a->resume, spec,
                                  a->model);
     a->model = spec;
-    if (vf_flow_dim(*flow) != d)
+    if (vf_flow_dim(flow) != d)
         return cli_runtime_error("fit", "--resume %s: the checkpoint's model has dimension %lld but %s has %lld columns",
-                                 a->resume, (long long)vf_flow_dim(*flow), a->data, (long long)d);
+                                 a->resume, (long long)vf_flow_dim(flow), a->data, (long long)d);
     snprintf(want, sizeof want, "%lld", (long long)nt);
     if (!rows || strcmp(rows, want) != 0)
         return cli_runtime_error("fit", "--resume %s: the checkpoint was trained on %s rows, this run has %lld (same data "
@@ -303,80 +258,6 @@ static int load_resume(fit_args *a, int64_t nt, int64_t d, vf_params **p, vf_flo
     return 0;
 }
 
-/* The flow of --model for d columns, behind a standardize transform with loc = stats [d] and
- * scale = stats + d [d] when stats is not NULL. */
-static vf_status build_flow(const char *model, const double *stats, int64_t d, vf_params *p, vf_flow **flow)
-{
-    if (!stats) return vf_flow_from_spec(model, d, 0, p, flow);
-    vf_transform *lead = NULL;
-    vf_standardize_params sp = vf_standardize_default_params(d);
-    sp.loc = stats;
-    sp.scale = stats + d;
-    vf_status s = vf_standardize_new(p, "transforms.0", &sp, &lead);
-    if (s != VF_OK) return s == VF_ERR_ARG ? VF_ERR_NUMERIC : s; /* bad data, not a bad --model */
-    return vf_flow_from_spec_after(model, d, 0, 1, &lead, p, flow);
-}
-
-/* A new flow of --model for the training rows: standardization statistics, construction, finalize,
- * data-dependent initialization. 0, or the exit code of the error already printed. */
-static int new_flow(const fit_args *ap, const vf_real *train, int64_t nt, int64_t d, vf_params **pp, vf_flow **fp)
-{
-    fit_args a = *ap;
-    double *stats = NULL;
-    vf_params *p = NULL;
-    vf_flow *flow = NULL;
-    vf_rng rng;
-    int rc = 1;
-    if (!a.no_standardize) { /* statistics of the training rows (of the noisy values with --dequantize) */
-        if (!(stats = malloc(sizeof(double) * (size_t)(2 * d)))) goto nomem;
-        if (vf_standardize_stats(train, nt, d, a.o.dequantize, stats, stats + d) != VF_OK) {
-            cli_runtime_error("fit", "cannot standardize %s: %s (--no-standardize turns it off)", a.data,
-                              vf_last_error());
-            goto fail;
-        }
-    }
-    if (!(p = vf_params_new())) goto nomem;
-    vf_status s = build_flow(a.model, stats, d, p, &flow);
-    if (s == VF_ERR_ARG) {
-        rc = cli_usage_error("fit", "--model %s: %s", a.model, vf_last_error());
-        goto fail;
-    }
-    if (s != VF_OK || (s = vf_params_finalize(p, a.o.seed)) != VF_OK) {
-        cli_runtime_error("fit", "%s", vf_last_error());
-        goto fail;
-    }
-    vf_tape *t = vf_tape_new();
-    if (!t) goto nomem;
-    int64_t m = nt < FIT_INIT_ROWS ? nt : FIT_INIT_ROWS;
-    vf_real *init = NULL;
-    if (a.o.dequantize) { /* initialize on the same dequantized values the training sees */
-        if (!(init = malloc(sizeof(vf_real) * (size_t)(m * d)))) {
-            vf_tape_free(t);
-            goto nomem;
-        }
-        vf_rng_init(&rng, a.o.seed, 13);
-        for (int64_t k = 0; k < m * d; k++) init[k] = (vf_real)((double)train[k] + vf_rng_uniform(&rng));
-    }
-    s = vf_flow_data_init(flow, p, t, vf_input(t, init ? init : train, 2, (int64_t[]){m, d}), VF_NOVAR);
-    vf_tape_free(t);
-    free(init);
-    if (s != VF_OK) {
-        cli_runtime_error("fit", "data-dependent initialization failed: %s", vf_last_error());
-        goto fail;
-    }
-    *pp = p;
-    *fp = flow;
-    free(stats);
-    return 0;
-nomem:
-    cli_runtime_error("fit", "out of memory");
-fail:
-    free(stats);
-    vf_flow_free(flow);
-    vf_params_free(p);
-    return rc;
-}
-
 /* The value of --model in argv (NULL when absent). */
 static const char *model_option(int argc, char **argv)
 {
@@ -386,6 +267,32 @@ static const char *model_option(int argc, char **argv)
         else if (strncmp(argv[i], "--model=", 8) == 0) model = argv[i] + 8;
     }
     return model;
+}
+
+/* Prints the failure of vf_fit_table in the command's words; returns the exit code. */
+static int fit_error(const fit_args *a, const vf_fit_result *r)
+{
+    switch (r->stage) {
+    case VF_FIT_STAGE_SPEC:
+        return cli_usage_error("fit", "--model %s: %s", a->model, r->error);
+    case VF_FIT_STAGE_STANDARDIZE:
+        return cli_runtime_error("fit", "%s (--no-standardize turns it off)", r->error);
+    case VF_FIT_STAGE_TRAIN:
+        if (a->checkpoint && strstr(r->error, "diverged"))
+            return cli_runtime_error("fit", "%s; the last good checkpoint %s is unchanged (resume it with --resume and a "
+                                     "smaller --lr)", r->error, a->checkpoint);
+        return cli_runtime_error("fit", "%s", r->error);
+    default:
+        return cli_runtime_error("fit", "%s", r->error);
+    }
+}
+
+/* Training rows after the validation split vf_fit_table makes (for the --resume check). */
+static int64_t train_rows(const fit_args *a, int64_t n)
+{
+    if (a->valid || !(a->valid_fraction > 0)) return n;
+    int64_t nv = (int64_t)floor(a->valid_fraction * (double)n + 0.5);
+    return n - (nv < 1 ? 1 : nv);
 }
 
 static int fit_run(int argc, char **argv)
@@ -398,110 +305,83 @@ static int fit_run(int argc, char **argv)
     if (!output_dir_writable(a.output)) return cli_runtime_error("fit", "cannot write %s: its folder is not writable", a.output);
 
     vf_tensor x = {0}, xv = {0};
-    vf_params *p = NULL;
-    vf_flow *flow = NULL;
-    vf_real *train = NULL, *valid = NULL;
-    size_t *perm = NULL;
-    FILE *log = NULL;
+    vf_fitted *model = NULL, *resumed = NULL;
+    vf_real *data = NULL, *valid = NULL;
     vf_model_meta meta = {0, NULL, NULL};
-    fit_state state;
+    vf_fit_state state;
     memset(&state, 0, sizeof state);
     if ((rc = read_data(a.data, &x)) != 0) return rc;
     if (a.o.dequantize && (rc = check_integers(a.data, &x)) != 0) {
         vf_tensor_free(&x);
         return rc;
     }
-    int64_t n = x.shape[0], d = x.shape[1], nt = n, nv = 0;
+    int64_t n = x.shape[0], d = x.shape[1], nv = 0, nt = train_rows(&a, n);
     rc = 1;
     if (a.valid) {
         if (read_data(a.valid, &xv) != 0 || (a.o.dequantize && check_integers(a.valid, &xv) != 0)) goto done;
-        if (xv.shape[1] != d) {
-            cli_runtime_error("fit", "%s has %lld columns but %s has %lld", a.valid, (long long)xv.shape[1], a.data,
-                              (long long)d);
-            goto done;
-        }
         nv = xv.shape[0];
-    } else if (a.valid_fraction > 0) {
-        nv = (int64_t)floor(a.valid_fraction * (double)n + 0.5);
-        if (nv < 1) nv = 1;
-        nt = n - nv;
-        if (nt < 1) {
-            cli_runtime_error("fit", "%s: %lld rows are too few to hold out a validation split", a.data, (long long)n);
-            goto done;
-        }
     }
-    if (!(perm = malloc(sizeof(size_t) * (size_t)n))) goto nomem;
-    vf_rng rng;
-    vf_rng_init(&rng, a.o.seed, 3);
-    vf_rng_permutation(&rng, (size_t)n, perm);
-    if (!(train = copy_rows(&x, perm, 0, nt))) goto nomem;
-    if (nv > 0 && !(valid = a.valid ? copy_rows(&xv, NULL, 0, nv) : copy_rows(&x, perm, nt, nv))) goto nomem;
-
-    rc = a.resume ? load_resume(&a, nt, d, &p, &flow, &meta, &state) : new_flow(&a, train, nt, d, &p, &flow);
-    if (rc) goto done;
-    rc = 1;
-    if (a.resume) a.o.resume = &state;
-    run_meta rm;
-    settings_meta(&a, &rm);
-    fit_ckpt ck = {a.checkpoint, flow, p, rm.n, rm.keys, rm.values, nt, d};
-    if (a.checkpoint) {
-        a.o.checkpoint = fit_checkpoint_write;
-        a.o.checkpoint_ctx = &ck;
-    }
-    if (a.log && !(log = fopen(a.log, a.resume ? "a" : "w"))) {
-        cli_runtime_error("fit", "cannot write %s", a.log);
+    if (!(data = copy_rows(&x)) || (a.valid && !(valid = copy_rows(&xv)))) {
+        cli_runtime_error("fit", "out of memory");
         goto done;
     }
-    fit_result r;
-    if (fit_flow(flow, p, train, nt, valid, nv, d, &a.o, log, &r) != VF_OK) {
-        if (a.checkpoint && strstr(r.error, "diverged"))
-            cli_runtime_error("fit", "%s; the last good checkpoint %s is unchanged (resume it with --resume and a smaller "
-                              "--lr)", r.error, a.checkpoint);
-        else cli_runtime_error("fit", "%s", r.error);
+    vf_fit_table_options o = vf_fit_table_default_options();
+    o.fit = a.o;
+    o.fit.progress = a.pg.on ? cli_progress_nll : NULL;
+    o.fit.progress_ctx = &a.pg;
+    o.valid_fraction = a.valid_fraction;
+    o.standardize = !a.no_standardize;
+    o.valid_dim = a.valid ? xv.shape[1] : 0;
+    o.data_name = a.data;
+    o.valid_name = a.valid;
+    o.log_path = a.log;
+    o.checkpoint = a.checkpoint;
+    int split_ok = nt >= 1 && (!a.valid || xv.shape[1] == d); /* else vf_fit_table reports it */
+    if (a.resume && split_ok) {
+        if ((rc = load_resume(&a, nt, d, &resumed, &meta, &state)) != 0) goto done;
+        rc = 1;
+        o.resume = resumed;
+        o.resume_state = &state;
+    }
+    vf_fit_result r;
+    if (vf_fit_table(a.model, data, n, d, NULL, 0, valid, nv, NULL, &o, &model, &r) != VF_OK) {
+        rc = fit_error(&a, &r);
         goto done;
     }
-    if (log) {
-        int bad = ferror(log);
-        bad |= fclose(log) != 0;
-        log = NULL;
-        if (bad) {
-            cli_runtime_error("fit", "cannot write %s", a.log);
-            goto done;
-        }
+    if (resumed) model = resumed, resumed = NULL;
+    if (vf_fitted_save(model, a.output) != VF_OK) {
+        const char *msg = vf_last_error();
+        if (strstr(msg, a.output)) cli_runtime_error("fit", "%s", msg);
+        else cli_runtime_error("fit", "cannot write %s: %s", a.output, msg);
+        goto done;
     }
-    if ((rc = save(&a, flow, p, &r)) != 0) goto done;
     if (a.common.json) {
         printf("{\"train_nll\":%.9g,\"valid_nll\":", r.train_nll);
-        if (nv > 0) printf("%.9g", r.valid_nll);
+        if (r.valid_rows > 0) printf("%.9g", r.valid_nll);
         else fputs("null", stdout);
         printf(",\"steps\":%lld,\"epochs\":%lld,\"best_epoch\":%lld,\"stopped_early\":%s,\"paused\":%s,"
                "\"seconds\":%.3f,\"params\":%lld,\"model\":",
                (long long)r.steps, (long long)r.epochs, (long long)r.best_epoch, r.stopped_early ? "true" : "false",
-               r.paused ? "true" : "false", r.seconds, (long long)vf_params_size(p));
+               r.paused ? "true" : "false", r.seconds, (long long)r.params);
         cli_json_string(stdout, a.output);
         fputs("}\n", stdout);
     } else if (!a.common.quiet) {
         printf("fitted %s (%lld parameters) to %lld rows of %s: %lld steps, %lld epochs%s in %.1f s\n", a.model,
-               (long long)vf_params_size(p), (long long)nt, a.data, (long long)r.steps, (long long)r.epochs,
+               (long long)r.params, (long long)r.train_rows, a.data, (long long)r.steps, (long long)r.epochs,
                r.stopped_early ? " (stopped early)" : r.paused ? " (paused by --stop-after)" : "", r.seconds);
         printf("kept epoch %lld: train NLL %.4f", (long long)r.best_epoch, r.train_nll);
-        if (nv > 0) printf(", validation NLL %.4f (%lld rows)", r.valid_nll, (long long)nv);
+        if (r.valid_rows > 0) printf(", validation NLL %.4f (%lld rows)", r.valid_nll, (long long)r.valid_rows);
         printf(" nats per row\nwrote %s\n", a.output);
         if (r.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
     rc = 0;
-    goto done;
-nomem:
-    cli_runtime_error("fit", "out of memory");
 done:
-    if (log) fclose(log);
-    vf_flow_free(flow);
-    vf_params_free(p);
-    free(train);
+    vf_fitted_free(model);
+    vf_fitted_free(resumed);
+    free(data);
     free(valid);
-    free(perm);
     vf_model_meta_free(&meta);
-    fit_state_free(&state);
+    vf_fit_state_free(&state);
     vf_tensor_free(&x);
     vf_tensor_free(&xv);
     return rc;

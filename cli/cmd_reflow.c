@@ -8,14 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "cnf_fit.h"
+#include "fit_options.h"
+#include "progress.h"
 
 #define CMD "reflow"
 #define PROBES 500
 
 static void reflow_help(FILE *out)
 {
-    fit_options o = fit_default_options();
+    vf_fit_options o = vf_fit_default_options();
     fprintf(out,
             "Usage: varflow reflow --model MODEL -n N -o NEW [--rounds R] [--steps K] [--solver S] [--distill]\n"
             "                      [--epochs E | --train-steps T] [--batch B] [--lr LR] [--patience P]\n"
@@ -66,8 +67,9 @@ typedef struct reflow_args {
     int distill, have_train_steps;
     vf_solver solver;
     double valid_fraction;
-    fit_options o;
+    vf_fit_options o;
     cli_common common;
+    cli_progress pg;
 } reflow_args;
 
 static int parse_args(int argc, char **argv, reflow_args *a)
@@ -77,7 +79,7 @@ static int parse_args(int argc, char **argv, reflow_args *a)
     a->steps = 100;
     a->solver = VF_SOLVER_RK4;
     a->valid_fraction = 0.1;
-    a->o = fit_default_options();
+    a->o = vf_fit_default_options();
     a->o.epochs = 50;
     int have_epochs = 0;
     for (int i = 1; i < argc; i++) {
@@ -138,7 +140,9 @@ static int parse_args(int argc, char **argv, reflow_args *a)
     if (have_epochs && a->have_train_steps) return cli_usage_error(CMD, "give --epochs or --train-steps, not both");
     if (a->rounds == 0 && !a->distill) return cli_usage_error(CMD, "--rounds 0 without --distill does nothing");
     a->o.seed = a->common.seed;
-    a->o.progress = cli_show_progress(&a->common);
+    a->pg.on = cli_show_progress(&a->common);
+    a->o.progress = a->pg.on ? cli_progress_loss : NULL;
+    a->o.progress_ctx = &a->pg; /* a is not copied after parsing */
     return 0;
 }
 
@@ -187,7 +191,7 @@ static vf_status as_rf(const vf_cnf_model *m, vf_cnf_model **out)
 
 /* One stage: N pairs from `cur` (sources drawn with rng), a new rf model trained on them. */
 static int stage(const reflow_args *a, const vf_cnf_model *cur, int distill, vf_rng *rng, FILE *log,
-                 vf_cnf_model **out, cnf_fit_result *r)
+                 vf_cnf_model **out, vf_cnf_fit_result *r)
 {
     int64_t n = a->n, d = cur->spec.field.dim, k = cur->spec.field.classes;
     int64_t nv = a->valid_fraction > 0 ? (int64_t)floor(a->valid_fraction * (double)n + 0.5) : 0;
@@ -211,9 +215,9 @@ static int stage(const reflow_args *a, const vf_cnf_model *cur, int distill, vf_
         goto done;
     }
     standardize(cur, n, x1);
-    cnf_fit_data data = {x1, nt, labels, nv > 0 ? x1 + nt * d : NULL, nv, labels && nv > 0 ? labels + nt : NULL,
+    vf_cnf_fit_data data = {x1, nt, labels, nv > 0 ? x1 + nt * d : NULL, nv, labels && nv > 0 ? labels + nt : NULL,
                          NULL, 0, x0, nv > 0 ? x0 + nt * d : NULL, distill, NULL};
-    if (cnf_fit(m, &data, &a->o, log, r) != VF_OK) {
+    if (vf_cnf_fit(m, &data, &a->o, log, r) != VF_OK) {
         cli_runtime_error(CMD, "%s", r->error);
         goto done;
     }
@@ -269,7 +273,7 @@ static int reflow_run(int argc, char **argv)
         cli_runtime_error(CMD, "%s", vf_last_error());
         goto done;
     }
-    cnf_fit_result r;
+    vf_cnf_fit_result r;
     memset(&r, 0, sizeof r);
     int64_t total_steps = 0;
     double seconds = 0;

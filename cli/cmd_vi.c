@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "fit_checkpoint.h"
-#include "vi_loop.h"
+#include "progress.h"
 
 #define VI_DEFAULT_FLOW "nsf_coupling:transforms=8,hidden=64x2,bins=8,bound=5"
 #define VI_DEFAULT_FLOW_1D "nsf:transforms=4,hidden=64x2,bins=8,bound=5"
@@ -14,7 +13,7 @@
 
 static void vi_help(FILE *out)
 {
-    vi_options o = vi_default_options();
+    vf_vi_options o = vf_vi_default_options();
     fprintf(out,
             "Usage: varflow vi --target SPEC [--flow SPEC] [--objective rkl|path] -o MODEL [options]\n"
             "\n"
@@ -71,15 +70,16 @@ typedef struct vi_args {
     double box;
     int have_box;
     int64_t is_samples;
-    vi_options o;
+    vf_vi_options o;
     cli_common common;
+    cli_progress pg;
 } vi_args;
 
 static int parse_args(int argc, char **argv, vi_args *a)
 {
     const char *cmd = "vi";
     memset(a, 0, sizeof *a);
-    a->o = vi_default_options();
+    a->o = vf_vi_default_options();
     a->is_samples = VI_DEFAULT_IS;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
@@ -137,7 +137,9 @@ static int parse_args(int argc, char **argv, vi_args *a)
     if (a->o.warmup >= a->o.steps) return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld",
                                                           (long long)a->o.warmup, (long long)a->o.steps);
     a->o.seed = a->common.seed;
-    a->o.progress = cli_show_progress(&a->common);
+    a->pg.on = cli_show_progress(&a->common);
+    a->o.progress = a->pg.on ? cli_progress_vi : NULL;
+    a->o.progress_ctx = &a->pg; /* a is not copied after parsing */
     return 0;
 }
 
@@ -196,10 +198,10 @@ static int new_flow(const vi_args *a, const char *spec, int64_t d, vf_params **p
 
 /* --resume: the flow and state from the checkpoint, checked against this run's settings. */
 static int load_resume(const vi_args *a, const vi_meta *want, int64_t d, vf_params **p, vf_flow **flow,
-                       vf_model_meta *meta, fit_state *st)
+                       vf_model_meta *meta, vf_fit_state *st)
 {
     if (vf_flow_load(a->resume, p, flow, meta) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
-    if (fit_checkpoint_read(a->resume, meta, *p, st) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
+    if (vf_fit_checkpoint_read(a->resume, meta, *p, st) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
     if (vf_flow_dim(*flow) != d)
         return cli_runtime_error("vi", "--resume %s: the checkpoint's flow has dimension %lld but target %s has %lld",
                                  a->resume, (long long)vf_flow_dim(*flow), a->target, (long long)d);
@@ -256,7 +258,7 @@ static int vi_run(int argc, char **argv)
     vf_vi *v = NULL;
     FILE *log = NULL;
     vf_model_meta meta = {0, NULL, NULL};
-    fit_state state;
+    vf_fit_state state;
     memset(&state, 0, sizeof state);
     vf_real *x = NULL;
     double *logw = NULL, *lq = NULL;
@@ -275,17 +277,17 @@ static int vi_run(int argc, char **argv)
         cli_runtime_error("vi", "%s", vf_last_error());
         goto done;
     }
-    fit_ckpt ck = {a.checkpoint, flow, p, m.n, m.keys, m.values, a.o.batch, d};
+    vf_fit_ckpt ck = {a.checkpoint, flow, p, m.n, m.keys, m.values, a.o.batch, d};
     if (a.checkpoint) {
-        a.o.checkpoint = fit_checkpoint_write;
+        a.o.checkpoint = vf_fit_checkpoint_write;
         a.o.checkpoint_ctx = &ck;
     }
     if (a.log && !(log = fopen(a.log, a.resume ? "a" : "w"))) {
         cli_runtime_error("vi", "cannot write %s", a.log);
         goto done;
     }
-    vi_result r;
-    if (vi_train(v, p, &a.o, log, &r) != VF_OK) {
+    vf_vi_result r;
+    if (vf_vi_train(v, p, &a.o, log, &r) != VF_OK) {
         cli_runtime_error("vi", "%s%s%s", r.error, a.checkpoint ? "; the last good checkpoint is " : "",
                           a.checkpoint ? a.checkpoint : "");
         goto done;
@@ -386,7 +388,7 @@ done:
     vf_flow_free(flow);
     vf_params_free(p);
     vf_model_meta_free(&meta);
-    fit_state_free(&state);
+    vf_fit_state_free(&state);
     vf_target_free(&target);
     return rc;
 }

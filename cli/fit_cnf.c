@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "cnf_fit.h"
+#include "fit_options.h"
+#include "progress.h"
 #include "fit_cnf.h"
 
 #define CMD "fit"
@@ -70,8 +71,9 @@ typedef struct cnf_args {
     double valid_fraction;
     int64_t nll_rows;
     int no_standardize, have_p_uncond;
-    fit_options o;
+    vf_fit_options o;
     cli_common common;
+    cli_progress pg;
 } cnf_args;
 
 /* "64x3" (width x layers) or "64x128x64" (widths): 0, or -1 when malformed. */
@@ -231,7 +233,7 @@ static int parse_args(int argc, char **argv, cnf_args *a)
     memset(a, 0, sizeof *a);
     a->valid_fraction = 0.1;
     a->nll_rows = NLL_ROWS;
-    a->o = fit_default_options();
+    a->o = vf_fit_default_options();
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
         int c = cli_common_option(CMD, argc, argv, &i, &a->common);
@@ -291,7 +293,9 @@ static int parse_args(int argc, char **argv, cnf_args *a)
         return cli_usage_error(CMD, "--warmup %lld must be smaller than --steps %lld", (long long)a->o.warmup,
                                (long long)a->o.steps);
     a->o.seed = a->common.seed;
-    a->o.progress = cli_show_progress(&a->common);
+    a->pg.on = cli_show_progress(&a->common);
+    a->o.progress = a->pg.on ? cli_progress_loss : NULL;
+    a->o.progress_ctx = &a->pg; /* a is not copied after parsing */
     return 0;
 }
 
@@ -460,9 +464,9 @@ int fit_cnf_run(int argc, char **argv)
         cli_runtime_error(CMD, "cannot write %s", a.log);
         goto done;
     }
-    cnf_fit_data data = {train, nt, tlab, valid, nv, vlab_split, source, a.source ? xs.shape[0] : 0, NULL, NULL, 0, &mfo};
-    cnf_fit_result r;
-    if (cnf_fit(m, &data, &a.o, log, &r) != VF_OK) {
+    vf_cnf_fit_data data = {train, nt, tlab, valid, nv, vlab_split, source, a.source ? xs.shape[0] : 0, NULL, NULL, 0, &mfo};
+    vf_cnf_fit_result r;
+    if (vf_cnf_fit(m, &data, &a.o, log, &r) != VF_OK) {
         cli_runtime_error(CMD, "%s", r.error);
         goto done;
     }
@@ -476,8 +480,8 @@ int fit_cnf_run(int argc, char **argv)
     }
     double train_nll = NAN, valid_nll = NAN;
     if (d <= NLL_MAX_DIM && !a.source && spec.objective != VF_CNF_MEANFLOW && a.nll_rows > 0) {
-        if (cnf_mean_nll(m, train_raw, tlab, nt, a.nll_rows, &train_nll) != VF_OK) train_nll = NAN;
-        if (nv > 0 && cnf_mean_nll(m, valid_raw, vlab_split, nv, a.nll_rows, &valid_nll) != VF_OK) valid_nll = NAN;
+        if (vf_cnf_mean_nll(m, train_raw, tlab, nt, a.nll_rows, &train_nll) != VF_OK) train_nll = NAN;
+        if (nv > 0 && vf_cnf_mean_nll(m, valid_raw, vlab_split, nv, a.nll_rows, &valid_nll) != VF_OK) valid_nll = NAN;
     }
     char steps[32], epochs[32], tl[40], vl[40], tn[40], vn[40], seed[32], batch[32], lr[40], cls[32];
     snprintf(steps, sizeof steps, "%lld", (long long)r.steps);

@@ -1,4 +1,5 @@
 /* progress.c — the progress line of progress.h. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -34,4 +35,61 @@ void cli_progress_end(cli_progress *pg)
         fflush(stderr);
     }
     pg->drawn = 0;
+}
+
+/* Draws the line when due (forced at the end; after a failure only ends it, or also draws it when
+ * draw_on_failure) and ends it after the last report. */
+static void report(cli_progress *pg, const vf_progress *p, int draw_on_failure, const char *line)
+{
+    if (p->done == 0 ? cli_progress_due(pg, 0) : p->done > 0 || draw_on_failure) cli_progress_draw(pg, line);
+    if (p->done) cli_progress_end(pg);
+}
+
+/* The "epoch e/E  step s/S  train X x  valid X x" head of the fit lines; returns its length. */
+static int epoch_head(char *line, size_t size, const vf_progress *p, const char *what)
+{
+    int k = snprintf(line, size, "epoch %lld/%lld  step %lld/%lld  train %s %.4f  valid %s ", (long long)p->epoch,
+                     (long long)p->epochs, (long long)p->step, (long long)p->steps, what, p->train_loss, what);
+    if (isfinite(p->valid_loss)) k += snprintf(line + k, size - (size_t)k, "%.4f", p->valid_loss);
+    else k += snprintf(line + k, size - (size_t)k, "-");
+    return k;
+}
+
+/* "  ETA N s" (or "-") after a rate. */
+static void eta(char *line, size_t size, int k, const vf_progress *p)
+{
+    if (p->steps_per_second > 0) snprintf(line + k, size - (size_t)k, "%.0f s", p->eta_seconds);
+    else snprintf(line + k, size - (size_t)k, "-");
+}
+
+void cli_progress_nll(void *ctx, const vf_progress *p)
+{
+    cli_progress *pg = ctx;
+    if (!pg->on) return;
+    char line[256];
+    int k = epoch_head(line, sizeof line, p, "NLL");
+    k += snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s  ETA ", p->steps_per_second);
+    eta(line, sizeof line, k, p);
+    report(pg, p, 0, line);
+}
+
+void cli_progress_loss(void *ctx, const vf_progress *p)
+{
+    cli_progress *pg = ctx;
+    if (!pg->on) return;
+    char line[256];
+    int k = epoch_head(line, sizeof line, p, "loss");
+    snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s", p->steps_per_second);
+    report(pg, p, 0, line);
+}
+
+void cli_progress_vi(void *ctx, const vf_progress *p)
+{
+    cli_progress *pg = ctx;
+    if (!pg->on) return;
+    char line[200];
+    int k = snprintf(line, sizeof line, "step %lld/%lld  loss (-ELBO) %.4f  %.1f steps/s  ETA ", (long long)p->step,
+                     (long long)p->steps, p->train_loss, p->steps_per_second);
+    eta(line, sizeof line, k, p);
+    report(pg, p, 1, line);
 }

@@ -30,6 +30,8 @@
  *   varflow/vf_target.h   unnormalized log-densities (targets) by name or plugin, their scores
  *   varflow/vf_ot.h       optimal transport: exact assignment, exact OT between equal-size samples,
  *                         distances, the kernel Stein discrepancy, particle flows
+ *   varflow/vf_train.h    training loops (maximum likelihood, flow matching, VI), checkpoints, and
+ *                         one-call fitting of a table (vf_fit_table) into a model with its metadata
  */
 #ifndef VARFLOW_H
 #define VARFLOW_H
@@ -62,5 +64,6 @@
 #include "varflow/vf_cnf_model.h"
 #include "varflow/vf_ot.h"
 #include "varflow/vf_vi.h"
+#include "varflow/vf_train.h"
 
 #endif

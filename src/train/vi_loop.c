@@ -1,14 +1,12 @@
-/* vi_loop.c — the `varflow vi` training loop (vi_loop.h). */
+/* vi_loop.c — the reverse-KL training loop of `varflow vi` (vf_vi_train, vf_train.h). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include "progress.h"
-#include "vi_loop.h"
+#include "train/train_internal.h"
 
-vi_options vi_default_options(void)
+vf_vi_options vf_vi_default_options(void)
 {
-    vi_options o;
+    vf_vi_options o;
     memset(&o, 0, sizeof o);
     o.steps = 2000;
     o.batch = 256;
@@ -21,30 +19,11 @@ vi_options vi_default_options(void)
     return o;
 }
 
-static vf_status fail(vi_result *r, vf_status s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->error, sizeof r->error, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-static void draw(cli_progress *pg, int force, double t0, int64_t step, int64_t total, double loss, int64_t done0)
-{
-    if (!cli_progress_due(pg, force)) return;
-    char line[200];
-    double el = cli_now_seconds() - t0, rate = el > 0 ? (double)(step - done0) / el : 0.0;
-    int k = snprintf(line, sizeof line, "step %lld/%lld  loss (-ELBO) %.4f  %.1f steps/s  ETA ", (long long)step,
-                     (long long)total, loss, rate);
-    if (rate > 0) snprintf(line + k, sizeof line - (size_t)k, "%.0f s", (double)(total - step) / rate);
-    else snprintf(line + k, sizeof line - (size_t)k, "-");
-    cli_progress_draw(pg, line);
-}
+#define fail(r, s, ...) vf__train_fail((r)->error, s, __VA_ARGS__)
 
 #define VI_RECENT 100
 
-vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_result *r)
+vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log, vf_vi_result *r)
 {
     memset(r, 0, sizeof *r);
     r->loss = NAN;
@@ -52,15 +31,10 @@ vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_re
     int64_t n = vf_params_size(p), total = o->steps;
     vf_adam_params ap = vf_adam_default_params();
     ap.lr = o->lr;
-    vf_schedule sch = vf_schedule_default(o->lr, total);
-    sch.kind = VF_SCHED_COSINE;
-    sch.warmup_steps = o->warmup >= 0 ? o->warmup : (total / 10 < 100 ? total / 10 : 100);
-    if (sch.warmup_steps >= total) sch.warmup_steps = total - 1;
-    sch.final_fraction = 0.01;
-    cli_progress pg = {o->progress, 0, 0, 0.0};
+    vf_schedule sch = vf__train_schedule(o->lr, total, o->warmup);
     vf_adam *opt = NULL;
     double recent[VI_RECENT];
-    fit_state st;
+    vf_fit_state st;
     memset(&st, 0, sizeof st);
     vf_status s = vf_adam_new(n, &ap, &opt);
     if (s != VF_OK || (s = vf_schedule_check(&sch)) != VF_OK) {
@@ -91,7 +65,7 @@ vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_re
         vf_rng_init(&st.noise, o->seed, 19);
     }
     int64_t start = st.step, nrecent = 0;
-    double t0 = cli_now_seconds() - st.seconds, tstart = cli_now_seconds();
+    double t0 = vf__now_seconds() - st.seconds, tstart = vf__now_seconds();
     while (st.step < total) {
         vf_params_zero_grad(p);
         double loss = NAN;
@@ -112,11 +86,11 @@ vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_re
         st.epoch = st.step;
         st.last_train = loss;
         recent[nrecent++ % VI_RECENT] = loss;
-        st.seconds = cli_now_seconds() - t0;
+        st.seconds = vf__now_seconds() - t0;
         if (log && (st.step % o->log_every == 0 || st.step == total))
             fprintf(log, "{\"step\":%lld,\"loss\":%.9g,\"lr\":%.6g,\"seconds\":%.3f}\n", (long long)st.step, loss, lr,
                     st.seconds);
-        draw(&pg, 0, tstart, st.step, total, loss, start);
+        vf__train_report(o->progress, o->progress_ctx, 0, 0, 0, st.step, total, start, tstart, loss, NAN);
         int pause = o->stop_after > 0 && st.step - start >= o->stop_after && st.step < total;
         if (o->checkpoint && (st.step % o->checkpoint_every == 0 || st.step == total || pause)) {
             vf_adam_state(opt, &st.adam_m, &st.adam_v, &st.adam_step);
@@ -146,10 +120,10 @@ vf_status vi_train(vf_vi *v, vf_params *p, const vi_options *o, FILE *log, vi_re
         r->loss = st.last_train;
     }
 done:
-    draw(&pg, 1, tstart, st.step, total, st.last_train, start);
-    cli_progress_end(&pg);
+    vf__train_report(o->progress, o->progress_ctx, s == VF_OK ? 1 : -1, 0, 0, st.step, total, start, tstart,
+                     st.last_train, NAN);
     r->steps = st.step;
-    r->seconds = cli_now_seconds() - t0;
+    r->seconds = vf__now_seconds() - t0;
     vf_adam_free(opt);
     return s;
 }

@@ -1,12 +1,11 @@
-/* fit_checkpoint.c — writing and reading `varflow fit` checkpoints (layout in fit_checkpoint.h). */
+/* fit_checkpoint.c — writing and reading training checkpoints (layout in vf_train.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "fit_checkpoint.h"
-#include "internal.h"
+#include "train/train_internal.h"
 
 #define KEY_LEN 40
 #define VALUE_LEN 96
@@ -22,9 +21,9 @@ static void put_rng(char *out, const vf_rng *r)
              r->stream);
 }
 
-vf_status fit_checkpoint_write(void *ctx, const fit_state *st)
+vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
 {
-    const fit_ckpt *ck = ctx;
+    const vf_fit_ckpt *ck = ctx;
     vf_params *p = ck->p;
     int32_t count = vf_params_count(p);
     if (st->size != vf_params_size(p)) return vf__error(VF_ERR_STATE, "checkpoint: state and store sizes differ");
@@ -116,9 +115,9 @@ done:
     return s;
 }
 
-int fit_checkpoint_is(const vf_model_meta *meta) { return vf_model_meta_get(meta, "fit.resume.epoch") != NULL; }
+int vf_fit_checkpoint_is(const vf_model_meta *meta) { return vf_model_meta_get(meta, "fit.resume.epoch") != NULL; }
 
-void fit_state_free(fit_state *st)
+void vf_fit_state_free(vf_fit_state *st)
 {
     if (!st) return;
     free(st->best);
@@ -168,10 +167,10 @@ static vf_status get_rng(const vf_model_meta *m, const char *path, const char *k
     return VF_OK;
 }
 
-vf_status fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_params *p, fit_state *st)
+vf_status vf_fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_params *p, vf_fit_state *st)
 {
     memset(st, 0, sizeof *st);
-    if (!fit_checkpoint_is(meta))
+    if (!vf_fit_checkpoint_is(meta))
         return vf__error(VF_ERR_FORMAT, "%s is a model file but not a checkpoint (no fit.resume.* metadata; write one "
                          "with --checkpoint)", path);
     vf_status s = VF_OK;
@@ -197,11 +196,11 @@ vf_status fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_pa
     st->best_buffers = malloc(sizeof(vf_real) * (size_t)(st->buffer_size > 0 ? st->buffer_size : 1));
     vf_st_file *f = NULL;
     if (!st->best || !st->adam_m || !st->adam_v || !st->best_buffers) {
-        fit_state_free(st);
+        vf_fit_state_free(st);
         return vf__error(VF_ERR_NOMEM, "%s: out of memory reading the checkpoint", path);
     }
     if ((s = vf_st_open(path, &f)) != VF_OK) {
-        fit_state_free(st);
+        vf_fit_state_free(st);
         return s;
     }
     vf_real *dst[3] = {st->adam_m, st->adam_v, st->best};
@@ -230,6 +229,6 @@ vf_status fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_pa
         else s = vf_st_get_into(f, name, st->best_buffers + info.offset, info.numel);
     }
     vf_st_close(f);
-    if (s != VF_OK) fit_state_free(st);
+    if (s != VF_OK) vf_fit_state_free(st);
     return s;
 }

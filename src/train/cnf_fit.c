@@ -1,26 +1,10 @@
-/* cnf_fit.c — minibatch training of a continuous flow's field (see cnf_fit.h). */
+/* cnf_fit.c — minibatch training of a continuous flow's field (vf_cnf_fit, vf_train.h). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include "cnf_fit.h"
+#include "train/train_internal.h"
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static vf_status fail(cnf_fit_result *r, vf_status s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->error, sizeof r->error, fmt, ap);
-    va_end(ap);
-    return s;
-}
+#define fail(r, s, ...) vf__train_fail((r)->error, s, __VA_ARGS__)
 
 /* One batch's arrays, [cap] rows. */
 typedef struct batch_buf {
@@ -64,7 +48,7 @@ static int open_ends(const vf_path *p)
 
 /* Fills the batch for target rows idx[0..m) (or rows first..first+m when idx is NULL): sources,
  * coupling, labels (dropped when drop), times, noise. Result in x0c, x1c, labc (labc NULL-able). */
-static vf_status make_batch(const vf_cnf_model *mdl, const cnf_fit_data *data, const vf_real *x1src,
+static vf_status make_batch(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, const vf_real *x1src,
                             const int64_t *labsrc, const vf_real *x0fixed, const size_t *idx, int64_t first, int64_t m,
                             int drop, vf_rng *r, batch_buf *b)
 {
@@ -109,7 +93,7 @@ static vf_status make_batch(const vf_cnf_model *mdl, const cnf_fit_data *data, c
 }
 
 /* The objective's loss on rows [0, m) of the batch. */
-static vf_var batch_loss(const vf_cnf_model *mdl, const cnf_fit_data *data, vf_tape *t, const batch_buf *b, int64_t m,
+static vf_var batch_loss(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, vf_tape *t, const batch_buf *b, int64_t m,
                          int labelled, int valid)
 {
     if (mdl->spec.objective == VF_CNF_MEANFLOW) {
@@ -138,7 +122,7 @@ static void valid_free(valid_set *v)
     free(v->chunks);
 }
 
-static vf_status valid_make(const vf_cnf_model *mdl, const cnf_fit_data *data, int64_t chunk, uint64_t seed,
+static vf_status valid_make(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, int64_t chunk, uint64_t seed,
                             valid_set *v)
 {
     memset(v, 0, sizeof *v);
@@ -160,7 +144,7 @@ static vf_status valid_make(const vf_cnf_model *mdl, const cnf_fit_data *data, i
     return VF_OK;
 }
 
-static vf_status valid_loss(const vf_cnf_model *mdl, const cnf_fit_data *data, vf_tape *t, const valid_set *v,
+static vf_status valid_loss(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, vf_tape *t, const valid_set *v,
                             int labelled, double *out)
 {
     double sum = 0;
@@ -175,22 +159,7 @@ static vf_status valid_loss(const vf_cnf_model *mdl, const cnf_fit_data *data, v
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
 }
 
-static void progress_line(int on, double *last, int force, int64_t e, int64_t epochs, int64_t step, int64_t total,
-                          double train, double valid, double t0)
-{
-    double now = now_seconds();
-    if (!on || (!force && now - *last < 0.1)) return;
-    *last = now;
-    double rate = now > t0 ? (double)step / (now - t0) : 0;
-    fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  train loss %.4f  valid loss ", (long long)e, (long long)epochs,
-            (long long)step, (long long)total, train);
-    if (isfinite(valid)) fprintf(stderr, "%.4f", valid);
-    else fputs("-", stderr);
-    fprintf(stderr, "  %.1f steps/s   ", rate);
-    fflush(stderr);
-}
-
-vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *o, FILE *log, cnf_fit_result *r)
+vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_options *o, FILE *log, vf_cnf_fit_result *r)
 {
     memset(r, 0, sizeof *r);
     r->valid_loss = NAN;
@@ -207,13 +176,11 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
     vf_adam_params ap = o->weight_decay > 0 ? vf_adamw_default_params() : vf_adam_default_params();
     ap.lr = o->lr;
     ap.weight_decay = o->weight_decay;
-    vf_schedule sch = vf_schedule_default(o->lr, total);
-    sch.kind = VF_SCHED_COSINE;
-    sch.warmup_steps = o->warmup >= 0 ? o->warmup : (total / 10 < 100 ? total / 10 : 100);
-    if (sch.warmup_steps >= total) sch.warmup_steps = total - 1;
-    sch.final_fraction = 0.01;
+    vf_schedule sch = vf__train_schedule(o->lr, total, o->warmup);
 
     vf_status s = VF_ERR_NOMEM;
+    double t0 = vf__now_seconds();
+    int64_t step = 0;
     vf_tape *t = vf_tape_new();
     vf_adam *opt = NULL;
     size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
@@ -222,8 +189,6 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
     valid_set vs;
     memset(&vs, 0, sizeof vs);
     int bad_alloc = batch_alloc(&b, batch, d);
-    double last_draw = 0;
-    int on = o->progress;
     if (!t || !perm || !best || bad_alloc) {
         fail(r, s, "out of memory");
         goto done;
@@ -240,8 +205,9 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
     vf_rng shuffle, draws;
     vf_rng_init(&shuffle, o->seed, 7);
     vf_rng_init(&draws, o->seed, 11);
-    double best_valid = INFINITY, t0 = now_seconds(), last_valid = NAN;
-    int64_t step = 0, bad = 0;
+    double best_valid = INFINITY, last_valid = NAN;
+    t0 = vf__now_seconds();
+    int64_t bad = 0;
     for (int64_t e = 1; e <= epochs && step < total; e++) {
         vf_rng_permutation(&shuffle, (size_t)nt, perm);
         double sum = 0;
@@ -274,7 +240,8 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
             step++;
             sum += lv * (double)mrows;
             rows += mrows;
-            progress_line(on, &last_draw, 0, e, epochs, step, total, sum / (double)rows, last_valid, t0);
+            vf__train_report(o->progress, o->progress_ctx, 0, e, epochs, step, total, 0, t0, sum / (double)rows,
+                             last_valid);
         }
         r->epochs = e;
         r->train_loss = rows > 0 ? sum / (double)rows : NAN;
@@ -290,7 +257,7 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
                     (long long)step, r->train_loss);
             if (nv > 0) fprintf(log, "%.9g", vl);
             else fputs("null", log);
-            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, step - 1), now_seconds() - t0);
+            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, step - 1), vf__now_seconds() - t0);
             fflush(log);
         }
         if (nv == 0 || vl < best_valid) {
@@ -303,14 +270,16 @@ vf_status cnf_fit(vf_cnf_model *m, const cnf_fit_data *data, const fit_options *
             break;
         }
     }
-    progress_line(on, &last_draw, 1, r->epochs, epochs, step, total, r->train_loss, last_valid, t0);
-    if (on) fputc('\n', stderr);
+    vf__train_report(o->progress, o->progress_ctx, 1, r->epochs, epochs, step, total, 0, t0, r->train_loss,
+                     last_valid);
     memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
     r->steps = step;
-    r->seconds = now_seconds() - t0;
+    r->seconds = vf__now_seconds() - t0;
     if (nv > 0) r->valid_loss = best_valid;
     s = VF_OK;
 done:
+    if (s != VF_OK)
+        vf__train_report(o->progress, o->progress_ctx, -1, r->epochs, epochs, step, total, 0, t0, r->train_loss, NAN);
     vf_adam_free(opt);
     vf_tape_free(t);
     free(perm);
@@ -320,7 +289,7 @@ done:
     return s;
 }
 
-vf_status cnf_mean_nll(const vf_cnf_model *m, const vf_real *x, const int64_t *labels, int64_t n, int64_t limit,
+vf_status vf_cnf_mean_nll(const vf_cnf_model *m, const vf_real *x, const int64_t *labels, int64_t n, int64_t limit,
                        double *out)
 {
     int64_t k = n < limit ? n : limit;

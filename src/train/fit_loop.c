@@ -1,18 +1,15 @@
-/* fit_loop.c — minibatch maximum likelihood for `varflow fit` (see fit_loop.h). */
+/* fit_loop.c — minibatch maximum likelihood of a flow (vf_fit_flow, vf_train.h). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include "cli.h"
-#include "fit_loop.h"
-#include "progress.h"
+#include "train/train_internal.h"
 
 #define FIT_EVAL_CHUNK 4096
 
-fit_options fit_default_options(void)
+vf_fit_options vf_fit_default_options(void)
 {
-    fit_options o;
+    vf_fit_options o;
+    memset(&o, 0, sizeof o);
     o.epochs = 100;
     o.steps = 0;
     o.batch = 512;
@@ -23,57 +20,11 @@ fit_options fit_default_options(void)
     o.patience = 10;
     o.seed = 0;
     o.dequantize = 0;
-    o.progress = 0;
-    o.checkpoint = NULL;
-    o.checkpoint_ctx = NULL;
     o.checkpoint_every = 1;
-    o.stop_after = 0;
-    o.resume = NULL;
     return o;
 }
 
-int fit_parse_option(const char *cmd, const char *name, const char *v, fit_options *o, int *have_epochs)
-{
-    static const char *const reals[] = {"--lr", "--weight-decay", "--clip", NULL};
-    static const char *const counts[] = {"--epochs", "--steps", "--batch", "--checkpoint-every", "--stop-after",
-                                         "--warmup", "--patience", NULL};
-    for (int k = 0; reals[k]; k++) {
-        if (strcmp(name, reals[k]) != 0) continue;
-        int wd = k == 1;
-        double dv;
-        if (cli_parse_double(v, &dv) || !isfinite(dv) || dv < 0.0 || (!wd && dv == 0.0)) {
-            cli_usage_error(cmd, "%s: '%s' is not a %s number", name, v, wd ? "non-negative" : "positive");
-            return -1;
-        }
-        if (k == 0) o->lr = dv;
-        else if (k == 1) o->weight_decay = dv;
-        else o->clip = dv;
-        return 1;
-    }
-    for (int k = 0; counts[k]; k++) {
-        if (strcmp(name, counts[k]) != 0) continue;
-        int64_t lo = k >= 5 ? 0 : 1, iv;
-        if (cli_parse_i64(v, lo, INT64_C(1) << 40, &iv)) {
-            cli_usage_error(cmd, "%s: '%s' is not a whole number >= %lld", name, v, (long long)lo);
-            return -1;
-        }
-        int64_t *dst[] = {&o->epochs, &o->steps, &o->batch, &o->checkpoint_every, &o->stop_after, &o->warmup,
-                          &o->patience};
-        *dst[k] = iv;
-        if (k == 0 && have_epochs) *have_epochs = 1;
-        return 1;
-    }
-    return 0;
-}
-
-static vf_status fail(fit_result *r, vf_status s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->error, sizeof r->error, fmt, ap);
-    va_end(ap);
-    return s;
-}
+#define fail(r, s, ...) vf__train_fail((r)->error, s, __VA_ARGS__)
 
 /* Adds independent U(0, 1) noise from noise to the n values of x. */
 static void dequantize(vf_rng *noise, vf_real *x, int64_t n)
@@ -81,8 +32,8 @@ static void dequantize(vf_rng *noise, vf_real *x, int64_t n)
     for (int64_t k = 0; k < n; k++) x[k] = (vf_real)((double)x[k] + vf_rng_uniform(noise));
 }
 
-vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x, int64_t n, int64_t d,
-                       vf_rng *noise, double *out)
+vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x, const vf_real *context,
+                          int64_t n, int64_t d, int64_t c, vf_rng *noise, double *out)
 {
     double sum = 0.0;
     int64_t chunk = n < FIT_EVAL_CHUNK ? n : FIT_EVAL_CHUNK;
@@ -99,7 +50,8 @@ vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real
         }
         vf_tape_reset(t);
         vf_var v = vf_input(t, rows, 2, (int64_t[]){m, d});
-        vf_var lp = vf_flow_log_prob(f, p, t, v, VF_NOVAR);
+        vf_var cv = context ? vf_input(t, context + i * c, 2, (int64_t[]){m, c}) : VF_NOVAR;
+        vf_var lp = vf_flow_log_prob(f, p, t, v, cv);
         if (lp == VF_NOVAR) {
             s = vf_tape_status(t);
             break;
@@ -114,35 +66,22 @@ vf_status fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
 }
 
-/* The progress line on stderr (progress.h). */
-static void progress_draw(cli_progress *pg, int force, double now, double t0, int64_t e, int64_t epochs, int64_t step,
-                          int64_t total, double train, double valid)
-{
-    if (!cli_progress_due(pg, force)) return;
-    char line[256];
-    double el = now - t0, rate = el > 0 ? (double)step / el : 0.0;
-    int k = snprintf(line, sizeof line, "epoch %lld/%lld  step %lld/%lld  train NLL %.4f  valid NLL ", (long long)e,
-                     (long long)epochs, (long long)step, (long long)total, train);
-    if (isfinite(valid)) k += snprintf(line + k, sizeof line - (size_t)k, "%.4f", valid);
-    else k += snprintf(line + k, sizeof line - (size_t)k, "-");
-    k += snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s  ETA ", rate);
-    if (rate > 0) snprintf(line + k, sizeof line - (size_t)k, "%.0f s", (double)(total - step) / rate);
-    else snprintf(line + k, sizeof line - (size_t)k, "-");
-    cli_progress_draw(pg, line);
-}
-
-/* One optimizer step on rows idx[0..m) of train; *nll receives the batch's mean NLL. */
-static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, const fit_options *o,
-                            const vf_real *train, int64_t d, const size_t *idx, int64_t m, vf_real *buf,
-                            vf_rng *noise, double *nll, fit_result *r)
+/* One optimizer step on rows idx[0..m) of train (and of ctx [nt, c] when not NULL; cbuf holds them);
+ * *nll receives the batch's mean NLL. */
+static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, const vf_fit_options *o,
+                            const vf_real *train, const vf_real *ctx, int64_t d, int64_t c, const size_t *idx,
+                            int64_t m, vf_real *buf, vf_real *cbuf, vf_rng *noise, double *nll, vf_fit_result *r)
 {
     for (int64_t k = 0; k < m; k++) memcpy(buf + k * d, train + (int64_t)idx[k] * d, sizeof(vf_real) * (size_t)d);
+    for (int64_t k = 0; ctx && k < m; k++)
+        memcpy(cbuf + k * c, ctx + (int64_t)idx[k] * c, sizeof(vf_real) * (size_t)c);
     if (noise) dequantize(noise, buf, m * d);
     vf_tape_reset(t);
     vf_params_zero_grad(p);
     vf_var x = vf_input(t, buf, 2, (int64_t[]){m, d});
+    vf_var cv = ctx ? vf_input(t, cbuf, 2, (int64_t[]){m, c}) : VF_NOVAR;
     vf_params_set_training(p, 1);
-    vf_var loss = vf_neg(t, vf_mean(t, vf_flow_log_prob(f, p, t, x, VF_NOVAR), VF_ALL_AXES, 0));
+    vf_var loss = vf_neg(t, vf_mean(t, vf_flow_log_prob(f, p, t, x, cv), VF_ALL_AXES, 0));
     vf_params_set_training(p, 0);
     if (loss == VF_NOVAR) return fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
     *nll = (double)vf_value(t, loss)->data[0];
@@ -157,7 +96,7 @@ static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, 
 }
 
 /* Restores the optimizer and the loop's state from o->resume (sizes checked). */
-static vf_status restore(const fit_state *rs, vf_adam *opt, int64_t n, fit_state *st, fit_result *r)
+static vf_status restore(const vf_fit_state *rs, vf_adam *opt, int64_t n, vf_fit_state *st, vf_fit_result *r)
 {
     if (rs->size != n)
         return fail(r, VF_ERR_ARG, "the checkpoint holds %lld parameters, the flow has %lld", (long long)rs->size,
@@ -197,12 +136,16 @@ static int64_t batches_per_epoch(int64_t nt, int64_t batch)
     return k;
 }
 
-vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, const vf_real *valid, int64_t nv,
-                   int64_t d, const fit_options *o, FILE *log, fit_result *r)
+vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_real *train_context, int64_t nt,
+                      const vf_real *valid, const vf_real *valid_context, int64_t nv, int64_t d, int64_t c,
+                      const vf_fit_options *o, FILE *log, vf_fit_result *r)
 {
     memset(r, 0, sizeof *r);
     r->valid_nll = NAN;
     if (nt < 1 || o->batch < 1 || d < 1) return fail(r, VF_ERR_ARG, "no training rows");
+    if (c < 0 || (c > 0 && (!train_context || (nv > 0 && !valid_context))))
+        return fail(r, VF_ERR_ARG, "a conditional flow needs the rows' contexts");
+    if (c == 0) train_context = valid_context = NULL;
     if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
     int64_t n = vf_params_size(p);
     int64_t per_epoch = batches_per_epoch(nt, o->batch);
@@ -212,26 +155,23 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
     vf_adam_params ap = o->weight_decay > 0 ? vf_adamw_default_params() : vf_adam_default_params();
     ap.lr = o->lr;
     ap.weight_decay = o->weight_decay;
-    vf_schedule sch = vf_schedule_default(o->lr, total);
-    sch.kind = VF_SCHED_COSINE;
-    sch.warmup_steps = o->warmup >= 0 ? o->warmup : (total / 10 < 100 ? total / 10 : 100);
-    if (sch.warmup_steps >= total) sch.warmup_steps = total - 1;
-    sch.final_fraction = 0.01;
+    vf_schedule sch = vf__train_schedule(o->lr, total, o->warmup);
 
-    cli_progress pg = {o->progress, 0, 0, 0.0};
     vf_status s = VF_ERR_NOMEM;
     vf_tape *t = vf_tape_new();
     vf_adam *opt = NULL;
     size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
     vf_real *buf = malloc(sizeof(vf_real) * (size_t)((o->batch + 1) * d)); /* a batch may take one extra row */
-    fit_state st;
+    vf_real *cbuf = train_context ? malloc(sizeof(vf_real) * (size_t)((o->batch + 1) * c)) : NULL;
+    vf_fit_state st;
     memset(&st, 0, sizeof st);
+    double t0 = vf__now_seconds();
     st.size = n;
     st.best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
     st.buffer_size = vf_params_buffer_size(p);
     st.best_buffers = malloc(sizeof(vf_real) * (size_t)(st.buffer_size > 0 ? st.buffer_size : 1));
     const size_t bbytes = sizeof(vf_real) * (size_t)st.buffer_size;
-    if (!t || !perm || !buf || !st.best || !st.best_buffers) {
+    if (!t || !perm || !buf || !st.best || !st.best_buffers || (train_context && !cbuf)) {
         fail(r, s, "out of memory");
         goto done;
     }
@@ -250,7 +190,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         st.last_train = st.last_valid = NAN;
     }
     vf_rng *noise = o->dequantize ? &st.noise : NULL;
-    double t0 = cli_now_seconds() - st.seconds;
+    t0 = vf__now_seconds() - st.seconds;
     int64_t first = st.epoch + 1;
     r->epochs = st.epoch;
     for (int64_t e = first; e <= epochs && st.step < total; e++) {
@@ -261,7 +201,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             m = batch_rows(nt, o->batch, b);
             double nll = 0.0;
             vf_adam_set_lr(opt, vf_schedule_lr(&sch, st.step));
-            s = train_step(f, p, t, opt, o, train, d, perm + b, m, buf, noise, &nll, r);
+            s = train_step(f, p, t, opt, o, train, train_context, d, c, perm + b, m, buf, cbuf, noise, &nll, r);
             if (s != VF_OK) {
                 char why[sizeof r->error];
                 memcpy(why, r->error, sizeof why);
@@ -272,12 +212,13 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             st.step++;
             sum += nll * (double)m;
             rows += m;
-            progress_draw(&pg, 0, cli_now_seconds(), t0, e, epochs, st.step, total, sum / (double)rows, st.last_valid);
+            vf__train_report(o->progress, o->progress_ctx, 0, e, epochs, st.step, total, 0, t0, sum / (double)rows,
+                             st.last_valid);
         }
         r->epochs = e;
         double vnll = NAN;
         if (nv > 0) {
-            if ((s = fit_mean_nll(f, p, t, valid, nv, d, noise, &vnll)) != VF_OK) {
+            if ((s = vf_fit_mean_nll(f, p, t, valid, valid_context, nv, d, c, noise, &vnll)) != VF_OK) {
                 fail(r, VF_ERR_NUMERIC, "training diverged: the validation NLL after epoch %lld is not finite",
                      (long long)e);
                 goto done;
@@ -285,13 +226,14 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         }
         st.last_valid = vnll;
         st.last_train = sum / (double)rows;
-        progress_draw(&pg, 0, cli_now_seconds(), t0, e, epochs, st.step, total, st.last_train, st.last_valid);
+        vf__train_report(o->progress, o->progress_ctx, 0, e, epochs, st.step, total, 0, t0, st.last_train,
+                         st.last_valid);
         if (log) {
             fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_nll\":%.9g,\"valid_nll\":", (long long)e,
                     (long long)st.step, st.last_train);
             if (nv > 0) fprintf(log, "%.9g", vnll);
             else fputs("null", log);
-            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), cli_now_seconds() - t0);
+            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), vf__now_seconds() - t0);
             fflush(log);
         }
         int stop = 0;
@@ -308,7 +250,7 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
         int pause = o->stop_after > 0 && e - first + 1 >= o->stop_after && e < epochs && st.step < total && !stop;
         if (o->checkpoint && !stop && (e % o->checkpoint_every == 0 || pause)) {
             vf_adam_state(opt, &st.adam_m, &st.adam_v, &st.adam_step);
-            st.seconds = cli_now_seconds() - t0;
+            st.seconds = vf__now_seconds() - t0;
             if ((s = o->checkpoint(o->checkpoint_ctx, &st)) != VF_OK) {
                 fail(r, s, "%s", vf_last_error());
                 goto done;
@@ -323,25 +265,28 @@ vf_status fit_flow(vf_flow *f, vf_params *p, const vf_real *train, int64_t nt, c
             break;
         }
     }
-    progress_draw(&pg, 1, cli_now_seconds(), t0, r->epochs, epochs, st.step, total, st.last_train, st.last_valid);
-    cli_progress_end(&pg);
+    vf__train_report(o->progress, o->progress_ctx, 1, r->epochs, epochs, st.step, total, 0, t0, st.last_train,
+                     st.last_valid);
     r->steps = st.step;
     r->best_epoch = st.best_epoch;
-    r->seconds = cli_now_seconds() - t0;
+    r->seconds = vf__now_seconds() - t0;
     memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
     if (bbytes) memcpy(vf_params_buffers(p), st.best_buffers, bbytes);
-    if ((s = fit_mean_nll(f, p, t, train, nt, d, noise, &r->train_nll)) != VF_OK) {
+    if ((s = vf_fit_mean_nll(f, p, t, train, train_context, nt, d, c, noise, &r->train_nll)) != VF_OK) {
         fail(r, s, "the training NLL of the kept parameters is not finite");
         goto done;
     }
     if (nv > 0) r->valid_nll = st.best_valid;
     s = VF_OK;
 done:
-    cli_progress_end(&pg);
+    if (s != VF_OK)
+        vf__train_report(o->progress, o->progress_ctx, -1, r->epochs, epochs, st.step, total, 0, t0, st.last_train,
+                         st.last_valid);
     vf_adam_free(opt);
     vf_tape_free(t);
     free(perm);
     free(buf);
+    free(cbuf);
     free(st.best);
     free(st.best_buffers);
     vf_params_set_training(p, 0);

@@ -1,0 +1,39 @@
+/* fit_options.c — fit_parse_option (fit_options.h). */
+#include <math.h>
+#include <string.h>
+#include "cli.h"
+#include "fit_options.h"
+
+int fit_parse_option(const char *cmd, const char *name, const char *v, vf_fit_options *o, int *have_epochs)
+{
+    static const char *const reals[] = {"--lr", "--weight-decay", "--clip", NULL};
+    static const char *const counts[] = {"--epochs", "--steps", "--batch", "--checkpoint-every", "--stop-after",
+                                         "--warmup", "--patience", NULL};
+    for (int k = 0; reals[k]; k++) {
+        if (strcmp(name, reals[k]) != 0) continue;
+        int wd = k == 1;
+        double dv;
+        if (cli_parse_double(v, &dv) || !isfinite(dv) || dv < 0.0 || (!wd && dv == 0.0)) {
+            cli_usage_error(cmd, "%s: '%s' is not a %s number", name, v, wd ? "non-negative" : "positive");
+            return -1;
+        }
+        if (k == 0) o->lr = dv;
+        else if (k == 1) o->weight_decay = dv;
+        else o->clip = dv;
+        return 1;
+    }
+    for (int k = 0; counts[k]; k++) {
+        if (strcmp(name, counts[k]) != 0) continue;
+        int64_t lo = k >= 5 ? 0 : 1, iv;
+        if (cli_parse_i64(v, lo, INT64_C(1) << 40, &iv)) {
+            cli_usage_error(cmd, "%s: '%s' is not a whole number >= %lld", name, v, (long long)lo);
+            return -1;
+        }
+        int64_t *dst[] = {&o->epochs, &o->steps, &o->batch, &o->checkpoint_every, &o->stop_after, &o->warmup,
+                          &o->patience};
+        *dst[k] = iv;
+        if (k == 0 && have_epochs) *have_epochs = 1;
+        return 1;
+    }
+    return 0;
+}

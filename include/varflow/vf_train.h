@@ -1,0 +1,380 @@
+/* vf_train.h — training: the loops behind `varflow fit` and `varflow vi`, their checkpoints, and
+ * one-call functions that do what those commands do around the loop (standardization, the
+ * validation split, dequantization, data-dependent initialization, the model file's metadata).
+ * The CLI and the Python binding are thin callers of these; nothing here prints.
+ *
+ * Usage (the one-call API; the Python binding's sequence)
+ *   vf_fit_table_options o = vf_fit_table_default_options();
+ *   o.fit.epochs = 50;  o.fit.seed = 1;             // the loop's options (vf_fit_options below)
+ *   vf_fitted *m = NULL;
+ *   vf_fit_result r;
+ *   if (vf_fit_table("nsf:transforms=5,hidden=64x2", x, n, d, NULL, 0, NULL, 0, NULL, &o, &m, &r) != VF_OK)
+ *       fprintf(stderr, "%s\n", r.error);           // x [n, d]; 10% held out for validation
+ *   printf("%g nats per row\n", r.valid_nll);
+ *   vf_fitted_save(m, "model.safetensors");         // vf_flow_load (or vf_cnf_model_load) reads it
+ *   vf_flow *f = vf_fitted_flow(m);  vf_params *p = vf_fitted_params(m);   // borrowed
+ *   vf_fitted_free(m);
+ *
+ * The spec decides the kind of model: a flow preset (vf_presets.h: "maf", "nsf", ...) gives a
+ * normalizing flow fitted by maximum likelihood (VF_FITTED_FLOW: vf_fitted_flow, vf_fitted_params);
+ * a continuous-flow objective ("cfm", "otcfm", "sbcfm", "fm", "rf", "si", "meanflow") gives a
+ * vf_cnf_model trained by flow matching (VF_FITTED_CNF: vf_fitted_cnf). Both save with
+ * vf_fitted_save and carry the same fit.* metadata `varflow fit` writes.
+ *
+ * Usage (the loop alone, on a flow you built and finalized)
+ *   vf_fit_options o = vf_fit_default_options();
+ *   o.epochs = 20; o.patience = 5;
+ *   vf_fit_result r;
+ *   vf_status s = vf_fit_flow(flow, p, train, NULL, nt, valid, NULL, nv, d, 0, &o, log_or_NULL, &r);
+ *   // on VF_OK the store p holds the best parameters (lowest validation NLL, or the last ones when
+ *   // there is no validation set) and r has the summary; on failure (VF_ERR_NUMERIC: the loss or a
+ *   // gradient became NaN or infinite) r.error says why.
+ *
+ * Progress. Instead of drawing anything, the loops call o.progress(o.progress_ctx, &pr) after every
+ * step and epoch with what a progress line shows (vf_progress); the callback decides how often to
+ * draw. The CLI's cli/progress.c draws it on a terminal.
+ */
+#ifndef VF_TRAIN_H
+#define VF_TRAIN_H
+
+#include <stdio.h>
+#include "vf_cfm.h"
+#include "vf_cnf_model.h"
+#include "vf_flow.h"
+#include "vf_model.h"
+#include "vf_rng.h"
+#include "vf_vi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- progress ------------------------------------------------------------------------------ */
+typedef struct vf_progress {
+    int64_t epoch, epochs;      /* the current epoch (1-based) and the epochs planned (0 in VI: no epochs) */
+    int64_t step, steps;        /* optimizer steps done and planned */
+    double train_loss;          /* running mean loss of this epoch (VI: the last step's loss) */
+    double valid_loss;          /* the last validation loss (NAN: none yet, or no validation) */
+    double steps_per_second;    /* of this run */
+    double eta_seconds;         /* time left at that rate (NAN: unknown) */
+    int done;                   /* 0 during training; 1 the final report; -1 after a failure */
+} vf_progress;
+
+typedef void (*vf_progress_fn)(void *ctx, const vf_progress *p);
+
+/* ---- the maximum-likelihood loop of a flow ------------------------------------------------- */
+/* Minibatch maximum likelihood with Adam/AdamW, a cosine schedule with linear warm-up, gradient-norm
+ * clipping, and early stopping on the validation NLL that keeps the best parameters. With dequantize
+ * set, every training batch and every NLL evaluation adds fresh U(0, 1) noise to each value (integer
+ * data made continuous; the noise comes from a generator seeded by seed).
+ *
+ * Modes. Training steps run with vf_params_set_training(p, 1) (batch_norm uses batch statistics and
+ * updates its running statistics); every evaluation (validation, the final NLL) and the parameters
+ * left in p run in evaluation mode. The best epoch's buffers are kept with its parameters.
+ *
+ * Checkpoints. With o.checkpoint set, the loop calls it after every o.checkpoint_every-th epoch (and
+ * after the last epoch of a run cut short by o.stop_after) with the complete training state: the
+ * parameters in p, the optimizer (moments and step count), the generators, the best parameters and
+ * validation NLL, the patience counter. A run started with o.resume set to such a state continues
+ * exactly as the uninterrupted run would have (same batches, noise, learning rates and updates), as
+ * long as the data, batch size and seed are the same. No checkpoint is written after an epoch that
+ * fails (divergence) or that ends the run by early stopping. */
+
+/* Everything a checkpoint holds besides the flow's parameters (which stay in the store). */
+typedef struct vf_fit_state {
+    int64_t epoch;          /* epochs completed */
+    int64_t step;           /* optimizer steps done */
+    int64_t bad;            /* epochs since the best validation NLL (patience counter) */
+    int64_t best_epoch;     /* epoch of the best parameters (0: none yet) */
+    double best_valid;      /* best validation NLL so far (INFINITY: none yet; NAN without validation) */
+    double last_train;      /* the last epoch's mean train NLL */
+    double last_valid;      /* the last epoch's validation NLL (NAN without validation) */
+    double seconds;         /* training time so far */
+    vf_rng shuffle, noise;  /* the shuffling and dequantization generators, positioned after `epoch` */
+    int64_t size;           /* number of parameters: the length of the arrays below */
+    vf_real *best;          /* [size] the best parameters */
+    int64_t buffer_size;    /* scalars in the store's buffers (batch_norm running statistics) */
+    vf_real *best_buffers;  /* [buffer_size] the buffers that go with the best parameters */
+    vf_real *adam_m;        /* [size] Adam's first moments */
+    vf_real *adam_v;        /* [size] Adam's second moments */
+    int64_t adam_step;      /* Adam's update count */
+} vf_fit_state;
+
+/* Called with the state after an epoch; a non-VF_OK status stops training with that error (r.error
+ * gets vf_last_error()). */
+typedef vf_status (*vf_fit_checkpoint_fn)(void *ctx, const vf_fit_state *st);
+
+typedef struct vf_fit_options {
+    int64_t epochs;         /* passes over the training rows (used when steps == 0) [100] */
+    int64_t steps;          /* > 0: stop after this many optimizer steps instead [0] */
+    int64_t batch;          /* rows per step (the last batch of an epoch may be smaller) [512] */
+    double lr;              /* peak learning rate [1e-3] */
+    double weight_decay;    /* > 0 selects AdamW with this decay; 0 is Adam [0] */
+    double clip;            /* global gradient-norm clip (> 0) [5] */
+    int64_t warmup;         /* warm-up steps; < 0: min(100, total / 10) [-1] */
+    int64_t patience;       /* stop after this many epochs without a better validation NLL; 0: never [10] */
+    uint64_t seed;          /* shuffling and dequantization seed (vf_fit_table: also initialization, split) [0] */
+    int dequantize;         /* 1: add U(0, 1) noise to every value of every batch and evaluation [0] */
+    vf_progress_fn progress;        /* NULL: no progress reports [NULL] */
+    void *progress_ctx;             /* passed to progress [NULL] */
+    vf_fit_checkpoint_fn checkpoint;   /* NULL: no checkpoints [NULL] */
+    void *checkpoint_ctx;           /* passed to checkpoint [NULL] */
+    int64_t checkpoint_every;       /* checkpoint after every this many epochs (>= 1) [1] */
+    int64_t stop_after;             /* > 0: end this run after that many epochs (a checkpoint is written
+                                     * then; the schedule still spans all epochs) [0] */
+    const vf_fit_state *resume;     /* not NULL: continue from this state (p holds its parameters) [NULL] */
+} vf_fit_options;
+
+/* Where a vf_fit_table call failed (so a caller can word its message or pick an exit code). */
+typedef enum vf_fit_stage {
+    VF_FIT_STAGE_NONE = 0,      /* no failure */
+    VF_FIT_STAGE_INPUT,         /* the arrays or options (too few rows, a dimension mismatch, ...) */
+    VF_FIT_STAGE_SPEC,          /* the spec (unknown name or key, bad value) */
+    VF_FIT_STAGE_STANDARDIZE,   /* the standardization statistics (e.g. a non-finite value) */
+    VF_FIT_STAGE_INIT,          /* the data-dependent initialization */
+    VF_FIT_STAGE_TRAIN,         /* the loop (divergence, a checkpoint that could not be written) */
+    VF_FIT_STAGE_LOG            /* the log file could not be opened or written */
+} vf_fit_stage;
+
+typedef struct vf_fit_result {
+    double train_nll;       /* mean NLL (nats per row) of the kept parameters on the training rows
+                             * (continuous flows: the exact NLL of up to nll_rows rows, NAN when not computed) */
+    double valid_nll;       /* the same on the validation rows (NAN when there are none) */
+    double train_loss;      /* continuous flows: mean training loss of the last epoch (flows: NAN) */
+    double valid_loss;      /* continuous flows: the kept parameters' validation loss (NAN without) */
+    int64_t steps;          /* optimizer steps done */
+    int64_t epochs;         /* epochs begun (the last may be partial with steps) */
+    int64_t best_epoch;     /* epoch (1-based) whose parameters were kept */
+    int stopped_early;      /* 1 when patience ran out */
+    int paused;             /* 1 when o.stop_after ended the run before the last epoch */
+    double seconds;         /* wall time of the training loop */
+    int64_t train_rows;     /* vf_fit_table: rows trained on (after the split) */
+    int64_t valid_rows;     /* vf_fit_table: validation rows */
+    int64_t params;         /* vf_fit_table: the model's parameter count */
+    vf_fit_stage stage;     /* vf_fit_table: where it failed (VF_FIT_STAGE_NONE on success) */
+    char error[512];        /* on failure: what went wrong, one line (also in vf_last_error()) */
+} vf_fit_result;
+
+vf_fit_options vf_fit_default_options(void);
+
+/* Mean NLL of x [n, d] (context [n, c] or NULL) under the flow, in chunks; VF_ERR_NUMERIC when it is
+ * not finite. noise, when not NULL, dequantizes: each value gets fresh U(0, 1) noise drawn from it. */
+vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x /* [n, d] */,
+                          const vf_real *context /* [n, c] or NULL */, int64_t n, int64_t d, int64_t c,
+                          vf_rng *noise, double *out);
+
+/* Trains p (finalized) on train [nt, d] and validates on valid [nv, d] (nv may be 0); a conditional
+ * flow (c > 0) takes the rows' contexts train_context [nt, c] and valid_context [nv, c]. log, when not
+ * NULL, receives one JSON line per epoch: epoch, step, train_nll, valid_nll, lr, seconds. */
+vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train /* [nt, d] */,
+                      const vf_real *train_context /* [nt, c] or NULL */, int64_t nt,
+                      const vf_real *valid /* [nv, d] */, const vf_real *valid_context /* [nv, c] or NULL */,
+                      int64_t nv, int64_t d, int64_t c, const vf_fit_options *o, FILE *log, vf_fit_result *r);
+
+/* ---- checkpoints (the format of `varflow fit --checkpoint`) ---------------------------------
+ * A checkpoint is a model file (vf_flow_save_with) whose flow tensors are the CURRENT parameters (so
+ * vf_flow_load, logprob and sample accept it), plus training state that vf_flow_load ignores:
+ *   tensors  "fit.adam.m.<param>", "fit.adam.v.<param>" (Adam's moments) and "fit.best.<param>" (the
+ *            best parameters so far), each with its parameter's shape, and "fit.best.<buffer>" (the
+ *            buffers, e.g. batch_norm running statistics, that go with the best parameters);
+ *   metadata "fit.resume.epoch", ".step", ".bad", ".best_epoch", ".best_valid", ".last_train",
+ *            ".last_valid", ".seconds", ".adam_step", ".shuffle" and ".noise" (generator positions as
+ *            "key0 key1 counter stream"), ".train_rows" and ".dim" (checked on resume), beside the run's
+ *            usual fit.* keys. Reals are written with 17 significant digits, so they load back exactly.
+ *
+ *   vf_fit_ckpt ck = {path, flow, p, n_meta, keys, values, nt, d};
+ *   o.checkpoint = vf_fit_checkpoint_write;  o.checkpoint_ctx = &ck;     // written atomically
+ *   ...
+ *   vf_fit_state st;
+ *   if (vf_fit_checkpoint_read(path, &meta, p, &st) == VF_OK) { o.resume = &st; ... vf_fit_state_free(&st); }
+ */
+typedef struct vf_fit_ckpt {
+    const char *path;            /* the checkpoint file */
+    const vf_flow *flow;
+    vf_params *p;                /* finalized; holds the current parameters when called */
+    int64_t n_meta;              /* the run's own metadata: keys [n_meta] -> values [n_meta] */
+    const char *const *keys;
+    const char *const *values;
+    int64_t train_rows, dim;     /* recorded for the checks on resume */
+} vf_fit_ckpt;
+
+/* A vf_fit_checkpoint_fn: ctx is a vf_fit_ckpt. VF_ERR_IO / VF_ERR_NOMEM with a message naming the file. */
+vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st);
+
+/* The state in checkpoint `path` whose metadata (from vf_flow_load) is meta and whose flow's store
+ * is p: st gets owned arrays (free with vf_fit_state_free). VF_ERR_FORMAT (message names the file)
+ * when the file is not a checkpoint or its state does not match p. */
+vf_status vf_fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_params *p, vf_fit_state *st);
+void vf_fit_state_free(vf_fit_state *st);
+
+/* 1 when meta is a checkpoint's (has fit.resume.* keys). */
+int vf_fit_checkpoint_is(const vf_model_meta *meta);
+
+/* ---- the flow-matching loop of a continuous flow ------------------------------------------
+ * Minibatch regression of a continuous flow's field (vf_cnf_model.h) on its objective, with the
+ * optimizer, schedule and clipping of vf_fit_flow (the vf_fit_options fields epochs, steps, batch,
+ * lr, weight_decay, clip, warmup, patience, seed, progress), and early stopping on a validation loss
+ * that keeps the best parameters.
+ *
+ * A training batch: rows of the (standardized) targets in a shuffled order; sources drawn fresh from
+ * the model's source (or rows of a source table drawn uniformly with replacement, or, for reflow,
+ * the fixed sources paired with each target row); the objective's coupling within the batch (by class
+ * when there are labels); labels dropped to the null label with probability p_uncond; times
+ * t ~ U(0, 1) (U(1e-3, 1 - 1e-3) for paths whose velocity is infinite at the ends); noise z ~ N(0, I).
+ * MeanFlow rows take two times s <= e by vf_meanflow_times (data->meanflow; by default e = s on 75%
+ * of the rows: plain flow matching), and the validation rows all have e = s and no adaptive
+ * weights: the flow-matching error, a fixed regression target, where MeanFlow's own target moves
+ * with the network (its validation loss rose while one-step samples improved, so the kept
+ * parameters were those of epoch 1).
+ * Models with a score field add the score loss (vf_cfm_score_loss) on the same points.
+ *
+ * The validation loss is the same loss on the validation rows with one draw of sources, couplings,
+ * times and noise made before training (seeded), so it is comparable from epoch to epoch; labels
+ * are not dropped there.
+ *
+ *   vf_cnf_fit_data data = {train, nt, labels, valid, nv, vlabels, NULL, 0, NULL, NULL, 0, NULL};
+ *   vf_fit_options o = vf_fit_default_options();
+ *   vf_cnf_fit_result r;
+ *   if (vf_cnf_fit(model, &data, &o, log_or_NULL, &r) != VF_OK) ... r.error ...
+ */
+typedef struct vf_cnf_fit_data {
+    const vf_real *train;          /* [nt, d] targets, standardized */
+    int64_t nt;
+    const int64_t *train_labels;   /* [nt] in 0..classes-1, or NULL */
+    const vf_real *valid;          /* [nv, d] standardized, or NULL */
+    int64_t nv;
+    const int64_t *valid_labels;   /* [nv] or NULL */
+    const vf_real *source;         /* [ns, d] source rows (a data source), or NULL */
+    int64_t ns;
+    const vf_real *train_x0;       /* [nt, d] fixed sources paired with the targets (reflow), or NULL */
+    const vf_real *valid_x0;       /* [nv, d] the same for the validation rows, or NULL */
+    int distill;                   /* 1: every time is 0, so the field learns the jump x1 - x0 from x0 (with
+                                    * fixed pairs on the linear path: one-step distillation) */
+    const vf_meanflow_options *meanflow; /* MeanFlow's loss weighting and times, or NULL: the defaults */
+} vf_cnf_fit_data;
+
+typedef struct vf_cnf_fit_result {
+    double train_loss;     /* mean training loss of the last epoch */
+    double valid_loss;     /* the kept parameters' validation loss (NAN without validation) */
+    int64_t steps, epochs, best_epoch;
+    int stopped_early;
+    double seconds;
+    char error[512];
+} vf_cnf_fit_result;
+
+/* Trains m's field in place; on VF_OK m holds the best parameters (lowest validation loss, else
+ * the last). log: one JSON line per epoch (epoch, step, train_loss, valid_loss, lr, seconds). */
+vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_options *o, FILE *log,
+                     vf_cnf_fit_result *r);
+
+/* Mean exact negative log-likelihood (nats per row, original units) of the first min(n, limit) rows
+ * of x [n, d] (original units), labels [n] or NULL; rk4 with 100 steps. */
+vf_status vf_cnf_mean_nll(const vf_cnf_model *m, const vf_real *x /* [n, d] */, const int64_t *labels /* [n] */,
+                          int64_t n, int64_t limit, double *out);
+
+/* ---- the reverse-KL loop of variational inference -----------------------------------------
+ * Steps of a reverse-KL objective (vf_vi.h) with Adam, a cosine learning rate with linear warm-up,
+ * gradient-norm clipping, progress reports, JSON log lines and checkpoints in the format above, so a
+ * stopped run resumes exactly. The vf_fit_state fields are used as: epoch = step = optimizer steps
+ * done, shuffle = the sampling generator, noise = unused, last_train = the last step's loss, best =
+ * the current parameters (VI keeps the last parameters), best_valid = NAN.
+ *
+ *   vf_vi_options o = vf_vi_default_options();  o.steps = 2000;  o.objective = VF_VI_PATH;
+ *   vf_vi_result r;
+ *   if (vf_vi_train(v, p, &o, log_or_NULL, &r) != VF_OK) ... r.error ...
+ */
+typedef struct vf_vi_options {
+    int64_t steps;              /* optimizer steps [2000] */
+    int64_t batch;              /* draws per step [256] */
+    double lr;                  /* peak learning rate [1e-3] */
+    double clip;                /* gradient-norm clip [5] */
+    int64_t warmup;             /* warm-up steps; < 0: min(100, steps / 10) [-1] */
+    vf_vi_objective objective;  /* [VF_VI_RKL] */
+    uint64_t seed;              /* sampling seed [0] */
+    vf_progress_fn progress;    /* NULL: no progress reports [NULL] */
+    void *progress_ctx;         /* passed to progress [NULL] */
+    int64_t log_every;          /* a JSON log line every this many steps (and the last) [10] */
+    vf_fit_checkpoint_fn checkpoint;   /* NULL: none */
+    void *checkpoint_ctx;
+    int64_t checkpoint_every;   /* steps between checkpoints [100] */
+    int64_t stop_after;         /* > 0: end this run after that many steps, with a checkpoint [0] */
+    const vf_fit_state *resume; /* not NULL: continue from this state (p holds its parameters) */
+} vf_vi_options;
+
+typedef struct vf_vi_result {
+    double loss;                /* mean loss (-ELBO) of the last min(100, steps) steps of this run */
+    int64_t steps;              /* optimizer steps done in all (with the resumed ones) */
+    int paused;                 /* 1 when stop_after ended the run early */
+    double seconds;             /* training time, resumed runs included */
+    char error[512];
+} vf_vi_result;
+
+vf_vi_options vf_vi_default_options(void);
+
+/* Trains the flow behind v (its store p) for o->steps steps. VF_ERR_NUMERIC when the loss or the
+ * gradient stops being finite ("diverged at step k") or the target misbehaves (its message). */
+vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log, vf_vi_result *r);
+
+/* ---- fitted models: a flow or a continuous flow with its metadata --------------------------- */
+typedef struct vf_fitted vf_fitted;
+
+typedef enum vf_fitted_kind {
+    VF_FITTED_FLOW = 0,     /* a normalizing flow and its parameter store */
+    VF_FITTED_CNF = 1       /* a continuous flow (vf_cnf_model.h) */
+} vf_fitted_kind;
+
+/* Wraps a flow and its finalized store (ownership moves to the handle, also on failure). */
+vf_status vf_fitted_from_flow(vf_flow *f, vf_params *p, vf_fitted **out);
+vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m);
+vf_flow *vf_fitted_flow(const vf_fitted *m);        /* borrowed; NULL for a continuous flow */
+vf_params *vf_fitted_params(const vf_fitted *m);    /* borrowed: the flow's (or the continuous flow's) store */
+int64_t vf_fitted_dim(const vf_fitted *m);
+int64_t vf_fitted_param_count(const vf_fitted *m);
+/* The value of metadata key (e.g. "fit.valid_nll"), or NULL. */
+const char *vf_fitted_meta_get(const vf_fitted *m, const char *key);
+/* Adds key = value to the metadata (replacing an existing key's value); both copied. */
+vf_status vf_fitted_set_meta(vf_fitted *m, const char *key, const char *value);
+/* Writes the model file (atomically) with the metadata; vf_flow_load / vf_cnf_model_load read it. */
+vf_status vf_fitted_save(const vf_fitted *m, const char *path);
+void vf_fitted_free(vf_fitted *m);
+
+/* ---- fit a table in one call --------------------------------------------------------------- */
+typedef struct vf_fit_table_options {
+    vf_fit_options fit;         /* the loop (progress, epochs, batch, lr, seed, dequantize, ...) */
+    double valid_fraction;      /* rows of x held out for validation when valid is NULL, in [0, 1);
+                                 * 0: no validation (the last epoch's parameters are kept) [0.1] */
+    int standardize;            /* 1: the model's first step maps each column to (x - mean) / std of the
+                                 * training rows (part of the saved model) [1] */
+    int64_t valid_dim;          /* columns of valid when it is given; 0: d (a binding passes its array's
+                                 * width, so a mismatch is an error, not a misread) [0] */
+    const char *data_name;      /* recorded as fit.data and named in messages ["array"] */
+    const char *valid_name;     /* recorded as fit.valid when valid is given [NULL: "array"] */
+    const char *log_path;       /* one JSON line per epoch into this file (flows: epoch, step, train_nll,
+                                 * valid_nll, lr, seconds; continuous flows: train_loss, valid_loss) [NULL] */
+    const char *checkpoint;     /* flows: write a checkpoint (format above) to this path [NULL] */
+    vf_fitted *resume;          /* flows: continue this checkpoint's run (its model, loaded by the
+                                 * caller, is trained in place; *out is not set) [NULL] */
+    const vf_fit_state *resume_state;   /* with resume: the state vf_fit_checkpoint_read gave [NULL] */
+} vf_fit_table_options;
+
+vf_fit_table_options vf_fit_table_default_options(void);
+
+/* Fits the model of `spec` to the rows of x [n, d] as `varflow fit` does: a validation split of
+ * o->valid_fraction of the rows (a seeded shuffle) unless valid [nv, d] is given, standardization,
+ * dequantization (o->fit.dequantize: x must hold integers), the flow's data-dependent
+ * initialization, the loop, and the metadata (fit.spec, fit.data, fit.valid, fit.seed, fit.batch,
+ * fit.lr, varflow_version, fit.standardize, [fit.dequantize,] fit.epochs, fit.steps, fit.train_nll,
+ * fit.valid_nll). context [n, c] (valid_context [nv, c]) makes a conditional flow (c > 0; flows
+ * only). On VF_OK *out is a new handle (free with vf_fitted_free); on failure r->error and
+ * vf_last_error() say why and r->stage where. */
+vf_status vf_fit_table(const char *spec, const vf_real *x /* [n, d] */, int64_t n, int64_t d,
+                       const vf_real *context /* [n, c] or NULL */, int64_t c,
+                       const vf_real *valid /* [nv, d] or NULL */, int64_t nv,
+                       const vf_real *valid_context /* [nv, c] or NULL */, const vf_fit_table_options *o,
+                       vf_fitted **out, vf_fit_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

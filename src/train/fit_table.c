@@ -1,0 +1,218 @@
+/* fit_table.c — vf_fit_table for normalizing flows: what `varflow fit` does around vf_fit_flow
+ * (the split, standardization, initialization, checkpoints, the log, the metadata); vf_train.h.
+ * Continuous-flow specs go to fit_table_cnf.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "train/train_internal.h"
+
+#define FIT_INIT_ROWS 4096
+
+/* The flow of spec for d columns (context c), behind a standardize transform with loc = stats [d]
+ * and scale = stats + d [d] when stats is not NULL. */
+static vf_status build_flow(const char *spec, const double *stats, int64_t d, int64_t c, vf_params *p,
+                            vf_flow **flow, vf_fit_result *r)
+{
+    vf_status s;
+    if (!stats) {
+        s = vf_flow_from_spec(spec, d, c, p, flow);
+    } else {
+        vf_transform *lead = NULL;
+        vf_standardize_params sp = vf_standardize_default_params(d);
+        sp.context = c;
+        sp.loc = stats;
+        sp.scale = stats + d;
+        if ((s = vf_standardize_new(p, "transforms.0", &sp, &lead)) != VF_OK) /* bad data, not a bad spec */
+            return vf__fit_fail(r, VF_FIT_STAGE_STANDARDIZE, s == VF_ERR_ARG ? VF_ERR_NUMERIC : s, "%s",
+                                vf_last_error());
+        s = vf_flow_from_spec_after(spec, d, c, 1, &lead, p, flow);
+    }
+    if (s != VF_OK) return vf__fit_fail(r, s == VF_ERR_ARG ? VF_FIT_STAGE_SPEC : VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
+    return VF_OK;
+}
+
+/* A new flow of spec for the training rows: standardization statistics, construction, finalize,
+ * data-dependent initialization (on dequantized values with dequantize). */
+static vf_status new_flow(const char *spec, const vf__split *sp, int64_t d, int64_t c, const vf_fit_table_options *o,
+                          vf_fitted **out, vf_fit_result *r)
+{
+    const vf_fit_options *fo = &o->fit;
+    double *stats = NULL;
+    vf_real *init = NULL;
+    vf_tape *t = NULL;
+    vf_fitted *m = vf__fitted_new(VF_FITTED_FLOW);
+    vf_status s = VF_ERR_NOMEM;
+    if (!m || !(m->params = vf_params_new())) goto nomem;
+    if (o->standardize) { /* statistics of the training rows (of the noisy values with dequantize) */
+        if (!(stats = malloc(sizeof(double) * (size_t)(2 * d)))) goto nomem;
+        if ((s = vf_standardize_stats(sp->train, sp->nt, d, fo->dequantize, stats, stats + d)) != VF_OK) {
+            vf__fit_fail(r, VF_FIT_STAGE_STANDARDIZE, s, "cannot standardize %s: %s",
+                         o->data_name ? o->data_name : "array", vf_last_error());
+            goto done;
+        }
+    }
+    if ((s = build_flow(spec, stats, d, c, m->params, &m->flow, r)) != VF_OK) goto done;
+    if ((s = vf_params_finalize(m->params, fo->seed)) != VF_OK) {
+        vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
+        goto done;
+    }
+    if (!(t = vf_tape_new())) goto nomem;
+    int64_t rows = sp->nt < FIT_INIT_ROWS ? sp->nt : FIT_INIT_ROWS;
+    if (fo->dequantize) { /* initialize on the same dequantized values the training sees */
+        if (!(init = malloc(sizeof(vf_real) * (size_t)(rows * d)))) goto nomem;
+        vf_rng rng;
+        vf_rng_init(&rng, fo->seed, 13);
+        for (int64_t k = 0; k < rows * d; k++) init[k] = (vf_real)((double)sp->train[k] + vf_rng_uniform(&rng));
+    }
+    vf_var cv = c > 0 ? vf_input(t, sp->train_ctx, 2, (int64_t[]){rows, c}) : VF_NOVAR;
+    s = vf_flow_data_init(m->flow, m->params, t, vf_input(t, init ? init : sp->train, 2, (int64_t[]){rows, d}), cv);
+    if (s != VF_OK) {
+        vf__fit_fail(r, VF_FIT_STAGE_INIT, s, "data-dependent initialization failed: %s", vf_last_error());
+        goto done;
+    }
+    *out = m;
+    m = NULL;
+    s = VF_OK;
+    goto done;
+nomem:
+    s = vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_NOMEM, "out of memory");
+done:
+    vf_tape_free(t);
+    free(init);
+    free(stats);
+    vf_fitted_free(m);
+    return s;
+}
+
+/* The run's settings as metadata on m (the keys a checkpoint carries too). */
+static vf_status settings_meta(vf_fitted *m, const char *spec, const vf_fit_table_options *o, int given_valid)
+{
+    char seed[32], batch[32], lr[40], valid[4200];
+    const char *name = o->data_name ? o->data_name : "array";
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->fit.seed);
+    snprintf(batch, sizeof batch, "%lld", (long long)o->fit.batch);
+    snprintf(lr, sizeof lr, "%g", o->fit.lr);
+    if (given_valid) snprintf(valid, sizeof valid, "%s", o->valid_name ? o->valid_name : "array");
+    else snprintf(valid, sizeof valid, "fraction %g of fit.data", o->valid_fraction);
+    const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
+                          "fit.standardize", "fit.dequantize"};
+    const char *values[] = {spec, name, valid, seed, batch, lr, vf_version(), o->standardize ? "1" : "0", "1"};
+    int n = (int)(sizeof keys / sizeof keys[0]) - (o->fit.dequantize ? 0 : 1);
+    vf__fitted_clear_meta(m);
+    vf_status s = VF_OK;
+    for (int i = 0; s == VF_OK && i < n; i++) s = vf_fitted_set_meta(m, keys[i], values[i]);
+    return s;
+}
+
+/* The training record: fit.epochs, fit.steps, fit.train_nll, fit.valid_nll. */
+static vf_status result_meta(vf_fitted *m, const vf_fit_result *r)
+{
+    char epochs[32], steps[32], tn[40], vn[40];
+    snprintf(epochs, sizeof epochs, "%lld", (long long)r->epochs);
+    snprintf(steps, sizeof steps, "%lld", (long long)r->steps);
+    snprintf(tn, sizeof tn, "%.9g", r->train_nll);
+    if (isfinite(r->valid_nll)) snprintf(vn, sizeof vn, "%.9g", r->valid_nll);
+    else snprintf(vn, sizeof vn, "null");
+    const char *keys[] = {"fit.epochs", "fit.steps", "fit.train_nll", "fit.valid_nll"}, *values[] = {epochs, steps, tn, vn};
+    vf_status s = VF_OK;
+    for (int i = 0; s == VF_OK && i < 4; i++) s = vf_fitted_set_meta(m, keys[i], values[i]);
+    return s;
+}
+
+/* Opens o->log_path (appended to on resume); *log stays NULL without one. */
+static vf_status open_log(const vf_fit_table_options *o, int append, FILE **log, vf_fit_result *r)
+{
+    *log = NULL;
+    if (!o->log_path) return VF_OK;
+    if (!(*log = fopen(o->log_path, append ? "a" : "w")))
+        return vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path);
+    return VF_OK;
+}
+
+/* Closes the log, VF_ERR_IO when anything failed to reach the file. */
+static vf_status close_log(const vf_fit_table_options *o, FILE *log, vf_fit_result *r)
+{
+    if (!log) return VF_OK;
+    int bad = ferror(log);
+    bad |= fclose(log) != 0;
+    return bad ? vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path) : VF_OK;
+}
+
+static int is_cnf_spec(const char *spec)
+{
+    char name[32];
+    size_t k = strcspn(spec, ":");
+    if (k >= sizeof name) return 0;
+    memcpy(name, spec, k);
+    name[k] = '\0';
+    return vf_cnf_objective_from_name(name) >= 0;
+}
+
+vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d, const vf_real *context, int64_t c,
+                       const vf_real *valid, int64_t nv, const vf_real *valid_context, const vf_fit_table_options *o,
+                       vf_fitted **out, vf_fit_result *r)
+{
+    vf_fit_result local;
+    if (!r) r = &local;
+    memset(r, 0, sizeof *r);
+    r->train_nll = r->valid_nll = r->train_loss = r->valid_loss = NAN;
+    if (out) *out = NULL;
+    if (!o || !spec || !*spec || (!out && !o->resume))
+        return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_ARG, "vf_fit_table: NULL options, spec or output");
+    if (is_cnf_spec(spec)) {
+        if (c > 0 || context) return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "continuous flows take "
+                                                  "class labels, not a real-valued context");
+        return vf__fit_table_cnf(spec, x, n, d, valid, nv, o, out, r);
+    }
+    vf__split sp;
+    vf_status s = vf__fit_split(x, n, d, context, c, NULL, valid, nv, valid_context, NULL, o, 1,
+                                "to hold out a validation split", &sp, r);
+    if (s != VF_OK) return s;
+    vf_fitted *m = o->resume;
+    FILE *log = NULL;
+    if (m && (m->kind != VF_FITTED_FLOW || vf_flow_dim(m->flow) != d || vf_flow_context_dim(m->flow) != c ||
+              !o->resume_state)) {
+        s = vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_ARG, "the model to resume is not a flow of dimension %lld "
+                         "(context %lld) with its state", (long long)d, (long long)c);
+        goto done;
+    }
+    if (!m && (s = new_flow(spec, &sp, d, c, o, &m, r)) != VF_OK) goto done;
+    if ((s = settings_meta(m, spec, o, valid != NULL)) != VF_OK) {
+        vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
+        goto done;
+    }
+    vf_fit_options fo = o->fit;
+    if (o->resume) fo.resume = o->resume_state;
+    vf_fit_ckpt ck = {o->checkpoint, m->flow, m->params, m->n_meta, (const char *const *)m->keys,
+                      (const char *const *)m->values, sp.nt, d};
+    if (o->checkpoint) {
+        fo.checkpoint = vf_fit_checkpoint_write;
+        fo.checkpoint_ctx = &ck;
+    }
+    if ((s = open_log(o, o->resume != NULL, &log, r)) != VF_OK) goto done;
+    s = vf_fit_flow(m->flow, m->params, sp.train, sp.train_ctx, sp.nt, sp.valid, sp.valid_ctx, sp.nv, d, c, &fo, log,
+                    r);
+    if (s != VF_OK) {
+        r->stage = VF_FIT_STAGE_TRAIN;
+        goto done;
+    }
+    s = close_log(o, log, r);
+    log = NULL;
+    if (s != VF_OK) goto done;
+    if ((s = result_meta(m, r)) != VF_OK) {
+        vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
+        goto done;
+    }
+    r->train_loss = r->valid_loss = NAN;
+    r->train_rows = sp.nt;
+    r->valid_rows = sp.nv;
+    r->params = vf_params_size(m->params);
+    if (!o->resume) *out = m;
+    m = NULL;
+done:
+    if (log) fclose(log);
+    if (m != o->resume) vf_fitted_free(m);
+    vf__split_free(&sp);
+    return s;
+}

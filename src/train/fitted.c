@@ -1,0 +1,125 @@
+/* fitted.c — vf_fitted: a fitted flow or continuous flow with its metadata (vf_train.h). */
+#include <stdlib.h>
+#include <string.h>
+#include "train/train_internal.h"
+
+vf_fitted *vf__fitted_new(vf_fitted_kind kind)
+{
+    vf_fitted *m = calloc(1, sizeof *m);
+    if (!m) {
+        vf__error(VF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    m->kind = kind;
+    return m;
+}
+
+vf_status vf_fitted_from_flow(vf_flow *f, vf_params *p, vf_fitted **out)
+{
+    if (!out) return vf__error(VF_ERR_ARG, "vf_fitted_from_flow: NULL output");
+    *out = NULL;
+    vf_fitted *m = f && p ? vf__fitted_new(VF_FITTED_FLOW) : NULL;
+    if (!m) {
+        vf_flow_free(f);
+        vf_params_free(p);
+        return f && p ? VF_ERR_NOMEM : vf__error(VF_ERR_ARG, "vf_fitted_from_flow: NULL flow or store");
+    }
+    m->flow = f;
+    m->params = p;
+    *out = m;
+    return VF_OK;
+}
+
+void vf__fitted_clear_meta(vf_fitted *m)
+{
+    for (int64_t i = 0; i < m->n_meta; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    m->n_meta = 0;
+}
+
+void vf_fitted_free(vf_fitted *m)
+{
+    if (!m) return;
+    vf__fitted_clear_meta(m);
+    free(m->keys);
+    free(m->values);
+    vf_flow_free(m->flow);
+    vf_params_free(m->params);
+    vf_cnf_model_free(m->cnf);
+    free(m);
+}
+
+vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m) { return m->kind; }
+vf_flow *vf_fitted_flow(const vf_fitted *m) { return m ? m->flow : NULL; }
+vf_params *vf_fitted_params(const vf_fitted *m) { return !m ? NULL : m->cnf ? m->cnf->params : m->params; }
+
+int64_t vf_fitted_dim(const vf_fitted *m)
+{
+    if (!m) return 0;
+    return m->cnf ? m->cnf->spec.field.dim : m->flow ? vf_flow_dim(m->flow) : 0;
+}
+
+int64_t vf_fitted_param_count(const vf_fitted *m)
+{
+    if (!m) return 0;
+    return m->cnf ? vf_cnf_model_param_count(m->cnf) : m->params ? vf_params_size(m->params) : 0;
+}
+
+const char *vf_fitted_meta_get(const vf_fitted *m, const char *key)
+{
+    for (int64_t i = 0; m && key && i < m->n_meta; i++)
+        if (strcmp(m->keys[i], key) == 0) return m->values[i];
+    return NULL;
+}
+
+static char *copy_text(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c) memcpy(c, s, n);
+    return c;
+}
+
+vf_status vf_fitted_set_meta(vf_fitted *m, const char *key, const char *value)
+{
+    if (!m || !key || !value || !*key) return vf__error(VF_ERR_ARG, "vf_fitted_set_meta: NULL or empty argument");
+    char *v = copy_text(value);
+    if (!v) return vf__error(VF_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < m->n_meta; i++)
+        if (strcmp(m->keys[i], key) == 0) {
+            free(m->values[i]);
+            m->values[i] = v;
+            return VF_OK;
+        }
+    if (m->n_meta == m->cap) {
+        int64_t cap = m->cap ? 2 * m->cap : 16;
+        char **k = realloc(m->keys, sizeof *k * (size_t)cap);
+        if (k) m->keys = k;
+        char **vv = k ? realloc(m->values, sizeof *vv * (size_t)cap) : NULL;
+        if (vv) m->values = vv;
+        if (!k || !vv) {
+            free(v);
+            return vf__error(VF_ERR_NOMEM, "out of memory");
+        }
+        m->cap = cap;
+    }
+    char *k = copy_text(key);
+    if (!k) {
+        free(v);
+        return vf__error(VF_ERR_NOMEM, "out of memory");
+    }
+    m->keys[m->n_meta] = k;
+    m->values[m->n_meta++] = v;
+    return VF_OK;
+}
+
+vf_status vf_fitted_save(const vf_fitted *m, const char *path)
+{
+    if (!m || !path || !*path) return vf__error(VF_ERR_ARG, "vf_fitted_save: NULL model or empty path");
+    const char *const *k = (const char *const *)m->keys, *const *v = (const char *const *)m->values;
+    if (m->cnf) return vf_cnf_model_save(m->cnf, path, m->n_meta, k, v, 0, NULL);
+    if (!m->flow) return vf__error(VF_ERR_STATE, "vf_fitted_save: the handle holds no model");
+    return vf_flow_save(m->flow, m->params, path, m->n_meta, k, v);
+}

@@ -1,0 +1,62 @@
+/* train_internal.h — what the training loops of src/train share (not installed). */
+#ifndef VF_TRAIN_INTERNAL_H
+#define VF_TRAIN_INTERNAL_H
+
+#include "internal.h"
+#include "varflow/vf_train.h"
+
+/* Monotonic wall-clock seconds. */
+double vf__now_seconds(void);
+
+/* The loops' learning-rate schedule: cosine from lr over `total` steps to 1% of it, after a linear
+ * warm-up of `warmup` steps (< 0: min(100, total / 10); at most total - 1). */
+vf_schedule vf__train_schedule(double lr, int64_t total, int64_t warmup);
+
+/* Reports progress to o's callback (when set): rates and the ETA from the run's start time t0 and the
+ * steps done since then (step - step0). */
+void vf__train_report(vf_progress_fn fn, void *ctx, int done, int64_t epoch, int64_t epochs, int64_t step,
+                      int64_t steps, int64_t step0, double t0, double train, double valid);
+
+/* Formats a message into err [512] (a result's error field) and records it for vf_last_error();
+ * returns s. */
+vf_status vf__train_fail(char *err, vf_status s, const char *fmt, ...) VF_PRINTF(3, 4);
+
+#endif
+
+/* A fitted model (vf_train.h): a flow with its store, or a continuous flow; owned metadata. */
+struct vf_fitted {
+    vf_fitted_kind kind;
+    vf_flow *flow;          /* VF_FITTED_FLOW */
+    vf_params *params;      /* VF_FITTED_FLOW: the flow's store */
+    vf_cnf_model *cnf;      /* VF_FITTED_CNF */
+    int64_t n_meta, cap;
+    char **keys, **values;  /* [n_meta] */
+};
+
+/* A new empty handle of `kind` (NULL + message when out of memory). */
+vf_fitted *vf__fitted_new(vf_fitted_kind kind);
+/* Drops every metadata entry. */
+void vf__fitted_clear_meta(vf_fitted *m);
+
+/* The rows of a table split as `varflow fit` splits them (vf_fit_table): train/valid copies of x and
+ * of its contexts [*, c] and labels, in the order of a permutation seeded by seed (stream 3). */
+typedef struct vf__split {
+    int64_t nt, nv;
+    vf_real *train, *valid;         /* [nt, d], [nv, d] */
+    vf_real *train_ctx, *valid_ctx; /* [nt, c], [nv, c] or NULL */
+    int64_t *train_lab, *valid_lab; /* [nt], [nv] or NULL */
+} vf__split;
+
+/* Checks the arguments of vf_fit_table (shared by both kinds) and splits the rows: nt >= min_train
+ * rows remain for training. labels [n] / valid_labels [nv] may be NULL. Failures fill r. */
+vf_status vf__fit_split(const vf_real *x, int64_t n, int64_t d, const vf_real *context, int64_t c,
+                        const int64_t *labels, const vf_real *valid, int64_t nv, const vf_real *valid_context,
+                        const int64_t *valid_labels, const vf_fit_table_options *o, int64_t min_train,
+                        const char *too_few, vf__split *sp, vf_fit_result *r);
+void vf__split_free(vf__split *sp);
+
+/* vf_fit_table for a continuous-flow spec (fit_table_cnf.c); r is cleared, out not NULL. */
+vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64_t d, const vf_real *valid,
+                            int64_t nv, const vf_fit_table_options *o, vf_fitted **out, vf_fit_result *r);
+
+#define vf__fit_fail(r, st, s, ...) ((r)->stage = (st), vf__train_fail((r)->error, s, __VA_ARGS__))
