@@ -75,8 +75,14 @@ c_real_p = ctypes.POINTER(c_real)
 
 
 # ---- C structs mirrored (checked against the library's defaults below) --------------------------
+# Structs the library writes (out-parameters, by-value returns) end in a reserve, so that a library
+# whose struct grew at the end cannot write past the buffer ctypes allocated; a reordered struct is
+# caught by _check_layouts() at import.
+_RESERVE = [("_reserve", ctypes.c_char * 128)]
+
+
 class Rng(ctypes.Structure):
-    _fields_ = [("key", ctypes.c_uint32 * 2), ("counter", ctypes.c_uint64), ("stream", ctypes.c_uint64)]
+    _fields_ = [("key", ctypes.c_uint32 * 2), ("counter", ctypes.c_uint64), ("stream", ctypes.c_uint64)] + _RESERVE
 
 
 class OdeOptions(ctypes.Structure):
@@ -90,32 +96,33 @@ class DensityOptions(ctypes.Structure):
 
 
 class CnfSampleOptions(ctypes.Structure):
-    _fields_ = [("ode", OdeOptions), ("guidance", ctypes.c_double), ("density", DensityOptions)]
+    _fields_ = [("ode", OdeOptions), ("guidance", ctypes.c_double), ("density", DensityOptions)] + _RESERVE
 
 
 class OdeStats(ctypes.Structure):
-    _fields_ = [("nfe", ctypes.c_int64), ("steps", ctypes.c_int64), ("rejected", ctypes.c_int64)]
+    _fields_ = [("nfe", ctypes.c_int64), ("steps", ctypes.c_int64), ("rejected", ctypes.c_int64)] + _RESERVE
 
 
 class ModelMeta(ctypes.Structure):
     _fields_ = [("n", ctypes.c_int64), ("keys", ctypes.POINTER(ctypes.c_char_p)),
-                ("values", ctypes.POINTER(ctypes.c_char_p))]
+                ("values", ctypes.POINTER(ctypes.c_char_p))] + _RESERVE
 
 
 class SinkhornOptions(ctypes.Structure):
     _fields_ = [("eps", ctypes.c_double), ("tol", ctypes.c_double), ("max_iter", ctypes.c_int64),
                 ("check_every", ctypes.c_int64), ("error_norm", ctypes.c_int), ("eps_start", ctypes.c_double),
-                ("eps_factor", ctypes.c_double), ("stage_tol", ctypes.c_double)]
+                ("eps_factor", ctypes.c_double), ("stage_tol", ctypes.c_double)] + _RESERVE
 
 
 class SinkhornResult(ctypes.Structure):
     _fields_ = [("iterations", ctypes.c_int64), ("marginal_error", ctypes.c_double),
-                ("transport_cost", ctypes.c_double), ("objective", ctypes.c_double), ("stages", ctypes.c_int64)]
+                ("transport_cost", ctypes.c_double), ("objective", ctypes.c_double),
+                ("stages", ctypes.c_int64)] + _RESERVE
 
 
 class KsdOptions(ctypes.Structure):
     _fields_ = [("kernel", ctypes.c_int), ("bandwidth", ctypes.c_double), ("beta", ctypes.c_double),
-                ("unbiased", ctypes.c_int)]
+                ("unbiased", ctypes.c_int)] + _RESERVE
 
 
 LOG_PROB_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_void_p, c_double_p, c_double_p)
@@ -126,7 +133,7 @@ SAMPLE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(Rng), c_doubl
 class TargetStruct(ctypes.Structure):
     _fields_ = [("dim", ctypes.c_int64), ("log_prob", LOG_PROB_FN), ("state", ctypes.c_void_p),
                 ("free", FREE_FN), ("sample", SAMPLE_FN), ("name", ctypes.c_char * 32),
-                ("has_log_z", ctypes.c_int), ("log_z", ctypes.c_double)]
+                ("has_log_z", ctypes.c_int), ("log_z", ctypes.c_double)] + _RESERVE
 
 
 # ---- function declarations ----------------------------------------------------------------------

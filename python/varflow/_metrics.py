@@ -131,9 +131,8 @@ def eval(metric, a, b=None, **kw):
         return res.transport_cost
     if metric == "sinkhorn_div":
         o = _sinkhorn_options(kw.get("eps", 0.05), kw.get("tol", 1e-9), kw.get("max_iter", 10000))
-        parts = (_lib.SinkhornResult * 3)()
         s = lib.vf_sinkhorn_divergence(n, m, d, xp, yp, _lib.ptr(wa, ctypes.c_double), _lib.ptr(wb, ctypes.c_double),
-                                       ctypes.byref(o), ctypes.byref(out), parts)
+                                       ctypes.byref(o), ctypes.byref(out), None)
         _lib.check(_unconverged(s, metric, out.value))
         return out.value
     if metric == "sw":

@@ -84,8 +84,11 @@ class Flow(_Model):
 
     _arch_key = "flow"
 
-    def __init__(self, _flow, _params, info):
+    fit_result = None  # varflow.fit: the training summary
+
+    def __init__(self, _flow, _params, info, owner=None):
         self._flow, self._params = _flow, _params
+        self._owner = owner  # a vf_fitted handle that owns flow and params (varflow.fit), or None
         self.info = info
 
     @classmethod
@@ -220,6 +223,9 @@ class Flow(_Model):
 
     def close(self):
         """Free the model now (also done when it is garbage collected)."""
+        if self._owner:
+            lib.vf_fitted_free(self._owner)
+            self._owner = self._flow = self._params = None
         if self._flow:
             lib.vf_flow_free(self._flow)
             self._flow = None

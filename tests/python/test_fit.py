@@ -1,0 +1,106 @@
+"""varflow.fit (vf_fit_table) against `varflow fit`: the same data, spec and options give the same
+model (log-densities to 1e-6) and metadata; validation rows, conditional flows, the log, and the
+errors with their stage."""
+
+import json
+import os
+import unittest
+
+import numpy as np
+
+import varflow
+from support import ScratchCase, assert_rel_close, cli, cli_json
+
+SPEC = "nsf:transforms=2,hidden=16x1,bins=4"
+
+
+class Fit(ScratchCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not os.environ.get("VARFLOW_CLI"):
+            raise unittest.SkipTest("VARFLOW_CLI is not set (ctest sets it)")
+        cls.data = cls.path("moons.npy")
+        cli("data", "moons", "-n", 500, "--seed", 4, "-o", cls.data)
+        cls.x = np.load(cls.data)
+
+    def cli_logprob(self, model):
+        out = self.path("lp.npy")
+        cli("logprob", "--model", model, "--data", self.data, "-o", out, "--quiet")
+        return np.load(out)[:, 0]
+
+    def test_same_model_as_the_cli(self):
+        m = varflow.fit(self.x, model=SPEC, epochs=3, batch=100, lr=2e-3, seed=5, name="moons.npy")
+        path = self.path("cli.safetensors")
+        r = cli_json("fit", "--data", self.data, "--model", SPEC, "--epochs", 3, "--batch", 100, "--lr", 0.002,
+                     "--seed", 5, "-o", path)
+        assert_rel_close(self, m.log_prob(self.x), self.cli_logprob(path), 1e-6, "varflow.fit vs varflow fit")
+        self.assertAlmostEqual(m.fit_result["valid_nll"], r["valid_nll"], delta=1e-9 * abs(r["valid_nll"]))
+        self.assertEqual(m.fit_result["steps"], r["steps"])
+        self.assertEqual((m.fit_result["train_rows"], m.fit_result["valid_rows"]), (450, 50))
+        self.assertEqual(m.n_params, r["params"])
+        self.assertEqual(m.info["fit.spec"], SPEC)
+        self.assertEqual(m.info["fit.data"], "moons.npy")
+        self.assertEqual(m.info["fit.seed"], "5")
+        # saved from Python, the CLI reads the same model and metadata
+        saved = self.path("py.safetensors")
+        m.save(saved)
+        assert_rel_close(self, self.cli_logprob(saved), m.log_prob(self.x), 1e-6, "fitted in Python, read by the CLI")
+        meta = cli_json("info", saved)["metadata"]
+        self.assertEqual(meta["fit.spec"], SPEC)
+        self.assertEqual(meta["fit.valid_nll"], m.info["fit.valid_nll"])
+        m.close()
+        m.close()  # twice is fine
+
+    def test_valid_rows_and_log(self):
+        valid = self.x[:100]
+        log = self.path("log.jsonl")
+        m = varflow.fit(self.x[100:], model="maf:transforms=2,hidden=8x1", valid=valid, epochs=2, batch=200,
+                        log=log, patience=0)
+        self.assertEqual((m.fit_result["train_rows"], m.fit_result["valid_rows"]), (400, 100))
+        with open(log) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual([line["epoch"] for line in lines], [1, 2])
+        self.assertAlmostEqual(lines[-1]["valid_nll"], m.fit_result["valid_nll"], places=6)
+        # valid_fraction=0: no validation
+        m0 = varflow.fit(self.x, model="maf:transforms=1,hidden=8x1", valid_fraction=0, epochs=1)
+        self.assertIsNone(m0.fit_result["valid_nll"])
+        self.assertEqual(m0.fit_result["valid_rows"], 0)
+
+    def test_conditional(self):
+        c = (self.x[:, :1] > 0.5).astype(np.float64)
+        m = varflow.fit(self.x, model="maf:transforms=2,hidden=8x1", context=c, epochs=2, batch=100)
+        self.assertEqual((m.dim, m.context_dim), (2, 1))
+        self.assertEqual(m.log_prob(self.x, context=c).shape, (500,))
+        with self.assertRaisesRegex(ValueError, "conditional"):
+            m.log_prob(self.x)
+        with self.assertRaisesRegex(ValueError, "context has 3 rows"):
+            varflow.fit(self.x, model="maf", context=c[:3])
+        with self.assertRaisesRegex(ValueError, "valid_context"):
+            varflow.fit(self.x, model="maf", context=c, valid=self.x[:10])
+
+    def test_errors(self):
+        with self.assertRaisesRegex(varflow.VarflowError, "unknown flow") as e:
+            varflow.fit(self.x, model="bogus")
+        self.assertEqual((e.exception.status, e.exception.stage), ("VF_ERR_ARG", "spec"))
+        with self.assertRaises(varflow.VarflowError) as e:
+            varflow.fit(self.x[:1], model="maf")
+        self.assertEqual(e.exception.stage, "input")
+        bad = self.x.copy()
+        bad[7, 1] = np.nan
+        with self.assertRaises(varflow.VarflowError):
+            varflow.fit(bad, model="maf", epochs=1)
+        with self.assertRaises(varflow.VarflowError):
+            varflow.fit(self.x, model="maf", epochs=1, dequantize=True)  # not integers
+        with self.assertRaisesRegex(ValueError, "3 columns but the dimension of x is 2"):
+            varflow.fit(self.x, model="maf", valid=np.zeros((5, 3)))
+        with self.assertRaises(TypeError):
+            varflow.fit(self.x, model=None)
+        with self.assertRaises(TypeError):
+            varflow.fit(self.x.astype(np.complex128))
+        with self.assertRaises(ValueError):
+            varflow.fit(self.x, epochs=-1)
+
+
+if __name__ == "__main__":
+    unittest.main()
