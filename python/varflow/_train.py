@@ -3,10 +3,13 @@ as `varflow fit` does to a file."""
 
 import ctypes
 import math
+import os
+import shutil
+import tempfile
 
 from . import _lib
 from ._lib import lib
-from ._models import Flow, _FLOW_RESERVED
+from ._models import ContinuousFlow, Flow, _FLOW_RESERVED
 
 
 class FitOptions(ctypes.Structure):
@@ -46,6 +49,9 @@ _DECLS = {
     "vf_fitted_free": (None, [_P]),
 }
 HAVE_FIT = all(hasattr(lib, name) for name in _DECLS)
+if hasattr(lib, "vf_fitted_save"):  # continuous flows come back through their model file
+    lib.vf_fitted_save.restype = ctypes.c_int
+    lib.vf_fitted_save.argtypes = [_P, ctypes.c_char_p]
 if HAVE_FIT:
     for _name, (_res, _args) in _DECLS.items():
         getattr(lib, _name).restype = _res
@@ -64,6 +70,18 @@ _FIT_KEYS = ("fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.
 
 def _nan_to_none(v):
     return None if math.isnan(v) else float(v)
+
+
+def _cnf_through_file(fitted):
+    """A fitted continuous flow as a ContinuousFlow: saved (vf_fitted_save) to a scratch file and
+    loaded, so it carries its whole metadata (architecture and fit.*) as a loaded model does."""
+    folder = tempfile.mkdtemp(prefix="varflow_fit_")
+    try:
+        path = os.path.join(folder, "model.safetensors").encode()
+        _lib.check(lib.vf_fitted_save(fitted, path))
+        return ContinuousFlow._load(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def fit(x, model="nsf", valid=None, context=None, valid_context=None, epochs=100, steps=0, batch=512, lr=1e-3,
@@ -148,9 +166,14 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, epochs=100
             v = lib.vf_fitted_meta_get(out, key.encode())
             if v is not None and key not in _FLOW_RESERVED:
                 info[key] = v.decode("utf-8", "replace")
-        if lib.vf_fitted_get_kind(out) != 0:
-            raise _lib.VarflowError("vf_fit_table returned a kind of model this binding does not know")
-        m = Flow(lib.vf_fitted_flow(out), lib.vf_fitted_params(out), info, owner=out)
+        kind = lib.vf_fitted_get_kind(out)
+        if kind == 0:
+            m = Flow(lib.vf_fitted_flow(out), lib.vf_fitted_params(out), info, owner=out)
+        elif kind == 1 and hasattr(lib, "vf_fitted_save"):
+            m = _cnf_through_file(out)
+            lib.vf_fitted_free(out)  # the model lives on in m, loaded from the file
+        else:
+            raise _lib.VarflowError("vf_fit_table returned a kind of model (%d) this binding does not know" % kind)
     except BaseException:
         lib.vf_fitted_free(out)
         raise
@@ -158,4 +181,6 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, epochs=100
                     "steps": r.steps, "epochs": r.epochs, "best_epoch": r.best_epoch,
                     "stopped_early": bool(r.stopped_early), "seconds": r.seconds, "train_rows": r.train_rows,
                     "valid_rows": r.valid_rows, "params": r.params}
+    if not math.isnan(r.train_loss):  # continuous flows: the regression losses too
+        m.fit_result.update(train_loss=float(r.train_loss), valid_loss=_nan_to_none(r.valid_loss))
     return m
