@@ -17,11 +17,6 @@ import numpy as np
 CLI = os.environ.get("VARFLOW_CLI")
 
 
-def need_cli(case):
-    if not CLI:
-        case.skipTest("VARFLOW_CLI is not set (ctest sets it)")
-
-
 def cli(*args, check=True):
     """Runs the varflow program; returns (exit code, stdout, stderr)."""
     p = subprocess.run([CLI] + [str(a) for a in args], capture_output=True, text=True)
@@ -48,6 +43,28 @@ class ScratchCase(unittest.TestCase):
     @classmethod
     def path(cls, name):
         return os.path.join(cls.dir, name)
+
+
+class MoonsCase(ScratchCase):
+    """A scratch folder holding `varflow data moons -n ROWS --seed SEED` as self.data (rows in self.x),
+    and the CLI's log-densities of those rows under a model. Skipped without VARFLOW_CLI."""
+
+    ROWS, SEED = 500, 1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not CLI:
+            raise unittest.SkipTest("VARFLOW_CLI is not set (ctest sets it)")
+        cls.data = cls.path("moons.npy")
+        cli("data", "moons", "-n", cls.ROWS, "--seed", cls.SEED, "-o", cls.data)
+        cls.x = np.load(cls.data)
+
+    def cli_logprob(self, model, *extra):
+        """`varflow logprob --model MODEL --data self.data EXTRA... -o FILE`, read back: [n]."""
+        out = self.path("lp_cli.npy")
+        cli("logprob", "--model", model, "--data", self.data, "-o", out, "--quiet", *extra)
+        return np.load(out)[:, 0]
 
 
 def assert_rel_close(case, got, want, rtol, msg=""):

@@ -3,31 +3,18 @@ model (log-densities to 1e-6) and metadata; validation rows, conditional flows, 
 errors with their stage."""
 
 import json
-import os
 import unittest
 
 import numpy as np
 
 import varflow
-from support import ScratchCase, assert_rel_close, cli, cli_json
+from support import MoonsCase, assert_rel_close, cli_json
 
 SPEC = "nsf:transforms=2,hidden=16x1,bins=4"
 
 
-class Fit(ScratchCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        if not os.environ.get("VARFLOW_CLI"):
-            raise unittest.SkipTest("VARFLOW_CLI is not set (ctest sets it)")
-        cls.data = cls.path("moons.npy")
-        cli("data", "moons", "-n", 500, "--seed", 4, "-o", cls.data)
-        cls.x = np.load(cls.data)
-
-    def cli_logprob(self, model):
-        out = self.path("lp.npy")
-        cli("logprob", "--model", model, "--data", self.data, "-o", out, "--quiet")
-        return np.load(out)[:, 0]
+class Fit(MoonsCase):
+    ROWS, SEED = 500, 4
 
     def test_same_model_as_the_cli(self):
         m = varflow.fit(self.x, model=SPEC, epochs=3, batch=100, lr=2e-3, seed=5, name="moons.npy")

@@ -3,34 +3,25 @@ loaded here, give the log-densities of `varflow logprob` and the samples of `var
 relative); models saved here load in C with the same log-densities; conditional flows, labels,
 guidance; every bad argument raises ValueError / TypeError / VarflowError and never crashes."""
 
-import os
 import unittest
 
 import numpy as np
 
 import varflow
-from support import ScratchCase, assert_rel_close, cli, cli_json, need_cli
+from support import MoonsCase, assert_rel_close, cli, cli_json
 
 RTOL = 1e-6
 
 
-class FlowModels(ScratchCase):
+class FlowModels(MoonsCase):
+    ROWS, SEED = 600, 1
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not os.environ.get("VARFLOW_CLI"):
-            raise unittest.SkipTest("VARFLOW_CLI is not set (ctest sets it)")
-        cls.data = cls.path("moons.npy")
-        cli("data", "moons", "-n", 600, "--seed", 1, "-o", cls.data)
         cls.model = cls.path("nsf.safetensors")
         cli("fit", "--data", cls.data, "--model", "nsf:transforms=2,hidden=16x1,bins=4", "--epochs", 3, "--batch", 128,
             "-o", cls.model, "--quiet")
-        cls.x = np.load(cls.data)
-
-    def cli_logprob(self, model, *extra):
-        out = self.path("lp_cli.npy")
-        cli("logprob", "--model", model, "--data", self.data, "-o", out, "--quiet", *extra)
-        return np.load(out)[:, 0]
 
     def test_log_prob_matches_cli(self):
         m = varflow.load(self.model)
@@ -169,15 +160,12 @@ class FlowModels(ScratchCase):
             varflow.load(3)
 
 
-class ContinuousFlows(ScratchCase):
+class ContinuousFlows(MoonsCase):
+    ROWS, SEED = 400, 2
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not os.environ.get("VARFLOW_CLI"):
-            raise unittest.SkipTest("VARFLOW_CLI is not set (ctest sets it)")
-        cls.data = cls.path("moons.npy")
-        cli("data", "moons", "-n", 400, "--seed", 2, "-o", cls.data)
-        cls.x = np.load(cls.data)
         cls.model = cls.path("cfm.safetensors")
         cli("fit", "--data", cls.data, "--model", "cfm:hidden=16x2", "--epochs", 2, "--batch", 128, "--nll-rows", 4,
             "-o", cls.model, "--quiet")
@@ -186,11 +174,6 @@ class ContinuousFlows(ScratchCase):
         cls.labelled = cls.path("cfm_labels.safetensors")
         cli("fit", "--data", cls.data, "--labels", cls.labels, "--model", "cfm:hidden=16x2", "--epochs", 2,
             "--batch", 128, "--nll-rows", 4, "-o", cls.labelled, "--quiet")
-
-    def cli_logprob(self, model, *extra):
-        out = self.path("lp_cli.npy")
-        cli("logprob", "--model", model, "--data", self.data, "-o", out, "--quiet", *extra)
-        return np.load(out)[:, 0]
 
     def test_log_prob_and_sample_match_cli(self):
         m = varflow.load(self.model)
