@@ -164,6 +164,8 @@ _DECLS = {
     "vf_model_meta_free": (None, [ctypes.POINTER(ModelMeta)]),
     "vf_flow_log_prob_rows": (_S, [_P, _P, _P, _I64, c_real_p, c_real_p, _I64, c_real_p]),
     "vf_flow_sample_rows": (_S, [_P, _P, _P, _I64, c_real_p, _I64, ctypes.POINTER(Rng), c_real_p, c_real_p]),
+    "vf_flow_forward_rows": (_S, [_P, _P, _P, _I64, c_real_p, c_real_p, _I64, c_real_p, c_real_p]),
+    "vf_flow_inverse_rows": (_S, [_P, _P, _P, _I64, c_real_p, c_real_p, _I64, c_real_p, c_real_p]),
     # safetensors metadata (model.info)
     "vf_st_open": (_S, [_STR, ctypes.POINTER(_P)]),
     "vf_st_close": (None, [_P]),

@@ -209,6 +209,27 @@ class Flow(_Model):
                                                ctypes.byref(r), _lib.ptr(x, _lib.c_real), _lib.ptr(lp, _lib.c_real)))
         return (x, lp) if return_log_prob else x
 
+    def _map(self, fn, x, name, context):
+        self._live()
+        x = _lib.as_rows(x, name, self.dim, "model's dimension")
+        n = x.shape[0]
+        ctx, rows = self._context(context, n)
+        out, ladj = np.empty_like(x), np.empty(n, dtype=_lib.REAL)
+        if n:
+            _lib.check(fn(self._flow, self._params, None, n, _lib.ptr(x, _lib.c_real), _lib.ptr(ctx, _lib.c_real), rows,
+                          _lib.ptr(out, _lib.c_real), _lib.ptr(ladj, _lib.c_real)))
+        return out, ladj
+
+    def forward(self, x, context=None):
+        """Data to latent: (z [n, dim], log|det dz/dx| [n]) for the rows x [n, dim]
+        (vf_flow_forward_rows); log_prob(x) = base log-density of z + the log-determinant."""
+        return self._map(lib.vf_flow_forward_rows, x, "x", context)
+
+    def inverse(self, z, context=None):
+        """Latent to data: (x [n, dim], log|det dx/dz| [n]) for the rows z [n, dim]
+        (vf_flow_inverse_rows)."""
+        return self._map(lib.vf_flow_inverse_rows, z, "z", context)
+
     def save(self, path, info=None):
         """Write the model file atomically (vf_flow_save). The metadata keys of self.info other than
         the reserved "format", "format_version" and "flow" are kept; info (dict str -> str) replaces

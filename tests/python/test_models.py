@@ -48,6 +48,19 @@ class FlowModels(MoonsCase):
         assert_rel_close(self, lp, m.log_prob(s), 1e-4, "log-densities of the sampling pass")
         self.assertEqual(m.sample(0).shape, (0, 2))
 
+    def test_forward_and_inverse(self):
+        m = varflow.load(self.model)
+        z, ladj = m.forward(self.x)
+        self.assertEqual((z.shape, ladj.shape), (self.x.shape, (self.x.shape[0],)))
+        # the base is N(0, I): log p(x) = log N(z) + log|det dz/dx|
+        base = -0.5 * np.sum(z.astype(np.float64) ** 2, axis=1) - np.log(2 * np.pi)
+        assert_rel_close(self, base + ladj, m.log_prob(self.x), 1e-4, "change of variables")
+        back, ladj_inv = m.inverse(z)
+        np.testing.assert_allclose(back, self.x, atol=1e-4)
+        np.testing.assert_allclose(ladj_inv, -ladj, atol=1e-4)
+        with self.assertRaisesRegex(ValueError, "z has 3 columns"):
+            m.inverse(np.zeros((2, 3)))
+
     def test_info(self):
         m = varflow.load(self.model)
         self.assertEqual(m.dim, 2)
