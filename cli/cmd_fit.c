@@ -162,17 +162,6 @@ static int parse_args(int argc, char **argv, fit_args *a)
     return 0;
 }
 
-/* A contiguous [n, d] copy of table x. */
-static vf_real *copy_rows(const vf_tensor *x)
-{
-    int64_t n = x->shape[0], d = x->shape[1];
-    vf_real *out = malloc(sizeof(vf_real) * (size_t)(n * d > 0 ? n * d : 1));
-    if (!out) return NULL;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < d; j++) out[i * d + j] = x->data[i * x->stride[0] + j * x->stride[1]];
-    return out;
-}
-
 /* 1 when the folder that would hold path is writable. */
 static int output_dir_writable(const char *path)
 {
@@ -297,7 +286,7 @@ static int64_t train_rows(const fit_args *a, int64_t n)
 
 static int fit_run(int argc, char **argv)
 {
-    if (fit_cnf_is_spec(model_option(argc, argv))) return fit_cnf_run(argc, argv); /* continuous flows: fit_cnf.c */
+    if (vf_fit_is_cnf_spec(model_option(argc, argv))) return fit_cnf_run(argc, argv); /* continuous flows: fit_cnf.c */
     fit_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
@@ -321,7 +310,7 @@ static int fit_run(int argc, char **argv)
         if (read_data(a.valid, &xv) != 0 || (a.o.dequantize && check_integers(a.valid, &xv) != 0)) goto done;
         nv = xv.shape[0];
     }
-    if (!(data = copy_rows(&x)) || (a.valid && !(valid = copy_rows(&xv)))) {
+    if (!(data = fit_table_copy(&x)) || (a.valid && !(valid = fit_table_copy(&xv)))) {
         cli_runtime_error("fit", "out of memory");
         goto done;
     }

@@ -6,8 +6,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* 1 when spec's name (before ':') is cfm, otcfm, sbcfm, fm, rf, si or meanflow. */
-int fit_cnf_is_spec(const char *spec);
 /* The continuous-flow part of `varflow fit --help`. */
 void fit_cnf_help(FILE *out);
 /* `varflow fit` with such a --model; returns the exit code. */

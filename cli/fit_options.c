@@ -1,5 +1,6 @@
 /* fit_options.c — fit_parse_option (fit_options.h). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "fit_options.h"
@@ -36,4 +37,14 @@ int fit_parse_option(const char *cmd, const char *name, const char *v, vf_fit_op
         return 1;
     }
     return 0;
+}
+
+vf_real *fit_table_copy(const vf_tensor *x)
+{
+    int64_t n = x->shape[0], d = x->shape[1];
+    vf_real *out = malloc(sizeof(vf_real) * (size_t)(n * d > 0 ? n * d : 1));
+    if (!out) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) out[i * d + j] = x->data[i * x->stride[0] + j * x->stride[1]];
+    return out;
 }

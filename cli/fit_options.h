@@ -17,4 +17,7 @@
  * printing the usage error of command cmd (the caller returns 2). */
 int fit_parse_option(const char *cmd, const char *name, const char *v, vf_fit_options *o, int *have_epochs);
 
+/* A contiguous [n, d] copy of the table x [n, d] (any strides) for vf_fit_table; NULL when out of memory. */
+vf_real *fit_table_copy(const vf_tensor *x);
+
 #endif

@@ -1,6 +1,6 @@
 /* test_train_api.c — the one-call training API of vf_train.h: vf_fit_table fits a flow (and a
- * conditional flow), the handle saves, and the reloaded model's log-densities equal the in-memory
- * model's; the reported train NLL is the mean of those log-densities; the metadata is `varflow fit`'s;
+ * conditional flow) and a continuous flow (also class-conditional), the handle saves, and the
+ * reloaded model's log-densities equal the in-memory model's; the reported train NLL is the mean of those log-densities; the metadata is `varflow fit`'s;
  * bad input is an error with a message and no handle. */
 #include <math.h>
 #include <stdlib.h>
@@ -110,6 +110,60 @@ static void test_fit_conditional(void)
     vf_fitted_free(m);
 }
 
+/* Exact log-densities (rk4, 40 steps) of the first k rows of x under m and under the model loaded
+ * from path; returns the largest difference. */
+static double cnf_reload_gap(const vf_cnf_model *m, const char *path, const vf_real *x, const int64_t *labels, int k)
+{
+    vf_cnf_model *g = NULL;
+    CHECK_STATUS(vf_cnf_model_load(path, &g, NULL), VF_OK);
+    if (!g) return INFINITY;
+    vf_cnf_sample_options so = vf_cnf_sample_default_options();
+    so.ode.steps = 40;
+    vf_real a[32], b[32];
+    CHECK_STATUS(vf_cnf_model_log_prob(m, k, x, labels, &so, a, NULL), VF_OK);
+    CHECK_STATUS(vf_cnf_model_log_prob(g, k, x, labels, &so, b, NULL), VF_OK);
+    double gap = 0;
+    for (int i = 0; i < k; i++) gap = fmax(gap, fabs((double)a[i] - (double)b[i]));
+    CHECK(isfinite(gap));
+    vf_cnf_model_free(g);
+    return gap;
+}
+
+static void test_fit_cnf(void)
+{
+    static vf_real x[2 * N], ctx[N];
+    static int64_t labels[N];
+    make_data(x, ctx, 0);
+    for (int i = 0; i < N; i++) labels[i] = ctx[i] > 0;
+    vf_fit_table_options o = vf_fit_table_default_options();
+    o.fit.epochs = 4;
+    o.fit.batch = 128;
+    o.nll_rows = 20;
+    o.data_name = "toy";
+    vf_fitted *m = NULL;
+    vf_fit_result r;
+    CHECK_STATUS(vf_fit_table("otcfm:hidden=16x2", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r), VF_OK);
+    if (!m) return;
+    CHECK(vf_fitted_get_kind(m) == VF_FITTED_CNF && vf_fitted_flow(m) == NULL && vf_fitted_cnf(m) != NULL);
+    CHECK(r.train_rows == N - 60 && r.valid_rows == 60 && r.params == vf_fitted_param_count(m));
+    CHECK(isfinite(r.train_loss) && isfinite(r.valid_loss) && isfinite(r.train_nll) && isfinite(r.valid_nll));
+    CHECK(strcmp(vf_fitted_meta_get(m, "fit.spec"), "otcfm:hidden=16x2") == 0);
+    CHECK(vf_fitted_meta_get(m, "fit.train_loss") && vf_fitted_meta_get(m, "fit.source") == NULL);
+    /* standardized inside the model: the saved mean is the data's (about 10 and -5) */
+    CHECK(fabs((double)vf_fitted_cnf(m)->mean[0] - 10) < 1 && fabs((double)vf_fitted_cnf(m)->mean[1] + 5) < 1);
+    CHECK_STATUS(vf_fitted_save(m, path_of("cfm.safetensors")), VF_OK);
+    CHECK(cnf_reload_gap(vf_fitted_cnf(m), path_of("cfm.safetensors"), x, NULL, 16) == 0.0);
+    vf_fitted_free(m);
+
+    o.labels = labels; /* class-conditional */
+    CHECK_STATUS(vf_fit_table("cfm:hidden=16x2", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r), VF_OK);
+    if (!m) return;
+    CHECK(vf_fitted_cnf(m)->spec.field.classes == 2);
+    CHECK_STATUS(vf_fitted_save(m, path_of("cond_cfm.safetensors")), VF_OK);
+    CHECK(cnf_reload_gap(vf_fitted_cnf(m), path_of("cond_cfm.safetensors"), x, labels, 16) == 0.0);
+    vf_fitted_free(m);
+}
+
 /* The call fails with status want, a message, the stage and no handle. */
 static void expect_error(vf_status got, vf_status want, const vf_fitted *m, const vf_fit_result *r, vf_fit_stage stage,
                          const char *needle)
@@ -130,6 +184,10 @@ static void test_bad_input(void)
     vf_fit_result r;
     vf_status s = vf_fit_table("maf:widht=3", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
     expect_error(s, VF_ERR_ARG, m, &r, VF_FIT_STAGE_SPEC, "widht");
+    s = vf_fit_table("cfm:widht=3", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
+    expect_error(s, VF_ERR_ARG, m, &r, VF_FIT_STAGE_SPEC, "unknown key 'widht'");
+    s = vf_fit_table("cfm", x, N, 2, ctx, 1, NULL, 0, NULL, &o, &m, &r);
+    expect_error(s, VF_ERR_UNSUPPORTED, m, &r, VF_FIT_STAGE_INPUT, "context");
     s = vf_fit_table("nosuchflow", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
     expect_error(s, VF_ERR_ARG, m, &r, VF_FIT_STAGE_SPEC, "nosuchflow");
     s = vf_fit_table("maf", x, 0, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
@@ -155,6 +213,7 @@ int main(void)
     if (tmpdir_open("vf_train_api")) return 1;
     RUN(test_fit_flow);
     RUN(test_fit_conditional);
+    RUN(test_fit_cnf);
     RUN(test_bad_input);
     tmpdir_close();
     return vf_test_summary();

@@ -272,6 +272,18 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
 vf_status vf_cnf_mean_nll(const vf_cnf_model *m, const vf_real *x /* [n, d] */, const int64_t *labels /* [n] */,
                           int64_t n, int64_t limit, double *out);
 
+/* 1 when spec's name (before ':') is a continuous-flow objective: cfm, otcfm, sbcfm, fm, rf, si, meanflow. */
+int vf_fit_is_cnf_spec(const char *spec);
+
+/* A continuous-flow spec NAME[:key=value,...] for d columns and `classes` labels (0: unconditional)
+ * into s and MeanFlow's options mo, as `varflow fit --model` reads it. Keys: hidden=WxL or W1xW2x...,
+ * act, residual=0|1, time=input|sinusoidal, freq, sigma, coupling=independent|ot|sinkhorn, eps,
+ * iters, source=gaussian|student[:df=D], df, p_uncond (default 0.1 with classes), embed, score=0|1;
+ * meanflow also distinct, times=uniform|logit_normal, time_mu, time_sigma, weight_p, weight_c.
+ * VF_ERR_ARG with a message naming the key (without the spec) when it is malformed. */
+vf_status vf_cnf_spec_from_string(const char *spec, int64_t d, int64_t classes, vf_cnf_spec *s,
+                                  vf_meanflow_options *mo);
+
 /* ---- the reverse-KL loop of variational inference -----------------------------------------
  * Steps of a reverse-KL objective (vf_vi.h) with Adam, a cosine learning rate with linear warm-up,
  * gradient-norm clipping, progress reports, JSON log lines and checkpoints in the format above, so a
@@ -328,6 +340,7 @@ vf_status vf_fitted_from_flow(vf_flow *f, vf_params *p, vf_fitted **out);
 vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m);
 vf_flow *vf_fitted_flow(const vf_fitted *m);        /* borrowed; NULL for a continuous flow */
 vf_params *vf_fitted_params(const vf_fitted *m);    /* borrowed: the flow's (or the continuous flow's) store */
+vf_cnf_model *vf_fitted_cnf(const vf_fitted *m);    /* borrowed; NULL for a flow */
 int64_t vf_fitted_dim(const vf_fitted *m);
 int64_t vf_fitted_param_count(const vf_fitted *m);
 /* The value of metadata key (e.g. "fit.valid_nll"), or NULL. */
@@ -355,6 +368,15 @@ typedef struct vf_fit_table_options {
     vf_fitted *resume;          /* flows: continue this checkpoint's run (its model, loaded by the
                                  * caller, is trained in place; *out is not set) [NULL] */
     const vf_fit_state *resume_state;   /* with resume: the state vf_fit_checkpoint_read gave [NULL] */
+    /* continuous flows only */
+    const int64_t *labels;      /* [n] class labels 0..K-1: a class-conditional model (K = largest + 1) [NULL] */
+    const int64_t *valid_labels;    /* [nv] labels of valid's rows (needed with valid and labels) [NULL] */
+    const vf_real *source;      /* [source_rows, d] data-to-data transport: source rows drawn with
+                                 * replacement instead of the noise source [NULL] */
+    int64_t source_rows;
+    const char *source_name;    /* recorded as fit.source ["array"] */
+    int64_t nll_rows;           /* rows (training and validation each) for the exact NLLs at the end, when
+                                 * d <= 16 (not for meanflow or a data source); 0: none [1000] */
 } vf_fit_table_options;
 
 vf_fit_table_options vf_fit_table_default_options(void);
@@ -366,7 +388,13 @@ vf_fit_table_options vf_fit_table_default_options(void);
  * fit.lr, varflow_version, fit.standardize, [fit.dequantize,] fit.epochs, fit.steps, fit.train_nll,
  * fit.valid_nll). context [n, c] (valid_context [nv, c]) makes a conditional flow (c > 0; flows
  * only). On VF_OK *out is a new handle (free with vf_fitted_free); on failure r->error and
- * vf_last_error() say why and r->stage where. */
+ * vf_last_error() say why and r->stage where.
+ * A continuous-flow spec (vf_fit_is_cnf_spec) trains a vf_cnf_model by vf_cnf_fit on the
+ * standardized rows instead (labels, a data source: the options above; no dequantization, context
+ * or checkpoints), reports train_loss / valid_loss and the exact NLLs of up to o->nll_rows rows
+ * (r->train_nll, r->valid_nll; NAN when not computed), and records fit.spec, fit.data, fit.seed,
+ * fit.batch, fit.lr, fit.steps, fit.epochs, fit.train_loss, fit.valid_loss, fit.train_nll,
+ * fit.valid_nll, fit.standardize, varflow_version [, fit.source]. */
 vf_status vf_fit_table(const char *spec, const vf_real *x /* [n, d] */, int64_t n, int64_t d,
                        const vf_real *context /* [n, c] or NULL */, int64_t c,
                        const vf_real *valid /* [nv, d] or NULL */, int64_t nv,

@@ -11,6 +11,7 @@ vf_fit_table_options vf_fit_table_default_options(void)
     o.fit = vf_fit_default_options();
     o.valid_fraction = 0.1;
     o.standardize = 1;
+    o.nll_rows = 1000;
     return o;
 }
 

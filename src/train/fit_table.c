@@ -139,16 +139,6 @@ static vf_status close_log(const vf_fit_table_options *o, FILE *log, vf_fit_resu
     return bad ? vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path) : VF_OK;
 }
 
-static int is_cnf_spec(const char *spec)
-{
-    char name[32];
-    size_t k = strcspn(spec, ":");
-    if (k >= sizeof name) return 0;
-    memcpy(name, spec, k);
-    name[k] = '\0';
-    return vf_cnf_objective_from_name(name) >= 0;
-}
-
 vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d, const vf_real *context, int64_t c,
                        const vf_real *valid, int64_t nv, const vf_real *valid_context, const vf_fit_table_options *o,
                        vf_fitted **out, vf_fit_result *r)
@@ -160,7 +150,7 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
     if (out) *out = NULL;
     if (!o || !spec || !*spec || (!out && !o->resume))
         return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_ARG, "vf_fit_table: NULL options, spec or output");
-    if (is_cnf_spec(spec)) {
+    if (vf_fit_is_cnf_spec(spec)) {
         if (c > 0 || context) return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "continuous flows take "
                                                   "class labels, not a real-valued context");
         return vf__fit_table_cnf(spec, x, n, d, valid, nv, o, out, r);

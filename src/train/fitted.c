@@ -53,6 +53,7 @@ void vf_fitted_free(vf_fitted *m)
 
 vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m) { return m->kind; }
 vf_flow *vf_fitted_flow(const vf_fitted *m) { return m ? m->flow : NULL; }
+vf_cnf_model *vf_fitted_cnf(const vf_fitted *m) { return m ? m->cnf : NULL; }
 vf_params *vf_fitted_params(const vf_fitted *m) { return !m ? NULL : m->cnf ? m->cnf->params : m->params; }
 
 int64_t vf_fitted_dim(const vf_fitted *m)
