@@ -25,7 +25,11 @@ class FitTableOptions(ctypes.Structure):
     _fields_ = [("fit", FitOptions), ("valid_fraction", ctypes.c_double), ("standardize", ctypes.c_int),
                 ("valid_dim", ctypes.c_int64), ("data_name", ctypes.c_char_p), ("valid_name", ctypes.c_char_p),
                 ("log_path", ctypes.c_char_p), ("checkpoint", ctypes.c_char_p), ("resume", ctypes.c_void_p),
-                ("resume_state", ctypes.c_void_p)] + _lib._RESERVE
+                ("resume_state", ctypes.c_void_p),
+                # continuous flows
+                ("labels", _lib.c_int64_p), ("valid_labels", _lib.c_int64_p), ("source", _lib.c_real_p),
+                ("source_rows", ctypes.c_int64), ("source_name", ctypes.c_char_p),
+                ("nll_rows", ctypes.c_int64)] + _lib._RESERVE
 
 
 class FitResult(ctypes.Structure):
@@ -59,7 +63,7 @@ if HAVE_FIT:
     _d = lib.vf_fit_table_default_options()
     if not (_d.fit.epochs == 100 and _d.fit.batch == 512 and _d.fit.lr == 1e-3 and _d.fit.clip == 5
             and _d.fit.warmup == -1 and _d.fit.patience == 10 and _d.fit.checkpoint_every == 1
-            and _d.valid_fraction == 0.1 and _d.standardize == 1):
+            and _d.valid_fraction == 0.1 and _d.standardize == 1 and _d.nll_rows == 1000):
         raise ImportError("varflow: vf_fit_table_options of %s does not match this binding's; rebuild the library "
                           "from the same sources" % _lib.LIB_PATH)
 
@@ -84,12 +88,17 @@ def _cnf_through_file(fitted):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def fit(x, model="nsf", valid=None, context=None, valid_context=None, epochs=100, steps=0, batch=512, lr=1e-3,
-        weight_decay=0.0, clip=5.0, warmup=-1, patience=10, seed=0, valid_fraction=0.1, standardize=True,
-        dequantize=False, log=None, checkpoint=None, name="array"):
+def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=None, valid_labels=None, source=None,
+        epochs=100, steps=0, batch=512, lr=1e-3, weight_decay=0.0, clip=5.0, warmup=-1, patience=10, seed=0,
+        valid_fraction=0.1, standardize=True, dequantize=False, nll_rows=1000, log=None, checkpoint=None,
+        name="array"):
     """Fit the model named by `model` to the rows of x [n, d] and return it (vf_fit_table: what
     `varflow fit` does, with the same defaults): a flow preset ("maf", "nsf:transforms=5,hidden=128x2",
-    "realnvp", ...) fitted by maximum likelihood gives a Flow.
+    "realnvp", ...) fitted by maximum likelihood gives a Flow; a continuous-flow objective ("cfm",
+    "otcfm:hidden=64x3", "sbcfm", "fm", "rf", "si", "meanflow") trained by flow matching gives a
+    ContinuousFlow. Continuous flows also take labels [n] (ints 0..K-1: a class-conditional model;
+    valid_labels [nv] with valid), source [m, d] (data-to-data transport from these rows) and
+    nll_rows (rows whose exact NLL is reported at the end, d <= 16; 0: none).
 
     valid [nv, d]: validation rows (default: valid_fraction of x's rows held out by a seeded shuffle;
     valid_fraction=0: none, the last epoch's parameters are kept). context [n, c] (and valid_context
@@ -101,7 +110,7 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, epochs=100
 
     The returned model's info holds the fit.* metadata `varflow fit` writes and its fit_result the
     summary (train_nll, valid_nll in nats per row, steps, epochs, best_epoch, stopped_early, seconds,
-    train_rows, valid_rows, params). A failure raises VarflowError with the library's message (and
+    train_rows, valid_rows, params; continuous flows also train_loss, valid_loss). A failure raises VarflowError with the library's message (and
     e.stage: "input", "spec", "standardize", "init", "train" or "log").
 
         m = varflow.fit(x, model="nsf:transforms=4", epochs=50, seed=1)
@@ -130,6 +139,17 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, epochs=100
                 raise ValueError("valid_context has %d rows but valid has %d" % (cv.shape[0], vs.shape[0]))
     elif valid_context is not None:
         raise ValueError("valid_context without context")
+    lab = vlab = src = None
+    if labels is not None:
+        lab = _lib.as_labels(labels, n)
+        if vs is not None:
+            if valid_labels is None:
+                raise ValueError("a labelled fit with valid= needs valid_labels= [nv]")
+            vlab = _lib.as_labels(valid_labels, vs.shape[0], "valid_labels")
+    elif valid_labels is not None:
+        raise ValueError("valid_labels without labels")
+    if source is not None:
+        src = _lib.as_rows(source, "source", d, "dimension of x")
     o = lib.vf_fit_table_default_options()
     f = o.fit
     f.epochs, f.steps, f.batch = _lib.count(epochs, "epochs"), _lib.count(steps, "steps"), _lib.count(batch, "batch")
@@ -138,6 +158,10 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, epochs=100
     f.seed, f.dequantize = _lib.seed_value(seed), int(bool(dequantize))
     o.valid_fraction, o.standardize = float(valid_fraction), int(bool(standardize))
     o.valid_dim = d if vs is not None else 0
+    o.labels, o.valid_labels = _lib.ptr(lab, ctypes.c_int64), _lib.ptr(vlab, ctypes.c_int64)
+    if src is not None:
+        o.source, o.source_rows = _lib.ptr(src, _lib.c_real), src.shape[0]
+    o.nll_rows = _lib.count(nll_rows, "nll_rows")
     keep = [str(name).encode()]  # the strings must outlive the call
     o.data_name = keep[0]
     if vs is not None:

@@ -67,6 +67,25 @@ class Fit(MoonsCase):
         with self.assertRaisesRegex(ValueError, "valid_context"):
             varflow.fit(self.x, model="maf", context=c, valid=self.x[:10])
 
+    def test_continuous_flow_same_as_the_cli(self):
+        lab = (self.x[:, 0] > 0.5).astype(np.int64)
+        lab_file = self.path("labels.npy")
+        np.save(lab_file, lab.astype(np.float64).reshape(-1, 1))
+        m = varflow.fit(self.x, model="cfm:hidden=16x2", labels=lab, epochs=2, batch=100, seed=3, nll_rows=20,
+                        name="moons.npy")
+        self.assertIsInstance(m, varflow.ContinuousFlow)
+        self.assertEqual((m.objective, m.classes), ("cfm", 2))
+        path = self.path("cfm_cli.safetensors")
+        r = cli_json("fit", "--data", self.data, "--labels", lab_file, "--model", "cfm:hidden=16x2", "--epochs", 2,
+                     "--batch", 100, "--seed", 3, "--nll-rows", 20, "-o", path)
+        assert_rel_close(self, m.log_prob(self.x, labels=lab, steps=8),
+                         self.cli_logprob(path, "--steps", 8, "--labels", lab_file), 1e-6, "fitted cfm vs CLI")
+        self.assertAlmostEqual(m.fit_result["valid_loss"], r["valid_loss"], delta=1e-7 * abs(r["valid_loss"]))
+        self.assertEqual(m.info["fit.spec"], "cfm:hidden=16x2")
+        self.assertEqual(m.architecture["objective"], "cfm")
+        with self.assertRaisesRegex(ValueError, "valid_labels"):
+            varflow.fit(self.x, model="cfm", labels=lab, valid=self.x[:10])
+
     def test_errors(self):
         with self.assertRaisesRegex(varflow.VarflowError, "unknown flow") as e:
             varflow.fit(self.x, model="bogus")
