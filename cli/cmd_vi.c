@@ -1,14 +1,15 @@
 /* cmd_vi.c — `varflow vi`: fits a normalizing flow to an unnormalized target density by reverse KL
  * (vf_vi.h), then reports the importance-sampling estimates (log Z, ESS, k-hat) and saves the flow as
- * an ordinary model file. The loop is in vi_loop.c; checkpoints use fit_checkpoint.c's format. */
+ * an ordinary model file. The work is the library's vf_vi_run (vf_train.h); this file checks a
+ * --resume checkpoint against the run, writes the files and prints. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "progress.h"
 
-#define VI_DEFAULT_FLOW "nsf_coupling:transforms=8,hidden=64x2,bins=8,bound=5"
-#define VI_DEFAULT_FLOW_1D "nsf:transforms=4,hidden=64x2,bins=8,bound=5"
+#define VI_DEFAULT_FLOW VF_VI_DEFAULT_FLOW
+#define VI_DEFAULT_FLOW_1D VF_VI_DEFAULT_FLOW_1D
 #define VI_DEFAULT_IS 10000
 
 static void vi_help(FILE *out)
@@ -143,76 +144,42 @@ static int parse_args(int argc, char **argv, vi_args *a)
     return 0;
 }
 
-/* The run's settings as metadata (checked on --resume). */
+/* The settings a --resume checkpoint must share with this run: keys [6] -> values. */
 typedef struct vi_meta {
-    const char *keys[24], *values[24];
-    int64_t n;
-    char seed[32], batch[32], lr[40], box[40], steps[32], text[8][40];
+    const char *keys[6], *values[6];
+    char seed[32], batch[32], box[40];
 } vi_meta;
 
-static void settings_meta(const vi_args *a, const char *flow, vi_meta *m)
+static void resume_settings(const vi_args *a, const char *flow, vi_meta *m)
 {
     snprintf(m->seed, sizeof m->seed, "%llu", (unsigned long long)a->o.seed);
     snprintf(m->batch, sizeof m->batch, "%lld", (long long)a->o.batch);
-    snprintf(m->lr, sizeof m->lr, "%g", a->o.lr);
     snprintf(m->box, sizeof m->box, "%g", a->box);
-    snprintf(m->steps, sizeof m->steps, "%lld", (long long)a->o.steps);
-    const char *keys[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.lr", "vi.box", "vi.steps",
-                          "varflow_version"};
-    const char *values[] = {a->target, flow, vf_vi_objective_name(a->o.objective), m->seed, m->batch, m->lr, m->box,
-                            m->steps, vf_version()};
-    m->n = (int64_t)(sizeof keys / sizeof keys[0]);
-    for (int64_t i = 0; i < m->n; i++) {
+    const char *keys[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.box"};
+    const char *values[] = {a->target, flow, vf_vi_objective_name(a->o.objective), m->seed, m->batch, m->box};
+    for (int i = 0; i < 6; i++) {
         m->keys[i] = keys[i];
         m->values[i] = values[i];
     }
 }
 
-/* A new flow for the target: [atanh box map,] the preset; finalized. 0 or the exit code printed. */
-static int new_flow(const vi_args *a, const char *spec, int64_t d, vf_params **pp, vf_flow **fp)
-{
-    vf_params *p = vf_params_new();
-    if (!p) return cli_runtime_error("vi", "out of memory");
-    vf_status s;
-    if (a->box > 0) {
-        vf_tanh_params tp = vf_tanh_default_params(d);
-        tp.scale = a->box;
-        vf_transform *lead = NULL;
-        s = vf_atanh_new(p, "transforms.0", &tp, &lead);
-        if (s == VF_OK) s = vf_flow_from_spec_after(spec, d, 0, 1, &lead, p, fp);
-    } else {
-        s = vf_flow_from_spec(spec, d, 0, p, fp);
-    }
-    if (s == VF_OK) s = vf_params_finalize(p, a->o.seed);
-    if (s != VF_OK) {
-        int rc = s == VF_ERR_ARG ? cli_usage_error("vi", "--flow %s: %s", spec, vf_last_error())
-                                 : cli_runtime_error("vi", "%s", vf_last_error());
-        vf_flow_free(*fp);
-        *fp = NULL;
-        vf_params_free(p);
-        return rc;
-    }
-    *pp = p;
-    return 0;
-}
-
 /* --resume: the flow and state from the checkpoint, checked against this run's settings. */
-static int load_resume(const vi_args *a, const vi_meta *want, int64_t d, vf_params **p, vf_flow **flow,
-                       vf_model_meta *meta, vf_fit_state *st)
+static int load_resume(const vi_args *a, const vi_meta *want, int64_t d, vf_fitted **model, vf_model_meta *meta,
+                       vf_fit_state *st)
 {
-    if (vf_flow_load(a->resume, p, flow, meta) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
-    if (vf_fit_checkpoint_read(a->resume, meta, *p, st) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
-    if (vf_flow_dim(*flow) != d)
+    vf_params *p = NULL;
+    vf_flow *flow = NULL;
+    if (vf_flow_load(a->resume, &p, &flow, meta) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
+    if (vf_fitted_from_flow(flow, p, model) != VF_OK) return cli_runtime_error("vi", "%s", vf_last_error());
+    if (vf_fit_checkpoint_read(a->resume, meta, p, st) != VF_OK) return cli_runtime_error("vi", "--resume: %s", vf_last_error());
+    if (vf_flow_dim(flow) != d)
         return cli_runtime_error("vi", "--resume %s: the checkpoint's flow has dimension %lld but target %s has %lld",
-                                 a->resume, (long long)vf_flow_dim(*flow), a->target, (long long)d);
-    static const char *const must[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.box", NULL};
-    for (int k = 0; must[k]; k++) {
-        const char *have = vf_model_meta_get(meta, must[k]), *w = NULL;
-        for (int64_t i = 0; i < want->n; i++)
-            if (strcmp(want->keys[i], must[k]) == 0) w = want->values[i];
+                                 a->resume, (long long)vf_flow_dim(flow), a->target, (long long)d);
+    for (int k = 0; k < 6; k++) {
+        const char *have = vf_model_meta_get(meta, want->keys[k]), *w = want->values[k];
         if (!have || !w || strcmp(have, w) != 0)
             return cli_runtime_error("vi", "--resume %s: the checkpoint was made with %s %s, this run has %s", a->resume,
-                                     must[k], have ? have : "(none)", w ? w : "(none)");
+                                     want->keys[k], have ? have : "(none)", w);
     }
     return 0;
 }
@@ -249,99 +216,51 @@ static int vi_run(int argc, char **argv)
     vf_status s = vf_target_from_spec(a.target, &target);
     if (s == VF_ERR_ARG) return cli_usage_error("vi", "--target %s: %s", a.target, vf_last_error());
     if (s != VF_OK) return cli_runtime_error("vi", "--target %s: %s", a.target, vf_last_error());
-    int64_t d = target.dim;
-    if (!a.have_box && (strcmp(target.name, "u2") == 0 || strcmp(target.name, "u3") == 0 || strcmp(target.name, "u4") == 0))
-        a.box = 4;
+    int64_t d = target.dim, n = a.is_samples;
+    if (!a.have_box) a.box = vf_vi_default_box(&target);
     const char *spec = a.flow ? a.flow : d >= 2 ? VI_DEFAULT_FLOW : VI_DEFAULT_FLOW_1D;
-    vf_params *p = NULL;
-    vf_flow *flow = NULL;
-    vf_vi *v = NULL;
-    FILE *log = NULL;
+    vf_fitted *model = NULL, *resumed = NULL;
     vf_model_meta meta = {0, NULL, NULL};
     vf_fit_state state;
     memset(&state, 0, sizeof state);
     vf_real *x = NULL;
-    double *logw = NULL, *lq = NULL;
+    double *logw = NULL;
     rc = 1;
     if (!cli_output_dir_writable(a.output)) {
         cli_runtime_error("vi", "cannot write %s: its folder is not writable", a.output);
         goto done;
     }
     vi_meta m;
-    settings_meta(&a, spec, &m);
-    rc = a.resume ? load_resume(&a, &m, d, &p, &flow, &meta, &state) : new_flow(&a, spec, d, &p, &flow);
-    if (rc) goto done;
+    resume_settings(&a, spec, &m);
+    if (a.resume && (rc = load_resume(&a, &m, d, &resumed, &meta, &state)) != 0) goto done;
     rc = 1;
-    if (a.resume) a.o.resume = &state;
-    if (vf_vi_new(flow, p, &target, &v) != VF_OK) {
-        cli_runtime_error("vi", "%s", vf_last_error());
-        goto done;
-    }
-    vf_fit_ckpt ck = {a.checkpoint, flow, p, m.n, m.keys, m.values, a.o.batch, d};
-    if (a.checkpoint) {
-        a.o.checkpoint = vf_fit_checkpoint_write;
-        a.o.checkpoint_ctx = &ck;
-    }
-    if (a.log && !(log = fopen(a.log, a.resume ? "a" : "w"))) {
-        cli_runtime_error("vi", "cannot write %s", a.log);
-        goto done;
-    }
-    vf_vi_result r;
-    if (vf_vi_train(v, p, &a.o, log, &r) != VF_OK) {
-        cli_runtime_error("vi", "%s%s%s", r.error, a.checkpoint ? "; the last good checkpoint is " : "",
-                          a.checkpoint ? a.checkpoint : "");
-        goto done;
-    }
-    if (log) {
-        int bad = ferror(log);
-        bad |= fclose(log) != 0;
-        log = NULL;
-        if (bad) {
-            cli_runtime_error("vi", "cannot write %s", a.log);
-            goto done;
-        }
-    }
-    /* the importance-sampling estimates, from a generator of their own */
-    int64_t n = a.is_samples;
-    x = malloc(sizeof(vf_real) * (size_t)(n * d));
-    logw = malloc(sizeof(double) * (size_t)n);
-    lq = malloc(sizeof(double) * (size_t)n);
-    if (!x || !logw || !lq) {
+    if (a.samples && (!(x = malloc(sizeof(vf_real) * (size_t)(n * d))) || !(logw = malloc(sizeof(double) * (size_t)n)))) {
         cli_runtime_error("vi", "out of memory for %lld draws", (long long)n);
         goto done;
     }
-    vf_rng rng;
-    vf_rng_init(&rng, a.o.seed, 23);
-    vf_is_stats st;
-    if (vf_vi_draw(v, n, &rng, x, logw, NULL, NULL) != VF_OK || vf_is_summarize(n, logw, &st) != VF_OK) {
-        cli_runtime_error("vi", "importance sampling: %s", vf_last_error());
+    vf_vi_run_options o = vf_vi_run_default_options();
+    o.vi = a.o;
+    o.box = a.box;
+    o.is_samples = n;
+    o.target_spec = a.target;
+    o.log_path = a.log;
+    o.checkpoint = a.checkpoint;
+    o.resume = resumed;
+    o.resume_state = resumed ? &state : NULL;
+    o.draws = x;
+    o.log_weights = logw;
+    vf_vi_summary st;
+    if (vf_vi_run(&target, spec, &o, &model, &st) != VF_OK) {
+        if (st.stage == VF_FIT_STAGE_SPEC) rc = cli_usage_error("vi", "--flow %s: %s", spec, st.error);
+        else if (st.stage == VF_FIT_STAGE_TRAIN)
+            cli_runtime_error("vi", "%s%s%s", st.error, a.checkpoint ? "; the last good checkpoint is " : "",
+                              a.checkpoint ? a.checkpoint : "");
+        else cli_runtime_error("vi", "%s", st.error);
         goto done;
     }
+    if (resumed) model = resumed, resumed = NULL;
     if (a.samples && write_samples(a.samples, n, d, x, logw)) goto done;
-    double fwd = NAN;
-    if (target.sample) { /* forward ESS from exact draws of the target */
-        if (vf_target_sample(&target, n, &rng, x) != VF_OK || vf_vi_log_q(v, n, x, lq) != VF_OK ||
-            vf_target_scores(&target, n, x, logw, NULL) != VF_OK) {
-            cli_runtime_error("vi", "forward ESS: %s", vf_last_error());
-            goto done;
-        }
-        for (int64_t i = 0; i < n; i++) logw[i] -= lq[i];
-        if (vf_is_forward_ess(n, logw, &fwd) != VF_OK) fwd = NAN; /* q = 0 at a draw of p: no estimate */
-    }
-    char num[8][40];
-    snprintf(num[0], 40, "%.9g", st.elbo);
-    snprintf(num[1], 40, "%.9g", st.log_z);
-    snprintf(num[2], 40, "%.9g", st.log_z_stderr);
-    snprintf(num[3], 40, "%.9g", st.ess_fraction);
-    snprintf(num[4], 40, "%.9g", st.khat);
-    snprintf(num[5], 40, "%lld", (long long)r.steps);
-    snprintf(num[6], 40, "%.9g", r.loss);
-    const char *rk[] = {"vi.elbo", "vi.log_z", "vi.log_z_stderr", "vi.ess_fraction", "vi.khat", "vi.steps_done", "vi.loss"};
-    for (int i = 0; i < 7; i++) {
-        m.keys[m.n] = rk[i];
-        m.values[m.n++] = num[i];
-    }
-    if (vf_flow_save(flow, p, a.output, m.n, m.keys, m.values) != VF_OK) {
+    if (vf_fitted_save(model, a.output) != VF_OK) {
         const char *msg = vf_last_error();
         if (strstr(msg, a.output)) cli_runtime_error("vi", "%s", msg);
         else cli_runtime_error("vi", "cannot write %s: %s", a.output, msg);
@@ -359,34 +278,31 @@ static int vi_run(int argc, char **argv)
         json_num("ess", st.ess, 1);
         json_num("ess_fraction", st.ess_fraction, 1);
         json_num("khat", st.khat, 1);
-        json_num("forward_ess_fraction", fwd, 1);
-        json_num("log_z_true", target.has_log_z ? target.log_z : NAN, 1);
-        json_num("loss", r.loss, 1);
+        json_num("forward_ess_fraction", st.forward_ess_fraction, 1);
+        json_num("log_z_true", st.log_z_true, 1);
+        json_num("loss", st.loss, 1);
         printf(",\"steps\":%lld,\"seconds\":%.3f,\"params\":%lld,\"is_samples\":%lld,\"paused\":%s,\"model\":",
-               (long long)r.steps, r.seconds, (long long)vf_params_size(p), (long long)n, r.paused ? "true" : "false");
+               (long long)st.steps, st.seconds, (long long)st.params, (long long)n, st.paused ? "true" : "false");
         cli_json_string(stdout, a.output);
         fputs("}\n", stdout);
     } else if (!a.common.quiet) {
         printf("fitted %s (%lld parameters) to %s by %s: %lld steps in %.1f s, loss (-ELBO) %.4f over the last steps\n",
-               spec, (long long)vf_params_size(p), a.target, vf_vi_objective_name(a.o.objective), (long long)r.steps,
-               r.seconds, r.loss);
+               spec, (long long)st.params, a.target, vf_vi_objective_name(a.o.objective), (long long)st.steps,
+               st.seconds, st.loss);
         printf("importance sampling, %lld draws: ELBO %.4f +- %.4f, log Z %.4f +- %.4f", (long long)n, st.elbo,
                st.elbo_stderr, st.log_z, st.log_z_stderr);
         if (target.has_log_z) printf(" (true %.4f)", target.log_z);
         printf(", ESS %.0f (%.1f%%), k-hat %.2f", st.ess, 100 * st.ess_fraction, st.khat);
-        if (isfinite(fwd)) printf(", forward ESS %.1f%%", 100 * fwd);
+        if (isfinite(st.forward_ess_fraction)) printf(", forward ESS %.1f%%", 100 * st.forward_ess_fraction);
         printf("\nwrote %s%s%s\n", a.output, a.samples ? " and " : "", a.samples ? a.samples : "");
-        if (r.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
+        if (st.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
     rc = 0;
 done:
-    if (log) fclose(log);
     free(x);
     free(logw);
-    free(lq);
-    vf_vi_free(v);
-    vf_flow_free(flow);
-    vf_params_free(p);
+    vf_fitted_free(model);
+    vf_fitted_free(resumed);
     vf_model_meta_free(&meta);
     vf_fit_state_free(&state);
     vf_target_free(&target);

@@ -1,7 +1,8 @@
 /* test_train_api.c — the one-call training API of vf_train.h: vf_fit_table fits a flow (and a
  * conditional flow) and a continuous flow (also class-conditional), the handle saves, and the
  * reloaded model's log-densities equal the in-memory model's; the reported train NLL is the mean of those log-densities; the metadata is `varflow fit`'s;
- * bad input is an error with a message and no handle. */
+ * vf_vi_run on a Gaussian target estimates its known log Z within the reported standard error and its
+ * saved flow is the q of its draws; bad input is an error with a message and no handle. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,63 @@ static void test_fit_cnf(void)
     vf_fitted_free(m);
 }
 
+static void test_vi_run(void)
+{
+    vf_target t;
+    CHECK_STATUS(vf_target_from_spec("gauss:d=2", &t), VF_OK);
+    CHECK(t.has_log_z);
+    vf_vi_run_options o = vf_vi_run_default_options();
+    o.vi.steps = 300;
+    o.vi.batch = 128;
+    o.vi.lr = 3e-3;
+    o.vi.seed = 7;
+    o.is_samples = 4000;
+    static vf_real draws[4000 * 2];
+    static double logw[4000];
+    o.draws = draws;
+    o.log_weights = logw;
+    vf_fitted *m = NULL;
+    vf_vi_summary s;
+    CHECK_STATUS(vf_vi_run(&t, "maf:transforms=2,hidden=16x2", &o, &m, &s), VF_OK);
+    if (m) {
+        printf("vi: log Z %g +- %g (true %g), ESS %.3f\n", s.log_z, s.log_z_stderr, t.log_z, s.ess_fraction);
+        /* log Z from the reported standard error: within 4 of them (plus float rounding) of the truth */
+        CHECK_MSG(fabs(s.log_z - t.log_z) < 4 * s.log_z_stderr + 1e-3, "log Z %g +- %g, true %g", s.log_z,
+                  s.log_z_stderr, t.log_z);
+        CHECK(s.log_z_stderr > 0 && s.log_z_stderr < 0.05 && s.ess_fraction > 0.5 && s.elbo <= s.log_z);
+        CHECK(s.steps == 300 && s.is_samples == 4000 && s.params == vf_fitted_param_count(m) && s.box == 0);
+        CHECK(isfinite(s.forward_ess_fraction) && s.log_z_true == t.log_z);
+        CHECK(strcmp(vf_fitted_meta_get(m, "vi.target"), "gauss") == 0);
+        double mean = 0;
+        for (int i = 0; i < 4000; i++) mean += logw[i] / 4000;
+        CHECK_NEAR(mean, s.elbo, 1e-9 * (1 + fabs(mean)));
+        /* the saved flow is the trained q: log q of the draws = log p~ - log w */
+        CHECK_STATUS(vf_fitted_save(m, path_of("vi.safetensors")), VF_OK);
+        vf_params *p = NULL;
+        vf_flow *f = NULL;
+        CHECK_STATUS(vf_flow_load(path_of("vi.safetensors"), &p, &f, NULL), VF_OK);
+        static vf_real lq[64];
+        static double lp[64];
+        if (f) {
+            CHECK_STATUS(vf_flow_log_prob_rows(f, p, NULL, 64, draws, NULL, 0, lq), VF_OK);
+            CHECK_STATUS(vf_target_scores(&t, 64, draws, lp, NULL), VF_OK);
+            double gap = 0;
+            for (int i = 0; i < 64; i++) gap = fmax(gap, fabs(lp[i] - (double)lq[i] - logw[i]));
+            CHECK_MSG(gap < 1e-3, "log w gap %g", gap);
+        }
+        vf_flow_free(f);
+        vf_params_free(p);
+        vf_fitted_free(m);
+    }
+    m = NULL;
+    vf_status st = vf_vi_run(&t, "maf:widht=2", &o, &m, &s);
+    CHECK(st == VF_ERR_ARG && m == NULL && s.stage == VF_FIT_STAGE_SPEC && strstr(s.error, "widht"));
+    o.is_samples = 1;
+    st = vf_vi_run(&t, NULL, &o, &m, &s);
+    CHECK(st == VF_ERR_ARG && m == NULL && s.stage == VF_FIT_STAGE_INPUT && strstr(s.error, "is_samples"));
+    vf_target_free(&t);
+}
+
 /* The call fails with status want, a message, the stage and no handle. */
 static void expect_error(vf_status got, vf_status want, const vf_fitted *m, const vf_fit_result *r, vf_fit_stage stage,
                          const char *needle)
@@ -214,6 +272,7 @@ int main(void)
     RUN(test_fit_flow);
     RUN(test_fit_conditional);
     RUN(test_fit_cnf);
+    RUN(test_vi_run);
     RUN(test_bad_input);
     tmpdir_close();
     return vf_test_summary();

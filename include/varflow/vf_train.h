@@ -15,6 +15,12 @@
  *   vf_flow *f = vf_fitted_flow(m);  vf_params *p = vf_fitted_params(m);   // borrowed
  *   vf_fitted_free(m);
  *
+ *   vf_target t;  vf_target_from_spec("gauss:d=2", &t);          // variational inference, the same way
+ *   vf_vi_run_options vo = vf_vi_run_default_options();  vo.vi.steps = 500;
+ *   vf_vi_summary vs;
+ *   if (vf_vi_run(&t, NULL, &vo, &m, &vs) == VF_OK) printf("log Z %g +- %g\n", vs.log_z, vs.log_z_stderr);
+ *   vf_fitted_free(m);  vf_target_free(&t);
+ *
  * The spec decides the kind of model: a flow preset (vf_presets.h: "maf", "nsf", ...) gives a
  * normalizing flow fitted by maximum likelihood (VF_FITTED_FLOW: vf_fitted_flow, vf_fitted_params);
  * a continuous-flow objective ("cfm", "otcfm", "sbcfm", "fm", "rf", "si", "meanflow") gives a
@@ -133,7 +139,8 @@ typedef enum vf_fit_stage {
     VF_FIT_STAGE_STANDARDIZE,   /* the standardization statistics (e.g. a non-finite value) */
     VF_FIT_STAGE_INIT,          /* the data-dependent initialization */
     VF_FIT_STAGE_TRAIN,         /* the loop (divergence, a checkpoint that could not be written) */
-    VF_FIT_STAGE_LOG            /* the log file could not be opened or written */
+    VF_FIT_STAGE_LOG,           /* the log file could not be opened or written */
+    VF_FIT_STAGE_ESTIMATE       /* vf_vi_run: the importance-sampling estimates after training */
 } vf_fit_stage;
 
 typedef struct vf_fit_result {
@@ -400,6 +407,59 @@ vf_status vf_fit_table(const char *spec, const vf_real *x /* [n, d] */, int64_t 
                        const vf_real *valid /* [nv, d] or NULL */, int64_t nv,
                        const vf_real *valid_context /* [nv, c] or NULL */, const vf_fit_table_options *o,
                        vf_fitted **out, vf_fit_result *r);
+
+/* ---- variational inference in one call --------------------------------------------------- */
+#define VF_VI_DEFAULT_FLOW "nsf_coupling:transforms=8,hidden=64x2,bins=8,bound=5"
+#define VF_VI_DEFAULT_FLOW_1D "nsf:transforms=4,hidden=64x2,bins=8,bound=5"
+
+typedef struct vf_vi_run_options {
+    vf_vi_options vi;           /* the loop (steps, batch, lr, objective, seed, progress, ...) */
+    double box;                 /* > 0: a scaled tanh last in the sampling direction, so every draw lies in
+                                 * (-box, box)^d; 0: none; < 0: vf_vi_default_box [-1] */
+    int64_t is_samples;         /* draws for the importance-sampling estimates (>= 2) [10000] */
+    const char *target_spec;    /* recorded as vi.target [NULL: the target's name] */
+    const char *log_path;       /* a JSON line every vi.log_every steps: step, loss, lr, seconds [NULL] */
+    const char *checkpoint;     /* write checkpoints (the format of vf_fit_checkpoint_write) here [NULL] */
+    vf_fitted *resume;          /* continue this checkpoint's run in place (*out is not set) [NULL] */
+    const vf_fit_state *resume_state;   /* with resume: its state [NULL] */
+    vf_real *draws;             /* [is_samples, d] or NULL: receives the importance-sampling draws of q */
+    double *log_weights;        /* [is_samples] or NULL: their log p~(x) - log q(x) */
+} vf_vi_run_options;
+
+typedef struct vf_vi_summary {
+    double elbo, elbo_stderr;   /* mean log weight and its standard error */
+    double log_z, log_z_stderr; /* log mean weight, delta-method standard error */
+    double ess, ess_fraction;   /* (sum w)^2 / sum w^2 and that over is_samples */
+    double khat;                /* PSIS k-hat (above 0.7: the estimates are not reliable) */
+    double forward_ess_fraction;    /* from exact draws of the target (NAN when it has none) */
+    double log_z_true;          /* the target's known log Z (NAN when unknown) */
+    double loss;                /* mean loss (-ELBO) of the last 100 training steps */
+    int64_t steps;              /* optimizer steps done in all */
+    int paused;                 /* 1 when vi.stop_after ended the run early */
+    double seconds;             /* training time */
+    int64_t params;             /* the flow's parameter count */
+    int64_t is_samples;         /* draws behind the estimates */
+    double box;                 /* the box used (0: none) */
+    char flow[256];             /* the flow spec used */
+    vf_fit_stage stage;         /* where it failed (VF_FIT_STAGE_NONE on success) */
+    char error[512];            /* on failure: what went wrong (also in vf_last_error()) */
+} vf_vi_summary;
+
+vf_vi_run_options vf_vi_run_default_options(void);
+/* The box `varflow vi` puts on target t by default: 4 for u2, u3, u4 (which live on [-4, 4]^2), else 0. */
+double vf_vi_default_box(const vf_target *t);
+
+/* Fits a flow q to the unnormalized density of t by reverse KL, as `varflow vi` does: the flow of
+ * flow_spec (NULL: VF_VI_DEFAULT_FLOW, in 1-D VF_VI_DEFAULT_FLOW_1D) for t->dim, behind the box map
+ * when o->box > 0, initialized from o->vi.seed; vf_vi_train; then o->is_samples draws of q (a
+ * generator of their own, stream 23) for the importance-sampling summary, and the forward ESS from
+ * exact draws when t has a sampler. The model's metadata: vi.target, vi.flow, vi.objective, vi.seed,
+ * vi.batch, vi.lr, vi.box, vi.steps, varflow_version, vi.elbo, vi.log_z, vi.log_z_stderr,
+ * vi.ess_fraction, vi.khat, vi.steps_done, vi.loss. On VF_OK *out is a new handle (a flow; save it
+ * with vf_fitted_save); on failure s->error and vf_last_error() say why, s->stage where
+ * (VF_FIT_STAGE_SPEC: a bad flow spec). t is borrowed. */
+vf_status vf_vi_run(const vf_target *t, const char *flow_spec, const vf_vi_run_options *o, vf_fitted **out,
+                    vf_vi_summary *s);
 
 #ifdef __cplusplus
 }
