@@ -9,6 +9,7 @@ Python: a ctypes binding over the C library libvarflow.so (numpy arrays in, nump
     varflow.eval("w2", s, x)                    # emd, w2, sinkhorn, sinkhorn_div, sw, mmd, energy, ksd
     t = varflow.Target("funnel:d=10")           # or Target(f, dim=d) with f(x) -> (logp, grad)
     m = varflow.fit(x, model="nsf", epochs=50)  # what `varflow fit` does, on an array
+    q = varflow.vi("funnel:d=10", steps=2000)   # what `varflow vi` does; q.vi_result["log_z"]
 
 The library is found at $VARFLOW_LIB (a path to libvarflow.so), next to this package, or by
 ctypes.util.find_library("varflow"); its scalar type (float or double build) is varflow.real_dtype,
@@ -22,9 +23,9 @@ from ._lib import VarflowError, lib as _clib
 from ._metrics import METRICS, eval
 from ._models import ContinuousFlow, Flow, load
 from ._target import Target
-from ._train import fit
+from ._train import fit, vi
 
-__all__ = ["load", "fit", "Flow", "ContinuousFlow", "Target", "eval", "METRICS", "VarflowError", "real_dtype",
+__all__ = ["load", "fit", "vi", "Flow", "ContinuousFlow", "Target", "eval", "METRICS", "VarflowError", "real_dtype",
            "library_path", "library_version", "set_num_threads"]
 
 __version__ = "0.1.0"

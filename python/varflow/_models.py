@@ -85,6 +85,7 @@ class Flow(_Model):
     _arch_key = "flow"
 
     fit_result = None  # varflow.fit: the training summary
+    vi_result = None  # varflow.vi: the importance-sampling summary
 
     def __init__(self, _flow, _params, info, owner=None):
         self._flow, self._params = _flow, _params

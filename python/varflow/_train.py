@@ -7,9 +7,12 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
+
 from . import _lib
 from ._lib import lib
 from ._models import ContinuousFlow, Flow, _FLOW_RESERVED
+from ._target import as_target
 
 
 class FitOptions(ctypes.Structure):
@@ -40,6 +43,31 @@ class FitResult(ctypes.Structure):
                 ("params", ctypes.c_int64), ("stage", ctypes.c_int), ("error", ctypes.c_char * 512)] + _lib._RESERVE
 
 
+class ViOptions(ctypes.Structure):
+    _fields_ = [("steps", ctypes.c_int64), ("batch", ctypes.c_int64), ("lr", ctypes.c_double),
+                ("clip", ctypes.c_double), ("warmup", ctypes.c_int64), ("objective", ctypes.c_int),
+                ("seed", ctypes.c_uint64), ("progress", ctypes.c_void_p), ("progress_ctx", ctypes.c_void_p),
+                ("log_every", ctypes.c_int64), ("checkpoint", ctypes.c_void_p), ("checkpoint_ctx", ctypes.c_void_p),
+                ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p)]
+
+
+class ViRunOptions(ctypes.Structure):
+    _fields_ = [("vi", ViOptions), ("box", ctypes.c_double), ("is_samples", ctypes.c_int64),
+                ("target_spec", ctypes.c_char_p), ("log_path", ctypes.c_char_p), ("checkpoint", ctypes.c_char_p),
+                ("resume", ctypes.c_void_p), ("resume_state", ctypes.c_void_p), ("draws", _lib.c_real_p),
+                ("log_weights", _lib.c_double_p)] + _lib._RESERVE
+
+
+class ViSummary(ctypes.Structure):
+    _fields_ = [("elbo", ctypes.c_double), ("elbo_stderr", ctypes.c_double), ("log_z", ctypes.c_double),
+                ("log_z_stderr", ctypes.c_double), ("ess", ctypes.c_double), ("ess_fraction", ctypes.c_double),
+                ("khat", ctypes.c_double), ("forward_ess_fraction", ctypes.c_double),
+                ("log_z_true", ctypes.c_double), ("loss", ctypes.c_double), ("steps", ctypes.c_int64),
+                ("paused", ctypes.c_int), ("seconds", ctypes.c_double), ("params", ctypes.c_int64),
+                ("is_samples", ctypes.c_int64), ("box", ctypes.c_double), ("flow", ctypes.c_char * 256),
+                ("stage", ctypes.c_int), ("error", ctypes.c_char * 512)] + _lib._RESERVE
+
+
 _P = ctypes.c_void_p
 _DECLS = {
     "vf_fit_table_default_options": (FitTableOptions, []),
@@ -53,6 +81,23 @@ _DECLS = {
     "vf_fitted_free": (None, [_P]),
 }
 HAVE_FIT = all(hasattr(lib, name) for name in _DECLS)
+_VI_DECLS = {
+    "vf_vi_run_default_options": (ViRunOptions, []),
+    "vf_vi_run": (ctypes.c_int, [ctypes.POINTER(_lib.TargetStruct), ctypes.c_char_p, ctypes.POINTER(ViRunOptions),
+                                 ctypes.POINTER(_P), ctypes.POINTER(ViSummary)]),
+    "vf_vi_objective_from_name": (ctypes.c_int, [ctypes.c_char_p]),
+}
+HAVE_VI = HAVE_FIT and all(hasattr(lib, name) for name in _VI_DECLS)
+if HAVE_VI:
+    for _name, (_res, _args) in _VI_DECLS.items():
+        getattr(lib, _name).restype = _res
+        getattr(lib, _name).argtypes = _args
+    _v = lib.vf_vi_run_default_options()
+    if not (_v.vi.steps == 2000 and _v.vi.batch == 256 and _v.vi.lr == 1e-3 and _v.vi.clip == 5
+            and _v.vi.warmup == -1 and _v.vi.log_every == 10 and _v.vi.checkpoint_every == 100 and _v.box == -1
+            and _v.is_samples == 10000):
+        raise ImportError("varflow: vf_vi_run_options of %s does not match this binding's; rebuild the library "
+                          "from the same sources" % _lib.LIB_PATH)
 if hasattr(lib, "vf_fitted_save"):  # continuous flows come back through their model file
     lib.vf_fitted_save.restype = ctypes.c_int
     lib.vf_fitted_save.argtypes = [_P, ctypes.c_char_p]
@@ -67,9 +112,29 @@ if HAVE_FIT:
         raise ImportError("varflow: vf_fit_table_options of %s does not match this binding's; rebuild the library "
                           "from the same sources" % _lib.LIB_PATH)
 
-# The metadata vf_fit_table records (vf_train.h), read back into Flow.info.
+# The metadata vf_fit_table and vf_vi_run record (vf_train.h), read back into Flow.info.
 _FIT_KEYS = ("fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
              "fit.standardize", "fit.dequantize", "fit.epochs", "fit.steps", "fit.train_nll", "fit.valid_nll")
+_VI_KEYS = ("vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.lr", "vi.box", "vi.steps",
+            "varflow_version", "vi.elbo", "vi.log_z", "vi.log_z_stderr", "vi.ess_fraction", "vi.khat",
+            "vi.steps_done", "vi.loss")
+_STAGES = ("none", "input", "spec", "standardize", "init", "train", "log", "estimate")
+
+
+def _failure(status, error, stage):
+    err = _lib.VarflowError(error.decode("utf-8", "replace") or _lib.last_error(), lib.vf_status_name(status).decode())
+    err.stage = _STAGES[stage] if 0 <= stage < len(_STAGES) else str(stage)
+    return err
+
+
+def _flow_of(fitted, keys):
+    """A Flow owning the vf_fitted handle, with the metadata keys it has."""
+    info = {}
+    for key in keys:
+        v = lib.vf_fitted_meta_get(fitted, key.encode())
+        if v is not None and key not in _FLOW_RESERVED:
+            info[key] = v.decode("utf-8", "replace")
+    return Flow(lib.vf_fitted_flow(fitted), lib.vf_fitted_params(fitted), info, owner=fitted)
 
 
 def _nan_to_none(v):
@@ -179,20 +244,11 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
                               0 if vs is None else vs.shape[0], _lib.ptr(cv, R), ctypes.byref(o), ctypes.byref(out),
                               ctypes.byref(r))
     if status != 0:
-        stages = ("none", "input", "spec", "standardize", "init", "train", "log")
-        err = _lib.VarflowError(r.error.decode("utf-8", "replace") or _lib.last_error(),
-                                lib.vf_status_name(status).decode())
-        err.stage = stages[r.stage] if 0 <= r.stage < len(stages) else str(r.stage)
-        raise err
+        raise _failure(status, r.error, r.stage)
     try:
-        info = {}
-        for key in _FIT_KEYS:
-            v = lib.vf_fitted_meta_get(out, key.encode())
-            if v is not None and key not in _FLOW_RESERVED:
-                info[key] = v.decode("utf-8", "replace")
         kind = lib.vf_fitted_get_kind(out)
         if kind == 0:
-            m = Flow(lib.vf_fitted_flow(out), lib.vf_fitted_params(out), info, owner=out)
+            m = _flow_of(out, _FIT_KEYS)
         elif kind == 1 and hasattr(lib, "vf_fitted_save"):
             m = _cnf_through_file(out)
             lib.vf_fitted_free(out)  # the model lives on in m, loaded from the file
@@ -207,4 +263,91 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
                     "valid_rows": r.valid_rows, "params": r.params}
     if not math.isnan(r.train_loss):  # continuous flows: the regression losses too
         m.fit_result.update(train_loss=float(r.train_loss), valid_loss=_nan_to_none(r.valid_loss))
+    return m
+
+
+def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1e-3, clip=5.0, warmup=-1, seed=0,
+       box=None, is_samples=10000, keep_draws=False, log=None, checkpoint=None):
+    """Fit a flow q to the unnormalized density of target by reverse KL and summarize it by
+    importance sampling (vf_vi_run: what `varflow vi` does, with the same defaults), returning the
+    Flow.
+
+    target: a spec string ("u1", "funnel:d=10", "plugin:./t.so:arg"), a Target, or a Python callable
+    f(x) -> (logp, grad) with dim= its dimension (see Target; an exception it raises stops the run and
+    is re-raised here). flow: a flow preset spec (default the CLI's: nsf_coupling with 8 transforms,
+    or nsf in 1-D). objective: "rkl" (reparameterization gradient) or "path" (sticking the landing).
+    steps, batch (draws per step), lr, clip, warmup (-1: min(100, steps / 10)), seed. box: a scaled
+    tanh last in the sampling direction so draws lie in (-box, box)^d (None: the CLI's default, 4 for
+    u2..u4, else none; 0: none). is_samples: draws for the estimates; keep_draws=True also keeps them
+    (vi_result["draws"] [is_samples, d], ["log_weights"] [is_samples]). log: a path for JSON lines;
+    checkpoint: a path written every 100 steps.
+
+    The model's vi_result holds elbo, elbo_stderr, log_z, log_z_stderr, ess, ess_fraction, khat (PSIS;
+    above 0.7 the estimates are unreliable), forward_ess_fraction (targets with exact draws),
+    log_z_true (when known), loss, steps, seconds, params, is_samples, box and flow; its info the vi.*
+    metadata. VarflowError (with e.stage) on failure.
+
+        m = varflow.vi("funnel:d=5", steps=500, seed=1)
+        m.vi_result["log_z"], m.vi_result["log_z_true"]
+    """
+    if not HAVE_VI:
+        raise NotImplementedError("varflow.vi needs vf_vi_run, which %s lacks (build a newer library)" % _lib.LIB_PATH)
+    t = as_target(target, callable_dim=dim)
+    if flow is not None and not isinstance(flow, str):
+        raise TypeError("flow must be a spec string or None, not %s" % type(flow).__name__)
+    if not isinstance(objective, str) or lib.vf_vi_objective_from_name(objective.encode()) < 0:
+        raise ValueError("unknown objective %r (rkl, path)" % (objective,))
+    o = lib.vf_vi_run_default_options()
+    v = o.vi
+    v.steps, v.batch = _lib.count(steps, "steps"), _lib.count(batch, "batch")
+    v.lr, v.clip, v.warmup = float(lr), float(clip), int(warmup)
+    v.objective = lib.vf_vi_objective_from_name(objective.encode())
+    v.seed = _lib.seed_value(seed)
+    if box is not None:
+        o.box = float(box)
+        if not o.box >= 0:
+            raise ValueError("box must be >= 0 (0: none) or None (the default)")
+    o.is_samples = _lib.count(is_samples, "is_samples")
+    keep = []
+    spec = getattr(t, "spec", None)
+    if spec:
+        keep.append(spec.encode())
+        o.target_spec = keep[-1]
+    if log is not None:
+        keep.append(_lib.path_bytes(log, "log"))
+        o.log_path = keep[-1]
+    if checkpoint is not None:
+        keep.append(_lib.path_bytes(checkpoint, "checkpoint"))
+        o.checkpoint = keep[-1]
+    draws = logw = None
+    if keep_draws:
+        draws = np.empty((o.is_samples, t.dim), dtype=_lib.REAL)
+        logw = np.empty(o.is_samples)
+        o.draws, o.log_weights = _lib.ptr(draws, _lib.c_real), _lib.ptr(logw, ctypes.c_double)
+    out, sm = ctypes.c_void_p(), ViSummary()
+    t._begin()
+    status = lib.vf_vi_run(t.ptr, None if flow is None else flow.encode(), ctypes.byref(o), ctypes.byref(out),
+                           ctypes.byref(sm))
+    try:
+        t._end(0)  # the callable's own exception first
+    except BaseException:
+        if status == 0:
+            lib.vf_fitted_free(out)
+        raise
+    if status != 0:
+        raise _failure(status, sm.error, sm.stage)
+    try:
+        m = _flow_of(out, _VI_KEYS)
+    except BaseException:
+        lib.vf_fitted_free(out)
+        raise
+    m.vi_result = {"elbo": float(sm.elbo), "elbo_stderr": _nan_to_none(sm.elbo_stderr), "log_z": float(sm.log_z),
+                   "log_z_stderr": _nan_to_none(sm.log_z_stderr), "ess": float(sm.ess),
+                   "ess_fraction": float(sm.ess_fraction), "khat": _nan_to_none(sm.khat),
+                   "forward_ess_fraction": _nan_to_none(sm.forward_ess_fraction),
+                   "log_z_true": _nan_to_none(sm.log_z_true), "loss": float(sm.loss), "steps": int(sm.steps),
+                   "seconds": float(sm.seconds), "params": int(sm.params), "is_samples": int(sm.is_samples),
+                   "box": float(sm.box), "flow": sm.flow.decode("utf-8", "replace")}
+    if keep_draws:
+        m.vi_result.update(draws=draws, log_weights=logw)
     return m
