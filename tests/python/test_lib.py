@@ -3,8 +3,10 @@ VARFLOW_LIB is a clear ImportError, the version agrees with the program's, and e
 VarflowError (a RuntimeError) carrying the library's message and status name."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import numpy as np
@@ -37,6 +39,25 @@ class Library(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("ImportError", p.stderr)
         self.assertIn("/no/such/libvarflow.so", p.stderr)
+
+    def test_library_next_to_the_package(self):
+        # an installed copy with the library inside: found without VARFLOW_LIB
+        lib = os.environ.get("VARFLOW_LIB")
+        if not lib:
+            self.skipTest("VARFLOW_LIB is not set")
+        folder = tempfile.mkdtemp(prefix="varflow_pkg_")
+        try:
+            pkg = os.path.join(folder, "varflow")
+            shutil.copytree(os.path.dirname(varflow.__file__), pkg, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copy(lib, os.path.join(pkg, "libvarflow.so"))
+            env = {k: v for k, v in os.environ.items() if k != "VARFLOW_LIB"}
+            env["PYTHONPATH"] = folder
+            p = subprocess.run([sys.executable, "-B", "-c", "import varflow; print(varflow.library_path)"], env=env,
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout.strip(), os.path.join(pkg, "libvarflow.so"))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def test_threads(self):
         before = varflow.set_num_threads(1)
