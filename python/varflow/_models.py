@@ -149,6 +149,11 @@ class Flow(_Model):
         self._live()
         return int(lib.vf_params_size(self._params))
 
+    def __call__(self, context=None):
+        """zuko's shape: m(c) is the distribution of x given the context c (one row [c] or [1, c], or
+        n rows), with log_prob(x) and sample(n, seed=0)."""
+        return _Conditioned(self, context)
+
     def get_params(self):
         """A copy of every parameter in one flat array [n_params] (the store's order: the file's
         tensors by registration)."""
@@ -259,6 +264,19 @@ class Flow(_Model):
         if not self._flow:
             return "Flow(closed)"
         return "Flow(dim=%d, context_dim=%d, params=%d)" % (self.dim, self.context_dim, self.n_params)
+
+
+class _Conditioned:
+    """A Flow with its context fixed: Flow.__call__."""
+
+    def __init__(self, flow, context):
+        self.flow, self.context = flow, context
+
+    def log_prob(self, x):
+        return self.flow.log_prob(x, context=self.context)
+
+    def sample(self, n, seed=0, return_log_prob=False):
+        return self.flow.sample(n, seed=seed, context=self.context, return_log_prob=return_log_prob)
 
 
 class ContinuousFlow(_Model):

@@ -104,6 +104,8 @@ class FlowModels(MoonsCase):
         lp = m.log_prob(self.x, context=ctx)
         assert_rel_close(self, lp, self.cli_logprob(path, "--context", ctx_file), RTOL, "conditional log_prob vs CLI")
         one = m.log_prob(self.x, context=[[0.5]])
+        np.testing.assert_array_equal(m([0.5]).log_prob(self.x), one)  # zuko's m(c).log_prob(x)
+        np.testing.assert_array_equal(m([0.5]).sample(4, seed=1), m.sample(4, seed=1, context=[0.5]))
         assert_rel_close(self, one, m.log_prob(self.x, context=np.full((self.x.shape[0], 1), 0.5)), RTOL, "one row")
         self.assertGreater(np.max(np.abs(one - lp)), 1e-3, "the context matters")
         # sampling with one context row, as varflow sample --context
