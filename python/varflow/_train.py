@@ -127,6 +127,14 @@ def _failure(status, error, stage):
     return err
 
 
+def _set_files(o, log, checkpoint):
+    """The options' log and checkpoint paths (a bytes value set on a ctypes struct stays alive with it)."""
+    if log is not None:
+        o.log_path = _lib.path_bytes(log, "log")
+    if checkpoint is not None:
+        o.checkpoint = _lib.path_bytes(checkpoint, "checkpoint")
+
+
 def _flow_of(fitted, keys):
     """A Flow owning the vf_fitted handle, with the metadata keys it has."""
     info = {}
@@ -227,17 +235,10 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     if src is not None:
         o.source, o.source_rows = _lib.ptr(src, _lib.c_real), src.shape[0]
     o.nll_rows = _lib.count(nll_rows, "nll_rows")
-    keep = [str(name).encode()]  # the strings must outlive the call
-    o.data_name = keep[0]
+    o.data_name = str(name).encode()
     if vs is not None:
-        keep.append(b"array")
-        o.valid_name = keep[-1]
-    if log is not None:
-        keep.append(_lib.path_bytes(log, "log"))
-        o.log_path = keep[-1]
-    if checkpoint is not None:
-        keep.append(_lib.path_bytes(checkpoint, "checkpoint"))
-        o.checkpoint = keep[-1]
+        o.valid_name = b"array"
+    _set_files(o, log, checkpoint)
     out, r = ctypes.c_void_p(), FitResult()
     R = _lib.c_real
     status = lib.vf_fit_table(model.encode(), _lib.ptr(xs, R), n, d, _lib.ptr(cs, R), c, _lib.ptr(vs, R),
@@ -308,17 +309,9 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
         if not o.box >= 0:
             raise ValueError("box must be >= 0 (0: none) or None (the default)")
     o.is_samples = _lib.count(is_samples, "is_samples")
-    keep = []
-    spec = getattr(t, "spec", None)
-    if spec:
-        keep.append(spec.encode())
-        o.target_spec = keep[-1]
-    if log is not None:
-        keep.append(_lib.path_bytes(log, "log"))
-        o.log_path = keep[-1]
-    if checkpoint is not None:
-        keep.append(_lib.path_bytes(checkpoint, "checkpoint"))
-        o.checkpoint = keep[-1]
+    if t.spec:
+        o.target_spec = t.spec.encode()
+    _set_files(o, log, checkpoint)
     draws = logw = None
     if keep_draws:
         draws = np.empty((o.is_samples, t.dim), dtype=_lib.REAL)
