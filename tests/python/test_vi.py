@@ -3,6 +3,7 @@ flow and log Z; a Python callable target trains the same flow as the built-in it
 off by exactly the normalizing constant it leaves out); an exception raised in the callable stops
 the run and comes back; the errors."""
 
+import json
 import math
 import os
 import unittest
@@ -81,6 +82,16 @@ class VI(ScratchCase):
         top = lw.max()
         self.assertAlmostEqual(m.vi_result["log_z"], top + math.log(np.mean(np.exp(lw - top))), delta=1e-9)
         self.assertIsNotNone(m.vi_result["forward_ess_fraction"])
+
+    def test_log_and_checkpoint(self):
+        log, ck = self.path("vi.jsonl"), self.path("ck.safetensors")
+        m = varflow.vi("gauss:d=2,rho=0", log=log, checkpoint=ck, **dict(RUN, steps=20))
+        with open(log) as f:
+            steps = [json.loads(line)["step"] for line in f]
+        self.assertEqual(steps[-1], 20)
+        c = varflow.load(ck)  # a checkpoint is a model file too
+        self.assertEqual(c.dim, 2)
+        self.assertEqual(c.n_params, m.n_params)
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "unknown objective"):
