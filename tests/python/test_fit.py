@@ -8,7 +8,7 @@ import unittest
 import numpy as np
 
 import varflow
-from support import MoonsCase, assert_rel_close, cli_json
+from support import MoonsCase, assert_rel_close, cli, cli_json
 
 SPEC = "nsf:transforms=2,hidden=16x1,bins=4"
 
@@ -85,6 +85,25 @@ class Fit(MoonsCase):
         self.assertEqual(m.architecture["objective"], "cfm")
         with self.assertRaisesRegex(ValueError, "valid_labels"):
             varflow.fit(self.x, model="cfm", labels=lab, valid=self.x[:10])
+
+    def test_data_to_data(self):
+        src = np.random.default_rng(0).standard_normal((300, 2))
+        src_file, rows_file = self.path("src.npy"), self.path("rows.npy")
+        np.save(src_file, src)
+        np.save(rows_file, src[:20])
+        m = varflow.fit(self.x, model="cfm:hidden=16x2", source=src, epochs=2, batch=100, seed=1, nll_rows=0)
+        self.assertEqual(m.source, "data")
+        path, out = self.path("d2d.safetensors"), self.path("d2d.npy")
+        cli("fit", "--data", self.data, "--source", src_file, "--model", "cfm:hidden=16x2", "--epochs", 2, "--batch",
+            100, "--seed", 1, "--nll-rows", 0, "-o", path, "--quiet")
+        cli("sample", "--model", path, "--source", rows_file, "--steps", 5, "-o", out, "--quiet")
+        assert_rel_close(self, m.sample(source=src[:20], steps=5), np.load(out), 1e-6, "transported rows vs CLI")
+        with self.assertRaises(varflow.VarflowError):
+            m.log_prob(self.x)  # a data-to-data model has no density
+        with self.assertRaises(varflow.VarflowError):
+            m.sample(5)  # it needs the rows to transport
+        with self.assertRaisesRegex(ValueError, "n=3 but source has 20 rows"):
+            m.sample(3, source=src[:20])
 
     def test_errors(self):
         with self.assertRaisesRegex(varflow.VarflowError, "unknown flow") as e:
