@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX      ?= /usr/local
 
-.PHONY: all build demo test bench install uninstall clean
+.PHONY: all build demo test bench install uninstall clean api
 
 all: build
 
@@ -30,9 +30,18 @@ bench: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# Removes the files the last install from $(BUILD) wrote (its install_manifest.txt), then the folders of
+# varflow's own that this leaves empty (include/varflow, lib/cmake/varflow); shared folders stay.
 uninstall:
-	@if [ -f $(BUILD)/install_manifest.txt ]; then xargs rm -fv < $(BUILD)/install_manifest.txt; \
+	@if [ -f $(BUILD)/install_manifest.txt ]; then \
+	    tr '\n' '\0' < $(BUILD)/install_manifest.txt | xargs -0 rm -fv; \
+	    sed -n 's|/[^/]*$$||p' $(BUILD)/install_manifest.txt | grep '/varflow$$' | sort -ru | \
+	        tr '\n' '\0' | xargs -0 -r rmdir -v --ignore-fail-on-non-empty; \
 	else echo "nothing to uninstall (no $(BUILD)/install_manifest.txt)"; fi
+
+# docs/api.md, the C API reference, from the public headers (tests/cli/test_api_docs.sh checks it is current).
+api:
+	sh docs/gen_api.sh > docs/api.md.tmp && mv docs/api.md.tmp docs/api.md
 
 clean:
 	rm -rf $(BUILD)

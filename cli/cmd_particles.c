@@ -7,18 +7,23 @@
 #include <strings.h>
 #include <time.h>
 #include "cli.h"
+#include "progress.h"
 
 #define PARTICLES_DEFAULT_N 500
 #define PARTICLES_DEFAULT_DATA_N 5000
 #define PARTICLES_DEFAULT_EVERY 10
 #define PARTICLES_EXACT_ED_PAIRS 5e7 /* above n m this, the energy distance is sliced */
 #define PARTICLES_ED_SLICES 256
+#define PARTICLES_DEFAULT_LOG_EVERY 10
+#define PARTICLES_LOG_ED_SLICES 64 /* the energy distance of the log and the progress line: sliced
+                                    * when n m is above PARTICLES_EXACT_ED_PAIRS */
 
 static void particles_help(FILE *out)
 {
     fputs("Usage: varflow particles --method svgd|mmd|swf (--data FILE | --target SPEC) -o PARTICLES\n"
           "                         [-n N] [--steps K] [--step-size S] [--init gaussian|FILE]\n"
-          "                         [--trajectory FILE [--every K]] [--seed S] [--json]\n"
+          "                         [--trajectory FILE [--every K]] [--log FILE [--log-every K]]\n"
+          "                         [--seed S] [--json]\n"
           "\n"
           "Moves N particles, drawn from N(0, I) or read from a file, toward a distribution:\n"
           "  svgd  Stein variational gradient descent toward --target (its score; RBF kernel, median\n"
@@ -46,7 +51,13 @@ static void particles_help(FILE *out)
           "  --data-n M          mmd, swf with --target: exact target samples drawn (default 5000)\n"
           "  -o, --output F      final particles, .csv or .npy (required)\n"
           "  --trajectory F      also write the trajectory (.npy or .csv)\n"
-          "  --every K           trajectory frame every K steps (default 10)\n",
+          "  --every K           trajectory frame every K steps (default 10)\n"
+          "  --log FILE          one JSON line every --log-every steps (and the last): step, seconds,\n"
+          "                      energy_distance (to --data or the target's exact samples) or ksd\n"
+          "                      (KSD^2 to the target, svgd without --data)\n"
+          "  --log-every K       steps between log lines (default 10)\n"
+          "On a terminal (without --quiet) a progress line shows the step, the rate, the time left and\n"
+          "the current energy distance or KSD^2.\n",
           out);
     cli_print_common_help(out);
     fputs("\nTargets (key=default):\n", out);
@@ -65,8 +76,8 @@ static void particles_help(FILE *out)
 }
 
 typedef struct particles_args {
-    const char *method_name, *data, *target, *init, *output, *trajectory, *schedule;
-    int64_t n, data_n, every;
+    const char *method_name, *data, *target, *init, *output, *trajectory, *schedule, *log;
+    int64_t n, data_n, every, log_every;
     int have_n;
     vf_particle_options o;
     int have_step_size, have_slices;
@@ -91,6 +102,63 @@ static int record(int64_t step, int64_t n, int64_t d, const vf_real *x, void *us
     }
     memcpy(t->data + t->frames * n * d, x, (size_t)(n * d) * sizeof *x);
     t->step_of[t->frames++] = step;
+    return 0;
+}
+
+/* What the run's callback does after each step: the trajectory frame, the progress line, the log. */
+typedef struct observer {
+    trajectory *traj;           /* NULL without --trajectory */
+    cli_progress progress;
+    FILE *log;                  /* NULL without --log */
+    int64_t log_every, steps;
+    const vf_target *target;    /* for KSD^2 (svgd without data), or NULL */
+    const vf_real *data;        /* [m, d] samples the energy distance is measured to, or NULL */
+    int64_t m;
+    uint64_t seed;
+    double t0;
+    double *scores;             /* [n, d] scratch for KSD^2 */
+    int failed;                 /* 1: the metric failed (vf_last_error says why) */
+} observer;
+
+/* The current distance of the particles x [n, d]: the energy distance to the data, else KSD^2. */
+static int particle_metric(observer *ob, int64_t n, int64_t d, const vf_real *x, double *value)
+{
+    if (ob->data) {
+        int64_t slices = (double)n * (double)ob->m > PARTICLES_EXACT_ED_PAIRS ? PARTICLES_LOG_ED_SLICES : 0;
+        return vf_energy_distance(n, ob->m, d, x, ob->data, slices, ob->seed, value) == VF_OK ? 0 : -1;
+    }
+    if (vf_target_scores(ob->target, n, x, NULL, ob->scores) != VF_OK) return -1;
+    return vf_ksd(n, d, x, ob->scores, NULL, value, NULL) == VF_OK ? 0 : -1;
+}
+
+static const char *metric_name(const observer *ob) { return ob->data ? "energy_distance" : "ksd"; }
+
+static int observe(int64_t step, int64_t n, int64_t d, const vf_real *x, void *user)
+{
+    observer *ob = user;
+    if (ob->traj && record(step, n, d, x, ob->traj)) return 1;
+    int last = step == ob->steps;
+    int want_log = ob->log && (step % ob->log_every == 0 || last);
+    int want_line = cli_progress_due(&ob->progress, last);
+    if (!want_log && !want_line) return 0;
+    double value, seconds = cli_now_seconds() - ob->t0;
+    if (particle_metric(ob, n, d, x, &value)) {
+        ob->failed = 1;
+        return 1;
+    }
+    if (want_log) {
+        fprintf(ob->log, "{\"step\":%lld,\"seconds\":%.6g,\"%s\":%.9g}\n", (long long)step, seconds, metric_name(ob),
+                value);
+        fflush(ob->log);
+    }
+    if (want_line) {
+        char line[160];
+        double rate = step > 0 && seconds > 0 ? (double)step / seconds : 0;
+        snprintf(line, sizeof line, "step %lld/%lld (%.0f%%)  %.1f steps/s  ETA %.0f s  %s %.4g", (long long)step,
+                 (long long)ob->steps, 100.0 * (double)step / (double)ob->steps, rate,
+                 rate > 0 ? (double)(ob->steps - step) / rate : 0.0, ob->data ? "energy" : "KSD^2", value);
+        cli_progress_draw(&ob->progress, line);
+    }
     return 0;
 }
 
@@ -151,7 +219,8 @@ static double now_seconds(void)
 static int parse_args(const char *cmd, int argc, char **argv, particles_args *a)
 {
     const cli_file_opt files[] = {{"--data", &a->data},           {"--output", &a->output}, {"-o", &a->output},
-                                  {"--trajectory", &a->trajectory}, {"--init", &a->init},     {NULL, NULL}};
+                                  {"--trajectory", &a->trajectory}, {"--init", &a->init},     {"--log", &a->log},
+                                  {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         int c = cli_common_option(cmd, argc, argv, &i, &a->common);
@@ -167,7 +236,8 @@ static int parse_args(const char *cmd, int argc, char **argv, particles_args *a)
         }
         if (!cli_looks_like_option(arg)) return cli_usage_error(cmd, "unexpected argument '%s'", arg);
         static const char *const valued[] = {"--method", "--target", "-n", "--steps", "--step-size", "--schedule",
-                                             "--final-fraction", "--slices", "--bandwidth", "--data-n", "--every", NULL};
+                                             "--final-fraction", "--slices", "--bandwidth", "--data-n", "--every",
+                                             "--log-every", NULL};
         int k = -1;
         for (int j = 0; valued[j]; j++)
             if (strcmp(arg, valued[j]) == 0 || (valued[j][1] == '-' && cli_is_option(arg, valued[j]))) k = j;
@@ -212,9 +282,13 @@ static int parse_args(const char *cmd, int argc, char **argv, particles_args *a)
             if (cli_parse_i64(v, 1, INT64_C(1) << 31, &a->data_n))
                 return cli_usage_error(cmd, "--data-n: '%s' is not a positive whole number", v);
             break;
-        default:
+        case 10:
             if (cli_parse_i64(v, 1, INT64_C(1) << 40, &a->every))
                 return cli_usage_error(cmd, "--every: '%s' is not a positive whole number", v);
+            break;
+        default:
+            if (cli_parse_i64(v, 1, INT64_C(1) << 40, &a->log_every))
+                return cli_usage_error(cmd, "--log-every: '%s' is not a positive whole number", v);
             break;
         }
     }
@@ -283,6 +357,7 @@ static int particles_run(int argc, char **argv)
     a.n = PARTICLES_DEFAULT_N;
     a.data_n = PARTICLES_DEFAULT_DATA_N;
     a.every = PARTICLES_DEFAULT_EVERY;
+    a.log_every = PARTICLES_DEFAULT_LOG_EVERY;
     a.o = vf_particle_default_options(VF_PARTICLES_SVGD);
     a.o.adagrad = 0;
     int rc = parse_args(cmd, argc, argv, &a);
@@ -361,11 +436,31 @@ static int particles_run(int argc, char **argv)
         }
     }
 
+    observer ob = {a.trajectory ? &traj : NULL, {cli_show_progress(&a.common), 0, 0, 0.0}, NULL, a.log_every,
+                   a.o.steps, have_target ? &target : NULL, data.data, data.data ? data.shape[0] : 0, a.common.seed,
+                   0.0, NULL, 0};
+    if (!ob.data && (ob.progress.on || a.log) && !(ob.scores = malloc((size_t)(n * d) * sizeof *ob.scores))) {
+        rc = cli_runtime_error(cmd, "out of memory");
+        goto done;
+    }
+    if (a.log && !(ob.log = fopen(a.log, "w"))) {
+        rc = cli_runtime_error(cmd, "--log %s: cannot open for writing", a.log);
+        free(ob.scores);
+        goto done;
+    }
+    int observed = a.trajectory || a.log || ob.progress.on;
     double t0 = now_seconds();
+    ob.t0 = cli_now_seconds();
     vf_status s = vf_particles_run(&a.o, have_target ? &target : NULL, data.data ? data.shape[0] : 0, data.data, n, d,
-                                   x.data, a.trajectory ? record : NULL, &traj);
+                                   x.data, observed ? observe : NULL, &ob);
     double seconds = now_seconds() - t0;
-    if (s != VF_OK || traj.failed) {
+    cli_progress_end(&ob.progress);
+    free(ob.scores);
+    if (ob.log && fclose(ob.log) != 0 && s == VF_OK) {
+        rc = cli_runtime_error(cmd, "--log %s: write failed", a.log);
+        goto done;
+    }
+    if (s != VF_OK || traj.failed || ob.failed) {
         rc = cli_runtime_error(cmd, "%s", traj.failed ? "internal error: trajectory overflow" : vf_last_error());
         goto done;
     }

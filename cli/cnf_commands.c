@@ -51,6 +51,7 @@ void cnf_logprob_help(FILE *out)
           "  --hutchinson K  Hutchinson's estimate with K Rademacher probes per row (fixed along the path,\n"
           "                  drawn from --seed) instead of the exact divergence\n"
           "  --label L | --labels FILE, --guidance W    the class-conditional (guided) density\n"
+          "  MeanFlow models: the density of the ODE of their instantaneous velocity u(x, t, t).\n"
           "  With --json the object also has \"nfe\".\n",
           out);
 }
@@ -252,7 +253,9 @@ int cnf_sample_run(int argc, char **argv)
         rc = cli_usage_error(cmd, "--source: %s was trained from a %s source, not from data", o.model,
                              m->spec.source.kind == VF_CNF_SOURCE_GAUSSIAN ? "Gaussian" : "Student-t");
     else if (o.log_prob && (data_source || mf))
-        rc = cli_usage_error(cmd, "--log-prob: a %s model has no log-density", data_source ? "data-to-data" : "MeanFlow");
+        rc = cli_usage_error(cmd, data_source ? "--log-prob: a data-to-data model has no log-density"
+                                              : "--log-prob: MeanFlow's jump sampler gives no log-densities "
+                                                "(varflow logprob gives the density of its ODE)");
     else if (!o.source && o.n == 0)
         rc = cli_usage_error(cmd, "missing -n N");
     else if (o.path_energy && (o.log_prob || mf || o.so.ode.solver == VF_SOLVER_DOPRI5 ||
@@ -338,9 +341,8 @@ int cnf_logprob_run(int argc, char **argv)
     int64_t d = m->spec.field.dim, *labels = NULL;
     vf_tensor x = {0}, lp = {0};
     rc = 0;
-    if (m->spec.source.kind == VF_CNF_SOURCE_DATA || m->spec.objective == VF_CNF_MEANFLOW) {
-        rc = cli_usage_error(cmd, "%s is a %s model: it has no log-density", o.model,
-                             m->spec.objective == VF_CNF_MEANFLOW ? "MeanFlow" : "data-to-data");
+    if (m->spec.source.kind == VF_CNF_SOURCE_DATA) {
+        rc = cli_usage_error(cmd, "%s is a data-to-data model: it has no log-density", o.model);
         goto done;
     }
     if (o.have_steps) o.so.ode.steps = o.steps;

@@ -278,6 +278,37 @@ static void test_round_trip(void)
     CHECK(vf_cnf_model_file_is_cnf(path_of("absent.safetensors")) == 0);
 }
 
+/* MeanFlow's log-density is that of the ODE of its instantaneous velocity u(x, t, t): checked against
+ * the change of variables through the same ODE, log N(z(x); 0, I) + log |det dz/dx|, with the
+ * Jacobian of the map x -> z (carried from t = 1 back to 0) by central differences. */
+static void test_meanflow_log_prob_is_its_ode_density(void)
+{
+    vf_cnf_model *m = make(VF_CNF_MEANFLOW, 2, 0, 0, 3);
+    if (!m) return;
+    const vf_real x[6] = {0.3, -0.7, 1.2, 0.4, -1.5, -0.2};
+    vf_real lp[3];
+    vf_cnf_sample_options o = vf_cnf_sample_default_options();
+    o.ode.steps = 200;
+    CHECK_STATUS(vf_cnf_model_log_prob(m, 3, x, NULL, &o, lp, NULL), VF_OK);
+    const double h = sizeof(vf_real) == 8 ? 1e-5 : 1e-2, tol = sizeof(vf_real) == 8 ? 1e-6 : 2e-3;
+    for (int i = 0; i < 3; i++) {
+        vf_real pts[10]; /* the point, then +-h along each coordinate */
+        for (int k = 0; k < 5; k++) {
+            pts[2 * k] = x[2 * i];
+            pts[2 * k + 1] = x[2 * i + 1];
+        }
+        pts[2] += (vf_real)h, pts[4] -= (vf_real)h, pts[7] += (vf_real)h, pts[9] -= (vf_real)h;
+        CHECK_STATUS(vf_cfm_transport(m->field, m->params, NULL, 5, pts, NULL, NULL, 1.0, 0.0, &o.ode, NULL), VF_OK);
+        double j00 = ((double)pts[2] - (double)pts[4]) / (2 * h), j10 = ((double)pts[3] - (double)pts[5]) / (2 * h);
+        double j01 = ((double)pts[6] - (double)pts[8]) / (2 * h), j11 = ((double)pts[7] - (double)pts[9]) / (2 * h);
+        double z0 = (double)pts[0], z1 = (double)pts[1];
+        double want = -0.5 * (z0 * z0 + z1 * z1) - 1.83787706640934548356 + log(fabs(j00 * j11 - j01 * j10));
+        CHECK_MSG(fabs((double)lp[i] - want) < tol, "row %d: log p %.9g, change of variables %.9g", i, (double)lp[i], want);
+        CHECK_MSG(fabs(j00 * j11 - j01 * j10 - 1) > 1e-3, "row %d: the field is too weak to test anything", i);
+    }
+    vf_cnf_model_free(m);
+}
+
 /* MeanFlow: one step is one evaluation; a data source transports the given rows; unsupported
  * requests are errors. */
 static void test_meanflow_and_data_source(void)
@@ -293,7 +324,6 @@ static void test_meanflow_and_data_source(void)
     CHECK_STATUS(vf_cnf_model_sample(m, 4, NULL, NULL, &r, &o, x, NULL, &st), VF_OK);
     CHECK(st.nfe == 1);
     CHECK_STATUS(vf_cnf_model_sample(m, 4, NULL, NULL, &r, &o, x, lp, NULL), VF_ERR_UNSUPPORTED);
-    CHECK_STATUS(vf_cnf_model_log_prob(m, 4, x, NULL, &o, lp, NULL), VF_ERR_UNSUPPORTED);
     vf_cnf_model_free(m);
 
     vf_cnf_spec spec = vf_cnf_spec_default(VF_CNF_CFM, 2);
@@ -565,6 +595,7 @@ int main(void)
     RUN(test_round_trip);
     RUN(test_path_energy);
     RUN(test_meanflow_and_data_source);
+    RUN(test_meanflow_log_prob_is_its_ode_density);
     RUN(test_argument_errors);
     RUN(test_malformed_files);
     CHECK(af_sweep("cnf model save, load, sample, log_prob (fail once)", oom_scenario, NULL, 0) == 0);

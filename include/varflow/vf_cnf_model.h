@@ -164,7 +164,7 @@ vf_cnf_sample_options vf_cnf_sample_default_options(void);
  * (may be NULL) receives the solve's NFE. Errors: VF_ERR_ARG for a label outside the model's
  * labels (naming the row), guidance without a labelled model and labels, an SDE solver without a
  * score field, bad ODE options (steps < 1, ...); VF_ERR_UNSUPPORTED for log-densities of a data
- * source or MeanFlow model or of an SDE solve, or guidance with MeanFlow or an SDE solver;
+ * source or MeanFlow model (vf_cnf_model_log_prob gives the latter's ODE density) or of an SDE solve, or guidance with MeanFlow or an SDE solver;
  * VF_ERR_NUMERIC for a diverging solve. */
 vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
                               vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, vf_real *log_prob,
@@ -182,6 +182,8 @@ vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_
 
 /* log_prob [n] of the rows x [n, dim] (original units), by solving the ODE from 1 back to 0 with the
  * divergence (o->density) and adding the source's log-density and the standardization's Jacobian.
+ * For a MeanFlow model the ODE is that of its instantaneous velocity u(x, t, t): the density of the
+ * flow its k-step jump sampler approaches as k grows (not of the 1-step samples themselves).
  * labels as vf_cnf_model_sample; guidance gives the density of the guided flow. Errors as
  * vf_cnf_model_sample. */
 vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real *x, const int64_t *labels,

@@ -44,9 +44,10 @@ static vf_status density_block(density_ctx *c, double tm, int64_t start, int64_t
     vf_var xv = vf_input(t, c->x, 2, (int64_t[]){m, d});
     vf_var tv = vf_input(t, c->time, 2, (int64_t[]){m, 1});
     vf_var cv = c->context ? vf_input(t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
-    vf_var out = vf_vfield_forward(c->v, c->p, t, xv, tv, VF_NOVAR, cv, c->labels ? c->labels + start : NULL);
+    vf_var rv = vf_vfield_get_params(c->v)->two_times ? tv : VF_NOVAR; /* MeanFlow: v(x, t) = u(x, t, t) */
+    vf_var out = vf_vfield_forward(c->v, c->p, t, xv, tv, rv, cv, c->labels ? c->labels + start : NULL);
     if (c->guidance != 0) { /* (1 + w) v(x, t, c) - w v(x, t, null): the JVP runs through both passes */
-        vf_var uncond = vf_vfield_forward(c->v, c->p, t, xv, tv, VF_NOVAR, cv, NULL);
+        vf_var uncond = vf_vfield_forward(c->v, c->p, t, xv, tv, rv, cv, NULL);
         out = vf_sub(t, vf_scale(t, out, 1 + c->guidance), vf_scale(t, uncond, c->guidance));
     }
     vf_status s = vf_tape_status(t);
@@ -104,7 +105,6 @@ vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape 
         return vf__error(VF_ERR_ARG, "cfm_log_prob: NULL argument");
     const vf_vfield_params *vp = vf_vfield_get_params(v);
     if (n < 0) return vf__error(VF_ERR_ARG, "cfm_log_prob: negative row count %lld", (long long)n);
-    if (vp->two_times) return vf__error(VF_ERR_ARG, "cfm_log_prob: the field takes two times (MeanFlow)");
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "cfm_log_prob: the field takes a context of width %lld", (long long)vp->context);
     if (!isfinite(guidance)) return vf__error(VF_ERR_ARG, "cfm_log_prob: guidance must be finite (got %g)", guidance);

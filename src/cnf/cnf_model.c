@@ -394,9 +394,10 @@ vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real 
     if (stats) memset(stats, 0, sizeof *stats);
     vf_status s = check_call(m, "cnf log_prob", n, labels, o);
     if (s != VF_OK) return s;
-    if (m->spec.source.kind == VF_CNF_SOURCE_DATA || m->spec.objective == VF_CNF_MEANFLOW)
-        return vf__error(VF_ERR_UNSUPPORTED, "cnf log_prob: a %s model has no log-density",
-                         m->spec.source.kind == VF_CNF_SOURCE_DATA ? "data-to-data" : "MeanFlow");
+    /* MeanFlow: the density of the ODE of its instantaneous velocity u(x, t, t), the flow its k-step
+     * jumps approach as k grows */
+    if (m->spec.source.kind == VF_CNF_SOURCE_DATA)
+        return vf__error(VF_ERR_UNSUPPORTED, "cnf log_prob: a data-to-data model has no log-density");
     if (n == 0) return VF_OK;
     int64_t d = m->spec.field.dim;
     vf_real *z = vf_malloc((size_t)(n * d) * sizeof *z), *div = vf_malloc((size_t)n * sizeof *div);

@@ -108,6 +108,10 @@ awk -v a="$m0" -v b="$m1" 'BEGIN { exit !(a < -0.3 && b > 0.3) }' && ok ||
     bad "fit meanflow"
 run_json "$T/mf.json" sample --model "$T/mf.safetensors" -n 100 -o "$T/mf.csv"
 [ "$(json_num "$T/mf.json" nfe)" = 1 ] && ok || bad "meanflow: nfe $(json_num "$T/mf.json" nfe), not 1"
+# a MeanFlow model's log-density: the ODE of u(x, t, t), rk4 with 100 steps by default (400 evaluations)
+run_json "$T/mflp.json" logprob --model "$T/mf.safetensors" --data "$T/moons.csv"
+[ "$(json_num "$T/mflp.json" nfe)" = 400 ] && grep -q '"mean_log_prob":-\?[0-9]' "$T/mflp.json" && ok ||
+    bad "logprob of a MeanFlow model: $(cat "$T/mflp.json")"
 "$V" fit --data "$T/moons.csv" --model meanflow:hidden=16x2,distinct=0.5,times=logit_normal,time_mu=0,time_sigma=0.8,weight_p=1,weight_c=0.01 \
     --steps 20 --nll-rows 0 --quiet -o "$T/mf2.safetensors" && ok || bad "fit meanflow with its keys"
 "$V" fit --data "$T/moons.csv" --model cfm:hidden=32x2,source=student:df=3 --steps 100 --nll-rows 20 --quiet \
@@ -171,7 +175,7 @@ expect_error 2 "not a class-conditional model" sample --model "$T/cfm.safetensor
 expect_error 2 "--guidance: .* not a class-conditional model" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --guidance 1
 expect_error 2 "--guidance needs --label" sample --model "$T/cond.safetensors" -n 5 -o "$T/x.csv" --guidance 1
 expect_error 2 "learned score" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --solver em
-expect_error 2 "MeanFlow model has no log-density" sample --model "$T/mf.safetensors" -n 5 -o "$T/x.csv" --log-prob "$T/l.csv"
+expect_error 2 "MeanFlow's jump sampler gives no log-densities" sample --model "$T/mf.safetensors" -n 5 -o "$T/x.csv" --log-prob "$T/l.csv"
 expect_error 2 "give --source FILE" sample --model "$T/d2d.safetensors" -n 5 -o "$T/x.csv"
 expect_error 2 "not from data" sample --model "$T/cfm.safetensors" --source "$T/src.csv" -o "$T/x.csv"
 expect_error 1 "src3.csv has 3 columns" sample --model "$T/d2d.safetensors" --source "$T/src3.csv" -o "$T/x.csv"

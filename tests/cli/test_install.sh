@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # test_install.sh — `cmake --install` the build that made PATH/TO/varflow into a temporary prefix, then
-# compile and run a small C program against it through `pkg-config --cflags --libs varflow`, and run
-# the installed varflow. Skipped (exit 0, with a note) when pkg-config is not installed.
+# use it as a newcomer would (docs/install.md):
+#   - what is installed: headers, the versioned shared library with its SONAME, the static library,
+#     the program, the man page, varflow.pc and the CMake package files;
+#   - a small C program and examples/embed_model.c compiled with nothing but
+#     `pkg-config --cflags --libs varflow`, run (embed_model on a model the installed varflow fits),
+#     and a static link through `pkg-config --static`;
+#   - a CMake project using find_package(varflow) with varflow::varflow and varflow::varflow_static;
+#   - `make uninstall` removing every installed file and varflow's own folders.
+# The build's install_manifest.txt (which `cmake --install` rewrites) is restored afterwards.
+# Skipped (exit 0, with a note) when pkg-config is not installed.
 # Usage: test_install.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_install.sh PATH/TO/varflow}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-finish() {
-    echo "$pass passed, $fail failed"
-    [ "$fail" = 0 ]
-    exit $?
-}
+. "$(dirname "$0")/harness.sh"
 
 if ! command -v pkg-config >/dev/null 2>&1; then
     echo "note: pkg-config is not installed; skipping the install test"
@@ -26,15 +26,22 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
 fi
 CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
 CC=${CC:-cc}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+SRC=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
+MANIFEST=$BUILD/install_manifest.txt
+if [ -f "$MANIFEST" ]; then cp -p "$MANIFEST" "$T/manifest.saved"; fi
+restore() {
+    if [ -f "$T/manifest.saved" ]; then cp -p "$T/manifest.saved" "$MANIFEST"; else rm -f "$MANIFEST"; fi
+    rm -rf "$T"
+}
+trap restore EXIT
 PREFIX=$T/prefix
 
 if cmake --install "$BUILD" --prefix "$PREFIX" >"$T/install.log" 2>&1; then ok; else
     bad "cmake --install failed: $(tail -n 5 "$T/install.log")"
     finish
 fi
-for f in include/varflow.h include/varflow/vf_config.h include/varflow/vf_data.h bin/varflow; do
+for f in include/varflow.h include/varflow/vf_config.h include/varflow/vf_data.h bin/varflow \
+    share/man/man1/varflow.1; do
     if [ -e "$PREFIX/$f" ]; then ok; else bad "not installed: $f"; fi
 done
 PC=$(find "$PREFIX" -name varflow.pc -print -quit)
@@ -42,11 +49,24 @@ if [ -n "$PC" ]; then ok; else
     bad "varflow.pc not installed"
     finish
 fi
+# lib/ or lib/<multiarch>/: the folder of varflow.pc's parent.
+LIBDIR=$(cd "$(dirname "$PC")/.." && pwd)
+VERSION=$("$PREFIX/bin/varflow" --version | sed -n 's/^varflow //p')
+MAJOR=${VERSION%%.*}
+for f in "libvarflow.so.$VERSION" "libvarflow.so.$MAJOR" libvarflow.so libvarflow.a cmake/varflow/varflowConfig.cmake \
+    cmake/varflow/varflowConfigVersion.cmake cmake/varflow/varflowTargets.cmake; do
+    if [ -e "$LIBDIR/$f" ]; then ok; else bad "not installed: $LIBDIR/$f"; fi
+done
+if command -v objdump >/dev/null 2>&1; then
+    if objdump -p "$LIBDIR/libvarflow.so.$VERSION" | grep -Eq "SONAME +libvarflow\.so\.$MAJOR\$"; then ok; else
+        bad "the shared library's SONAME is not libvarflow.so.$MAJOR"
+    fi
+fi
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH=$(dirname "$PC")
 # The .pc file names the prefix chosen at configure time; point it at where we installed.
 PCARGS=(--define-variable=prefix="$PREFIX")
-LIBDIR=$(pkg-config "${PCARGS[@]}" --variable=libdir varflow)
+if [ "$(pkg-config "${PCARGS[@]}" --variable=libdir varflow)" -ef "$LIBDIR" ]; then ok; else bad "varflow.pc's libdir"; fi
 
 # A sanitizer build's library needs the sanitizer runtime in the program too.
 EXTRA=()
@@ -90,4 +110,63 @@ if command -v ldd >/dev/null 2>&1; then
 fi
 # The installed program runs.
 if "$PREFIX/bin/varflow" --version | grep -Eqx 'varflow [0-9]+\.[0-9]+\.[0-9]+'; then ok; else bad "installed varflow --version"; fi
+export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# examples/embed_model.c, built as its header says, on a model the installed varflow fits.
+"$PREFIX/bin/varflow" data moons -n 500 --seed 2 -o "$T/moons.csv" --quiet &&
+    "$PREFIX/bin/varflow" fit --data "$T/moons.csv" --model realnvp:transforms=2,hidden=16x2 --epochs 2 \
+        -o "$T/m.safetensors" --quiet || bad "the installed varflow could not fit a model"
+# shellcheck disable=SC2046
+if "$CC" -std=c11 "${EXTRA[@]}" "$SRC/examples/embed_model.c" -o "$T/embed" \
+    $(pkg-config "${PCARGS[@]}" --cflags --libs varflow) >"$T/cc.log" 2>&1; then ok; else
+    bad "compiling examples/embed_model.c with pkg-config failed: $(head -n 5 "$T/cc.log")"
+fi
+if "$T/embed" "$T/m.safetensors" | grep -q "(ok)"; then ok; else bad "embed_model against the installed library"; fi
+
+# A static link: the archive, then what `pkg-config --static` adds for the optional dependencies.
+STATIC_LIBS=()
+for w in $(pkg-config "${PCARGS[@]}" --static --libs varflow); do
+    case $w in -L* | -lvarflow) ;; *) STATIC_LIBS+=("$w") ;; esac
+done
+if "$CC" -std=c11 "${EXTRA[@]}" "$T/prog.c" -o "$T/prog_static" $(pkg-config "${PCARGS[@]}" --cflags varflow) \
+    "$LIBDIR/libvarflow.a" "${STATIC_LIBS[@]}" >"$T/cc.log" 2>&1; then ok; else
+    bad "a static link with pkg-config --static failed: $(head -n 5 "$T/cc.log")"
+fi
+if "$T/prog_static" | grep -q " match 1$"; then ok; else bad "the statically linked program"; fi
+
+# A CMake project: find_package(varflow) and both imported targets.
+mkdir -p "$T/cmk"
+cp "$T/prog.c" "$T/cmk/prog.c"
+cat >"$T/cmk/CMakeLists.txt" <<'CMEOF'
+cmake_minimum_required(VERSION 3.16)
+project(uses_varflow C)
+find_package(varflow 0.1 REQUIRED)
+add_executable(prog_shared prog.c)
+target_link_libraries(prog_shared PRIVATE varflow::varflow)
+add_executable(prog_static prog.c)
+target_link_libraries(prog_static PRIVATE varflow::varflow_static)
+CMEOF
+CMK_FLAGS=()
+if [ "${#EXTRA[@]}" -gt 0 ]; then CMK_FLAGS=("-DCMAKE_C_FLAGS=${EXTRA[*]}" "-DCMAKE_EXE_LINKER_FLAGS=${EXTRA[*]}"); fi
+if cmake -S "$T/cmk" -B "$T/cmk/build" -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_C_COMPILER="$CC" "${CMK_FLAGS[@]}" \
+    >"$T/cmk.log" 2>&1 && cmake --build "$T/cmk/build" >>"$T/cmk.log" 2>&1; then ok; else
+    bad "a CMake project with find_package(varflow) failed: $(grep -m 5 -i error "$T/cmk.log")"
+fi
+for p in prog_shared prog_static; do
+    if "$T/cmk/build/$p" 2>&1 | grep -q " match 1$"; then ok; else bad "the CMake project's $p"; fi
+done
+if command -v ldd >/dev/null 2>&1; then
+    if ldd "$T/cmk/build/prog_shared" | grep -q "$LIBDIR/libvarflow.so"; then ok; else bad "prog_shared does not use the installed libvarflow.so"; fi
+    if ! ldd "$T/cmk/build/prog_static" | grep -q libvarflow; then ok; else bad "prog_static links libvarflow.so"; fi
+fi
+
+# The manifest lists every installed file, and `make uninstall` removes them and varflow's folders.
+if diff <(sort "$MANIFEST") <(find "$PREFIX" ! -type d | sort) >"$T/diff"; then ok; else
+    bad "install_manifest.txt and the installed files differ: $(head -n 5 "$T/diff")"
+fi
+if [ -n "$SRC" ] && make -C "$SRC" uninstall BUILD="$BUILD" >"$T/uninstall.log" 2>&1; then ok; else
+    bad "make uninstall failed: $(tail -n 3 "$T/uninstall.log")"
+fi
+left=$(find "$PREFIX" ! -type d; find "$PREFIX" -type d -name '*varflow*')
+if [ -z "$left" ]; then ok; else bad "left after make uninstall: $left"; fi
 finish

@@ -67,6 +67,21 @@ grep -q '"n":200' "$T/out" && ok || bad "--init FILE: $(cat "$T/out")"
 # mmd / swf toward a target with exact samples.
 expect 0 particles --method swf --target banana:sigma=2 -n 50 --steps 5 --data-n 500 -o "$T/b.npy" --quiet
 
+# --log: one JSON line every --log-every steps and the last, with the energy distance falling; the
+# particles are the same as without the log (the log only reads them).
+expect 0 particles --method mmd --data "$T/data.npy" -n 200 --steps 25 -o "$T/logged.npy" --log "$T/p.jsonl" --log-every 10 --quiet
+expect 0 particles --method mmd --data "$T/data.npy" -n 200 --steps 25 -o "$T/unlogged.npy" --quiet
+cmp -s "$T/logged.npy" "$T/unlogged.npy" && ok || bad "--log changed the particles"
+[ "$(wc -l < "$T/p.jsonl")" = 4 ] && ok || bad "--log: expected 4 lines (steps 0, 10, 20, 25): $(cat "$T/p.jsonl")"
+grep -q '^{"step":25,"seconds":[0-9.e+-]*,"energy_distance":[0-9.e+-]*}$' "$T/p.jsonl" && ok || bad "--log last line: $(tail -1 "$T/p.jsonl")"
+first=$(sed -n 's/.*"energy_distance":\([^}]*\)}/\1/p' "$T/p.jsonl" | head -1)
+last=$(sed -n 's/.*"energy_distance":\([^}]*\)}/\1/p' "$T/p.jsonl" | tail -1)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a / 10) }' && ok || bad "--log: energy distance $first -> $last did not fall tenfold"
+expect 0 particles --method svgd --target 8gaussians -n 50 --steps 4 -o "$T/s.npy" --log "$T/s.jsonl" --log-every 2 --quiet
+grep -q '^{"step":4,.*"ksd":' "$T/s.jsonl" && ok || bad "--log with svgd: no ksd line: $(cat "$T/s.jsonl")"
+expect 1 particles --method svgd --target 8gaussians -n 50 --steps 4 -o "$T/s.npy" --log "$T/nodir/s.jsonl"
+expect 2 particles --method svgd --target 8gaussians -n 50 --steps 4 -o "$T/s.npy" --log-every 0
+
 # Usage errors.
 expect 2 particles --target 8gaussians -o "$T/x.npy"
 expect 2 particles --method svgd --data "$T/data.npy" -o "$T/x.npy"
