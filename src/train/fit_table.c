@@ -174,8 +174,8 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
     }
     vf_fit_options fo = o->fit;
     if (o->resume) fo.resume = o->resume_state;
-    vf_fit_ckpt ck = {o->checkpoint, m->flow, m->params, m->n_meta, (const char *const *)m->keys,
-                      (const char *const *)m->values, sp.nt, d};
+    vf_fit_ckpt ck = {o->checkpoint, m->flow, m->params, m->meta.n, (const char *const *)m->meta.keys,
+                      (const char *const *)m->meta.values, sp.nt, d};
     if (o->checkpoint) {
         fo.checkpoint = vf_fit_checkpoint_write;
         fo.checkpoint_ctx = &ck;
