@@ -246,6 +246,11 @@ static void test_bad_input(void)
     expect_error(s, VF_ERR_ARG, m, &r, VF_FIT_STAGE_SPEC, "unknown key 'widht'");
     s = vf_fit_table("cfm", x, N, 2, ctx, 1, NULL, 0, NULL, &o, &m, &r);
     expect_error(s, VF_ERR_UNSUPPORTED, m, &r, VF_FIT_STAGE_INPUT, "context");
+    static int64_t labels[N];
+    o.labels = labels;
+    s = vf_fit_table("maf", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
+    expect_error(s, VF_ERR_UNSUPPORTED, m, &r, VF_FIT_STAGE_INPUT, "class labels");
+    o.labels = NULL;
     s = vf_fit_table("nosuchflow", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
     expect_error(s, VF_ERR_ARG, m, &r, VF_FIT_STAGE_SPEC, "nosuchflow");
     s = vf_fit_table("maf", x, 0, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
