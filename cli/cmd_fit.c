@@ -159,6 +159,8 @@ static int parse_args(int argc, char **argv, fit_args *a)
                                (long long)a->o.steps);
     a->o.seed = a->common.seed;
     a->pg.on = cli_show_progress(&a->common);
+    a->o.progress = a->pg.on ? cli_progress_nll : NULL;
+    a->o.progress_ctx = &a->pg; /* a is not copied after parsing */
     return 0;
 }
 
@@ -314,16 +316,7 @@ static int fit_run(int argc, char **argv)
         cli_runtime_error("fit", "out of memory");
         goto done;
     }
-    vf_fit_table_options o = vf_fit_table_default_options();
-    o.fit = a.o;
-    o.fit.progress = a.pg.on ? cli_progress_nll : NULL;
-    o.fit.progress_ctx = &a.pg;
-    o.valid_fraction = a.valid_fraction;
-    o.standardize = !a.no_standardize;
-    o.valid_dim = a.valid ? xv.shape[1] : 0;
-    o.data_name = a.data;
-    o.valid_name = a.valid;
-    o.log_path = a.log;
+    vf_fit_table_options o = fit_table_options(&a.o, a.valid_fraction, a.no_standardize, a.data, a.valid, &xv, a.log);
     o.checkpoint = a.checkpoint;
     int split_ok = nt >= 1 && (!a.valid || xv.shape[1] == d); /* else vf_fit_table reports it */
     if (a.resume && split_ok) {

@@ -226,14 +226,7 @@ int fit_cnf_run(int argc, char **argv)
         cli_runtime_error(CMD, "out of memory");
         goto done;
     }
-    vf_fit_table_options o = vf_fit_table_default_options();
-    o.fit = a.o;
-    o.valid_fraction = a.valid_fraction;
-    o.standardize = !a.no_standardize;
-    o.valid_dim = a.valid ? xv.shape[1] : 0;
-    o.data_name = a.data;
-    o.valid_name = a.valid;
-    o.log_path = a.log;
+    vf_fit_table_options o = fit_table_options(&a.o, a.valid_fraction, a.no_standardize, a.data, a.valid, &xv, a.log);
     o.labels = lab_all;
     o.valid_labels = vlab;
     o.source = source;

@@ -48,3 +48,17 @@ vf_real *fit_table_copy(const vf_tensor *x)
         for (int64_t j = 0; j < d; j++) out[i * d + j] = x->data[i * x->stride[0] + j * x->stride[1]];
     return out;
 }
+
+vf_fit_table_options fit_table_options(const vf_fit_options *fo, double valid_fraction, int no_standardize,
+                                       const char *data, const char *valid, const vf_tensor *xv, const char *log)
+{
+    vf_fit_table_options o = vf_fit_table_default_options();
+    o.fit = *fo;
+    o.valid_fraction = valid_fraction;
+    o.standardize = !no_standardize;
+    o.valid_dim = valid ? xv->shape[1] : 0;
+    o.data_name = data;
+    o.valid_name = valid;
+    o.log_path = log;
+    return o;
+}

@@ -20,4 +20,9 @@ int fit_parse_option(const char *cmd, const char *name, const char *v, vf_fit_op
 /* A contiguous [n, d] copy of the table x [n, d] (any strides) for vf_fit_table; NULL when out of memory. */
 vf_real *fit_table_copy(const vf_tensor *x);
 
+/* vf_fit_table's options for a command's: the loop's fo, the split, --no-standardize, the data and
+ * validation file names (xv: the validation table, read when valid is not NULL), --log. */
+vf_fit_table_options fit_table_options(const vf_fit_options *fo, double valid_fraction, int no_standardize,
+                                       const char *data, const char *valid, const vf_tensor *xv, const char *log);
+
 #endif

@@ -90,6 +90,25 @@ static void test_fit_flow(void)
     CHECK_STATUS(vf_fitted_save(m, path_of("flow.safetensors")), VF_OK);
     CHECK(reload_gap(m, path_of("flow.safetensors"), x, ctx, 0, &mean_lp) == 0.0);
     CHECK_NEAR(r.train_nll, -mean_lp, 1e-4 * (1 + fabs(mean_lp)));
+    /* the generic handle: loaded back with its metadata, the same log-densities, finite draws */
+    vf_fitted *g = NULL;
+    CHECK_STATUS(vf_fitted_load(path_of("flow.safetensors"), &g), VF_OK);
+    if (g) {
+        static vf_real a[N], b[N], draws[2 * 8];
+        CHECK(vf_fitted_get_kind(g) == VF_FITTED_FLOW && strcmp(vf_fitted_meta_get(g, "fit.data"), "toy") == 0);
+        CHECK_STATUS(vf_fitted_log_prob(m, N, x, NULL, NULL, a), VF_OK);
+        CHECK_STATUS(vf_fitted_log_prob(g, N, x, NULL, NULL, b), VF_OK);
+        CHECK(memcmp(a, b, sizeof a) == 0);
+        CHECK_STATUS(vf_fitted_sample(g, 8, NULL, NULL, 1, draws), VF_OK);
+        for (int i = 0; i < 16; i++) CHECK(isfinite(draws[i]));
+        CHECK_STATUS(vf_fitted_set_meta(g, "note", "kept"), VF_OK);
+        CHECK_STATUS(vf_fitted_save(g, path_of("flow2.safetensors")), VF_OK);
+        vf_fitted_free(g);
+        g = NULL;
+        CHECK_STATUS(vf_fitted_load(path_of("flow2.safetensors"), &g), VF_OK);
+        CHECK(g && strcmp(vf_fitted_meta_get(g, "note"), "kept") == 0 && vf_fitted_meta_get(g, "fit.spec"));
+        vf_fitted_free(g);
+    }
     vf_fitted_free(m);
 }
 
@@ -154,6 +173,18 @@ static void test_fit_cnf(void)
     CHECK(fabs((double)vf_fitted_cnf(m)->mean[0] - 10) < 1 && fabs((double)vf_fitted_cnf(m)->mean[1] + 5) < 1);
     CHECK_STATUS(vf_fitted_save(m, path_of("cfm.safetensors")), VF_OK);
     CHECK(cnf_reload_gap(vf_fitted_cnf(m), path_of("cfm.safetensors"), x, NULL, 16) == 0.0);
+    vf_fitted *g = NULL;
+    CHECK_STATUS(vf_fitted_load(path_of("cfm.safetensors"), &g), VF_OK);
+    if (g) {
+        vf_real a[4], b[4], draws[8];
+        CHECK(vf_fitted_get_kind(g) == VF_FITTED_CNF && vf_fitted_meta_get(g, "fit.train_loss"));
+        CHECK_STATUS(vf_fitted_log_prob(m, 4, x, NULL, NULL, a), VF_OK);
+        CHECK_STATUS(vf_fitted_log_prob(g, 4, x, NULL, NULL, b), VF_OK);
+        CHECK(memcmp(a, b, sizeof a) == 0);
+        CHECK_STATUS(vf_fitted_sample(g, 4, NULL, NULL, 1, draws), VF_OK);
+        for (int i = 0; i < 8; i++) CHECK(isfinite(draws[i]));
+        vf_fitted_free(g);
+    }
     vf_fitted_free(m);
 
     o.labels = labels; /* class-conditional */
@@ -246,6 +277,11 @@ static void test_bad_input(void)
     expect_error(s, VF_ERR_ARG, m, &r, VF_FIT_STAGE_SPEC, "unknown key 'widht'");
     s = vf_fit_table("cfm", x, N, 2, ctx, 1, NULL, 0, NULL, &o, &m, &r);
     expect_error(s, VF_ERR_UNSUPPORTED, m, &r, VF_FIT_STAGE_INPUT, "context");
+    static int64_t labels[N];
+    o.labels = labels;
+    s = vf_fit_table("maf", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
+    expect_error(s, VF_ERR_UNSUPPORTED, m, &r, VF_FIT_STAGE_INPUT, "class labels");
+    o.labels = NULL;
     s = vf_fit_table("nosuchflow", x, N, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);
     expect_error(s, VF_ERR_ARG, m, &r, VF_FIT_STAGE_SPEC, "nosuchflow");
     s = vf_fit_table("maf", x, 0, 2, NULL, 0, NULL, 0, NULL, &o, &m, &r);

@@ -12,8 +12,10 @@
  *       fprintf(stderr, "%s\n", r.error);           // x [n, d]; 10% held out for validation
  *   printf("%g nats per row\n", r.valid_nll);
  *   vf_fitted_save(m, "model.safetensors");         // vf_flow_load (or vf_cnf_model_load) reads it
+ *   vf_fitted_log_prob(m, k, rows, NULL, NULL, lp);   // lp [k] = log p(rows); vf_fitted_sample draws
  *   vf_flow *f = vf_fitted_flow(m);  vf_params *p = vf_fitted_params(m);   // borrowed
  *   vf_fitted_free(m);
+ *   vf_fitted_load("model.safetensors", &m);       // either kind, with its metadata
  *
  *   vf_target t;  vf_target_from_spec("gauss:d=2", &t);          // variational inference, the same way
  *   vf_vi_run_options vo = vf_vi_run_default_options();  vo.vi.steps = 500;
@@ -357,6 +359,18 @@ vf_status vf_fitted_set_meta(vf_fitted *m, const char *key, const char *value);
 /* Writes the model file (atomically) with the metadata; vf_flow_load / vf_cnf_model_load read it. */
 vf_status vf_fitted_save(const vf_fitted *m, const char *path);
 void vf_fitted_free(vf_fitted *m);
+/* A model file of either kind (a flow, or a continuous flow: vf_cnf_model_file_is_cnf decides) with
+ * its metadata into a new handle (a checkpoint loads as its current flow). */
+vf_status vf_fitted_load(const char *path, vf_fitted **out);
+/* out [n] = log p(x) of the rows x [n, d]; context [n, c] for a conditional flow, labels [n] for a
+ * class-conditional continuous flow (each NULL otherwise). Continuous flows: rk4 with 100 steps and
+ * the exact divergence (vf_cnf_model_log_prob; none for MeanFlow or data-source models). */
+vf_status vf_fitted_log_prob(const vf_fitted *m, int64_t n, const vf_real *x /* [n, d] */,
+                             const vf_real *context /* [n, c] or NULL */, const int64_t *labels /* [n] or NULL */,
+                             vf_real *out /* [n] */);
+/* out [n, d]: n draws (a generator seeded by seed); context / labels as above. */
+vf_status vf_fitted_sample(const vf_fitted *m, int64_t n, const vf_real *context /* [n, c] or NULL */,
+                           const int64_t *labels /* [n] or NULL */, uint64_t seed, vf_real *out /* [n, d] */);
 
 /* ---- fit a table in one call --------------------------------------------------------------- */
 typedef struct vf_fit_table_options {

@@ -38,7 +38,8 @@ vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
     double sum = 0.0;
     int64_t chunk = n < FIT_EVAL_CHUNK ? n : FIT_EVAL_CHUNK;
     vf_real *buf = NULL;
-    if (noise && !(buf = malloc(sizeof(vf_real) * (size_t)(chunk * d > 0 ? chunk * d : 1)))) return VF_ERR_NOMEM;
+    if (noise && !(buf = malloc(sizeof(vf_real) * (size_t)(chunk * d > 0 ? chunk * d : 1))))
+        return vf__error(VF_ERR_NOMEM, "out of memory");
     vf_status s = VF_OK;
     for (int64_t i = 0; i < n; i += FIT_EVAL_CHUNK) {
         int64_t m = n - i < FIT_EVAL_CHUNK ? n - i : FIT_EVAL_CHUNK;
@@ -219,8 +220,9 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         double vnll = NAN;
         if (nv > 0) {
             if ((s = vf_fit_mean_nll(f, p, t, valid, valid_context, nv, d, c, noise, &vnll)) != VF_OK) {
-                fail(r, VF_ERR_NUMERIC, "training diverged: the validation NLL after epoch %lld is not finite",
-                     (long long)e);
+                if (s == VF_ERR_NUMERIC)
+                    fail(r, s, "training diverged: the validation NLL after epoch %lld is not finite", (long long)e);
+                else fail(r, s, "the validation NLL after epoch %lld: %s", (long long)e, vf_last_error());
                 goto done;
             }
         }
@@ -273,7 +275,8 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
     memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
     if (bbytes) memcpy(vf_params_buffers(p), st.best_buffers, bbytes);
     if ((s = vf_fit_mean_nll(f, p, t, train, train_context, nt, d, c, noise, &r->train_nll)) != VF_OK) {
-        fail(r, s, "the training NLL of the kept parameters is not finite");
+        if (s == VF_ERR_NUMERIC) fail(r, s, "the training NLL of the kept parameters is not finite");
+        else fail(r, s, "the training NLL of the kept parameters: %s", vf_last_error());
         goto done;
     }
     if (nv > 0) r->valid_nll = st.best_valid;

@@ -155,6 +155,9 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
                                                   "class labels, not a real-valued context");
         return vf__fit_table_cnf(spec, x, n, d, valid, nv, o, out, r);
     }
+    if (o->labels || o->valid_labels || o->source)
+        return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "%s is a flow: class labels and a data source "
+                            "are for continuous flows (a flow takes a context)", spec);
     vf__split sp;
     vf_status s = vf__fit_split(x, n, d, context, c, NULL, valid, nv, valid_context, NULL, o, 1,
                                 "to hold out a validation split", &sp, r);
@@ -174,8 +177,8 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
     }
     vf_fit_options fo = o->fit;
     if (o->resume) fo.resume = o->resume_state;
-    vf_fit_ckpt ck = {o->checkpoint, m->flow, m->params, m->n_meta, (const char *const *)m->keys,
-                      (const char *const *)m->values, sp.nt, d};
+    vf_fit_ckpt ck = {o->checkpoint, m->flow, m->params, m->meta.n, (const char *const *)m->meta.keys,
+                      (const char *const *)m->meta.values, sp.nt, d};
     if (o->checkpoint) {
         fo.checkpoint = vf_fit_checkpoint_write;
         fo.checkpoint_ctx = &ck;

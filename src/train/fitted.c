@@ -32,19 +32,14 @@ vf_status vf_fitted_from_flow(vf_flow *f, vf_params *p, vf_fitted **out)
 
 void vf__fitted_clear_meta(vf_fitted *m)
 {
-    for (int64_t i = 0; i < m->n_meta; i++) {
-        free(m->keys[i]);
-        free(m->values[i]);
-    }
-    m->n_meta = 0;
+    vf_model_meta_free(&m->meta);
+    m->cap = 0;
 }
 
 void vf_fitted_free(vf_fitted *m)
 {
     if (!m) return;
     vf__fitted_clear_meta(m);
-    free(m->keys);
-    free(m->values);
     vf_flow_free(m->flow);
     vf_params_free(m->params);
     vf_cnf_model_free(m->cnf);
@@ -68,17 +63,12 @@ int64_t vf_fitted_param_count(const vf_fitted *m)
     return m->cnf ? vf_cnf_model_param_count(m->cnf) : m->params ? vf_params_size(m->params) : 0;
 }
 
-const char *vf_fitted_meta_get(const vf_fitted *m, const char *key)
-{
-    for (int64_t i = 0; m && key && i < m->n_meta; i++)
-        if (strcmp(m->keys[i], key) == 0) return m->values[i];
-    return NULL;
-}
+const char *vf_fitted_meta_get(const vf_fitted *m, const char *key) { return m ? vf_model_meta_get(&m->meta, key) : NULL; }
 
 static char *copy_text(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *c = malloc(n);
+    char *c = vf_malloc(n);
     if (c) memcpy(c, s, n);
     return c;
 }
@@ -86,41 +76,42 @@ static char *copy_text(const char *s)
 vf_status vf_fitted_set_meta(vf_fitted *m, const char *key, const char *value)
 {
     if (!m || !key || !value || !*key) return vf__error(VF_ERR_ARG, "vf_fitted_set_meta: NULL or empty argument");
+    vf_model_meta *mm = &m->meta;
     char *v = copy_text(value);
-    if (!v) return vf__error(VF_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < m->n_meta; i++)
-        if (strcmp(m->keys[i], key) == 0) {
-            free(m->values[i]);
-            m->values[i] = v;
+    if (!v) return VF_ERR_NOMEM;
+    for (int64_t i = 0; i < mm->n; i++)
+        if (strcmp(mm->keys[i], key) == 0) {
+            vf_free(mm->values[i]);
+            mm->values[i] = v;
             return VF_OK;
         }
-    if (m->n_meta == m->cap) {
-        int64_t cap = m->cap ? 2 * m->cap : 16;
-        char **k = realloc(m->keys, sizeof *k * (size_t)cap);
-        if (k) m->keys = k;
-        char **vv = k ? realloc(m->values, sizeof *vv * (size_t)cap) : NULL;
-        if (vv) m->values = vv;
+    if (mm->n == m->cap) {
+        size_t cap = m->cap ? 2 * (size_t)m->cap : 16;
+        char **k = vf_realloc(mm->keys, sizeof *k * cap);
+        if (k) mm->keys = k;
+        char **vv = k ? vf_realloc(mm->values, sizeof *vv * cap) : NULL;
+        if (vv) mm->values = vv;
         if (!k || !vv) {
-            free(v);
+            vf_free(v);
             return vf__error(VF_ERR_NOMEM, "out of memory");
         }
-        m->cap = cap;
+        m->cap = (int64_t)cap;
     }
     char *k = copy_text(key);
     if (!k) {
-        free(v);
-        return vf__error(VF_ERR_NOMEM, "out of memory");
+        vf_free(v);
+        return VF_ERR_NOMEM;
     }
-    m->keys[m->n_meta] = k;
-    m->values[m->n_meta++] = v;
+    mm->keys[mm->n] = k;
+    mm->values[mm->n++] = v;
     return VF_OK;
 }
 
 vf_status vf_fitted_save(const vf_fitted *m, const char *path)
 {
     if (!m || !path || !*path) return vf__error(VF_ERR_ARG, "vf_fitted_save: NULL model or empty path");
-    const char *const *k = (const char *const *)m->keys, *const *v = (const char *const *)m->values;
-    if (m->cnf) return vf_cnf_model_save(m->cnf, path, m->n_meta, k, v, 0, NULL);
+    const char *const *k = (const char *const *)m->meta.keys, *const *v = (const char *const *)m->meta.values;
+    if (m->cnf) return vf_cnf_model_save(m->cnf, path, m->meta.n, k, v, 0, NULL);
     if (!m->flow) return vf__error(VF_ERR_STATE, "vf_fitted_save: the handle holds no model");
-    return vf_flow_save(m->flow, m->params, path, m->n_meta, k, v);
+    return vf_flow_save(m->flow, m->params, path, m->meta.n, k, v);
 }

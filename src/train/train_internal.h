@@ -29,8 +29,8 @@ struct vf_fitted {
     vf_flow *flow;          /* VF_FITTED_FLOW */
     vf_params *params;      /* VF_FITTED_FLOW: the flow's store */
     vf_cnf_model *cnf;      /* VF_FITTED_CNF */
-    int64_t n_meta, cap;
-    char **keys, **values;  /* [n_meta] */
+    vf_model_meta meta;     /* owned (vf_malloc'd) keys and values */
+    int64_t cap;            /* room in meta.keys and meta.values */
 };
 
 /* A new empty handle of `kind` (NULL + message when out of memory). */
