@@ -213,13 +213,26 @@ _DECLS = {
     "vf_ksd": (_S, [_I64, _I64, c_real_p, c_double_p, ctypes.POINTER(KsdOptions), c_double_p, c_double_p]),
 }
 
-for _name, (_res, _args) in _DECLS.items():
-    try:
-        _fn = getattr(lib, _name)
-    except AttributeError:
-        raise ImportError("varflow: %s lacks %s(): it does not match this binding; rebuild it" % (LIB_PATH, _name))
-    _fn.restype = _res
-    _fn.argtypes = _args
+def declare(decls, required=True):
+    """Give each function of decls (name -> (restype, argtypes)) its C signature. A missing function
+    is an ImportError when required, else the result is False (the caller leaves that feature out)."""
+    missing = [name for name in decls if not hasattr(lib, name)]
+    if missing and required:
+        raise ImportError("varflow: %s lacks %s(): it does not match this binding; rebuild it" % (LIB_PATH, missing[0]))
+    if missing:
+        return False
+    for name, (res, args) in decls.items():
+        getattr(lib, name).restype = res
+        getattr(lib, name).argtypes = args
+    return True
+
+
+def layout_error(what):
+    return ImportError("varflow: %s of %s does not match this binding's; rebuild the library from the same sources"
+                       % (what, LIB_PATH))
+
+
+declare(_DECLS)
 
 
 def _check_layouts():
@@ -233,9 +246,7 @@ def _check_layouts():
     ko = lib.vf_ksd_default_options()
     ko_ok = ko.bandwidth == 1 and ko.beta == -0.5 and ko.unbiased == 0
     if not (so_ok and sk_ok and ko_ok):
-        raise ImportError("varflow: the option structs of %s do not match this binding's (cnf sample %s, "
-                          "sinkhorn %s, ksd %s); rebuild the library from the same sources"
-                          % (LIB_PATH, so_ok, sk_ok, ko_ok))
+        raise layout_error("the option structs (cnf sample %s, sinkhorn %s, ksd %s)" % (so_ok, sk_ok, ko_ok))
 
 
 _check_layouts()

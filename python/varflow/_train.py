@@ -80,37 +80,27 @@ _DECLS = {
     "vf_fitted_meta_get": (ctypes.c_char_p, [_P, ctypes.c_char_p]),
     "vf_fitted_free": (None, [_P]),
 }
-HAVE_FIT = all(hasattr(lib, name) for name in _DECLS)
+HAVE_FIT = _lib.declare(_DECLS, required=False)
+if HAVE_FIT:
+    _d = lib.vf_fit_table_default_options()
+    if not (_d.fit.epochs == 100 and _d.fit.batch == 512 and _d.fit.lr == 1e-3 and _d.fit.clip == 5
+            and _d.fit.warmup == -1 and _d.fit.patience == 10 and _d.fit.checkpoint_every == 1
+            and _d.valid_fraction == 0.1 and _d.standardize == 1 and _d.nll_rows == 1000):
+        raise _lib.layout_error("vf_fit_table_options")
+_lib.declare({"vf_fitted_save": (ctypes.c_int, [_P, ctypes.c_char_p])}, required=False)  # continuous flows
 _VI_DECLS = {
     "vf_vi_run_default_options": (ViRunOptions, []),
     "vf_vi_run": (ctypes.c_int, [ctypes.POINTER(_lib.TargetStruct), ctypes.c_char_p, ctypes.POINTER(ViRunOptions),
                                  ctypes.POINTER(_P), ctypes.POINTER(ViSummary)]),
     "vf_vi_objective_from_name": (ctypes.c_int, [ctypes.c_char_p]),
 }
-HAVE_VI = HAVE_FIT and all(hasattr(lib, name) for name in _VI_DECLS)
+HAVE_VI = HAVE_FIT and _lib.declare(_VI_DECLS, required=False)
 if HAVE_VI:
-    for _name, (_res, _args) in _VI_DECLS.items():
-        getattr(lib, _name).restype = _res
-        getattr(lib, _name).argtypes = _args
     _v = lib.vf_vi_run_default_options()
     if not (_v.vi.steps == 2000 and _v.vi.batch == 256 and _v.vi.lr == 1e-3 and _v.vi.clip == 5
             and _v.vi.warmup == -1 and _v.vi.log_every == 10 and _v.vi.checkpoint_every == 100 and _v.box == -1
             and _v.is_samples == 10000):
-        raise ImportError("varflow: vf_vi_run_options of %s does not match this binding's; rebuild the library "
-                          "from the same sources" % _lib.LIB_PATH)
-if hasattr(lib, "vf_fitted_save"):  # continuous flows come back through their model file
-    lib.vf_fitted_save.restype = ctypes.c_int
-    lib.vf_fitted_save.argtypes = [_P, ctypes.c_char_p]
-if HAVE_FIT:
-    for _name, (_res, _args) in _DECLS.items():
-        getattr(lib, _name).restype = _res
-        getattr(lib, _name).argtypes = _args
-    _d = lib.vf_fit_table_default_options()
-    if not (_d.fit.epochs == 100 and _d.fit.batch == 512 and _d.fit.lr == 1e-3 and _d.fit.clip == 5
-            and _d.fit.warmup == -1 and _d.fit.patience == 10 and _d.fit.checkpoint_every == 1
-            and _d.valid_fraction == 0.1 and _d.standardize == 1 and _d.nll_rows == 1000):
-        raise ImportError("varflow: vf_fit_table_options of %s does not match this binding's; rebuild the library "
-                          "from the same sources" % _lib.LIB_PATH)
+        raise _lib.layout_error("vf_vi_run_options")
 
 # The metadata vf_fit_table and vf_vi_run record (vf_train.h), read back into Flow.info.
 _FIT_KEYS = ("fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
