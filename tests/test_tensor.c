@@ -17,6 +17,13 @@ static void fill_code3(vf_tensor *t)
             for (int64_t k = 0; k < t->shape[2]; k++) *vf_tensor_at(t, (int64_t[]){i, j, k}) = code3(i, j, k);
 }
 
+/* The scalar size the library reports at run time (what the Python binding reads) is this build's. */
+static void test_real_size(void)
+{
+    CHECK(vf_real_size() == (int)sizeof(vf_real));
+    CHECK(vf_real_size() == (VF_USE_DOUBLE ? 8 : 4));
+}
+
 static void test_wrap(void)
 {
     vf_real buf[24];
@@ -358,6 +365,7 @@ static void test_fill_finite_str(void)
 
 int main(void)
 {
+    RUN(test_real_size);
     RUN(test_wrap);
     RUN(test_alloc_free);
     RUN(test_size_overflow);

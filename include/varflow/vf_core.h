@@ -50,6 +50,9 @@ const char *vf_last_error(void);
 void vf_clear_error(void);
 /* Version string "MAJOR.MINOR.PATCH" of the linked library. */
 const char *vf_version(void);
+/* sizeof(vf_real) in the linked library: 4 (float build) or 8 (double build). For programs that load
+ * the library at run time (the Python binding) and cannot see VF_USE_DOUBLE. */
+int vf_real_size(void);
 
 /* ---- allocator hooks --------------------------------------------------------------------- */
 typedef struct vf_allocator {

@@ -33,6 +33,8 @@ void vf_clear_error(void) { error_message[0] = '\0'; }
 
 const char *vf_version(void) { return VF_VERSION_STRING; }
 
+int vf_real_size(void) { return (int)sizeof(vf_real); }
+
 /* Formats into a local buffer first: the arguments may include vf_last_error() itself (a caller
  * adding context to the message below it), and vsnprintf must not read and write one buffer. */
 vf_status vf__verror(vf_status status, const char *fmt, va_list ap)
