@@ -48,7 +48,8 @@ class ViOptions(ctypes.Structure):
                 ("clip", ctypes.c_double), ("warmup", ctypes.c_int64), ("objective", ctypes.c_int),
                 ("seed", ctypes.c_uint64), ("progress", ctypes.c_void_p), ("progress_ctx", ctypes.c_void_p),
                 ("log_every", ctypes.c_int64), ("checkpoint", ctypes.c_void_p), ("checkpoint_ctx", ctypes.c_void_p),
-                ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p)]
+                ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p),
+                ("anneal", ctypes.c_int64), ("beta0", ctypes.c_double)]
 
 
 class ViRunOptions(ctypes.Structure):
@@ -258,7 +259,7 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
 
 
 def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1e-3, clip=5.0, warmup=-1, seed=0,
-       box=None, is_samples=10000, keep_draws=False, log=None, checkpoint=None):
+       box=None, is_samples=10000, keep_draws=False, log=None, checkpoint=None, anneal=0, beta0=0.01):
     """Fit a flow q to the unnormalized density of target by reverse KL and summarize it by
     importance sampling (vf_vi_run: what `varflow vi` does, with the same defaults), returning the
     Flow.
@@ -266,7 +267,10 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     target: a spec string ("u1", "funnel:d=10", "plugin:./t.so:arg"), a Target, or a Python callable
     f(x) -> (logp, grad) with dim= its dimension (see Target; an exception it raises stops the run and
     is re-raised here). flow: a flow preset spec (default the CLI's: nsf_coupling with 8 transforms,
-    or nsf in 1-D). objective: "rkl" (reparameterization gradient) or "path" (sticking the landing).
+    or nsf in 1-D). objective: "rkl" (reparameterization gradient), "path" (sticking the landing),
+    "fkl" (forward KL by self-normalized weights), "chi2" (the chi^2 divergence) or "fab" (flow
+    annealed importance sampling bootstrap, where the library has it). anneal: > 0 multiplies log p
+    by a temperature rising linearly from beta0 to 1 over the first anneal steps.
     steps, batch (draws per step), lr, clip, warmup (-1: min(100, steps / 10)), seed. box: a scaled
     tanh last in the sampling direction so draws lie in (-box, box)^d (None: the CLI's default, 4 for
     u2..u4, else none; 0: none). is_samples: draws for the estimates; keep_draws=True also keeps them
@@ -287,13 +291,17 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     if flow is not None and not isinstance(flow, str):
         raise TypeError("flow must be a spec string or None, not %s" % type(flow).__name__)
     if not isinstance(objective, str) or lib.vf_vi_objective_from_name(objective.encode()) < 0:
-        raise ValueError("unknown objective %r (rkl, path)" % (objective,))
+        raise ValueError("unknown objective %r (rkl, path, fkl, chi2, fab)" % (objective,))
     o = lib.vf_vi_run_default_options()
     v = o.vi
     v.steps, v.batch = _lib.count(steps, "steps"), _lib.count(batch, "batch")
     v.lr, v.clip, v.warmup = float(lr), float(clip), int(warmup)
     v.objective = lib.vf_vi_objective_from_name(objective.encode())
     v.seed = _lib.seed_value(seed)
+    v.anneal = _lib.count(anneal, "anneal") if anneal else 0
+    if not 0 < float(beta0) <= 1:
+        raise ValueError("beta0 must be in (0, 1]")
+    v.beta0 = float(beta0)
     if box is not None:
         o.box = float(box)
         if not o.box >= 0:

@@ -34,8 +34,9 @@ class Builtins(unittest.TestCase):
         self.assertLess(abs(s[:, 0].mean()), 5 / math.sqrt(4000))
         self.assertLess(abs(s[:, 0].var() - 1), 5 * math.sqrt(2 / 4000))
         np.testing.assert_array_equal(s, varflow.Target("funnel:d=2,scale=1").sample(4000, seed=5))
-        with self.assertRaises(varflow.VarflowError) as e:
-            varflow.Target("u1").sample(3)
+        self.assertEqual(varflow.Target("u1").sample(3, seed=1).shape, (3, 2))  # by rejection
+        with self.assertRaises(varflow.VarflowError) as e:  # a Python callable has no exact sampler
+            varflow.Target(lambda x: (-0.5 * float(x @ x), -x), dim=2).sample(3)
         self.assertEqual(e.exception.status, "VF_ERR_UNSUPPORTED")
 
     def test_bad_specs(self):

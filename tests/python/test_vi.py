@@ -95,7 +95,7 @@ class VI(ScratchCase):
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "unknown objective"):
-            varflow.vi("u1", objective="fkl")
+            varflow.vi("u1", objective="nosuch")
         with self.assertRaises(varflow.VarflowError) as e:
             varflow.vi("u1", flow="bogus", steps=1)
         self.assertEqual(e.exception.stage, "spec")
