@@ -30,6 +30,7 @@ extern const cli_command cli_cmd_particles;
 extern const cli_command cli_cmd_reflow;
 extern const cli_command cli_cmd_vi;
 extern const cli_command cli_cmd_plot;
+extern const cli_command cli_cmd_mcmc;
 
 /* Options every command accepts (CONTRACTS §2). */
 typedef struct cli_common {

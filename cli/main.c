@@ -20,6 +20,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_reflow,
     &cli_cmd_vi,
     &cli_cmd_plot,
+    &cli_cmd_mcmc,
     NULL,
 };
 

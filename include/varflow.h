@@ -67,5 +67,6 @@
 #include "varflow/vf_vi.h"
 #include "varflow/vf_train.h"
 #include "varflow/vf_plot.h"
+#include "varflow/vf_mcmc.h"
 
 #endif
