@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# test_mcmc.sh — `varflow mcmc`: hmc and mala on a Gaussian target (--json keys, n = chains x N rows
+# written chain-major, the mean within 5 Monte Carlo standard errors of the truth, R-hat near 1), the
+# same seed giving the same file, the flow-assisted samplers on a flow fitted by `varflow vi`
+# (--box included), and one clear error each for a flow sampler without --model, a model of the wrong
+# dimension, an unknown sampler, a missing model file and bad option values.
+# Usage: test_mcmc.sh PATH/TO/varflow
+set -u
+V=${1:?usage: test_mcmc.sh PATH/TO/varflow}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+lines() { wc -l <"$1" | tr -d ' '; }
+expect() {
+    local want=$1
+    shift
+    run "$@"
+    if [ "$rc" != "$want" ]; then
+        bad "varflow $*: exit code $rc, expected $want ($(head -c 300 "$T/err"))"
+        return
+    fi
+    if [ "$want" != 0 ] && { [ "$(lines "$T/err")" != 1 ] || [ -s "$T/out" ]; }; then
+        bad "varflow $*: expected one line on stderr and empty stdout, got: $(cat "$T/err" "$T/out")"
+        return
+    fi
+    ok
+}
+has() { grep -q -- "$1" "$T/err" && ok || bad "stderr lacks '$1': $(cat "$T/err")"; }
+json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
+
+G=gauss:d=2,rho=0.5,mu=1
+expect 0 mcmc --target $G --sampler hmc -n 500 --chains 3 --warmup 200 --seed 1 -o "$T/h.csv" --json
+for k in acceptance ess_min rhat_max n grad_evals; do
+    grep -q "\"$k\":" "$T/out" && ok || bad "--json lacks $k: $(cat "$T/out")"
+done
+[ "$(json_num n)" = 1500 ] && ok || bad "n: $(cat "$T/out")"
+[ "$(lines "$T/h.csv")" = 1500 ] && ok || bad "h.csv has $(lines "$T/h.csv") rows"
+ess=$(json_num ess_min)
+# mean of column 1 within 5 standard errors 1 / sqrt(ESS) of 1; R-hat below 1.02
+awk -F, -v e="$ess" '{ s += $1 } END { m = s / NR; exit !(e > 100 && (m - 1) ^ 2 < 25 / e) }' "$T/h.csv" && ok ||
+    bad "hmc mean of x1 is not 1 within 5 standard errors (ESS $ess)"
+awk -v r="$(json_num rhat_max)" 'BEGIN { exit !(r < 1.02) }' && ok || bad "R-hat: $(cat "$T/out")"
+# chain-major: the second chain's rows come after the first chain's 500
+expect 0 mcmc --target $G --sampler hmc -n 500 --chains 1 --warmup 200 --seed 1 -o "$T/h1.csv" --quiet
+head -n 500 "$T/h.csv" | cmp -s - "$T/h1.csv" && ok || bad "the first 500 rows are not chain 0's draws"
+expect 0 mcmc --target $G --sampler hmc -n 500 --chains 3 --warmup 200 --seed 1 -o "$T/h2.csv" --quiet --threads 1
+cmp -s "$T/h.csv" "$T/h2.csv" && ok || bad "the same seed gave different draws"
+[ ! -s "$T/out" ] && ok || bad "--quiet printed: $(cat "$T/out")"
+expect 0 mcmc --target $G --sampler mala -n 200 --warmup 100 -o "$T/m.npy"
+grep -q "acceptance" "$T/out" && grep -q "wrote $T/m.npy" "$T/out" && ok || bad "summary: $(cat "$T/out")"
+
+# flow-assisted: a short vi fit on a box-mapped target, then each sampler on it
+expect 0 vi --target u2 --flow realnvp:transforms=4,hidden=16x2 --steps 150 --batch 128 --is-samples 100 --seed 3 \
+    -o "$T/u2.safetensors" --quiet
+for s in imh isir neutra-mala neutra-hmc; do
+    expect 0 mcmc --target u2 --model "$T/u2.safetensors" --sampler $s -n 100 --chains 2 --warmup 50 --leapfrog 4 \
+        --proposals 4 --seed 2 -o "$T/$s.csv" --json
+    [ "$(json_num n)" = 200 ] && ok || bad "$s: $(cat "$T/out")"
+    # u2 lives on [-4, 4]^2: every draw must be inside
+    awk -F, '$1 <= -4 || $1 >= 4 || $2 <= -4 || $2 >= 4 { exit 1 }' "$T/$s.csv" && ok || bad "$s: a draw outside the box"
+done
+
+# errors
+expect 2 mcmc --target $G --sampler imh -n 10 -o "$T/x.csv"
+has "needs --model"
+expect 1 mcmc --target gauss:d=3 --sampler neutra-hmc --model "$T/u2.safetensors" -n 10 -o "$T/x.csv"
+has "dimension 2 but target"
+expect 2 mcmc --target $G --sampler nuts -n 10 -o "$T/x.csv"
+has "unknown 'nuts'"
+expect 1 mcmc --target $G --sampler isir --model "$T/none.safetensors" -n 10 -o "$T/x.csv"
+has "none.safetensors"
+expect 2 mcmc --target $G --sampler hmc -n 10 -o "$T/x.txt"
+expect 2 mcmc --target $G --sampler hmc -o "$T/x.csv"
+has "missing -n"
+expect 2 mcmc --target $G --sampler hmc -n 10 --step-size -1 -o "$T/x.csv"
+expect 2 mcmc --target $G --sampler hmc -n 10 --target-accept 1 -o "$T/x.csv"
+expect 2 mcmc --target nosuch --sampler hmc -n 10 -o "$T/x.csv"
+expect 0 mcmc --help
+grep -q "neutra-hmc" "$T/out" && ok || bad "--help lacks the samplers"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
