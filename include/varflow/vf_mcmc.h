@@ -19,7 +19,8 @@
  *   hmc         Hamiltonian Monte Carlo: momentum r ~ N(0, M), `leapfrog` leapfrog steps of size h
  *               (jittered uniformly in [0.9 h, 1.1 h] each iteration to avoid periodic orbits),
  *               accepted with probability min(1, exp(-(H' - H))); a trajectory whose energy error
- *               exceeds 1000 or leaves the support is a divergence (rejected, counted).
+ *               exceeds 1000 after any leapfrog step or leaves the support is a divergence (stopped
+ *               there, rejected, counted).
  *   imh         independent Metropolis-Hastings with the flow q as proposal: x' ~ q, accepted with
  *               min(1, w(x') / w(x)), w = p~ / q. Exact when q = p (every move accepted).
  *   isir        iterated sampling importance resampling (Andrieu, Lee & Vihola 2018; Karagiannis &

@@ -195,6 +195,8 @@ static vf_status hmc_step(grad_work *w)
                 continue;
             }
             for (int64_t k = 0; k < d; k++) w->mom[c * d + k] += 0.5 * jit[c] * w->prop.g[c * d + k];
+            /* stop a trajectory as soon as it diverges, before it runs off to where the target overflows */
+            if (!(-w->prop.lp[c] + kinetic(w, c) - w->e0[c] <= 1000)) w->alive[c] = 0;
         }
     }
     if (st != VF_OK) return st;
