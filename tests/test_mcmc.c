@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <varflow.h>
+#include "alloc_fail.h"
 #include "vf_test.h"
 #include "vi/mcmc_internal.h"
 
@@ -254,6 +255,44 @@ static void test_pulled_back_gradient(void)
     vf_target_free(&t);
 }
 
+/* Out of memory at every allocation of a run (each sampler kind) and of the diagnostics: VF_ERR_NOMEM
+ * with a message and nothing leaked (alloc_fail.h). The flow is made outside the scenario. */
+typedef struct oom_ctx {
+    vf_target t;
+    gflow g;
+    vf_mcmc_sampler s;
+} oom_ctx;
+
+static vf_status oom_scenario(void *ctx)
+{
+    oom_ctx *o = ctx;
+    vf_mcmc_params mp = vf_mcmc_default_params(o->s);
+    mp.chains = 2;
+    mp.warmup = 3;
+    mp.leapfrog = 2;
+    mp.proposals = 2;
+    vf_real draws[2 * 8 * 2];
+    double rhat[2], ess[2];
+    vf_status st = vf_mcmc_run(&o->t, o->g.f, o->g.p, &mp, 8, draws, NULL);
+    if (st == VF_OK) st = vf_mcmc_diagnose(2, 8, 2, draws, rhat, ess);
+    return st;
+}
+
+static void test_out_of_memory(void)
+{
+    oom_ctx o;
+    CHECK_STATUS(vf_target_from_spec("gauss:d=2", &o.t), VF_OK);
+    CHECK_STATUS(gflow_new(2, 0, 1.2, 5, &o.g), VF_OK);
+    vf_mcmc_sampler ss[] = {VF_MCMC_HMC, VF_MCMC_NEUTRA_MALA, VF_MCMC_ISIR};
+    for (int i = 0; i < 3; i++) {
+        o.s = ss[i];
+        CHECK(af_sweep(vf_mcmc_sampler_name(ss[i]), oom_scenario, &o, 0) == 0);
+        CHECK(af_sweep(vf_mcmc_sampler_name(ss[i]), oom_scenario, &o, 1) == 0);
+    }
+    gflow_free(&o.g);
+    vf_target_free(&o.t);
+}
+
 static double nan_lp(void *state, const double *x, double *grad)
 {
     (void)state;
@@ -312,6 +351,7 @@ int main(void)
     RUN(test_reproducible_and_independent_chains);
     RUN(test_step_size_adaptation);
     RUN(test_pulled_back_gradient);
+    RUN(test_out_of_memory);
     RUN(test_errors);
     return vf_test_summary();
 }
