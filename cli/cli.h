@@ -85,4 +85,12 @@ int cli_output_dir_writable(const char *path);
 /* 0 when path ends in .csv or .npy; otherwise prints the usage error and returns 2. */
 int cli_check_table_name(const char *cmd, const char *path);
 
+/* Commands on a target (vi, mcmc; cli_target.c): the "Targets:" section of their help (the built-ins
+ * with their keys, and plugins); vf_target_from_spec with the command's error (0, or the exit code
+ * after printing: 2 for a bad spec, 1 for a plugin that cannot be loaded); and one JSON number
+ * ("key":value with %.9g, or null when not finite; preceded by a comma when comma is 1) on stdout. */
+void cli_print_targets(FILE *out);
+int cli_target_open(const char *cmd, const char *spec, vf_target *t);
+void cli_json_num(const char *key, double v, int comma);
+
 #endif

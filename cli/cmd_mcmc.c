@@ -44,9 +44,7 @@ static void mcmc_help(FILE *out)
             "  --diag-mass          adapt a diagonal mass matrix during warm-up (mala, hmc, neutra-*)\n",
             (long long)d.chains, (long long)d.warmup, (long long)d.leapfrog, (long long)d.proposals);
     cli_print_common_help(out);
-    fprintf(out, "\nTargets:\n");
-    for (const char *const *p = vf_target_names(); *p; p++) fprintf(out, "  %-13s %s\n", *p, vf_target_defaults(*p));
-    fprintf(out, "  %-13s a shared library with the varflow_target_* ABI (docs/particles.md)\n", "plugin:PATH[:ARG]");
+    cli_print_targets(out);
     fprintf(out,
             "\nWith --json, prints {\"acceptance\", \"ess_min\", \"rhat_max\", \"n\" (draws written, chains * N),\n"
             "\"chains\", \"sampler\", \"step_size\", \"grad_evals\" and \"logp_evals\" (per chain, warm-up included),\n"
@@ -147,13 +145,6 @@ static int on_progress(void *ctx, int64_t it, int64_t total, double acc)
     return 0;
 }
 
-static void json_num(const char *key, double v, int comma)
-{
-    printf("%s\"%s\":", comma ? "," : "", key);
-    if (isfinite(v)) printf("%.9g", v);
-    else fputs("null", stdout);
-}
-
 static int mcmc_run(int argc, char **argv)
 {
     mcmc_args a;
@@ -161,9 +152,8 @@ static int mcmc_run(int argc, char **argv)
     if (rc) return rc;
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
     vf_target target;
-    vf_status s = vf_target_from_spec(a.target, &target);
-    if (s == VF_ERR_ARG) return cli_usage_error("mcmc", "--target %s: %s", a.target, vf_last_error());
-    if (s != VF_OK) return cli_runtime_error("mcmc", "--target %s: %s", a.target, vf_last_error());
+    if ((rc = cli_target_open("mcmc", a.target, &target)) != 0) return rc;
+    vf_status s;
     int64_t d = target.dim, rows = a.mp.chains * a.n;
     vf_params *p = NULL;
     vf_flow *flow = NULL;
@@ -228,12 +218,12 @@ static int mcmc_run(int argc, char **argv)
     }
     if (a.common.json) {
         printf("{");
-        json_num("acceptance", res.acceptance, 0);
-        json_num("ess_min", ess_min, 1);
-        json_num("rhat_max", rhat_max, 1);
+        cli_json_num("acceptance", res.acceptance, 0);
+        cli_json_num("ess_min", ess_min, 1);
+        cli_json_num("rhat_max", rhat_max, 1);
         printf(",\"n\":%lld,\"chains\":%lld,\"sampler\":\"%s\"", (long long)rows, (long long)a.mp.chains,
                vf_mcmc_sampler_name(a.mp.sampler));
-        json_num("step_size", res.step_size, 1);
+        cli_json_num("step_size", res.step_size, 1);
         printf(",\"grad_evals\":%lld,\"logp_evals\":%lld,\"divergences\":%lld,\"seconds\":%.3f,\"output\":",
                (long long)res.grad_evals, (long long)res.logp_evals, (long long)res.divergences, seconds);
         cli_json_string(stdout, a.output);

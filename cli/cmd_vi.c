@@ -63,9 +63,7 @@ static void vi_help(FILE *out)
             VI_DEFAULT_FLOW, VI_DEFAULT_FLOW_1D, (long long)o.steps, (long long)o.batch, o.lr, o.clip,
             VI_DEFAULT_IS, (long long)o.checkpoint_every);
     cli_print_common_help(out);
-    fprintf(out, "\nTargets:\n");
-    for (const char *const *p = vf_target_names(); *p; p++) fprintf(out, "  %-13s %s\n", *p, vf_target_defaults(*p));
-    fprintf(out, "  %-13s a shared library with the varflow_target_* ABI (docs/particles.md)\n", "plugin:PATH[:ARG]");
+    cli_print_targets(out);
     fprintf(out,
             "\nWith --json, prints {\"elbo\", \"elbo_stderr\", \"log_z\", \"log_z_stderr\", \"ess\", \"ess_fraction\",\n"
             "\"khat\", \"forward_ess_fraction\" (targets with exact samples; else null), \"log_z_true\" (when\n"
@@ -221,12 +219,7 @@ static int write_samples(const char *path, int64_t n, int64_t d, const vf_real *
     return 0;
 }
 
-static void json_num(const char *key, double v, int comma)
-{
-    printf("%s\"%s\":", comma ? "," : "", key);
-    if (isfinite(v)) printf("%.9g", v);
-    else fputs("null", stdout);
-}
+static void json_num(const char *key, double v, int comma) { cli_json_num(key, v, comma); }
 
 static int vi_run(int argc, char **argv)
 {
@@ -235,9 +228,7 @@ static int vi_run(int argc, char **argv)
     if (rc) return rc;
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
     vf_target target;
-    vf_status s = vf_target_from_spec(a.target, &target);
-    if (s == VF_ERR_ARG) return cli_usage_error("vi", "--target %s: %s", a.target, vf_last_error());
-    if (s != VF_OK) return cli_runtime_error("vi", "--target %s: %s", a.target, vf_last_error());
+    if ((rc = cli_target_open("vi", a.target, &target)) != 0) return rc;
     int64_t d = target.dim, n = a.is_samples;
     if (!a.have_box) a.box = vf_vi_default_box(&target);
     const char *spec = a.flow ? a.flow : d >= 2 ? VI_DEFAULT_FLOW : VI_DEFAULT_FLOW_1D;

@@ -248,61 +248,48 @@ static vf_status normal_scores(int64_t m, int64_t n, const double *x, int folded
     return st;
 }
 
-vf_status vf_mcmc_split_rhat(int64_t m, int64_t n, const double *x, double *rhat)
+/* The four public statistics: R-hat or ESS (want_ess) of the raw (ranked = 0) or rank-normalized
+ * split halves of x [m, n]. */
+static vf_status statistic(int64_t m, int64_t n, const double *x, double *out, int ranked, int want_ess,
+                           const char *what)
 {
-    vf_status st = check_args(m, n, x, rhat, "split R-hat");
+    vf_status st = check_args(m, n, x, out, what);
     if (st != VF_OK) return st;
     int64_t h = n / 2;
     double *y = vf_malloc((size_t)(2 * m * h) * sizeof *y);
     if (!y) return vf__error(VF_ERR_NOMEM, "mcmc diagnostics: out of memory");
-    split_halves(m, n, x, y);
-    *rhat = rhat_of(2 * m, h, y);
+    if (ranked) st = normal_scores(m, n, x, 0, y);
+    else split_halves(m, n, x, y);
+    if (st == VF_OK && want_ess) st = ess_of(2 * m, h, y, out);
+    if (st == VF_OK && !want_ess) {
+        double bulk = rhat_of(2 * m, h, y), tail = NAN;
+        if (ranked) st = normal_scores(m, n, x, 1, y);
+        if (ranked && st == VF_OK) tail = rhat_of(2 * m, h, y);
+        /* constant draws: every score equal, W = 0, NAN */
+        *out = isnan(bulk) || isnan(tail) ? bulk : fmax(bulk, tail);
+    }
     vf_free(y);
-    return VF_OK;
+    return st;
+}
+
+vf_status vf_mcmc_split_rhat(int64_t m, int64_t n, const double *x, double *rhat)
+{
+    return statistic(m, n, x, rhat, 0, 0, "split R-hat");
 }
 
 vf_status vf_mcmc_split_ess(int64_t m, int64_t n, const double *x, double *ess)
 {
-    vf_status st = check_args(m, n, x, ess, "split ESS");
-    if (st != VF_OK) return st;
-    int64_t h = n / 2;
-    double *y = vf_malloc((size_t)(2 * m * h) * sizeof *y);
-    if (!y) return vf__error(VF_ERR_NOMEM, "mcmc diagnostics: out of memory");
-    split_halves(m, n, x, y);
-    st = ess_of(2 * m, h, y, ess);
-    vf_free(y);
-    return st;
+    return statistic(m, n, x, ess, 0, 1, "split ESS");
 }
 
 vf_status vf_mcmc_rhat(int64_t m, int64_t n, const double *x, double *rhat)
 {
-    vf_status st = check_args(m, n, x, rhat, "R-hat");
-    if (st != VF_OK) return st;
-    int64_t h = n / 2;
-    double *y = vf_malloc((size_t)(2 * m * h) * sizeof *y);
-    if (!y) return vf__error(VF_ERR_NOMEM, "mcmc diagnostics: out of memory");
-    double bulk = NAN, tail = NAN;
-    st = normal_scores(m, n, x, 0, y);
-    if (st == VF_OK) bulk = rhat_of(2 * m, h, y);
-    if (st == VF_OK) st = normal_scores(m, n, x, 1, y);
-    if (st == VF_OK) tail = rhat_of(2 * m, h, y);
-    vf_free(y);
-    /* constant draws: every score equal, W = 0 */
-    *rhat = isnan(bulk) ? NAN : isnan(tail) ? bulk : fmax(bulk, tail);
-    return st;
+    return statistic(m, n, x, rhat, 1, 0, "R-hat");
 }
 
 vf_status vf_mcmc_ess_bulk(int64_t m, int64_t n, const double *x, double *ess)
 {
-    vf_status st = check_args(m, n, x, ess, "bulk ESS");
-    if (st != VF_OK) return st;
-    int64_t h = n / 2;
-    double *y = vf_malloc((size_t)(2 * m * h) * sizeof *y);
-    if (!y) return vf__error(VF_ERR_NOMEM, "mcmc diagnostics: out of memory");
-    st = normal_scores(m, n, x, 0, y);
-    if (st == VF_OK) st = ess_of(2 * m, h, y, ess);
-    vf_free(y);
-    return st;
+    return statistic(m, n, x, ess, 1, 1, "bulk ESS");
 }
 
 vf_status vf_mcmc_diagnose(int64_t m, int64_t n, int64_t d, const vf_real *draws, double *rhat, double *ess)
