@@ -39,6 +39,8 @@ static void vi_help(FILE *out)
             "  --anneal K           temperature: log p~ is multiplied by beta rising linearly from --beta0 to 1\n"
             "                       over the first K steps (default 0: no annealing)\n"
             "  --beta0 B            the first step's beta, in (0, 1] (default 0.01; used with --anneal)\n"
+            "                       fab: the alpha = 2 divergence by annealed importance sampling toward p^2/q\n"
+            "                       with a replay buffer (FAB; mass-covering, for multimodal targets; docs/vi.md)\n"
             "  --box A              put a scaled tanh last in the sampling direction, so every draw lies in\n"
             "                       (-A, A)^d (default 4 for u2, u3, u4, which live on [-4, 4]^2; 0: none)\n"
             "  --steps K            optimizer steps (default %lld)\n"
@@ -119,7 +121,7 @@ static int parse_args(int argc, char **argv, vi_args *a)
         else if (strcmp(name, "--samples") == 0) a->samples = v;
         else if (strcmp(name, "--objective") == 0) {
             int ob = vf_vi_objective_from_name(v);
-            if (ob < 0) return cli_usage_error(cmd, "--objective: unknown '%s' (valid: rkl, path, fkl, chi2)", v);
+            if (ob < 0) return cli_usage_error(cmd, "--objective: unknown '%s' (valid: rkl, path, fkl, chi2, fab)", v);
             a->o.objective = (vf_vi_objective)ob;
         } else if (strcmp(name, "--beta0") == 0) {
             if (cli_parse_double(v, &dv) || !(dv > 0.0 && dv <= 1.0))

@@ -39,7 +39,18 @@
  *               stop-gradient), computed as fkl's. (The reparameterization form of this gradient,
  *               which moves the draws, drifts q away from p: a batch far from p has tiny weights and
  *               a falling batch estimate, so it is not used.)
- * A temperature beta (vf_vi_set_beta) replaces log p~ by beta log p~ in every objective.
+ * A temperature beta (vf_vi_set_beta) replaces log p~ by beta log p~ in every objective but fab (whose AIS targets p~^2 / q itself).
+ *   VF_VI_FAB   Flow Annealed importance sampling Bootstrap (Midgley et al. 2023): minimizes the
+ *               alpha = 2 divergence D_2(p || q), mass-covering. Each call runs annealed importance
+ *               sampling from n draws of q toward p~^2 / q (8 levels, one 3-step HMC transition each,
+ *               step sizes adapted toward acceptance 0.65), stores the points and their weights in a
+ *               prioritized replay buffer of 64 n rows, and takes the gradient of -mean(a log q(x))
+ *               over n rows drawn from the buffer in proportion to their weights, with
+ *               a = min(q_old(x) / q(x), 10) correcting for the parameters having moved since the row
+ *               was stored (its weight is corrected the same way); until the buffer holds 4 n rows, the
+ *               fresh AIS points with self-normalized weights. Needs the target's gradient and a flow
+ *               with a cheap density direction too. n must stay the same between calls; the buffer is
+ *               not saved in checkpoints. *loss is still the negative ELBO at the draws of q.
  * Errors: VF_ERR_NUMERIC naming the row when the target's log-density is NaN or -inf at a draw, or
  * its gradient is not finite, or log q is not finite; the parameter gradients are then partial.
  *
@@ -69,10 +80,12 @@ typedef enum vf_vi_objective {
     VF_VI_RKL = 0,      /* reverse KL, reparameterization gradient */
     VF_VI_PATH = 1,     /* reverse KL, path (sticking-the-landing) gradient */
     VF_VI_FKL = 2,      /* forward KL, self-normalized importance weights from q's own draws */
-    VF_VI_CHI2 = 3      /* chi^2 (alpha = 2) divergence: 1/2 log E_q[w^2], reparameterization gradient */
+    VF_VI_CHI2 = 3,     /* chi^2 (alpha = 2) divergence: 1/2 log E_q[w^2], score-function gradient */
+    VF_VI_FAB = 4       /* alpha = 2 divergence by AIS toward p~^2 / q with a replay buffer (FAB) */
 } vf_vi_objective;
 
-/* "rkl", "path", "fkl", "chi2" -> VF_VI_RKL, VF_VI_PATH, VF_VI_FKL, VF_VI_CHI2; -1 for another name. */
+/* "rkl", "path", "fkl", "chi2", "fab" -> VF_VI_RKL, VF_VI_PATH, VF_VI_FKL, VF_VI_CHI2, VF_VI_FAB; -1 for
+ * another name. */
 int vf_vi_objective_from_name(const char *name);
 const char *vf_vi_objective_name(vf_vi_objective o);
 

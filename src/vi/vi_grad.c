@@ -20,7 +20,7 @@
 #include <math.h>
 #include <string.h>
 #include "varflow/vf_vi.h"
-#include "internal.h"
+#include "vi_internal.h"
 
 #define VI_DRAW_CHUNK 4096
 
@@ -38,6 +38,7 @@ struct vf_vi {
     vf_real *saved;     /* [size] parameter gradients saved around the density pass (path only) */
     vf_real *wc;        /* [cap] the self-normalized weights of fkl / chi2 */
     double beta;        /* temperature on log p~ in the objectives [1] */
+    vf__fab *fab;       /* the fab objective's state, made at its first use */
 };
 
 int vf_vi_objective_from_name(const char *name)
@@ -47,6 +48,7 @@ int vf_vi_objective_from_name(const char *name)
     if (strcmp(name, "path") == 0) return VF_VI_PATH;
     if (strcmp(name, "fkl") == 0) return VF_VI_FKL;
     if (strcmp(name, "chi2") == 0) return VF_VI_CHI2;
+    if (strcmp(name, "fab") == 0) return VF_VI_FAB;
     return -1;
 }
 
@@ -57,6 +59,7 @@ const char *vf_vi_objective_name(vf_vi_objective o)
     case VF_VI_PATH: return "path";
     case VF_VI_FKL: return "fkl";
     case VF_VI_CHI2: return "chi2";
+    case VF_VI_FAB: return "fab";
     }
     return "unknown";
 }
@@ -108,6 +111,7 @@ void vf_vi_free(vf_vi *v)
     vf_free(v->xcopy);
     vf_free(v->saved);
     vf_free(v->wc);
+    vf__fab_free(v->fab);
     vf_free(v);
 }
 
@@ -227,6 +231,10 @@ static vf_status weighted_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng 
 vf_status vf_vi_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss)
 {
     if (!v || !r || n < 1) return vf__error(VF_ERR_ARG, "vi grad: bad arguments (n %lld)", (long long)n);
+    if (obj == VF_VI_FAB) {
+        vf_status fs = v->fab ? VF_OK : vf__fab_new(v->f, v->p, v->target, &v->fab);
+        return fs == VF_OK ? vf__fab_grad(v->fab, n, r, loss) : fs;
+    }
     if (obj != VF_VI_RKL && obj != VF_VI_PATH && obj != VF_VI_FKL && obj != VF_VI_CHI2)
         return vf__error(VF_ERR_ARG, "vi grad: unknown objective %d", (int)obj);
     vf_status s = reserve(v, n);

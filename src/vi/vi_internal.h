@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "varflow/vf_target.h"
+#include "varflow/vf_flow.h"
 
 #define VF__TARGET_MAX_KEYS 6
 
@@ -45,6 +46,17 @@ vf_status vf__target_make_gmm40(const double *vals, const char *const *strs, vf_
 vf_status vf__target_make_manywell(const double *vals, const char *const *strs, vf_target *out);
 vf_status vf__target_make_funnel(const double *vals, const char *const *strs, vf_target *out);
 vf_status vf__target_make_rosenbrock(const double *vals, const char *const *strs, vf_target *out);
+
+/* The state of the `fab` objective of vf_vi_grad (fab.c): AIS step sizes and the replay buffer. */
+typedef struct vf__fab vf__fab;
+vf_status vf__fab_new(const vf_flow *f, vf_params *p, const vf_target *t, vf__fab **out);
+void vf__fab_free(vf__fab *fb);
+/* One FAB gradient from n AIS draws (n fixed for the object's life): adds to the store's gradients;
+ * *loss (may be NULL) = mean(log q - log p~) at the draws of q that start AIS. */
+vf_status vf__fab_grad(vf__fab *fb, int64_t n, vf_rng *r, double *loss);
+/* Its first half: n draws of q carried by AIS toward p~^2 / q; x [n, d] and their log weights
+ * logw [n] (either may be NULL; mean e^logw estimates the integral of p~^2 / q). */
+vf_status vf__fab_ais(vf__fab *fb, int64_t n, vf_rng *r, double *loss, double *x, double *logw);
 
 /* "PATH[:ARG]" after "plugin:" (target_plugin.c). */
 vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out);
