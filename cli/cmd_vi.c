@@ -16,7 +16,7 @@ static void vi_help(FILE *out)
 {
     vf_vi_options o = vf_vi_default_options();
     fprintf(out,
-            "Usage: varflow vi --target SPEC [--flow SPEC] [--objective rkl|path|fkl|chi2] -o MODEL [options]\n"
+            "Usage: varflow vi --target SPEC [--flow SPEC] [--objective rkl|path|fkl|chi2|fab] -o MODEL [options]\n"
             "\n"
             "Fits a normalizing flow q to the unnormalized density p~ = Z p of --target by minimizing the\n"
             "reverse KL divergence (the loss E_q[log q - log p~] = KL(q || p) - log Z, the negative ELBO),\n"
