@@ -251,7 +251,7 @@ done:
 
 const cli_command cli_cmd_mcmc = {
     "mcmc",
-    "Markov chain Monte Carlo on a target, optionally flow-assisted (imh, isir, neutra)",
+    "sample a target by Markov chain Monte Carlo, optionally flow-assisted (imh, isir, neutra)",
     mcmc_run,
     mcmc_help,
 };
