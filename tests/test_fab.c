@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <varflow.h>
+#include "alloc_fail.h"
 #include "vf_test.h"
 #include "vi/vi_internal.h"
 
@@ -97,9 +98,50 @@ static void test_fab_fits_an_affine_gaussian(void)
     vf_target_free(&t);
 }
 
+/* Out of memory at every allocation of a vf_vi with the fab objective (three steps, so the buffer
+ * path runs too): VF_ERR_NOMEM with a message and nothing leaked. */
+typedef struct oom_ctx {
+    vf_target t;
+    vf_params *p;
+    vf_flow *f;
+} oom_ctx;
+
+static vf_status oom_scenario(void *ctx)
+{
+    oom_ctx *o = ctx;
+    vf_vi *v = NULL;
+    vf_status st = vf_vi_new(o->f, o->p, &o->t, &v);
+    vf_rng r;
+    vf_rng_init(&r, 1, 0);
+    for (int i = 0; i < 6 && st == VF_OK; i++) st = vf_vi_grad(v, VF_VI_FAB, 4, &r, NULL);
+    vf_vi_free(v);
+    vf_params_zero_grad(o->p);
+    return st;
+}
+
+static void test_out_of_memory(void)
+{
+    oom_ctx o;
+    CHECK_STATUS(vf_target_from_spec("gauss:d=2", &o.t), VF_OK);
+    o.p = vf_params_new();
+    vf_dist *base = NULL;
+    vf_transform *tr = NULL;
+    CHECK_STATUS(vf_dist_normal_new(2, 0, &base), VF_OK);
+    vf_elementwise_affine_params ap = vf_elementwise_affine_default_params(2);
+    CHECK_STATUS(vf_elementwise_affine_new(o.p, "transforms.0", &ap, &tr), VF_OK);
+    CHECK_STATUS(vf_flow_new(base, 1, &tr, &o.f), VF_OK);
+    CHECK_STATUS(vf_params_finalize(o.p, 1), VF_OK);
+    CHECK(af_sweep("fab", oom_scenario, &o, 0) == 0);
+    CHECK(af_sweep("fab", oom_scenario, &o, 1) == 0);
+    vf_flow_free(o.f);
+    vf_params_free(o.p);
+    vf_target_free(&o.t);
+}
+
 int main(void)
 {
     RUN(test_ais_weights);
     RUN(test_fab_fits_an_affine_gaussian);
+    RUN(test_out_of_memory);
     return vf_test_summary();
 }

@@ -46,17 +46,29 @@ struct vf__fab {
     double *prob;            /* [cap] */
 };
 
+/* Frees the per-batch scratch and the buffer, leaving them NULL (n = 0). */
+static void free_scratch(vf__fab *fb)
+{
+    double **arrs[] = {&fb->x, &fb->x1, &fb->mom, &fb->gq, &fb->gp, &fb->g1, &fb->lq, &fb->lp, &fb->lq1, &fb->lp1,
+                       &fb->logw, &fb->bx, &fb->blw, &fb->blq, &fb->prob};
+    for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++) {
+        vf_free(*arrs[i]);
+        *arrs[i] = NULL;
+    }
+    vf_free(fb->xr);
+    vf_free(fb->wr);
+    vf_free(fb->pick);
+    fb->xr = fb->wr = NULL;
+    fb->pick = NULL;
+    fb->n = fb->cap = fb->len = fb->next = 0;
+}
+
 void vf__fab_free(vf__fab *fb)
 {
     if (!fb) return;
+    free_scratch(fb);
     vf_tape_free(fb->tape);
-    double **arrs[] = {&fb->x, &fb->x1, &fb->mom, &fb->gq, &fb->gp, &fb->g1, &fb->lq, &fb->lp, &fb->lq1, &fb->lp1,
-                       &fb->logw, &fb->bx, &fb->blw, &fb->blq, &fb->prob};
-    for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++) vf_free(*arrs[i]);
-    vf_free(fb->xr);
     vf_free(fb->saved);
-    vf_free(fb->wr);
-    vf_free(fb->pick);
     vf_free(fb);
 }
 
@@ -86,12 +98,11 @@ static vf_status reserve(vf__fab *fb, int64_t n)
     if (n == fb->n) return VF_OK;
     if (fb->n > 0) return vf__error(VF_ERR_ARG, "fab: the batch size changed from %lld to %lld", (long long)fb->n, (long long)n);
     size_t nd = (size_t)(n * fb->d), cap = (size_t)(n * FAB_BUFFER_BATCHES);
+    int ok = 1;
     double **rows[] = {&fb->x, &fb->x1, &fb->mom, &fb->gq, &fb->gp, &fb->g1};
-    for (size_t i = 0; i < 6; i++)
-        if (!(*rows[i] = vf_malloc(nd * sizeof(double)))) return vf__error(VF_ERR_NOMEM, "fab: out of memory");
+    for (size_t i = 0; i < 6; i++) ok &= (*rows[i] = vf_malloc(nd * sizeof(double))) != NULL;
     double **cols[] = {&fb->lq, &fb->lp, &fb->lq1, &fb->lp1, &fb->logw};
-    for (size_t i = 0; i < 5; i++)
-        if (!(*cols[i] = vf_malloc((size_t)n * sizeof(double)))) return vf__error(VF_ERR_NOMEM, "fab: out of memory");
+    for (size_t i = 0; i < 5; i++) ok &= (*cols[i] = vf_malloc((size_t)n * sizeof(double))) != NULL;
     fb->xr = vf_malloc(nd * sizeof *fb->xr);
     fb->wr = vf_malloc((size_t)n * sizeof *fb->wr);
     fb->pick = vf_malloc((size_t)n * sizeof *fb->pick);
@@ -99,8 +110,10 @@ static vf_status reserve(vf__fab *fb, int64_t n)
     fb->blw = vf_malloc(cap * sizeof *fb->blw);
     fb->blq = vf_malloc(cap * sizeof *fb->blq);
     fb->prob = vf_malloc(cap * sizeof *fb->prob);
-    if (!fb->xr || !fb->wr || !fb->pick || !fb->bx || !fb->blw || !fb->blq || !fb->prob)
-        return vf__error(VF_ERR_NOMEM, "fab: out of memory");
+    if (!ok || !fb->xr || !fb->wr || !fb->pick || !fb->bx || !fb->blw || !fb->blq || !fb->prob) {
+        free_scratch(fb);
+        return vf__error(VF_ERR_NOMEM, "fab: out of memory for a batch of %lld", (long long)n);
+    }
     fb->n = n;
     fb->cap = (int64_t)cap;
     return VF_OK;
