@@ -11,21 +11,28 @@
 #include "vf_test.h"
 #include "vi/vi_internal.h"
 
+/* A 2-D flow N(0, I) -> one elementwise affine (identity at first), finalized. */
+static void affine_flow(vf_params **p, vf_flow **f)
+{
+    *p = vf_params_new();
+    vf_dist *base = NULL;
+    vf_transform *tr = NULL;
+    CHECK_STATUS(vf_dist_normal_new(2, 0, &base), VF_OK);
+    vf_elementwise_affine_params ap = vf_elementwise_affine_default_params(2);
+    CHECK_STATUS(vf_elementwise_affine_new(*p, "transforms.0", &ap, &tr), VF_OK);
+    CHECK_STATUS(vf_flow_new(base, 1, &tr, f), VF_OK);
+    CHECK_STATUS(vf_params_finalize(*p, 1), VF_OK);
+}
+
 /* q = N(0, s^2 I) (base N(0, I), affine with log_scale -log s), p = N(m 1, I) in d = 2:
  * integral of p^2 / q = prod over coordinates of s / sqrt(2a) exp(m^2 (1/a - 1)), a = 1 - 1/(2 s^2). */
 static void test_ais_weights(void)
 {
     vf_target t;
     CHECK_STATUS(vf_target_from_spec("gauss:d=2,rho=0,mu=0.5", &t), VF_OK);
-    vf_params *p = vf_params_new();
-    vf_dist *base = NULL;
-    vf_transform *tr = NULL;
+    vf_params *p = NULL;
     vf_flow *f = NULL;
-    CHECK_STATUS(vf_dist_normal_new(2, 0, &base), VF_OK);
-    vf_elementwise_affine_params ap = vf_elementwise_affine_default_params(2);
-    CHECK_STATUS(vf_elementwise_affine_new(p, "transforms.0", &ap, &tr), VF_OK);
-    CHECK_STATUS(vf_flow_new(base, 1, &tr, &f), VF_OK);
-    CHECK_STATUS(vf_params_finalize(p, 1), VF_OK);
+    affine_flow(&p, &f);
     double s = 1.5, m = 0.5, a = 1 - 1 / (2 * s * s);
     vf_real *ls = vf_params_data(p, vf_params_find(p, "transforms.0.log_scale"));
     ls[0] = ls[1] = (vf_real)(-log(s));
@@ -54,15 +61,9 @@ static void test_fab_fits_an_affine_gaussian(void)
 {
     vf_target t;
     CHECK_STATUS(vf_target_from_spec("gauss:d=2,rho=0,mu=1.5", &t), VF_OK);
-    vf_params *p = vf_params_new();
-    vf_dist *base = NULL;
-    vf_transform *tr = NULL;
+    vf_params *p = NULL;
     vf_flow *f = NULL;
-    CHECK_STATUS(vf_dist_normal_new(2, 0, &base), VF_OK);
-    vf_elementwise_affine_params ap = vf_elementwise_affine_default_params(2);
-    CHECK_STATUS(vf_elementwise_affine_new(p, "transforms.0", &ap, &tr), VF_OK);
-    CHECK_STATUS(vf_flow_new(base, 1, &tr, &f), VF_OK);
-    CHECK_STATUS(vf_params_finalize(p, 1), VF_OK);
+    affine_flow(&p, &f);
     vf_real *shift = vf_params_data(p, vf_params_find(p, "transforms.0.shift"));
     vf_real *ls = vf_params_data(p, vf_params_find(p, "transforms.0.log_scale"));
     ls[0] = ls[1] = (vf_real)log(2.0); /* q = N(0, 0.5^2 I): too narrow and off by 1.5 */
@@ -123,14 +124,7 @@ static void test_out_of_memory(void)
 {
     oom_ctx o;
     CHECK_STATUS(vf_target_from_spec("gauss:d=2", &o.t), VF_OK);
-    o.p = vf_params_new();
-    vf_dist *base = NULL;
-    vf_transform *tr = NULL;
-    CHECK_STATUS(vf_dist_normal_new(2, 0, &base), VF_OK);
-    vf_elementwise_affine_params ap = vf_elementwise_affine_default_params(2);
-    CHECK_STATUS(vf_elementwise_affine_new(o.p, "transforms.0", &ap, &tr), VF_OK);
-    CHECK_STATUS(vf_flow_new(base, 1, &tr, &o.f), VF_OK);
-    CHECK_STATUS(vf_params_finalize(o.p, 1), VF_OK);
+    affine_flow(&o.p, &o.f);
     CHECK(af_sweep("fab", oom_scenario, &o, 0) == 0);
     CHECK(af_sweep("fab", oom_scenario, &o, 1) == 0);
     vf_flow_free(o.f);
