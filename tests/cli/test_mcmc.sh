@@ -2,8 +2,9 @@
 # test_mcmc.sh — `varflow mcmc`: hmc and mala on a Gaussian target (--json keys, n = chains x N rows
 # written chain-major, the mean within 5 Monte Carlo standard errors of the truth, R-hat near 1), the
 # same seed giving the same file, the flow-assisted samplers on a flow fitted by `varflow vi`
-# (--box included), and one clear error each for a flow sampler without --model, a model of the wrong
-# dimension, an unknown sampler, a missing model file and bad option values.
+# (--box included), a short `varflow vi --objective fab` fit, and one clear error each for a flow
+# sampler without --model, a model of the wrong dimension, an unknown sampler or objective, a
+# missing model file and bad option values.
 # Usage: test_mcmc.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_mcmc.sh PATH/TO/varflow}
@@ -64,6 +65,19 @@ for s in imh isir neutra-mala neutra-hmc; do
     # u2 lives on [-4, 4]^2: every draw must be inside
     awk -F, '$1 <= -4 || $1 >= 4 || $2 <= -4 || $2 >= 4 { exit 1 }' "$T/$s.csv" && ok || bad "$s: a draw outside the box"
 done
+
+# varflow vi --objective fab (the FAB objective) on the same Gaussian: log Z = 0 within 5 standard
+# errors and a forward ESS near 1, then imh on that flow accepting nearly every move
+expect 0 vi --target $G --objective fab --flow realnvp:transforms=4,hidden=16x2 --steps 150 --batch 64 \
+    --is-samples 2000 --seed 4 -o "$T/fab.safetensors" --json
+lz=$(json_num log_z)
+se=$(json_num log_z_stderr)
+awk -v z="$lz" -v s="$se" -v f="$(json_num forward_ess_fraction)" \
+    'BEGIN { exit !(s > 0 && s < 0.05 && z < 5 * s && -z < 5 * s && f > 0.8) }' && ok || bad "fab: $(cat "$T/out")"
+expect 0 mcmc --target $G --model "$T/fab.safetensors" --sampler imh -n 200 --seed 1 -o "$T/fi.csv" --json
+awk -v a="$(json_num acceptance)" 'BEGIN { exit !(a > 0.8) }' && ok || bad "imh on the fab flow: $(cat "$T/out")"
+expect 2 vi --target $G --objective fob -o "$T/x.safetensors"
+has "rkl, path, fab"
 
 # errors
 expect 2 mcmc --target $G --sampler imh -n 10 -o "$T/x.csv"
