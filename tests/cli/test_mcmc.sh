@@ -77,7 +77,7 @@ awk -v z="$lz" -v s="$se" -v f="$(json_num forward_ess_fraction)" \
 expect 0 mcmc --target $G --model "$T/fab.safetensors" --sampler imh -n 200 --seed 1 -o "$T/fi.csv" --json
 awk -v a="$(json_num acceptance)" 'BEGIN { exit !(a > 0.8) }' && ok || bad "imh on the fab flow: $(cat "$T/out")"
 expect 2 vi --target $G --objective fob -o "$T/x.safetensors"
-has "rkl, path, fab"
+has "rkl, path, fkl, chi2, fab"
 
 # errors
 expect 2 mcmc --target $G --sampler imh -n 10 -o "$T/x.csv"
