@@ -62,6 +62,11 @@ int cli_is_option(const char *arg, const char *name);
 /* The option that arg names among the NULL-terminated `valued` names ("--lr" or "--lr=..."; a
  * one-dash name such as "-n" only exactly), "-o" standing for "--output"; NULL when none. */
 const char *cli_valued_option(const char *arg, const char *const *valued);
+/* argv[*i] as one of the `valued` options (cli_valued_option) with its value (advancing *i):
+ * *name and *value set, 0; or a usage error of cmd printed ("unknown option", "unexpected
+ * argument", a missing value) and 2. */
+int cli_take_valued(const char *cmd, int argc, char **argv, int *i, const char *const *valued, const char **name,
+                    const char **value);
 /* 1 when arg looks like an option ("-x", "--xyz"); "-" alone and negative numbers are not options. */
 int cli_looks_like_option(const char *arg);
 /* Help text of the common options, one per line, indented like the commands' own option lists. */

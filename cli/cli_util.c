@@ -261,3 +261,14 @@ const char *cli_valued_option(const char *arg, const char *const *valued)
         if (strcmp(arg, valued[k]) == 0 || (valued[k][1] == '-' && cli_is_option(arg, valued[k]))) return valued[k];
     return NULL;
 }
+
+int cli_take_valued(const char *cmd, int argc, char **argv, int *i, const char *const *valued, const char **name,
+                    const char **value)
+{
+    const char *arg = argv[*i];
+    if (!(*name = cli_valued_option(arg, valued))) {
+        if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
+        return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+    }
+    return (*value = cli_option_value(cmd, argc, argv, i)) ? 0 : 2;
+}

@@ -122,12 +122,8 @@ static int parse_args(int argc, char **argv, fit_args *a)
                                              "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
                                              "--clip", "--patience", "--checkpoint", "--resume", "--checkpoint-every",
                                              "--stop-after", NULL};
-        const char *name = cli_valued_option(arg, valued);
-        if (!name) {
-            if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
-            return cli_usage_error(cmd, "unexpected argument '%s'", arg);
-        }
-        if (!(v = cli_option_value(cmd, argc, argv, &i))) return 2;
+        const char *name;
+        if (cli_take_valued(cmd, argc, argv, &i, valued, &name, &v)) return 2;
         int t = fit_parse_option(cmd, name, v, &a->o, &have_epochs);
         if (t < 0) return 2;
         if (t > 0) continue;

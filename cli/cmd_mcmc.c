@@ -76,12 +76,8 @@ static int parse_args(int argc, char **argv, mcmc_args *a)
         static const char *const valued[] = {"--target", "--model", "--output", "--sampler", "-n", "--chains",
                                              "--warmup", "--step-size", "--leapfrog", "--proposals",
                                              "--target-accept", NULL};
-        const char *name = cli_valued_option(arg, valued);
-        if (!name) {
-            if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
-            return cli_usage_error(cmd, "unexpected argument '%s'", arg);
-        }
-        if (!(v = cli_option_value(cmd, argc, argv, &i))) return 2;
+        const char *name;
+        if (cli_take_valued(cmd, argc, argv, &i, valued, &name, &v)) return 2;
         int64_t iv;
         double dv;
         if (strcmp(name, "--target") == 0) a->target = v;

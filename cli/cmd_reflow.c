@@ -94,12 +94,8 @@ static int parse_args(int argc, char **argv, reflow_args *a)
         static const char *const valued[] = {"--model", "--output", "-n", "--rounds", "--steps", "--solver", "--epochs",
                                              "--train-steps", "--batch", "--lr", "--weight-decay", "--clip",
                                              "--patience", "--valid-fraction", "--log", NULL};
-        const char *name = cli_valued_option(arg, valued);
-        if (!name) {
-            if (cli_looks_like_option(arg)) return cli_usage_error(CMD, "unknown option '%s'", arg);
-            return cli_usage_error(CMD, "unexpected argument '%s'", arg);
-        }
-        if (!(v = cli_option_value(CMD, argc, argv, &i))) return 2;
+        const char *name;
+        if (cli_take_valued(CMD, argc, argv, &i, valued, &name, &v)) return 2;
         int64_t iv;
         double dv;
         if (strcmp(name, "--model") == 0) a->model = v;

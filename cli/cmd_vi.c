@@ -104,12 +104,8 @@ static int parse_args(int argc, char **argv, vi_args *a)
                                              "--resume", "--samples", "--box", "--steps", "--batch", "--lr",
                                              "--warmup", "--clip", "--is-samples", "--checkpoint-every",
                                              "--stop-after", NULL};
-        const char *name = cli_valued_option(arg, valued);
-        if (!name) {
-            if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
-            return cli_usage_error(cmd, "unexpected argument '%s'", arg);
-        }
-        if (!(v = cli_option_value(cmd, argc, argv, &i))) return 2;
+        const char *name;
+        if (cli_take_valued(cmd, argc, argv, &i, valued, &name, &v)) return 2;
         int64_t iv;
         double dv;
         if (strcmp(name, "--target") == 0) a->target = v;

@@ -88,15 +88,11 @@ static int parse_args(int argc, char **argv, cnf_args *a)
                                              "--clip", "--patience", "--labels", "--valid-labels", "--source", "--nll-rows",
                                              NULL};
         static const char *const unsupported[] = {"--checkpoint", "--resume", "--checkpoint-every", "--stop-after", NULL};
-        const char *name = cli_valued_option(arg, valued);
-        for (int k = 0; !name && unsupported[k]; k++)
+        for (int k = 0; unsupported[k]; k++)
             if (cli_is_option(arg, unsupported[k]))
                 return cli_usage_error(CMD, "%s is not available for continuous flows yet", unsupported[k]);
-        if (!name) {
-            if (cli_looks_like_option(arg)) return cli_usage_error(CMD, "unknown option '%s'", arg);
-            return cli_usage_error(CMD, "unexpected argument '%s'", arg);
-        }
-        if (!(v = cli_option_value(CMD, argc, argv, &i))) return 2;
+        const char *name;
+        if (cli_take_valued(CMD, argc, argv, &i, valued, &name, &v)) return 2;
         int t = fit_parse_option(CMD, name, v, &a->o, &have_epochs);
         if (t < 0) return 2;
         if (t > 0) continue;

@@ -8,13 +8,7 @@
 # Usage: test_mcmc.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_mcmc.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 lines() { wc -l <"$1" | tr -d ' '; }
 expect() {
@@ -97,5 +91,4 @@ expect 2 mcmc --target nosuch --sampler hmc -n 10 -o "$T/x.csv"
 expect 0 mcmc --help
 grep -q "neutra-hmc" "$T/out" && ok || bad "--help lacks the samplers"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

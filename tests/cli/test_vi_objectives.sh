@@ -5,12 +5,7 @@
 # metadata, and usage errors for bad values. Usage: test_vi_objectives.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_vi_objectives.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 A="--target gauss:d=2,rho=0.5 --flow realnvp:transforms=4,hidden=16x2 --steps 300 --batch 128 --lr 3e-3
    --is-samples 4000 --seed 3 --threads 1 --json"
@@ -35,5 +30,4 @@ for args in "--objective fab_typo" "--beta0 0" "--beta0 1.5" "--anneal -1" "--an
     rc=$?
     [ "$rc" = 2 ] && [ "$(wc -l <"$T/err" | tr -d ' ')" = 1 ] && ok || bad "vi $args: exit $rc, $(cat "$T/err")"
 done
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish
