@@ -230,8 +230,12 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
                 goto done;
             }
             double lv = (double)vf_value(t, loss)->data[0];
-            if (!isfinite(lv) || vf_backward(t, loss) != VF_OK ||
-                vf_clip_grad_norm(vf_params_grads(p), n, o->clip, NULL) != VF_OK ||
+            vf_status bs = isfinite(lv) ? vf_backward(t, loss) : VF_ERR_NUMERIC;
+            if (bs != VF_OK && bs != VF_ERR_NUMERIC) { /* out of memory, ...: not a divergence */
+                s = fail(r, bs, "%s", vf_last_error());
+                goto done;
+            }
+            if (bs != VF_OK || vf_clip_grad_norm(vf_params_grads(p), n, o->clip, NULL) != VF_OK ||
                 vf_adam_step(opt, vf_params_values(p), vf_params_grads(p)) != VF_OK) {
                 s = fail(r, VF_ERR_NUMERIC, "training diverged at step %lld (epoch %lld): the loss or a gradient is not "
                          "finite", (long long)(step + 1), (long long)e);
