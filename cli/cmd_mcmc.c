@@ -41,7 +41,11 @@ static void mcmc_help(FILE *out)
             "  --leapfrog L         leapfrog steps per HMC iteration (default %lld)\n"
             "  --proposals K        isir: fresh flow draws per step (default %lld)\n"
             "  --target-accept A    acceptance the step size adapts to (default 0.574 MALA, 0.65 HMC)\n"
-            "  --diag-mass          adapt a diagonal mass matrix during warm-up (mala, hmc, neutra-*)\n",
+            "  --diag-mass          adapt a diagonal mass matrix during warm-up (mala, hmc, neutra-*)\n"
+            "  --log FILE           one JSON line every --log-every iterations and at the last: iteration\n"
+            "                       (warm-up included), phase (warmup or sampling), acceptance (the sampling\n"
+            "                       iterations' so far; null in warm-up), seconds\n"
+            "  --log-every K        iterations between log lines (default 100)\n",
             (long long)d.chains, (long long)d.warmup, (long long)d.leapfrog, (long long)d.proposals);
     cli_print_common_help(out);
     cli_print_targets(out);
@@ -53,8 +57,8 @@ static void mcmc_help(FILE *out)
 }
 
 typedef struct mcmc_args {
-    const char *target, *model, *output, *sampler;
-    int64_t n;
+    const char *target, *model, *output, *sampler, *log;
+    int64_t n, log_every;
     vf_mcmc_params mp;
     cli_common common;
 } mcmc_args;
@@ -64,6 +68,7 @@ static int parse_args(int argc, char **argv, mcmc_args *a)
     const char *cmd = "mcmc";
     memset(a, 0, sizeof *a);
     a->mp = vf_mcmc_default_params(VF_MCMC_HMC);
+    a->log_every = 100;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
         int c = cli_common_option(cmd, argc, argv, &i, &a->common);
@@ -75,7 +80,7 @@ static int parse_args(int argc, char **argv, mcmc_args *a)
         }
         static const char *const valued[] = {"--target", "--model", "--output", "--sampler", "-n", "--chains",
                                              "--warmup", "--step-size", "--leapfrog", "--proposals",
-                                             "--target-accept", NULL};
+                                             "--target-accept", "--log", "--log-every", NULL};
         const char *name;
         if (cli_take_valued(cmd, argc, argv, &i, valued, &name, &v)) return 2;
         int64_t iv;
@@ -83,6 +88,7 @@ static int parse_args(int argc, char **argv, mcmc_args *a)
         if (strcmp(name, "--target") == 0) a->target = v;
         else if (strcmp(name, "--model") == 0) a->model = v;
         else if (strcmp(name, "--output") == 0) a->output = v;
+        else if (strcmp(name, "--log") == 0) a->log = v;
         else if (strcmp(name, "--sampler") == 0) {
             int s = vf_mcmc_sampler_from_name(v);
             if (s < 0) return cli_usage_error(cmd, "--sampler: unknown '%s' (valid: mala, hmc, imh, isir, neutra-mala, neutra-hmc)", v);
@@ -104,6 +110,7 @@ static int parse_args(int argc, char **argv, mcmc_args *a)
             else if (strcmp(name, "--chains") == 0) a->mp.chains = iv;
             else if (strcmp(name, "--warmup") == 0) a->mp.warmup = iv;
             else if (strcmp(name, "--leapfrog") == 0) a->mp.leapfrog = iv;
+            else if (strcmp(name, "--log-every") == 0) a->log_every = iv;
             else a->mp.proposals = iv;
         }
     }
@@ -124,11 +131,20 @@ typedef struct progress_ctx {
     cli_progress pg;
     double t0;
     const char *sampler;
+    FILE *log;              /* --log, or NULL */
+    int64_t log_every;
 } progress_ctx;
 
 static int on_progress(void *ctx, int64_t it, int64_t total, double acc)
 {
     progress_ctx *p = ctx;
+    if (p->log && (it % p->log_every == 0 || it == total)) {
+        fprintf(p->log, "{\"iteration\":%lld,\"phase\":\"%s\",\"acceptance\":", (long long)it,
+                isfinite(acc) ? "sampling" : "warmup");
+        if (isfinite(acc)) fprintf(p->log, "%.6g", acc);
+        else fputs("null", p->log);
+        fprintf(p->log, ",\"seconds\":%.6g}\n", cli_now_seconds() - p->t0);
+    }
     if (!cli_progress_due(&p->pg, it == total)) return 0;
     char line[160];
     if (isfinite(acc))
@@ -182,14 +198,22 @@ static int mcmc_run(int argc, char **argv)
         cli_runtime_error("mcmc", "out of memory for %lld draws", (long long)rows);
         goto done;
     }
-    progress_ctx pc = {{cli_show_progress(&a.common), 0, 0, 0.0}, cli_now_seconds(), a.sampler};
-    if (pc.pg.on) {
+    progress_ctx pc = {{cli_show_progress(&a.common), 0, 0, 0.0}, cli_now_seconds(), a.sampler, NULL, a.log_every};
+    if (a.log && !(pc.log = fopen(a.log, "w"))) {
+        cli_runtime_error("mcmc", "--log %s: cannot open for writing", a.log);
+        goto done;
+    }
+    if (pc.pg.on || pc.log) {
         a.mp.progress = on_progress;
         a.mp.progress_ctx = &pc;
     }
     vf_mcmc_result res;
     s = vf_mcmc_run(&target, flow, p, &a.mp, a.n, draws, &res);
     cli_progress_end(&pc.pg);
+    if (pc.log && fclose(pc.log) != 0 && s == VF_OK) {
+        cli_runtime_error("mcmc", "--log %s: write failed", a.log);
+        goto done;
+    }
     double seconds = cli_now_seconds() - pc.t0;
     if (s != VF_OK) {
         cli_runtime_error("mcmc", "%s", vf_last_error());

@@ -45,6 +45,14 @@ expect 0 mcmc --target $G --sampler hmc -n 500 --chains 1 --warmup 200 --seed 1 
 head -n 500 "$T/h.csv" | cmp -s - "$T/h1.csv" && ok || bad "the first 500 rows are not chain 0's draws"
 expect 0 mcmc --target $G --sampler hmc -n 500 --chains 3 --warmup 200 --seed 1 -o "$T/h2.csv" --quiet --threads 1
 cmp -s "$T/h.csv" "$T/h2.csv" && ok || bad "the same seed gave different draws"
+# --log: a JSON line every --log-every iterations (warm-up included) and at the last; the draws are
+# those of the run without it
+expect 0 mcmc --target $G --sampler hmc -n 500 --chains 3 --warmup 200 --seed 1 -o "$T/h3.csv" --quiet --log "$T/h.jsonl" \
+    --log-every 100
+cmp -s "$T/h.csv" "$T/h3.csv" && ok || bad "--log changed the draws"
+[ "$(lines "$T/h.jsonl")" = 7 ] && grep -q '^{"iteration":200,"phase":"warmup","acceptance":null,"seconds":' "$T/h.jsonl" &&
+    grep -q '^{"iteration":700,"phase":"sampling","acceptance":0\.[0-9]*,"seconds":' "$T/h.jsonl" && ok ||
+    bad "--log: $(cat "$T/h.jsonl")"
 [ ! -s "$T/out" ] && ok || bad "--quiet printed: $(cat "$T/out")"
 expect 0 mcmc --target $G --sampler mala -n 200 --warmup 100 -o "$T/m.npy"
 grep -q "acceptance" "$T/out" && grep -q "wrote $T/m.npy" "$T/out" && ok || bad "summary: $(cat "$T/out")"
