@@ -7,6 +7,39 @@
 #include "cli.h"
 #include "cnf_commands.h"
 #include "fit_cnf.h"
+#include "progress.h"
+
+/* The progress line of a solve (vf_ode_options.progress): percentage of the time span, elapsed time
+ * and the time left. */
+typedef struct solve_progress {
+    cli_progress pg;
+    const char *what;   /* "sampling", "log-density" */
+    double t0;
+} solve_progress;
+
+static void on_solve_progress(void *ctx, double fraction)
+{
+    solve_progress *p = ctx;
+    if (!cli_progress_due(&p->pg, fraction >= 1)) return;
+    double el = cli_now_seconds() - p->t0;
+    char line[160];
+    int k = snprintf(line, sizeof line, "%s: %.0f%%  %.1f s  ETA ", p->what, 100 * fraction, el);
+    if (fraction > 0) snprintf(line + k, sizeof line - (size_t)k, "%.0f s", el * (1 - fraction) / fraction);
+    else snprintf(line + k, sizeof line - (size_t)k, "-");
+    cli_progress_draw(&p->pg, line);
+}
+
+/* Shows the solve's progress on a terminal (not with --quiet or --json's silence rules of cli_show_progress). */
+static void watch_solve(solve_progress *p, const cli_common *c, const char *what, vf_ode_options *ode)
+{
+    p->pg = (cli_progress){cli_show_progress(c), 0, 0, 0.0};
+    p->what = what;
+    p->t0 = cli_now_seconds();
+    if (p->pg.on) {
+        ode->progress = on_solve_progress;
+        ode->progress_ctx = p;
+    }
+}
 
 const char *cnf_model_option(int argc, char **argv)
 {
@@ -283,10 +316,13 @@ int cnf_sample_run(int argc, char **argv)
     vf_rng_init(&rng, o.common.seed, 0);
     vf_ode_stats st;
     double energy = 0;
+    solve_progress sp;
+    watch_solve(&sp, &o.common, "sampling", &o.so.ode);
     vf_status s = o.path_energy ? vf_cnf_model_sample_energy(m, o.n, o.source ? src.data : NULL, labels, &rng, &o.so,
                                                              x.data, &energy, &st)
                                 : vf_cnf_model_sample(m, o.n, o.source ? src.data : NULL, labels, &rng, &o.so, x.data,
                                                       o.log_prob ? lp.data : NULL, &st);
+    cli_progress_end(&sp.pg);
     if (s != VF_OK) {
         rc = cli_runtime_error(cmd, "%s", vf_last_error());
         goto done;
@@ -354,7 +390,11 @@ int cnf_logprob_run(int argc, char **argv)
         goto done;
     }
     vf_ode_stats st;
-    if (vf_cnf_model_log_prob(m, n, x.data, labels, &o.so, lp.data, &st) != VF_OK) {
+    solve_progress sp;
+    watch_solve(&sp, &o.common, "log-density", &o.so.ode);
+    vf_status ls = vf_cnf_model_log_prob(m, n, x.data, labels, &o.so, lp.data, &st);
+    cli_progress_end(&sp.pg);
+    if (ls != VF_OK) {
         rc = cli_runtime_error(cmd, "%s", vf_last_error());
         goto done;
     }

@@ -104,6 +104,45 @@ static void test_backward_grid_and_batch(void)
     CHECK_NEAR(y[1], want[1], 1e-5);
 }
 
+/* The progress callback: once per accepted step, fractions rising to exactly 1, on a backward solve
+ * too, and the solution the same as without it. */
+typedef struct progress_log {
+    int64_t calls;
+    double last;
+    int rising;
+} progress_log;
+
+static void log_progress(void *ctx, double fraction)
+{
+    progress_log *p = ctx;
+    if (!(fraction > p->last && fraction <= 1)) p->rising = 0;
+    p->last = fraction;
+    p->calls++;
+}
+
+static void test_progress(void)
+{
+    const vf_solver solvers[] = {VF_SOLVER_EULER, VF_SOLVER_RK4, VF_SOLVER_DOPRI5};
+    for (int k = 0; k < 3; k++)
+        for (int back = 0; back < 2; back++) {
+            rotation r = {0.5, 2.0, 0};
+            vf_real x[2] = {1, 0.5}, y[2] = {1, 0.5};
+            vf_ode_options o = vf_ode_default_options();
+            o.solver = solvers[k];
+            o.steps = 7;
+            double t0 = back ? 2.0 : 0.0, t1 = back ? 0.0 : 2.0;
+            vf_ode_stats st;
+            CHECK_STATUS(vf_ode_solve(rotation_field, &r, 2, y, t0, t1, &o, NULL), VF_OK);
+            progress_log pl = {0, 0.0, 1};
+            o.progress = log_progress;
+            o.progress_ctx = &pl;
+            CHECK_STATUS(vf_ode_solve(rotation_field, &r, 2, x, t0, t1, &o, &st), VF_OK);
+            CHECK_MSG(pl.calls == st.steps && pl.rising && pl.last == 1.0, "%s: %lld calls for %lld steps, last %g",
+                      vf_solver_name(solvers[k]), (long long)pl.calls, (long long)st.steps, pl.last);
+            CHECK(x[0] == y[0] && x[1] == y[1]);
+        }
+}
+
 static void test_dopri5_tolerance(void)
 {
     const double T = 3.0, x0[2] = {1.0, 0.5};
@@ -258,6 +297,7 @@ int main(void)
     RUN(test_convergence_orders);
     RUN(test_backward_grid_and_batch);
     RUN(test_dopri5_tolerance);
+    RUN(test_progress);
     RUN(test_errors);
     RUN(test_ornstein_uhlenbeck);
     return vf_test_summary();

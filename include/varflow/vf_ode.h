@@ -50,6 +50,10 @@ int vf_solver_from_name(const char *name);
 const char *vf_solver_name(vf_solver s);
 int vf_solver_is_stochastic(vf_solver s);   /* 1 for em and sheun */
 
+/* Called after each accepted step of a solve with the fraction of [t0, t1] covered so far (1 at the
+ * end); for progress displays. It cannot stop the solve. */
+typedef void (*vf_ode_progress_fn)(void *ctx, double fraction);
+
 typedef struct vf_ode_options {
     vf_solver solver;      /* default VF_SOLVER_RK4 */
     int64_t steps;         /* fixed-step solvers: number of steps (default 100) */
@@ -59,6 +63,8 @@ typedef struct vf_ode_options {
     double min_step;       /* dopri5: smallest |step| before giving up (default 1e-10 |t1 - t0|) */
     int64_t max_steps;     /* dopri5: most accepted + rejected steps (default 100000) */
     double sigma;          /* SDE: constant diffusion g(t) = sigma when no diffusion callback (default 0) */
+    vf_ode_progress_fn progress;   /* NULL (default) or called after each accepted step */
+    void *progress_ctx;            /* passed to progress */
 } vf_ode_options;
 
 vf_ode_options vf_ode_default_options(void);

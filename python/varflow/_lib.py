@@ -88,7 +88,8 @@ class Rng(ctypes.Structure):
 class OdeOptions(ctypes.Structure):
     _fields_ = [("solver", ctypes.c_int), ("steps", ctypes.c_int64), ("grid", c_double_p),
                 ("rtol", ctypes.c_double), ("atol", ctypes.c_double), ("first_step", ctypes.c_double),
-                ("min_step", ctypes.c_double), ("max_steps", ctypes.c_int64), ("sigma", ctypes.c_double)]
+                ("min_step", ctypes.c_double), ("max_steps", ctypes.c_int64), ("sigma", ctypes.c_double),
+                ("progress", ctypes.c_void_p), ("progress_ctx", ctypes.c_void_p)]
 
 
 class DensityOptions(ctypes.Structure):

@@ -361,6 +361,7 @@ vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_
     vf_ode_options one = o->ode;
     one.steps = 1;
     one.grid = NULL;
+    one.progress = NULL; /* one step at a time: the fraction of a one-step solve means nothing here */
     double total = 0;
     vf_ode_stats st = {0};
     for (int64_t k = 0; k < steps && s == VF_OK; k++) {

@@ -109,6 +109,7 @@ static vf_status solve_fixed(vf_ode_field f, void *ctx, int64_t size, vf_real *x
         if ((s = vf__ode_check_finite("ode", tmp, size, t + h)) != VF_OK) break;
         memcpy(x, tmp, (size_t)size * sizeof *x);
         st->steps++;
+        if (o->progress) o->progress(o->progress_ctx, (double)(step + 1) / (double)o->steps);
     }
     vf_free(buf);
     return s;
@@ -215,6 +216,7 @@ static vf_status solve_dopri5(vf_ode_field f, void *ctx, int64_t size, vf_real *
             memcpy(k[0], k[6], (size_t)size * sizeof *x); /* first same as last */
             t = last ? t1 : t + hs;
             st->steps++;
+            if (o->progress) o->progress(o->progress_ctx, fabs(t - t0) / span);
         } else {
             st->rejected++;
             if (h <= min_step) {

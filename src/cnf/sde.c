@@ -50,6 +50,7 @@ vf_status vf_sde_solve(vf_ode_field f, vf_sde_diffusion g, void *ctx, int64_t si
         }
         s = vf__ode_check_finite("sde", x, size, t + h);
         if (s == VF_OK) st->steps++;
+        if (s == VF_OK && o->progress) o->progress(o->progress_ctx, (double)(step + 1) / (double)o->steps);
     }
     vf_free(buf);
     return s;
