@@ -27,7 +27,8 @@
  * with the em or sheun solver (sigma: the options' ode.sigma, or the path's sigma when that is 0),
  * which has the same marginals as the ODE when v and s are exact ([SF]2M; Albergo et al.'s forward
  * SDE with epsilon = sigma^2 / 2). MeanFlow models (VF_CNF_MEANFLOW, a two-time field) sample in `steps` jumps
- * x <- x + h u(x, s, s + h) and have no log-density either.
+ * x <- x + h u(x, s, s + h); their log-density (vf_cnf_model_log_prob) is that of the ODE of the
+ * instantaneous velocity u(x, t, t), which those jumps approach as their number grows.
  *
  * File layout (readable by the safetensors library and PyTorch, like vf_model.h's flow files): the
  * field's tensors under their registered names ("field.net.layers.0.weight", ...), F32 in float
