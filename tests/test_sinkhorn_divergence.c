@@ -99,10 +99,28 @@ static void test_errors(void)
     CHECK(vf_sinkhorn_divergence(0, 2, 2, x, x, NULL, NULL, &o, &s, NULL) == VF_ERR_ARG);
 }
 
+/* Not converged within max_iter: VF_ERR_NUMERIC, and the divergence and the three parts of the last
+ * iterates (finite, iteration counts at the limit), as vf_sinkhorn leaves its last iterate. */
+static void test_not_converged(void)
+{
+    vf_real x[6] = {0, 0, 1, 0, 0, 1}, y[6] = {3, 3, 4, 3, 3, 5};
+    vf_sinkhorn_options o = opts(0.01);
+    o.max_iter = 2;
+    double s = NAN;
+    vf_sinkhorn_result parts[3];
+    memset(parts, 0xff, sizeof parts);
+    CHECK(vf_sinkhorn_divergence(3, 3, 2, x, y, NULL, NULL, &o, &s, parts) == VF_ERR_NUMERIC);
+    CHECK(strstr(vf_last_error(), "2 iterations") != NULL);
+    CHECK(isfinite(s));
+    for (int k = 0; k < 3; k++) CHECK(isfinite(parts[k].objective) && parts[k].iterations >= 1 && parts[k].iterations <= 2);
+    CHECK(fabs(s - (parts[0].objective - 0.5 * parts[1].objective - 0.5 * parts[2].objective)) < 1e-12);
+}
+
 int main(void)
 {
     RUN(test_zero_symmetric_nonnegative);
     RUN(test_limits);
     RUN(test_errors);
+    RUN(test_not_converged);
     return vf_test_summary();
 }

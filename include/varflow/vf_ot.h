@@ -126,7 +126,8 @@ vf_status vf_sinkhorn_sample_pairs(int64_t n, int64_t m, const double *cost, con
  * (OT(a, b) by vf_sinkhorn with options o; the symmetric terms by Feydy's averaged symmetric
  * iteration, stopped by the same marginal-error rule). Symmetric, 0 for equal clouds, >= 0, -> W2^2
  * as eps -> 0. parts (NULL to skip) receives the three results [3] in that order. Memory: max(n, m)^2
- * doubles. */
+ * doubles. VF_ERR_NUMERIC when a term does not converge within max_iter: *out and parts then hold
+ * the last iterates (as vf_sinkhorn's result does), and the message names the first such term. */
 vf_status vf_sinkhorn_divergence(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_real *y, const double *a,
                                  const double *b, const vf_sinkhorn_options *o, double *out, vf_sinkhorn_result *parts);
 

@@ -12,6 +12,7 @@
  * marginal error, sum_i a_i |exp((h_i - T(h)_i) / eps) - 1| (L1) or the L2 norm, comes for free and
  * stops it at o->tol as vf_sinkhorn stops. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "internal.h"
 #include "ot/sinkhorn_internal.h"
@@ -89,19 +90,30 @@ vf_status vf_sinkhorn_divergence(int64_t n, int64_t m, int64_t d, const vf_real 
     if (!c) return vf__error(VF_ERR_NOMEM, "sinkhorn_divergence: out of memory for a %lld x %lld cost", (long long)big,
                              (long long)big);
     vf_sinkhorn_result r[3];
-    sq_cost(n, m, d, x, y, c);
-    vf_status s = vf_sinkhorn(n, m, c, a, b, o, NULL, NULL, &r[0]);
-    if (s == VF_OK) {
-        sq_cost(n, n, d, x, x, c);
-        s = symmetric_ot(n, c, a, o, &r[1], c + sz);
-    }
-    if (s == VF_OK) {
-        sq_cost(m, m, d, y, y, c);
-        s = symmetric_ot(m, c, b, o, &r[2], c + sz);
+    /* A term that does not converge (VF_ERR_NUMERIC) still holds its last iterate, so the others are
+     * solved too and the divergence of the last iterates is returned with the first such error. */
+    char first_error[256] = "";
+    vf_status s = VF_OK, si;
+    for (int k = 0; k < 3 && (s == VF_OK || s == VF_ERR_NUMERIC); k++) {
+        if (k == 0) {
+            sq_cost(n, m, d, x, y, c);
+            si = vf_sinkhorn(n, m, c, a, b, o, NULL, NULL, &r[0]);
+        } else {
+            int64_t p = k == 1 ? n : m;
+            sq_cost(p, p, d, k == 1 ? x : y, k == 1 ? x : y, c);
+            si = symmetric_ot(p, c, k == 1 ? a : b, o, &r[k], c + sz);
+        }
+        if (si == VF_ERR_NUMERIC && s == VF_OK) {
+            snprintf(first_error, sizeof first_error, "%s", vf_last_error());
+            s = si;
+        } else if (si != VF_OK && si != VF_ERR_NUMERIC) {
+            s = si;
+        }
     }
     vf_free(c);
-    if (s != VF_OK) return s;
+    if (s != VF_OK && s != VF_ERR_NUMERIC) return s;
     *out = r[0].objective - 0.5 * r[1].objective - 0.5 * r[2].objective;
     if (parts) memcpy(parts, r, sizeof r);
+    if (s == VF_ERR_NUMERIC) return vf__error(VF_ERR_NUMERIC, "%s", first_error);
     return VF_OK;
 }
