@@ -4,7 +4,7 @@
  * gradient of each estimator from 30 batches.
  *   cc -O2 -Iinclude -Ibuild/include bench/quality/vi_grad_variance.c build/libvarflow.a \
  *      $(pkg-config --static --libs varflow 2>/dev/null || echo -lopenblas -lgomp -lz -lpng -lm -ldl)
- *   OMP_NUM_THREADS=1 ./a.out */
+ *   OMP_NUM_THREADS=1 ./a.out [STEPS [LR [0|1: rkl or path fits only]]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include "varflow.h"
@@ -20,12 +20,15 @@ static double gvar(vf_vi *v, vf_params *p, int obj, vf_rng *r) {
     for (int64_t i = 0; i < size; i++) var += (sq[i] - sum[i] * sum[i] / 30) / 29;
     free(sum); free(sq); return var;
 }
-int main(void) {
-    for (int fitobj = 0; fitobj < 2; fitobj++)
+int main(int argc, char **argv) {
+    int64_t steps = argc > 1 ? atoll(argv[1]) : 3000;   /* optional: steps, learning rate, fit objectives */
+    double lr = argc > 2 ? atof(argv[2]) : 3e-3;
+    int fit_lo = argc > 3 ? atoi(argv[3]) : 0, fit_hi = argc > 3 ? atoi(argv[3]) : 1;
+    for (int fitobj = fit_lo; fitobj <= fit_hi; fitobj++)
     for (int seed = 0; seed < 3; seed++) {
         vf_target t; vf_target_from_spec("u1", &t);
         vf_vi_run_options o = vf_vi_run_default_options();
-        o.vi.steps = 3000; o.vi.batch = 512; o.vi.lr = 3e-3; o.vi.seed = seed; o.vi.objective = fitobj;
+        o.vi.steps = steps; o.vi.batch = 512; o.vi.lr = lr; o.vi.seed = seed; o.vi.objective = fitobj;
         o.is_samples = 20000;
         vf_fitted *m = NULL; vf_vi_summary s;
         if (vf_vi_run(&t, NULL, &o, &m, &s)) { printf("%s\n", s.error); return 1; }
