@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "cli.h"
 #include "fit_cnf.h"
 #include "fit_options.h"
@@ -160,20 +159,6 @@ static int parse_args(int argc, char **argv, fit_args *a)
     return 0;
 }
 
-/* 1 when the folder that would hold path is writable. */
-static int output_dir_writable(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) return access(".", W_OK) == 0;
-    size_t len = (size_t)(slash - path);
-    if (len == 0) len = 1;
-    if (len >= sizeof dir) return 0;
-    memcpy(dir, path, len);
-    dir[len] = '\0';
-    return access(dir, W_OK) == 0;
-}
-
 static int read_data(const char *path, vf_tensor *x)
 {
     if (vf_read_table(path, x) != VF_OK) {
@@ -289,7 +274,7 @@ static int fit_run(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
-    if (!output_dir_writable(a.output)) return cli_runtime_error("fit", "cannot write %s: its folder is not writable", a.output);
+    if (!cli_output_dir_writable(a.output)) return cli_runtime_error("fit", "cannot write %s: its folder is not writable", a.output);
 
     vf_tensor x = {0}, xv = {0};
     vf_fitted *model = NULL, *resumed = NULL;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include "cli.h"
 #include "progress.h"
 
@@ -207,13 +206,6 @@ static int write_trajectory(const char *cmd, const char *path, const trajectory 
     int rc = write_rows(cmd, path, &x);
     vf_tensor_free(&x);
     return rc;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int parse_args(const char *cmd, int argc, char **argv, particles_args *a)
@@ -449,11 +441,10 @@ static int particles_run(int argc, char **argv)
         goto done;
     }
     int observed = a.trajectory || a.log || ob.progress.on;
-    double t0 = now_seconds();
     ob.t0 = cli_now_seconds();
     vf_status s = vf_particles_run(&a.o, have_target ? &target : NULL, data.data ? data.shape[0] : 0, data.data, n, d,
                                    x.data, observed ? observe : NULL, &ob);
-    double seconds = now_seconds() - t0;
+    double seconds = cli_now_seconds() - ob.t0;
     cli_progress_end(&ob.progress);
     free(ob.scores);
     if (ob.log && fclose(ob.log) != 0 && s == VF_OK) {
