@@ -71,7 +71,6 @@ typedef struct transport_ctx {
     const int64_t *labels;    /* [n] or NULL */
     double guidance;          /* w of classifier-free guidance (0: none) */
     vf_real *time;            /* [VF_EVAL_BLOCK_ROWS] */
-    int two_times;            /* a MeanFlow field u(x, r, t), evaluated at r = t */
 } transport_ctx;
 
 /* dxdt = v(x, t) for all rows, block by block on a reset tape (inference mode). */
@@ -86,7 +85,7 @@ static vf_status transport_field(void *ctx, double tm, int64_t size, const vf_re
         vf_var xv = vf_input(c->t, x + start * c->d, 2, (int64_t[]){m, c->d});
         vf_var tv = vf_input(c->t, c->time, 2, (int64_t[]){m, 1});
         vf_var cv = c->context ? vf_input(c->t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
-        vf_var rv = c->two_times ? tv : VF_NOVAR; /* MeanFlow: v(x, t) = u(x, t, t) */
+        vf_var rv = vf_vfield_get_params(c->v)->two_times ? tv : VF_NOVAR; /* MeanFlow: v(x, t) = u(x, t, t) */
         vf_var out = vf_vfield_forward(c->v, c->p, c->t, xv, tv, rv, cv, c->labels ? c->labels + start : NULL);
         if (c->guidance != 0) { /* (1 + w) v(x, t, c) - w v(x, t, null) */
             vf_var uncond = vf_vfield_forward(c->v, c->p, c->t, xv, tv, rv, cv, NULL);
@@ -133,7 +132,7 @@ vf_status vf_cfm_transport_guided(const vf_vfield *v, vf_params *p, vf_tape *tap
     if (n < 0) return vf__error(VF_ERR_ARG, "cfm_transport: negative row count %lld", (long long)n);
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "cfm_transport: the field takes a context of width %lld", (long long)vp->context);
-    transport_ctx c = {v, p, tape, vp->dim, vp->context, context, labels, guidance, NULL, vp->two_times};
+    transport_ctx c = {v, p, tape, vp->dim, vp->context, context, labels, guidance, NULL};
     vf_tape *own = NULL;
     if (!c.t && !(c.t = own = vf_tape_new())) return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
     c.time = vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof *c.time);
