@@ -7,28 +7,10 @@
 #include <string.h>
 #include <varflow.h>
 #include "alloc_fail.h"
+#include "target_check.h"
 #include "vf_test.h"
 
 #define VF_TEST_PI 3.14159265358979323846
-
-/* max over coordinates of |analytic - central difference| / (1 + |analytic|) at x [dim]. */
-static double gradient_error(const vf_target *t, const double *x0)
-{
-    double x[16], g[16], worst = 0;
-    memcpy(x, x0, (size_t)t->dim * sizeof *x);
-    t->log_prob(t->state, x, g);
-    for (int64_t k = 0; k < t->dim; k++) {
-        double h = 1e-5 * (1 + fabs(x[k])), keep = x[k];
-        x[k] = keep + h;
-        double up = t->log_prob(t->state, x, NULL);
-        x[k] = keep - h;
-        double down = t->log_prob(t->state, x, NULL);
-        x[k] = keep;
-        double e = fabs(g[k] - (up - down) / (2 * h)) / (1 + fabs(g[k]));
-        if (e > worst) worst = e;
-    }
-    return worst;
-}
 
 static void test_spec_errors(void)
 {
@@ -75,7 +57,7 @@ static void test_gradients(void)
             double x[8];
             vf_rng_normal_fill_double(&r, x, (size_t)t.dim);
             for (int64_t k = 0; k < t.dim; k++) x[k] *= 3;
-            double e = gradient_error(&t, x);
+            double e = target_gradient_error(&t, x);
             CHECK_MSG(e < 1e-6, "%s: gradient error %.3g at rep %d", specs[s], e, rep);
         }
         vf_target_free(&t);
@@ -205,7 +187,7 @@ static void test_plugin(void)
     double x[3] = {1, -2, 0.5}, g[3];
     CHECK_NEAR(t.log_prob(t.state, x, g), -0.5 * (1 + 4 + 0.25), 1e-15);
     CHECK(g[0] == -1 && g[1] == 2 && g[2] == -0.5);
-    CHECK(gradient_error(&t, x) < 1e-6);
+    CHECK(target_gradient_error(&t, x) < 1e-6);
     vf_target_free(&t);
     CHECK_STATUS(vf_target_from_spec("plugin:" VF_TEST_PLUGIN, &t), VF_OK); /* no ARG: init sees "" */
     CHECK(t.dim == 2);

@@ -7,27 +7,10 @@
 #include <string.h>
 #include <varflow.h>
 #include "alloc_fail.h"
+#include "target_check.h"
 #include "vf_test.h"
 
 #define LOG_2PI 1.8378770664093454835606594728112
-
-static double gradient_error(const vf_target *t, const double *x0)
-{
-    double x[16], g[16], worst = 0;
-    memcpy(x, x0, (size_t)t->dim * sizeof *x);
-    t->log_prob(t->state, x, g);
-    for (int64_t k = 0; k < t->dim; k++) {
-        double h = 1e-5 * (1 + fabs(x[k])), keep = x[k];
-        x[k] = keep + h;
-        double up = t->log_prob(t->state, x, NULL);
-        x[k] = keep - h;
-        double down = t->log_prob(t->state, x, NULL);
-        x[k] = keep;
-        double e = fabs(g[k] - (up - down) / (2 * h)) / (1 + fabs(g[k]));
-        if (e > worst) worst = e;
-    }
-    return worst;
-}
 
 static void test_gradients(void)
 {
@@ -44,7 +27,7 @@ static void test_gradients(void)
             vf_rng_normal_fill_double(&r, x, (size_t)t.dim);
             for (int64_t k = 0; k < t.dim; k++) x[k] *= spread;
             if (strncmp(specs[s], "gmm40", 5) == 0 && rep % 2 == 0) x[1] += 21.4; /* near a mean too */
-            double e = gradient_error(&t, x);
+            double e = target_gradient_error(&t, x);
             CHECK_MSG(e < 1e-6, "%s: gradient error %.3g at rep %d", specs[s], e, rep);
         }
         vf_target_free(&t);
