@@ -5,12 +5,7 @@
 # Usage: test_bench.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_bench.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 
 # has_case FILE NAME UNIT: one JSON line for the case, with a positive finite value and that unit.
 has_case() {
@@ -66,5 +61,4 @@ rc=$?
 if [ "$rc" = 2 ] && grep -q "unknown suite 'nosuchsuite' (suites: engine, flows, cfm, ot, vi)" "$T/err" && [ ! -s "$T/out" ]; then ok
 else bad "unknown suite: exit $rc, $(cat "$T/err")"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

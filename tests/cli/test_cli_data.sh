@@ -3,13 +3,7 @@
 # and exit codes 2 (usage) and 1 (cannot write) with one-line errors. Usage: test_cli_data.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_cli_data.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 lines() { wc -l <"$1" | tr -d ' '; }
 expect() {
@@ -140,5 +134,4 @@ expect 1 data moons -n 10 -o adir.csv
 if [ -d adir.csv ] && [ -z "$(ls -A adir.csv)" ]; then ok; else bad "writing over a folder changed it"; fi
 if [ "$(ls -A)" = "$before" ]; then ok; else bad "files left behind: $(ls -A)"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -8,12 +8,7 @@
 # Usage: test_cnf_cli.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_cnf_cli.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 
 # expect_error RC PATTERN ARGS...: exit code RC, one stderr line matching PATTERN, empty stdout.
 expect_error() {
@@ -194,5 +189,4 @@ expect_error 2 "--rounds 0 without --distill" reflow --model "$T/rf.safetensors"
 expect_error 2 "--steps: '0'" reflow --model "$T/rf.safetensors" -n 100 --steps 0 -o "$T/x.safetensors"
 expect_error 1 "3 columns but the model's dimension is 2" logprob --model "$T/cfm.safetensors" --data "$T/src3.csv"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -6,12 +6,7 @@
 # a plugin, an unknown name and a bad key as usage errors. Usage: test_data_targets.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_data_targets.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 N=20000
 
 # moments FILE COL: mean and variance of column COL (1-based); cov FILE A B: covariance.
@@ -58,5 +53,4 @@ for spec in plugin:./x.so no-such-target gauss:d=0; do
     [ "$rc" = 2 ] && [ "$(wc -l <"$T/err" | tr -d ' ')" = 1 ] && [ ! -s "$T/out" ] && ok || bad "data $spec: exit $rc, $(cat "$T/err")"
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

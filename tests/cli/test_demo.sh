@@ -4,12 +4,7 @@
 # and its usage and runtime errors. Usage: test_demo.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_demo.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 check() { if eval "$1"; then ok; else bad "$2"; fi; }
 num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2"; }
 # awk_true EXPR: exit status 0 when the awk expression is true.
@@ -111,5 +106,4 @@ expect 2 extra -o "$T/x"
 expect 1 -o "$T/file"
 expect 1 -o "$T/file/sub"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -6,13 +6,7 @@
 # Usage: test_particles.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_particles.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 lines() { wc -l <"$1" | tr -d ' '; }
 expect() {
@@ -109,5 +103,4 @@ grep -q "svgd" "$T/out" && grep -q "8gaussians" "$T/out" && ok || bad "particles
 expect 0 --help
 grep -q "particles" "$T/out" && ok || bad "varflow --help does not list particles"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -19,12 +19,7 @@ if [ -z "$PLUG" ] || [ ! -f "$PLUG/eight_schools_noncentered.so" ] || [ ! -d "$D
     exit 0
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 C=eight_schools-eight_schools_noncentered
 "$HERE/../../bench/quality/posteriordb.sh" "$V" "$PLUG" "$DATA" "$T" "$C" \
     --flow glow:transforms=4,hidden=16x2,base=diag_normal --steps 1000 --lr 5e-3 --is-samples 10000 --seed 1 \
@@ -49,5 +44,4 @@ rc=$?
 "$V" vi --target gauss --constrained -o "$T/x.safetensors" >"$T/out" 2>"$T/err"
 rc=$?
 [ "$rc" = 2 ] && grep -q "needs --samples" "$T/err" && ok || bad "--constrained alone: exit $rc, $(cat "$T/err")"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -9,13 +9,7 @@
 # Usage: test_vi.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_vi.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
 run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 lines() { wc -l <"$1" | tr -d ' '; }
 expect() {
@@ -104,5 +98,4 @@ expect 2 vi --target u1 --is-samples 10 -o "$T/x.safetensors"
 expect 0 vi --help
 grep -q "plugin:PATH" "$T/out" && grep -q "manywell" "$T/out" && ok || bad "vi --help lacks the targets"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish
