@@ -155,6 +155,38 @@ fi
 for p in prog_shared prog_static; do
     if "$T/cmk/build/$p" 2>&1 | grep -q " match 1$"; then ok; else bad "the CMake project's $p"; fi
 done
+# A C++-only project (no C language enabled) links both targets too.
+if command -v c++ >/dev/null 2>&1; then
+    mkdir -p "$T/cxx"
+    cat >"$T/cxx/prog.cpp" <<'CXXEOF'
+#include <cstdio>
+#include <varflow.h>
+int main()
+{
+    vf_set_num_threads(1);
+    std::printf("threads %d\n", vf_get_num_threads());
+    return 0;
+}
+CXXEOF
+    cat >"$T/cxx/CMakeLists.txt" <<'CMEOF'
+cmake_minimum_required(VERSION 3.16)
+project(uses_varflow_cxx CXX)
+find_package(varflow 0.1 REQUIRED)
+add_executable(prog_shared prog.cpp)
+target_link_libraries(prog_shared PRIVATE varflow::varflow)
+add_executable(prog_static prog.cpp)
+target_link_libraries(prog_static PRIVATE varflow::varflow_static)
+CMEOF
+    CXX_FLAGS=()
+    if [ "${#EXTRA[@]}" -gt 0 ]; then CXX_FLAGS=("-DCMAKE_CXX_FLAGS=${EXTRA[*]}" "-DCMAKE_EXE_LINKER_FLAGS=${EXTRA[*]}"); fi
+    if cmake -S "$T/cxx" -B "$T/cxx/build" -DCMAKE_PREFIX_PATH="$PREFIX" "${CXX_FLAGS[@]}" >"$T/cxx.log" 2>&1 &&
+        cmake --build "$T/cxx/build" >>"$T/cxx.log" 2>&1; then ok; else
+        bad "a C++-only CMake project with find_package(varflow) failed: $(grep -m 5 -i error "$T/cxx.log")"
+    fi
+    for p in prog_shared prog_static; do
+        if "$T/cxx/build/$p" 2>&1 | grep -q "^threads 1$"; then ok; else bad "the C++ project's $p"; fi
+    done
+fi
 if command -v ldd >/dev/null 2>&1; then
     if ldd "$T/cmk/build/prog_shared" | grep -q "$LIBDIR/libvarflow.so"; then ok; else bad "prog_shared does not use the installed libvarflow.so"; fi
     if ! ldd "$T/cmk/build/prog_static" | grep -q libvarflow; then ok; else bad "prog_static links libvarflow.so"; fi
