@@ -69,6 +69,55 @@ class ViSummary(ctypes.Structure):
                 ("stage", ctypes.c_int), ("error", ctypes.c_char * 512)] + _lib._RESERVE
 
 
+class Progress(ctypes.Structure):
+    _fields_ = [("epoch", ctypes.c_int64), ("epochs", ctypes.c_int64), ("step", ctypes.c_int64),
+                ("steps", ctypes.c_int64), ("train_loss", ctypes.c_double), ("valid_loss", ctypes.c_double),
+                ("steps_per_second", ctypes.c_double), ("eta_seconds", ctypes.c_double), ("done", ctypes.c_int)]
+
+
+_PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(Progress))
+
+
+class _ProgressRelay:
+    """Hands the library's progress reports (vf_progress_fn) to a Python callable as dicts. An
+    exception the callable raises is kept (later reports are then skipped) and re-raised by the caller
+    once the library returns: a C callback cannot unwind the training loop."""
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError("progress must be a callable or None, not %s" % type(fn).__name__)
+        self.fn, self.error = fn, None
+        self.c = _PROGRESS_FN(self._call)  # kept alive with the relay for the whole library call
+
+    def _call(self, ctx, p):
+        if self.error is not None:
+            return
+        q = p.contents
+        try:
+            self.fn({"epoch": int(q.epoch), "epochs": int(q.epochs), "step": int(q.step), "steps": int(q.steps),
+                     "train_loss": _nan_to_none(q.train_loss), "valid_loss": _nan_to_none(q.valid_loss),
+                     "steps_per_second": _nan_to_none(q.steps_per_second),
+                     "eta_seconds": _nan_to_none(q.eta_seconds), "done": int(q.done)})
+        except BaseException as e:  # noqa: B902 -- re-raised after the library call, KeyboardInterrupt included
+            self.error = e
+
+    def attach(self, options):
+        options.progress = ctypes.cast(self.c, ctypes.c_void_p)
+
+
+def _attach_progress(options, progress):
+    """A relay attached to options (a vf_fit_options or vf_vi_options), or None without progress."""
+    if progress is None:
+        return None
+    relay = _ProgressRelay(progress)
+    relay.attach(options)
+    return relay
+
+
+def _nan_to_none(v):
+    return None if math.isnan(v) else float(v)
+
+
 _P = ctypes.c_void_p
 _DECLS = {
     "vf_fit_table_default_options": (FitTableOptions, []),
@@ -136,10 +185,6 @@ def _flow_of(fitted, keys):
     return Flow(lib.vf_fitted_flow(fitted), lib.vf_fitted_params(fitted), info, owner=fitted)
 
 
-def _nan_to_none(v):
-    return None if math.isnan(v) else float(v)
-
-
 def _cnf_through_file(fitted):
     """A fitted continuous flow as a ContinuousFlow: saved (vf_fitted_save) to a scratch file and
     loaded, so it carries its whole metadata (architecture and fit.*) as a loaded model does."""
@@ -155,7 +200,7 @@ def _cnf_through_file(fitted):
 def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=None, valid_labels=None, source=None,
         epochs=100, steps=0, batch=512, lr=1e-3, weight_decay=0.0, clip=5.0, warmup=-1, patience=10, seed=0,
         valid_fraction=0.1, standardize=True, dequantize=False, nll_rows=1000, log=None, checkpoint=None,
-        name="array"):
+        name="array", progress=None):
     """Fit the model named by `model` to the rows of x [n, d] and return it (vf_fit_table: what
     `varflow fit` does, with the same defaults): a flow preset ("maf", "nsf:transforms=5,hidden=128x2",
     "realnvp", ...) fitted by maximum likelihood gives a Flow; a continuous-flow objective ("cfm",
@@ -171,6 +216,11 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     0: never stop early), seed (initialization, split, shuffling), standardize (the model's first
     step maps each column to (x - mean) / std), dequantize (integer data), log (a path: one JSON line
     per epoch), checkpoint (a path, written after every epoch), name (recorded as fit.data).
+    progress: a callable given a dict after every optimizer step, after each epoch's validation and
+    once at the end (epoch, epochs,
+    step, steps, train_loss, valid_loss, steps_per_second, eta_seconds; done 0 while training, 1 at the
+    end, -1 after a failure); an exception it raises is re-raised when the fit returns (the fit itself
+    runs to its end, and later reports are skipped).
 
     The returned model's info holds the fit.* metadata `varflow fit` writes and its fit_result the
     summary (train_nll, valid_nll in nats per row, steps, epochs, best_epoch, stopped_early, seconds,
@@ -230,11 +280,16 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     if vs is not None:
         o.valid_name = b"array"
     _set_files(o, log, checkpoint)
+    relay = _attach_progress(o.fit, progress)
     out, r = ctypes.c_void_p(), FitResult()
     R = _lib.c_real
     status = lib.vf_fit_table(model.encode(), _lib.ptr(xs, R), n, d, _lib.ptr(cs, R), c, _lib.ptr(vs, R),
                               0 if vs is None else vs.shape[0], _lib.ptr(cv, R), ctypes.byref(o), ctypes.byref(out),
                               ctypes.byref(r))
+    if relay is not None and relay.error is not None:
+        if status == 0:
+            lib.vf_fitted_free(out)
+        raise relay.error
     if status != 0:
         raise _failure(status, r.error, r.stage)
     try:
@@ -259,7 +314,7 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
 
 
 def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1e-3, clip=5.0, warmup=-1, seed=0,
-       box=None, is_samples=10000, keep_draws=False, log=None, checkpoint=None, anneal=0, beta0=0.01):
+       box=None, is_samples=10000, keep_draws=False, log=None, checkpoint=None, anneal=0, beta0=0.01, progress=None):
     """Fit a flow q to the unnormalized density of target by reverse KL and summarize it by
     importance sampling (vf_vi_run: what `varflow vi` does, with the same defaults), returning the
     Flow.
@@ -275,7 +330,8 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     tanh last in the sampling direction so draws lie in (-box, box)^d (None: the CLI's default, 4 for
     u2..u4, else none; 0: none). is_samples: draws for the estimates; keep_draws=True also keeps them
     (vi_result["draws"] [is_samples, d], ["log_weights"] [is_samples]). log: a path for JSON lines;
-    checkpoint: a path written every 100 steps.
+    checkpoint: a path written every 100 steps. progress: a callable given a dict after every step, as
+    for fit (epoch and epochs are 0, train_loss the step's loss).
 
     The model's vi_result holds elbo, elbo_stderr, log_z, log_z_stderr, ess, ess_fraction, khat (PSIS;
     above 0.7 the estimates are unreliable), forward_ess_fraction (targets with exact draws),
@@ -315,12 +371,15 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
         draws = np.empty((o.is_samples, t.dim), dtype=_lib.REAL)
         logw = np.empty(o.is_samples)
         o.draws, o.log_weights = _lib.ptr(draws, _lib.c_real), _lib.ptr(logw, ctypes.c_double)
+    relay = _attach_progress(o.vi, progress)
     out, sm = ctypes.c_void_p(), ViSummary()
     t._begin()
     status = lib.vf_vi_run(t.ptr, None if flow is None else flow.encode(), ctypes.byref(o), ctypes.byref(out),
                            ctypes.byref(sm))
     try:
         t._end(0)  # the callable's own exception first
+        if relay is not None and relay.error is not None:
+            raise relay.error
     except BaseException:
         if status == 0:
             lib.vf_fitted_free(out)

@@ -55,6 +55,37 @@ class Fit(MoonsCase):
         self.assertIsNone(m0.fit_result["valid_nll"])
         self.assertEqual(m0.fit_result["valid_rows"], 0)
 
+    def test_progress(self):
+        reports = []
+        m = varflow.fit(self.x, model="maf:transforms=1,hidden=8x1", epochs=2, batch=150, progress=reports.append)
+        steps = m.fit_result["steps"]  # 450 training rows in batches of 150: 3 steps per epoch
+        self.assertEqual(steps, 6)
+        during, last = reports[:-1], reports[-1]
+        self.assertTrue(all(r["done"] == 0 for r in during))
+        self.assertEqual(last["done"], 1)
+        self.assertEqual((last["step"], last["steps"], last["epochs"]), (steps, steps, 2))
+        self.assertEqual([r["step"] for r in during if r["valid_loss"] is None], [1, 2, 3])  # before any validation
+        self.assertEqual(sorted({r["step"] for r in during}), list(range(1, steps + 1)))
+        self.assertEqual([r["epoch"] for r in during], sorted(r["epoch"] for r in during))
+        self.assertAlmostEqual(last["valid_loss"], m.fit_result["valid_nll"], places=6)
+        # same model with or without the callback
+        m2 = varflow.fit(self.x, model="maf:transforms=1,hidden=8x1", epochs=2, batch=150)
+        np.testing.assert_array_equal(m.log_prob(self.x), m2.log_prob(self.x))
+
+    def test_progress_exception(self):
+        seen = []
+
+        def stop(r):
+            seen.append(r["step"])
+            if r["step"] == 2:
+                raise KeyboardInterrupt("enough")
+
+        with self.assertRaises(KeyboardInterrupt):
+            varflow.fit(self.x, model="maf:transforms=1,hidden=8x1", epochs=2, batch=150, progress=stop)
+        self.assertEqual(seen, [1, 2], "no report after the one that raised")
+        with self.assertRaisesRegex(TypeError, "progress must be a callable"):
+            varflow.fit(self.x, model="maf", epochs=1, progress=3)
+
     def test_conditional(self):
         c = (self.x[:, :1] > 0.5).astype(np.float64)
         m = varflow.fit(self.x, model="maf:transforms=2,hidden=8x1", context=c, epochs=2, batch=100)

@@ -75,6 +75,20 @@ class VI(ScratchCase):
         self.assertLess(calls[0], 40 * 64, "the run stopped at the failing call's batch")
         varflow.vi(std_normal, dim=2, **dict(RUN, steps=2))  # the binding works afterwards
 
+    def test_progress(self):
+        reports = []
+        varflow.vi("gauss:d=2,rho=0", progress=reports.append, **dict(RUN, steps=7))
+        self.assertEqual([r["step"] for r in reports], [1, 2, 3, 4, 5, 6, 7, 7])
+        self.assertEqual([r["done"] for r in reports], [0] * 7 + [1])
+        self.assertTrue(all(r["steps"] == 7 and r["epochs"] == 0 and r["valid_loss"] is None for r in reports))
+        self.assertTrue(all(math.isfinite(r["train_loss"]) for r in reports))
+
+        def bad(r):
+            raise ValueError("from the callback")
+
+        with self.assertRaisesRegex(ValueError, "from the callback"):
+            varflow.vi("gauss:d=2,rho=0", progress=bad, **dict(RUN, steps=3))
+
     def test_draws(self):
         m = varflow.vi("funnel:d=2,scale=1", keep_draws=True, **RUN)
         d, lw = m.vi_result["draws"], m.vi_result["log_weights"]
