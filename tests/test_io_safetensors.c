@@ -98,6 +98,40 @@ static void test_round_trip(void)
     vf_st_close(f);
 }
 
+/* Doubles written by vf_st_writer_add_f64 read back bit for bit by vf_st_get_into_f64 in either
+ * build (values float cannot hold); an F32 tensor reads into doubles too. */
+static void test_f64_exact(void)
+{
+    double d[5] = {1.0 / 3.0, -1e-300, 6.02214076e23, 0.1 + 0.2, -0.0};
+    vf_real r[2] = {0.25f, -3};
+    vf_st_writer *wr = vf_st_writer_new();
+    CHECK_STATUS(vf_st_writer_add_f64(wr, "d", 1, (int64_t[]){5}, d), VF_OK);
+    CHECK_STATUS(vf_st_writer_add_f64(wr, "d", 1, (int64_t[]){5}, d), VF_ERR_ARG); /* twice */
+    CHECK_STATUS(vf_st_writer_add_f64(wr, "z", 1, (int64_t[]){2}, NULL), VF_ERR_ARG);
+    CHECK_STATUS(vf_st_writer_add_f64(wr, "e", 1, (int64_t[]){0}, NULL), VF_OK);
+    CHECK_STATUS(vf_st_writer_add(wr, "r", VF_ST_F32, 1, (int64_t[]){2}, r), VF_OK);
+    const char *p = path_of("f64.safetensors");
+    CHECK_STATUS(vf_st_writer_write(wr, p), VF_OK);
+    vf_st_writer_free(wr);
+    vf_st_file *f;
+    CHECK_STATUS(vf_st_open(p, &f), VF_OK);
+    if (!f) return;
+    vf_st_dtype dt;
+    int nd;
+    int64_t shape[8];
+    CHECK_STATUS(vf_st_info(f, "d", &dt, &nd, shape, NULL), VF_OK);
+    CHECK(dt == VF_ST_F64 && nd == 1 && shape[0] == 5);
+    double back[5] = {0}, rb[2] = {0};
+    CHECK_STATUS(vf_st_get_into_f64(f, "d", back, 5), VF_OK);
+    CHECK(memcmp(back, d, sizeof d) == 0);
+    CHECK_STATUS(vf_st_get_into_f64(f, "r", rb, 2), VF_OK);
+    CHECK(rb[0] == 0.25 && rb[1] == -3);
+    CHECK_STATUS(vf_st_get_into_f64(f, "d", back, 4), VF_ERR_SHAPE);
+    CHECK_STATUS(vf_st_get_into_f64(f, "e", NULL, 0), VF_OK);
+    CHECK_STATUS(vf_st_get_into_f64(f, "nope", back, 5), VF_ERR_ARG);
+    vf_st_close(f);
+}
+
 /* The exact bytes: what the safetensors library writes for the same tensors, modulo key order. */
 static void test_byte_layout(void)
 {
@@ -445,6 +479,7 @@ int main(void)
 {
     if (tmpdir_open("vf_st")) return 1;
     RUN(test_round_trip);
+    RUN(test_f64_exact);
     RUN(test_byte_layout);
     RUN(test_pytorch_style);
     RUN(test_malformed_headers);

@@ -132,6 +132,9 @@ void vf_st_writer_free(vf_st_writer *w);
  * the name is copied. Names must be unique, non-empty and not "__metadata__". */
 vf_status vf_st_writer_add(vf_st_writer *w, const char *name, vf_st_dtype dtype, int ndim,
                            const int64_t *shape, const vf_real *data);
+/* The same from doubles, stored as VF_ST_F64 (exactly, whatever vf_real is). */
+vf_status vf_st_writer_add_f64(vf_st_writer *w, const char *name, int ndim, const int64_t *shape,
+                               const double *data);
 /* The same from a tensor view t (any strides; borrowed until the write). */
 vf_status vf_st_writer_add_tensor(vf_st_writer *w, const char *name, vf_st_dtype dtype,
                                   const vf_tensor *t);
@@ -161,6 +164,8 @@ vf_status vf_st_info(const vf_st_file *f, const char *name, vf_st_dtype *dtype, 
 vf_status vf_st_get(const vf_st_file *f, const char *name, vf_tensor *out);
 /* Copy tensor `name` converted to vf_real into dst[0 .. n-1]; VF_ERR_SHAPE unless it has n values. */
 vf_status vf_st_get_into(const vf_st_file *f, const char *name, vf_real *dst, int64_t n);
+/* The same into doubles: an F64 tensor reads back exactly in either build. */
+vf_status vf_st_get_into_f64(const vf_st_file *f, const char *name, double *dst, int64_t n);
 
 /* Metadata value of key, or NULL. Keys in file order by index. */
 const char *vf_st_meta(const vf_st_file *f, const char *key);

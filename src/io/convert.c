@@ -34,35 +34,46 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
+/* Element i of src (of element type e, byte order given) as a double. */
+static double decode_at(const unsigned char *src, size_t i, size_t sz, vf__elem e, int swap)
+{
+    unsigned char b[8];
+    memcpy(b, src + i * sz, sz);
+    if (swap) vf__swap_bytes(b, sz);
+    double v = 0;
+    switch (e) {
+    case VF__E_F16: { uint16_t h; memcpy(&h, b, 2); v = half_to_float(h); break; }
+    case VF__E_BF16: {
+        uint16_t h; memcpy(&h, b, 2);
+        uint32_t bits = (uint32_t)h << 16; float f; memcpy(&f, &bits, 4); v = f; break;
+    }
+    case VF__E_F32: { float f; memcpy(&f, b, 4); v = f; break; }
+    case VF__E_F64: { memcpy(&v, b, 8); break; }
+    case VF__E_I8: { int8_t x; memcpy(&x, b, 1); v = x; break; }
+    case VF__E_U8: v = b[0]; break;
+    case VF__E_B1: v = b[0] != 0; break;
+    case VF__E_I16: { int16_t x; memcpy(&x, b, 2); v = x; break; }
+    case VF__E_U16: { uint16_t x; memcpy(&x, b, 2); v = x; break; }
+    case VF__E_I32: { int32_t x; memcpy(&x, b, 4); v = x; break; }
+    case VF__E_U32: { uint32_t x; memcpy(&x, b, 4); v = x; break; }
+    case VF__E_I64: { int64_t x; memcpy(&x, b, 8); v = (double)x; break; }
+    case VF__E_U64: { uint64_t x; memcpy(&x, b, 8); v = (double)x; break; }
+    }
+    return v;
+}
+
 void vf__convert(vf_real *dst, const unsigned char *src, size_t n, vf__elem e, int big_endian)
 {
     size_t sz = vf__elem_size(e);
     int swap = sz > 1 && (big_endian ? vf__host_le() : !vf__host_le());
-    unsigned char b[8];
-    for (size_t i = 0; i < n; i++) {
-        memcpy(b, src + i * sz, sz);
-        if (swap) vf__swap_bytes(b, sz);
-        double v = 0;
-        switch (e) {
-        case VF__E_F16: { uint16_t h; memcpy(&h, b, 2); v = half_to_float(h); break; }
-        case VF__E_BF16: {
-            uint16_t h; memcpy(&h, b, 2);
-            uint32_t bits = (uint32_t)h << 16; float f; memcpy(&f, &bits, 4); v = f; break;
-        }
-        case VF__E_F32: { float f; memcpy(&f, b, 4); v = f; break; }
-        case VF__E_F64: { memcpy(&v, b, 8); break; }
-        case VF__E_I8: { int8_t x; memcpy(&x, b, 1); v = x; break; }
-        case VF__E_U8: v = b[0]; break;
-        case VF__E_B1: v = b[0] != 0; break;
-        case VF__E_I16: { int16_t x; memcpy(&x, b, 2); v = x; break; }
-        case VF__E_U16: { uint16_t x; memcpy(&x, b, 2); v = x; break; }
-        case VF__E_I32: { int32_t x; memcpy(&x, b, 4); v = x; break; }
-        case VF__E_U32: { uint32_t x; memcpy(&x, b, 4); v = x; break; }
-        case VF__E_I64: { int64_t x; memcpy(&x, b, 8); v = (double)x; break; }
-        case VF__E_U64: { uint64_t x; memcpy(&x, b, 8); v = (double)x; break; }
-        }
-        dst[i] = (vf_real)v;
-    }
+    for (size_t i = 0; i < n; i++) dst[i] = (vf_real)decode_at(src, i, sz, e, swap);
+}
+
+void vf__convert_f64(double *dst, const unsigned char *src, size_t n, vf__elem e, int big_endian)
+{
+    size_t sz = vf__elem_size(e);
+    int swap = sz > 1 && (big_endian ? vf__host_le() : !vf__host_le());
+    for (size_t i = 0; i < n; i++) dst[i] = decode_at(src, i, sz, e, swap);
 }
 
 int vf__parse_double(const char *s, size_t n, double *out)

@@ -109,6 +109,8 @@ typedef enum vf__elem {
 size_t vf__elem_size(vf__elem e);
 /* dst[i] = (vf_real) src element i, for n elements stored with byte order big_endian (0/1). */
 void vf__convert(vf_real *dst, const unsigned char *src, size_t n, vf__elem e, int big_endian);
+/* The same into doubles (no rounding to vf_real). */
+void vf__convert_f64(double *dst, const unsigned char *src, size_t n, vf__elem e, int big_endian);
 
 /* ---- format parsers over a file image in memory (npy.c, idx.c); out gets the file's shape ---- */
 vf_status vf__npy_parse(const char *path, const unsigned char *d, size_t len, vf_tensor *out);

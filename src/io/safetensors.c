@@ -332,6 +332,20 @@ vf_status vf_st_get_into(const vf_st_file *f, const char *name, vf_real *dst, in
     return VF_OK;
 }
 
+vf_status vf_st_get_into_f64(const vf_st_file *f, const char *name, double *dst, int64_t n)
+{
+    const st_entry *e = find(f, name);
+    if (!e) return missing(f, name);
+    vf_status s = convertible(f, e);
+    if (s) return s;
+    if (n < 0 || (uint64_t)n != (uint64_t)e->numel)
+        return vf__error(VF_ERR_SHAPE, "%s: tensor '%s' has %zu values, expected %lld", f->path, name, e->numel,
+                         (long long)n);
+    if (n && !dst) return vf__error(VF_ERR_ARG, "vf_st_get_into_f64: NULL destination");
+    vf__convert_f64(dst, f->data + e->begin, e->numel, e->info->elem, 0);
+    return VF_OK;
+}
+
 const char *vf_st_meta(const vf_st_file *f, const char *key)
 {
     if (!f || !key) return NULL;

@@ -13,7 +13,8 @@ typedef struct w_entry {
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     size_t numel;
-    const vf_real *data;    /* contiguous source, or NULL when view is used */
+    const vf_real *data;    /* contiguous source, or NULL when view or data64 is used */
+    const double *data64;   /* contiguous double source (vf_st_writer_add_f64), or NULL */
     vf_tensor view;         /* strided source */
 } w_entry;
 
@@ -102,6 +103,20 @@ vf_status vf_st_writer_add(vf_st_writer *w, const char *name, vf_st_dtype dtype,
     return VF_OK;
 }
 
+vf_status vf_st_writer_add_f64(vf_st_writer *w, const char *name, int ndim, const int64_t *shape, const double *data)
+{
+    w_entry *e = NULL;
+    vf_status s = add_common(w, name, VF_ST_F64, ndim, shape, &e);
+    if (s) return s;
+    if (!data && e->numel) {
+        vf_free(e->name);
+        w->n--;
+        return vf__error(VF_ERR_ARG, "safetensors writer: '%s': NULL data", name);
+    }
+    e->data64 = data;
+    return VF_OK;
+}
+
 vf_status vf_st_writer_add_tensor(vf_st_writer *w, const char *name, vf_st_dtype dtype, const vf_tensor *t)
 {
     if (!t) return vf__error(VF_ERR_ARG, "safetensors writer: NULL tensor");
@@ -164,7 +179,9 @@ static vf_status write_tensor(vf__atomic *a, const w_entry *e)
     vf_status s = VF_OK;
     for (size_t i = 0; i < e->numel && s == VF_OK; i++) {
         double v;
-        if (e->data) {
+        if (e->data64) {
+            v = e->data64[i];
+        } else if (e->data) {
             v = (double)e->data[i];
         } else {
             v = (double)*vf_tensor_at(&e->view, idx);
