@@ -44,6 +44,7 @@ struct vf__fab {
     double *bx, *blw, *blq;  /* [cap, d], [cap], [cap] */
     int64_t *pick;           /* [n] */
     double *prob;            /* [cap] */
+    double counts[3];        /* vf__fab_state's "fab.counts" */
 };
 
 /* Frees the per-batch scratch and the buffer, leaving them NULL (n = 0). */
@@ -337,6 +338,63 @@ vf_status vf__fab_grad(vf__fab *fb, int64_t n, vf_rng *r, double *loss)
             fb->blw[k] += fb->blq[k] - fb->lq1[i];
             fb->blq[k] = fb->lq1[i];
         }
+    }
+    return VF_OK;
+}
+
+/* ---- checkpoints -------------------------------------------------------------------------- */
+int vf__fab_state(vf__fab *fb, vf__state_array a[VF__FAB_STATE_ARRAYS])
+{
+    if (fb->n == 0) return 0;
+    fb->counts[0] = (double)fb->n;
+    fb->counts[1] = (double)fb->len;
+    fb->counts[2] = (double)fb->next;
+    a[0] = (vf__state_array){"fab.counts", 3, fb->counts};
+    a[1] = (vf__state_array){"fab.log_h", FAB_LEVELS, fb->log_h};
+    a[2] = (vf__state_array){"fab.x", fb->len * fb->d, fb->bx};
+    a[3] = (vf__state_array){"fab.logw", fb->len, fb->blw};
+    a[4] = (vf__state_array){"fab.logq", fb->len, fb->blq};
+    return VF__FAB_STATE_ARRAYS;
+}
+
+static const vf__state_array *find_array(const vf__state_array *a, int count, const char *name)
+{
+    for (int i = 0; i < count; i++)
+        if (a[i].name && strcmp(a[i].name, name) == 0) return &a[i];
+    return NULL;
+}
+
+vf_status vf__fab_restore(vf__fab *fb, const vf__state_array *a, int count)
+{
+    static const char *const names[VF__FAB_STATE_ARRAYS] = {"fab.counts", "fab.log_h", "fab.x", "fab.logw",
+                                                            "fab.logq"};
+    const vf__state_array *g[VF__FAB_STATE_ARRAYS];
+    for (int i = 0; i < VF__FAB_STATE_ARRAYS; i++)
+        if (!(g[i] = find_array(a, count, names[i])) || (g[i]->numel > 0 && !g[i]->data))
+            return vf__error(VF_ERR_FORMAT, "fab: the saved state has no %s", names[i]);
+    if (fb->n != 0) return vf__error(VF_ERR_STATE, "fab: the state can only be restored before the first step");
+    const double *c = g[0]->data;
+    if (g[0]->numel != 3 || !(c[0] >= 1 && c[0] <= 1e15 && c[0] == floor(c[0])))
+        return vf__error(VF_ERR_FORMAT, "fab: the saved state's counts are malformed");
+    int64_t n = (int64_t)c[0];
+    vf_status st = reserve(fb, n);
+    if (st != VF_OK) return st;
+    double len = c[1], next = c[2];
+    int ok = len >= 0 && len <= (double)fb->cap && len == floor(len) && next >= 0 && next < (double)fb->cap &&
+             next == floor(next) && (len == (double)fb->cap || next == len) && g[1]->numel == FAB_LEVELS &&
+             g[2]->numel == (int64_t)len * fb->d && g[3]->numel == (int64_t)len && g[4]->numel == (int64_t)len;
+    if (!ok) {
+        free_scratch(fb);
+        return vf__error(VF_ERR_FORMAT, "fab: the saved replay buffer (%g rows at %g, batch %lld, dimension %lld) does "
+                         "not fit this run", len, next, (long long)n, (long long)fb->d);
+    }
+    fb->len = (int64_t)len;
+    fb->next = (int64_t)next;
+    memcpy(fb->log_h, g[1]->data, sizeof fb->log_h);
+    if (fb->len > 0) {
+        memcpy(fb->bx, g[2]->data, (size_t)(fb->len * fb->d) * sizeof *fb->bx);
+        memcpy(fb->blw, g[3]->data, (size_t)fb->len * sizeof *fb->blw);
+        memcpy(fb->blq, g[4]->data, (size_t)fb->len * sizeof *fb->blq);
     }
     return VF_OK;
 }

@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "varflow/vf_target.h"
 #include "varflow/vf_flow.h"
+#include "varflow/vf_vi.h"
 
 #define VF__TARGET_MAX_KEYS 6
 
@@ -57,6 +58,28 @@ vf_status vf__fab_grad(vf__fab *fb, int64_t n, vf_rng *r, double *loss);
 /* Its first half: n draws of q carried by AIS toward p~^2 / q; x [n, d] and their log weights
  * logw [n] (either may be NULL; mean e^logw estimates the integral of p~^2 / q). */
 vf_status vf__fab_ais(vf__fab *fb, int64_t n, vf_rng *r, double *loss, double *x, double *logw);
+
+/* An objective's state across steps as named double arrays (checkpoints carry them exactly). */
+typedef struct vf__state_array {
+    const char *name;
+    int64_t numel;
+    double *data;
+} vf__state_array;
+
+/* FAB's state (fab.c), borrowed from the object: "fab.counts" {batch, rows filled, ring position},
+ * "fab.log_h" [levels] (the HMC step sizes' logs), "fab.x" [rows, d], "fab.logw" [rows] and
+ * "fab.logq" [rows] (the replay buffer). Returns how many arrays it filled: 0 before the first step,
+ * else VF__FAB_STATE_ARRAYS. */
+#define VF__FAB_STATE_ARRAYS 5
+int vf__fab_state(vf__fab *fb, vf__state_array a[VF__FAB_STATE_ARRAYS]);
+/* Restores what vf__fab_state gave (count arrays, any order; other names are ignored) into an object
+ * that has not stepped yet. VF_ERR_FORMAT with a message when an array is missing or inconsistent. */
+vf_status vf__fab_restore(vf__fab *fb, const vf__state_array *a, int count);
+
+/* The same for a vf_vi (vi_grad.c): its objective's arrays (FAB's; none for the other objectives,
+ * or before FAB's first step), at most max; and their restoration (creating FAB's state). */
+int vf__vi_state(vf_vi *v, vf__state_array *a, int max);
+vf_status vf__vi_restore(vf_vi *v, const vf__state_array *a, int count);
 
 /* "PATH[:ARG]" after "plugin:" (target_plugin.c). */
 vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out);
