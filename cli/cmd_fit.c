@@ -173,103 +173,23 @@ static int read_data(const char *path, vf_tensor *x)
     return 0;
 }
 
-/* With --dequantize every value must be an integer: 0, or the exit code of the error already printed. */
-static int check_integers(const char *path, const vf_tensor *x)
+/* The value of option `name` ("--model") in argv (NULL when absent). */
+static const char *option_value(int argc, char **argv, const char *name)
 {
-    for (int64_t i = 0; i < x->shape[0]; i++)
-        for (int64_t j = 0; j < x->shape[1]; j++) {
-            double v = (double)x->data[i * x->stride[0] + j * x->stride[1]];
-            if (!(floor(v) == v))
-                return cli_runtime_error("fit", "--dequantize needs integer data; row %lld column %lld of %s is %.9g",
-                                         (long long)(i + 1), (long long)(j + 1), path, v);
-        }
-    return 0;
-}
-
-/* --resume: the flow, its store and the state from the checkpoint, checked against this run. 0, or
- * the exit code of the error already printed. */
-static int load_resume(fit_args *a, int64_t nt, int64_t d, vf_fitted **model, vf_model_meta *meta, vf_fit_state *st)
-{
-    vf_params *pp = NULL;
-    vf_flow *fp = NULL;
-    if (vf_flow_load(a->resume, &pp, &fp, meta) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
-    if (vf_fitted_from_flow(fp, pp, model) != VF_OK) return cli_runtime_error("fit", "%s", vf_last_error());
-    vf_params *p = vf_fitted_params(*model);
-    const vf_flow *flow = vf_fitted_flow(*model);
-    if (vf_fit_checkpoint_read(a->resume, meta, p, st) != VF_OK) return cli_runtime_error("fit", "--resume: %s", vf_last_error());
-    const char *spec = vf_model_meta_get(meta, "fit.spec"), *stdz = vf_model_meta_get(meta, "fit.standardize");
-    const char *seed = vf_model_meta_get(meta, "fit.seed"), *batch = vf_model_meta_get(meta, "fit.batch");
-    const char *rows = vf_model_meta_get(meta, "fit.resume.train_rows");
-    char want[32];
-    if (!spec) return cli_runtime_error("fit", "--resume %s: no fit.spec in the checkpoint", a->resume);
-    if (a->have_model && strcmp(spec, a->model) != 0)
-        return cli_runtime_error("fit", "--resume %s: the checkpoint is a '%s' model, not --model %s", a->resume, spec,
-                                 a->model);
-    a->model = spec;
-    if (vf_flow_dim(flow) != d)
-        return cli_runtime_error("fit", "--resume %s: the checkpoint's model has dimension %lld but %s has %lld columns",
-                                 a->resume, (long long)vf_flow_dim(flow), a->data, (long long)d);
-    snprintf(want, sizeof want, "%lld", (long long)nt);
-    if (!rows || strcmp(rows, want) != 0)
-        return cli_runtime_error("fit", "--resume %s: the checkpoint was trained on %s rows, this run has %lld (same data "
-                                 "and --valid-fraction needed)", a->resume, rows ? rows : "?", (long long)nt);
-    if (!stdz || strcmp(stdz, a->no_standardize ? "0" : "1") != 0)
-        return cli_runtime_error("fit", "--resume %s: the checkpoint was made %s --no-standardize", a->resume,
-                                 a->no_standardize ? "without" : "with");
-    if ((vf_model_meta_get(meta, "fit.dequantize") != NULL) != (a->o.dequantize != 0))
-        return cli_runtime_error("fit", "--resume %s: the checkpoint was made %s --dequantize", a->resume,
-                                 a->o.dequantize ? "without" : "with");
-    snprintf(want, sizeof want, "%llu", (unsigned long long)a->o.seed);
-    if (!seed || strcmp(seed, want) != 0)
-        return cli_runtime_error("fit", "--resume %s: the checkpoint was made with --seed %s, this run has %s (the split, "
-                                 "shuffling and noise depend on it)", a->resume, seed ? seed : "?", want);
-    snprintf(want, sizeof want, "%lld", (long long)a->o.batch);
-    if (!batch || strcmp(batch, want) != 0)
-        return cli_runtime_error("fit", "--resume %s: the checkpoint was made with --batch %s, this run has %s", a->resume,
-                                 batch ? batch : "?", want);
-    return 0;
-}
-
-/* The value of --model in argv (NULL when absent). */
-static const char *model_option(int argc, char **argv)
-{
-    const char *model = NULL;
+    const char *value = NULL;
+    size_t k = strlen(name);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
-        else if (strncmp(argv[i], "--model=", 8) == 0) model = argv[i] + 8;
+        if (strcmp(argv[i], name) == 0 && i + 1 < argc) value = argv[++i];
+        else if (strncmp(argv[i], name, k) == 0 && argv[i][k] == '=') value = argv[i] + k + 1;
     }
-    return model;
-}
-
-/* Prints the failure of vf_fit_table in the command's words; returns the exit code. */
-static int fit_error(const fit_args *a, const vf_fit_result *r)
-{
-    switch (r->stage) {
-    case VF_FIT_STAGE_SPEC:
-        return cli_usage_error("fit", "--model %s: %s", a->model, r->error);
-    case VF_FIT_STAGE_STANDARDIZE:
-        return cli_runtime_error("fit", "%s (--no-standardize turns it off)", r->error);
-    case VF_FIT_STAGE_TRAIN:
-        if (a->checkpoint && strstr(r->error, "diverged"))
-            return cli_runtime_error("fit", "%s; the last good checkpoint %s is unchanged (resume it with --resume and a "
-                                     "smaller --lr)", r->error, a->checkpoint);
-        return cli_runtime_error("fit", "%s", r->error);
-    default:
-        return cli_runtime_error("fit", "%s", r->error);
-    }
-}
-
-/* Training rows after the validation split vf_fit_table makes (for the --resume check). */
-static int64_t train_rows(const fit_args *a, int64_t n)
-{
-    if (a->valid || !(a->valid_fraction > 0)) return n;
-    int64_t nv = (int64_t)floor(a->valid_fraction * (double)n + 0.5);
-    return n - (nv < 1 ? 1 : nv);
+    return value;
 }
 
 static int fit_run(int argc, char **argv)
 {
-    if (vf_fit_is_cnf_spec(model_option(argc, argv))) return fit_cnf_run(argc, argv); /* continuous flows: fit_cnf.c */
+    const char *spec_opt = option_value(argc, argv, "--model"), *resume_opt = option_value(argc, argv, "--resume");
+    if (vf_fit_is_cnf_spec(spec_opt) || (!spec_opt && resume_opt && vf_cnf_model_file_is_cnf(resume_opt)))
+        return fit_cnf_run(argc, argv); /* continuous flows (or resuming one): fit_cnf.c */
     fit_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
@@ -279,18 +199,18 @@ static int fit_run(int argc, char **argv)
     vf_tensor x = {0}, xv = {0};
     vf_fitted *model = NULL, *resumed = NULL;
     vf_real *data = NULL, *valid = NULL;
-    vf_model_meta meta = {0, NULL, NULL};
+    char *spec = NULL;
     vf_fit_state state;
     memset(&state, 0, sizeof state);
     if ((rc = read_data(a.data, &x)) != 0) return rc;
-    if (a.o.dequantize && (rc = check_integers(a.data, &x)) != 0) {
+    if (a.o.dequantize && (rc = fit_check_integers("fit", a.data, &x)) != 0) {
         vf_tensor_free(&x);
         return rc;
     }
-    int64_t n = x.shape[0], d = x.shape[1], nv = 0, nt = train_rows(&a, n);
+    int64_t n = x.shape[0], d = x.shape[1], nv = 0, nt = fit_train_rows(a.valid != NULL, a.valid_fraction, n);
     rc = 1;
     if (a.valid) {
-        if (read_data(a.valid, &xv) != 0 || (a.o.dequantize && check_integers(a.valid, &xv) != 0)) goto done;
+        if (read_data(a.valid, &xv) != 0 || (a.o.dequantize && fit_check_integers("fit", a.valid, &xv) != 0)) goto done;
         nv = xv.shape[0];
     }
     if (!(data = fit_table_copy(&x)) || (a.valid && !(valid = fit_table_copy(&xv)))) {
@@ -301,14 +221,17 @@ static int fit_run(int argc, char **argv)
     o.checkpoint = a.checkpoint;
     int split_ok = nt >= 1 && (!a.valid || xv.shape[1] == d); /* else vf_fit_table reports it */
     if (a.resume && split_ok) {
-        if ((rc = load_resume(&a, nt, d, &resumed, &meta, &state)) != 0) goto done;
+        fit_resume_want w = {a.resume, a.have_model ? a.model : NULL, a.data, nt, d, !a.no_standardize,
+                             a.o.dequantize, a.o.seed, a.o.batch};
+        if ((rc = fit_load_resume("fit", &w, &resumed, &state, &spec)) != 0) goto done;
+        a.model = spec;
         rc = 1;
         o.resume = resumed;
         o.resume_state = &state;
     }
     vf_fit_result r;
     if (vf_fit_table(a.model, data, n, d, NULL, 0, valid, nv, NULL, &o, &model, &r) != VF_OK) {
-        rc = fit_error(&a, &r);
+        rc = fit_report_error("fit", a.model, a.checkpoint, &r);
         goto done;
     }
     if (resumed) model = resumed, resumed = NULL;
@@ -343,7 +266,7 @@ done:
     vf_fitted_free(resumed);
     free(data);
     free(valid);
-    vf_model_meta_free(&meta);
+    free(spec);
     vf_fit_state_free(&state);
     vf_tensor_free(&x);
     vf_tensor_free(&xv);

@@ -46,20 +46,25 @@ void fit_cnf_help(FILE *out)
           "  --source FILE        data-to-data transport: source rows (same columns as --data) drawn with\n"
           "                       replacement instead of a noise source; sample takes --source FILE too\n"
           "  Training minimizes the objective's regression loss; --patience counts epochs without a lower\n"
-          "  validation loss (one fixed draw of sources, times and noise for the validation rows). Not for\n"
-          "  continuous flows: --dequantize, --checkpoint, --resume, --stop-after.\n"
+          "  validation loss (one fixed draw of sources, times and noise for the validation rows).\n"
+          "  --dequantize, --checkpoint, --checkpoint-every, --resume and --stop-after work as for flows: the\n"
+          "  noise is added to the targets of every batch (and to the validation draw and the rows of the\n"
+          "  exact NLLs); a checkpoint is a varflow.cnf model file (sample and logprob read it) that also\n"
+          "  holds the optimizer, the generators (batch order; sources, couplings, label dropout, times and\n"
+          "  noise), the best parameters and the patience counter, so --resume continues bit for bit (give\n"
+          "  the same --labels and --source too; --model may be left out).\n"
           "  With --json: {\"train_loss\", \"valid_loss\", \"train_nll\", \"valid_nll\", \"steps\", \"epochs\",\n"
-          "  \"best_epoch\", \"stopped_early\", \"seconds\", \"params\", \"model\"}; the NLLs are exact\n"
+          "  \"best_epoch\", \"stopped_early\", \"paused\", \"seconds\", \"params\", \"model\"}; the NLLs are exact\n"
           "  log-likelihoods (rk4, 100 steps, exact divergence) of the first --nll-rows training and validation\n"
           "  rows when the dimension is <= 16 (null otherwise, for meanflow and for --source models).\n",
           out);
 }
 
 typedef struct cnf_args {
-    const char *data, *valid, *model, *output, *log, *labels, *valid_labels, *source;
+    const char *data, *valid, *model, *output, *log, *labels, *valid_labels, *source, *checkpoint, *resume;
     double valid_fraction;
     int64_t nll_rows;
-    int no_standardize, have_p_uncond;
+    int no_standardize;
     vf_fit_options o;
     cli_common common;
     cli_progress pg;
@@ -81,16 +86,14 @@ static int parse_args(int argc, char **argv, cnf_args *a)
             a->no_standardize = 1;
             continue;
         }
-        if (strcmp(arg, "--dequantize") == 0)
-            return cli_usage_error(CMD, "--dequantize is not available for continuous flows");
+        if (strcmp(arg, "--dequantize") == 0) {
+            a->o.dequantize = 1;
+            continue;
+        }
         static const char *const valued[] = {"--data", "--valid", "--model", "--output", "--log", "--valid-fraction",
                                              "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
                                              "--clip", "--patience", "--labels", "--valid-labels", "--source", "--nll-rows",
-                                             NULL};
-        static const char *const unsupported[] = {"--checkpoint", "--resume", "--checkpoint-every", "--stop-after", NULL};
-        for (int k = 0; unsupported[k]; k++)
-            if (cli_is_option(arg, unsupported[k]))
-                return cli_usage_error(CMD, "%s is not available for continuous flows yet", unsupported[k]);
+                                             "--checkpoint", "--resume", "--checkpoint-every", "--stop-after", NULL};
         const char *name;
         if (cli_take_valued(CMD, argc, argv, &i, valued, &name, &v)) return 2;
         int t = fit_parse_option(CMD, name, v, &a->o, &have_epochs);
@@ -105,6 +108,8 @@ static int parse_args(int argc, char **argv, cnf_args *a)
         else if (strcmp(name, "--labels") == 0) a->labels = v;
         else if (strcmp(name, "--valid-labels") == 0) a->valid_labels = v;
         else if (strcmp(name, "--source") == 0) a->source = v;
+        else if (strcmp(name, "--checkpoint") == 0) a->checkpoint = v;
+        else if (strcmp(name, "--resume") == 0) a->resume = v;
         else if (strcmp(name, "--valid-fraction") == 0) {
             if (cli_parse_double(v, &dv) || !(dv >= 0.0 && dv < 1.0))
                 return cli_usage_error(CMD, "--valid-fraction: '%s' is not a number in [0, 1)", v);
@@ -119,6 +124,9 @@ static int parse_args(int argc, char **argv, cnf_args *a)
     if (!a->data) return cli_usage_error(CMD, "missing --data FILE");
     if (!a->output || !*a->output) return cli_usage_error(CMD, "missing -o MODEL");
     if (have_epochs && a->o.steps > 0) return cli_usage_error(CMD, "give --epochs or --steps, not both");
+    if (!a->checkpoint && (a->o.stop_after > 0 || a->o.checkpoint_every != 1))
+        return cli_usage_error(CMD, "--stop-after and --checkpoint-every need --checkpoint FILE");
+    if (a->checkpoint && !*a->checkpoint) return cli_usage_error(CMD, "--checkpoint: empty file name");
     if (a->valid_labels && !(a->labels && a->valid))
         return cli_usage_error(CMD, "--valid-labels goes with --labels and --valid");
     if (a->labels && a->valid && !a->valid_labels)
@@ -188,12 +196,17 @@ int fit_cnf_run(int argc, char **argv)
     vf_tensor x = {0}, xv = {0}, xs = {0};
     int64_t *lab_all = NULL, *vlab = NULL;
     vf_real *data = NULL, *valid = NULL, *source = NULL;
-    vf_fitted *m = NULL;
+    vf_fitted *m = NULL, *resumed = NULL;
+    char *spec = NULL;
+    vf_fit_state state;
+    memset(&state, 0, sizeof state);
+    if (!cli_output_dir_writable(a.output)) return cli_runtime_error(CMD, "cannot write %s: its folder is not writable", a.output);
     if ((rc = read_table(a.data, &x)) != 0) return rc;
     rc = 1;
     int64_t n = x.shape[0], d = x.shape[1], nv = 0, classes = 0;
+    if (a.o.dequantize && fit_check_integers(CMD, a.data, &x) != 0) goto done;
     if (a.valid) {
-        if (read_table(a.valid, &xv) != 0) goto done;
+        if (read_table(a.valid, &xv) != 0 || (a.o.dequantize && fit_check_integers(CMD, a.valid, &xv) != 0)) goto done;
         nv = xv.shape[0];
     }
     if (a.labels) {
@@ -229,14 +242,25 @@ int fit_cnf_run(int argc, char **argv)
     o.source_rows = a.source ? xs.shape[0] : 0;
     o.source_name = a.source;
     o.nll_rows = a.nll_rows;
+    o.checkpoint = a.checkpoint;
+    int64_t nt = fit_train_rows(a.valid != NULL, a.valid_fraction, n);
+    if (a.resume && nt >= 1 && (!a.valid || xv.shape[1] == d)) { /* else vf_fit_table reports it */
+        fit_resume_want w = {a.resume, a.model, a.data, nt, d, !a.no_standardize, a.o.dequantize, a.o.seed, a.o.batch};
+        if ((rc = fit_load_resume(CMD, &w, &resumed, &state, &spec)) != 0) goto done;
+        rc = 1;
+        a.model = spec;
+        o.resume = resumed;
+        o.resume_state = &state;
+    }
+    if (!a.model) { /* --resume of a continuous flow whose split failed: vf_fit_table says why */
+        a.model = "cfm";
+    }
     vf_fit_result r;
     if (vf_fit_table(a.model, data, n, d, NULL, 0, valid, nv, NULL, &o, &m, &r) != VF_OK) {
-        if (r.stage == VF_FIT_STAGE_SPEC) rc = cli_usage_error(CMD, "--model %s: %s", a.model, r.error);
-        else if (r.stage == VF_FIT_STAGE_STANDARDIZE)
-            cli_runtime_error(CMD, "%s (--no-standardize turns it off)", r.error);
-        else cli_runtime_error(CMD, "%s", r.error);
+        rc = fit_report_error(CMD, a.model, a.checkpoint, &r);
         goto done;
     }
+    if (resumed) m = resumed, resumed = NULL;
     if (vf_fitted_save(m, a.output) != VF_OK) {
         const char *msg = vf_last_error();
         if (strstr(msg, a.output)) cli_runtime_error(CMD, "%s", msg);
@@ -245,26 +269,31 @@ int fit_cnf_run(int argc, char **argv)
     }
     if (a.common.json) {
         printf("{\"train_loss\":%s,\"valid_loss\":%s,\"train_nll\":%s,\"valid_nll\":%s,\"steps\":%lld,"
-               "\"epochs\":%lld,\"best_epoch\":%lld,\"stopped_early\":%s,\"seconds\":%.3f,\"params\":%lld,\"model\":",
+               "\"epochs\":%lld,\"best_epoch\":%lld,\"stopped_early\":%s,\"paused\":%s,\"seconds\":%.3f,"
+               "\"params\":%lld,\"model\":",
                vf_fitted_meta_get(m, "fit.train_loss"), vf_fitted_meta_get(m, "fit.valid_loss"),
                vf_fitted_meta_get(m, "fit.train_nll"), vf_fitted_meta_get(m, "fit.valid_nll"), (long long)r.steps,
-               (long long)r.epochs, (long long)r.best_epoch, r.stopped_early ? "true" : "false", r.seconds,
-               (long long)r.params);
+               (long long)r.epochs, (long long)r.best_epoch, r.stopped_early ? "true" : "false",
+               r.paused ? "true" : "false", r.seconds, (long long)r.params);
         cli_json_string(stdout, a.output);
         fputs("}\n", stdout);
     } else if (!a.common.quiet) {
         printf("fitted %s (%lld parameters) to %lld rows of %s: %lld steps, %lld epochs%s in %.1f s\n", a.model,
                (long long)r.params, (long long)r.train_rows, a.data, (long long)r.steps, (long long)r.epochs,
-               r.stopped_early ? " (stopped early)" : "", r.seconds);
+               r.stopped_early ? " (stopped early)" : r.paused ? " (paused by --stop-after)" : "", r.seconds);
         printf("kept epoch %lld: train loss %.4f", (long long)r.best_epoch, r.train_loss);
         if (r.valid_rows > 0) printf(", validation loss %.4f", r.valid_loss);
         if (isfinite(r.train_nll)) printf("; train NLL %.4f", r.train_nll);
         if (isfinite(r.valid_nll)) printf(", validation NLL %.4f nats per row", r.valid_nll);
         printf("\nwrote %s\n", a.output);
+        if (r.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
     rc = 0;
 done:
     vf_fitted_free(m);
+    vf_fitted_free(resumed);
+    vf_fit_state_free(&state);
+    free(spec);
     free(lab_all), free(vlab), free(data), free(valid), free(source);
     vf_tensor_free(&x);
     vf_tensor_free(&xv);

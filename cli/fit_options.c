@@ -62,3 +62,79 @@ vf_fit_table_options fit_table_options(const vf_fit_options *fo, double valid_fr
     o.log_path = log;
     return o;
 }
+
+int fit_check_integers(const char *cmd, const char *path, const vf_tensor *x)
+{
+    for (int64_t i = 0; i < x->shape[0]; i++)
+        for (int64_t j = 0; j < x->shape[1]; j++) {
+            double v = (double)x->data[i * x->stride[0] + j * x->stride[1]];
+            if (!(floor(v) == v))
+                return cli_runtime_error(cmd, "--dequantize needs integer data; row %lld column %lld of %s is %.9g",
+                                         (long long)(i + 1), (long long)(j + 1), path, v);
+        }
+    return 0;
+}
+
+int64_t fit_train_rows(int have_valid, double valid_fraction, int64_t n)
+{
+    if (have_valid || !(valid_fraction > 0)) return n;
+    int64_t nv = (int64_t)floor(valid_fraction * (double)n + 0.5);
+    return n - (nv < 1 ? 1 : nv);
+}
+
+int fit_load_resume(const char *cmd, const fit_resume_want *w, vf_fitted **model, vf_fit_state *st, char **spec_out)
+{
+    const char *path = w->path;
+    if (vf_fitted_load(path, model) != VF_OK) return cli_runtime_error(cmd, "--resume: %s", vf_last_error());
+    const vf_fitted *m = *model;
+    if (vf_fit_checkpoint_read(path, vf_fitted_meta(m), vf_fitted_params(m), st) != VF_OK)
+        return cli_runtime_error(cmd, "--resume: %s", vf_last_error());
+    const char *spec = vf_fitted_meta_get(m, "fit.spec"), *stdz = vf_fitted_meta_get(m, "fit.standardize");
+    const char *seed = vf_fitted_meta_get(m, "fit.seed"), *batch = vf_fitted_meta_get(m, "fit.batch");
+    const char *rows = vf_fitted_meta_get(m, "fit.resume.train_rows");
+    char want[32];
+    if (!spec) return cli_runtime_error(cmd, "--resume %s: no fit.spec in the checkpoint", path);
+    if (w->model && strcmp(spec, w->model) != 0)
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint is a '%s' model, not --model %s", path, spec, w->model);
+    if (vf_fitted_dim(m) != w->dim)
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint's model has dimension %lld but %s has %lld columns",
+                                 path, (long long)vf_fitted_dim(m), w->data, (long long)w->dim);
+    snprintf(want, sizeof want, "%lld", (long long)w->train_rows);
+    if (!rows || strcmp(rows, want) != 0)
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint was trained on %s rows, this run has %lld (same data "
+                                 "and --valid-fraction needed)", path, rows ? rows : "?", (long long)w->train_rows);
+    if (!stdz || strcmp(stdz, w->standardize ? "1" : "0") != 0)
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint was made %s --no-standardize", path,
+                                 w->standardize ? "with" : "without");
+    if ((vf_fitted_meta_get(m, "fit.dequantize") != NULL) != (w->dequantize != 0))
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint was made %s --dequantize", path,
+                                 w->dequantize ? "without" : "with");
+    snprintf(want, sizeof want, "%llu", (unsigned long long)w->seed);
+    if (!seed || strcmp(seed, want) != 0)
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint was made with --seed %s, this run has %s (the split, "
+                                 "shuffling and noise depend on it)", path, seed ? seed : "?", want);
+    snprintf(want, sizeof want, "%lld", (long long)w->batch);
+    if (!batch || strcmp(batch, want) != 0)
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint was made with --batch %s, this run has %s", path,
+                                 batch ? batch : "?", want);
+    if (!(*spec_out = malloc(strlen(spec) + 1))) return cli_runtime_error(cmd, "out of memory");
+    strcpy(*spec_out, spec);
+    return 0;
+}
+
+int fit_report_error(const char *cmd, const char *model, const char *checkpoint, const vf_fit_result *r)
+{
+    switch (r->stage) {
+    case VF_FIT_STAGE_SPEC:
+        return cli_usage_error(cmd, "--model %s: %s", model, r->error);
+    case VF_FIT_STAGE_STANDARDIZE:
+        return cli_runtime_error(cmd, "%s (--no-standardize turns it off)", r->error);
+    case VF_FIT_STAGE_TRAIN:
+        if (checkpoint && strstr(r->error, "diverged"))
+            return cli_runtime_error(cmd, "%s; the last good checkpoint %s is unchanged (resume it with --resume and a "
+                                     "smaller --lr)", r->error, checkpoint);
+        return cli_runtime_error(cmd, "%s", r->error);
+    default:
+        return cli_runtime_error(cmd, "%s", r->error);
+    }
+}

@@ -25,4 +25,33 @@ vf_real *fit_table_copy(const vf_tensor *x);
 vf_fit_table_options fit_table_options(const vf_fit_options *fo, double valid_fraction, int no_standardize,
                                        const char *data, const char *valid, const vf_tensor *xv, const char *log);
 
+/* With --dequantize every value of table x (read from path) must be an integer: 0, or the exit code
+ * of the error already printed for cmd. */
+int fit_check_integers(const char *cmd, const char *path, const vf_tensor *x);
+
+/* Training rows after the validation split vf_fit_table makes of n rows (no split with a --valid
+ * file or fraction 0): what a --resume checkpoint must record. */
+int64_t fit_train_rows(int have_valid, double valid_fraction, int64_t n);
+
+/* What a --resume checkpoint must share with this run. */
+typedef struct fit_resume_want {
+    const char *path;           /* --resume FILE */
+    const char *model;          /* --model SPEC, NULL when not given (the checkpoint's is used) */
+    const char *data;           /* --data FILE (named in messages) */
+    int64_t train_rows, dim;    /* fit_train_rows, the data's columns */
+    int standardize, dequantize;
+    uint64_t seed;
+    int64_t batch;
+} fit_resume_want;
+
+/* --resume: the model (a flow or a continuous flow, vf_fitted_load) and its training state st (free
+ * with vf_fitted_free, vf_fit_state_free), checked against w: one error line naming the mismatch
+ * (--model, the dimension, the training rows, --no-standardize, --dequantize, --seed, --batch).
+ * *spec: a malloc'd copy of the checkpoint's fit.spec. 0, or the exit code of the error printed. */
+int fit_load_resume(const char *cmd, const fit_resume_want *w, vf_fitted **model, vf_fit_state *st, char **spec);
+
+/* Prints the failure of vf_fit_table in the fitting commands' words (a bad --model is a usage error;
+ * a divergence names the checkpoint left as it was); returns the exit code. */
+int fit_report_error(const char *cmd, const char *model, const char *checkpoint, const vf_fit_result *r);
+
 #endif

@@ -181,17 +181,21 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train /* [nt, d] 
                       int64_t nv, int64_t d, int64_t c, const vf_fit_options *o, FILE *log, vf_fit_result *r);
 
 /* ---- checkpoints (the format of `varflow fit --checkpoint`) ---------------------------------
- * A checkpoint is a model file (vf_flow_save_with) whose flow tensors are the CURRENT parameters (so
- * vf_flow_load, logprob and sample accept it), plus training state that vf_flow_load ignores:
+ * A checkpoint is a model file (vf_flow_save_with, or vf_cnf_model_save for a continuous flow) whose
+ * model tensors are the CURRENT parameters (so vf_flow_load / vf_cnf_model_load, logprob and sample
+ * accept it), plus training state that the loaders ignore:
  *   tensors  "fit.adam.m.<param>", "fit.adam.v.<param>" (Adam's moments) and "fit.best.<param>" (the
  *            best parameters so far), each with its parameter's shape, and "fit.best.<buffer>" (the
  *            buffers, e.g. batch_norm running statistics, that go with the best parameters);
  *   metadata "fit.resume.epoch", ".step", ".bad", ".best_epoch", ".best_valid", ".last_train",
  *            ".last_valid", ".seconds", ".adam_step", ".shuffle" and ".noise" (generator positions as
  *            "key0 key1 counter stream"), ".train_rows" and ".dim" (checked on resume), beside the run's
- *            usual fit.* keys. Reals are written with 17 significant digits, so they load back exactly.
+ *            usual fit.* keys (fit.epochs, fit.steps and fit.train_nll, or fit.train_loss for a
+ *            continuous flow, are the state's). Reals are written with 17 significant digits, so they
+ *            load back exactly.
  *
- *   vf_fit_ckpt ck = {path, flow, p, n_meta, keys, values, nt, d};
+ *   vf_fit_ckpt ck = {path, flow, p, n_meta, keys, values, nt, d};   // continuous flow: {path, NULL,
+ *                                                                    // m->params, ..., d, m}
  *   o.checkpoint = vf_fit_checkpoint_write;  o.checkpoint_ctx = &ck;     // written atomically
  *   ...
  *   vf_fit_state st;
@@ -205,13 +209,14 @@ typedef struct vf_fit_ckpt {
     const char *const *keys;
     const char *const *values;
     int64_t train_rows, dim;     /* recorded for the checks on resume */
+    const vf_cnf_model *cnf;     /* not NULL: a continuous flow's checkpoint (flow NULL, p its params) */
 } vf_fit_ckpt;
 
 /* A vf_fit_checkpoint_fn: ctx is a vf_fit_ckpt. VF_ERR_IO / VF_ERR_NOMEM with a message naming the file. */
 vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st);
 
-/* The state in checkpoint `path` whose metadata (from vf_flow_load) is meta and whose flow's store
- * is p: st gets owned arrays (free with vf_fit_state_free). VF_ERR_FORMAT (message names the file)
+/* The state in checkpoint `path` whose metadata (from vf_flow_load or vf_cnf_model_load) is meta and
+ * whose model's store is p: st gets owned arrays (free with vf_fit_state_free). VF_ERR_FORMAT (message names the file)
  * when the file is not a checkpoint or its state does not match p. */
 vf_status vf_fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf_params *p, vf_fit_state *st);
 void vf_fit_state_free(vf_fit_state *st);
@@ -222,8 +227,9 @@ int vf_fit_checkpoint_is(const vf_model_meta *meta);
 /* ---- the flow-matching loop of a continuous flow ------------------------------------------
  * Minibatch regression of a continuous flow's field (vf_cnf_model.h) on its objective, with the
  * optimizer, schedule and clipping of vf_fit_flow (the vf_fit_options fields epochs, steps, batch,
- * lr, weight_decay, clip, warmup, patience, seed, progress), and early stopping on a validation loss
- * that keeps the best parameters.
+ * lr, weight_decay, clip, warmup, patience, seed, dequantize, progress, checkpoint, checkpoint_every,
+ * stop_after, resume: every one of them), and early stopping on a validation loss that keeps the best
+ * parameters.
  *
  * A training batch: rows of the (standardized) targets in a shuffled order; sources drawn fresh from
  * the model's source (or rows of a source table drawn uniformly with replacement, or, for reflow,
@@ -240,6 +246,17 @@ int vf_fit_checkpoint_is(const vf_model_meta *meta);
  * The validation loss is the same loss on the validation rows with one draw of sources, couplings,
  * times and noise made before training (seeded), so it is comparable from epoch to epoch; labels
  * are not dropped there.
+ *
+ * Dequantization (o.dequantize; integer data): every target value of every training batch, and of
+ * the validation draw, gets fresh U(0, 1) noise in original units (u / std_j in the standardized
+ * units of the model's mean / std, so train and valid hold the standardized integers).
+ *
+ * Checkpoints and resume: as vf_fit_flow (o.checkpoint, checkpoint_every, stop_after, resume, the
+ * vf_fit_state above): the state's shuffle generator orders the rows, its noise generator makes every
+ * other draw of a training batch (dequantization, sources, couplings, label dropout, times, noise),
+ * last_train / last_valid / best_valid are losses, not NLLs. A resumed run continues bit for bit as
+ * the uninterrupted one with the same data, batch size, seed and options. Write the checkpoint with
+ * vf_fit_checkpoint_write and a vf_fit_ckpt whose cnf is the model.
  *
  *   vf_cnf_fit_data data = {train, nt, labels, valid, nv, vlabels, NULL, 0, NULL, NULL, 0, NULL};
  *   vf_fit_options o = vf_fit_default_options();
@@ -267,6 +284,7 @@ typedef struct vf_cnf_fit_result {
     double valid_loss;     /* the kept parameters' validation loss (NAN without validation) */
     int64_t steps, epochs, best_epoch;
     int stopped_early;
+    int paused;            /* 1 when o.stop_after ended the run before the last epoch */
     double seconds;
     char error[512];
 } vf_cnf_fit_result;
@@ -358,6 +376,8 @@ int64_t vf_fitted_dim(const vf_fitted *m);
 int64_t vf_fitted_param_count(const vf_fitted *m);
 /* The value of metadata key (e.g. "fit.valid_nll"), or NULL. */
 const char *vf_fitted_meta_get(const vf_fitted *m, const char *key);
+/* All the metadata (borrowed; valid until the handle changes), e.g. for vf_fit_checkpoint_read. */
+const vf_model_meta *vf_fitted_meta(const vf_fitted *m);
 /* Adds key = value to the metadata (replacing an existing key's value); both copied. */
 vf_status vf_fitted_set_meta(vf_fitted *m, const char *key, const char *value);
 /* Writes the model file (atomically) with the metadata; vf_flow_load / vf_cnf_model_load read it. */
@@ -389,9 +409,9 @@ typedef struct vf_fit_table_options {
     const char *valid_name;     /* recorded as fit.valid when valid is given [NULL: "array"] */
     const char *log_path;       /* one JSON line per epoch into this file (flows: epoch, step, train_nll,
                                  * valid_nll, lr, seconds; continuous flows: train_loss, valid_loss) [NULL] */
-    const char *checkpoint;     /* flows: write a checkpoint (format above) to this path [NULL] */
-    vf_fitted *resume;          /* flows: continue this checkpoint's run (its model, loaded by the
-                                 * caller, is trained in place; *out is not set) [NULL] */
+    const char *checkpoint;     /* write a checkpoint (format above) to this path [NULL] */
+    vf_fitted *resume;          /* continue this checkpoint's run (its model, loaded by the caller with
+                                 * vf_fitted_load, is trained in place; *out is not set) [NULL] */
     const vf_fit_state *resume_state;   /* with resume: the state vf_fit_checkpoint_read gave [NULL] */
     /* continuous flows only */
     const int64_t *labels;      /* [n] class labels 0..K-1: a class-conditional model (K = largest + 1) [NULL] */
@@ -415,11 +435,12 @@ vf_fit_table_options vf_fit_table_default_options(void);
  * only). On VF_OK *out is a new handle (free with vf_fitted_free); on failure r->error and
  * vf_last_error() say why and r->stage where.
  * A continuous-flow spec (vf_fit_is_cnf_spec) trains a vf_cnf_model by vf_cnf_fit on the
- * standardized rows instead (labels, a data source: the options above; no dequantization, context
- * or checkpoints), reports train_loss / valid_loss and the exact NLLs of up to o->nll_rows rows
- * (r->train_nll, r->valid_nll; NAN when not computed), and records fit.spec, fit.data, fit.seed,
- * fit.batch, fit.lr, fit.steps, fit.epochs, fit.train_loss, fit.valid_loss, fit.train_nll,
- * fit.valid_nll, fit.standardize, varflow_version [, fit.source]. */
+ * standardized rows instead (labels, a data source: the options above; no context), with the same
+ * dequantization (statistics of the noisy values; fresh noise in every batch; the exact NLLs of
+ * noisy rows), checkpoints and resume (the resumed model must match: its fit.spec, labels or none,
+ * data source or none); it reports train_loss / valid_loss and the exact NLLs of up to o->nll_rows
+ * rows (r->train_nll, r->valid_nll; NAN when not computed), and records the keys above plus
+ * [fit.source,] fit.train_loss and fit.valid_loss. */
 vf_status vf_fit_table(const char *spec, const vf_real *x /* [n, d] */, int64_t n, int64_t d,
                        const vf_real *context /* [n, c] or NULL */, int64_t c,
                        const vf_real *valid /* [nv, d] or NULL */, int64_t nv,

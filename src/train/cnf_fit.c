@@ -46,11 +46,13 @@ static int open_ends(const vf_path *p)
     return p->kind == VF_PATH_BRIDGE || p->kind == VF_PATH_SI_SQRT || p->kind == VF_PATH_SI_SIN2; /* si_sin2: g = 0 at the ends */
 }
 
-/* Fills the batch for target rows idx[0..m) (or rows first..first+m when idx is NULL): sources,
- * coupling, labels (dropped when drop), times, noise. Result in x0c, x1c, labc (labc NULL-able). */
+/* Fills the batch for target rows idx[0..m) (or rows first..first+m when idx is NULL): targets
+ * (dequantized when dequantize: U(0, 1) noise in original units, u / std_j in the model's
+ * standardized ones), sources, coupling, labels (dropped when drop), times, noise. Result in x0c,
+ * x1c, labc (labc NULL-able). */
 static vf_status make_batch(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, const vf_real *x1src,
                             const int64_t *labsrc, const vf_real *x0fixed, const size_t *idx, int64_t first, int64_t m,
-                            int drop, vf_rng *r, batch_buf *b)
+                            int drop, int dequantize, vf_rng *r, batch_buf *b)
 {
     int64_t d = b->d;
     const vf_cnf_spec *sp = &mdl->spec;
@@ -63,6 +65,9 @@ static vf_status make_batch(const vf_cnf_model *mdl, const vf_cnf_fit_data *data
             memcpy(b->x0 + k * d, data->source + (int64_t)vf_rng_below(r, (uint64_t)data->ns) * d,
                    sizeof(vf_real) * (size_t)d);
     }
+    for (int64_t k = 0; dequantize && k < m; k++)
+        for (int64_t j = 0; j < d; j++)
+            b->x1[k * d + j] = (vf_real)((double)b->x1[k * d + j] + vf_rng_uniform(r) / (double)mdl->std[j]);
     vf_status s = VF_OK;
     if (!x0fixed && !data->source && (s = vf_cnf_model_source_sample(mdl, m, r, b->x0)) != VF_OK) return s;
     if (sp->coupling.kind != VF_COUPLING_INDEPENDENT && !x0fixed) {
@@ -123,7 +128,7 @@ static void valid_free(valid_set *v)
 }
 
 static vf_status valid_make(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, int64_t chunk, uint64_t seed,
-                            valid_set *v)
+                            int dequantize, valid_set *v)
 {
     memset(v, 0, sizeof *v);
     if (data->nv < 1) return VF_OK;
@@ -137,8 +142,8 @@ static vf_status valid_make(const vf_cnf_model *mdl, const vf_cnf_fit_data *data
         int64_t first = c * chunk, m = data->nv - first < chunk ? data->nv - first : chunk;
         v->count++;
         if (batch_alloc(&v->chunks[c], m, d)) return VF_ERR_NOMEM;
-        vf_status s = make_batch(mdl, data, data->valid, data->valid_labels, data->valid_x0, NULL, first, m, 0, &r,
-                                 &v->chunks[c]);
+        vf_status s = make_batch(mdl, data, data->valid, data->valid_labels, data->valid_x0, NULL, first, m, 0,
+                                 dequantize, &r, &v->chunks[c]);
         if (s != VF_OK) return s;
     }
     return VF_OK;
@@ -165,6 +170,7 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
     r->valid_loss = NAN;
     int64_t d = m->spec.field.dim, nt = data->nt, nv = data->nv;
     if (nt < 2 || o->batch < 1) return fail(r, VF_ERR_ARG, "need at least 2 training rows");
+    if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
     int64_t batch = o->batch < nt ? o->batch : nt;
     int64_t per_epoch = (nt + batch - 1) / batch;
     int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
@@ -180,16 +186,16 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
 
     vf_status s = VF_ERR_NOMEM;
     double t0 = vf__now_seconds();
-    int64_t step = 0;
     vf_tape *t = vf_tape_new();
     vf_adam *opt = NULL;
     size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
-    vf_real *best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
+    vf_fit_state st; /* epoch, step, generators (shuffle; noise: every draw of a batch), best, patience */
+    vf_status sa = vf__fit_state_alloc(&st, p);
     batch_buf b;
     valid_set vs;
     memset(&vs, 0, sizeof vs);
     int bad_alloc = batch_alloc(&b, batch, d);
-    if (!t || !perm || !best || bad_alloc) {
+    if (!t || !perm || sa != VF_OK || bad_alloc) {
         fail(r, s, "out of memory");
         goto done;
     }
@@ -197,36 +203,39 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
         fail(r, s, "%s", vf_last_error());
         goto done;
     }
-    if ((s = valid_make(m, data, batch, o->seed, &vs)) != VF_OK) {
+    if ((s = valid_make(m, data, batch, o->seed, o->dequantize, &vs)) != VF_OK) {
         fail(r, s, "the validation draw: %s", vf_last_error());
         goto done;
     }
-    memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
-    vf_rng shuffle, draws;
-    vf_rng_init(&shuffle, o->seed, 7);
-    vf_rng_init(&draws, o->seed, 11);
-    double best_valid = INFINITY, last_valid = NAN;
-    t0 = vf__now_seconds();
-    int64_t bad = 0;
-    for (int64_t e = 1; e <= epochs && step < total; e++) {
-        vf_rng_permutation(&shuffle, (size_t)nt, perm);
+    if (o->resume) {
+        if ((s = vf__fit_state_restore(o->resume, opt, &st, r->error)) != VF_OK) goto done;
+    } else {
+        vf__fit_state_start(&st, p, o->seed, nv > 0);
+    }
+    t0 = vf__now_seconds() - st.seconds;
+    int64_t first = st.epoch + 1;
+    r->epochs = st.epoch;
+    r->train_loss = st.last_train;
+    for (int64_t e = first; e <= epochs && st.step < total; e++) {
+        vf_rng_permutation(&st.shuffle, (size_t)nt, perm);
         double sum = 0;
         int64_t rows = 0;
-        for (int64_t first = 0; first < nt && step < total; first += batch) {
-            int64_t mrows = nt - first < batch ? nt - first : batch;
+        for (int64_t at = 0; at < nt && st.step < total; at += batch) {
+            int64_t mrows = nt - at < batch ? nt - at : batch;
             if (mrows < 2) break; /* a one-row batch cannot be coupled usefully */
-            s = make_batch(m, data, data->train, data->train_labels, data->train_x0, perm + first, 0, mrows, 1, &draws, &b);
+            s = make_batch(m, data, data->train, data->train_labels, data->train_x0, perm + at, 0, mrows, 1,
+                           o->dequantize, &st.noise, &b);
             if (s != VF_OK) {
                 fail(r, s, "%s", vf_last_error());
                 goto done;
             }
-            vf_adam_set_lr(opt, vf_schedule_lr(&sch, step));
+            vf_adam_set_lr(opt, vf_schedule_lr(&sch, st.step));
             vf_tape_reset(t);
             vf_params_zero_grad(p);
             vf_var loss = batch_loss(m, data, t, &b, mrows, labelled, 0);
             if (loss == VF_NOVAR) {
-                fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
                 s = vf_tape_status(t);
+                fail(r, s, "%s", vf_tape_error(t));
                 goto done;
             }
             double lv = (double)vf_value(t, loss)->data[0];
@@ -237,57 +246,62 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
             }
             if (bs != VF_OK || vf_clip_grad_norm(vf_params_grads(p), n, o->clip, NULL) != VF_OK ||
                 vf_adam_step(opt, vf_params_values(p), vf_params_grads(p)) != VF_OK) {
-                s = fail(r, VF_ERR_NUMERIC, "training diverged at step %lld (epoch %lld): the loss or a gradient is not "
-                         "finite", (long long)(step + 1), (long long)e);
+                s = fail(r, VF_ERR_NUMERIC, "training diverged at step %lld (epoch %lld): the %s", (long long)(st.step + 1),
+                         (long long)e, isfinite(lv) ? "gradient is not finite" : isnan(lv) ? "loss became NaN" :
+                         "loss became infinite");
                 goto done;
             }
-            step++;
+            st.step++;
             sum += lv * (double)mrows;
             rows += mrows;
-            vf__train_report(o->progress, o->progress_ctx, 0, e, epochs, step, total, 0, t0, sum / (double)rows,
-                             last_valid);
+            vf__train_report(o->progress, o->progress_ctx, 0, e, epochs, st.step, total, 0, t0, sum / (double)rows,
+                             st.last_valid);
         }
         r->epochs = e;
-        r->train_loss = rows > 0 ? sum / (double)rows : NAN;
+        r->train_loss = st.last_train = rows > 0 ? sum / (double)rows : NAN;
         double vl = NAN;
         if (nv > 0 && (s = valid_loss(m, data, t, &vs, labelled, &vl)) != VF_OK) {
             s = fail(r, VF_ERR_NUMERIC, "training diverged: the validation loss after epoch %lld is not finite",
                      (long long)e);
             goto done;
         }
-        last_valid = vl;
+        st.last_valid = vl;
         if (log) {
             fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.9g,\"valid_loss\":", (long long)e,
-                    (long long)step, r->train_loss);
+                    (long long)st.step, st.last_train);
             if (nv > 0) fprintf(log, "%.9g", vl);
             else fputs("null", log);
-            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, step - 1), vf__now_seconds() - t0);
+            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), vf__now_seconds() - t0);
             fflush(log);
         }
-        if (nv == 0 || vl < best_valid) {
-            best_valid = vl;
-            r->best_epoch = e;
-            bad = 0;
-            memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
-        } else if (o->patience > 0 && ++bad >= o->patience) {
+        int end = 0;
+        if ((s = vf__fit_epoch_end(o, p, opt, &st, e, first, epochs, total, nv > 0, vl, t0, &end, r->error)) != VF_OK)
+            goto done;
+        if (end == 1) {
             r->stopped_early = 1;
             break;
         }
+        if (end == 2) {
+            r->paused = 1;
+            break;
+        }
     }
-    vf__train_report(o->progress, o->progress_ctx, 1, r->epochs, epochs, step, total, 0, t0, r->train_loss,
-                     last_valid);
-    memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
-    r->steps = step;
+    vf__train_report(o->progress, o->progress_ctx, 1, r->epochs, epochs, st.step, total, 0, t0, st.last_train,
+                     st.last_valid);
+    memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
+    if (st.buffer_size) memcpy(vf_params_buffers(p), st.best_buffers, sizeof(vf_real) * (size_t)st.buffer_size);
+    r->steps = st.step;
+    r->best_epoch = st.best_epoch;
     r->seconds = vf__now_seconds() - t0;
-    if (nv > 0) r->valid_loss = best_valid;
+    if (nv > 0) r->valid_loss = st.best_valid;
     s = VF_OK;
 done:
     if (s != VF_OK)
-        vf__train_report(o->progress, o->progress_ctx, -1, r->epochs, epochs, step, total, 0, t0, r->train_loss, NAN);
+        vf__train_report(o->progress, o->progress_ctx, -1, r->epochs, epochs, st.step, total, 0, t0, r->train_loss, NAN);
     vf_adam_free(opt);
     vf_tape_free(t);
     free(perm);
-    free(best);
+    vf_fit_state_free(&st);
     batch_free(&b);
     valid_free(&vs);
     return s;

@@ -24,7 +24,7 @@ static void put_rng(char *out, const vf_rng *r)
 vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
 {
     const vf_fit_ckpt *ck = ctx;
-    vf_params *p = ck->p;
+    vf_params *p = ck->cnf ? ck->cnf->params : ck->p;
     int32_t count = vf_params_count(p);
     if (st->size != vf_params_size(p)) return vf__error(VF_ERR_STATE, "checkpoint: state and store sizes differ");
     /* metadata: the run's keys (fit.epochs, fit.steps and fit.valid_nll replaced by the state's) + resume keys */
@@ -43,7 +43,8 @@ vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
     int64_t k = 0;
     for (int64_t i = 0; i < ck->n_meta; i++) {
         if (strcmp(ck->keys[i], "fit.epochs") == 0 || strcmp(ck->keys[i], "fit.steps") == 0 ||
-            strcmp(ck->keys[i], "fit.valid_nll") == 0 || strcmp(ck->keys[i], "fit.train_nll") == 0)
+            strcmp(ck->keys[i], "fit.valid_nll") == 0 || strcmp(ck->keys[i], "fit.train_nll") == 0 ||
+            strcmp(ck->keys[i], "fit.train_loss") == 0 || strcmp(ck->keys[i], "fit.valid_loss") == 0)
             continue;
         keys[k] = ck->keys[i];
         values[k++] = ck->values[i];
@@ -53,6 +54,7 @@ vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
         "fit.resume.best_valid", "fit.resume.last_train", "fit.resume.last_valid", "fit.resume.seconds",
         "fit.resume.adam_step",  "fit.resume.shuffle",    "fit.resume.noise",      "fit.resume.train_rows",
         "fit.resume.dim",        "fit.epochs",            "fit.steps",             "fit.train_nll"};
+    const char *const last_key = ck->cnf ? "fit.train_loss" : rk[N_RESUME_KEYS + 2]; /* a loss, not an NLL */
     int j = 0;
     snprintf(text[j++], VALUE_LEN, "%lld", (long long)st->epoch);
     snprintf(text[j++], VALUE_LEN, "%lld", (long long)st->step);
@@ -71,7 +73,7 @@ vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
     snprintf(text[j++], VALUE_LEN, "%lld", (long long)st->step);
     put_real(text[j++], st->last_train);
     for (int i = 0; i < j; i++) {
-        keys[k] = rk[i];
+        keys[k] = i == N_RESUME_KEYS + 2 ? last_key : rk[i];
         values[k++] = text[i];
     }
     const vf_real *src[3] = {st->adam_m, st->adam_v, st->best};
@@ -100,7 +102,8 @@ vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
         memcpy(tensors[nt].shape, info.shape, sizeof info.shape);
         tensors[nt].data = st->best_buffers + info.offset;
     }
-    s = vf_flow_save_with(ck->flow, p, ck->path, k, keys, values, nt, tensors);
+    if (ck->cnf) s = vf_cnf_model_save(ck->cnf, ck->path, k, keys, values, nt, tensors);
+    else s = vf_flow_save_with(ck->flow, p, ck->path, k, keys, values, nt, tensors);
     if (s != VF_OK) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", vf_last_error());

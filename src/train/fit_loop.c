@@ -96,30 +96,6 @@ static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, 
     return VF_OK;
 }
 
-/* Restores the optimizer and the loop's state from o->resume (sizes checked). */
-static vf_status restore(const vf_fit_state *rs, vf_adam *opt, int64_t n, vf_fit_state *st, vf_fit_result *r)
-{
-    if (rs->size != n)
-        return fail(r, VF_ERR_ARG, "the checkpoint holds %lld parameters, the flow has %lld", (long long)rs->size,
-                    (long long)n);
-    vf_real *m, *v;
-    int64_t k;
-    vf_adam_state(opt, &m, &v, &k);
-    memcpy(m, rs->adam_m, sizeof(vf_real) * (size_t)n);
-    memcpy(v, rs->adam_v, sizeof(vf_real) * (size_t)n);
-    if (vf_adam_set_step(opt, rs->adam_step) != VF_OK) return fail(r, VF_ERR_ARG, "%s", vf_last_error());
-    if (rs->buffer_size != st->buffer_size)
-        return fail(r, VF_ERR_ARG, "the checkpoint holds %lld buffer values, the flow has %lld",
-                    (long long)rs->buffer_size, (long long)st->buffer_size);
-    memcpy(st->best, rs->best, sizeof(vf_real) * (size_t)n);
-    memcpy(st->best_buffers, rs->best_buffers, sizeof(vf_real) * (size_t)st->buffer_size);
-    vf_real *best = st->best, *best_buffers = st->best_buffers;
-    *st = *rs;
-    st->best = best;
-    st->best_buffers = best_buffers;
-    return VF_OK;
-}
-
 /* Rows of the batch that starts at row b of nt: `batch`, fewer at the end, and a last batch of a
  * single row merged into the one before it (a one-row step is a poor gradient, and batch
  * normalization cannot take it). */
@@ -165,14 +141,10 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
     vf_real *buf = malloc(sizeof(vf_real) * (size_t)((o->batch + 1) * d)); /* a batch may take one extra row */
     vf_real *cbuf = train_context ? malloc(sizeof(vf_real) * (size_t)((o->batch + 1) * c)) : NULL;
     vf_fit_state st;
-    memset(&st, 0, sizeof st);
     double t0 = vf__now_seconds();
-    st.size = n;
-    st.best = malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1));
-    st.buffer_size = vf_params_buffer_size(p);
-    st.best_buffers = malloc(sizeof(vf_real) * (size_t)(st.buffer_size > 0 ? st.buffer_size : 1));
+    vf_status sa = vf__fit_state_alloc(&st, p);
     const size_t bbytes = sizeof(vf_real) * (size_t)st.buffer_size;
-    if (!t || !perm || !buf || !st.best || !st.best_buffers || (train_context && !cbuf)) {
+    if (!t || !perm || !buf || sa != VF_OK || (train_context && !cbuf)) {
         fail(r, s, "out of memory");
         goto done;
     }
@@ -181,14 +153,9 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         goto done;
     }
     if (o->resume) {
-        if ((s = restore(o->resume, opt, n, &st, r)) != VF_OK) goto done;
+        if ((s = vf__fit_state_restore(o->resume, opt, &st, r->error)) != VF_OK) goto done;
     } else {
-        memcpy(st.best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
-        if (bbytes) memcpy(st.best_buffers, vf_params_buffers(p), bbytes);
-        vf_rng_init(&st.shuffle, o->seed, 7);
-        vf_rng_init(&st.noise, o->seed, 11);
-        st.best_valid = nv > 0 ? INFINITY : NAN;
-        st.last_train = st.last_valid = NAN;
+        vf__fit_state_start(&st, p, o->seed, nv > 0);
     }
     vf_rng *noise = o->dequantize ? &st.noise : NULL;
     t0 = vf__now_seconds() - st.seconds;
@@ -238,31 +205,14 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
             fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), vf__now_seconds() - t0);
             fflush(log);
         }
-        int stop = 0;
-        st.epoch = e;
-        if (nv == 0 || vnll < st.best_valid) {
-            st.best_valid = vnll;
-            st.best_epoch = e;
-            st.bad = 0;
-            memcpy(st.best, vf_params_values(p), sizeof(vf_real) * (size_t)n);
-            if (bbytes) memcpy(st.best_buffers, vf_params_buffers(p), bbytes);
-        } else if (o->patience > 0 && ++st.bad >= o->patience) {
-            stop = 1;
-        }
-        int pause = o->stop_after > 0 && e - first + 1 >= o->stop_after && e < epochs && st.step < total && !stop;
-        if (o->checkpoint && !stop && (e % o->checkpoint_every == 0 || pause)) {
-            vf_adam_state(opt, &st.adam_m, &st.adam_v, &st.adam_step);
-            st.seconds = vf__now_seconds() - t0;
-            if ((s = o->checkpoint(o->checkpoint_ctx, &st)) != VF_OK) {
-                fail(r, s, "%s", vf_last_error());
-                goto done;
-            }
-        }
-        if (stop) {
+        int end = 0;
+        if ((s = vf__fit_epoch_end(o, p, opt, &st, e, first, epochs, total, nv > 0, vnll, t0, &end, r->error)) != VF_OK)
+            goto done;
+        if (end == 1) {
             r->stopped_early = 1;
             break;
         }
-        if (pause) {
+        if (end == 2) {
             r->paused = 1;
             break;
         }
@@ -290,8 +240,7 @@ done:
     free(perm);
     free(buf);
     free(cbuf);
-    free(st.best);
-    free(st.best_buffers);
+    vf_fit_state_free(&st);
     vf_params_set_training(p, 0);
     return s;
 }

@@ -85,60 +85,6 @@ done:
     return s;
 }
 
-/* The run's settings as metadata on m (the keys a checkpoint carries too). */
-static vf_status settings_meta(vf_fitted *m, const char *spec, const vf_fit_table_options *o, int given_valid)
-{
-    char seed[32], batch[32], lr[40], valid[4200];
-    const char *name = o->data_name ? o->data_name : "array";
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->fit.seed);
-    snprintf(batch, sizeof batch, "%lld", (long long)o->fit.batch);
-    snprintf(lr, sizeof lr, "%g", o->fit.lr);
-    if (given_valid) snprintf(valid, sizeof valid, "%s", o->valid_name ? o->valid_name : "array");
-    else snprintf(valid, sizeof valid, "fraction %g of fit.data", o->valid_fraction);
-    const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
-                          "fit.standardize", "fit.dequantize"};
-    const char *values[] = {spec, name, valid, seed, batch, lr, vf_version(), o->standardize ? "1" : "0", "1"};
-    int n = (int)(sizeof keys / sizeof keys[0]) - (o->fit.dequantize ? 0 : 1);
-    vf__fitted_clear_meta(m);
-    vf_status s = VF_OK;
-    for (int i = 0; s == VF_OK && i < n; i++) s = vf_fitted_set_meta(m, keys[i], values[i]);
-    return s;
-}
-
-/* The training record: fit.epochs, fit.steps, fit.train_nll, fit.valid_nll. */
-static vf_status result_meta(vf_fitted *m, const vf_fit_result *r)
-{
-    char epochs[32], steps[32], tn[40], vn[40];
-    snprintf(epochs, sizeof epochs, "%lld", (long long)r->epochs);
-    snprintf(steps, sizeof steps, "%lld", (long long)r->steps);
-    snprintf(tn, sizeof tn, "%.9g", r->train_nll);
-    if (isfinite(r->valid_nll)) snprintf(vn, sizeof vn, "%.9g", r->valid_nll);
-    else snprintf(vn, sizeof vn, "null");
-    const char *keys[] = {"fit.epochs", "fit.steps", "fit.train_nll", "fit.valid_nll"}, *values[] = {epochs, steps, tn, vn};
-    vf_status s = VF_OK;
-    for (int i = 0; s == VF_OK && i < 4; i++) s = vf_fitted_set_meta(m, keys[i], values[i]);
-    return s;
-}
-
-/* Opens o->log_path (appended to on resume); *log stays NULL without one. */
-static vf_status open_log(const vf_fit_table_options *o, int append, FILE **log, vf_fit_result *r)
-{
-    *log = NULL;
-    if (!o->log_path) return VF_OK;
-    if (!(*log = fopen(o->log_path, append ? "a" : "w")))
-        return vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path);
-    return VF_OK;
-}
-
-/* Closes the log, VF_ERR_IO when anything failed to reach the file. */
-static vf_status close_log(const vf_fit_table_options *o, FILE *log, vf_fit_result *r)
-{
-    if (!log) return VF_OK;
-    int bad = ferror(log);
-    bad |= fclose(log) != 0;
-    return bad ? vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path) : VF_OK;
-}
-
 vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d, const vf_real *context, int64_t c,
                        const vf_real *valid, int64_t nv, const vf_real *valid_context, const vf_fit_table_options *o,
                        vf_fitted **out, vf_fit_result *r)
@@ -171,29 +117,29 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
         goto done;
     }
     if (!m && (s = new_flow(spec, &sp, d, c, o, &m, r)) != VF_OK) goto done;
-    if ((s = settings_meta(m, spec, o, valid != NULL)) != VF_OK) {
+    if ((s = vf__fit_settings_meta(m, spec, o, valid != NULL)) != VF_OK) {
         vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
         goto done;
     }
     vf_fit_options fo = o->fit;
     if (o->resume) fo.resume = o->resume_state;
     vf_fit_ckpt ck = {o->checkpoint, m->flow, m->params, m->meta.n, (const char *const *)m->meta.keys,
-                      (const char *const *)m->meta.values, sp.nt, d};
+                      (const char *const *)m->meta.values, sp.nt, d, NULL};
     if (o->checkpoint) {
         fo.checkpoint = vf_fit_checkpoint_write;
         fo.checkpoint_ctx = &ck;
     }
-    if ((s = open_log(o, o->resume != NULL, &log, r)) != VF_OK) goto done;
+    if ((s = vf__fit_open_log(o, o->resume != NULL, &log, r)) != VF_OK) goto done;
     s = vf_fit_flow(m->flow, m->params, sp.train, sp.train_ctx, sp.nt, sp.valid, sp.valid_ctx, sp.nv, d, c, &fo, log,
                     r);
     if (s != VF_OK) {
         r->stage = VF_FIT_STAGE_TRAIN;
         goto done;
     }
-    s = close_log(o, log, r);
+    s = vf__fit_close_log(o, log, r);
     log = NULL;
     if (s != VF_OK) goto done;
-    if ((s = result_meta(m, r)) != VF_OK) {
+    if ((s = vf__fit_result_meta(m, r, 0)) != VF_OK) {
         vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
         goto done;
     }

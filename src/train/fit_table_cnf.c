@@ -1,6 +1,6 @@
 /* fit_table_cnf.c — vf_fit_table for continuous flows: what `varflow fit --model cfm|...` does
- * around vf_cnf_fit (the split, the spec, standardization, the log, the exact NLLs at the end, the
- * metadata); vf_train.h. */
+ * around vf_cnf_fit (the split, the spec, standardization, dequantization, checkpoints and resume,
+ * the log, the exact NLLs at the end, the metadata); vf_train.h. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,28 +38,72 @@ static vf_status check_labels(const vf_fit_table_options *o, int64_t n, const vf
     return VF_OK;
 }
 
-/* The run's record on m (the keys of `varflow fit` for continuous flows). */
-static vf_status cnf_meta(vf_fitted *m, const char *spec, const vf_fit_table_options *o, const vf_fit_result *r)
+/* The first min(n, limit) rows of x [n, d] with U(0, 1) noise added to every value from r, in a new
+ * array (the exact NLLs of a dequantized model are those of noisy rows, as in training). */
+static vf_real *dequantized_rows(const vf_real *x, int64_t n, int64_t d, int64_t limit, vf_rng *r)
 {
-    char steps[32], epochs[32], tl[40], vl[40], tn[40], vn[40], seed[32], batch[32], lr[40];
-    snprintf(steps, sizeof steps, "%lld", (long long)r->steps);
-    snprintf(epochs, sizeof epochs, "%lld", (long long)r->epochs);
-    snprintf(tl, sizeof tl, "%.9g", r->train_loss);
-    snprintf(vl, sizeof vl, isfinite(r->valid_loss) ? "%.9g" : "null", r->valid_loss);
-    snprintf(tn, sizeof tn, isfinite(r->train_nll) ? "%.9g" : "null", r->train_nll);
-    snprintf(vn, sizeof vn, isfinite(r->valid_nll) ? "%.9g" : "null", r->valid_nll);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->fit.seed);
-    snprintf(batch, sizeof batch, "%lld", (long long)o->fit.batch);
-    snprintf(lr, sizeof lr, "%g", o->fit.lr);
-    const char *keys[] = {"fit.spec", "fit.data", "fit.seed", "fit.batch", "fit.lr", "fit.steps", "fit.epochs",
-                          "fit.train_loss", "fit.valid_loss", "fit.train_nll", "fit.valid_nll", "fit.standardize",
-                          "varflow_version", "fit.source"};
-    const char *values[] = {spec, o->data_name ? o->data_name : "array", seed, batch, lr, steps, epochs, tl, vl, tn, vn,
-                            o->standardize ? "1" : "0", vf_version(),
-                            o->source_name ? o->source_name : "array"};
-    int n = (int)(sizeof keys / sizeof keys[0]) - (o->source ? 0 : 1);
+    int64_t k = n < limit ? n : limit;
+    vf_real *out = malloc(sizeof(vf_real) * (size_t)(k * d > 0 ? k * d : 1));
+    for (int64_t i = 0; out && i < k * d; i++) out[i] = (vf_real)((double)x[i] + vf_rng_uniform(r));
+    return out;
+}
+
+/* With o->resume: the model must be a continuous flow of dimension d with `classes` labels, a data
+ * source when o->source is given, and the spec its checkpoint records. */
+static vf_status check_resume(const char *spec, int64_t d, int64_t classes, const vf_fit_table_options *o,
+                              vf_fit_result *r)
+{
+    const vf_fit_stage in = VF_FIT_STAGE_INPUT;
+    const vf_fitted *m = o->resume;
+    if (m->kind != VF_FITTED_CNF || !m->cnf || m->cnf->spec.field.dim != d || !o->resume_state)
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume is not a continuous flow of dimension %lld with its "
+                            "state", (long long)d);
+    const char *was = vf_fitted_meta_get(m, "fit.spec");
+    if (was && strcmp(was, spec) != 0)
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted as '%s', not '%s'", was, spec);
+    if (m->cnf->spec.field.classes != classes)
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted with %lld class labels, this run has %lld",
+                            (long long)m->cnf->spec.field.classes, (long long)classes);
+    int had_source = m->cnf->spec.source.kind == VF_CNF_SOURCE_DATA;
+    if (had_source != (o->source != NULL))
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted %s a data source, this run has %s",
+                            had_source ? "with" : "without", o->source ? "one" : "none");
+    return VF_OK;
+}
+
+/* A new model of spec cs (seeded by o->fit.seed) standardized by the training rows' statistics (of the
+ * dequantized values with dequantization). */
+static vf_status new_model(const vf_cnf_spec *cs, const vf__split *sp, int64_t d, const vf_fit_table_options *o,
+                           vf_fitted **out, vf_fit_result *r)
+{
+    const vf_fit_stage in = VF_FIT_STAGE_INPUT;
+    vf_real *mean = malloc(sizeof(vf_real) * (size_t)d), *sd = malloc(sizeof(vf_real) * (size_t)d);
+    double *stats = malloc(sizeof(double) * (size_t)(2 * d));
+    vf_fitted *m = NULL;
     vf_status s = VF_OK;
-    for (int i = 0; s == VF_OK && i < n; i++) s = vf_fitted_set_meta(m, keys[i], values[i]);
+    if (!mean || !sd || !stats || !(m = vf__fitted_new(VF_FITTED_CNF))) {
+        s = vf__fit_fail(r, in, VF_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t j = 0; j < d; j++) mean[j] = 0, sd[j] = 1;
+    if (o->standardize) {
+        if ((s = vf_standardize_stats(sp->train, sp->nt, d, o->fit.dequantize, stats, stats + d)) != VF_OK) {
+            vf__fit_fail(r, VF_FIT_STAGE_STANDARDIZE, s, "cannot standardize %s: %s",
+                         o->data_name ? o->data_name : "array", vf_last_error());
+            goto done;
+        }
+        for (int64_t j = 0; j < d; j++) mean[j] = (vf_real)stats[j], sd[j] = (vf_real)stats[d + j];
+    }
+    if ((s = vf_cnf_model_new(cs, o->fit.seed, &m->cnf)) != VF_OK ||
+        (s = vf_cnf_model_set_standardization(m->cnf, mean, sd)) != VF_OK) {
+        vf__fit_fail(r, s == VF_ERR_ARG && !m->cnf ? VF_FIT_STAGE_SPEC : in, s, "%s", vf_last_error());
+        goto done;
+    }
+    *out = m;
+    m = NULL;
+done:
+    vf_fitted_free(m);
+    free(mean), free(sd), free(stats);
     return s;
 }
 
@@ -67,88 +111,83 @@ vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64
                             int64_t nv, const vf_fit_table_options *o, vf_fitted **out, vf_fit_result *r)
 {
     const vf_fit_stage in = VF_FIT_STAGE_INPUT;
-    if (o->fit.dequantize || o->checkpoint || o->resume || o->fit.checkpoint || o->fit.resume)
-        return vf__fit_fail(r, in, VF_ERR_UNSUPPORTED, "continuous flows take no dequantization, checkpoints or resume");
     if (o->source && (o->source_rows < 1))
         return vf__fit_fail(r, in, VF_ERR_ARG, "a data source needs at least one row");
     vf__split sp;
     vf_status s = vf__fit_split(x, n, d, NULL, 0, o->labels, valid, nv, NULL, o->valid_labels, o, 2,
                                 "to train on (and hold out a validation split)", &sp, r);
     if (s != VF_OK) return s;
-    vf_fitted *m = NULL;
-    vf_real *mean = NULL, *sd = NULL, *train = NULL, *vstd = NULL;
-    double *stats = NULL;
+    vf_fitted *m = o->resume;
+    vf_real *train = NULL, *vstd = NULL, *nll_train = NULL, *nll_valid = NULL;
     FILE *log = NULL;
     int64_t classes = 0;
     if ((s = check_labels(o, n, valid, nv, &classes, r)) != VF_OK) goto done;
     vf_cnf_spec cs;
-    vf_meanflow_options mfo;
+    vf_meanflow_options mfo; /* not in the model file: from the spec, also on resume */
     if ((s = vf_cnf_spec_from_string(spec, d, classes, &cs, &mfo)) != VF_OK) {
         vf__fit_fail(r, VF_FIT_STAGE_SPEC, s, "%s", vf_last_error());
         goto done;
     }
     if (o->source) cs.source.kind = VF_CNF_SOURCE_DATA, cs.source.df = 0;
-    if (!(mean = malloc(sizeof(vf_real) * (size_t)d)) || !(sd = malloc(sizeof(vf_real) * (size_t)d)) ||
-        !(stats = malloc(sizeof(double) * (size_t)(2 * d))))
-        goto nomem;
-    for (int64_t j = 0; j < d; j++) mean[j] = 0, sd[j] = 1;
-    if (o->standardize) {
-        if ((s = vf_standardize_stats(sp.train, sp.nt, d, 0, stats, stats + d)) != VF_OK) {
-            vf__fit_fail(r, VF_FIT_STAGE_STANDARDIZE, s, "cannot standardize %s: %s",
-                         o->data_name ? o->data_name : "array", vf_last_error());
-            goto done;
-        }
-        for (int64_t j = 0; j < d; j++) mean[j] = (vf_real)stats[j], sd[j] = (vf_real)stats[d + j];
-    }
-    if (!(m = vf__fitted_new(VF_FITTED_CNF))) goto nomem;
-    if ((s = vf_cnf_model_new(&cs, o->fit.seed, &m->cnf)) != VF_OK ||
-        (s = vf_cnf_model_set_standardization(m->cnf, mean, sd)) != VF_OK) {
-        vf__fit_fail(r, s == VF_ERR_ARG && !m->cnf ? VF_FIT_STAGE_SPEC : in, s, "%s", vf_last_error());
-        goto done;
-    }
+    if (m && (s = check_resume(spec, d, classes, o, r)) != VF_OK) goto done;
+    if (!m && (s = new_model(&cs, &sp, d, o, &m, r)) != VF_OK) goto done;
+    const vf_real *mean = m->cnf->mean, *sd = m->cnf->std;
     if (!(train = standardized(sp.train, sp.nt, d, mean, sd)) ||
         (sp.nv > 0 && !(vstd = standardized(sp.valid, sp.nv, d, mean, sd))))
         goto nomem;
-    if (o->log_path && !(log = fopen(o->log_path, "w"))) {
-        s = vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path);
+    if ((s = vf__fit_settings_meta(m, spec, o, valid != NULL)) != VF_OK) {
+        vf__fit_fail(r, in, s, "%s", vf_last_error());
         goto done;
     }
+    vf_fit_options fo = o->fit;
+    if (o->resume) fo.resume = o->resume_state;
+    vf_fit_ckpt ck = {o->checkpoint, NULL, m->cnf->params, m->meta.n, (const char *const *)m->meta.keys,
+                      (const char *const *)m->meta.values, sp.nt, d, m->cnf};
+    if (o->checkpoint) {
+        fo.checkpoint = vf_fit_checkpoint_write;
+        fo.checkpoint_ctx = &ck;
+    }
+    if ((s = vf__fit_open_log(o, o->resume != NULL, &log, r)) != VF_OK) goto done;
     vf_cnf_fit_data data = {train, sp.nt, sp.train_lab, vstd, sp.nv, sp.valid_lab, o->source,
                             o->source ? o->source_rows : 0, NULL, NULL, 0, &mfo};
     vf_cnf_fit_result cr;
-    if ((s = vf_cnf_fit(m->cnf, &data, &o->fit, log, &cr)) != VF_OK) {
+    if ((s = vf_cnf_fit(m->cnf, &data, &fo, log, &cr)) != VF_OK) {
         vf__fit_fail(r, VF_FIT_STAGE_TRAIN, s, "%s", cr.error);
         goto done;
     }
-    if (log) {
-        int bad = ferror(log) | (fclose(log) != 0);
-        log = NULL;
-        if (bad) {
-            s = vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path);
-            goto done;
-        }
-    }
+    s = vf__fit_close_log(o, log, r);
+    log = NULL;
+    if (s != VF_OK) goto done;
     r->train_loss = cr.train_loss;
     r->valid_loss = cr.valid_loss;
     r->steps = cr.steps;
     r->epochs = cr.epochs;
     r->best_epoch = cr.best_epoch;
     r->stopped_early = cr.stopped_early;
+    r->paused = cr.paused;
     r->seconds = cr.seconds;
     r->train_rows = sp.nt;
     r->valid_rows = sp.nv;
     r->params = vf_cnf_model_param_count(m->cnf);
-    if (d <= NLL_MAX_DIM && !o->source && cs.objective != VF_CNF_MEANFLOW && o->nll_rows > 0) {
-        if (vf_cnf_mean_nll(m->cnf, sp.train, sp.train_lab, sp.nt, o->nll_rows, &r->train_nll) != VF_OK)
+    if (d <= NLL_MAX_DIM && !o->source && m->cnf->spec.objective != VF_CNF_MEANFLOW && o->nll_rows > 0) {
+        const vf_real *xt = sp.train, *xv = sp.valid;
+        if (o->fit.dequantize) { /* noisy rows, from a generator of their own (stream 19) */
+            vf_rng rng;
+            vf_rng_init(&rng, o->fit.seed, 19);
+            if (!(xt = nll_train = dequantized_rows(sp.train, sp.nt, d, o->nll_rows, &rng)) ||
+                (sp.nv > 0 && !(xv = nll_valid = dequantized_rows(sp.valid, sp.nv, d, o->nll_rows, &rng))))
+                goto nomem;
+        }
+        if (vf_cnf_mean_nll(m->cnf, xt, sp.train_lab, sp.nt, o->nll_rows, &r->train_nll) != VF_OK)
             r->train_nll = NAN;
-        if (sp.nv > 0 && vf_cnf_mean_nll(m->cnf, sp.valid, sp.valid_lab, sp.nv, o->nll_rows, &r->valid_nll) != VF_OK)
+        if (sp.nv > 0 && vf_cnf_mean_nll(m->cnf, xv, sp.valid_lab, sp.nv, o->nll_rows, &r->valid_nll) != VF_OK)
             r->valid_nll = NAN;
     }
-    if ((s = cnf_meta(m, spec, o, r)) != VF_OK) {
+    if ((s = vf__fit_result_meta(m, r, 1)) != VF_OK) {
         vf__fit_fail(r, in, s, "%s", vf_last_error());
         goto done;
     }
-    *out = m;
+    if (!o->resume) *out = m;
     m = NULL;
     s = VF_OK;
     goto done;
@@ -156,8 +195,8 @@ nomem:
     s = vf__fit_fail(r, in, VF_ERR_NOMEM, "out of memory");
 done:
     if (log) fclose(log);
-    vf_fitted_free(m);
-    free(mean), free(sd), free(stats), free(train), free(vstd);
+    if (m != o->resume) vf_fitted_free(m);
+    free(train), free(vstd), free(nll_train), free(nll_valid);
     vf__split_free(&sp);
     return s;
 }

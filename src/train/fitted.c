@@ -64,6 +64,7 @@ int64_t vf_fitted_param_count(const vf_fitted *m)
 }
 
 const char *vf_fitted_meta_get(const vf_fitted *m, const char *key) { return m ? vf_model_meta_get(&m->meta, key) : NULL; }
+const vf_model_meta *vf_fitted_meta(const vf_fitted *m) { return m ? &m->meta : NULL; }
 
 static char *copy_text(const char *s)
 {

@@ -21,7 +21,24 @@ void vf__train_report(vf_progress_fn fn, void *ctx, int done, int64_t epoch, int
  * returns s. */
 vf_status vf__train_fail(char *err, vf_status s, const char *fmt, ...) VF_PRINTF(3, 4);
 
-#endif
+/* ---- the epoch bookkeeping of vf_fit_flow and vf_cnf_fit (fit_state.c) ---- */
+/* st's best-parameter arrays for store p (size and buffer_size set, the rest 0); VF_ERR_NOMEM when
+ * out of memory (free with vf_fit_state_free). */
+vf_status vf__fit_state_alloc(vf_fit_state *st, vf_params *p);
+/* A fresh run's state: the best parameters are p's, the generators shuffle (stream 7) and noise
+ * (stream 11) are seeded by seed, the best validation value is INFINITY (validated) or NAN. */
+void vf__fit_state_start(vf_fit_state *st, vf_params *p, uint64_t seed, int validated);
+/* A resumed run's state: st (allocated) and the optimizer take rs (sizes checked; failures fill err
+ * [512]). */
+vf_status vf__fit_state_restore(const vf_fit_state *rs, vf_adam *opt, vf_fit_state *st, char *err);
+/* After epoch e (the run began at epoch `first`) with validation value `valid` (ignored unless
+ * validated): keeps p's parameters as the best when they are, counts patience, and writes the
+ * checkpoint o->checkpoint when due (every o->checkpoint_every epochs, and when o->stop_after ends the
+ * run; never when patience ends it). *end: 0 go on, 1 patience ran out, 2 paused by stop_after. A
+ * checkpoint that cannot be written fills err [512] and returns its status. */
+vf_status vf__fit_epoch_end(const vf_fit_options *o, vf_params *p, vf_adam *opt, vf_fit_state *st, int64_t e,
+                            int64_t first, int64_t epochs, int64_t total, int validated, double valid, double t0,
+                            int *end, char *err);
 
 /* A fitted model (vf_train.h): a flow with its store, or a continuous flow; owned metadata. */
 struct vf_fitted {
@@ -55,8 +72,24 @@ vf_status vf__fit_split(const vf_real *x, int64_t n, int64_t d, const vf_real *c
                         const char *too_few, vf__split *sp, vf_fit_result *r);
 void vf__split_free(vf__split *sp);
 
-/* vf_fit_table for a continuous-flow spec (fit_table_cnf.c); r is cleared, out not NULL. */
+/* vf_fit_table for a continuous-flow spec (fit_table_cnf.c); r is cleared, out not NULL unless
+ * o->resume. */
 vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64_t d, const vf_real *valid,
                             int64_t nv, const vf_fit_table_options *o, vf_fitted **out, vf_fit_result *r);
 
+/* ---- vf_fit_table's record, for both kinds (fit_record.c) ---- */
+/* Replaces m's metadata by the run's settings (the keys a checkpoint carries too): fit.spec,
+ * fit.data, fit.valid (given_valid: o->valid_name, else the fraction), fit.seed, fit.batch, fit.lr,
+ * varflow_version, fit.standardize, [fit.dequantize = 1,] [fit.source]. */
+vf_status vf__fit_settings_meta(vf_fitted *m, const char *spec, const vf_fit_table_options *o, int given_valid);
+/* Adds the training record: fit.epochs, fit.steps, fit.train_nll, fit.valid_nll (and with losses
+ * fit.train_loss, fit.valid_loss); non-finite values are "null". */
+vf_status vf__fit_result_meta(vf_fitted *m, const vf_fit_result *r, int losses);
+/* Opens o->log_path (appended to when append); *log stays NULL without one. */
+vf_status vf__fit_open_log(const vf_fit_table_options *o, int append, FILE **log, vf_fit_result *r);
+/* Closes the log, VF_ERR_IO (stage LOG) when anything failed to reach the file. */
+vf_status vf__fit_close_log(const vf_fit_table_options *o, FILE *log, vf_fit_result *r);
+
 #define vf__fit_fail(r, st, s, ...) ((r)->stage = (st), vf__train_fail((r)->error, s, __VA_ARGS__))
+
+#endif

@@ -172,7 +172,7 @@ vf_status vf_vi_run(const vf_target *t, const char *flow_spec, const vf_vi_run_o
     vf_vi_options vo = o->vi;
     if (o->resume) vo.resume = o->resume_state;
     vf_fit_ckpt ck = {o->checkpoint, m->flow, m->params, m->meta.n, (const char *const *)m->meta.keys,
-                      (const char *const *)m->meta.values, o->vi.batch, d};
+                      (const char *const *)m->meta.values, o->vi.batch, d, NULL};
     if (o->checkpoint) {
         vo.checkpoint = vf_fit_checkpoint_write;
         vo.checkpoint_ctx = &ck;

@@ -1,0 +1,66 @@
+/* fit_record.c — what vf_fit_table writes beside the model for both kinds (fit_table.c,
+ * fit_table_cnf.c): the run's settings and its training record as metadata, and the log file. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "train/train_internal.h"
+
+vf_status vf__fit_settings_meta(vf_fitted *m, const char *spec, const vf_fit_table_options *o, int given_valid)
+{
+    char seed[32], batch[32], lr[40], valid[4200];
+    const char *name = o->data_name ? o->data_name : "array";
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->fit.seed);
+    snprintf(batch, sizeof batch, "%lld", (long long)o->fit.batch);
+    snprintf(lr, sizeof lr, "%g", o->fit.lr);
+    if (given_valid) snprintf(valid, sizeof valid, "%s", o->valid_name ? o->valid_name : "array");
+    else snprintf(valid, sizeof valid, "fraction %g of fit.data", o->valid_fraction);
+    const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
+                          "fit.standardize", "fit.dequantize", "fit.source"};
+    const char *values[] = {spec, name, valid, seed, batch, lr, vf_version(), o->standardize ? "1" : "0", "1",
+                            o->source_name ? o->source_name : "array"};
+    char *own = malloc(strlen(spec) + 1); /* spec may be m's own fit.spec (a resumed model's), freed below */
+    if (!own) return vf__error(VF_ERR_NOMEM, "out of memory");
+    values[0] = strcpy(own, spec);
+    vf__fitted_clear_meta(m);
+    vf_status s = VF_OK;
+    for (int i = 0; s == VF_OK && i < (int)(sizeof keys / sizeof keys[0]); i++) {
+        if ((i == 8 && !o->fit.dequantize) || (i == 9 && !o->source)) continue;
+        s = vf_fitted_set_meta(m, keys[i], values[i]);
+    }
+    free(own);
+    return s;
+}
+
+vf_status vf__fit_result_meta(vf_fitted *m, const vf_fit_result *r, int losses)
+{
+    char epochs[32], steps[32], tn[40], vn[40], tl[40], vl[40];
+    snprintf(epochs, sizeof epochs, "%lld", (long long)r->epochs);
+    snprintf(steps, sizeof steps, "%lld", (long long)r->steps);
+    snprintf(tn, sizeof tn, isfinite(r->train_nll) ? "%.9g" : "null", r->train_nll);
+    snprintf(vn, sizeof vn, isfinite(r->valid_nll) ? "%.9g" : "null", r->valid_nll);
+    snprintf(tl, sizeof tl, isfinite(r->train_loss) ? "%.9g" : "null", r->train_loss);
+    snprintf(vl, sizeof vl, isfinite(r->valid_loss) ? "%.9g" : "null", r->valid_loss);
+    const char *keys[] = {"fit.epochs", "fit.steps", "fit.train_nll", "fit.valid_nll", "fit.train_loss", "fit.valid_loss"};
+    const char *values[] = {epochs, steps, tn, vn, tl, vl};
+    vf_status s = VF_OK;
+    for (int i = 0; s == VF_OK && i < (losses ? 6 : 4); i++) s = vf_fitted_set_meta(m, keys[i], values[i]);
+    return s;
+}
+
+vf_status vf__fit_open_log(const vf_fit_table_options *o, int append, FILE **log, vf_fit_result *r)
+{
+    *log = NULL;
+    if (!o->log_path) return VF_OK;
+    if (!(*log = fopen(o->log_path, append ? "a" : "w")))
+        return vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path);
+    return VF_OK;
+}
+
+vf_status vf__fit_close_log(const vf_fit_table_options *o, FILE *log, vf_fit_result *r)
+{
+    if (!log) return VF_OK;
+    int bad = ferror(log);
+    bad |= fclose(log) != 0;
+    return bad ? vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path) : VF_OK;
+}
