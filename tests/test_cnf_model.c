@@ -227,7 +227,7 @@ static void test_round_trip(void)
         const char *path = path_of("rt.safetensors");
         const char *keys[] = {"fit.steps"}, *values[] = {"123"};
         const vf_real adam[4] = {1, 2, 3, 4};
-        vf_model_tensor t = {"fit.adam.m", 1, {4}, adam};
+        vf_model_tensor t = {"fit.adam.m", 1, {4}, adam, NULL};
         CHECK_STATUS(vf_cnf_model_save(m, path, 1, keys, values, 1, &t), VF_OK);
         CHECK(vf_cnf_model_file_is_cnf(path) == 1);
         vf_cnf_model *g = NULL;

@@ -1,7 +1,7 @@
 /* test_fab.c — the fab objective of vf_vi_grad (src/vi/fab.c): on a Gaussian target that an
  * elementwise-affine flow can match exactly, FAB training from a wrong start reaches the target's
  * mean and scale (the minimizer of the alpha = 2 divergence is p); FAB's negative-ELBO report; a
- * changed batch size is refused; the objective's name; and the AIS weights: their mean estimates
+ * changed batch size is refused; the objective's name; its state for checkpoints; and the AIS weights: their mean estimates
  * the integral of p^2 / q, known in closed form for Gaussians, within its standard error. */
 #include <math.h>
 #include <stdlib.h>
@@ -99,6 +99,61 @@ static void test_fab_fits_an_affine_gaussian(void)
     vf_target_free(&t);
 }
 
+/* The state for checkpoints: none before the first step; after some steps, restored into a fresh
+ * vf_vi, the next steps give the same gradients bit for bit as the original's; malformed or missing
+ * arrays, or a restore after stepping, are refused with a message. */
+static void test_state_round_trip(void)
+{
+    vf_target t;
+    CHECK_STATUS(vf_target_from_spec("gauss:d=2", &t), VF_OK);
+    vf_params *p = NULL;
+    vf_flow *f = NULL;
+    affine_flow(&p, &f);
+    vf_vi *a = NULL, *b = NULL;
+    CHECK_STATUS(vf_vi_new(f, p, &t, &a), VF_OK);
+    CHECK_STATUS(vf_vi_new(f, p, &t, &b), VF_OK);
+    vf__state_array arr[8];
+    CHECK(vf__vi_state(a, arr, 8) == 0);
+    vf_rng r;
+    vf_rng_init(&r, 5, 0);
+    for (int i = 0; i < 6; i++) CHECK_STATUS(vf_vi_grad(a, VF_VI_FAB, 16, &r, NULL), VF_OK);
+    int n = vf__vi_state(a, arr, 8);
+    CHECK(n == VF__FAB_STATE_ARRAYS && vf__vi_state(a, arr, 4) == 0);
+    CHECK(arr[0].numel == 3 && arr[0].data[0] == 16 && arr[0].data[1] == 96 && arr[2].numel == 96 * 2);
+    /* refusals: a missing array, inconsistent counts */
+    CHECK_STATUS(vf__vi_restore(b, arr, n - 1), VF_ERR_FORMAT);
+    CHECK(strstr(vf_last_error(), "fab.logq") != NULL);
+    double bad_counts[3] = {16, 96, 5}; /* 96 rows filled but the ring position not after them */
+    vf__state_array bad[VF__FAB_STATE_ARRAYS];
+    memcpy(bad, arr, sizeof bad);
+    bad[0].data = bad_counts;
+    CHECK_STATUS(vf__vi_restore(b, bad, n), VF_ERR_FORMAT);
+    CHECK(strstr(vf_last_error(), "replay buffer") != NULL);
+    CHECK_STATUS(vf__vi_restore(b, arr, 0), VF_OK); /* nothing to restore: nothing done */
+    CHECK_STATUS(vf__vi_restore(b, arr, n), VF_OK);
+    CHECK_STATUS(vf__vi_restore(a, arr, n), VF_ERR_STATE);
+    /* the same next steps from both, with the same generator positions */
+    int64_t np = vf_params_size(p);
+    vf_real *ga = malloc(sizeof *ga * (size_t)np);
+    vf_rng ra = r, rb = r;
+    for (int i = 0; i < 3 && ga; i++) {
+        double la = 0, lb = 0;
+        vf_params_zero_grad(p);
+        CHECK_STATUS(vf_vi_grad(a, VF_VI_FAB, 16, &ra, &la), VF_OK);
+        memcpy(ga, vf_params_grads(p), sizeof *ga * (size_t)np);
+        vf_params_zero_grad(p);
+        CHECK_STATUS(vf_vi_grad(b, VF_VI_FAB, 16, &rb, &lb), VF_OK);
+        CHECK_MSG(la == lb && memcmp(ga, vf_params_grads(p), sizeof *ga * (size_t)np) == 0,
+                  "step %d after the restore differs", i);
+    }
+    free(ga);
+    vf_vi_free(a);
+    vf_vi_free(b);
+    vf_flow_free(f);
+    vf_params_free(p);
+    vf_target_free(&t);
+}
+
 /* Out of memory at every allocation of a vf_vi with the fab objective (three steps, so the buffer
  * path runs too): VF_ERR_NOMEM with a message and nothing leaked. */
 typedef struct oom_ctx {
@@ -136,6 +191,7 @@ int main(void)
 {
     RUN(test_ais_weights);
     RUN(test_fab_fits_an_affine_gaussian);
+    RUN(test_state_round_trip);
     RUN(test_out_of_memory);
     return vf_test_summary();
 }

@@ -467,8 +467,10 @@ static void test_state_tensors(void)
     if (!f) return;
     const char *path = path_of("state.safetensors");
     const vf_real m[6] = {1.5f, -2, 0.25f, 1e-3f, 7, 8}, v[2] = {3, 4};
-    vf_model_tensor t[2] = {{"fit.adam.m.x", 2, {2, 3}, m}, {"fit.step", 1, {2}, v}};
-    CHECK_STATUS(vf_flow_save_with(f, p, path, 0, NULL, NULL, 2, t), VF_OK);
+    const double d[3] = {1.0 / 3.0, 1e-300, -2.5};
+    vf_model_tensor t[3] = {{"fit.adam.m.x", 2, {2, 3}, m, NULL}, {"fit.step", 1, {2}, v, NULL},
+                            {"fit.extra.d", 1, {3}, NULL, d}};
+    CHECK_STATUS(vf_flow_save_with(f, p, path, 0, NULL, NULL, 3, t), VF_OK);
     vf_params *q = NULL;
     vf_flow *g = NULL;
     CHECK_STATUS(vf_flow_load(path, &q, &g, NULL), VF_OK);
@@ -481,15 +483,23 @@ static void test_state_tensors(void)
     vf_real back[6] = {0};
     CHECK(st && vf_st_has(st, "fit.adam.m.x") && vf_st_get_into(st, "fit.adam.m.x", back, 6) == VF_OK &&
           memcmp(back, m, sizeof m) == 0);
+    double dback[3] = {0}; /* data_f64: F64 on disk, back bit for bit in either build */
+    vf_st_dtype dt = VF_ST_F32;
+    int nd = 0;
+    CHECK(st && vf_st_info(st, "fit.extra.d", &dt, &nd, NULL, NULL) == VF_OK && dt == VF_ST_F64 &&
+          vf_st_get_into_f64(st, "fit.extra.d", dback, 3) == VF_OK && memcmp(dback, d, sizeof d) == 0);
     vf_st_close(st);
     /* refused: a name outside fit.*, a duplicate, a negative extent, NULL data */
-    vf_model_tensor bad[2] = {{"adam.m", 1, {2}, v}, {"fit.a", 1, {2}, v}};
+    vf_model_tensor bad[2] = {{"adam.m", 1, {2}, v, NULL}, {"fit.a", 1, {2}, v, NULL}};
     CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, bad), VF_ERR_ARG);
     bad[0] = bad[1];
     CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 2, bad), VF_ERR_ARG);
     bad[0].shape[0] = -1;
     CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, bad), VF_ERR_ARG);
+    bad[1].data_f64 = d; /* both data and data_f64 */
+    CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, bad + 1), VF_ERR_ARG);
     bad[1].data = NULL;
+    bad[1].data_f64 = NULL;
     CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, bad + 1), VF_ERR_ARG);
     CHECK_STATUS(vf_flow_save_with(f, p, path_of("bad.safetensors"), 0, NULL, NULL, 1, NULL), VF_ERR_ARG);
     CHECK(slurp(path_of("bad.safetensors"), (unsigned char *)back, 1) == 0);

@@ -73,12 +73,14 @@ vf_status vf_flow_save(const vf_flow *f, vf_params *p, const char *path, int64_t
 #define VF_MODEL_STATE_PREFIX "fit."
 
 /* One extra tensor for vf_flow_save_with: name (starting with VF_MODEL_STATE_PREFIX), shape [ndim],
- * contiguous values data [prod(shape)] (borrowed until the call returns). */
+ * contiguous values data [prod(shape)] (borrowed until the call returns), or, with data NULL,
+ * data_f64 [prod(shape)]: doubles stored as F64, so they load back exactly in either build. */
 typedef struct vf_model_tensor {
     const char *name;
     int ndim;
     int64_t shape[VF_MAX_DIMS];
     const vf_real *data;
+    const double *data_f64;
 } vf_model_tensor;
 
 /* vf_flow_save plus n_tensors extra tensors (a checkpoint's training state; n_tensors may be 0 with

@@ -89,6 +89,15 @@ typedef void (*vf_progress_fn)(void *ctx, const vf_progress *p);
  * fails (divergence) or that ends the run by early stopping. */
 
 /* Everything a checkpoint holds besides the flow's parameters (which stay in the store). */
+/* An objective's own state beyond the parameters (VI with FAB: the replay buffer and the HMC step
+ * sizes), as a named array of doubles; a checkpoint stores it as the F64 tensor "fit.extra.<name>",
+ * so it loads back exactly in either build. */
+typedef struct vf_fit_extra {
+    char name[48];
+    int64_t numel;
+    double *data;           /* [numel] */
+} vf_fit_extra;
+
 typedef struct vf_fit_state {
     int64_t epoch;          /* epochs completed */
     int64_t step;           /* optimizer steps done */
@@ -106,6 +115,9 @@ typedef struct vf_fit_state {
     vf_real *adam_m;        /* [size] Adam's first moments */
     vf_real *adam_v;        /* [size] Adam's second moments */
     int64_t adam_step;      /* Adam's update count */
+    int32_t n_extra;        /* the objective's own state (vf_vi_train: FAB's), or 0 */
+    vf_fit_extra *extra;    /* [n_extra]: borrowed when handed to a checkpoint function, owned (data
+                             * too) when filled by vf_fit_checkpoint_read */
 } vf_fit_state;
 
 /* Called with the state after an epoch; a non-VF_OK status stops training with that error (r.error
@@ -186,7 +198,8 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train /* [nt, d] 
  * accept it), plus training state that the loaders ignore:
  *   tensors  "fit.adam.m.<param>", "fit.adam.v.<param>" (Adam's moments) and "fit.best.<param>" (the
  *            best parameters so far), each with its parameter's shape, and "fit.best.<buffer>" (the
- *            buffers, e.g. batch_norm running statistics, that go with the best parameters);
+ *            buffers, e.g. batch_norm running statistics, that go with the best parameters), and
+ *            "fit.extra.<name>" (F64, 1-D) for each of the state's extra arrays;
  *   metadata "fit.resume.epoch", ".step", ".bad", ".best_epoch", ".best_valid", ".last_train",
  *            ".last_valid", ".seconds", ".adam_step", ".shuffle" and ".noise" (generator positions as
  *            "key0 key1 counter stream"), ".train_rows" and ".dim" (checked on resume), beside the run's

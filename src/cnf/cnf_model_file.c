@@ -134,8 +134,7 @@ vf_status vf_cnf_model_save(const vf_cnf_model *m, const char *path, int64_t n_e
         s = vf_params_info(p, id, &info);
         if (s == VF_OK) s = vf_st_writer_add(w, info.name, dtype, info.ndim, info.shape, vf_params_data(p, id));
     }
-    for (int64_t i = 0; s == VF_OK && i < n_tensors; i++)
-        s = vf_st_writer_add(w, tensors[i].name, dtype, tensors[i].ndim, tensors[i].shape, tensors[i].data);
+    if (s == VF_OK) s = vf__model_add_state_tensors(w, dtype, n_tensors, tensors);
     if (s == VF_OK) s = vf_st_writer_write(w, path);
     vf_st_writer_free(w);
     vf_free(arch);

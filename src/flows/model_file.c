@@ -100,9 +100,9 @@ vf_status vf__model_check_state_tensors(int64_t n, const vf_model_tensor *tensor
         return vf__error(VF_ERR_ARG, "vf_flow_save_with: %lld extra tensors without an array", (long long)n);
     for (int64_t i = 0; i < n; i++) {
         const vf_model_tensor *x = &tensors[i];
-        if (!x->name || !is_state(x->name) || !x->data)
-            return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor %lld needs data and a name starting with \"%s\"",
-                             (long long)i, VF_MODEL_STATE_PREFIX);
+        if (!x->name || !is_state(x->name) || (!x->data) == (!x->data_f64))
+            return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor %lld needs data or data_f64 (one of them) and "
+                             "a name starting with \"%s\"", (long long)i, VF_MODEL_STATE_PREFIX);
         if (x->ndim < 0 || x->ndim > VF_MAX_DIMS)
             return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor \"%s\" has %d dimensions", x->name, x->ndim);
         for (int k = 0; k < x->ndim; k++)
@@ -113,6 +113,17 @@ vf_status vf__model_check_state_tensors(int64_t n, const vf_model_tensor *tensor
                 return vf__error(VF_ERR_ARG, "vf_flow_save_with: extra tensor \"%s\" appears twice", x->name);
     }
     return VF_OK;
+}
+
+vf_status vf__model_add_state_tensors(vf_st_writer *w, vf_st_dtype dtype, int64_t n, const vf_model_tensor *tensors)
+{
+    vf_status s = VF_OK;
+    for (int64_t i = 0; s == VF_OK && i < n; i++) {
+        const vf_model_tensor *x = &tensors[i];
+        s = x->data_f64 ? vf_st_writer_add_f64(w, x->name, x->ndim, x->shape, x->data_f64)
+                        : vf_st_writer_add(w, x->name, dtype, x->ndim, x->shape, x->data);
+    }
+    return s;
 }
 
 vf_status vf_flow_save(const vf_flow *f, vf_params *p, const char *path, int64_t n_extra, const char *const *keys,
@@ -147,8 +158,7 @@ vf_status vf_flow_save_with(const vf_flow *f, vf_params *p, const char *path, in
         s = vf_params_buffer_info(p, id, &info);
         if (s == VF_OK) s = vf_st_writer_add(w, info.name, dtype, info.ndim, info.shape, vf_params_buffer_data(p, id));
     }
-    for (int64_t i = 0; s == VF_OK && i < n_tensors; i++)
-        s = vf_st_writer_add(w, tensors[i].name, dtype, tensors[i].ndim, tensors[i].shape, tensors[i].data);
+    if (s == VF_OK) s = vf__model_add_state_tensors(w, dtype, n_tensors, tensors);
     if (s == VF_OK) s = vf_st_writer_write(w, path);
     vf_st_writer_free(w);
     vf_free(arch.s);

@@ -26,6 +26,8 @@ vf_status vf__model_describe_dist(const vf_dist *b, char **out);
  * and the load of every registered tensor of p (parameters, then buffers) from st, checking dtype
  * and shape, with no tensor left over but training state (VF_ERR_FORMAT naming the tensor). */
 vf_status vf__model_check_state_tensors(int64_t n, const vf_model_tensor *tensors);
+/* Adds them to w (vf_real data as dtype, data_f64 as F64). */
+vf_status vf__model_add_state_tensors(vf_st_writer *w, vf_st_dtype dtype, int64_t n, const vf_model_tensor *tensors);
 vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p);
 /* Extra metadata of a save (caller `who` in messages): n_extra >= 0 pairs, keys non-empty, values
  * non-NULL, no key reserved ("format", "format_version", model_key); VF_ERR_ARG otherwise. */

@@ -12,6 +12,7 @@
 #define N_RESUME_KEYS 13
 
 static const char *const state_prefix[3] = {"fit.adam.m.", "fit.adam.v.", "fit.best."};
+#define EXTRA_PREFIX "fit.extra."
 
 static void put_real(char *out, double x) { snprintf(out, VALUE_LEN, "%.17g", x); }
 
@@ -32,7 +33,7 @@ vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
     const char **keys = calloc((size_t)nk, sizeof *keys), **values = calloc((size_t)nk, sizeof *values);
     char(*text)[VALUE_LEN] = calloc(N_RESUME_KEYS + 3, sizeof *text);
     int32_t nbuf = vf_params_buffer_count(p);
-    size_t slots = 3 * (size_t)count + (size_t)nbuf + 1;
+    size_t slots = 3 * (size_t)count + (size_t)nbuf + (size_t)(st->n_extra > 0 ? st->n_extra : 0) + 1;
     vf_model_tensor *tensors = calloc(slots, sizeof *tensors);
     char(*names)[VF_PARAM_NAME_MAX + 16] = calloc(slots, sizeof *names);
     vf_status s = VF_OK;
@@ -102,6 +103,14 @@ vf_status vf_fit_checkpoint_write(void *ctx, const vf_fit_state *st)
         memcpy(tensors[nt].shape, info.shape, sizeof info.shape);
         tensors[nt].data = st->best_buffers + info.offset;
     }
+    for (int32_t i = 0; i < st->n_extra; i++, nt++) {
+        const vf_fit_extra *x = &st->extra[i];
+        snprintf(names[nt], sizeof names[nt], "%s%s", EXTRA_PREFIX, x->name);
+        tensors[nt].name = names[nt];
+        tensors[nt].ndim = 1;
+        tensors[nt].shape[0] = x->numel;
+        tensors[nt].data_f64 = x->data;
+    }
     if (ck->cnf) s = vf_cnf_model_save(ck->cnf, ck->path, k, keys, values, nt, tensors);
     else s = vf_flow_save_with(ck->flow, p, ck->path, k, keys, values, nt, tensors);
     if (s != VF_OK) {
@@ -128,6 +137,10 @@ void vf_fit_state_free(vf_fit_state *st)
     free(st->adam_v);
     free(st->best_buffers);
     st->best = st->adam_m = st->adam_v = st->best_buffers = NULL;
+    for (int32_t i = 0; i < st->n_extra; i++) free(st->extra[i].data);
+    free(st->extra);
+    st->extra = NULL;
+    st->n_extra = 0;
 }
 
 /* The metadata value of key: an integer >= 0, a real, or a generator. VF_ERR_FORMAT when missing or
@@ -167,6 +180,35 @@ static vf_status get_rng(const vf_model_meta *m, const char *path, const char *k
     r->key[1] = k1;
     r->counter = counter;
     r->stream = stream;
+    return VF_OK;
+}
+
+/* Every "fit.extra.<name>" tensor of f into st->extra (owned). */
+static vf_status read_extra(const vf_st_file *f, const char *path, vf_fit_state *st)
+{
+    size_t plen = strlen(EXTRA_PREFIX);
+    int64_t count = vf_st_count(f), n = 0;
+    for (int64_t i = 0; i < count; i++) n += strncmp(vf_st_name(f, i), EXTRA_PREFIX, plen) == 0;
+    if (n == 0) return VF_OK;
+    if (n > INT32_MAX || !(st->extra = calloc((size_t)n, sizeof *st->extra)))
+        return vf__error(VF_ERR_NOMEM, "%s: out of memory reading the checkpoint", path);
+    for (int64_t i = 0; i < count; i++) {
+        const char *name = vf_st_name(f, i);
+        if (strncmp(name, EXTRA_PREFIX, plen) != 0) continue;
+        vf_fit_extra *x = &st->extra[st->n_extra];
+        int ndim = 0;
+        int64_t shape[8];
+        vf_status s = vf_st_info(f, name, NULL, &ndim, shape, NULL);
+        if (s == VF_OK && (ndim != 1 || strlen(name + plen) >= sizeof x->name))
+            s = vf__error(VF_ERR_FORMAT, "%s: checkpoint tensor %s is not a 1-D array with a short name", path, name);
+        if (s != VF_OK) return s;
+        snprintf(x->name, sizeof x->name, "%s", name + plen);
+        x->numel = shape[0];
+        if (!(x->data = malloc(sizeof(double) * (size_t)(shape[0] > 0 ? shape[0] : 1))))
+            return vf__error(VF_ERR_NOMEM, "%s: out of memory reading the checkpoint", path);
+        st->n_extra++;
+        if ((s = vf_st_get_into_f64(f, name, x->data, x->numel)) != VF_OK) return s;
+    }
     return VF_OK;
 }
 
@@ -231,6 +273,7 @@ vf_status vf_fit_checkpoint_read(const char *path, const vf_model_meta *meta, vf
         if (!vf_st_has(f, name)) s = vf__error(VF_ERR_FORMAT, "%s: checkpoint tensor %s is missing", path, name);
         else s = vf_st_get_into(f, name, st->best_buffers + info.offset, info.numel);
     }
+    if (s == VF_OK) s = read_extra(f, path, st);
     vf_st_close(f);
     if (s != VF_OK) vf_fit_state_free(st);
     return s;

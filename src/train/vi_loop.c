@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train/train_internal.h"
+#include "vi/vi_internal.h"
 
 vf_vi_options vf_vi_default_options(void)
 {
@@ -23,6 +24,30 @@ vf_vi_options vf_vi_default_options(void)
 #define fail(r, s, ...) vf__train_fail((r)->error, s, __VA_ARGS__)
 
 #define VI_RECENT 100
+#define VI_STATE_MAX 8
+
+/* The objective's state (FAB's buffer) as the checkpoint's extra arrays, borrowed: x [VI_STATE_MAX]. */
+static int32_t export_state(vf_vi *v, vf_fit_extra *x)
+{
+    vf__state_array a[VI_STATE_MAX];
+    int n = vf__vi_state(v, a, VI_STATE_MAX);
+    for (int i = 0; i < n; i++) {
+        snprintf(x[i].name, sizeof x[i].name, "%s", a[i].name);
+        x[i].numel = a[i].numel;
+        x[i].data = a[i].data;
+    }
+    return n;
+}
+
+/* A checkpoint's extra arrays back into the objective (before the first step). */
+static vf_status import_state(vf_vi *v, const vf_fit_state *st)
+{
+    if (st->n_extra <= 0) return VF_OK;
+    if (st->n_extra > VI_STATE_MAX) return vf__error(VF_ERR_FORMAT, "the checkpoint holds %d extra arrays", (int)st->n_extra);
+    vf__state_array a[VI_STATE_MAX];
+    for (int32_t i = 0; i < st->n_extra; i++) a[i] = (vf__state_array){st->extra[i].name, st->extra[i].numel, st->extra[i].data};
+    return vf__vi_restore(v, a, st->n_extra);
+}
 
 /* The temperature of step `step` (0-based): beta0 + (1 - beta0) step / anneal, then 1. */
 static vf_status vi_anneal(vf_vi *v, const vf_vi_options *o, int64_t step)
@@ -68,6 +93,10 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         st.shuffle = o->resume->shuffle;
         st.noise = o->resume->noise;
         st.last_train = o->resume->last_train;
+        if ((s = import_state(v, o->resume)) != VF_OK) {
+            vf_adam_free(opt);
+            return fail(r, s, "%s", vf_last_error());
+        }
     } else {
         vf_rng_init(&st.shuffle, o->seed, 17);
         vf_rng_init(&st.noise, o->seed, 19);
@@ -106,8 +135,13 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
             st.best = vf_params_values(p); /* borrowed: the checkpoint only reads them */
             st.buffer_size = vf_params_buffer_size(p);
             st.best_buffers = vf_params_buffers(p);
+            vf_fit_extra extra[VI_STATE_MAX];
+            st.n_extra = export_state(v, extra);
+            st.extra = extra;
             s = o->checkpoint(o->checkpoint_ctx, &st);
             st.best = st.best_buffers = NULL;
+            st.extra = NULL;
+            st.n_extra = 0;
             st.adam_m = st.adam_v = NULL;
             if (s != VF_OK) {
                 fail(r, s, "%s", vf_last_error());

@@ -2,7 +2,7 @@
 # test_vi.sh — `varflow vi`: a short fit to a normalized Gaussian target (--json keys, log Z = 0
 # within 5 reported standard errors, the --samples table, the model working with sample/logprob),
 # the same seed giving the same draws, a run stopped by --stop-after and resumed from its checkpoint
-# giving exactly the uninterrupted run's draws, the box map of u2, and one clear error each for a
+# giving exactly the uninterrupted run's draws (FAB's included), the box map of u2, and one clear error each for a
 # plugin returning NaN, a plugin missing a symbol, a wrong dimension (a plugin's and a checkpoint's),
 # non-existent files, and usage errors. Plugins come from VF_TEST_PLUGIN / VF_TEST_PLUGIN_NOLP
 # (tests/CMakeLists.txt); without them those cases are skipped.
@@ -56,6 +56,13 @@ grep -q '"paused":true' "$T/out" && [ "$(json_num steps)" = 20 ] && ok || bad "-
 expect 0 vi $A -o "$T/rest.safetensors" --resume "$T/ck.safetensors" --samples "$T/rest.csv" --log "$T/log.jsonl" --quiet
 cmp -s "$T/full.csv" "$T/rest.csv" && ok || bad "the resumed run differs from the uninterrupted one"
 grep -q '"step":50' "$T/log.jsonl" && ok || bad "the log lacks step 50"
+# FAB too: the checkpoint carries its replay buffer and step sizes (the resumed half samples the
+# buffer from its first step: 6 steps of 32 rows fill more than the 4 batches it waits for).
+F="--target $G --flow $FLOW --steps 12 --batch 32 --is-samples 200 --seed 3 --objective fab"
+expect 0 vi $F -o "$T/ffull.safetensors" --samples "$T/ffull.csv" --quiet
+expect 0 vi $F -o "$T/fhalf.safetensors" --checkpoint "$T/fck.safetensors" --stop-after 6 --quiet
+expect 0 vi $F -o "$T/frest.safetensors" --resume "$T/fck.safetensors" --samples "$T/frest.csv" --quiet
+cmp -s "$T/ffull.csv" "$T/frest.csv" && ok || bad "the resumed FAB run differs from the uninterrupted one"
 expect 1 vi --target $G --flow $FLOW --steps 50 --batch 32 --seed 2 --objective path -o "$T/x.safetensors" --resume "$T/ck.safetensors"
 has "vi.batch"
 expect 1 vi --target gauss:d=3 --flow $FLOW -o "$T/x.safetensors" --resume "$T/ck.safetensors"
