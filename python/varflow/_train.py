@@ -215,12 +215,12 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     (AdamW), clip, warmup (-1: min(100, steps / 10)), patience (epochs without a better validation NLL;
     0: never stop early), seed (initialization, split, shuffling), standardize (the model's first
     step maps each column to (x - mean) / std), dequantize (integer data), log (a path: one JSON line
-    per epoch), checkpoint (a path, written after every epoch), name (recorded as fit.data).
-    progress: a callable given a dict after every optimizer step, after each epoch's validation and
-    once at the end (epoch, epochs,
-    step, steps, train_loss, valid_loss, steps_per_second, eta_seconds; done 0 while training, 1 at the
-    end, -1 after a failure); an exception it raises is re-raised when the fit returns (the fit itself
-    runs to its end, and later reports are skipped).
+    per epoch), checkpoint (a path, written after every epoch; flows and continuous flows alike), name
+    (recorded as fit.data). progress: a callable given a dict after every optimizer step, after each
+    epoch's validation and once at the end (epoch, epochs, step, steps, train_loss, valid_loss,
+    steps_per_second, eta_seconds; done 0 while training, 1 at the end, -1 after a failure); an
+    exception it raises is re-raised when the fit returns (the fit itself runs to its end, and later
+    reports are skipped).
 
     The returned model's info holds the fit.* metadata `varflow fit` writes and its fit_result the
     summary (train_nll, valid_nll in nats per row, steps, epochs, best_epoch, stopped_early, seconds,

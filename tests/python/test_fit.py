@@ -136,6 +136,19 @@ class Fit(MoonsCase):
         with self.assertRaisesRegex(ValueError, "n=3 but source has 20 rows"):
             m.sample(3, source=src[:20])
 
+    def test_continuous_flow_checkpoint_and_dequantize(self):
+        ints = np.floor(3 * self.x + 0.5)
+        ck = self.path("cnf_ck.safetensors")
+        m = varflow.fit(ints, model="cfm:hidden=16x2", epochs=2, batch=100, seed=2, valid_fraction=0, patience=0,
+                        dequantize=True, checkpoint=ck, nll_rows=20)
+        self.assertEqual(m.info["fit.dequantize"], "1")
+        c = varflow.load(ck)  # a checkpoint is a continuous-flow model file of the last epoch's field
+        self.assertEqual((c.info["fit.resume.epoch"], c.info["fit.dequantize"]), ("2", "1"))
+        assert_rel_close(self, c.log_prob(ints[:20] + 0.5), m.log_prob(ints[:20] + 0.5), 1e-12,
+                         "checkpoint vs fitted model")
+        with self.assertRaises(varflow.VarflowError):
+            varflow.fit(self.x, model="cfm", epochs=1, dequantize=True)  # not integers
+
     def test_errors(self):
         with self.assertRaisesRegex(varflow.VarflowError, "unknown flow") as e:
             varflow.fit(self.x, model="bogus")
