@@ -318,7 +318,8 @@ vf_status vf_st_get(const vf_st_file *f, const char *name, vf_tensor *out)
     return VF_OK;
 }
 
-vf_status vf_st_get_into(const vf_st_file *f, const char *name, vf_real *dst, int64_t n)
+/* The entry for a copy of tensor `name` into n values at dst (checked: present, convertible, n values). */
+static vf_status entry_for_copy(const vf_st_file *f, const char *name, const void *dst, int64_t n, const st_entry **out)
 {
     const st_entry *e = find(f, name);
     if (!e) return missing(f, name);
@@ -327,23 +328,25 @@ vf_status vf_st_get_into(const vf_st_file *f, const char *name, vf_real *dst, in
     if (n < 0 || (uint64_t)n != (uint64_t)e->numel)
         return vf__error(VF_ERR_SHAPE, "%s: tensor '%s' has %zu values, expected %lld", f->path, name, e->numel,
                          (long long)n);
-    if (n && !dst) return vf__error(VF_ERR_ARG, "vf_st_get_into: NULL destination");
-    vf__convert(dst, f->data + e->begin, e->numel, e->info->elem, 0);
+    if (n && !dst) return vf__error(VF_ERR_ARG, "%s: tensor '%s': NULL destination", f->path, name);
+    *out = e;
     return VF_OK;
+}
+
+vf_status vf_st_get_into(const vf_st_file *f, const char *name, vf_real *dst, int64_t n)
+{
+    const st_entry *e = NULL;
+    vf_status s = entry_for_copy(f, name, dst, n, &e);
+    if (s == VF_OK) vf__convert(dst, f->data + e->begin, e->numel, e->info->elem, 0);
+    return s;
 }
 
 vf_status vf_st_get_into_f64(const vf_st_file *f, const char *name, double *dst, int64_t n)
 {
-    const st_entry *e = find(f, name);
-    if (!e) return missing(f, name);
-    vf_status s = convertible(f, e);
-    if (s) return s;
-    if (n < 0 || (uint64_t)n != (uint64_t)e->numel)
-        return vf__error(VF_ERR_SHAPE, "%s: tensor '%s' has %zu values, expected %lld", f->path, name, e->numel,
-                         (long long)n);
-    if (n && !dst) return vf__error(VF_ERR_ARG, "vf_st_get_into_f64: NULL destination");
-    vf__convert_f64(dst, f->data + e->begin, e->numel, e->info->elem, 0);
-    return VF_OK;
+    const st_entry *e = NULL;
+    vf_status s = entry_for_copy(f, name, dst, n, &e);
+    if (s == VF_OK) vf__convert_f64(dst, f->data + e->begin, e->numel, e->info->elem, 0);
+    return s;
 }
 
 const char *vf_st_meta(const vf_st_file *f, const char *key)

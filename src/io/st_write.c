@@ -88,33 +88,32 @@ static vf_status add_common(vf_st_writer *w, const char *name, vf_st_dtype dtype
     return VF_OK;
 }
 
-vf_status vf_st_writer_add(vf_st_writer *w, const char *name, vf_st_dtype dtype, int ndim, const int64_t *shape,
-                           const vf_real *data)
+/* Adds an entry with a contiguous source: data (vf_real) or data64 (double), the other NULL. */
+static vf_status add_contiguous(vf_st_writer *w, const char *name, vf_st_dtype dtype, int ndim, const int64_t *shape,
+                                const vf_real *data, const double *data64)
 {
     w_entry *e = NULL;
     vf_status s = add_common(w, name, dtype, ndim, shape, &e);
     if (s) return s;
-    if (!data && e->numel) {
+    if (!data && !data64 && e->numel) {
         vf_free(e->name);
         w->n--;
         return vf__error(VF_ERR_ARG, "safetensors writer: '%s': NULL data", name);
     }
     e->data = data;
+    e->data64 = data64;
     return VF_OK;
+}
+
+vf_status vf_st_writer_add(vf_st_writer *w, const char *name, vf_st_dtype dtype, int ndim, const int64_t *shape,
+                           const vf_real *data)
+{
+    return add_contiguous(w, name, dtype, ndim, shape, data, NULL);
 }
 
 vf_status vf_st_writer_add_f64(vf_st_writer *w, const char *name, int ndim, const int64_t *shape, const double *data)
 {
-    w_entry *e = NULL;
-    vf_status s = add_common(w, name, VF_ST_F64, ndim, shape, &e);
-    if (s) return s;
-    if (!data && e->numel) {
-        vf_free(e->name);
-        w->n--;
-        return vf__error(VF_ERR_ARG, "safetensors writer: '%s': NULL data", name);
-    }
-    e->data64 = data;
-    return VF_OK;
+    return add_contiguous(w, name, VF_ST_F64, ndim, shape, NULL, data);
 }
 
 vf_status vf_st_writer_add_tensor(vf_st_writer *w, const char *name, vf_st_dtype dtype, const vf_tensor *t)
