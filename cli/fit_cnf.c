@@ -244,16 +244,13 @@ int fit_cnf_run(int argc, char **argv)
     o.nll_rows = a.nll_rows;
     o.checkpoint = a.checkpoint;
     int64_t nt = fit_train_rows(a.valid != NULL, a.valid_fraction, n);
-    if (a.resume && nt >= 1 && (!a.valid || xv.shape[1] == d)) { /* else vf_fit_table reports it */
+    if (a.resume) { /* a.model is NULL when not given: the checkpoint's spec is used */
         fit_resume_want w = {a.resume, a.model, a.data, nt, d, !a.no_standardize, a.o.dequantize, a.o.seed, a.o.batch};
         if ((rc = fit_load_resume(CMD, &w, &resumed, &state, &spec)) != 0) goto done;
         rc = 1;
         a.model = spec;
         o.resume = resumed;
         o.resume_state = &state;
-    }
-    if (!a.model) { /* --resume of a continuous flow whose split failed: vf_fit_table says why */
-        a.model = "cfm";
     }
     vf_fit_result r;
     if (vf_fit_table(a.model, data, n, d, NULL, 0, valid, nv, NULL, &o, &m, &r) != VF_OK) {
