@@ -38,7 +38,7 @@ spec_of() {
     case "$1" in
     icfm) echo "cfm:$common,sigma=0.1" ;;
     otcfm) echo "otcfm:$common,sigma=0.1" ;;
-    sbcfm) echo "sbcfm:$common,sigma=0.1" ;;
+    sbcfm) echo "sbcfm:$common,sigma=0.1,score=0" ;; # SB-CFM trains the flow only (no score field)
     fm) echo "fm:$common,sigma=0.1" ;;
     rf) echo "rf:$common,sigma=0" ;;
     meanflow) echo "meanflow:$common" ;;

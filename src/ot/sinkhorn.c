@@ -20,7 +20,10 @@
  * max-shifted log-sum-exp, so the result does not depend on how good the shift was.
  *
  * The stopping rule is POT's: the norm (L1 or L2) of the column-marginal error of the plan whose
- * rows have just been made exact, tested every check_every iterations (POT: L2, every 10). */
+ * rows have just been made exact, tested every check_every iterations (POT: L2, every 10).
+ *
+ * method VF_SINKHORN_SCALING runs the same iterations on a stabilized kernel (sinkhorn_scaling.c):
+ * vf_sinkhorn only chooses the stage function and allocates the kernel. */
 #include <math.h>
 #include <string.h>
 #include "ad/vmath.h"
@@ -39,6 +42,7 @@ vf_sinkhorn_options vf_sinkhorn_default_options(void)
     o.eps_start = 0;
     o.eps_factor = 0.5;
     o.stage_tol = 1e-3;
+    o.method = VF_SINKHORN_LOG;
     return o;
 }
 
@@ -134,16 +138,10 @@ vf_status vf__sinkhorn_check(const char *who, int64_t n, int64_t m, const double
 
 /* ---- the solver ------------------------------------------------------------------------------- */
 
-typedef struct sk_work {
-    int64_t n, m;
-    const double *cost;
-    double *fs, *gs, *la, *lb, *e, *colsum, *pc; /* [n], [m], [n], [m], [max(n, m)], [m], [m] */
-} sk_work;
-
 /* Iterations at eps until the marginal error (checked as o says) is <= tol or *it reaches max_it.
  * On entry gs makes the columns of the plan (fs, gs) exact, or fresh = 1 asks to compute it. On
  * return (fs, gs) is the last plan with exact rows, *err its column error and *cost its <P, C>. */
-static void run_stage(sk_work *w, double eps, double tol, const vf_sinkhorn_options *o, int64_t max_it, int64_t *it,
+static void run_stage(vf__sk_work *w, double eps, double tol, const vf_sinkhorn_options *o, int64_t max_it, int64_t *it,
                       double *err, double *cost)
 {
     const int64_t n = w->n, m = w->m;
@@ -163,7 +161,7 @@ static void run_stage(sk_work *w, double eps, double tol, const vf_sinkhorn_opti
             const double *c = w->cost + i * m;
             double s = row_terms(m, c, gs, fs[i], ie, w->e, fast), r;
             if (s >= 1e-250 && s <= 1e250) {
-                r = exp(w->la[i]) / s; /* the new row is r times the old one */
+                r = w->a[i] / s; /* the new row is r times the old one */
                 fs[i] += w->la[i] - log(s);
             } else { /* a poor shift: the classical update, then the new row from scratch */
                 fs[i] = w->la[i] - vf__sinkhorn_row_lse(m, c, gs, 0, ie, w->e);
@@ -176,7 +174,7 @@ static void run_stage(sk_work *w, double eps, double tol, const vf_sinkhorn_opti
         (*it)++;
         double e1 = 0, e2 = 0, pcs = 0;
         for (int64_t j = 0; j < m; j++) {
-            double d = w->colsum[j] - exp(w->lb[j]);
+            double d = w->colsum[j] - w->b[j];
             e1 += fabs(d);
             e2 += d * d;
             pcs += w->pc[j];
@@ -211,13 +209,33 @@ vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a,
                          (long long)o->check_every, o->error_norm);
     if (o->eps_start > o->eps && !(o->eps_factor > 0 && o->eps_factor < 1 && isfinite(o->eps_start)))
         return vf__error(VF_ERR_ARG, "sinkhorn: eps-scaling needs 0 < eps_factor < 1 (got %g)", o->eps_factor);
+    if (o->method != VF_SINKHORN_LOG && o->method != VF_SINKHORN_SCALING)
+        return vf__error(VF_ERR_ARG, "sinkhorn: unknown method %d (VF_SINKHORN_LOG or VF_SINKHORN_SCALING)", o->method);
+    const int scaling = o->method == VF_SINKHORN_SCALING;
     int64_t big = n > m ? n : m;
-    double *buf = vf_malloc((size_t)(2 * n + 4 * m + big) * sizeof *buf);
+    /* fs, la, a [n], gs, lb, b, colsum, pc [m], e [big]; scaling: u [n], v [m], kernel [n, m] (size checked) */
+    size_t len = (size_t)(3 * n + 6 * m + big) + (scaling ? (size_t)(n + m) + (size_t)n * (size_t)m : 0);
+    double *buf = vf_malloc(len * sizeof *buf);
     if (!buf) return vf__error(VF_ERR_NOMEM, "sinkhorn: out of memory");
-    sk_work w = {n, m, cost, buf, buf + n, buf + n + m, buf + 2 * n + m, buf + 2 * n + 2 * m, buf + 2 * n + 2 * m + big,
-                 buf + 2 * n + 3 * m + big};
-    for (int64_t i = 0; i < n; i++) w.la[i] = a ? log(a[i]) : -log((double)n), w.fs[i] = 0;
-    for (int64_t j = 0; j < m; j++) w.lb[j] = b ? log(b[j]) : -log((double)m);
+    vf__sk_work w = {0};
+    double *q = buf;
+    w.n = n, w.m = m, w.cost = cost;
+    w.fs = q, q += n;
+    w.la = q, q += n;
+    w.a = q, q += n;
+    w.gs = q, q += m;
+    w.lb = q, q += m;
+    w.b = q, q += m;
+    w.colsum = q, q += m;
+    w.pc = q, q += m;
+    w.e = q, q += big;
+    if (scaling) {
+        w.u = q, q += n;
+        w.v = q, q += m;
+        w.kernel = q;
+    }
+    for (int64_t i = 0; i < n; i++) w.la[i] = a ? log(a[i]) : -log((double)n), w.a[i] = exp(w.la[i]), w.fs[i] = 0;
+    for (int64_t j = 0; j < m; j++) w.lb[j] = b ? log(b[j]) : -log((double)m), w.b[j] = exp(w.lb[j]);
     int64_t it = 0, stages = 0;
     double err = INFINITY, total = 0, eps = o->eps;
     if (o->eps_start > o->eps) { /* eps-scaling: eps_start, eps_start q, eps_start q^2, ... down to eps */
@@ -226,18 +244,21 @@ vf_status vf_sinkhorn(int64_t n, int64_t m, const double *cost, const double *a,
             if (stages > 0) /* potentials are kept in cost units: rescale fs = f / eps */
                 for (int64_t i = 0; i < n; i++) w.fs[i] *= eps / e;
             eps = e;
-            run_stage(&w, eps, stage_tol, o, o->max_iter, &it, &err, &total);
+            if (scaling) vf__sinkhorn_scaling_stage(&w, eps, stage_tol, o, o->max_iter, &it, &err, &total);
+            else run_stage(&w, eps, stage_tol, o, o->max_iter, &it, &err, &total);
             stages++;
         }
         if (stages > 0)
             for (int64_t i = 0; i < n; i++) w.fs[i] *= eps / o->eps;
         eps = o->eps;
     }
-    run_stage(&w, eps, o->tol, o, o->max_iter > it ? o->max_iter : it + 1, &it, &err, &total);
+    int64_t last_max = o->max_iter > it ? o->max_iter : it + 1;
+    if (scaling) vf__sinkhorn_scaling_stage(&w, eps, o->tol, o, last_max, &it, &err, &total);
+    else run_stage(&w, eps, o->tol, o, last_max, &it, &err, &total);
     stages++;
     double objective = 0;
-    for (int64_t i = 0; i < n; i++) objective += exp(w.la[i]) * eps * (w.fs[i] - w.la[i]);
-    for (int64_t j = 0; j < m; j++) objective += exp(w.lb[j]) * eps * (w.gs[j] - w.lb[j]);
+    for (int64_t i = 0; i < n; i++) objective += w.a[i] * eps * (w.fs[i] - w.la[i]);
+    for (int64_t j = 0; j < m; j++) objective += w.b[j] * eps * (w.gs[j] - w.lb[j]);
     if (f_out)
         for (int64_t i = 0; i < n; i++) f_out[i] = eps * w.fs[i];
     if (g_out)
