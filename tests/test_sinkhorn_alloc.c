@@ -1,6 +1,7 @@
-/* test_sinkhorn_alloc.c — every allocation of the entropic OT family (balanced with eps-scaling,
- * unbalanced, divergence, Sinkhorn-Newton-Sparse, Gaussian W2) fails in turn: each failure is
- * reported as VF_ERR_NOMEM with a message and nothing leaks (tests/alloc_fail.h). */
+/* test_sinkhorn_alloc.c — every allocation of the entropic OT family (balanced with eps-scaling, in
+ * the log domain and by kernel scalings, unbalanced, divergence, Sinkhorn-Newton-Sparse, Gaussian
+ * W2) fails in turn: each failure is reported as VF_ERR_NOMEM with a message and nothing leaks
+ * (tests/alloc_fail.h). */
 #include <math.h>
 #include "alloc_fail.h"
 #include "varflow.h"
@@ -22,6 +23,10 @@ static vf_status scenario(void *ctx)
     o.eps_start = 0.5;
     vf_status st = vf_sinkhorn(N, M, cost, NULL, NULL, &o, f, g, NULL);
     if (st != VF_OK) return st;
+    o.method = VF_SINKHORN_SCALING;
+    st = vf_sinkhorn(N, M, cost, NULL, NULL, &o, f, g, NULL);
+    if (st != VF_OK) return st;
+    o.method = VF_SINKHORN_LOG;
     o.eps_start = 0;
     st = vf_sinkhorn_unbalanced(N, M, cost, NULL, NULL, 1.0, &o, f, g, NULL);
     if (st != VF_OK) return st;
