@@ -135,6 +135,18 @@ static void test_sample_pairs(void)
             double se = sqrt(p * (1 - p) / K);
             CHECK_MSG(fabs(freq - p) < 4 * se, "cell %d,%d: frequency %g, probability %g (se %g)", i, j, freq, p, se);
         }
+    /* f raised by 705 eps scales the plan by exp(705) (exponents above 700: the libm path instead of
+     * the vectorized exponential): the same distribution, so the same seed draws the same pairs */
+    int64_t *rows2 = malloc(K * sizeof *rows2), *cols2 = malloc(K * sizeof *cols2);
+    double f2[N];
+    for (int i = 0; i < N; i++) f2[i] = f[i] + 705 * o.eps;
+    vf_rng_init(&r, 3, 0);
+    CHECK_STATUS(vf_sinkhorn_sample_pairs(N, M, cost, f2, g, o.eps, K, &r, rows2, cols2), VF_OK);
+    int same = 0;
+    for (int q = 0; q < K; q++) same += rows2[q] == rows[q] && cols2[q] == cols[q];
+    CHECK_MSG(same == K, "%d of %d pairs differ after scaling the plan", K - same, K);
+    free(rows2);
+    free(cols2);
     free(rows);
     free(cols);
 }

@@ -112,7 +112,7 @@ class ModelMeta(ctypes.Structure):
 class SinkhornOptions(ctypes.Structure):
     _fields_ = [("eps", ctypes.c_double), ("tol", ctypes.c_double), ("max_iter", ctypes.c_int64),
                 ("check_every", ctypes.c_int64), ("error_norm", ctypes.c_int), ("eps_start", ctypes.c_double),
-                ("eps_factor", ctypes.c_double), ("stage_tol", ctypes.c_double)] + _RESERVE
+                ("eps_factor", ctypes.c_double), ("stage_tol", ctypes.c_double), ("method", ctypes.c_int)] + _RESERVE
 
 
 class SinkhornResult(ctypes.Structure):
@@ -243,7 +243,8 @@ def _check_layouts():
     so_ok = (so.ode.solver == lib.vf_solver_from_name(b"rk4") and so.ode.steps == 100 and so.ode.rtol == 1e-5
              and so.ode.atol == 1e-5 and so.guidance == 0 and so.density.divergence == 0)
     sk = lib.vf_sinkhorn_default_options()
-    sk_ok = sk.eps == 0.1 and sk.tol == 1e-9 and sk.max_iter == 10000 and sk.error_norm == 1
+    sk_ok = (sk.eps == 0.1 and sk.tol == 1e-9 and sk.max_iter == 10000 and sk.error_norm == 1
+             and sk.stage_tol == 1e-3 and sk.method == 0)
     ko = lib.vf_ksd_default_options()
     ko_ok = ko.bandwidth == 1 and ko.beta == -0.5 and ko.unbiased == 0
     if not (so_ok and sk_ok and ko_ok):
