@@ -1,7 +1,9 @@
 # harness.sh — sourced by CLI test scripts (after `set -u`):
 #   . "$(dirname "$0")/harness.sh"
 # gives a temporary folder $T, removed at exit; the counters and ok / bad (a failure with its message
-# on stderr); and finish, which prints "N passed, N failed" and exits non-zero after any failure.
+# on stderr); finish, which prints "N passed, N failed" and exits non-zero after any failure; and
+# expect_error RC PATTERN ARGS...: `$V ARGS` (V: the program) exits with RC, writes one line matching
+# the extended regular expression PATTERN on stderr, and nothing on stdout.
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 pass=0
@@ -12,4 +14,19 @@ finish() {
     echo "$pass passed, $fail failed"
     [ "$fail" = 0 ]
     exit $?
+}
+expect_error() {
+    local want=$1 pattern=$2
+    shift 2
+    "$V" "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ "$rc" != "$want" ]; then
+        bad "varflow $*: exit code $rc, expected $want; stderr: $(head -c 400 "$T/err")"
+    elif [ "$(wc -l <"$T/err" | tr -d ' ')" != 1 ] || [ -s "$T/out" ]; then
+        bad "varflow $*: expected one line on stderr and nothing on stdout, got: $(head -c 400 "$T/err" "$T/out")"
+    elif ! grep -qE -- "$pattern" "$T/err"; then
+        bad "varflow $*: error '$(cat "$T/err")' does not match /$pattern/"
+    else
+        ok
+    fi
 }

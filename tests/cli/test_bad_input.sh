@@ -5,29 +5,7 @@
 # Usage: test_bad_input.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_bad_input.sh PATH/TO/varflow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect_error RC PATTERN ARGS...: exit code RC, one stderr line matching PATTERN, empty stdout.
-expect_error() {
-    local want=$1 pattern=$2
-    shift 2
-    "$V" "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ "$rc" != "$want" ]; then
-        bad "varflow $*: exit code $rc, expected $want; stderr: $(head -c 400 "$T/err")"
-    elif [ "$(wc -l <"$T/err" | tr -d ' ')" != 1 ] || [ -s "$T/out" ]; then
-        bad "varflow $*: expected one line on stderr and nothing on stdout, got: $(head -c 400 "$T/err" "$T/out")"
-    elif ! grep -qE "$pattern" "$T/err"; then
-        bad "varflow $*: error '$(cat "$T/err")' does not match /$pattern/"
-    else
-        ok
-    fi
-}
+. "$(dirname "$0")/harness.sh"
 
 # A good data file and a good model file to start from.
 printf 'a,b\n1,2\n3,4\n5,6.5\n' >"$T/good.csv"
@@ -113,5 +91,4 @@ expect_error 2 "context=: empty file name" sample --model "$T/m.safetensors" -n 
 expect_error 2 "must end in .csv or .npy" sample --model "$T/m.safetensors" -n 3 -o "$T/s.txt"
 expect_error 2 "must end in .csv or .npy" logprob --model "$T/m.safetensors" --data "$T/good.csv" -o "$T/lp.dat"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

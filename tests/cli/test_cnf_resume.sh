@@ -11,22 +11,6 @@ set -u
 V=${1:?usage: test_cnf_resume.sh PATH/TO/varflow}
 . "$(dirname "$0")/harness.sh"
 
-# expect_error RC PATTERN ARGS...: exit code RC, one stderr line matching PATTERN, empty stdout.
-expect_error() {
-    local want=$1 pattern=$2
-    shift 2
-    "$V" "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ "$rc" != "$want" ]; then
-        bad "varflow $*: exit code $rc, expected $want; stderr: $(head -c 400 "$T/err")"
-    elif [ "$(wc -l <"$T/err" | tr -d ' ')" != 1 ] || [ -s "$T/out" ]; then
-        bad "varflow $*: expected one line on stderr and nothing on stdout, got: $(head -c 400 "$T/err" "$T/out")"
-    elif ! grep -qE -- "$pattern" "$T/err"; then
-        bad "varflow $*: error '$(cat "$T/err")' does not match /$pattern/"
-    else
-        ok
-    fi
-}
 
 run() { if "$V" "$@" >"$T/out" 2>"$T/err"; then ok; else bad "varflow $*: exit $?: $(cat "$T/err")"; fi; }
 # The log without its "seconds" (timings differ between runs).
