@@ -14,26 +14,6 @@
 
 #define N_ROWS 600
 
-static char text[1 << 16];
-
-/* The file's contents with every "seconds":<number> removed (timings differ between runs). */
-static void without_seconds(const char *name, char *out, size_t cap)
-{
-    size_t n = slurp(path_of(name), (unsigned char *)text, sizeof text - 1);
-    text[n] = '\0';
-    const char *s = text;
-    size_t k = 0;
-    while (*s && k + 1 < cap) {
-        if (strncmp(s, "\"seconds\":", 10) == 0) {
-            s += 10;
-            while ((*s >= '0' && *s <= '9') || *s == '.') s++;
-            continue;
-        }
-        out[k++] = *s++;
-    }
-    out[k] = '\0';
-}
-
 /* Two moons, [N_ROWS, 2]; integer: rounded to whole numbers after scaling by 3. labels [N_ROWS]: 1
  * on the right half of the plane. */
 static vf_real *moons(int integer, int64_t *labels)
@@ -153,8 +133,8 @@ static void check_split_run(const run_case *c)
                                        "fit.valid_nll"};
     for (int k = 0; k < 6; k++) CHECK_MSG(same_meta(full, resumed, keys[k]), "%s: %s differs", c->tag, keys[k]);
     static char a[1 << 15], b[1 << 15];
-    without_seconds("full.log", a, sizeof a);
-    without_seconds("split.log", b, sizeof b);
+    slurp_without_seconds("full.log", a, sizeof a);
+    slurp_without_seconds("split.log", b, sizeof b);
     CHECK_MSG(strcmp(a, b) == 0 && strstr(a, "\"epoch\":3,") != NULL, "%s: logs differ:\n%s---\n%s", c->tag, a, b);
 done:
     vf_fit_state_free(&st);

@@ -29,22 +29,6 @@ static const char *read_text(const char *name)
     return text;
 }
 
-/* The file's contents with every "seconds":<number> removed (timings differ between runs). */
-static void without_seconds(const char *name, char *out, size_t cap)
-{
-    const char *s = read_text(name);
-    size_t k = 0;
-    while (*s && k + 1 < cap) {
-        if (strncmp(s, "\"seconds\":", 10) == 0) {
-            s += 10;
-            while ((*s >= '0' && *s <= '9') || *s == '.') s++;
-            continue;
-        }
-        out[k++] = *s++;
-    }
-    out[k] = '\0';
-}
-
 /* 1 when two model files hold the same flow tensors bit for bit (and the same architecture). */
 static int same_models(const char *a, const char *b)
 {
@@ -101,8 +85,8 @@ static void check_split_run(const char *extra, const char *tag)
     CHECK_MSG(run(args) == 0, "%s: %s", tag, read_text("err.txt"));
     CHECK_MSG(strstr(read_text("out.txt"), "\"epochs\":6,") && strstr(text, "\"paused\":false"), "%s: %s", tag, text);
     CHECK_MSG(same_models("full.safetensors", "split.safetensors"), "%s: final parameters differ", tag);
-    without_seconds("full.log", a, sizeof a);
-    without_seconds("split.log", b, sizeof b);
+    slurp_without_seconds("full.log", a, sizeof a);
+    slurp_without_seconds("split.log", b, sizeof b);
     CHECK_MSG(strcmp(a, b) == 0, "%s: logs differ:\n%s---\n%s", tag, a, b);
     CHECK(strstr(a, "\"epoch\":6,") != NULL);
 }

@@ -11,6 +11,7 @@
  *       put_bytes("b.npy", bytes, n);                   // the same for binary contents
  *       path_of("c.npy");                               // "<dir>/c.npy" without creating it
  *       size_t got = slurp(p, buf, sizeof buf);         // up to cap bytes of a file (0 if absent)
+ *       slurp_without_seconds("log.jsonl", t, sizeof t); // a log's text minus its "seconds" values
  *       int k = count_dir_entries(dir);                 // entries other than "." and ".."
  *       tmpdir_close();                                 // removes the files in it, then the folder
  *       return vf_test_summary();
@@ -75,6 +76,24 @@ static inline size_t slurp(const char *path, unsigned char *b, size_t cap)
     size_t n = fread(b, 1, cap, f);
     fclose(f);
     return n;
+}
+
+/* The text of <dir>/<name> (up to cap - 1 bytes) into out, NUL-terminated, with every
+ * "seconds":<number> removed: training logs of two runs compare equal apart from their timings. */
+static inline void slurp_without_seconds(const char *name, char *out, size_t cap)
+{
+    static char text[1 << 16];
+    size_t n = slurp(path_of(name), (unsigned char *)text, sizeof text - 1), k = 0;
+    text[n] = '\0';
+    for (const char *s = text; *s && k + 1 < cap;) {
+        if (strncmp(s, "\"seconds\":", 10) == 0) {
+            s += 10;
+            while ((*s >= '0' && *s <= '9') || *s == '.') s++;
+            continue;
+        }
+        out[k++] = *s++;
+    }
+    out[k] = '\0';
 }
 
 /* Number of entries of folder d other than "." and "..". */
