@@ -551,8 +551,10 @@ static void test_log_prob_gradients(void)
 }
 
 /* Reparameterized samples: gradients w.r.t. loc/scale parameters (and the context) against central
- * differences with the same generator seed. Discrete or rejection-sampled pieces (mixture logits,
- * Student-t nu) are excluded: the sample is piecewise constant in them and gets no gradient. */
+ * differences with the same generator seed. The mixture's logits are excluded: the sample is piecewise
+ * constant in them and gets no gradient. Student-t nu gets the implicit reparameterization gradient of
+ * its Gamma draw, which a difference at fixed random numbers does not reproduce (test_gamma_grad
+ * checks it in expectation); here only that it arrives. */
 static void test_sample_gradients(void)
 {
     enum { N = 4 };
@@ -596,7 +598,7 @@ static void test_sample_gradients(void)
     param_range(p, "cdn.", &lo, &hi);
     CHECK(gradcheck("cond diag_normal sample", build_dist, &dc, 2, in));
     CHECK(param_gradcheck("cond diag_normal sample", &dc, in, 2, lo, hi));
-    /* the documented detach: no gradient reaches raw_df or the logits through a sample */
+    /* the documented detach: no gradient reaches the logits through a sample; raw_df gets one */
     vf_tape *t = vf_tape_new();
     vf_rng r;
     vf_rng_init(&r, 1, 0);
@@ -607,7 +609,8 @@ static void test_sample_gradients(void)
     const vf_real *g1 = vf_params_grad(p, vf_params_find(p, "st.raw_df"));
     const vf_real *g2 = vf_params_grad(p, vf_params_find(p, "mx.logits"));
     const vf_real *g3 = vf_params_grad(p, vf_params_find(p, "st.loc"));
-    CHECK(g1[0] == 0 && g1[1] == 0 && g2[0] == 0 && g2[1] == 0 && g2[2] == 0);
+    CHECK(g1[0] != 0 && g1[1] != 0 && isfinite((double)g1[0]) && isfinite((double)g1[1]));
+    CHECK(g2[0] == 0 && g2[1] == 0 && g2[2] == 0);
     CHECK(g3[0] == (vf_real)N && g3[1] == (vf_real)N); /* d sum(x) / d loc_j = n */
     vf_tape_free(t);
     vf_dist_free(dn);

@@ -69,9 +69,10 @@ vf_status vf_dist_diag_normal_new(vf_params *p, const char *name, const vf_dist_
  *                - (nu+1)/2 log(1 + ((z - loc)/scale)^2 / nu)],
  * differentiable in z, loc, log_scale and nu (through a digamma-based lgamma op).
  * Sampling: t = eps / sqrt(g / nu) with eps ~ N(0, 1) and g ~ chi^2(nu) = 2 Gamma(nu/2) drawn by
- * Marsaglia-Tsang. Reparameterized in loc and log_scale (and the context through them), but NOT in
- * nu: the draw's factor sqrt(nu / g) enters as a constant, so sample() gives no gradient to raw_df
- * (a gradient through the Gamma draw would need implicit reparameterization, which varflow lacks). */
+ * Marsaglia-Tsang. Reparameterized in loc, log_scale and nu (and the context through them): the
+ * draw's derivative in nu comes from implicit reparameterization of the Gamma draw (Figurnov et
+ * al. 2018), dG/da = -(dP/da)(a, G) / p(G; a) with P the Gamma CDF, holding the draw's quantile
+ * fixed. */
 typedef struct vf_dist_student_t_params {
     int64_t dim;                  /* d >= 1 */
     int64_t context;              /* c >= 0 (default 0) */

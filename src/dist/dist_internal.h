@@ -12,4 +12,11 @@ vf_status vf__dist_net_json(const vf_dist_net_params *np, char *buf, size_t len)
 /* Room describe() needs for vf__dist_net_json's output. */
 #define VF_DIST_NET_JSON_MAX (VF_NN_MAX_HIDDEN * 24 + 96)
 
+/* The regularized incomplete gamma functions P(a, x) and Q(a, x) = 1 - P (gamma_grad.c); NaN for
+ * a <= 0, x < 0 or NaN arguments. */
+void vf__gamma_pq(double a, double x, double *p, double *q);
+/* dG/da of a Gamma(a, 1) draw G = g at fixed uniform level (implicit reparameterization); 0 where
+ * the density at g underflows or an argument is not positive and finite. */
+double vf__gamma_draw_dshape(double a, double g);
+
 #endif

@@ -4,7 +4,7 @@
  *
  * log p(z) = sum_j lgamma((nu+1)/2) - lgamma(nu/2) - log(nu pi)/2 - log s - (nu+1)/2 log1p(y^2 / nu),
  * y = (z - loc) / s, s = exp(log_scale). Sample: loc + s eps sqrt(nu / g), g ~ chi^2(nu) = 2 Gamma(nu/2),
- * the factor sqrt(nu / g) a constant on the tape (no gradient to nu through a sample). */
+ * with its derivative in nu by implicit reparameterization of the Gamma draw (gamma_grad.c). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -146,16 +146,28 @@ static vf_var st_sample(const vf_dist *b, vf_params *p, vf_tape *t, int64_t n, v
     size_t m = (size_t)(n * d);
     vf_real *buf = vf__tape_alloc(t, (m ? m : 1) * sizeof *buf);
     if (!buf) return VF_NOVAR;
+    int grad = vf_tape_grad_enabled(t); /* the derivative in nu only where it can be used */
+    vf_real *dt = grad ? vf__tape_alloc(t, (m ? m : 1) * sizeof *dt) : NULL;
+    if (grad && !dt) return VF_NOVAR;
     vf_rng_normal_fill(r, buf, m, 0.0, 1.0);
     const vf_tensor *nv = vf_value(t, nu);
     int per_row = nv->ndim == 2;
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++) {
             double v = (double)nv->data[per_row ? i * d + j : j];
-            double g = 2.0 * vf_gamma_draw(r, 0.5 * v);
-            buf[i * d + j] = (vf_real)((double)buf[i * d + j] * sqrt(v / g));
+            double half = vf_gamma_draw(r, 0.5 * v), g = 2.0 * half;
+            double draw = (double)buf[i * d + j] * sqrt(v / g);
+            /* t = eps sqrt(nu / g), g = 2 G, G ~ Gamma(nu / 2): dg/dnu = dG/da, so
+             * dt/dnu = t / (2 nu) - t / (2 g) dG/da (implicit reparameterization of the draw) */
+            buf[i * d + j] = (vf_real)draw;
+            if (grad)
+                dt[i * d + j] = (vf_real)(draw / (2.0 * v) - draw / (2.0 * g) * vf__gamma_draw_dshape(0.5 * v, half));
         }
     vf_var tdraw = vf_input(t, buf, 2, (int64_t[]){n, d});
+    if (grad) { /* the draw as a value with derivative dt in nu: t + dt (nu - nu), the second term 0 */
+        vf_var held = vf_input(t, nv->data, nv->ndim, nv->shape);
+        tdraw = vf_add(t, tdraw, vf_mul(t, vf_input(t, dt, 2, (int64_t[]){n, d}), vf_sub(t, nu, held)));
+    }
     return vf_add(t, vf_mul(t, tdraw, vf_exp(t, ls)), loc);
 }
 
