@@ -128,7 +128,8 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
  *   VF_COUPLING_SINKHORN     n pairs drawn with replacement from the entropic plan at eps (absolute,
  *                            in units of the squared distance; SB-CFM uses 2 sigma^2): SB-CFM, [SF]2M.
  *                            The plan is Sinkhorn's after at most max_iter iterations (marginals to
- *                            1e-6, or as close as a small eps gets in that many)
+ *                            1e-6, or as close as a small eps gets in that many), by kernel scalings
+ *                            (VF_SINKHORN_SCALING, vf_ot.h)
  * With labels1 [n] (the targets' class labels) OT and Sinkhorn couple within each class only: the
  * sources (i.i.d. noise) are split into groups of the classes' sizes in row order, and each group is
  * coupled with its class; i1 then lists every target once (OT) and a pair's label is labels1[i1[k]]. */

@@ -92,8 +92,9 @@ vf_status vf_ot_pairs_sqeuclidean(int64_t n, int64_t d, const vf_real *x, const 
  * v = b / (K^T u) of a kernel K = exp((f + g - C) / eps) in double whose potentials absorb the
  * scalings when they leave [1e-50, 1e50] (Schmitzer 2019; a row or column whose sum leaves
  * [1e-200, 1e200], as when exp(-C / eps) underflows, is updated in the log domain): the same
- * potentials and result to rounding (tests: 1e-9 relative), several times faster when few absorptions
- * are needed (SB-CFM's coupling), at the price of n m more doubles. */
+ * potentials and result to rounding (tests: within 1e-9 eps, up to the shift f + c, g - c that leaves
+ * the plan unchanged), faster when few absorptions are needed (SB-CFM's 512 x 512 coupling at
+ * eps 0.02: 2.5x), at the price of n m more doubles. */
 typedef enum vf_sinkhorn_method { VF_SINKHORN_LOG = 0, VF_SINKHORN_SCALING = 1 } vf_sinkhorn_method;
 
 typedef struct vf_sinkhorn_options {
