@@ -6,8 +6,8 @@
  *   dG/da = -(dP/da)(a, G) / p(G; a),   p(x; a) = x^(a-1) e^-x / Gamma(a).
  * dP/da has no closed form: it is a central difference of P in a (step 1e-5 a), taken on P below
  * the mean and on Q = 1 - P above it (the smaller one, or near it), which the series and the
- * continued fraction below give to about
- * 1e-15 relative; the difference is then good to about 1e-9 relative, far below float rounding.
+ * continued fraction below give to about 1e-15 relative; the difference is then good to about 1e-9
+ * relative, far below float rounding.
  *
  * P(a, x) by its series e^-x x^a / Gamma(a + 1) sum_n x^n / ((a + 1) ... (a + n)) for x < a + 1, and
  * Q(a, x) by its continued fraction (modified Lentz) otherwise (Abramowitz and Stegun 6.5.29 and
