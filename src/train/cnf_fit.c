@@ -266,14 +266,7 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
             goto done;
         }
         st.last_valid = vl;
-        if (log) {
-            fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.9g,\"valid_loss\":", (long long)e,
-                    (long long)st.step, st.last_train);
-            if (nv > 0) fprintf(log, "%.9g", vl);
-            else fputs("null", log);
-            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), vf__now_seconds() - t0);
-            fflush(log);
-        }
+        vf__fit_log_epoch(log, "loss", e, &st, nv > 0, vf_schedule_lr(&sch, st.step - 1), t0);
         int end = 0;
         if ((s = vf__fit_epoch_end(o, p, opt, &st, e, first, epochs, total, nv > 0, vl, t0, &end, r->error)) != VF_OK)
             goto done;
@@ -288,8 +281,7 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
     }
     vf__train_report(o->progress, o->progress_ctx, 1, r->epochs, epochs, st.step, total, 0, t0, st.last_train,
                      st.last_valid);
-    memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
-    if (st.buffer_size) memcpy(vf_params_buffers(p), st.best_buffers, sizeof(vf_real) * (size_t)st.buffer_size);
+    vf__fit_state_keep_best(&st, p);
     r->steps = st.step;
     r->best_epoch = st.best_epoch;
     r->seconds = vf__now_seconds() - t0;

@@ -143,7 +143,6 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
     vf_fit_state st;
     double t0 = vf__now_seconds();
     vf_status sa = vf__fit_state_alloc(&st, p);
-    const size_t bbytes = sizeof(vf_real) * (size_t)st.buffer_size;
     if (!t || !perm || !buf || sa != VF_OK || (train_context && !cbuf)) {
         fail(r, s, "out of memory");
         goto done;
@@ -197,14 +196,7 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         st.last_train = sum / (double)rows;
         vf__train_report(o->progress, o->progress_ctx, 0, e, epochs, st.step, total, 0, t0, st.last_train,
                          st.last_valid);
-        if (log) {
-            fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_nll\":%.9g,\"valid_nll\":", (long long)e,
-                    (long long)st.step, st.last_train);
-            if (nv > 0) fprintf(log, "%.9g", vnll);
-            else fputs("null", log);
-            fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", vf_schedule_lr(&sch, st.step - 1), vf__now_seconds() - t0);
-            fflush(log);
-        }
+        vf__fit_log_epoch(log, "nll", e, &st, nv > 0, vf_schedule_lr(&sch, st.step - 1), t0);
         int end = 0;
         if ((s = vf__fit_epoch_end(o, p, opt, &st, e, first, epochs, total, nv > 0, vnll, t0, &end, r->error)) != VF_OK)
             goto done;
@@ -222,8 +214,7 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
     r->steps = st.step;
     r->best_epoch = st.best_epoch;
     r->seconds = vf__now_seconds() - t0;
-    memcpy(vf_params_values(p), st.best, sizeof(vf_real) * (size_t)n);
-    if (bbytes) memcpy(vf_params_buffers(p), st.best_buffers, bbytes);
+    vf__fit_state_keep_best(&st, p);
     if ((s = vf_fit_mean_nll(f, p, t, train, train_context, nt, d, c, noise, &r->train_nll)) != VF_OK) {
         if (s == VF_ERR_NUMERIC) fail(r, s, "the training NLL of the kept parameters is not finite");
         else fail(r, s, "the training NLL of the kept parameters: %s", vf_last_error());

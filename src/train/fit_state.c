@@ -2,6 +2,7 @@
  * vf_cnf_fit in cnf_fit.c): the training state's arrays, restoring it from a checkpoint, and what
  * happens after an epoch (best parameters, patience, --stop-after, checkpoints). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train/train_internal.h"
@@ -76,4 +77,22 @@ vf_status vf__fit_epoch_end(const vf_fit_options *o, vf_params *p, vf_adam *opt,
     }
     if (pause) *end = 2;
     return VF_OK;
+}
+
+void vf__fit_log_epoch(FILE *log, const char *quantity, int64_t e, const vf_fit_state *st, int validated, double lr,
+                       double t0)
+{
+    if (!log) return;
+    fprintf(log, "{\"epoch\":%lld,\"step\":%lld,\"train_%s\":%.9g,\"valid_%s\":", (long long)e, (long long)st->step,
+            quantity, st->last_train, quantity);
+    if (validated) fprintf(log, "%.9g", st->last_valid);
+    else fputs("null", log);
+    fprintf(log, ",\"lr\":%.6g,\"seconds\":%.3f}\n", lr, vf__now_seconds() - t0);
+    fflush(log);
+}
+
+void vf__fit_state_keep_best(const vf_fit_state *st, vf_params *p)
+{
+    memcpy(vf_params_values(p), st->best, sizeof(vf_real) * (size_t)st->size);
+    if (st->buffer_size) memcpy(vf_params_buffers(p), st->best_buffers, sizeof(vf_real) * (size_t)st->buffer_size);
 }

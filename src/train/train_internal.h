@@ -39,6 +39,13 @@ vf_status vf__fit_state_restore(const vf_fit_state *rs, vf_adam *opt, vf_fit_sta
 vf_status vf__fit_epoch_end(const vf_fit_options *o, vf_params *p, vf_adam *opt, vf_fit_state *st, int64_t e,
                             int64_t first, int64_t epochs, int64_t total, int validated, double valid, double t0,
                             int *end, char *err);
+/* Epoch e's line of the JSON-lines log (nothing when log is NULL): epoch, step, train_<quantity> and
+ * valid_<quantity> (st->last_train, st->last_valid, or null without validation), lr, seconds since
+ * t0; quantity "nll" (flows) or "loss" (continuous flows). Flushed. */
+void vf__fit_log_epoch(FILE *log, const char *quantity, int64_t e, const vf_fit_state *st, int validated, double lr,
+                       double t0);
+/* p's parameters and buffers <- the state's best ones (at the end of training). */
+void vf__fit_state_keep_best(const vf_fit_state *st, vf_params *p);
 
 /* A fitted model (vf_train.h): a flow with its store, or a continuous flow; owned metadata. */
 struct vf_fitted {
