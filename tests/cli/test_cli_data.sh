@@ -4,22 +4,6 @@
 set -u
 V=${1:?usage: test_cli_data.sh PATH/TO/varflow}
 . "$(dirname "$0")/harness.sh"
-run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-lines() { wc -l <"$1" | tr -d ' '; }
-expect() {
-    local want=$1
-    shift
-    run "$@"
-    if [ "$rc" != "$want" ]; then
-        bad "varflow $*: exit code $rc, expected $want ($(head -c 300 "$T/err"))"
-        return
-    fi
-    if [ "$want" != 0 ] && { [ "$(lines "$T/err")" != 1 ] || [ -s "$T/out" ]; }; then
-        bad "varflow $*: expected one line on stderr and empty stdout, got: $(cat "$T/err" "$T/out")"
-        return
-    fi
-    ok
-}
 # check_csv FILE N: N rows of two numbers.
 check_csv() {
     if [ "$(lines "$1")" = "$2" ] &&

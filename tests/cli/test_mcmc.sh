@@ -9,24 +9,6 @@
 set -u
 V=${1:?usage: test_mcmc.sh PATH/TO/varflow}
 . "$(dirname "$0")/harness.sh"
-run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-lines() { wc -l <"$1" | tr -d ' '; }
-expect() {
-    local want=$1
-    shift
-    run "$@"
-    if [ "$rc" != "$want" ]; then
-        bad "varflow $*: exit code $rc, expected $want ($(head -c 300 "$T/err"))"
-        return
-    fi
-    if [ "$want" != 0 ] && { [ "$(lines "$T/err")" != 1 ] || [ -s "$T/out" ]; }; then
-        bad "varflow $*: expected one line on stderr and empty stdout, got: $(cat "$T/err" "$T/out")"
-        return
-    fi
-    ok
-}
-has() { grep -q -- "$1" "$T/err" && ok || bad "stderr lacks '$1': $(cat "$T/err")"; }
-json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 
 G=gauss:d=2,rho=0.5,mu=1
 expect 0 mcmc --target $G --sampler hmc -n 500 --chains 3 --warmup 200 --seed 1 -o "$T/h.csv" --json

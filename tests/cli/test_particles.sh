@@ -7,26 +7,9 @@
 set -u
 V=${1:?usage: test_particles.sh PATH/TO/varflow}
 . "$(dirname "$0")/harness.sh"
-run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-lines() { wc -l <"$1" | tr -d ' '; }
-expect() {
-    local want=$1
-    shift
-    run "$@"
-    if [ "$rc" != "$want" ]; then
-        bad "varflow $*: exit code $rc, expected $want ($(head -c 300 "$T/err"))"
-        return
-    fi
-    if [ "$want" != 0 ] && { [ "$(lines "$T/err")" != 1 ] || [ -s "$T/out" ]; }; then
-        bad "varflow $*: expected one line on stderr and empty stdout, got: $(cat "$T/err" "$T/out")"
-        return
-    fi
-    ok
-}
 # npy_shape FILE: the shape tuple text of an .npy header, e.g. "(6, 500, 2)".
 npy_shape() { head -c 128 "$1" | tr -d '\000' | tr -c '[:print:]' ' ' | sed -n "s/.*'shape': \(([0-9, ]*)\).*/\1/p"; }
 # json_num KEY: the number after "KEY": in $T/out.
-json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 
 expect 0 data 8gaussians -n 2000 --seed 1 -o "$T/data.npy" --quiet
 

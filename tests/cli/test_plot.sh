@@ -9,7 +9,6 @@ set -u
 V=${1:?usage: test_plot.sh PATH/TO/varflow}
 . "$(dirname "$0")/harness.sh"
 # run ARGS...: varflow ARGS, stdout in $T/out, stderr in $T/err, exit code in $rc.
-run() { "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 # expect CODE ARGS...: the exit code.
 expect() {
     local want=$1
@@ -29,7 +28,6 @@ expect_error() {
         ok
     fi
 }
-json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 # svg_ok FILE W H: well-formed (xml.etree when python3 is there), root size and viewBox as given.
 svg_ok() {
     local f=$1 w=$2 h=$3

@@ -6,7 +6,6 @@
 set -u
 V=${1:?usage: test_vi_objectives.sh PATH/TO/varflow}
 . "$(dirname "$0")/harness.sh"
-json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 A="--target gauss:d=2,rho=0.5 --flow realnvp:transforms=4,hidden=16x2 --steps 300 --batch 128 --lr 3e-3
    --is-samples 4000 --seed 3 --threads 1 --json"
 for obj in fkl chi2; do
