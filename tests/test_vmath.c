@@ -1,7 +1,7 @@
 /* test_vmath.c — the branch-free exp/log kernels of src/ad/vmath.h against libm: every kernel
  * over its whole domain (a dense grid plus random points, and for log random exponents from the
  * subnormals to the largest double) within a few ulps, and the edge cases (0, -0, the clamp points,
- * infinities, NaN, 1); the reduced-precision double exp within its stated relative error.
+ * overflow and underflow points, infinities, NaN, 1); the reduced-precision double exp within its stated relative error.
  */
 #include <float.h>
 #include <stdint.h>
@@ -37,6 +37,31 @@ static void test_exp_neg_f(void)
     CHECK(vf__exp_neg_f(-1000.0f) == vf__exp_neg_f(-87.0f) && vf__exp_neg_f(-INFINITY) == vf__exp_neg_f(-87.0f));
     CHECK(vf__exp_neg_f(-87.0f) > 0 && ulps_f((double)vf__exp_neg_f(-87.0f), exp(-87.0)) <= 4);
     CHECK(isnan(vf__exp_neg_f(NAN)));
+}
+
+static void test_exp_f(void)
+{
+    double worst = 0, worst_sub = 0;
+    uint64_t r = 5;
+    /* the normal range of results, a grid and random points */
+    for (int i = 0; i <= 200000; i++) {
+        float x = i < 100000 ? (float)(-87.3 + 176.0 * i / 100000.0) : (float)(-87.3 + 176.0 * unit(&r));
+        worst = fmax(worst, ulps_f((double)vf__exp_f(x), exp((double)x)));
+    }
+    CHECK_MSG(worst <= 4, "exp_f: %.2f ulps", worst);
+    /* subnormal results: within a subnormal spacing or two */
+    for (int i = 0; i <= 20000; i++) {
+        float x = (float)(-103.9 + 16.6 * i / 20000.0);
+        worst_sub = fmax(worst_sub, ulps_f((double)vf__exp_f(x), exp((double)x)));
+    }
+    CHECK_MSG(worst_sub <= 2, "exp_f, subnormal results: %.2f spacings", worst_sub);
+    CHECK(vf__exp_f(0.0f) == 1.0f && vf__exp_f(-0.0f) == 1.0f);
+    CHECK(ulps_f((double)vf__exp_f(1e-30f), 1.0) <= 1 && ulps_f((double)vf__exp_f(1.0f), exp(1.0)) <= 2);
+    /* overflow exactly where float exp overflows (log FLT_MAX = 88.7228), underflow to 0 below -104 */
+    CHECK(isfinite(vf__exp_f(88.72f)) && ulps_f((double)vf__exp_f(88.72f), exp((double)88.72f)) <= 4);
+    CHECK(vf__exp_f(88.73f) == INFINITY && vf__exp_f(1000.0f) == INFINITY && vf__exp_f(INFINITY) == INFINITY);
+    CHECK(vf__exp_f(-104.0f) == 0.0f && vf__exp_f(-1000.0f) == 0.0f && vf__exp_f(-INFINITY) == 0.0f);
+    CHECK(isnan(vf__exp_f(NAN)));
 }
 
 static void test_exp_neg_d(void)
@@ -131,6 +156,7 @@ static void test_log_d(void)
 int main(void)
 {
     RUN(test_exp_neg_f);
+    RUN(test_exp_f);
     RUN(test_exp_neg_d);
     RUN(test_exp_neg_d_fast);
     RUN(test_log1p);

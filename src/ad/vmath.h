@@ -3,6 +3,7 @@
  * Usage (inside a loop over arrays, so the loop vectorizes; libm's exp/log are calls that do not)
  *   for (i = 0; i < n; i++) e[i] = vf__exp_neg_f(u[i] - mx);       // exp(x) for x <= 0, float
  *   for (i = 0; i < n; i++) e[i] = vf__exp_neg_d_fast(v[i] - mx);   // the same to 2.2e-10 relative
+ *   for (i = 0; i < n; i++) y[i] = vf__exp_f(x[i]);                 // exp(x), float, any x
  *   for (i = 0; i < n; i++) l[i] = vf__log_d(q[i]);                 // log(x), double, any x
  *   for (i = 0; i < n; i++) p[i] = vf__log1p_d(e[i]);               // log(1 + f), f in [-0.3, 1]
  *   (the _f variants in float, the _d ones in double)
@@ -54,6 +55,37 @@ static inline float vf__exp_neg_f(float x)
     float scale;
     memcpy(&scale, &eb, sizeof scale);
     return p * scale;
+}
+
+/* exp(x) for any float x: as vf__exp_neg_f, with x held in [-104, 88.8] (exp(-104) rounds to 0,
+ * exp(88.8) overflows to +inf) and 2^k applied as two factors 2^(k/2) 2^(k - k/2), both normal for
+ * |k| <= 150, so the product rounds to a subnormal or overflows exactly where exp does. NaN gives
+ * NaN, -inf 0, +inf +inf. A few ulps (tests/test_vmath.c). */
+static inline float vf__exp_f(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float xc = x < -104.0f ? -104.0f : (x > 88.8f ? 88.8f : x);
+    float t = xc * 1.44269504088896341f + shifter;
+    float kf = t - shifter;
+    float r = xc - kf * 0.693145751953125f;
+    r = r - kf * 1.4286068202862268e-6f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t tb, sb;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&sb, &shifter, sizeof sb);
+    int32_t k = (int32_t)(tb - sb), k1 = k / 2, k2 = k - k1;
+    uint32_t e1 = (uint32_t)(k1 + 127) << 23, e2 = (uint32_t)(k2 + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &e1, sizeof s1);
+    memcpy(&s2, &e2, sizeof s2);
+    return (p * s1) * s2;
 }
 
 /* exp(x) for x <= 0 in double: as vf__exp_neg_f with 1.5 * 2^52, x raised to -708 (exp(-708) =
