@@ -26,7 +26,7 @@ void fit_cnf_help(FILE *out)
           "  keys: hidden=64x3 (widths: WxL or W1xW2x...), act=silu|selu|relu|gelu|tanh|elu|softplus,\n"
           "        residual=0|1, time=input|sinusoidal (default input; sinusoidal: 16 features up to freq=F,\n"
           "        default 64), sigma=S (path noise), coupling=independent|ot|sinkhorn,\n"
-          "        eps=E (Sinkhorn, absolute), iters=N (Sinkhorn's iteration limit; sbcfm default 100),\n"
+          "        eps=E (Sinkhorn, absolute), iters=N (Sinkhorn's iteration limit; sbcfm default 1000),\n"
           "        source=gaussian|student[:df=D] (or df=D), p_uncond=P (label\n"
           "        dropout for classifier-free guidance, default 0.1 with --labels), embed=E (label embedding),\n"
           "        score=0|1 (a second field learns the score, [SF]2M; default 1 for sbcfm and si: needs path\n"

@@ -38,7 +38,10 @@ vf_cnf_spec vf_cnf_spec_default(vf_cnf_objective objective, int64_t dim)
         s.path = vf_path_default(VF_PATH_BRIDGE); /* sigma 0.1 */
         s.coupling = vf_coupling_default(VF_COUPLING_SINKHORN);
         s.coupling.eps = 2 * s.path.sigma * s.path.sigma;
-        s.coupling.max_iter = 100; /* a sampling plan; at batch 256 each iteration costs ~0.8 ms (see docs/cli.md) */
+        /* POT's iteration limit (torchcfm's sampler calls POT): 100 left the plan at eps 0.02 far from
+         * converged and the flow distorted (docs/cnf.md); the marginal tolerance (1e-6) stops easy
+         * batches sooner. ~0.1 ms an iteration at batch 512 (VF_SINKHORN_SCALING). */
+        s.coupling.max_iter = 1000;
         s.score = 1;
         break;
     case VF_CNF_FM: s.path = vf_path_default(VF_PATH_LIPMAN); break;
