@@ -28,18 +28,17 @@
 #define VF__LN2_HI 6.93147180369123816490e-01
 #define VF__LN2_LO 1.90821492927058770002e-10
 
-/* exp(x) for x <= 0 in float: x below -87 is raised to -87 (2^k stays normal; exp(-87) = 1.6e-38
- * stands for anything smaller). k = round(x / ln2) by adding 1.5 * 2^23 (whose float then holds k
- * in its low bits), |r| <= ln2/2, exp(r) by Taylor to r^7 (truncation below 3e-8 relative), 2^k
- * from its exponent bits. */
-static inline float vf__exp_neg_f(float x)
+/* The float exps' common part, for |x| <= 104: k = round(x / ln2) by adding 1.5 * 2^23 (whose float
+ * then holds k in its low bits), |r| <= ln2/2 with r = x - k ln2 (Cody-Waite: ln2 to 15 bits, so
+ * k times it is exact, plus the remainder), and exp(r) by Taylor to r^7 (truncation below 3e-8
+ * relative). Returns exp(r); *k gets k. */
+static inline float vf__exp_reduced_f(float x, int32_t *k)
 {
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    x = x < -87.0f ? -87.0f : x;
     float t = x * 1.44269504088896341f + shifter;
     float kf = t - shifter;
-    float r = x - kf * 0.693145751953125f; /* ln2 to 15 bits: kf times it is exact */
-    r = r - kf * 1.4286068202862268e-6f;  /* ln2 - 0.693145751953125 */
+    float r = x - kf * 0.693145751953125f;
+    r = r - kf * 1.4286068202862268e-6f; /* ln2 - 0.693145751953125 */
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -51,41 +50,38 @@ static inline float vf__exp_neg_f(float x)
     uint32_t tb, sb;
     memcpy(&tb, &t, sizeof tb);
     memcpy(&sb, &shifter, sizeof sb);
-    uint32_t eb = (tb - sb + 127u) << 23; /* k + 127 in the exponent field (k >= -126) */
-    float scale;
-    memcpy(&scale, &eb, sizeof scale);
-    return p * scale;
+    *k = (int32_t)(tb - sb);
+    return p;
 }
 
-/* exp(x) for any float x: as vf__exp_neg_f, with x held in [-104, 88.8] (exp(-104) rounds to 0,
- * exp(88.8) overflows to +inf) and 2^k applied as two factors 2^(k/2) 2^(k - k/2), both normal for
- * |k| <= 150, so the product rounds to a subnormal or overflows exactly where exp does. NaN gives
- * NaN, -inf 0, +inf +inf. A few ulps (tests/test_vmath.c). */
+/* 2^k as a float, for -126 <= k <= 127 (the exponent bits). */
+static inline float vf__pow2i_f(int32_t k)
+{
+    uint32_t eb = (uint32_t)(k + 127) << 23;
+    float v;
+    memcpy(&v, &eb, sizeof v);
+    return v;
+}
+
+/* exp(x) for x <= 0 in float: x below -87 is raised to -87 (2^k stays normal; exp(-87) = 1.6e-38
+ * stands for anything smaller). */
+static inline float vf__exp_neg_f(float x)
+{
+    int32_t k;
+    float p = vf__exp_reduced_f(x < -87.0f ? -87.0f : x, &k);
+    return p * vf__pow2i_f(k);
+}
+
+/* exp(x) for any float x: x held in [-104, 88.8] (exp(-104) rounds to 0, exp(88.8) overflows to
+ * +inf) and 2^k applied as two factors 2^(k/2) 2^(k - k/2), both normal for |k| <= 150, so the
+ * product rounds to a subnormal or overflows exactly where exp does. NaN gives NaN, -inf 0, +inf
+ * +inf. A few ulps (tests/test_vmath.c). */
 static inline float vf__exp_f(float x)
 {
-    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    float xc = x < -104.0f ? -104.0f : (x > 88.8f ? 88.8f : x);
-    float t = xc * 1.44269504088896341f + shifter;
-    float kf = t - shifter;
-    float r = xc - kf * 0.693145751953125f;
-    r = r - kf * 1.4286068202862268e-6f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    uint32_t tb, sb;
-    memcpy(&tb, &t, sizeof tb);
-    memcpy(&sb, &shifter, sizeof sb);
-    int32_t k = (int32_t)(tb - sb), k1 = k / 2, k2 = k - k1;
-    uint32_t e1 = (uint32_t)(k1 + 127) << 23, e2 = (uint32_t)(k2 + 127) << 23;
-    float s1, s2;
-    memcpy(&s1, &e1, sizeof s1);
-    memcpy(&s2, &e2, sizeof s2);
-    return (p * s1) * s2;
+    int32_t k;
+    float p = vf__exp_reduced_f(x < -104.0f ? -104.0f : (x > 88.8f ? 88.8f : x), &k);
+    int32_t k1 = k / 2;
+    return (p * vf__pow2i_f(k1)) * vf__pow2i_f(k - k1);
 }
 
 /* exp(x) for x <= 0 in double: as vf__exp_neg_f with 1.5 * 2^52, x raised to -708 (exp(-708) =
