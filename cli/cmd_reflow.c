@@ -142,12 +142,14 @@ static int parse_args(int argc, char **argv, reflow_args *a)
     return 0;
 }
 
-/* x [n, d] in original units -> standardized, in place. */
-static void standardize(const vf_cnf_model *m, int64_t n, vf_real *x)
+/* x [n, d] in original units -> the field's coordinates (the box's logits, standardized), in place. */
+static vf_status standardize(const vf_cnf_model *m, int64_t n, vf_real *x)
 {
     int64_t d = m->spec.field.dim;
-    for (int64_t i = 0; i < n; i++)
+    vf_status s = vf_cnf_model_box_logits(m, n, x, x);
+    for (int64_t i = 0; s == VF_OK && i < n; i++)
         for (int64_t j = 0; j < d; j++) x[i * d + j] = (x[i * d + j] - m->mean[j]) / m->std[j];
+    return s;
 }
 
 /* W2 between one Euler step of m from x0 [P, d] and the reference samples ref [P, d]. */
@@ -179,6 +181,7 @@ static vf_status as_rf(const vf_cnf_model *m, vf_cnf_model **out)
     spec.field = *vf_vfield_get_params(m->field);
     vf_status s = vf_cnf_model_new(&spec, 0, out);
     if (s == VF_OK) s = vf_cnf_model_set_standardization(*out, m->mean, m->std);
+    if (s == VF_OK && m->box.hi > m->box.lo) s = vf_cnf_model_set_box(*out, m->box.lo, m->box.hi, m->box.alpha);
     if (s == VF_OK)
         memcpy(vf_params_values((*out)->params), vf_params_values(m->params),
                sizeof(vf_real) * (size_t)vf_cnf_model_param_count(m));
@@ -206,11 +209,11 @@ static int stage(const reflow_args *a, const vf_cnf_model *cur, int distill, vf_
     so.ode.solver = a->solver;
     so.ode.steps = a->steps;
     if (vf_cnf_model_source_sample(cur, n, rng, x0) != VF_OK ||
-        vf_cnf_model_sample(cur, n, x0, labels, NULL, &so, x1, NULL, NULL) != VF_OK || as_rf(cur, &m) != VF_OK) {
+        vf_cnf_model_sample(cur, n, x0, labels, NULL, &so, x1, NULL, NULL) != VF_OK || as_rf(cur, &m) != VF_OK ||
+        standardize(cur, n, x1) != VF_OK) {
         cli_runtime_error(CMD, "%s", vf_last_error());
         goto done;
     }
-    standardize(cur, n, x1);
     vf_cnf_fit_data data = {x1, nt, labels, nv > 0 ? x1 + nt * d : NULL, nv, labels && nv > 0 ? labels + nt : NULL,
                          NULL, 0, x0, nv > 0 ? x0 + nt * d : NULL, distill, NULL};
     if (vf_cnf_fit(m, &data, &a->o, log, r) != VF_OK) {

@@ -37,14 +37,21 @@ void fit_cnf_help(FILE *out)
           "        weight_p=P, weight_c=C (adaptive loss weights 1 / (err^2 + C)^P; default P = 0, the plain\n"
           "        squared error; the paper's P = 1, C = 1e-3 trained worse on 2-D data). MeanFlow's\n"
           "        validation loss is the plain flow-matching error (e = s on every validation row), since\n"
-          "        its training target moves with the network. Default coupling=ot for meanflow\n"
-          "  --labels FILE        one integer class label 0..K-1 per row of --data: a class-conditional\n"
+          "        its training target moves with the network. Default coupling=ot for meanflow\n",
+          out);
+    fputs(          "  --labels FILE        one integer class label 0..K-1 per row of --data: a class-conditional\n"
           "                       model (K = largest label + 1); sample with --label L [--guidance W]\n"
           "  --valid-labels FILE  labels of --valid's rows (needed with --valid and --labels)\n"
           "  --nll-rows N         rows (training and validation each) for the exact NLLs reported at the\n"
           "                       end (default 1000; 0: none)\n"
           "  --source FILE        data-to-data transport: source rows (same columns as --data) drawn with\n"
           "                       replacement instead of a noise source; sample takes --source FILE too\n"
+          "  --box LO,HI          data on a box: every value lies in [LO, HI] (pixel values: 0,256 after\n"
+          "                       dequantization) and the model works on the logits y = logit(alpha + (1 -\n"
+          "                       2 alpha) (x - LO) / (HI - LO)), standardized after them; log-densities add\n"
+          "                       the logit's Jacobian and samples come back into the box. Not with\n"
+          "                       --dequantize (add the noise once beforehand) or --source\n"
+          "  --box-alpha A        the box's alpha, 0 <= A < 0.5 (default 1e-6)\n"
           "  Training minimizes the objective's regression loss; --patience counts epochs without a lower\n"
           "  validation loss (one fixed draw of sources, times and noise for the validation rows).\n"
           "  --dequantize, --checkpoint, --checkpoint-every, --resume and --stop-after work as for flows: the\n"
@@ -65,6 +72,7 @@ typedef struct cnf_args {
     double valid_fraction;
     int64_t nll_rows;
     int no_standardize;
+    double box_lo, box_hi, box_alpha; /* --box LO,HI (none when hi <= lo), --box-alpha A */
     vf_fit_options o;
     cli_common common;
     cli_progress pg;
@@ -76,6 +84,7 @@ static int parse_args(int argc, char **argv, cnf_args *a)
     memset(a, 0, sizeof *a);
     a->valid_fraction = 0.1;
     a->nll_rows = NLL_ROWS;
+    a->box_alpha = VF_CNF_BOX_ALPHA;
     a->o = vf_fit_default_options();
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
@@ -93,14 +102,29 @@ static int parse_args(int argc, char **argv, cnf_args *a)
         static const char *const valued[] = {"--data", "--valid", "--model", "--output", "--log", "--valid-fraction",
                                              "--epochs", "--steps", "--batch", "--lr", "--weight-decay", "--warmup",
                                              "--clip", "--patience", "--labels", "--valid-labels", "--source", "--nll-rows",
-                                             "--checkpoint", "--resume", "--checkpoint-every", "--stop-after", NULL};
+                                             "--checkpoint", "--resume", "--checkpoint-every", "--stop-after", "--box",
+                                             "--box-alpha", NULL};
         const char *name;
         if (cli_take_valued(CMD, argc, argv, &i, valued, &name, &v)) return 2;
         int t = fit_parse_option(CMD, name, v, &a->o, &have_epochs);
         if (t < 0) return 2;
         if (t > 0) continue;
         double dv;
-        if (strcmp(name, "--data") == 0) a->data = v;
+        if (strcmp(name, "--box") == 0) {
+            char *comma = strchr(v, ',');
+            char lo[64];
+            size_t k = comma ? (size_t)(comma - v) : 0;
+            if (!comma || k >= sizeof lo) return cli_usage_error(CMD, "--box: '%s' is not LO,HI", v);
+            memcpy(lo, v, k);
+            lo[k] = 0;
+            if (cli_parse_double(lo, &a->box_lo) || cli_parse_double(comma + 1, &a->box_hi) || !isfinite(a->box_lo) ||
+                !isfinite(a->box_hi) || !(a->box_lo < a->box_hi))
+                return cli_usage_error(CMD, "--box: '%s' is not LO,HI with finite LO < HI", v);
+        } else if (strcmp(name, "--box-alpha") == 0) {
+            if (cli_parse_double(v, &dv) || !(dv >= 0 && dv < 0.5))
+                return cli_usage_error(CMD, "--box-alpha: '%s' is not a number in [0, 0.5)", v);
+            a->box_alpha = dv;
+        } else if (strcmp(name, "--data") == 0) a->data = v;
         else if (strcmp(name, "--valid") == 0) a->valid = v;
         else if (strcmp(name, "--model") == 0) a->model = v;
         else if (strcmp(name, "--output") == 0) a->output = v;
@@ -243,6 +267,9 @@ int fit_cnf_run(int argc, char **argv)
     o.source_name = a.source;
     o.nll_rows = a.nll_rows;
     o.checkpoint = a.checkpoint;
+    o.box_lo = a.box_lo;
+    o.box_hi = a.box_hi;
+    o.box_alpha = a.box_alpha;
     int64_t nt = fit_train_rows(a.valid != NULL, a.valid_fraction, n);
     if (a.resume) { /* a.model is NULL when not given: the checkpoint's spec is used */
         fit_resume_want w = {a.resume, a.model, a.data, nt, d, !a.no_standardize, a.o.dequantize, a.o.seed, a.o.batch};

@@ -481,7 +481,7 @@ static void test_malformed_files(void)
                    "format");
     expect_failure("a flow file's format", write_variant("a.safetensors", p, "varflow.flow", "1", cnf, NULL, NULL, NULL),
                    VF_ERR_FORMAT, "varflow.flow");
-    expect_failure("newer version", write_variant("a.safetensors", p, f, "2", cnf, NULL, NULL, NULL), VF_ERR_FORMAT,
+    expect_failure("newer version", write_variant("a.safetensors", p, f, "3", cnf, NULL, NULL, NULL), VF_ERR_FORMAT,
                    "newer");
     expect_failure("bad version", write_variant("a.safetensors", p, f, "one", cnf, NULL, NULL, NULL), VF_ERR_FORMAT,
                    "version");
@@ -525,6 +525,12 @@ static void test_malformed_files(void)
         {"\"mean\":[0,0]", "\"mean\":[0,\"a\"]", "standardize"},
         {",\"standardize\"", ",\"standardise\"", "standardize"},
         {",\"field\":{", ",\"field\":[{", "malformed"},
+        /* a box (test_cnf_box.c has the good ones): each member checked */
+        {",\"standardize\"", ",\"box\":{\"lo\":1,\"hi\":0,\"alpha\":0.1},\"standardize\"", "box"},
+        {",\"standardize\"", ",\"box\":{\"lo\":0,\"hi\":1,\"alpha\":0.5},\"standardize\"", "alpha"},
+        {",\"standardize\"", ",\"box\":{\"lo\":0,\"alpha\":0.1},\"standardize\"", "hi"},
+        {",\"standardize\"", ",\"box\":{\"lo\":0,\"hi\":\"1\",\"alpha\":0.1},\"standardize\"", "hi"},
+        {",\"standardize\"", ",\"box\":[0,1],\"standardize\"", "box"},
     };
     for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
         char edited[8192];

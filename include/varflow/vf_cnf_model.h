@@ -45,8 +45,20 @@
  *                                "time_features": 16, "time_max_frequency": 64, "two_times": 0,
  *                                "residual": 0, "hidden": [64, 64, 64], "act": "silu",
  *                                "zero_init_output": 0},
- *                      "standardize": {"mean": [...], "std": [...]}}   (numbers with 17 digits)
+ *                      "standardize": {"mean": [...], "std": [...]},   (numbers with 17 digits)
+ *                      "box": {"lo": 0, "hi": 256, "alpha": 1e-06}}   (only with a box; see below)
  *   plus any extra keys of the caller (a training record).
+ * A file with a box has "format_version" "2", so that an older loader, which would ignore the box,
+ * refuses it; one without is written as version 1.
+ *
+ * Data on a box (vf_cnf_model_set_box; `varflow fit --box LO,HI`): for data that lie in [lo, hi] in
+ * every column, such as pixel values, the model can see each value through the logit
+ *   y = logit(p),  p = alpha + (1 - 2 alpha) (x - lo) / (hi - lo)
+ * (RealNVP's preprocessing, Dinh et al. 2017), and standardize and transport y instead of x. A
+ * density that crowds against an end of the range, like the many dequantized zeros of an image, is
+ * spread out in y, where the field can follow it. Log-densities add sum_j log dy_j/dx_j; samples are
+ * mapped back by x = lo + (hi - lo) (sigmoid(y) - alpha) / (1 - 2 alpha), so they lie within
+ * (hi - lo) alpha / (1 - 2 alpha) of the box. A row outside that support has log-density -inf.
  * Loading checks every member (presence, type, range), rebuilds the field with exactly the recorded
  * settings, and requires every tensor with its registered shape and no other tensor but "fit.*".
  * Any problem is VF_ERR_FORMAT (VF_ERR_IO when the file cannot be read) naming the file and what is
@@ -63,7 +75,7 @@ extern "C" {
 #endif
 
 #define VF_CNF_MODEL_FORMAT "varflow.cnf"
-#define VF_CNF_MODEL_FORMAT_VERSION 1
+#define VF_CNF_MODEL_FORMAT_VERSION 2 /* the largest version this library reads */
 
 /* The training objectives (how the field is trained; the model file records it):
  *   cfm       I-CFM: linear path, sigma 0, independent coupling (Tong et al. 2024)
@@ -113,13 +125,23 @@ typedef struct vf_cnf_spec {
 /* The objective's defaults for data of dimension dim. */
 vf_cnf_spec vf_cnf_spec_default(vf_cnf_objective objective, int64_t dim);
 
-/* A model: its spec, the field and its parameters (owned; "field.*"), and the standardization. */
+/* Data on a box (above): off unless hi > lo. */
+typedef struct vf_cnf_box {
+    double lo, hi;               /* every column's range (default 0, 0: no box) */
+    double alpha;                /* how far inside (0, 1) the ends are squeezed, 0 <= alpha < 0.5 (default 1e-6) */
+} vf_cnf_box;
+
+#define VF_CNF_BOX_ALPHA 1e-6
+
+/* A model: its spec, the field and its parameters (owned; "field.*"), the standardization and the
+ * box. */
 typedef struct vf_cnf_model {
     vf_cnf_spec spec;
     vf_params *params;           /* finalized */
     vf_vfield *field;
     vf_vfield *score;            /* the score field (same architecture) when spec.score, else NULL */
-    vf_real *mean, *std;         /* [dim] each: z = (x - mean) / std (default 0 and 1) */
+    vf_real *mean, *std;         /* [dim] each: z = (y - mean) / std (default 0 and 1; y = x without a box) */
+    vf_cnf_box box;              /* default none */
 } vf_cnf_model;
 
 /* A new model with parameters initialized from seed. VF_ERR_ARG for an invalid spec (unknown
@@ -129,6 +151,13 @@ vf_status vf_cnf_model_new(const vf_cnf_spec *spec, uint64_t seed, vf_cnf_model 
 void vf_cnf_model_free(vf_cnf_model *m);
 /* mean [dim], std [dim] (finite; std > 0) copied into the model. */
 vf_status vf_cnf_model_set_standardization(vf_cnf_model *m, const vf_real *mean, const vf_real *std);
+/* Puts the model's data on the box [lo, hi] (finite, lo < hi) with 0 <= alpha < 0.5; the
+ * standardization then applies to the logits y. VF_ERR_ARG otherwise; a data-source model takes
+ * no box (VF_ERR_UNSUPPORTED). lo = hi = 0 removes the box. */
+vf_status vf_cnf_model_set_box(vf_cnf_model *m, double lo, double hi, double alpha);
+/* y [n, dim] = the box's logits of x [n, dim] (may be the same array), a copy without a box.
+ * VF_ERR_ARG naming the first value outside the support. */
+vf_status vf_cnf_model_box_logits(const vf_cnf_model *m, int64_t n, const vf_real *x, vf_real *y);
 /* Number of scalar parameters. */
 int64_t vf_cnf_model_param_count(const vf_cnf_model *m);
 
@@ -175,14 +204,15 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
  *   *energy = mean_i sum_k |x_{k+1, i} - x_{k, i}|^2 / (t_{k+1} - t_k)
  * over the fixed steps k of an ODE solver (original units), which for Euler is exactly its quadrature
  * of E int |v(x_t, t)|^2 dt ([SF]2M's path energy, whose excess over W2^2 measures how far the flow
- * is from the optimal transport). VF_ERR_UNSUPPORTED for dopri5, an SDE solver or a MeanFlow model;
+ * is from the optimal transport); with a box, in the units of the logits y. VF_ERR_UNSUPPORTED for dopri5, an SDE solver or a MeanFlow model;
  * otherwise as vf_cnf_model_sample. */
 vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
                                      vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, double *energy,
                                      vf_ode_stats *stats);
 
 /* log_prob [n] of the rows x [n, dim] (original units), by solving the ODE from 1 back to 0 with the
- * divergence (o->density) and adding the source's log-density and the standardization's Jacobian.
+ * divergence (o->density) and adding the source's log-density and the standardization's (and the
+ * box's) Jacobian; -inf for a row outside the box's support.
  * For a MeanFlow model the ODE is that of its instantaneous velocity u(x, t, t): the density of the
  * flow its k-step jump sampler approaches as k grows (not of the 1-step samples themselves).
  * labels as vf_cnf_model_sample; guidance gives the density of the guided flow. Errors as

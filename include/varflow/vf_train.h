@@ -435,6 +435,10 @@ typedef struct vf_fit_table_options {
     const char *source_name;    /* recorded as fit.source ["array"] */
     int64_t nll_rows;           /* rows (training and validation each) for the exact NLLs at the end, when
                                  * d <= 16 (not for meanflow or a data source); 0: none [1000] */
+    double box_lo, box_hi;      /* box_hi > box_lo: every value lies in [box_lo, box_hi] and the model sees the
+                                 * logits (vf_cnf_model.h, "Data on a box"; standardized after them); not with
+                                 * dequantize or a data source [0, 0: none] */
+    double box_alpha;           /* the box's squeeze, 0 <= alpha < 0.5 [VF_CNF_BOX_ALPHA] */
 } vf_fit_table_options;
 
 vf_fit_table_options vf_fit_table_default_options(void);

@@ -32,7 +32,8 @@ class FitTableOptions(ctypes.Structure):
                 # continuous flows
                 ("labels", _lib.c_int64_p), ("valid_labels", _lib.c_int64_p), ("source", _lib.c_real_p),
                 ("source_rows", ctypes.c_int64), ("source_name", ctypes.c_char_p),
-                ("nll_rows", ctypes.c_int64)] + _lib._RESERVE
+                ("nll_rows", ctypes.c_int64), ("box_lo", ctypes.c_double), ("box_hi", ctypes.c_double),
+                ("box_alpha", ctypes.c_double)] + _lib._RESERVE
 
 
 class FitResult(ctypes.Structure):
@@ -135,7 +136,8 @@ if HAVE_FIT:
     _d = lib.vf_fit_table_default_options()
     if not (_d.fit.epochs == 100 and _d.fit.batch == 512 and _d.fit.lr == 1e-3 and _d.fit.clip == 5
             and _d.fit.warmup == -1 and _d.fit.patience == 10 and _d.fit.checkpoint_every == 1
-            and _d.valid_fraction == 0.1 and _d.standardize == 1 and _d.nll_rows == 1000):
+            and _d.valid_fraction == 0.1 and _d.standardize == 1 and _d.nll_rows == 1000
+            and _d.box_lo == 0 and _d.box_hi == 0 and _d.box_alpha == 1e-6):
         raise _lib.layout_error("vf_fit_table_options")
 _lib.declare({"vf_fitted_save": (ctypes.c_int, [_P, ctypes.c_char_p])}, required=False)  # continuous flows
 _VI_DECLS = {
@@ -200,14 +202,15 @@ def _cnf_through_file(fitted):
 def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=None, valid_labels=None, source=None,
         epochs=100, steps=0, batch=512, lr=1e-3, weight_decay=0.0, clip=5.0, warmup=-1, patience=10, seed=0,
         valid_fraction=0.1, standardize=True, dequantize=False, nll_rows=1000, log=None, checkpoint=None,
-        name="array", progress=None):
+        name="array", progress=None, box=None, box_alpha=1e-6):
     """Fit the model named by `model` to the rows of x [n, d] and return it (vf_fit_table: what
     `varflow fit` does, with the same defaults): a flow preset ("maf", "nsf:transforms=5,hidden=128x2",
     "realnvp", ...) fitted by maximum likelihood gives a Flow; a continuous-flow objective ("cfm",
     "otcfm:hidden=64x3", "sbcfm", "fm", "rf", "si", "meanflow") trained by flow matching gives a
     ContinuousFlow. Continuous flows also take labels [n] (ints 0..K-1: a class-conditional model;
-    valid_labels [nv] with valid), source [m, d] (data-to-data transport from these rows) and
-    nll_rows (rows whose exact NLL is reported at the end, d <= 16; 0: none).
+    valid_labels [nv] with valid), source [m, d] (data-to-data transport from these rows),
+    nll_rows (rows whose exact NLL is reported at the end, d <= 16; 0: none) and box=(lo, hi) (every
+    value in [lo, hi]; the model works on the logits, `varflow fit --box`, with box_alpha).
 
     valid [nv, d]: validation rows (default: valid_fraction of x's rows held out by a seeded shuffle;
     valid_fraction=0: none, the last epoch's parameters are kept). context [n, c] (and valid_context
@@ -276,6 +279,14 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     if src is not None:
         o.source, o.source_rows = _lib.ptr(src, _lib.c_real), src.shape[0]
     o.nll_rows = _lib.count(nll_rows, "nll_rows")
+    if box is not None:
+        try:
+            o.box_lo, o.box_hi = (float(v) for v in box)
+        except (TypeError, ValueError):
+            raise ValueError("box must be a pair (lo, hi) of numbers, not %r" % (box,)) from None
+        if not o.box_lo < o.box_hi:
+            raise ValueError("box: need lo < hi (got %r)" % (box,))
+        o.box_alpha = float(box_alpha)
     o.data_name = str(name).encode()
     if vs is not None:
         o.valid_name = b"array"

@@ -3,6 +3,7 @@
  * standardized coordinates. The file format is in cnf_model_file.c. */
 #include <math.h>
 #include <string.h>
+#include "cnf/cnf_internal.h"
 #include "internal.h"
 #include "varflow/vf_cnf_model.h"
 #include "varflow/vf_dist.h"
@@ -107,6 +108,7 @@ vf_status vf_cnf_model_new(const vf_cnf_spec *spec, uint64_t seed, vf_cnf_model 
         return s;
     }
     for (int64_t j = 0; j < d; j++) m->mean[j] = 0, m->std[j] = 1;
+    m->box.alpha = VF_CNF_BOX_ALPHA;
     *out = m;
     return VF_OK;
 }
@@ -295,6 +297,19 @@ static void to_original_units(const vf_cnf_model *m, int64_t n, vf_real *x)
         for (int64_t j = 0; j < d; j++) x[i * d + j] = m->mean[j] + m->std[j] * x[i * d + j];
 }
 
+/* With a box: the logits x [n, dim] to the data's units, and log_prob [n] (when not NULL) from the
+ * density of the logits to that of the data. */
+static vf_status from_box(const vf_cnf_model *m, int64_t n, vf_real *x, vf_real *log_prob)
+{
+    if (!vf__cnf_box_on(&m->box)) return VF_OK;
+    double *logdet = log_prob ? vf_malloc((size_t)n * sizeof *logdet) : NULL;
+    if (log_prob && !logdet) return vf__error(VF_ERR_NOMEM, "cnf sample: out of memory for %lld rows", (long long)n);
+    vf__cnf_box_from_field(&m->box, n, m->spec.field.dim, x, logdet);
+    for (int64_t i = 0; log_prob && i < n; i++) log_prob[i] = (vf_real)((double)log_prob[i] + logdet[i]);
+    vf_free(logdet);
+    return VF_OK;
+}
+
 /* x [n, dim] = the given source rows, or n draws of the model's source. */
 static vf_status start_points(const vf_cnf_model *m, int64_t n, const vf_real *source, vf_rng *r, vf_real *x)
 {
@@ -340,7 +355,7 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
     }
     if (s != VF_OK) return s;
     to_original_units(m, n, x);
-    return VF_OK;
+    return from_box(m, n, x, log_prob);
 }
 
 vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
@@ -388,7 +403,7 @@ vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_
     if (stats) *stats = st;
     *energy = total / (double)n;
     to_original_units(m, n, x);
-    return VF_OK;
+    return from_box(m, n, x, NULL);
 }
 
 vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real *x, const int64_t *labels,
@@ -404,21 +419,37 @@ vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real 
         return vf__error(VF_ERR_UNSUPPORTED, "cnf log_prob: a data-to-data model has no log-density");
     if (n == 0) return VF_OK;
     int64_t d = m->spec.field.dim;
+    int box = vf__cnf_box_on(&m->box);
     vf_real *z = vf_malloc((size_t)(n * d) * sizeof *z), *div = vf_malloc((size_t)n * sizeof *div);
-    if (!z || !div) {
+    double *logdet = box ? vf_malloc((size_t)n * sizeof *logdet) : NULL;
+    unsigned char *outside = box ? vf_malloc((size_t)n) : NULL;
+    if (!z || !div || (box && (!logdet || !outside))) {
         vf_free(z);
         vf_free(div);
+        vf_free(logdet);
+        vf_free(outside);
         return vf__error(VF_ERR_NOMEM, "cnf log_prob: out of memory for %lld rows", (long long)n);
     }
+    const vf_real *y = x;
+    if (box) { /* the logits (0 in a row outside the support, whose result is -inf below) */
+        vf__cnf_box_to_field(&m->box, n, d, x, z, logdet, outside);
+        y = z;
+    }
     for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < d; j++) z[i * d + j] = (x[i * d + j] - m->mean[j]) / m->std[j];
+        for (int64_t j = 0; j < d; j++) z[i * d + j] = (y[i * d + j] - m->mean[j]) / m->std[j];
     /* z carried from 1 back to 0; div = integral_1^0 div v dt = -integral_0^1 */
     s = vf_cfm_transport_divergence(m->field, m->params, NULL, n, z, NULL, labels, o->guidance, 1.0, 0.0, &o->ode,
                                     &o->density, div, stats);
     if (s == VF_OK) s = vf_cnf_model_source_log_prob(m, n, z, log_prob);
     double jac = log_std_sum(m);
-    for (int64_t i = 0; s == VF_OK && i < n; i++) log_prob[i] = (vf_real)((double)log_prob[i] + (double)div[i] - jac);
+    for (int64_t i = 0; s == VF_OK && i < n; i++) {
+        double lp = (double)log_prob[i] + (double)div[i] - jac;
+        if (box) lp = outside[i] ? -INFINITY : lp + logdet[i];
+        log_prob[i] = (vf_real)lp;
+    }
     vf_free(z);
     vf_free(div);
+    vf_free(logdet);
+    vf_free(outside);
     return s;
 }

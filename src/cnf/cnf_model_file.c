@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cnf/cnf_internal.h"
 #include "flows/model_internal.h"
 #include "io/json.h"
 #include "varflow/vf_cnf_model.h"
@@ -103,7 +104,17 @@ static char *settings_json(const vf_cnf_model *m)
     jb_array(&b, m->mean, f->dim);
     jb_printf(&b, ",\"std\":");
     jb_array(&b, m->std, f->dim);
-    jb_printf(&b, "}}");
+    jb_printf(&b, "}");
+    if (vf__cnf_box_on(&m->box)) {
+        jb_printf(&b, ",\"box\":{\"lo\":");
+        jb_number(&b, m->box.lo);
+        jb_printf(&b, ",\"hi\":");
+        jb_number(&b, m->box.hi);
+        jb_printf(&b, ",\"alpha\":");
+        jb_number(&b, m->box.alpha);
+        jb_printf(&b, "}");
+    }
+    jb_printf(&b, "}");
     if (b.nomem) {
         vf_free(b.s);
         return NULL;
@@ -126,7 +137,8 @@ vf_status vf_cnf_model_save(const vf_cnf_model *m, const char *path, int64_t n_e
         vf_free(arch);
         return vf__error(VF_ERR_NOMEM, "vf_cnf_model_save: out of memory");
     }
-    s = vf__model_set_meta(w, VF_CNF_MODEL_FORMAT, VF_CNF_MODEL_FORMAT_VERSION, KEY_CNF, arch, n_extra, keys, values);
+    /* version 2 only with a box, so that files without one stay readable by older loaders */
+    s = vf__model_set_meta(w, VF_CNF_MODEL_FORMAT, vf__cnf_box_on(&m->box) ? 2 : 1, KEY_CNF, arch, n_extra, keys, values);
     const vf_st_dtype dtype = sizeof(vf_real) == sizeof(double) ? VF_ST_F64 : VF_ST_F32;
     vf_params *p = m->params;
     for (int32_t id = 0; s == VF_OK && id < vf_params_count(p); id++) {
@@ -200,6 +212,18 @@ static int source_lookup(const char *s)
     return -1;
 }
 static int time_lookup(const char *s) { return strcmp(s, "input") == 0 ? 0 : strcmp(s, "sinusoidal") == 0 ? 1 : -1; }
+
+/* The optional box of the "cnf" object into *box; *present = whether there is one. */
+static vf_status read_box(const vf__json *root, vf_cnf_box *box, int *present)
+{
+    *present = vf__json_get(root, "box") != NULL;
+    if (!*present) return VF_OK;
+    const vf__json *b = member(root, "\"cnf\"", "box", VF__JSON_OBJECT);
+    if (!b || get_number(b, "box", "lo", &box->lo) || get_number(b, "box", "hi", &box->hi) ||
+        get_number(b, "box", "alpha", &box->alpha))
+        return VF_ERR_FORMAT;
+    return VF_OK;
+}
 
 /* The spec and standardization from the "cnf" object; VF_ERR_FORMAT with the message recorded. */
 static vf_status read_settings(const vf__json *root, vf_cnf_spec *spec, vf_real **mean, vf_real **std)
@@ -286,8 +310,11 @@ static vf_status load_from(const vf_st_file *st, vf_cnf_model **out, vf_model_me
                                         "the model's settings", "the \"" KEY_CNF "\" settings are", &root);
     if (s != VF_OK) return s;
     vf_cnf_spec spec;
+    vf_cnf_box box = {0, 0, VF_CNF_BOX_ALPHA};
+    int has_box = 0;
     vf_real *mean = NULL, *std = NULL;
     s = read_settings(root, &spec, &mean, &std);
+    if (s == VF_OK) s = read_box(root, &box, &has_box);
     vf__json_free(root);
     vf_cnf_model *m = NULL;
     if (s == VF_OK) {
@@ -302,6 +329,13 @@ static vf_status load_from(const vf_st_file *st, vf_cnf_model **out, vf_model_me
         char msg[512];
         snprintf(msg, sizeof msg, "%s", vf_last_error());
         s = vf__error(VF_ERR_FORMAT, "standardize: %s", msg);
+    }
+    if (s == VF_OK && has_box && !vf__cnf_box_on(&box))
+        s = vf__error(VF_ERR_FORMAT, "box: need lo < hi (got %g, %g)", box.lo, box.hi);
+    else if (s == VF_OK && has_box && vf_cnf_model_set_box(m, box.lo, box.hi, box.alpha) != VF_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", vf_last_error());
+        s = vf__error(VF_ERR_FORMAT, "box: %s", msg);
     }
     vf_free(mean);
     vf_free(std);

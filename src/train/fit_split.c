@@ -12,6 +12,7 @@ vf_fit_table_options vf_fit_table_default_options(void)
     o.valid_fraction = 0.1;
     o.standardize = 1;
     o.nll_rows = 1000;
+    o.box_alpha = VF_CNF_BOX_ALPHA;
     return o;
 }
 

@@ -64,6 +64,11 @@ static vf_status check_resume(const char *spec, int64_t d, int64_t classes, cons
     if (m->cnf->spec.field.classes != classes)
         return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted with %lld class labels, this run has %lld",
                             (long long)m->cnf->spec.field.classes, (long long)classes);
+    const vf_cnf_box *b = &m->cnf->box;
+    int had_box = b->hi > b->lo, has_box = o->box_hi > o->box_lo;
+    if (had_box != has_box || (has_box && (b->lo != o->box_lo || b->hi != o->box_hi || b->alpha != o->box_alpha)))
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted %s a box, this run has %s",
+                            had_box ? "with another" : "without", has_box ? "one" : "none");
     int had_source = m->cnf->spec.source.kind == VF_CNF_SOURCE_DATA;
     if (had_source != (o->source != NULL))
         return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted %s a data source, this run has %s",
@@ -71,13 +76,50 @@ static vf_status check_resume(const char *spec, int64_t d, int64_t classes, cons
     return VF_OK;
 }
 
+/* With a box: its settings, and every value of x [n, d] (and valid [nv, d]) inside it. */
+static vf_status check_box(const vf_real *x, int64_t n, int64_t d, const vf_real *valid, int64_t nv,
+                           const vf_fit_table_options *o, vf_fit_result *r)
+{
+    const vf_fit_stage in = VF_FIT_STAGE_INPUT;
+    double lo = o->box_lo, hi = o->box_hi;
+    if (!(hi > lo)) return VF_OK;
+    if (!isfinite(lo) || !isfinite(hi) || !isfinite(hi - lo) || !(o->box_alpha >= 0 && o->box_alpha < 0.5))
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the box needs finite lo < hi and 0 <= alpha < 0.5 (got %g, %g, %g)", lo,
+                            hi, o->box_alpha);
+    if (o->fit.dequantize)
+        return vf__fit_fail(r, in, VF_ERR_UNSUPPORTED, "a box and dequantization do not go together: add the U(0, 1) "
+                            "noise to the data once beforehand and give the box of the noisy values");
+    if (o->source) return vf__fit_fail(r, in, VF_ERR_UNSUPPORTED, "a data-to-data model takes no box");
+    for (int k = 0; k < 2; k++) {
+        const vf_real *t = k ? valid : x;
+        int64_t rows = k ? nv : n;
+        for (int64_t i = 0; t && i < rows * d; i++)
+            if (!((double)t[i] >= lo && (double)t[i] <= hi))
+                return vf__fit_fail(r, in, VF_ERR_ARG, "%s row %lld column %lld: %.9g is outside the box [%g, %g]",
+                                    k ? "validation" : "training", (long long)(i / d + 1), (long long)(i % d + 1),
+                                    (double)t[i], lo, hi);
+    }
+    return VF_OK;
+}
+
+/* The logits of rows x [n, d] in a new array (a copy without a box). */
+static vf_real *box_logits(const vf_cnf_model *m, const vf_real *x, int64_t n, int64_t d)
+{
+    vf_real *out = malloc(sizeof(vf_real) * (size_t)(n * d > 0 ? n * d : 1));
+    if (out && vf_cnf_model_box_logits(m, n, x, out) != VF_OK) { /* cannot happen after check_box */
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* A new model of spec cs (seeded by o->fit.seed) standardized by the training rows' statistics (of the
- * dequantized values with dequantization). */
+ * dequantized values with dequantization; of their logits with a box). */
 static vf_status new_model(const vf_cnf_spec *cs, const vf__split *sp, int64_t d, const vf_fit_table_options *o,
                            vf_fitted **out, vf_fit_result *r)
 {
     const vf_fit_stage in = VF_FIT_STAGE_INPUT;
-    vf_real *mean = malloc(sizeof(vf_real) * (size_t)d), *sd = malloc(sizeof(vf_real) * (size_t)d);
+    vf_real *mean = malloc(sizeof(vf_real) * (size_t)d), *sd = malloc(sizeof(vf_real) * (size_t)d), *y = NULL;
     double *stats = malloc(sizeof(double) * (size_t)(2 * d));
     vf_fitted *m = NULL;
     vf_status s = VF_OK;
@@ -85,26 +127,43 @@ static vf_status new_model(const vf_cnf_spec *cs, const vf__split *sp, int64_t d
         s = vf__fit_fail(r, in, VF_ERR_NOMEM, "out of memory");
         goto done;
     }
+    if ((s = vf_cnf_model_new(cs, o->fit.seed, &m->cnf)) != VF_OK ||
+        (o->box_hi > o->box_lo && (s = vf_cnf_model_set_box(m->cnf, o->box_lo, o->box_hi, o->box_alpha)) != VF_OK)) {
+        vf__fit_fail(r, s == VF_ERR_ARG && !m->cnf ? VF_FIT_STAGE_SPEC : in, s, "%s", vf_last_error());
+        goto done;
+    }
     for (int64_t j = 0; j < d; j++) mean[j] = 0, sd[j] = 1;
     if (o->standardize) {
-        if ((s = vf_standardize_stats(sp->train, sp->nt, d, o->fit.dequantize, stats, stats + d)) != VF_OK) {
+        if (!(y = box_logits(m->cnf, sp->train, sp->nt, d))) {
+            s = vf__fit_fail(r, in, VF_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        if ((s = vf_standardize_stats(y, sp->nt, d, o->fit.dequantize, stats, stats + d)) != VF_OK) {
             vf__fit_fail(r, VF_FIT_STAGE_STANDARDIZE, s, "cannot standardize %s: %s",
                          o->data_name ? o->data_name : "array", vf_last_error());
             goto done;
         }
         for (int64_t j = 0; j < d; j++) mean[j] = (vf_real)stats[j], sd[j] = (vf_real)stats[d + j];
     }
-    if ((s = vf_cnf_model_new(cs, o->fit.seed, &m->cnf)) != VF_OK ||
-        (s = vf_cnf_model_set_standardization(m->cnf, mean, sd)) != VF_OK) {
-        vf__fit_fail(r, s == VF_ERR_ARG && !m->cnf ? VF_FIT_STAGE_SPEC : in, s, "%s", vf_last_error());
+    if ((s = vf_cnf_model_set_standardization(m->cnf, mean, sd)) != VF_OK) {
+        vf__fit_fail(r, in, s, "%s", vf_last_error());
         goto done;
     }
     *out = m;
     m = NULL;
 done:
     vf_fitted_free(m);
-    free(mean), free(sd), free(stats);
+    free(mean), free(sd), free(stats), free(y);
     return s;
+}
+
+/* Rows x [n, d] as the field sees them (the logits with a box, standardized) in a new array. */
+static vf_real *field_rows(const vf_cnf_model *m, const vf_real *x, int64_t n, int64_t d)
+{
+    vf_real *y = box_logits(m, x, n, d);
+    vf_real *z = y ? standardized(y, n, d, m->mean, m->std) : NULL;
+    free(y);
+    return z;
 }
 
 vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64_t d, const vf_real *valid,
@@ -122,6 +181,7 @@ vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64
     FILE *log = NULL;
     int64_t classes = 0;
     if ((s = check_labels(o, n, valid, nv, &classes, r)) != VF_OK) goto done;
+    if ((s = check_box(x, n, d, valid, nv, o, r)) != VF_OK) goto done;
     vf_cnf_spec cs;
     vf_meanflow_options mfo; /* not in the model file: from the spec, also on resume */
     if ((s = vf_cnf_spec_from_string(spec, d, classes, &cs, &mfo)) != VF_OK) {
@@ -131,9 +191,7 @@ vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64
     if (o->source) cs.source.kind = VF_CNF_SOURCE_DATA, cs.source.df = 0;
     if (m && (s = check_resume(spec, d, classes, o, r)) != VF_OK) goto done;
     if (!m && (s = new_model(&cs, &sp, d, o, &m, r)) != VF_OK) goto done;
-    const vf_real *mean = m->cnf->mean, *sd = m->cnf->std;
-    if (!(train = standardized(sp.train, sp.nt, d, mean, sd)) ||
-        (sp.nv > 0 && !(vstd = standardized(sp.valid, sp.nv, d, mean, sd))))
+    if (!(train = field_rows(m->cnf, sp.train, sp.nt, d)) || (sp.nv > 0 && !(vstd = field_rows(m->cnf, sp.valid, sp.nv, d))))
         goto nomem;
     if ((s = vf__fit_settings_meta(m, spec, o, valid != NULL)) != VF_OK) {
         vf__fit_fail(r, in, s, "%s", vf_last_error());

@@ -136,6 +136,25 @@ class Fit(MoonsCase):
         with self.assertRaisesRegex(ValueError, "n=3 but source has 20 rows"):
             m.sample(3, source=src[:20])
 
+    def test_continuous_flow_on_a_box(self):
+        u = (self.x - self.x.min(0)) / (self.x.max(0) - self.x.min(0))  # rows in [0, 1]
+        data = self.path("unit.npy")
+        np.save(data, u)
+        m = varflow.fit(u, model="cfm:hidden=16x2", epochs=2, batch=100, seed=4, nll_rows=20, box=(0, 1), box_alpha=0.01)
+        self.assertEqual(m.architecture["box"], {"lo": 0, "hi": 1, "alpha": 0.01})
+        path = self.path("box_cli.safetensors")
+        cli("fit", "--data", data, "--model", "cfm:hidden=16x2", "--epochs", 2, "--batch", 100, "--seed", 4,
+            "--nll-rows", 20, "--box", "0,1", "--box-alpha", 0.01, "-o", path, "--quiet")
+        out = self.path("lp_box.npy")
+        cli("logprob", "--model", path, "--data", data, "--steps", 8, "-o", out, "--quiet")
+        assert_rel_close(self, m.log_prob(u, steps=8), np.load(out)[:, 0], 1e-6, "fitted cfm on a box vs CLI")
+        s = m.sample(200, seed=1, steps=8)
+        self.assertTrue(np.all(s > -0.011) and np.all(s < 1.011))
+        with self.assertRaisesRegex(ValueError, "box must be a pair"):
+            varflow.fit(u, model="cfm", box=1)
+        with self.assertRaisesRegex(varflow.VarflowError, "outside the box"):
+            varflow.fit(u, model="cfm", box=(0, 0.5), epochs=1)
+
     def test_continuous_flow_checkpoint_and_dequantize(self):
         ints = np.floor(3 * self.x + 0.5)
         ck = self.path("cnf_ck.safetensors")
