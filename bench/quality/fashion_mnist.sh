@@ -10,7 +10,8 @@
 #      dequantization, seed 0) for the 60,000 training images, the first TEST_ROWS test images likewise;
 #   2. varflow fit: MeanFlow, field MLP 1024x3 SiLU with sinusoidal time features and a label embedding
 #      (classifier-free label dropout 0.1), class-wise minibatch OT pairs, adaptive loss weights p = 1,
-#      batch 256, Adam 1e-3 with the cosine schedule, EPOCHS epochs, per-pixel standardization;
+#      batch 256, Adam 1e-3 with the cosine schedule, EPOCHS epochs, the pixels on the box [0, 256]
+#      (the field sees their logits, alpha 1e-6) with per-pixel standardization of the logits;
 #   3. varflow sample: 10 images of each class, in 1 jump and in 100 jumps, and their 10x10 grids;
 #   4. varflow logprob: log p(x | label) and log p(x) (the null label) of the test images by the ODE
 #      of the instantaneous velocity u(x, t, t) (rk4, 25 steps: 50 gives the same to 0.01 nats), with
@@ -24,7 +25,7 @@ TEST_ROWS=${TEST_ROWS:-1000}
 THREADS=${THREADS:-0}
 mkdir -p "$OUT"
 python3 "$(dirname "$0")/fashion_mnist_prep.py" "$DATA" "$OUT" "$TEST_ROWS"
-"$V" fit --data "$OUT/train_deq.npy" --labels "$OUT/train_labels.npy" \
+"$V" fit --data "$OUT/train_deq.npy" --labels "$OUT/train_labels.npy" --box 0,256 \
     --model meanflow:hidden=1024x3,act=silu,time=sinusoidal,weight_p=1 --batch 256 --epochs "$EPOCHS" \
     --patience 0 --valid-fraction 0.02 --nll-rows 0 --threads "$THREADS" --log "$OUT/fit.jsonl" \
     -o "$OUT/meanflow.safetensors" --json > "$OUT/fit.json"
