@@ -124,8 +124,7 @@ static int parse_args(int argc, char **argv, fit_args *a)
         const char *name;
         if (cli_take_valued(cmd, argc, argv, &i, valued, &name, &v)) return 2;
         if (strcmp(name, "--box") == 0 || strcmp(name, "--box-alpha") == 0)
-            return cli_usage_error(cmd, "%s is for continuous flows (--model cfm, otcfm, ...); a flow puts data on a "
-                                   "box with a logit transform in its spec", name);
+            return cli_usage_error(cmd, "%s is for continuous flows (--model cfm, otcfm, ...), not for flows", name);
         int t = fit_parse_option(cmd, name, v, &a->o, &have_epochs);
         if (t < 0) return 2;
         if (t > 0) continue;

@@ -105,8 +105,8 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
         return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "%s is a flow: class labels and a data source "
                             "are for continuous flows (a flow takes a context)", spec);
     if (o->box_hi > o->box_lo)
-        return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "%s is a flow: the box is for continuous flows "
-                            "(a flow puts data on a box with a logit transform in its spec)", spec);
+        return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "%s is a flow: the box is for continuous flows",
+                            spec);
     vf__split sp;
     vf_status s = vf__fit_split(x, n, d, context, c, NULL, valid, nv, valid_context, NULL, o, 1,
                                 "to hold out a validation split", &sp, r);
