@@ -67,8 +67,9 @@ static vf_status check_resume(const char *spec, int64_t d, int64_t classes, cons
     const vf_cnf_box *b = &m->cnf->box;
     int had_box = b->hi > b->lo, has_box = o->box_hi > o->box_lo;
     if (had_box != has_box || (has_box && (b->lo != o->box_lo || b->hi != o->box_hi || b->alpha != o->box_alpha)))
-        return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted %s a box, this run has %s",
-                            had_box ? "with another" : "without", has_box ? "one" : "none");
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted %s, this run has %s",
+                            !had_box ? "without a box" : has_box ? "with another box" : "with a box",
+                            has_box ? "one" : "none");
     int had_source = m->cnf->spec.source.kind == VF_CNF_SOURCE_DATA;
     if (had_source != (o->source != NULL))
         return vf__fit_fail(r, in, VF_ERR_ARG, "the model to resume was fitted %s a data source, this run has %s",

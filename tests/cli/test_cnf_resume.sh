@@ -2,10 +2,10 @@
 # test_cnf_resume.sh — `varflow fit --checkpoint / --checkpoint-every / --stop-after / --resume /
 # --dequantize` for continuous flows: a run cut in two by --stop-after and --resume writes the same
 # model file byte for byte and the same log lines as the uninterrupted run (cfm, meanflow with labels,
-# a dequantized fit); --resume without --model takes the checkpoint's; the checkpoint is a model that
+# a dequantized fit, data on a box); --resume without --model takes the checkpoint's; the checkpoint is a model that
 # sample, logprob and info read; --checkpoint-every; a divergence leaves the last checkpoint as it was;
 # each mismatched resume (--model, --seed, --batch, --dequantize, --no-standardize, --labels,
-# --source, the data) and each bad option is one clear error line.
+# --source, --box, the data) and each bad option is one clear error line.
 # Usage: test_cnf_resume.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_cnf_resume.sh PATH/TO/varflow}
@@ -56,6 +56,12 @@ grep -q '"mean_log_prob":-\?[0-9]' "$T/out" && ok || bad "logprob of the checkpo
 "$V" info "$T/ck.safetensors" >"$T/info" 2>&1 && grep -q "a checkpoint" "$T/info" && grep -q "fit.resume.epoch: 6" "$T/info" &&
     ok || bad "info of the checkpoint: $(cat "$T/info")"
 
+split_run "on a box" --data "$T/moons.csv" --model cfm:hidden=16x2 --box -4,4
+expect_error 1 "fitted with another box, this run has one" fit --data "$T/moons.csv" --epochs 6 --batch 64 --seed 4 \
+    --box -4,5 --resume "$T/ck.safetensors" -o "$T/r.safetensors"
+expect_error 1 "fitted with a box, this run has none" fit --data "$T/moons.csv" --epochs 6 --batch 64 --seed 4 \
+    --resume "$T/ck.safetensors" -o "$T/r.safetensors"
+
 # --checkpoint-every 2 over 5 epochs: written after epochs 2 and 4.
 run fit --data "$T/moons.csv" --model cfm:hidden=8 --epochs 5 --batch 128 --patience 0 --checkpoint "$T/every.safetensors" \
     --checkpoint-every 2 -o "$T/e.safetensors"
@@ -82,6 +88,7 @@ expect_error 1 "made without --dequantize" fit --data "$T/ints.csv" --model cfm:
 expect_error 1 "made without --no-standardize" fit $C --no-standardize $R
 expect_error 1 "0 class labels, this run has 2" fit $C --labels "$T/labels.csv" $R
 expect_error 1 "without a data source" fit $C --source "$T/moons.csv" $R
+expect_error 1 "fitted without a box, this run has one" fit $C --box -4,4 $R
 head -n 300 "$T/moons.csv" >"$T/short.csv"
 expect_error 1 "trained on 630 rows, this run has 270" fit --data "$T/short.csv" --model cfm:hidden=16x2 --batch 128 --seed 2 $R
 expect_error 1 "not a checkpoint" fit $C --resume "$T/m.safetensors" -o "$T/r.safetensors"
