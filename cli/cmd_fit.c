@@ -49,22 +49,30 @@ static void fit_help(FILE *out)
             "                       sqrt(var + 1/12)). It is part of the saved model, so logprob, sample and\n"
             "                       vf_flow_load work on the original scale and every log-density includes\n"
             "                       its Jacobian, -sum(log std)\n"
-            "  --checkpoint FILE    after every epoch (or every --checkpoint-every N epochs) write FILE\n"
-            "                       atomically: a model file of the current parameters (logprob, sample\n"
-            "                       and vf_flow_load accept it) that also holds the optimizer state, the\n"
-            "                       generators, the best parameters and validation NLL and the patience\n"
-            "                       counter. After a divergence (NaN or infinite loss) the last good\n"
-            "                       checkpoint is left as it was\n"
-            "  --checkpoint-every N checkpoint after every N-th epoch (default 1)\n"
-            "  --resume FILE        continue from checkpoint FILE exactly as the uninterrupted run would\n"
-            "                       (same parameters bit for bit): give the same data and options (--model\n"
-            "                       may be left out; a different one, another data dimension, row count,\n"
-            "                       --seed, --batch, --dequantize or --no-standardize is an error). --epochs\n"
-            "                       or --lr may change. --log FILE is appended to\n"
-            "  --stop-after N       end this run after N epochs, writing the checkpoint and MODEL (the best\n"
-            "                       so far); the schedule still spans --epochs, so a later --resume run\n"
-            "                       finishes the training as if never interrupted (needs --checkpoint)\n",
+            "  --box LO,HI          data on a box: every value lies in [LO, HI] (pixel values after\n"
+            "                       dequantization: 0,256), and the model works on the logits\n"
+            "                       y = logit(alpha + (1 - 2 alpha) (x - LO) / (HI - LO)), standardized after\n"
+            "                       them: a flow gets that logit as its first transform, a continuous flow\n"
+            "                       transports y. Log-densities include its Jacobian (-inf outside the box),\n"
+            "                       samples come back into it. With --dequantize, x + 1 must lie in it too\n"
+            "  --box-alpha A        the box's alpha, 0 <= A < 0.5 (default 1e-6)\n",
             FIT_DEFAULT_MODEL, (long long)o.epochs, (long long)o.batch, o.lr, o.clip, (long long)o.patience);
+    fputs("  --checkpoint FILE    after every epoch (or every --checkpoint-every N epochs) write FILE\n"
+          "                       atomically: a model file of the current parameters (logprob, sample\n"
+          "                       and vf_flow_load accept it) that also holds the optimizer state, the\n"
+          "                       generators, the best parameters and validation NLL and the patience\n"
+          "                       counter. After a divergence (NaN or infinite loss) the last good\n"
+          "                       checkpoint is left as it was\n"
+          "  --checkpoint-every N checkpoint after every N-th epoch (default 1)\n"
+          "  --resume FILE        continue from checkpoint FILE exactly as the uninterrupted run would\n"
+          "                       (same parameters bit for bit): give the same data and options (--model\n"
+          "                       may be left out; a different one, another data dimension, row count,\n"
+          "                       --seed, --batch, --dequantize or --no-standardize is an error). --epochs\n"
+          "                       or --lr may change. --log FILE is appended to\n"
+          "  --stop-after N       end this run after N epochs, writing the checkpoint and MODEL (the best\n"
+          "                       so far); the schedule still spans --epochs, so a later --resume run\n"
+          "                       finishes the training as if never interrupted (needs --checkpoint)\n",
+          out);
     cli_print_common_help(out);
     fputs("\nFlow presets (--model NAME[:key=value,...]; keys common to all: transforms, hidden, act,\n"
           "base, seed; docs/flows.md describes them):\n",
@@ -90,6 +98,7 @@ typedef struct fit_args {
     const char *data, *valid, *model, *output, *log, *checkpoint, *resume;
     double valid_fraction;
     int no_standardize, have_model;
+    double box_lo, box_hi, box_alpha; /* --box LO,HI (none when hi <= lo), --box-alpha A */
     vf_fit_options o;
     cli_common common;
     cli_progress pg;
@@ -103,6 +112,7 @@ static int parse_args(int argc, char **argv, fit_args *a)
     memset(a, 0, sizeof *a);
     a->model = FIT_DEFAULT_MODEL;
     a->valid_fraction = 0.1;
+    a->box_alpha = VF_CNF_BOX_ALPHA;
     a->o = vf_fit_default_options();
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
@@ -123,10 +133,10 @@ static int parse_args(int argc, char **argv, fit_args *a)
                                              "--stop-after", "--box", "--box-alpha", NULL};
         const char *name;
         if (cli_take_valued(cmd, argc, argv, &i, valued, &name, &v)) return 2;
-        if (strcmp(name, "--box") == 0 || strcmp(name, "--box-alpha") == 0)
-            return cli_usage_error(cmd, "%s is for continuous flows (--model cfm, otcfm, ...), not for flows", name);
         int t = fit_parse_option(cmd, name, v, &a->o, &have_epochs);
         if (t < 0) return 2;
+        if (t > 0) continue;
+        if ((t = fit_parse_box(cmd, name, v, &a->box_lo, &a->box_hi, &a->box_alpha)) < 0) return 2;
         if (t > 0) continue;
         double dv;
         if (strcmp(name, "--data") == 0) a->data = v;
@@ -221,6 +231,9 @@ static int fit_run(int argc, char **argv)
     }
     vf_fit_table_options o = fit_table_options(&a.o, a.valid_fraction, a.no_standardize, a.data, a.valid, &xv, a.log);
     o.checkpoint = a.checkpoint;
+    o.box_lo = a.box_lo;
+    o.box_hi = a.box_hi;
+    o.box_alpha = a.box_alpha;
     int split_ok = nt >= 1 && (!a.valid || xv.shape[1] == d); /* else vf_fit_table reports it */
     if (a.resume && split_ok) {
         fit_resume_want w = {a.resume, a.have_model ? a.model : NULL, a.data, nt, d, !a.no_standardize,

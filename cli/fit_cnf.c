@@ -46,12 +46,8 @@ void fit_cnf_help(FILE *out)
           "                       end (default 1000; 0: none)\n"
           "  --source FILE        data-to-data transport: source rows (same columns as --data) drawn with\n"
           "                       replacement instead of a noise source; sample takes --source FILE too\n"
-          "  --box LO,HI          data on a box: every value lies in [LO, HI] (pixel values: 0,256 after\n"
-          "                       dequantization) and the model works on the logits y = logit(alpha + (1 -\n"
-          "                       2 alpha) (x - LO) / (HI - LO)), standardized after them; log-densities add\n"
-          "                       the logit's Jacobian and samples come back into the box. Not with\n"
-          "                       --dequantize (add the noise once beforehand) or --source\n"
-          "  --box-alpha A        the box's alpha, 0 <= A < 0.5 (default 1e-6)\n"
+          "  --box LO,HI          as above (the field works on the logits), but not with --dequantize (add\n"
+          "                       the noise to the data once beforehand) or --source\n"
           "  Training minimizes the objective's regression loss; --patience counts epochs without a lower\n"
           "  validation loss (one fixed draw of sources, times and noise for the validation rows).\n"
           "  --dequantize, --checkpoint, --checkpoint-every, --resume and --stop-after work as for flows: the\n"
@@ -110,21 +106,9 @@ static int parse_args(int argc, char **argv, cnf_args *a)
         if (t < 0) return 2;
         if (t > 0) continue;
         double dv;
-        if (strcmp(name, "--box") == 0) {
-            char *comma = strchr(v, ',');
-            char lo[64];
-            size_t k = comma ? (size_t)(comma - v) : 0;
-            if (!comma || k >= sizeof lo) return cli_usage_error(CMD, "--box: '%s' is not LO,HI", v);
-            memcpy(lo, v, k);
-            lo[k] = 0;
-            if (cli_parse_double(lo, &a->box_lo) || cli_parse_double(comma + 1, &a->box_hi) || !isfinite(a->box_lo) ||
-                !isfinite(a->box_hi) || !(a->box_lo < a->box_hi))
-                return cli_usage_error(CMD, "--box: '%s' is not LO,HI with finite LO < HI", v);
-        } else if (strcmp(name, "--box-alpha") == 0) {
-            if (cli_parse_double(v, &dv) || !(dv >= 0 && dv < 0.5))
-                return cli_usage_error(CMD, "--box-alpha: '%s' is not a number in [0, 0.5)", v);
-            a->box_alpha = dv;
-        } else if (strcmp(name, "--data") == 0) a->data = v;
+        if ((t = fit_parse_box(CMD, name, v, &a->box_lo, &a->box_hi, &a->box_alpha)) < 0) return 2;
+        if (t > 0) continue;
+        if (strcmp(name, "--data") == 0) a->data = v;
         else if (strcmp(name, "--valid") == 0) a->valid = v;
         else if (strcmp(name, "--model") == 0) a->model = v;
         else if (strcmp(name, "--output") == 0) a->output = v;

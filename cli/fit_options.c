@@ -49,6 +49,37 @@ vf_real *fit_table_copy(const vf_tensor *x)
     return out;
 }
 
+int fit_parse_box(const char *cmd, const char *name, const char *v, double *lo, double *hi, double *alpha)
+{
+    if (strcmp(name, "--box") == 0) {
+        const char *comma = strchr(v, ',');
+        char first[64];
+        size_t k = comma ? (size_t)(comma - v) : 0;
+        if (!comma || k >= sizeof first) {
+            cli_usage_error(cmd, "--box: '%s' is not LO,HI", v);
+            return -1;
+        }
+        memcpy(first, v, k);
+        first[k] = 0;
+        if (cli_parse_double(first, lo) || cli_parse_double(comma + 1, hi) || !isfinite(*lo) || !isfinite(*hi) ||
+            !(*lo < *hi)) {
+            cli_usage_error(cmd, "--box: '%s' is not LO,HI with finite LO < HI", v);
+            return -1;
+        }
+        return 1;
+    }
+    if (strcmp(name, "--box-alpha") == 0) {
+        double a;
+        if (cli_parse_double(v, &a) || !(a >= 0 && a < 0.5)) {
+            cli_usage_error(cmd, "--box-alpha: '%s' is not a number in [0, 0.5)", v);
+            return -1;
+        }
+        *alpha = a;
+        return 1;
+    }
+    return 0;
+}
+
 vf_fit_table_options fit_table_options(const vf_fit_options *fo, double valid_fraction, int no_standardize,
                                        const char *data, const char *valid, const vf_tensor *xv, const char *log)
 {

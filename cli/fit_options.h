@@ -17,6 +17,10 @@
  * printing the usage error of command cmd (the caller returns 2). */
 int fit_parse_option(const char *cmd, const char *name, const char *v, vf_fit_options *o, int *have_epochs);
 
+/* --box LO,HI (finite, LO < HI) and --box-alpha A (0 <= A < 0.5) into *lo, *hi, *alpha: 1 when name
+ * is one of them, 0 when not, -1 after printing the usage error of command cmd. */
+int fit_parse_box(const char *cmd, const char *name, const char *v, double *lo, double *hi, double *alpha);
+
 /* A contiguous [n, d] copy of the table x [n, d] (any strides) for vf_fit_table; NULL when out of memory. */
 vf_real *fit_table_copy(const vf_tensor *x);
 

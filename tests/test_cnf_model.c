@@ -525,7 +525,7 @@ static void test_malformed_files(void)
         {"\"mean\":[0,0]", "\"mean\":[0,\"a\"]", "standardize"},
         {",\"standardize\"", ",\"standardise\"", "standardize"},
         {",\"field\":{", ",\"field\":[{", "malformed"},
-        /* a box (test_cnf_box.c has the good ones): each member checked */
+        /* a box (test_data_box.c has the good ones): each member checked */
         {",\"standardize\"", ",\"box\":{\"lo\":1,\"hi\":0,\"alpha\":0.1},\"standardize\"", "box"},
         {",\"standardize\"", ",\"box\":{\"lo\":0,\"hi\":1,\"alpha\":0.5},\"standardize\"", "alpha"},
         {",\"standardize\"", ",\"box\":{\"lo\":0,\"alpha\":0.1},\"standardize\"", "hi"},

@@ -1,7 +1,7 @@
 /* test_fit_resume.c — `varflow fit --checkpoint / --resume / --stop-after`: a run cut in two continues
- * bit for bit as the uninterrupted run (parameters and log), with and without dequantization; a
- * checkpoint is a loadable model; divergence leaves the last good checkpoint untouched; mismatched
- * resumes are clear errors. The program at VF_BINARY_DIR "/varflow" runs in a private folder. */
+ * bit for bit as the uninterrupted run (parameters and log), with and without dequantization and a
+ * box; a checkpoint is a loadable model; divergence leaves the last good checkpoint untouched;
+ * mismatched resumes are clear errors. The program at VF_BINARY_DIR "/varflow" runs in a private folder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +98,8 @@ static void test_resume_exact(void)
     write_data("k.npy", 1);
     check_split_run("--data k.npy --dequantize", "dequantized");
     check_split_run("--data x.npy --no-standardize --patience 1", "early stopping");
+    check_split_run("--data x.npy --box -8,8", "on a box");
+    check_split_run("--data k.npy --dequantize --box -20,20 --box-alpha 0.01", "dequantized on a box");
 }
 
 /* --checkpoint-every 2: written after epochs 2 and 4 of 5, so the file holds epoch 4. */
@@ -163,6 +165,7 @@ static void test_resume_errors(void)
     check_error("fit --data x.npy --resume c.safetensors --seed 9 -o r.safetensors", 1, "--seed");
     check_error("fit --data x.npy --resume c.safetensors --batch 64 -o r.safetensors", 1, "--batch");
     check_error("fit --data x.npy --resume c.safetensors --no-standardize -o r.safetensors", 1, "--no-standardize");
+    check_error("fit --data x.npy --resume c.safetensors --batch 256 --box -8,8 -o r.safetensors", 1, "fitted without a box");
     check_error("fit --data x.npy --resume m.safetensors -o r.safetensors", 1, "not a checkpoint");
     check_error("fit --data x.npy --resume missing.safetensors -o r.safetensors", 1, "missing.safetensors");
     check_error("fit --data x.npy --stop-after 2 -o r.safetensors", 2, "--checkpoint");

@@ -209,8 +209,9 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     "otcfm:hidden=64x3", "sbcfm", "fm", "rf", "si", "meanflow") trained by flow matching gives a
     ContinuousFlow. Continuous flows also take labels [n] (ints 0..K-1: a class-conditional model;
     valid_labels [nv] with valid), source [m, d] (data-to-data transport from these rows),
-    nll_rows (rows whose exact NLL is reported at the end, d <= 16; 0: none) and box=(lo, hi) (every
-    value in [lo, hi]; the model works on the logits, `varflow fit --box`, with box_alpha).
+    nll_rows (rows whose exact NLL is reported at the end, d <= 16; 0: none). box=(lo, hi), for
+    flows and continuous flows: every value lies in [lo, hi] and the model works on the logits
+    (`varflow fit --box`, with box_alpha).
 
     valid [nv, d]: validation rows (default: valid_fraction of x's rows held out by a seeded shuffle;
     valid_fraction=0: none, the last epoch's parameters are kept). context [n, c] (and valid_context

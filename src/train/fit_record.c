@@ -6,6 +6,23 @@
 #include <string.h>
 #include "train/train_internal.h"
 
+void vf__fit_box_string(const vf_fit_table_options *o, char *out, size_t cap)
+{
+    if (o->box_hi > o->box_lo) snprintf(out, cap, "%.17g,%.17g,%.17g", o->box_lo, o->box_hi, o->box_alpha);
+    else if (cap > 0) out[0] = 0;
+}
+
+vf_status vf__fit_check_resume_box(const vf_fitted *m, const vf_fit_table_options *o, vf_fit_result *r)
+{
+    char box[80];
+    vf__fit_box_string(o, box, sizeof box);
+    const char *was = vf_fitted_meta_get(m, "fit.box");
+    if ((was ? was : "")[0] == 0 && !box[0]) return VF_OK;
+    if (was && strcmp(was, box) == 0) return VF_OK;
+    return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_ARG, "the model to resume was fitted %s, this run has %s",
+                        !was ? "without a box" : box[0] ? "with another box" : "with a box", box[0] ? "one" : "none");
+}
+
 vf_status vf__fit_settings_meta(vf_fitted *m, const char *spec, const vf_fit_table_options *o, int given_valid)
 {
     char seed[32], batch[32], lr[40], valid[4200];
@@ -15,17 +32,19 @@ vf_status vf__fit_settings_meta(vf_fitted *m, const char *spec, const vf_fit_tab
     snprintf(lr, sizeof lr, "%g", o->fit.lr);
     if (given_valid) snprintf(valid, sizeof valid, "%s", o->valid_name ? o->valid_name : "array");
     else snprintf(valid, sizeof valid, "fraction %g of fit.data", o->valid_fraction);
+    char box[80];
+    vf__fit_box_string(o, box, sizeof box);
     const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
-                          "fit.standardize", "fit.dequantize", "fit.source"};
+                          "fit.standardize", "fit.dequantize", "fit.source", "fit.box"};
     const char *values[] = {spec, name, valid, seed, batch, lr, vf_version(), o->standardize ? "1" : "0", "1",
-                            o->source_name ? o->source_name : "array"};
+                            o->source_name ? o->source_name : "array", box};
     char *own = malloc(strlen(spec) + 1); /* spec may be m's own fit.spec (a resumed model's), freed below */
     if (!own) return vf__error(VF_ERR_NOMEM, "out of memory");
     values[0] = strcpy(own, spec);
     vf__fitted_clear_meta(m);
     vf_status s = VF_OK;
     for (int i = 0; s == VF_OK && i < (int)(sizeof keys / sizeof keys[0]); i++) {
-        if ((i == 8 && !o->fit.dequantize) || (i == 9 && !o->source)) continue;
+        if ((i == 8 && !o->fit.dequantize) || (i == 9 && !o->source) || (i == 10 && !box[0])) continue;
         s = vf_fitted_set_meta(m, keys[i], values[i]);
     }
     free(own);

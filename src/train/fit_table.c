@@ -9,27 +9,97 @@
 
 #define FIT_INIT_ROWS 4096
 
-/* The flow of spec for d columns (context c), behind a standardize transform with loc = stats [d]
- * and scale = stats + d [d] when stats is not NULL. */
-static vf_status build_flow(const char *spec, const double *stats, int64_t d, int64_t c, vf_params *p,
-                            vf_flow **flow, vf_fit_result *r)
+/* With a box (o->box_hi > o->box_lo): the logit transform's interval, the box widened by
+ * (hi - lo) alpha / (1 - 2 alpha) on each side, whose logit is the continuous flows' logit(alpha +
+ * (1 - 2 alpha) (x - lo) / (hi - lo)) (vf_cnf_model.h, "Data on a box"). */
+static void widened_box(const vf_fit_table_options *o, double *lo, double *hi)
 {
-    vf_status s;
-    if (!stats) {
-        s = vf_flow_from_spec(spec, d, c, p, flow);
-    } else {
-        vf_transform *lead = NULL;
+    double w = o->box_hi - o->box_lo, delta = w * o->box_alpha / (1 - 2 * o->box_alpha);
+    *lo = o->box_lo - delta;
+    *hi = o->box_hi + delta;
+}
+
+/* The flow of spec for d columns (context c), behind (with a box) a logit transform of the widened
+ * box and (when stats is not NULL) a standardize transform with loc = stats [d] and scale = stats + d
+ * [d]. */
+static vf_status build_flow(const char *spec, const double *stats, int64_t d, int64_t c, const vf_fit_table_options *o,
+                            vf_params *p, vf_flow **flow, vf_fit_result *r)
+{
+    vf_status s = VF_OK;
+    vf_transform *lead[2] = {NULL, NULL};
+    int n_lead = 0;
+    if (o->box_hi > o->box_lo) {
+        double *bounds = malloc(sizeof(double) * (size_t)(2 * d));
+        if (!bounds) return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_NOMEM, "out of memory");
+        for (int64_t j = 0; j < d; j++) widened_box(o, bounds + j, bounds + d + j);
+        vf_logit_params lp = vf_logit_default_params(d);
+        lp.context = c;
+        lp.lo = bounds;
+        lp.hi = bounds + d;
+        s = vf_logit_new(p, "transforms.0", &lp, &lead[n_lead]);
+        free(bounds);
+        if (s != VF_OK) return vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
+        n_lead++;
+    }
+    if (stats) {
         vf_standardize_params sp = vf_standardize_default_params(d);
         sp.context = c;
         sp.loc = stats;
         sp.scale = stats + d;
-        if ((s = vf_standardize_new(p, "transforms.0", &sp, &lead)) != VF_OK) /* bad data, not a bad spec */
+        if ((s = vf_standardize_new(p, n_lead ? "transforms.1" : "transforms.0", &sp, &lead[n_lead])) != VF_OK) {
+            vf_transform_free(lead[0]); /* bad data, not a bad spec */
             return vf__fit_fail(r, VF_FIT_STAGE_STANDARDIZE, s == VF_ERR_ARG ? VF_ERR_NUMERIC : s, "%s",
                                 vf_last_error());
-        s = vf_flow_from_spec_after(spec, d, c, 1, &lead, p, flow);
+        }
+        n_lead++;
     }
+    s = n_lead ? vf_flow_from_spec_after(spec, d, c, n_lead, lead, p, flow) : vf_flow_from_spec(spec, d, c, p, flow);
     if (s != VF_OK) return vf__fit_fail(r, s == VF_ERR_ARG ? VF_FIT_STAGE_SPEC : VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
     return VF_OK;
+}
+
+/* With a box: its settings, and every value of x [n, d] (and valid [nv, d]) inside it (x + 1 too with
+ * dequantization, whose noise lies in [0, 1)). */
+static vf_status check_box(const vf_real *x, int64_t n, int64_t d, const vf_real *valid, int64_t nv,
+                           const vf_fit_table_options *o, vf_fit_result *r)
+{
+    const vf_fit_stage in = VF_FIT_STAGE_INPUT;
+    double lo = o->box_lo, hi = o->box_hi, top = o->fit.dequantize ? 1 : 0;
+    if (!(hi > lo)) return VF_OK;
+    if (!isfinite(lo) || !isfinite(hi) || !isfinite(hi - lo) || !(o->box_alpha >= 0 && o->box_alpha < 0.5))
+        return vf__fit_fail(r, in, VF_ERR_ARG, "the box needs finite lo < hi and 0 <= alpha < 0.5 (got %g, %g, %g)", lo,
+                            hi, o->box_alpha);
+    for (int k = 0; k < 2; k++) {
+        const vf_real *t = k ? valid : x;
+        int64_t rows = k ? nv : n;
+        for (int64_t i = 0; t && i < rows * d; i++)
+            if (!((double)t[i] >= lo && (double)t[i] + top <= hi))
+                return vf__fit_fail(r, in, VF_ERR_ARG, "%s row %lld column %lld: %.9g%s is outside the box [%g, %g]",
+                                    k ? "validation" : "training", (long long)(i / d + 1), (long long)(i % d + 1),
+                                    (double)t[i], top > 0 ? " (+ the dequantization noise, up to 1)" : "", lo, hi);
+    }
+    return VF_OK;
+}
+
+/* The standardization statistics (mean [d], then std [d]) of the training rows as the standardize
+ * transform sees them: through the box's logit when there is one (dequantized first by one seeded
+ * draw when dequantizing), else vf_standardize_stats (which accounts for the noise exactly). */
+static vf_status flow_stats(const vf__split *sp, int64_t d, const vf_fit_table_options *o, double *stats)
+{
+    if (!(o->box_hi > o->box_lo)) return vf_standardize_stats(sp->train, sp->nt, d, o->fit.dequantize, stats, stats + d);
+    vf_real *y = malloc(sizeof(vf_real) * (size_t)(sp->nt * d > 0 ? sp->nt * d : 1));
+    if (!y) return vf__error(VF_ERR_NOMEM, "out of memory");
+    double lo, hi;
+    widened_box(o, &lo, &hi);
+    vf_rng rng;
+    vf_rng_init(&rng, o->fit.seed, 14);
+    for (int64_t k = 0; k < sp->nt * d; k++) {
+        double x = (double)sp->train[k] + (o->fit.dequantize ? vf_rng_uniform(&rng) : 0.0), u = (x - lo) / (hi - lo);
+        y[k] = (vf_real)(log(u) - log1p(-u));
+    }
+    vf_status s = vf_standardize_stats(y, sp->nt, d, 0, stats, stats + d);
+    free(y);
+    return s;
 }
 
 /* A new flow of spec for the training rows: standardization statistics, construction, finalize,
@@ -46,13 +116,13 @@ static vf_status new_flow(const char *spec, const vf__split *sp, int64_t d, int6
     if (!m || !(m->params = vf_params_new())) goto nomem;
     if (o->standardize) { /* statistics of the training rows (of the noisy values with dequantize) */
         if (!(stats = malloc(sizeof(double) * (size_t)(2 * d)))) goto nomem;
-        if ((s = vf_standardize_stats(sp->train, sp->nt, d, fo->dequantize, stats, stats + d)) != VF_OK) {
+        if ((s = flow_stats(sp, d, o, stats)) != VF_OK) {
             vf__fit_fail(r, VF_FIT_STAGE_STANDARDIZE, s, "cannot standardize %s: %s",
                          o->data_name ? o->data_name : "array", vf_last_error());
             goto done;
         }
     }
-    if ((s = build_flow(spec, stats, d, c, m->params, &m->flow, r)) != VF_OK) goto done;
+    if ((s = build_flow(spec, stats, d, c, o, m->params, &m->flow, r)) != VF_OK) goto done;
     if ((s = vf_params_finalize(m->params, fo->seed)) != VF_OK) {
         vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
         goto done;
@@ -104,9 +174,6 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
     if (o->labels || o->valid_labels || o->source)
         return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "%s is a flow: class labels and a data source "
                             "are for continuous flows (a flow takes a context)", spec);
-    if (o->box_hi > o->box_lo)
-        return vf__fit_fail(r, VF_FIT_STAGE_INPUT, VF_ERR_UNSUPPORTED, "%s is a flow: the box is for continuous flows",
-                            spec);
     vf__split sp;
     vf_status s = vf__fit_split(x, n, d, context, c, NULL, valid, nv, valid_context, NULL, o, 1,
                                 "to hold out a validation split", &sp, r);
@@ -119,6 +186,8 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
                          "(context %lld) with its state", (long long)d, (long long)c);
         goto done;
     }
+    if ((s = check_box(x, n, d, valid, nv, o, r)) != VF_OK) goto done;
+    if (m && (s = vf__fit_check_resume_box(m, o, r)) != VF_OK) goto done;
     if (!m && (s = new_flow(spec, &sp, d, c, o, &m, r)) != VF_OK) goto done;
     if ((s = vf__fit_settings_meta(m, spec, o, valid != NULL)) != VF_OK) {
         vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());

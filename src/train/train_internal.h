@@ -89,6 +89,10 @@ vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64
  * fit.data, fit.valid (given_valid: o->valid_name, else the fraction), fit.seed, fit.batch, fit.lr,
  * varflow_version, fit.standardize, [fit.dequantize = 1,] [fit.source]. */
 vf_status vf__fit_settings_meta(vf_fitted *m, const char *spec, const vf_fit_table_options *o, int given_valid);
+/* "lo,hi,alpha" of o's box (the fit.box metadata), or "" without one. */
+void vf__fit_box_string(const vf_fit_table_options *o, char *out, size_t cap);
+/* VF_ERR_ARG (through r) unless the model to resume (its fit.box) has the box of o, or neither has one. */
+vf_status vf__fit_check_resume_box(const vf_fitted *m, const vf_fit_table_options *o, vf_fit_result *r);
 /* Adds the training record: fit.epochs, fit.steps, fit.train_nll, fit.valid_nll (and with losses
  * fit.train_loss, fit.valid_loss); non-finite values are "null". */
 vf_status vf__fit_result_meta(vf_fitted *m, const vf_fit_result *r, int losses);

@@ -4,7 +4,8 @@
 # Gaussian's on held-out rows; sampling is reproducible and its --log-prob values equal `logprob`'s on
 # the samples; solvers report their NFE; class labels and guidance steer samples; MeanFlow samples in
 # one step; SB-CFM's score field drives the SDE samplers; reflow straightens a flow and distillation
-# makes a one-step model; Student-t and data sources; and each bad input is one clear error line with exit code 2 (usage) or 1 (bad file).
+# makes a one-step model; Student-t and data sources; data on a box (continuous flows and flows); and
+# each bad input is one clear error line with exit code 2 (usage) or 1 (bad file).
 # Usage: test_cnf_cli.sh PATH/TO/varflow
 set -u
 V=${1:?usage: test_cnf_cli.sh PATH/TO/varflow}
@@ -200,7 +201,15 @@ expect_error 1 "row 1 column 1: .* is outside the box" fit --data "$T/moons.csv"
 expect_error 2 "--box: 'a,1' is not LO,HI" fit --data "$T/beta.csv" --model cfm --box a,1 -o "$T/x.safetensors"
 expect_error 2 "--box: '1,0' is not LO,HI with finite LO < HI" fit --data "$T/beta.csv" --model cfm --box 1,0 -o "$T/x.safetensors"
 expect_error 2 "--box-alpha: '0.5'" fit --data "$T/beta.csv" --model cfm --box 0,1 --box-alpha 0.5 -o "$T/x.safetensors"
-expect_error 2 "--box is for continuous flows" fit --data "$T/beta.csv" --model maf --box 0,1 -o "$T/x.safetensors"
+# a flow takes the box too: the logit leads it, samples stay inside, the file records fit.box
+run_json "$T/fflow.json" fit --data "$T/beta.csv" --model nsf:transforms=2,hidden=16x2 --box 0,1 --epochs 5 --seed 1 \
+    -o "$T/flowbox.safetensors"
+"$V" info "$T/flowbox.safetensors" | grep -q '"kind":"logit"' && "$V" info "$T/flowbox.safetensors" | grep -q "fit.box: 0,1," &&
+    ok || bad "a flow on a box: no logit transform or fit.box"
+"$V" sample --model "$T/flowbox.safetensors" -n 300 --seed 2 -o "$T/fs.csv" --quiet &&
+    awk -F, '$1 < -1e-5 || $1 > 1.00001 || $2 < -1e-5 || $2 > 1.00001 { bad = 1 } END { exit bad }' "$T/fs.csv" && ok ||
+    bad "a flow on a box: samples outside [0, 1]"
+expect_error 1 "outside the box" fit --data "$T/moons.csv" --model maf --box 0,1 -o "$T/x.safetensors"
 printf '0,1\n1,2\n2,0\n1,1\n0,0\n2,2\n' >"$T/ints.csv"
 expect_error 1 "a box and dequantization do not go together" fit --data "$T/ints.csv" --model cfm --box 0,3 --dequantize \
     -o "$T/x.safetensors"
