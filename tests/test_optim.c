@@ -1,5 +1,6 @@
 /* test_optim.c — Adam/AdamW against hand-derived updates, convergence on least squares, state
  * save/restore, gradient clipping, learning-rate schedules, EMA, and allocation failures. */
+#include <math.h>
 #include <stdlib.h>
 #include "vf_test.h"
 #include "varflow.h"
@@ -268,6 +269,30 @@ static void test_clip(void)
     CHECK_NEAR(vf_grad_norm(huge, 2) / 5e200, 1.0, 1e-12);
 #endif
     CHECK(vf_grad_norm(g, 0) == 0.0);
+
+    /* a long vector (the vectorized lanes and the tail) against a sum in long double; tiny entries
+     * (squares below float's range) still count; NaN or infinity anywhere gives NaN / infinity */
+    enum { LONG_N = 1003 };
+    vf_real v[LONG_N];
+    long double ref = 0;
+    for (int i = 0; i < LONG_N; i++) {
+        v[i] = (vf_real)((i % 7 - 3) * 1e-3 * (1 + i % 5));
+        ref += (long double)v[i] * (long double)v[i];
+    }
+    CHECK_NEAR(vf_grad_norm(v, LONG_N) / (double)sqrtl(ref), 1.0, 1e-12);
+    vf_real tiny[3] = {(vf_real)3e-30, (vf_real)4e-30, 0};
+    CHECK_NEAR(vf_grad_norm(tiny, 3) / 5e-30, 1.0, 1e-6);
+    for (int at = 0; at < LONG_N; at += 500) {
+        vf_real keep = v[at];
+        v[at] = (vf_real)NAN;
+        CHECK(isnan(vf_grad_norm(v, LONG_N)));
+        v[at] = (vf_real)-INFINITY;
+        CHECK(vf_grad_norm(v, LONG_N) == INFINITY);
+        v[at] = keep;
+    }
+    v[LONG_N - 1] = (vf_real)NAN; /* in the tail, after an infinity */
+    v[0] = (vf_real)INFINITY;
+    CHECK(isnan(vf_grad_norm(v, LONG_N)));
 }
 
 /* ---- schedules ---------------------------------------------------------------------------- */
