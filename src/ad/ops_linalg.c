@@ -161,11 +161,12 @@ static int check_linear(vf_tape *t, const char *op, vf_var x, vf_var w, vf_var b
 
 /* ---- fused linear: y = act(x W^T + b) ------------------------------------------------------
  * inputs: x, W[, b]; iarg[0] = activation; aux = z (pre-activation) when the activation is not
- * the identity. */
+ * the identity and the tape records derivatives; in inference mode (no aux) the activation runs in
+ * place on the product, which saves a pass over a second [rows, out] buffer. */
 
 static const vf_real *linear_z(const vf_node *n)
 {
-    return n->iarg[0] == VF_ACT_NONE ? n->value.data : (const vf_real *)n->aux;
+    return n->aux ? (const vf_real *)n->aux : n->value.data;
 }
 
 static vf_status linear_fwd(vf_tape *t, vf_node *n)
@@ -173,7 +174,7 @@ static vf_status linear_fwd(vf_tape *t, vf_node *n)
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1);
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     vf_activation act = (vf_activation)n->iarg[0];
-    vf_real *z = act == VF_ACT_NONE ? n->value.data : (vf_real *)n->aux;
+    vf_real *z = n->aux ? (vf_real *)n->aux : n->value.data;
     /* With a bias, z starts as the bias rows and the product accumulates onto it (beta = 1): one pass
      * over z instead of BLAS's zeroing pass (beta = 0) plus a bias pass after it. */
     vf_real beta = 0;
@@ -240,7 +241,7 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
     int64_t shape[2] = {rows, out};
     vf_var v = vf__push(t, &linear_op, n_in, in, 2, shape);
     if (v == VF_NOVAR) return v;
-    if (act != VF_ACT_NONE) {
+    if (act != VF_ACT_NONE && !t->no_grad) { /* the pre-activation, for the derivatives */
         void *z = vf__tape_alloc(t, (size_t)(rows * out) * sizeof(vf_real));
         if (!z) {
             t->n_nodes--; /* no half-made node stays on the tape */
