@@ -153,13 +153,22 @@ static vf_status valid_loss(const vf_cnf_model *mdl, const vf_cnf_fit_data *data
                             int labelled, double *out)
 {
     double sum = 0;
+    vf_status s = VF_OK;
+    int grad_was_enabled = vf_tape_grad_enabled(t);
+    /* inference mode (no derivative state) except for MeanFlow, whose loss takes a JVP */
+    if (mdl->spec.objective != VF_CNF_MEANFLOW) vf_tape_set_grad_enabled(t, 0);
     for (int64_t c = 0; c < v->count; c++) {
         vf_tape_reset(t);
         vf_var loss = batch_loss(mdl, data, t, &v->chunks[c], v->chunks[c].cap, labelled, 1);
-        if (loss == VF_NOVAR) return vf_tape_status(t);
+        if (loss == VF_NOVAR) {
+            s = vf_tape_status(t);
+            break;
+        }
         sum += (double)vf_value(t, loss)->data[0] * (double)v->chunks[c].cap;
     }
     vf_tape_reset(t);
+    vf_tape_set_grad_enabled(t, grad_was_enabled);
+    if (s != VF_OK) return s;
     *out = sum / (double)v->n;
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
 }

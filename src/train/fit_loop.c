@@ -41,6 +41,8 @@ vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
     if (noise && !(buf = malloc(sizeof(vf_real) * (size_t)(chunk * d > 0 ? chunk * d : 1))))
         return vf__error(VF_ERR_NOMEM, "out of memory");
     vf_status s = VF_OK;
+    int grad_was_enabled = vf_tape_grad_enabled(t);
+    vf_tape_set_grad_enabled(t, 0); /* inference mode: no derivative state is kept or planned */
     for (int64_t i = 0; i < n; i += FIT_EVAL_CHUNK) {
         int64_t m = n - i < FIT_EVAL_CHUNK ? n - i : FIT_EVAL_CHUNK;
         const vf_real *rows = x + i * d;
@@ -61,6 +63,7 @@ vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
         for (int64_t k = 0; k < m; k++) sum -= (double)l[k];
     }
     vf_tape_reset(t);
+    vf_tape_set_grad_enabled(t, grad_was_enabled);
     free(buf);
     if (s != VF_OK) return s;
     *out = sum / (double)n;
