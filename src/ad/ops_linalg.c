@@ -117,14 +117,19 @@ VF_HOT static void add_row_bias(int64_t rows, int64_t cols, const vf_real *restr
 }
 
 /* db[j] += sum_i dz[i, j]. dz [rows, cols], db [cols]; accumulated in double per column block. */
-static void add_column_sums(int64_t rows, int64_t cols, const vf_real *dz, vf_real *db)
+VF_HOT static void add_column_sums(int64_t rows, int64_t cols, const vf_real *restrict dz, vf_real *restrict db)
 {
     enum { BLOCK = 256 };
     double acc[BLOCK];
     for (int64_t j0 = 0; j0 < cols; j0 += BLOCK) {
         int64_t w = VF_MIN((int64_t)BLOCK, cols - j0);
         for (int64_t j = 0; j < w; j++) acc[j] = 0;
-        for (int64_t i = 0; i < rows; i++) {
+        int64_t i = 0;
+        for (; i + 4 <= rows; i += 4) { /* four rows per pass: a quarter of the accumulator traffic */
+            const vf_real *r0 = dz + i * cols + j0, *r1 = r0 + cols, *r2 = r1 + cols, *r3 = r2 + cols;
+            for (int64_t j = 0; j < w; j++) acc[j] += ((double)r0[j] + (double)r1[j]) + ((double)r2[j] + (double)r3[j]);
+        }
+        for (; i < rows; i++) {
             const vf_real *row = dz + i * cols + j0;
             for (int64_t j = 0; j < w; j++) acc[j] += (double)row[j];
         }
