@@ -124,12 +124,7 @@ VF_HOT static void add_column_sums(int64_t rows, int64_t cols, const vf_real *re
     for (int64_t j0 = 0; j0 < cols; j0 += BLOCK) {
         int64_t w = VF_MIN((int64_t)BLOCK, cols - j0);
         for (int64_t j = 0; j < w; j++) acc[j] = 0;
-        int64_t i = 0;
-        for (; i + 4 <= rows; i += 4) { /* four rows per pass: a quarter of the accumulator traffic */
-            const vf_real *r0 = dz + i * cols + j0, *r1 = r0 + cols, *r2 = r1 + cols, *r3 = r2 + cols;
-            for (int64_t j = 0; j < w; j++) acc[j] += ((double)r0[j] + (double)r1[j]) + ((double)r2[j] + (double)r3[j]);
-        }
-        for (; i < rows; i++) {
+        for (int64_t i = 0; i < rows; i++) {
             const vf_real *row = dz + i * cols + j0;
             for (int64_t j = 0; j < w; j++) acc[j] += (double)row[j];
         }
