@@ -145,6 +145,7 @@ static inline vf_real selu_f(vf_real x, vf_real p) { (void)p; return SELU_LAMBDA
 static inline vf_real selu_d(vf_real x, vf_real p) { (void)p; return SELU_LAMBDA * elu_d(x, SELU_ALPHA); }
 
 /* silu = x sigmoid(x); derivative s + x s (1 - s). */
+#if VF_USE_DOUBLE
 static inline vf_real silu_f(vf_real x, vf_real p) { (void)p; return x * sigmoid_pair(x).s; }
 static inline vf_real silu_d(vf_real x, vf_real p)
 {
@@ -152,6 +153,46 @@ static inline vf_real silu_d(vf_real x, vf_real p)
     sig_pair q = sigmoid_pair(x);
     return q.s + x * q.s * q.sc;
 }
+#else
+/* Float: E = exp(-x) with -x held in [-88, 89] by a float clamp, so that 2^k is 0 for k = -127
+ * (x >= 88: E = 0, s = 1) and +inf for k = 128 (x below about -88.4: E = inf, silu = -0, as the
+ * exact value is below 1e-36), then silu = x / (1 + E) and s = 1 / (1 + E): relative-accurate in
+ * either sign, with no sign split of the argument (sigmoid_pair's), which silu's value does not need.
+ * Its derivative takes 1 - s as E s for x >= 0 (small there) and as 1 - s below (exact enough, and
+ * defined where E is inf). silu is the default activation of the vector fields and runs on every
+ * hidden unit of every ODE step. A NaN x reaches the quotient. */
+/* exp(-x), -x clamped to [-88, 89]: 0 at k = -127, +inf at k = 128 (see above). */
+static inline float exp_neg_clamped(float x)
+{
+    /* a = -x with |a| capped at 88 for a <= 0 and at 89 for a > 0, on the bits: an unsigned min,
+     * which GCC keeps as one (a float clamp it splits into a quotient per clamped branch). */
+    fbits b = {.f = x};
+    uint32_t sign_x = b.u & 0x80000000u, m = b.u & 0x7fffffffu;
+    uint32_t cap = 0x42b00000u + (sign_x >> 14); /* 88, or 89 (0x42b20000) when x < 0 */
+    b.u = (m < cap ? m : cap) | (sign_x ^ 0x80000000u); /* NaN: capped (the quotient still sees x) */
+    float a = b.f;
+    fbits kb = {.f = a * 1.44269504088896341f + 12582912.0f};
+    float kf = kb.f - 12582912.0f;
+    float r = a - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    fbits s = {.u = (kb.u - 0x4b400000u + 127u) << 23}; /* 2^k, 0 for k = -127 */
+    float q = 1.0f / 5040.0f;
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    return (1.0f + (r + r * r * q)) * s.f;
+}
+static inline float silu_f(float x, float p) { (void)p; return x / (1.0f + exp_neg_clamped(x)); }
+static inline float silu_d(float x, float p)
+{
+    (void)p;
+    float e = exp_neg_clamped(x), s = 1.0f / (1.0f + e);
+    float sc = x < 0 ? 1.0f - s : e * s;
+    return s + x * s * sc;
+}
+#endif
 
 /* gelu = x Phi(x); derivative Phi(x) + x phi(x). */
 static inline vf_real gelu_f(vf_real x, vf_real p) { (void)p; return x * norm_cdf(x); }
