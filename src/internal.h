@@ -65,6 +65,16 @@ int vf__threads(void);
 void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha,
               const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta,
               vf_real *c, int64_t ldc);
+/* C = alpha op(A) op(B) + beta C by loops for one extent (k, n or m) of at most VF_GEMM_SKINNY_MAX
+ * (src/core/gemm_skinny.c); returns 1 when it did the product, 0 for a shape or layout it leaves to the
+ * blocked kernels (m, n or k of 0 included, and every shape where it is not available). vf__gemm and
+ * vf__gemm_ws try it first. */
+#define VF_GEMM_SKINNY_MAX 4
+/* 1 when vf__gemm_skinny runs here (GCC or clang on x86-64 with AVX2 and FMA), 0 when it always
+ * returns 0 (the blocked kernels then do every product). */
+int vf__gemm_skinny_available(void);
+int vf__gemm_skinny(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+                    int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc);
 /* The same with packing space `work` of vf__gemm_workspace_bytes(m, n, k) bytes (0 with OpenBLAS;
  * work may then be NULL), so a caller that multiplies often (the tape) allocates it once. */
 size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k);

@@ -142,10 +142,84 @@ static void test_ranged(void)
                 for (int acc = 0; acc < 2; acc++) check_ranged(sizes[i][0], sizes[i][1], sizes[i][2], ta, tb, acc, seed++);
 }
 
+/* The skinny products (vf__gemm_skinny, and vf__gemm through it) against the double loop: every small
+ * extent 1..VF_GEMM_SKINNY_MAX in each of k, n and m, long extents below, at and past the vector width
+ * (1, 15, 16, 17, 40, 300), both transposes, padded leading dimensions, beta 0 over NaN (never read)
+ * and beta 1.5, untouched padding; and which layouts it must take (all but n small with neither
+ * operand transposed and m small with both). */
+static void check_skinny(int64_t m, int64_t n, int64_t k, int ta, int tb, double alpha, double beta)
+{
+    int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    int64_t lda = ac + 3, ldb = bc + 1, ldc = n + 2;
+    size_t na = (size_t)(ar * lda), nb = (size_t)(br * ldb), nc = (size_t)(m * ldc);
+    double *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c0 = malloc(nc * sizeof *c0);
+    double *cr = malloc(nc * sizeof *cr);
+    vf_real *av = malloc(na * sizeof *av), *bv = malloc(nb * sizeof *bv), *cs = malloc(nc * sizeof *cs);
+    vf_real *cg = malloc(nc * sizeof *cg);
+    vf_rng r;
+    vf_rng_init(&r, (uint64_t)(m * 7919 + n * 104729 + k * 31 + ta * 2 + tb), 1);
+    for (size_t i = 0; i < na; i++) av[i] = (vf_real)(a[i] = vf_rng_uniform(&r) - 0.5);
+    for (size_t i = 0; i < nb; i++) bv[i] = (vf_real)(b[i] = vf_rng_uniform(&r) - 0.5);
+    for (size_t i = 0; i < nc; i++) {
+        double v = (double)(vf_real)(vf_rng_uniform(&r) - 0.5);
+        int inside = (int64_t)(i % (size_t)ldc) < n;
+        c0[i] = v;
+        cs[i] = cg[i] = beta == 0 && inside ? (vf_real)NAN : (vf_real)v;
+    }
+    reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, cr, ldc);
+    int took = vf__gemm_skinny(ta, tb, m, n, k, (vf_real)alpha, av, lda, bv, ldb, (vf_real)beta, cs, ldc);
+    vf__gemm(ta, tb, m, n, k, (vf_real)alpha, av, lda, bv, ldb, (vf_real)beta, cg, ldc);
+    int64_t small = VF_GEMM_SKINNY_MAX;
+    int must = vf__gemm_skinny_available() &&
+               (k <= small || (n <= small && (ta || tb)) || (m <= small && (!ta || !tb)));
+    CHECK_MSG(took == must, "skinny %lldx%lldx%lld t%d%d: took %d, expected %d", (long long)m, (long long)n,
+              (long long)k, ta, tb, took, must);
+    double es = 0, eg = 0, pad = 0;
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            size_t q = (size_t)(i * ldc + j);
+            es = took ? fmax(es, fabs((double)cs[q] - cr[q])) : es; /* NaN fails the bound below */
+            if (took && !(fabs((double)cs[q] - cr[q]) <= 1)) es = INFINITY;
+            eg = fmax(eg, fabs((double)cg[q] - cr[q]));
+            if (!(fabs((double)cg[q] - cr[q]) <= 1)) eg = INFINITY;
+        }
+        for (int64_t j = n; j < ldc; j++) {
+            size_t q = (size_t)(i * ldc + j);
+            pad = fmax(pad, fabs((double)cs[q] - c0[q]) + fabs((double)cg[q] - c0[q]));
+        }
+    }
+    double tol = (VF_USE_DOUBLE ? 1e-13 : 1e-6) * (double)(k + 4);
+    CHECK_MSG(es <= tol && eg <= tol, "skinny %lldx%lldx%lld t%d%d beta %g: err %g (direct), %g (vf__gemm)",
+              (long long)m, (long long)n, (long long)k, ta, tb, beta, es, eg);
+    CHECK(pad == 0);
+    free(a); free(b); free(c0); free(cr); free(av); free(bv); free(cs); free(cg);
+}
+
+static void test_skinny(void)
+{
+    static const int64_t longs[] = {1, 15, 16, 17, 40, 300};
+    for (int64_t s = 1; s <= VF_GEMM_SKINNY_MAX; s++)
+        for (size_t x = 0; x < sizeof longs / sizeof longs[0]; x++)
+            for (size_t y = 0; y < sizeof longs / sizeof longs[0]; y += 2)
+                for (int ta = 0; ta < 2; ta++)
+                    for (int tb = 0; tb < 2; tb++)
+                        for (int bt = 0; bt < 2; bt++) {
+                            double alpha = bt ? -0.75 : 1.0, beta = bt ? 1.5 : 0.0;
+                            int64_t u = longs[x], v = longs[y];
+                            check_skinny(u, v, s, ta, tb, alpha, beta); /* k small */
+                            check_skinny(u, s, v + 5, ta, tb, alpha, beta); /* n small, k past it */
+                            check_skinny(s, u, v + 5, ta, tb, alpha, beta); /* m small */
+                        }
+    /* no extent small: left to the blocked product */
+    CHECK(vf__gemm_skinny(0, 1, 8, 8, 8, 1, NULL, 8, NULL, 8, 0, NULL, 8) == 0);
+    CHECK(vf__gemm_skinny(0, 1, 8, 8, 0, 1, NULL, 8, NULL, 8, 0, NULL, 8) == 0);
+}
+
 int main(void)
 {
     RUN(test_shapes);
     RUN(test_degenerate);
     RUN(test_ranged);
+    RUN(test_skinny);
     return vf_test_summary();
 }

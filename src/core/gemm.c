@@ -1,4 +1,5 @@
-/* gemm.c — dense matrix products: OpenBLAS when the build found it, the built-in kernel otherwise. */
+/* gemm.c — dense matrix products: loops for a skinny shape (gemm_skinny.c), then OpenBLAS when the build
+ * found it, the built-in kernel otherwise. */
 #include "internal.h"
 #if VF_HAVE_CBLAS
 #include <cblas.h>
@@ -56,6 +57,7 @@ size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
 void vf__gemm_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
                  int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc, void *work)
 {
+    if (vf__gemm_skinny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
 #if VF_HAVE_CBLAS
     (void)work;
     vf__gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -70,6 +72,7 @@ void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real
               int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc)
 {
     if (m <= 0 || n <= 0) return;
+    if (vf__gemm_skinny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
 #if VF_USE_DOUBLE
 #if VF_HAVE_CBLAS
     if (k > 0)
