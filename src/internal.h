@@ -96,23 +96,26 @@ void vf__gemm_builtin_f64_ws(int trans_a, int trans_b, int64_t m, int64_t n, int
                              const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
                              int64_t ldc, void *work);
 /* Name of the GEMM in use: "openblas" or "builtin". */
-/* C = A op(B) + bias (+ C when accumulate) in which column strip s (columns [s W, (s+1) W), W =
- * vf__gemm_strip_width()) sums only over depth [klo[s], khi[s]): the built-in kernel on the nonzero
- * blocks of a block-triangular operand, A packed once (untransposed A read in place). bias [n] or NULL,
- * added to every row (fused into the store). rlo (or NULL): strip s needs only rows >= rlo[s] (tiles
- * above are skipped, their C left unwritten). work: vf__gemm_ranged_workspace_bytes(m, n, k). */
+/* C = A op(B) + bias (+ C with VF_GEMM_ACCUMULATE in flags; then max(0, C) with VF_GEMM_RELU) in which
+ * column strip s (columns [s W, (s+1) W), W = vf__gemm_strip_width()) sums only over depth
+ * [klo[s], khi[s]): the built-in kernel on the nonzero blocks of a block-triangular operand, A packed
+ * once (untransposed A read in place). bias [n] or NULL, added to every row, and the ReLU are fused
+ * into the store. rlo (or NULL): strip s needs only rows >= rlo[s] (tiles above are skipped, their C
+ * left unwritten). work: vf__gemm_ranged_workspace_bytes(m, n, k). */
+#define VF_GEMM_ACCUMULATE 1
+#define VF_GEMM_RELU 2
 int64_t vf__gemm_strip_width(void);
 size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k);
 void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
                      const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                     const int64_t *rlo, const vf_real *bias, int accumulate, void *work);
+                     const int64_t *rlo, const vf_real *bias, int flags, void *work);
 void vf__gemm_builtin_f32_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
                                  int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, const int64_t *klo,
-                                 const int64_t *khi, const int64_t *rlo, const float *bias, int accumulate,
+                                 const int64_t *khi, const int64_t *rlo, const float *bias, int flags,
                                  void *work);
 void vf__gemm_builtin_f64_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
                                  int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc, const int64_t *klo,
-                                 const int64_t *khi, const int64_t *rlo, const double *bias, int accumulate,
+                                 const int64_t *khi, const int64_t *rlo, const double *bias, int flags,
                                  void *work);
 const char *vf__gemm_backend(void);
 /* Single-precision GEMM through the active backend (for the sgemm benchmark in any build). */

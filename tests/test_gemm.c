@@ -95,7 +95,8 @@ static void test_degenerate(void)
 
 /* The ranged product (vf__gemm_ranged): strip s of C sums only over depth [lo[s], hi[s]) (and, for odd
  * seeds, rows from rlo[s] on); random ranges (some empty), both transposes, accumulate or not, a fused
- * bias or none, partial row tiles and strips, depth over one packing slice, against a double loop. */
+ * bias or none, a fused ReLU or none (half the seeds), partial row tiles and strips, depth over one
+ * packing slice (the ReLU then only at a strip's last slice), against a double loop. */
 static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int accumulate, uint64_t seed)
 {
     int64_t w = vf__gemm_strip_width(), strips = (n + w - 1) / w;
@@ -115,20 +116,27 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
     for (int64_t s = 0; s < strips; s++) rlo[s] = seed % 2 ? rand() % (m + 1) : 0;
     vf_real *bias = malloc((size_t)n * sizeof *bias);
     for (int64_t j = 0; j < n; j++) bias[j] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
-    int with_bias = seed % 3 != 0;
+    int with_bias = seed % 3 != 0, relu = seed % 4 >= 2;
     vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, lo, hi, seed % 2 ? rlo : NULL,
-                    with_bias ? bias : NULL, accumulate, work);
+                    with_bias ? bias : NULL, (accumulate ? VF_GEMM_ACCUMULATE : 0) | (relu ? VF_GEMM_RELU : 0), work);
     double worst = 0;
+    int64_t negative = 0; /* entries below 0 after a ReLU */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             if (i < rlo[j / w]) continue; /* rows the call may skip */
             double want = (accumulate ? (double)c0[i * n + j] : 0) + (with_bias ? (double)bias[j] : 0);
             for (int64_t p = lo[j / w]; p < hi[j / w]; p++)
                 want += (double)(ta ? a[p * m + i] : a[i * k + p]) * (double)(tb ? b[j * k + p] : b[p * n + j]);
+            if (relu) {
+                want = want < 0 ? 0 : want;
+                negative += c[i * n + j] < 0;
+            }
             worst = fmax(worst, fabs(want - (double)c[i * n + j]));
         }
-    CHECK_MSG(worst <= (VF_USE_DOUBLE ? 1e-12 : 1e-4) * (double)(k + 1), "ranged %lldx%lldx%lld ta %d tb %d acc %d: %g",
-              (long long)m, (long long)n, (long long)k, ta, tb, accumulate, worst);
+    CHECK_MSG(worst <= (VF_USE_DOUBLE ? 1e-12 : 1e-4) * (double)(k + 1),
+              "ranged %lldx%lldx%lld ta %d tb %d acc %d relu %d: %g", (long long)m, (long long)n, (long long)k, ta, tb,
+              accumulate, relu, worst);
+    CHECK(negative == 0);
     free(a); free(b); free(c); free(c0); free(lo); free(hi); free(rlo); free(work); free(bias);
 }
 

@@ -12,6 +12,7 @@ typedef struct step_case {
     int depth, residual, random_degrees;
     vf_made_order order;
     vf_made_hidden_layout layout;
+    vf_activation act; /* VF_ACT_NONE (0): the default, ReLU, which the products' stores apply */
 } step_case;
 
 /* Fills buf [n] with N(0, 1) values from seed. */
@@ -37,6 +38,7 @@ static void check_case(const step_case *sc)
     mp.order = sc->order;
     mp.random_degrees = sc->random_degrees;
     mp.hidden_layout = sc->layout;
+    if (sc->act != VF_ACT_NONE) mp.act = sc->act;
     mp.seed = 11;
     CHECK_STATUS(vf_made_new(p, "net", &mp, &m), VF_OK);
     CHECK_STATUS(vf_params_finalize(p, 5), VF_OK);
@@ -114,20 +116,24 @@ static void check_case(const step_case *sc)
 static void test_matches_full_pass(void)
 {
     static const step_case cases[] = {
-        {5, 16, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
-        {5, 16, 0, 3, 3, 0, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED},
-        {6, 13, 3, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_SORTED},
-        {4, 9, 0, 5, 2, 1, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
-        {4, 9, 2, 1, 1, 1, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED},
-        {7, 20, 0, 2, 2, 0, 1, VF_ORDER_RANDOM, VF_HIDDEN_SORTED},
-        {1, 4, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
-        {1, 4, 2, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED},
-        {3, 2, 0, 2, 3, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED}, /* fewer hidden units than degrees */
-        {6, 13, 0, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_INTERLEAVED},
-        {5, 11, 2, 3, 2, 1, 1, VF_ORDER_REVERSED, VF_HIDDEN_INTERLEAVED},
-        {3, 8, 0, 300, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED}, /* many outputs per dimension */
-        {8, 40, 3, 3, 3, 1, 1, VF_ORDER_RANDOM, VF_HIDDEN_SORTED},      /* wider than a GEMM strip */
-        {9, 70, 0, 23, 2, 0, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED},
+        {5, 16, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {5, 16, 0, 3, 3, 0, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {6, 13, 3, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {4, 9, 0, 5, 2, 1, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {4, 9, 2, 1, 1, 1, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {7, 20, 0, 2, 2, 0, 1, VF_ORDER_RANDOM, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {1, 4, 0, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {1, 4, 2, 2, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        {3, 2, 0, 2, 3, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED, VF_ACT_NONE}, /* fewer hidden units than degrees */
+        {6, 13, 0, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_INTERLEAVED, VF_ACT_NONE},
+        {5, 11, 2, 3, 2, 1, 1, VF_ORDER_REVERSED, VF_HIDDEN_INTERLEAVED, VF_ACT_NONE},
+        {3, 8, 0, 300, 2, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED, VF_ACT_NONE}, /* many outputs per dimension */
+        {8, 40, 3, 3, 3, 1, 1, VF_ORDER_RANDOM, VF_HIDDEN_SORTED, VF_ACT_NONE},      /* wider than a GEMM strip */
+        {9, 70, 0, 23, 2, 0, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED, VF_ACT_NONE},
+        /* activations applied after the product (ReLU runs inside it) */
+        {6, 13, 3, 2, 2, 0, 0, VF_ORDER_RANDOM, VF_HIDDEN_SORTED, VF_ACT_TANH},
+        {5, 16, 0, 3, 3, 0, 0, VF_ORDER_SEQUENTIAL, VF_HIDDEN_SORTED, VF_ACT_SILU},
+        {4, 9, 2, 1, 2, 1, 0, VF_ORDER_REVERSED, VF_HIDDEN_SORTED, VF_ACT_ELU},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
 }

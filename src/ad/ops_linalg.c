@@ -256,7 +256,8 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
 /* ---- MADE masked linear: y = x (W * M)^T + b ----------------------------------------------
  * inputs: x, W, M[, b]; iarg[0] = row0: the node uses rows [row0, row0 + out) of W, M and b and their
  * first `in` columns (in = x's width <= W's width; the whole matrices for vf_masked_linear);
- * iarg[1] = an activation applied to the result (fused: y = act(z), z kept for the derivatives). aux: a
+ * iarg[1] = an activation applied to the result (fused: y = act(z), z kept for the derivatives; ReLU runs
+ * in the product's store and keeps no z, its output standing in for it). aux: a
  * masked_aux (that block of W * M, contiguous, its block plan, z). The mask is a constant: it never
  * receives a gradient.
  *
@@ -346,13 +347,21 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
 /* The ranged product through the tape's packing space; 0, or -1 after a tape error. */
 static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
                        const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *lo, const int64_t *hi,
-                       const int64_t *row_lo, const vf_real *bias, int accumulate)
+                       const int64_t *row_lo, const vf_real *bias, int flags)
 {
     int ok;
     void *work = vf__tape_scratch(t, vf__gemm_ranged_workspace_bytes(m, n, k), &ok);
     if (!ok) return -1;
-    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, row_lo, bias, accumulate, work);
+    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, row_lo, bias, flags, work);
     return 0;
+}
+
+/* The pre-activation the derivatives read: z when kept, else (ReLU, whose derivative is 1 exactly where
+ * its output is positive, so the output stands in for z) the output. */
+static const vf_real *masked_z(const vf_node *n)
+{
+    const masked_aux *a = n->aux;
+    return a->z ? a->z : n->value.data;
 }
 
 static vf_status masked_fwd(vf_tape *t, vf_node *n)
@@ -362,15 +371,17 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     vf_activation act = (vf_activation)n->iarg[1];
     masked_aux *a = n->aux;
-    vf_real *z = a->z ? a->z : n->value.data; /* no z kept: no activation, or inference (in place) */
+    vf_real *z = a->z ? a->z : n->value.data; /* no z kept: no activation, ReLU, or inference (in place) */
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
     for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
     const vf_real *bias = n->n_in == 4 ? vf__in(t, n, 3)->value.data + row0 : NULL; /* fused into the product */
-    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, bias, 0))
+    int relu = act == VF_ACT_RELU; /* fused into the product's store */
+    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, bias,
+                    relu ? VF_GEMM_RELU : 0))
         return VF_ERR_NOMEM;
-    if (act != VF_ACT_NONE) vf__act_forward(act, rows * out, z, n->value.data);
+    if (act != VF_ACT_NONE && !relu) vf__act_forward(act, rows * out, z, n->value.data);
     return VF_OK;
 }
 
@@ -386,7 +397,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     if (act != VF_ACT_NONE) {
         vf_real *dz = vf__tape_alloc(t, (size_t)(rows * out) * sizeof *dz);
         if (!dz) return;
-        vf__act_backward(act, rows * out, a->z, n->value.data, n->grad, dz, 0);
+        vf__act_backward(act, rows * out, masked_z(n), n->value.data, n->grad, dz, 0);
         g = dz;
     }
     if (w->grad) {
@@ -406,7 +417,9 @@ static void masked_vjp(vf_tape *t, vf_node *n)
         }
     }
     if (b && b->grad) add_column_sums(rows, out, g, b->grad + row0);
-    if (x->grad) gemm_ranged(t, 0, 0, rows, in, out, g, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, NULL, 1);
+    if (x->grad)
+        gemm_ranged(t, 0, 0, rows, in, out, g, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, NULL,
+                    VF_GEMM_ACCUMULATE);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)
@@ -437,7 +450,7 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     }
     if (beta == 0) memset(dz, 0, (size_t)(rows * out) * sizeof(vf_real));
     if (b && b->tangent) add_row_bias(rows, out, b->tangent + row0, dz);
-    if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, a->z, n->value.data, dz, n->tangent);
+    if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, masked_z(n), n->value.data, dz, n->tangent);
 }
 
 static const vf_op_def masked_op = {"masked_linear", masked_fwd, masked_vjp, masked_jvp};
@@ -474,8 +487,9 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
     masked_aux *a = vf__tape_alloc(t, sizeof *a);
     vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
-    /* the pre-activation is kept for the derivatives; in inference mode the activation runs in place */
-    int keep_z = act != VF_ACT_NONE && !t->no_grad;
+    /* the pre-activation is kept for the derivatives (ReLU's output serves instead); in inference mode
+     * the activation runs in place */
+    int keep_z = act != VF_ACT_NONE && act != VF_ACT_RELU && !t->no_grad;
     vf_real *z = wm && keep_z ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *z) : NULL;
     if (keep_z && !z) wm = NULL;
     int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;

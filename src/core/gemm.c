@@ -105,11 +105,11 @@ size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k)
 
 void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
                      const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                     const int64_t *rlo, const vf_real *bias, int accumulate, void *work)
+                     const int64_t *rlo, const vf_real *bias, int flags, void *work)
 {
 #if VF_USE_DOUBLE
-    vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, accumulate, work);
+    vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags, work);
 #else
-    vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, accumulate, work);
+    vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags, work);
 #endif
 }

@@ -81,10 +81,12 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
     }
 }
 
-/* C[0..mr, 0..nr) = alpha acc + beta C + bias (beta == 0: C is not read; bias [nr] or NULL). The
- * bias-free store is kept apart: folding a zero bias into it slowed every product's tiles. */
+/* C[0..mr, 0..nr) = alpha acc + beta C + bias (beta == 0: C is not read; bias [nr] or NULL), then
+ * max(0, C) when relu. The bias-free store is kept apart: folding a zero bias into it slowed every
+ * product's tiles. */
 static GEMM_ALWAYS_INLINE void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr,
-                                               int nr, GEMM_REAL alpha, GEMM_REAL beta, const GEMM_REAL *restrict bias)
+                                               int nr, GEMM_REAL alpha, GEMM_REAL beta, const GEMM_REAL *restrict bias,
+                                               int relu)
 {
     if (bias) {
         for (int r = 0; r < mr; r++)
@@ -103,6 +105,9 @@ static GEMM_ALWAYS_INLINE void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_R
             for (int j = 0; j < nr; j++)
                 c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]);
     }
+    if (relu) /* max(0, c) on the tile just written, in cache; NaN stays NaN (the relu activation's rule) */
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++) c[r * ldc + j] = c[r * ldc + j] < 0 ? 0 : c[r * ldc + j];
 }
 
 /* The micro-kernel's inner loop: acc[r][j] = sum_p A[r, p] b[p, j] for r < MR, j < NR, where
@@ -213,7 +218,7 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_narrow)(int64_t k
 #define GEMM_TILE_PARAMS                                                                                   \
     int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b, \
         GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha, GEMM_REAL beta,                   \
-        const GEMM_REAL *restrict bias
+        const GEMM_REAL *restrict bias, int relu
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(VF_NO_CLONES)
 #define GEMM_HAVE_DISPATCH 1
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tile_avx512)(GEMM_TILE_PARAMS)
@@ -223,7 +228,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tile_a
         GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
     else
         GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
 
 __attribute__((target("avx2,fma"))) static void GEMM_FN(_tile_avx2)(GEMM_TILE_PARAMS)
@@ -233,7 +238,7 @@ __attribute__((target("avx2,fma"))) static void GEMM_FN(_tile_avx2)(GEMM_TILE_PA
         GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
     else
         GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
 #endif
 
@@ -249,7 +254,7 @@ static void GEMM_FN(_tile_base)(GEMM_TILE_PARAMS)
         for (int r = 0; r < GEMM_MR; r++)
             for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[r * row_step + p * depth_step] * b[p * GEMM_NR + j];
 #endif
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
 
 /* The tile kernel for the running CPU. */
@@ -257,15 +262,15 @@ static inline void GEMM_FN(_tile)(GEMM_TILE_PARAMS)
 {
 #if defined(GEMM_HAVE_DISPATCH)
     if (__builtin_cpu_supports("avx512f")) {
-        GEMM_FN(_tile_avx512)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias);
+        GEMM_FN(_tile_avx512)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias, relu);
         return;
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        GEMM_FN(_tile_avx2)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias);
+        GEMM_FN(_tile_avx2)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias, relu);
         return;
     }
 #endif
-    GEMM_FN(_tile_base)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias);
+    GEMM_FN(_tile_base)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
 #undef GEMM_TILE_PARAMS
 
@@ -334,7 +339,7 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
                         int mr = (int)VF_MIN(GEMM_MR, mc - ir);
                         GEMM_FN(_tile)(kc, pack_a + ir * kc, 1, GEMM_MR, pack_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr,
-                                       ldc, mr, nr, alpha, beta_here, NULL);
+                                       ldc, mr, nr, alpha, beta_here, NULL, 0);
                     }
                 }
             }
@@ -343,7 +348,8 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
     vf_free(own);
 }
 
-/* C = A op(B) + bias (+ C when accumulate) where column strip s of C (columns [s NR, (s+1) NR)) sums
+/* C = A op(B) + bias (+ C with VF_GEMM_ACCUMULATE in flags; then max(0, C) with VF_GEMM_RELU, applied
+ * by each strip's last store) where column strip s of C (columns [s NR, (s+1) NR)) sums
  * only over the depth range [klo[s], khi[s]): the product of a block-triangular (masked) matrix without
  * its zero blocks. A is packed once per block of rows for every strip (a sequence of narrow GEMM calls
  * would pack it once per call), and C is written directly (no clearing pass). bias [n] or NULL is added
@@ -353,15 +359,18 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
  * for GEMM_FN(_ws) (required). */
 void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda,
                       const GEMM_REAL *b, int64_t ldb, GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                      const int64_t *rlo, const GEMM_REAL *bias, int accumulate, void *work)
+                      const int64_t *rlo, const GEMM_REAL *bias, int flags, void *work)
 {
     if (m <= 0 || n <= 0) return;
+    int accumulate = (flags & VF_GEMM_ACCUMULATE) != 0, relu = (flags & VF_GEMM_RELU) != 0;
     int64_t n_strips = (n + GEMM_NR - 1) / GEMM_NR;
     for (int64_t s = 0; s < n_strips; s++) /* strips with nothing to sum (all of them when k = 0) */
         if (klo[s] >= khi[s] || k <= 0)
             for (int64_t i = rlo ? VF_MAX(rlo[s], 0) : 0; i < m; i++)
-                for (int64_t j = s * GEMM_NR; j < VF_MIN(n, (s + 1) * GEMM_NR); j++)
-                    c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
+                for (int64_t j = s * GEMM_NR; j < VF_MIN(n, (s + 1) * GEMM_NR); j++) {
+                    GEMM_REAL v = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
+                    c[i * ldc + j] = relu && v < 0 ? 0 : v;
+                }
     if (k <= 0) return;
     int64_t kc_max = VF_MIN(k, GEMM_KC);
     int64_t nc_max = VF_MIN((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR, GEMM_NC);
@@ -390,16 +399,17 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                     int nr = (int)VF_MIN(GEMM_NR, nc - jr);
                     const GEMM_REAL *bs = pack_b + jr * kc + (lo - p0) * GEMM_NR;
                     const GEMM_REAL *bias_here = bias && lo == klo[st] ? bias + j0 + jr : NULL;
+                    int relu_here = relu && hi == khi[st]; /* the strip's last slice */
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
                         int mr = (int)VF_MIN(GEMM_MR, mc - ir);
                         if (rlo && i0 + ir + mr <= rlo[st]) continue;
                         GEMM_REAL *ct = c + (i0 + ir) * ldc + j0 + jr;
                         if (ir < direct)
                             GEMM_FN(_tile)(hi - lo, a + (i0 + ir) * lda + lo, lda, 1, bs, ct, ldc, mr, nr, 1, beta,
-                                           bias_here);
+                                           bias_here, relu_here);
                         else
                             GEMM_FN(_tile)(hi - lo, pack_a + (ir - direct) * kc + (lo - p0) * GEMM_MR, 1, GEMM_MR, bs,
-                                           ct, ldc, mr, nr, 1, beta, bias_here);
+                                           ct, ldc, mr, nr, 1, beta, bias_here, relu_here);
                     }
                 }
             }

@@ -52,7 +52,10 @@ INLINE vf_real lane_sum(vec v)
     return l[0];
 }
 /* c = alpha s (+ beta c): beta = 0 never reads c (NaN there must not leak). */
-INLINE void store(vf_real *c, vf_real s, vf_real alpha, vf_real beta) { *c = beta == 0 ? alpha * s : alpha * s + beta * *c; }
+INLINE void store(vf_real *c, vf_real s, vf_real alpha, vf_real beta)
+{
+    *c = beta == 0 ? alpha * s : alpha * s + beta * *c;
+}
 
 /* ---- small depth: C [m, n] with k = K <= SKINNY ----------------------------------------------
  * Row i of C is sum_p (alpha op(A)[i, p]) op(B)[p, :]: K streams of op(B)'s rows (B itself, or a

@@ -29,14 +29,14 @@ vf_status vf__made_stepper_begin(vf__made_stepper *s, const vf_made *m, vf_param
     return s->level && s->fresh && s->depth_lo && s->depth_hi ? VF_OK : VF_ERR_NOMEM;
 }
 
-/* out [n, rows] (row stride ldo; =, or += when accumulate) a [n, k] (row stride lda) times rows
- * [r0, r0 + rows) of the weight W [*, ldw], its first k columns, transposed, plus the bias's rows
- * (bias id -1: none).
+/* out [n, rows] (row stride ldo; =, or += with VF_GEMM_ACCUMULATE in flags) a [n, k] (row stride lda)
+ * times rows [r0, r0 + rows) of the weight W [*, ldw], its first k columns, transposed, plus the bias's
+ * rows (bias id -1: none); then max(0, out) with VF_GEMM_RELU.
  * The product is the built-in ranged GEMM over one depth range: it reads a, the large operand, in
  * place (a general GEMM would pack all of it for a product only `rows` wide). */
 static vf_status product_rows(vf__made_stepper *s, int32_t weight, int32_t bias, int64_t ldw, int64_t r0,
                               int64_t rows, const vf_real *a, int64_t lda, int64_t k, vf_real *out, int64_t ldo,
-                              int accumulate)
+                              int flags)
 {
     int ok;
     void *work = vf__tape_scratch(s->t, vf__gemm_ranged_workspace_bytes(s->n, rows, k), &ok);
@@ -45,20 +45,23 @@ static vf_status product_rows(vf__made_stepper *s, int32_t weight, int32_t bias,
     for (int64_t j = 0; j * sw < rows; j++) s->depth_lo[j] = 0, s->depth_hi[j] = k;
     const vf_real *w = vf_params_data(s->p, weight) + r0 * ldw;
     const vf_real *b = bias >= 0 ? vf_params_data(s->p, bias) + r0 : NULL; /* added by the product */
-    vf__gemm_ranged(0, 1, s->n, rows, k, a, lda, w, ldw, out, ldo, s->depth_lo, s->depth_hi, NULL, b, accumulate,
-                    work);
+    vf__gemm_ranged(0, 1, s->n, rows, k, a, lda, w, ldw, out, ldo, s->depth_lo, s->depth_hi, NULL, b, flags, work);
     return VF_OK;
 }
 
 /* The context's term for rows [r0, r0 + rows) of layer l (a linear layer; weight -1: no context):
- * out [n, rows] (row stride ldo) += ctx Wc[r0 : r0 + rows]^T + bc[r0 : r0 + rows]. */
+ * out [n, rows] (row stride ldo) += ctx Wc[r0 : r0 + rows]^T + bc[r0 : r0 + rows], then the flags'
+ * ReLU. */
 static vf_status add_context(vf__made_stepper *s, const vf_linear_layer *l, int64_t r0, int64_t rows, vf_real *out,
-                             int64_t ldo)
+                             int64_t ldo, int flags)
 {
     if (!s->ctx || l->weight < 0) return VF_OK;
     return product_rows(s, l->weight, l->bias, l->in_features, r0, rows, s->ctx, l->in_features, l->in_features, out,
-                        ldo, 1);
+                        ldo, VF_GEMM_ACCUMULATE | flags);
 }
+
+/* The flags that fuse the activation into a layer's last product: ReLU runs in its store. */
+static int fused_act(vf_activation act) { return act == VF_ACT_RELU ? VF_GEMM_RELU : 0; }
 
 /* y = act(x) on a block of n rows of `cols` values (row strides ldx and ldy; x == y allowed). */
 static void activate_block(vf_activation act, int64_t n, int64_t cols, const vf_real *x, int64_t ldx, vf_real *y,
@@ -81,12 +84,13 @@ vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x
     int64_t seen;   /* how many of its units (a prefix) the outputs of degree k see */
     if (!mp->residual) {
         /* each layer's new units are written straight into their columns of its level */
+        int with_ctx = s->ctx && m->context.weight >= 0, fuse = fused_act(mp->act);
         if (w > 0) {
             vf_real *out = s->level[0] + c0;
-            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, out, h, 0);
-            if (st == VF_OK) st = add_context(s, &m->context, c0, w, out, h);
+            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, out, h, with_ctx ? 0 : fuse);
+            if (st == VF_OK) st = add_context(s, &m->context, c0, w, out, h, fuse);
             if (st != VF_OK) return st;
-            activate_block(mp->act, n, w, out, h, out, h);
+            if (!fuse) activate_block(mp->act, n, w, out, h, out, h);
         }
         int64_t below = count[k]; /* units of the layer below that the new units see */
         for (int l = 1; l < mp->depth; l++) {
@@ -95,9 +99,9 @@ vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x
             if (wl > 0) {
                 const vf_masked_linear_layer *layer = &m->hidden[l - 1];
                 vf_real *out = s->level[l] + cl;
-                st = product_rows(s, layer->weight, layer->bias, h, cl, wl, s->level[l - 1], h, below, out, h, 0);
+                st = product_rows(s, layer->weight, layer->bias, h, cl, wl, s->level[l - 1], h, below, out, h, fuse);
                 if (st != VF_OK) return st;
-                activate_block(mp->act, n, wl, out, h, out, h);
+                if (!fuse) activate_block(mp->act, n, wl, out, h, out, h);
             }
             below = count_l[k];
         }
@@ -108,19 +112,21 @@ vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x
          * [n, w] carries the new units of h from block to block */
         if (w > 0) {
             st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, s->fresh, w, 0);
-            if (st == VF_OK) st = add_context(s, &m->context, c0, w, s->fresh, w);
+            if (st == VF_OK) st = add_context(s, &m->context, c0, w, s->fresh, w, 0);
             if (st != VF_OK) return st;
             for (int b = 0; b < mp->depth; b++) {
                 const made_block *blk = &m->blocks[b];
                 vf_real *act_h = s->level[2 * b], *inner = s->level[2 * b + 1] + c0;
                 activate_block(mp->act, n, w, s->fresh, w, act_h + c0, h);
-                st = product_rows(s, blk->linear1.weight, blk->linear1.bias, h, c0, w, act_h, h, count[k], inner, h, 0);
-                if (st == VF_OK) st = add_context(s, &blk->context, c0, w, inner, h);
+                int with_ctx = s->ctx && blk->context.weight >= 0, fuse = fused_act(mp->act);
+                st = product_rows(s, blk->linear1.weight, blk->linear1.bias, h, c0, w, act_h, h, count[k], inner, h,
+                                  with_ctx ? 0 : fuse);
+                if (st == VF_OK) st = add_context(s, &blk->context, c0, w, inner, h, fuse);
                 if (st != VF_OK) return st;
-                activate_block(mp->act, n, w, inner, h, inner, h);
+                if (!fuse) activate_block(mp->act, n, w, inner, h, inner, h);
                 /* h += linear2(inner units) */
                 st = product_rows(s, blk->linear2.weight, blk->linear2.bias, h, c0, w, s->level[2 * b + 1], h,
-                                  count[k], s->fresh, w, 1);
+                                  count[k], s->fresh, w, VF_GEMM_ACCUMULATE);
                 if (st != VF_OK) return st;
             }
             activate_block(VF_ACT_NONE, n, w, s->fresh, w, s->level[2 * mp->depth] + c0, h);
