@@ -7,6 +7,7 @@
  *   dW += dz^T x,   db += sum over rows of dz,   dx += dz W.
  * Forward mode: dz = dx W^T + x dW^T + db, dy = act'(z) dz.
  */
+#include <stdint.h>
 #include <string.h>
 #include "ad/ad_internal.h"
 
@@ -301,6 +302,27 @@ static int64_t group_runs(int64_t n, const int64_t *member_key, int take_max, in
     return runs;
 }
 
+/* dst [in] = wrow * mrow; returns one past the last index where mrow is nonzero (0 if none). One pass
+ * that vectorizes (the last index as a running maximum of 32-bit indices, the width of a float lane),
+ * in place of a multiply and a scalar backward scan. */
+VF_HOT static int64_t mask_row(int64_t in, const vf_real *restrict wrow, const vf_real *restrict mrow,
+                               vf_real *restrict dst)
+{
+    if (in > INT32_MAX - 1) {
+        int64_t last = in;
+        for (int64_t i = 0; i < in; i++) dst[i] = wrow[i] * mrow[i];
+        while (last > 0 && mrow[last - 1] == 0) last--;
+        return last;
+    }
+    int32_t last = 0, n = (int32_t)in;
+    for (int32_t i = 0; i < n; i++) {
+        dst[i] = wrow[i] * mrow[i];
+        int32_t seen = mrow[i] != 0 ? i + 1 : 0;
+        last = seen > last ? seen : last;
+    }
+    return last;
+}
+
 /* wm [out, in] = W * M on rows [row0, row0 + out), columns [0, in) (leading dimension ld), and the
  * block plan of that part of the mask: the forward product's always, the input and weight gradients'
  * only when `backward` (a tape in inference mode never runs them); scratch [out + in]. */
@@ -308,14 +330,8 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
                                 int64_t in, int backward, int64_t *scratch, masked_aux *a)
 {
     int64_t *pre = scratch, *first = scratch + out;
-    for (int64_t o = 0; o < out; o++) {
-        const vf_real *mrow = mask + (row0 + o) * ld, *wrow = w + (row0 + o) * ld;
-        vf_real *dst = a->wm + o * in;
-        for (int64_t i = 0; i < in; i++) dst[i] = wrow[i] * mrow[i];
-        int64_t last = in; /* one past the last input the output sees */
-        while (last > 0 && mrow[last - 1] == 0) last--;
-        pre[o] = last;
-    }
+    for (int64_t o = 0; o < out; o++) /* pre[o]: one past the last input output o sees */
+        pre[o] = mask_row(in, w + (row0 + o) * ld, mask + (row0 + o) * ld, a->wm + o * in);
     a->n_out_blocks = group_runs(out, pre, 1, a->out_start, a->prefix);
     int64_t sw = vf__gemm_strip_width();
     for (int64_t s = 0; s * sw < out; s++) {
