@@ -253,6 +253,67 @@ static void test_masked_linear_rows_act(void)
     }
 }
 
+/* A ReLU fused into the linear or masked layer keeps no pre-activation (its output stands in for it):
+ * values, reverse-mode gradients of x, W, b and forward-mode tangents equal, bit for bit, those of the
+ * layer without activation followed by vf_activate's ReLU. Inputs are spread so that about half of
+ * the pre-activations are negative. (A central-difference gradient check is unreliable at ReLU's
+ * kink; this comparison is exact instead.) */
+static vf_var relu_layer(vf_tape *t, int masked, vf_var x, vf_var w, vf_var m, vf_var b, vf_activation act)
+{
+    return masked ? vf_masked_linear_rows(t, x, w, m, b, 0, 6, act) : vf_linear(t, x, w, b, act);
+}
+
+static void test_fused_relu_matches_apart(void)
+{
+    enum { R = 7, IN = 5, OUT = 6 };
+    vf_real x[R * IN], w[OUT * IN], b[OUT], seed[R * OUT], tx[R * IN], tw[OUT * IN];
+    vf_real m[OUT * IN] = {1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1, 1};
+    gc_fill(x, R * IN, 31, 0, 1);
+    gc_fill(w, OUT * IN, 32, 0, 1);
+    gc_fill(b, OUT, 33, 0, 1);
+    gc_fill(seed, R * OUT, 34, 0, 1);
+    gc_fill(tx, R * IN, 35, 0, 1);
+    gc_fill(tw, OUT * IN, 36, 0, 1);
+    for (int masked = 0; masked < 2; masked++) {
+        const vf_real *vals[2], *grads[2][3], *tans[2];
+        vf_tape *tp[2];
+        int negative = 0;
+        for (int fused = 0; fused < 2; fused++) {
+            vf_tape *t = tp[fused] = vf_tape_new();
+            vf_var xv = vf_input_grad(t, x, 2, (int64_t[]){R, IN}), wv = vf_input_grad(t, w, 2, (int64_t[]){OUT, IN});
+            vf_var bv = vf_input_grad(t, b, 1, (int64_t[]){OUT}), mv = vf_input(t, m, 2, (int64_t[]){OUT, IN});
+            vf_var y = fused ? relu_layer(t, masked, xv, wv, mv, bv, VF_ACT_RELU)
+                             : vf_activate(t, relu_layer(t, masked, xv, wv, mv, bv, VF_ACT_NONE), VF_ACT_RELU);
+            CHECK_STATUS(vf_tape_status(t), VF_OK);
+            CHECK_STATUS(vf_set_tangent(t, xv, tx), VF_OK);
+            CHECK_STATUS(vf_set_tangent(t, wv, tw), VF_OK);
+            CHECK_STATUS(vf_jvp(t), VF_OK);
+            CHECK_STATUS(vf_backward_seed(t, y, seed), VF_OK);
+            vals[fused] = vf_value(t, y)->data;
+            tans[fused] = vf_tangent(t, y);
+            grads[fused][0] = vf_grad(t, xv);
+            grads[fused][1] = vf_grad(t, wv);
+            grads[fused][2] = vf_grad(t, bv);
+        }
+        if (!vals[0] || !vals[1] || !tans[0] || !tans[1]) {
+            CHECK(0);
+        } else {
+            for (int i = 0; i < R * OUT; i++) negative += vals[1][i] == 0;
+            CHECK_MSG(negative > R * OUT / 4 && negative < 3 * R * OUT / 4, "masked %d: %d of %d outputs at 0", masked,
+                      negative, R * OUT);
+            CHECK(memcmp(vals[0], vals[1], R * OUT * sizeof(vf_real)) == 0);
+            CHECK(memcmp(tans[0], tans[1], R * OUT * sizeof(vf_real)) == 0);
+            const int64_t sizes[3] = {R * IN, OUT * IN, OUT};
+            for (int k = 0; k < 3; k++)
+                CHECK_MSG(grads[0][k] && grads[1][k] &&
+                              memcmp(grads[0][k], grads[1][k], (size_t)sizes[k] * sizeof(vf_real)) == 0,
+                          "masked %d: gradient %d differs", masked, k);
+        }
+        vf_tape_free(tp[0]);
+        vf_tape_free(tp[1]);
+    }
+}
+
 static vf_var build_bias(vf_tape *t, const vf_var *in, void *ctx)
 {
     (void)ctx;
@@ -320,6 +381,7 @@ int main(void)
     RUN(test_masked_linear_blocks);
     RUN(test_masked_linear_rows);
     RUN(test_masked_linear_rows_act);
+    RUN(test_fused_relu_matches_apart);
     RUN(test_bias_add);
     RUN(test_stacked);
     RUN(test_shape_errors);

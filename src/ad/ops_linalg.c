@@ -161,9 +161,10 @@ static int check_linear(vf_tape *t, const char *op, vf_var x, vf_var w, vf_var b
 }
 
 /* ---- fused linear: y = act(x W^T + b) ------------------------------------------------------
- * inputs: x, W[, b]; iarg[0] = activation; aux = z (pre-activation) when the activation is not
- * the identity and the tape records derivatives; in inference mode (no aux) the activation runs in
- * place on the product, which saves a pass over a second [rows, out] buffer. */
+ * inputs: x, W[, b]; iarg[0] = activation; aux = z (pre-activation) when the activation is neither
+ * the identity nor ReLU and the tape records derivatives; without aux (inference mode, or ReLU, whose
+ * output stands in for z in the derivatives) the activation runs in place on the product, which
+ * saves a second [rows, out] buffer. */
 
 static const vf_real *linear_z(const vf_node *n)
 {
@@ -242,7 +243,9 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
     int64_t shape[2] = {rows, out};
     vf_var v = vf__push(t, &linear_op, n_in, in, 2, shape);
     if (v == VF_NOVAR) return v;
-    if (act != VF_ACT_NONE && !t->no_grad) { /* the pre-activation, for the derivatives */
+    /* the pre-activation, for the derivatives; not for ReLU, whose output stands in for it (its
+     * derivative is 1 exactly where the output is positive) */
+    if (act != VF_ACT_NONE && act != VF_ACT_RELU && !t->no_grad) {
         void *z = vf__tape_alloc(t, (size_t)(rows * out) * sizeof(vf_real));
         if (!z) {
             t->n_nodes--; /* no half-made node stays on the tape */
