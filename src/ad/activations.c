@@ -381,7 +381,7 @@ static void act_op_jvp(vf_tape *t, vf_node *n)
     run_bwd((int)n->iarg[0], (vf_real)n->farg[0], vf__numel(n), in->value.data, in->tangent, n->tangent, 0);
 }
 
-#define ACT_OP(str) {str, act_op_fwd, act_op_vjp, act_op_jvp}
+#define ACT_OP(str) {str, act_op_fwd, act_op_vjp, act_op_jvp, 0}
 static const vf_op_def act_ops[VF_ACT_COUNT + 1] = {
     ACT_OP("none"), ACT_OP("relu"),    ACT_OP("leaky_relu"), ACT_OP("elu"),
     ACT_OP("selu"), ACT_OP("silu"),    ACT_OP("gelu"),       ACT_OP("tanh"),

@@ -4,10 +4,13 @@
  *   1. a forward kernel  `static vf_status foo_fwd(vf_tape *t, vf_node *n)`  writing n->value
  *      from the inputs' values (it may allocate n->aux with vf__tape_alloc for the backward pass);
  *   2. a VJP kernel      `static void foo_vjp(vf_tape *t, vf_node *n)`  that ADDS (+=) n->grad's
- *      contribution into the grad of every input whose grad is non-NULL;
+ *      contribution into the grad of every input whose grad is non-NULL (the tape zeroes those first;
+ *      an op whose definition sets `writes_first` gets them unzeroed instead, and asks
+ *      vf__grad_overwrite before each write whether to write or add: the hot products do, which
+ *      saves a zeroing pass over most adjoints);
  *   3. a JVP kernel      `static void foo_jvp(vf_tape *t, vf_node *n)`  that WRITES n->tangent from
  *      the inputs' tangents, where a NULL input tangent means zero;
- *   4. `static const vf_op_def foo_op = {"foo", foo_fwd, foo_vjp, foo_jvp};`
+ *   4. `static const vf_op_def foo_op = {"foo", foo_fwd, foo_vjp, foo_jvp, 0};`
  *   5. the public builder: check arguments (vf__fail on error), vf__push the node with its output
  *      shape, store op arguments in iarg/farg, then `return vf__run(t, v);`.
  * All values, grads and tangents are contiguous and have the node's shape.
@@ -15,6 +18,7 @@
 #ifndef VF_AD_INTERNAL_H
 #define VF_AD_INTERNAL_H
 
+#include <string.h>
 #include "internal.h"
 
 typedef struct vf_node vf_node;
@@ -24,6 +28,7 @@ typedef struct vf_op_def {
     vf_status (*fwd)(vf_tape *t, vf_node *n);
     void (*vjp)(vf_tape *t, vf_node *n);
     void (*jvp)(vf_tape *t, vf_node *n);
+    int writes_first;         /* the VJP handles unzeroed input adjoints (vf__grad_overwrite / _ready) */
 } vf_op_def;
 
 enum vf_node_kind { VF_NODE_OP = 0, VF_NODE_CONST, VF_NODE_INPUT_GRAD, VF_NODE_PARAM };
@@ -41,6 +46,7 @@ struct vf_node {
     double farg[4];           /* op's real arguments (alpha, bounds, ...) */
     vf_tensor value;          /* contiguous */
     vf_real *grad;            /* adjoint, numel(value) entries; NULL when not needed */
+    int grad_fresh;           /* during a backward pass: grad is allocated but unwritten (not zeroed) */
     vf_real *tangent;         /* forward-mode tangent; NULL means zero */
     void *aux;                /* op's saved data for backward (tape memory) */
 };
@@ -86,6 +92,22 @@ int vf__axis(vf_tape *t, const char *op, int axis, int ndim);
 /* Broadcast shape of a and b (NumPy rules) into out; 0 on success, else records VF_ERR_SHAPE. */
 int vf__broadcast_shape(vf_tape *t, const char *op, const vf_tensor *a, const vf_tensor *b,
                         int *ndim, int64_t *shape);
+
+/* For a VJP of a `writes_first` op about to put its contribution into x's adjoint: 1 when that
+ * adjoint holds nothing yet, so the caller must WRITE its contribution (not add it); it then counts
+ * as written. 0: the caller adds, as every VJP does. */
+static inline int vf__grad_overwrite(vf_node *x)
+{
+    int fresh = x->grad_fresh;
+    x->grad_fresh = 0;
+    return fresh;
+}
+/* Zeroes x's adjoint if it holds nothing yet (for a `writes_first` VJP that can only add to it). */
+static inline void vf__grad_ready(vf_node *x)
+{
+    if (x->grad && x->grad_fresh) memset(x->grad, 0, (size_t)vf__numel(x) * sizeof(vf_real));
+    x->grad_fresh = 0;
+}
 
 /* Activation functions shared by vf_activate and the fused linear layer (ops_unary.c).
  * y[i] = act(x[i]); the derivative kernel computes dx[i] (+)= dy[i] * act'(x[i]) given x and y. */

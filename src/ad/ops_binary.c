@@ -271,10 +271,10 @@ static void binary_jvp(vf_tape *t, vf_node *n)
     }
 }
 
-static const vf_op_def add_op = {"add", binary_fwd, binary_vjp, binary_jvp};
-static const vf_op_def sub_op = {"sub", binary_fwd, binary_vjp, binary_jvp};
-static const vf_op_def mul_op = {"mul", binary_fwd, binary_vjp, binary_jvp};
-static const vf_op_def div_op = {"div", binary_fwd, binary_vjp, binary_jvp};
+static const vf_op_def add_op = {"add", binary_fwd, binary_vjp, binary_jvp, 0};
+static const vf_op_def sub_op = {"sub", binary_fwd, binary_vjp, binary_jvp, 0};
+static const vf_op_def mul_op = {"mul", binary_fwd, binary_vjp, binary_jvp, 0};
+static const vf_op_def div_op = {"div", binary_fwd, binary_vjp, binary_jvp, 0};
 
 /* Shared builder: a [bc], b [bc] -> broadcast shape. */
 static vf_var binary(vf_tape *t, const vf_op_def *op, int kind, vf_var a, vf_var b)
@@ -334,7 +334,7 @@ static void where_jvp(vf_tape *t, vf_node *n)
     else memset(dy, 0, (size_t)vf__numel(n) * sizeof(vf_real)); /* only cond had a tangent */
 }
 
-static const vf_op_def where_op = {"where", where_fwd, where_vjp, where_jvp};
+static const vf_op_def where_op = {"where", where_fwd, where_vjp, where_jvp, 0};
 
 vf_var vf_where(vf_tape *t, vf_var cond, vf_var a, vf_var b)
 {

@@ -71,7 +71,7 @@ static void matmul_jvp(vf_tape *t, vf_node *n)
         gemm(t, ta, tb, m, nn, k, 1, a->value.data, lda, b->tangent, ldb, beta, n->tangent, nn);
 }
 
-static const vf_op_def matmul_op = {"matmul", matmul_fwd, matmul_vjp, matmul_jvp};
+static const vf_op_def matmul_op = {"matmul", matmul_fwd, matmul_vjp, matmul_jvp, 0};
 
 vf_var vf_matmul(vf_tape *t, vf_var a, vf_var b, int trans_a, int trans_b)
 {
@@ -201,9 +201,13 @@ static void linear_vjp(vf_tape *t, vf_node *n)
         vf__act_backward(act, rows * out, linear_z(n), n->value.data, n->grad, tmp, 0);
         dz = tmp;
     }
-    if (w->grad) gemm(t, 1, 0, out, in, rows, 1, dz, out, x->value.data, in, 1, w->grad, in);
-    if (b && b->grad) add_column_sums(rows, out, dz, b->grad);
-    if (x->grad) gemm(t, 0, 0, rows, in, out, 1, dz, out, w->value.data, in, 1, x->grad, in);
+    /* writes_first: an input adjoint nothing has written yet is written (beta 0), not added to */
+    if (w->grad) gemm(t, 1, 0, out, in, rows, 1, dz, out, x->value.data, in, vf__grad_overwrite(w) ? 0 : 1, w->grad, in);
+    if (b && b->grad) {
+        vf__grad_ready(b);
+        add_column_sums(rows, out, dz, b->grad);
+    }
+    if (x->grad) gemm(t, 0, 0, rows, in, out, 1, dz, out, w->value.data, in, vf__grad_overwrite(x) ? 0 : 1, x->grad, in);
 }
 
 static void linear_jvp(vf_tape *t, vf_node *n)
@@ -230,7 +234,7 @@ static void linear_jvp(vf_tape *t, vf_node *n)
     if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, linear_z(n), n->value.data, dz, n->tangent);
 }
 
-static const vf_op_def linear_op = {"linear", linear_fwd, linear_vjp, linear_jvp};
+static const vf_op_def linear_op = {"linear", linear_fwd, linear_vjp, linear_jvp, 1};
 
 vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
 {
@@ -424,6 +428,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
          * masked accumulation reads only entries under a nonzero mask, all of which were computed */
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
         if (!gw) return;
+        vf__grad_ready(w); /* added to entry by entry below */
         if (gemm_ranged(t, 1, 0, out, in, rows, g, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo, NULL, 0))
             return;
         for (int64_t k = 0; k < a->n_out_blocks; k++) {
@@ -435,10 +440,13 @@ static void masked_vjp(vf_tape *t, vf_node *n)
             }
         }
     }
-    if (b && b->grad) add_column_sums(rows, out, g, b->grad + row0);
-    if (x->grad)
+    if (b && b->grad) {
+        vf__grad_ready(b);
+        add_column_sums(rows, out, g, b->grad + row0);
+    }
+    if (x->grad) /* writes_first: an unwritten adjoint is written whole (strips with no range get 0) */
         gemm_ranged(t, 0, 0, rows, in, out, g, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, NULL,
-                    VF_GEMM_ACCUMULATE);
+                    vf__grad_overwrite(x) ? 0 : VF_GEMM_ACCUMULATE);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)
@@ -472,7 +480,7 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, masked_z(n), n->value.data, dz, n->tangent);
 }
 
-static const vf_op_def masked_op = {"masked_linear", masked_fwd, masked_vjp, masked_jvp};
+static const vf_op_def masked_op = {"masked_linear", masked_fwd, masked_vjp, masked_jvp, 1};
 
 vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var b, int64_t row0, int64_t n_rows,
                              vf_activation act)
@@ -576,7 +584,7 @@ static void bias_jvp(vf_tape *t, vf_node *n)
     if (b->tangent) add_row_bias(rows, cols, b->tangent, n->tangent);
 }
 
-static const vf_op_def bias_op = {"bias_add", bias_fwd, bias_vjp, bias_jvp};
+static const vf_op_def bias_op = {"bias_add", bias_fwd, bias_vjp, bias_jvp, 0};
 
 vf_var vf_bias_add(vf_tape *t, vf_var x, vf_var b)
 {

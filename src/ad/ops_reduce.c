@@ -232,10 +232,10 @@ static void logsumexp_jvp(vf_tape *t, vf_node *n)
     }
 }
 
-static const vf_op_def sum_op = {"sum", sum_fwd, sum_vjp, sum_jvp};
-static const vf_op_def mean_op = {"mean", sum_fwd, sum_vjp, sum_jvp};
-static const vf_op_def max_op = {"max", max_fwd, max_vjp, max_jvp};
-static const vf_op_def logsumexp_op = {"logsumexp", logsumexp_fwd, logsumexp_vjp, logsumexp_jvp};
+static const vf_op_def sum_op = {"sum", sum_fwd, sum_vjp, sum_jvp, 0};
+static const vf_op_def mean_op = {"mean", sum_fwd, sum_vjp, sum_jvp, 0};
+static const vf_op_def max_op = {"max", max_fwd, max_vjp, max_jvp, 0};
+static const vf_op_def logsumexp_op = {"logsumexp", logsumexp_fwd, logsumexp_vjp, logsumexp_jvp, 0};
 
 /* Shared builder of the reductions: x [..] -> x's shape without `axis` (keepdim: with extent 1). */
 static vf_var reduce(vf_tape *t, const vf_op_def *op, vf_var x, int axis, int keepdim)
@@ -436,9 +436,9 @@ static void cumsum_jvp(vf_tape *t, vf_node *n)
     cumsum_kernel(&r, vf__in(t, n, 0)->tangent, n->tangent);
 }
 
-static const vf_op_def softmax_op = {"softmax", softmax_fwd, softmax_vjp, softmax_jvp};
-static const vf_op_def log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_vjp, log_softmax_jvp};
-static const vf_op_def cumsum_op = {"cumsum", cumsum_fwd, cumsum_vjp, cumsum_jvp};
+static const vf_op_def softmax_op = {"softmax", softmax_fwd, softmax_vjp, softmax_jvp, 0};
+static const vf_op_def log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_vjp, log_softmax_jvp, 0};
+static const vf_op_def cumsum_op = {"cumsum", cumsum_fwd, cumsum_vjp, cumsum_jvp, 0};
 
 /* Shared builder of the ops along one axis: x [..] -> same shape. */
 static vf_var along_axis(vf_tape *t, const vf_op_def *op, vf_var x, int axis)

@@ -82,7 +82,7 @@ static void concat_jvp(vf_tape *t, vf_node *n)
     }
 }
 
-static const vf_op_def concat_op = {"concat", concat_fwd, concat_vjp, concat_jvp};
+static const vf_op_def concat_op = {"concat", concat_fwd, concat_vjp, concat_jvp, 0};
 
 /* xs[0..n-1] [.., len_i, ..] (equal except along axis) -> [.., sum_i len_i, ..] */
 vf_var vf_concat(vf_tape *t, int n, const vf_var *xs, int axis)
@@ -150,7 +150,7 @@ static void slice_vjp(vf_tape *t, vf_node *n)
 
 static void slice_jvp(vf_tape *t, vf_node *n) { slice_blocks(t, n, vf__in(t, n, 0)->tangent, n->tangent, 0); }
 
-static const vf_op_def slice_op = {"slice", slice_fwd, slice_vjp, slice_jvp};
+static const vf_op_def slice_op = {"slice", slice_fwd, slice_vjp, slice_jvp, 0};
 
 /* x [.., len, ..] -> [.., stop - start, ..], 0 <= start <= stop <= len */
 vf_var vf_slice(vf_tape *t, vf_var x, int axis, int64_t start, int64_t stop)
@@ -220,7 +220,7 @@ static void gather_vjp(vf_tape *t, vf_node *n)
 
 static void gather_jvp(vf_tape *t, vf_node *n) { gather_blocks(t, n, vf__in(t, n, 0)->tangent, n->tangent, 0); }
 
-static const vf_op_def gather_op = {"gather", gather_fwd, gather_vjp, gather_jvp};
+static const vf_op_def gather_op = {"gather", gather_fwd, gather_vjp, gather_jvp, 0};
 
 /* x [.., len, ..], index[0..count-1] in [0, len) -> [.., count, ..] */
 vf_var vf_gather(vf_tape *t, vf_var x, int axis, const int64_t *index, int64_t count)
@@ -273,7 +273,7 @@ static void reshape_jvp(vf_tape *t, vf_node *n)
     if (m) memcpy(n->tangent, vf__in(t, n, 0)->tangent, (size_t)m * sizeof(vf_real));
 }
 
-static const vf_op_def reshape_op = {"reshape", reshape_fwd, reshape_vjp, reshape_jvp};
+static const vf_op_def reshape_op = {"reshape", reshape_fwd, reshape_vjp, reshape_jvp, 0};
 
 /* x [..] -> shape [ndim] with the same element count */
 vf_var vf_reshape(vf_tape *t, vf_var x, int ndim, const int64_t *shape)

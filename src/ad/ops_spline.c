@@ -718,8 +718,8 @@ static void rq_ladj_vjp(vf_tape *t, vf_node *n)
 }
 static void rq_ladj_jvp(vf_tape *t, vf_node *n) { rq_jvp_common(t, n, 1); }
 
-static const vf_op_def rq_op = {"rq_spline", rq_fwd, rq_vjp, rq_jvp};
-static const vf_op_def rq_ladj_op = {"rq_spline_ladj", rq_ladj_fwd, rq_ladj_vjp, rq_ladj_jvp};
+static const vf_op_def rq_op = {"rq_spline", rq_fwd, rq_vjp, rq_jvp, 0};
+static const vf_op_def rq_ladj_op = {"rq_spline_ladj", rq_ladj_fwd, rq_ladj_vjp, rq_ladj_jvp, 0};
 
 /* ---- arguments ------------------------------------------------------------------------------- */
 vf_rq_spline_options vf_rq_spline_default_options(void)

@@ -46,7 +46,7 @@ static void exp_jvp(vf_tape *t, vf_node *n)
     for (int64_t i = 0, m = vf__numel(n); i < m; i++) dy[i] = dx[i] * y[i];
 }
 
-static const vf_op_def exp_op = {"exp", exp_fwd, exp_vjp, exp_jvp};
+static const vf_op_def exp_op = {"exp", exp_fwd, exp_vjp, exp_jvp, 0};
 
 vf_var vf_exp(vf_tape *t, vf_var x)
 {
@@ -103,7 +103,7 @@ vf_var vf_exp(vf_tape *t, vf_var x)
             ty[i] = (vf_real)(DER) * tx[i];                                                       \
         }                                                                                         \
     }                                                                                             \
-    static const vf_op_def NAME##_op = {#NAME, NAME##_fwd, NAME##_vjp, NAME##_jvp};
+    static const vf_op_def NAME##_op = {#NAME, NAME##_fwd, NAME##_vjp, NAME##_jvp, 0};
 
 /*       name        value                                 derivative */
 UNARY_OP(log,        log((double)xi),                      1.0 / (double)xi)

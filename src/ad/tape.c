@@ -329,19 +329,24 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
     if (t->no_grad || t->inference_ops)
         return vf__error(VF_ERR_STATE, "backward: the tape holds ops recorded in inference mode (gradients disabled)");
     t->backward_pass++;
-    /* Fresh zeroed adjoints for every non-parameter node between the leaves and y. */
+    /* Fresh adjoints for every non-parameter node between the leaves and y, unzeroed: each is zeroed
+     * (or, by a `writes_first` op, written) just before its first use, while it is in cache, and any
+     * still unwritten at the end is zeroed then. Parameters' adjoints are the caller's accumulators. */
     for (vf_var i = 0; i <= y; i++) {
         vf_node *n = vf__node(t, i);
+        n->grad_fresh = 0;
         if (n->kind == VF_NODE_PARAM) continue;
         n->grad = NULL;
         if (!n->needs_grad) continue;
         size_t bytes = (size_t)vf__numel(n) * sizeof(vf_real);
-        vf_real *g = vf_arena_calloc(t->arena, bytes);
+        vf_real *g = vf_arena_alloc(t->arena, bytes);
         if (!g) {
             vf__fail(t, VF_ERR_NOMEM, "backward: out of memory");
             return VF_ERR_NOMEM;
         }
-        vf__node(t, i)->grad = g;
+        n = vf__node(t, i);
+        n->grad = g;
+        n->grad_fresh = 1;
     }
     vf_node *out = vf__node(t, y);
     if (!out->needs_grad) return VF_OK; /* nothing depends on a parameter */
@@ -351,10 +356,16 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
         return VF_OK;
     }
     memcpy(out->grad, seed, (size_t)ny * sizeof(vf_real));
+    out->grad_fresh = 0;
     for (vf_var i = y; i >= 0; i--) {
         vf_node *n = vf__node(t, i);
-        if (n->op && n->needs_grad && n->grad) n->op->vjp(t, n);
+        if (!(n->op && n->needs_grad && n->grad)) continue;
+        vf__grad_ready(n); /* no consumer wrote it: zero, as its VJP reads it */
+        if (!n->op->writes_first)
+            for (int k = 0; k < n->n_in; k++) vf__grad_ready(vf__in(t, n, k));
+        n->op->vjp(t, n);
     }
+    for (vf_var i = 0; i <= y; i++) vf__grad_ready(vf__node(t, i)); /* adjoints no VJP reached */
     return t->status;
 }
 

@@ -52,7 +52,7 @@ static void lgamma_jvp(vf_tape *t, vf_node *n)
     for (int64_t i = 0, m = vf__numel(n); i < m; i++) dy[i] = (vf_real)((double)dx[i] * digamma((double)x[i]));
 }
 
-static const vf_op_def lgamma_op = {"lgamma", lgamma_fwd, lgamma_vjp, lgamma_jvp};
+static const vf_op_def lgamma_op = {"lgamma", lgamma_fwd, lgamma_vjp, lgamma_jvp, 0};
 
 /* lgamma(x) elementwise, x > 0 (the derivative is only defined there). */
 static vf_var tape_lgamma(vf_tape *t, vf_var x)

@@ -106,7 +106,7 @@ static void trisolve_jvp(vf_tape *t, vf_node *n)
     tri_solve_rows(a->value.data, d, lower, unit, 0, tx, rows);
 }
 
-static const vf_op_def trisolve_op = {"triangular_solve", trisolve_fwd, trisolve_vjp, trisolve_jvp};
+static const vf_op_def trisolve_op = {"triangular_solve", trisolve_fwd, trisolve_vjp, trisolve_jvp, 0};
 
 vf_var vf_triangular_solve(vf_tape *t, vf_var a, vf_var b, int lower, int unit_diagonal)
 {

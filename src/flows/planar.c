@@ -166,7 +166,7 @@ static void planar_solve_jvp(vf_tape *t, vf_node *nd)
     }
 }
 
-static const vf_op_def planar_solve_op = {"planar_solve", planar_solve_fwd, planar_solve_vjp, planar_solve_jvp};
+static const vf_op_def planar_solve_op = {"planar_solve", planar_solve_fwd, planar_solve_vjp, planar_solve_jvp, 0};
 
 /* z [n, d] = f^{-1}(x): x [n, d]; w, uh [d] or [n, d]; b, s [1] or [n, 1]. */
 static vf_var planar_solve(vf_tape *t, vf_var x, vf_var w, vf_var uh, vf_var b, vf_var s)

@@ -155,7 +155,7 @@ static void radial_solve_jvp(vf_tape *t, vf_node *nd)
     }
 }
 
-static const vf_op_def radial_solve_op = {"radial_solve", radial_solve_fwd, radial_solve_vjp, radial_solve_jvp};
+static const vf_op_def radial_solve_op = {"radial_solve", radial_solve_fwd, radial_solve_vjp, radial_solve_jvp, 0};
 
 /* [z, r] [n, d + 1]: z = f^{-1}(x) and r = |z - z0| (exact, also where z - z0 is below z0's rounding):
  * x [n, d]; z0 [d] or [n, d]; alpha > 0, beta^ > -alpha: [1] or [n, 1]. */
