@@ -314,6 +314,35 @@ static void test_fused_relu_matches_apart(void)
     }
 }
 
+/* One input feeding several consumers, in both orders around the products that write an unwritten
+ * adjoint instead of adding to it (writes_first): x goes into a linear layer, a masked layer and an
+ * elementwise product, and the first layer's output into a second linear layer and a square. Every
+ * contribution must add up (gradient checked against central differences). */
+static vf_var build_shared_input(vf_tape *t, const vf_var *in, void *ctx)
+{
+    (void)ctx;
+    vf_var x = in[0], w1 = in[1], w2 = in[2], wm = in[3], m = in[4];
+    vf_var h = vf_linear(t, vf_mul(t, x, x), w1, VF_NOVAR, VF_ACT_TANH); /* x's adjoint: an elementwise op first */
+    vf_var u = vf_linear(t, h, w2, VF_NOVAR, VF_ACT_NONE);              /* h: a product, then a square */
+    vf_var v = vf_masked_linear(t, x, wm, m, VF_NOVAR);
+    vf_var z = vf_add(t, vf_sum(t, vf_mul(t, u, u), VF_ALL_AXES, 0), vf_sum(t, vf_square(t, h), VF_ALL_AXES, 0));
+    z = vf_add(t, z, vf_sum(t, vf_mul(t, v, vf_linear(t, x, w1, VF_NOVAR, VF_ACT_SILU)), VF_ALL_AXES, 0));
+    return z;
+}
+
+static void test_shared_input_adjoints(void)
+{
+    vf_real x[4 * 5], w1[5 * 5], w2[3 * 5], wm[5 * 5], m[5 * 5];
+    gc_fill(x, 20, 41, 0, 0.7);
+    gc_fill(w1, 25, 42, 0, 0.5);
+    gc_fill(w2, 15, 43, 0, 0.5);
+    gc_fill(wm, 25, 44, 0, 0.5);
+    for (int o = 0; o < 5; o++)
+        for (int i = 0; i < 5; i++) m[o * 5 + i] = i <= o ? 1 : 0;
+    gc_input in[5] = {{x, 2, {4, 5}, 1}, {w1, 2, {5, 5}, 1}, {w2, 2, {3, 5}, 1}, {wm, 2, {5, 5}, 1}, {m, 2, {5, 5}, 0}};
+    CHECK(gradcheck("shared input adjoints", build_shared_input, NULL, 5, in));
+}
+
 static vf_var build_bias(vf_tape *t, const vf_var *in, void *ctx)
 {
     (void)ctx;
@@ -382,6 +411,7 @@ int main(void)
     RUN(test_masked_linear_rows);
     RUN(test_masked_linear_rows_act);
     RUN(test_fused_relu_matches_apart);
+    RUN(test_shared_input_adjoints);
     RUN(test_bias_add);
     RUN(test_stacked);
     RUN(test_shape_errors);
