@@ -322,6 +322,12 @@ const vf_real *vf_grad(const vf_tape *t, vf_var v) { return valid(t, v) ? t->nod
 const vf_real *vf_tangent(const vf_tape *t, vf_var v) { return valid(t, v) ? t->nodes[v].tangent : NULL; }
 
 /* ---- reverse mode ------------------------------------------------------------------------- */
+/* Zeroes the adjoints of nodes 0..y that nothing wrote in this pass (they read as 0 by vf_grad). */
+static void zero_unwritten(vf_tape *t, vf_var y)
+{
+    for (vf_var i = 0; i <= y; i++) vf__grad_ready(vf__node(t, i));
+}
+
 vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
 {
     if (!vf__ok(t, "backward", 1, &y)) return t ? (t->status ? t->status : VF_ERR_ARG) : VF_ERR_ARG;
@@ -341,6 +347,7 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
         size_t bytes = (size_t)vf__numel(n) * sizeof(vf_real);
         vf_real *g = vf_arena_alloc(t->arena, bytes);
         if (!g) {
+            zero_unwritten(t, i - 1);
             vf__fail(t, VF_ERR_NOMEM, "backward: out of memory");
             return VF_ERR_NOMEM;
         }
@@ -349,10 +356,14 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
         n->grad_fresh = 1;
     }
     vf_node *out = vf__node(t, y);
-    if (!out->needs_grad) return VF_OK; /* nothing depends on a parameter */
+    if (!out->needs_grad) { /* nothing depends on a parameter */
+        zero_unwritten(t, y);
+        return VF_OK;
+    }
     int64_t ny = vf__numel(out);
     if (out->kind == VF_NODE_PARAM) {
         for (int64_t i = 0; i < ny; i++) out->grad[i] += seed[i];
+        zero_unwritten(t, y);
         return VF_OK;
     }
     memcpy(out->grad, seed, (size_t)ny * sizeof(vf_real));
@@ -365,7 +376,7 @@ vf_status vf_backward_seed(vf_tape *t, vf_var y, const vf_real *seed)
             for (int k = 0; k < n->n_in; k++) vf__grad_ready(vf__in(t, n, k));
         n->op->vjp(t, n);
     }
-    for (vf_var i = 0; i <= y; i++) vf__grad_ready(vf__node(t, i)); /* adjoints no VJP reached */
+    zero_unwritten(t, y); /* adjoints no VJP reached */
     return t->status;
 }
 
