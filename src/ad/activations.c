@@ -41,9 +41,22 @@ typedef union { uint32_t u; float f; } fbits;
 typedef struct { float r, s; } exp_split;
 
 /* Range reduction without branches or float-to-int conversions (both keep GCC from vectorizing):
- * -|z|, its magnitude capped at `cap` (given by its bits; NaN passes), is split as k ln2 + r with k integral and |r| <= ln2/2, and s = 2^k, which is
- * 0 for k = -127. k is rounded to nearest by adding 1.5 * 2^23, whose float then holds k in its
- * low bits; ln2 = 0.693359375 - 2.12194440e-4, the first part exact in few bits. */
+ * a (|a| <= 89) is split as k ln2 + r with k integral and |r| <= ln2/2, and s = 2^k from the
+ * exponent bits: 0 for k = -127, +inf for k = 128. k is rounded to nearest by adding 1.5 * 2^23,
+ * whose float then holds k in its low bits; ln2 = 0.693359375 - 2.12194440e-4, the first part exact
+ * in few bits. */
+static inline exp_split exp_split_of(float a)
+{
+    fbits kb = {.f = a * 1.44269504088896341f + 12582912.0f};
+    float kf = kb.f - 12582912.0f;
+    float r = a - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    fbits s = {.u = (kb.u - 0x4b400000u + 127u) << 23};
+    exp_split q = {r, s.f};
+    return q;
+}
+
+/* -|z|, its magnitude capped at `cap` (given by its bits; NaN passes), split as above. */
 static inline exp_split exp_reduce(float z, uint32_t cap)
 {
     fbits b = {.f = z};
@@ -51,20 +64,13 @@ static inline exp_split exp_reduce(float z, uint32_t cap)
     uint32_t mc = m < cap ? m : cap;
     mc = m > 0x7f800000u ? m : mc; /* NaN stays NaN */
     b.u = mc | 0x80000000u;
-    fbits kb = {.f = b.f * 1.44269504088896341f + 12582912.0f};
-    float kf = kb.f - 12582912.0f;
-    float r = b.f - kf * 0.693359375f;
-    r = r - kf * -2.12194440e-4f;
-    fbits s = {.u = (kb.u - 0x4b400000u + 127u) << 23};
-    exp_split q = {r, s.f};
-    return q;
+    return exp_split_of(b.f);
 }
 
-/* exp(-|z|) = 2^k exp(r), exp(r) = 1 + r + r^2 (1/2! + r/3! + ... + r^5/7!) (truncation below
- * 1e-8 relative); |z| is capped at 88, so results below about 1e-38 are 0. NaN gives NaN. */
-static inline float exp_negabs(float z)
+/* exp(r) = 1 + r + r^2 (1/2! + r/3! + ... + r^5/7!) for |r| <= ln2/2 (truncation below 1e-8
+ * relative); times s, 2^k. */
+static inline float exp_of_split(exp_split q)
 {
-    exp_split q = exp_reduce(z, 0x42b00000u /* 88 */);
     float r = q.r, p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -73,6 +79,9 @@ static inline float exp_negabs(float z)
     p = p * r + 0.5f;
     return (1.0f + (r + r * r * p)) * q.s;
 }
+
+/* exp(-|z|); |z| is capped at 88, so results below about 1e-38 are 0. NaN gives NaN. */
+static inline float exp_negabs(float z) { return exp_of_split(exp_reduce(z, 0x42b00000u /* 88 */)); }
 
 /* expm1(-|z|) = 2^k expm1(r) + (2^k - 1), expm1(r) = r + r^2 (1/2! + r/3! + ... + r^6/8!)
  * (truncation below 1e-8 relative); |z| is capped at 30, beyond which the float result is -1. */
@@ -170,19 +179,7 @@ static inline float exp_neg_clamped(float x)
     uint32_t sign_x = b.u & 0x80000000u, m = b.u & 0x7fffffffu;
     uint32_t cap = 0x42b00000u + (sign_x >> 14); /* 88, or 89 (0x42b20000) when x < 0 */
     b.u = (m < cap ? m : cap) | (sign_x ^ 0x80000000u); /* NaN: capped (the quotient still sees x) */
-    float a = b.f;
-    fbits kb = {.f = a * 1.44269504088896341f + 12582912.0f};
-    float kf = kb.f - 12582912.0f;
-    float r = a - kf * 0.693359375f;
-    r = r - kf * -2.12194440e-4f;
-    fbits s = {.u = (kb.u - 0x4b400000u + 127u) << 23}; /* 2^k, 0 for k = -127 */
-    float q = 1.0f / 5040.0f;
-    q = q * r + 1.0f / 720.0f;
-    q = q * r + 1.0f / 120.0f;
-    q = q * r + 1.0f / 24.0f;
-    q = q * r + 1.0f / 6.0f;
-    q = q * r + 0.5f;
-    return (1.0f + (r + r * r * q)) * s.f;
+    return exp_of_split(exp_split_of(b.f));
 }
 static inline float silu_f(float x, float p) { (void)p; return x / (1.0f + exp_neg_clamped(x)); }
 static inline float silu_d(float x, float p)
