@@ -54,27 +54,15 @@ size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
 #endif
 }
 
-void vf__gemm_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
-                 int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc, void *work)
+/* The product without the skinny loops: OpenBLAS when present (k = 0 on the built-in kernel, which
+ * scales C by beta), else the built-in kernel with the caller's packing space. */
+static void blocked_product(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha,
+                            const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c,
+                            int64_t ldc, void *work)
 {
-    if (vf__gemm_skinny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
-#if VF_HAVE_CBLAS
-    (void)work;
-    vf__gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#elif VF_USE_DOUBLE
-    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-#else
-    vf__gemm_builtin_f32_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-#endif
-}
-
-void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
-              int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc)
-{
-    if (m <= 0 || n <= 0) return;
-    if (vf__gemm_skinny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
 #if VF_USE_DOUBLE
 #if VF_HAVE_CBLAS
+    (void)work;
     if (k > 0)
         cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                     (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
@@ -82,14 +70,33 @@ void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real
     else
         vf__gemm_builtin_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
-    vf__gemm_builtin_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
 #endif
 #else
+#if VF_HAVE_CBLAS
+    (void)work;
     if (k > 0)
         vf__sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else
         vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    vf__gemm_builtin_f32_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
 #endif
+#endif
+}
+
+void vf__gemm_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+                 int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc, void *work)
+{
+    if (m <= 0 || n <= 0) return;
+    if (vf__gemm_skinny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+    blocked_product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+}
+
+void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+              int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc)
+{
+    vf__gemm_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
 }
 
 int64_t vf__gemm_strip_width(void) { return VF_USE_DOUBLE ? 8 : 16; }
