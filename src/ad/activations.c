@@ -163,14 +163,13 @@ static inline vf_real silu_d(vf_real x, vf_real p)
     return q.s + x * q.s * q.sc;
 }
 #else
-/* Float: E = exp(-x) with -x held in [-88, 89] by a float clamp, so that 2^k is 0 for k = -127
- * (x >= 88: E = 0, s = 1) and +inf for k = 128 (x below about -88.4: E = inf, silu = -0, as the
- * exact value is below 1e-36), then silu = x / (1 + E) and s = 1 / (1 + E): relative-accurate in
- * either sign, with no sign split of the argument (sigmoid_pair's), which silu's value does not need.
- * Its derivative takes 1 - s as E s for x >= 0 (small there) and as 1 - s below (exact enough, and
- * defined where E is inf). silu is the default activation of the vector fields and runs on every
- * hidden unit of every ODE step. A NaN x reaches the quotient. */
-/* exp(-x), -x clamped to [-88, 89]: 0 at k = -127, +inf at k = 128 (see above). */
+/* Float: E = exp(-x) with -x held in [-88, 89], so that 2^k is 0 for k = -127 (x >= 88: E = 0, s = 1)
+ * and +inf for k = 128 (x below about -88.4: E = inf, silu = -0, as the exact value is below 1e-36),
+ * then silu = x / (1 + E) and s = 1 / (1 + E): relative-accurate in either sign, with no sign split of
+ * the argument (sigmoid_pair's), which silu's value does not need. Its derivative takes 1 - s as E s
+ * for x >= 0 (small there) and as 1 - s below (exact enough, and defined where E is inf). silu is the
+ * default activation of the vector fields and runs on every hidden unit of every ODE step. A NaN x
+ * reaches the quotient. */
 static inline float exp_neg_clamped(float x)
 {
     /* a = -x with |a| capped at 88 for a <= 0 and at 89 for a > 0, on the bits: an unsigned min,

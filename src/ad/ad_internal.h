@@ -109,6 +109,10 @@ static inline void vf__grad_ready(vf_node *x)
     x->grad_fresh = 0;
 }
 
+/* 1 when act's derivative is a function of its output alone (ReLU's is 1 exactly where the output is
+ * positive), so a fused layer keeps no pre-activation for the derivatives: they read the output. */
+static inline int vf__act_derivative_from_output(vf_activation act) { return act == VF_ACT_RELU; }
+
 /* Activation functions shared by vf_activate and the fused linear layer (ops_unary.c).
  * y[i] = act(x[i]); the derivative kernel computes dx[i] (+)= dy[i] * act'(x[i]) given x and y. */
 void vf__act_forward(vf_activation act, int64_t n, const vf_real *x, vf_real *y);

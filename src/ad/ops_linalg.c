@@ -7,7 +7,6 @@
  *   dW += dz^T x,   db += sum over rows of dz,   dx += dz W.
  * Forward mode: dz = dx W^T + x dW^T + db, dy = act'(z) dz.
  */
-#include <stdint.h>
 #include <string.h>
 #include "ad/ad_internal.h"
 
@@ -247,9 +246,8 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
     int64_t shape[2] = {rows, out};
     vf_var v = vf__push(t, &linear_op, n_in, in, 2, shape);
     if (v == VF_NOVAR) return v;
-    /* the pre-activation, for the derivatives; not for ReLU, whose output stands in for it (its
-     * derivative is 1 exactly where the output is positive) */
-    if (act != VF_ACT_NONE && act != VF_ACT_RELU && !t->no_grad) {
+    /* the pre-activation, for the derivatives (unless the output serves) */
+    if (act != VF_ACT_NONE && !vf__act_derivative_from_output(act) && !t->no_grad) {
         void *z = vf__tape_alloc(t, (size_t)(rows * out) * sizeof(vf_real));
         if (!z) {
             t->n_nodes--; /* no half-made node stays on the tape */
@@ -310,22 +308,20 @@ static int64_t group_runs(int64_t n, const int64_t *member_key, int take_max, in
 }
 
 /* dst [in] = wrow * mrow; returns one past the last index where mrow is nonzero (0 if none). One pass
- * that vectorizes (the last index as a running maximum of 32-bit indices, the width of a float lane),
- * in place of a multiply and a scalar backward scan. */
+ * that vectorizes: the last index is a running maximum of 32-bit offsets (the width of a float lane)
+ * within chunks of up to 2^30 entries. */
 VF_HOT static int64_t mask_row(int64_t in, const vf_real *restrict wrow, const vf_real *restrict mrow,
                                vf_real *restrict dst)
 {
-    if (in > INT32_MAX - 1) {
-        int64_t last = in;
-        for (int64_t i = 0; i < in; i++) dst[i] = wrow[i] * mrow[i];
-        while (last > 0 && mrow[last - 1] == 0) last--;
-        return last;
-    }
-    int32_t last = 0, n = (int32_t)in;
-    for (int32_t i = 0; i < n; i++) {
-        dst[i] = wrow[i] * mrow[i];
-        int32_t seen = mrow[i] != 0 ? i + 1 : 0;
-        last = seen > last ? seen : last;
+    int64_t last = 0;
+    for (int64_t i0 = 0; i0 < in; i0 += (int64_t)1 << 30) {
+        int32_t n = (int32_t)VF_MIN(in - i0, (int64_t)1 << 30), seen_max = 0;
+        for (int32_t i = 0; i < n; i++) {
+            dst[i0 + i] = wrow[i0 + i] * mrow[i0 + i];
+            int32_t seen = mrow[i0 + i] != 0 ? i + 1 : 0;
+            seen_max = seen > seen_max ? seen : seen_max;
+        }
+        if (seen_max > 0) last = i0 + seen_max;
     }
     return last;
 }
@@ -379,8 +375,8 @@ static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t
     return 0;
 }
 
-/* The pre-activation the derivatives read: z when kept, else (ReLU, whose derivative is 1 exactly where
- * its output is positive, so the output stands in for z) the output. */
+/* The pre-activation the derivatives read: z when kept, else the output (no activation, or one whose
+ * derivative the output gives). */
 static const vf_real *masked_z(const vf_node *n)
 {
     const masked_aux *a = n->aux;
@@ -514,9 +510,9 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
     masked_aux *a = vf__tape_alloc(t, sizeof *a);
     vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
-    /* the pre-activation is kept for the derivatives (ReLU's output serves instead); in inference mode
-     * the activation runs in place */
-    int keep_z = act != VF_ACT_NONE && act != VF_ACT_RELU && !t->no_grad;
+    /* the pre-activation is kept for the derivatives (unless the output serves); in inference mode the
+     * activation runs in place */
+    int keep_z = act != VF_ACT_NONE && !vf__act_derivative_from_output(act) && !t->no_grad;
     vf_real *z = wm && keep_z ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *z) : NULL;
     if (keep_z && !z) wm = NULL;
     int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;
