@@ -49,25 +49,29 @@ static vf_status product_rows(vf__made_stepper *s, int32_t weight, int32_t bias,
     return VF_OK;
 }
 
-/* The context's term for rows [r0, r0 + rows) of layer l (a linear layer; weight -1: no context):
- * out [n, rows] (row stride ldo) += ctx Wc[r0 : r0 + rows]^T + bc[r0 : r0 + rows], then the flags'
- * ReLU. */
-static vf_status add_context(vf__made_stepper *s, const vf_linear_layer *l, int64_t r0, int64_t rows, vf_real *out,
-                             int64_t ldo, int flags)
-{
-    if (!s->ctx || l->weight < 0) return VF_OK;
-    return product_rows(s, l->weight, l->bias, l->in_features, r0, rows, s->ctx, l->in_features, l->in_features, out,
-                        ldo, VF_GEMM_ACCUMULATE | flags);
-}
-
-/* The flags that fuse the activation into a layer's last product: ReLU runs in its store. */
-static int fused_act(vf_activation act) { return act == VF_ACT_RELU ? VF_GEMM_RELU : 0; }
-
 /* y = act(x) on a block of n rows of `cols` values (row strides ldx and ldy; x == y allowed). */
 static void activate_block(vf_activation act, int64_t n, int64_t cols, const vf_real *x, int64_t ldx, vf_real *y,
                            int64_t ldy)
 {
     for (int64_t i = 0; i < n; i++) vf__act_forward(act, cols, x + i * ldx, y + i * ldy);
+}
+
+/* out [n, rows] (row stride ldo) = act(a W[r0 : r0 + rows]^T + b[r0 : r0 + rows], plus ctx Wc[r0 :
+ * r0 + rows]^T + bc[r0 : r0 + rows] when the layer has a context (ctx_layer non-NULL with a weight, and
+ * a context given)); a is [n, k] (row stride lda), W's first k columns. ReLU runs in the store of the
+ * last product; any other activation after it. */
+static vf_status layer_rows(vf__made_stepper *s, int32_t weight, int32_t bias, int64_t ldw, int64_t r0, int64_t rows,
+                            const vf_real *a, int64_t lda, int64_t k, const vf_linear_layer *ctx_layer,
+                            vf_activation act, vf_real *out, int64_t ldo)
+{
+    int fuse = act == VF_ACT_RELU ? VF_GEMM_RELU : 0;
+    int with_ctx = s->ctx && ctx_layer && ctx_layer->weight >= 0;
+    vf_status st = product_rows(s, weight, bias, ldw, r0, rows, a, lda, k, out, ldo, with_ctx ? 0 : fuse);
+    if (st == VF_OK && with_ctx)
+        st = product_rows(s, ctx_layer->weight, ctx_layer->bias, ctx_layer->in_features, r0, rows, s->ctx,
+                          ctx_layer->in_features, ctx_layer->in_features, out, ldo, VF_GEMM_ACCUMULATE | fuse);
+    if (st == VF_OK && !fuse && act != VF_ACT_NONE) activate_block(act, s->n, rows, out, ldo, out, ldo);
+    return st;
 }
 
 vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x, vf_real *theta)
@@ -84,24 +88,18 @@ vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x
     int64_t seen;   /* how many of its units (a prefix) the outputs of degree k see */
     if (!mp->residual) {
         /* each layer's new units are written straight into their columns of its level */
-        int with_ctx = s->ctx && m->context.weight >= 0, fuse = fused_act(mp->act);
-        if (w > 0) {
-            vf_real *out = s->level[0] + c0;
-            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, out, h, with_ctx ? 0 : fuse);
-            if (st == VF_OK) st = add_context(s, &m->context, c0, w, out, h, fuse);
-            if (st != VF_OK) return st;
-            if (!fuse) activate_block(mp->act, n, w, out, h, out, h);
-        }
+        if (w > 0 && (st = layer_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, &m->context, mp->act,
+                                      s->level[0] + c0, h)) != VF_OK)
+            return st;
         int64_t below = count[k]; /* units of the layer below that the new units see */
         for (int l = 1; l < mp->depth; l++) {
             const int64_t *count_l = m->hid_count + (int64_t)l * (d + 1);
             int64_t cl = count_l[k - 1], wl = count_l[k] - cl;
             if (wl > 0) {
                 const vf_masked_linear_layer *layer = &m->hidden[l - 1];
-                vf_real *out = s->level[l] + cl;
-                st = product_rows(s, layer->weight, layer->bias, h, cl, wl, s->level[l - 1], h, below, out, h, fuse);
+                st = layer_rows(s, layer->weight, layer->bias, h, cl, wl, s->level[l - 1], h, below, NULL, mp->act,
+                                s->level[l] + cl, h);
                 if (st != VF_OK) return st;
-                if (!fuse) activate_block(mp->act, n, wl, out, h, out, h);
             }
             below = count_l[k];
         }
@@ -111,19 +109,15 @@ vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x
         /* levels: act(h_b) at 2b, the block's inner units at 2b + 1, the final h at 2 depth; `fresh`
          * [n, w] carries the new units of h from block to block */
         if (w > 0) {
-            st = product_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, s->fresh, w, 0);
-            if (st == VF_OK) st = add_context(s, &m->context, c0, w, s->fresh, w, 0);
+            st = layer_rows(s, m->input.weight, m->input.bias, d, c0, w, x, d, d, &m->context, VF_ACT_NONE, s->fresh, w);
             if (st != VF_OK) return st;
             for (int b = 0; b < mp->depth; b++) {
                 const made_block *blk = &m->blocks[b];
                 vf_real *act_h = s->level[2 * b], *inner = s->level[2 * b + 1] + c0;
                 activate_block(mp->act, n, w, s->fresh, w, act_h + c0, h);
-                int with_ctx = s->ctx && blk->context.weight >= 0, fuse = fused_act(mp->act);
-                st = product_rows(s, blk->linear1.weight, blk->linear1.bias, h, c0, w, act_h, h, count[k], inner, h,
-                                  with_ctx ? 0 : fuse);
-                if (st == VF_OK) st = add_context(s, &blk->context, c0, w, inner, h, fuse);
+                st = layer_rows(s, blk->linear1.weight, blk->linear1.bias, h, c0, w, act_h, h, count[k], &blk->context,
+                                mp->act, inner, h);
                 if (st != VF_OK) return st;
-                if (!fuse) activate_block(mp->act, n, w, inner, h, inner, h);
                 /* h += linear2(inner units) */
                 st = product_rows(s, blk->linear2.weight, blk->linear2.bias, h, c0, w, s->level[2 * b + 1], h,
                                   count[k], s->fresh, w, VF_GEMM_ACCUMULATE);
