@@ -110,24 +110,63 @@ static GEMM_ALWAYS_INLINE void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_R
             for (int j = 0; j < nr; j++) c[r * ldc + j] = c[r * ldc + j] < 0 ? 0 : c[r * ldc + j];
 }
 
-/* The micro-kernel's inner loop: acc[r][j] = sum_p A[r, p] b[p, j] for r < MR, j < NR, where
- * A[r, p] = a[r row_step + p depth_step] (a packed strip: 1 and MR; MR rows of a row-major matrix read
- * in place: lda and 1) and b is a packed NR-wide strip.
+/* The micro-kernel: C[0..mr, 0..nr) = alpha sum_p A[r, p] b[p, j] + beta C + bias, for r < MR, j < NR,
+ * where A[r, p] = a[r row_step + p depth_step] (a packed strip: 1 and MR; MR rows of a row-major matrix
+ * read in place: lda and 1) and b is a packed NR-wide strip.
  *
  * With GCC/clang the MR x NR tile must stay in vector registers for the whole depth loop, so the loop
- * is written twice with vector extensions: `_acc_whole` holds a row in one NR-lane vector (64 bytes:
- * one AVX-512 register), `_acc_split` in two half-width vectors (32 bytes: AVX2's registers, which
+ * is written twice with vector extensions: `_tile_whole` holds a row in one NR-lane vector (64 bytes:
+ * one AVX-512 register), `_tile_split` in two half-width vectors (32 bytes: AVX2's registers, which
  * the 12 accumulators, two B vectors and a broadcast just fit). A vector type wider than the target's
  * registers would be split by the compiler through the stack, an order of magnitude slower, so each
- * width is compiled only for the instruction set it fits; `_tile` picks one from the running CPU. */
+ * width is compiled only for the instruction set it fits; `_tiles` picks one from the running CPU.
+ * A full tile is stored straight from the accumulators (`_put_*`, the rule of `_store` on registers);
+ * an edge tile goes through `_store`. */
 #if defined(__GNUC__)
 typedef GEMM_REAL GEMM_FN(_whole_vec) __attribute__((vector_size(GEMM_NR * sizeof(GEMM_REAL))));
 typedef GEMM_REAL GEMM_FN(_half_vec) __attribute__((vector_size(GEMM_NR / 2 * sizeof(GEMM_REAL))));
 
-static inline __attribute__((always_inline)) void GEMM_FN(_acc_whole)(int64_t kc, const GEMM_REAL *restrict a,
-                                                                      int64_t row_step, int64_t depth_step,
-                                                                      const GEMM_REAL *restrict b,
-                                                                      GEMM_REAL (*restrict acc)[GEMM_NR])
+/* c[0..W) = alpha acc + beta c + bias (beta == 0: c is not read; bias NULL: none), then max(0, c) when
+ * relu (NaN stays NaN), for an accumulator vector of W lanes (by address: a vector argument by value
+ * would change the ABI outside the target's instruction set, which clang warns about). */
+#define GEMM_DEFINE_PUT(SUFFIX, VEC)                                                                         \
+    static inline __attribute__((always_inline)) void GEMM_FN(SUFFIX)(GEMM_REAL *restrict c, const VEC *acc,  \
+                                                                       GEMM_REAL alpha, GEMM_REAL beta,       \
+                                                                       const GEMM_REAL *restrict bias, int relu) \
+    {                                                                                                        \
+        VEC v = *acc * alpha;                                                                                \
+        if (beta != 0) {                                                                                     \
+            VEC old;                                                                                         \
+            memcpy(&old, c, sizeof old);                                                                     \
+            v += beta * old;                                                                                 \
+        }                                                                                                    \
+        if (bias) {                                                                                          \
+            VEC add;                                                                                         \
+            memcpy(&add, bias, sizeof add);                                                                  \
+            v += add;                                                                                        \
+        }                                                                                                    \
+        if (relu) {                                                                                          \
+            VEC zero = {0};                                                                                  \
+            v = (VEC)((__typeof__(v < zero))v & ~(v < zero));                                                \
+        }                                                                                                    \
+        memcpy(c, &v, sizeof v);                                                                             \
+    }
+GEMM_DEFINE_PUT(_put_whole, GEMM_FN(_whole_vec))
+GEMM_DEFINE_PUT(_put_half, GEMM_FN(_half_vec))
+#undef GEMM_DEFINE_PUT
+
+/* scale = {alpha, beta}, in memory: the tiles read it only after the depth loop, behind a compiler
+ * barrier, so that the two scalars do not hold registers during the loop (with them GCC kept one of
+ * the twelve accumulators on the stack, at half the speed). */
+#define GEMM_TILE_PARAMS                                                                                   \
+    int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b, \
+        GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, const GEMM_REAL *scale, const GEMM_REAL *restrict bias, \
+        int relu
+#define GEMM_SCALE_AFTER_LOOP                                                                              \
+    __asm__ volatile("" : : "r"(scale) : "memory");                                                        \
+    GEMM_REAL alpha = scale[0], beta = scale[1]
+
+static inline __attribute__((always_inline)) void GEMM_FN(_tile_whole)(GEMM_TILE_PARAMS)
 {
     typedef GEMM_FN(_whole_vec) vec;
     const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
@@ -143,18 +182,27 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_whole)(int64_t kc
         c4 += a4[q] * bv;
         c5 += a5[q] * bv;
     }
+    GEMM_SCALE_AFTER_LOOP;
+    if (mr == GEMM_MR && nr == GEMM_NR) {
+        GEMM_FN(_put_whole)(c, &c0, alpha, beta, bias, relu);
+        GEMM_FN(_put_whole)(c + ldc, &c1, alpha, beta, bias, relu);
+        GEMM_FN(_put_whole)(c + 2 * ldc, &c2, alpha, beta, bias, relu);
+        GEMM_FN(_put_whole)(c + 3 * ldc, &c3, alpha, beta, bias, relu);
+        GEMM_FN(_put_whole)(c + 4 * ldc, &c4, alpha, beta, bias, relu);
+        GEMM_FN(_put_whole)(c + 5 * ldc, &c5, alpha, beta, bias, relu);
+        return;
+    }
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
     memcpy(acc[0], &c0, sizeof c0);
     memcpy(acc[1], &c1, sizeof c1);
     memcpy(acc[2], &c2, sizeof c2);
     memcpy(acc[3], &c3, sizeof c3);
     memcpy(acc[4], &c4, sizeof c4);
     memcpy(acc[5], &c5, sizeof c5);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
 
-static inline __attribute__((always_inline)) void GEMM_FN(_acc_split)(int64_t kc, const GEMM_REAL *restrict a,
-                                                                      int64_t row_step, int64_t depth_step,
-                                                                      const GEMM_REAL *restrict b,
-                                                                      GEMM_REAL (*restrict acc)[GEMM_NR])
+static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE_PARAMS)
 {
     typedef GEMM_FN(_half_vec) vec;
     enum { H = GEMM_NR / 2 };
@@ -174,20 +222,36 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_split)(int64_t kc
         x = a4[q], c40 += x * b0, c41 += x * b1;
         x = a5[q], c50 += x * b0, c51 += x * b1;
     }
+    GEMM_SCALE_AFTER_LOOP;
+    if (mr == GEMM_MR && nr == GEMM_NR) {
+        const GEMM_REAL *bias_hi = bias ? bias + H : NULL;
+        GEMM_FN(_put_half)(c, &c00, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + H, &c01, alpha, beta, bias_hi, relu);
+        GEMM_FN(_put_half)(c + ldc, &c10, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + ldc + H, &c11, alpha, beta, bias_hi, relu);
+        GEMM_FN(_put_half)(c + 2 * ldc, &c20, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 2 * ldc + H, &c21, alpha, beta, bias_hi, relu);
+        GEMM_FN(_put_half)(c + 3 * ldc, &c30, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 3 * ldc + H, &c31, alpha, beta, bias_hi, relu);
+        GEMM_FN(_put_half)(c + 4 * ldc, &c40, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 4 * ldc + H, &c41, alpha, beta, bias_hi, relu);
+        GEMM_FN(_put_half)(c + 5 * ldc, &c50, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 5 * ldc + H, &c51, alpha, beta, bias_hi, relu);
+        return;
+    }
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
     memcpy(acc[0], &c00, sizeof c00), memcpy(acc[0] + H, &c01, sizeof c01);
     memcpy(acc[1], &c10, sizeof c10), memcpy(acc[1] + H, &c11, sizeof c11);
     memcpy(acc[2], &c20, sizeof c20), memcpy(acc[2] + H, &c21, sizeof c21);
     memcpy(acc[3], &c30, sizeof c30), memcpy(acc[3] + H, &c31, sizeof c31);
     memcpy(acc[4], &c40, sizeof c40), memcpy(acc[4] + H, &c41, sizeof c41);
     memcpy(acc[5], &c50, sizeof c50), memcpy(acc[5] + H, &c51, sizeof c51);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
 
 /* The same for a strip with at most NR / 2 live columns (a product's last, narrow strip): one
- * half-width vector per row; acc's upper half is left unset (the store does not read it). */
-static inline __attribute__((always_inline)) void GEMM_FN(_acc_narrow)(int64_t kc, const GEMM_REAL *restrict a,
-                                                                       int64_t row_step, int64_t depth_step,
-                                                                       const GEMM_REAL *restrict b,
-                                                                       GEMM_REAL (*restrict acc)[GEMM_NR])
+ * half-width vector per row. */
+static inline __attribute__((always_inline)) void GEMM_FN(_tile_narrow)(GEMM_TILE_PARAMS)
 {
     typedef GEMM_FN(_half_vec) vec;
     const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
@@ -203,76 +267,107 @@ static inline __attribute__((always_inline)) void GEMM_FN(_acc_narrow)(int64_t k
         c4 += a4[q] * bv;
         c5 += a5[q] * bv;
     }
+    GEMM_SCALE_AFTER_LOOP;
+    if (mr == GEMM_MR && nr == GEMM_NR / 2) {
+        GEMM_FN(_put_half)(c, &c0, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + ldc, &c1, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 2 * ldc, &c2, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 3 * ldc, &c3, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 4 * ldc, &c4, alpha, beta, bias, relu);
+        GEMM_FN(_put_half)(c + 5 * ldc, &c5, alpha, beta, bias, relu);
+        return;
+    }
+    GEMM_REAL acc[GEMM_MR][GEMM_NR]; /* the upper half is left unset: the store does not read it */
     memcpy(acc[0], &c0, sizeof c0);
     memcpy(acc[1], &c1, sizeof c1);
     memcpy(acc[2], &c2, sizeof c2);
     memcpy(acc[3], &c3, sizeof c3);
     memcpy(acc[4], &c4, sizeof c4);
     memcpy(acc[5], &c5, sizeof c5);
+    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
+#undef GEMM_TILE_PARAMS
+#undef GEMM_SCALE_AFTER_LOOP
 #endif /* __GNUC__ */
 
-/* One tile: acc over kc steps, then C[0..mr, 0..nr) = alpha acc + beta C + bias (beta == 0: C is not
- * read; bias [nr] or NULL). The accumulation and the store are compiled together for each instruction
- * set. */
-#define GEMM_TILE_PARAMS                                                                                   \
-    int64_t kc, const GEMM_REAL *restrict a, int64_t row_step, int64_t depth_step, const GEMM_REAL *restrict b, \
-        GEMM_REAL *restrict c, int64_t ldc, int mr, int nr, GEMM_REAL alpha, GEMM_REAL beta,                   \
-        const GEMM_REAL *restrict bias, int relu
+/* A column of `count` tiles down one NR-wide strip of C: tile t reads A at a + t a_step (with the
+ * row and depth steps of the micro-kernel) and writes rows [t MR, t MR + mr) of c, where mr is MR
+ * except mr_last for the last tile. One call per strip, so the instruction-set dispatch and the call
+ * are paid per strip, not per tile. */
+#define GEMM_TILES_PARAMS                                                                                   \
+    int64_t count, int64_t a_step, int64_t kc, const GEMM_REAL *restrict a, int64_t row_step,                 \
+        int64_t depth_step, const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int mr_last,       \
+        int nr, GEMM_REAL alpha, GEMM_REAL beta, const GEMM_REAL *restrict bias, int relu
+#define GEMM_TILE_ARGS(t)                                                                                   \
+    kc, a + (t) * a_step, row_step, depth_step, b, c + (t) * GEMM_MR * ldc, ldc,                              \
+        (t) == count - 1 ? mr_last : GEMM_MR, nr, scale, bias, relu
+#define GEMM_TILES_ARGS                                                                                     \
+    count, a_step, kc, a, row_step, depth_step, b, c, ldc, mr_last, nr, alpha, beta, bias, relu
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(VF_NO_CLONES)
 #define GEMM_HAVE_DISPATCH 1
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tile_avx512)(GEMM_TILE_PARAMS)
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tiles_avx512)(GEMM_TILES_PARAMS)
 {
-    GEMM_REAL acc[GEMM_MR][GEMM_NR];
-    if (nr <= GEMM_NR / 2)
-        GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
-    else
-        GEMM_FN(_acc_whole)(kc, a, row_step, depth_step, b, acc);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
+    const GEMM_REAL scale[2] = {alpha, beta};
+    for (int64_t t = 0; t < count; t++) {
+        if (nr <= GEMM_NR / 2)
+            GEMM_FN(_tile_narrow)(GEMM_TILE_ARGS(t));
+        else
+            GEMM_FN(_tile_whole)(GEMM_TILE_ARGS(t));
+    }
 }
 
-__attribute__((target("avx2,fma"))) static void GEMM_FN(_tile_avx2)(GEMM_TILE_PARAMS)
+__attribute__((target("avx2,fma"))) static void GEMM_FN(_tiles_avx2)(GEMM_TILES_PARAMS)
 {
-    GEMM_REAL acc[GEMM_MR][GEMM_NR];
-    if (nr <= GEMM_NR / 2)
-        GEMM_FN(_acc_narrow)(kc, a, row_step, depth_step, b, acc);
-    else
-        GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
+    const GEMM_REAL scale[2] = {alpha, beta};
+    for (int64_t t = 0; t < count; t++) {
+        if (nr <= GEMM_NR / 2)
+            GEMM_FN(_tile_narrow)(GEMM_TILE_ARGS(t));
+        else
+            GEMM_FN(_tile_split)(GEMM_TILE_ARGS(t));
+    }
 }
 #endif
 
-static void GEMM_FN(_tile_base)(GEMM_TILE_PARAMS)
+static void GEMM_FN(_tiles_base)(GEMM_TILES_PARAMS)
 {
-    GEMM_REAL acc[GEMM_MR][GEMM_NR];
 #if defined(__GNUC__)
-    GEMM_FN(_acc_split)(kc, a, row_step, depth_step, b, acc);
-#else
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int j = 0; j < GEMM_NR; j++) acc[r][j] = 0;
-    for (int64_t p = 0; p < kc; p++)
-        for (int r = 0; r < GEMM_MR; r++)
-            for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[r * row_step + p * depth_step] * b[p * GEMM_NR + j];
+    const GEMM_REAL scale[2] = {alpha, beta};
 #endif
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
+    for (int64_t t = 0; t < count; t++) {
+#if defined(__GNUC__)
+        GEMM_FN(_tile_split)(GEMM_TILE_ARGS(t));
+#else
+        GEMM_REAL acc[GEMM_MR][GEMM_NR];
+        const GEMM_REAL *at = a + t * a_step;
+        for (int r = 0; r < GEMM_MR; r++)
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] = 0;
+        for (int64_t p = 0; p < kc; p++)
+            for (int r = 0; r < GEMM_MR; r++)
+                for (int j = 0; j < GEMM_NR; j++) acc[r][j] += at[r * row_step + p * depth_step] * b[p * GEMM_NR + j];
+        GEMM_FN(_store)(acc, c + t * GEMM_MR * ldc, ldc, t == count - 1 ? mr_last : GEMM_MR, nr, alpha, beta, bias,
+                        relu);
+#endif
+    }
 }
 
-/* The tile kernel for the running CPU. */
-static inline void GEMM_FN(_tile)(GEMM_TILE_PARAMS)
+/* The tile column kernel for the running CPU. */
+static inline void GEMM_FN(_tiles)(GEMM_TILES_PARAMS)
 {
 #if defined(GEMM_HAVE_DISPATCH)
     if (__builtin_cpu_supports("avx512f")) {
-        GEMM_FN(_tile_avx512)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias, relu);
+        GEMM_FN(_tiles_avx512)(GEMM_TILES_ARGS);
         return;
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        GEMM_FN(_tile_avx2)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias, relu);
+        GEMM_FN(_tiles_avx2)(GEMM_TILES_ARGS);
         return;
     }
 #endif
-    GEMM_FN(_tile_base)(kc, a, row_step, depth_step, b, c, ldc, mr, nr, alpha, beta, bias, relu);
+    GEMM_FN(_tiles_base)(GEMM_TILES_ARGS);
 }
-#undef GEMM_TILE_PARAMS
+#undef GEMM_TILES_PARAMS
+#undef GEMM_TILE_ARGS
+#undef GEMM_TILES_ARGS
 
 /* Reference triple loop, used only when the packing buffers cannot be allocated. */
 static void GEMM_FN(_naive)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha,
@@ -334,14 +429,12 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
             for (int64_t i0 = 0; i0 < m; i0 += GEMM_MC) {
                 int64_t mc = VF_MIN(GEMM_MC, m - i0);
                 GEMM_FN(_pack_a)(trans_a, a, lda, i0, mc, p0, kc, pack_a);
-                for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
-                    int nr = (int)VF_MIN(GEMM_NR, nc - jr);
-                    for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
-                        int mr = (int)VF_MIN(GEMM_MR, mc - ir);
-                        GEMM_FN(_tile)(kc, pack_a + ir * kc, 1, GEMM_MR, pack_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr,
-                                       ldc, mr, nr, alpha, beta_here, NULL, 0);
-                    }
-                }
+                int64_t tiles = (mc + GEMM_MR - 1) / GEMM_MR;
+                int mr_last = (int)(mc - (tiles - 1) * GEMM_MR);
+                for (int64_t jr = 0; jr < nc; jr += GEMM_NR)
+                    GEMM_FN(_tiles)(tiles, GEMM_MR * kc, kc, pack_a, 1, GEMM_MR, pack_b + jr * kc,
+                                    c + i0 * ldc + j0 + jr, ldc, mr_last, (int)VF_MIN(GEMM_NR, nc - jr), alpha,
+                                    beta_here, NULL, 0);
             }
         }
     }
@@ -400,17 +493,20 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                     const GEMM_REAL *bs = pack_b + jr * kc + (lo - p0) * GEMM_NR;
                     const GEMM_REAL *bias_here = bias && lo == klo[st] ? bias + j0 + jr : NULL;
                     int relu_here = relu && hi == khi[st]; /* the strip's last slice */
-                    for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
-                        int mr = (int)VF_MIN(GEMM_MR, mc - ir);
-                        if (rlo && i0 + ir + mr <= rlo[st]) continue;
-                        GEMM_REAL *ct = c + (i0 + ir) * ldc + j0 + jr;
-                        if (ir < direct)
-                            GEMM_FN(_tile)(hi - lo, a + (i0 + ir) * lda + lo, lda, 1, bs, ct, ldc, mr, nr, 1, beta,
-                                           bias_here, relu_here);
-                        else
-                            GEMM_FN(_tile)(hi - lo, pack_a + (ir - direct) * kc + (lo - p0) * GEMM_MR, 1, GEMM_MR, bs,
-                                           ct, ldc, mr, nr, 1, beta, bias_here, relu_here);
-                    }
+                    int64_t ir0 = 0; /* row tiles entirely above rlo[st] are skipped */
+                    if (rlo)
+                        while (ir0 < mc && i0 + ir0 + VF_MIN(GEMM_MR, mc - ir0) <= rlo[st]) ir0 += GEMM_MR;
+                    if (ir0 < direct)
+                        GEMM_FN(_tiles)((direct - ir0) / GEMM_MR, GEMM_MR * lda, hi - lo, a + (i0 + ir0) * lda + lo,
+                                        lda, 1, bs, c + (i0 + ir0) * ldc + j0 + jr, ldc, GEMM_MR, nr, 1, beta,
+                                        bias_here, relu_here);
+                    int64_t packed0 = VF_MAX(ir0, direct), tiles = (mc - packed0 + GEMM_MR - 1) / GEMM_MR;
+                    if (tiles > 0)
+                        GEMM_FN(_tiles)(tiles, GEMM_MR * kc, hi - lo,
+                                        pack_a + (packed0 - direct) * kc + (lo - p0) * GEMM_MR, 1, GEMM_MR, bs,
+                                        c + (i0 + packed0) * ldc + j0 + jr, ldc,
+                                        (int)(mc - packed0 - (tiles - 1) * GEMM_MR), nr, 1, beta, bias_here,
+                                        relu_here);
                 }
             }
         }
