@@ -104,19 +104,32 @@ void vf__gemm_builtin_f64_ws(int trans_a, int trans_b, int64_t m, int64_t n, int
  * left unwritten). work: vf__gemm_ranged_workspace_bytes(m, n, k). */
 #define VF_GEMM_ACCUMULATE 1
 #define VF_GEMM_RELU 2
+/* An epilogue of the ranged product: apply(ctx, row0, rows, col0, cols) runs once on each block of C
+ * (rows [row0, row0 + rows), columns [col0, col0 + cols)) as soon as its values are final, while it is
+ * still in cache; the blocks cover C (with rlo, rows the product left unwritten too). */
+typedef struct vf_gemm_epilogue {
+    void (*apply)(void *ctx, int64_t row0, int64_t rows, int64_t col0, int64_t cols);
+    void *ctx;
+} vf_gemm_epilogue;
 int64_t vf__gemm_strip_width(void);
+/* 1 when an m x n x k product is best run by vf__gemm_ranged with its bias, ReLU or epilogue fused,
+ * rather than by vf__gemm_ws followed by passes over C: one thread (or no OpenBLAS), and not a shape
+ * for the skinny loops. */
+int vf__gemm_fusing_pays(int64_t m, int64_t n, int64_t k);
 size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k);
+/* epilogue: NULL, or run on C's blocks as above */
 void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
                      const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                     const int64_t *rlo, const vf_real *bias, int flags, void *work);
+                     const int64_t *rlo, const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue,
+                     void *work);
 void vf__gemm_builtin_f32_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
                                  int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, const int64_t *klo,
                                  const int64_t *khi, const int64_t *rlo, const float *bias, int flags,
-                                 void *work);
+                                 const vf_gemm_epilogue *epilogue, void *work);
 void vf__gemm_builtin_f64_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
                                  int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc, const int64_t *klo,
                                  const int64_t *khi, const int64_t *rlo, const double *bias, int flags,
-                                 void *work);
+                                 const vf_gemm_epilogue *epilogue, void *work);
 const char *vf__gemm_backend(void);
 /* Single-precision GEMM through the active backend (for the sgemm benchmark in any build). */
 void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,

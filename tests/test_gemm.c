@@ -93,10 +93,29 @@ static void test_degenerate(void)
     CHECK(cf[0] == 11);
 }
 
+/* An epilogue that records, for each entry of C, how often it ran there and the value it saw. */
+typedef struct epilogue_record {
+    const vf_real *c;
+    int64_t ld;
+    int *visits;   /* [m, n] */
+    vf_real *seen; /* [m, n] */
+} epilogue_record;
+
+static void record_epilogue(void *ctx, int64_t row0, int64_t rows, int64_t col0, int64_t cols)
+{
+    epilogue_record *r = ctx;
+    for (int64_t i = row0; i < row0 + rows; i++)
+        for (int64_t j = col0; j < col0 + cols; j++) {
+            r->visits[i * r->ld + j]++;
+            r->seen[i * r->ld + j] = r->c[i * r->ld + j];
+        }
+}
+
 /* The ranged product (vf__gemm_ranged): strip s of C sums only over depth [lo[s], hi[s]) (and, for odd
  * seeds, rows from rlo[s] on); random ranges (some empty), both transposes, accumulate or not, a fused
  * bias or none, a fused ReLU or none (half the seeds), partial row tiles and strips, depth over one
- * packing slice (the ReLU then only at a strip's last slice), against a double loop. */
+ * packing slice (the ReLU then only at a strip's last slice), against a double loop. For two seeds in
+ * three an epilogue must have run exactly once on every entry, after its final value was written. */
 static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int accumulate, uint64_t seed)
 {
     int64_t w = vf__gemm_strip_width(), strips = (n + w - 1) / w;
@@ -116,9 +135,20 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
     for (int64_t s = 0; s < strips; s++) rlo[s] = seed % 2 ? rand() % (m + 1) : 0;
     vf_real *bias = malloc((size_t)n * sizeof *bias);
     for (int64_t j = 0; j < n; j++) bias[j] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
-    int with_bias = seed % 3 != 0, relu = seed % 4 >= 2;
+    int with_bias = seed % 3 != 0, relu = seed % 4 >= 2, with_epilogue = seed % 3 != 1;
+    int *visits = calloc((size_t)(m * n) + 1, sizeof *visits);
+    vf_real *seen = malloc((size_t)(m * n + 1) * sizeof *seen);
+    epilogue_record record = {c, n, visits, seen};
+    vf_gemm_epilogue epilogue = {record_epilogue, &record};
     vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, lo, hi, seed % 2 ? rlo : NULL,
-                    with_bias ? bias : NULL, (accumulate ? VF_GEMM_ACCUMULATE : 0) | (relu ? VF_GEMM_RELU : 0), work);
+                    with_bias ? bias : NULL, (accumulate ? VF_GEMM_ACCUMULATE : 0) | (relu ? VF_GEMM_RELU : 0),
+                    with_epilogue ? &epilogue : NULL, work);
+    int64_t visit_errors = 0;
+    for (int64_t i = 0; i < m && with_epilogue; i++)
+        for (int64_t j = 0; j < n; j++)
+            visit_errors += visits[i * n + j] != 1 || (i >= rlo[j / w] && seen[i * n + j] != c[i * n + j]);
+    CHECK_MSG(visit_errors == 0, "ranged %lldx%lldx%lld: the epilogue missed, repeated or came early at %lld entries",
+              (long long)m, (long long)n, (long long)k, (long long)visit_errors);
     double worst = 0;
     int64_t negative = 0; /* entries below 0 after a ReLU */
     for (int64_t i = 0; i < m; i++)
@@ -137,7 +167,8 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
               "ranged %lldx%lldx%lld ta %d tb %d acc %d relu %d: %g", (long long)m, (long long)n, (long long)k, ta, tb,
               accumulate, relu, worst);
     CHECK(negative == 0);
-    free(a); free(b); free(c); free(c0); free(lo); free(hi); free(rlo); free(work); free(bias);
+    free(a); free(b); free(c); free(c0); free(lo); free(hi); free(rlo); free(work); free(bias); free(visits);
+    free(seen);
 }
 
 static void test_ranged(void)

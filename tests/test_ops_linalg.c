@@ -1,5 +1,6 @@
 /* test_ops_linalg.c — matmul, fused linear (every activation), MADE masked linear, bias add. */
 #include "vf_test.h"
+#include "internal.h"
 #include "gradcheck.h"
 
 typedef struct { int ta, tb; } mm_ctx;
@@ -85,6 +86,69 @@ static void test_linear_matches_composition(void)
     }
     CHECK(vf_tape_status(t) == VF_OK);
     vf_tape_free(t);
+}
+
+/* On one thread the layer runs its product on the built-in kernel with bias and activation fused
+ * (vf__gemm_fusing_pays); on more, with OpenBLAS, through vf__gemm_ws and passes after it. Both
+ * equal matmul + bias + activation: every activation, with and without bias, with the tape recording
+ * (z kept for the derivatives) and in inference mode (the activation in place), over shapes with
+ * partial tiles and strips, several row blocks and two depth slices; and the derivatives of the fused
+ * one pass gradcheck. */
+static void test_linear_fused_product(void)
+{
+    static const int64_t shapes[][3] = {{7, 5, 6}, {13, 37, 29}, {130, 300, 70}}; /* rows, in, out */
+    int threads_before = vf_set_num_threads(1);
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        int64_t rows = shapes[sh][0], in = shapes[sh][1], out = shapes[sh][2];
+        CHECK(vf__gemm_fusing_pays(rows, out, in));
+        vf_real *x = malloc((size_t)(rows * in) * sizeof *x), *w = malloc((size_t)(out * in) * sizeof *w);
+        vf_real *b = malloc((size_t)out * sizeof *b);
+        gc_fill(x, rows * in, 61, 0, 1);
+        gc_fill(w, out * in, 62, 0, 1.0 / sqrt((double)in));
+        gc_fill(b, out, 63, 0, 1);
+        for (int recording = 0; recording < 2; recording++)
+            for (int act = 0; act < VF_ACT_COUNT; act++)
+                for (int bias = 0; bias < 2; bias++) {
+                    vf_tape *t = vf_tape_new();
+                    vf_tape_set_grad_enabled(t, recording);
+                    vf_var vx = vf_input_grad(t, x, 2, (int64_t[]){rows, in});
+                    vf_var vw = vf_input_grad(t, w, 2, (int64_t[]){out, in}), vb = vf_input(t, b, 1, (int64_t[]){out});
+                    vf_var prod = vf_matmul(t, vx, vw, 0, 1);
+                    const vf_tensor *f = vf_value(t, vf_linear(t, vx, vw, bias ? vb : VF_NOVAR, (vf_activation)act));
+                    const vf_tensor *g = vf_value(t, vf_activate(t, bias ? vf_bias_add(t, prod, vb) : prod,
+                                                                 (vf_activation)act));
+                    CHECK_STATUS(vf_tape_status(t), VF_OK);
+                    double err = f && g ? 0 : INFINITY;
+                    for (int64_t i = 0; f && g && i < rows * out; i++)
+                        err = fmax(err, fabs((double)f->data[i] - (double)g->data[i]));
+                    CHECK_MSG(err <= (VF_USE_DOUBLE ? 1e-13 : 2e-6) * (double)(in + 1),
+                              "%lldx%lldx%lld act %s bias %d recording %d: %g", (long long)rows, (long long)in,
+                              (long long)out, vf_activation_name((vf_activation)act), bias, recording, err);
+                    vf_tape_free(t);
+                }
+        free(x); free(w); free(b);
+    }
+    for (int act = 0; act < VF_ACT_COUNT; act++) {
+        /* data whose pre-activations all lie at least 0.12 from 0, past the finite differences' reach
+         * (the kinks of relu, leaky_relu and selu) */
+        vf_real x[35], w[30], b[6];
+        gc_fill(x, 35, 91, 0, 1);
+        gc_fill(w, 30, 92, 0, 0.7);
+        gc_fill(b, 6, 93, 0.1, 0.5);
+        double nearest = INFINITY;
+        for (int i = 0; i < 7; i++)
+            for (int j = 0; j < 6; j++) {
+                double z = b[j];
+                for (int p = 0; p < 5; p++) z += (double)x[i * 5 + p] * (double)w[j * 5 + p];
+                nearest = fmin(nearest, fabs(z));
+            }
+        CHECK(nearest > 0.12);
+        lin_ctx c = {(vf_activation)act, 1};
+        gc_input gi[3] = {{x, 2, {7, 5}, 1}, {w, 2, {6, 5}, 1}, {b, 1, {6}, 1}};
+        CHECK_MSG(gradcheck("linear", build_linear, &c, 3, gi), "fused linear act=%s",
+                  vf_activation_name((vf_activation)act));
+    }
+    vf_set_num_threads(threads_before);
 }
 
 static vf_var build_masked(vf_tape *t, const vf_var *in, void *ctx)
@@ -411,6 +475,7 @@ int main(void)
     RUN(test_masked_linear_rows);
     RUN(test_masked_linear_rows_act);
     RUN(test_fused_relu_matches_apart);
+    RUN(test_linear_fused_product);
     RUN(test_shared_input_adjoints);
     RUN(test_bias_add);
     RUN(test_stacked);

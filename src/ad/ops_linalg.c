@@ -21,6 +21,18 @@ static int gemm(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, vf_
     return 0;
 }
 
+/* The ranged product through the tape's packing space; 0, or -1 after a tape error. */
+static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
+                       const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *lo, const int64_t *hi,
+                       const int64_t *row_lo, const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue)
+{
+    int ok;
+    void *work = vf__tape_scratch(t, vf__gemm_ranged_workspace_bytes(m, n, k), &ok);
+    if (!ok) return -1;
+    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, row_lo, bias, flags, epilogue, work);
+    return 0;
+}
+
 /* ---- matmul ------------------------------------------------------------------------------- */
 /* iarg: 0 trans_a, 1 trans_b, 2 m, 3 k; n is the output's second extent. */
 
@@ -159,6 +171,26 @@ static int check_linear(vf_tape *t, const char *op, vf_var x, vf_var w, vf_var b
     return 0;
 }
 
+/* An activation as a product's epilogue: y = act(z) on each block of z [*, ld] as soon as the product
+ * has finished it (in cache), instead of a pass over all of z after the product (y == z: in place). */
+typedef struct act_epilogue {
+    vf_activation act;
+    const vf_real *z;
+    vf_real *y;
+    int64_t ld;
+} act_epilogue;
+
+static void apply_act(void *ctx, int64_t row0, int64_t rows, int64_t col0, int64_t cols)
+{
+    const act_epilogue *e = ctx;
+    if (col0 == 0 && cols == e->ld) { /* whole rows: one contiguous run */
+        vf__act_forward(e->act, rows * cols, e->z + row0 * e->ld, e->y + row0 * e->ld);
+        return;
+    }
+    for (int64_t i = row0; i < row0 + rows; i++)
+        vf__act_forward(e->act, cols, e->z + i * e->ld + col0, e->y + i * e->ld + col0);
+}
+
 /* ---- fused linear: y = act(x W^T + b) ------------------------------------------------------
  * inputs: x, W[, b]; iarg[0] = activation; aux = z (pre-activation) when the activation is neither
  * the identity nor ReLU and the tape records derivatives; without aux (inference mode, or ReLU, whose
@@ -176,11 +208,27 @@ static vf_status linear_fwd(vf_tape *t, vf_node *n)
     int64_t rows = n->value.shape[0], out = n->value.shape[1], in = x->value.shape[1];
     vf_activation act = (vf_activation)n->iarg[0];
     vf_real *z = n->aux ? (vf_real *)n->aux : n->value.data;
+    const vf_real *bias = n->n_in == 3 ? vf__in(t, n, 2)->value.data : NULL;
+    if (vf__gemm_fusing_pays(rows, out, in)) {
+        /* the built-in kernel with the bias added in its first store, a ReLU in its last, any other
+         * activation on each finished block of z: one product, no pass over z after it */
+        int64_t strips = (out + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
+        int64_t *lo = vf__tape_alloc(t, (size_t)(2 * strips) * sizeof *lo), *hi = lo + strips;
+        if (!lo) return VF_ERR_NOMEM;
+        for (int64_t s = 0; s < strips; s++) lo[s] = 0, hi[s] = in;
+        int relu = act == VF_ACT_RELU, fused_act = act != VF_ACT_NONE && !relu;
+        act_epilogue e = {act, z, n->value.data, out};
+        vf_gemm_epilogue ep = {apply_act, &e};
+        if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, w->value.data, in, z, out, lo, hi, NULL, bias,
+                        relu ? VF_GEMM_RELU : 0, fused_act ? &ep : NULL))
+            return VF_ERR_NOMEM;
+        return VF_OK;
+    }
     /* With a bias, z starts as the bias rows and the product accumulates onto it (beta = 1): one pass
      * over z instead of BLAS's zeroing pass (beta = 0) plus a bias pass after it. */
     vf_real beta = 0;
-    if (n->n_in == 3) {
-        fill_row_bias(rows, out, vf__in(t, n, 2)->value.data, z);
+    if (bias) {
+        fill_row_bias(rows, out, bias, z);
         beta = 1;
     }
     if (gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, w->value.data, in, beta, z, out)) return VF_ERR_NOMEM;
@@ -363,17 +411,6 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
     }
 }
 
-/* The ranged product through the tape's packing space; 0, or -1 after a tape error. */
-static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
-                       const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *lo, const int64_t *hi,
-                       const int64_t *row_lo, const vf_real *bias, int flags)
-{
-    int ok;
-    void *work = vf__tape_scratch(t, vf__gemm_ranged_workspace_bytes(m, n, k), &ok);
-    if (!ok) return -1;
-    vf__gemm_ranged(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, lo, hi, row_lo, bias, flags, work);
-    return 0;
-}
 
 /* The pre-activation the derivatives read: z when kept, else the output (no activation, or one whose
  * derivative the output gives). */
@@ -396,11 +433,13 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
     for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
     const vf_real *bias = n->n_in == 4 ? vf__in(t, n, 3)->value.data + row0 : NULL; /* fused into the product */
-    int relu = act == VF_ACT_RELU; /* fused into the product's store */
+    /* ReLU fused into the product's store, any other activation run on each finished block of z */
+    int relu = act == VF_ACT_RELU, fused_act = act != VF_ACT_NONE && !relu;
+    act_epilogue e = {act, z, n->value.data, out};
+    vf_gemm_epilogue ep = {apply_act, &e};
     if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, bias,
-                    relu ? VF_GEMM_RELU : 0))
+                    relu ? VF_GEMM_RELU : 0, fused_act ? &ep : NULL))
         return VF_ERR_NOMEM;
-    if (act != VF_ACT_NONE && !relu) vf__act_forward(act, rows * out, z, n->value.data);
     return VF_OK;
 }
 
@@ -425,7 +464,8 @@ static void masked_vjp(vf_tape *t, vf_node *n)
         vf_real *gw = vf__tape_alloc(t, (size_t)(out * in) * sizeof *gw);
         if (!gw) return;
         vf__grad_ready(w); /* added to entry by entry below */
-        if (gemm_ranged(t, 1, 0, out, in, rows, g, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo, NULL, 0))
+        if (gemm_ranged(t, 1, 0, out, in, rows, g, out, x->value.data, in, gw, in, a->dw_lo, a->dw_hi, a->dx_lo, NULL,
+                        0, NULL))
             return;
         for (int64_t k = 0; k < a->n_out_blocks; k++) {
             int64_t o0 = a->out_start[k], nb = a->out_start[k + 1] - o0, pre = a->prefix[k];
@@ -442,7 +482,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     }
     if (x->grad) /* writes_first: an unwritten adjoint is written whole (strips with no range get 0) */
         gemm_ranged(t, 0, 0, rows, in, out, g, out, a->wm, in, x->grad, in, a->dx_lo, a->dx_hi, NULL, NULL,
-                    vf__grad_overwrite(x) ? 0 : VF_GEMM_ACCUMULATE);
+                    vf__grad_overwrite(x) ? 0 : VF_GEMM_ACCUMULATE, NULL);
 }
 
 static void masked_jvp(vf_tape *t, vf_node *n)

@@ -101,6 +101,13 @@ void vf__gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real
 
 int64_t vf__gemm_strip_width(void) { return VF_USE_DOUBLE ? 8 : 16; }
 
+int vf__gemm_fusing_pays(int64_t m, int64_t n, int64_t k)
+{
+    if (VF_HAVE_CBLAS && vf__threads() > 1) return 0; /* OpenBLAS threads the product, the built-in kernel does not */
+    int64_t least = VF_MIN(m, VF_MIN(n, k));
+    return least > 0 && !(vf__gemm_skinny_available() && least <= VF_GEMM_SKINNY_MAX);
+}
+
 size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k)
 {
 #if VF_USE_DOUBLE
@@ -112,11 +119,14 @@ size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k)
 
 void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
                      const vf_real *b, int64_t ldb, vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                     const int64_t *rlo, const vf_real *bias, int flags, void *work)
+                     const int64_t *rlo, const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue,
+                     void *work)
 {
 #if VF_USE_DOUBLE
-    vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags, work);
+    vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
+                                epilogue, work);
 #else
-    vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags, work);
+    vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
+                                epilogue, work);
 #endif
 }

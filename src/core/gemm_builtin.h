@@ -210,6 +210,10 @@ static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE
     const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;
     vec c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
     vec c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int r = 0; r < GEMM_MR; r++) { /* C's tile, read or written after the loop: fetched meanwhile */
+        __builtin_prefetch(c + r * ldc, 1);
+        __builtin_prefetch(c + r * ldc + GEMM_NR - 1, 1);
+    }
     for (int64_t p = 0, q = 0; p < kc; p++, q += depth_step) {
         vec b0, b1;
         memcpy(&b0, b + p * GEMM_NR, sizeof b0);
@@ -448,11 +452,13 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
  * would pack it once per call), and C is written directly (no clearing pass). bias [n] or NULL is added
  * to every row in the strip's first write (fused: no separate pass). A strip with an empty range gets
  * the bias (or zeros; when accumulating, C plus the bias). rlo (or NULL): strip s needs only rows >=
- * rlo[s]; row tiles entirely above that are skipped and their part of C is left unwritten. `work` as
- * for GEMM_FN(_ws) (required). */
+ * rlo[s]; row tiles entirely above that are skipped and their part of C is left unwritten. epilogue
+ * (or NULL) runs on each MC x NC block of C after the block's last depth slice, while the block is in
+ * cache. `work` as for GEMM_FN(_ws) (required). */
 void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda,
                       const GEMM_REAL *b, int64_t ldb, GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                      const int64_t *rlo, const GEMM_REAL *bias, int flags, void *work)
+                      const int64_t *rlo, const GEMM_REAL *bias, int flags, const vf_gemm_epilogue *epilogue,
+                      void *work)
 {
     if (m <= 0 || n <= 0) return;
     int accumulate = (flags & VF_GEMM_ACCUMULATE) != 0, relu = (flags & VF_GEMM_RELU) != 0;
@@ -464,7 +470,10 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                     GEMM_REAL v = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
                     c[i * ldc + j] = relu && v < 0 ? 0 : v;
                 }
-    if (k <= 0) return;
+    if (k <= 0) {
+        if (epilogue) epilogue->apply(epilogue->ctx, 0, m, 0, n);
+        return;
+    }
     int64_t kc_max = VF_MIN(k, GEMM_KC);
     int64_t nc_max = VF_MIN((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR, GEMM_NC);
     GEMM_REAL *pack_b = work, *pack_a = pack_b + kc_max * nc_max;
@@ -472,14 +481,19 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
         int64_t nc = VF_MIN(GEMM_NC, n - j0);
         for (int64_t p0 = 0; p0 < k; p0 += GEMM_KC) {
             int64_t kc = VF_MIN(GEMM_KC, k - p0), any = 0;
+            int last = p0 + kc >= k; /* the panel's blocks are final after this slice: the epilogue's turn */
             for (int64_t jr = 0; jr < nc && !any; jr += GEMM_NR) {
                 int64_t st = (j0 + jr) / GEMM_NR;
                 any = VF_MAX(klo[st], p0) < VF_MIN(khi[st], p0 + kc);
             }
-            if (!any) continue;
-            GEMM_FN(_pack_b)(trans_b, b, ldb, p0, kc, j0, nc, pack_b);
+            if (!any && !(last && epilogue)) continue;
+            if (any) GEMM_FN(_pack_b)(trans_b, b, ldb, p0, kc, j0, nc, pack_b);
             for (int64_t i0 = 0; i0 < m; i0 += GEMM_MC) {
                 int64_t mc = VF_MIN(GEMM_MC, m - i0);
+                if (!any) { /* nothing to add in this slice: only the epilogue */
+                    epilogue->apply(epilogue->ctx, i0, mc, j0, nc);
+                    continue;
+                }
                 /* untransposed A is read in place by full row tiles; only a last partial tile is packed */
                 int64_t direct = trans_a ? 0 : mc / GEMM_MR * GEMM_MR;
                 if (direct < mc) GEMM_FN(_pack_a)(trans_a, a, lda, i0 + direct, mc - direct, p0, kc, pack_a);
@@ -508,6 +522,7 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                                         (int)(mc - packed0 - (tiles - 1) * GEMM_MR), nr, 1, beta, bias_here,
                                         relu_here);
                 }
+                if (last && epilogue) epilogue->apply(epilogue->ctx, i0, mc, j0, nc);
             }
         }
     }

@@ -45,7 +45,8 @@ static vf_status product_rows(vf__made_stepper *s, int32_t weight, int32_t bias,
     for (int64_t j = 0; j * sw < rows; j++) s->depth_lo[j] = 0, s->depth_hi[j] = k;
     const vf_real *w = vf_params_data(s->p, weight) + r0 * ldw;
     const vf_real *b = bias >= 0 ? vf_params_data(s->p, bias) + r0 : NULL; /* added by the product */
-    vf__gemm_ranged(0, 1, s->n, rows, k, a, lda, w, ldw, out, ldo, s->depth_lo, s->depth_hi, NULL, b, flags, work);
+    vf__gemm_ranged(0, 1, s->n, rows, k, a, lda, w, ldw, out, ldo, s->depth_lo, s->depth_hi, NULL, b, flags, NULL,
+                    work);
     return VF_OK;
 }
 
