@@ -113,8 +113,8 @@ typedef struct vf_gemm_epilogue {
 } vf_gemm_epilogue;
 int64_t vf__gemm_strip_width(void);
 /* 1 when an m x n x k product is best run by vf__gemm_ranged with its bias, ReLU or epilogue fused,
- * rather than by vf__gemm_ws followed by passes over C: one thread (or no OpenBLAS), and not a shape
- * for the skinny loops. */
+ * rather than by vf__gemm_ws followed by passes over C: a build without OpenBLAS, and not a shape for
+ * the skinny loops. */
 int vf__gemm_fusing_pays(int64_t m, int64_t n, int64_t k);
 size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k);
 /* epilogue: NULL, or run on C's blocks as above */

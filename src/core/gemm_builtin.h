@@ -70,6 +70,15 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
                 const GEMM_REAL *src = b + (p0 + p) * ldb + j0 + s;
                 for (int64_t c = 0; c < GEMM_NR; c++) out[p * GEMM_NR + c] = src[c];
             }
+        } else if (trans_b) {
+            /* column j of op(B) is row j of b: read each contiguously, zeros past the edge */
+            int64_t c = 0;
+            for (; c < cols; c++) {
+                const GEMM_REAL *src = b + (j0 + s + c) * ldb + p0;
+                for (int64_t p = 0; p < kc; p++) out[p * GEMM_NR + c] = src[p];
+            }
+            for (; c < GEMM_NR; c++)
+                for (int64_t p = 0; p < kc; p++) out[p * GEMM_NR + c] = 0;
         } else {
             for (int64_t p = 0; p < kc; p++) {
                 int64_t c = 0;
