@@ -242,7 +242,9 @@ static inline vf_real logsig_d(vf_real x, vf_real p) { (void)p; return sigmoid_p
 /* ---- array kernels ------------------------------------------------------------------------
  * NAME_fwd:  y[i] = f(x[i])                       (x == y allowed: NAME_fwd_ip)
  * NAME_bwd:  dx[i] (+)= dy[i] f'(x[i])            (dx == dy allowed: NAME_bwd_ip)
- * NAME_jvp:  ty[i] = f'(x[i]) tx[i]               (tx == ty allowed: NAME_jvp_ip)        */
+ * NAME_jvp:  ty[i] = f'(x[i]) tx[i]               (tx == ty allowed: NAME_jvp_ip)
+ * NAME_fwd_deriv: y[i] = f(z[i]), then z[i] = f'(z[i]): value and derivative in one pass, which
+ *            shares their common work (silu's exp and quotient)                              */
 #define ACT_KERNELS(NAME)                                                                         \
     static VF_HOT void NAME##_fwd(int64_t n, const vf_real *restrict x, vf_real *restrict y,      \
                                   vf_real p)                                                      \
@@ -269,6 +271,15 @@ static inline vf_real logsig_d(vf_real x, vf_real p) { (void)p; return sigmoid_p
             for (int64_t i = 0; i < n; i++) d[i] += d[i] * NAME##_d(x[i], p);                     \
         else                                                                                      \
             for (int64_t i = 0; i < n; i++) d[i] *= NAME##_d(x[i], p);                            \
+    }                                                                                             \
+    static VF_HOT void NAME##_fwd_deriv(int64_t n, vf_real *restrict z, vf_real *restrict y,      \
+                                        vf_real p)                                                \
+    {                                                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            vf_real zi = z[i];                                                                    \
+            y[i] = NAME##_f(zi, p);                                                               \
+            z[i] = NAME##_d(zi, p);                                                               \
+        }                                                                                         \
     }
 
 ACT_KERNELS(none)
@@ -290,9 +301,10 @@ typedef struct act_kernels {
     void (*fwd_ip)(int64_t, vf_real *restrict, vf_real);
     void (*bwd)(int64_t, const vf_real *restrict, const vf_real *restrict, vf_real *restrict, int, vf_real);
     void (*bwd_ip)(int64_t, const vf_real *restrict, vf_real *restrict, int, vf_real);
+    void (*fwd_deriv)(int64_t, vf_real *restrict, vf_real *restrict, vf_real);
 } act_kernels;
 
-#define ACT_ENTRY(str, NAME) {str, NAME##_fwd, NAME##_fwd_ip, NAME##_bwd, NAME##_bwd_ip}
+#define ACT_ENTRY(str, NAME) {str, NAME##_fwd, NAME##_fwd_ip, NAME##_bwd, NAME##_bwd_ip, NAME##_fwd_deriv}
 static const act_kernels kernels[VF_ACT_COUNT + 1] = {
     ACT_ENTRY("none", none),       ACT_ENTRY("relu", relu),   ACT_ENTRY("leaky_relu", leaky),
     ACT_ENTRY("elu", elu),         ACT_ENTRY("selu", selu),   ACT_ENTRY("silu", silu),
@@ -325,6 +337,17 @@ void vf__act_forward(vf_activation act, int64_t n, const vf_real *x, vf_real *y)
 {
     if ((unsigned)act >= VF_ACT_COUNT) return;
     run_fwd(act, default_param(act), n, x, y);
+}
+
+void vf__act_forward_keep_derivative(vf_activation act, int64_t n, vf_real *z, vf_real *y)
+{
+    if ((unsigned)act >= VF_ACT_COUNT) return;
+    kernels[act].fwd_deriv(n, z, y, default_param(act));
+}
+
+VF_HOT void vf__mul_derivative(int64_t n, const vf_real *d, const vf_real *g, vf_real *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = d[i] * g[i];
 }
 
 void vf__act_backward(vf_activation act, int64_t n, const vf_real *x, const vf_real *y,

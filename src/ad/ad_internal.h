@@ -118,6 +118,12 @@ static inline int vf__act_derivative_from_output(vf_activation act) { return act
 void vf__act_forward(vf_activation act, int64_t n, const vf_real *x, vf_real *y);
 void vf__act_backward(vf_activation act, int64_t n, const vf_real *x, const vf_real *y,
                       const vf_real *dy, vf_real *dx, int accumulate);
+/* y[i] = act(z[i]) and z[i] = act'(z[i]) in one pass (y and z distinct): a fused layer keeps the
+ * derivative instead of the pre-activation, so its VJP and JVP multiply by it (vf__mul_derivative)
+ * rather than evaluate act' again. */
+void vf__act_forward_keep_derivative(vf_activation act, int64_t n, vf_real *z, vf_real *y);
+/* out[i] = d[i] * g[i] (out == g allowed) */
+void vf__mul_derivative(int64_t n, const vf_real *d, const vf_real *g, vf_real *out);
 /* dy[i] = act'(x[i]) * dx[i] (the JVP of an activation). */
 void vf__act_jvp(vf_activation act, int64_t n, const vf_real *x, const vf_real *y,
                  const vf_real *dx, vf_real *dy);

@@ -171,12 +171,21 @@ static int check_linear(vf_tape *t, const char *op, vf_var x, vf_var w, vf_var b
     return 0;
 }
 
-/* An activation as a product's epilogue: y = act(z) on each block of z [*, ld] as soon as the product
- * has finished it (in cache), instead of a pass over all of z after the product (y == z: in place). */
+/* A fused layer's activation, y = act(z) over z [rows, ld]: in place when y == z (nothing kept for
+ * the derivatives), else with z replaced by act'(z), which the layer keeps for its VJP and JVP. */
+static void activate_run(vf_activation act, int64_t n, vf_real *z, vf_real *y)
+{
+    if (z == y)
+        vf__act_forward(act, n, z, y);
+    else
+        vf__act_forward_keep_derivative(act, n, z, y);
+}
+
+/* The activation as a product's epilogue: run on each block of z as soon as the product has finished
+ * it (in cache), instead of in a pass over all of z after the product. */
 typedef struct act_epilogue {
     vf_activation act;
-    const vf_real *z;
-    vf_real *y;
+    vf_real *z, *y;
     int64_t ld;
 } act_epilogue;
 
@@ -184,23 +193,29 @@ static void apply_act(void *ctx, int64_t row0, int64_t rows, int64_t col0, int64
 {
     const act_epilogue *e = ctx;
     if (col0 == 0 && cols == e->ld) { /* whole rows: one contiguous run */
-        vf__act_forward(e->act, rows * cols, e->z + row0 * e->ld, e->y + row0 * e->ld);
+        activate_run(e->act, rows * cols, e->z + row0 * e->ld, e->y + row0 * e->ld);
         return;
     }
     for (int64_t i = row0; i < row0 + rows; i++)
-        vf__act_forward(e->act, cols, e->z + i * e->ld + col0, e->y + i * e->ld + col0);
+        activate_run(e->act, cols, e->z + i * e->ld + col0, e->y + i * e->ld + col0);
+}
+
+/* dz = dy act'(z) for a fused layer's VJP or JVP (dz == dy allowed): from the output for ReLU, from the
+ * kept derivative `deriv` (non-NULL) for the activations that keep one. */
+static void activation_derivative(vf_activation act, int64_t n, const vf_real *deriv, const vf_real *y,
+                                  const vf_real *dy, vf_real *dz)
+{
+    if (deriv)
+        vf__mul_derivative(n, deriv, dy, dz);
+    else
+        vf__act_jvp(act, n, y, y, dy, dz); /* vf__act_derivative_from_output(act) */
 }
 
 /* ---- fused linear: y = act(x W^T + b) ------------------------------------------------------
- * inputs: x, W[, b]; iarg[0] = activation; aux = z (pre-activation) when the activation is neither
- * the identity nor ReLU and the tape records derivatives; without aux (inference mode, or ReLU, whose
- * output stands in for z in the derivatives) the activation runs in place on the product, which
- * saves a second [rows, out] buffer. */
-
-static const vf_real *linear_z(const vf_node *n)
-{
-    return n->aux ? (const vf_real *)n->aux : n->value.data;
-}
+ * inputs: x, W[, b]; iarg[0] = activation; aux = act'(z) (the derivative at the pre-activation z,
+ * written over z by the forward pass) when the activation is neither the identity nor ReLU and the tape
+ * records derivatives; without aux (inference mode, or ReLU, whose output gives its derivative) the
+ * activation runs in place on the product, which saves a second [rows, out] buffer. */
 
 static vf_status linear_fwd(vf_tape *t, vf_node *n)
 {
@@ -232,7 +247,7 @@ static vf_status linear_fwd(vf_tape *t, vf_node *n)
         beta = 1;
     }
     if (gemm(t, 0, 1, rows, out, in, 1, x->value.data, in, w->value.data, in, beta, z, out)) return VF_ERR_NOMEM;
-    if (act != VF_ACT_NONE) vf__act_forward(act, rows * out, z, n->value.data);
+    if (act != VF_ACT_NONE) activate_run(act, rows * out, z, n->value.data);
     return VF_OK;
 }
 
@@ -245,7 +260,7 @@ static void linear_vjp(vf_tape *t, vf_node *n)
     if (act != VF_ACT_NONE) {
         vf_real *tmp = vf__tape_alloc(t, (size_t)(rows * out) * sizeof *tmp);
         if (!tmp) return;
-        vf__act_backward(act, rows * out, linear_z(n), n->value.data, n->grad, tmp, 0);
+        activation_derivative(act, rows * out, n->aux, n->value.data, n->grad, tmp);
         dz = tmp;
     }
     /* writes_first: an input adjoint nothing has written yet is written (beta 0), not added to */
@@ -278,7 +293,7 @@ static void linear_jvp(vf_tape *t, vf_node *n)
     }
     if (beta == 0) memset(dz, 0, (size_t)(rows * out) * sizeof *dz);
     if (b && b->tangent) add_row_bias(rows, out, b->tangent, dz);
-    if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, linear_z(n), n->value.data, dz, n->tangent);
+    if (act != VF_ACT_NONE) activation_derivative(act, rows * out, n->aux, n->value.data, dz, n->tangent);
 }
 
 static const vf_op_def linear_op = {"linear", linear_fwd, linear_vjp, linear_jvp, 1};
@@ -310,10 +325,10 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
 /* ---- MADE masked linear: y = x (W * M)^T + b ----------------------------------------------
  * inputs: x, W, M[, b]; iarg[0] = row0: the node uses rows [row0, row0 + out) of W, M and b and their
  * first `in` columns (in = x's width <= W's width; the whole matrices for vf_masked_linear);
- * iarg[1] = an activation applied to the result (fused: y = act(z), z kept for the derivatives; ReLU runs
- * in the product's store and keeps no z, its output standing in for it). aux: a
- * masked_aux (that block of W * M, contiguous, its block plan, z). The mask is a constant: it never
- * receives a gradient.
+ * iarg[1] = an activation applied to the result (fused: y = act(z), act'(z) kept for the derivatives;
+ * ReLU runs in the product's store and keeps nothing, its output giving its derivative). aux: a
+ * masked_aux (that block of W * M, contiguous, its block plan, act'(z)). The mask is a constant: it
+ * never receives a gradient.
  *
  * Block plan. MADE masks with hidden units sorted by degree are block triangular: the inputs that
  * output o sees form a prefix [0, prefix(o)), and the outputs that see input i a suffix [first(i),
@@ -327,7 +342,8 @@ enum { MASK_BLOCK = 16 };
 
 typedef struct masked_aux {
     vf_real *wm;                 /* [out, in] = the used block of W * M */
-    vf_real *z;                  /* [rows, out] pre-activation, with an activation (else NULL) */
+    vf_real *deriv;              /* [rows, out] act'(z) at the pre-activation z, with an activation
+                                  * that keeps one and a recording tape (else NULL) */
     /* per strip of vf__gemm_strip_width() columns: the depth ranges of the forward product (strips of
      * outputs: inputs [0, fwd_hi)) and of the input gradient (strips of inputs: outputs [dx_lo, out)) */
     int64_t *fwd_lo, *fwd_hi;    /* [out strips] */
@@ -412,14 +428,6 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
 }
 
 
-/* The pre-activation the derivatives read: z when kept, else the output (no activation, or one whose
- * derivative the output gives). */
-static const vf_real *masked_z(const vf_node *n)
-{
-    const masked_aux *a = n->aux;
-    return a->z ? a->z : n->value.data;
-}
-
 static vf_status masked_fwd(vf_tape *t, vf_node *n)
 {
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
@@ -427,7 +435,8 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     int64_t ld = w->value.shape[1], row0 = n->iarg[0];
     vf_activation act = (vf_activation)n->iarg[1];
     masked_aux *a = n->aux;
-    vf_real *z = a->z ? a->z : n->value.data; /* no z kept: no activation, ReLU, or inference (in place) */
+    /* z is written where act'(z) is kept, else into the output (no activation, ReLU, or inference: in place) */
+    vf_real *z = a->deriv ? a->deriv : n->value.data;
     int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
     if (!scratch) return VF_ERR_NOMEM;
     mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
@@ -455,7 +464,7 @@ static void masked_vjp(vf_tape *t, vf_node *n)
     if (act != VF_ACT_NONE) {
         vf_real *dz = vf__tape_alloc(t, (size_t)(rows * out) * sizeof *dz);
         if (!dz) return;
-        vf__act_backward(act, rows * out, masked_z(n), n->value.data, n->grad, dz, 0);
+        activation_derivative(act, rows * out, a->deriv, n->value.data, n->grad, dz);
         g = dz;
     }
     if (w->grad) {
@@ -513,7 +522,7 @@ static void masked_jvp(vf_tape *t, vf_node *n)
     }
     if (beta == 0) memset(dz, 0, (size_t)(rows * out) * sizeof(vf_real));
     if (b && b->tangent) add_row_bias(rows, out, b->tangent + row0, dz);
-    if (act != VF_ACT_NONE) vf__act_jvp(act, rows * out, masked_z(n), n->value.data, dz, n->tangent);
+    if (act != VF_ACT_NONE) activation_derivative(act, rows * out, a->deriv, n->value.data, dz, n->tangent);
 }
 
 static const vf_op_def masked_op = {"masked_linear", masked_fwd, masked_vjp, masked_jvp, 1};
@@ -550,11 +559,11 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     int64_t max_out_runs = out / MASK_BLOCK + 1, max_in_runs = nin / MASK_BLOCK + 1;
     masked_aux *a = vf__tape_alloc(t, sizeof *a);
     vf_real *wm = a ? vf__tape_alloc(t, (size_t)(out * (nin ? nin : 1)) * sizeof *wm) : NULL;
-    /* the pre-activation is kept for the derivatives (unless the output serves); in inference mode the
-     * activation runs in place */
-    int keep_z = act != VF_ACT_NONE && !vf__act_derivative_from_output(act) && !t->no_grad;
-    vf_real *z = wm && keep_z ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *z) : NULL;
-    if (keep_z && !z) wm = NULL;
+    /* act'(z) is kept for the derivatives (unless the output serves); in inference mode the activation
+     * runs in place */
+    int keep_deriv = act != VF_ACT_NONE && !vf__act_derivative_from_output(act) && !t->no_grad;
+    vf_real *deriv = wm && keep_deriv ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *deriv) : NULL;
+    if (keep_deriv && !deriv) wm = NULL;
     int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;
     int64_t in_strips = (nin + w_strip - 1) / w_strip;
     int64_t n_plan = 2 * (max_out_runs + max_in_runs) + 2 + 2 * out_strips + 4 * in_strips;
@@ -564,7 +573,7 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
         return VF_NOVAR;
     }
     a->wm = wm;
-    a->z = z;
+    a->deriv = deriv;
     a->out_start = plan;
     a->prefix = plan + max_out_runs + 1;
     a->in_start = a->prefix + max_out_runs;
