@@ -309,7 +309,7 @@ vf_var vf_linear(vf_tape *t, vf_var x, vf_var w, vf_var b, vf_activation act)
     int64_t shape[2] = {rows, out};
     vf_var v = vf__push(t, &linear_op, n_in, in, 2, shape);
     if (v == VF_NOVAR) return v;
-    /* the pre-activation, for the derivatives (unless the output serves) */
+    /* room for z, then act'(z), for the derivatives (unless the output serves) */
     if (act != VF_ACT_NONE && !vf__act_derivative_from_output(act) && !t->no_grad) {
         void *z = vf__tape_alloc(t, (size_t)(rows * out) * sizeof(vf_real));
         if (!z) {
