@@ -2,6 +2,7 @@
  * boundaries, with a shared or a per-row context; samples reproducible by seed and consistent with
  * their log-densities; forward and inverse inverse to each other; every bad argument refused. */
 #include <stdlib.h>
+#include <string.h>
 #include "varflow.h"
 #include "vf_test.h"
 
@@ -71,6 +72,40 @@ static void test_log_prob_matches_tape(void)
             teardown(fx);
             free(fx);
         }
+}
+
+/* An evaluation over many blocks keeps what the masked layers derive from the weights (W * M and
+ * its plan) from block to block, and nothing after it: with the caller's tape, changed parameters
+ * between two calls give the new model's numbers (those of a fresh tape), for log-densities and the
+ * forward map, and the tape is left as it was found (records derivatives again). */
+static void test_parameters_changed_between_calls(void)
+{
+    static const char *const specs[] = {"maf:transforms=2,hidden=16x2", "nsf:transforms=2,hidden=16x2"};
+    for (int s = 0; s < 2; s++) {
+        fixture *fx = calloc(1, sizeof *fx);
+        setup(fx, specs[s], 0);
+        vf_real *lp0 = malloc(N * sizeof *lp0), *lp1 = malloc(N * sizeof *lp1), *lp2 = malloc(N * sizeof *lp2);
+        vf_real *z1 = malloc(N * D * sizeof *z1), *z2 = malloc(N * D * sizeof *z2);
+        vf_real *ladj1 = malloc(N * sizeof *ladj1), *ladj2 = malloc(N * sizeof *ladj2);
+        vf_tape *t = vf_tape_new();
+        CHECK_STATUS(vf_flow_log_prob_rows(fx->f, fx->p, t, N, fx->x, NULL, 0, lp0), VF_OK);
+        CHECK(vf_tape_grad_enabled(t));
+        vf_real *values = vf_params_values(fx->p);
+        for (int64_t i = 0; i < vf_params_size(fx->p); i++) values[i] = values[i] * (vf_real)1.3 + (vf_real)0.01;
+        CHECK_STATUS(vf_flow_log_prob_rows(fx->f, fx->p, t, N, fx->x, NULL, 0, lp1), VF_OK);
+        CHECK_STATUS(vf_flow_log_prob_rows(fx->f, fx->p, NULL, N, fx->x, NULL, 0, lp2), VF_OK);
+        CHECK_MSG(memcmp(lp1, lp2, N * sizeof *lp1) == 0, "%s: the second call used the first call's weights", specs[s]);
+        CHECK(memcmp(lp0, lp1, N * sizeof *lp0) != 0);
+        CHECK_STATUS(vf_flow_forward_rows(fx->f, fx->p, t, N, fx->x, NULL, 0, z1, ladj1), VF_OK);
+        for (int64_t i = 0; i < vf_params_size(fx->p); i++) values[i] = values[i] * (vf_real)0.7;
+        CHECK_STATUS(vf_flow_forward_rows(fx->f, fx->p, t, N, fx->x, NULL, 0, z1, ladj1), VF_OK);
+        CHECK_STATUS(vf_flow_forward_rows(fx->f, fx->p, NULL, N, fx->x, NULL, 0, z2, ladj2), VF_OK);
+        CHECK(memcmp(z1, z2, N * D * sizeof *z1) == 0 && memcmp(ladj1, ladj2, N * sizeof *ladj1) == 0);
+        vf_tape_free(t);
+        free(lp0); free(lp1); free(lp2); free(z1); free(z2); free(ladj1); free(ladj2);
+        teardown(fx);
+        free(fx);
+    }
 }
 
 /* The d-step direction of autoregressive flows: in inference mode (the array API) it runs the
@@ -199,6 +234,7 @@ static void test_outside_support(void)
 int main(void)
 {
     RUN(test_log_prob_matches_tape);
+    RUN(test_parameters_changed_between_calls);
     RUN(test_autoregressive_inverse_matches_tape);
     RUN(test_sample_and_maps);
     RUN(test_bad_arguments);

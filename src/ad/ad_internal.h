@@ -51,6 +51,14 @@ struct vf_node {
     void *aux;                /* op's saved data for backward (tape memory) */
 };
 
+/* A masked layer's W * M and forward plan, kept across resets while the tape's weights are frozen. */
+typedef struct vf__frozen_mask {
+    const vf_real *w, *mask;     /* the key: the weight and mask data, the block, the leading dimension */
+    int64_t row0, out, in, ld;
+    vf_real *wm;                 /* [out, in] */
+    int64_t *fwd_hi;             /* [out strips] */
+} vf__frozen_mask;
+
 struct vf_tape {
     vf_node *nodes;
     int32_t n_nodes, cap_nodes;
@@ -62,7 +70,16 @@ struct vf_tape {
     int no_grad;              /* inference mode (vf_tape_set_grad_enabled): ops may skip derivative state */
     int inference_ops;        /* an op was recorded in inference mode since the last reset */
     uint64_t backward_pass;   /* counts backward passes: lets an op's VJPs pass data within one pass only */
+    int weights_frozen;       /* vf__tape_freeze_weights: parameters constant across resets */
+    vf__frozen_mask *frozen;  /* [n_frozen] (capacity cap_frozen): kept while frozen, freed on thaw */
+    int32_t n_frozen, cap_frozen;
 };
+
+/* Declares the weights constant until called again with 0: an evaluation of many row blocks on one
+ * parameter set (vf_flow_log_prob_rows and friends) resets the tape per block, and in inference mode
+ * the masked layer then reuses W * M and its plan from the first block instead of rebuilding them.
+ * Thawing (0) frees what was kept. The caller must not change the parameters while frozen. */
+void vf__tape_freeze_weights(vf_tape *t, int frozen);
 
 /* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it, and never
  * store a pointer into the node array (the tape re-aims each node's `in` when the array grows). */

@@ -428,6 +428,47 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
 }
 
 
+/* The kept W * M and plan of this block of W and M, when the tape's weights are frozen; else NULL. */
+static const vf__frozen_mask *frozen_mask_find(const vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
+                                               int64_t out, int64_t in, int64_t ld)
+{
+    for (int32_t i = 0; t->weights_frozen && i < t->n_frozen; i++) {
+        const vf__frozen_mask *e = &t->frozen[i];
+        if (e->w == w && e->mask == mask && e->row0 == row0 && e->out == out && e->in == in && e->ld == ld) return e;
+    }
+    return NULL;
+}
+
+/* Keeps a copy of a's W * M and forward plan for later blocks, when the weights are frozen (out of
+ * memory: nothing is kept, and later blocks rebuild them). */
+static void frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0, int64_t out, int64_t in,
+                             int64_t ld, const masked_aux *a)
+{
+    if (!t->weights_frozen) return;
+    if (t->n_frozen == t->cap_frozen) {
+        int32_t cap = t->cap_frozen ? 2 * t->cap_frozen : 16;
+        vf__frozen_mask *grown = vf_realloc(t->frozen, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            vf_clear_error();
+            return;
+        }
+        t->frozen = grown;
+        t->cap_frozen = cap;
+    }
+    int64_t strips = (out + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
+    vf__frozen_mask e = {w, mask, row0, out, in, ld, vf_malloc((size_t)VF_MAX(out * in, 1) * sizeof(vf_real)),
+                         vf_malloc((size_t)VF_MAX(strips, 1) * sizeof(int64_t))};
+    if (!e.wm || !e.fwd_hi) {
+        vf_free(e.wm);
+        vf_free(e.fwd_hi);
+        vf_clear_error();
+        return;
+    }
+    memcpy(e.wm, a->wm, (size_t)(out * in) * sizeof(vf_real));
+    memcpy(e.fwd_hi, a->fwd_hi, (size_t)strips * sizeof(int64_t));
+    t->frozen[t->n_frozen++] = e;
+}
+
 static vf_status masked_fwd(vf_tape *t, vf_node *n)
 {
     vf_node *x = vf__in(t, n, 0), *w = vf__in(t, n, 1), *m = vf__in(t, n, 2);
@@ -437,9 +478,17 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     masked_aux *a = n->aux;
     /* z is written where act'(z) is kept, else into the output (no activation, ReLU, or inference: in place) */
     vf_real *z = a->deriv ? a->deriv : n->value.data;
-    int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
-    if (!scratch) return VF_ERR_NOMEM;
-    mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
+    const vf__frozen_mask *kept = t->no_grad ? frozen_mask_find(t, w->value.data, m->value.data, row0, out, in, ld)
+                                             : NULL;
+    if (kept) { /* frozen weights: W * M and the plan from an earlier block */
+        a->wm = kept->wm;
+        for (int64_t s = 0; s * vf__gemm_strip_width() < out; s++) a->fwd_lo[s] = 0, a->fwd_hi[s] = kept->fwd_hi[s];
+    } else {
+        int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
+        if (!scratch) return VF_ERR_NOMEM;
+        mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
+        if (t->no_grad) frozen_mask_keep(t, w->value.data, m->value.data, row0, out, in, ld, a);
+    }
     for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
     const vf_real *bias = n->n_in == 4 ? vf__in(t, n, 3)->value.data + row0 : NULL; /* fused into the product */
     /* ReLU fused into the product's store, any other activation run on each finished block of z */

@@ -21,9 +21,24 @@ vf_tape *vf_tape_new(void)
     return t;
 }
 
+void vf__tape_freeze_weights(vf_tape *t, int frozen)
+{
+    if (!t) return;
+    t->weights_frozen = frozen != 0;
+    if (frozen) return;
+    for (int32_t i = 0; i < t->n_frozen; i++) {
+        vf_free(t->frozen[i].wm);
+        vf_free(t->frozen[i].fwd_hi);
+    }
+    vf_free(t->frozen);
+    t->frozen = NULL;
+    t->n_frozen = t->cap_frozen = 0;
+}
+
 void vf_tape_free(vf_tape *t)
 {
     if (!t) return;
+    vf__tape_freeze_weights(t, 0);
     vf_arena_free(t->arena);
     vf_free(t->scratch);
     vf_free(t->nodes);
