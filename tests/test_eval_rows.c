@@ -94,7 +94,8 @@ static void test_parameters_changed_between_calls(void)
         for (int64_t i = 0; i < vf_params_size(fx->p); i++) values[i] = values[i] * (vf_real)1.3 + (vf_real)0.01;
         CHECK_STATUS(vf_flow_log_prob_rows(fx->f, fx->p, t, N, fx->x, NULL, 0, lp1), VF_OK);
         CHECK_STATUS(vf_flow_log_prob_rows(fx->f, fx->p, NULL, N, fx->x, NULL, 0, lp2), VF_OK);
-        CHECK_MSG(memcmp(lp1, lp2, N * sizeof *lp1) == 0, "%s: the second call used the first call's weights", specs[s]);
+        CHECK_MSG(memcmp(lp1, lp2, N * sizeof *lp1) == 0, "%s: the second call used the first call's weights",
+                  specs[s]);
         CHECK(memcmp(lp0, lp1, N * sizeof *lp0) != 0);
         CHECK_STATUS(vf_flow_forward_rows(fx->f, fx->p, t, N, fx->x, NULL, 0, z1, ladj1), VF_OK);
         for (int64_t i = 0; i < vf_params_size(fx->p); i++) values[i] = values[i] * (vf_real)0.7;
