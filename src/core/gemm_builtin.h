@@ -91,32 +91,19 @@ static void GEMM_FN(_pack_b)(int trans_b, const GEMM_REAL *b, int64_t ldb, int64
 }
 
 /* C[0..mr, 0..nr) = alpha acc + beta C + bias (beta == 0: C is not read; bias [nr] or NULL), then
- * max(0, C) when relu. The bias-free store is kept apart: folding a zero bias into it slowed every
- * product's tiles. */
+ * max(0, C) when relu (NaN stays NaN, the relu activation's rule): the store of an edge tile, and of
+ * every tile without GCC/clang (a full tile is stored from its registers, `_put_*`). */
 static GEMM_ALWAYS_INLINE void GEMM_FN(_store)(GEMM_REAL (*acc)[GEMM_NR], GEMM_REAL *restrict c, int64_t ldc, int mr,
                                                int nr, GEMM_REAL alpha, GEMM_REAL beta, const GEMM_REAL *restrict bias,
                                                int relu)
 {
-    if (bias) {
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++)
-                c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]) + bias[j];
-    } else if (mr == GEMM_MR && nr == GEMM_NR) {
-        if (beta == 0) {
-            for (int r = 0; r < GEMM_MR; r++)
-                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j];
-        } else {
-            for (int r = 0; r < GEMM_MR; r++)
-                for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = alpha * acc[r][j] + beta * c[r * ldc + j];
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
+            GEMM_REAL v = alpha * acc[r][j];
+            if (beta != 0) v += beta * c[r * ldc + j];
+            if (bias) v += bias[j];
+            c[r * ldc + j] = relu && v < 0 ? 0 : v;
         }
-    } else {
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++)
-                c[r * ldc + j] = alpha * acc[r][j] + (beta == 0 ? 0 : beta * c[r * ldc + j]);
-    }
-    if (relu) /* max(0, c) on the tile just written, in cache; NaN stays NaN (the relu activation's rule) */
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++) c[r * ldc + j] = c[r * ldc + j] < 0 ? 0 : c[r * ldc + j];
 }
 
 /* The micro-kernel: C[0..mr, 0..nr) = alpha sum_p A[r, p] b[p, j] + beta C + bias, for r < MR, j < NR,
