@@ -162,41 +162,53 @@ GEMM_DEFINE_PUT(_put_half, GEMM_FN(_half_vec))
     __asm__ volatile("" : : "r"(scale) : "memory");                                                        \
     GEMM_REAL alpha = scale[0], beta = scale[1]
 
-static inline __attribute__((always_inline)) void GEMM_FN(_tile_whole)(GEMM_TILE_PARAMS)
-{
-    typedef GEMM_FN(_whole_vec) vec;
-    const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
-    const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;
-    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
-    for (int64_t p = 0, q = 0; p < kc; p++, q += depth_step) {
-        vec bv;
-        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
-        c0 += a0[q] * bv;
-        c1 += a1[q] * bv;
-        c2 += a2[q] * bv;
-        c3 += a3[q] * bv;
-        c4 += a4[q] * bv;
-        c5 += a5[q] * bv;
+/* A tile held as one vector of type VEC per row: the whole NR lanes (`_tile_whole`, for AVX-512), or
+ * the NR / 2 lanes of a strip with at most that many live columns (`_tile_narrow`: a product's last,
+ * narrow strip; the upper half of its buffered edge store is left unset, which `_store` does not read).
+ * A tile whose LIVE columns are all there is stored from its registers by PUT. */
+#define GEMM_DEFINE_ROW_VECTOR_TILE(SUFFIX, VEC, PUT, LIVE)                                                \
+    static inline __attribute__((always_inline)) void GEMM_FN(SUFFIX)(GEMM_TILE_PARAMS)                    \
+    {                                                                                                      \
+        typedef VEC vec;                                                                                   \
+        const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;       \
+        const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;                                    \
+        vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};                                    \
+        for (int r = 0; r < GEMM_MR; r++) { /* C's tile, read or written after the loop */                 \
+            __builtin_prefetch(c + r * ldc, 1);                                                            \
+            __builtin_prefetch(c + r * ldc + (LIVE) - 1, 1);                                               \
+        }                                                                                                  \
+        for (int64_t p = 0, q = 0; p < kc; p++, q += depth_step) {                                         \
+            vec bv;                                                                                        \
+            memcpy(&bv, b + p * GEMM_NR, sizeof bv);                                                       \
+            c0 += a0[q] * bv;                                                                              \
+            c1 += a1[q] * bv;                                                                              \
+            c2 += a2[q] * bv;                                                                              \
+            c3 += a3[q] * bv;                                                                              \
+            c4 += a4[q] * bv;                                                                              \
+            c5 += a5[q] * bv;                                                                              \
+        }                                                                                                  \
+        GEMM_SCALE_AFTER_LOOP;                                                                             \
+        if (mr == GEMM_MR && nr == (LIVE)) {                                                               \
+            GEMM_FN(PUT)(c, &c0, alpha, beta, bias, relu);                                                 \
+            GEMM_FN(PUT)(c + ldc, &c1, alpha, beta, bias, relu);                                           \
+            GEMM_FN(PUT)(c + 2 * ldc, &c2, alpha, beta, bias, relu);                                       \
+            GEMM_FN(PUT)(c + 3 * ldc, &c3, alpha, beta, bias, relu);                                       \
+            GEMM_FN(PUT)(c + 4 * ldc, &c4, alpha, beta, bias, relu);                                       \
+            GEMM_FN(PUT)(c + 5 * ldc, &c5, alpha, beta, bias, relu);                                       \
+            return;                                                                                        \
+        }                                                                                                  \
+        GEMM_REAL acc[GEMM_MR][GEMM_NR];                                                                   \
+        memcpy(acc[0], &c0, sizeof c0);                                                                    \
+        memcpy(acc[1], &c1, sizeof c1);                                                                    \
+        memcpy(acc[2], &c2, sizeof c2);                                                                    \
+        memcpy(acc[3], &c3, sizeof c3);                                                                    \
+        memcpy(acc[4], &c4, sizeof c4);                                                                    \
+        memcpy(acc[5], &c5, sizeof c5);                                                                    \
+        GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);                                     \
     }
-    GEMM_SCALE_AFTER_LOOP;
-    if (mr == GEMM_MR && nr == GEMM_NR) {
-        GEMM_FN(_put_whole)(c, &c0, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + ldc, &c1, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 2 * ldc, &c2, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 3 * ldc, &c3, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 4 * ldc, &c4, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 5 * ldc, &c5, alpha, beta, bias, relu);
-        return;
-    }
-    GEMM_REAL acc[GEMM_MR][GEMM_NR];
-    memcpy(acc[0], &c0, sizeof c0);
-    memcpy(acc[1], &c1, sizeof c1);
-    memcpy(acc[2], &c2, sizeof c2);
-    memcpy(acc[3], &c3, sizeof c3);
-    memcpy(acc[4], &c4, sizeof c4);
-    memcpy(acc[5], &c5, sizeof c5);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
-}
+GEMM_DEFINE_ROW_VECTOR_TILE(_tile_whole, GEMM_FN(_whole_vec), _put_whole, GEMM_NR)
+GEMM_DEFINE_ROW_VECTOR_TILE(_tile_narrow, GEMM_FN(_half_vec), _put_half, GEMM_NR / 2)
+#undef GEMM_DEFINE_ROW_VECTOR_TILE
 
 static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE_PARAMS)
 {
@@ -249,43 +261,6 @@ static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE
     GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
 }
 
-/* The same for a strip with at most NR / 2 live columns (a product's last, narrow strip): one
- * half-width vector per row. */
-static inline __attribute__((always_inline)) void GEMM_FN(_tile_narrow)(GEMM_TILE_PARAMS)
-{
-    typedef GEMM_FN(_half_vec) vec;
-    const GEMM_REAL *a0 = a, *a1 = a + row_step, *a2 = a + 2 * row_step, *a3 = a + 3 * row_step;
-    const GEMM_REAL *a4 = a + 4 * row_step, *a5 = a + 5 * row_step;
-    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
-    for (int64_t p = 0, q = 0; p < kc; p++, q += depth_step) {
-        vec bv;
-        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
-        c0 += a0[q] * bv;
-        c1 += a1[q] * bv;
-        c2 += a2[q] * bv;
-        c3 += a3[q] * bv;
-        c4 += a4[q] * bv;
-        c5 += a5[q] * bv;
-    }
-    GEMM_SCALE_AFTER_LOOP;
-    if (mr == GEMM_MR && nr == GEMM_NR / 2) {
-        GEMM_FN(_put_half)(c, &c0, alpha, beta, bias, relu);
-        GEMM_FN(_put_half)(c + ldc, &c1, alpha, beta, bias, relu);
-        GEMM_FN(_put_half)(c + 2 * ldc, &c2, alpha, beta, bias, relu);
-        GEMM_FN(_put_half)(c + 3 * ldc, &c3, alpha, beta, bias, relu);
-        GEMM_FN(_put_half)(c + 4 * ldc, &c4, alpha, beta, bias, relu);
-        GEMM_FN(_put_half)(c + 5 * ldc, &c5, alpha, beta, bias, relu);
-        return;
-    }
-    GEMM_REAL acc[GEMM_MR][GEMM_NR]; /* the upper half is left unset: the store does not read it */
-    memcpy(acc[0], &c0, sizeof c0);
-    memcpy(acc[1], &c1, sizeof c1);
-    memcpy(acc[2], &c2, sizeof c2);
-    memcpy(acc[3], &c3, sizeof c3);
-    memcpy(acc[4], &c4, sizeof c4);
-    memcpy(acc[5], &c5, sizeof c5);
-    GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);
-}
 #undef GEMM_TILE_PARAMS
 #undef GEMM_SCALE_AFTER_LOOP
 #endif /* __GNUC__ */
@@ -303,40 +278,31 @@ static inline __attribute__((always_inline)) void GEMM_FN(_tile_narrow)(GEMM_TIL
         (t) == count - 1 ? mr_last : GEMM_MR, nr, scale, bias, relu
 #define GEMM_TILES_ARGS                                                                                     \
     count, a_step, kc, a, row_step, depth_step, b, c, ldc, mr_last, nr, alpha, beta, bias, relu
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(VF_NO_CLONES)
+#if defined(__GNUC__)
+/* The column with WIDE as the micro-kernel of full-width strips; a strip with at most NR / 2 live
+ * columns takes the one-vector `_tile_narrow`. */
+#define GEMM_DEFINE_TILES(SUFFIX, WIDE)                                                                    \
+    static void GEMM_FN(SUFFIX)(GEMM_TILES_PARAMS)                                                          \
+    {                                                                                                      \
+        const GEMM_REAL scale[2] = {alpha, beta};                                                          \
+        for (int64_t t = 0; t < count; t++) {                                                              \
+            if (nr <= GEMM_NR / 2)                                                                         \
+                GEMM_FN(_tile_narrow)(GEMM_TILE_ARGS(t));                                                  \
+            else                                                                                           \
+                GEMM_FN(WIDE)(GEMM_TILE_ARGS(t));                                                          \
+        }                                                                                                  \
+    }
+#if defined(__x86_64__) && !defined(VF_NO_CLONES)
 #define GEMM_HAVE_DISPATCH 1
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tiles_avx512)(GEMM_TILES_PARAMS)
-{
-    const GEMM_REAL scale[2] = {alpha, beta};
-    for (int64_t t = 0; t < count; t++) {
-        if (nr <= GEMM_NR / 2)
-            GEMM_FN(_tile_narrow)(GEMM_TILE_ARGS(t));
-        else
-            GEMM_FN(_tile_whole)(GEMM_TILE_ARGS(t));
-    }
-}
-
-__attribute__((target("avx2,fma"))) static void GEMM_FN(_tiles_avx2)(GEMM_TILES_PARAMS)
-{
-    const GEMM_REAL scale[2] = {alpha, beta};
-    for (int64_t t = 0; t < count; t++) {
-        if (nr <= GEMM_NR / 2)
-            GEMM_FN(_tile_narrow)(GEMM_TILE_ARGS(t));
-        else
-            GEMM_FN(_tile_split)(GEMM_TILE_ARGS(t));
-    }
-}
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) GEMM_DEFINE_TILES(_tiles_avx512, _tile_whole)
+__attribute__((target("avx2,fma"))) GEMM_DEFINE_TILES(_tiles_avx2, _tile_split)
 #endif
-
+GEMM_DEFINE_TILES(_tiles_base, _tile_split)
+#undef GEMM_DEFINE_TILES
+#else
 static void GEMM_FN(_tiles_base)(GEMM_TILES_PARAMS)
 {
-#if defined(__GNUC__)
-    const GEMM_REAL scale[2] = {alpha, beta};
-#endif
     for (int64_t t = 0; t < count; t++) {
-#if defined(__GNUC__)
-        GEMM_FN(_tile_split)(GEMM_TILE_ARGS(t));
-#else
         GEMM_REAL acc[GEMM_MR][GEMM_NR];
         const GEMM_REAL *at = a + t * a_step;
         for (int r = 0; r < GEMM_MR; r++)
@@ -346,9 +312,9 @@ static void GEMM_FN(_tiles_base)(GEMM_TILES_PARAMS)
                 for (int j = 0; j < GEMM_NR; j++) acc[r][j] += at[r * row_step + p * depth_step] * b[p * GEMM_NR + j];
         GEMM_FN(_store)(acc, c + t * GEMM_MR * ldc, ldc, t == count - 1 ? mr_last : GEMM_MR, nr, alpha, beta, bias,
                         relu);
-#endif
     }
 }
+#endif
 
 /* The tile column kernel for the running CPU. */
 static inline void GEMM_FN(_tiles)(GEMM_TILES_PARAMS)
