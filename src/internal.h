@@ -17,7 +17,9 @@
 #define VF_PRINTF(a, b)
 #endif
 
-/* Hot elementwise kernels are compiled for several x86 vector widths, picked at load time. */
+/* Hot elementwise kernels are compiled for several x86 vector widths, picked at load time. For
+ * static functions only: clang does not export a cloned function under its name (the link fails), so
+ * an exported entry point calls a static VF_HOT kernel. */
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(VF_NO_CLONES)
 #define VF_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -350,8 +350,10 @@ static VF_HOT void mul_derivative(int64_t n, const vf_real *d, const vf_real *g,
     for (int64_t i = 0; i < n; i++) out[i] = d[i] * g[i];
 }
 
-/* (the clones of VF_HOT stay behind a static function: clang does not export a cloned one by name) */
-void vf__mul_derivative(int64_t n, const vf_real *d, const vf_real *g, vf_real *out) { mul_derivative(n, d, g, out); }
+void vf__mul_derivative(int64_t n, const vf_real *d, const vf_real *g, vf_real *out)
+{
+    mul_derivative(n, d, g, out); /* VF_HOT stays on a static function (internal.h) */
+}
 
 void vf__act_backward(vf_activation act, int64_t n, const vf_real *x, const vf_real *y,
                       const vf_real *dy, vf_real *dx, int accumulate)
