@@ -33,6 +33,9 @@ static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t
     return 0;
 }
 
+/* The ranged product's column strips over `cols` columns (each with its own depth range). */
+static int64_t strips_of(int64_t cols) { return (cols + vf__gemm_strip_width() - 1) / vf__gemm_strip_width(); }
+
 /* ---- matmul ------------------------------------------------------------------------------- */
 /* iarg: 0 trans_a, 1 trans_b, 2 m, 3 k; n is the output's second extent. */
 
@@ -227,7 +230,7 @@ static vf_status linear_fwd(vf_tape *t, vf_node *n)
     if (vf__gemm_fusing_pays(rows, out, in)) {
         /* the built-in kernel with the bias added in its first store, a ReLU in its last, any other
          * activation on each finished block of z: one product, no pass over z after it */
-        int64_t strips = (out + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
+        int64_t strips = strips_of(out);
         int64_t *lo = vf__tape_alloc(t, (size_t)(2 * strips) * sizeof *lo), *hi = lo + strips;
         if (!lo) return VF_ERR_NOMEM;
         for (int64_t s = 0; s < strips; s++) lo[s] = 0, hi[s] = in;
@@ -428,23 +431,22 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
 }
 
 
-/* The kept W * M and plan of this block of W and M, when the tape's weights are frozen; else NULL. */
+/* The kept W * M and plan of this block of W and M (weights frozen), or NULL. */
 static const vf__frozen_mask *frozen_mask_find(const vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
                                                int64_t out, int64_t in, int64_t ld)
 {
-    for (int32_t i = 0; t->weights_frozen && i < t->n_frozen; i++) {
+    for (int32_t i = 0; i < t->n_frozen; i++) {
         const vf__frozen_mask *e = &t->frozen[i];
         if (e->w == w && e->mask == mask && e->row0 == row0 && e->out == out && e->in == in && e->ld == ld) return e;
     }
     return NULL;
 }
 
-/* Keeps a copy of a's W * M and forward plan for later blocks, when the weights are frozen (out of
- * memory: nothing is kept, and later blocks rebuild them). */
+/* Keeps a copy of a's W * M and forward plan for later blocks (weights frozen; out of memory: nothing
+ * is kept, and later blocks rebuild them). */
 static void frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0, int64_t out, int64_t in,
                              int64_t ld, const masked_aux *a)
 {
-    if (!t->weights_frozen) return;
     if (t->n_frozen == t->cap_frozen) {
         int32_t cap = t->cap_frozen ? 2 * t->cap_frozen : 16;
         vf__frozen_mask *grown = vf_realloc(t->frozen, (size_t)cap * sizeof *grown);
@@ -455,7 +457,7 @@ static void frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, 
         t->frozen = grown;
         t->cap_frozen = cap;
     }
-    int64_t strips = (out + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
+    int64_t strips = strips_of(out);
     vf__frozen_mask e = {w, mask, row0, out, in, ld, vf_malloc((size_t)VF_MAX(out * in, 1) * sizeof(vf_real)),
                          vf_malloc((size_t)VF_MAX(strips, 1) * sizeof(int64_t))};
     if (!e.wm || !e.fwd_hi) {
@@ -478,18 +480,19 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     masked_aux *a = n->aux;
     /* z is written where act'(z) is kept, else into the output (no activation, ReLU, or inference: in place) */
     vf_real *z = a->deriv ? a->deriv : n->value.data;
-    const vf__frozen_mask *kept = t->no_grad ? frozen_mask_find(t, w->value.data, m->value.data, row0, out, in, ld)
-                                             : NULL;
-    if (kept) { /* frozen weights: W * M and the plan from an earlier block */
+    /* frozen weights in inference mode: W * M and its plan are built in the first block and kept */
+    int frozen = t->no_grad && t->weights_frozen;
+    const vf__frozen_mask *kept = frozen ? frozen_mask_find(t, w->value.data, m->value.data, row0, out, in, ld) : NULL;
+    if (kept) {
         a->wm = kept->wm;
-        for (int64_t s = 0; s * vf__gemm_strip_width() < out; s++) a->fwd_lo[s] = 0, a->fwd_hi[s] = kept->fwd_hi[s];
+        for (int64_t s = 0; s < strips_of(out); s++) a->fwd_lo[s] = 0, a->fwd_hi[s] = kept->fwd_hi[s];
     } else {
         int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
         if (!scratch) return VF_ERR_NOMEM;
         mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
-        if (t->no_grad) frozen_mask_keep(t, w->value.data, m->value.data, row0, out, in, ld, a);
+        if (frozen) frozen_mask_keep(t, w->value.data, m->value.data, row0, out, in, ld, a);
     }
-    for (int64_t s = 0; s * vf__gemm_strip_width() < in; s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
+    for (int64_t s = 0; s < strips_of(in); s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
     const vf_real *bias = n->n_in == 4 ? vf__in(t, n, 3)->value.data + row0 : NULL; /* fused into the product */
     /* ReLU fused into the product's store, any other activation run on each finished block of z */
     int relu = act == VF_ACT_RELU, fused_act = act != VF_ACT_NONE && !relu;
@@ -613,8 +616,7 @@ vf_var vf_masked_linear_rows(vf_tape *t, vf_var x, vf_var w, vf_var mask, vf_var
     int keep_deriv = act != VF_ACT_NONE && !vf__act_derivative_from_output(act) && !t->no_grad;
     vf_real *deriv = wm && keep_deriv ? vf__tape_alloc(t, (size_t)(rows * out) * sizeof *deriv) : NULL;
     if (keep_deriv && !deriv) wm = NULL;
-    int64_t w_strip = vf__gemm_strip_width(), out_strips = (out + w_strip - 1) / w_strip;
-    int64_t in_strips = (nin + w_strip - 1) / w_strip;
+    int64_t out_strips = strips_of(out), in_strips = strips_of(nin);
     int64_t n_plan = 2 * (max_out_runs + max_in_runs) + 2 + 2 * out_strips + 4 * in_strips;
     int64_t *plan = wm ? vf__tape_alloc(t, (size_t)n_plan * sizeof *plan) : NULL;
     if (!plan) {
