@@ -97,7 +97,12 @@ void vf__gemm_builtin_f32_ws(int trans_a, int trans_b, int64_t m, int64_t n, int
 void vf__gemm_builtin_f64_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                              const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
                              int64_t ldc, void *work);
-/* Name of the GEMM in use: "openblas" or "builtin". */
+/* Tests only: the widest instruction set the built-in kernel's tiles may use (VF_GEMM_ISA_*; VF_GEMM_ISA_BEST,
+ * the default, is the running CPU's best), so that a machine with AVX-512 also tests the AVX2 and
+ * portable tiles. Returns the previous cap. Not to be changed while products run on other threads. */
+enum { VF_GEMM_ISA_PORTABLE = 1, VF_GEMM_ISA_AVX2 = 2, VF_GEMM_ISA_AVX512 = 3, VF_GEMM_ISA_BEST = 4 };
+int vf__gemm_cap_isa(int cap);
+extern int vf__gemm_isa_cap;
 /* C = A op(B) + bias (+ C with VF_GEMM_ACCUMULATE in flags; then max(0, C) with VF_GEMM_RELU) in which
  * column strip s (columns [s W, (s+1) W), W = vf__gemm_strip_width()) sums only over depth
  * [klo[s], khi[s]): the built-in kernel on the nonzero blocks of a block-triangular operand, A packed
@@ -132,6 +137,7 @@ void vf__gemm_builtin_f64_ranged(int trans_a, int trans_b, int64_t m, int64_t n,
                                  int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc, const int64_t *klo,
                                  const int64_t *khi, const int64_t *rlo, const double *bias, int flags,
                                  const vf_gemm_epilogue *epilogue, void *work);
+/* Name of the GEMM in use: "openblas" or "builtin". */
 const char *vf__gemm_backend(void);
 /* Single-precision GEMM through the active backend (for the sgemm benchmark in any build). */
 void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,

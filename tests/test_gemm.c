@@ -259,6 +259,14 @@ int main(void)
     RUN(test_shapes);
     RUN(test_degenerate);
     RUN(test_ranged);
+    /* the narrower tiles too, where the CPU would pick a wider one */
+    vf__gemm_cap_isa(VF_GEMM_ISA_AVX2);
+    RUN(test_shapes);
+    RUN(test_ranged);
+    vf__gemm_cap_isa(VF_GEMM_ISA_PORTABLE);
+    RUN(test_shapes);
+    RUN(test_ranged);
+    vf__gemm_cap_isa(VF_GEMM_ISA_BEST);
     RUN(test_skinny);
     return vf_test_summary();
 }

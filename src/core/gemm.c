@@ -5,6 +5,15 @@
 #include <cblas.h>
 #endif
 
+int vf__gemm_isa_cap = VF_GEMM_ISA_BEST;
+
+int vf__gemm_cap_isa(int cap)
+{
+    int old = vf__gemm_isa_cap;
+    vf__gemm_isa_cap = cap;
+    return old;
+}
+
 #define GEMM_REAL float
 #define GEMM_NAME vf__gemm_builtin_f32
 #define GEMM_NR 16
