@@ -1,6 +1,8 @@
 /* gemm.c — dense matrix products: loops for a skinny shape (gemm_skinny.c), then OpenBLAS when the build
- * found it, the built-in kernel otherwise. */
+ * found it and its kernels suit the CPU (blas_in_use), the built-in kernel otherwise. */
 #include "internal.h"
+#include <ctype.h>
+#include <stdatomic.h>
 #if VF_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -30,19 +32,65 @@ int vf__gemm_cap_isa(int cap)
 #undef GEMM_NAME
 #undef GEMM_NR
 
-const char *vf__gemm_backend(void)
+#if VF_HAVE_CBLAS
+/* OpenBLAS's kernel sets that use AVX2 and FMA (its names, as openblas_get_corename reports them) */
+static const char *const blas_avx2_cores[] = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids",
+                                              "excavator"};
+
+/* 1 when OpenBLAS's kernels suit this CPU. A DYNAMIC_ARCH OpenBLAS picks them by CPU model, and one
+ * that does not know the model falls back to old SSE kernels: Debian 12's OpenBLAS 0.3.21 runs its
+ * "Prescott" kernels on a 5th-generation Xeon (model 207), 33 GFLOP/s single-threaded against 136 for
+ * the built-in kernel and 166 for OpenBLAS's own SkylakeX kernels (OPENBLAS_CORETYPE=SkylakeX, which
+ * must be set before the process starts). So on an x86-64 CPU with AVX2 and FMA, OpenBLAS counts as
+ * suited only with one of its AVX2 kernel sets; elsewhere it is taken as it comes. */
+static int same_name(const char *x, const char *y) /* ASCII, ignoring case */
+{
+    for (; *x && *y; x++, y++)
+        if (tolower((unsigned char)*x) != tolower((unsigned char)*y)) return 0;
+    return *x == *y;
+}
+
+static int blas_suits_cpu(void)
+{
+    static atomic_int decided = 0; /* 0: not yet; 1: suits; 2: does not */
+    int d = atomic_load_explicit(&decided, memory_order_relaxed);
+    if (d) return d == 1;
+    int suits = 1;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        const char *core = openblas_get_corename();
+        suits = 0;
+        for (size_t i = 0; core && i < sizeof blas_avx2_cores / sizeof blas_avx2_cores[0]; i++)
+            if (same_name(core, blas_avx2_cores[i])) suits = 1;
+    }
+#endif
+    atomic_store_explicit(&decided, suits ? 1 : 2, memory_order_relaxed);
+    return suits;
+}
+#endif
+
+/* 1 when the dense products go to OpenBLAS: built with it, and either its kernels suit the CPU or it
+ * runs on more threads than its fallback kernels need to outpace the single-threaded built-in one
+ * (about four times faster per core than the fallback). */
+static int blas_in_use(void)
 {
 #if VF_HAVE_CBLAS
-    return "openblas";
+    return blas_suits_cpu() || openblas_get_num_threads() > 4;
 #else
-    return "builtin";
+    return 0;
 #endif
 }
+
+const char *vf__gemm_backend(void) { return blas_in_use() ? "openblas" : "builtin"; }
 
 void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
 #if VF_HAVE_CBLAS
+    if (!blas_in_use()) {
+        vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
                 (blasint)ldc);
@@ -53,44 +101,39 @@ void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
 
 size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
 {
-#if VF_HAVE_CBLAS
-    (void)m, (void)n, (void)k;
-    return 0; /* OpenBLAS keeps its own buffers */
-#elif VF_USE_DOUBLE
-    return vf__gemm_builtin_f64_workspace_bytes(m, n, k);
+    /* with OpenBLAS in use none (it keeps its own buffers); when it is passed over, the built-in
+     * kernel's (decided once per process unless OpenBLAS's thread count moves across 4) */
+#if VF_USE_DOUBLE
+    return blas_in_use() ? 0 : vf__gemm_builtin_f64_workspace_bytes(m, n, k);
 #else
-    return vf__gemm_builtin_f32_workspace_bytes(m, n, k);
+    return blas_in_use() ? 0 : vf__gemm_builtin_f32_workspace_bytes(m, n, k);
 #endif
 }
 
-/* The product without the skinny loops: OpenBLAS when present (k = 0 on the built-in kernel, which
- * scales C by beta), else the built-in kernel with the caller's packing space. */
+/* The product without the skinny loops: OpenBLAS when in use (k = 0 on the built-in kernel, which
+ * scales C by beta), else the built-in kernel with the caller's packing space (NULL: its own). */
 static void blocked_product(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha,
                             const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c,
                             int64_t ldc, void *work)
 {
-#if VF_USE_DOUBLE
 #if VF_HAVE_CBLAS
-    (void)work;
-    if (k > 0)
+    if (k > 0 && blas_in_use()) {
+#if VF_USE_DOUBLE
         cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                     (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
                     (blasint)ldc);
-    else
-        vf__gemm_builtin_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
-    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
+                    (blasint)ldc);
 #endif
-#else
-#if VF_HAVE_CBLAS
-    (void)work;
-    if (k > 0)
-        vf__sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    else
-        vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#endif
+#if VF_USE_DOUBLE
+    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
 #else
     vf__gemm_builtin_f32_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-#endif
 #endif
 }
 
@@ -116,7 +159,7 @@ int vf__gemm_fusing_pays(int64_t m, int64_t n, int64_t k)
      * kernel or faster (bench cfm, one thread: sampling 0.244-0.262 calls/s fused against
      * 0.261-0.281), and it threads. Without, the fused product does less work than the built-in one
      * plus passes (bench cfm sampling 0.264-0.271 calls/s against 0.242-0.247, run side by side). */
-    if (VF_HAVE_CBLAS) return 0;
+    if (blas_in_use()) return 0;
     int64_t least = VF_MIN(m, VF_MIN(n, k));
     return least > 0 && !(vf__gemm_skinny_available() && least <= VF_GEMM_SKINNY_MAX);
 }

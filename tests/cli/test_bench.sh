@@ -37,6 +37,17 @@ else bad "nsf_train lacks its parameters: $(cat "$T/flows")"; fi
 if "$V" bench engine --quick --json >"$T/engine" 2>"$T/err"; then ok; else bad "bench engine failed: $(cat "$T/err")"; fi
 has_case "$T/engine" mlp_step steps/s
 
+# OpenBLAS is passed over when its kernels do not suit the CPU (src/core/gemm.c, blas_in_use): on a CPU
+# with AVX2 and FMA, its SSE3 "Prescott" kernels lose to the built-in kernel; its Haswell ones are used.
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && ldd "$V" 2>/dev/null | grep -q libopenblas
+then
+    for core in Prescott:builtin Haswell:openblas; do
+        OPENBLAS_CORETYPE=${core%%:*} "$V" bench engine --quick --json >"$T/core" 2>"$T/err"
+        if grep '"case":"sgemm"' "$T/core" | grep -q "\"backend\":\"${core#*:}\""; then ok
+        else bad "OPENBLAS_CORETYPE=${core%%:*}: backend not ${core#*:}: $(cat "$T/core" "$T/err")"; fi
+    done
+fi
+
 if "$V" bench cfm --quick --json >"$T/cfm" 2>"$T/err"; then ok; else bad "bench cfm failed: $(cat "$T/err")"; fi
 has_case "$T/cfm" sgemm GFLOP/s
 has_case "$T/cfm" cfm_train steps/s
