@@ -137,6 +137,26 @@ void vf__gemm_builtin_f64_ranged(int trans_a, int trans_b, int64_t m, int64_t n,
                                  int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc, const int64_t *klo,
                                  const int64_t *khi, const int64_t *rlo, const double *bias, int flags,
                                  const vf_gemm_epilogue *epilogue, void *work);
+/* op(B) [k, n] packed whole for vf__gemm_ranged_packed (vf__gemm_packed_b_elems(n, k) elements), and
+ * the ranged product with it: the same as vf__gemm_ranged with that op(B), without packing B per call
+ * (for a B used by many products). */
+size_t vf__gemm_packed_b_elems(int64_t n, int64_t k);
+void vf__gemm_pack_b_whole(int trans_b, int64_t n, int64_t k, const vf_real *b, int64_t ldb, vf_real *out);
+void vf__gemm_ranged_packed(int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda, const vf_real *packed,
+                            vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi, const int64_t *rlo,
+                            const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue, void *work);
+size_t vf__gemm_builtin_f32_packed_b_elems(int64_t n, int64_t k);
+size_t vf__gemm_builtin_f64_packed_b_elems(int64_t n, int64_t k);
+void vf__gemm_builtin_f32_pack_b_whole(int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb, float *out);
+void vf__gemm_builtin_f64_pack_b_whole(int trans_b, int64_t n, int64_t k, const double *b, int64_t ldb, double *out);
+void vf__gemm_builtin_f32_ranged_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                                        const float *packed, float *c, int64_t ldc, const int64_t *klo,
+                                        const int64_t *khi, const int64_t *rlo, const float *bias, int flags,
+                                        const vf_gemm_epilogue *epilogue, void *work);
+void vf__gemm_builtin_f64_ranged_packed(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
+                                        const double *packed, double *c, int64_t ldc, const int64_t *klo,
+                                        const int64_t *khi, const int64_t *rlo, const double *bias, int flags,
+                                        const vf_gemm_epilogue *epilogue, void *work);
 /* Name of the GEMM in use: "openblas" or "builtin". */
 const char *vf__gemm_backend(void);
 /* Single-precision GEMM through the active backend (for the sgemm benchmark in any build). */

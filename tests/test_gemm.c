@@ -167,6 +167,21 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
               "ranged %lldx%lldx%lld ta %d tb %d acc %d relu %d: %g", (long long)m, (long long)n, (long long)k, ta, tb,
               accumulate, relu, worst);
     CHECK(negative == 0);
+    if (!ta) { /* with op(B) packed whole beforehand: the same numbers, bit for bit */
+        vf_real *packed = malloc((vf__gemm_packed_b_elems(n, k) + 1) * sizeof *packed);
+        vf_real *c2 = malloc((size_t)(m * n + 1) * sizeof *c2);
+        memcpy(c2, c0, (size_t)(m * n) * sizeof *c2);
+        vf__gemm_pack_b_whole(tb, n, k, b, tb ? k : n, packed);
+        vf__gemm_ranged_packed(m, n, k, a, k, packed, c2, n, lo, hi, seed % 2 ? rlo : NULL, with_bias ? bias : NULL,
+                               (accumulate ? VF_GEMM_ACCUMULATE : 0) | (relu ? VF_GEMM_RELU : 0), NULL, work);
+        int64_t differ = 0;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) differ += i >= rlo[j / w] && memcmp(&c2[i * n + j], &c[i * n + j], sizeof *c2);
+        CHECK_MSG(differ == 0, "ranged_packed %lldx%lldx%lld tb %d: %lld entries differ", (long long)m, (long long)n,
+                  (long long)k, tb, (long long)differ);
+        free(packed);
+        free(c2);
+    }
     free(a); free(b); free(c); free(c0); free(lo); free(hi); free(rlo); free(work); free(bias); free(visits);
     free(seen);
 }

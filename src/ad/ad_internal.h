@@ -56,6 +56,7 @@ typedef struct vf__frozen_mask {
     const vf_real *w, *mask;     /* the key: the weight and mask data, the block, the leading dimension */
     int64_t row0, out, in, ld;
     vf_real *wm;                 /* [out, in] */
+    vf_real *packed;             /* (W * M)^T packed whole for the ranged product (vf__gemm_pack_b_whole) */
     int64_t *fwd_hi;             /* [out strips] */
 } vf__frozen_mask;
 

@@ -33,6 +33,18 @@ static int gemm_ranged(vf_tape *t, int ta, int tb, int64_t m, int64_t n, int64_t
     return 0;
 }
 
+/* The same with op(B) packed whole beforehand (vf__gemm_pack_b_whole). */
+static int gemm_ranged_packed(vf_tape *t, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
+                              const vf_real *packed, vf_real *c, int64_t ldc, const int64_t *lo, const int64_t *hi,
+                              const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue)
+{
+    int ok;
+    void *work = vf__tape_scratch(t, vf__gemm_ranged_workspace_bytes(m, n, k), &ok);
+    if (!ok) return -1;
+    vf__gemm_ranged_packed(m, n, k, a, lda, packed, c, ldc, lo, hi, NULL, bias, flags, epilogue, work);
+    return 0;
+}
+
 /* The ranged product's column strips over `cols` columns (each with its own depth range). */
 static int64_t strips_of(int64_t cols) { return (cols + vf__gemm_strip_width() - 1) / vf__gemm_strip_width(); }
 
@@ -442,9 +454,9 @@ static const vf__frozen_mask *frozen_mask_find(const vf_tape *t, const vf_real *
     return NULL;
 }
 
-/* Keeps a copy of a's W * M and forward plan for later blocks (weights frozen; out of memory: nothing
- * is kept, and later blocks rebuild them). */
-static void frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0, int64_t out, int64_t in,
+/* Keeps a copy of a's W * M, packed for the forward product, and its plan for later blocks (weights
+ * frozen); returns the entry, or NULL when out of memory (nothing is kept, and later blocks rebuild them). */
+static const vf__frozen_mask *frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0, int64_t out, int64_t in,
                              int64_t ld, const masked_aux *a)
 {
     if (t->n_frozen == t->cap_frozen) {
@@ -452,23 +464,27 @@ static void frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, 
         vf__frozen_mask *grown = vf_realloc(t->frozen, (size_t)cap * sizeof *grown);
         if (!grown) {
             vf_clear_error();
-            return;
+            return NULL;
         }
         t->frozen = grown;
         t->cap_frozen = cap;
     }
     int64_t strips = strips_of(out);
     vf__frozen_mask e = {w, mask, row0, out, in, ld, vf_malloc((size_t)VF_MAX(out * in, 1) * sizeof(vf_real)),
+                         vf_malloc(VF_MAX(vf__gemm_packed_b_elems(out, in), 1) * sizeof(vf_real)),
                          vf_malloc((size_t)VF_MAX(strips, 1) * sizeof(int64_t))};
-    if (!e.wm || !e.fwd_hi) {
+    if (!e.wm || !e.packed || !e.fwd_hi) {
         vf_free(e.wm);
+        vf_free(e.packed);
         vf_free(e.fwd_hi);
         vf_clear_error();
-        return;
+        return NULL;
     }
     memcpy(e.wm, a->wm, (size_t)(out * in) * sizeof(vf_real));
+    vf__gemm_pack_b_whole(1, out, in, a->wm, in, e.packed);
     memcpy(e.fwd_hi, a->fwd_hi, (size_t)strips * sizeof(int64_t));
-    t->frozen[t->n_frozen++] = e;
+    t->frozen[t->n_frozen] = e;
+    return &t->frozen[t->n_frozen++];
 }
 
 static vf_status masked_fwd(vf_tape *t, vf_node *n)
@@ -480,7 +496,8 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     masked_aux *a = n->aux;
     /* z is written where act'(z) is kept, else into the output (no activation, ReLU, or inference: in place) */
     vf_real *z = a->deriv ? a->deriv : n->value.data;
-    /* frozen weights in inference mode: W * M and its plan are built in the first block and kept */
+    /* frozen weights in inference mode: W * M (also packed for the product) and its plan are built in the
+     * first block and kept */
     int frozen = t->no_grad && t->weights_frozen;
     const vf__frozen_mask *kept = frozen ? frozen_mask_find(t, w->value.data, m->value.data, row0, out, in, ld) : NULL;
     if (kept) {
@@ -490,7 +507,7 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
         int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
         if (!scratch) return VF_ERR_NOMEM;
         mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
-        if (frozen) frozen_mask_keep(t, w->value.data, m->value.data, row0, out, in, ld, a);
+        if (frozen) kept = frozen_mask_keep(t, w->value.data, m->value.data, row0, out, in, ld, a);
     }
     for (int64_t s = 0; s < strips_of(in); s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
     const vf_real *bias = n->n_in == 4 ? vf__in(t, n, 3)->value.data + row0 : NULL; /* fused into the product */
@@ -498,9 +515,14 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     int relu = act == VF_ACT_RELU, fused_act = act != VF_ACT_NONE && !relu;
     act_epilogue e = {act, z, n->value.data, out};
     vf_gemm_epilogue ep = {apply_act, &e};
-    if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL, bias,
-                    relu ? VF_GEMM_RELU : 0, fused_act ? &ep : NULL))
-        return VF_ERR_NOMEM;
+    int flags = relu ? VF_GEMM_RELU : 0, failed;
+    if (kept) /* W * M packed once for all the blocks */
+        failed = gemm_ranged_packed(t, rows, out, in, x->value.data, in, kept->packed, z, out, a->fwd_lo, a->fwd_hi,
+                                    bias, flags, fused_act ? &ep : NULL);
+    else
+        failed = gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, a->wm, in, z, out, a->fwd_lo, a->fwd_hi, NULL,
+                             bias, flags, fused_act ? &ep : NULL);
+    if (failed) return VF_ERR_NOMEM;
     return VF_OK;
 }
 

@@ -28,6 +28,7 @@ void vf__tape_freeze_weights(vf_tape *t, int frozen)
     if (frozen) return;
     for (int32_t i = 0; i < t->n_frozen; i++) {
         vf_free(t->frozen[i].wm);
+        vf_free(t->frozen[i].packed);
         vf_free(t->frozen[i].fwd_hi);
     }
     vf_free(t->frozen);

@@ -186,3 +186,32 @@ void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
                                 epilogue, work);
 #endif
 }
+
+size_t vf__gemm_packed_b_elems(int64_t n, int64_t k)
+{
+#if VF_USE_DOUBLE
+    return vf__gemm_builtin_f64_packed_b_elems(n, k);
+#else
+    return vf__gemm_builtin_f32_packed_b_elems(n, k);
+#endif
+}
+
+void vf__gemm_pack_b_whole(int trans_b, int64_t n, int64_t k, const vf_real *b, int64_t ldb, vf_real *out)
+{
+#if VF_USE_DOUBLE
+    vf__gemm_builtin_f64_pack_b_whole(trans_b, n, k, b, ldb, out);
+#else
+    vf__gemm_builtin_f32_pack_b_whole(trans_b, n, k, b, ldb, out);
+#endif
+}
+
+void vf__gemm_ranged_packed(int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda, const vf_real *packed,
+                            vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi, const int64_t *rlo,
+                            const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue, void *work)
+{
+#if VF_USE_DOUBLE
+    vf__gemm_builtin_f64_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
+#else
+    vf__gemm_builtin_f32_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
+#endif
+}

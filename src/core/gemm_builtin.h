@@ -442,6 +442,9 @@ static void GEMM_FN(_naive)(int trans_a, int trans_b, int64_t m, int64_t n, int6
         }
 }
 
+/* n rounded up to whole strips */
+static int64_t GEMM_FN(_rounded_width)(int64_t n) { return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR; }
+
 /* Elements of packing space for an m x n x k product: a KC x NC panel of B and an MC x KC block of A. */
 static size_t GEMM_FN(_work_elems)(int64_t m, int64_t n, int64_t k)
 {
@@ -510,11 +513,12 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
  * the bias (or zeros; when accumulating, C plus the bias). rlo (or NULL): strip s needs only rows >=
  * rlo[s]; row tiles entirely above that are skipped and their part of C is left unwritten. epilogue
  * (or NULL) runs on each MC x NC block of C after the block's last depth slice, while the block is in
- * cache. `work` as for GEMM_FN(_ws) (required). */
-void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda,
-                      const GEMM_REAL *b, int64_t ldb, GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
-                      const int64_t *rlo, const GEMM_REAL *bias, int flags, const vf_gemm_epilogue *epilogue,
-                      void *work)
+ * cache. `work` as for GEMM_FN(_ws) (required). packed (or NULL): op(B) already packed whole by
+ * GEMM_FN(_pack_b_whole), then b, ldb and trans_b are not read. */
+static void GEMM_FN(_ranged_driver)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a,
+                                    int64_t lda, const GEMM_REAL *b, int64_t ldb, const GEMM_REAL *packed, GEMM_REAL *c,
+                                    int64_t ldc, const int64_t *klo, const int64_t *khi, const int64_t *rlo,
+                                    const GEMM_REAL *bias, int flags, const vf_gemm_epilogue *epilogue, void *work)
 {
     if (m <= 0 || n <= 0) return;
     int accumulate = (flags & VF_GEMM_ACCUMULATE) != 0, relu = (flags & VF_GEMM_RELU) != 0;
@@ -543,7 +547,11 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                 any = VF_MAX(klo[st], p0) < VF_MIN(khi[st], p0 + kc);
             }
             if (!any && !(last && epilogue)) continue;
-            if (any) GEMM_FN(_pack_b)(trans_b, b, ldb, p0, kc, j0, nc, pack_b);
+            const GEMM_REAL *panel = pack_b; /* op(B)'s rows [p0, p0 + kc), columns [j0, j0 + nc), packed */
+            if (packed)
+                panel = packed + j0 * k + p0 * GEMM_FN(_rounded_width)(nc);
+            else if (any)
+                GEMM_FN(_pack_b)(trans_b, b, ldb, p0, kc, j0, nc, pack_b);
             for (int64_t i0 = 0; i0 < m; i0 += GEMM_MC) {
                 int64_t mc = VF_MIN(GEMM_MC, m - i0);
                 if (!any) { /* nothing to add in this slice: only the epilogue */
@@ -560,7 +568,7 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                     /* the strip's first slice writes, later ones (or an accumulating call) add */
                     GEMM_REAL beta = accumulate || lo > klo[st] ? 1 : 0;
                     int nr = (int)VF_MIN(GEMM_NR, nc - jr);
-                    const GEMM_REAL *bs = pack_b + jr * kc + (lo - p0) * GEMM_NR;
+                    const GEMM_REAL *bs = panel + jr * kc + (lo - p0) * GEMM_NR;
                     const GEMM_REAL *bias_here = bias && lo == klo[st] ? bias + j0 + jr : NULL;
                     int relu_here = relu && hi == khi[st]; /* the strip's last slice */
                     int64_t ir0 = 0; /* row tiles entirely above rlo[st] are skipped */
@@ -582,6 +590,41 @@ void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
             }
         }
     }
+}
+
+void GEMM_FN(_ranged)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda,
+                      const GEMM_REAL *b, int64_t ldb, GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi,
+                      const int64_t *rlo, const GEMM_REAL *bias, int flags, const vf_gemm_epilogue *epilogue,
+                      void *work)
+{
+    GEMM_FN(_ranged_driver)(trans_a, trans_b, m, n, k, a, lda, b, ldb, NULL, c, ldc, klo, khi, rlo, bias, flags,
+                            epilogue, work);
+}
+
+/* Elements of op(B) [k, n] packed whole: every KC x NC panel as the products pack it, panel (j0, p0)
+ * at j0 k + p0 (its width rounded up to NR). */
+size_t GEMM_FN(_packed_b_elems)(int64_t n, int64_t k)
+{
+    return n <= 0 || k <= 0 ? 0 : (size_t)(k * GEMM_FN(_rounded_width)(n));
+}
+
+void GEMM_FN(_pack_b_whole)(int trans_b, int64_t n, int64_t k, const GEMM_REAL *b, int64_t ldb, GEMM_REAL *out)
+{
+    for (int64_t j0 = 0; j0 < n; j0 += GEMM_NC) {
+        int64_t nc = VF_MIN(GEMM_NC, n - j0);
+        for (int64_t p0 = 0; p0 < k; p0 += GEMM_KC)
+            GEMM_FN(_pack_b)(trans_b, b, ldb, p0, VF_MIN(GEMM_KC, k - p0), j0, nc,
+                             out + j0 * k + p0 * GEMM_FN(_rounded_width)(nc));
+    }
+}
+
+/* The ranged product with op(B) packed whole (GEMM_FN(_pack_b_whole)): for a B used by many products. */
+void GEMM_FN(_ranged_packed)(int64_t m, int64_t n, int64_t k, const GEMM_REAL *a, int64_t lda, const GEMM_REAL *packed,
+                             GEMM_REAL *c, int64_t ldc, const int64_t *klo, const int64_t *khi, const int64_t *rlo,
+                             const GEMM_REAL *bias, int flags, const vf_gemm_epilogue *epilogue, void *work)
+{
+    GEMM_FN(_ranged_driver)(0, 0, m, n, k, a, lda, NULL, 0, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue,
+                            work);
 }
 
 void GEMM_NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEMM_REAL alpha, const GEMM_REAL *a,
