@@ -210,80 +210,85 @@ GEMM_DEFINE_ROW_VECTOR_TILE(_tile_whole, GEMM_FN(_whole_vec), _put_whole, GEMM_N
 GEMM_DEFINE_ROW_VECTOR_TILE(_tile_narrow, GEMM_FN(_half_vec), _put_half, GEMM_NR / 2)
 #undef GEMM_DEFINE_ROW_VECTOR_TILE
 
-/* Two tiles down a column held at once, 2 MR rows as one whole-NR vector each (`_tile_pair`, for
- * AVX-512): the first tile's A at a, the second's at a2 (same steps); the first has MR rows, the
- * second mr2. Twelve accumulators hide the FMA latency where one tile's six cannot keep both FMA units
- * busy (measured: 110 against OpenBLAS's 166 GFLOP/s at 2048^3 on a Xeon with two 512-bit FMA units). */
-static inline __attribute__((always_inline)) void GEMM_FN(_tile_pair)(int64_t kc, const GEMM_REAL *restrict a,
-                                                                      const GEMM_REAL *restrict a2, int64_t row_step,
-                                                                      int64_t depth_step, const GEMM_REAL *restrict b,
-                                                                      GEMM_REAL *restrict c, int64_t ldc, int mr2,
-                                                                      int nr, const GEMM_REAL *scale,
-                                                                      const GEMM_REAL *restrict bias, int relu)
-{
-    typedef GEMM_FN(_whole_vec) vec;
-    /* A's rows as offsets from one pointer per tile (not twelve pointers: with A read in place GCC
-     * otherwise ran out of registers and reloaded row pointers from the stack in the depth loop) */
-    const int64_t s1 = row_step, s2 = 2 * row_step, s3 = 3 * row_step, s4 = 4 * row_step, s5 = 5 * row_step;
-    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
-    vec d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0};
-    for (int r = 0; r < 2 * GEMM_MR; r++) { /* C's tiles, read or written after the loop */
-        __builtin_prefetch(c + r * ldc, 1);
-        __builtin_prefetch(c + r * ldc + GEMM_NR - 1, 1);
+/* Two tiles down a column held at once, 2 MR rows as one vector of type VEC each (`_tile_pair` with
+ * whole NR-lane rows, for AVX-512; `_tile_pair_narrow` with NR / 2 lanes, for a strip with at most that
+ * many live columns, on AVX2 and AVX-512): the first tile's A at a, the second's at a2 (same steps);
+ * the first has MR rows, the second mr2. Twelve accumulators hide the FMA latency where one tile's six
+ * cannot keep two FMA units busy (measured: 110 against OpenBLAS's 166 GFLOP/s at 2048^3 on a Xeon
+ * with two 512-bit FMA units). A's rows are offsets from one pointer per tile, not twelve pointers:
+ * with A read in place GCC otherwise ran out of registers and reloaded row pointers in the loop. A
+ * tile whose LIVE columns are all there is stored from its registers by PUT. */
+#define GEMM_DEFINE_PAIR_TILE(SUFFIX, VEC, PUT, LIVE)                                                      \
+    static inline __attribute__((always_inline)) void GEMM_FN(SUFFIX)(                                     \
+        int64_t kc, const GEMM_REAL *restrict a, const GEMM_REAL *restrict a2, int64_t row_step,           \
+        int64_t depth_step, const GEMM_REAL *restrict b, GEMM_REAL *restrict c, int64_t ldc, int mr2, int nr,   \
+        const GEMM_REAL *scale, const GEMM_REAL *restrict bias, int relu)                                  \
+    {                                                                                                      \
+        typedef VEC vec;                                                                                   \
+        const int64_t s1 = row_step, s2 = 2 * row_step, s3 = 3 * row_step, s4 = 4 * row_step;              \
+        const int64_t s5 = 5 * row_step;                                                                   \
+        vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};                                    \
+        vec d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0};                                    \
+        for (int r = 0; r < 2 * GEMM_MR; r++) { /* C's tiles, read or written after the loop */            \
+            __builtin_prefetch(c + r * ldc, 1);                                                            \
+            __builtin_prefetch(c + r * ldc + (LIVE) - 1, 1);                                               \
+        }                                                                                                  \
+        for (int64_t p = 0; p < kc; p++, a += depth_step, a2 += depth_step) {                              \
+            vec bv;                                                                                        \
+            memcpy(&bv, b + p * GEMM_NR, sizeof bv);                                                       \
+            c0 += a[0] * bv;                                                                               \
+            c1 += a[s1] * bv;                                                                              \
+            c2 += a[s2] * bv;                                                                              \
+            c3 += a[s3] * bv;                                                                              \
+            c4 += a[s4] * bv;                                                                              \
+            c5 += a[s5] * bv;                                                                              \
+            d0 += a2[0] * bv;                                                                              \
+            d1 += a2[s1] * bv;                                                                             \
+            d2 += a2[s2] * bv;                                                                             \
+            d3 += a2[s3] * bv;                                                                             \
+            d4 += a2[s4] * bv;                                                                             \
+            d5 += a2[s5] * bv;                                                                             \
+        }                                                                                                  \
+        GEMM_SCALE_AFTER_LOOP;                                                                             \
+        GEMM_REAL *lower = c + GEMM_MR * ldc; /* the second tile's rows */                                 \
+        if (nr == (LIVE)) {                                                                                \
+            GEMM_FN(PUT)(c, &c0, alpha, beta, bias, relu);                                                 \
+            GEMM_FN(PUT)(c + ldc, &c1, alpha, beta, bias, relu);                                           \
+            GEMM_FN(PUT)(c + 2 * ldc, &c2, alpha, beta, bias, relu);                                       \
+            GEMM_FN(PUT)(c + 3 * ldc, &c3, alpha, beta, bias, relu);                                       \
+            GEMM_FN(PUT)(c + 4 * ldc, &c4, alpha, beta, bias, relu);                                       \
+            GEMM_FN(PUT)(c + 5 * ldc, &c5, alpha, beta, bias, relu);                                       \
+            if (mr2 == GEMM_MR) {                                                                          \
+                GEMM_FN(PUT)(lower, &d0, alpha, beta, bias, relu);                                         \
+                GEMM_FN(PUT)(lower + ldc, &d1, alpha, beta, bias, relu);                                   \
+                GEMM_FN(PUT)(lower + 2 * ldc, &d2, alpha, beta, bias, relu);                               \
+                GEMM_FN(PUT)(lower + 3 * ldc, &d3, alpha, beta, bias, relu);                               \
+                GEMM_FN(PUT)(lower + 4 * ldc, &d4, alpha, beta, bias, relu);                               \
+                GEMM_FN(PUT)(lower + 5 * ldc, &d5, alpha, beta, bias, relu);                               \
+                return;                                                                                    \
+            }                                                                                              \
+        }                                                                                                  \
+        GEMM_REAL acc[GEMM_MR][GEMM_NR];                                                                   \
+        if (nr != (LIVE)) {                                                                                \
+            memcpy(acc[0], &c0, sizeof c0);                                                                \
+            memcpy(acc[1], &c1, sizeof c1);                                                                \
+            memcpy(acc[2], &c2, sizeof c2);                                                                \
+            memcpy(acc[3], &c3, sizeof c3);                                                                \
+            memcpy(acc[4], &c4, sizeof c4);                                                                \
+            memcpy(acc[5], &c5, sizeof c5);                                                                \
+            GEMM_FN(_store)(acc, c, ldc, GEMM_MR, nr, alpha, beta, bias, relu);                            \
+        }                                                                                                  \
+        memcpy(acc[0], &d0, sizeof d0);                                                                    \
+        memcpy(acc[1], &d1, sizeof d1);                                                                    \
+        memcpy(acc[2], &d2, sizeof d2);                                                                    \
+        memcpy(acc[3], &d3, sizeof d3);                                                                    \
+        memcpy(acc[4], &d4, sizeof d4);                                                                    \
+        memcpy(acc[5], &d5, sizeof d5);                                                                    \
+        GEMM_FN(_store)(acc, lower, ldc, mr2, nr, alpha, beta, bias, relu);                                \
     }
-    for (int64_t p = 0; p < kc; p++, a += depth_step, a2 += depth_step) {
-        vec bv;
-        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
-        c0 += a[0] * bv;
-        c1 += a[s1] * bv;
-        c2 += a[s2] * bv;
-        c3 += a[s3] * bv;
-        c4 += a[s4] * bv;
-        c5 += a[s5] * bv;
-        d0 += a2[0] * bv;
-        d1 += a2[s1] * bv;
-        d2 += a2[s2] * bv;
-        d3 += a2[s3] * bv;
-        d4 += a2[s4] * bv;
-        d5 += a2[s5] * bv;
-    }
-    GEMM_SCALE_AFTER_LOOP;
-    GEMM_REAL *lower = c + GEMM_MR * ldc; /* the second tile's rows */
-    if (nr == GEMM_NR) {
-        GEMM_FN(_put_whole)(c, &c0, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + ldc, &c1, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 2 * ldc, &c2, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 3 * ldc, &c3, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 4 * ldc, &c4, alpha, beta, bias, relu);
-        GEMM_FN(_put_whole)(c + 5 * ldc, &c5, alpha, beta, bias, relu);
-        if (mr2 == GEMM_MR) {
-            GEMM_FN(_put_whole)(lower, &d0, alpha, beta, bias, relu);
-            GEMM_FN(_put_whole)(lower + ldc, &d1, alpha, beta, bias, relu);
-            GEMM_FN(_put_whole)(lower + 2 * ldc, &d2, alpha, beta, bias, relu);
-            GEMM_FN(_put_whole)(lower + 3 * ldc, &d3, alpha, beta, bias, relu);
-            GEMM_FN(_put_whole)(lower + 4 * ldc, &d4, alpha, beta, bias, relu);
-            GEMM_FN(_put_whole)(lower + 5 * ldc, &d5, alpha, beta, bias, relu);
-            return;
-        }
-    }
-    GEMM_REAL acc[GEMM_MR][GEMM_NR];
-    if (nr != GEMM_NR) {
-        memcpy(acc[0], &c0, sizeof c0);
-        memcpy(acc[1], &c1, sizeof c1);
-        memcpy(acc[2], &c2, sizeof c2);
-        memcpy(acc[3], &c3, sizeof c3);
-        memcpy(acc[4], &c4, sizeof c4);
-        memcpy(acc[5], &c5, sizeof c5);
-        GEMM_FN(_store)(acc, c, ldc, GEMM_MR, nr, alpha, beta, bias, relu);
-    }
-    memcpy(acc[0], &d0, sizeof d0);
-    memcpy(acc[1], &d1, sizeof d1);
-    memcpy(acc[2], &d2, sizeof d2);
-    memcpy(acc[3], &d3, sizeof d3);
-    memcpy(acc[4], &d4, sizeof d4);
-    memcpy(acc[5], &d5, sizeof d5);
-    GEMM_FN(_store)(acc, lower, ldc, mr2, nr, alpha, beta, bias, relu);
-}
+GEMM_DEFINE_PAIR_TILE(_tile_pair, GEMM_FN(_whole_vec), _put_whole, GEMM_NR)
+GEMM_DEFINE_PAIR_TILE(_tile_pair_narrow, GEMM_FN(_half_vec), _put_half, GEMM_NR / 2)
+#undef GEMM_DEFINE_PAIR_TILE
 
 static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE_PARAMS)
 {
@@ -354,17 +359,23 @@ static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE
     count, a_step, kc, a, row_step, depth_step, b, c, ldc, mr_last, nr, alpha, beta, bias, relu
 #if defined(__GNUC__)
 /* The column with WIDE as the micro-kernel of full-width strips, two tiles at a time by `_tile_pair`
- * when PAIRED (and an odd last tile by WIDE); a strip with at most NR / 2 live columns takes the
- * one-vector `_tile_narrow`. `_tiles_*` calls it with the steps of A as constants for the two layouts
- * the drivers use (packed A: 1 and MR; A read in place: lda and 1): with them the compiler addresses
- * A from one register per row and a displacement, without the index arithmetic in the depth loop
- * (on the Xeon with AVX-512 the dense product went from 115 to 138 GFLOP/s). */
-#define GEMM_DEFINE_TILES(SUFFIX, WIDE, PAIRED, ATTR)                                                      \
+ * when PAIRED (and an odd last tile by WIDE); a strip with at most NR / 2 live columns takes
+ * `_tile_pair_narrow` when NARROW_PAIRED, else (and for an odd last tile) the one-vector
+ * `_tile_narrow`. The baseline build pairs neither: its 16-byte registers would hold twelve
+ * 8-lane accumulators only through the stack. `_tiles_*` calls it with the steps of A as constants
+ * for the two layouts the drivers use (packed A: 1 and MR; A read in place: lda and 1): with them the
+ * compiler addresses A from one register per row and a displacement, without the index arithmetic in
+ * the depth loop (on the Xeon with AVX-512 the dense product went from 115 to 138 GFLOP/s). */
+#define GEMM_DEFINE_TILES(SUFFIX, WIDE, PAIRED, NARROW_PAIRED, ATTR)                                       \
     ATTR static inline __attribute__((always_inline)) void GEMM_FN(SUFFIX##_column)(GEMM_TILES_PARAMS)      \
     {                                                                                                      \
         const GEMM_REAL scale[2] = {alpha, beta};                                                          \
         int64_t t = 0;                                                                                     \
         if (nr <= GEMM_NR / 2) {                                                                           \
+            for (; (NARROW_PAIRED) && t + 1 < count; t += 2)                                               \
+                GEMM_FN(_tile_pair_narrow)(kc, a + t * a_step, a + (t + 1) * a_step, row_step, depth_step, b, \
+                                           c + t * GEMM_MR * ldc, ldc, t + 1 == count - 1 ? mr_last : GEMM_MR, \
+                                           nr, scale, bias, relu);                                         \
             for (; t < count; t++) GEMM_FN(_tile_narrow)(GEMM_TILE_ARGS(t));                               \
             return;                                                                                        \
         }                                                                                                  \
@@ -388,10 +399,10 @@ static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE
     }
 #if defined(__x86_64__) && !defined(VF_NO_CLONES)
 #define GEMM_HAVE_DISPATCH 1
-GEMM_DEFINE_TILES(_tiles_avx512, _tile_whole, 1, __attribute__((target("avx512f,avx512vl,avx2,fma"))))
-GEMM_DEFINE_TILES(_tiles_avx2, _tile_split, 0, __attribute__((target("avx2,fma"))))
+GEMM_DEFINE_TILES(_tiles_avx512, _tile_whole, 1, 1, __attribute__((target("avx512f,avx512vl,avx2,fma"))))
+GEMM_DEFINE_TILES(_tiles_avx2, _tile_split, 0, 1, __attribute__((target("avx2,fma"))))
 #endif
-GEMM_DEFINE_TILES(_tiles_base, _tile_split, 0, )
+GEMM_DEFINE_TILES(_tiles_base, _tile_split, 0, 0, )
 #undef GEMM_DEFINE_TILES
 #else
 static void GEMM_FN(_tiles_base)(GEMM_TILES_PARAMS)
