@@ -104,7 +104,8 @@ int bench_suite_cfm(bench_out *o, int threads, int quick, uint64_t seed)
     double sgemm = 0, rate = 0;
     if (bench_sgemm(quick, &sgemm)) return cli_runtime_error("bench", "sgemm: %s", vf_last_error());
     char extra[512];
-    snprintf(extra, sizeof extra, "\"threads\":%d,\"backend\":\"%s\"", threads, vf__gemm_backend());
+    char backend[128];
+    snprintf(extra, sizeof extra, "\"threads\":%d,%s", threads, bench_backend_keys(backend, sizeof backend));
     bench_emit(o, "sgemm", sgemm, "GFLOP/s", extra);
     cfm_bench b;
     if (cfm_bench_init(&b, seed, quick ? CFM_QUICK_POINTS : CFM_POINTS) != VF_OK)

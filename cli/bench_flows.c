@@ -125,8 +125,9 @@ int bench_suite_flows(bench_out *o, int threads, int quick, uint64_t seed)
 {
     double sgemm = 0;
     if (bench_sgemm(quick, &sgemm)) return cli_runtime_error("bench", "sgemm: %s", vf_last_error());
-    char extra[128];
-    snprintf(extra, sizeof extra, "\"threads\":%d,\"backend\":\"%s\"", threads, vf__gemm_backend());
+    char extra[256];
+    char backend[128];
+    snprintf(extra, sizeof extra, "\"threads\":%d,%s", threads, bench_backend_keys(backend, sizeof backend));
     bench_emit(o, "sgemm", sgemm, "GFLOP/s", extra);
     int rc = run_flow(o, "nsf", "nsf:transforms=5,hidden=128x2,bins=8", threads, quick, seed, sgemm);
     if (rc == 0) rc = run_flow(o, "maf", "maf:transforms=5,hidden=128x2", threads, quick, seed, sgemm);

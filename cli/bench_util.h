@@ -29,6 +29,10 @@ typedef int (*bench_call)(void *ctx);
  * the median of the rounds' calls per second. 0 on success, -1 when a call failed. */
 int bench_rate(bench_call call, void *ctx, int warmup, int rounds, double round_seconds, double *rate);
 
+/* The keys naming the GEMM in use into buf: "backend":"openblas" or "builtin", and with OpenBLAS in the
+ * build "blas_core", its kernel set (the reason it is passed over when it is not one for the CPU). */
+const char *bench_backend_keys(char *buf, size_t size);
+
 /* Single-thread sgemm rate at 2048^3 (256^3 with quick) through the active backend (cmd_bench.c). */
 int bench_sgemm(int quick, double *gflops);
 

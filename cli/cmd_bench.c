@@ -93,6 +93,16 @@ static int time_mlp_step(int64_t batch, int rounds, double round_seconds, uint64
     return rc;
 }
 
+const char *bench_backend_keys(char *buf, size_t size)
+{
+    const char *core = vf__gemm_blas_core();
+    if (core)
+        snprintf(buf, size, "\"backend\":\"%s\",\"blas_core\":\"%s\"", vf__gemm_backend(), core);
+    else
+        snprintf(buf, size, "\"backend\":\"%s\"", vf__gemm_backend());
+    return buf;
+}
+
 int bench_sgemm(int quick, double *gflops)
 {
     return time_sgemm(vf__sgemm, quick ? 256 : 2048, quick ? 2 : 5, gflops);
@@ -106,8 +116,9 @@ static int suite_engine(bench_out *o, int threads, int quick, uint64_t seed)
     double sgemm = 0, builtin = 0, steps = 0;
 
     if (time_sgemm(vf__sgemm, n, quick ? 2 : 5, &sgemm)) return cli_runtime_error("bench", "sgemm: %s", vf_last_error());
-    snprintf(extra, sizeof extra, "\"m\":%lld,\"n\":%lld,\"k\":%lld,\"threads\":%d,\"backend\":\"%s\"", (long long)n,
-             (long long)n, (long long)n, threads, vf__gemm_backend());
+    char backend[128];
+    snprintf(extra, sizeof extra, "\"m\":%lld,\"n\":%lld,\"k\":%lld,\"threads\":%d,%s", (long long)n, (long long)n,
+             (long long)n, threads, bench_backend_keys(backend, sizeof backend));
     bench_emit(o, "sgemm", sgemm, "GFLOP/s", extra);
     if (strcmp(vf__gemm_backend(), "builtin") != 0) {
         if (time_sgemm(builtin_sgemm, n, quick ? 2 : 5, &builtin))

@@ -159,6 +159,9 @@ void vf__gemm_builtin_f64_ranged_packed(int64_t m, int64_t n, int64_t k, const d
                                         const vf_gemm_epilogue *epilogue, void *work);
 /* Name of the GEMM in use: "openblas" or "builtin". */
 const char *vf__gemm_backend(void);
+/* OpenBLAS's name for the kernels it chose ("Haswell", "SkylakeX", "Prescott", ...), or NULL in a build
+ * without it. */
+const char *vf__gemm_blas_core(void);
 /* Single-precision GEMM through the active backend (for the sgemm benchmark in any build). */
 void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,

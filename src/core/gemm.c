@@ -83,6 +83,15 @@ static int blas_in_use(void)
 
 const char *vf__gemm_backend(void) { return blas_in_use() ? "openblas" : "builtin"; }
 
+const char *vf__gemm_blas_core(void)
+{
+#if VF_HAVE_CBLAS
+    return openblas_get_corename();
+#else
+    return NULL;
+#endif
+}
+
 void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
