@@ -162,6 +162,31 @@ GEMM_DEFINE_PUT(_put_half, GEMM_FN(_half_vec))
     __asm__ volatile("" : : "r"(scale) : "memory");                                                        \
     GEMM_REAL alpha = scale[0], beta = scale[1]
 
+/* Six rows of a tile held in vectors V0..V5 (the row-vector and pair tiles below): the depth step
+ * V_r += A[r * row_step] bv (A's rows at offsets s1..s5 of A), the store of all six from the registers
+ * by PUT, and their copy into acc [MR][NR] for the edge store. */
+#define GEMM_ROWS_FMA(V, A, BV)                                                                            \
+    (V##0 += (A)[0] * (BV), V##1 += (A)[s1] * (BV), V##2 += (A)[s2] * (BV), V##3 += (A)[s3] * (BV),       \
+     V##4 += (A)[s4] * (BV), V##5 += (A)[s5] * (BV))
+#define GEMM_ROWS_PUT(PUT, C, V)                                                                           \
+    do {                                                                                                   \
+        GEMM_FN(PUT)((C), &V##0, alpha, beta, bias, relu);                                                 \
+        GEMM_FN(PUT)((C) + ldc, &V##1, alpha, beta, bias, relu);                                           \
+        GEMM_FN(PUT)((C) + 2 * ldc, &V##2, alpha, beta, bias, relu);                                       \
+        GEMM_FN(PUT)((C) + 3 * ldc, &V##3, alpha, beta, bias, relu);                                       \
+        GEMM_FN(PUT)((C) + 4 * ldc, &V##4, alpha, beta, bias, relu);                                       \
+        GEMM_FN(PUT)((C) + 5 * ldc, &V##5, alpha, beta, bias, relu);                                       \
+    } while (0)
+#define GEMM_ROWS_COPY(ACC, V)                                                                             \
+    do {                                                                                                   \
+        memcpy((ACC)[0], &V##0, sizeof V##0);                                                              \
+        memcpy((ACC)[1], &V##1, sizeof V##1);                                                              \
+        memcpy((ACC)[2], &V##2, sizeof V##2);                                                              \
+        memcpy((ACC)[3], &V##3, sizeof V##3);                                                              \
+        memcpy((ACC)[4], &V##4, sizeof V##4);                                                              \
+        memcpy((ACC)[5], &V##5, sizeof V##5);                                                              \
+    } while (0)
+
 /* A tile held as one vector of type VEC per row: the whole NR lanes (`_tile_whole`, for AVX-512), or
  * the NR / 2 lanes of a strip with at most that many live columns (`_tile_narrow`: a product's last,
  * narrow strip; the upper half of its buffered edge store is left unset, which `_store` does not read).
@@ -180,30 +205,15 @@ GEMM_DEFINE_PUT(_put_half, GEMM_FN(_half_vec))
         for (int64_t p = 0; p < kc; p++, a += depth_step) {                                                \
             vec bv;                                                                                        \
             memcpy(&bv, b + p * GEMM_NR, sizeof bv);                                                       \
-            c0 += a[0] * bv;                                                                               \
-            c1 += a[s1] * bv;                                                                              \
-            c2 += a[s2] * bv;                                                                              \
-            c3 += a[s3] * bv;                                                                              \
-            c4 += a[s4] * bv;                                                                              \
-            c5 += a[s5] * bv;                                                                              \
+            GEMM_ROWS_FMA(c, a, bv);                                                                       \
         }                                                                                                  \
         GEMM_SCALE_AFTER_LOOP;                                                                             \
         if (mr == GEMM_MR && nr == (LIVE)) {                                                               \
-            GEMM_FN(PUT)(c, &c0, alpha, beta, bias, relu);                                                 \
-            GEMM_FN(PUT)(c + ldc, &c1, alpha, beta, bias, relu);                                           \
-            GEMM_FN(PUT)(c + 2 * ldc, &c2, alpha, beta, bias, relu);                                       \
-            GEMM_FN(PUT)(c + 3 * ldc, &c3, alpha, beta, bias, relu);                                       \
-            GEMM_FN(PUT)(c + 4 * ldc, &c4, alpha, beta, bias, relu);                                       \
-            GEMM_FN(PUT)(c + 5 * ldc, &c5, alpha, beta, bias, relu);                                       \
+            GEMM_ROWS_PUT(PUT, c, c);                                                                      \
             return;                                                                                        \
         }                                                                                                  \
         GEMM_REAL acc[GEMM_MR][GEMM_NR];                                                                   \
-        memcpy(acc[0], &c0, sizeof c0);                                                                    \
-        memcpy(acc[1], &c1, sizeof c1);                                                                    \
-        memcpy(acc[2], &c2, sizeof c2);                                                                    \
-        memcpy(acc[3], &c3, sizeof c3);                                                                    \
-        memcpy(acc[4], &c4, sizeof c4);                                                                    \
-        memcpy(acc[5], &c5, sizeof c5);                                                                    \
+        GEMM_ROWS_COPY(acc, c);                                                                            \
         GEMM_FN(_store)(acc, c, ldc, mr, nr, alpha, beta, bias, relu);                                     \
     }
 GEMM_DEFINE_ROW_VECTOR_TILE(_tile_whole, GEMM_FN(_whole_vec), _put_whole, GEMM_NR)
@@ -236,59 +246,32 @@ GEMM_DEFINE_ROW_VECTOR_TILE(_tile_narrow, GEMM_FN(_half_vec), _put_half, GEMM_NR
         for (int64_t p = 0; p < kc; p++, a += depth_step, a2 += depth_step) {                              \
             vec bv;                                                                                        \
             memcpy(&bv, b + p * GEMM_NR, sizeof bv);                                                       \
-            c0 += a[0] * bv;                                                                               \
-            c1 += a[s1] * bv;                                                                              \
-            c2 += a[s2] * bv;                                                                              \
-            c3 += a[s3] * bv;                                                                              \
-            c4 += a[s4] * bv;                                                                              \
-            c5 += a[s5] * bv;                                                                              \
-            d0 += a2[0] * bv;                                                                              \
-            d1 += a2[s1] * bv;                                                                             \
-            d2 += a2[s2] * bv;                                                                             \
-            d3 += a2[s3] * bv;                                                                             \
-            d4 += a2[s4] * bv;                                                                             \
-            d5 += a2[s5] * bv;                                                                             \
+            GEMM_ROWS_FMA(c, a, bv);                                                                       \
+            GEMM_ROWS_FMA(d, a2, bv);                                                                      \
         }                                                                                                  \
         GEMM_SCALE_AFTER_LOOP;                                                                             \
         GEMM_REAL *lower = c + GEMM_MR * ldc; /* the second tile's rows */                                 \
         if (nr == (LIVE)) {                                                                                \
-            GEMM_FN(PUT)(c, &c0, alpha, beta, bias, relu);                                                 \
-            GEMM_FN(PUT)(c + ldc, &c1, alpha, beta, bias, relu);                                           \
-            GEMM_FN(PUT)(c + 2 * ldc, &c2, alpha, beta, bias, relu);                                       \
-            GEMM_FN(PUT)(c + 3 * ldc, &c3, alpha, beta, bias, relu);                                       \
-            GEMM_FN(PUT)(c + 4 * ldc, &c4, alpha, beta, bias, relu);                                       \
-            GEMM_FN(PUT)(c + 5 * ldc, &c5, alpha, beta, bias, relu);                                       \
+            GEMM_ROWS_PUT(PUT, c, c);                                                                      \
             if (mr2 == GEMM_MR) {                                                                          \
-                GEMM_FN(PUT)(lower, &d0, alpha, beta, bias, relu);                                         \
-                GEMM_FN(PUT)(lower + ldc, &d1, alpha, beta, bias, relu);                                   \
-                GEMM_FN(PUT)(lower + 2 * ldc, &d2, alpha, beta, bias, relu);                               \
-                GEMM_FN(PUT)(lower + 3 * ldc, &d3, alpha, beta, bias, relu);                               \
-                GEMM_FN(PUT)(lower + 4 * ldc, &d4, alpha, beta, bias, relu);                               \
-                GEMM_FN(PUT)(lower + 5 * ldc, &d5, alpha, beta, bias, relu);                               \
+                GEMM_ROWS_PUT(PUT, lower, d);                                                              \
                 return;                                                                                    \
             }                                                                                              \
         }                                                                                                  \
         GEMM_REAL acc[GEMM_MR][GEMM_NR];                                                                   \
         if (nr != (LIVE)) {                                                                                \
-            memcpy(acc[0], &c0, sizeof c0);                                                                \
-            memcpy(acc[1], &c1, sizeof c1);                                                                \
-            memcpy(acc[2], &c2, sizeof c2);                                                                \
-            memcpy(acc[3], &c3, sizeof c3);                                                                \
-            memcpy(acc[4], &c4, sizeof c4);                                                                \
-            memcpy(acc[5], &c5, sizeof c5);                                                                \
+            GEMM_ROWS_COPY(acc, c);                                                                        \
             GEMM_FN(_store)(acc, c, ldc, GEMM_MR, nr, alpha, beta, bias, relu);                            \
         }                                                                                                  \
-        memcpy(acc[0], &d0, sizeof d0);                                                                    \
-        memcpy(acc[1], &d1, sizeof d1);                                                                    \
-        memcpy(acc[2], &d2, sizeof d2);                                                                    \
-        memcpy(acc[3], &d3, sizeof d3);                                                                    \
-        memcpy(acc[4], &d4, sizeof d4);                                                                    \
-        memcpy(acc[5], &d5, sizeof d5);                                                                    \
+        GEMM_ROWS_COPY(acc, d);                                                                            \
         GEMM_FN(_store)(acc, lower, ldc, mr2, nr, alpha, beta, bias, relu);                                \
     }
 GEMM_DEFINE_PAIR_TILE(_tile_pair, GEMM_FN(_whole_vec), _put_whole, GEMM_NR)
 GEMM_DEFINE_PAIR_TILE(_tile_pair_narrow, GEMM_FN(_half_vec), _put_half, GEMM_NR / 2)
 #undef GEMM_DEFINE_PAIR_TILE
+#undef GEMM_ROWS_FMA
+#undef GEMM_ROWS_PUT
+#undef GEMM_ROWS_COPY
 
 static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE_PARAMS)
 {
