@@ -102,7 +102,6 @@ void vf__gemm_builtin_f64_ws(int trans_a, int trans_b, int64_t m, int64_t n, int
  * portable tiles. Returns the previous cap. Not to be changed while products run on other threads. */
 enum { VF_GEMM_ISA_PORTABLE = 1, VF_GEMM_ISA_AVX2 = 2, VF_GEMM_ISA_AVX512 = 3, VF_GEMM_ISA_BEST = 4 };
 int vf__gemm_cap_isa(int cap);
-extern int vf__gemm_isa_cap;
 /* C = A op(B) + bias (+ C with VF_GEMM_ACCUMULATE in flags; then max(0, C) with VF_GEMM_RELU) in which
  * column strip s (columns [s W, (s+1) W), W = vf__gemm_strip_width()) sums only over depth
  * [klo[s], khi[s]): the built-in kernel on the nonzero blocks of a block-triangular operand, A packed

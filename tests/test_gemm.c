@@ -176,7 +176,8 @@ static void check_ranged(int64_t m, int64_t n, int64_t k, int ta, int tb, int ac
                                (accumulate ? VF_GEMM_ACCUMULATE : 0) | (relu ? VF_GEMM_RELU : 0), NULL, work);
         int64_t differ = 0;
         for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) differ += i >= rlo[j / w] && memcmp(&c2[i * n + j], &c[i * n + j], sizeof *c2);
+            for (int64_t j = 0; j < n; j++)
+                differ += i >= rlo[j / w] && memcmp(&c2[i * n + j], &c[i * n + j], sizeof *c2);
         CHECK_MSG(differ == 0, "ranged_packed %lldx%lldx%lld tb %d: %lld entries differ", (long long)m, (long long)n,
                   (long long)k, tb, (long long)differ);
         free(packed);

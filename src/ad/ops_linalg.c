@@ -456,8 +456,8 @@ static const vf__frozen_mask *frozen_mask_find(const vf_tape *t, const vf_real *
 
 /* Keeps a copy of a's W * M, packed for the forward product, and its plan for later blocks (weights
  * frozen); returns the entry, or NULL when out of memory (nothing is kept, and later blocks rebuild them). */
-static const vf__frozen_mask *frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0, int64_t out, int64_t in,
-                             int64_t ld, const masked_aux *a)
+static const vf__frozen_mask *frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
+                                               int64_t out, int64_t in, int64_t ld, const masked_aux *a)
 {
     if (t->n_frozen == t->cap_frozen) {
         int32_t cap = t->cap_frozen ? 2 * t->cap_frozen : 16;
@@ -502,14 +502,15 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     const vf__frozen_mask *kept = frozen ? frozen_mask_find(t, w->value.data, m->value.data, row0, out, in, ld) : NULL;
     if (kept) {
         a->wm = kept->wm;
-        for (int64_t s = 0; s < strips_of(out); s++) a->fwd_lo[s] = 0, a->fwd_hi[s] = kept->fwd_hi[s];
+        int64_t strips = strips_of(out);
+        for (int64_t s = 0; s < strips; s++) a->fwd_lo[s] = 0, a->fwd_hi[s] = kept->fwd_hi[s];
     } else {
         int64_t *scratch = vf__tape_alloc(t, (size_t)(out + in) * sizeof *scratch);
         if (!scratch) return VF_ERR_NOMEM;
         mask_block_and_plan(w->value.data, m->value.data, ld, row0, out, in, !t->no_grad, scratch, a);
         if (frozen) kept = frozen_mask_keep(t, w->value.data, m->value.data, row0, out, in, ld, a);
     }
-    for (int64_t s = 0; s < strips_of(in); s++) a->dw_hi[s] = rows; /* the weight gradient sums all rows */
+    for (int64_t s = 0, strips = strips_of(in); s < strips; s++) a->dw_hi[s] = rows; /* dW sums all rows */
     const vf_real *bias = n->n_in == 4 ? vf__in(t, n, 3)->value.data + row0 : NULL; /* fused into the product */
     /* ReLU fused into the product's store, any other activation run on each finished block of z */
     int relu = act == VF_ACT_RELU, fused_act = act != VF_ACT_NONE && !relu;

@@ -7,12 +7,13 @@
 #include <cblas.h>
 #endif
 
-int vf__gemm_isa_cap = VF_GEMM_ISA_BEST;
+/* The widest instruction set the tiles of gemm_builtin.h may use (vf__gemm_cap_isa). */
+static int gemm_isa_cap = VF_GEMM_ISA_BEST;
 
 int vf__gemm_cap_isa(int cap)
 {
-    int old = vf__gemm_isa_cap;
-    vf__gemm_isa_cap = cap;
+    int old = gemm_isa_cap;
+    gemm_isa_cap = cap;
     return old;
 }
 
@@ -92,20 +93,28 @@ const char *vf__gemm_blas_core(void)
 #endif
 }
 
+#if VF_HAVE_CBLAS
+/* OpenBLAS's product FN (cblas_sgemm, cblas_dgemm) on the arguments of the functions below */
+#define VF_CBLAS_PRODUCT(FN)                                                                                \
+    FN(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (blasint)m,  \
+       (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc)
+#if VF_USE_DOUBLE
+#define VF_CBLAS_GEMM cblas_dgemm
+#else
+#define VF_CBLAS_GEMM cblas_sgemm
+#endif
+#endif
+
 void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
 #if VF_HAVE_CBLAS
-    if (!blas_in_use()) {
-        vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (blas_in_use()) {
+        VF_CBLAS_PRODUCT(cblas_sgemm);
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
-                (blasint)ldc);
-#else
-    vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
+    vf__gemm_builtin_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
@@ -127,15 +136,7 @@ static void blocked_product(int trans_a, int trans_b, int64_t m, int64_t n, int6
 {
 #if VF_HAVE_CBLAS
     if (k > 0 && blas_in_use()) {
-#if VF_USE_DOUBLE
-        cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                    (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
-                    (blasint)ldc);
-#else
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                    (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
-                    (blasint)ldc);
-#endif
+        VF_CBLAS_PRODUCT(VF_CBLAS_GEMM);
         return;
     }
 #endif

@@ -346,9 +346,10 @@ static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE
  * `_tile_pair_narrow` when NARROW_PAIRED, else (and for an odd last tile) the one-vector
  * `_tile_narrow`. The baseline build pairs neither: its 16-byte registers would hold twelve
  * 8-lane accumulators only through the stack. `_tiles_*` calls it with the steps of A as constants
- * for the two layouts the drivers use (packed A: 1 and MR; A read in place: lda and 1): with them the
- * compiler addresses A from one register per row and a displacement, without the index arithmetic in
- * the depth loop (on the Xeon with AVX-512 the dense product went from 115 to 138 GFLOP/s). */
+ * for the two common layouts (packed A: 1 and MR; A read in place: lda and 1): with them the compiler
+ * addresses A from one register per row and a displacement, without the index arithmetic in the depth
+ * loop (on the Xeon with AVX-512 the dense product went from 115 to 138 GFLOP/s). Other steps (a
+ * transposed A read in place: 1 and lda) take the general instance. */
 #define GEMM_DEFINE_TILES(SUFFIX, WIDE, PAIRED, NARROW_PAIRED, ATTR)                                       \
     ATTR static inline __attribute__((always_inline)) void GEMM_FN(SUFFIX##_column)(GEMM_TILES_PARAMS)      \
     {                                                                                                      \
@@ -408,11 +409,11 @@ static void GEMM_FN(_tiles_base)(GEMM_TILES_PARAMS)
 static inline void GEMM_FN(_tiles)(GEMM_TILES_PARAMS)
 {
 #if defined(GEMM_HAVE_DISPATCH)
-    if (vf__gemm_isa_cap >= VF_GEMM_ISA_AVX512 && __builtin_cpu_supports("avx512f")) {
+    if (gemm_isa_cap >= VF_GEMM_ISA_AVX512 && __builtin_cpu_supports("avx512f")) {
         GEMM_FN(_tiles_avx512)(GEMM_TILES_ARGS);
         return;
     }
-    if (vf__gemm_isa_cap >= VF_GEMM_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (gemm_isa_cap >= VF_GEMM_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         GEMM_FN(_tiles_avx2)(GEMM_TILES_ARGS);
         return;
     }
