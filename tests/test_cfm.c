@@ -286,6 +286,74 @@ static void test_guidance(void)
     vf_params_free(p);
 }
 
+/* Euler steps of v from t = 0 to 1 on x [n, D] by hand, block by block on a plain inference tape. */
+static void euler_by_hand(const vf_vfield *v, vf_params *p, int64_t n, int steps, vf_real *x)
+{
+    vf_tape *t = vf_tape_new();
+    vf_tape_set_grad_enabled(t, 0);
+    vf_real *dx = malloc((size_t)(n * D) * sizeof *dx), tm[VF_EVAL_BLOCK_ROWS];
+    double h = 1.0 / steps;
+    for (int k = 0; k < steps; k++) {
+        for (int64_t i = 0; i < VF_EVAL_BLOCK_ROWS; i++) tm[i] = (vf_real)(k * h);
+        for (int64_t start = 0; start < n; start += VF_EVAL_BLOCK_ROWS) {
+            int64_t m = n - start < VF_EVAL_BLOCK_ROWS ? n - start : VF_EVAL_BLOCK_ROWS;
+            vf_tape_reset(t);
+            vf_var xv = vf_input(t, x + start * D, 2, (int64_t[]){m, D});
+            vf_var tv = vf_input(t, tm, 2, (int64_t[]){m, 1});
+            vf_var out = vf_vfield_forward(v, p, t, xv, tv, VF_NOVAR, VF_NOVAR, NULL);
+            CHECK_STATUS(vf_tape_status(t), VF_OK);
+            memcpy(dx + start * D, vf_value(t, out)->data, (size_t)(m * D) * sizeof *dx);
+        }
+        for (int64_t i = 0; i < n * D; i++) x[i] = (vf_real)(x[i] + h * dx[i]);
+    }
+    free(dx);
+    vf_tape_free(t);
+}
+
+/* vf_cfm_transport keeps each layer's packed weights over a solve's blocks and steps (the tape's
+ * weights frozen): its Euler steps equal ones taken by hand on a plain tape, over three row blocks
+ * and two layers of one shape, and a second solve after the weights change (on the same tape) sees the new weights. */
+static void test_transport_kept_weights(void)
+{
+    enum { N = 2 * VF_EVAL_BLOCK_ROWS + 77, STEPS = 4 };
+    vf_params *p = vf_params_new();
+    vf_vfield_params vp = vf_vfield_default_params(D);
+    vp.n_hidden = 3; /* two 64 x 64 layers: what one keeps must not stand in for the other's */
+    vp.hidden[0] = vp.hidden[1] = vp.hidden[2] = 64;
+    vf_vfield *v = NULL;
+    CHECK_STATUS(vf_vfield_new(p, "field", &vp, &v), VF_OK);
+    CHECK_STATUS(vf_params_finalize(p, 5), VF_OK);
+    vf_tape *t = vf_tape_new();
+    vf_real *x = malloc(N * D * sizeof *x), *y = malloc(N * D * sizeof *y);
+    vf_rng r;
+    vf_rng_init(&r, 21, 0);
+    vf_ode_options o = vf_ode_default_options();
+    o.solver = VF_SOLVER_EULER;
+    o.steps = STEPS;
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) { /* new weights: a solve that reused the first one's packed weights would miss them */
+            vf_real *w = vf_params_data(p, vf_params_find(p, "field.net.layers.1.weight"));
+            CHECK(w != NULL);
+            for (int i = 0; w && i < 64 * 64; i++) w[i] = (vf_real)(-1.5 * (double)w[i]);
+        }
+        vf_rng_normal_fill(&r, x, N * D, 0, 1);
+        memcpy(y, x, N * D * sizeof *x);
+        CHECK_STATUS(vf_cfm_transport(v, p, t, N, x, NULL, NULL, 0.0, 1.0, &o, NULL), VF_OK);
+        euler_by_hand(v, p, N, STEPS, y);
+        double worst = 0, moved = 0;
+        for (int i = 0; i < N * D; i++) {
+            worst = fmax(worst, fabs((double)x[i] - (double)y[i]));
+            moved = fmax(moved, fabs((double)x[i]));
+        }
+        CHECK_MSG(worst < 1e-5 * fmax(1, moved), "round %d: transport differs from Euler by hand by %g", round, worst);
+    }
+    free(x);
+    free(y);
+    vf_tape_free(t);
+    vf_vfield_free(v);
+    vf_params_free(p);
+}
+
 static void test_errors(void)
 {
     vf_params *p = vf_params_new();
@@ -314,6 +382,7 @@ int main(void)
     RUN(test_gaussian_transport);
     RUN(test_log_prob_linear_field);
     RUN(test_guidance);
+    RUN(test_transport_kept_weights);
     RUN(test_errors);
     return vf_test_summary();
 }

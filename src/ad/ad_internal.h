@@ -51,14 +51,15 @@ struct vf_node {
     void *aux;                /* op's saved data for backward (tape memory) */
 };
 
-/* A masked layer's W * M and forward plan, kept across resets while the tape's weights are frozen. */
-typedef struct vf__frozen_mask {
-    const vf_real *w, *mask;     /* the key: the weight and mask data, the block, the leading dimension */
+/* What a layer derives from its weights, kept across resets while the tape's weights are frozen: a
+ * masked layer's W * M, packed, and its forward plan; a dense layer's W packed (mask, wm and fwd_hi NULL). */
+typedef struct vf__frozen_weight {
+    const vf_real *w, *mask;     /* the key: the weight and mask data (NULL: dense), the block, the leading dimension */
     int64_t row0, out, in, ld;
     vf_real *wm;                 /* [out, in] */
-    vf_real *packed;             /* (W * M)^T packed whole for the ranged product (vf__gemm_pack_b_whole) */
+    vf_real *packed;             /* (W * M)^T or W^T packed whole for the ranged product (vf__gemm_pack_b_whole) */
     int64_t *fwd_hi;             /* [out strips] */
-} vf__frozen_mask;
+} vf__frozen_weight;
 
 struct vf_tape {
     vf_node *nodes;
@@ -72,13 +73,14 @@ struct vf_tape {
     int inference_ops;        /* an op was recorded in inference mode since the last reset */
     uint64_t backward_pass;   /* counts backward passes: lets an op's VJPs pass data within one pass only */
     int weights_frozen;       /* vf__tape_freeze_weights: parameters constant across resets */
-    vf__frozen_mask *frozen;  /* [n_frozen] (capacity cap_frozen): kept while frozen, freed on thaw */
+    vf__frozen_weight *frozen; /* [n_frozen] (capacity cap_frozen): kept while frozen, freed on thaw */
     int32_t n_frozen, cap_frozen;
 };
 
 /* Declares the weights constant until called again with 0: an evaluation of many row blocks on one
  * parameter set (vf_flow_log_prob_rows and friends) resets the tape per block, and in inference mode
- * the masked layer then reuses W * M and its plan from the first block instead of rebuilding them.
+ * the masked layer then reuses W * M, packed, and its plan from the first block instead of rebuilding
+ * them, and the dense layer of the built-in kernel its packed W^T (vf_cfm_transport's field evaluations too).
  * Thawing (0) frees what was kept. The caller must not change the parameters while frozen. */
 void vf__tape_freeze_weights(vf_tape *t, int frozen);
 

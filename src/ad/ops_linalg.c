@@ -48,6 +48,53 @@ static int gemm_ranged_packed(vf_tape *t, int64_t m, int64_t n, int64_t k, const
 /* The ranged product's column strips over `cols` columns (each with its own depth range). */
 static int64_t strips_of(int64_t cols) { return (cols + vf__gemm_strip_width() - 1) / vf__gemm_strip_width(); }
 
+/* ---- weights kept while frozen (vf__tape_freeze_weights) ----------------------------------- */
+
+/* What is kept for this block of W and M (mask NULL: a dense layer's W) while the weights are frozen, or NULL. */
+static const vf__frozen_weight *frozen_find(const vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
+                                            int64_t out, int64_t in, int64_t ld)
+{
+    for (int32_t i = 0; i < t->n_frozen; i++) {
+        const vf__frozen_weight *e = &t->frozen[i];
+        if (e->w == w && e->mask == mask && e->row0 == row0 && e->out == out && e->in == in && e->ld == ld) return e;
+    }
+    return NULL;
+}
+
+/* Appends e to the kept entries; returns it, or NULL (e's buffers freed, the error cleared) when any of
+ * them, or the list, could not be allocated: nothing is kept, and later blocks derive them again. */
+static const vf__frozen_weight *frozen_append(vf_tape *t, vf__frozen_weight e, int complete)
+{
+    if (complete && t->n_frozen == t->cap_frozen) {
+        int32_t cap = t->cap_frozen ? 2 * t->cap_frozen : 16;
+        vf__frozen_weight *grown = vf_realloc(t->frozen, (size_t)cap * sizeof *grown);
+        if (grown) {
+            t->frozen = grown;
+            t->cap_frozen = cap;
+        }
+        complete = grown != NULL;
+    }
+    if (!complete) {
+        vf_free(e.wm);
+        vf_free(e.packed);
+        vf_free(e.fwd_hi);
+        vf_clear_error();
+        return NULL;
+    }
+    t->frozen[t->n_frozen] = e;
+    return &t->frozen[t->n_frozen++];
+}
+
+/* Keeps W^T [in, out] of a dense layer's weight w [out, in], packed for the forward product (weights
+ * frozen); returns the entry, or NULL when out of memory. */
+static const vf__frozen_weight *frozen_dense_keep(vf_tape *t, const vf_real *w, int64_t out, int64_t in)
+{
+    vf__frozen_weight e = {w, NULL, 0, out, in, in, NULL,
+                           vf_malloc(VF_MAX(vf__gemm_packed_b_elems(out, in), 1) * sizeof(vf_real)), NULL};
+    if (e.packed) vf__gemm_pack_b_whole(1, out, in, w, in, e.packed);
+    return frozen_append(t, e, e.packed != NULL);
+}
+
 /* ---- matmul ------------------------------------------------------------------------------- */
 /* iarg: 0 trans_a, 1 trans_b, 2 m, 3 k; n is the output's second extent. */
 
@@ -249,10 +296,15 @@ static vf_status linear_fwd(vf_tape *t, vf_node *n)
         int relu = act == VF_ACT_RELU, fused_act = act != VF_ACT_NONE && !relu;
         act_epilogue e = {act, z, n->value.data, out};
         vf_gemm_epilogue ep = {apply_act, &e};
-        if (gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, w->value.data, in, z, out, lo, hi, NULL, bias,
-                        relu ? VF_GEMM_RELU : 0, fused_act ? &ep : NULL))
-            return VF_ERR_NOMEM;
-        return VF_OK;
+        /* frozen weights in inference mode: W^T packed in the first block and kept for the others */
+        const vf__frozen_weight *kept = NULL;
+        if (t->no_grad && t->weights_frozen && !(kept = frozen_find(t, w->value.data, NULL, 0, out, in, in)))
+            kept = frozen_dense_keep(t, w->value.data, out, in);
+        int failed = kept ? gemm_ranged_packed(t, rows, out, in, x->value.data, in, kept->packed, z, out, lo, hi, bias,
+                                               relu ? VF_GEMM_RELU : 0, fused_act ? &ep : NULL)
+                          : gemm_ranged(t, 0, 1, rows, out, in, x->value.data, in, w->value.data, in, z, out, lo, hi,
+                                        NULL, bias, relu ? VF_GEMM_RELU : 0, fused_act ? &ep : NULL);
+        return failed ? VF_ERR_NOMEM : VF_OK;
     }
     /* With a bias, z starts as the bias rows and the product accumulates onto it (beta = 1): one pass
      * over z instead of BLAS's zeroing pass (beta = 0) plus a bias pass after it. */
@@ -443,48 +495,22 @@ static void mask_block_and_plan(const vf_real *w, const vf_real *mask, int64_t l
 }
 
 
-/* The kept W * M and plan of this block of W and M (weights frozen), or NULL. */
-static const vf__frozen_mask *frozen_mask_find(const vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
-                                               int64_t out, int64_t in, int64_t ld)
-{
-    for (int32_t i = 0; i < t->n_frozen; i++) {
-        const vf__frozen_mask *e = &t->frozen[i];
-        if (e->w == w && e->mask == mask && e->row0 == row0 && e->out == out && e->in == in && e->ld == ld) return e;
-    }
-    return NULL;
-}
-
 /* Keeps a copy of a's W * M, packed for the forward product, and its plan for later blocks (weights
- * frozen); returns the entry, or NULL when out of memory (nothing is kept, and later blocks rebuild them). */
-static const vf__frozen_mask *frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
-                                               int64_t out, int64_t in, int64_t ld, const masked_aux *a)
+ * frozen); returns the entry, or NULL when out of memory. */
+static const vf__frozen_weight *frozen_mask_keep(vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
+                                                 int64_t out, int64_t in, int64_t ld, const masked_aux *a)
 {
-    if (t->n_frozen == t->cap_frozen) {
-        int32_t cap = t->cap_frozen ? 2 * t->cap_frozen : 16;
-        vf__frozen_mask *grown = vf_realloc(t->frozen, (size_t)cap * sizeof *grown);
-        if (!grown) {
-            vf_clear_error();
-            return NULL;
-        }
-        t->frozen = grown;
-        t->cap_frozen = cap;
-    }
     int64_t strips = strips_of(out);
-    vf__frozen_mask e = {w, mask, row0, out, in, ld, vf_malloc((size_t)VF_MAX(out * in, 1) * sizeof(vf_real)),
-                         vf_malloc(VF_MAX(vf__gemm_packed_b_elems(out, in), 1) * sizeof(vf_real)),
-                         vf_malloc((size_t)VF_MAX(strips, 1) * sizeof(int64_t))};
-    if (!e.wm || !e.packed || !e.fwd_hi) {
-        vf_free(e.wm);
-        vf_free(e.packed);
-        vf_free(e.fwd_hi);
-        vf_clear_error();
-        return NULL;
+    vf__frozen_weight e = {w, mask, row0, out, in, ld, vf_malloc((size_t)VF_MAX(out * in, 1) * sizeof(vf_real)),
+                           vf_malloc(VF_MAX(vf__gemm_packed_b_elems(out, in), 1) * sizeof(vf_real)),
+                           vf_malloc((size_t)VF_MAX(strips, 1) * sizeof(int64_t))};
+    int complete = e.wm && e.packed && e.fwd_hi;
+    if (complete) {
+        memcpy(e.wm, a->wm, (size_t)(out * in) * sizeof(vf_real));
+        vf__gemm_pack_b_whole(1, out, in, a->wm, in, e.packed);
+        memcpy(e.fwd_hi, a->fwd_hi, (size_t)strips * sizeof(int64_t));
     }
-    memcpy(e.wm, a->wm, (size_t)(out * in) * sizeof(vf_real));
-    vf__gemm_pack_b_whole(1, out, in, a->wm, in, e.packed);
-    memcpy(e.fwd_hi, a->fwd_hi, (size_t)strips * sizeof(int64_t));
-    t->frozen[t->n_frozen] = e;
-    return &t->frozen[t->n_frozen++];
+    return frozen_append(t, e, complete);
 }
 
 static vf_status masked_fwd(vf_tape *t, vf_node *n)
@@ -499,7 +525,7 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     /* frozen weights in inference mode: W * M (also packed for the product) and its plan are built in the
      * first block and kept */
     int frozen = t->no_grad && t->weights_frozen;
-    const vf__frozen_mask *kept = frozen ? frozen_mask_find(t, w->value.data, m->value.data, row0, out, in, ld) : NULL;
+    const vf__frozen_weight *kept = frozen ? frozen_find(t, w->value.data, m->value.data, row0, out, in, ld) : NULL;
     if (kept) {
         a->wm = kept->wm;
         int64_t strips = strips_of(out);

@@ -46,14 +46,20 @@ VF_HOT static void kernel_row(int64_t m, const double *restrict c, const double 
         for (int64_t j = 0; j < m; j++) colsum[j] += k[j];
 }
 
-/* sum_j k[j] v[j] with 8 partial sums (so the reduction vectorizes without reassociating one sum). */
+/* sum_j k[j] v[j] with 32 partial sums: four independent chains of 8-lane FMAs (AVX-512; eight of
+ * 4-lane ones on AVX2), so the loop runs at the FMA units' throughput rather than one FMA's latency
+ * per 8 entries (with 8 partial sums this dot product was 55% of an SB-CFM training step), and the
+ * reduction vectorizes without reassociating one sum. */
 VF_HOT static double row_dot(int64_t m, const double *restrict k, const double *restrict v)
 {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    enum { LANES = 32 };
+    double acc[LANES] = {0};
     int64_t j = 0;
-    for (; j + 8 <= m; j += 8)
-        for (int q = 0; q < 8; q++) acc[q] += k[j + q] * v[j + q];
-    double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; j + LANES <= m; j += LANES)
+        for (int q = 0; q < LANES; q++) acc[q] += k[j + q] * v[j + q];
+    for (int width = LANES / 2; width >= 1; width /= 2)
+        for (int q = 0; q < width; q++) acc[q] += acc[q + width];
+    double s = acc[0];
     for (; j < m; j++) s += k[j] * v[j];
     return s;
 }
