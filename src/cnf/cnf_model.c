@@ -3,6 +3,7 @@
  * standardized coordinates. The file format is in cnf_model_file.c. */
 #include <math.h>
 #include <string.h>
+#include "ad/ad_internal.h"
 #include "cnf/cnf_internal.h"
 #include "internal.h"
 #include "varflow/vf_cnf_model.h"
@@ -265,6 +266,7 @@ static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const 
     if (!c.t || !c.time) s = vf__error(VF_ERR_NOMEM, "cnf sample: out of memory");
     if (s == VF_OK) {
         vf_tape_set_grad_enabled(c.t, 0);
+        vf__tape_freeze_weights(c.t, 1); /* constant over the solve: layers keep their packed weights */
         vf_ode_options so = o->ode;
         so.sigma = sigma;
         s = vf_sde_solve(sde_drift, NULL, &c, n * m->spec.field.dim, x, 0.0, 1.0, &so, r, stats);
