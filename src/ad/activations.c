@@ -165,7 +165,7 @@ static inline vf_real silu_d(vf_real x, vf_real p)
 #else
 /* Float: E = exp(-x) with -x held in [-88, 89], so that 2^k is 0 for k = -127 (x >= 88: E = 0, s = 1)
  * and +inf for k = 128 (x below about -88.4: E = inf, silu = -0, as the exact value is below 1e-36),
- * then silu = x / (1 + E) and s = 1 / (1 + E): relative-accurate in either sign, with no sign split of
+ * then s = 1 / (1 + E) and silu = x s: relative-accurate in either sign, with no sign split of
  * the argument (sigmoid_pair's), which silu's value does not need. Its derivative takes 1 - s as E s
  * for x >= 0 (small there) and as 1 - s below (exact enough, and defined where E is inf). silu is the
  * default activation of the vector fields and runs on every hidden unit of every ODE step. A NaN x
@@ -180,7 +180,14 @@ static inline float exp_neg_clamped(float x)
     b.u = (m < cap ? m : cap) | (sign_x ^ 0x80000000u); /* NaN: capped (the quotient still sees x) */
     return exp_of_split(exp_split_of(b.f));
 }
-static inline float silu_f(float x, float p) { (void)p; return x / (1.0f + exp_neg_clamped(x)); }
+/* x s with s = 1 / (1 + E), not x / (1 + E): the same quotient as the derivative's, so that the
+ * training pass (value and derivative in one loop) divides once per element, not twice (each a
+ * 16-lane division of about 10 cycles' throughput on AVX-512); within 1.5 ulp instead of 0.5. */
+static inline float silu_f(float x, float p)
+{
+    (void)p;
+    return x * (1.0f / (1.0f + exp_neg_clamped(x)));
+}
 static inline float silu_d(float x, float p)
 {
     (void)p;
