@@ -1,5 +1,5 @@
 /* test_made_step.c — vf_made_forward_step, and the tape-free incremental stepper of the sorted
- * layout (nn/made_stepper.h), give exactly the full MADE pass's columns of one dimension (plain and
+ * layout (nn/made_stepper.h; both ways to the outputs), give exactly the full MADE pass's columns of one dimension (plain and
  * residual, with and without a context, every order, cycling and random hidden degrees); the step's
  * gradients agree with the full pass's, and bad arguments fail cleanly. */
 #include <stdlib.h>
@@ -82,7 +82,8 @@ static void check_case(const step_case *sc)
               (long long)sc->d, (long long)sc->h, (long long)sc->c, sc->residual, worst);
     /* the incremental stepper, fed the inputs one degree at a time (the others zero) */
     CHECK(vf__made_stepper_supported(m) == (sc->layout == VF_HIDDEN_SORTED));
-    if (sc->layout == VF_HIDDEN_SORTED) {
+    for (int mode = 1; sc->layout == VF_HIDDEN_SORTED && mode <= 2; mode++) { /* each way to the outputs */
+        vf__made_stepper_output_mode(mode);
         vf__made_stepper st;
         vf_real x_known[N * 16] = {0}, *theta = malloc((size_t)(N * sc->k) * sizeof *theta);
         CHECK_STATUS(vf__made_stepper_begin(&st, m, p, t, N, sc->c ? ctx : NULL), VF_OK);
@@ -103,10 +104,11 @@ static void check_case(const step_case *sc)
                 }
         }
         CHECK_MSG(worst <= (VF_USE_DOUBLE ? 1e-12 : 2e-5),
-                  "stepper d=%lld h=%lld c=%lld residual=%d depth=%d: relative difference %g", (long long)sc->d,
-                  (long long)sc->h, (long long)sc->c, sc->residual, sc->depth, worst);
+                  "stepper d=%lld h=%lld c=%lld residual=%d depth=%d, output mode %d: relative difference %g",
+                  (long long)sc->d, (long long)sc->h, (long long)sc->c, sc->residual, sc->depth, mode, worst);
         CHECK(vf__made_stepper_step(&st, sc->d + 1, x_known, theta) == VF_ERR_ARG);
         free(theta);
+        vf__made_stepper_output_mode(0);
     }
     vf_made_free(m);
     vf_params_free(p);

@@ -13,6 +13,15 @@
  * all inputs solved so far) is all ones, so each is one plain product on the raw weights. Inputs are
  * kept in position order with the unsolved ones zero, which is the masked product's value exactly.
  *
+ * The output layer goes one of two ways, whichever the begin call estimates has fewer column strips
+ * times depth (the products' cost): step k either forms the outputs of degree k from every last-layer
+ * unit of degree < k (a product k_out columns wide: one mostly idle strip for MAF's k_out = 2), or
+ * adds the contribution of the units of degree k - 1, final at step k, to an accumulator of the
+ * outputs of all degrees >= k (a product as wide as their column span, as deep as the new units),
+ * from which it reads those of degree k. Units of degree k - 1 see all outputs of degree >= k, so the
+ * raw weights are the masked ones there; the columns of lower degrees in the span, already read, are
+ * left with sums they no longer need.
+ *
  *   vf__made_stepper s;
  *   if (vf__made_stepper_supported(net) && vf__made_stepper_begin(&s, net, p, t, n, ctx) == VF_OK)
  *       for (int64_t k = 1; k <= d; k++) {
@@ -37,6 +46,8 @@ typedef struct vf__made_stepper {
     int n_levels;
     vf_real *fresh;         /* [n, h]: residual only, the new units of h */
     int64_t *depth_lo, *depth_hi; /* per column strip of a product: its depth range (all of it) */
+    vf_real *outputs;       /* [n, d k_out] or NULL: the outputs accumulated unit block by unit block */
+    int64_t *out_lo, *out_hi; /* [d + 1]: entry k, the output columns of the dimensions of degree >= k */
 } vf__made_stepper;
 
 /* 1 when the stepper can evaluate this network (the sorted hidden layout), else 0. */
@@ -50,5 +61,9 @@ vf_status vf__made_stepper_begin(vf__made_stepper *s, const vf_made *m, vf_param
  * are read as zeros: they must be 0) -> theta [n, k_out], the MADE outputs of the dimension of degree
  * k, equal to its columns of vf_made_forward(x). */
 vf_status vf__made_stepper_step(vf__made_stepper *s, int64_t k, const vf_real *x, vf_real *theta);
+
+/* Tests: how later begin calls form the outputs: 0 (the default) as estimated cheaper, 1 each degree's
+ * whole, 2 accumulated over the steps. */
+void vf__made_stepper_output_mode(int mode);
 
 #endif
