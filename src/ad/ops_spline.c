@@ -118,7 +118,7 @@ typedef struct rq_lanes {
 /* ---- one block: softmax, knots, slopes (shared with vf_rq_spline_knots) ---------------------- */
 /* s [K, L] <- softmax of each column of s [K, L] (logits in, probabilities out), shifted by the
  * column's maximum. L <= RQ_LANES. */
-static VF_HOT void rq_softmax_block(rq_soft *s, int64_t K, int64_t L)
+static inline __attribute__((always_inline)) void rq_softmax_lanes(rq_soft *s, int64_t K, int64_t L)
 {
     rq_soft mx[RQ_LANES], sum[RQ_LANES];
     for (int64_t e = 0; e < L; e++) {
@@ -138,6 +138,12 @@ static VF_HOT void rq_softmax_block(rq_soft *s, int64_t K, int64_t L)
         for (int64_t e = 0; e < L; e++) s[j * L + e] *= sum[e];
 }
 
+static VF_HOT void rq_softmax_block(rq_soft *s, int64_t K, int64_t L) { rq_softmax_lanes(s, K, L); }
+/* The same on a whole block, L = RQ_LANES: with the lane count a constant the lane loops are whole
+ * vectors without masks (perf, NSF's 10k-row log-density on the Xeon: the softmaxes went from 0.24 to
+ * 0.20 of the products' time). The knots stay general: specialized the same way, GCC made them scalar. */
+static VF_HOT void rq_softmax_full(rq_soft *s, int64_t K) { rq_softmax_lanes(s, K, RQ_LANES); }
+
 /* knot [K+1, L] from s [K, L]: knot_0 = -B, knot_k = -B + 2B sum_{j<k} (m + (1 - K m) s_j), knot_K = B. */
 static VF_HOT void rq_knots_block(const rq_soft *s, int64_t K, int64_t L, double minv, double B, double *knot)
 {
@@ -153,6 +159,7 @@ static VF_HOT void rq_knots_block(const rq_soft *s, int64_t K, int64_t L, double
             knot[(j + 1) * L + e] = -B + 2.0 * B * c[e];
         }
 }
+
 
 /* Slopes D = m_d + softplus(u + shift) and dD/du = sigmoid(u + shift) of u [n], overflow-free:
  * softplus(z) = max(z, 0) + log1p(e) with e = exp(-|z|) in (0, 1]. In double (vf_rq_spline_knots,
@@ -447,8 +454,8 @@ static void rq_block_fwd(const rq_state *st, const rq_inputs *in, int64_t i0, in
     }
     rq_gather_rows(in->uw + i0 * in->sw, in->sw, K, ne, sw);
     rq_gather_rows(in->uh + i0 * in->sh, in->sh, K, ne, sh);
-    rq_softmax_block(sw, K, L);
-    rq_softmax_block(sh, K, L);
+    rq_softmax_full(sw, K);
+    rq_softmax_full(sh, K);
     rq_knots_block(sw, K, L, st->c.min_w, B, kx);
     rq_knots_block(sh, K, L, st->c.min_h, B, ky);
     rq_bin_block(kx, ky, K, st->inverse, &ln);
