@@ -160,7 +160,6 @@ static VF_HOT void rq_knots_block(const rq_soft *s, int64_t K, int64_t L, double
         }
 }
 
-
 /* Slopes D = m_d + softplus(u + shift) and dD/du = sigmoid(u + shift) of u [n], overflow-free:
  * softplus(z) = max(z, 0) + log1p(e) with e = exp(-|z|) in (0, 1]. In double (vf_rq_spline_knots,
  * and the op in the double build). */
