@@ -81,8 +81,10 @@ struct vf_tape {
  * parameter set (vf_flow_log_prob_rows and friends) resets the tape per block, and in inference mode
  * the masked layer then reuses W * M, packed, and its plan from the first block instead of rebuilding
  * them, and the dense layer of the built-in kernel its packed W^T (vf_cfm_transport's field evaluations too).
- * Thawing (0) frees what was kept. The caller must not change the parameters while frozen. */
-void vf__tape_freeze_weights(vf_tape *t, int frozen);
+ * Thawing (0) frees what was kept. The caller must not change the parameters while frozen. Returns the
+ * previous state, for the caller to restore:
+ *   int was = vf__tape_freeze_weights(t, 1);  ... evaluations ...  vf__tape_freeze_weights(t, was); */
+int vf__tape_freeze_weights(vf_tape *t, int frozen);
 
 /* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it, and never
  * store a pointer into the node array (the tape re-aims each node's `in` when the array grows). */

@@ -50,6 +50,9 @@ static int64_t strips_of(int64_t cols) { return (cols + vf__gemm_strip_width() -
 
 /* ---- weights kept while frozen (vf__tape_freeze_weights) ----------------------------------- */
 
+/* Whether layers keep what they derive from their weights: frozen weights, in inference mode. */
+static int keeps_weights(const vf_tape *t) { return t->no_grad && t->weights_frozen; }
+
 /* What is kept for this block of W and M (mask NULL: a dense layer's W) while the weights are frozen, or NULL. */
 static const vf__frozen_weight *frozen_find(const vf_tape *t, const vf_real *w, const vf_real *mask, int64_t row0,
                                             int64_t out, int64_t in, int64_t ld)
@@ -298,7 +301,7 @@ static vf_status linear_fwd(vf_tape *t, vf_node *n)
         vf_gemm_epilogue ep = {apply_act, &e};
         /* frozen weights in inference mode: W^T packed in the first block and kept for the others */
         const vf__frozen_weight *kept = NULL;
-        if (t->no_grad && t->weights_frozen && !(kept = frozen_find(t, w->value.data, NULL, 0, out, in, in)))
+        if (keeps_weights(t) && !(kept = frozen_find(t, w->value.data, NULL, 0, out, in, in)))
             kept = frozen_dense_keep(t, w->value.data, out, in);
         int failed = kept ? gemm_ranged_packed(t, rows, out, in, x->value.data, in, kept->packed, z, out, lo, hi, bias,
                                                relu ? VF_GEMM_RELU : 0, fused_act ? &ep : NULL)
@@ -524,7 +527,7 @@ static vf_status masked_fwd(vf_tape *t, vf_node *n)
     vf_real *z = a->deriv ? a->deriv : n->value.data;
     /* frozen weights in inference mode: W * M (also packed for the product) and its plan are built in the
      * first block and kept */
-    int frozen = t->no_grad && t->weights_frozen;
+    int frozen = keeps_weights(t);
     const vf__frozen_weight *kept = frozen ? frozen_find(t, w->value.data, m->value.data, row0, out, in, ld) : NULL;
     if (kept) {
         a->wm = kept->wm;

@@ -21,11 +21,12 @@ vf_tape *vf_tape_new(void)
     return t;
 }
 
-void vf__tape_freeze_weights(vf_tape *t, int frozen)
+int vf__tape_freeze_weights(vf_tape *t, int frozen)
 {
-    if (!t) return;
+    if (!t) return 0;
+    int was = t->weights_frozen;
     t->weights_frozen = frozen != 0;
-    if (frozen) return;
+    if (frozen) return was;
     for (int32_t i = 0; i < t->n_frozen; i++) {
         vf_free(t->frozen[i].wm);
         vf_free(t->frozen[i].packed);
@@ -34,6 +35,7 @@ void vf__tape_freeze_weights(vf_tape *t, int frozen)
     vf_free(t->frozen);
     t->frozen = NULL;
     t->n_frozen = t->cap_frozen = 0;
+    return was;
 }
 
 void vf_tape_free(vf_tape *t)

@@ -140,11 +140,12 @@ vf_status vf_cfm_transport_guided(const vf_vfield *v, vf_params *p, vf_tape *tap
         vf_tape_free(own);
         return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
     }
-    int was_enabled = vf_tape_grad_enabled(c.t), was_frozen = c.t->weights_frozen;
+    int was_enabled = vf_tape_grad_enabled(c.t);
     vf_tape_set_grad_enabled(c.t, 0);
-    vf__tape_freeze_weights(c.t, 1); /* the parameters are constant over the solve: layers keep packed weights */
+    /* the parameters are constant over the solve: layers keep their packed weights */
+    int was_frozen = vf__tape_freeze_weights(c.t, 1);
     vf_status s = vf_ode_solve(transport_field, &c, n * vp->dim, x, t0, t1, o, stats);
-    if (!was_frozen) vf__tape_freeze_weights(c.t, 0);
+    vf__tape_freeze_weights(c.t, was_frozen);
     vf_tape_set_grad_enabled(c.t, was_enabled);
     vf_tape_reset(c.t);
     vf_free(c.time);

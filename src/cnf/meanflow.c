@@ -136,9 +136,9 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
         vf_tape_free(own);
         return vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
     }
-    int was_enabled = vf_tape_grad_enabled(t), was_frozen = t->weights_frozen;
+    int was_enabled = vf_tape_grad_enabled(t);
     vf_tape_set_grad_enabled(t, 0);
-    vf__tape_freeze_weights(t, 1); /* constant over the steps: layers keep their packed weights */
+    int was_frozen = vf__tape_freeze_weights(t, 1); /* constant over the steps: layers keep packed weights */
     vf_status s = VF_OK;
     for (int64_t k = 0; k < steps && s == VF_OK; k++) {
         double s0 = (double)k / (double)steps, s1 = k + 1 == steps ? 1.0 : (double)(k + 1) / (double)steps;
@@ -158,7 +158,7 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
             for (int64_t i = 0; i < m * d; i++) x[start * d + i] = (vf_real)((double)x[start * d + i] + (s1 - s0) * (double)ud[i]);
         }
     }
-    if (!was_frozen) vf__tape_freeze_weights(t, 0);
+    vf__tape_freeze_weights(t, was_frozen);
     vf_tape_set_grad_enabled(t, was_enabled);
     vf_tape_reset(t);
     vf_free(times);

@@ -104,11 +104,10 @@ static vf_status run(eval_job *j, vf_tape *t)
             memcpy(j->repeated + i * j->c, j->context, (size_t)j->c * sizeof *j->repeated);
     }
     /* the parameters are constant over the blocks: layers may keep what they derive from them */
-    int was_frozen = t->weights_frozen;
-    vf__tape_freeze_weights(t, 1);
+    int was_frozen = vf__tape_freeze_weights(t, 1);
     for (int64_t start = 0; s == VF_OK && start < j->n; start += block)
         s = eval_block(j, t, start, j->n - start < block ? j->n - start : block);
-    if (!was_frozen) vf__tape_freeze_weights(t, 0);
+    vf__tape_freeze_weights(t, was_frozen);
     if (own) {
         vf_tape_free(own);
     } else {
