@@ -43,4 +43,12 @@ typedef struct vf__sk_work {
 void vf__sinkhorn_scaling_stage(vf__sk_work *w, double eps, double tol, const vf_sinkhorn_options *o, int64_t max_it,
                                 int64_t *it, double *err, double *cost);
 
+/* Test hook: when the scaling method iterates over the kernel's nonzero entries instead of its dense
+ * rows. 0: never; 1: when at most an eighth of the entries are nonzero (the default); 2: always.
+ * Returns the previous mode. The result is the same to the last bit either way. */
+int vf__sinkhorn_sparse_mode(int mode);
+
+/* Test hook: the number of kernels the scaling method has iterated over sparsely so far. */
+int64_t vf__sinkhorn_sparse_kernels(void);
+
 #endif
