@@ -38,6 +38,16 @@ static void random_problem(int64_t n, int64_t m, uint64_t seed, double shift, do
     for (int64_t j = 0; j < m; j++) b[j] /= sb;
 }
 
+/* cost [n, m] = |x_i - y_j|^2 (unnormalized) for 2-D points x [n, 2], y [m, 2]. */
+static void squared_distances(int n, int m, const double *x, const double *y, double *cost)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m; j++) {
+            double d0 = x[2 * i] - y[2 * j], d1 = x[2 * i + 1] - y[2 * j + 1];
+            cost[i * m + j] = d0 * d0 + d1 * d1;
+        }
+}
+
 /* Solves with both methods under o and compares; expected: the status both must return. */
 static void compare(const char *what, int64_t n, int64_t m, const double *cost, const double *a, const double *b,
                     vf_sinkhorn_options o, vf_status expected)
@@ -170,11 +180,7 @@ static void test_sbcfm_regime(void)
         y[2 * i] = 3 + 0.5 * vf_rng_normal(&r);
         y[2 * i + 1] = 0.3 * vf_rng_normal(&r);
     }
-    for (int i = 0; i < PN; i++)
-        for (int j = 0; j < PN; j++) {
-            double d0 = x[2 * i] - y[2 * j], d1 = x[2 * i + 1] - y[2 * j + 1];
-            cost[i * PN + j] = d0 * d0 + d1 * d1;
-        }
+    squared_distances(PN, PN, x, y, cost);
     vf_sinkhorn_options o = vf_sinkhorn_default_options();
     o.eps = 0.02;
     o.tol = 1e-6;
@@ -205,11 +211,7 @@ static void test_sparse_rows(void)
         double ang = 2 * 3.14159265358979 * (j % 8 + 0.5) / 8;
         y[2 * j] = 12 * cos(ang) + 0.5 * vf_rng_normal(&r), y[2 * j + 1] = 12 * sin(ang) + 0.5 * vf_rng_normal(&r);
     }
-    for (int i = 0; i < SN; i++)
-        for (int j = 0; j < SM; j++) {
-            double d0 = x[2 * i] - y[2 * j], d1 = x[2 * i + 1] - y[2 * j + 1];
-            cost[i * SM + j] = d0 * d0 + d1 * d1;
-        }
+    squared_distances(SN, SM, x, y, cost);
     vf_sinkhorn_options o = vf_sinkhorn_default_options();
     o.eps = 0.02;
     o.tol = 1e-6;
