@@ -6,7 +6,13 @@
  *                 measure) is below 1e-6, checked every iteration (calls/s)
  *   ot_sw         sliced W2 with 50 random directions, from the points (calls/s)
  *   ot_energy     the sliced energy distance by sorting (100 directions) of n = m = 20,000 points (s)
- * --quick: 200 points (2,000 for the energy distance) and short rounds.
+ *   ot_sbcfm_gaussians, ot_sbcfm_8gaussians_moons
+ *                 SB-CFM's coupling of one 512-row training batch as `varflow fit --model sbcfm` draws it
+ *                 (vf_coupling_pairs: Sinkhorn by kernel scalings at eps = 0.02 on the unnormalized
+ *                 squared distances, marginals to 1e-6 or 1000 iterations, then 512 pairs drawn), on two
+ *                 tasks of the [SF]2M table: N(0, I) to sf2m-gaussians (most kernel entries nonzero) and
+ *                 sf2m-8gaussians to sf2m-moons7 (separated clusters, about a tenth nonzero) (calls/s)
+ * --quick: 200 points (2,000 for the energy distance; 128-row batches) and short rounds.
  */
 #include <math.h>
 #include <string.h>
@@ -17,6 +23,8 @@ enum { OT_N = 1000, OT_QUICK_N = 200, OT_ENERGY_N = 20000, OT_QUICK_ENERGY_N = 2
        OT_ENERGY_SLICES = 100 };
 #define OT_EPS 0.05
 #define OT_TOL 1e-6
+enum { SBCFM_BATCH = 512, SBCFM_QUICK_BATCH = 128, SBCFM_ITERS = 1000 };
+#define SBCFM_EPS 0.02 /* 2 sigma^2 at sigma = 0.1 */
 
 typedef struct ot_bench {
     int64_t n;
@@ -94,6 +102,67 @@ static int sw_call(void *ctx)
     return vf_sliced_wasserstein(b->n, b->n, 2, b->x, b->y, 2, OT_SW_DIRS, 7, &b->value) == VF_OK ? 0 : -1;
 }
 
+/* One SB-CFM coupling: a source and a target batch, the pairs as a training step draws them. */
+typedef struct sbcfm_bench {
+    int64_t n;
+    vf_tensor x0, x1; /* [n, 2] each */
+    int64_t *i0, *i1; /* [n] each */
+    vf_rng rng;
+} sbcfm_bench;
+
+static void sbcfm_bench_free(sbcfm_bench *b)
+{
+    vf_tensor_free(&b->x0);
+    vf_tensor_free(&b->x1);
+    vf_free(b->i0);
+    vf_free(b->i1);
+    memset(b, 0, sizeof *b);
+}
+
+static vf_status sbcfm_bench_init(sbcfm_bench *b, int64_t n, const char *source, const char *target, uint64_t seed)
+{
+    memset(b, 0, sizeof *b);
+    b->n = n;
+    vf_rng_init(&b->rng, seed, 12);
+    vf_status s = vf_toy_sample_spec(source, n, &b->rng, &b->x0);
+    if (s == VF_OK) s = vf_toy_sample_spec(target, n, &b->rng, &b->x1);
+    b->i0 = vf_malloc((size_t)n * sizeof *b->i0);
+    b->i1 = vf_malloc((size_t)n * sizeof *b->i1);
+    if (s == VF_OK && (!b->i0 || !b->i1)) s = VF_ERR_NOMEM;
+    if (s != VF_OK) sbcfm_bench_free(b);
+    return s;
+}
+
+static int sbcfm_call(void *ctx)
+{
+    sbcfm_bench *b = ctx;
+    vf_coupling c = vf_coupling_default(VF_COUPLING_SINKHORN);
+    c.eps = SBCFM_EPS;
+    c.max_iter = SBCFM_ITERS;
+    return vf_coupling_pairs(&c, b->n, 2, b->x0.data, b->x1.data, NULL, &b->rng, b->i0, b->i1) == VF_OK ? 0 : -1;
+}
+
+/* The case `name`: SB-CFM's coupling from toy set `source` to `target`. */
+static int sbcfm_case(bench_out *o, const char *name, const char *source, const char *target, int quick, int threads,
+                      uint64_t seed)
+{
+    sbcfm_bench b;
+    double rate = 0;
+    int64_t n = quick ? SBCFM_QUICK_BATCH : SBCFM_BATCH;
+    if (sbcfm_bench_init(&b, n, source, target, seed) != VF_OK)
+        return cli_runtime_error("bench", "%s: %s", name, vf_last_error());
+    int fail = bench_rate(sbcfm_call, &b, 1, quick ? 3 : 5, quick ? 0.05 : 0.6, &rate) != 0;
+    sbcfm_bench_free(&b);
+    if (fail) return cli_runtime_error("bench", "%s: %s", name, vf_last_error());
+    char extra[512];
+    snprintf(extra, sizeof extra,
+             "\"n\":%lld,\"d\":2,\"source\":\"%s\",\"target\":\"%s\",\"cost\":\"sqeuclidean\",\"eps\":%g,"
+             "\"max_iter\":%d,\"method\":\"scaling\",\"threads\":%d,\"real\":\"%s\"",
+             (long long)n, source, target, SBCFM_EPS, SBCFM_ITERS, threads, VF_USE_DOUBLE ? "double" : "float");
+    bench_emit(o, name, rate, "calls/s", extra);
+    return 0;
+}
+
 static int energy_call(void *ctx)
 {
     ot_bench *b = ctx;
@@ -147,6 +216,10 @@ int bench_suite_ot(bench_out *o, int threads, int quick, uint64_t seed)
     snprintf(extra, sizeof extra, "\"n\":%lld,\"m\":%lld,\"d\":2,\"slices\":%d,\"threads\":%d,\"real\":\"%s\"",
              (long long)b.energy_n, (long long)b.energy_n, OT_ENERGY_SLICES, threads, real);
     bench_emit(o, "ot_energy", 1.0 / rate, "s", extra);
+
+    rc = sbcfm_case(o, "ot_sbcfm_gaussians", "sf2m-gaussians:radius=0,sd=1", "sf2m-gaussians", quick, threads, seed);
+    if (rc == 0)
+        rc = sbcfm_case(o, "ot_sbcfm_8gaussians_moons", "sf2m-8gaussians", "sf2m-moons7", quick, threads, seed);
 done:
     ot_bench_free(&b);
     return rc;

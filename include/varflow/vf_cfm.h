@@ -139,8 +139,8 @@ typedef struct vf_coupling {
     vf_coupling_kind kind;
     double eps;            /* Sinkhorn's regularization (default 2 * 0.1^2 = 0.02) */
     int64_t max_iter;      /* Sinkhorn's iteration limit (default 10000; POT's sinkhorn, which torchcfm calls,
-                            * stops at 1000). Each iteration costs O(n^2) exponentials: a small eps relative
-                            * to the costs needs many */
+                            * stops at 1000). Each iteration is a pass over the n x n kernel (over its nonzero
+                            * entries where few are): a small eps relative to the costs needs many */
 } vf_coupling;
 
 vf_coupling vf_coupling_default(vf_coupling_kind kind);

@@ -74,6 +74,10 @@ has_case "$T/ot" ot_sinkhorn calls/s
 has_case "$T/ot" ot_sw calls/s
 has_case "$T/ot" ot_energy s
 if grep -q '"eps":0.05,"tol":1e-06' "$T/ot"; then ok; else bad "ot_sinkhorn lacks its parameters: $(cat "$T/ot")"; fi
+has_case "$T/ot" ot_sbcfm_gaussians calls/s
+has_case "$T/ot" ot_sbcfm_8gaussians_moons calls/s
+if grep -q '"case":"ot_sbcfm_8gaussians_moons".*"n":128,"d":2,"source":"sf2m-8gaussians","target":"sf2m-moons7","cost":"sqeuclidean","eps":0.02,"max_iter":1000' "$T/ot"; then ok
+else bad "ot_sbcfm_8gaussians_moons lacks its parameters: $(cat "$T/ot")"; fi
 
 "$V" bench nosuchsuite >"$T/out" 2>"$T/err"
 rc=$?
