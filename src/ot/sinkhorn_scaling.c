@@ -175,6 +175,25 @@ VF_HOT static void row_axpy_sparse(int64_t nnz, const int32_t *restrict col, con
     for (int64_t q = 0; q < nnz; q++) colsum[col[q]] += r * val[q];
 }
 
+/* Row i of K dotted with v [m], from the sparse rows when they hold K, else from the dense ones. */
+static double kernel_row_dot(const sparse_kernel *sp, const double *K, int64_t m, int64_t i, const double *v)
+{
+    if (!sp->active) return row_dot(m, K + i * m, v);
+    int64_t q0 = sp->start[i];
+    return row_dot_sparse(sp->start[i + 1] - q0, sp->col + q0, sp->val + q0, v);
+}
+
+/* colsum [m] += r K[i, :], the same way. */
+static void kernel_row_axpy(const sparse_kernel *sp, const double *K, int64_t m, int64_t i, double r, double *colsum)
+{
+    if (!sp->active) {
+        row_axpy(m, K + i * m, r, colsum);
+        return;
+    }
+    int64_t q0 = sp->start[i];
+    row_axpy_sparse(sp->start[i + 1] - q0, sp->col + q0, sp->val + q0, r, colsum);
+}
+
 /* K from (fs, gs); colsum (NULL to skip) [m] = K^T 1. With room in sp, its nonzero entries also go
  * there, row by row while the row is in cache (sp->active: they fitted). */
 static void build_kernel(vf__sk_work *w, double ie, double *colsum, sparse_kernel *sp)
@@ -236,17 +255,13 @@ void vf__sinkhorn_scaling_stage(vf__sk_work *w, double eps, double tol, const vf
         memset(colsum, 0, (size_t)m * sizeof *colsum);
         int64_t bad = n;
         for (int64_t i = 0; i < n; i++) {
-            int64_t q0 = sp.active ? sp.start[i] : 0, nnz = sp.active ? sp.start[i + 1] - q0 : 0;
-            double s = sp.active ? row_dot_sparse(nnz, sp.col + q0, sp.val + q0, v) : row_dot(m, K + i * m, v);
+            double s = kernel_row_dot(&sp, K, m, i, v);
             if (!(s >= LO && s <= HI)) {
                 bad = i;
                 break;
             }
             u[i] = w->a[i] / s;
-            if (sp.active)
-                row_axpy_sparse(nnz, sp.col + q0, sp.val + q0, u[i], colsum);
-            else
-                row_axpy(m, K + i * m, u[i], colsum);
+            kernel_row_axpy(&sp, K, m, i, u[i], colsum);
         }
         if (bad < n) { /* rows bad.. in the log domain, then the kernel of the exact rows */
             absorb(w);
