@@ -125,7 +125,10 @@ static inline __attribute__((always_inline)) void rq_softmax_lanes(rq_soft *s, i
         mx[e] = s[e];
         sum[e] = 0;
     }
+    /* Not unrolled: with L a constant, GCC unrolled this loop whole and kept mx in 16 scalar
+     * registers (one vmaxsd per lane and row); rolled, it is one vector maximum per 8 lanes. */
     for (int64_t j = 1; j < K; j++)
+#pragma GCC unroll 1
         for (int64_t e = 0; e < L; e++) mx[e] = s[j * L + e] > mx[e] ? s[j * L + e] : mx[e];
     for (int64_t j = 0; j < K; j++)
         for (int64_t e = 0; e < L; e++) {
@@ -145,7 +148,8 @@ static VF_HOT void rq_softmax_block(rq_soft *s, int64_t K, int64_t L) { rq_softm
 static VF_HOT void rq_softmax_full(rq_soft *s, int64_t K) { rq_softmax_lanes(s, K, RQ_LANES); }
 
 /* knot [K+1, L] from s [K, L]: knot_0 = -B, knot_k = -B + 2B sum_{j<k} (m + (1 - K m) s_j), knot_K = B. */
-static VF_HOT void rq_knots_block(const rq_soft *s, int64_t K, int64_t L, double minv, double B, double *knot)
+static inline __attribute__((always_inline)) void rq_knots_lanes(const rq_soft *restrict s, int64_t K, int64_t L,
+                                                                 double minv, double B, double *restrict knot)
 {
     double scale = 1.0 - (double)K * minv, c[RQ_LANES];
     for (int64_t e = 0; e < L; e++) {
@@ -153,11 +157,24 @@ static VF_HOT void rq_knots_block(const rq_soft *s, int64_t K, int64_t L, double
         knot[e] = -B;
         knot[K * L + e] = B;
     }
+    /* The lane loop rolled, as in rq_softmax_lanes: unrolled whole (L a constant), GCC kept the
+     * running sums in scalar registers. */
     for (int64_t j = 0; j + 1 < K; j++)
+#pragma GCC unroll 1
         for (int64_t e = 0; e < L; e++) {
             c[e] += minv + scale * s[j * L + e];
             knot[(j + 1) * L + e] = -B + 2.0 * B * c[e];
         }
+}
+
+static VF_HOT void rq_knots_block(const rq_soft *s, int64_t K, int64_t L, double minv, double B, double *knot)
+{
+    rq_knots_lanes(s, K, L, minv, B, knot);
+}
+/* The same on a whole block, L = RQ_LANES (vector lane loops without remainders). */
+static VF_HOT void rq_knots_full(const rq_soft *s, int64_t K, double minv, double B, double *knot)
+{
+    rq_knots_lanes(s, K, RQ_LANES, minv, B, knot);
 }
 
 /* Slopes D = m_d + softplus(u + shift) and dD/du = sigmoid(u + shift) of u [n], overflow-free:
@@ -455,8 +472,8 @@ static void rq_block_fwd(const rq_state *st, const rq_inputs *in, int64_t i0, in
     rq_gather_rows(in->uh + i0 * in->sh, in->sh, K, ne, sh);
     rq_softmax_full(sw, K);
     rq_softmax_full(sh, K);
-    rq_knots_block(sw, K, L, st->c.min_w, B, kx);
-    rq_knots_block(sh, K, L, st->c.min_h, B, ky);
+    rq_knots_full(sw, K, st->c.min_w, B, kx);
+    rq_knots_full(sh, K, st->c.min_h, B, ky);
     rq_bin_block(kx, ky, K, st->inverse, &ln);
     /* the bin's slope logits ud_{k-1}, ud_k, by index (clamped to the K-1 that exist; 0 for padding) */
     const vf_real *ud = K > 1 ? in->ud + i0 * in->sd : NULL;
