@@ -144,7 +144,7 @@ static inline __attribute__((always_inline)) void rq_softmax_lanes(rq_soft *s, i
 static VF_HOT void rq_softmax_block(rq_soft *s, int64_t K, int64_t L) { rq_softmax_lanes(s, K, L); }
 /* The same on a whole block, L = RQ_LANES: with the lane count a constant the lane loops are whole
  * vectors without masks (perf, NSF's 10k-row log-density on the Xeon: the softmaxes went from 0.24 to
- * 0.20 of the products' time). The knots stay general: specialized the same way, GCC made them scalar. */
+ * 0.20 of the products' time). The knots have the same pair (rq_knots_full below). */
 static VF_HOT void rq_softmax_full(rq_soft *s, int64_t K) { rq_softmax_lanes(s, K, RQ_LANES); }
 
 /* knot [K+1, L] from s [K, L]: knot_0 = -B, knot_k = -B + 2B sum_{j<k} (m + (1 - K m) s_j), knot_K = B. */
