@@ -409,58 +409,30 @@ static VF_HOT void rq_gather_rows(const vf_real *restrict src, int64_t stride, i
     enum { L = RQ_LANES };
     int64_t e = 0;
 #if RQ_HAVE_SHUFFLE && !VF_USE_DOUBLE
-    /* Eight elements by eight values at a time (float rows of 32 bytes): an 8 x 8 transpose in three
-     * rounds of shuffles, then each column converted and stored as one 8-lane vector: about 0.6 times
-     * the instructions of the 4 x 4 tiles below for K = 8 (NSF's 10k-row log-density on the Xeon:
-     * 31.5 against 32.8 ms, best of 40 calls, five interleaved pairs; same bits, a copy). */
-    for (; e + 8 <= ne && count >= 8; e += 8) {
-        const vf_real *r0 = src + e * stride;
-        int64_t j = 0;
-        for (; j + 8 <= count; j += 8) {
-            rq_v8r a0, a1, a2, a3, a4, a5, a6, a7;
-            memcpy(&a0, r0 + j, sizeof a0);
-            memcpy(&a1, r0 + stride + j, sizeof a1);
-            memcpy(&a2, r0 + 2 * stride + j, sizeof a2);
-            memcpy(&a3, r0 + 3 * stride + j, sizeof a3);
-            memcpy(&a4, r0 + 4 * stride + j, sizeof a4);
-            memcpy(&a5, r0 + 5 * stride + j, sizeof a5);
-            memcpy(&a6, r0 + 6 * stride + j, sizeof a6);
-            memcpy(&a7, r0 + 7 * stride + j, sizeof a7);
-            /* pairs of rows interleaved within each half */
-            rq_v8r t0 = __builtin_shufflevector(a0, a1, 0, 8, 1, 9, 4, 12, 5, 13);
-            rq_v8r t1 = __builtin_shufflevector(a0, a1, 2, 10, 3, 11, 6, 14, 7, 15);
-            rq_v8r t2 = __builtin_shufflevector(a2, a3, 0, 8, 1, 9, 4, 12, 5, 13);
-            rq_v8r t3 = __builtin_shufflevector(a2, a3, 2, 10, 3, 11, 6, 14, 7, 15);
-            rq_v8r t4 = __builtin_shufflevector(a4, a5, 0, 8, 1, 9, 4, 12, 5, 13);
-            rq_v8r t5 = __builtin_shufflevector(a4, a5, 2, 10, 3, 11, 6, 14, 7, 15);
-            rq_v8r t6 = __builtin_shufflevector(a6, a7, 0, 8, 1, 9, 4, 12, 5, 13);
-            rq_v8r t7 = __builtin_shufflevector(a6, a7, 2, 10, 3, 11, 6, 14, 7, 15);
-            /* four rows' values of one column per quarter */
-            rq_v8r u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
-            rq_v8r u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-            rq_v8r u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
-            rq_v8r u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-            rq_v8r u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
-            rq_v8r u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-            rq_v8r u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
-            rq_v8r u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
-            /* column c: the low halves (c < 4) or the high halves of u_c and u_(c+4) */
-            rq_v8r v[8] = {__builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11),
-                           __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11),
-                           __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11),
-                           __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11),
-                           __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15),
-                           __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15),
-                           __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15),
-                           __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15)};
-            for (int c = 0; c < 8; c++) {
-                rq_v8s d = __builtin_convertvector(v[c], rq_v8s);
-                memcpy(dst + (j + c) * L + e, &d, sizeof d);
+    /* Eight elements by eight values at a time when K is a multiple of 8 (float rows of 32 bytes): an
+     * 8 x 8 transpose in three rounds of shuffles, then each column converted and stored as one 8-lane
+     * vector: about 0.6 times the instructions of the 4 x 4 tiles below (NSF's 10k-row log-density on
+     * the Xeon: 31.5 against 32.8 ms, best of 40 calls, five interleaved pairs; same bits, a copy). */
+    for (; count % 8 == 0 && e + 8 <= ne; e += 8)
+        for (int64_t j = 0; j < count; j += 8) {
+            rq_v8r a[8], t[8], u[8];
+            for (int r = 0; r < 8; r++) memcpy(&a[r], src + (e + r) * stride + j, sizeof a[r]);
+            for (int r = 0; r < 8; r += 2) { /* rows r, r + 1 interleaved within each half */
+                t[r] = __builtin_shufflevector(a[r], a[r + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                t[r + 1] = __builtin_shufflevector(a[r], a[r + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+            }
+            for (int h = 0; h < 8; h += 4) /* u[h + c]: rows h..h+3 of column c (low half), c + 4 (high) */
+                for (int q = 0; q < 2; q++) {
+                    u[h + 2 * q] = __builtin_shufflevector(t[h + q], t[h + q + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                    u[h + 2 * q + 1] = __builtin_shufflevector(t[h + q], t[h + q + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                }
+            for (int c = 0; c < 4; c++) { /* columns c and c + 4: halves of u[c] and u[c + 4] */
+                rq_v8s lo = __builtin_convertvector(__builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11), rq_v8s);
+                rq_v8s hi = __builtin_convertvector(__builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15), rq_v8s);
+                memcpy(dst + (j + c) * L + e, &lo, sizeof lo);
+                memcpy(dst + (j + c + 4) * L + e, &hi, sizeof hi);
             }
         }
-        for (; j < count; j++)
-            for (int r = 0; r < 8; r++) dst[j * L + e + r] = (rq_soft)r0[r * stride + j];
-    }
 #endif
     for (; e + 4 <= ne; e += 4) {
         const vf_real *r0 = src + e * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
