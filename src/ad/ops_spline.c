@@ -390,10 +390,10 @@ static VF_HOT void rq_formula_block(rq_lanes *restrict ln, const rq_conf *c, int
 
 /* dst [count, L] <- column e holding src[e * stride + j] for the block's ne elements, 0 beyond:
  * a transpose (with conversion to rq_soft). Where the compiler has vector shuffles (GCC 12+,
- * clang), tiles of 8 elements x 8 values (float build) and then of 4 x 4 are loaded as row vectors,
- * transposed by shuffles, converted and stored as column vectors; the rest go value by value. (Reading row
- * by row across all sixteen elements made GCC emit a long shuffle sequence with spills that cost
- * several times as much.) */
+ * clang), tiles of 8 elements x 8 values (float build, K a multiple of 8), else of 4 x 4, are
+ * loaded as row vectors, transposed by shuffles, converted and stored as column vectors; the rest
+ * go value by value. (Reading row by row across all sixteen elements made GCC emit a long shuffle
+ * sequence with spills that cost several times as much.) */
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
 #define RQ_HAVE_SHUFFLE 1
 typedef vf_real rq_v4r __attribute__((vector_size(4 * sizeof(vf_real))));
@@ -427,8 +427,9 @@ static VF_HOT void rq_gather_rows(const vf_real *restrict src, int64_t stride, i
                     u[h + 2 * q + 1] = __builtin_shufflevector(t[h + q], t[h + q + 2], 2, 3, 10, 11, 6, 7, 14, 15);
                 }
             for (int c = 0; c < 4; c++) { /* columns c and c + 4: halves of u[c] and u[c + 4] */
-                rq_v8s lo = __builtin_convertvector(__builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11), rq_v8s);
-                rq_v8s hi = __builtin_convertvector(__builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15), rq_v8s);
+                rq_v8r col = __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                rq_v8r col4 = __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                rq_v8s lo = __builtin_convertvector(col, rq_v8s), hi = __builtin_convertvector(col4, rq_v8s);
                 memcpy(dst + (j + c) * L + e, &lo, sizeof lo);
                 memcpy(dst + (j + c + 4) * L + e, &hi, sizeof hi);
             }
