@@ -354,6 +354,46 @@ static void test_transport_kept_weights(void)
     vf_params_free(p);
 }
 
+/* The blocks of a transport run on the library's threads: 1, 2 and 3 threads give the same bits,
+ * with labels and guidance (each block reads its own labels) and an adaptive solver, on the caller's
+ * tape (left in gradient mode) or none. */
+static void test_transport_any_thread_count(void)
+{
+    enum { N = 2 * VF_EVAL_BLOCK_ROWS + 77 };
+    vf_params *p = vf_params_new();
+    vf_vfield *v = small_field(p, 3);
+    vf_real *x0 = malloc(N * D * sizeof *x0), *ref = malloc(2 * N * D * sizeof *ref), *x = malloc(2 * N * D * sizeof *x);
+    int64_t *labels = malloc(N * sizeof *labels);
+    vf_rng r;
+    vf_rng_init(&r, 31, 0);
+    vf_rng_normal_fill(&r, x0, N * D, 0, 1);
+    for (int64_t i = 0; i < N; i++) labels[i] = (i * 7) % 3;
+    vf_ode_options euler = vf_ode_default_options(), dopri = vf_ode_default_options();
+    euler.solver = VF_SOLVER_EULER;
+    euler.steps = 3;
+    dopri.solver = VF_SOLVER_DOPRI5;
+    int old = vf_get_num_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        vf_set_num_threads(threads);
+        vf_real *out = threads == 1 ? ref : x;
+        vf_tape *t = threads == 2 ? vf_tape_new() : NULL;
+        memcpy(out, x0, N * D * sizeof *x0);
+        memcpy(out + N * D, x0, N * D * sizeof *x0);
+        CHECK_STATUS(vf_cfm_transport_guided(v, p, t, N, out, NULL, labels, 1.5, 0.0, 1.0, &euler, NULL), VF_OK);
+        CHECK_STATUS(vf_cfm_transport(v, p, t, N, out + N * D, NULL, labels, 0.0, 1.0, &dopri, NULL), VF_OK);
+        if (t) CHECK(vf_tape_grad_enabled(t));
+        vf_tape_free(t);
+        if (threads > 1) CHECK_MSG(memcmp(ref, x, 2 * N * D * sizeof *x) == 0, "%d threads: other bits", threads);
+    }
+    vf_set_num_threads(old);
+    free(x0);
+    free(ref);
+    free(x);
+    free(labels);
+    vf_vfield_free(v);
+    vf_params_free(p);
+}
+
 static void test_errors(void)
 {
     vf_params *p = vf_params_new();
@@ -383,6 +423,7 @@ int main(void)
     RUN(test_log_prob_linear_field);
     RUN(test_guidance);
     RUN(test_transport_kept_weights);
+    RUN(test_transport_any_thread_count);
     RUN(test_errors);
     return vf_test_summary();
 }

@@ -86,6 +86,23 @@ struct vf_tape {
  *   int was = vf__tape_freeze_weights(t, 1);  ... evaluations ...  vf__tape_freeze_weights(t, was); */
 int vf__tape_freeze_weights(vf_tape *t, int frozen);
 
+/* Tapes for evaluating independent blocks of rows on several threads (src/ad/tape_pool.c, whose
+ * head has the usage): one per worker, the caller's (or an own one) first, all in inference mode
+ * with frozen weights while open. */
+typedef struct vf__tape_pool {
+    int n;              /* workers: min(vf__threads(), blocks), 1 without OpenMP */
+    vf_tape **tapes;    /* [n]; tapes[0] is the caller's tape, or `own` */
+    vf_tape *own;       /* made by open when the caller passed no tape */
+    int grad_was, frozen_was, opened; /* the caller's tape's modes, restored by close */
+} vf__tape_pool;
+/* Evaluates block `block` on tape t (reset it first); returns VF_OK or a status with its message. */
+typedef vf_status (*vf__block_fn)(void *ctx, vf_tape *t, int64_t block);
+vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller /* or NULL */, int64_t blocks);
+/* fn for blocks 0..blocks-1, in parallel; the first failing block's status (and message), else VF_OK. */
+vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn, void *ctx);
+/* Restores the caller's tape (reset, its grad mode and frozen state) and frees the others. */
+void vf__tape_pool_close(vf__tape_pool *pool);
+
 /* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it, and never
  * store a pointer into the node array (the tape re-aims each node's `in` when the array grows). */
 static inline vf_node *vf__node(vf_tape *t, vf_var v) { return &t->nodes[v]; }

@@ -65,37 +65,46 @@ vf_var vf_cfm_score_loss(const vf_vfield *s, vf_params *p, vf_tape *t, const vf_
 typedef struct transport_ctx {
     const vf_vfield *v;
     vf_params *p;
-    vf_tape *t;
-    int64_t d, c;
+    vf__tape_pool *pool;      /* the tapes, one per thread */
+    int64_t d, c, n;
     const vf_real *context;   /* [n, c] or NULL */
     const int64_t *labels;    /* [n] or NULL */
     double guidance;          /* w of classifier-free guidance (0: none) */
-    vf_real *time;            /* [VF_EVAL_BLOCK_ROWS] */
+    vf_real *time;            /* [VF_EVAL_BLOCK_ROWS], the evaluation's time */
+    const vf_real *x;         /* [n, d]: the evaluation's points */
+    vf_real *dxdt;            /* [n, d]: their velocities */
 } transport_ctx;
 
-/* dxdt = v(x, t) for all rows, block by block on a reset tape (inference mode). */
+/* dxdt = v(x, t) for the rows of one block, on tape t (inference mode). */
+static vf_status transport_block(void *ctx, vf_tape *t, int64_t block)
+{
+    transport_ctx *c = ctx;
+    int64_t start = block * VF_EVAL_BLOCK_ROWS, m = VF_MIN(VF_EVAL_BLOCK_ROWS, c->n - start);
+    vf_tape_reset(t);
+    vf_var xv = vf_input(t, c->x + start * c->d, 2, (int64_t[]){m, c->d});
+    vf_var tv = vf_input(t, c->time, 2, (int64_t[]){m, 1});
+    vf_var cv = c->context ? vf_input(t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
+    vf_var rv = vf_vfield_get_params(c->v)->two_times ? tv : VF_NOVAR; /* MeanFlow: v(x, t) = u(x, t, t) */
+    vf_var out = vf_vfield_forward(c->v, c->p, t, xv, tv, rv, cv, c->labels ? c->labels + start : NULL);
+    if (c->guidance != 0) { /* (1 + w) v(x, t, c) - w v(x, t, null) */
+        vf_var uncond = vf_vfield_forward(c->v, c->p, t, xv, tv, rv, cv, NULL);
+        out = vf_sub(t, vf_scale(t, out, 1 + c->guidance), vf_scale(t, uncond, c->guidance));
+    }
+    vf_status s = vf_tape_status(t);
+    if (s != VF_OK) return vf__error(s, "cfm_transport: %s", vf_tape_error(t));
+    memcpy(c->dxdt + start * c->d, vf_value(t, out)->data, (size_t)(m * c->d) * sizeof *c->dxdt);
+    return VF_OK;
+}
+
+/* dxdt = v(x, t) for all rows, the blocks on the pool's threads. */
 static vf_status transport_field(void *ctx, double tm, int64_t size, const vf_real *x, vf_real *dxdt)
 {
     transport_ctx *c = ctx;
-    int64_t n = size / c->d;
     for (int64_t i = 0; i < VF_EVAL_BLOCK_ROWS; i++) c->time[i] = (vf_real)tm;
-    for (int64_t start = 0; start < n; start += VF_EVAL_BLOCK_ROWS) {
-        int64_t m = n - start < VF_EVAL_BLOCK_ROWS ? n - start : VF_EVAL_BLOCK_ROWS;
-        vf_tape_reset(c->t);
-        vf_var xv = vf_input(c->t, x + start * c->d, 2, (int64_t[]){m, c->d});
-        vf_var tv = vf_input(c->t, c->time, 2, (int64_t[]){m, 1});
-        vf_var cv = c->context ? vf_input(c->t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
-        vf_var rv = vf_vfield_get_params(c->v)->two_times ? tv : VF_NOVAR; /* MeanFlow: v(x, t) = u(x, t, t) */
-        vf_var out = vf_vfield_forward(c->v, c->p, c->t, xv, tv, rv, cv, c->labels ? c->labels + start : NULL);
-        if (c->guidance != 0) { /* (1 + w) v(x, t, c) - w v(x, t, null) */
-            vf_var uncond = vf_vfield_forward(c->v, c->p, c->t, xv, tv, rv, cv, NULL);
-            out = vf_sub(c->t, vf_scale(c->t, out, 1 + c->guidance), vf_scale(c->t, uncond, c->guidance));
-        }
-        vf_status s = vf_tape_status(c->t);
-        if (s != VF_OK) return vf__error(s, "cfm_transport: %s", vf_tape_error(c->t));
-        memcpy(dxdt + start * c->d, vf_value(c->t, out)->data, (size_t)(m * c->d) * sizeof *dxdt);
-    }
-    return VF_OK;
+    c->n = size / c->d;
+    c->x = x;
+    c->dxdt = dxdt;
+    return vf__tape_pool_run(c->pool, (c->n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, transport_block, c);
 }
 
 vf_status vf_cfm_drop_labels(int64_t n, const int64_t *labels, int64_t classes, double p_drop, vf_rng *r,
@@ -132,23 +141,16 @@ vf_status vf_cfm_transport_guided(const vf_vfield *v, vf_params *p, vf_tape *tap
     if (n < 0) return vf__error(VF_ERR_ARG, "cfm_transport: negative row count %lld", (long long)n);
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "cfm_transport: the field takes a context of width %lld", (long long)vp->context);
-    transport_ctx c = {v, p, tape, vp->dim, vp->context, context, labels, guidance, NULL};
-    vf_tape *own = NULL;
-    if (!c.t && !(c.t = own = vf_tape_new())) return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
+    transport_ctx c = {v, p, NULL, vp->dim, vp->context, n, context, labels, guidance, NULL, NULL, NULL};
     c.time = vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof *c.time);
-    if (!c.time) {
-        vf_tape_free(own);
-        return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
-    }
-    int was_enabled = vf_tape_grad_enabled(c.t);
-    vf_tape_set_grad_enabled(c.t, 0);
-    /* the parameters are constant over the solve: layers keep their packed weights */
-    int was_frozen = vf__tape_freeze_weights(c.t, 1);
-    vf_status s = vf_ode_solve(transport_field, &c, n * vp->dim, x, t0, t1, o, stats);
-    vf__tape_freeze_weights(c.t, was_frozen);
-    vf_tape_set_grad_enabled(c.t, was_enabled);
-    vf_tape_reset(c.t);
+    if (!c.time) return vf__error(VF_ERR_NOMEM, "cfm_transport: out of memory");
+    /* one tape per thread, in inference mode with the parameters frozen over the solve (layers keep
+     * their packed weights); the caller's tape is restored at the end */
+    vf__tape_pool pool;
+    vf_status s = vf__tape_pool_open(&pool, tape, (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS);
+    c.pool = &pool;
+    if (s == VF_OK) s = vf_ode_solve(transport_field, &c, n * vp->dim, x, t0, t1, o, stats);
+    vf__tape_pool_close(&pool);
     vf_free(c.time);
-    vf_tape_free(own);
     return s;
 }

@@ -72,11 +72,12 @@ static int blas_suits_cpu(void)
 
 /* 1 when the dense products go to OpenBLAS: built with it, and either its kernels suit the CPU or it
  * runs on more threads than its fallback kernels need to outpace the single-threaded built-in one
- * (about four times faster per core than the fallback). */
+ * (about four times faster per core than the fallback), which a worker thread never does. */
 static int blas_in_use(void)
 {
 #if VF_HAVE_CBLAS
-    return blas_suits_cpu() || openblas_get_num_threads() > 4;
+    /* a worker of a parallel evaluation holds OpenBLAS to one thread (vf__tape_pool_run) */
+    return blas_suits_cpu() || (!vf__in_worker() && openblas_get_num_threads() > 4);
 #else
     return 0;
 #endif

@@ -1,6 +1,9 @@
 /* eval_rows.c — flows on plain arrays, block by block (vf_eval.h). One driver runs every function:
  * it checks the arguments, puts the tape in inference mode, then for each block of rows resets the
- * tape, builds the block's graph and copies the results out. */
+ * tape, builds the block's graph and copies the results out. The blocks are independent and run on
+ * the library's threads, one tape each (vf__tape_pool, src/ad/tape_pool.c); sampling first draws
+ * every block's base points in block order on the calling thread, so the random stream, and with it
+ * every result, is the same whatever the thread count. */
 #include <math.h>
 #include <string.h>
 #include "flows/flow_internal.h"
@@ -22,23 +25,47 @@ typedef struct eval_job {
     vf_rng *r;
     vf_real *out;               /* [n, d] (or [n] for log_prob) */
     vf_real *per_row;           /* [n] or NULL: ladj or the samples' log_prob */
+    int64_t block;              /* rows per block */
 } eval_job;
 
-/* Rows [start, start + b): returns VF_OK or the tape's status. */
-static vf_status eval_block(eval_job *j, vf_tape *t, int64_t start, int64_t b)
+/* The block's context rows [b, c] on t, or VF_NOVAR for an unconditional flow. */
+static vf_var block_context(const eval_job *j, vf_tape *t, int64_t start, int64_t b)
 {
-    vf_tape_reset(t);
-    vf_var ctx = VF_NOVAR;
-    if (j->c > 0) {
-        const vf_real *cd = j->repeated ? j->repeated : j->context + start * j->c;
-        ctx = vf_input(t, cd, 2, (int64_t[]){b, j->c});
+    if (j->c == 0) return VF_NOVAR;
+    const vf_real *cd = j->repeated ? j->repeated : j->context + start * j->c;
+    return vf_input(t, cd, 2, (int64_t[]){b, j->c});
+}
+
+/* Sampling's first pass: the base points of every block, in block order, into out (one thread: the
+ * random stream is drawn in the order of a one-block-at-a-time evaluation). */
+static vf_status draw_base_points(eval_job *j, vf_tape *t)
+{
+    for (int64_t start = 0; start < j->n; start += j->block) {
+        int64_t b = VF_MIN(j->block, j->n - start);
+        vf_tape_reset(t);
+        vf_var z = vf_dist_sample(vf_flow_base(j->f), j->p, t, b, block_context(j, t, start, b), j->r);
+        vf_status s = vf_tape_status(t);
+        if (s != VF_OK) return vf__error(s, "%s: %s", eval_names[j->kind], vf_tape_error(t));
+        memcpy(j->out + start * j->d, vf_value(t, z)->data, (size_t)(b * j->d) * sizeof(vf_real));
     }
+    return VF_OK;
+}
+
+/* Block `block` (rows [start, start + b)) on tape t: returns VF_OK or the tape's status. Sampling
+ * reads the block's base points from out and overwrites them with the samples. */
+static vf_status eval_block(void *ctx_arg, vf_tape *t, int64_t block)
+{
+    eval_job *j = ctx_arg;
+    int64_t start = block * j->block, b = VF_MIN(j->block, j->n - start);
+    vf_tape_reset(t);
+    vf_var ctx = block_context(j, t, start, b);
     vf_var main_out = VF_NOVAR, row_out = VF_NOVAR;
-    vf_var in = j->in ? vf_input(t, j->in + start * j->d, 2, (int64_t[]){b, j->d}) : VF_NOVAR;
+    const vf_real *rows = j->kind == EVAL_SAMPLE ? j->out : j->in;
+    vf_var in = vf_input(t, rows + start * j->d, 2, (int64_t[]){b, j->d});
     switch (j->kind) {
     case EVAL_LOG_PROB: main_out = vf_flow_log_prob(j->f, j->p, t, in, ctx); break;
     case EVAL_SAMPLE:
-        main_out = vf_flow_sample(j->f, j->p, t, b, ctx, j->r, j->per_row ? &row_out : NULL);
+        main_out = vf__flow_sample_from_base(j->f, j->p, t, in, ctx, j->per_row ? &row_out : NULL);
         break;
     case EVAL_FORWARD: main_out = vf_flow_forward(j->f, j->p, t, in, ctx, &row_out); break;
     case EVAL_INVERSE: main_out = vf_flow_inverse(j->f, j->p, t, in, ctx, &row_out); break;
@@ -87,33 +114,22 @@ static vf_status run(eval_job *j, vf_tape *t)
     if (j->c == 0 && j->context)
         return vf__error(VF_ERR_ARG, "%s: the flow is unconditional but a context was given", name);
     if (j->n == 0) return VF_OK;
-    int64_t block = j->n < VF_EVAL_BLOCK_ROWS ? j->n : VF_EVAL_BLOCK_ROWS;
-    vf_tape *own = NULL;
-    if (!t) {
-        t = own = vf_tape_new();
-        if (!t) return VF_ERR_NOMEM;
-    }
-    /* inference mode: the ops keep no derivative state (restored below for the caller's tape) */
-    int grad_was = vf_tape_grad_enabled(t);
-    vf_tape_set_grad_enabled(t, 0);
+    j->block = j->n < VF_EVAL_BLOCK_ROWS ? j->n : VF_EVAL_BLOCK_ROWS;
+    int64_t blocks = (j->n + j->block - 1) / j->block;
     vf_status s = VF_OK;
     if (j->c > 0 && j->context_rows == 1 && j->n > 1) {
-        j->repeated = vf_malloc((size_t)(block * j->c) * sizeof *j->repeated);
-        if (!j->repeated) s = VF_ERR_NOMEM;
-        for (int64_t i = 0; s == VF_OK && i < block; i++)
+        j->repeated = vf_malloc((size_t)(j->block * j->c) * sizeof *j->repeated);
+        if (!j->repeated) return VF_ERR_NOMEM;
+        for (int64_t i = 0; i < j->block; i++)
             memcpy(j->repeated + i * j->c, j->context, (size_t)j->c * sizeof *j->repeated);
     }
-    /* the parameters are constant over the blocks: layers may keep what they derive from them */
-    int was_frozen = vf__tape_freeze_weights(t, 1);
-    for (int64_t start = 0; s == VF_OK && start < j->n; start += block)
-        s = eval_block(j, t, start, j->n - start < block ? j->n - start : block);
-    vf__tape_freeze_weights(t, was_frozen);
-    if (own) {
-        vf_tape_free(own);
-    } else {
-        vf_tape_reset(t);
-        vf_tape_set_grad_enabled(t, grad_was);
-    }
+    /* inference mode with the parameters frozen: the ops keep no derivative state, and layers may
+     * keep what they derive from the parameters across the blocks (restored for the caller's tape) */
+    vf__tape_pool pool;
+    s = vf__tape_pool_open(&pool, t, blocks);
+    if (s == VF_OK && j->kind == EVAL_SAMPLE) s = draw_base_points(j, pool.tapes[0]);
+    if (s == VF_OK) s = vf__tape_pool_run(&pool, blocks, eval_block, j);
+    vf__tape_pool_close(&pool);
     vf_free(j->repeated);
     j->repeated = NULL;
     int64_t bad = s == VF_OK ? first_bad_row(j) : -1;
@@ -124,27 +140,27 @@ static vf_status run(eval_job *j, vf_tape *t)
 vf_status vf_flow_log_prob_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *x,
                                 const vf_real *context, int64_t context_rows, vf_real *log_prob)
 {
-    eval_job j = {EVAL_LOG_PROB, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, log_prob, NULL};
+    eval_job j = {EVAL_LOG_PROB, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, log_prob, NULL, 0};
     return run(&j, t);
 }
 
 vf_status vf_flow_sample_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *context,
                               int64_t context_rows, vf_rng *r, vf_real *x, vf_real *log_prob)
 {
-    eval_job j = {EVAL_SAMPLE, f, p, n, 0, 0, NULL, context, context_rows, NULL, r, x, log_prob};
+    eval_job j = {EVAL_SAMPLE, f, p, n, 0, 0, NULL, context, context_rows, NULL, r, x, log_prob, 0};
     return run(&j, t);
 }
 
 vf_status vf_flow_forward_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *x,
                                const vf_real *context, int64_t context_rows, vf_real *z, vf_real *ladj)
 {
-    eval_job j = {EVAL_FORWARD, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, z, ladj};
+    eval_job j = {EVAL_FORWARD, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, z, ladj, 0};
     return run(&j, t);
 }
 
 vf_status vf_flow_inverse_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *z,
                                const vf_real *context, int64_t context_rows, vf_real *x, vf_real *ladj)
 {
-    eval_job j = {EVAL_INVERSE, f, p, n, 0, 0, z, context, context_rows, NULL, NULL, x, ladj};
+    eval_job j = {EVAL_INVERSE, f, p, n, 0, 0, z, context, context_rows, NULL, NULL, x, ladj, 0};
     return run(&j, t);
 }

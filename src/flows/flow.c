@@ -365,6 +365,13 @@ vf_var vf_flow_sample(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, vf_
     if (log_prob) *log_prob = VF_NOVAR;
     vf_var z = vf_dist_sample(f->base, p, t, n, context, r);
     if (z == VF_NOVAR) return VF_NOVAR;
+    return vf__flow_sample_from_base(f, p, t, z, context, log_prob);
+}
+
+vf_var vf__flow_sample_from_base(const vf_flow *f, vf_params *p, vf_tape *t, vf_var z, vf_var context,
+                                 vf_var *log_prob)
+{
+    if (log_prob) *log_prob = VF_NOVAR;
     vf_var ladj;
     vf_var x = vf_flow_inverse(f, p, t, z, context, &ladj);
     if (x != VF_NOVAR && log_prob) *log_prob = vf_sub(t, vf_dist_log_prob(f->base, p, t, z, context), ladj);

@@ -78,5 +78,9 @@ vf_status vf__json_append(char *json, size_t len, size_t *pos, const char *fmt, 
 vf_status vf__param_name(char *buf, size_t len, const char *name, const char *what);
 /* Sum over the last axis: x [n, d] -> [n]. */
 vf_var vf__flow_row_sum(vf_tape *t, vf_var x);
+/* The second half of vf_flow_sample: x = f^{-1}(z) for base draws z [n, d] (drawn by vf_dist_sample
+ * from f->base), and, when log_prob is not NULL, log p(x) = log p_base(z) - log|det J_f^{-1}(z)| [n]. */
+vf_var vf__flow_sample_from_base(const vf_flow *f, vf_params *p, vf_tape *t, vf_var z, vf_var context,
+                                 vf_var *log_prob);
 
 #endif

@@ -1,0 +1,124 @@
+/* tape_pool.c — independent blocks of rows evaluated on several threads, one tape per thread.
+ *
+ * Usage (inference only: log-densities, samples, vector-field evaluations of fixed parameters):
+ *   vf__tape_pool pool;
+ *   if ((s = vf__tape_pool_open(&pool, t, blocks)) != VF_OK) return s;   // t: the caller's tape
+ *   s = vf__tape_pool_run(&pool, blocks, eval_block, &ctx);              // any number of times
+ *   vf__tape_pool_close(&pool);
+ *
+ * The pool puts every tape in inference mode with frozen weights (vf__tape_freeze_weights) and
+ * restores the caller's tape on close. Worker w runs its blocks on tape w (tape 0 is the caller's,
+ * run by the calling thread). While several workers run, each is a worker thread (vf__worker_enter):
+ * its ops see one thread (vf__threads() is 1), and OpenBLAS, where it runs the products, is held to
+ * one thread, so a block's ops and products are the ones a one-thread evaluation runs and each block
+ * gives the same bits whatever the thread count. A failing block stops the blocks not yet started; run returns the
+ * status and message of the failing block with the lowest index, re-recorded on the calling thread
+ * (a worker's vf_last_error is its own). Without OpenMP, or with one thread or one block, there is
+ * one worker and no thread is started.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "ad/ad_internal.h"
+#if VF_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+static int64_t workers_for(int64_t blocks)
+{
+#if VF_HAVE_OPENMP
+    int64_t w = vf__threads();
+    return w < 1 ? 1 : w < blocks ? w : blocks;
+#else
+    (void)blocks;
+    return 1;
+#endif
+}
+
+vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t blocks)
+{
+    memset(pool, 0, sizeof *pool);
+    pool->n = (int)workers_for(blocks < 1 ? 1 : blocks);
+    pool->tapes = vf_calloc((size_t)pool->n, sizeof *pool->tapes);
+    if (!pool->tapes) return vf__error(VF_ERR_NOMEM, "out of memory (tapes for %d threads)", pool->n);
+    pool->tapes[0] = caller ? caller : (pool->own = vf_tape_new());
+    for (int w = 1; w < pool->n && pool->tapes[w - 1]; w++) pool->tapes[w] = vf_tape_new();
+    if (!pool->tapes[pool->n - 1]) {
+        vf__tape_pool_close(pool);
+        return vf__error(VF_ERR_NOMEM, "out of memory (tapes for evaluation)");
+    }
+    pool->grad_was = vf_tape_grad_enabled(pool->tapes[0]);
+    for (int w = 0; w < pool->n; w++) {
+        vf_tape_set_grad_enabled(pool->tapes[w], 0);
+        int was = vf__tape_freeze_weights(pool->tapes[w], 1);
+        if (w == 0) pool->frozen_was = was;
+    }
+    pool->opened = 1;
+    return VF_OK;
+}
+
+void vf__tape_pool_close(vf__tape_pool *pool)
+{
+    if (!pool->tapes) return;
+    vf_tape *caller = pool->tapes[0] == pool->own ? NULL : pool->tapes[0];
+    if (caller && pool->opened) {
+        vf__tape_freeze_weights(caller, pool->frozen_was);
+        vf_tape_reset(caller);
+        vf_tape_set_grad_enabled(caller, pool->grad_was);
+    }
+    for (int w = caller ? 1 : 0; w < pool->n; w++) vf_tape_free(pool->tapes[w]);
+    vf_free(pool->tapes);
+    memset(pool, 0, sizeof *pool);
+}
+
+#if VF_HAVE_OPENMP
+/* The first failure by block index: its status and message. */
+typedef struct pool_failure {
+    int64_t block;
+    vf_status status;
+    char message[512];
+} pool_failure;
+
+static void note_failure(pool_failure *f, int64_t block, vf_status s)
+{
+    const char *msg = vf_last_error();
+#pragma omp critical(vf_tape_pool_failure)
+    if (block < f->block) {
+#pragma omp atomic write
+        f->block = block; /* read by the other workers while they run */
+        f->status = s;
+        snprintf(f->message, sizeof f->message, "%s", msg && msg[0] ? msg : "evaluation failed");
+    }
+}
+#endif
+
+vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn, void *ctx)
+{
+    if (pool->n <= 1 || blocks <= 1) {
+        for (int64_t b = 0; b < blocks; b++) {
+            vf_status s = fn(ctx, pool->tapes[0], b);
+            if (s != VF_OK) return s; /* the message is this thread's already */
+        }
+        return VF_OK;
+    }
+#if VF_HAVE_OPENMP
+    pool_failure failure = {blocks, VF_OK, ""}; /* blocks after a failed one are skipped, earlier ones run */
+    int blas_threads = vf__blas_set_threads(1);
+#pragma omp parallel num_threads(pool->n)
+    {
+        int w = omp_get_thread_num(), was_worker = vf__worker_enter(1);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < blocks; b++) {
+            int64_t bad;
+#pragma omp atomic read
+            bad = failure.block;
+            if (b > bad) continue;
+            vf_status s = fn(ctx, pool->tapes[w], b);
+            if (s != VF_OK) note_failure(&failure, b, s);
+        }
+        vf__worker_enter(was_worker);
+    }
+    vf__blas_set_threads(blas_threads);
+    if (failure.status != VF_OK) return vf__error(failure.status, "%s", failure.message);
+#endif
+    return VF_OK;
+}

@@ -1,0 +1,113 @@
+/* test_tape_pool.c — blocks on several threads (src/ad/tape_pool.c): every block runs once, on a
+ * tape of its own worker in inference mode, as a worker thread (one thread for its ops); the first
+ * failing block's status and message reach the caller; the caller's tape comes back as it was. */
+#include <stdatomic.h>
+#include <string.h>
+#include "ad/ad_internal.h"
+#include "vf_test.h"
+
+enum { BLOCKS = 40 };
+
+typedef struct block_log {
+    atomic_int runs[BLOCKS];
+    vf_tape *tape_of[BLOCKS];
+    int threads_seen[BLOCKS];  /* vf__threads() inside the block */
+    int inference[BLOCKS];     /* the tape had gradients disabled */
+    int fail_from;             /* blocks >= fail_from, odd ones only, fail (BLOCKS: none) */
+} block_log;
+
+static vf_status record_block(void *ctx, vf_tape *t, int64_t b)
+{
+    block_log *log = ctx;
+    atomic_fetch_add(&log->runs[b], 1);
+    log->tape_of[b] = t;
+    log->threads_seen[b] = vf__threads();
+    log->inference[b] = !vf_tape_grad_enabled(t);
+    vf_tape_reset(t);
+    vf_real x[4] = {1, 2, 3, (vf_real)b};
+    vf_var v = vf_sum(t, vf_exp(t, vf_input(t, x, 1, (int64_t[]){4})), VF_ALL_AXES, 0);
+    if (v == VF_NOVAR) return vf_tape_status(t);
+    if (b >= log->fail_from && b % 2 == 1) return vf__error(VF_ERR_NUMERIC, "block %lld failed", (long long)b);
+    return VF_OK;
+}
+
+static void test_every_block_once(int threads)
+{
+    int old = vf_set_num_threads(threads);
+    vf_tape *caller = vf_tape_new();
+    CHECK(vf_tape_grad_enabled(caller));
+    vf__tape_pool pool;
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS), VF_OK);
+    CHECK(pool.n == (VF_HAVE_OPENMP ? threads : 1));
+    CHECK(pool.tapes[0] == caller);
+    static block_log log;
+    memset(&log, 0, sizeof log);
+    log.fail_from = BLOCKS;
+    CHECK_STATUS(vf__tape_pool_run(&pool, BLOCKS, record_block, &log), VF_OK);
+    int all_once = 1, one_thread = 1, inference = 1, own_tapes = 1;
+    for (int b = 0; b < BLOCKS; b++) {
+        all_once &= atomic_load(&log.runs[b]) == 1;
+        one_thread &= pool.n == 1 || log.threads_seen[b] == 1;
+        inference &= log.inference[b];
+        int known = 0;
+        for (int w = 0; w < pool.n; w++) known |= log.tape_of[b] == pool.tapes[w];
+        own_tapes &= known;
+    }
+    CHECK_MSG(all_once, "%d threads: every block exactly once", threads);
+    CHECK_MSG(one_thread, "%d threads: a worker's ops see one thread", threads);
+    CHECK(inference && own_tapes);
+    CHECK(vf__threads() == threads); /* the calling thread is no worker after the run */
+    vf__tape_pool_close(&pool);
+    CHECK(vf_tape_grad_enabled(caller)); /* restored */
+    vf_tape_free(caller);
+    vf_set_num_threads(old);
+}
+
+static void test_blocks(void)
+{
+    test_every_block_once(1);
+    test_every_block_once(2);
+    test_every_block_once(3);
+}
+
+/* Blocks 13, 15, ... fail: whichever thread meets one, the caller gets block 13's status and
+ * message; with an own tape (caller NULL) too. */
+static void test_first_failure(void)
+{
+    for (int threads = 1; threads <= 3; threads++) {
+        int old = vf_set_num_threads(threads);
+        vf__tape_pool pool;
+        CHECK_STATUS(vf__tape_pool_open(&pool, NULL, BLOCKS), VF_OK);
+        static block_log log;
+        memset(&log, 0, sizeof log);
+        log.fail_from = 12;
+        vf_clear_error();
+        CHECK_STATUS(vf__tape_pool_run(&pool, BLOCKS, record_block, &log), VF_ERR_NUMERIC);
+        CHECK_MSG(strstr(vf_last_error(), "block 13 failed") != NULL, "%d threads: %s", threads, vf_last_error());
+        for (int b = 0; b < 13; b++) CHECK(atomic_load(&log.runs[b]) <= 1);
+        vf__tape_pool_close(&pool);
+        vf_set_num_threads(old);
+    }
+}
+
+/* One block, or fewer blocks than threads: no more workers than blocks. */
+static void test_workers_bounded_by_blocks(void)
+{
+    int old = vf_set_num_threads(4);
+    vf__tape_pool pool;
+    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 1), VF_OK);
+    CHECK(pool.n == 1);
+    vf__tape_pool_close(&pool);
+    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 2), VF_OK);
+    CHECK(pool.n == (VF_HAVE_OPENMP ? 2 : 1));
+    vf__tape_pool_close(&pool);
+    vf_set_num_threads(old);
+}
+
+int main(void)
+{
+    RUN(test_blocks);
+    RUN(test_first_failure);
+    RUN(test_workers_bounded_by_blocks);
+    return vf_test_summary();
+}
