@@ -189,10 +189,40 @@ static void test_sde_sampler(void)
     CHECK(vf_cnf_spec_default(VF_CNF_SI, 2).score == 1);
 }
 
+/* The SDE's drift runs its blocks of rows on the library's threads: 1, 2 and 3 threads give the same
+ * bits (the noise is drawn by the solver, in row order, on the calling thread). */
+static void test_sde_any_thread_count(void)
+{
+    vf_cnf_spec spec = vf_cnf_spec_default(VF_CNF_SBCFM, 2);
+    spec.field.n_hidden = 1;
+    spec.field.hidden[0] = 16;
+    vf_cnf_model *m = NULL;
+    CHECK_STATUS(vf_cnf_model_new(&spec, 1, &m), VF_OK);
+    if (!m) return;
+    enum { N = 2 * VF_EVAL_BLOCK_ROWS + 5 };
+    static vf_real ref[N * 2], x[N * 2];
+    vf_cnf_sample_options o = vf_cnf_sample_default_options();
+    o.ode.steps = 4;
+    o.ode.sigma = 0.5;
+    int old = vf_get_num_threads();
+    for (int solver = VF_SOLVER_EM; solver <= VF_SOLVER_SHEUN; solver++)
+        for (int threads = 1; threads <= 3; threads++) {
+            vf_set_num_threads(threads);
+            o.ode.solver = (vf_solver)solver;
+            vf_rng r;
+            vf_rng_init(&r, 9, 0);
+            CHECK_STATUS(vf_cnf_model_sample(m, N, NULL, NULL, &r, &o, threads == 1 ? ref : x, NULL, NULL), VF_OK);
+            if (threads > 1) CHECK_MSG(memcmp(ref, x, sizeof x) == 0, "%s, %d threads: other bits", vf_solver_name(o.ode.solver), threads);
+        }
+    vf_set_num_threads(old);
+    vf_cnf_model_free(m);
+}
+
 int main(void)
 {
     RUN(test_loss_definition);
     RUN(test_learns_the_marginal_score);
     RUN(test_sde_sampler);
+    RUN(test_sde_any_thread_count);
     return vf_test_summary();
 }

@@ -249,6 +249,50 @@ static void test_one_step_mixture(void)
     vf_params_free(p);
 }
 
+/* k-step sampling over several blocks of rows (each block runs its steps on one of the library's
+ * threads): the jumps x += (s1 - s0) u(x, s0, s1) taken by hand, and the same bits on 1, 2, 3 threads. */
+static void test_steps_by_blocks(void)
+{
+    enum { N = 2 * VF_EVAL_BLOCK_ROWS + 33, STEPS = 3 };
+    vf_params *p = vf_params_new();
+    vf_vfield *v = mean_field(p, 1);
+    vf_real *x0 = malloc(N * D * sizeof *x0), *ref = malloc(N * D * sizeof *ref), *x = malloc(N * D * sizeof *x);
+    vf_real *times = malloc(2 * N * sizeof *times);
+    vf_rng r;
+    vf_rng_init(&r, 17, 0);
+    vf_rng_normal_fill(&r, x0, N * D, 0, 1);
+    memcpy(ref, x0, N * D * sizeof *x0);
+    vf_tape *t = vf_tape_new();
+    vf_tape_set_grad_enabled(t, 0);
+    for (int k = 0; k < STEPS; k++) { /* all rows at once on a plain tape */
+        double s0 = (double)k / STEPS, s1 = k + 1 == STEPS ? 1.0 : (double)(k + 1) / STEPS;
+        for (int64_t i = 0; i < N; i++) times[i] = (vf_real)s0, times[N + i] = (vf_real)s1;
+        vf_tape_reset(t);
+        vf_var u = vf_vfield_forward(v, p, t, vf_input(t, ref, 2, (int64_t[]){N, D}), vf_input(t, times, 2, (int64_t[]){N, 1}),
+                                     vf_input(t, times + N, 2, (int64_t[]){N, 1}), VF_NOVAR, NULL);
+        CHECK_STATUS(vf_tape_status(t), VF_OK);
+        const vf_real *ud = vf_value(t, u)->data;
+        for (int64_t i = 0; i < N * D; i++) ref[i] = (vf_real)((double)ref[i] + (s1 - s0) * (double)ud[i]);
+    }
+    vf_tape_free(t);
+    vf_real *first = malloc(N * D * sizeof *first);
+    int old = vf_get_num_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        vf_set_num_threads(threads);
+        memcpy(x, x0, N * D * sizeof *x0);
+        CHECK_STATUS(vf_meanflow_sample(v, p, NULL, N, x, NULL, NULL, STEPS), VF_OK);
+        double worst = 0;
+        for (int64_t i = 0; i < N * D; i++) worst = fmax(worst, fabs((double)x[i] - (double)ref[i]));
+        CHECK_MSG(worst <= (VF_USE_DOUBLE ? 1e-12 : 1e-5), "%d threads: %g from the jumps by hand", threads, worst);
+        if (threads == 1) memcpy(first, x, N * D * sizeof *x);
+        else CHECK_MSG(memcmp(first, x, N * D * sizeof *x) == 0, "%d threads: other bits than 1", threads);
+    }
+    vf_set_num_threads(old);
+    free(x0); free(ref); free(x); free(times); free(first);
+    vf_vfield_free(v);
+    vf_params_free(p);
+}
+
 static void test_errors(void)
 {
     vf_params *p = vf_params_new();
@@ -276,6 +320,7 @@ int main(void)
     RUN(test_weights);
     RUN(test_times);
     RUN(test_one_step_mixture);
+    RUN(test_steps_by_blocks);
     RUN(test_errors);
     return vf_test_summary();
 }

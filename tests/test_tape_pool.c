@@ -11,16 +11,18 @@ enum { BLOCKS = 40 };
 typedef struct block_log {
     atomic_int runs[BLOCKS];
     vf_tape *tape_of[BLOCKS];
+    int worker_of[BLOCKS];
     int threads_seen[BLOCKS];  /* vf__threads() inside the block */
     int inference[BLOCKS];     /* the tape had gradients disabled */
     int fail_from;             /* blocks >= fail_from, odd ones only, fail (BLOCKS: none) */
 } block_log;
 
-static vf_status record_block(void *ctx, vf_tape *t, int64_t b)
+static vf_status record_block(void *ctx, vf_tape *t, int worker, int64_t b)
 {
     block_log *log = ctx;
     atomic_fetch_add(&log->runs[b], 1);
     log->tape_of[b] = t;
+    log->worker_of[b] = worker;
     log->threads_seen[b] = vf__threads();
     log->inference[b] = !vf_tape_grad_enabled(t);
     vf_tape_reset(t);
@@ -49,9 +51,8 @@ static void test_every_block_once(int threads)
         all_once &= atomic_load(&log.runs[b]) == 1;
         one_thread &= pool.n == 1 || log.threads_seen[b] == 1;
         inference &= log.inference[b];
-        int known = 0;
-        for (int w = 0; w < pool.n; w++) known |= log.tape_of[b] == pool.tapes[w];
-        own_tapes &= known;
+        int w = log.worker_of[b];
+        own_tapes &= w >= 0 && w < pool.n && log.tape_of[b] == pool.tapes[w]; /* worker w runs on tape w */
     }
     CHECK_MSG(all_once, "%d threads: every block exactly once", threads);
     CHECK_MSG(one_thread, "%d threads: a worker's ops see one thread", threads);

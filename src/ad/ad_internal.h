@@ -95,8 +95,9 @@ typedef struct vf__tape_pool {
     vf_tape *own;       /* made by open when the caller passed no tape */
     int grad_was, frozen_was, opened; /* the caller's tape's modes, restored by close */
 } vf__tape_pool;
-/* Evaluates block `block` on tape t (reset it first); returns VF_OK or a status with its message. */
-typedef vf_status (*vf__block_fn)(void *ctx, vf_tape *t, int64_t block);
+/* Evaluates block `block` on tape t (reset it first) as worker `worker` (0..n-1: an index for the
+ * worker's own scratch); returns VF_OK or a status with its message. */
+typedef vf_status (*vf__block_fn)(void *ctx, vf_tape *t, int worker, int64_t block);
 vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller /* or NULL */, int64_t blocks);
 /* fn for blocks 0..blocks-1, in parallel; the first failing block's status (and message), else VF_OK. */
 vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn, void *ctx);

@@ -95,7 +95,7 @@ vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn
 {
     if (pool->n <= 1 || blocks <= 1) {
         for (int64_t b = 0; b < blocks; b++) {
-            vf_status s = fn(ctx, pool->tapes[0], b);
+            vf_status s = fn(ctx, pool->tapes[0], 0, b);
             if (s != VF_OK) return s; /* the message is this thread's already */
         }
         return VF_OK;
@@ -112,7 +112,7 @@ vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn
 #pragma omp atomic read
             bad = failure.block;
             if (b > bad) continue;
-            vf_status s = fn(ctx, pool->tapes[w], b);
+            vf_status s = fn(ctx, pool->tapes[w], w, b);
             if (s != VF_OK) note_failure(&failure, b, s);
         }
         vf__worker_enter(was_worker);

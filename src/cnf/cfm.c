@@ -76,8 +76,9 @@ typedef struct transport_ctx {
 } transport_ctx;
 
 /* dxdt = v(x, t) for the rows of one block, on tape t (inference mode). */
-static vf_status transport_block(void *ctx, vf_tape *t, int64_t block)
+static vf_status transport_block(void *ctx, vf_tape *t, int worker, int64_t block)
 {
+    (void)worker;
     transport_ctx *c = ctx;
     int64_t start = block * VF_EVAL_BLOCK_ROWS, m = VF_MIN(VF_EVAL_BLOCK_ROWS, c->n - start);
     vf_tape_reset(t);

@@ -228,31 +228,43 @@ static double log_std_sum(const vf_cnf_model *m)
 
 typedef struct sde_ctx {
     const vf_cnf_model *m;
-    vf_tape *t;
+    vf__tape_pool *pool;       /* the tapes, one per thread */
     const int64_t *labels;
     double half_var;           /* sigma^2 / 2 */
-    vf_real *time;             /* [VF_EVAL_BLOCK_ROWS] */
+    vf_real *time;             /* [VF_EVAL_BLOCK_ROWS], the evaluation's time */
+    int64_t n;                 /* rows */
+    const vf_real *x;          /* [n, d]: the evaluation's points */
+    vf_real *dxdt;             /* [n, d]: their drifts */
 } sde_ctx;
 
+/* The drift of one block of rows, on tape t (inference mode). */
+static vf_status sde_drift_block(void *ctx, vf_tape *t, int worker, int64_t block)
+{
+    (void)worker;
+    sde_ctx *c = ctx;
+    int64_t d = c->m->spec.field.dim, start = block * VF_EVAL_BLOCK_ROWS, rows = VF_MIN(VF_EVAL_BLOCK_ROWS, c->n - start);
+    vf_tape_reset(t);
+    vf_var xv = vf_input(t, c->x + start * d, 2, (int64_t[]){rows, d});
+    vf_var tv = vf_input(t, c->time, 2, (int64_t[]){rows, 1});
+    const int64_t *lab = c->labels ? c->labels + start : NULL;
+    vf_var v = vf_vfield_forward(c->m->field, c->m->params, t, xv, tv, VF_NOVAR, VF_NOVAR, lab);
+    vf_var sc = vf_vfield_forward(c->m->score, c->m->params, t, xv, tv, VF_NOVAR, VF_NOVAR, lab);
+    vf_var out = vf_add(t, v, vf_scale(t, sc, c->half_var));
+    vf_status s = vf_tape_status(t);
+    if (s != VF_OK) return vf__error(s, "cnf sample: %s", vf_tape_error(t));
+    memcpy(c->dxdt + start * d, vf_value(t, out)->data, (size_t)(rows * d) * sizeof *c->dxdt);
+    return VF_OK;
+}
+
+/* The drift of all rows, the blocks on the pool's threads. */
 static vf_status sde_drift(void *ctx, double tm, int64_t size, const vf_real *x, vf_real *dxdt)
 {
     sde_ctx *c = ctx;
-    int64_t d = c->m->spec.field.dim, n = size / d;
     for (int64_t i = 0; i < VF_EVAL_BLOCK_ROWS; i++) c->time[i] = (vf_real)tm;
-    for (int64_t start = 0; start < n; start += VF_EVAL_BLOCK_ROWS) {
-        int64_t rows = n - start < VF_EVAL_BLOCK_ROWS ? n - start : VF_EVAL_BLOCK_ROWS;
-        vf_tape_reset(c->t);
-        vf_var xv = vf_input(c->t, x + start * d, 2, (int64_t[]){rows, d});
-        vf_var tv = vf_input(c->t, c->time, 2, (int64_t[]){rows, 1});
-        const int64_t *lab = c->labels ? c->labels + start : NULL;
-        vf_var v = vf_vfield_forward(c->m->field, c->m->params, c->t, xv, tv, VF_NOVAR, VF_NOVAR, lab);
-        vf_var sc = vf_vfield_forward(c->m->score, c->m->params, c->t, xv, tv, VF_NOVAR, VF_NOVAR, lab);
-        vf_var out = vf_add(c->t, v, vf_scale(c->t, sc, c->half_var));
-        vf_status s = vf_tape_status(c->t);
-        if (s != VF_OK) return vf__error(s, "cnf sample: %s", vf_tape_error(c->t));
-        memcpy(dxdt + start * d, vf_value(c->t, out)->data, (size_t)(rows * d) * sizeof *dxdt);
-    }
-    return VF_OK;
+    c->n = size / c->m->spec.field.dim;
+    c->x = x;
+    c->dxdt = dxdt;
+    return vf__tape_pool_run(c->pool, (c->n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, sde_drift_block, c);
 }
 
 static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const int64_t *labels, vf_rng *r,
@@ -261,17 +273,18 @@ static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const 
     double sigma = o->ode.sigma > 0 ? o->ode.sigma : m->spec.path.sigma;
     if (!(sigma > 0) || !isfinite(sigma))
         return vf__error(VF_ERR_ARG, "cnf sample: the SDE needs a diffusion sigma > 0 (got %g)", sigma);
-    sde_ctx c = {m, vf_tape_new(), labels, 0.5 * sigma * sigma, vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof(vf_real))};
-    vf_status s = VF_OK;
-    if (!c.t || !c.time) s = vf__error(VF_ERR_NOMEM, "cnf sample: out of memory");
+    vf__tape_pool pool;
+    sde_ctx c = {m, &pool, labels, 0.5 * sigma * sigma, vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof(vf_real)), 0, NULL, NULL};
+    /* one tape per thread, in inference mode with the parameters frozen over the solve (layers keep
+     * their packed weights) */
+    vf_status s = c.time ? vf__tape_pool_open(&pool, NULL, (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS)
+                         : vf__error(VF_ERR_NOMEM, "cnf sample: out of memory");
     if (s == VF_OK) {
-        vf_tape_set_grad_enabled(c.t, 0);
-        vf__tape_freeze_weights(c.t, 1); /* constant over the solve: layers keep their packed weights */
         vf_ode_options so = o->ode;
         so.sigma = sigma;
         s = vf_sde_solve(sde_drift, NULL, &c, n * m->spec.field.dim, x, 0.0, 1.0, &so, r, stats);
     }
-    vf_tape_free(c.t);
+    if (c.time) vf__tape_pool_close(&pool);
     vf_free(c.time);
     return s;
 }

@@ -117,6 +117,39 @@ vf_var vf_meanflow_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_m
     return vf_scale(t, vf_sum(t, rows, VF_ALL_AXES, 0), 1.0 / (double)n);
 }
 
+typedef struct meanflow_sample_ctx {
+    const vf_vfield *v;
+    vf_params *p;
+    int64_t n, d, c, steps;
+    vf_real *x;               /* [n, d], moved in place */
+    const vf_real *context;   /* [n, c] or NULL */
+    const int64_t *labels;    /* [n] or NULL */
+    vf_real *times;           /* [workers, 2, VF_EVAL_BLOCK_ROWS]: each worker's start and end times */
+} meanflow_sample_ctx;
+
+/* All the jumps of one block of rows, on tape t: x += (s1 - s0) u(x, s0, s1). The blocks' rows
+ * never meet, so a block runs its steps alone. */
+static vf_status meanflow_sample_block(void *ctx, vf_tape *t, int worker, int64_t block)
+{
+    meanflow_sample_ctx *mc = ctx;
+    int64_t d = mc->d, start = block * VF_EVAL_BLOCK_ROWS, m = VF_MIN(VF_EVAL_BLOCK_ROWS, mc->n - start);
+    vf_real *times = mc->times + (int64_t)worker * 2 * VF_EVAL_BLOCK_ROWS, *x = mc->x + start * d;
+    for (int64_t k = 0; k < mc->steps; k++) {
+        double s0 = (double)k / (double)mc->steps, s1 = k + 1 == mc->steps ? 1.0 : (double)(k + 1) / (double)mc->steps;
+        for (int64_t i = 0; i < m; i++) times[i] = (vf_real)s0, times[VF_EVAL_BLOCK_ROWS + i] = (vf_real)s1;
+        vf_tape_reset(t);
+        vf_var xv = vf_input(t, x, 2, (int64_t[]){m, d});
+        vf_var sv = vf_input(t, times, 2, (int64_t[]){m, 1}), ev = vf_input(t, times + VF_EVAL_BLOCK_ROWS, 2, (int64_t[]){m, 1});
+        vf_var cv = mc->context ? vf_input(t, mc->context + start * mc->c, 2, (int64_t[]){m, mc->c}) : VF_NOVAR;
+        vf_var u = vf_vfield_forward(mc->v, mc->p, t, xv, sv, ev, cv, mc->labels ? mc->labels + start : NULL);
+        vf_status s = vf_tape_status(t);
+        if (s != VF_OK) return vf__error(s, "meanflow_sample: %s", vf_tape_error(t));
+        const vf_real *ud = vf_value(t, u)->data;
+        for (int64_t i = 0; i < m * d; i++) x[i] = (vf_real)((double)x[i] + (s1 - s0) * (double)ud[i]);
+    }
+    return VF_OK;
+}
+
 vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
                              const vf_real *context, const int64_t *labels, int64_t steps)
 {
@@ -128,40 +161,16 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
                          (long long)steps);
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "meanflow_sample: the field takes a context of width %lld", (long long)vp->context);
-    int64_t d = vp->dim, c = vp->context;
-    vf_tape *own = NULL, *t = tape;
-    if (!t && !(t = own = vf_tape_new())) return vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
-    vf_real *times = vf_malloc(2 * VF_EVAL_BLOCK_ROWS * sizeof *times);
-    if (!times) {
-        vf_tape_free(own);
-        return vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
-    }
-    int was_enabled = vf_tape_grad_enabled(t);
-    vf_tape_set_grad_enabled(t, 0);
-    int was_frozen = vf__tape_freeze_weights(t, 1); /* constant over the steps: layers keep packed weights */
-    vf_status s = VF_OK;
-    for (int64_t k = 0; k < steps && s == VF_OK; k++) {
-        double s0 = (double)k / (double)steps, s1 = k + 1 == steps ? 1.0 : (double)(k + 1) / (double)steps;
-        for (int64_t i = 0; i < VF_EVAL_BLOCK_ROWS; i++) times[i] = (vf_real)s0, times[VF_EVAL_BLOCK_ROWS + i] = (vf_real)s1;
-        for (int64_t start = 0; start < n && s == VF_OK; start += VF_EVAL_BLOCK_ROWS) {
-            int64_t m = n - start < VF_EVAL_BLOCK_ROWS ? n - start : VF_EVAL_BLOCK_ROWS;
-            vf_tape_reset(t);
-            vf_var xv = vf_input(t, x + start * d, 2, (int64_t[]){m, d});
-            vf_var sv = vf_input(t, times, 2, (int64_t[]){m, 1}), ev = vf_input(t, times + VF_EVAL_BLOCK_ROWS, 2, (int64_t[]){m, 1});
-            vf_var cv = context ? vf_input(t, context + start * c, 2, (int64_t[]){m, c}) : VF_NOVAR;
-            vf_var u = vf_vfield_forward(v, p, t, xv, sv, ev, cv, labels ? labels + start : NULL);
-            if ((s = vf_tape_status(t)) != VF_OK) {
-                s = vf__error(s, "meanflow_sample: %s", vf_tape_error(t));
-                break;
-            }
-            const vf_real *ud = vf_value(t, u)->data;
-            for (int64_t i = 0; i < m * d; i++) x[start * d + i] = (vf_real)((double)x[start * d + i] + (s1 - s0) * (double)ud[i]);
-        }
-    }
-    vf__tape_freeze_weights(t, was_frozen);
-    vf_tape_set_grad_enabled(t, was_enabled);
-    vf_tape_reset(t);
-    vf_free(times);
-    vf_tape_free(own);
+    int64_t blocks = (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS;
+    meanflow_sample_ctx mc = {v, p, n, vp->dim, vp->context, steps, x, context, labels, NULL};
+    /* one tape per thread, in inference mode with the parameters frozen over the steps (layers keep
+     * their packed weights); the caller's tape is restored at the end */
+    vf__tape_pool pool;
+    vf_status s = vf__tape_pool_open(&pool, tape, blocks);
+    if (s == VF_OK && !(mc.times = vf_malloc((size_t)pool.n * 2 * VF_EVAL_BLOCK_ROWS * sizeof *mc.times)))
+        s = vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
+    if (s == VF_OK) s = vf__tape_pool_run(&pool, blocks, meanflow_sample_block, &mc);
+    vf__tape_pool_close(&pool);
+    vf_free(mc.times);
     return s;
 }

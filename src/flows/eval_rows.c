@@ -53,8 +53,9 @@ static vf_status draw_base_points(eval_job *j, vf_tape *t)
 
 /* Block `block` (rows [start, start + b)) on tape t: returns VF_OK or the tape's status. Sampling
  * reads the block's base points from out and overwrites them with the samples. */
-static vf_status eval_block(void *ctx_arg, vf_tape *t, int64_t block)
+static vf_status eval_block(void *ctx_arg, vf_tape *t, int worker, int64_t block)
 {
+    (void)worker;
     eval_job *j = ctx_arg;
     int64_t start = block * j->block, b = VF_MIN(j->block, j->n - start);
     vf_tape_reset(t);
