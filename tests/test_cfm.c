@@ -354,9 +354,10 @@ static void test_transport_kept_weights(void)
     vf_params_free(p);
 }
 
-/* The blocks of a transport run on the library's threads: 1, 2 and 3 threads give the same bits,
- * with labels and guidance (each block reads its own labels) and an adaptive solver, on the caller's
- * tape (left in gradient mode) or none. */
+/* The blocks of a transport, and of a log-density's solve (forward-mode divergences on each thread's
+ * recording tape), run on the library's threads: 1, 2 and 3 threads give the same bits, with labels
+ * and guidance (each block reads its own labels) and an adaptive solver, on the caller's tape (left in
+ * gradient mode) or none. */
 static void test_transport_any_thread_count(void)
 {
     enum { N = 2 * VF_EVAL_BLOCK_ROWS + 77 };
@@ -364,6 +365,7 @@ static void test_transport_any_thread_count(void)
     vf_vfield *v = small_field(p, 3);
     vf_real *x0 = malloc(N * D * sizeof *x0), *ref = malloc(2 * N * D * sizeof *ref), *x = malloc(2 * N * D * sizeof *x);
     int64_t *labels = malloc(N * sizeof *labels);
+    vf_real *lp_ref = malloc(2 * N * sizeof *lp_ref), *lp_got = malloc(2 * N * sizeof *lp_got);
     vf_rng r;
     vf_rng_init(&r, 31, 0);
     vf_rng_normal_fill(&r, x0, N * D, 0, 1);
@@ -381,15 +383,24 @@ static void test_transport_any_thread_count(void)
         memcpy(out + N * D, x0, N * D * sizeof *x0);
         CHECK_STATUS(vf_cfm_transport_guided(v, p, t, N, out, NULL, labels, 1.5, 0.0, 1.0, &euler, NULL), VF_OK);
         CHECK_STATUS(vf_cfm_transport(v, p, t, N, out + N * D, NULL, labels, 0.0, 1.0, &dopri, NULL), VF_OK);
+        vf_real *lp = threads == 1 ? lp_ref : lp_got;
+        for (int k = 0; k < 2; k++) {
+            vf_cfm_density_options dop = vf_cfm_density_default_options();
+            if (k == 1) dop.divergence = VF_DIVERGENCE_HUTCHINSON, dop.probes = 2;
+            CHECK_STATUS(vf_cfm_log_prob(v, p, t, N, x0, NULL, labels, 1.0, 0.0, &euler, &dop, lp + k * N, NULL), VF_OK);
+        }
         if (t) CHECK(vf_tape_grad_enabled(t));
         vf_tape_free(t);
-        if (threads > 1) CHECK_MSG(memcmp(ref, x, 2 * N * D * sizeof *x) == 0, "%d threads: other bits", threads);
+        if (threads > 1) CHECK_MSG(memcmp(ref, x, 2 * N * D * sizeof *x) == 0, "%d threads: other samples", threads);
+        if (threads > 1) CHECK_MSG(memcmp(lp_ref, lp_got, 2 * N * sizeof *lp_got) == 0, "%d threads: other log-densities", threads);
     }
     vf_set_num_threads(old);
     free(x0);
     free(ref);
     free(x);
     free(labels);
+    free(lp_ref);
+    free(lp_got);
     vf_vfield_free(v);
     vf_params_free(p);
 }

@@ -39,7 +39,7 @@ static void test_every_block_once(int threads)
     vf_tape *caller = vf_tape_new();
     CHECK(vf_tape_grad_enabled(caller));
     vf__tape_pool pool;
-    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.n == (VF_HAVE_OPENMP ? threads : 1));
     CHECK(pool.tapes[0] == caller);
     static block_log log;
@@ -78,7 +78,7 @@ static void test_first_failure(void)
     for (int threads = 1; threads <= 3; threads++) {
         int old = vf_set_num_threads(threads);
         vf__tape_pool pool;
-        CHECK_STATUS(vf__tape_pool_open(&pool, NULL, BLOCKS), VF_OK);
+        CHECK_STATUS(vf__tape_pool_open(&pool, NULL, BLOCKS, VF__POOL_INFERENCE), VF_OK);
         static block_log log;
         memset(&log, 0, sizeof log);
         log.fail_from = 12;
@@ -96,10 +96,10 @@ static void test_workers_bounded_by_blocks(void)
 {
     int old = vf_set_num_threads(4);
     vf__tape_pool pool;
-    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 1), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 1, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.n == 1);
     vf__tape_pool_close(&pool);
-    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 2), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 2, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.n == (VF_HAVE_OPENMP ? 2 : 1));
     vf__tape_pool_close(&pool);
     vf_set_num_threads(old);

@@ -88,7 +88,9 @@ int vf__tape_freeze_weights(vf_tape *t, int frozen);
 
 /* Tapes for evaluating independent blocks of rows on several threads (src/ad/tape_pool.c, whose
  * head has the usage): one per worker, the caller's (or an own one) first, all in inference mode
- * with frozen weights while open. */
+ * with frozen weights while open (VF__POOL_INFERENCE), or all recording (VF__POOL_RECORDING: for
+ * forward-mode derivatives within a block). */
+enum { VF__POOL_INFERENCE = 0, VF__POOL_RECORDING = 1 };
 typedef struct vf__tape_pool {
     int n;              /* workers: min(vf__threads(), blocks), 1 without OpenMP */
     vf_tape **tapes;    /* [n]; tapes[0] is the caller's tape, or `own` */
@@ -98,7 +100,7 @@ typedef struct vf__tape_pool {
 /* Evaluates block `block` on tape t (reset it first) as worker `worker` (0..n-1: an index for the
  * worker's own scratch); returns VF_OK or a status with its message. */
 typedef vf_status (*vf__block_fn)(void *ctx, vf_tape *t, int worker, int64_t block);
-vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller /* or NULL */, int64_t blocks);
+vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller /* or NULL */, int64_t blocks, int mode);
 /* fn for blocks 0..blocks-1, in parallel; the first failing block's status (and message), else VF_OK. */
 vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn, void *ctx);
 /* Restores the caller's tape (reset, its grad mode and frozen state) and frees the others. */

@@ -2,11 +2,12 @@
  *
  * Usage (inference only: log-densities, samples, vector-field evaluations of fixed parameters):
  *   vf__tape_pool pool;
- *   if ((s = vf__tape_pool_open(&pool, t, blocks)) != VF_OK) return s;   // t: the caller's tape
+ *   if ((s = vf__tape_pool_open(&pool, t, blocks, VF__POOL_INFERENCE)) != VF_OK) return s; // t: the caller's
  *   s = vf__tape_pool_run(&pool, blocks, eval_block, &ctx);              // any number of times
  *   vf__tape_pool_close(&pool);
  *
- * The pool puts every tape in inference mode with frozen weights (vf__tape_freeze_weights) and
+ * The pool puts every tape in inference mode with frozen weights (vf__tape_freeze_weights), or
+ * with VF__POOL_RECORDING in gradient mode (a block that takes forward-mode derivatives), and
  * restores the caller's tape on close. Worker w runs its blocks on tape w (tape 0 is the caller's,
  * run by the calling thread). While several workers run, each is a worker thread (vf__worker_enter):
  * its ops see one thread (vf__threads() is 1), and OpenBLAS, where it runs the products, is held to
@@ -34,7 +35,7 @@ static int64_t workers_for(int64_t blocks)
 #endif
 }
 
-vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t blocks)
+vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t blocks, int mode)
 {
     memset(pool, 0, sizeof *pool);
     pool->n = (int)workers_for(blocks < 1 ? 1 : blocks);
@@ -47,9 +48,10 @@ vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t block
         return vf__error(VF_ERR_NOMEM, "out of memory (tapes for evaluation)");
     }
     pool->grad_was = vf_tape_grad_enabled(pool->tapes[0]);
+    int inference = mode == VF__POOL_INFERENCE;
     for (int w = 0; w < pool->n; w++) {
-        vf_tape_set_grad_enabled(pool->tapes[w], 0);
-        int was = vf__tape_freeze_weights(pool->tapes[w], 1);
+        vf_tape_set_grad_enabled(pool->tapes[w], !inference);
+        int was = inference ? vf__tape_freeze_weights(pool->tapes[w], 1) : pool->tapes[w]->weights_frozen;
         if (w == 0) pool->frozen_was = was;
     }
     pool->opened = 1;

@@ -148,7 +148,7 @@ vf_status vf_cfm_transport_guided(const vf_vfield *v, vf_params *p, vf_tape *tap
     /* one tape per thread, in inference mode with the parameters frozen over the solve (layers keep
      * their packed weights); the caller's tape is restored at the end */
     vf__tape_pool pool;
-    vf_status s = vf__tape_pool_open(&pool, tape, (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS);
+    vf_status s = vf__tape_pool_open(&pool, tape, (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, VF__POOL_INFERENCE);
     c.pool = &pool;
     if (s == VF_OK) s = vf_ode_solve(transport_field, &c, n * vp->dim, x, t0, t1, o, stats);
     vf__tape_pool_close(&pool);

@@ -19,7 +19,7 @@ vf_cfm_density_options vf_cfm_density_default_options(void)
 typedef struct density_ctx {
     const vf_vfield *v;
     vf_params *p;
-    vf_tape *t;
+    vf__tape_pool *pool;        /* the tapes, one per thread (recording: the JVPs need it) */
     int64_t n, d, c;
     const vf_real *context;     /* [n, c] or NULL */
     const int64_t *labels;      /* [n] or NULL */
@@ -27,22 +27,29 @@ typedef struct density_ctx {
     vf_divergence div;
     int probes;
     const vf_real *eps;         /* [probes, n, d] Rademacher probes (Hutchinson), else NULL */
-    vf_real *x;                 /* [block, d]: the rows of a block, contiguous */
-    vf_real *time;              /* [block] */
-    vf_real *tangent;           /* [block, d] */
+    vf_real *x;                 /* [workers, block, d]: each worker's rows of its block, contiguous */
+    vf_real *time;              /* [workers, block] */
+    vf_real *tangent;           /* [workers, block, d] */
+    double tm;                  /* the evaluation's time, state [n, d + 1] and its derivative */
+    const vf_real *state;
+    vf_real *dstate;
 } density_ctx;
 
-/* One block of rows [start, start + m): dstate rows = (v(x, t), div v(x, t)) from state rows (x, L). */
-static vf_status density_block(density_ctx *c, double tm, int64_t start, int64_t m, const vf_real *state,
-                               vf_real *dstate)
+/* One block of rows [start, start + m) on tape t, with worker `worker`'s scratch: dstate rows =
+ * (v(x, t), div v(x, t)) from state rows (x, L). */
+static vf_status density_block(void *ctx, vf_tape *t, int worker, int64_t block)
 {
-    int64_t d = c->d, w = d + 1;
-    for (int64_t i = 0; i < m; i++) memcpy(c->x + i * d, state + (start + i) * w, (size_t)d * sizeof *c->x);
-    for (int64_t i = 0; i < m; i++) c->time[i] = (vf_real)tm;
-    vf_tape *t = c->t;
+    density_ctx *c = ctx;
+    int64_t d = c->d, w = d + 1, start = block * VF_EVAL_BLOCK_ROWS, m = VF_MIN(VF_EVAL_BLOCK_ROWS, c->n - start);
+    const vf_real *state = c->state;
+    vf_real *dstate = c->dstate;
+    vf_real *xs = c->x + (int64_t)worker * VF_EVAL_BLOCK_ROWS * d, *times = c->time + (int64_t)worker * VF_EVAL_BLOCK_ROWS;
+    vf_real *tangent = c->tangent + (int64_t)worker * VF_EVAL_BLOCK_ROWS * d;
+    for (int64_t i = 0; i < m; i++) memcpy(xs + i * d, state + (start + i) * w, (size_t)d * sizeof *xs);
+    for (int64_t i = 0; i < m; i++) times[i] = (vf_real)c->tm;
     vf_tape_reset(t);
-    vf_var xv = vf_input(t, c->x, 2, (int64_t[]){m, d});
-    vf_var tv = vf_input(t, c->time, 2, (int64_t[]){m, 1});
+    vf_var xv = vf_input(t, xs, 2, (int64_t[]){m, d});
+    vf_var tv = vf_input(t, times, 2, (int64_t[]){m, 1});
     vf_var cv = c->context ? vf_input(t, c->context + start * c->c, 2, (int64_t[]){m, c->c}) : VF_NOVAR;
     vf_var rv = vf_vfield_get_params(c->v)->two_times ? tv : VF_NOVAR; /* MeanFlow: v(x, t) = u(x, t, t) */
     vf_var out = vf_vfield_forward(c->v, c->p, t, xv, tv, rv, cv, c->labels ? c->labels + start : NULL);
@@ -61,12 +68,12 @@ static vf_status density_block(density_ctx *c, double tm, int64_t start, int64_t
     int sweeps = c->div == VF_DIVERGENCE_EXACT ? (int)d : c->probes;
     for (int k = 0; k < sweeps; k++) {
         if (c->div == VF_DIVERGENCE_EXACT) { /* e_k: column k of the Jacobian */
-            memset(c->tangent, 0, (size_t)(m * d) * sizeof *c->tangent);
-            for (int64_t i = 0; i < m; i++) c->tangent[i * d + k] = 1;
+            memset(tangent, 0, (size_t)(m * d) * sizeof *tangent);
+            for (int64_t i = 0; i < m; i++) tangent[i * d + k] = 1;
         } else {
-            memcpy(c->tangent, c->eps + ((int64_t)k * c->n + start) * d, (size_t)(m * d) * sizeof *c->tangent);
+            memcpy(tangent, c->eps + ((int64_t)k * c->n + start) * d, (size_t)(m * d) * sizeof *tangent);
         }
-        if ((s = vf_set_tangent(t, xv, c->tangent)) != VF_OK || (s = vf_jvp(t)) != VF_OK)
+        if ((s = vf_set_tangent(t, xv, tangent)) != VF_OK || (s = vf_jvp(t)) != VF_OK)
             return vf__error(s, "cfm_log_prob: %s", vf_tape_error(t)[0] ? vf_tape_error(t) : vf_last_error());
         const vf_real *jv = vf_tangent(t, out); /* J v [m, d] (NULL: zero) */
         if (!jv) continue;
@@ -75,7 +82,7 @@ static vf_status density_block(density_ctx *c, double tm, int64_t start, int64_t
                 div[i] += (double)jv[i * d + k];
             } else {
                 double e = 0;
-                for (int64_t j = 0; j < d; j++) e += (double)c->tangent[i * d + j] * (double)jv[i * d + j];
+                for (int64_t j = 0; j < d; j++) e += (double)tangent[i * d + j] * (double)jv[i * d + j];
                 div[i] += e / c->probes;
             }
         }
@@ -84,16 +91,15 @@ static vf_status density_block(density_ctx *c, double tm, int64_t start, int64_t
     return VF_OK;
 }
 
+/* The augmented field for all rows, the blocks on the pool's threads. */
 static vf_status density_field(void *ctx, double tm, int64_t size, const vf_real *state, vf_real *dstate)
 {
     density_ctx *c = ctx;
     (void)size;
-    for (int64_t start = 0; start < c->n; start += VF_EVAL_BLOCK_ROWS) {
-        int64_t m = c->n - start < VF_EVAL_BLOCK_ROWS ? c->n - start : VF_EVAL_BLOCK_ROWS;
-        vf_status s = density_block(c, tm, start, m, state, dstate);
-        if (s != VF_OK) return s;
-    }
-    return VF_OK;
+    c->tm = tm;
+    c->state = state;
+    c->dstate = dstate;
+    return vf__tape_pool_run(c->pool, (c->n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, density_block, c);
 }
 
 vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
@@ -116,18 +122,22 @@ vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape 
         return vf__error(VF_ERR_ARG, "cfm_log_prob: Hutchinson needs probes >= 1 (got %d)", dop->probes);
     if (n == 0) return VF_OK;
     int64_t d = vp->dim, w = d + 1;
-    density_ctx c = {v, p, tape, n, d, vp->context, context, labels, guidance, dop->divergence, dop->probes,
-                     NULL, NULL, NULL, NULL};
-    vf_tape *own = NULL;
+    density_ctx c = {v, p, NULL, n, d, vp->context, context, labels, guidance, dop->divergence, dop->probes,
+                     NULL, NULL, NULL, NULL, 0, NULL, NULL};
+    /* one tape per thread, recording (forward mode needs it); the caller's tape is restored at the end */
+    vf__tape_pool pool;
+    int64_t blocks = (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS;
+    vf_status s = vf__tape_pool_open(&pool, tape, blocks, VF__POOL_RECORDING);
+    if (s != VF_OK) return s;
+    c.pool = &pool;
+    size_t rows = (size_t)pool.n * VF_EVAL_BLOCK_ROWS; /* each worker's scratch */
     vf_real *state = vf_malloc((size_t)(n * w) * sizeof *state);
     vf_real *eps = dop->divergence == VF_DIVERGENCE_HUTCHINSON
                        ? vf_malloc((size_t)dop->probes * (size_t)(n * d) * sizeof *eps) : NULL;
-    c.x = vf_malloc((size_t)(VF_EVAL_BLOCK_ROWS * d) * sizeof *c.x);
-    c.tangent = vf_malloc((size_t)(VF_EVAL_BLOCK_ROWS * d) * sizeof *c.tangent);
-    c.time = vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof *c.time);
-    if (!c.t) c.t = own = vf_tape_new();
-    vf_status s = VF_OK;
-    if (!state || !c.x || !c.tangent || !c.time || !c.t || (dop->divergence == VF_DIVERGENCE_HUTCHINSON && !eps)) {
+    c.x = vf_malloc(rows * (size_t)d * sizeof *c.x);
+    c.tangent = vf_malloc(rows * (size_t)d * sizeof *c.tangent);
+    c.time = vf_malloc(rows * sizeof *c.time);
+    if (!state || !c.x || !c.tangent || !c.time || (dop->divergence == VF_DIVERGENCE_HUTCHINSON && !eps)) {
         s = vf__error(VF_ERR_NOMEM, "cfm_log_prob: out of memory for %lld rows", (long long)n);
         goto done;
     }
@@ -143,11 +153,7 @@ vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape 
         memcpy(state + i * w, x + i * d, (size_t)d * sizeof *state);
         state[i * w + d] = 0;
     }
-    int was_enabled = vf_tape_grad_enabled(c.t);
-    vf_tape_set_grad_enabled(c.t, 1); /* forward mode needs a recording tape */
     s = vf_ode_solve(density_field, &c, n * w, state, t0, t1, o, stats);
-    vf_tape_set_grad_enabled(c.t, was_enabled);
-    vf_tape_reset(c.t);
     if (s == VF_OK) {
         for (int64_t i = 0; i < n; i++) {
             memcpy(x + i * d, state + i * w, (size_t)d * sizeof *x);
@@ -155,12 +161,12 @@ vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape 
         }
     }
 done:
+    vf__tape_pool_close(&pool);
     vf_free(state);
     vf_free(eps);
     vf_free(c.x);
     vf_free(c.tangent);
     vf_free(c.time);
-    vf_tape_free(own);
     return s;
 }
 

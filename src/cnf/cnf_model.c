@@ -277,7 +277,8 @@ static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const 
     sde_ctx c = {m, &pool, labels, 0.5 * sigma * sigma, vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof(vf_real)), 0, NULL, NULL};
     /* one tape per thread, in inference mode with the parameters frozen over the solve (layers keep
      * their packed weights) */
-    vf_status s = c.time ? vf__tape_pool_open(&pool, NULL, (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS)
+    int64_t blocks = (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS;
+    vf_status s = c.time ? vf__tape_pool_open(&pool, NULL, blocks, VF__POOL_INFERENCE)
                          : vf__error(VF_ERR_NOMEM, "cnf sample: out of memory");
     if (s == VF_OK) {
         vf_ode_options so = o->ode;

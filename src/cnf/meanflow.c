@@ -166,7 +166,7 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
     /* one tape per thread, in inference mode with the parameters frozen over the steps (layers keep
      * their packed weights); the caller's tape is restored at the end */
     vf__tape_pool pool;
-    vf_status s = vf__tape_pool_open(&pool, tape, blocks);
+    vf_status s = vf__tape_pool_open(&pool, tape, blocks, VF__POOL_INFERENCE);
     if (s == VF_OK && !(mc.times = vf_malloc((size_t)pool.n * 2 * VF_EVAL_BLOCK_ROWS * sizeof *mc.times)))
         s = vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
     if (s == VF_OK) s = vf__tape_pool_run(&pool, blocks, meanflow_sample_block, &mc);

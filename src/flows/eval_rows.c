@@ -127,7 +127,7 @@ static vf_status run(eval_job *j, vf_tape *t)
     /* inference mode with the parameters frozen: the ops keep no derivative state, and layers may
      * keep what they derive from the parameters across the blocks (restored for the caller's tape) */
     vf__tape_pool pool;
-    s = vf__tape_pool_open(&pool, t, blocks);
+    s = vf__tape_pool_open(&pool, t, blocks, VF__POOL_INFERENCE);
     if (s == VF_OK && j->kind == EVAL_SAMPLE) s = draw_base_points(j, pool.tapes[0]);
     if (s == VF_OK) s = vf__tape_pool_run(&pool, blocks, eval_block, j);
     vf__tape_pool_close(&pool);
