@@ -270,11 +270,75 @@ static void test_skinny(void)
     CHECK(vf__gemm_skinny(0, 1, 8, 8, 0, 1, NULL, 8, NULL, 8, 0, NULL, 8) == 0);
 }
 
+/* The built-in products split C's rows among the library's threads: 1, 2, 3 and 4 threads give the
+ * same bits, for the dense product (where the built-in kernel runs it) and the ranged one (row
+ * limits, bias, ReLU, accumulation, an epilogue that must still run once on every entry, op(B)
+ * packed whole), both transposes, rows that do not divide evenly. */
+static void test_threads_same_bits(void)
+{
+    static const int64_t sizes[][3] = {{203, 70, 300}, {517, 130, 129}, {100, 33, 1000}};
+    int old = vf_get_num_threads(), dense = strcmp(vf__gemm_backend(), "builtin") == 0;
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t m = sizes[z][0], n = sizes[z][1], k = sizes[z][2], w = vf__gemm_strip_width();
+                int64_t strips = (n + w - 1) / w;
+                vf_real *a = malloc((size_t)(m * k) * sizeof *a), *b = malloc((size_t)(k * n) * sizeof *b);
+                vf_real *c0 = malloc((size_t)(m * n) * sizeof *c0), *bias = malloc((size_t)n * sizeof *bias);
+                vf_real *ref = malloc((size_t)(3 * m * n) * sizeof *ref), *got = malloc((size_t)(3 * m * n) * sizeof *got);
+                vf_real *packed = malloc((vf__gemm_packed_b_elems(n, k) + 1) * sizeof *packed);
+                int64_t *lo = malloc((size_t)strips * sizeof *lo), *hi = malloc((size_t)strips * sizeof *hi);
+                int64_t *rlo = malloc((size_t)strips * sizeof *rlo);
+                int *visits = malloc((size_t)(m * n) * sizeof *visits);
+                vf_real *seen = malloc((size_t)(m * n) * sizeof *seen);
+                srand((unsigned)(z * 4 + ta * 2 + tb + 1));
+                for (int64_t i = 0; i < m * k; i++) a[i] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+                for (int64_t i = 0; i < k * n; i++) b[i] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+                for (int64_t i = 0; i < m * n; i++) c0[i] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+                for (int64_t j = 0; j < n; j++) bias[j] = (vf_real)(rand() / (double)RAND_MAX - 0.5);
+                for (int64_t s = 0; s < strips; s++) {
+                    lo[s] = rand() % (k / 2);
+                    hi[s] = lo[s] + 1 + rand() % (k - lo[s]);
+                    rlo[s] = rand() % (m / 2);
+                }
+                vf__gemm_pack_b_whole(tb, n, k, b, tb ? k : n, packed);
+                for (int threads = 1; threads <= 4; threads++) {
+                    vf_set_num_threads(threads);
+                    vf_real *c = threads == 1 ? ref : got;
+                    for (int part = 0; part < 3; part++) memcpy(c + part * m * n, c0, (size_t)(m * n) * sizeof *c);
+                    if (dense)
+                        vf__gemm(ta, tb, m, n, k, 0.75, a, ta ? m : k, b, tb ? k : n, 0.5, c, n);
+                    void *work = malloc(vf__gemm_ranged_workspace_bytes(m, n, k) + 64);
+                    memset(visits, 0, (size_t)(m * n) * sizeof *visits);
+                    epilogue_record record = {c + m * n, n, visits, seen};
+                    vf_gemm_epilogue epilogue = {record_epilogue, &record};
+                    vf__gemm_ranged(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c + m * n, n, lo, hi, rlo, bias,
+                                    VF_GEMM_ACCUMULATE | VF_GEMM_RELU, &epilogue, work);
+                    int64_t visit_errors = 0;
+                    for (int64_t i = 0; i < m * n; i++) visit_errors += visits[i] != 1;
+                    CHECK_MSG(visit_errors == 0, "%d threads: the epilogue missed or repeated %lld entries", threads,
+                              (long long)visit_errors);
+                    if (!ta)
+                        vf__gemm_ranged_packed(m, n, k, a, k, packed, c + 2 * m * n, n, lo, hi, NULL, bias, 0, NULL, work);
+                    free(work);
+                    if (threads > 1)
+                        for (int part = 0; part < 3; part++)
+                            CHECK_MSG(memcmp(ref + part * m * n, got + part * m * n, (size_t)(m * n) * sizeof *got) == 0,
+                                      "%lldx%lldx%lld ta %d tb %d, %d threads: product %d has other bits", (long long)m,
+                                      (long long)n, (long long)k, ta, tb, threads, part);
+                }
+                free(a); free(b); free(c0); free(bias); free(ref); free(got); free(packed); free(lo); free(hi);
+                free(rlo); free(visits); free(seen);
+            }
+    vf_set_num_threads(old);
+}
+
 int main(void)
 {
     RUN(test_shapes);
     RUN(test_degenerate);
     RUN(test_ranged);
+    RUN(test_threads_same_bits);
     /* the narrower tiles too, where the CPU would pick a wider one */
     vf__gemm_cap_isa(VF_GEMM_ISA_AVX2);
     RUN(test_shapes);

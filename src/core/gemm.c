@@ -3,6 +3,7 @@
 #include "internal.h"
 #include <ctype.h>
 #include <stdatomic.h>
+#include <string.h>
 #if VF_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -32,6 +33,61 @@ int vf__gemm_cap_isa(int cap)
 #undef GEMM_REAL
 #undef GEMM_NAME
 #undef GEMM_NR
+
+/* ---- the built-in kernel on several threads -------------------------------------------------
+ * C's rows are cut into one contiguous range per thread (whole pairs of MR-row tiles: 12 rows), and
+ * each thread runs the product of its rows with packing space of its own. Every element of C gets the
+ * same operations in the same order as on one thread (a tile's rows are independent, and the tiles
+ * start at the same rows), so the bits do not depend on the thread count. Products under about two
+ * million multiply-adds, or with fewer than 48 rows a thread, stay on the calling thread, as does
+ * every product on a worker of a parallel evaluation (vf__threads() is 1 there). */
+enum { SPLIT_ALIGN = 12, SPLIT_MIN_ROWS = 48 };
+#define SPLIT_MIN_WORK 2.0e6
+
+static int row_threads(int64_t m, int64_t n, int64_t k)
+{
+#if VF_HAVE_OPENMP
+    int t = vf__threads();
+    if (t <= 1 || (double)m * (double)n * (double)k < SPLIT_MIN_WORK) return 1;
+    return (int)VF_MAX(1, VF_MIN((int64_t)t, m / SPLIT_MIN_ROWS));
+#else
+    (void)m, (void)n, (void)k;
+    return 1;
+#endif
+}
+
+/* Rows [*r0, *r1) of part p of `parts`. */
+static void row_range(int64_t m, int parts, int p, int64_t *r0, int64_t *r1)
+{
+    int64_t units = (m + SPLIT_ALIGN - 1) / SPLIT_ALIGN;
+    *r0 = VF_MIN(m, units * p / parts * SPLIT_ALIGN);
+    *r1 = VF_MIN(m, units * (p + 1) / parts * SPLIT_ALIGN);
+}
+
+/* Bytes rounded up to whole cache lines, so that each thread's space starts on one. */
+static size_t whole_lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+/* The built-in kernel's packing space for one thread. */
+static size_t vf__gemm_builtin_workspace_one(int64_t m, int64_t n, int64_t k)
+{
+#if VF_USE_DOUBLE
+    return vf__gemm_builtin_f64_workspace_bytes(m, n, k);
+#else
+    return vf__gemm_builtin_f32_workspace_bytes(m, n, k);
+#endif
+}
+
+/* An epilogue seen from rows [row0, ...) of C: the part's block rows shifted back to C's. */
+typedef struct shifted_epilogue {
+    const vf_gemm_epilogue *inner;
+    int64_t row0;
+} shifted_epilogue;
+
+static void apply_shifted(void *ctx, int64_t row0, int64_t rows, int64_t col0, int64_t cols)
+{
+    const shifted_epilogue *e = ctx;
+    e->inner->apply(e->inner->ctx, e->row0 + row0, rows, col0, cols);
+}
 
 #if VF_HAVE_CBLAS
 /* OpenBLAS's kernel sets that use AVX2 and FMA (its names, as openblas_get_corename reports them) */
@@ -122,11 +178,51 @@ size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
 {
     /* with OpenBLAS in use none (it keeps its own buffers); when it is passed over, the built-in
      * kernel's (decided once per process unless OpenBLAS's thread count moves across 4) */
+    if (blas_in_use()) return 0;
+    int parts = row_threads(m, n, k);
+    size_t one = vf__gemm_builtin_workspace_one(m, n, k);
+    return parts > 1 ? (size_t)parts * whole_lines(one) : one;
+}
+
+static void builtin_product(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha,
+                            const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c,
+                            int64_t ldc, void *work)
+{
 #if VF_USE_DOUBLE
-    return blas_in_use() ? 0 : vf__gemm_builtin_f64_workspace_bytes(m, n, k);
+    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
 #else
-    return blas_in_use() ? 0 : vf__gemm_builtin_f32_workspace_bytes(m, n, k);
+    vf__gemm_builtin_f32_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
 #endif
+}
+
+/* The built-in product, its rows on the library's threads (work, when given, holds every thread's
+ * space: vf__gemm_workspace_bytes); without work, one allocation for all the threads, made here. */
+static void builtin_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
+                         int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c, int64_t ldc,
+                         void *work)
+{
+    int parts = k > 0 ? row_threads(m, n, k) : 1;
+    size_t each = whole_lines(vf__gemm_builtin_workspace_one(m, n, k));
+    void *own = NULL;
+    if (parts > 1 && !work && !(work = own = vf_malloc((size_t)parts * each))) {
+        vf_clear_error();
+        parts = 1; /* one thread, which finds its own space or loops */
+    }
+    if (parts <= 1) {
+        builtin_product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+        return;
+    }
+#if VF_HAVE_OPENMP
+#pragma omp parallel for schedule(static, 1) num_threads(parts)
+    for (int p = 0; p < parts; p++) {
+        int64_t r0, r1;
+        row_range(m, parts, p, &r0, &r1);
+        if (r0 < r1)
+            builtin_product(trans_a, trans_b, r1 - r0, n, k, alpha, trans_a ? a + r0 : a + r0 * lda, lda, b, ldb, beta,
+                            c + r0 * ldc, ldc, (char *)work + (size_t)p * each);
+    }
+#endif
+    vf_free(own);
 }
 
 /* The product without the skinny loops: OpenBLAS when in use (k = 0 on the built-in kernel, which
@@ -141,11 +237,7 @@ static void blocked_product(int trans_a, int trans_b, int64_t m, int64_t n, int6
         return;
     }
 #endif
-#if VF_USE_DOUBLE
-    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-#else
-    vf__gemm_builtin_f32_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-#endif
+    builtin_rows(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
 }
 
 void vf__gemm_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
@@ -175,12 +267,71 @@ int vf__gemm_fusing_pays(int64_t m, int64_t n, int64_t k)
     return least > 0 && !(vf__gemm_skinny_available() && least <= VF_GEMM_SKINNY_MAX);
 }
 
+/* A ranged product's space per thread: packing, then its strips' row limits shifted to its rows. */
+static size_t ranged_space_one(int64_t m, int64_t n, int64_t k)
+{
+    int64_t strips = (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
+    return whole_lines(vf__gemm_builtin_workspace_one(m, n, k)) + whole_lines((size_t)VF_MAX(strips, 1) * sizeof(int64_t));
+}
+
 size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k)
 {
+    int parts = row_threads(m, n, k);
+    return parts > 1 ? (size_t)parts * ranged_space_one(m, n, k) : vf__gemm_builtin_workspace_one(m, n, k);
+}
+
+/* The ranged product on one thread: op(B) from b (packed NULL) or packed whole. */
+static void ranged_one(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
+                       const vf_real *b, int64_t ldb, const vf_real *packed, vf_real *c, int64_t ldc,
+                       const int64_t *klo, const int64_t *khi, const int64_t *rlo, const vf_real *bias, int flags,
+                       const vf_gemm_epilogue *epilogue, void *work)
+{
 #if VF_USE_DOUBLE
-    return vf__gemm_builtin_f64_workspace_bytes(m, n, k);
+    if (packed)
+        vf__gemm_builtin_f64_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
+    else
+        vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
+                                    epilogue, work);
 #else
-    return vf__gemm_builtin_f32_workspace_bytes(m, n, k);
+    if (packed)
+        vf__gemm_builtin_f32_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
+    else
+        vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
+                                    epilogue, work);
+#endif
+}
+
+/* The ranged product, its rows on the library's threads (work: vf__gemm_ranged_workspace_bytes). */
+static void ranged_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
+                        const vf_real *b, int64_t ldb, const vf_real *packed, vf_real *c, int64_t ldc,
+                        const int64_t *klo, const int64_t *khi, const int64_t *rlo, const vf_real *bias, int flags,
+                        const vf_gemm_epilogue *epilogue, void *work)
+{
+    int parts = row_threads(m, n, k);
+    if (parts <= 1) {
+        ranged_one(trans_a, trans_b, m, n, k, a, lda, b, ldb, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue,
+                   work);
+        return;
+    }
+#if VF_HAVE_OPENMP
+    size_t each = ranged_space_one(m, n, k), pack = whole_lines(vf__gemm_builtin_workspace_one(m, n, k));
+    int64_t strips = (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
+#pragma omp parallel for schedule(static, 1) num_threads(parts)
+    for (int p = 0; p < parts; p++) {
+        int64_t r0, r1;
+        row_range(m, parts, p, &r0, &r1);
+        if (r0 >= r1) continue;
+        char *space = (char *)work + (size_t)p * each;
+        int64_t *part_rlo = NULL;
+        if (rlo) { /* the strips' first rows, counted from the part's first row */
+            part_rlo = (int64_t *)(space + pack);
+            for (int64_t s = 0; s < strips; s++) part_rlo[s] = VF_MAX(rlo[s] - r0, 0);
+        }
+        shifted_epilogue se = {epilogue, r0};
+        vf_gemm_epilogue part_epilogue = {apply_shifted, &se};
+        ranged_one(trans_a, trans_b, r1 - r0, n, k, trans_a ? a + r0 : a + r0 * lda, lda, b, ldb, packed, c + r0 * ldc,
+                   ldc, klo, khi, part_rlo, bias, flags, epilogue ? &part_epilogue : NULL, space);
+    }
 #endif
 }
 
@@ -189,13 +340,7 @@ void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
                      const int64_t *rlo, const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue,
                      void *work)
 {
-#if VF_USE_DOUBLE
-    vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
-                                epilogue, work);
-#else
-    vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
-                                epilogue, work);
-#endif
+    ranged_rows(trans_a, trans_b, m, n, k, a, lda, b, ldb, NULL, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
 }
 
 size_t vf__gemm_packed_b_elems(int64_t n, int64_t k)
@@ -220,9 +365,5 @@ void vf__gemm_ranged_packed(int64_t m, int64_t n, int64_t k, const vf_real *a, i
                             vf_real *c, int64_t ldc, const int64_t *klo, const int64_t *khi, const int64_t *rlo,
                             const vf_real *bias, int flags, const vf_gemm_epilogue *epilogue, void *work)
 {
-#if VF_USE_DOUBLE
-    vf__gemm_builtin_f64_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
-#else
-    vf__gemm_builtin_f32_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
-#endif
+    ranged_rows(0, 0, m, n, k, a, lda, NULL, 0, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
 }
