@@ -61,10 +61,8 @@ void vf__argsort_doubles(double *a /* [n] */, int64_t *idx /* [n] */, int64_t n,
 /* Thread count for OpenMP loops (from vf_set_num_threads); 1 on a worker thread. */
 int vf__threads(void);
 /* Marks the calling thread as a worker of a parallel evaluation (1) or not (0), returning the previous
- * mark: a worker's ops run on it alone (vf__threads() is 1) and its products pass over OpenBLAS
- * where OpenBLAS is chosen only for its thread count (src/ad/tape_pool.c). */
+ * mark: a worker's ops and products run on it alone (vf__threads() is 1; src/ad/tape_pool.c). */
 int vf__worker_enter(int on);
-int vf__in_worker(void);
 /* Sets OpenBLAS's thread count (when built with it) and returns the previous one (0 without it). */
 int vf__blas_set_threads(int n);
 

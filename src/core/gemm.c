@@ -126,14 +126,13 @@ static int blas_suits_cpu(void)
 }
 #endif
 
-/* 1 when the dense products go to OpenBLAS: built with it, and either its kernels suit the CPU or it
- * runs on more threads than its fallback kernels need to outpace the single-threaded built-in one
- * (about four times faster per core than the fallback), which a worker thread never does. */
+/* 1 when the dense products go to OpenBLAS: built with it, and its kernels suit the CPU. (Where they
+ * do not, OpenBLAS's fallback kernels run about a quarter of the built-in kernel's speed per core,
+ * and the built-in kernel threads as well.) */
 static int blas_in_use(void)
 {
 #if VF_HAVE_CBLAS
-    /* a worker of a parallel evaluation holds OpenBLAS to one thread (vf__tape_pool_run) */
-    return blas_suits_cpu() || (!vf__in_worker() && openblas_get_num_threads() > 4);
+    return blas_suits_cpu();
 #else
     return 0;
 #endif
@@ -176,8 +175,8 @@ void vf__sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
 
 size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
 {
-    /* with OpenBLAS in use none (it keeps its own buffers); when it is passed over, the built-in
-     * kernel's (decided once per process unless OpenBLAS's thread count moves across 4) */
+    /* with OpenBLAS in use none (it keeps its own buffers); when it is passed over (decided once per
+     * process), the built-in kernel's, for each thread the product runs on */
     if (blas_in_use()) return 0;
     int parts = row_threads(m, n, k);
     size_t one = vf__gemm_builtin_workspace_one(m, n, k);

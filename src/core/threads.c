@@ -18,8 +18,6 @@ int vf__worker_enter(int on)
     return was;
 }
 
-int vf__in_worker(void) { return worker; }
-
 int vf__blas_set_threads(int n)
 {
 #if VF_HAVE_CBLAS

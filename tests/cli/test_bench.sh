@@ -54,6 +54,15 @@ then
         *) bad "OPENBLAS_CORETYPE=${core%%:*}: no blas_core in the sgemm line: $(cat "$T/core" "$T/err")" ;;
         esac
     done
+    # on many threads too: the built-in kernel threads, so the fallback kernels are never taken
+    OPENBLAS_CORETYPE=Prescott "$V" bench engine --quick --json --threads 8 >"$T/core" 2>"$T/err"
+    line=$(grep '"case":"sgemm"' "$T/core")
+    case "$line" in
+    *'"blas_core":"Prescott"'*)
+        if printf '%s\n' "$line" | grep -q '"backend":"builtin"'; then ok
+        else bad "OPENBLAS_CORETYPE=Prescott, 8 threads: backend not builtin: $(cat "$T/core" "$T/err")"; fi ;;
+    *) ok ;;
+    esac
 fi
 
 if "$V" bench cfm --quick --json >"$T/cfm" 2>"$T/err"; then ok; else bad "bench cfm failed: $(cat "$T/err")"; fi
