@@ -34,6 +34,13 @@ int vf__gemm_cap_isa(int cap)
 #undef GEMM_NAME
 #undef GEMM_NR
 
+/* The built-in kernel's function `suffix` in the precision of vf_real. */
+#if VF_USE_DOUBLE
+#define BUILTIN(suffix) vf__gemm_builtin_f64##suffix
+#else
+#define BUILTIN(suffix) vf__gemm_builtin_f32##suffix
+#endif
+
 /* ---- the built-in kernel on several threads -------------------------------------------------
  * C's rows are cut into one contiguous range per thread (whole pairs of MR-row tiles: 12 rows), and
  * each thread runs the product of its rows with packing space of its own. Every element of C gets the
@@ -70,11 +77,7 @@ static size_t whole_lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
 /* The built-in kernel's packing space for one thread. */
 static size_t vf__gemm_builtin_workspace_one(int64_t m, int64_t n, int64_t k)
 {
-#if VF_USE_DOUBLE
-    return vf__gemm_builtin_f64_workspace_bytes(m, n, k);
-#else
-    return vf__gemm_builtin_f32_workspace_bytes(m, n, k);
-#endif
+    return BUILTIN(_workspace_bytes)(m, n, k);
 }
 
 /* An epilogue seen from rows [row0, ...) of C: the part's block rows shifted back to C's. */
@@ -187,11 +190,7 @@ static void builtin_product(int trans_a, int trans_b, int64_t m, int64_t n, int6
                             const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c,
                             int64_t ldc, void *work)
 {
-#if VF_USE_DOUBLE
-    vf__gemm_builtin_f64_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-#else
-    vf__gemm_builtin_f32_ws(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-#endif
+    BUILTIN(_ws)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
 }
 
 /* The built-in product, its rows on the library's threads (work, when given, holds every thread's
@@ -285,19 +284,10 @@ static void ranged_one(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k
                        const int64_t *klo, const int64_t *khi, const int64_t *rlo, const vf_real *bias, int flags,
                        const vf_gemm_epilogue *epilogue, void *work)
 {
-#if VF_USE_DOUBLE
     if (packed)
-        vf__gemm_builtin_f64_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
+        BUILTIN(_ranged_packed)(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
     else
-        vf__gemm_builtin_f64_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
-                                    epilogue, work);
-#else
-    if (packed)
-        vf__gemm_builtin_f32_ranged_packed(m, n, k, a, lda, packed, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
-    else
-        vf__gemm_builtin_f32_ranged(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags,
-                                    epilogue, work);
-#endif
+        BUILTIN(_ranged)(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
 }
 
 /* The ranged product, its rows on the library's threads (work: vf__gemm_ranged_workspace_bytes). */
@@ -342,22 +332,11 @@ void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
     ranged_rows(trans_a, trans_b, m, n, k, a, lda, b, ldb, NULL, c, ldc, klo, khi, rlo, bias, flags, epilogue, work);
 }
 
-size_t vf__gemm_packed_b_elems(int64_t n, int64_t k)
-{
-#if VF_USE_DOUBLE
-    return vf__gemm_builtin_f64_packed_b_elems(n, k);
-#else
-    return vf__gemm_builtin_f32_packed_b_elems(n, k);
-#endif
-}
+size_t vf__gemm_packed_b_elems(int64_t n, int64_t k) { return BUILTIN(_packed_b_elems)(n, k); }
 
 void vf__gemm_pack_b_whole(int trans_b, int64_t n, int64_t k, const vf_real *b, int64_t ldb, vf_real *out)
 {
-#if VF_USE_DOUBLE
-    vf__gemm_builtin_f64_pack_b_whole(trans_b, n, k, b, ldb, out);
-#else
-    vf__gemm_builtin_f32_pack_b_whole(trans_b, n, k, b, ldb, out);
-#endif
+    BUILTIN(_pack_b_whole)(trans_b, n, k, b, ldb, out);
 }
 
 void vf__gemm_ranged_packed(int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda, const vf_real *packed,
