@@ -74,7 +74,8 @@ static vf_status eval_block(void *ctx_arg, vf_tape *t, int worker, int64_t block
     vf_status s = vf_tape_status(t);
     if (s != VF_OK) return vf__error(s, "%s: %s", eval_names[j->kind], vf_tape_error(t));
     int64_t width = j->kind == EVAL_LOG_PROB ? 1 : j->d;
-    memcpy(j->out + start * width, vf_value(t, main_out)->data, (size_t)(b * width) * sizeof(vf_real));
+    /* memmove: a sample of a flow without transforms is its base point, read from out itself */
+    memmove(j->out + start * width, vf_value(t, main_out)->data, (size_t)(b * width) * sizeof(vf_real));
     if (j->per_row && row_out != VF_NOVAR)
         memcpy(j->per_row + start, vf_value(t, row_out)->data, (size_t)b * sizeof(vf_real));
     return VF_OK;
