@@ -105,10 +105,35 @@ static void test_workers_bounded_by_blocks(void)
     vf_set_num_threads(old);
 }
 
+/* The other threads' tapes stay with the caller's tape between evaluations (their memory warm) and
+ * go with it; without a caller's tape the pool makes and frees its own. */
+static void test_helpers_kept(void)
+{
+    if (!VF_HAVE_OPENMP) return;
+    int old = vf_set_num_threads(3);
+    vf_tape *caller = vf_tape_new();
+    vf__tape_pool pool;
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+    vf_tape *first[3] = {pool.tapes[0], pool.tapes[1], pool.tapes[2]};
+    vf__tape_pool_close(&pool);
+    CHECK(caller->n_helpers == 2 && caller->helpers[0] == first[1] && caller->helpers[1] == first[2]);
+    CHECK(!caller->helpers[0]->weights_frozen && caller->helpers[0]->n_frozen == 0); /* thawed */
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+    CHECK(pool.tapes[1] == first[1] && pool.tapes[2] == first[2]);
+    vf__tape_pool_close(&pool);
+    vf_set_num_threads(2); /* fewer threads: the first helper serves */
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+    CHECK(pool.n == 2 && pool.tapes[1] == first[1]);
+    vf__tape_pool_close(&pool);
+    vf_tape_free(caller); /* frees the helpers (ASan: no leak) */
+    vf_set_num_threads(old);
+}
+
 int main(void)
 {
     RUN(test_blocks);
     RUN(test_first_failure);
     RUN(test_workers_bounded_by_blocks);
+    RUN(test_helpers_kept);
     return vf_test_summary();
 }

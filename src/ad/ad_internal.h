@@ -75,6 +75,9 @@ struct vf_tape {
     int weights_frozen;       /* vf__tape_freeze_weights: parameters constant across resets */
     vf__frozen_weight *frozen; /* [n_frozen] (capacity cap_frozen): kept while frozen, freed on thaw */
     int32_t n_frozen, cap_frozen;
+    struct vf_tape **helpers; /* [n_helpers]: the tapes of this tape's parallel evaluations' other
+                               * threads (vf__tape_pool), kept with their memory for the next one */
+    int n_helpers;
 };
 
 /* Declares the weights constant until called again with 0: an evaluation of many row blocks on one
@@ -93,8 +96,8 @@ int vf__tape_freeze_weights(vf_tape *t, int frozen);
 enum { VF__POOL_INFERENCE = 0, VF__POOL_RECORDING = 1 };
 typedef struct vf__tape_pool {
     int n;              /* workers: min(vf__threads(), blocks), 1 without OpenMP */
-    vf_tape **tapes;    /* [n]; tapes[0] is the caller's tape, or `own` */
-    vf_tape *own;       /* made by open when the caller passed no tape */
+    vf_tape **tapes;    /* [n]; tapes[0] is the caller's tape (the others its helpers), or `own` */
+    vf_tape *own;       /* made by open when the caller passed no tape (the others then freed by close) */
     int grad_was, frozen_was, opened; /* the caller's tape's modes, restored by close */
 } vf__tape_pool;
 /* Evaluates block `block` on tape t (reset it first) as worker `worker` (0..n-1: an index for the

@@ -41,6 +41,8 @@ int vf__tape_freeze_weights(vf_tape *t, int frozen)
 void vf_tape_free(vf_tape *t)
 {
     if (!t) return;
+    for (int i = 0; i < t->n_helpers; i++) vf_tape_free(t->helpers[i]);
+    vf_free(t->helpers);
     vf__tape_freeze_weights(t, 0);
     vf_arena_free(t->arena);
     vf_free(t->scratch);

@@ -6,6 +6,9 @@
  *   s = vf__tape_pool_run(&pool, blocks, eval_block, &ctx);              // any number of times
  *   vf__tape_pool_close(&pool);
  *
+ * The other threads' tapes are the caller's tape's helpers (made on first use, freed with it, so
+ * that the next evaluation finds their memory ready; a fresh tape's first block costs a few times a
+ * warm one's), or, without a caller's tape, made and freed by the pool.
  * The pool puts every tape in inference mode with frozen weights (vf__tape_freeze_weights), or
  * with VF__POOL_RECORDING in gradient mode (a block that takes forward-mode derivatives), and
  * restores the caller's tape on close. Worker w runs its blocks on tape w (tape 0 is the caller's,
@@ -35,6 +38,21 @@ static int64_t workers_for(int64_t blocks)
 #endif
 }
 
+/* The caller's helpers grown to at least `count` tapes (they stay with it: a later evaluation finds
+ * their memory ready). */
+static vf_status grow_helpers(vf_tape *caller, int count)
+{
+    if (caller->n_helpers >= count) return VF_OK;
+    vf_tape **h = vf_realloc(caller->helpers, (size_t)count * sizeof *h);
+    if (!h) return VF_ERR_NOMEM;
+    caller->helpers = h;
+    while (caller->n_helpers < count) {
+        if (!(h[caller->n_helpers] = vf_tape_new())) return VF_ERR_NOMEM;
+        caller->n_helpers++;
+    }
+    return VF_OK;
+}
+
 vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t blocks, int mode)
 {
     memset(pool, 0, sizeof *pool);
@@ -42,7 +60,10 @@ vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t block
     pool->tapes = vf_calloc((size_t)pool->n, sizeof *pool->tapes);
     if (!pool->tapes) return vf__error(VF_ERR_NOMEM, "out of memory (tapes for %d threads)", pool->n);
     pool->tapes[0] = caller ? caller : (pool->own = vf_tape_new());
-    for (int w = 1; w < pool->n && pool->tapes[w - 1]; w++) pool->tapes[w] = vf_tape_new();
+    if (caller && grow_helpers(caller, pool->n - 1) == VF_OK)
+        for (int w = 1; w < pool->n; w++) pool->tapes[w] = caller->helpers[w - 1];
+    else
+        for (int w = 1; w < pool->n && pool->tapes[w - 1]; w++) pool->tapes[w] = vf_tape_new();
     if (!pool->tapes[pool->n - 1]) {
         vf__tape_pool_close(pool);
         return vf__error(VF_ERR_NOMEM, "out of memory (tapes for evaluation)");
@@ -67,7 +88,15 @@ void vf__tape_pool_close(vf__tape_pool *pool)
         vf_tape_reset(caller);
         vf_tape_set_grad_enabled(caller, pool->grad_was);
     }
-    for (int w = caller ? 1 : 0; w < pool->n; w++) vf_tape_free(pool->tapes[w]);
+    int helpers = caller && pool->n > 1 && caller->n_helpers >= pool->n - 1 && pool->tapes[1] == caller->helpers[0];
+    for (int w = caller ? 1 : 0; w < pool->n; w++) {
+        if (!helpers) {
+            vf_tape_free(pool->tapes[w]);
+        } else if (pool->tapes[w]) { /* kept by the caller: what was derived from the weights goes */
+            vf__tape_freeze_weights(pool->tapes[w], 0);
+            vf_tape_reset(pool->tapes[w]);
+        }
+    }
     vf_free(pool->tapes);
     memset(pool, 0, sizeof *pool);
 }
