@@ -50,6 +50,13 @@ int vf__gemm_cap_isa(int cap)
  * every product on a worker of a parallel evaluation (vf__threads() is 1 there). */
 enum { SPLIT_ALIGN = 12, SPLIT_MIN_ROWS = 48 };
 #define SPLIT_MIN_WORK 2.0e6
+/* A loop over the `parts` of a product, one part per thread (a plain loop without OpenMP, where
+ * there is one part). */
+#if VF_HAVE_OPENMP
+#define FOR_EACH_PART _Pragma("omp parallel for schedule(static, 1) num_threads(parts)")
+#else
+#define FOR_EACH_PART
+#endif
 
 static int row_threads(int64_t m, int64_t n, int64_t k)
 {
@@ -210,8 +217,7 @@ static void builtin_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
         builtin_product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
         return;
     }
-#if VF_HAVE_OPENMP
-#pragma omp parallel for schedule(static, 1) num_threads(parts)
+    FOR_EACH_PART
     for (int p = 0; p < parts; p++) {
         int64_t r0, r1;
         row_range(m, parts, p, &r0, &r1);
@@ -219,7 +225,6 @@ static void builtin_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
             builtin_product(trans_a, trans_b, r1 - r0, n, k, alpha, trans_a ? a + r0 : a + r0 * lda, lda, b, ldb, beta,
                             c + r0 * ldc, ldc, (char *)work + (size_t)p * each);
     }
-#endif
     vf_free(own);
 }
 
@@ -302,10 +307,9 @@ static void ranged_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
                    work);
         return;
     }
-#if VF_HAVE_OPENMP
     size_t each = ranged_space_one(m, n, k), pack = whole_lines(vf__gemm_builtin_workspace_one(m, n, k));
     int64_t strips = (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
-#pragma omp parallel for schedule(static, 1) num_threads(parts)
+    FOR_EACH_PART
     for (int p = 0; p < parts; p++) {
         int64_t r0, r1;
         row_range(m, parts, p, &r0, &r1);
@@ -321,7 +325,6 @@ static void ranged_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
         ranged_one(trans_a, trans_b, r1 - r0, n, k, trans_a ? a + r0 : a + r0 * lda, lda, b, ldb, packed, c + r0 * ldc,
                    ldc, klo, khi, part_rlo, bias, flags, epilogue ? &part_epilogue : NULL, space);
     }
-#endif
 }
 
 void vf__gemm_ranged(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const vf_real *a, int64_t lda,
