@@ -58,6 +58,7 @@ enum { SPLIT_ALIGN = 12, SPLIT_MIN_ROWS = 48 };
 #define FOR_EACH_PART
 #endif
 
+/* The number of parts (threads) an m x n x k product of the built-in kernel is cut into. */
 static int row_threads(int64_t m, int64_t n, int64_t k)
 {
 #if VF_HAVE_OPENMP
@@ -82,7 +83,7 @@ static void row_range(int64_t m, int parts, int p, int64_t *r0, int64_t *r1)
 static size_t whole_lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 /* The built-in kernel's packing space for one thread. */
-static size_t vf__gemm_builtin_workspace_one(int64_t m, int64_t n, int64_t k)
+static size_t builtin_space_one(int64_t m, int64_t n, int64_t k)
 {
     return BUILTIN(_workspace_bytes)(m, n, k);
 }
@@ -189,7 +190,7 @@ size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
      * process), the built-in kernel's, for each thread the product runs on */
     if (blas_in_use()) return 0;
     int parts = row_threads(m, n, k);
-    size_t one = vf__gemm_builtin_workspace_one(m, n, k);
+    size_t one = builtin_space_one(m, n, k);
     return parts > 1 ? (size_t)parts * whole_lines(one) : one;
 }
 
@@ -207,7 +208,7 @@ static void builtin_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
                          void *work)
 {
     int parts = k > 0 ? row_threads(m, n, k) : 1;
-    size_t each = whole_lines(vf__gemm_builtin_workspace_one(m, n, k));
+    size_t each = whole_lines(builtin_space_one(m, n, k));
     void *own = NULL;
     if (parts > 1 && !work && !(work = own = vf_malloc((size_t)parts * each))) {
         vf_clear_error();
@@ -274,13 +275,13 @@ int vf__gemm_fusing_pays(int64_t m, int64_t n, int64_t k)
 static size_t ranged_space_one(int64_t m, int64_t n, int64_t k)
 {
     int64_t strips = (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
-    return whole_lines(vf__gemm_builtin_workspace_one(m, n, k)) + whole_lines((size_t)VF_MAX(strips, 1) * sizeof(int64_t));
+    return whole_lines(builtin_space_one(m, n, k)) + whole_lines((size_t)VF_MAX(strips, 1) * sizeof(int64_t));
 }
 
 size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k)
 {
     int parts = row_threads(m, n, k);
-    return parts > 1 ? (size_t)parts * ranged_space_one(m, n, k) : vf__gemm_builtin_workspace_one(m, n, k);
+    return parts > 1 ? (size_t)parts * ranged_space_one(m, n, k) : builtin_space_one(m, n, k);
 }
 
 /* The ranged product on one thread: op(B) from b (packed NULL) or packed whole. */
@@ -307,7 +308,7 @@ static void ranged_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
                    work);
         return;
     }
-    size_t each = ranged_space_one(m, n, k), pack = whole_lines(vf__gemm_builtin_workspace_one(m, n, k));
+    size_t each = ranged_space_one(m, n, k), pack = whole_lines(builtin_space_one(m, n, k));
     int64_t strips = (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
     FOR_EACH_PART
     for (int p = 0; p < parts; p++) {
