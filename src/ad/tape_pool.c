@@ -1,24 +1,28 @@
 /* tape_pool.c — independent blocks of rows evaluated on several threads, one tape per thread.
  *
- * Usage (inference only: log-densities, samples, vector-field evaluations of fixed parameters):
+ * Usage (log-densities, samples, vector-field evaluations of fixed parameters):
  *   vf__tape_pool pool;
- *   if ((s = vf__tape_pool_open(&pool, t, blocks, VF__POOL_INFERENCE)) != VF_OK) return s; // t: the caller's
- *   s = vf__tape_pool_run(&pool, blocks, eval_block, &ctx);              // any number of times
+ *   if ((s = vf__tape_pool_open(&pool, t, blocks, VF__POOL_INFERENCE)) != VF_OK) return s; // t: caller's
+ *   s = vf__tape_pool_run(&pool, blocks, eval_block, &ctx);   // any number of times
  *   vf__tape_pool_close(&pool);
  *
- * The other threads' tapes are the caller's tape's helpers (made on first use, freed with it, so
- * that the next evaluation finds their memory ready; a fresh tape's first block costs a few times a
- * warm one's), or, without a caller's tape, made and freed by the pool.
- * The pool puts every tape in inference mode with frozen weights (vf__tape_freeze_weights), or
- * with VF__POOL_RECORDING in gradient mode (a block that takes forward-mode derivatives), and
- * restores the caller's tape on close. Worker w runs its blocks on tape w (tape 0 is the caller's,
- * run by the calling thread). While several workers run, each is a worker thread (vf__worker_enter):
- * its ops see one thread (vf__threads() is 1), and OpenBLAS, where it runs the products, is held to
- * one thread, so a block's ops and products are the ones a one-thread evaluation runs and each block
- * gives the same bits whatever the thread count. A failing block stops the blocks not yet started; run returns the
- * status and message of the failing block with the lowest index, re-recorded on the calling thread
- * (a worker's vf_last_error is its own). Without OpenMP, or with one thread or one block, there is
- * one worker and no thread is started.
+ * Tapes. Worker w runs its blocks on tape w: tape 0 is the caller's (run by the calling thread), the
+ * others are the caller's tape's helpers, made on first use and freed with it, so that the next
+ * evaluation finds their memory ready (a fresh tape's first block costs a few times a warm one's);
+ * without a caller's tape the pool makes and frees its own. The pool puts every tape in inference
+ * mode with frozen weights (vf__tape_freeze_weights), or with VF__POOL_RECORDING in gradient mode
+ * (for blocks that take forward-mode derivatives), and restores the caller's tape on close.
+ *
+ * Same bits. While several workers run, each is a worker thread (vf__worker_enter): its ops see one
+ * thread (vf__threads() is 1), and OpenBLAS, where it runs the products, is held to one thread, so a
+ * block runs what a one-thread evaluation runs and gives the same bits whatever the thread count.
+ * (OpenBLAS's thread count is the process's: another thread of the program gets one OpenBLAS thread
+ * meanwhile too.)
+ *
+ * Errors. A failing block stops the blocks after it that have not started; run returns the status and
+ * message of the failing block with the lowest index, re-recorded on the calling thread (a worker's
+ * vf_last_error is its own). Without OpenMP, or with one thread or one block, there is one worker and
+ * no thread is started.
  */
 #include <stdio.h>
 #include <string.h>
