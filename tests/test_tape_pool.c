@@ -6,7 +6,7 @@
 #include "ad/ad_internal.h"
 #include "vf_test.h"
 
-enum { BLOCKS = 40 };
+enum { BLOCKS = 40, ROWS = BLOCKS * VF_EVAL_BLOCK_ROWS - 100 }; /* the last block shorter */
 
 typedef struct block_log {
     atomic_int runs[BLOCKS];
@@ -17,9 +17,12 @@ typedef struct block_log {
     int fail_from;             /* blocks >= fail_from, odd ones only, fail (BLOCKS: none) */
 } block_log;
 
-static vf_status record_block(void *ctx, vf_tape *t, int worker, int64_t b)
+static vf_status record_block(void *ctx, vf_tape *t, int worker, int64_t start, int64_t rows)
 {
     block_log *log = ctx;
+    int64_t b = start / VF_EVAL_BLOCK_ROWS;
+    if (start % VF_EVAL_BLOCK_ROWS != 0 || rows != (b + 1 < BLOCKS ? VF_EVAL_BLOCK_ROWS : VF_EVAL_BLOCK_ROWS - 100))
+        return vf__error(VF_ERR_ARG, "block %lld: rows [%lld, +%lld)", (long long)b, (long long)start, (long long)rows);
     atomic_fetch_add(&log->runs[b], 1);
     log->tape_of[b] = t;
     log->worker_of[b] = worker;
@@ -39,13 +42,13 @@ static void test_every_block_once(int threads)
     vf_tape *caller = vf_tape_new();
     CHECK(vf_tape_grad_enabled(caller));
     vf__tape_pool pool;
-    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, ROWS, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.n == (VF_HAVE_OPENMP ? threads : 1));
     CHECK(pool.tapes[0] == caller);
     static block_log log;
     memset(&log, 0, sizeof log);
     log.fail_from = BLOCKS;
-    CHECK_STATUS(vf__tape_pool_run(&pool, BLOCKS, record_block, &log), VF_OK);
+    CHECK_STATUS(vf__tape_pool_run(&pool, ROWS, record_block, &log), VF_OK);
     int all_once = 1, one_thread = 1, inference = 1, own_tapes = 1;
     for (int b = 0; b < BLOCKS; b++) {
         all_once &= atomic_load(&log.runs[b]) == 1;
@@ -78,12 +81,12 @@ static void test_first_failure(void)
     for (int threads = 1; threads <= 3; threads++) {
         int old = vf_set_num_threads(threads);
         vf__tape_pool pool;
-        CHECK_STATUS(vf__tape_pool_open(&pool, NULL, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+        CHECK_STATUS(vf__tape_pool_open(&pool, NULL, ROWS, VF__POOL_INFERENCE), VF_OK);
         static block_log log;
         memset(&log, 0, sizeof log);
         log.fail_from = 12;
         vf_clear_error();
-        CHECK_STATUS(vf__tape_pool_run(&pool, BLOCKS, record_block, &log), VF_ERR_NUMERIC);
+        CHECK_STATUS(vf__tape_pool_run(&pool, ROWS, record_block, &log), VF_ERR_NUMERIC);
         CHECK_MSG(strstr(vf_last_error(), "block 13 failed") != NULL, "%d threads: %s", threads, vf_last_error());
         for (int b = 0; b < 13; b++) CHECK(atomic_load(&log.runs[b]) <= 1);
         vf__tape_pool_close(&pool);
@@ -96,10 +99,10 @@ static void test_workers_bounded_by_blocks(void)
 {
     int old = vf_set_num_threads(4);
     vf__tape_pool pool;
-    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 1, VF__POOL_INFERENCE), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, VF_EVAL_BLOCK_ROWS, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.n == 1);
     vf__tape_pool_close(&pool);
-    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, 2, VF__POOL_INFERENCE), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, NULL, VF_EVAL_BLOCK_ROWS + 1, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.n == (VF_HAVE_OPENMP ? 2 : 1));
     vf__tape_pool_close(&pool);
     vf_set_num_threads(old);
@@ -113,16 +116,16 @@ static void test_helpers_kept(void)
     int old = vf_set_num_threads(3);
     vf_tape *caller = vf_tape_new();
     vf__tape_pool pool;
-    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, ROWS, VF__POOL_INFERENCE), VF_OK);
     vf_tape *first[3] = {pool.tapes[0], pool.tapes[1], pool.tapes[2]};
     vf__tape_pool_close(&pool);
     CHECK(caller->n_helpers == 2 && caller->helpers[0] == first[1] && caller->helpers[1] == first[2]);
     CHECK(!caller->helpers[0]->weights_frozen && caller->helpers[0]->n_frozen == 0); /* thawed */
-    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, ROWS, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.tapes[1] == first[1] && pool.tapes[2] == first[2]);
     vf__tape_pool_close(&pool);
     vf_set_num_threads(2); /* fewer threads: the first helper serves */
-    CHECK_STATUS(vf__tape_pool_open(&pool, caller, BLOCKS, VF__POOL_INFERENCE), VF_OK);
+    CHECK_STATUS(vf__tape_pool_open(&pool, caller, ROWS, VF__POOL_INFERENCE), VF_OK);
     CHECK(pool.n == 2 && pool.tapes[1] == first[1]);
     vf__tape_pool_close(&pool);
     vf_tape_free(caller); /* frees the helpers (ASan: no leak) */

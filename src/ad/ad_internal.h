@@ -89,24 +89,28 @@ struct vf_tape {
  *   int was = vf__tape_freeze_weights(t, 1);  ... evaluations ...  vf__tape_freeze_weights(t, was); */
 int vf__tape_freeze_weights(vf_tape *t, int frozen);
 
-/* Tapes for evaluating independent blocks of rows on several threads (src/ad/tape_pool.c, whose
- * head has the usage): one per worker, the caller's (or an own one) first, all in inference mode
- * with frozen weights while open (VF__POOL_INFERENCE), or all recording (VF__POOL_RECORDING: for
- * forward-mode derivatives within a block). */
+/* Tapes for evaluating independent blocks of rows (VF_EVAL_BLOCK_ROWS each) on several threads
+ * (src/ad/tape_pool.c, whose head has the usage): one per worker, the caller's (or an own one) first,
+ * all in inference mode with frozen weights while open (VF__POOL_INFERENCE), or all recording
+ * (VF__POOL_RECORDING: for forward-mode derivatives within a block). */
 enum { VF__POOL_INFERENCE = 0, VF__POOL_RECORDING = 1 };
 typedef struct vf__tape_pool {
-    int n;              /* workers: min(vf__threads(), blocks), 1 without OpenMP */
-    vf_tape **tapes;    /* [n]; tapes[0] is the caller's tape (the others its helpers), or `own` */
-    vf_tape *own;       /* made by open when the caller passed no tape (the others then freed by close) */
+    int n;              /* workers: min(vf__threads(), blocks of the rows), 1 without OpenMP */
+    vf_tape **tapes;    /* [n]; tapes[0] is the caller's tape, or `own` */
+    vf_tape *own;       /* made by open when the caller passed no tape */
+    int borrowed;       /* tapes[1..n) are the caller's helpers (kept by close), else made by open */
     int grad_was, frozen_was, opened; /* the caller's tape's modes, restored by close */
+    int blas_threads_was; /* OpenBLAS's thread count, held at 1 while several workers are open */
 } vf__tape_pool;
-/* Evaluates block `block` on tape t (reset it first) as worker `worker` (0..n-1: an index for the
- * worker's own scratch); returns VF_OK or a status with its message. */
-typedef vf_status (*vf__block_fn)(void *ctx, vf_tape *t, int worker, int64_t block);
-vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller /* or NULL */, int64_t blocks, int mode);
-/* fn for blocks 0..blocks-1, in parallel; the first failing block's status (and message), else VF_OK. */
-vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn, void *ctx);
-/* Restores the caller's tape (reset, its grad mode and frozen state) and frees the others. */
+/* Evaluates rows [start, start + rows) (one block) on tape t (reset it first) as worker `worker`
+ * (0..n-1: an index for the worker's own scratch); returns VF_OK or a status with its message. */
+typedef vf_status (*vf__block_fn)(void *ctx, vf_tape *t, int worker, int64_t start, int64_t rows);
+vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller /* or NULL */, int64_t rows, int mode);
+/* fn for each block of rows [0, rows), in parallel; the first failing block's status (and message),
+ * else VF_OK. */
+vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t rows, vf__block_fn fn, void *ctx);
+/* Restores the caller's tape (reset, its grad mode and frozen state) and OpenBLAS's thread count,
+ * thaws and resets the helpers, frees the tapes it made. */
 void vf__tape_pool_close(vf__tape_pool *pool);
 
 /* Node of handle v (no checks). Pointers are invalidated by vf__push: re-fetch after it, and never

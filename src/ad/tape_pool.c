@@ -2,9 +2,12 @@
  *
  * Usage (log-densities, samples, vector-field evaluations of fixed parameters):
  *   vf__tape_pool pool;
- *   if ((s = vf__tape_pool_open(&pool, t, blocks, VF__POOL_INFERENCE)) != VF_OK) return s; // t: caller's
- *   s = vf__tape_pool_run(&pool, blocks, eval_block, &ctx);   // any number of times
+ *   if ((s = vf__tape_pool_open(&pool, t, n, VF__POOL_INFERENCE)) != VF_OK) return s; // t: caller's
+ *   s = vf__tape_pool_run(&pool, n, eval_block, &ctx);   // n rows, any number of times
  *   vf__tape_pool_close(&pool);
+ *
+ * Blocks. The rows are cut into blocks of VF_EVAL_BLOCK_ROWS (the last one shorter), and
+ * eval_block(ctx, t, worker, start, rows) evaluates one.
  *
  * Tapes. Worker w runs its blocks on tape w: tape 0 is the caller's (run by the calling thread), the
  * others are the caller's tape's helpers, made on first use and freed with it, so that the next
@@ -14,7 +17,8 @@
  * (for blocks that take forward-mode derivatives), and restores the caller's tape on close.
  *
  * Same bits. While several workers run, each is a worker thread (vf__worker_enter): its ops see one
- * thread (vf__threads() is 1), and OpenBLAS, where it runs the products, is held to one thread, so a
+ * thread (vf__threads() is 1), and OpenBLAS, where it runs the products, is held to one thread from
+ * open to close (not per run: a solve runs the pool once per field evaluation), so a
  * block runs what a one-thread evaluation runs and gives the same bits whatever the thread count.
  * (OpenBLAS's thread count is the process's: another thread of the program gets one OpenBLAS thread
  * meanwhile too.)
@@ -27,15 +31,18 @@
 #include <stdio.h>
 #include <string.h>
 #include "ad/ad_internal.h"
+#include "varflow/vf_eval.h"
 #if VF_HAVE_OPENMP
 #include <omp.h>
 #endif
 
-static int64_t workers_for(int64_t blocks)
+static int64_t blocks_of(int64_t rows) { return (rows + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS; }
+
+static int workers_for(int64_t blocks)
 {
 #if VF_HAVE_OPENMP
     int64_t w = vf__threads();
-    return w < 1 ? 1 : w < blocks ? w : blocks;
+    return (int)VF_MAX(1, VF_MIN(w, blocks));
 #else
     (void)blocks;
     return 1;
@@ -57,17 +64,16 @@ static vf_status grow_helpers(vf_tape *caller, int count)
     return VF_OK;
 }
 
-vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t blocks, int mode)
+vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t rows, int mode)
 {
     memset(pool, 0, sizeof *pool);
-    pool->n = (int)workers_for(blocks < 1 ? 1 : blocks);
+    pool->n = workers_for(blocks_of(rows));
     pool->tapes = vf_calloc((size_t)pool->n, sizeof *pool->tapes);
     if (!pool->tapes) return vf__error(VF_ERR_NOMEM, "out of memory (tapes for %d threads)", pool->n);
     pool->tapes[0] = caller ? caller : (pool->own = vf_tape_new());
-    if (caller && grow_helpers(caller, pool->n - 1) == VF_OK)
-        for (int w = 1; w < pool->n; w++) pool->tapes[w] = caller->helpers[w - 1];
-    else
-        for (int w = 1; w < pool->n && pool->tapes[w - 1]; w++) pool->tapes[w] = vf_tape_new();
+    pool->borrowed = caller && grow_helpers(caller, pool->n - 1) == VF_OK;
+    for (int w = 1; w < pool->n && pool->tapes[w - 1]; w++)
+        pool->tapes[w] = pool->borrowed ? caller->helpers[w - 1] : vf_tape_new();
     if (!pool->tapes[pool->n - 1]) {
         vf__tape_pool_close(pool);
         return vf__error(VF_ERR_NOMEM, "out of memory (tapes for evaluation)");
@@ -79,6 +85,7 @@ vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t block
         int was = inference ? vf__tape_freeze_weights(pool->tapes[w], 1) : pool->tapes[w]->weights_frozen;
         if (w == 0) pool->frozen_was = was;
     }
+    if (pool->n > 1) pool->blas_threads_was = vf__blas_set_threads(1);
     pool->opened = 1;
     return VF_OK;
 }
@@ -86,17 +93,17 @@ vf_status vf__tape_pool_open(vf__tape_pool *pool, vf_tape *caller, int64_t block
 void vf__tape_pool_close(vf__tape_pool *pool)
 {
     if (!pool->tapes) return;
-    vf_tape *caller = pool->tapes[0] == pool->own ? NULL : pool->tapes[0];
+    vf_tape *caller = pool->own ? NULL : pool->tapes[0];
     if (caller && pool->opened) {
         vf__tape_freeze_weights(caller, pool->frozen_was);
         vf_tape_reset(caller);
         vf_tape_set_grad_enabled(caller, pool->grad_was);
     }
-    int helpers = caller && pool->n > 1 && caller->n_helpers >= pool->n - 1 && pool->tapes[1] == caller->helpers[0];
+    if (pool->opened && pool->n > 1) vf__blas_set_threads(pool->blas_threads_was);
     for (int w = caller ? 1 : 0; w < pool->n; w++) {
-        if (!helpers) {
+        if (!pool->borrowed) {
             vf_tape_free(pool->tapes[w]);
-        } else if (pool->tapes[w]) { /* kept by the caller: what was derived from the weights goes */
+        } else { /* kept by the caller: what was derived from the weights goes */
             vf__tape_freeze_weights(pool->tapes[w], 0);
             vf_tape_reset(pool->tapes[w]);
         }
@@ -126,18 +133,25 @@ static void note_failure(pool_failure *f, int64_t block, vf_status s)
 }
 #endif
 
-vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn, void *ctx)
+/* Block b of the rows: fn on rows [b BLOCK, ...) */
+static vf_status run_block(vf__block_fn fn, void *ctx, vf_tape *t, int worker, int64_t rows, int64_t b)
 {
+    int64_t start = b * VF_EVAL_BLOCK_ROWS;
+    return fn(ctx, t, worker, start, VF_MIN(VF_EVAL_BLOCK_ROWS, rows - start));
+}
+
+vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t rows, vf__block_fn fn, void *ctx)
+{
+    int64_t blocks = blocks_of(rows);
     if (pool->n <= 1 || blocks <= 1) {
         for (int64_t b = 0; b < blocks; b++) {
-            vf_status s = fn(ctx, pool->tapes[0], 0, b);
+            vf_status s = run_block(fn, ctx, pool->tapes[0], 0, rows, b);
             if (s != VF_OK) return s; /* the message is this thread's already */
         }
         return VF_OK;
     }
 #if VF_HAVE_OPENMP
     pool_failure failure = {blocks, VF_OK, ""}; /* blocks after a failed one are skipped, earlier ones run */
-    int blas_threads = vf__blas_set_threads(1);
 #pragma omp parallel num_threads(pool->n)
     {
         int w = omp_get_thread_num(), was_worker = vf__worker_enter(1);
@@ -147,12 +161,11 @@ vf_status vf__tape_pool_run(vf__tape_pool *pool, int64_t blocks, vf__block_fn fn
 #pragma omp atomic read
             bad = failure.block;
             if (b > bad) continue;
-            vf_status s = fn(ctx, pool->tapes[w], w, b);
+            vf_status s = run_block(fn, ctx, pool->tapes[w], w, rows, b);
             if (s != VF_OK) note_failure(&failure, b, s);
         }
         vf__worker_enter(was_worker);
     }
-    vf__blas_set_threads(blas_threads);
     if (failure.status != VF_OK) return vf__error(failure.status, "%s", failure.message);
 #endif
     return VF_OK;

@@ -76,11 +76,10 @@ typedef struct transport_ctx {
 } transport_ctx;
 
 /* dxdt = v(x, t) for the rows of one block, on tape t (inference mode). */
-static vf_status transport_block(void *ctx, vf_tape *t, int worker, int64_t block)
+static vf_status transport_block(void *ctx, vf_tape *t, int worker, int64_t start, int64_t m)
 {
     (void)worker;
     transport_ctx *c = ctx;
-    int64_t start = block * VF_EVAL_BLOCK_ROWS, m = VF_MIN(VF_EVAL_BLOCK_ROWS, c->n - start);
     vf_tape_reset(t);
     vf_var xv = vf_input(t, c->x + start * c->d, 2, (int64_t[]){m, c->d});
     vf_var tv = vf_input(t, c->time, 2, (int64_t[]){m, 1});
@@ -105,7 +104,7 @@ static vf_status transport_field(void *ctx, double tm, int64_t size, const vf_re
     c->n = size / c->d;
     c->x = x;
     c->dxdt = dxdt;
-    return vf__tape_pool_run(c->pool, (c->n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, transport_block, c);
+    return vf__tape_pool_run(c->pool, c->n, transport_block, c);
 }
 
 vf_status vf_cfm_drop_labels(int64_t n, const int64_t *labels, int64_t classes, double p_drop, vf_rng *r,
@@ -148,7 +147,7 @@ vf_status vf_cfm_transport_guided(const vf_vfield *v, vf_params *p, vf_tape *tap
     /* one tape per thread, in inference mode with the parameters frozen over the solve (layers keep
      * their packed weights); the caller's tape is restored at the end */
     vf__tape_pool pool;
-    vf_status s = vf__tape_pool_open(&pool, tape, (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, VF__POOL_INFERENCE);
+    vf_status s = vf__tape_pool_open(&pool, tape, n, VF__POOL_INFERENCE);
     c.pool = &pool;
     if (s == VF_OK) s = vf_ode_solve(transport_field, &c, n * vp->dim, x, t0, t1, o, stats);
     vf__tape_pool_close(&pool);

@@ -37,10 +37,10 @@ typedef struct density_ctx {
 
 /* One block of rows [start, start + m) on tape t, with worker `worker`'s scratch: dstate rows =
  * (v(x, t), div v(x, t)) from state rows (x, L). */
-static vf_status density_block(void *ctx, vf_tape *t, int worker, int64_t block)
+static vf_status density_block(void *ctx, vf_tape *t, int worker, int64_t start, int64_t m)
 {
     density_ctx *c = ctx;
-    int64_t d = c->d, w = d + 1, start = block * VF_EVAL_BLOCK_ROWS, m = VF_MIN(VF_EVAL_BLOCK_ROWS, c->n - start);
+    int64_t d = c->d, w = d + 1;
     const vf_real *state = c->state;
     vf_real *dstate = c->dstate;
     vf_real *xs = c->x + (int64_t)worker * VF_EVAL_BLOCK_ROWS * d, *times = c->time + (int64_t)worker * VF_EVAL_BLOCK_ROWS;
@@ -99,7 +99,7 @@ static vf_status density_field(void *ctx, double tm, int64_t size, const vf_real
     c->tm = tm;
     c->state = state;
     c->dstate = dstate;
-    return vf__tape_pool_run(c->pool, (c->n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, density_block, c);
+    return vf__tape_pool_run(c->pool, c->n, density_block, c);
 }
 
 vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape *tape, int64_t n, vf_real *x,
@@ -126,8 +126,7 @@ vf_status vf_cfm_transport_divergence(const vf_vfield *v, vf_params *p, vf_tape 
                      NULL, NULL, NULL, NULL, 0, NULL, NULL};
     /* one tape per thread, recording (forward mode needs it); the caller's tape is restored at the end */
     vf__tape_pool pool;
-    int64_t blocks = (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS;
-    vf_status s = vf__tape_pool_open(&pool, tape, blocks, VF__POOL_RECORDING);
+    vf_status s = vf__tape_pool_open(&pool, tape, n, VF__POOL_RECORDING);
     if (s != VF_OK) return s;
     c.pool = &pool;
     size_t rows = (size_t)pool.n * VF_EVAL_BLOCK_ROWS; /* each worker's scratch */

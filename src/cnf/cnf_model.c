@@ -238,11 +238,11 @@ typedef struct sde_ctx {
 } sde_ctx;
 
 /* The drift of one block of rows, on tape t (inference mode). */
-static vf_status sde_drift_block(void *ctx, vf_tape *t, int worker, int64_t block)
+static vf_status sde_drift_block(void *ctx, vf_tape *t, int worker, int64_t start, int64_t rows)
 {
     (void)worker;
     sde_ctx *c = ctx;
-    int64_t d = c->m->spec.field.dim, start = block * VF_EVAL_BLOCK_ROWS, rows = VF_MIN(VF_EVAL_BLOCK_ROWS, c->n - start);
+    int64_t d = c->m->spec.field.dim;
     vf_tape_reset(t);
     vf_var xv = vf_input(t, c->x + start * d, 2, (int64_t[]){rows, d});
     vf_var tv = vf_input(t, c->time, 2, (int64_t[]){rows, 1});
@@ -264,7 +264,7 @@ static vf_status sde_drift(void *ctx, double tm, int64_t size, const vf_real *x,
     c->n = size / c->m->spec.field.dim;
     c->x = x;
     c->dxdt = dxdt;
-    return vf__tape_pool_run(c->pool, (c->n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS, sde_drift_block, c);
+    return vf__tape_pool_run(c->pool, c->n, sde_drift_block, c);
 }
 
 static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const int64_t *labels, vf_rng *r,
@@ -274,18 +274,18 @@ static vf_status sample_sde(const vf_cnf_model *m, int64_t n, vf_real *x, const 
     if (!(sigma > 0) || !isfinite(sigma))
         return vf__error(VF_ERR_ARG, "cnf sample: the SDE needs a diffusion sigma > 0 (got %g)", sigma);
     vf__tape_pool pool;
-    sde_ctx c = {m, &pool, labels, 0.5 * sigma * sigma, vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof(vf_real)), 0, NULL, NULL};
+    sde_ctx c = {m, &pool, labels, 0.5 * sigma * sigma, NULL, 0, NULL, NULL};
     /* one tape per thread, in inference mode with the parameters frozen over the solve (layers keep
      * their packed weights) */
-    int64_t blocks = (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS;
-    vf_status s = c.time ? vf__tape_pool_open(&pool, NULL, blocks, VF__POOL_INFERENCE)
-                         : vf__error(VF_ERR_NOMEM, "cnf sample: out of memory");
+    vf_status s = vf__tape_pool_open(&pool, NULL, n, VF__POOL_INFERENCE);
+    if (s == VF_OK && !(c.time = vf_malloc(VF_EVAL_BLOCK_ROWS * sizeof(vf_real))))
+        s = vf__error(VF_ERR_NOMEM, "cnf sample: out of memory");
     if (s == VF_OK) {
         vf_ode_options so = o->ode;
         so.sigma = sigma;
         s = vf_sde_solve(sde_drift, NULL, &c, n * m->spec.field.dim, x, 0.0, 1.0, &so, r, stats);
     }
-    if (c.time) vf__tape_pool_close(&pool);
+    vf__tape_pool_close(&pool);
     vf_free(c.time);
     return s;
 }

@@ -129,10 +129,10 @@ typedef struct meanflow_sample_ctx {
 
 /* All the jumps of one block of rows, on tape t: x += (s1 - s0) u(x, s0, s1). The blocks' rows
  * never meet, so a block runs its steps alone. */
-static vf_status meanflow_sample_block(void *ctx, vf_tape *t, int worker, int64_t block)
+static vf_status meanflow_sample_block(void *ctx, vf_tape *t, int worker, int64_t start, int64_t m)
 {
     meanflow_sample_ctx *mc = ctx;
-    int64_t d = mc->d, start = block * VF_EVAL_BLOCK_ROWS, m = VF_MIN(VF_EVAL_BLOCK_ROWS, mc->n - start);
+    int64_t d = mc->d;
     vf_real *times = mc->times + (int64_t)worker * 2 * VF_EVAL_BLOCK_ROWS, *x = mc->x + start * d;
     for (int64_t k = 0; k < mc->steps; k++) {
         double s0 = (double)k / (double)mc->steps, s1 = k + 1 == mc->steps ? 1.0 : (double)(k + 1) / (double)mc->steps;
@@ -161,15 +161,14 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
                          (long long)steps);
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "meanflow_sample: the field takes a context of width %lld", (long long)vp->context);
-    int64_t blocks = (n + VF_EVAL_BLOCK_ROWS - 1) / VF_EVAL_BLOCK_ROWS;
     meanflow_sample_ctx mc = {v, p, n, vp->dim, vp->context, steps, x, context, labels, NULL};
     /* one tape per thread, in inference mode with the parameters frozen over the steps (layers keep
      * their packed weights); the caller's tape is restored at the end */
     vf__tape_pool pool;
-    vf_status s = vf__tape_pool_open(&pool, tape, blocks, VF__POOL_INFERENCE);
+    vf_status s = vf__tape_pool_open(&pool, tape, n, VF__POOL_INFERENCE);
     if (s == VF_OK && !(mc.times = vf_malloc((size_t)pool.n * 2 * VF_EVAL_BLOCK_ROWS * sizeof *mc.times)))
         s = vf__error(VF_ERR_NOMEM, "meanflow_sample: out of memory");
-    if (s == VF_OK) s = vf__tape_pool_run(&pool, blocks, meanflow_sample_block, &mc);
+    if (s == VF_OK) s = vf__tape_pool_run(&pool, n, meanflow_sample_block, &mc);
     vf__tape_pool_close(&pool);
     vf_free(mc.times);
     return s;

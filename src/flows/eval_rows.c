@@ -25,7 +25,6 @@ typedef struct eval_job {
     vf_rng *r;
     vf_real *out;               /* [n, d] (or [n] for log_prob) */
     vf_real *per_row;           /* [n] or NULL: ladj or the samples' log_prob */
-    int64_t block;              /* rows per block */
 } eval_job;
 
 /* The block's context rows [b, c] on t, or VF_NOVAR for an unconditional flow. */
@@ -40,8 +39,8 @@ static vf_var block_context(const eval_job *j, vf_tape *t, int64_t start, int64_
  * random stream is drawn in the order of a one-block-at-a-time evaluation). */
 static vf_status draw_base_points(eval_job *j, vf_tape *t)
 {
-    for (int64_t start = 0; start < j->n; start += j->block) {
-        int64_t b = VF_MIN(j->block, j->n - start);
+    for (int64_t start = 0; start < j->n; start += VF_EVAL_BLOCK_ROWS) {
+        int64_t b = VF_MIN(VF_EVAL_BLOCK_ROWS, j->n - start);
         vf_tape_reset(t);
         vf_var z = vf_dist_sample(vf_flow_base(j->f), j->p, t, b, block_context(j, t, start, b), j->r);
         vf_status s = vf_tape_status(t);
@@ -51,13 +50,12 @@ static vf_status draw_base_points(eval_job *j, vf_tape *t)
     return VF_OK;
 }
 
-/* Block `block` (rows [start, start + b)) on tape t: returns VF_OK or the tape's status. Sampling
- * reads the block's base points from out and overwrites them with the samples. */
-static vf_status eval_block(void *ctx_arg, vf_tape *t, int worker, int64_t block)
+/* Rows [start, start + b) on tape t: returns VF_OK or the tape's status. Sampling reads the block's
+ * base points from out and overwrites them with the samples. */
+static vf_status eval_block(void *ctx_arg, vf_tape *t, int worker, int64_t start, int64_t b)
 {
     (void)worker;
     eval_job *j = ctx_arg;
-    int64_t start = block * j->block, b = VF_MIN(j->block, j->n - start);
     vf_tape_reset(t);
     vf_var ctx = block_context(j, t, start, b);
     vf_var main_out = VF_NOVAR, row_out = VF_NOVAR;
@@ -116,21 +114,20 @@ static vf_status run(eval_job *j, vf_tape *t)
     if (j->c == 0 && j->context)
         return vf__error(VF_ERR_ARG, "%s: the flow is unconditional but a context was given", name);
     if (j->n == 0) return VF_OK;
-    j->block = j->n < VF_EVAL_BLOCK_ROWS ? j->n : VF_EVAL_BLOCK_ROWS;
-    int64_t blocks = (j->n + j->block - 1) / j->block;
     vf_status s = VF_OK;
     if (j->c > 0 && j->context_rows == 1 && j->n > 1) {
-        j->repeated = vf_malloc((size_t)(j->block * j->c) * sizeof *j->repeated);
+        int64_t block = VF_MIN(j->n, VF_EVAL_BLOCK_ROWS);
+        j->repeated = vf_malloc((size_t)(block * j->c) * sizeof *j->repeated);
         if (!j->repeated) return VF_ERR_NOMEM;
-        for (int64_t i = 0; i < j->block; i++)
+        for (int64_t i = 0; i < block; i++)
             memcpy(j->repeated + i * j->c, j->context, (size_t)j->c * sizeof *j->repeated);
     }
     /* inference mode with the parameters frozen: the ops keep no derivative state, and layers may
      * keep what they derive from the parameters across the blocks (restored for the caller's tape) */
     vf__tape_pool pool;
-    s = vf__tape_pool_open(&pool, t, blocks, VF__POOL_INFERENCE);
+    s = vf__tape_pool_open(&pool, t, j->n, VF__POOL_INFERENCE);
     if (s == VF_OK && j->kind == EVAL_SAMPLE) s = draw_base_points(j, pool.tapes[0]);
-    if (s == VF_OK) s = vf__tape_pool_run(&pool, blocks, eval_block, j);
+    if (s == VF_OK) s = vf__tape_pool_run(&pool, j->n, eval_block, j);
     vf__tape_pool_close(&pool);
     vf_free(j->repeated);
     j->repeated = NULL;
@@ -142,27 +139,27 @@ static vf_status run(eval_job *j, vf_tape *t)
 vf_status vf_flow_log_prob_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *x,
                                 const vf_real *context, int64_t context_rows, vf_real *log_prob)
 {
-    eval_job j = {EVAL_LOG_PROB, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, log_prob, NULL, 0};
+    eval_job j = {EVAL_LOG_PROB, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, log_prob, NULL};
     return run(&j, t);
 }
 
 vf_status vf_flow_sample_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *context,
                               int64_t context_rows, vf_rng *r, vf_real *x, vf_real *log_prob)
 {
-    eval_job j = {EVAL_SAMPLE, f, p, n, 0, 0, NULL, context, context_rows, NULL, r, x, log_prob, 0};
+    eval_job j = {EVAL_SAMPLE, f, p, n, 0, 0, NULL, context, context_rows, NULL, r, x, log_prob};
     return run(&j, t);
 }
 
 vf_status vf_flow_forward_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *x,
                                const vf_real *context, int64_t context_rows, vf_real *z, vf_real *ladj)
 {
-    eval_job j = {EVAL_FORWARD, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, z, ladj, 0};
+    eval_job j = {EVAL_FORWARD, f, p, n, 0, 0, x, context, context_rows, NULL, NULL, z, ladj};
     return run(&j, t);
 }
 
 vf_status vf_flow_inverse_rows(const vf_flow *f, vf_params *p, vf_tape *t, int64_t n, const vf_real *z,
                                const vf_real *context, int64_t context_rows, vf_real *x, vf_real *ladj)
 {
-    eval_job j = {EVAL_INVERSE, f, p, n, 0, 0, z, context, context_rows, NULL, NULL, x, ladj, 0};
+    eval_job j = {EVAL_INVERSE, f, p, n, 0, 0, z, context, context_rows, NULL, NULL, x, ladj};
     return run(&j, t);
 }
