@@ -3,7 +3,6 @@
 #include "internal.h"
 #include <ctype.h>
 #include <stdatomic.h>
-#include <string.h>
 #if VF_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -194,13 +193,6 @@ size_t vf__gemm_workspace_bytes(int64_t m, int64_t n, int64_t k)
     return parts > 1 ? (size_t)parts * whole_lines(one) : one;
 }
 
-static void builtin_product(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha,
-                            const vf_real *a, int64_t lda, const vf_real *b, int64_t ldb, vf_real beta, vf_real *c,
-                            int64_t ldc, void *work)
-{
-    BUILTIN(_ws)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
-}
-
 /* The built-in product, its rows on the library's threads (work, when given, holds every thread's
  * space: vf__gemm_workspace_bytes); without work, one allocation for all the threads, made here. */
 static void builtin_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, vf_real alpha, const vf_real *a,
@@ -215,7 +207,7 @@ static void builtin_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
         parts = 1; /* one thread, which finds its own space or loops */
     }
     if (parts <= 1) {
-        builtin_product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+        BUILTIN(_ws)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
         return;
     }
     FOR_EACH_PART
@@ -223,8 +215,8 @@ static void builtin_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
         int64_t r0, r1;
         row_range(m, parts, p, &r0, &r1);
         if (r0 < r1)
-            builtin_product(trans_a, trans_b, r1 - r0, n, k, alpha, trans_a ? a + r0 : a + r0 * lda, lda, b, ldb, beta,
-                            c + r0 * ldc, ldc, (char *)work + (size_t)p * each);
+            BUILTIN(_ws)(trans_a, trans_b, r1 - r0, n, k, alpha, trans_a ? a + r0 : a + r0 * lda, lda, b, ldb, beta,
+                         c + r0 * ldc, ldc, (char *)work + (size_t)p * each);
     }
     vf_free(own);
 }
@@ -271,11 +263,13 @@ int vf__gemm_fusing_pays(int64_t m, int64_t n, int64_t k)
     return least > 0 && !(vf__gemm_skinny_available() && least <= VF_GEMM_SKINNY_MAX);
 }
 
+/* Column strips of an n-column C (each with its own depth range in a ranged product). */
+static int64_t strips_of(int64_t n) { return (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width(); }
+
 /* A ranged product's space per thread: packing, then its strips' row limits shifted to its rows. */
 static size_t ranged_space_one(int64_t m, int64_t n, int64_t k)
 {
-    int64_t strips = (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
-    return whole_lines(builtin_space_one(m, n, k)) + whole_lines((size_t)VF_MAX(strips, 1) * sizeof(int64_t));
+    return whole_lines(builtin_space_one(m, n, k)) + whole_lines((size_t)VF_MAX(strips_of(n), 1) * sizeof(int64_t));
 }
 
 size_t vf__gemm_ranged_workspace_bytes(int64_t m, int64_t n, int64_t k)
@@ -309,7 +303,7 @@ static void ranged_rows(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
         return;
     }
     size_t each = ranged_space_one(m, n, k), pack = whole_lines(builtin_space_one(m, n, k));
-    int64_t strips = (n + vf__gemm_strip_width() - 1) / vf__gemm_strip_width();
+    int64_t strips = strips_of(n);
     FOR_EACH_PART
     for (int p = 0; p < parts; p++) {
         int64_t r0, r1;
