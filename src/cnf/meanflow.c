@@ -120,7 +120,7 @@ vf_var vf_meanflow_loss(const vf_vfield *v, vf_params *p, vf_tape *t, const vf_m
 typedef struct meanflow_sample_ctx {
     const vf_vfield *v;
     vf_params *p;
-    int64_t n, d, c, steps;
+    int64_t d, c, steps;
     vf_real *x;               /* [n, d], moved in place */
     const vf_real *context;   /* [n, c] or NULL */
     const int64_t *labels;    /* [n] or NULL */
@@ -161,7 +161,7 @@ vf_status vf_meanflow_sample(const vf_vfield *v, vf_params *p, vf_tape *tape, in
                          (long long)steps);
     if ((vp->context > 0) != (context != NULL))
         return vf__error(VF_ERR_ARG, "meanflow_sample: the field takes a context of width %lld", (long long)vp->context);
-    meanflow_sample_ctx mc = {v, p, n, vp->dim, vp->context, steps, x, context, labels, NULL};
+    meanflow_sample_ctx mc = {v, p, vp->dim, vp->context, steps, x, context, labels, NULL};
     /* one tape per thread, in inference mode with the parameters frozen over the steps (layers keep
      * their packed weights); the caller's tape is restored at the end */
     vf__tape_pool pool;

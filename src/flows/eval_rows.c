@@ -114,7 +114,6 @@ static vf_status run(eval_job *j, vf_tape *t)
     if (j->c == 0 && j->context)
         return vf__error(VF_ERR_ARG, "%s: the flow is unconditional but a context was given", name);
     if (j->n == 0) return VF_OK;
-    vf_status s = VF_OK;
     if (j->c > 0 && j->context_rows == 1 && j->n > 1) {
         int64_t block = VF_MIN(j->n, VF_EVAL_BLOCK_ROWS);
         j->repeated = vf_malloc((size_t)(block * j->c) * sizeof *j->repeated);
@@ -125,7 +124,7 @@ static vf_status run(eval_job *j, vf_tape *t)
     /* inference mode with the parameters frozen: the ops keep no derivative state, and layers may
      * keep what they derive from the parameters across the blocks (restored for the caller's tape) */
     vf__tape_pool pool;
-    s = vf__tape_pool_open(&pool, t, j->n, VF__POOL_INFERENCE);
+    vf_status s = vf__tape_pool_open(&pool, t, j->n, VF__POOL_INFERENCE);
     if (s == VF_OK && j->kind == EVAL_SAMPLE) s = draw_base_points(j, pool.tapes[0]);
     if (s == VF_OK) s = vf__tape_pool_run(&pool, j->n, eval_block, j);
     vf__tape_pool_close(&pool);
