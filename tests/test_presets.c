@@ -537,9 +537,13 @@ static void test_errors(void)
         {"maf:hidden=12x", "hidden=12x is not WIDTHxLAYERS"},
         {"maf:hidden=x2", "not WIDTHxLAYERS"},
         {"maf:hidden=-4x2", "not WIDTHxLAYERS"},
-        {"maf:hidden=0x2", "WIDTH >= 1"},
+        {"maf:hidden=0x2", "need 1 <= WIDTH <= 1048576"},
+        {"maf:hidden=1048577", "need 1 <= WIDTH <= 1048576"},      /* a typo must not fill memory */
+        {"nsf:hidden=1000000000x2", "need 1 <= WIDTH <= 1048576"},
+        {"realnvp:hidden=99999999999999999999999", "need 1 <= WIDTH"}, /* no overflow on the way */
         {"maf:hidden=8x0", "1 <= LAYERS <= 16"},
         {"maf:hidden=8x17", "LAYERS <= 16"},
+        {"maf:hidden=8x99999999999999999999", "LAYERS <= 16"},
         {"maf:hidden=8x2x2", "not WIDTHxLAYERS"},
         {"maf:act=swish", "unknown activation act=swish (valid: relu"},
         {"maf:act=none", "unknown activation"},

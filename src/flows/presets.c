@@ -325,7 +325,7 @@ static vf_status parse_hidden(const char *preset_name, const char *v, int64_t *w
     const char *q = v;
     int digits = 0;
     while (*q >= '0' && *q <= '9') {
-        if (w > 1000000000) goto bad;
+        if (w > VF_NN_MAX_WIDTH) goto range;
         w = 10 * w + (*q++ - '0');
         digits++;
     }
@@ -335,19 +335,20 @@ static vf_status parse_hidden(const char *preset_name, const char *v, int64_t *w
         l = 0;
         digits = 0;
         while (*q >= '0' && *q <= '9') {
-            if (l > 1000000) goto bad;
+            if (l > VF_NN_MAX_HIDDEN) goto range;
             l = 10 * l + (*q++ - '0');
             digits++;
         }
         if (!digits) goto bad;
     }
     if (*q != '\0') goto bad;
-    if (w < 1 || l < 1 || l > VF_NN_MAX_HIDDEN)
-        return vf__error(VF_ERR_ARG, "%s: hidden=%s: need WIDTH >= 1 and 1 <= LAYERS <= %d", preset_name, v,
-                         VF_NN_MAX_HIDDEN);
+    if (w < 1 || w > VF_NN_MAX_WIDTH || l < 1 || l > VF_NN_MAX_HIDDEN) goto range;
     *width = w;
     *layers = (int)l;
     return VF_OK;
+range:
+    return vf__error(VF_ERR_ARG, "%s: hidden=%s: need 1 <= WIDTH <= %d and 1 <= LAYERS <= %d", preset_name, v,
+                     VF_NN_MAX_WIDTH, VF_NN_MAX_HIDDEN);
 bad:
     return vf__error(VF_ERR_ARG, "%s: hidden=%s is not WIDTHxLAYERS (e.g. 64x2) or WIDTH", preset_name, v);
 }

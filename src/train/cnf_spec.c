@@ -45,7 +45,7 @@ static int parse_hidden(const char *v, vf_vfield_params *f)
     while (*s) {
         char *end = NULL;
         long long x = strtoll(s, &end, 10);
-        if (end == s || x < 1 || x > 1 << 20 || k > VF_NN_MAX_HIDDEN) return -1;
+        if (end == s || x < 1 || x > VF_NN_MAX_WIDTH || k > VF_NN_MAX_HIDDEN) return -1;
         w[k++] = x;
         if (*end == 'x') s = end + 1;
         else if (*end == '\0') s = end;
@@ -94,8 +94,8 @@ vf_status vf_cnf_spec_from_string(const char *spec, int64_t d, int64_t classes, 
         int64_t iv;
         if (strcmp(key, "hidden") == 0) {
             if (parse_hidden(v, &s->field))
-                return vf__error(VF_ERR_ARG, "hidden=%s is not WIDTHxLAYERS or W1xW2x... (at most %d layers)", v,
-                                 VF_NN_MAX_HIDDEN);
+                return vf__error(VF_ERR_ARG, "hidden=%s is not WIDTHxLAYERS or W1xW2x... (widths 1 to %d, at most %d "
+                                 "layers)", v, VF_NN_MAX_WIDTH, VF_NN_MAX_HIDDEN);
         } else if (strcmp(key, "act") == 0) {
             int a = vf_activation_from_name(v);
             if (a < 0) return vf__error(VF_ERR_ARG, "unknown activation '%s'", v);

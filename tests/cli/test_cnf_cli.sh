@@ -120,6 +120,9 @@ expect_error 2 "SDE solve takes no --guidance and gives no --log-prob" sample --
     -o "$T/x.csv" --solver em --log-prob "$T/l.csv"
 expect_error 2 "--sigma is the diffusion of the SDE solvers" sample --model "$T/sb.safetensors" -n 5 -o "$T/x.csv" --sigma 1
 expect_error 2 "a score field needs a path with noise" fit --data "$T/moons.csv" --model cfm:score=1 -o "$T/x.safetensors"
+# a hidden width past the limit is refused before anything is allocated (a typo must not fill memory)
+expect_error 2 "widths 1 to 1048576" fit --data "$T/moons.csv" --model cfm:hidden=1048577x2 -o "$T/x.safetensors"
+expect_error 2 "widths 1 to 1048576" fit --data "$T/moons.csv" --model otcfm:hidden=64x1000000000 -o "$T/x.safetensors"
 
 # ---- reflow and one-step distillation ------------------------------------------------------------------
 # One reflow round must straighten the flow: one Euler step of the reflowed field lands much closer
