@@ -1,6 +1,7 @@
 /* fuzz_model.c — libFuzzer target: any bytes as a model file, through both loaders (vf_flow_load and
  * vf_cnf_model_load); a file that loads is then used: log-densities of a few rows (and samples of a
- * flow). A loader must return an error for a bad file, never crash, leak or read out of bounds. */
+ * flow), and a checkpoint's training state is read (vf_fit_checkpoint_read, what --resume does). A
+ * loader must return an error for a bad file, never crash, leak or read out of bounds. */
 #include <math.h>
 #include <string.h>
 #include "varflow.h"
@@ -35,6 +36,13 @@ static void use_cnf(const vf_cnf_model *m)
     vf_cnf_model_log_prob(m, N, x, NULL, &o, lp, NULL);
 }
 
+/* A checkpoint's state, as --resume reads it. */
+static void read_state(const char *path, const vf_model_meta *meta, vf_params *p)
+{
+    vf_fit_state st;
+    if (vf_fit_checkpoint_is(meta) && vf_fit_checkpoint_read(path, meta, p, &st) == VF_OK) vf_fit_state_free(&st);
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     const char *path = fuzz_as_file(data, size, ".safetensors");
@@ -43,6 +51,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     vf_flow *f = NULL;
     vf_model_meta meta;
     if (vf_flow_load(path, &p, &f, &meta) == VF_OK) {
+        read_state(path, &meta, p);
         use_flow(f, p);
         vf_flow_free(f);
         vf_params_free(p);
@@ -50,6 +59,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     }
     vf_cnf_model *m = NULL;
     if (vf_cnf_model_load(path, &m, &meta) == VF_OK) {
+        read_state(path, &meta, m->params);
         use_cnf(m);
         vf_cnf_model_free(m);
         vf_model_meta_free(&meta);
