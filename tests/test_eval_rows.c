@@ -2,6 +2,7 @@
  * boundaries, with a shared or a per-row context; samples reproducible by seed and consistent with
  * their log-densities; forward and inverse inverse to each other; the same bits on 1, 2 or 3
  * threads; every bad argument refused. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "varflow.h"
@@ -254,6 +255,43 @@ static void test_bad_arguments(void)
     free(fx);
 }
 
+/* A NaN or infinite coordinate never comes back as a finite result: every preset's forward and inverse
+ * maps name the row (VF_ERR_NUMERIC), and so does the log-density of a NaN row; an infinite row may
+ * instead have log-density -inf (the density's limit there), never a finite one. The radial flow used
+ * to send a NaN row to its centre, a finite point with a finite log-density (found by
+ * tests/fuzz/fuzz_values.c). */
+static void test_nonfinite_rows_reported(void)
+{
+    static const char *const specs[] = {"maf:transforms=2,hidden=4x1", "iaf:transforms=2,hidden=4x1",
+                                        "nsf:transforms=2,hidden=4x1,bins=3", "nsf:coupling=1,transforms=2,hidden=4x1",
+                                        "realnvp:transforms=2,hidden=4x1", "nice:transforms=2,hidden=4x1",
+                                        "glow:transforms=2,hidden=4x1", "planar:transforms=2", "radial:transforms=2"};
+    const double bad_values[] = {NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++)
+        for (size_t v = 0; v < sizeof bad_values / sizeof bad_values[0]; v++) {
+            vf_params *p = vf_params_new();
+            vf_flow *f = NULL;
+            CHECK_STATUS(vf_flow_from_spec(specs[k], D, 0, p, &f), VF_OK);
+            CHECK_STATUS(vf_params_finalize(p, 5), VF_OK);
+            vf_real x[3 * D] = {0.1f, -0.2f, 0.3f, 0.4f, 0.5f, -0.6f, 0.7f, 0.8f, -0.9f}, out[3 * D], row[3];
+            x[1 * D + (int)(v % D)] = (vf_real)bad_values[v];
+            vf_clear_error();
+            vf_status s = vf_flow_log_prob_rows(f, p, NULL, 3, x, NULL, 0, row);
+            if (s == VF_OK) /* only an infinite row, at log-density -inf */
+                CHECK_MSG(!isnan(bad_values[v]) && isinf((double)row[1]) && row[1] < 0, "%s, value %g: status OK, %g",
+                          specs[k], bad_values[v], (double)row[1]);
+            else
+                CHECK_MSG(s == VF_ERR_NUMERIC && strstr(vf_last_error(), "row 1") != NULL, "%s, value %g: %d %s",
+                          specs[k], bad_values[v], (int)s, vf_last_error());
+            CHECK_STATUS(vf_flow_forward_rows(f, p, NULL, 3, x, NULL, 0, out, row), VF_ERR_NUMERIC);
+            CHECK_MSG(strstr(vf_last_error(), "row 1") != NULL, "%s forward: %s", specs[k], vf_last_error());
+            CHECK_STATUS(vf_flow_inverse_rows(f, p, NULL, 3, x, NULL, 0, out, row), VF_ERR_NUMERIC);
+            CHECK_MSG(strstr(vf_last_error(), "row 1") != NULL, "%s inverse: %s", specs[k], vf_last_error());
+            vf_flow_free(f);
+            vf_params_free(p);
+        }
+}
+
 /* A point outside a uniform base's box has log-density -inf: a valid answer, not an error (a NaN
  * result is, see test_bad_arguments). */
 static void test_outside_support(void)
@@ -283,6 +321,7 @@ int main(void)
     RUN(test_sample_and_maps);
     RUN(test_same_bits_any_thread_count);
     RUN(test_bad_arguments);
+    RUN(test_nonfinite_rows_reported);
     RUN(test_outside_support);
     return vf_test_summary();
 }

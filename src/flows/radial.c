@@ -59,13 +59,18 @@ static vf_status radial_solve_fwd(vf_tape *t, vf_node *nd)
             rho2 += e * e;
         }
         double alpha = (double)al[r * sa], beta = (double)be[r * sb], rho = sqrt(rho2);
+        double *q = aux + r * RS_K;
+        if (isnan(rho)) { /* a NaN in the row (or the centre): NaN out, which the evaluation reports */
+            for (int64_t j = 0; j <= d; j++) z[r * (d + 1) + j] = (vf_real)NAN;
+            for (int k = 0; k < RS_K; k++) q[k] = NAN;
+            continue;
+        }
         /* sigma = r / rho; at rho = 0 its limit alpha / (alpha + beta^) (infinite when beta^ = -alpha
          * exactly: the map is singular at the centre) enters only the derivatives, and z = z0 */
         double rr = radial_root(rho, alpha, beta), ar = alpha + rr, sig = rho > 0 ? rr / rho : alpha / (alpha + beta);
         for (int64_t j = 0; j < d; j++)
             z[r * (d + 1) + j] = rho > 0 ? (vf_real)((double)cr[j] + sig * ((double)xr[j] - (double)cr[j])) : cr[j];
         z[r * (d + 1) + d] = (vf_real)rr;
-        double *q = aux + r * RS_K;
         q[RS_RHO] = rho;
         q[RS_R] = rr;
         q[RS_SIG] = sig;
@@ -205,7 +210,8 @@ static int radial_params(const radial_transform *rt, vf_params *p, vf_tape *t, v
 }
 
 /* |y| per row: y [n, d] -> [n, 1], with gradient 0 (not 0/0) where y = 0: the square root sees 1
- * there and its result is replaced by 0 (both through where, so no NaN reaches the gradient). */
+ * there and its result is replaced by 0 (both through where, so no NaN reaches the gradient). A row
+ * holding a NaN keeps it (its norm is NaN, not 0). */
 static vf_var safe_norm(vf_tape *t, vf_var y, int64_t n)
 {
     vf_var ss = vf_sum(t, vf_square(t, y), -1, 1);
@@ -213,7 +219,7 @@ static vf_var safe_norm(vf_tape *t, vf_var y, int64_t n)
     vf_real *mask = vf__tape_alloc(t, (size_t)n * sizeof *mask);
     if (!mask) return VF_NOVAR;
     const vf_real *sv = vf_value(t, ss)->data;
-    for (int64_t i = 0; i < n; i++) mask[i] = sv[i] > 0;
+    for (int64_t i = 0; i < n; i++) mask[i] = !(sv[i] == 0);
     vf_var m = vf_input(t, mask, 2, (int64_t[]){n, 1});
     vf_var safe = vf_where(t, m, ss, vf_scalar(t, 1.0));
     return vf_where(t, m, vf_sqrt(t, safe), vf_scalar(t, 0.0));

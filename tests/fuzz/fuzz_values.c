@@ -1,0 +1,97 @@
+/* fuzz_values.c — libFuzzer target: the evaluation contract of vf_eval.h under any parameters and
+ * inputs. The bytes pick a preset and a dimension (1-4), shift the initialized parameters by amounts up
+ * to a chosen scale (0 to 1e6), and give the rows (raw floats: NaN, infinities and huge values
+ * included). Log-densities, forward and inverse maps must then either succeed with finite results
+ * (a log-density may be -inf) or return VF_ERR_NUMERIC with a message: a NaN or infinity returned
+ * with VF_OK, another status, or a crash is a failure (abort). A row holding a NaN must be reported
+ * by every call; an infinite row by the maps, and by the log-density unless that is -inf there. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "varflow.h"
+
+static const char *const specs[] = {
+    "maf:transforms=2,hidden=4x1",           "iaf:transforms=2,hidden=4x1",
+    "maf:transforms=2,hidden=4x1,residual=1", "nsf:transforms=2,hidden=4x1,bins=3",
+    "nsf:coupling=1,transforms=2,hidden=4x1,bins=3", "realnvp:transforms=2,hidden=4x1",
+    "nice:transforms=2,hidden=4x1",           "glow:transforms=2,hidden=4x1",
+    "planar:transforms=2",                    "radial:transforms=2",
+    "maf:transforms=1,hidden=4x1,base=student_t", "maf:transforms=1,hidden=4x1,base=mixture2",
+    "realnvp:transforms=1,hidden=4x1,base=diag_normal", "nsf:transforms=1,hidden=4x1,bins=4,act=silu",
+};
+enum { N_SPECS = sizeof specs / sizeof specs[0], MAX_ROWS = 8, MAX_D = 4 };
+
+/* 1 when a value is NaN. */
+static int any_nan(const vf_real *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (isnan((double)v[i])) return 1;
+    return 0;
+}
+
+/* 1 when every value is finite, or -inf where allow_neg_inf. */
+static int all_finite(const vf_real *v, int64_t n, int allow_neg_inf)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite((double)v[i]) && !(allow_neg_inf && isinf((double)v[i]) && v[i] < 0)) return 0;
+    return 1;
+}
+
+/* The contract of one call: VF_OK with acceptable values, or VF_ERR_NUMERIC with a message. */
+static void check(vf_status s, int ok_values)
+{
+    if (s == VF_OK && !ok_values) abort();                  /* a NaN or infinity escaped silently */
+    if (s != VF_OK && (s != VF_ERR_NUMERIC || !vf_last_error()[0])) abort();
+    vf_clear_error();
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+    if (size < 4) return 0;
+    static const double scales[] = {0, 0.1, 1, 10, 1e3, 1e6};
+    const char *spec = specs[data[0] % N_SPECS];
+    int64_t d = 1 + data[1] % MAX_D;
+    double scale = scales[data[2] % 6];
+    size_t n_shift = data[3];
+    data += 4, size -= 4;
+    vf_params *p = vf_params_new();
+    vf_flow *f = NULL;
+    if (!p || vf_flow_from_spec(spec, d, 0, p, &f) != VF_OK || vf_params_finalize(p, 7) != VF_OK) {
+        vf_flow_free(f);
+        vf_params_free(p);
+        vf_clear_error();
+        return 0;
+    }
+    /* the first n_shift parameters (cyclically) shifted by the next bytes */
+    vf_real *w = vf_params_values(p);
+    int64_t np = vf_params_size(p);
+    for (size_t i = 0; i < n_shift && size > 0 && np > 0; i++, data++, size--)
+        w[i % (size_t)np] += (vf_real)(scale * ((double)data[0] - 127.5) / 127.5);
+    /* rows: raw floats */
+    int64_t n = (int64_t)(size / (4 * (size_t)d));
+    if (n > MAX_ROWS) n = MAX_ROWS;
+    vf_real x[MAX_ROWS * MAX_D], z[MAX_ROWS * MAX_D], back[MAX_ROWS * MAX_D], lp[MAX_ROWS], ladj[MAX_ROWS];
+    for (int64_t i = 0; i < n * d; i++) {
+        float v;
+        memcpy(&v, data + 4 * i, 4);
+        x[i] = (vf_real)v;
+    }
+    vf_tape *t = vf_tape_new();
+    if (t && n > 0) {
+        int finite_in = all_finite(x, n * d, 0), nan_in = any_nan(x, n * d);
+        vf_status s = vf_flow_log_prob_rows(f, p, t, n, x, NULL, 0, lp);
+        check(s, all_finite(lp, n, 1));
+        if (nan_in && s == VF_OK) abort();                  /* a NaN row cannot have a log-density */
+        for (int64_t i = 0; s == VF_OK && i < n; i++)       /* an infinite row: -inf at most */
+            if (!all_finite(x + i * d, d, 0) && !(isinf((double)lp[i]) && lp[i] < 0)) abort();
+        s = vf_flow_forward_rows(f, p, t, n, x, NULL, 0, z, ladj);
+        check(s, all_finite(z, n * d, 0) && all_finite(ladj, n, 0));
+        if (!finite_in && s == VF_OK) abort();              /* a NaN or infinite row cannot map to finite values */
+        s = vf_flow_inverse_rows(f, p, t, n, x, NULL, 0, back, ladj);
+        check(s, all_finite(back, n * d, 0) && all_finite(ladj, n, 0));
+    }
+    vf_tape_free(t);
+    vf_flow_free(f);
+    vf_params_free(p);
+    return 0;
+}
