@@ -125,7 +125,7 @@ static void test_density_integrates_to_one(void)
 }
 
 /* Sampling's log-densities equal log_prob of the samples; the samples lie in the support; rows
- * outside it get -inf, never NaN. */
+ * outside it get -inf, never NaN; a NaN row is an error (it is no point, inside or outside). */
 static void test_sample_and_outside(void)
 {
     vf_cnf_model *m = make(2, 0, 5);
@@ -141,11 +141,15 @@ static void test_sample_and_outside(void)
     for (int i = 0; i < N * 2; i++) CHECK(x[i] >= -slack && x[i] <= 1 + slack);
     CHECK_STATUS(vf_cnf_model_log_prob(m, N, x, NULL, &o, back, NULL), VF_OK);
     for (int i = 0; i < N; i++) CHECK_NEAR(lp[i], back[i], sizeof(vf_real) == 8 ? 1e-6 : 2e-3 * (1 + fabs(back[i])));
-    /* outside: beyond the support, and NaN */
-    const vf_real bad[3 * 2] = {0.5f, 1.1f, -0.2f, 0.5f, (vf_real)NAN, 0.5f};
+    /* outside: beyond the support, and infinite */
+    const vf_real bad[3 * 2] = {0.5f, 1.1f, -0.2f, 0.5f, (vf_real)INFINITY, 0.5f};
     vf_real lpb[3];
     CHECK_STATUS(vf_cnf_model_log_prob(m, 3, bad, NULL, &o, lpb, NULL), VF_OK);
     for (int i = 0; i < 3; i++) CHECK(isinf((double)lpb[i]) && lpb[i] < 0);
+    /* a NaN: refused, named (it used to come back as -inf, as if outside the box) */
+    const vf_real with_nan[3 * 2] = {0.5f, 0.5f, 0.25f, 0.75f, 0.5f, (vf_real)NAN};
+    CHECK_STATUS(vf_cnf_model_log_prob(m, 3, with_nan, NULL, &o, lpb, NULL), VF_ERR_NUMERIC);
+    CHECK(strstr(vf_last_error(), "row 2 column 1 is NaN") != NULL);
     /* vf_cnf_model_box_logits refuses them, naming the value */
     vf_real y[2];
     CHECK_STATUS(vf_cnf_model_box_logits(m, 1, bad, y), VF_ERR_ARG);

@@ -216,7 +216,7 @@ vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_
  * For a MeanFlow model the ODE is that of its instantaneous velocity u(x, t, t): the density of the
  * flow its k-step jump sampler approaches as k grows (not of the 1-step samples themselves).
  * labels as vf_cnf_model_sample; guidance gives the density of the guided flow. Errors as
- * vf_cnf_model_sample. */
+ * vf_cnf_model_sample, and VF_ERR_NUMERIC naming the first NaN in x (box or not). */
 vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real *x, const int64_t *labels,
                                 const vf_cnf_sample_options *o, vf_real *log_prob, vf_ode_stats *stats);
 

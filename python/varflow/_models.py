@@ -372,7 +372,8 @@ class ContinuousFlow(_Model):
         """log p(x) of each row of x [n, dim] -> [n] by solving the ODE from the data back to the
         source (vf_cnf_model_log_prob), with the exact divergence or, with hutchinson=K, K Rademacher
         probes per row drawn from seed. labels / guidance: the class-conditional (guided) density.
-        Same options and defaults as `varflow logprob` (rk4, 100 steps; dopri5 uses rtol, atol)."""
+        Same options and defaults as `varflow logprob` (rk4, 100 steps; dopri5 uses rtol, atol).
+        A row outside a box model's box gets -inf; a NaN in x raises VarflowError (VF_ERR_NUMERIC)."""
         self._live()
         x = _lib.as_rows(x, "x", self.dim, "model's dimension")
         n = x.shape[0]

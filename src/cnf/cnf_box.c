@@ -68,7 +68,7 @@ void vf__cnf_box_to_field(const vf_cnf_box *b, int64_t n, int64_t d, const vf_re
         outside[i] = 0;
         for (int64_t j = 0; j < d; j++) {
             double p;
-            if (!box_p(b, (double)x[i * d + j], &p)) { /* outside the support (or NaN) */
+            if (!box_p(b, (double)x[i * d + j], &p)) { /* outside the support (the callers refuse NaN) */
                 outside[i] = 1;
                 y[i * d + j] = 0;
                 continue;

@@ -435,6 +435,10 @@ vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real 
         return vf__error(VF_ERR_UNSUPPORTED, "cnf log_prob: a data-to-data model has no log-density");
     if (n == 0) return VF_OK;
     int64_t d = m->spec.field.dim;
+    for (int64_t i = 0; i < n * d; i++) /* a NaN is no point, inside or outside a box: no log-density */
+        if (isnan((double)x[i]))
+            return vf__error(VF_ERR_NUMERIC, "cnf log_prob: row %lld column %lld is NaN", (long long)(i / d),
+                             (long long)(i % d));
     int box = vf__cnf_box_on(&m->box);
     vf_real *z = vf_malloc((size_t)(n * d) * sizeof *z), *div = vf_malloc((size_t)n * sizeof *div);
     double *logdet = box ? vf_malloc((size_t)n * sizeof *logdet) : NULL;
