@@ -4,7 +4,9 @@
  * included). Log-densities, forward and inverse maps must then either succeed with finite results
  * (a log-density may be -inf) or return VF_ERR_NUMERIC with a message: a NaN or infinity returned
  * with VF_OK, another status, or a crash is a failure (abort). A row holding a NaN must be reported
- * by every call; an infinite row by the maps, and by the log-density unless that is -inf there. */
+ * by every call; an infinite row by the maps, and by the log-density unless that is -inf there.
+ * Bytes that pick a continuous flow instead test its log-densities (with or without a box) and its
+ * samples by one of the solvers the same way. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,11 @@ static const char *const specs[] = {
     "maf:transforms=1,hidden=4x1,base=student_t", "maf:transforms=1,hidden=4x1,base=mixture2",
     "realnvp:transforms=1,hidden=4x1,base=diag_normal", "nsf:transforms=1,hidden=4x1,bins=4,act=silu",
 };
-enum { N_SPECS = sizeof specs / sizeof specs[0], MAX_ROWS = 8, MAX_D = 4 };
+/* continuous flows: a first byte from CNF_FIRST on picks one of these (below it, a flow) */
+static const char *const cnf_specs[] = {"cfm:hidden=4x1", "otcfm:hidden=4x1,sigma=0.1", "sbcfm:hidden=4x1",
+                                        "si:hidden=4x1", "meanflow:hidden=4x1", "fm:hidden=4x1,act=tanh"};
+enum { N_SPECS = sizeof specs / sizeof specs[0], N_CNF = sizeof cnf_specs / sizeof cnf_specs[0], CNF_FIRST = 224,
+       MAX_ROWS = 8, MAX_D = 4 };
 
 /* 1 when a value is NaN. */
 static int any_nan(const vf_real *v, int64_t n)
@@ -45,10 +51,66 @@ static void check(vf_status s, int ok_values)
     vf_clear_error();
 }
 
+/* A continuous flow: log-densities of the rows (box or not) and samples by a solver the bytes pick;
+ * the same contract (finite, a log-density -inf only outside a box or for an infinite row; else
+ * VF_ERR_NUMERIC with a message; a NaN row always refused). */
+static void cnf_values(const char *spec, int64_t d, double scale, size_t n_shift, int flags, const unsigned char *data,
+                       size_t size)
+{
+    vf_cnf_spec cs;
+    vf_meanflow_options mo;
+    vf_cnf_model *m = NULL;
+    if (vf_cnf_spec_from_string(spec, d, 0, &cs, &mo) != VF_OK || vf_cnf_model_new(&cs, 7, &m) != VF_OK) {
+        vf_clear_error();
+        return;
+    }
+    vf_real *w = vf_params_values(m->params);
+    int64_t np = vf_params_size(m->params);
+    for (size_t i = 0; i < n_shift && size > 0 && np > 0; i++, data++, size--)
+        w[i % (size_t)np] += (vf_real)(scale * ((double)data[0] - 127.5) / 127.5);
+    int box = flags & 1;
+    if (box && vf_cnf_model_set_box(m, -2, 3, 1e-3) != VF_OK) abort();
+    int64_t n = (int64_t)(size / (4 * (size_t)d));
+    if (n > MAX_ROWS) n = MAX_ROWS;
+    vf_real x[MAX_ROWS * MAX_D], lp[MAX_ROWS];
+    for (int64_t i = 0; i < n * d; i++) {
+        float v;
+        memcpy(&v, data + 4 * i, 4);
+        x[i] = (vf_real)v;
+    }
+    static const vf_solver solvers[] = {VF_SOLVER_EULER, VF_SOLVER_MIDPOINT, VF_SOLVER_HEUN, VF_SOLVER_RK4,
+                                        VF_SOLVER_RK4_38, VF_SOLVER_DOPRI5, VF_SOLVER_EM, VF_SOLVER_SHEUN};
+    vf_cnf_sample_options o = vf_cnf_sample_default_options();
+    o.ode.solver = solvers[(flags >> 1) % 8];
+    o.ode.steps = 3;
+    o.ode.max_steps = 200;
+    if (n > 0 && o.ode.solver != VF_SOLVER_EM && o.ode.solver != VF_SOLVER_SHEUN) {
+        vf_status s = vf_cnf_model_log_prob(m, n, x, NULL, &o, lp, NULL);
+        if (s != VF_OK && (s == VF_ERR_ARG || !vf_last_error()[0])) abort(); /* UNSUPPORTED: MeanFlow */
+        if (any_nan(x, n * d) && s == VF_OK) abort();
+        for (int64_t i = 0; s == VF_OK && i < n; i++)
+            if (!isfinite((double)lp[i]) && !(isinf((double)lp[i]) && lp[i] < 0)) abort();
+        vf_clear_error();
+    }
+    vf_rng r;
+    vf_rng_init(&r, 5, 6);
+    vf_real xs[MAX_ROWS * MAX_D];
+    vf_status s = vf_cnf_model_sample(m, MAX_ROWS, NULL, NULL, &r, &o, xs, NULL, NULL);
+    if (s == VF_OK && !all_finite(xs, MAX_ROWS * d, 0)) abort(); /* a sample must be a point */
+    if (s != VF_OK && !vf_last_error()[0]) abort();
+    vf_clear_error();
+    vf_cnf_model_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     if (size < 4) return 0;
     static const double scales[] = {0, 0.1, 1, 10, 1e3, 1e6};
+    if (data[0] >= CNF_FIRST) {
+        cnf_values(cnf_specs[(data[0] - CNF_FIRST) % N_CNF], 1 + data[1] % MAX_D, scales[data[2] % 6], data[3],
+                   data[1] / MAX_D, data + 4, size - 4);
+        return 0;
+    }
     const char *spec = specs[data[0] % N_SPECS];
     int64_t d = 1 + data[1] % MAX_D;
     double scale = scales[data[2] % 6];
