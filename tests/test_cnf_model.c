@@ -29,6 +29,33 @@ static vf_cnf_model *make(vf_cnf_objective obj, int64_t d, int64_t classes, int 
     return m;
 }
 
+/* A sample that overflows in the data's units (a standardization's scale near the largest float) is
+ * VF_ERR_NUMERIC naming its row, by every solver kind and with the path energy; it used to come back
+ * as -inf with VF_OK (found by tests/fuzz/fuzz_fit.c). Modest scales still sample. */
+static void test_overflowing_samples_reported(void)
+{
+    vf_cnf_model *m = make(VF_CNF_CFM, 1, 0, 1, 3);
+    if (!m) return;
+    enum { N = 64 };
+    vf_real x[N], lp[N], mean = 0, std = (vf_real)(sizeof(vf_real) == 8 ? 1e308 : 3e38);
+    CHECK_STATUS(vf_cnf_model_set_standardization(m, &mean, &std), VF_OK);
+    vf_cnf_sample_options o = vf_cnf_sample_default_options();
+    o.ode.solver = VF_SOLVER_EULER;
+    o.ode.steps = 2;
+    vf_rng r;
+    vf_rng_init(&r, 4, 0);
+    CHECK_STATUS(vf_cnf_model_sample(m, N, NULL, NULL, &r, &o, x, NULL, NULL), VF_ERR_NUMERIC);
+    CHECK(strstr(vf_last_error(), "gives a non-finite result") != NULL);
+    CHECK_STATUS(vf_cnf_model_sample(m, N, NULL, NULL, &r, &o, x, lp, NULL), VF_ERR_NUMERIC);
+    double energy = 0;
+    CHECK_STATUS(vf_cnf_model_sample_energy(m, N, NULL, NULL, &r, &o, x, &energy, NULL), VF_ERR_NUMERIC);
+    std = 1e3;
+    CHECK_STATUS(vf_cnf_model_set_standardization(m, &mean, &std), VF_OK);
+    CHECK_STATUS(vf_cnf_model_sample(m, N, NULL, NULL, &r, &o, x, lp, NULL), VF_OK);
+    for (int i = 0; i < N; i++) CHECK(isfinite((double)x[i]) && isfinite((double)lp[i]));
+    vf_cnf_model_free(m);
+}
+
 /* A zero field moves nothing: log p(x) = log p0((x - mean) / std) - sum log std, and samples are
  * mean + std * source draws. */
 static void test_zero_field_is_the_source(void)
@@ -595,6 +622,7 @@ int main(void)
 {
     if (tmpdir_open("vf_cnf_model")) return 1;
     RUN(test_zero_field_is_the_source);
+    RUN(test_overflowing_samples_reported);
     RUN(test_student_source_draws);
     RUN(test_density_integrates_to_one);
     RUN(test_sample_log_prob_consistent);

@@ -195,7 +195,8 @@ vf_cnf_sample_options vf_cnf_sample_default_options(void);
  * labels (naming the row), guidance without a labelled model and labels, an SDE solver without a
  * score field, bad ODE options (steps < 1, ...); VF_ERR_UNSUPPORTED for log-densities of a data
  * source or MeanFlow model (vf_cnf_model_log_prob gives the latter's ODE density) or of an SDE solve, or guidance with MeanFlow or an SDE solver;
- * VF_ERR_NUMERIC for a diverging solve. */
+ * VF_ERR_NUMERIC for a diverging solve, or a sample (or its log-density) that is not finite in the
+ * data's units, naming its row. */
 vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
                               vf_rng *r, const vf_cnf_sample_options *o, vf_real *x, vf_real *log_prob,
                               vf_ode_stats *stats);

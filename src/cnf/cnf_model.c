@@ -326,6 +326,19 @@ static vf_status from_box(const vf_cnf_model *m, int64_t n, vf_real *x, vf_real 
     return VF_OK;
 }
 
+/* VF_ERR_NUMERIC naming the first row whose point x [n, dim] (NULL: none) is not finite or whose
+ * log-density log_prob [n] (NULL: none) is NaN or +inf: back in the data's units a point the field
+ * left finite can still overflow (a standardization's scale near the largest float). */
+static vf_status check_rows(const char *what, int64_t n, int64_t d, const vf_real *x, const vf_real *log_prob)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int bad = log_prob && (isnan((double)log_prob[i]) || log_prob[i] == INFINITY);
+        for (int64_t j = 0; x && j < d; j++) bad |= !isfinite((double)x[i * d + j]);
+        if (bad) return vf__error(VF_ERR_NUMERIC, "%s: row %lld gives a non-finite result", what, (long long)i);
+    }
+    return VF_OK;
+}
+
 /* x [n, dim] = the given source rows, or n draws of the model's source. */
 static vf_status start_points(const vf_cnf_model *m, int64_t n, const vf_real *source, vf_rng *r, vf_real *x)
 {
@@ -371,7 +384,8 @@ vf_status vf_cnf_model_sample(const vf_cnf_model *m, int64_t n, const vf_real *s
     }
     if (s != VF_OK) return s;
     to_original_units(m, n, x);
-    return from_box(m, n, x, log_prob);
+    if ((s = from_box(m, n, x, log_prob)) != VF_OK) return s;
+    return check_rows("cnf sample", n, m->spec.field.dim, x, log_prob);
 }
 
 vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_real *source, const int64_t *labels,
@@ -419,7 +433,9 @@ vf_status vf_cnf_model_sample_energy(const vf_cnf_model *m, int64_t n, const vf_
     if (stats) *stats = st;
     *energy = total / (double)n;
     to_original_units(m, n, x);
-    return from_box(m, n, x, NULL);
+    if ((s = from_box(m, n, x, NULL)) != VF_OK) return s;
+    if (!isfinite(*energy)) return vf__error(VF_ERR_NUMERIC, "cnf sample: the path energy is not finite");
+    return check_rows("cnf sample", n, d, x, NULL);
 }
 
 vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real *x, const int64_t *labels,
@@ -471,5 +487,5 @@ vf_status vf_cnf_model_log_prob(const vf_cnf_model *m, int64_t n, const vf_real 
     vf_free(div);
     vf_free(logdet);
     vf_free(outside);
-    return s;
+    return s == VF_OK ? check_rows("cnf log_prob", n, d, NULL, log_prob) : s;
 }
