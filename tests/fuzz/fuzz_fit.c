@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "varflow.h"
+#include "fuzz_util.h"
 
 static const char *const specs[] = {
     "maf:transforms=1,hidden=4x1", "nsf:transforms=1,hidden=4x1,bins=3", "realnvp:transforms=1,hidden=4x1",
@@ -17,11 +17,6 @@ static const char *const specs[] = {
     "cfm:hidden=4x1", "otcfm:hidden=4x1", "meanflow:hidden=4x1", "sbcfm:hidden=4x1",
 };
 enum { N_SPECS = sizeof specs / sizeof specs[0], MAX_ROWS = 40, MAX_D = 3 };
-
-static void require(int ok)
-{
-    if (!ok) abort();
-}
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -42,36 +37,32 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     if (box) o.box_lo = -3, o.box_hi = 4;
     o.nll_rows = 20;
     data += 5, size -= 5;
-    int64_t n = (int64_t)(size / (4 * (size_t)d));
-    if (n > MAX_ROWS) n = MAX_ROWS;
-    if (n < 2) return 0;
     vf_real x[MAX_ROWS * MAX_D];
-    for (int64_t i = 0; i < n * d; i++) {
-        float v;
-        memcpy(&v, data + 4 * i, 4);
-        x[i] = grid || o.fit.dequantize ? (vf_real)(data[4 * i] % 7) - (o.fit.dequantize ? 0 : 3) : (vf_real)v;
-    }
+    int64_t n = fuzz_float_rows(data, size, d, MAX_ROWS, x);
+    if (n < 2) return 0;
+    for (int64_t i = 0; (grid || o.fit.dequantize) && i < n * d; i++) /* small integers instead */
+        x[i] = (vf_real)(data[4 * i] % 7) - (o.fit.dequantize ? 0 : 3);
     vf_fitted *m = NULL;
     vf_fit_result r;
     vf_status s = vf_fit_table(spec, x, n, d, NULL, 0, NULL, 0, NULL, &o, &m, &r);
     if (s != VF_OK) {
-        require(m == NULL && r.error[0] != 0 && r.stage != VF_FIT_STAGE_NONE);
+        fuzz_require(m == NULL && r.error[0] != 0 && r.stage != VF_FIT_STAGE_NONE);
         vf_clear_error();
         return 0;
     }
-    require(m != NULL);
+    fuzz_require(m != NULL);
     vf_real lp[MAX_ROWS], xs[MAX_ROWS * MAX_D];
     s = vf_fitted_log_prob(m, n, x, NULL, NULL, lp);
     if (s == VF_OK)
-        for (int64_t i = 0; i < n; i++) require(!isnan((double)lp[i]) && lp[i] != INFINITY);
+        for (int64_t i = 0; i < n; i++) fuzz_require(!isnan((double)lp[i]) && lp[i] != INFINITY);
     else
-        require(vf_last_error()[0] != 0);
+        fuzz_require(vf_last_error()[0] != 0);
     vf_clear_error();
     s = vf_fitted_sample(m, 5, NULL, NULL, 3, xs);
     if (s == VF_OK)
-        for (int64_t i = 0; i < 5 * d; i++) require(isfinite((double)xs[i]));
+        for (int64_t i = 0; i < 5 * d; i++) fuzz_require(isfinite((double)xs[i]));
     else
-        require(vf_last_error()[0] != 0);
+        fuzz_require(vf_last_error()[0] != 0);
     vf_clear_error();
     vf_fitted_free(m);
     return 0;

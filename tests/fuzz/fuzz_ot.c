@@ -12,22 +12,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "varflow.h"
+#include "fuzz_util.h"
 
 enum { MAX_N = 12, MAX_D = 3 };
-
-static void require(int ok)
-{
-    if (!ok) abort();
-}
 
 /* The contract of a call that returns one value: VF_OK with a finite value, or an error with a
  * message (the statuses each solver documents). */
 static void value_or_error(vf_status s, double v, int finite_points)
 {
-    if (s == VF_OK) require(isfinite(v));
-    else require(vf_last_error()[0] != 0 && (s == VF_ERR_NUMERIC || s == VF_ERR_ARG || s == VF_ERR_NOMEM));
-    if (!finite_points) require(s == VF_ERR_ARG);
+    if (s == VF_OK) fuzz_require(isfinite(v));
+    else fuzz_require(vf_last_error()[0] != 0 && (s == VF_ERR_NUMERIC || s == VF_ERR_ARG || s == VF_ERR_NOMEM));
+    if (!finite_points) fuzz_require(s == VF_ERR_ARG);
     vf_clear_error();
 }
 
@@ -68,27 +63,27 @@ static void check_exact(int64_t n, int64_t m, const double *cost, const double *
     memset(&plan, 0, sizeof plan);
     double total = NAN, u[MAX_N], v[MAX_N];
     vf_status s = vf_emd_matrix(n, m, cost, a, b, &total, &plan, u, v);
-    require(s == VF_OK);
+    fuzz_require(s == VF_OK);
     double row[MAX_N] = {0}, col[MAX_N] = {0}, dot = 0, maxc = 0;
     for (int64_t k = 0; k < n * m; k++) maxc = fmax(maxc, fabs(cost[k]));
     for (int64_t e = 0; e < plan.nnz; e++) {
-        require(plan.rows[e] >= 0 && plan.rows[e] < n && plan.cols[e] >= 0 && plan.cols[e] < m && plan.mass[e] > 0);
+        fuzz_require(plan.rows[e] >= 0 && plan.rows[e] < n && plan.cols[e] >= 0 && plan.cols[e] < m && plan.mass[e] > 0);
         row[plan.rows[e]] += plan.mass[e];
         col[plan.cols[e]] += plan.mass[e];
         dot += plan.mass[e] * cost[plan.rows[e] * m + plan.cols[e]];
     }
-    for (int64_t i = 0; i < n; i++) require(fabs(row[i] - (a ? a[i] : 1.0 / (double)n)) <= 1e-9);
-    for (int64_t j = 0; j < m; j++) require(fabs(col[j] - (b ? b[j] : 1.0 / (double)m)) <= 1e-9);
-    require(isfinite(total) && fabs(total - dot) <= 1e-9 * (1 + maxc));
+    for (int64_t i = 0; i < n; i++) fuzz_require(fabs(row[i] - (a ? a[i] : 1.0 / (double)n)) <= 1e-9);
+    for (int64_t j = 0; j < m; j++) fuzz_require(fabs(col[j] - (b ? b[j] : 1.0 / (double)m)) <= 1e-9);
+    fuzz_require(isfinite(total) && fabs(total - dot) <= 1e-9 * (1 + maxc));
     for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < m; j++) require(u[i] + v[j] <= cost[i * m + j] + 1e-9 * (1 + maxc));
+        for (int64_t j = 0; j < m; j++) fuzz_require(u[i] + v[j] <= cost[i * m + j] + 1e-9 * (1 + maxc));
     vf_ot_plan_free(&plan);
     if (n == m && !a && !b) { /* the assignment solver agrees */
         int64_t perm[MAX_N], seen[MAX_N] = {0};
         double t2 = NAN;
-        require(vf_assignment_solve(n, cost, perm, &t2) == VF_OK);
-        for (int64_t i = 0; i < n; i++) require(perm[i] >= 0 && perm[i] < n && !seen[perm[i]]++);
-        require(fabs(t2 / (double)n - total) <= 1e-9 * (1 + maxc));
+        fuzz_require(vf_assignment_solve(n, cost, perm, &t2) == VF_OK);
+        for (int64_t i = 0; i < n; i++) fuzz_require(perm[i] >= 0 && perm[i] < n && !seen[perm[i]]++);
+        fuzz_require(fabs(t2 / (double)n - total) <= 1e-9 * (1 + maxc));
     }
 }
 

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "varflow.h"
+#include "fuzz_util.h"
 
 static const char *const specs[] = {
     "maf:transforms=2,hidden=4x1",           "iaf:transforms=2,hidden=4x1",
@@ -27,20 +27,16 @@ static const char *const cnf_specs[] = {"cfm:hidden=4x1", "otcfm:hidden=4x1,sigm
 enum { N_SPECS = sizeof specs / sizeof specs[0], N_CNF = sizeof cnf_specs / sizeof cnf_specs[0], CNF_FIRST = 224,
        MAX_ROWS = 8, MAX_D = 4 };
 
-/* 1 when a value is NaN. */
-static int any_nan(const vf_real *v, int64_t n)
+/* The first n_shift parameters of p (cyclically) shifted by up to scale, one byte of data [size]
+ * each; returns the bytes used. */
+static size_t shift_params(vf_params *p, double scale, size_t n_shift, const unsigned char *data, size_t size)
 {
-    for (int64_t i = 0; i < n; i++)
-        if (isnan((double)v[i])) return 1;
-    return 0;
-}
-
-/* 1 when every value is finite, or -inf where allow_neg_inf. */
-static int all_finite(const vf_real *v, int64_t n, int allow_neg_inf)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite((double)v[i]) && !(allow_neg_inf && isinf((double)v[i]) && v[i] < 0)) return 0;
-    return 1;
+    vf_real *w = vf_params_values(p);
+    int64_t np = vf_params_size(p);
+    size_t used = 0;
+    for (; used < n_shift && used < size && np > 0; used++)
+        w[used % (size_t)np] += (vf_real)(scale * ((double)data[used] - 127.5) / 127.5);
+    return used;
 }
 
 /* The contract of one call: VF_OK with acceptable values, or VF_ERR_NUMERIC with a message. */
@@ -64,20 +60,12 @@ static void cnf_values(const char *spec, int64_t d, double scale, size_t n_shift
         vf_clear_error();
         return;
     }
-    vf_real *w = vf_params_values(m->params);
-    int64_t np = vf_params_size(m->params);
-    for (size_t i = 0; i < n_shift && size > 0 && np > 0; i++, data++, size--)
-        w[i % (size_t)np] += (vf_real)(scale * ((double)data[0] - 127.5) / 127.5);
+    size_t used = shift_params(m->params, scale, n_shift, data, size);
+    data += used, size -= used;
     int box = flags & 1;
     if (box && vf_cnf_model_set_box(m, -2, 3, 1e-3) != VF_OK) abort();
-    int64_t n = (int64_t)(size / (4 * (size_t)d));
-    if (n > MAX_ROWS) n = MAX_ROWS;
     vf_real x[MAX_ROWS * MAX_D], lp[MAX_ROWS];
-    for (int64_t i = 0; i < n * d; i++) {
-        float v;
-        memcpy(&v, data + 4 * i, 4);
-        x[i] = (vf_real)v;
-    }
+    int64_t n = fuzz_float_rows(data, size, d, MAX_ROWS, x);
     static const vf_solver solvers[] = {VF_SOLVER_EULER, VF_SOLVER_MIDPOINT, VF_SOLVER_HEUN, VF_SOLVER_RK4,
                                         VF_SOLVER_RK4_38, VF_SOLVER_DOPRI5, VF_SOLVER_EM, VF_SOLVER_SHEUN};
     vf_cnf_sample_options o = vf_cnf_sample_default_options();
@@ -87,7 +75,7 @@ static void cnf_values(const char *spec, int64_t d, double scale, size_t n_shift
     if (n > 0 && o.ode.solver != VF_SOLVER_EM && o.ode.solver != VF_SOLVER_SHEUN) {
         vf_status s = vf_cnf_model_log_prob(m, n, x, NULL, &o, lp, NULL);
         if (s != VF_OK && (s == VF_ERR_ARG || !vf_last_error()[0])) abort(); /* UNSUPPORTED: MeanFlow */
-        if (any_nan(x, n * d) && s == VF_OK) abort();
+        if (fuzz_any_nan(x, n * d) && s == VF_OK) abort();
         for (int64_t i = 0; s == VF_OK && i < n; i++)
             if (!isfinite((double)lp[i]) && !(isinf((double)lp[i]) && lp[i] < 0)) abort();
         vf_clear_error();
@@ -96,7 +84,7 @@ static void cnf_values(const char *spec, int64_t d, double scale, size_t n_shift
     vf_rng_init(&r, 5, 6);
     vf_real xs[MAX_ROWS * MAX_D];
     vf_status s = vf_cnf_model_sample(m, MAX_ROWS, NULL, NULL, &r, &o, xs, NULL, NULL);
-    if (s == VF_OK && !all_finite(xs, MAX_ROWS * d, 0)) abort(); /* a sample must be a point */
+    if (s == VF_OK && !fuzz_all_finite(xs, MAX_ROWS * d, 0)) abort(); /* a sample must be a point */
     if (s != VF_OK && !vf_last_error()[0]) abort();
     vf_clear_error();
     vf_cnf_model_free(m);
@@ -124,33 +112,23 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         vf_clear_error();
         return 0;
     }
-    /* the first n_shift parameters (cyclically) shifted by the next bytes */
-    vf_real *w = vf_params_values(p);
-    int64_t np = vf_params_size(p);
-    for (size_t i = 0; i < n_shift && size > 0 && np > 0; i++, data++, size--)
-        w[i % (size_t)np] += (vf_real)(scale * ((double)data[0] - 127.5) / 127.5);
-    /* rows: raw floats */
-    int64_t n = (int64_t)(size / (4 * (size_t)d));
-    if (n > MAX_ROWS) n = MAX_ROWS;
+    size_t used = shift_params(p, scale, n_shift, data, size);
+    data += used, size -= used;
     vf_real x[MAX_ROWS * MAX_D], z[MAX_ROWS * MAX_D], back[MAX_ROWS * MAX_D], lp[MAX_ROWS], ladj[MAX_ROWS];
-    for (int64_t i = 0; i < n * d; i++) {
-        float v;
-        memcpy(&v, data + 4 * i, 4);
-        x[i] = (vf_real)v;
-    }
+    int64_t n = fuzz_float_rows(data, size, d, MAX_ROWS, x);
     vf_tape *t = vf_tape_new();
     if (t && n > 0) {
-        int finite_in = all_finite(x, n * d, 0), nan_in = any_nan(x, n * d);
+        int finite_in = fuzz_all_finite(x, n * d, 0), nan_in = fuzz_any_nan(x, n * d);
         vf_status s = vf_flow_log_prob_rows(f, p, t, n, x, NULL, 0, lp);
-        check(s, all_finite(lp, n, 1));
+        check(s, fuzz_all_finite(lp, n, 1));
         if (nan_in && s == VF_OK) abort();                  /* a NaN row cannot have a log-density */
         for (int64_t i = 0; s == VF_OK && i < n; i++)       /* an infinite row: -inf at most */
-            if (!all_finite(x + i * d, d, 0) && !(isinf((double)lp[i]) && lp[i] < 0)) abort();
+            if (!fuzz_all_finite(x + i * d, d, 0) && !(isinf((double)lp[i]) && lp[i] < 0)) abort();
         s = vf_flow_forward_rows(f, p, t, n, x, NULL, 0, z, ladj);
-        check(s, all_finite(z, n * d, 0) && all_finite(ladj, n, 0));
+        check(s, fuzz_all_finite(z, n * d, 0) && fuzz_all_finite(ladj, n, 0));
         if (!finite_in && s == VF_OK) abort();              /* a NaN or infinite row cannot map to finite values */
         s = vf_flow_inverse_rows(f, p, t, n, x, NULL, 0, back, ladj);
-        check(s, all_finite(back, n * d, 0) && all_finite(ladj, n, 0));
+        check(s, fuzz_all_finite(back, n * d, 0) && fuzz_all_finite(ladj, n, 0));
     }
     vf_tape_free(t);
     vf_flow_free(f);

@@ -7,18 +7,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "varflow.h"
+#include "fuzz_util.h"
 
 static const char *const targets[] = {"gauss:d=2,rho=0.9", "gauss:d=3,rho=-0.4", "funnel:d=3", "banana",
                                       "8gaussians:noise=0.2", "u1", "u2", "u4", "manywell:d=2", "rosenbrock:d=2"};
 static const char *const flows[] = {"realnvp:transforms=1,hidden=4x1", "nsf_coupling:transforms=1,hidden=4x1,bins=3",
                                     "maf:transforms=1,hidden=4x1", "planar:transforms=2", "radial:transforms=2"};
 enum { N_TARGETS = sizeof targets / sizeof targets[0], N_FLOWS = sizeof flows / sizeof flows[0], IS = 64 };
-
-static void require(int ok)
-{
-    if (!ok) abort();
-}
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -43,13 +38,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     vf_vi_summary s;
     vf_status st = vf_vi_run(&t, flow, &o, &m, &s);
     if (st != VF_OK) {
-        require(m == NULL && s.error[0] != 0 && s.stage != VF_FIT_STAGE_NONE);
+        fuzz_require(m == NULL && s.error[0] != 0 && s.stage != VF_FIT_STAGE_NONE);
     } else {
-        require(m != NULL);
-        require(!isnan(s.elbo) && s.elbo != INFINITY && !isnan(s.log_z) && s.log_z != INFINITY);
-        require(s.ess_fraction >= 0 && s.ess_fraction <= 1 + 1e-9 && !isnan(s.khat));
-        for (int64_t i = 0; o.draws && i < IS * t.dim; i++) require(isfinite((double)draws[i]));
-        for (int i = 0; i < IS; i++) require(!isnan(logw[i]) && logw[i] != INFINITY);
+        fuzz_require(m != NULL);
+        fuzz_require(!isnan(s.elbo) && s.elbo != INFINITY && !isnan(s.log_z) && s.log_z != INFINITY);
+        fuzz_require(s.ess_fraction >= 0 && s.ess_fraction <= 1 + 1e-9 && !isnan(s.khat));
+        for (int64_t i = 0; o.draws && i < IS * t.dim; i++) fuzz_require(isfinite((double)draws[i]));
+        for (int i = 0; i < IS; i++) fuzz_require(!isnan(logw[i]) && logw[i] != INFINITY);
         vf_fitted_free(m);
     }
     vf_clear_error();
