@@ -1,6 +1,6 @@
 /* cmd_info.c — `varflow info FILE`: what a model file or a data file holds.
  *
- * A model file (.safetensors): its metadata (architecture, training record), every tensor's name,
+ * A model file (safetensors: by name, or by its first bytes whatever the name): its metadata (architecture, training record), every tensor's name,
  * dtype and shape, and the parameter count. A data file (.csv .npy idx, .gz): rows, columns and
  * per-column mean, standard deviation, minimum and maximum. Reading goes through the library's
  * validating readers, so a malformed file ends in one line naming the file and the problem.
@@ -13,6 +13,22 @@ static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* 1 if the file starts as a safetensors file does (a little-endian header length that fits the
+ * file, then '{'), whatever its name: `varflow fit -o` takes any name. */
+static int starts_as_safetensors(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char head[9];
+    int ok = fread(head, 1, sizeof head, f) == sizeof head && fseek(f, 0, SEEK_END) == 0;
+    long size = ok ? ftell(f) : -1;
+    fclose(f);
+    if (!ok || size < 10 || head[8] != '{') return 0;
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; i--) header = (header << 8) | head[i];
+    return header >= 2 && header <= (uint64_t)size - 8;
 }
 
 static int info_model(const char *path, const cli_common *c)
@@ -130,9 +146,10 @@ static void help(FILE *out)
 {
     fputs("Usage: varflow info FILE [--json]\n"
           "\n"
-          "Describes a model file (.safetensors: metadata such as the architecture, tensors with dtype and\n"
-          "shape, parameter count) or a data file (.csv, .npy, IDX, optionally .gz: rows, columns, and each\n"
-          "column's mean, standard deviation, minimum and maximum).\n"
+          "Describes a model file (safetensors, by its name or its first bytes: metadata such as the\n"
+          "architecture, tensors with dtype and shape, parameter count) or a data file (.csv, .npy, IDX,\n"
+          "optionally .gz: rows, columns, and each column's mean, standard deviation, minimum and\n"
+          "maximum).\n"
           "\n"
           "With --json: a model gives {\"path\", \"kind\": \"model\", \"params\", \"state_tensors\" (a checkpoint's\n"
           "fit.* training state, not counted in params), \"metadata\", \"tensors\"};\n"
@@ -154,7 +171,8 @@ static int run(int argc, char **argv)
         path = argv[i];
     }
     if (!path) return cli_usage_error("info", "missing FILE");
-    return ends_with(path, ".safetensors") ? info_model(path, &c) : info_data(path, &c);
+    int model = ends_with(path, ".safetensors") || starts_as_safetensors(path);
+    return model ? info_model(path, &c) : info_data(path, &c);
 }
 
 const cli_command cli_cmd_info = {"info", "describe a model file or a data file", run, help};

@@ -161,6 +161,32 @@ static void test_malformed(void)
     vf_tensor_free(&y);
 }
 
+/* Binary files handed over as tables: a zero byte ends the CSV parse with its line, and a
+ * safetensors file (a model, whatever its name) is named as such; fails on a parser that reads on. */
+static void test_binary_files(void)
+{
+    vf_tensor x;
+    static const char zero_on_line_2[] = "1,2\n3\0,4\n";
+    CHECK_STATUS(vf_parse_csv("z.csv", zero_on_line_2, sizeof zero_on_line_2 - 1, NULL, &x, NULL), VF_ERR_FORMAT);
+    CHECK(has_substr(vf_last_error(), "z.csv: line 2 holds a zero byte: binary data, not CSV text"));
+    CHECK(x.owned == NULL);
+    CHECK_STATUS(vf_read_table(put_bytes("z.dat", zero_on_line_2, sizeof zero_on_line_2 - 1), &x), VF_ERR_FORMAT);
+    CHECK(has_substr(vf_last_error(), "line 2 holds a zero byte"));
+
+    static const char header[] = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    unsigned char st[8 + sizeof header - 1 + 4] = {0};
+    st[0] = (unsigned char)(sizeof header - 1);
+    memcpy(st + 8, header, sizeof header - 1);
+    for (const char *name = "model.vf"; name; name = strcmp(name, "model.vf") ? NULL : "model.csv") {
+        CHECK_STATUS(vf_read_table(put_bytes(name, st, sizeof st), &x), VF_ERR_FORMAT);
+        CHECK_MSG(has_substr(vf_last_error(), "is a safetensors file (a model?), not a data table"), "%s: %s", name,
+                  vf_last_error());
+    }
+    /* A text table whose first bytes could be read as a length is still text. */
+    CHECK_STATUS(vf_read_table(put_text("t.dat", "1,2,3,4{\n5,6,7,8{\n"), &x), VF_ERR_FORMAT);
+    CHECK(has_substr(vf_last_error(), "is not a number"));
+}
+
 static void test_file_errors(void)
 {
     vf_tensor x;
@@ -399,6 +425,7 @@ int main(void)
     RUN(test_quotes_comments_crlf);
     RUN(test_delimiters);
     RUN(test_malformed);
+    RUN(test_binary_files);
     RUN(test_file_errors);
     RUN(test_round_trip);
     RUN(test_faithful);

@@ -52,7 +52,9 @@ extern "C" {
  * .csv/.tsv/.txt -> CSV (default options), .npy -> NPY, a name containing "idx" -> IDX; any other
  * name is recognized by its first bytes. NPY and IDX arrays of more dimensions are flattened to
  * [shape[0], rest]; a 1-D array becomes [n, 1]. A NaN or infinite value is VF_ERR_NUMERIC naming the
- * file, the line (CSV) or row, and the column. */
+ * file, the line (CSV) or row, and the column. Binary content read as CSV is VF_ERR_FORMAT naming the
+ * line of its first zero byte; a safetensors file (a model file, under any name) is VF_ERR_FORMAT
+ * saying so. */
 vf_status vf_read_table(const char *path, vf_tensor *out);
 /* Write x [n, d] or [n] by extension: .npy (<f4 in float builds, <f8 in double builds) or .csv
  * (%.9g / %.17g, no header). Any strides. Atomic. */
@@ -82,7 +84,8 @@ typedef struct vf_strlist {
 /* delimiter auto, header auto, comment '#', non-finite values rejected. */
 vf_csv_options vf_csv_default_options(void);
 /* Read out [n, d]; names (may be NULL) receives the d header fields, or n = 0 when there is none.
- * Blank lines and comment lines are skipped; fields may be quoted ("a ""b"""). opt NULL: defaults. */
+ * Blank lines and comment lines are skipped; fields may be quoted ("a ""b"""). opt NULL: defaults.
+ * Text holding a zero byte is binary data: VF_ERR_FORMAT naming its line. */
 vf_status vf_read_csv(const char *path, const vf_csv_options *opt, vf_tensor *out, vf_strlist *names);
 /* The same over text in memory; `name` is used in messages. */
 vf_status vf_parse_csv(const char *name, const char *text, size_t len, const vf_csv_options *opt,

@@ -184,6 +184,13 @@ vf_status vf_parse_csv(const char *name, const char *text, size_t len, const vf_
     vf_status s = VF_OK;
     char ex[64];
 
+    const char *zero = len ? memchr(text, 0, len) : NULL;
+    if (zero) { /* a binary file given as a table: say so rather than fail on its first field */
+        size_t line_of_zero = 1;
+        for (const char *c = text; c < zero; c++) line_of_zero += *c == '\n';
+        return vf__error(VF_ERR_FORMAT, "%s: line %zu holds a zero byte: binary data, not CSV text", name,
+                         line_of_zero);
+    }
     if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB && (unsigned char)text[2] == 0xBF)
         pos = 3;
     while (pos < len && s == VF_OK) {

@@ -99,6 +99,15 @@ static inline uint64_t vf__le64(const unsigned char *p)
     return v;
 }
 
+/* 1 if d[0 .. len) starts as a safetensors file does: a little-endian header length that fits the
+ * file, then the header's opening brace. */
+static inline int vf__looks_like_safetensors(const unsigned char *d, size_t len)
+{
+    if (len < 10) return 0;
+    uint64_t header = vf__le64(d);
+    return header >= 2 && header <= (uint64_t)(len - 8) && d[8] == '{';
+}
+
 /* Element kinds shared by the NPY, IDX and safetensors converters. */
 typedef enum vf__elem {
     VF__E_F16, VF__E_BF16, VF__E_F32, VF__E_F64,

@@ -72,6 +72,11 @@ vf_status vf_read_table(const char *path, vf_tensor *out)
     if (s) return s;
     kind k = kind_of(path);
     if (k == K_SNIFF) k = sniff(data, len);
+    if (k == K_CSV && vf__looks_like_safetensors(data, len)) {
+        vf_free(data);
+        return vf__error(VF_ERR_FORMAT, "%s is a safetensors file (a model?), not a data table (.csv, .npy, IDX)",
+                         path);
+    }
     if (k == K_CSV) {
         s = vf_parse_csv(path, (const char *)data, len, NULL, out, NULL);
         vf_free(data);

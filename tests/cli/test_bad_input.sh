@@ -16,6 +16,13 @@ printf 'a,b\n1,2\n3,4\n5,6.5\n' >"$T/good.csv"
 if "$V" info "$T/good.csv" >"$T/out" 2>"$T/err" && grep -q '3 rows x 2 columns' "$T/out"; then ok; else bad "info good.csv: $(cat "$T/out" "$T/err")"; fi
 if "$V" info "$T/good.npy" --json >"$T/out" 2>"$T/err" && grep -q '"n":100,"dim":2' "$T/out"; then ok; else bad "info good.npy: $(cat "$T/out" "$T/err")"; fi
 if "$V" info "$T/demo/model.safetensors" --json >"$T/out" 2>"$T/err" && grep -q '"params":22026' "$T/out"; then ok; else bad "info model: $(cat "$T/out" "$T/err")"; fi
+# A model file under another name (fit -o takes any name) is still described as a model, and
+# handed over as data it is named for what it is; other binary data is not read as CSV.
+cp "$T/demo/model.safetensors" "$T/model.vf"
+if "$V" info "$T/model.vf" --json >"$T/out" 2>"$T/err" && grep -q '"kind":"model","params":22026' "$T/out"; then ok; else bad "info model.vf: $(cat "$T/out" "$T/err")"; fi
+expect_error 1 "model.vf is a safetensors file \\(a model\\?\\), not a data table" fit --data "$T/model.vf" -o "$T/never.safetensors"
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR' >"$T/picture.png"
+expect_error 1 "picture.png: line 3 holds a zero byte: binary data, not CSV text" info "$T/picture.png"
 
 # Missing files and directories.
 expect_error 1 "nope.csv" info "$T/nope.csv"
