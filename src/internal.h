@@ -123,6 +123,11 @@ typedef struct vf_gemm_epilogue {
     void *ctx;
 } vf_gemm_epilogue;
 int64_t vf__gemm_strip_width(void);
+/* Products of fewer multiply-adds (m n k) stay on the calling thread. At 2 million, a default `varflow
+ * fit` (MAF, 64x2, d = 2, batch 512) split its 512x64x64 products and ran 12% slower on 2 threads than
+ * on 1 with twice the CPU time: half the rows' A and C cross to the other core, which costs about what
+ * the half product saves. From 8 million (a 512-row layer of 128x128 and up) the split pays. */
+#define VF__GEMM_SPLIT_MIN_WORK 8.0e6
 /* 1 when an m x n x k product is best run by vf__gemm_ranged with its bias, ReLU or epilogue fused,
  * rather than by vf__gemm_ws followed by passes over C: a build without OpenBLAS, and not a shape for
  * the skinny loops. */

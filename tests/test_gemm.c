@@ -276,12 +276,14 @@ static void test_skinny(void)
  * packed whole), both transposes, rows that do not divide evenly. */
 static void test_threads_same_bits(void)
 {
-    static const int64_t sizes[][3] = {{203, 70, 300}, {517, 130, 129}, {100, 33, 1000}};
+    /* each at least VF__GEMM_SPLIT_MIN_WORK multiply-adds, so that every one is split */
+    static const int64_t sizes[][3] = {{203, 70, 600}, {517, 130, 129}, {100, 33, 2500}};
     int old = vf_get_num_threads(), dense = strcmp(vf__gemm_backend(), "builtin") == 0;
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
                 int64_t m = sizes[z][0], n = sizes[z][1], k = sizes[z][2], w = vf__gemm_strip_width();
+                CHECK((double)m * (double)n * (double)k >= VF__GEMM_SPLIT_MIN_WORK);
                 int64_t strips = (n + w - 1) / w;
                 vf_real *a = malloc((size_t)(m * k) * sizeof *a), *b = malloc((size_t)(k * n) * sizeof *b);
                 vf_real *c0 = malloc((size_t)(m * n) * sizeof *c0), *bias = malloc((size_t)n * sizeof *bias);

@@ -178,8 +178,9 @@ typedef struct vf_fit_result {
 
 vf_fit_options vf_fit_default_options(void);
 
-/* Mean NLL of x [n, d] (context [n, c] or NULL) under the flow, in chunks; VF_ERR_NUMERIC when it is
- * not finite. noise, when not NULL, dequantizes: each value gets fresh U(0, 1) noise drawn from it. */
+/* Mean NLL of x [n, d] (context [n, c] or NULL) under the flow, in chunks of rows through
+ * vf_flow_log_prob_rows (its blocks on the library's threads, the same bits on any number); VF_ERR_NUMERIC
+ * when it is not finite. noise, when not NULL, dequantizes: each value gets fresh U(0, 1) noise drawn from it. */
 vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x /* [n, d] */,
                           const vf_real *context /* [n, c] or NULL */, int64_t n, int64_t d, int64_t c,
                           vf_rng *noise, double *out);

@@ -44,11 +44,11 @@ int vf__gemm_cap_isa(int cap)
  * C's rows are cut into one contiguous range per thread (whole pairs of MR-row tiles: 12 rows), and
  * each thread runs the product of its rows with packing space of its own. Every element of C gets the
  * same operations in the same order as on one thread (a tile's rows are independent, and the tiles
- * start at the same rows), so the bits do not depend on the thread count. Products under about two
- * million multiply-adds, or with fewer than 48 rows a thread, stay on the calling thread, as does
- * every product on a worker of a parallel evaluation (vf__threads() is 1 there). */
+ * start at the same rows), so the bits do not depend on the thread count. Products under
+ * VF__GEMM_SPLIT_MIN_WORK multiply-adds (8 million, internal.h says why), or with fewer than 48 rows
+ * a thread, stay on the calling thread, as does every product on a worker of a parallel evaluation
+ * (vf__threads() is 1 there). */
 enum { SPLIT_ALIGN = 12, SPLIT_MIN_ROWS = 48 };
-#define SPLIT_MIN_WORK 2.0e6
 /* A loop over the `parts` of a product, one part per thread (a plain loop without OpenMP, where
  * there is one part). */
 #if VF_HAVE_OPENMP
@@ -62,7 +62,7 @@ static int row_threads(int64_t m, int64_t n, int64_t k)
 {
 #if VF_HAVE_OPENMP
     int t = vf__threads();
-    if (t <= 1 || (double)m * (double)n * (double)k < SPLIT_MIN_WORK) return 1;
+    if (t <= 1 || (double)m * (double)n * (double)k < VF__GEMM_SPLIT_MIN_WORK) return 1;
     return (int)VF_MAX(1, VF_MIN((int64_t)t, m / SPLIT_MIN_ROWS));
 #else
     (void)m, (void)n, (void)k;

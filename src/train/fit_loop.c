@@ -3,8 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train/train_internal.h"
+#include "varflow/vf_eval.h"
 
-#define FIT_EVAL_CHUNK 4096
+#define FIT_EVAL_CHUNK 16384 /* rows per call of vf_flow_log_prob_rows: 32 blocks for the threads */
 
 vf_fit_options vf_fit_default_options(void)
 {
@@ -37,13 +38,15 @@ vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
 {
     double sum = 0.0;
     int64_t chunk = n < FIT_EVAL_CHUNK ? n : FIT_EVAL_CHUNK;
-    vf_real *buf = NULL;
-    if (noise && !(buf = malloc(sizeof(vf_real) * (size_t)(chunk * d > 0 ? chunk * d : 1))))
+    vf_real *lp = malloc(sizeof(vf_real) * (size_t)(chunk > 0 ? chunk : 1));
+    vf_real *buf = noise ? malloc(sizeof(vf_real) * (size_t)(chunk * d > 0 ? chunk * d : 1)) : NULL;
+    if (!lp || (noise && !buf)) {
+        free(lp);
+        free(buf);
         return vf__error(VF_ERR_NOMEM, "out of memory");
+    }
     vf_status s = VF_OK;
-    int grad_was_enabled = vf_tape_grad_enabled(t);
-    vf_tape_set_grad_enabled(t, 0); /* inference mode: no derivative state is kept or planned */
-    for (int64_t i = 0; i < n; i += FIT_EVAL_CHUNK) {
+    for (int64_t i = 0; i < n && s == VF_OK; i += FIT_EVAL_CHUNK) {
         int64_t m = n - i < FIT_EVAL_CHUNK ? n - i : FIT_EVAL_CHUNK;
         const vf_real *rows = x + i * d;
         if (buf) {
@@ -51,19 +54,11 @@ vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
             dequantize(noise, buf, m * d);
             rows = buf;
         }
-        vf_tape_reset(t);
-        vf_var v = vf_input(t, rows, 2, (int64_t[]){m, d});
-        vf_var cv = context ? vf_input(t, context + i * c, 2, (int64_t[]){m, c}) : VF_NOVAR;
-        vf_var lp = vf_flow_log_prob(f, p, t, v, cv);
-        if (lp == VF_NOVAR) {
-            s = vf_tape_status(t);
-            break;
-        }
-        const vf_real *l = vf_value(t, lp)->data;
-        for (int64_t k = 0; k < m; k++) sum -= (double)l[k];
+        /* blocks of rows on the library's threads, one tape each */
+        s = vf_flow_log_prob_rows(f, p, t, m, rows, context ? context + i * c : NULL, context ? m : 0, lp);
+        for (int64_t k = 0; k < m && s == VF_OK; k++) sum -= (double)lp[k];
     }
-    vf_tape_reset(t);
-    vf_tape_set_grad_enabled(t, grad_was_enabled);
+    free(lp);
     free(buf);
     if (s != VF_OK) return s;
     *out = sum / (double)n;
