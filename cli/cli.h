@@ -87,8 +87,9 @@ typedef struct cli_file_opt {
 int cli_file_option(const char *cmd, int argc, char **argv, int *i, const cli_file_opt *opts);
 /* 1 when the folder that would hold path is writable. */
 int cli_output_dir_writable(const char *path);
-/* 0 when path ends in .csv or .npy; otherwise prints the usage error and returns 2. */
-int cli_check_table_name(const char *cmd, const char *path);
+/* 0 when path ends in .csv or .npy; otherwise prints the usage error, naming option ("-o",
+ * "--samples", ...), and returns 2. */
+int cli_check_table_name(const char *cmd, const char *option, const char *path);
 
 /* Commands on a target (vi, mcmc; cli_target.c): the "Targets:" section of their help (the built-ins
  * with their keys, and plugins); vf_target_from_spec with the command's error (0, or the exit code

@@ -234,11 +234,11 @@ int cli_file_option(const char *cmd, int argc, char **argv, int *i, const cli_fi
     return 0;
 }
 
-int cli_check_table_name(const char *cmd, const char *path)
+int cli_check_table_name(const char *cmd, const char *option, const char *path)
 {
     const char *ext = cli_extension(path);
     if (strcasecmp(ext, "csv") == 0 || strcasecmp(ext, "npy") == 0) return 0;
-    return cli_usage_error(cmd, "-o %s: the file name must end in .csv or .npy", path);
+    return cli_usage_error(cmd, "%s %s: the file name must end in .csv or .npy", option, path);
 }
 
 int cli_output_dir_writable(const char *path)

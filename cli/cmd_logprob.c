@@ -182,7 +182,7 @@ static int logprob_run(int argc, char **argv)
     }
     if (!model) return cli_usage_error(cmd, "missing --model MODEL");
     if (!data) return cli_usage_error(cmd, "missing --data FILE");
-    if (out_path && cli_check_table_name(cmd, out_path)) return 2;
+    if (out_path && cli_check_table_name(cmd, "-o", out_path)) return 2;
     if (common.threads > 0) vf_set_num_threads(common.threads);
     return logprob_files(model, data, context, out_path, &common);
 }

@@ -118,7 +118,7 @@ static int parse_args(int argc, char **argv, mcmc_args *a)
     if (!a->sampler) return cli_usage_error(cmd, "missing --sampler NAME (mala, hmc, imh, isir, neutra-mala, neutra-hmc)");
     if (a->n < 1) return cli_usage_error(cmd, "missing -n N");
     if (!a->output) return cli_usage_error(cmd, "missing -o FILE");
-    if (cli_check_table_name(cmd, a->output)) return 2;
+    if (cli_check_table_name(cmd, "-o", a->output)) return 2;
     if (vf_mcmc_sampler_needs_flow(a->mp.sampler) && !a->model)
         return cli_usage_error(cmd, "--sampler %s needs --model MODEL (a flow, e.g. from varflow vi)", a->sampler);
     if (a->model && !*a->model) return cli_usage_error(cmd, "--model: empty file name");

@@ -313,7 +313,7 @@ static int check_args(const char *cmd, particles_args *a)
         return cli_usage_error(cmd, "%s needs --data FILE (or a --target with exact samples)", a->method_name);
     if (m == VF_PARTICLES_SWF && a->o.slices < 1) return cli_usage_error(cmd, "--slices: swf needs at least 1");
     if (!a->output) return cli_usage_error(cmd, "missing -o PARTICLES");
-    if (cli_check_table_name(cmd, a->output)) return 2;
+    if (cli_check_table_name(cmd, "-o", a->output)) return 2;
     if (a->trajectory) {
         const char *ext = cli_extension(a->trajectory);
         if (strcasecmp(ext, "csv") != 0 && strcasecmp(ext, "npy") != 0)

@@ -139,7 +139,7 @@ static int sample_run(int argc, char **argv)
     if (!model) return cli_usage_error(cmd, "missing --model MODEL");
     if (n == 0) return cli_usage_error(cmd, "missing -n N");
     if (!out_path) return cli_usage_error(cmd, "missing -o FILE");
-    if (cli_check_table_name(cmd, out_path)) return 2;
+    if (cli_check_table_name(cmd, "-o", out_path)) return 2;
     if (common.threads > 0) vf_set_num_threads(common.threads);
     return sample_files(model, context, out_path, n, &common);
 }

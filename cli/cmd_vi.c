@@ -151,7 +151,7 @@ static int parse_args(int argc, char **argv, vi_args *a)
     if (!a->target) return cli_usage_error(cmd, "missing --target SPEC");
     if (!a->output) return cli_usage_error(cmd, "missing -o MODEL");
     if (!*a->output) return cli_usage_error(cmd, "-o: empty file name");
-    if (a->samples && cli_check_table_name(cmd, a->samples)) return 2;
+    if (a->samples && cli_check_table_name(cmd, "--samples", a->samples)) return 2;
     if (a->constrained && !a->samples) return cli_usage_error(cmd, "--constrained needs --samples FILE");
     if (!a->checkpoint && a->o.stop_after > 0) return cli_usage_error(cmd, "--stop-after needs --checkpoint FILE");
     if (a->checkpoint && !*a->checkpoint) return cli_usage_error(cmd, "--checkpoint: empty file name");

@@ -263,7 +263,8 @@ int cnf_sample_run(int argc, char **argv)
     int rc = parse(cmd, argc, argv, &o);
     if (rc) return rc;
     if (!o.out) return cli_usage_error(cmd, "missing -o FILE");
-    if (cli_check_table_name(cmd, o.out) || (o.log_prob && cli_check_table_name(cmd, o.log_prob))) return 2;
+    if (cli_check_table_name(cmd, "-o", o.out) || (o.log_prob && cli_check_table_name(cmd, "--log-prob", o.log_prob)))
+        return 2;
     if (o.common.threads > 0) vf_set_num_threads(o.common.threads);
     vf_cnf_model *m = NULL;
     vf_model_meta meta;
@@ -370,7 +371,7 @@ int cnf_logprob_run(int argc, char **argv)
     int rc = parse(cmd, argc, argv, &o);
     if (rc) return rc;
     if (!o.data) return cli_usage_error(cmd, "missing --data FILE");
-    if (o.out && cli_check_table_name(cmd, o.out)) return 2;
+    if (o.out && cli_check_table_name(cmd, "-o", o.out)) return 2;
     if (o.common.threads > 0) vf_set_num_threads(o.common.threads);
     vf_cnf_model *m = NULL;
     if (vf_cnf_model_load(o.model, &m, NULL) != VF_OK) return cli_runtime_error(cmd, "%s", vf_last_error());

@@ -51,6 +51,8 @@ awk -v a="$vnll" -v b="$gauss" 'BEGIN { exit !(a < b - 0.2) }' && ok ||
 
 # ---- sample, logprob -----------------------------------------------------------------------------
 run_json "$T/s.json" sample --model "$T/cfm.safetensors" -n 400 --seed 5 -o "$T/s.csv" --log-prob "$T/slp.csv"
+expect_error 2 "--log-prob $T/slp.txt: the file name must end in .csv or .npy" sample --model "$T/cfm.safetensors" \
+    -n 4 -o "$T/never.csv" --log-prob "$T/slp.txt"
 [ "$(json_num "$T/s.json" nfe)" = 400 ] && ok || bad "sample rk4 100 steps: nfe $(json_num "$T/s.json" nfe), not 400"
 [ "$(wc -l <"$T/s.csv" | tr -d ' ')" = 400 ] && [ "$(wc -l <"$T/slp.csv" | tr -d ' ')" = 400 ] && ok ||
     bad "sample: wrong row counts"

@@ -86,5 +86,7 @@ expect 2 vi --target u1 --stop-after 3 -o "$T/x.safetensors"
 expect 2 vi --target u1 --is-samples 10 -o "$T/x.safetensors"
 expect 0 vi --help
 grep -q "plugin:PATH" "$T/out" && grep -q "manywell" "$T/out" && ok || bad "vi --help lacks the targets"
+expect_error 2 "--samples $T/s.txt: the file name must end in .csv or .npy" vi --target $G --flow $FLOW --steps 1 \
+    -o "$T/never.safetensors" --samples "$T/s.txt"
 
 finish
