@@ -270,6 +270,10 @@ static void test_bad_lengths(void)
     memcpy(img + 8, "{}      ", 8);
     CHECK_STATUS(vf_st_open_buffer("long", img, 40, &f), VF_ERR_FORMAT);
     CHECK(strstr(vf_last_error(), "header length 200 is larger than the rest of the file (32 bytes)"));
+    /* A data table given as a model: said so, not read as a header length of 3.9e18 */
+    static const char table[] = "waiting,eruptions\n79,3.6\n54,1.8\n";
+    CHECK_STATUS(vf_st_open_buffer("valid.csv", table, sizeof table - 1, &f), VF_ERR_FORMAT);
+    CHECK(strstr(vf_last_error(), "valid.csv: not a safetensors file (a model file starts with its header's length"));
     memset(img, 0xff, 8); /* 2^64 - 1 */
     CHECK_STATUS(vf_st_open_buffer("huge", img, 40, &f), VF_ERR_FORMAT);
     img[0] = 0; memset(img + 1, 0, 7); /* zero length */

@@ -149,6 +149,9 @@ static vf_status parse_file(vf_st_file *f)
     const char *p = f->path;
     if (f->len < 8) return vf__error(VF_ERR_FORMAT, "%s: not a safetensors file (%zu bytes, too short)", p, f->len);
     uint64_t hlen = vf__le64(f->bytes);
+    if (hlen > f->len - 8 && f->bytes[8] != '{') /* no header at all: a data table or another file as a model */
+        return vf__error(VF_ERR_FORMAT,
+                         "%s: not a safetensors file (a model file starts with its header's length and '{')", p);
     if (hlen > f->len - 8)
         return vf__error(VF_ERR_FORMAT, "%s: header length %llu is larger than the rest of the file (%zu bytes)", p,
                          (unsigned long long)hlen, f->len - 8);
