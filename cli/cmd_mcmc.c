@@ -215,8 +215,9 @@ static int mcmc_run(int argc, char **argv)
         goto done;
     }
     double seconds = cli_now_seconds() - pc.t0;
-    if (s != VF_OK) {
-        cli_runtime_error("mcmc", "%s", vf_last_error());
+    if (s != VF_OK) { /* the library's "mcmc: " would follow the command's own "varflow mcmc: " */
+        const char *why = vf_last_error();
+        cli_runtime_error("mcmc", "%s", strncmp(why, "mcmc: ", 6) == 0 ? why + 6 : why);
         goto done;
     }
     if (vf_mcmc_diagnose(a.mp.chains, a.n, d, draws, rhat, ess) != VF_OK) {

@@ -338,7 +338,11 @@ static void test_errors(void)
     mp.step_size = 3;
     mp.seed = 1;
     CHECK_STATUS(vf_mcmc_run(&bad, NULL, NULL, &mp, 10, draws, NULL), VF_ERR_NUMERIC);
-    CHECK(strstr(vf_last_error(), "NaN") != NULL);
+    CHECK(strstr(vf_last_error(), "mcmc: target nanny is NaN at iteration ") != NULL);
+    CHECK(strstr(vf_last_error(), "of the batch (x = [") != NULL);
+    double x0 = 0; /* the point named is one where the target is NaN */
+    const char *at = strstr(vf_last_error(), "(x = [");
+    CHECK(at && sscanf(at, "(x = [%lf", &x0) == 1 && x0 > 1.5);
     vf_target box = {1, box_lp, NULL, NULL, NULL, "far", 0, 0, NULL, 0};
     CHECK_STATUS(vf_mcmc_run(&box, NULL, NULL, &mp, 10, draws, NULL), VF_ERR_NUMERIC);
     CHECK(strstr(vf_last_error(), "start point") != NULL);

@@ -229,6 +229,7 @@ static vf_status loop(grad_work *w)
     int mass = mp->diag_mass && hi - lo >= 10;
     vf_status st = start(w);
     for (int64_t it = 0; st == VF_OK && it < W + r->n; it++) {
+        r->space->iteration = it;
         st = w->hmc ? hmc_step(w) : mala_step(w);
         if (st != VF_OK) break;
         int adapting = mp->adapt && it < W;

@@ -111,6 +111,7 @@ vf_status vf__mcmc_independent_run(vf__mcmc_run *r)
     w.wt = w.plp + ck;
     vf_status st = start(r, &w);
     for (int64_t it = 0; st == VF_OK && it < mp->warmup + r->n; it++) {
+        r->space->iteration = it;
         st = vf__mcmc_flow_draw(r->space, C, K, r->rng, w.px, NULL, w.plq);
         if (st == VF_OK) st = weigh(r, &w, C * K);
         r->res.logp_evals += K;

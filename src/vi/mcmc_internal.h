@@ -16,6 +16,7 @@ typedef struct vf__mcmc_space {
     int64_t d, cap;         /* dimension; rows the scratch holds */
     vf_real *zbuf, *gc;     /* [cap, d] */
     double *xd;             /* [cap, d] */
+    int64_t iteration;      /* the run's current iteration (0-based; -1 while finding start points), for messages */
 } vf__mcmc_space;
 
 vf_status vf__mcmc_space_init(vf__mcmc_space *s, const vf_target *t, const vf_flow *f, vf_params *p, int latent,

@@ -7,6 +7,7 @@
  * double; the surrogate sum(x * stop(g)) + sum(log|det dx/dz|) is differentiated, so grad_z is
  * J^T g + grad log|det J|. The parameter gradients that backward adds to the store are zeroed. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "mcmc_internal.h"
 
@@ -20,6 +21,7 @@ vf_status vf__mcmc_space_init(vf__mcmc_space *s, const vf_target *t, const vf_fl
     s->latent = latent;
     s->d = t->dim;
     s->cap = rows;
+    s->iteration = -1;
     size_t nd = (size_t)(rows * s->d);
     s->zbuf = vf_malloc(nd * sizeof *s->zbuf);
     s->gc = vf_malloc(nd * sizeof *s->gc);
@@ -41,16 +43,30 @@ void vf__mcmc_space_free(vf__mcmc_space *s)
     memset(s, 0, sizeof *s);
 }
 
-/* log p~ at x [d] (grad [d] or NULL); -inf where outside the support or the gradient is not finite. */
-static vf_status target_at(const vf_target *t, const double *x, double *lp, double *grad)
+/* The error for a NaN log-density at row `row` of the batch (its point x [d]): where and when. */
+static vf_status nan_error(const vf__mcmc_space *s, int64_t row, const double *x)
 {
+    char when[64], at[160];
+    if (s->iteration < 0) snprintf(when, sizeof when, "at the start points");
+    else snprintf(when, sizeof when, "at iteration %lld", (long long)(s->iteration + 1));
+    int len = 0;
+    for (int64_t k = 0; k < s->d && k < 4 && len >= 0 && len < (int)sizeof at; k++)
+        len += snprintf(at + len, sizeof at - (size_t)len, "%s%.6g", k ? ", " : "", x[k]);
+    return vf__error(VF_ERR_NUMERIC, "mcmc: target %s is NaN %s, at row %lld of the batch (x = [%s%s])",
+                     s->t->name, when, (long long)(row + 1), at, s->d > 4 ? ", ..." : "");
+}
+
+/* log p~ at x [d] (grad [d] or NULL); -inf where outside the support or the gradient is not finite. */
+static vf_status target_at(const vf__mcmc_space *s, int64_t row, const double *x, double *lp, double *grad)
+{
+    const vf_target *t = s->t;
     for (int64_t k = 0; k < t->dim; k++)
         if (!isfinite(x[k])) {
             *lp = -INFINITY;
             return VF_OK;
         }
     double v = t->log_prob(t->state, x, grad);
-    if (isnan(v)) return vf__error(VF_ERR_NUMERIC, "mcmc: target %s is NaN at a point", t->name);
+    if (isnan(v)) return nan_error(s, row, x);
     if (grad && isfinite(v))
         for (int64_t k = 0; k < t->dim; k++)
             if (!isfinite(grad[k])) v = -INFINITY;
@@ -79,7 +95,7 @@ static vf_status eval_latent(vf__mcmc_space *s, int64_t m, const double *q, doub
     for (int64_t i = 0; i < m * d; i++) s->xd[i] = (double)xs[i];
     for (int64_t i = 0; i < m; i++) {
         double lp;
-        vf_status st = target_at(s->t, s->xd + i * d, &lp, g ? g + i * d : NULL);
+        vf_status st = target_at(s, i, s->xd + i * d, &lp, g ? g + i * d : NULL);
         if (st != VF_OK) return st;
         double la = (double)ls[i];
         logp[i] = isfinite(lp) && isfinite(la) ? lp + la : -INFINITY;
@@ -114,7 +130,7 @@ vf_status vf__mcmc_eval(vf__mcmc_space *s, int64_t m, const double *q, double *l
     if (s->latent) return eval_latent(s, m, q, logp, grad, x);
     int64_t d = s->d;
     for (int64_t i = 0; i < m; i++) {
-        vf_status st = target_at(s->t, q + i * d, logp + i, grad ? grad + i * d : NULL);
+        vf_status st = target_at(s, i, q + i * d, logp + i, grad ? grad + i * d : NULL);
         if (st != VF_OK) return st;
     }
     if (x && x != q) memcpy(x, q, (size_t)(m * d) * sizeof *x);

@@ -81,4 +81,10 @@ expect 2 mcmc --target nosuch --sampler hmc -n 10 -o "$T/x.csv"
 expect 0 mcmc --help
 grep -q "neutra-hmc" "$T/out" && ok || bad "--help lacks the samplers"
 
+# A target that returns NaN: one line saying when and where (the command's name once).
+if [ -n "${VF_TEST_PLUGIN:-}" ]; then
+    expect_error 1 "^varflow mcmc: target plugin is NaN at (the start points|iteration [0-9]+), at row [0-9]+ of the batch \(x = \[" \
+        mcmc --target "plugin:$VF_TEST_PLUGIN:nan" --sampler mala --step-size 3 -n 20 --seed 1 -o "$T/nan.csv"
+fi
+
 finish
