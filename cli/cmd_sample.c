@@ -133,6 +133,9 @@ static int sample_run(int argc, char **argv)
         int f = cli_file_option(cmd, argc, argv, &i, files);
         if (f < 0) return 2;
         if (f > 0) continue;
+        if (cnf_only_option(cmd, arg))
+            return cli_usage_error(cmd, "%s is an option for continuous-flow models; %s is a normalizing flow", arg,
+                                   model ? model : cnf ? cnf : "the model");
         if (cli_looks_like_option(arg)) return cli_usage_error(cmd, "unknown option '%s'", arg);
         return cli_usage_error(cmd, "unexpected argument '%s'", arg);
     }

@@ -98,12 +98,26 @@ typedef struct cnf_opts {
     cli_common common;
 } cnf_opts;
 
+/* The options with a value that every continuous-flow sample and logprob takes. */
+static const char *const valued[] = {"--solver", "--steps", "--rtol", "--atol", "--guidance", "--label",
+                                     "--hutchinson", "--sigma", NULL};
+
+int cnf_only_option(const char *cmd, const char *arg)
+{
+    static const char *const sample_only[] = {"--path-energy", "--log-prob", "--source", "--labels", NULL};
+    static const char *const logprob_only[] = {"--labels", NULL};
+    for (int k = 0; valued[k]; k++)
+        if (cli_is_option(arg, valued[k])) return 1;
+    const char *const *more = strcmp(cmd, "sample") == 0 ? sample_only : logprob_only;
+    for (int k = 0; more[k]; k++)
+        if (cli_is_option(arg, more[k])) return 1;
+    return 0;
+}
+
 /* One option at argv[*i]: 1 consumed, 0 not ours, -1 after a usage error. */
 static int cnf_option(const char *cmd, int argc, char **argv, int *i, cnf_opts *o)
 {
     const char *arg = argv[*i];
-    static const char *const valued[] = {"--solver", "--steps", "--rtol", "--atol", "--guidance", "--label",
-                                         "--hutchinson", "--sigma", NULL};
     const char *name = NULL;
     for (int k = 0; !name && valued[k]; k++)
         if (cli_is_option(arg, valued[k])) name = valued[k];
@@ -115,7 +129,8 @@ static int cnf_option(const char *cmd, int argc, char **argv, int *i, cnf_opts *
     if (strcmp(name, "--solver") == 0) {
         int s = vf_solver_from_name(v);
         if (s < 0) {
-            cli_usage_error(cmd, "--solver: unknown solver '%s' (euler, midpoint, heun, rk4, rk4_38, dopri5)", v);
+            cli_usage_error(cmd, "--solver: unknown solver '%s' (euler, midpoint, heun, rk4, rk4_38, dopri5%s)", v,
+                            strcmp(cmd, "sample") == 0 ? "; SDE: em, sheun" : "");
             return -1;
         }
         if (vf_solver_is_stochastic((vf_solver)s) && strcmp(cmd, "sample") != 0) {

@@ -7,6 +7,9 @@
 
 /* The value of --model in argv, or NULL. */
 const char *cnf_model_option(int argc, char **argv);
+/* 1 when arg is an option of `cmd` ("sample" or "logprob") that only continuous flows take (--solver,
+ * --steps, --log-prob, ...): a normalizing flow's command names it as such instead of "unknown". */
+int cnf_only_option(const char *cmd, const char *arg);
 int cnf_sample_run(int argc, char **argv);
 int cnf_logprob_run(int argc, char **argv);
 /* The continuous-flow parts of the commands' --help. */

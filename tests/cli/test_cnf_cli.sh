@@ -152,7 +152,7 @@ pe=$(json_num "$T/pe.json" path_energy)
 if awk -v e="$pe" 'BEGIN { exit !(e > 0) }'; then ok; else bad "--path-energy: '$pe' in $(cat "$T/pe.json")"; fi
 expect_error 2 "path-energy needs a fixed-step ODE solver" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" \
     --solver dopri5 --path-energy
-expect_error 2 "unknown solver 'rk5'" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --solver rk5
+expect_error 2 "unknown solver 'rk5' \\(euler, midpoint, heun, rk4, rk4_38, dopri5; SDE: em, sheun\\)" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --solver rk5
 expect_error 2 "--steps: '0' is not a whole number >= 1" sample --model "$T/cfm.safetensors" -n 5 -o "$T/x.csv" --steps 0
 expect_error 2 "--steps: '0'" logprob --model "$T/cfm.safetensors" --data "$T/s.csv" --steps 0
 expect_error 2 "--label 2: .* trained with labels 0..1" sample --model "$T/cond.safetensors" -n 5 -o "$T/x.csv" --label 2
