@@ -248,7 +248,9 @@ done:
     return rc;
 }
 
-static void print_json(const eval_args *a, const vf_tensor *x, const vf_tensor *y, double value, int64_t iterations)
+/* converged: 0 when Sinkhorn stopped at --max-iter with its marginals still off */
+static void print_json(const eval_args *a, const vf_tensor *x, const vf_tensor *y, double value, int64_t iterations,
+                       int converged)
 {
     fputs("{\"metric\":", stdout);
     cli_json_string(stdout, metric_names[a->metric]);
@@ -262,11 +264,12 @@ static void print_json(const eval_args *a, const vf_tensor *x, const vf_tensor *
     case M_EMD:
     case M_W2: printf(",\"cost\":\"%s\"", a->euclidean ? "euclidean" : "sqeuclidean"); break;
     case M_SINKHORN:
-        printf(",\"cost\":\"%s\",\"eps\":%.17g,\"iterations\":%lld", a->euclidean ? "euclidean" : "sqeuclidean",
-               a->eps, (long long)iterations);
+        printf(",\"cost\":\"%s\",\"eps\":%.17g,\"iterations\":%lld,\"converged\":%s",
+               a->euclidean ? "euclidean" : "sqeuclidean", a->eps, (long long)iterations, converged ? "true" : "false");
         break;
     case M_SINKHORN_DIV:
-        printf(",\"cost\":\"sqeuclidean\",\"eps\":%.17g,\"iterations\":%lld", a->eps, (long long)iterations);
+        printf(",\"cost\":\"sqeuclidean\",\"eps\":%.17g,\"iterations\":%lld,\"converged\":%s", a->eps,
+               (long long)iterations, converged ? "true" : "false");
         break;
     case M_SW:
         printf(",\"projections\":%lld,\"p\":%d,\"directions\":\"%s\"", (long long)a->projections, a->p,
@@ -307,8 +310,10 @@ static int eval_files(const eval_args *a, const cli_common *common)
     double value = NAN;
     int64_t iterations = 0;
     vf_status s = compute(a, &x, &y, wa, wb, common->seed, &value, &iterations);
+    int converged = 1;
     if (s == VF_ERR_NUMERIC && (a->metric == M_SINKHORN || a->metric == M_SINKHORN_DIV)) {
-        if (!common->quiet && !common->json)
+        converged = 0; /* the warning goes to stderr with --json too: stdout keeps its one object */
+        if (!common->quiet)
             fprintf(stderr, "varflow eval: warning: %s (the value is the last iterate's)\n", vf_last_error());
     } else if (s == VF_ERR_NOMEM) {
         goto nomem;
@@ -317,7 +322,7 @@ static int eval_files(const eval_args *a, const cli_common *common)
         goto done;
     }
     if (common->json)
-        print_json(a, &x, &y, value, iterations);
+        print_json(a, &x, &y, value, iterations, converged);
     else
         printf("%.10g\n", value);
     rc = 0;

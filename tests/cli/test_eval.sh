@@ -95,6 +95,18 @@ else
     bad "--json: $(cat "$T/out")"
 fi
 
+# Sinkhorn stopped by --max-iter: "converged":false and the warning on stderr, with --json too.
+printf '0,0\n1,0\n0,1\n' >c3.csv
+printf '5,5\n2,0\n0,3\n' >d3.csv
+run eval --metric sinkhorn c3.csv d3.csv --eps 0.5 --max-iter 2 --json
+if [ "$rc" = 0 ] && grep -q '"iterations":2,"converged":false}' "$T/out" && grep -q "warning: sinkhorn: the marginals are off" "$T/err"; then
+    ok
+else
+    bad "sinkhorn at --max-iter: rc $rc, $(cat "$T/out" "$T/err")"
+fi
+run eval --metric sinkhorn_div c3.csv d3.csv --eps 0.5 --json
+if [ "$rc" = 0 ] && grep -q '"converged":true}' "$T/out" && [ ! -s "$T/err" ]; then ok; else bad "sinkhorn_div: $(cat "$T/out" "$T/err")"; fi
+
 expect_error 1 "same dimension" --metric emd a1.csv a.csv
 expect_error 1 "empty" --metric sw empty.csv a.csv
 expect_error 1 "non-negative" --metric sinkhorn a.csv b.csv --weights-a wneg.csv
