@@ -99,4 +99,15 @@ void cli_print_targets(FILE *out);
 int cli_target_open(const char *cmd, const char *spec, vf_target *t);
 void cli_json_num(const char *key, double v, int comma);
 
+/* Mean, standard error of the mean (NaN for fewer than two rows), minimum and maximum of a command's n
+ * log-densities (Welford, in double), and the two ways to print them: the first members of a JSON
+ * object, "mean_log_prob", "stderr" (null without one), "min", "max" (%.17g, null when not finite),
+ * or the text lines of `logprob`. */
+typedef struct cli_lp_summary {
+    double mean, se, lo, hi;
+} cli_lp_summary;
+cli_lp_summary cli_lp_summarize(const vf_real *lp, int64_t n);
+void cli_lp_print_json(const cli_lp_summary *s);
+void cli_lp_print_text(const cli_lp_summary *s);
+
 #endif

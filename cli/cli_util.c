@@ -272,3 +272,36 @@ int cli_take_valued(const char *cmd, int argc, char **argv, int *i, const char *
     }
     return (*value = cli_option_value(cmd, argc, argv, i)) ? 0 : 2;
 }
+
+cli_lp_summary cli_lp_summarize(const vf_real *lp, int64_t n)
+{
+    cli_lp_summary s = {0, NAN, INFINITY, -INFINITY};
+    double m2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = (double)lp[i], delta = v - s.mean;
+        s.mean += delta / (double)(i + 1);
+        m2 += delta * (v - s.mean);
+        s.lo = fmin(s.lo, v);
+        s.hi = fmax(s.hi, v);
+    }
+    if (n > 1) s.se = sqrt(m2 / (double)(n - 1) / (double)n);
+    return s;
+}
+
+void cli_lp_print_json(const cli_lp_summary *s)
+{
+    const char *const keys[4] = {"mean_log_prob", "stderr", "min", "max"};
+    const double values[4] = {s->mean, s->se, s->lo, s->hi};
+    for (int k = 0; k < 4; k++) { /* all digits: a double build's values survive the round trip */
+        printf("%s\"%s\":", k ? "," : "", keys[k]);
+        if (isfinite(values[k])) printf("%.17g", values[k]);
+        else fputs("null", stdout);
+    }
+}
+
+void cli_lp_print_text(const cli_lp_summary *s)
+{
+    if (isfinite(s->se)) printf("  mean log-density  %.6f +- %.6f (standard error)\n", s->mean, s->se);
+    else printf("  mean log-density  %.6f (no standard error from one row)\n", s->mean);
+    printf("  min %.6f  max %.6f\n", s->lo, s->hi);
+}

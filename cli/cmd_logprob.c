@@ -36,14 +36,6 @@ static void logprob_help(FILE *out)
           out);
 }
 
-static void json_number(double v)
-{
-    if (isfinite(v))
-        printf("%.17g", v);
-    else
-        fputs("null", stdout);
-}
-
 static int64_t columns(const vf_tensor *x) { return x->ndim > 1 ? x->shape[1] : 1; }
 
 /* Evaluates the log-densities of x [n, d] (context ctx [n, c] or NULL) into lp [n] through the array
@@ -118,24 +110,11 @@ static int logprob_files(const char *model, const char *data, const char *contex
         goto done;
     }
 
-    double mean = 0, m2 = 0, lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < n; i++) { /* Welford, in double */
-        double v = (double)lpt.data[i], delta = v - mean;
-        mean += delta / (double)(i + 1);
-        m2 += delta * (v - mean);
-        lo = fmin(lo, v);
-        hi = fmax(hi, v);
-    }
-    double se = n > 1 ? sqrt(m2 / (double)(n - 1) / (double)n) : 0.0;
+    cli_lp_summary sum = cli_lp_summarize(lpt.data, n);
     if (common->json) {
-        fputs("{\"mean_log_prob\":", stdout);
-        json_number(mean);
-        fputs(",\"stderr\":", stdout);
-        json_number(se);
-        printf(",\"n\":%lld,\"dim\":%lld,\"min\":", (long long)n, (long long)d);
-        json_number(lo);
-        fputs(",\"max\":", stdout);
-        json_number(hi);
+        fputs("{", stdout);
+        cli_lp_print_json(&sum);
+        printf(",\"n\":%lld,\"dim\":%lld", (long long)n, (long long)d);
         fputs(",\"model\":", stdout);
         cli_json_string(stdout, model);
         fputs(",\"data\":", stdout);
@@ -147,8 +126,7 @@ static int logprob_files(const char *model, const char *data, const char *contex
         fputs("}\n", stdout);
     } else if (!common->quiet) {
         printf("%s under %s: %lld rows, dim %lld\n", data, model, (long long)n, (long long)d);
-        printf("  mean log-density  %.6f +- %.6f (standard error)\n", mean, se);
-        printf("  min %.6f  max %.6f\n", lo, hi);
+        cli_lp_print_text(&sum);
         if (out_path) printf("wrote %lld log-densities to %s\n", (long long)n, out_path);
     }
 done:

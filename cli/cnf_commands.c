@@ -373,12 +373,6 @@ done:
     return rc;
 }
 
-static void json_number(double v)
-{
-    if (isfinite(v)) printf("%.17g", v);
-    else fputs("null", stdout);
-}
-
 int cnf_logprob_run(int argc, char **argv)
 {
     const char *cmd = "logprob";
@@ -415,24 +409,11 @@ int cnf_logprob_run(int argc, char **argv)
         goto done;
     }
     if (o.out && (rc = write_table(cmd, o.out, &lp)) != 0) goto done;
-    double mean = 0, m2 = 0, lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < n; i++) { /* Welford, in double */
-        double v = (double)lp.data[i], delta = v - mean;
-        mean += delta / (double)(i + 1);
-        m2 += delta * (v - mean);
-        lo = fmin(lo, v);
-        hi = fmax(hi, v);
-    }
-    double se = n > 1 ? sqrt(m2 / (double)(n - 1) / (double)n) : 0.0;
+    cli_lp_summary sum = cli_lp_summarize(lp.data, n);
     if (o.common.json) {
-        fputs("{\"mean_log_prob\":", stdout);
-        json_number(mean);
-        fputs(",\"stderr\":", stdout);
-        json_number(se);
-        printf(",\"n\":%lld,\"dim\":%lld,\"min\":", (long long)n, (long long)d);
-        json_number(lo);
-        fputs(",\"max\":", stdout);
-        json_number(hi);
+        fputs("{", stdout);
+        cli_lp_print_json(&sum);
+        printf(",\"n\":%lld,\"dim\":%lld", (long long)n, (long long)d);
         printf(",\"nfe\":%lld,\"model\":", (long long)st.nfe);
         cli_json_string(stdout, o.model);
         fputs(",\"data\":", stdout);
@@ -445,8 +426,7 @@ int cnf_logprob_run(int argc, char **argv)
     } else if (!o.common.quiet) {
         printf("%s under %s: %lld rows, dim %lld (%lld field evaluations)\n", o.data, o.model, (long long)n,
                (long long)d, (long long)st.nfe);
-        printf("  mean log-density  %.6f +- %.6f (standard error)\n", mean, se);
-        printf("  min %.6f  max %.6f\n", lo, hi);
+        cli_lp_print_text(&sum);
         if (o.out) printf("wrote %lld log-densities to %s\n", (long long)n, o.out);
     }
 done:

@@ -20,6 +20,14 @@ if "$V" info "$T/demo/model.safetensors" --json >"$T/out" 2>"$T/err" && grep -q 
 # handed over as data it is named for what it is; other binary data is not read as CSV.
 cp "$T/demo/model.safetensors" "$T/model.vf"
 if "$V" info "$T/model.vf" --json >"$T/out" 2>"$T/err" && grep -q '"kind":"model","params":22026' "$T/out"; then ok; else bad "info model.vf: $(cat "$T/out" "$T/err")"; fi
+# One row has no standard error: null in JSON, said so in text (not 0).
+printf '0.5,0.5\n' >"$T/one.csv"
+if "$V" logprob --model "$T/model.vf" --data "$T/one.csv" --json >"$T/out" 2>"$T/err" && grep -q '"stderr":null,' "$T/out" &&
+    "$V" logprob --model "$T/model.vf" --data "$T/one.csv" 2>>"$T/err" | grep -q "no standard error from one row"; then
+    ok
+else
+    bad "logprob of one row: $(cat "$T/out" "$T/err")"
+fi
 expect_error 1 "model.vf is a safetensors file \\(a model\\?\\), not a data table" fit --data "$T/model.vf" -o "$T/never.safetensors"
 printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR' >"$T/picture.png"
 expect_error 1 "picture.png: line 3 holds a zero byte: binary data, not CSV text" info "$T/picture.png"
