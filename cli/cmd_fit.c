@@ -28,7 +28,8 @@ static void fit_help(FILE *out)
             "  --model SPEC         flow preset NAME[:key=value,...] (default %s; list below)\n"
             "  --valid FILE         validation data (default: hold out --valid-fraction of FILE)\n"
             "  --valid-fraction F   rows of FILE held out for validation, 0 <= F < 1 (default 0.1;\n"
-            "                       0: no validation, the last epoch's parameters are kept)\n"
+            "                       0: no validation, the last epoch's parameters are kept; not with\n"
+            "                       --valid)\n"
             "  --epochs E           passes over the training rows (default %lld)\n"
             "  --steps K            stop after K optimizer steps instead of counting epochs\n"
             "  --batch B            rows per step (default %lld; a last batch of one row joins the one\n"
@@ -108,7 +109,7 @@ typedef struct fit_args {
 static int parse_args(int argc, char **argv, fit_args *a)
 {
     const char *cmd = "fit";
-    int have_epochs = 0;
+    int have_epochs = 0, have_fraction = 0;
     memset(a, 0, sizeof *a);
     a->model = FIT_DEFAULT_MODEL;
     a->valid_fraction = 0.1;
@@ -152,12 +153,15 @@ static int parse_args(int argc, char **argv, fit_args *a)
             if (cli_parse_double(v, &dv) || !(dv >= 0.0 && dv < 1.0))
                 return cli_usage_error(cmd, "--valid-fraction: '%s' is not a number in [0, 1)", v);
             a->valid_fraction = dv;
+            have_fraction = 1;
         }
     }
     if (!a->data) return cli_usage_error(cmd, "missing --data FILE");
     if (!a->output) return cli_usage_error(cmd, "missing -o MODEL");
     if (!*a->output) return cli_usage_error(cmd, "-o: empty file name");
     if (have_epochs && a->o.steps > 0) return cli_usage_error(cmd, "give --epochs or --steps, not both");
+    if (a->valid && have_fraction) /* the fraction would be ignored: a file gives the validation rows */
+        return cli_usage_error(cmd, "give --valid FILE or --valid-fraction F, not both");
     if (!a->checkpoint && (a->o.stop_after > 0 || a->o.checkpoint_every != 1))
         return cli_usage_error(cmd, "--stop-after and --checkpoint-every need --checkpoint FILE");
     if (a->checkpoint && !*a->checkpoint) return cli_usage_error(cmd, "--checkpoint: empty file name");

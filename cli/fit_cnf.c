@@ -76,7 +76,7 @@ typedef struct cnf_args {
 
 static int parse_args(int argc, char **argv, cnf_args *a)
 {
-    int have_epochs = 0;
+    int have_epochs = 0, have_fraction = 0;
     memset(a, 0, sizeof *a);
     a->valid_fraction = 0.1;
     a->nll_rows = NLL_ROWS;
@@ -122,6 +122,7 @@ static int parse_args(int argc, char **argv, cnf_args *a)
             if (cli_parse_double(v, &dv) || !(dv >= 0.0 && dv < 1.0))
                 return cli_usage_error(CMD, "--valid-fraction: '%s' is not a number in [0, 1)", v);
             a->valid_fraction = dv;
+            have_fraction = 1;
         } else {
             int64_t iv; /* --nll-rows */
             if (cli_parse_i64(v, 0, INT64_C(1) << 40, &iv))
@@ -132,6 +133,8 @@ static int parse_args(int argc, char **argv, cnf_args *a)
     if (!a->data) return cli_usage_error(CMD, "missing --data FILE");
     if (!a->output || !*a->output) return cli_usage_error(CMD, "missing -o MODEL");
     if (have_epochs && a->o.steps > 0) return cli_usage_error(CMD, "give --epochs or --steps, not both");
+    if (a->valid && have_fraction) /* the fraction would be ignored: a file gives the validation rows */
+        return cli_usage_error(CMD, "give --valid FILE or --valid-fraction F, not both");
     if (!a->checkpoint && (a->o.stop_after > 0 || a->o.checkpoint_every != 1))
         return cli_usage_error(CMD, "--stop-after and --checkpoint-every need --checkpoint FILE");
     if (a->checkpoint && !*a->checkpoint) return cli_usage_error(CMD, "--checkpoint: empty file name");

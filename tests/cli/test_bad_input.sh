@@ -105,6 +105,11 @@ expect_error 2 "model: empty file name" logprob --model "" --data "$T/good.csv"
 expect_error 2 "context=: empty file name" sample --model "$T/m.safetensors" -n 3 --context= -o "$T/s.csv"
 expect_error 2 "must end in .csv or .npy" sample --model "$T/m.safetensors" -n 3 -o "$T/s.txt"
 expect_error 2 "must end in .csv or .npy" logprob --model "$T/m.safetensors" --data "$T/good.csv" -o "$T/lp.dat"
+# A validation file and a validation fraction: one of them would be ignored.
+expect_error 2 "give --valid FILE or --valid-fraction F, not both" fit --data "$T/good.csv" --valid "$T/good.csv" \
+    --valid-fraction 0.2 -o "$T/never.safetensors"
+expect_error 2 "give --valid FILE or --valid-fraction F, not both" fit --model cfm --data "$T/good.csv" \
+    --valid "$T/good.csv" --valid-fraction 0.2 -o "$T/never.safetensors"
 # Continuous-flow options on a normalizing flow are named as such, whichever comes first.
 expect_error 2 "--solver is an option for continuous-flow models; .*m.safetensors is a normalizing flow" \
     sample --solver rk4 --model "$T/m.safetensors" -n 3 -o "$T/s.csv"
