@@ -259,7 +259,7 @@ static vf_status build_radial(const preset_cfg *k, vf_params *p, build *b) { ret
 
 /* ---- the table ------------------------------------------------------------------------------ */
 
-#define COMMON_HELP "hidden=WIDTHxLAYERS (64x2), act=relu|silu|tanh|... (relu), base=normal|diag_normal|student_t|mixture[K] (normal; mixture = 8 components), seed=N (0)"
+#define COMMON_HELP "hidden=WIDTHxLAYERS (64x2), act=relu|silu|tanh|... (relu), base=normal|diag_normal|student_t|mixture|mixtureK (normal; mixture: 8 components, mixture4: 4), seed=N (0)"
 
 static const preset presets[] = {
     {"maf", 3, 1, 1, 0, build_maf,
