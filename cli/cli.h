@@ -32,7 +32,7 @@ extern const cli_command cli_cmd_vi;
 extern const cli_command cli_cmd_plot;
 extern const cli_command cli_cmd_mcmc;
 
-/* Options every command accepts (CONTRACTS §2). */
+/* Options every command accepts (docs/cli.md). */
 typedef struct cli_common {
     uint64_t seed;      /* --seed S (default 0) */
     int have_seed;

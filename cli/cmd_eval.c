@@ -1,4 +1,4 @@
-/* cmd_eval.c — `varflow eval`: a distance between two sample files (CONTRACTS §2, the metrics of
+/* cmd_eval.c — `varflow eval`: a distance between two sample files (docs/cli.md, the metrics of
  * `eval`), printed as one number or, with --json, as {"metric", "value", ...}.
  *
  * The metrics are the C API's (vf_ot.h); this file only reads the files, checks that they agree, and

@@ -1,5 +1,5 @@
 /* target_plugin.c — your own unnormalized log-density as a plugin for `varflow vi`,
- * `varflow particles` and `varflow eval --metric ksd` (the ABI of CONTRACTS §3; docs/particles.md).
+ * `varflow particles` and `varflow eval --metric ksd` (the ABI of docs/plugins.md).
  *
  * The target: a correlated 2-D Gaussian, log p~(x) = -1/2 x^T S^-1 x with S = [[1, rho], [rho, 1]],
  * whose normalizing constant is known, log Z = log(2 pi) + 1/2 log(1 - rho^2), so you can check what
@@ -28,7 +28,7 @@ int varflow_target_dim(void *state);
 double varflow_target_log_prob(void *state, const double *x, double *grad);
 void varflow_target_free(void *state);
 
-/* Optional. Called once with ARG (NULL when none was given); returns the state passed to the others,
+/* Optional. Called once with ARG ("" when none was given); returns the state passed to the others,
  * or NULL after writing a message into err. */
 void *varflow_target_init(const char *arg, char *err, unsigned long errlen)
 {

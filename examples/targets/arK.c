@@ -1,4 +1,4 @@
-/* arK.c — target plugin (CONTRACTS §3) for posteriordb's arK-arK: an autoregressive AR(K) model.
+/* arK.c — target plugin (docs/plugins.md) for posteriordb's arK-arK: an autoregressive AR(K) model.
  *
  * Model (posteriordb's Stan program arK; normal(m, s) has standard deviation s):
  *   alpha ~ N(0, 10),  beta_k ~ N(0, 10) (k = 1..K),  sigma ~ HalfCauchy(0, 2.5),

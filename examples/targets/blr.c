@@ -1,4 +1,4 @@
-/* blr.c — target plugin (CONTRACTS §3) for posteriordb's sblrc-blr: Bayesian linear regression.
+/* blr.c — target plugin (docs/plugins.md) for posteriordb's sblrc-blr: Bayesian linear regression.
  *
  * Model (posteriordb's Stan program blr; normal(m, s) has standard deviation s):
  *   beta_d ~ N(0, 10) (d = 1..D),  sigma ~ HalfNormal(0, 10),  y_i ~ N(X_i beta, sigma)  (i = 1..N)

@@ -1,4 +1,4 @@
-/* eight_schools_noncentered.c — target plugin (CONTRACTS §3) for posteriordb's
+/* eight_schools_noncentered.c — target plugin (docs/plugins.md) for posteriordb's
  * eight_schools-eight_schools_noncentered: Rubin's (1981) eight schools, non-centered.
  *
  * Model (posteriordb's Stan program, J schools; normal(m, s) has standard deviation s):

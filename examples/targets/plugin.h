@@ -1,5 +1,5 @@
 /* plugin.h — what the example target plugins in this folder share: the prototypes of the target
- * plugin ABI (CONTRACTS §3, with the optional constraining map) and a minimal reader for the flat JSON
+ * plugin ABI (docs/plugins.md, with the optional constraining map) and a minimal reader for the flat JSON
  * data files of posteriordb (an object whose values are numbers, arrays of numbers or arrays of arrays
  * of numbers). Header-only (static functions) so each plugin stays one self-contained .so.
  *

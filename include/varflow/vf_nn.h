@@ -205,7 +205,7 @@ vf_var vf_masked_linear_layer_forward_act(const vf_masked_linear_layer *l, vf_pa
 
 /* ---- MLP ---------------------------------------------------------------------------------- */
 #define VF_NN_MAX_HIDDEN 16
-/* The widest hidden layer a spec may ask for (`hidden=WIDTHxLAYERS`, CONTRACTS §2): past it a typo
+/* The widest hidden layer a spec may ask for (`hidden=WIDTHxLAYERS`, docs/cli.md): past it a typo
  * such as hidden=1000000000 would only fill memory before failing. */
 #define VF_NN_MAX_WIDTH (1 << 20)
 

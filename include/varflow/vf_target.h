@@ -13,7 +13,7 @@
  *
  *   // Your own target in C: fill the struct yourself (dim, log_prob, state; free and sample may be NULL).
  *
- * Targets work in double precision whatever vf_real is (CONTRACTS §3). A log-density of -INFINITY
+ * Targets work in double precision whatever vf_real is (docs/plugins.md). A log-density of -INFINITY
  * means outside the support; NaN is an error. The built-ins (`varflow particles --help` lists them):
  *   gauss       N(mu 1, S) in d dimensions with the equicorrelated covariance S = (1 - rho) I + rho 1 1^T
  *               (unit variances, every correlation rho; needs -1/(d-1) < rho < 1). Normalized.
@@ -34,7 +34,7 @@
  *               d = 32; exact draws by a tabulated inverse CDF.    keys: d=32 (even)
  *   rosenbrock  -1/2 sum over d/2 pairs [(x - 1)^2 + (x^2 - y)^2 / 0.1]; log Z = (d/2)(log 2 pi +
  *               1/2 log 0.1).                                      keys: d=36 (even)
- *   plugin:PATH[:ARG]  a shared library with the CONTRACTS §3 ABI (varflow_target_dim,
+ *   plugin:PATH[:ARG]  a shared library with the ABI of docs/plugins.md (varflow_target_dim,
  *               varflow_target_log_prob, optional varflow_target_init / varflow_target_free /
  *               varflow_target_constrain / varflow_target_constrained_dim),
  *               loaded with dlopen; ARG (everything after the second ':') goes to its init.
@@ -64,7 +64,7 @@ typedef struct vf_target {
     double log_z;
     /* Optional map from the sampling (unconstrained) scale to the model's own parameters: x [dim] ->
      * out [constrained_dim], e.g. tau = exp(u) (NULL: none; then constrained_dim is 0). Plugins that
-     * export varflow_target_constrain fill it (CONTRACTS §3). */
+     * export varflow_target_constrain fill it (docs/plugins.md). */
     void (*constrain)(void *state, const double *x, double *out);
     int64_t constrained_dim;
 } vf_target;

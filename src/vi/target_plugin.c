@@ -1,4 +1,4 @@
-/* target_plugin.c — "plugin:PATH[:ARG]": a target from a shared library with the CONTRACTS §3 ABI,
+/* target_plugin.c — "plugin:PATH[:ARG]": a target from a shared library with the ABI of docs/plugins.md,
  * loaded with dlopen (only in builds with <dlfcn.h>; elsewhere the spec gives VF_ERR_UNSUPPORTED).
  *
  *   int    varflow_target_dim(void *state);                                 required
