@@ -210,6 +210,17 @@ static int fit_run(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
+    int ranks = cli_mpi_size(), rank = cli_mpi_rank();
+    if (ranks > 1) { /* every process trains on its share of each batch; rank 0 alone writes and reports */
+        a.o.rank = rank;
+        a.o.ranks = ranks;
+        a.o.reduce = cli_mpi_reduce;
+        if (rank > 0) {
+            a.o.progress = NULL;
+            a.log = NULL;
+            a.checkpoint = NULL;
+        }
+    }
     if (!cli_output_dir_writable(a.output)) return cli_runtime_error("fit", "cannot write %s: its folder is not writable", a.output);
 
     vf_tensor x = {0}, xv = {0};
@@ -241,7 +252,7 @@ static int fit_run(int argc, char **argv)
     int split_ok = nt >= 1 && (!a.valid || xv.shape[1] == d); /* else vf_fit_table reports it */
     if (a.resume && split_ok) {
         fit_resume_want w = {a.resume, a.have_model ? a.model : NULL, a.data, nt, d, !a.no_standardize,
-                             a.o.dequantize, a.o.seed, a.o.batch};
+                             a.o.dequantize, a.o.seed, a.o.batch, ranks};
         if ((rc = fit_load_resume("fit", &w, &resumed, &state, &spec)) != 0) goto done;
         a.model = spec;
         rc = 1;
@@ -254,7 +265,7 @@ static int fit_run(int argc, char **argv)
         goto done;
     }
     if (resumed) model = resumed, resumed = NULL;
-    if (vf_fitted_save(model, a.output) != VF_OK) {
+    if (rank == 0 && vf_fitted_save(model, a.output) != VF_OK) {
         const char *msg = vf_last_error();
         if (strstr(msg, a.output)) cli_runtime_error("fit", "%s", msg);
         else cli_runtime_error("fit", "cannot write %s: %s", a.output, msg);

@@ -203,6 +203,9 @@ int fit_cnf_run(int argc, char **argv)
     cnf_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
+    if (cli_mpi_size() > 1)
+        return cli_usage_error(CMD, "continuous flows train in one process (this run has %d MPI processes): run it "
+                               "without mpirun; several processes share the fit of a normalizing flow", cli_mpi_size());
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
     vf_tensor x = {0}, xv = {0}, xs = {0};
     int64_t *lab_all = NULL, *vlab = NULL;
@@ -259,7 +262,8 @@ int fit_cnf_run(int argc, char **argv)
     o.box_alpha = a.box_alpha;
     int64_t nt = fit_train_rows(a.valid != NULL, a.valid_fraction, n);
     if (a.resume) { /* a.model is NULL when not given: the checkpoint's spec is used */
-        fit_resume_want w = {a.resume, a.model, a.data, nt, d, !a.no_standardize, a.o.dequantize, a.o.seed, a.o.batch};
+        fit_resume_want w = {a.resume, a.model, a.data, nt, d, !a.no_standardize, a.o.dequantize, a.o.seed, a.o.batch,
+                             1};
         if ((rc = fit_load_resume(CMD, &w, &resumed, &state, &spec)) != 0) goto done;
         rc = 1;
         a.model = spec;

@@ -148,6 +148,11 @@ int fit_load_resume(const char *cmd, const fit_resume_want *w, vf_fitted **model
     if (!batch || strcmp(batch, want) != 0)
         return cli_runtime_error(cmd, "--resume %s: the checkpoint was made with --batch %s, this run has %s", path,
                                  batch ? batch : "?", want);
+    const char *processes = vf_fitted_meta_get(m, "fit.processes");
+    snprintf(want, sizeof want, "%d", w->processes);
+    if (strcmp(processes ? processes : "1", want) != 0) /* each process's share of a batch depends on it */
+        return cli_runtime_error(cmd, "--resume %s: the checkpoint was made by %s MPI processes, this run has %s", path,
+                                 processes ? processes : "1", want);
     if (!(*spec_out = malloc(strlen(spec) + 1))) return cli_runtime_error(cmd, "out of memory");
     strcpy(*spec_out, spec);
     return 0;

@@ -46,11 +46,13 @@ typedef struct fit_resume_want {
     int standardize, dequantize;
     uint64_t seed;
     int64_t batch;
+    int processes;              /* MPI processes of this run (1 without mpirun) */
 } fit_resume_want;
 
 /* --resume: the model (a flow or a continuous flow, vf_fitted_load) and its training state st (free
  * with vf_fitted_free, vf_fit_state_free), checked against w: one error line naming the mismatch
- * (--model, the dimension, the training rows, --no-standardize, --dequantize, --seed, --batch).
+ * (--model, the dimension, the training rows, --no-standardize, --dequantize, --seed, --batch, the
+ * number of MPI processes).
  * *spec: a malloc'd copy of the checkpoint's fit.spec. 0, or the exit code of the error printed. */
 int fit_load_resume(const char *cmd, const fit_resume_want *w, vf_fitted **model, vf_fit_state *st, char **spec);
 

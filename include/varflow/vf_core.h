@@ -48,6 +48,14 @@ const char *vf_status_name(vf_status s);
 /* Message of the last error raised on this thread ("" if none). Valid until the next error. */
 const char *vf_last_error(void);
 void vf_clear_error(void);
+/* Records a printf-style message as this thread's last error and returns s: for a callback of the
+ * caller's (a reduce or checkpoint function, ...) that hands a failure back to the library, whose
+ * error message then includes it. */
+vf_status vf_set_error(vf_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Version string "MAJOR.MINOR.PATCH" of the linked library. */
 const char *vf_version(void);
 /* sizeof(vf_real) in the linked library: 4 (float build) or 8 (double build). For programs that load

@@ -124,6 +124,11 @@ typedef struct vf_fit_state {
  * gets vf_last_error()). */
 typedef vf_status (*vf_fit_checkpoint_fn)(void *ctx, const vf_fit_state *st);
 
+/* Sums n values in place over the processes of a data-parallel fit: values points to n vf_real
+ * (is_double 0) or n double (is_double 1), and every process must get the same sums, bit for bit (a
+ * reduction to one process and a broadcast). A non-VF_OK status (with its message) stops the fit. */
+typedef vf_status (*vf_fit_reduce_fn)(void *ctx, void *values, int64_t n, int is_double);
+
 typedef struct vf_fit_options {
     int64_t epochs;         /* passes over the training rows (used when steps == 0) [100] */
     int64_t steps;          /* > 0: stop after this many optimizer steps instead [0] */
@@ -143,6 +148,16 @@ typedef struct vf_fit_options {
     int64_t stop_after;             /* > 0: end this run after that many epochs (a checkpoint is written
                                      * then; the schedule still spans all epochs) [0] */
     const vf_fit_state *resume;     /* not NULL: continue from this state (p holds its parameters) [NULL] */
+    /* Data parallel over `ranks` processes (MPI ranks: `varflow fit` under mpirun). Every process makes
+     * the same call (data, options, seed, parameters) and works on rows [m rank / ranks,
+     * m (rank + 1) / ranks) of each batch of m rows and of each evaluation; reduce sums the gradients,
+     * the losses and batch normalization's running statistics (then averaged) over the processes, so
+     * every process takes the same steps and ends with the same parameters. Give progress, checkpoint
+     * and log to one process (rank 0) only. Normalizing flows (vf_fit_flow, vf_fit_table); vf_cnf_fit
+     * refuses ranks > 1. ranks <= 1: one process, reduce unused [0, 1, NULL, NULL] */
+    int rank, ranks;
+    vf_fit_reduce_fn reduce;
+    void *reduce_ctx;
 } vf_fit_options;
 
 /* Where a vf_fit_table call failed (so a caller can word its message or pick an exit code). */

@@ -21,7 +21,9 @@ class FitOptions(ctypes.Structure):
                 ("warmup", ctypes.c_int64), ("patience", ctypes.c_int64), ("seed", ctypes.c_uint64),
                 ("dequantize", ctypes.c_int), ("progress", ctypes.c_void_p), ("progress_ctx", ctypes.c_void_p),
                 ("checkpoint", ctypes.c_void_p), ("checkpoint_ctx", ctypes.c_void_p),
-                ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p)]
+                ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p),
+                ("rank", ctypes.c_int), ("ranks", ctypes.c_int), ("reduce", ctypes.c_void_p),
+                ("reduce_ctx", ctypes.c_void_p)]
 
 
 class FitTableOptions(ctypes.Structure):
@@ -136,6 +138,7 @@ if HAVE_FIT:
     _d = lib.vf_fit_table_default_options()
     if not (_d.fit.epochs == 100 and _d.fit.batch == 512 and _d.fit.lr == 1e-3 and _d.fit.clip == 5
             and _d.fit.warmup == -1 and _d.fit.patience == 10 and _d.fit.checkpoint_every == 1
+            and _d.fit.rank == 0 and _d.fit.ranks == 1
             and _d.valid_fraction == 0.1 and _d.standardize == 1 and _d.nll_rows == 1000
             and _d.box_lo == 0 and _d.box_hi == 0 and _d.box_alpha == 1e-6):
         raise _lib.layout_error("vf_fit_table_options")

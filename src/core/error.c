@@ -54,6 +54,15 @@ vf_status vf__error(vf_status status, const char *fmt, ...)
     return status;
 }
 
+vf_status vf_set_error(vf_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vf__verror(s, fmt ? fmt : "", ap);
+    va_end(ap);
+    return s;
+}
+
 int vf__mul_size(size_t a, size_t b, size_t *out)
 {
     if (a != 0 && b > SIZE_MAX / a) return -1;

@@ -180,6 +180,9 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
     int64_t d = m->spec.field.dim, nt = data->nt, nv = data->nv;
     if (nt < 2 || o->batch < 1) return fail(r, VF_ERR_ARG, "need at least 2 training rows");
     if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
+    if (o->ranks > 1)
+        return fail(r, VF_ERR_UNSUPPORTED, "continuous flows train in one process (got %d processes; data-parallel "
+                    "fits are for normalizing flows)", o->ranks);
     int64_t batch = o->batch < nt ? o->batch : nt;
     int64_t per_epoch = (nt + batch - 1) / batch;
     int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;

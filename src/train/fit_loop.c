@@ -1,5 +1,6 @@
 /* fit_loop.c — minibatch maximum likelihood of a flow (vf_fit_flow, vf_train.h). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train/train_internal.h"
@@ -22,6 +23,7 @@ vf_fit_options vf_fit_default_options(void)
     o.seed = 0;
     o.dequantize = 0;
     o.checkpoint_every = 1;
+    o.ranks = 1;
     return o;
 }
 
@@ -33,36 +35,106 @@ static void dequantize(vf_rng *noise, vf_real *x, int64_t n)
     for (int64_t k = 0; k < n; k++) x[k] = (vf_real)((double)x[k] + vf_rng_uniform(noise));
 }
 
-vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x, const vf_real *context,
-                          int64_t n, int64_t d, int64_t c, vf_rng *noise, double *out)
+/* 1 when the fit is shared among several processes (vf_fit_options.ranks). */
+static int parallel(const vf_fit_options *o) { return o && o->ranks > 1; }
+
+/* The rows [*lo, *hi) of m that this process takes: all of them for one process. */
+static void shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi)
+{
+    int64_t ranks = parallel(o) ? o->ranks : 1, rank = parallel(o) ? o->rank : 0;
+    *lo = m * rank / ranks;
+    *hi = m * (rank + 1) / ranks;
+}
+
+/* vf_fit_mean_nll over this process's share of each chunk of rows, the sums added up over the
+ * processes. Every process draws the dequantization noise of whole chunks, so the generators stay
+ * together, and calls reduce exactly once, also after a failure of its own. */
+static vf_status mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x, const vf_real *context,
+                          int64_t n, int64_t d, int64_t c, vf_rng *noise, const vf_fit_options *o, double *out)
 {
     double sum = 0.0;
     int64_t chunk = n < FIT_EVAL_CHUNK ? n : FIT_EVAL_CHUNK;
     vf_real *lp = malloc(sizeof(vf_real) * (size_t)(chunk > 0 ? chunk : 1));
     vf_real *buf = noise ? malloc(sizeof(vf_real) * (size_t)(chunk * d > 0 ? chunk * d : 1)) : NULL;
-    if (!lp || (noise && !buf)) {
-        free(lp);
-        free(buf);
-        return vf__error(VF_ERR_NOMEM, "out of memory");
-    }
-    vf_status s = VF_OK;
+    vf_status s = !lp || (noise && !buf) ? vf__error(VF_ERR_NOMEM, "out of memory") : VF_OK;
     for (int64_t i = 0; i < n && s == VF_OK; i += FIT_EVAL_CHUNK) {
-        int64_t m = n - i < FIT_EVAL_CHUNK ? n - i : FIT_EVAL_CHUNK;
+        int64_t m = n - i < FIT_EVAL_CHUNK ? n - i : FIT_EVAL_CHUNK, lo, hi;
         const vf_real *rows = x + i * d;
         if (buf) {
             memcpy(buf, rows, sizeof(vf_real) * (size_t)(m * d));
             dequantize(noise, buf, m * d);
             rows = buf;
         }
+        shard(o, m, &lo, &hi);
+        if (hi == lo) continue;
         /* blocks of rows on the library's threads, one tape each */
-        s = vf_flow_log_prob_rows(f, p, t, m, rows, context ? context + i * c : NULL, context ? m : 0, lp);
-        for (int64_t k = 0; k < m && s == VF_OK; k++) sum -= (double)lp[k];
+        s = vf_flow_log_prob_rows(f, p, t, hi - lo, rows + lo * d, context ? context + (i + lo) * c : NULL,
+                                  context ? hi - lo : 0, lp);
+        for (int64_t k = 0; k < hi - lo && s == VF_OK; k++) sum -= (double)lp[k];
     }
     free(lp);
     free(buf);
+    if (parallel(o)) {
+        double v[2] = {sum, s != VF_OK}; /* the sum, and how many processes failed */
+        vf_status rs = o->reduce(o->reduce_ctx, v, 2, 1);
+        if (rs != VF_OK) return rs;
+        if (v[1] > 0 && s == VF_OK) s = vf__error(VF_ERR_NUMERIC, "the NLL failed on another process");
+        sum = v[0];
+    }
     if (s != VF_OK) return s;
     *out = sum / (double)n;
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
+}
+
+vf_status vf_fit_mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_real *x, const vf_real *context,
+                          int64_t n, int64_t d, int64_t c, vf_rng *noise, double *out)
+{
+    return mean_nll(f, p, t, x, context, n, d, c, noise, NULL, out);
+}
+
+/* The step of a process of a data-parallel fit, after the batch is in buf / cbuf: its share's
+ * gradient of the batch's mean NLL (-sum of its rows' log-densities / m), then the gradients, the
+ * NLL and batch normalization's running statistics summed over the processes (the statistics then
+ * averaged). Every process reaches the reductions, also after a failure of its own, and all of them
+ * then fail together. */
+static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const vf_fit_options *o, int64_t d,
+                                   int64_t c, int64_t m, const vf_real *buf, const vf_real *cbuf, double *nll,
+                                   vf_fit_result *r)
+{
+    int64_t lo, hi;
+    shard(o, m, &lo, &hi);
+    double v[2] = {0.0, 0.0}; /* this process's part of the mean NLL; 1 when its step failed */
+    char why[sizeof r->error] = "";
+    if (hi > lo) {
+        vf_var x = vf_input(t, buf + lo * d, 2, (int64_t[]){hi - lo, d});
+        vf_var cv = cbuf ? vf_input(t, cbuf + lo * c, 2, (int64_t[]){hi - lo, c}) : VF_NOVAR;
+        vf_params_set_training(p, 1);
+        vf_var loss = vf_scale(t, vf_sum(t, vf_flow_log_prob(f, p, t, x, cv), VF_ALL_AXES, 0), -1.0 / (double)m);
+        vf_params_set_training(p, 0);
+        if (loss == VF_NOVAR) {
+            snprintf(why, sizeof why, "%s", vf_tape_error(t));
+            v[1] = 1;
+        } else {
+            v[0] = (double)vf_value(t, loss)->data[0];
+            if (isfinite(v[0]) && vf_backward(t, loss) != VF_OK) {
+                snprintf(why, sizeof why, "%s", vf_last_error());
+                v[1] = 1;
+            }
+        }
+        if (v[1] > 0 || !isfinite(v[0])) vf_params_zero_grad(p);
+    }
+    vf_status s = o->reduce(o->reduce_ctx, v, 2, 1);
+    if (s == VF_OK) s = o->reduce(o->reduce_ctx, vf_params_grads(p), vf_params_size(p), 0);
+    int64_t nb = vf_params_buffer_size(p);
+    if (s == VF_OK && nb > 0 && (s = o->reduce(o->reduce_ctx, vf_params_buffers(p), nb, 0)) == VF_OK) {
+        vf_real *b = vf_params_buffers(p);
+        for (int64_t k = 0; k < nb; k++) b[k] = (vf_real)((double)b[k] / (double)o->ranks);
+    }
+    if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
+    if (v[1] > 0) return fail(r, VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on another process");
+    *nll = v[0];
+    if (!isfinite(*nll)) return fail(r, VF_ERR_NUMERIC, "the loss became %s", isnan(*nll) ? "NaN" : "infinite");
+    return VF_OK;
 }
 
 /* One optimizer step on rows idx[0..m) of train (and of ctx [nt, c] when not NULL; cbuf holds them);
@@ -74,19 +146,24 @@ static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, 
     for (int64_t k = 0; k < m; k++) memcpy(buf + k * d, train + (int64_t)idx[k] * d, sizeof(vf_real) * (size_t)d);
     for (int64_t k = 0; ctx && k < m; k++)
         memcpy(cbuf + k * c, ctx + (int64_t)idx[k] * c, sizeof(vf_real) * (size_t)c);
-    if (noise) dequantize(noise, buf, m * d);
+    if (noise) dequantize(noise, buf, m * d); /* the whole batch on every process: the generators stay together */
     vf_tape_reset(t);
     vf_params_zero_grad(p);
-    vf_var x = vf_input(t, buf, 2, (int64_t[]){m, d});
-    vf_var cv = ctx ? vf_input(t, cbuf, 2, (int64_t[]){m, c}) : VF_NOVAR;
-    vf_params_set_training(p, 1);
-    vf_var loss = vf_neg(t, vf_mean(t, vf_flow_log_prob(f, p, t, x, cv), VF_ALL_AXES, 0));
-    vf_params_set_training(p, 0);
-    if (loss == VF_NOVAR) return fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
-    *nll = (double)vf_value(t, loss)->data[0];
-    if (!isfinite(*nll)) return fail(r, VF_ERR_NUMERIC, "the loss became %s", isnan(*nll) ? "NaN" : "infinite");
-    vf_status s = vf_backward(t, loss);
-    if (s != VF_OK) return fail(r, s, "%s", vf_last_error());
+    if (parallel(o)) {
+        vf_status s = parallel_gradient(f, p, t, o, d, c, m, buf, ctx ? cbuf : NULL, nll, r);
+        if (s != VF_OK) return s;
+    } else {
+        vf_var x = vf_input(t, buf, 2, (int64_t[]){m, d});
+        vf_var cv = ctx ? vf_input(t, cbuf, 2, (int64_t[]){m, c}) : VF_NOVAR;
+        vf_params_set_training(p, 1);
+        vf_var loss = vf_neg(t, vf_mean(t, vf_flow_log_prob(f, p, t, x, cv), VF_ALL_AXES, 0));
+        vf_params_set_training(p, 0);
+        if (loss == VF_NOVAR) return fail(r, vf_tape_status(t), "%s", vf_tape_error(t));
+        *nll = (double)vf_value(t, loss)->data[0];
+        if (!isfinite(*nll)) return fail(r, VF_ERR_NUMERIC, "the loss became %s", isnan(*nll) ? "NaN" : "infinite");
+        vf_status s = vf_backward(t, loss);
+        if (s != VF_OK) return fail(r, s, "%s", vf_last_error());
+    }
     int64_t n = vf_params_size(p);
     if (vf_clip_grad_norm(vf_params_grads(p), n, o->clip, NULL) != VF_OK ||
         vf_adam_step(opt, vf_params_values(p), vf_params_grads(p)) != VF_OK)
@@ -122,6 +199,9 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         return fail(r, VF_ERR_ARG, "a conditional flow needs the rows' contexts");
     if (c == 0) train_context = valid_context = NULL;
     if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
+    if (parallel(o) && (!o->reduce || o->rank < 0 || o->rank >= o->ranks))
+        return fail(r, VF_ERR_ARG, "process %d of %d: a data-parallel fit needs 0 <= rank < ranks and a reduce "
+                    "function", o->rank, o->ranks);
     int64_t n = vf_params_size(p);
     int64_t per_epoch = batches_per_epoch(nt, o->batch);
     int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
@@ -183,7 +263,7 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         r->epochs = e;
         double vnll = NAN;
         if (nv > 0) {
-            if ((s = vf_fit_mean_nll(f, p, t, valid, valid_context, nv, d, c, noise, &vnll)) != VF_OK) {
+            if ((s = mean_nll(f, p, t, valid, valid_context, nv, d, c, noise, o, &vnll)) != VF_OK) {
                 if (s == VF_ERR_NUMERIC)
                     fail(r, s, "training diverged: the validation NLL after epoch %lld is not finite", (long long)e);
                 else fail(r, s, "the validation NLL after epoch %lld: %s", (long long)e, vf_last_error());
@@ -213,7 +293,7 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
     r->best_epoch = st.best_epoch;
     r->seconds = vf__now_seconds() - t0;
     vf__fit_state_keep_best(&st, p);
-    if ((s = vf_fit_mean_nll(f, p, t, train, train_context, nt, d, c, noise, &r->train_nll)) != VF_OK) {
+    if ((s = mean_nll(f, p, t, train, train_context, nt, d, c, noise, o, &r->train_nll)) != VF_OK) {
         if (s == VF_ERR_NUMERIC) fail(r, s, "the training NLL of the kept parameters is not finite");
         else fail(r, s, "the training NLL of the kept parameters: %s", vf_last_error());
         goto done;

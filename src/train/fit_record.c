@@ -32,19 +32,22 @@ vf_status vf__fit_settings_meta(vf_fitted *m, const char *spec, const vf_fit_tab
     snprintf(lr, sizeof lr, "%g", o->fit.lr);
     if (given_valid) snprintf(valid, sizeof valid, "%s", o->valid_name ? o->valid_name : "array");
     else snprintf(valid, sizeof valid, "fraction %g of fit.data", o->valid_fraction);
-    char box[80];
+    char box[80], processes[16];
     vf__fit_box_string(o, box, sizeof box);
+    snprintf(processes, sizeof processes, "%d", o->fit.ranks > 1 ? o->fit.ranks : 1);
     const char *keys[] = {"fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.lr", "varflow_version",
-                          "fit.standardize", "fit.dequantize", "fit.source", "fit.box"};
+                          "fit.standardize", "fit.dequantize", "fit.source", "fit.box", "fit.processes"};
     const char *values[] = {spec, name, valid, seed, batch, lr, vf_version(), o->standardize ? "1" : "0", "1",
-                            o->source_name ? o->source_name : "array", box};
+                            o->source_name ? o->source_name : "array", box, processes};
     char *own = malloc(strlen(spec) + 1); /* spec may be m's own fit.spec (a resumed model's), freed below */
     if (!own) return vf__error(VF_ERR_NOMEM, "out of memory");
     values[0] = strcpy(own, spec);
     vf__fitted_clear_meta(m);
     vf_status s = VF_OK;
     for (int i = 0; s == VF_OK && i < (int)(sizeof keys / sizeof keys[0]); i++) {
-        if ((i == 8 && !o->fit.dequantize) || (i == 9 && !o->source) || (i == 10 && !box[0])) continue;
+        if ((i == 8 && !o->fit.dequantize) || (i == 9 && !o->source) || (i == 10 && !box[0]) ||
+            (i == 11 && o->fit.ranks <= 1))
+            continue;
         s = vf_fitted_set_meta(m, keys[i], values[i]);
     }
     free(own);

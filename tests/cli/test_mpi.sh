@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# test_mpi.sh — `varflow fit` on two MPI processes (run by ctest only in builds with MPI and mpirun):
+# one JSON object on stdout and one log line per epoch (rank 0 speaks for the job), the model records
+# fit.processes 2 and fits as well as one process; a checkpoint stopped by --stop-after and resumed on
+# two processes gives the uninterrupted two-process model bit for bit, and one process may not resume
+# it; a continuous flow refuses several processes; another command runs on rank 0 alone.
+# Usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun
+set -u
+V=${1:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
+MPIRUN=${2:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
+. "$(dirname "$0")/harness.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 # CI runs as root
+export OMPI_MCA_rmaps_base_oversubscribe=1                         # two processes on any machine
+mpi() { "$MPIRUN" -n 2 "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+
+"$V" data moons -n 1200 --seed 3 -o "$T/moons.csv" >/dev/null || bad "could not write moons.csv"
+FIT=(fit --data "$T/moons.csv" --model maf:hidden=16x2 --batch 100 --seed 1 --threads 1 --patience 0)
+
+mpi "${FIT[@]}" --epochs 4 -o "$T/two.safetensors" --log "$T/two.jsonl" --json
+if [ "$rc" = 0 ] && [ "$(wc -l <"$T/out")" = 1 ] && grep -q '"valid_nll":' "$T/out"; then ok; else
+    bad "two processes: rc $rc, stdout $(cat "$T/out"), stderr $(head -c 600 "$T/err")"; fi
+two=$(json_num valid_nll)
+[ "$(lines "$T/two.jsonl")" = 4 ] && ok || bad "the log has $(lines "$T/two.jsonl") lines, not one per epoch"
+"$V" info "$T/two.safetensors" | grep -q "fit.processes: 2" && ok || bad "no fit.processes 2 in the model"
+expect 0 "${FIT[@]}" --epochs 4 -o "$T/one.safetensors" --json
+one=$(json_num valid_nll)
+awk -v a="$two" -v b="$one" 'BEGIN { exit !(a - b < 0.05 && b - a < 0.05) }' && ok ||
+    bad "valid NLL on two processes $two, on one $one"
+
+# Stopped after 2 of 4 epochs and resumed on two processes: the uninterrupted two-process model.
+mpi "${FIT[@]}" --epochs 4 -o "$T/half.safetensors" --checkpoint "$T/ck.safetensors" --stop-after 2 --quiet
+[ "$rc" = 0 ] && ok || bad "--stop-after on two processes: rc $rc, $(head -c 600 "$T/err")"
+expect_error 1 "made by 2 MPI processes, this run has 1" "${FIT[@]}" --epochs 4 -o "$T/x.safetensors" \
+    --resume "$T/ck.safetensors"
+mpi "${FIT[@]}" --epochs 4 -o "$T/resumed.safetensors" --checkpoint "$T/ck.safetensors" --resume "$T/ck.safetensors" \
+    --log "$T/two.jsonl" --quiet
+[ "$rc" = 0 ] && cmp -s "$T/resumed.safetensors" "$T/two.safetensors" && ok ||
+    bad "resumed on two processes: rc $rc, $(head -c 600 "$T/err"); the model differs from the uninterrupted one"
+
+# A continuous flow refuses several processes: exit 2 and one line from rank 0.
+mpi fit --data "$T/moons.csv" --model cfm --epochs 1 -o "$T/c.safetensors"
+[ "$rc" != 0 ] && [ "$(wc -l <"$T/err")" -ge 1 ] && grep -q "continuous flows train in one process" "$T/err" && ok ||
+    bad "cfm on two processes: rc $rc, $(head -c 600 "$T/err")"
+[ ! -e "$T/c.safetensors" ] && ok || bad "cfm on two processes wrote a model"
+
+# Another command runs on rank 0 alone: one output, one summary.
+mpi sample --model "$T/two.safetensors" -n 50 --seed 2 -o "$T/s.csv"
+[ "$rc" = 0 ] && [ "$(lines "$T/s.csv")" = 50 ] && [ "$(grep -c "wrote" "$T/out")" = 1 ] && ok ||
+    bad "sample on two processes: rc $rc, $(cat "$T/out") $(head -c 600 "$T/err")"
+
+finish
