@@ -119,5 +119,9 @@ void cli_mpi_finish(void);
 int cli_mpi_rank(void);
 int cli_mpi_size(void);
 vf_status cli_mpi_reduce(void *ctx, void *values, int64_t n, int is_double);
+/* A fit's options on several processes: every process takes its share of each batch (o's rank, ranks,
+ * reduce); ranks other than 0 report no progress and write no log or checkpoint (*log and
+ * *checkpoint set to NULL). Returns this process's rank (0 on one process, where nothing changes). */
+int cli_mpi_share_fit(vf_fit_options *o, const char **log, const char **checkpoint);
 
 #endif

@@ -2,9 +2,9 @@
  *
  * When the program was started by an MPI launcher (the environment of Open MPI's mpirun, or of a
  * PMI launcher such as MPICH's mpiexec or Slurm's srun) and the build found MPI, main calls
- * cli_mpi_start, which initializes MPI. `fit` of a normalizing flow then shares every batch among the
- * processes (vf_fit_options.rank, ranks, reduce: docs/train.md); the reduction is MPI_Reduce to rank 0
- * and MPI_Bcast, so every process gets the same bits and keeps the same parameters. Rank 0 speaks for
+ * cli_mpi_start, which initializes MPI. `fit` then shares every batch among the processes
+ * (vf_fit_options.rank, ranks, reduce: docs/train.md); the reduction is MPI_Reduce to rank 0 and
+ * MPI_Bcast, so every process gets the same bits and keeps the same parameters. Rank 0 speaks for
  * the job: it alone writes the model, the log, the checkpoints and prints; the other ranks' stdout and
  * stderr go to /dev/null. The other commands run on rank 0 only. Without an MPI build, or without a
  * launcher, everything here is a no-op and there is one process.
@@ -85,4 +85,18 @@ vf_status cli_mpi_reduce(void *ctx, void *values, int64_t n, int is_double)
     (void)values, (void)n, (void)is_double;
     return VF_OK;
 #endif
+}
+
+int cli_mpi_share_fit(vf_fit_options *o, const char **log, const char **checkpoint)
+{
+    if (world_size < 2) return 0;
+    o->rank = world_rank;
+    o->ranks = world_size;
+    o->reduce = cli_mpi_reduce;
+    if (world_rank > 0) { /* rank 0 alone writes and reports */
+        o->progress = NULL;
+        *log = NULL;
+        *checkpoint = NULL;
+    }
+    return world_rank;
 }

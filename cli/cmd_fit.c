@@ -210,17 +210,7 @@ static int fit_run(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
-    int ranks = cli_mpi_size(), rank = cli_mpi_rank();
-    if (ranks > 1) { /* every process trains on its share of each batch; rank 0 alone writes and reports */
-        a.o.rank = rank;
-        a.o.ranks = ranks;
-        a.o.reduce = cli_mpi_reduce;
-        if (rank > 0) {
-            a.o.progress = NULL;
-            a.log = NULL;
-            a.checkpoint = NULL;
-        }
-    }
+    int ranks = cli_mpi_size(), rank = cli_mpi_share_fit(&a.o, &a.log, &a.checkpoint);
     if (!cli_output_dir_writable(a.output)) return cli_runtime_error("fit", "cannot write %s: its folder is not writable", a.output);
 
     vf_tensor x = {0}, xv = {0};

@@ -203,10 +203,8 @@ int fit_cnf_run(int argc, char **argv)
     cnf_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
-    if (cli_mpi_size() > 1)
-        return cli_usage_error(CMD, "continuous flows train in one process (this run has %d MPI processes): run it "
-                               "without mpirun; several processes share the fit of a normalizing flow", cli_mpi_size());
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
+    int ranks = cli_mpi_size(), rank = cli_mpi_share_fit(&a.o, &a.log, &a.checkpoint);
     vf_tensor x = {0}, xv = {0}, xs = {0};
     int64_t *lab_all = NULL, *vlab = NULL;
     vf_real *data = NULL, *valid = NULL, *source = NULL;
@@ -263,7 +261,7 @@ int fit_cnf_run(int argc, char **argv)
     int64_t nt = fit_train_rows(a.valid != NULL, a.valid_fraction, n);
     if (a.resume) { /* a.model is NULL when not given: the checkpoint's spec is used */
         fit_resume_want w = {a.resume, a.model, a.data, nt, d, !a.no_standardize, a.o.dequantize, a.o.seed, a.o.batch,
-                             1};
+                             ranks};
         if ((rc = fit_load_resume(CMD, &w, &resumed, &state, &spec)) != 0) goto done;
         rc = 1;
         a.model = spec;
@@ -276,7 +274,7 @@ int fit_cnf_run(int argc, char **argv)
         goto done;
     }
     if (resumed) m = resumed, resumed = NULL;
-    if (vf_fitted_save(m, a.output) != VF_OK) {
+    if (rank == 0 && vf_fitted_save(m, a.output) != VF_OK) {
         const char *msg = vf_last_error();
         if (strstr(msg, a.output)) cli_runtime_error(CMD, "%s", msg);
         else cli_runtime_error(CMD, "cannot write %s: %s", a.output, msg);

@@ -5,7 +5,9 @@
  * the losses they report are the one-process fit's (learning rate 0); every process ends with the
  * same parameters and batch-normalization statistics bit for bit; a short training run fits as well
  * as one process; a failure on one process (a NaN row in its share only) stops all of them with an
- * error instead of a hang; bad options are refused. */
+ * error instead of a hang; bad options are refused. vf_cnf_fit the same way (OT-CFM, whose coupling
+ * every process makes alike for the whole batch): the one-process losses at learning rate 0, the
+ * same parameters everywhere after training. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,11 +72,42 @@ static vf_status reduce(void *ctx, void *values, int64_t n, int is_double)
     return VF_OK;
 }
 
-typedef struct fit_job {
-    const char *spec;
-    const vf_tensor *train, *valid;
+/* What every process's job starts with: its options and its place in the reduction. */
+typedef struct rank_job {
     vf_fit_options o;
     rank_ctx rc;
+} rank_job;
+
+/* Runs fn on jobs[0..ranks) (each job_size bytes, a rank_job first, the rest already filled): on the
+ * calling thread for one process, else one thread each, with o's rank, ranks, reduce set. */
+static reducer *run_ranks(int ranks, const vf_fit_options *o, void *jobs, size_t job_size, void *(*fn)(void *),
+                          reducer *red)
+{
+    pthread_barrier_init(&red->barrier, NULL, RANKS);
+    pthread_t th[RANKS];
+    for (int r = 0; r < ranks; r++) {
+        rank_job *j = (rank_job *)((char *)jobs + (size_t)r * job_size);
+        j->o = *o;
+        j->o.rank = r;
+        j->o.ranks = ranks;
+        j->o.reduce = reduce;
+        j->o.reduce_ctx = &j->rc;
+        j->rc.red = red;
+        j->rc.rank = r;
+        if (ranks == 1) fn(j);
+        else pthread_create(&th[r], NULL, fn, j);
+    }
+    for (int r = 0; ranks > 1 && r < ranks; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&red->barrier);
+    free(red->sum);
+    red->sum = NULL;
+    return red;
+}
+
+typedef struct fit_job {
+    rank_job head;
+    const char *spec;
+    const vf_tensor *train, *valid;
     vf_params *p;           /* out: the trained parameters */
     vf_fit_result r;
     vf_status s;
@@ -87,12 +120,9 @@ static void *run_fit(void *arg)
     j->p = vf_params_new();
     j->s = vf_flow_from_spec(j->spec, 2, 0, j->p, &f);
     if (j->s == VF_OK) j->s = vf_params_finalize(j->p, 7);
-    if (j->s == VF_OK) {
-        j->o.reduce = reduce;
-        j->o.reduce_ctx = &j->rc;
+    if (j->s == VF_OK)
         j->s = vf_fit_flow(f, j->p, j->train->data, NULL, j->train->shape[0], j->valid->data, NULL,
-                           j->valid->shape[0], 2, 0, &j->o, NULL, &j->r);
-    }
+                           j->valid->shape[0], 2, 0, &j->head.o, NULL, &j->r);
     vf_flow_free(f);
     return NULL;
 }
@@ -106,24 +136,13 @@ static void fit(const char *spec, int ranks, const vf_fit_options *o, const vf_t
     memset(&red, 0, sizeof red);
     red.broken = broken;
     red.grad_size = grad_size;
-    pthread_barrier_init(&red.barrier, NULL, RANKS);
-    pthread_t th[RANKS];
     for (int r = 0; r < ranks; r++) {
         memset(&jobs[r], 0, sizeof jobs[r]);
         jobs[r].spec = spec;
         jobs[r].train = train;
         jobs[r].valid = valid;
-        jobs[r].o = *o;
-        jobs[r].o.rank = r;
-        jobs[r].o.ranks = ranks;
-        jobs[r].rc.red = &red;
-        jobs[r].rc.rank = r;
-        if (ranks == 1) run_fit(&jobs[r]);
-        else pthread_create(&th[r], NULL, run_fit, &jobs[r]);
     }
-    for (int r = 0; ranks > 1 && r < ranks; r++) pthread_join(th[r], NULL);
-    pthread_barrier_destroy(&red.barrier);
-    free(red.sum);
+    run_ranks(ranks, o, jobs, sizeof *jobs, run_fit, &red);
     if (first_grad) *first_grad = red.first_grad;
     else free(red.first_grad);
 }
@@ -287,6 +306,71 @@ static void test_bad_options(void)
     vf_params_free(p);
 }
 
+/* ---- continuous flows ---------------------------------------------------------------------- */
+typedef struct cnf_job {
+    rank_job head;
+    vf_cnf_model *m;
+    vf_cnf_fit_result r;
+    vf_status s;
+} cnf_job;
+
+static void *run_cnf(void *arg)
+{
+    cnf_job *j = arg;
+    vf_cnf_spec spec;
+    vf_meanflow_options mo;
+    j->s = vf_cnf_spec_from_string("otcfm:hidden=16x2", 2, 0, &spec, &mo);
+    if (j->s == VF_OK) j->s = vf_cnf_model_new(&spec, 42, &j->m);
+    if (j->s == VF_OK) {
+        vf_cnf_fit_data data = {train.data, train.shape[0], NULL, valid.data, valid.shape[0], NULL, NULL, 0, NULL,
+                                NULL, 0, NULL};
+        j->s = vf_cnf_fit(j->m, &data, &j->head.o, NULL, &j->r);
+    }
+    return NULL;
+}
+
+static void fit_cnf(int ranks, const vf_fit_options *o, cnf_job *jobs)
+{
+    reducer red;
+    memset(&red, 0, sizeof red);
+    memset(jobs, 0, (size_t)ranks * sizeof *jobs);
+    run_ranks(ranks, o, jobs, sizeof *jobs, run_cnf, &red);
+}
+
+static void test_continuous_flow(void)
+{
+    vf_fit_options o = vf_fit_default_options();
+    o.epochs = 2;
+    o.batch = 100;
+    o.lr = 0;
+    o.patience = 0;
+    o.seed = 5;
+    cnf_job one[1], many[RANKS];
+    fit_cnf(1, &o, one);
+    fit_cnf(RANKS, &o, many);
+    CHECK_STATUS(one[0].s, VF_OK);
+    for (int r = 0; r < RANKS; r++) CHECK_STATUS(many[r].s, VF_OK);
+    CHECK_MSG(fabs(many[0].r.train_loss - one[0].r.train_loss) < 1e-6 * fabs(one[0].r.train_loss) &&
+                  fabs(many[0].r.valid_loss - one[0].r.valid_loss) < 1e-6 * fabs(one[0].r.valid_loss),
+              "losses %.9g %.9g against one process's %.9g %.9g", many[0].r.train_loss, many[0].r.valid_loss,
+              one[0].r.train_loss, one[0].r.valid_loss);
+    for (int r = 0; r < RANKS; r++) vf_cnf_model_free(many[r].m);
+    vf_cnf_model_free(one[0].m);
+    o.lr = 3e-3;
+    o.epochs = 4;
+    fit_cnf(1, &o, one);
+    fit_cnf(RANKS, &o, many);
+    CHECK_STATUS(many[0].s, VF_OK);
+    int64_t n = vf_params_size(many[0].m->params);
+    for (int r = 1; r < RANKS; r++)
+        CHECK(memcmp(vf_params_values(many[r].m->params), vf_params_values(many[0].m->params),
+                     (size_t)n * sizeof(vf_real)) == 0);
+    CHECK_MSG(fabs(many[0].r.valid_loss - one[0].r.valid_loss) < 0.05 * one[0].r.valid_loss,
+              "valid loss %.4f against one process's %.4f", many[0].r.valid_loss, one[0].r.valid_loss);
+    for (int r = 0; r < RANKS; r++) vf_cnf_model_free(many[r].m);
+    vf_cnf_model_free(one[0].m);
+}
+
 int main(void)
 {
     vf_set_num_threads(1);
@@ -299,6 +383,7 @@ int main(void)
     RUN(test_training_run);
     RUN(test_one_process_fails);
     RUN(test_bad_options);
+    RUN(test_continuous_flow);
     vf_tensor_free(&train);
     vf_tensor_free(&valid);
     return vf_test_summary();

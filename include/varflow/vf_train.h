@@ -153,8 +153,9 @@ typedef struct vf_fit_options {
      * m (rank + 1) / ranks) of each batch of m rows and of each evaluation; reduce sums the gradients,
      * the losses and batch normalization's running statistics (then averaged) over the processes, so
      * every process takes the same steps and ends with the same parameters. Give progress, checkpoint
-     * and log to one process (rank 0) only. Normalizing flows (vf_fit_flow, vf_fit_table); vf_cnf_fit
-     * refuses ranks > 1. ranks <= 1: one process, reduce unused [0, 1, NULL, NULL] */
+     * and log to one process (rank 0) only. vf_fit_flow, vf_cnf_fit and vf_fit_table take them (a
+     * continuous flow's batch, coupling included, is drawn whole on every process). ranks <= 1: one
+     * process, reduce unused [0, 1, NULL, NULL] */
     int rank, ranks;
     vf_fit_reduce_fn reduce;
     void *reduce_ctx;

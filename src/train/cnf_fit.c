@@ -1,5 +1,6 @@
 /* cnf_fit.c — minibatch training of a continuous flow's field (vf_cnf_fit, vf_train.h). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train/train_internal.h"
@@ -97,6 +98,20 @@ static vf_status make_batch(const vf_cnf_model *mdl, const vf_cnf_fit_data *data
     return VF_OK;
 }
 
+/* Rows [lo, lo + m) of b, as a batch of its own (its arrays point into b's; for the loss only). */
+static batch_buf batch_rows(const batch_buf *b, int64_t lo, int64_t m)
+{
+    batch_buf v = *b;
+    v.cap = m;
+    v.x0c = b->x0c + lo * b->d;
+    v.x1c = b->x1c + lo * b->d;
+    v.z = b->z + lo * b->d;
+    v.t = b->t + lo;
+    v.e = b->e + lo;
+    v.labc = b->labc + lo;
+    return v;
+}
+
 /* The objective's loss on rows [0, m) of the batch. */
 static vf_var batch_loss(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, vf_tape *t, const batch_buf *b, int64_t m,
                          int labelled, int valid)
@@ -149,8 +164,10 @@ static vf_status valid_make(const vf_cnf_model *mdl, const vf_cnf_fit_data *data
     return VF_OK;
 }
 
+/* The mean validation loss; in a data-parallel fit each process takes its share of every chunk and
+ * the sums are added up over the processes (every process reaches the reduction). */
 static vf_status valid_loss(const vf_cnf_model *mdl, const vf_cnf_fit_data *data, vf_tape *t, const valid_set *v,
-                            int labelled, double *out)
+                            int labelled, const vf_fit_options *o, double *out)
 {
     double sum = 0;
     vf_status s = VF_OK;
@@ -158,19 +175,71 @@ static vf_status valid_loss(const vf_cnf_model *mdl, const vf_cnf_fit_data *data
     /* inference mode (no derivative state) except for MeanFlow, whose loss takes a JVP */
     if (mdl->spec.objective != VF_CNF_MEANFLOW) vf_tape_set_grad_enabled(t, 0);
     for (int64_t c = 0; c < v->count; c++) {
+        int64_t lo, hi;
+        vf__fit_shard(o, v->chunks[c].cap, &lo, &hi);
+        if (hi == lo) continue;
+        batch_buf share = batch_rows(&v->chunks[c], lo, hi - lo);
         vf_tape_reset(t);
-        vf_var loss = batch_loss(mdl, data, t, &v->chunks[c], v->chunks[c].cap, labelled, 1);
+        vf_var loss = batch_loss(mdl, data, t, &share, hi - lo, labelled, 1);
         if (loss == VF_NOVAR) {
             s = vf_tape_status(t);
             break;
         }
-        sum += (double)vf_value(t, loss)->data[0] * (double)v->chunks[c].cap;
+        sum += (double)vf_value(t, loss)->data[0] * (double)(hi - lo);
     }
     vf_tape_reset(t);
     vf_tape_set_grad_enabled(t, grad_was_enabled);
+    if (vf__fit_parallel(o)) {
+        double w[2] = {sum, s != VF_OK};
+        vf_status rs = o->reduce(o->reduce_ctx, w, 2, 1);
+        if (rs != VF_OK) return rs;
+        if (w[1] > 0 && s == VF_OK) s = VF_ERR_NUMERIC;
+        sum = w[0];
+    }
     if (s != VF_OK) return s;
     *out = sum / (double)v->n;
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
+}
+
+/* The step of a process of a data-parallel fit, once the whole batch b of mrows rows is made (alike on
+ * every process, coupling included): the loss of its share of the rows, weighted by the share's size
+ * (so that the sum is the batch's mean), its gradient, then both summed over the processes. *lv gets
+ * the batch's loss and *bs the backward pass's outcome as the one-process step reports them (VF_OK,
+ * VF_ERR_NUMERIC for a loss that is not finite); an error of a process's own is returned after the
+ * reduction, on every process. */
+static vf_status parallel_step(vf_cnf_model *m, const vf_cnf_fit_data *data, vf_tape *t, const vf_fit_options *o,
+                               const batch_buf *b, int64_t mrows, int labelled, double *lv, vf_status *bs,
+                               vf_cnf_fit_result *r)
+{
+    int64_t lo, hi;
+    vf__fit_shard(o, mrows, &lo, &hi);
+    double v[2] = {0.0, 0.0}; /* this process's part of the batch's mean loss; 1 when its share failed */
+    char why[sizeof r->error] = "";
+    vf_status own = VF_OK;
+    if (hi > lo) {
+        batch_buf share = batch_rows(b, lo, hi - lo);
+        vf_var loss = vf_scale(t, batch_loss(m, data, t, &share, hi - lo, labelled, 0), (double)(hi - lo) / (double)mrows);
+        if (loss == VF_NOVAR) {
+            own = vf_tape_status(t);
+            snprintf(why, sizeof why, "%s", vf_tape_error(t));
+        } else {
+            v[0] = (double)vf_value(t, loss)->data[0];
+            vf_status s = isfinite(v[0]) ? vf_backward(t, loss) : VF_OK;
+            if (s != VF_OK) {
+                own = s;
+                snprintf(why, sizeof why, "%s", vf_last_error());
+            }
+        }
+        if (own != VF_OK || !isfinite(v[0])) vf_params_zero_grad(m->params);
+        v[1] = own != VF_OK;
+    }
+    vf_status s = vf__fit_reduce_step(o, m->params, v);
+    if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
+    if (v[1] > 0) return fail(r, own != VF_OK ? own : VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on "
+                              "another process");
+    *lv = v[0];
+    *bs = isfinite(v[0]) ? VF_OK : VF_ERR_NUMERIC;
+    return VF_OK;
 }
 
 vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_options *o, FILE *log, vf_cnf_fit_result *r)
@@ -180,9 +249,9 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
     int64_t d = m->spec.field.dim, nt = data->nt, nv = data->nv;
     if (nt < 2 || o->batch < 1) return fail(r, VF_ERR_ARG, "need at least 2 training rows");
     if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
-    if (o->ranks > 1)
-        return fail(r, VF_ERR_UNSUPPORTED, "continuous flows train in one process (got %d processes; data-parallel "
-                    "fits are for normalizing flows)", o->ranks);
+    if (vf__fit_parallel(o) && (!o->reduce || o->rank < 0 || o->rank >= o->ranks))
+        return fail(r, VF_ERR_ARG, "process %d of %d: a data-parallel fit needs 0 <= rank < ranks and a reduce "
+                    "function", o->rank, o->ranks);
     int64_t batch = o->batch < nt ? o->batch : nt;
     int64_t per_epoch = (nt + batch - 1) / batch;
     int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
@@ -244,14 +313,20 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
             vf_adam_set_lr(opt, vf_schedule_lr(&sch, st.step));
             vf_tape_reset(t);
             vf_params_zero_grad(p);
-            vf_var loss = batch_loss(m, data, t, &b, mrows, labelled, 0);
-            if (loss == VF_NOVAR) {
-                s = vf_tape_status(t);
-                fail(r, s, "%s", vf_tape_error(t));
-                goto done;
+            double lv = NAN;
+            vf_status bs = VF_ERR_NUMERIC;
+            if (vf__fit_parallel(o)) {
+                if ((s = parallel_step(m, data, t, o, &b, mrows, labelled, &lv, &bs, r)) != VF_OK) goto done;
+            } else {
+                vf_var loss = batch_loss(m, data, t, &b, mrows, labelled, 0);
+                if (loss == VF_NOVAR) {
+                    s = vf_tape_status(t);
+                    fail(r, s, "%s", vf_tape_error(t));
+                    goto done;
+                }
+                lv = (double)vf_value(t, loss)->data[0];
+                bs = isfinite(lv) ? vf_backward(t, loss) : VF_ERR_NUMERIC;
             }
-            double lv = (double)vf_value(t, loss)->data[0];
-            vf_status bs = isfinite(lv) ? vf_backward(t, loss) : VF_ERR_NUMERIC;
             if (bs != VF_OK && bs != VF_ERR_NUMERIC) { /* out of memory, ...: not a divergence */
                 s = fail(r, bs, "%s", vf_last_error());
                 goto done;
@@ -272,7 +347,7 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
         r->epochs = e;
         r->train_loss = st.last_train = rows > 0 ? sum / (double)rows : NAN;
         double vl = NAN;
-        if (nv > 0 && (s = valid_loss(m, data, t, &vs, labelled, &vl)) != VF_OK) {
+        if (nv > 0 && (s = valid_loss(m, data, t, &vs, labelled, o, &vl)) != VF_OK) {
             s = fail(r, VF_ERR_NUMERIC, "training diverged: the validation loss after epoch %lld is not finite",
                      (long long)e);
             goto done;

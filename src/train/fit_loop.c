@@ -35,17 +35,6 @@ static void dequantize(vf_rng *noise, vf_real *x, int64_t n)
     for (int64_t k = 0; k < n; k++) x[k] = (vf_real)((double)x[k] + vf_rng_uniform(noise));
 }
 
-/* 1 when the fit is shared among several processes (vf_fit_options.ranks). */
-static int parallel(const vf_fit_options *o) { return o && o->ranks > 1; }
-
-/* The rows [*lo, *hi) of m that this process takes: all of them for one process. */
-static void shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi)
-{
-    int64_t ranks = parallel(o) ? o->ranks : 1, rank = parallel(o) ? o->rank : 0;
-    *lo = m * rank / ranks;
-    *hi = m * (rank + 1) / ranks;
-}
-
 /* vf_fit_mean_nll over this process's share of each chunk of rows, the sums added up over the
  * processes. Every process draws the dequantization noise of whole chunks, so the generators stay
  * together, and calls reduce exactly once, also after a failure of its own. */
@@ -65,7 +54,7 @@ static vf_status mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
             dequantize(noise, buf, m * d);
             rows = buf;
         }
-        shard(o, m, &lo, &hi);
+        vf__fit_shard(o, m, &lo, &hi);
         if (hi == lo) continue;
         /* blocks of rows on the library's threads, one tape each */
         s = vf_flow_log_prob_rows(f, p, t, hi - lo, rows + lo * d, context ? context + (i + lo) * c : NULL,
@@ -74,7 +63,7 @@ static vf_status mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
     }
     free(lp);
     free(buf);
-    if (parallel(o)) {
+    if (vf__fit_parallel(o)) {
         double v[2] = {sum, s != VF_OK}; /* the sum, and how many processes failed */
         vf_status rs = o->reduce(o->reduce_ctx, v, 2, 1);
         if (rs != VF_OK) return rs;
@@ -102,7 +91,7 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
                                    vf_fit_result *r)
 {
     int64_t lo, hi;
-    shard(o, m, &lo, &hi);
+    vf__fit_shard(o, m, &lo, &hi);
     double v[2] = {0.0, 0.0}; /* this process's part of the mean NLL; 1 when its step failed */
     char why[sizeof r->error] = "";
     if (hi > lo) {
@@ -123,13 +112,7 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
         }
         if (v[1] > 0 || !isfinite(v[0])) vf_params_zero_grad(p);
     }
-    vf_status s = o->reduce(o->reduce_ctx, v, 2, 1);
-    if (s == VF_OK) s = o->reduce(o->reduce_ctx, vf_params_grads(p), vf_params_size(p), 0);
-    int64_t nb = vf_params_buffer_size(p);
-    if (s == VF_OK && nb > 0 && (s = o->reduce(o->reduce_ctx, vf_params_buffers(p), nb, 0)) == VF_OK) {
-        vf_real *b = vf_params_buffers(p);
-        for (int64_t k = 0; k < nb; k++) b[k] = (vf_real)((double)b[k] / (double)o->ranks);
-    }
+    vf_status s = vf__fit_reduce_step(o, p, v);
     if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
     if (v[1] > 0) return fail(r, VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on another process");
     *nll = v[0];
@@ -149,7 +132,7 @@ static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, 
     if (noise) dequantize(noise, buf, m * d); /* the whole batch on every process: the generators stay together */
     vf_tape_reset(t);
     vf_params_zero_grad(p);
-    if (parallel(o)) {
+    if (vf__fit_parallel(o)) {
         vf_status s = parallel_gradient(f, p, t, o, d, c, m, buf, ctx ? cbuf : NULL, nll, r);
         if (s != VF_OK) return s;
     } else {
@@ -199,7 +182,7 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         return fail(r, VF_ERR_ARG, "a conditional flow needs the rows' contexts");
     if (c == 0) train_context = valid_context = NULL;
     if (o->checkpoint && o->checkpoint_every < 1) return fail(r, VF_ERR_ARG, "checkpoint interval below 1");
-    if (parallel(o) && (!o->reduce || o->rank < 0 || o->rank >= o->ranks))
+    if (vf__fit_parallel(o) && (!o->reduce || o->rank < 0 || o->rank >= o->ranks))
         return fail(r, VF_ERR_ARG, "process %d of %d: a data-parallel fit needs 0 <= rank < ranks and a reduce "
                     "function", o->rank, o->ranks);
     int64_t n = vf_params_size(p);

@@ -21,6 +21,16 @@ void vf__train_report(vf_progress_fn fn, void *ctx, int done, int64_t epoch, int
  * returns s. */
 vf_status vf__train_fail(char *err, vf_status s, const char *fmt, ...) VF_PRINTF(3, 4);
 
+/* Data-parallel fits (vf_fit_options.rank, ranks, reduce). vf__fit_parallel: 1 when o shares the fit
+ * among several processes. vf__fit_shard: the rows [*lo, *hi) of m this process takes (all of them for
+ * one process). vf__fit_reduce_step: after this process's share of a step (v[0] its part of the loss,
+ * v[1] 1 when its share failed), the two numbers, the gradients and the buffers (batch
+ * normalization's running statistics, then averaged) summed over the processes; every process must
+ * call it once per step, also after a failure of its own. */
+int vf__fit_parallel(const vf_fit_options *o);
+void vf__fit_shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi);
+vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double v[2]);
+
 /* ---- the epoch bookkeeping of vf_fit_flow and vf_cnf_fit (fit_state.c) ---- */
 /* st's best-parameter arrays for store p (size and buffer_size set, the rest 0); VF_ERR_NOMEM when
  * out of memory (free with vf_fit_state_free). */

@@ -41,3 +41,24 @@ vf_status vf__train_fail(char *err, vf_status s, const char *fmt, ...)
     vf__error(s, "%s", err);
     return s;
 }
+
+int vf__fit_parallel(const vf_fit_options *o) { return o && o->ranks > 1; }
+
+void vf__fit_shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi)
+{
+    int64_t ranks = vf__fit_parallel(o) ? o->ranks : 1, rank = vf__fit_parallel(o) ? o->rank : 0;
+    *lo = m * rank / ranks;
+    *hi = m * (rank + 1) / ranks;
+}
+
+vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double v[2])
+{
+    vf_status s = o->reduce(o->reduce_ctx, v, 2, 1);
+    if (s == VF_OK) s = o->reduce(o->reduce_ctx, vf_params_grads(p), vf_params_size(p), 0);
+    int64_t nb = vf_params_buffer_size(p);
+    if (s == VF_OK && nb > 0 && (s = o->reduce(o->reduce_ctx, vf_params_buffers(p), nb, 0)) == VF_OK) {
+        vf_real *b = vf_params_buffers(p);
+        for (int64_t k = 0; k < nb; k++) b[k] = (vf_real)((double)b[k] / (double)o->ranks);
+    }
+    return s;
+}

@@ -3,7 +3,8 @@
 # one JSON object on stdout and one log line per epoch (rank 0 speaks for the job), the model records
 # fit.processes 2 and fits as well as one process; a checkpoint stopped by --stop-after and resumed on
 # two processes gives the uninterrupted two-process model bit for bit, and one process may not resume
-# it; a continuous flow refuses several processes; another command runs on rank 0 alone.
+# it; a continuous flow (OT-CFM) trains on two processes to the one-process losses (learning rate 1e-12)
+# and one model; another command runs on rank 0 alone.
 # Usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun
 set -u
 V=${1:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
@@ -37,11 +38,18 @@ mpi "${FIT[@]}" --epochs 4 -o "$T/resumed.safetensors" --checkpoint "$T/ck.safet
 [ "$rc" = 0 ] && cmp -s "$T/resumed.safetensors" "$T/two.safetensors" && ok ||
     bad "resumed on two processes: rc $rc, $(head -c 600 "$T/err"); the model differs from the uninterrupted one"
 
-# A continuous flow refuses several processes: exit 2 and one line from rank 0.
-mpi fit --data "$T/moons.csv" --model cfm --epochs 1 -o "$T/c.safetensors"
-[ "$rc" != 0 ] && [ "$(wc -l <"$T/err")" -ge 1 ] && grep -q "continuous flows train in one process" "$T/err" && ok ||
-    bad "cfm on two processes: rc $rc, $(head -c 600 "$T/err")"
-[ ! -e "$T/c.safetensors" ] && ok || bad "cfm on two processes wrote a model"
+# A continuous flow on two processes: at learning rate 1e-12 (the parameters stay, up to 1e-12) the
+# losses are the one-process run's.
+CFM=(fit --data "$T/moons.csv" --model otcfm:hidden=16x2 --batch 100 --seed 1 --threads 1 --epochs 2 --lr 1e-12
+     --nll-rows 0 --json)
+mpi "${CFM[@]}" -o "$T/c2.safetensors"
+[ "$rc" = 0 ] && [ "$(wc -l <"$T/out")" = 1 ] && ok || bad "otcfm on two processes: rc $rc, $(head -c 600 "$T/err")"
+c2=$(json_num valid_loss)
+expect 0 "${CFM[@]}" -o "$T/c1.safetensors"
+c1=$(json_num valid_loss)
+awk -v a="$c2" -v b="$c1" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-5 * b && -d < 1e-5 * b) }' && ok ||
+    bad "otcfm valid loss on two processes $c2, on one $c1"
+"$V" info "$T/c2.safetensors" | grep -q "fit.processes: 2" && ok || bad "no fit.processes 2 in the continuous flow"
 
 # Another command runs on rank 0 alone: one output, one summary.
 mpi sample --model "$T/two.safetensors" -n 50 --seed 2 -o "$T/s.csv"
