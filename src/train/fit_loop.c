@@ -94,6 +94,7 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
     vf__fit_shard(o, m, &lo, &hi);
     double v[2] = {0.0, 0.0}; /* this process's part of the mean NLL; 1 when its step failed */
     char why[sizeof r->error] = "";
+    vf_status own = VF_OK;
     if (hi > lo) {
         vf_var x = vf_input(t, buf + lo * d, 2, (int64_t[]){hi - lo, d});
         vf_var cv = cbuf ? vf_input(t, cbuf + lo * c, 2, (int64_t[]){hi - lo, c}) : VF_NOVAR;
@@ -101,20 +102,19 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
         vf_var loss = vf_scale(t, vf_sum(t, vf_flow_log_prob(f, p, t, x, cv), VF_ALL_AXES, 0), -1.0 / (double)m);
         vf_params_set_training(p, 0);
         if (loss == VF_NOVAR) {
+            own = vf_tape_status(t);
             snprintf(why, sizeof why, "%s", vf_tape_error(t));
-            v[1] = 1;
         } else {
             v[0] = (double)vf_value(t, loss)->data[0];
-            if (isfinite(v[0]) && vf_backward(t, loss) != VF_OK) {
-                snprintf(why, sizeof why, "%s", vf_last_error());
-                v[1] = 1;
-            }
+            if (isfinite(v[0]) && (own = vf_backward(t, loss)) != VF_OK) snprintf(why, sizeof why, "%s", vf_last_error());
         }
-        if (v[1] > 0 || !isfinite(v[0])) vf_params_zero_grad(p);
+        if (own != VF_OK || !isfinite(v[0])) vf_params_zero_grad(p);
+        v[1] = own != VF_OK;
     }
     vf_status s = vf__fit_reduce_step(o, p, v);
     if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
-    if (v[1] > 0) return fail(r, VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on another process");
+    if (v[1] > 0)
+        return fail(r, own != VF_OK ? own : VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on another process");
     *nll = v[0];
     if (!isfinite(*nll)) return fail(r, VF_ERR_NUMERIC, "the loss became %s", isnan(*nll) ? "NaN" : "infinite");
     return VF_OK;
