@@ -110,12 +110,13 @@ cli_lp_summary cli_lp_summarize(const vf_real *lp, int64_t n);
 void cli_lp_print_json(const cli_lp_summary *s);
 void cli_lp_print_text(const cli_lp_summary *s);
 
-/* MPI (cli_mpi.c): cli_mpi_start initializes MPI when an MPI launcher started the program (a no-op
- * otherwise or without an MPI build; ranks other than 0 then print nothing) and returns 0 or the exit
- * code of its error; cli_mpi_finish ends it. rank and size are 0 and 1 without MPI. cli_mpi_reduce is
- * a vf_fit_reduce_fn over all processes (the same sums on every one). */
+/* MPI (cli_mpi.c): cli_mpi_start initializes MPI when an MPI launcher started `fit` (a no-op
+ * otherwise or without an MPI build) and shares the fit when every process got the same arguments;
+ * it returns 0 or the exit code of its error. cli_mpi_finish(rc) ends MPI, aborting every process of
+ * a shared fit when rc is not 0. rank and size are 0 and 1 when the fit is not shared. cli_mpi_reduce
+ * is a vf_fit_reduce_fn over all processes (the same sums on every one). */
 int cli_mpi_start(int *argc, char ***argv);
-void cli_mpi_finish(void);
+void cli_mpi_finish(int rc);
 int cli_mpi_rank(void);
 int cli_mpi_size(void);
 vf_status cli_mpi_reduce(void *ctx, void *values, int64_t n, int is_double);

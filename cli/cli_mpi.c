@@ -1,17 +1,25 @@
 /* cli_mpi.c — `varflow fit` on several MPI processes (mpirun -n K varflow fit ...).
  *
- * When the program was started by an MPI launcher (the environment of Open MPI's mpirun, or of a
- * PMI launcher such as MPICH's mpiexec or Slurm's srun) and the build found MPI, main calls
- * cli_mpi_start, which initializes MPI. `fit` then shares every batch among the processes
- * (vf_fit_options.rank, ranks, reduce: docs/train.md); the reduction is MPI_Reduce to rank 0 and
- * MPI_Bcast, so every process gets the same bits and keeps the same parameters. Rank 0 speaks for
- * the job: it alone writes the model, the log, the checkpoints and prints; the other ranks' stdout and
- * stderr go to /dev/null. The other commands run on rank 0 only. Without an MPI build, or without a
- * launcher, everything here is a no-op and there is one process.
+ * When `fit` was started by an MPI launcher (the environment of Open MPI's mpirun, or of a PMI
+ * launcher such as MPICH's mpiexec or Slurm's srun) and the build found MPI, main calls
+ * cli_mpi_start, which initializes MPI and checks that every process got the same arguments. If they
+ * did, the fit is shared: every batch is split among the processes (vf_fit_options.rank, ranks,
+ * reduce: docs/train.md), and the reduction is MPI_Reduce to rank 0 and MPI_Bcast, so every process
+ * gets the same bits and keeps the same parameters. If they did not (a script run by mpirun that
+ * starts its own fits, each with its own seed or output), every process fits alone, as without MPI.
+ * Other commands never initialize MPI: each process runs them on its own.
+ *
+ * In a shared fit rank 0 speaks for the job: it alone writes the model, the log and the checkpoints
+ * and prints results; the other ranks' stdout goes to /dev/null, and their usage errors (the same
+ * arguments give the same ones) are not printed, while a runtime error of their own is, marked with
+ * the process. A process that fails ends the whole job with MPI_Abort (the others may be waiting
+ * for it in a reduction). Without an MPI build, or without a launcher, there is one process.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "cli.h"
 #if VF_HAVE_MPI
 #include <mpi.h>
@@ -28,29 +36,54 @@ static int launched_by_mpi(void)
         if (getenv(vars[i])) return 1;
     return 0;
 }
+
+/* FNV-1a of the arguments, each with its terminating zero. */
+static uint64_t arguments_hash(int argc, char **argv)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 1; i < argc; i++)
+        for (const char *c = argv[i];; c++) {
+            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+            if (!*c) break;
+        }
+    return h;
+}
 #endif
 
 int cli_mpi_start(int *argc, char ***argv)
 {
 #if VF_HAVE_MPI
-    if (!launched_by_mpi()) return 0;
-    if (MPI_Init(argc, argv) != MPI_SUCCESS) return cli_runtime_error(NULL, "MPI_Init failed");
+    if (!launched_by_mpi() || *argc < 2 || strcmp((*argv)[1], "fit") != 0) return 0;
+    int provided = 0; /* the library's worker threads never call MPI */
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return cli_runtime_error(NULL, "MPI_Init failed");
     mpi_started = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-    if (world_rank > 0) { /* rank 0 speaks for the job */
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) return 1;
-    }
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    unsigned long long h = arguments_hash(*argc, *argv), lo = 0, hi = 0;
+    MPI_Allreduce(&h, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&h, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+    if (size < 2 || lo != hi) return 0; /* different commands: each process fits alone */
+    world_rank = rank;
+    world_size = size;
+    if (world_rank > 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 prints the results */
 #else
     (void)argc, (void)argv;
 #endif
     return 0;
 }
 
-void cli_mpi_finish(void)
+void cli_mpi_finish(int rc)
 {
 #if VF_HAVE_MPI
+    if (mpi_started && world_size > 1 && rc != 0) {
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, rc); /* the others may be waiting for this process */
+    }
     if (mpi_started) MPI_Finalize();
+#else
+    (void)rc;
 #endif
     mpi_started = 0;
 }
@@ -62,7 +95,7 @@ vf_status cli_mpi_reduce(void *ctx, void *values, int64_t n, int is_double)
 {
     (void)ctx;
 #if VF_HAVE_MPI
-    if (!mpi_started || world_size < 2) return VF_OK;
+    if (world_size < 2) return VF_OK;
     MPI_Datatype type = is_double || sizeof(vf_real) == sizeof(double) ? MPI_DOUBLE : MPI_FLOAT;
     size_t size = is_double ? sizeof(double) : sizeof(vf_real);
     for (int64_t done = 0; done < n;) { /* MPI counts are ints */

@@ -9,17 +9,19 @@
 #include <unistd.h>
 #include "cli.h"
 
-/* Writes "varflow[ cmd]: message[suffix]" as one line on stderr (newlines in the message become spaces). */
+/* Writes "varflow[ cmd]: message[suffix]" as one line on stderr (newlines in the message become spaces);
+ * on a process other than rank 0 of a shared fit, "varflow[ cmd] (process R of K): ...". */
 static void error_line(const char *cmd, const char *suffix, const char *fmt, va_list ap)
 {
-    char msg[1024];
+    char msg[1024], who[64] = "";
     vsnprintf(msg, sizeof msg, fmt, ap);
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
+    if (cli_mpi_rank() > 0) snprintf(who, sizeof who, " (process %d of %d)", cli_mpi_rank(), cli_mpi_size());
     if (cmd)
-        fprintf(stderr, "varflow %s: %s%s\n", cmd, msg, suffix ? suffix : "");
+        fprintf(stderr, "varflow %s%s: %s%s\n", cmd, who, msg, suffix ? suffix : "");
     else
-        fprintf(stderr, "varflow: %s%s\n", msg, suffix ? suffix : "");
+        fprintf(stderr, "varflow%s: %s%s\n", who, msg, suffix ? suffix : "");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -29,6 +31,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
         snprintf(suffix, sizeof suffix, " (see varflow %s --help)", cmd);
     else
         snprintf(suffix, sizeof suffix, " (see varflow --help)");
+    if (cli_mpi_rank() > 0) return 2; /* the same arguments: rank 0 prints the same usage error */
     va_list ap;
     va_start(ap, fmt);
     error_line(cmd, suffix, fmt, ap);

@@ -278,7 +278,8 @@ static int fit_run(int argc, char **argv)
         printf("kept epoch %lld: train NLL %.4f", (long long)r.best_epoch, r.train_nll);
         if (r.valid_rows > 0) printf(", validation NLL %.4f (%lld rows)", r.valid_nll, (long long)r.valid_rows);
         printf(" nats per row\nwrote %s\n", a.output);
-        if (r.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
+        if (r.paused && a.checkpoint) /* rank 0 of several processes holds the checkpoint */
+            printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
     rc = 0;
 done:

@@ -299,7 +299,8 @@ int fit_cnf_run(int argc, char **argv)
         if (isfinite(r.train_nll)) printf("; train NLL %.4f", r.train_nll);
         if (isfinite(r.valid_nll)) printf(", validation NLL %.4f nats per row", r.valid_nll);
         printf("\nwrote %s\n", a.output);
-        if (r.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
+        if (r.paused && a.checkpoint) /* rank 0 of several processes holds the checkpoint */
+            printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
     rc = 0;
 done:

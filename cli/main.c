@@ -55,14 +55,11 @@ static int run_program(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
-    int rc = cli_mpi_start(&argc, &argv);
+    int rc = cli_mpi_start(&argc, &argv); /* `fit` under mpirun: cli_mpi.c */
     if (rc == 0) rc = run_program(argc, argv);
-    cli_mpi_finish();
+    cli_mpi_finish(rc);
     return rc;
 }
-
-/* Commands that share their work among MPI processes; the others run on rank 0 alone. */
-static int runs_on_every_process(const cli_command *cmd) { return strcmp(cmd->name, "fit") == 0; }
 
 static int run_program(int argc, char **argv)
 {
@@ -97,7 +94,6 @@ static int run_program(int argc, char **argv)
             cmd->help(stdout);
             return 0;
         }
-    if (cli_mpi_rank() > 0 && !runs_on_every_process(cmd)) return 0; /* rank 0 runs it */
     fflush(stdout);
     int rc = cmd->run(argc - 1, argv + 1);
     if (fflush(stdout) != 0 && rc == 0) return cli_runtime_error(cmd->name, "cannot write to stdout");

@@ -24,7 +24,8 @@
 
 /* An in-memory reduction for RANKS threads: each deposits its array, and after a barrier every one
  * sums the arrays in rank order into a shared result that all copy out, so every rank gets the same
- * bits. broken = 1 leaves each its own values (a fit that never sums its gradients). */
+ * bits. broken = 1 leaves each its own vf_real arrays (a fit that never sums its gradients; the
+ * double ones, losses and the agreement check, are still summed). */
 typedef struct reducer {
     pthread_barrier_t barrier;
     void *arrays[RANKS];
@@ -43,7 +44,7 @@ static vf_status reduce(void *ctx, void *values, int64_t n, int is_double)
 {
     rank_ctx *rc = ctx;
     reducer *red = rc->red;
-    if (red->broken) {
+    if (red->broken && !is_double) {
         if (rc->rank == 0 && !is_double && n == red->grad_size && !red->first_grad) {
             red->first_grad = malloc((size_t)n * sizeof *red->first_grad);
             for (int64_t k = 0; k < n; k++) red->first_grad[k] = (double)((vf_real *)values)[k];
@@ -286,6 +287,51 @@ static void test_one_process_fails(void)
     vf_tensor_free(&bad);
 }
 
+/* A process with other training rows (fewer of them): every process refuses the fit up front
+ * instead of summing unrelated gradients or waiting forever in a loop of another length. */
+static void test_different_calls(void)
+{
+    vf_tensor fewer = train;
+    fewer.shape[0] = train.shape[0] - 1;
+    vf_fit_options o = vf_fit_default_options();
+    o.epochs = 1;
+    o.batch = 100;
+    fit_job many[RANKS];
+    reducer red;
+    memset(&red, 0, sizeof red);
+    for (int r = 0; r < RANKS; r++) {
+        memset(&many[r], 0, sizeof many[r]);
+        many[r].spec = PLAIN;
+        many[r].train = r == 1 ? &fewer : &train;
+        many[r].valid = &valid;
+    }
+    run_ranks(RANKS, &o, many, sizeof *many, run_fit, &red);
+    for (int r = 0; r < RANKS; r++) {
+        CHECK_STATUS(many[r].s, VF_ERR_ARG);
+        CHECK_MSG(strstr(many[r].r.error, "do not hold the same data") != NULL, "rank %d: %s", r, many[r].r.error);
+    }
+    free_jobs(many, RANKS);
+}
+
+/* Batch normalization on K processes needs 2 rows in every share: batches of 2K or more, and a last
+ * batch of fewer joins the one before it. */
+static void test_batch_norm_shares(void)
+{
+    vf_fit_options o = vf_fit_default_options();
+    o.epochs = 1;
+    o.batch = 2 * RANKS - 1;
+    fit_job many[RANKS];
+    fit(WITH_BN, RANKS, &o, &train, &valid, 0, 0, many, NULL);
+    CHECK_STATUS(many[0].s, VF_ERR_ARG);
+    CHECK(strstr(many[0].r.error, "needs batches of at least 6 rows") != NULL);
+    free_jobs(many, RANKS);
+    o.batch = 332; /* 999 rows: batches of 332, 332 and 335 (the 3 left over join the last) */
+    fit(WITH_BN, RANKS, &o, &train, &valid, 0, 0, many, NULL);
+    CHECK_STATUS(many[0].s, VF_OK);
+    CHECK(many[0].r.steps == 3 && same_everywhere(many));
+    free_jobs(many, RANKS);
+}
+
 static void test_bad_options(void)
 {
     vf_fit_options o = vf_fit_default_options();
@@ -382,6 +428,8 @@ int main(void)
     RUN(test_same_losses);
     RUN(test_training_run);
     RUN(test_one_process_fails);
+    RUN(test_different_calls);
+    RUN(test_batch_norm_shares);
     RUN(test_bad_options);
     RUN(test_continuous_flow);
     vf_tensor_free(&train);

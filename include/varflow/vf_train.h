@@ -151,9 +151,12 @@ typedef struct vf_fit_options {
     /* Data parallel over `ranks` processes (MPI ranks: `varflow fit` under mpirun). Every process makes
      * the same call (data, options, seed, parameters) and works on rows [m rank / ranks,
      * m (rank + 1) / ranks) of each batch of m rows and of each evaluation; reduce sums the gradients,
-     * the losses and batch normalization's running statistics (then averaged) over the processes, so
-     * every process takes the same steps and ends with the same parameters. Give progress, checkpoint
-     * and log to one process (rank 0) only. vf_fit_flow, vf_cnf_fit and vf_fit_table take them (a
+     * the losses and batch normalization's running statistics (weighted by the shares) over the
+     * processes, so every process takes the same steps and ends with the same parameters; the
+     * processes check at the start that they hold the same data, settings and initial parameters
+     * (else VF_ERR_ARG on all). Give progress, checkpoint and log to one process (rank 0) only: if
+     * that process fails there, it returns while the others wait in their next reduction, and the
+     * caller must end them (MPI_Abort). vf_fit_flow, vf_cnf_fit and vf_fit_table take them (a
      * continuous flow's batch, coupling included, is drawn whole on every process). ranks <= 1: one
      * process, reduce unused [0, 1, NULL, NULL] */
     int rank, ranks;

@@ -233,7 +233,7 @@ static vf_status parallel_step(vf_cnf_model *m, const vf_cnf_fit_data *data, vf_
         if (own != VF_OK || !isfinite(v[0])) vf_params_zero_grad(m->params);
         v[1] = own != VF_OK;
     }
-    vf_status s = vf__fit_reduce_step(o, m->params, v);
+    vf_status s = vf__fit_reduce_step(o, m->params, v, (double)(hi - lo) / (double)mrows);
     if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
     if (v[1] > 0) return fail(r, own != VF_OK ? own : VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on "
                               "another process");
@@ -292,6 +292,19 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
         if ((s = vf__fit_state_restore(o->resume, opt, &st, r->error)) != VF_OK) goto done;
     } else {
         vf__fit_state_start(&st, p, o->seed, nv > 0);
+    }
+    if (vf__fit_parallel(o)) { /* every process must make the same call */
+        const void *arrays[] = {data->train, data->valid, data->source, data->train_x0, data->valid_x0,
+                                data->train_labels, data->valid_labels, vf_params_values(p)};
+        const size_t rows = sizeof(vf_real) * (size_t)d, labels = sizeof(int64_t);
+        const size_t bytes[] = {rows * (size_t)nt, rows * (size_t)nv, rows * (size_t)data->ns, rows * (size_t)nt,
+                                rows * (size_t)nv, labels * (size_t)nt, labels * (size_t)nv, sizeof(vf_real) * (size_t)n};
+        const int64_t settings[] = {nt, nv, d, data->ns, batch, total, epochs, (int64_t)o->seed, o->dequantize,
+                                    data->distill, st.step, st.epoch};
+        if ((s = vf__fit_agree(o, arrays, bytes, 8, settings, 12)) != VF_OK) {
+            fail(r, s, "%s", vf_last_error());
+            goto done;
+        }
     }
     t0 = vf__now_seconds() - st.seconds;
     int64_t first = st.epoch + 1;

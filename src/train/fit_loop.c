@@ -111,7 +111,7 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
         if (own != VF_OK || !isfinite(v[0])) vf_params_zero_grad(p);
         v[1] = own != VF_OK;
     }
-    vf_status s = vf__fit_reduce_step(o, p, v);
+    vf_status s = vf__fit_reduce_step(o, p, v, (double)(hi - lo) / (double)m);
     if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
     if (v[1] > 0)
         return fail(r, own != VF_OK ? own : VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on another process");
@@ -154,20 +154,21 @@ static vf_status train_step(vf_flow *f, vf_params *p, vf_tape *t, vf_adam *opt, 
     return VF_OK;
 }
 
-/* Rows of the batch that starts at row b of nt: `batch`, fewer at the end, and a last batch of a
- * single row merged into the one before it (a one-row step is a poor gradient, and batch
- * normalization cannot take it). */
-static int64_t batch_rows(int64_t nt, int64_t batch, int64_t b)
+/* Rows of the batch that starts at row b of nt: `batch`, fewer at the end, and a last batch of fewer
+ * than min_last rows merged into the one before it (min_last 2: a one-row step is a poor gradient, and
+ * batch normalization cannot take it; 2 per process when the processes of a data-parallel fit
+ * normalize their shares). */
+static int64_t batch_rows(int64_t nt, int64_t batch, int64_t b, int64_t min_last)
 {
     int64_t m = nt - b < batch ? nt - b : batch;
-    return b + m == nt - 1 ? m + 1 : m;
+    return nt - (b + m) > 0 && nt - (b + m) < min_last ? nt - b : m;
 }
 
 /* Steps in one epoch of nt rows (the batches batch_rows makes). */
-static int64_t batches_per_epoch(int64_t nt, int64_t batch)
+static int64_t batches_per_epoch(int64_t nt, int64_t batch, int64_t min_last)
 {
     int64_t k = 0;
-    for (int64_t b = 0; b < nt; b += batch_rows(nt, batch, b)) k++;
+    for (int64_t b = 0; b < nt; b += batch_rows(nt, batch, b, min_last)) k++;
     return k;
 }
 
@@ -185,8 +186,14 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
     if (vf__fit_parallel(o) && (!o->reduce || o->rank < 0 || o->rank >= o->ranks))
         return fail(r, VF_ERR_ARG, "process %d of %d: a data-parallel fit needs 0 <= rank < ranks and a reduce "
                     "function", o->rank, o->ranks);
+    /* batch normalization on several processes normalizes each share: 2 rows or more in every one */
+    int64_t min_last = vf__fit_parallel(o) && vf_params_buffer_size(p) > 0 ? 2 * (int64_t)o->ranks : 2;
+    if (min_last > 2 && (o->batch < min_last || nt < min_last))
+        return fail(r, VF_ERR_ARG, "batch normalization on %d processes needs batches of at least %lld rows (2 in "
+                    "each process's share; got a batch of %lld and %lld training rows)", o->ranks,
+                    (long long)min_last, (long long)o->batch, (long long)nt);
     int64_t n = vf_params_size(p);
-    int64_t per_epoch = batches_per_epoch(nt, o->batch);
+    int64_t per_epoch = batches_per_epoch(nt, o->batch, min_last);
     int64_t total = o->steps > 0 ? o->steps : o->epochs * per_epoch;
     int64_t epochs = o->steps > 0 ? (o->steps + per_epoch - 1) / per_epoch : o->epochs;
 
@@ -199,8 +206,9 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
     vf_tape *t = vf_tape_new();
     vf_adam *opt = NULL;
     size_t *perm = malloc(sizeof(size_t) * (size_t)nt);
-    vf_real *buf = malloc(sizeof(vf_real) * (size_t)((o->batch + 1) * d)); /* a batch may take one extra row */
-    vf_real *cbuf = train_context ? malloc(sizeof(vf_real) * (size_t)((o->batch + 1) * c)) : NULL;
+    /* a batch may take up to min_last - 1 extra rows (batch_rows) */
+    vf_real *buf = malloc(sizeof(vf_real) * (size_t)((o->batch + min_last) * d));
+    vf_real *cbuf = train_context ? malloc(sizeof(vf_real) * (size_t)((o->batch + min_last) * c)) : NULL;
     vf_fit_state st;
     double t0 = vf__now_seconds();
     vf_status sa = vf__fit_state_alloc(&st, p);
@@ -218,6 +226,18 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         vf__fit_state_start(&st, p, o->seed, nv > 0);
     }
     vf_rng *noise = o->dequantize ? &st.noise : NULL;
+    if (vf__fit_parallel(o)) { /* every process must make the same call */
+        const void *arrays[] = {train, train_context, valid, valid_context, vf_params_values(p), vf_params_buffers(p)};
+        const size_t bytes[] = {sizeof(vf_real) * (size_t)(nt * d), sizeof(vf_real) * (size_t)(nt * c),
+                                sizeof(vf_real) * (size_t)(nv * d), sizeof(vf_real) * (size_t)(nv * c),
+                                sizeof(vf_real) * (size_t)n, sizeof(vf_real) * (size_t)vf_params_buffer_size(p)};
+        const int64_t settings[] = {nt, nv, d, c, o->batch, total, epochs, (int64_t)o->seed, o->dequantize,
+                                    st.step, st.epoch};
+        if ((s = vf__fit_agree(o, arrays, bytes, 6, settings, 11)) != VF_OK) {
+            fail(r, s, "%s", vf_last_error());
+            goto done;
+        }
+    }
     t0 = vf__now_seconds() - st.seconds;
     int64_t first = st.epoch + 1;
     r->epochs = st.epoch;
@@ -226,7 +246,7 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
         double sum = 0.0;
         int64_t rows = 0;
         for (int64_t b = 0, m = 0; b < nt && st.step < total; b += m) {
-            m = batch_rows(nt, o->batch, b);
+            m = batch_rows(nt, o->batch, b, min_last);
             double nll = 0.0;
             vf_adam_set_lr(opt, vf_schedule_lr(&sch, st.step));
             s = train_step(f, p, t, opt, o, train, train_context, d, c, perm + b, m, buf, cbuf, noise, &nll, r);

@@ -228,7 +228,9 @@ vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64
     r->train_rows = sp.nt;
     r->valid_rows = sp.nv;
     r->params = vf_cnf_model_param_count(m->cnf);
-    if (d <= NLL_MAX_DIM && !o->source && m->cnf->spec.objective != VF_CNF_MEANFLOW && o->nll_rows > 0) {
+    /* the exact NLLs by ODE: once, by the process that reports them (rank 0 of a data-parallel fit) */
+    int reports = o->fit.ranks <= 1 || o->fit.rank == 0;
+    if (reports && d <= NLL_MAX_DIM && !o->source && m->cnf->spec.objective != VF_CNF_MEANFLOW && o->nll_rows > 0) {
         const vf_real *xt = sp.train, *xv = sp.valid;
         if (o->fit.dequantize) { /* noisy rows, from a generator of their own (stream 19) */
             vf_rng rng;

@@ -51,14 +51,49 @@ void vf__fit_shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi)
     *hi = m * (rank + 1) / ranks;
 }
 
-vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double v[2])
+vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double v[2], double share)
 {
     vf_status s = o->reduce(o->reduce_ctx, v, 2, 1);
     if (s == VF_OK) s = o->reduce(o->reduce_ctx, vf_params_grads(p), vf_params_size(p), 0);
     int64_t nb = vf_params_buffer_size(p);
-    if (s == VF_OK && nb > 0 && (s = o->reduce(o->reduce_ctx, vf_params_buffers(p), nb, 0)) == VF_OK) {
+    if (s == VF_OK && nb > 0) {
+        /* running = (1 - mom) running + mom batch statistic on each process, from the same running:
+         * the share-weighted sum is the running statistic of the share-weighted batch statistic (a
+         * process without rows, whose statistics did not move, weighs 0) */
         vf_real *b = vf_params_buffers(p);
-        for (int64_t k = 0; k < nb; k++) b[k] = (vf_real)((double)b[k] / (double)o->ranks);
+        for (int64_t k = 0; k < nb; k++) b[k] = (vf_real)((double)b[k] * share);
+        s = o->reduce(o->reduce_ctx, b, nb, 0);
     }
     return s;
+}
+
+/* FNV-1a over n bytes, continuing from h. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *c = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ULL;
+    return h;
+}
+
+vf_status vf__fit_agree(const vf_fit_options *o, const void *const *arrays, const size_t *bytes, int count,
+                        const int64_t *settings, int nsettings)
+{
+    uint64_t h = fnv(1469598103934665603ULL, settings, sizeof *settings * (size_t)nsettings);
+    for (int i = 0; i < count; i++)
+        if (arrays[i]) h = fnv(h, arrays[i], bytes[i]);
+    /* three 20-bit pieces c and their squares, summed: all equal exactly when K sum(c^2) = (sum c)^2
+     * (integers below 2^53, so the sums are exact in double) */
+    double v[6];
+    for (int j = 0; j < 3; j++) {
+        double c = (double)((h >> (20 * j)) & 0xFFFFF);
+        v[2 * j] = c;
+        v[2 * j + 1] = c * c;
+    }
+    vf_status s = o->reduce(o->reduce_ctx, v, 6, 1);
+    if (s != VF_OK) return s;
+    for (int j = 0; j < 3; j++)
+        if ((double)o->ranks * v[2 * j + 1] != v[2 * j] * v[2 * j])
+            return vf__error(VF_ERR_ARG, "the %d processes of a data-parallel fit do not hold the same data, "
+                             "settings and initial parameters (each must make the same call)", o->ranks);
+    return VF_OK;
 }

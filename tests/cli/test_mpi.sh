@@ -4,7 +4,8 @@
 # fit.processes 2 and fits as well as one process; a checkpoint stopped by --stop-after and resumed on
 # two processes gives the uninterrupted two-process model bit for bit, and one process may not resume
 # it; a continuous flow (OT-CFM) trains on two processes to the one-process losses (learning rate 1e-12)
-# and one model; another command runs on rank 0 alone.
+# and one model; a failing checkpoint on rank 0 ends the job (no hang); a script under mpirun whose
+# fits differ (a seed each) gets independent fits; another command runs in each process on its own.
 # Usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun
 set -u
 V=${1:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
@@ -12,7 +13,8 @@ MPIRUN=${2:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
 . "$(dirname "$0")/harness.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 # CI runs as root
 export OMPI_MCA_rmaps_base_oversubscribe=1                         # two processes on any machine
-mpi() { "$MPIRUN" -n 2 "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+# every run under a time limit: a process left waiting for another would otherwise hang the suite
+mpi() { timeout 120 "$MPIRUN" -n 2 "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 
 "$V" data moons -n 1200 --seed 3 -o "$T/moons.csv" >/dev/null || bad "could not write moons.csv"
 FIT=(fit --data "$T/moons.csv" --model maf:hidden=16x2 --batch 100 --seed 1 --threads 1 --patience 0)
@@ -51,9 +53,26 @@ awk -v a="$c2" -v b="$c1" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-5 * b && 
     bad "otcfm valid loss on two processes $c2, on one $c1"
 "$V" info "$T/c2.safetensors" | grep -q "fit.processes: 2" && ok || bad "no fit.processes 2 in the continuous flow"
 
-# Another command runs on rank 0 alone: one output, one summary.
+# A failure on rank 0 alone (its checkpoint cannot be written: the path is a folder) ends the job with
+# an error, not a hang of the other process waiting in the next step.
+mkdir -p "$T/folder.safetensors"
+mpi "${FIT[@]}" --epochs 4 -o "$T/x.safetensors" --checkpoint "$T/folder.safetensors"
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "folder.safetensors" "$T/err" && ok ||
+    bad "a failing checkpoint on two processes: rc $rc (124: hung), $(head -c 600 "$T/err")"
+
+# A script run by mpirun that starts its own fits (a seed per process): the arguments differ, so each
+# process fits alone, as without MPI.
+timeout 120 "$MPIRUN" -n 2 bash -c '"$0" fit --data "$1" --model maf:hidden=16x2 --epochs 1 --threads 1 --quiet \
+    --seed "$OMPI_COMM_WORLD_RANK" -o "$2/sweep$OMPI_COMM_WORLD_RANK.safetensors"' "$V" "$T/moons.csv" "$T" \
+    >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 0 ] && [ -s "$T/sweep0.safetensors" ] && [ -s "$T/sweep1.safetensors" ] && ok ||
+    bad "a sweep of two fits under mpirun: rc $rc, $(head -c 600 "$T/err")"
+! "$V" info "$T/sweep1.safetensors" | grep -q "fit.processes" && ok || bad "a fit of its own records fit.processes"
+
+# Another command runs in each process on its own, as without mpirun (two summaries, one file).
 mpi sample --model "$T/two.safetensors" -n 50 --seed 2 -o "$T/s.csv"
-[ "$rc" = 0 ] && [ "$(lines "$T/s.csv")" = 50 ] && [ "$(grep -c "wrote" "$T/out")" = 1 ] && ok ||
+[ "$rc" = 0 ] && [ "$(lines "$T/s.csv")" = 50 ] && [ "$(grep -c "wrote" "$T/out")" = 2 ] && ok ||
     bad "sample on two processes: rc $rc, $(cat "$T/out") $(head -c 600 "$T/err")"
 
 finish
