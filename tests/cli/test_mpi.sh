@@ -13,6 +13,7 @@ MPIRUN=${2:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
 . "$(dirname "$0")/harness.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 # CI runs as root
 export OMPI_MCA_rmaps_base_oversubscribe=1                         # two processes on any machine
+export OMPI_MCA_btl_vader_single_copy_mechanism=none               # containers often forbid its ptrace
 # every run under a time limit: a process left waiting for another would otherwise hang the suite
 mpi() { timeout 120 "$MPIRUN" -n 2 "$V" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 
