@@ -43,7 +43,8 @@ void vf__mcmc_space_free(vf__mcmc_space *s)
     memset(s, 0, sizeof *s);
 }
 
-/* The error for a NaN log-density at row `row` of the batch (its point x [d]): where and when. */
+/* The error for a NaN log-density at row `row` of the batch (0-based, as the library's other row
+ * messages; its point x [d]): where and when. */
 static vf_status nan_error(const vf__mcmc_space *s, int64_t row, const double *x)
 {
     char when[64], at[160];
@@ -53,7 +54,7 @@ static vf_status nan_error(const vf__mcmc_space *s, int64_t row, const double *x
     for (int64_t k = 0; k < s->d && k < 4 && len >= 0 && len < (int)sizeof at; k++)
         len += snprintf(at + len, sizeof at - (size_t)len, "%s%.6g", k ? ", " : "", x[k]);
     return vf__error(VF_ERR_NUMERIC, "mcmc: target %s is NaN %s, at row %lld of the batch (x = [%s%s])",
-                     s->t->name, when, (long long)(row + 1), at, s->d > 4 ? ", ..." : "");
+                     s->t->name, when, (long long)row, at, s->d > 4 ? ", ..." : "");
 }
 
 /* log p~ at x [d] (grad [d] or NULL); -inf where outside the support or the gradient is not finite. */
