@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "internal.h"
 #if VF_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -37,15 +38,11 @@ static int launched_by_mpi(void)
     return 0;
 }
 
-/* FNV-1a of the arguments, each with its terminating zero. */
+/* A hash of the arguments, each with its terminating zero. */
 static uint64_t arguments_hash(int argc, char **argv)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (int i = 1; i < argc; i++)
-        for (const char *c = argv[i];; c++) {
-            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-            if (!*c) break;
-        }
+    uint64_t h = VF__HASH_START;
+    for (int i = 1; i < argc; i++) h = vf__hash_bytes(h, argv[i], strlen(argv[i]) + 1);
     return h;
 }
 #endif

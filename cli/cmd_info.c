@@ -8,27 +8,19 @@
 #include <math.h>
 #include <string.h>
 #include "cli.h"
+#include "io/io_internal.h"
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* 1 if the file starts as a safetensors file does (a little-endian header length that fits the
- * file, then '{'), whatever its name: `varflow fit -o` takes any name. */
+/* 1 if the file starts as a safetensors file does, whatever its name (`varflow fit -o` takes any):
+ * its first 9 bytes and its size, through the readers' own check. */
 static int starts_as_safetensors(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
     unsigned char head[9];
-    int ok = fread(head, 1, sizeof head, f) == sizeof head && fseek(f, 0, SEEK_END) == 0;
-    long size = ok ? ftell(f) : -1;
+    size_t have = fread(head, 1, sizeof head, f);
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     fclose(f);
-    if (!ok || size < 10 || head[8] != '{') return 0;
-    uint64_t header = 0;
-    for (int i = 7; i >= 0; i--) header = (header << 8) | head[i];
-    return header >= 2 && header <= (uint64_t)size - 8;
+    return size >= 0 && vf__looks_like_safetensors(head, have, (uint64_t)size);
 }
 
 static int info_model(const char *path, const cli_common *c)
@@ -171,7 +163,7 @@ static int run(int argc, char **argv)
         path = argv[i];
     }
     if (!path) return cli_usage_error("info", "missing FILE");
-    int model = ends_with(path, ".safetensors") || starts_as_safetensors(path);
+    int model = vf__ends_with(path, ".safetensors") || starts_as_safetensors(path);
     return model ? info_model(path, &c) : info_data(path, &c);
 }
 

@@ -43,6 +43,9 @@ vf_status vf__error(vf_status status, const char *fmt, ...) VF_PRINTF(2, 3);
 vf_status vf__verror(vf_status status, const char *fmt, va_list ap);
 /* Overflow-checked a*b for sizes; returns 0 (and sets *out) on success, -1 on overflow. */
 int vf__mul_size(size_t a, size_t b, size_t *out);
+/* FNV-1a over n bytes, continuing from h (start with VF__HASH_START): a fingerprint, not a secret. */
+#define VF__HASH_START 1469598103934665603ULL
+uint64_t vf__hash_bytes(uint64_t h, const void *data, size_t n);
 
 /* qsort comparator for doubles, ascending. */
 static inline int vf__compare_doubles(const void *p, const void *q)

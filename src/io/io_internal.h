@@ -99,13 +99,13 @@ static inline uint64_t vf__le64(const unsigned char *p)
     return v;
 }
 
-/* 1 if d[0 .. len) starts as a safetensors file does: a little-endian header length that fits the
- * file, then the header's opening brace. */
-static inline int vf__looks_like_safetensors(const unsigned char *d, size_t len)
+/* 1 if a file of file_size bytes whose first `have` bytes are d starts as a safetensors file does: a
+ * little-endian header length that fits the file, then the header's opening brace (9 bytes suffice). */
+static inline int vf__looks_like_safetensors(const unsigned char *d, size_t have, uint64_t file_size)
 {
-    if (len < 10) return 0;
+    if (have < 9 || file_size < 10) return 0;
     uint64_t header = vf__le64(d);
-    return header >= 2 && header <= (uint64_t)(len - 8) && d[8] == '{';
+    return header >= 2 && header <= file_size - 8 && d[8] == '{';
 }
 
 /* Element kinds shared by the NPY, IDX and safetensors converters. */

@@ -72,7 +72,7 @@ vf_status vf_read_table(const char *path, vf_tensor *out)
     if (s) return s;
     kind k = kind_of(path);
     if (k == K_SNIFF) k = sniff(data, len);
-    if (k == K_CSV && vf__looks_like_safetensors(data, len)) {
+    if (k == K_CSV && vf__looks_like_safetensors(data, len, len)) {
         vf_free(data);
         return vf__error(VF_ERR_FORMAT, "%s is a safetensors file (a model?), not a data table (.csv, .npy, IDX)",
                          path);

@@ -67,20 +67,12 @@ vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double v[2]
     return s;
 }
 
-/* FNV-1a over n bytes, continuing from h. */
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *c = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ULL;
-    return h;
-}
-
 vf_status vf__fit_agree(const vf_fit_options *o, const void *const *arrays, const size_t *bytes, int count,
                         const int64_t *settings, int nsettings)
 {
-    uint64_t h = fnv(1469598103934665603ULL, settings, sizeof *settings * (size_t)nsettings);
+    uint64_t h = vf__hash_bytes(VF__HASH_START, settings, sizeof *settings * (size_t)nsettings);
     for (int i = 0; i < count; i++)
-        if (arrays[i]) h = fnv(h, arrays[i], bytes[i]);
+        if (arrays[i]) h = vf__hash_bytes(h, arrays[i], bytes[i]);
     /* three 20-bit pieces c and their squares, summed: all equal exactly when K sum(c^2) = (sum c)^2
      * (integers below 2^53, so the sums are exact in double) */
     double v[6];
