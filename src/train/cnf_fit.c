@@ -189,14 +189,7 @@ static vf_status valid_loss(const vf_cnf_model *mdl, const vf_cnf_fit_data *data
     }
     vf_tape_reset(t);
     vf_tape_set_grad_enabled(t, grad_was_enabled);
-    if (vf__fit_parallel(o)) {
-        double w[2] = {sum, s != VF_OK};
-        vf_status rs = o->reduce(o->reduce_ctx, w, 2, 1);
-        if (rs != VF_OK) return rs;
-        if (w[1] > 0 && s == VF_OK) s = VF_ERR_NUMERIC;
-        sum = w[0];
-    }
-    if (s != VF_OK) return s;
+    if ((s = vf__fit_sum_shares(o, &sum, s)) != VF_OK) return s;
     *out = sum / (double)v->n;
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
 }
@@ -213,7 +206,7 @@ static vf_status parallel_step(vf_cnf_model *m, const vf_cnf_fit_data *data, vf_
 {
     int64_t lo, hi;
     vf__fit_shard(o, mrows, &lo, &hi);
-    double v[2] = {0.0, 0.0}; /* this process's part of the batch's mean loss; 1 when its share failed */
+    double part = 0.0; /* this process's part of the batch's mean loss */
     char why[sizeof r->error] = "";
     vf_status own = VF_OK;
     if (hi > lo) {
@@ -223,22 +216,14 @@ static vf_status parallel_step(vf_cnf_model *m, const vf_cnf_fit_data *data, vf_
             own = vf_tape_status(t);
             snprintf(why, sizeof why, "%s", vf_tape_error(t));
         } else {
-            v[0] = (double)vf_value(t, loss)->data[0];
-            vf_status s = isfinite(v[0]) ? vf_backward(t, loss) : VF_OK;
-            if (s != VF_OK) {
-                own = s;
-                snprintf(why, sizeof why, "%s", vf_last_error());
-            }
+            part = (double)vf_value(t, loss)->data[0];
+            if (isfinite(part) && (own = vf_backward(t, loss)) != VF_OK) snprintf(why, sizeof why, "%s", vf_last_error());
         }
-        if (own != VF_OK || !isfinite(v[0])) vf_params_zero_grad(m->params);
-        v[1] = own != VF_OK;
     }
-    vf_status s = vf__fit_reduce_step(o, m->params, v, (double)(hi - lo) / (double)mrows);
-    if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
-    if (v[1] > 0) return fail(r, own != VF_OK ? own : VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on "
-                              "another process");
-    *lv = v[0];
-    *bs = isfinite(v[0]) ? VF_OK : VF_ERR_NUMERIC;
+    vf_status s = vf__fit_reduce_step(o, m->params, &part, own, (double)(hi - lo) / (double)mrows);
+    if (s != VF_OK) return fail(r, s, "%s", why[0] ? why : vf_last_error());
+    *lv = part;
+    *bs = isfinite(part) ? VF_OK : VF_ERR_NUMERIC;
     return VF_OK;
 }
 

@@ -63,14 +63,7 @@ static vf_status mean_nll(const vf_flow *f, vf_params *p, vf_tape *t, const vf_r
     }
     free(lp);
     free(buf);
-    if (vf__fit_parallel(o)) {
-        double v[2] = {sum, s != VF_OK}; /* the sum, and how many processes failed */
-        vf_status rs = o->reduce(o->reduce_ctx, v, 2, 1);
-        if (rs != VF_OK) return rs;
-        if (v[1] > 0 && s == VF_OK) s = vf__error(VF_ERR_NUMERIC, "the NLL failed on another process");
-        sum = v[0];
-    }
-    if (s != VF_OK) return s;
+    if ((s = vf__fit_sum_shares(o, &sum, s)) != VF_OK) return s;
     *out = sum / (double)n;
     return isfinite(*out) ? VF_OK : VF_ERR_NUMERIC;
 }
@@ -92,7 +85,7 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
 {
     int64_t lo, hi;
     vf__fit_shard(o, m, &lo, &hi);
-    double v[2] = {0.0, 0.0}; /* this process's part of the mean NLL; 1 when its step failed */
+    double part = 0.0; /* this process's part of the mean NLL */
     char why[sizeof r->error] = "";
     vf_status own = VF_OK;
     if (hi > lo) {
@@ -105,17 +98,13 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
             own = vf_tape_status(t);
             snprintf(why, sizeof why, "%s", vf_tape_error(t));
         } else {
-            v[0] = (double)vf_value(t, loss)->data[0];
-            if (isfinite(v[0]) && (own = vf_backward(t, loss)) != VF_OK) snprintf(why, sizeof why, "%s", vf_last_error());
+            part = (double)vf_value(t, loss)->data[0];
+            if (isfinite(part) && (own = vf_backward(t, loss)) != VF_OK) snprintf(why, sizeof why, "%s", vf_last_error());
         }
-        if (own != VF_OK || !isfinite(v[0])) vf_params_zero_grad(p);
-        v[1] = own != VF_OK;
     }
-    vf_status s = vf__fit_reduce_step(o, p, v, (double)(hi - lo) / (double)m);
-    if (s != VF_OK) return fail(r, s, "summing over the processes: %s", vf_last_error());
-    if (v[1] > 0)
-        return fail(r, own != VF_OK ? own : VF_ERR_NUMERIC, "%s", why[0] ? why : "the step failed on another process");
-    *nll = v[0];
+    vf_status s = vf__fit_reduce_step(o, p, &part, own, (double)(hi - lo) / (double)m);
+    if (s != VF_OK) return fail(r, s, "%s", why[0] ? why : vf_last_error());
+    *nll = part;
     if (!isfinite(*nll)) return fail(r, VF_ERR_NUMERIC, "the loss became %s", isnan(*nll) ? "NaN" : "infinite");
     return VF_OK;
 }

@@ -23,14 +23,18 @@ vf_status vf__train_fail(char *err, vf_status s, const char *fmt, ...) VF_PRINTF
 
 /* Data-parallel fits (vf_fit_options.rank, ranks, reduce). vf__fit_parallel: 1 when o shares the fit
  * among several processes. vf__fit_shard: the rows [*lo, *hi) of m this process takes (all of them for
- * one process). vf__fit_reduce_step: after this process's share of a step (v[0] its part of the loss,
- * v[1] 1 when its share failed; share: its fraction of the batch's rows), the two numbers, the
- * gradients and the buffers (batch normalization's running statistics, each process's weighted by
- * its share) summed over the processes; every process must call it once per step, also after a
- * failure of its own. */
+ * one process). vf__fit_sum_shares: *sum summed over the processes, own being this process's status
+ * for its share; returns VF_OK when every process succeeded, own when this one failed, VF_ERR_NUMERIC
+ * ("... on another process") when another did (so all of them fail together), or the reduce's error;
+ * one process: returns own. vf__fit_reduce_step: after this process's share of a step (*loss its
+ * part of the loss, own its status, share its fraction of the batch's rows), the loss, the gradients
+ * and the buffers (batch normalization's running statistics, each process's weighted by its share)
+ * summed over the processes, with vf__fit_sum_shares's outcome. Every process must call them at the
+ * same points, also after a failure of its own. */
 int vf__fit_parallel(const vf_fit_options *o);
 void vf__fit_shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi);
-vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double v[2], double share);
+vf_status vf__fit_sum_shares(const vf_fit_options *o, double *sum, vf_status own);
+vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double *loss, vf_status own, double share);
 /* Before a data-parallel fit: VF_OK on every process when all of them hold the same `count` arrays
  * (bytes[i] bytes at arrays[i]: data, initial parameters, ...) and the same settings [nsettings],
  * else VF_ERR_ARG with a message on every process (a fit of different data or options would be

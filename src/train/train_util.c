@@ -51,10 +51,23 @@ void vf__fit_shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi)
     *hi = m * (rank + 1) / ranks;
 }
 
-vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double v[2], double share)
+vf_status vf__fit_sum_shares(const vf_fit_options *o, double *sum, vf_status own)
 {
+    if (!vf__fit_parallel(o)) return own;
+    double v[2] = {*sum, own != VF_OK}; /* the sum, and how many processes failed */
     vf_status s = o->reduce(o->reduce_ctx, v, 2, 1);
-    if (s == VF_OK) s = o->reduce(o->reduce_ctx, vf_params_grads(p), vf_params_size(p), 0);
+    if (s != VF_OK) return s;
+    *sum = v[0];
+    if (own != VF_OK) return own;
+    return v[1] > 0 ? vf__error(VF_ERR_NUMERIC, "another of the %d processes failed", o->ranks) : VF_OK;
+}
+
+vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double *loss, vf_status own, double share)
+{
+    if (own != VF_OK || !isfinite(*loss)) vf_params_zero_grad(p); /* nothing of a failed share is summed */
+    vf_status s = vf__fit_sum_shares(o, loss, own);
+    if (s != VF_OK) return s; /* every process knows a failure: all skip the gradients alike */
+    s = o->reduce(o->reduce_ctx, vf_params_grads(p), vf_params_size(p), 0);
     int64_t nb = vf_params_buffer_size(p);
     if (s == VF_OK && nb > 0) {
         /* running = (1 - mom) running + mom batch statistic on each process, from the same running:
