@@ -212,13 +212,7 @@ static vf_status parallel_step(vf_cnf_model *m, const vf_cnf_fit_data *data, vf_
     if (hi > lo) {
         batch_buf share = batch_rows(b, lo, hi - lo);
         vf_var loss = vf_scale(t, batch_loss(m, data, t, &share, hi - lo, labelled, 0), (double)(hi - lo) / (double)mrows);
-        if (loss == VF_NOVAR) {
-            own = vf_tape_status(t);
-            snprintf(why, sizeof why, "%s", vf_tape_error(t));
-        } else {
-            part = (double)vf_value(t, loss)->data[0];
-            if (isfinite(part) && (own = vf_backward(t, loss)) != VF_OK) snprintf(why, sizeof why, "%s", vf_last_error());
-        }
+        own = vf__fit_share_backward(t, loss, &part, why, sizeof why);
     }
     vf_status s = vf__fit_reduce_step(o, m->params, &part, own, (double)(hi - lo) / (double)mrows);
     if (s != VF_OK) return fail(r, s, "%s", why[0] ? why : vf_last_error());

@@ -94,13 +94,7 @@ static vf_status parallel_gradient(vf_flow *f, vf_params *p, vf_tape *t, const v
         vf_params_set_training(p, 1);
         vf_var loss = vf_scale(t, vf_sum(t, vf_flow_log_prob(f, p, t, x, cv), VF_ALL_AXES, 0), -1.0 / (double)m);
         vf_params_set_training(p, 0);
-        if (loss == VF_NOVAR) {
-            own = vf_tape_status(t);
-            snprintf(why, sizeof why, "%s", vf_tape_error(t));
-        } else {
-            part = (double)vf_value(t, loss)->data[0];
-            if (isfinite(part) && (own = vf_backward(t, loss)) != VF_OK) snprintf(why, sizeof why, "%s", vf_last_error());
-        }
+        own = vf__fit_share_backward(t, loss, &part, why, sizeof why);
     }
     vf_status s = vf__fit_reduce_step(o, p, &part, own, (double)(hi - lo) / (double)m);
     if (s != VF_OK) return fail(r, s, "%s", why[0] ? why : vf_last_error());

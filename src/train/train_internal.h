@@ -35,6 +35,9 @@ int vf__fit_parallel(const vf_fit_options *o);
 void vf__fit_shard(const vf_fit_options *o, int64_t m, int64_t *lo, int64_t *hi);
 vf_status vf__fit_sum_shares(const vf_fit_options *o, double *sum, vf_status own);
 vf_status vf__fit_reduce_step(const vf_fit_options *o, vf_params *p, double *loss, vf_status own, double share);
+/* A process's share of a step on tape t: *part gets loss's value and, when finite, the backward pass
+ * runs; returns its status, with the reason in why [why_size] on failure (loss VF_NOVAR: the tape's). */
+vf_status vf__fit_share_backward(vf_tape *t, vf_var loss, double *part, char *why, size_t why_size);
 /* Before a data-parallel fit: VF_OK on every process when all of them hold the same `count` arrays
  * (bytes[i] bytes at arrays[i]: data, initial parameters, ...) and the same settings [nsettings],
  * else VF_ERR_ARG with a message on every process (a fit of different data or options would be

@@ -102,3 +102,15 @@ vf_status vf__fit_agree(const vf_fit_options *o, const void *const *arrays, cons
                              "settings and initial parameters (each must make the same call)", o->ranks);
     return VF_OK;
 }
+
+vf_status vf__fit_share_backward(vf_tape *t, vf_var loss, double *part, char *why, size_t why_size)
+{
+    if (loss == VF_NOVAR) {
+        snprintf(why, why_size, "%s", vf_tape_error(t));
+        return vf_tape_status(t);
+    }
+    *part = (double)vf_value(t, loss)->data[0];
+    vf_status s = isfinite(*part) ? vf_backward(t, loss) : VF_OK;
+    if (s != VF_OK) snprintf(why, why_size, "%s", vf_last_error());
+    return s;
+}
