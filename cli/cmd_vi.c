@@ -36,11 +36,11 @@ static void vi_help(FILE *out)
             "                       fkl: forward KL(p || q) by self-normalized weights of q's own draws;\n"
             "                       chi2: the chi^2 divergence, minimizing 1/2 log E_q[(p~/q)^2] (both mass-\n"
             "                       covering; the training loss is then that objective's, docs/vi.md)\n"
+            "                       fab: the alpha = 2 divergence by annealed importance sampling toward p^2/q\n"
+            "                       with a replay buffer (FAB; mass-covering, for multimodal targets; docs/vi.md)\n"
             "  --anneal K           temperature: log p~ is multiplied by beta rising linearly from --beta0 to 1\n"
             "                       over the first K steps (default 0: no annealing)\n"
             "  --beta0 B            the first step's beta, in (0, 1] (default 0.01; used with --anneal)\n"
-            "                       fab: the alpha = 2 divergence by annealed importance sampling toward p^2/q\n"
-            "                       with a replay buffer (FAB; mass-covering, for multimodal targets; docs/vi.md)\n"
             "  --box A              put a scaled tanh last in the sampling direction, so every draw lies in\n"
             "                       (-A, A)^d (default 4 for u2, u3, u4, which live on [-4, 4]^2; 0: none)\n"
             "  --steps K            optimizer steps (default %lld)\n"
@@ -49,30 +49,39 @@ static void vi_help(FILE *out)
             "  --warmup W           warm-up steps (default min(100, steps / 10))\n"
             "  --clip C             gradient-norm clipping threshold (default %g; with --objective path\n"
             "                       a large value such as 1e9 fits u1 closer: clipping biases that\n"
-            "                       heavy-tailed estimator, docs/vi.md)\n"
+            "                       heavy-tailed estimator, docs/vi.md)\n",
+            VI_DEFAULT_FLOW, VI_DEFAULT_FLOW_1D, (long long)o.steps, (long long)o.batch, o.lr, o.clip);
+    fprintf(out,
+            "  --patience P         validate every --valid-every steps (after --anneal) by the objective's loss\n"
+            "                       at the same --valid-draws draws of q each time; stop after P validations\n"
+            "                       without a lower loss and keep the best parameters (default 0: no\n"
+            "                       validation, the last parameters are kept)\n"
+            "  --valid-every N      steps between validations, and the last step (default %lld)\n"
+            "  --valid-draws N      draws of each validation (default %lld; at least 2)\n"
             "  --is-samples N       draws for the final estimates (default %d; at least 25)\n"
             "  --samples FILE       write those draws with their log weights (.csv or .npy): N rows of d + 1\n"
             "                       columns, x_1..x_d then log w = log p~(x) - log q(x); self-normalized\n"
             "                       weights exp(log w - max) / sum give importance-weighted expectations\n"
             "  --constrained        --samples holds the target's constrained parameters instead of x (plugins\n"
             "                       exporting varflow_target_constrain, e.g. examples/targets/: tau = exp(u))\n"
-            "  --log FILE           a JSON line every 10 steps: step, loss, lr, seconds\n"
+            "  --log FILE           a JSON line every 10 steps: step, loss, lr, seconds (and valid_loss at\n"
+            "                       each validation)\n"
             "  --checkpoint FILE    write FILE atomically every --checkpoint-every N steps (default %lld) and\n"
             "                       at the end: a model file of the current flow that also holds the optimizer\n"
             "                       state and the sampling generator\n"
             "  --resume FILE        continue from checkpoint FILE exactly as the uninterrupted run would: give\n"
-            "                       the same --target, --flow, --objective, --batch, --box and --seed (--steps\n"
-            "                       and --lr may change); --log FILE is appended to\n"
+            "                       the same --target, --flow, --objective, --batch, --box, --seed and\n"
+            "                       validation options (--steps and --lr may change); --log FILE is appended to\n"
             "  --stop-after N       end this run after N steps with a checkpoint (needs --checkpoint)\n",
-            VI_DEFAULT_FLOW, VI_DEFAULT_FLOW_1D, (long long)o.steps, (long long)o.batch, o.lr, o.clip,
-            VI_DEFAULT_IS, (long long)o.checkpoint_every);
+            (long long)o.valid_every, (long long)o.valid_draws, VI_DEFAULT_IS, (long long)o.checkpoint_every);
     cli_print_common_help(out);
     cli_print_targets(out);
     fprintf(out,
             "\nWith --json, prints {\"elbo\", \"elbo_stderr\", \"log_z\", \"log_z_stderr\", \"ess\", \"ess_fraction\",\n"
             "\"khat\", \"forward_ess_fraction\" (targets with exact samples; else null), \"log_z_true\" (when\n"
-            "known; else null), \"loss\" (mean of the last 100 training losses), \"steps\", \"seconds\", \"params\",\n"
-            "\"is_samples\", \"paused\", \"model\"}. Exit codes: 0 success, 1 runtime error (a target that\n"
+            "known; else null), \"loss\" (mean of the last 100 training losses), \"valid_loss\" and \"best_step\"\n"
+            "(with --patience: the best validation loss and the step whose parameters the model holds; else\n"
+            "null), \"stopped_early\", \"steps\", \"seconds\", \"params\", \"is_samples\", \"paused\", \"model\"}. Exit codes: 0 success, 1 runtime error (a target that\n"
             "returns NaN, an unloadable plugin, divergence), 2 usage error.\n");
 }
 
@@ -98,6 +107,9 @@ static int parse_args(int argc, char **argv, vi_args *a)
         int c = cli_common_option(cmd, argc, argv, &i, &a->common);
         if (c < 0) return 2;
         if (c > 0) continue;
+        if (strcmp(arg, "--epochs") == 0 || strcmp(arg, "--valid-fraction") == 0 || strcmp(arg, "--valid") == 0)
+            return cli_usage_error(cmd, "%s: vi has no data: it draws fresh points of q at every step, so it counts "
+                                   "--steps K and validates with --patience P on --valid-draws fixed draws", arg);
         if (strcmp(arg, "--constrained") == 0) {
             a->constrained = 1;
             continue;
@@ -105,7 +117,7 @@ static int parse_args(int argc, char **argv, vi_args *a)
         static const char *const valued[] = {"--anneal", "--beta0", "--target", "--flow", "--objective", "--output", "--log", "--checkpoint",
                                              "--resume", "--samples", "--box", "--steps", "--batch", "--lr",
                                              "--warmup", "--clip", "--is-samples", "--checkpoint-every",
-                                             "--stop-after", NULL};
+                                             "--stop-after", "--patience", "--valid-every", "--valid-draws", NULL};
         const char *name;
         if (cli_take_valued(cmd, argc, argv, &i, valued, &name, &v)) return 2;
         int64_t iv;
@@ -137,7 +149,9 @@ static int parse_args(int argc, char **argv, vi_args *a)
             else if (name[2] == 'l') a->o.lr = dv;
             else a->o.clip = dv;
         } else {
-            int64_t lo = strcmp(name, "--warmup") == 0 ? 0 : strcmp(name, "--is-samples") == 0 ? 25 : 1;
+            int64_t lo = strcmp(name, "--warmup") == 0 || strcmp(name, "--patience") == 0 ? 0
+                         : strcmp(name, "--is-samples") == 0 ? 25
+                         : strcmp(name, "--valid-draws") == 0 ? 2 : 1;
             if (cli_parse_i64(v, lo, INT64_C(1) << 40, &iv))
                 return cli_usage_error(cmd, "%s: '%s' is not a whole number >= %lld", name, v, (long long)lo);
             if (strcmp(name, "--steps") == 0) a->o.steps = iv;
@@ -145,6 +159,9 @@ static int parse_args(int argc, char **argv, vi_args *a)
             else if (strcmp(name, "--warmup") == 0) a->o.warmup = iv;
             else if (strcmp(name, "--is-samples") == 0) a->is_samples = iv;
             else if (strcmp(name, "--checkpoint-every") == 0) a->o.checkpoint_every = iv;
+            else if (strcmp(name, "--patience") == 0) a->o.patience = iv;
+            else if (strcmp(name, "--valid-every") == 0) a->o.valid_every = iv;
+            else if (strcmp(name, "--valid-draws") == 0) a->o.valid_draws = iv;
             else a->o.stop_after = iv;
         }
     }
@@ -155,6 +172,9 @@ static int parse_args(int argc, char **argv, vi_args *a)
     if (a->constrained && !a->samples) return cli_usage_error(cmd, "--constrained needs --samples FILE");
     if (!a->checkpoint && a->o.stop_after > 0) return cli_usage_error(cmd, "--stop-after needs --checkpoint FILE");
     if (a->checkpoint && !*a->checkpoint) return cli_usage_error(cmd, "--checkpoint: empty file name");
+    if (a->o.patience > 0 && a->o.anneal >= a->o.steps)
+        return cli_usage_error(cmd, "--patience: validation starts after the annealing, but --anneal %lld is not "
+                               "below --steps %lld", (long long)a->o.anneal, (long long)a->o.steps);
     if (a->o.warmup >= a->o.steps) return cli_usage_error(cmd, "--warmup %lld must be smaller than --steps %lld",
                                                           (long long)a->o.warmup, (long long)a->o.steps);
     a->o.seed = a->common.seed;
@@ -164,10 +184,12 @@ static int parse_args(int argc, char **argv, vi_args *a)
     return 0;
 }
 
-/* The settings a --resume checkpoint must share with this run: keys [6] -> values. */
+/* The settings a --resume checkpoint must share with this run: keys [9] -> values (NULL: the key must be
+ * absent, as the validation keys of a run without --patience). */
+#define VI_RESUME_KEYS 9
 typedef struct vi_meta {
-    const char *keys[6], *values[6];
-    char seed[32], batch[32], box[40];
+    const char *keys[VI_RESUME_KEYS], *values[VI_RESUME_KEYS];
+    char seed[32], batch[32], box[40], patience[32], valid_every[32], valid_draws[32];
 } vi_meta;
 
 static void resume_settings(const vi_args *a, const char *flow, vi_meta *m)
@@ -175,9 +197,15 @@ static void resume_settings(const vi_args *a, const char *flow, vi_meta *m)
     snprintf(m->seed, sizeof m->seed, "%llu", (unsigned long long)a->o.seed);
     snprintf(m->batch, sizeof m->batch, "%lld", (long long)a->o.batch);
     snprintf(m->box, sizeof m->box, "%g", a->box);
-    const char *keys[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.box"};
-    const char *values[] = {a->target, flow, vf_vi_objective_name(a->o.objective), m->seed, m->batch, m->box};
-    for (int i = 0; i < 6; i++) {
+    snprintf(m->patience, sizeof m->patience, "%lld", (long long)a->o.patience);
+    snprintf(m->valid_every, sizeof m->valid_every, "%lld", (long long)a->o.valid_every);
+    snprintf(m->valid_draws, sizeof m->valid_draws, "%lld", (long long)a->o.valid_draws);
+    int valid = a->o.patience > 0;
+    const char *keys[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.box",
+                          "vi.patience", "vi.valid_every", "vi.valid_draws"};
+    const char *values[] = {a->target, flow, vf_vi_objective_name(a->o.objective), m->seed, m->batch, m->box,
+                            valid ? m->patience : NULL, valid ? m->valid_every : NULL, valid ? m->valid_draws : NULL};
+    for (int i = 0; i < VI_RESUME_KEYS; i++) {
         m->keys[i] = keys[i];
         m->values[i] = values[i];
     }
@@ -195,11 +223,11 @@ static int load_resume(const vi_args *a, const vi_meta *want, int64_t d, vf_fitt
     if (vf_flow_dim(flow) != d)
         return cli_runtime_error("vi", "--resume %s: the checkpoint's flow has dimension %lld but target %s has %lld",
                                  a->resume, (long long)vf_flow_dim(flow), a->target, (long long)d);
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < VI_RESUME_KEYS; k++) {
         const char *have = vf_model_meta_get(meta, want->keys[k]), *w = want->values[k];
-        if (!have || !w || strcmp(have, w) != 0)
+        if (have ? !w || strcmp(have, w) != 0 : w != NULL)
             return cli_runtime_error("vi", "--resume %s: the checkpoint was made with %s %s, this run has %s", a->resume,
-                                     want->keys[k], have ? have : "(none)", w);
+                                     want->keys[k], have ? have : "(none)", w ? w : "(none)");
     }
     return 0;
 }
@@ -308,6 +336,10 @@ static int vi_run(int argc, char **argv)
         json_num("forward_ess_fraction", st.forward_ess_fraction, 1);
         json_num("log_z_true", st.log_z_true, 1);
         json_num("loss", st.loss, 1);
+        json_num("valid_loss", st.valid_loss, 1);
+        if (st.best_step > 0) printf(",\"best_step\":%lld", (long long)st.best_step);
+        else printf(",\"best_step\":null");
+        printf(",\"stopped_early\":%s", st.stopped_early ? "true" : "false");
         printf(",\"steps\":%lld,\"seconds\":%.3f,\"params\":%lld,\"is_samples\":%lld,\"paused\":%s,\"model\":",
                (long long)st.steps, st.seconds, (long long)st.params, (long long)n, st.paused ? "true" : "false");
         cli_json_string(stdout, a.output);
@@ -316,6 +348,9 @@ static int vi_run(int argc, char **argv)
         printf("fitted %s (%lld parameters) to %s by %s: %lld steps in %.1f s, loss %.4f over the last steps\n",
                spec, (long long)st.params, a.target, vf_vi_objective_name(a.o.objective), (long long)st.steps,
                st.seconds, st.loss);
+        if (st.best_step > 0)
+            printf("kept the parameters of step %lld: validation loss %.4f%s\n", (long long)st.best_step, st.valid_loss,
+                   st.stopped_early ? " (stopped early: no lower loss in --patience validations)" : "");
         printf("importance sampling, %lld draws: ELBO %.4f +- %.4f, log Z %.4f +- %.4f", (long long)n, st.elbo,
                st.elbo_stderr, st.log_z, st.log_z_stderr);
         if (target.has_log_z) printf(" (true %.4f)", target.log_z);

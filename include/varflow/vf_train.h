@@ -374,6 +374,12 @@ typedef struct vf_vi_options {
     int64_t anneal;             /* > 0: temperature beta on log p~ rises linearly from beta0 to 1 over
                                  * these steps (vf_vi_set_beta; back to 1 at the end) [0] */
     double beta0;               /* the first step's beta, in (0, 1] [0.01] */
+    int64_t patience;           /* > 0: validate every valid_every steps (after the annealing) and stop
+                                 * after this many validations without a lower validation loss; the
+                                 * best parameters are restored at the end. 0: no validation [0] */
+    int64_t valid_every;        /* steps between validations (and the last step) [100] */
+    int64_t valid_draws;        /* the validation draws: the same valid_draws base points every time
+                                 * (seed, stream 29), scored by vf_vi_loss [4096] */
 } vf_vi_options;
 
 typedef struct vf_vi_result {
@@ -383,6 +389,9 @@ typedef struct vf_vi_result {
     int paused;                 /* 1 when stop_after ended the run early */
     double seconds;             /* training time, resumed runs included */
     char error[512];
+    double valid_loss;          /* the best validation loss (NAN without validation) */
+    int64_t best_step;          /* the step of the restored best parameters (0: none, no validation) */
+    int stopped_early;          /* 1 when patience ended the run */
 } vf_vi_result;
 
 vf_vi_options vf_vi_default_options(void);
@@ -519,6 +528,9 @@ typedef struct vf_vi_summary {
     char flow[256];             /* the flow spec used */
     vf_fit_stage stage;         /* where it failed (VF_FIT_STAGE_NONE on success) */
     char error[512];            /* on failure: what went wrong (also in vf_last_error()) */
+    double valid_loss;          /* with vi.patience: the best validation loss (else NAN) */
+    int64_t best_step;          /* with vi.patience: the step whose parameters the model holds (else 0) */
+    int stopped_early;          /* 1 when vi.patience ended the training */
 } vf_vi_summary;
 
 vf_vi_run_options vf_vi_run_default_options(void);

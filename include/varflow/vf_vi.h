@@ -107,6 +107,13 @@ void vf_vi_free(vf_vi *v);
  *              exp(2 CUBO), equal when q = p). fkl and chi2 need no target gradient. */
 vf_status vf_vi_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss);
 
+/* The objective's loss estimate (as vf_vi_grad's *loss, at beta = 1) from n >= 2 draws of q without
+ * gradients: -mean(log w) for rkl, path and fab, the fkl and chi2 formulas above for those. Given
+ * the same generator state it draws the same base points, so two parameter sets can be compared on
+ * common draws (validation: vf_vi_options.patience). +INFINITY when every draw is outside the
+ * support (and for rkl, path and fab when any is). */
+vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss);
+
 /* The temperature beta in (0, 1] applied to log p~ by vf_vi_grad (annealing: raise it to 1 over the
  * first steps); vf_vi_draw's weights always use beta = 1. VF_ERR_ARG outside (0, 1]. */
 vf_status vf_vi_set_beta(vf_vi *v, double beta);

@@ -52,7 +52,8 @@ class ViOptions(ctypes.Structure):
                 ("seed", ctypes.c_uint64), ("progress", ctypes.c_void_p), ("progress_ctx", ctypes.c_void_p),
                 ("log_every", ctypes.c_int64), ("checkpoint", ctypes.c_void_p), ("checkpoint_ctx", ctypes.c_void_p),
                 ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p),
-                ("anneal", ctypes.c_int64), ("beta0", ctypes.c_double)]
+                ("anneal", ctypes.c_int64), ("beta0", ctypes.c_double), ("patience", ctypes.c_int64),
+                ("valid_every", ctypes.c_int64), ("valid_draws", ctypes.c_int64)]
 
 
 class ViRunOptions(ctypes.Structure):
@@ -69,7 +70,8 @@ class ViSummary(ctypes.Structure):
                 ("log_z_true", ctypes.c_double), ("loss", ctypes.c_double), ("steps", ctypes.c_int64),
                 ("paused", ctypes.c_int), ("seconds", ctypes.c_double), ("params", ctypes.c_int64),
                 ("is_samples", ctypes.c_int64), ("box", ctypes.c_double), ("flow", ctypes.c_char * 256),
-                ("stage", ctypes.c_int), ("error", ctypes.c_char * 512)] + _lib._RESERVE
+                ("stage", ctypes.c_int), ("error", ctypes.c_char * 512), ("valid_loss", ctypes.c_double),
+                ("best_step", ctypes.c_int64), ("stopped_early", ctypes.c_int)] + _lib._RESERVE
 
 
 class Progress(ctypes.Structure):
@@ -154,7 +156,8 @@ if HAVE_VI:
     _v = lib.vf_vi_run_default_options()
     if not (_v.vi.steps == 2000 and _v.vi.batch == 256 and _v.vi.lr == 1e-3 and _v.vi.clip == 5
             and _v.vi.warmup == -1 and _v.vi.log_every == 10 and _v.vi.checkpoint_every == 100 and _v.box == -1
-            and _v.is_samples == 10000):
+            and _v.is_samples == 10000 and _v.vi.patience == 0 and _v.vi.valid_every == 100
+            and _v.vi.valid_draws == 4096):
         raise _lib.layout_error("vf_vi_run_options")
 
 # The metadata vf_fit_table and vf_vi_run record (vf_train.h), read back into Flow.info.
@@ -162,7 +165,8 @@ _FIT_KEYS = ("fit.spec", "fit.data", "fit.valid", "fit.seed", "fit.batch", "fit.
              "fit.standardize", "fit.dequantize", "fit.epochs", "fit.steps", "fit.train_nll", "fit.valid_nll")
 _VI_KEYS = ("vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.lr", "vi.box", "vi.steps",
             "varflow_version", "vi.elbo", "vi.log_z", "vi.log_z_stderr", "vi.ess_fraction", "vi.khat",
-            "vi.steps_done", "vi.loss")
+            "vi.steps_done", "vi.loss", "vi.anneal", "vi.beta0", "vi.patience", "vi.valid_every",
+            "vi.valid_draws", "vi.valid_loss", "vi.best_step")
 _STAGES = ("none", "input", "spec", "standardize", "init", "train", "log", "estimate")
 
 
@@ -329,7 +333,8 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
 
 
 def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1e-3, clip=5.0, warmup=-1, seed=0,
-       box=None, is_samples=10000, keep_draws=False, log=None, checkpoint=None, anneal=0, beta0=0.01, progress=None):
+       box=None, is_samples=10000, keep_draws=False, log=None, checkpoint=None, anneal=0, beta0=0.01, progress=None,
+       patience=0, valid_every=100, valid_draws=4096):
     """Fit a flow q to the unnormalized density of target by reverse KL and summarize it by
     importance sampling (vf_vi_run: what `varflow vi` does, with the same defaults), returning the
     Flow.
@@ -346,12 +351,14 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     u2..u4, else none; 0: none). is_samples: draws for the estimates; keep_draws=True also keeps them
     (vi_result["draws"] [is_samples, d], ["log_weights"] [is_samples]). log: a path for JSON lines;
     checkpoint: a path written every 100 steps. progress: a callable given a dict after every step, as
-    for fit (epoch and epochs are 0, train_loss the step's loss).
+    for fit (epoch and epochs are 0, train_loss the step's loss). patience: > 0 validates every
+    valid_every steps (after the annealing) by the objective's loss at the same valid_draws draws of q,
+    stops after patience validations without a lower loss and keeps the best parameters (0: none).
 
     The model's vi_result holds elbo, elbo_stderr, log_z, log_z_stderr, ess, ess_fraction, khat (PSIS;
     above 0.7 the estimates are unreliable), forward_ess_fraction (targets with exact draws),
-    log_z_true (when known), loss, steps, seconds, params, is_samples, box and flow; its info the vi.*
-    metadata. VarflowError (with e.stage) on failure.
+    log_z_true (when known), loss, valid_loss and best_step (with patience; else None), stopped_early,
+    steps, seconds, params, is_samples, box and flow; its info the vi.* metadata. VarflowError (with e.stage) on failure.
 
         m = varflow.vi("funnel:d=5", steps=500, seed=1)
         m.vi_result["log_z"], m.vi_result["log_z_true"]
@@ -373,6 +380,8 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     if not 0 < float(beta0) <= 1:
         raise ValueError("beta0 must be in (0, 1]")
     v.beta0 = float(beta0)
+    v.patience = _lib.count(patience, "patience") if patience else 0
+    v.valid_every, v.valid_draws = _lib.count(valid_every, "valid_every"), _lib.count(valid_draws, "valid_draws")
     if box is not None:
         o.box = float(box)
         if not o.box >= 0:
@@ -412,7 +421,9 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
                    "forward_ess_fraction": _nan_to_none(sm.forward_ess_fraction),
                    "log_z_true": _nan_to_none(sm.log_z_true), "loss": float(sm.loss), "steps": int(sm.steps),
                    "seconds": float(sm.seconds), "params": int(sm.params), "is_samples": int(sm.is_samples),
-                   "box": float(sm.box), "flow": sm.flow.decode("utf-8", "replace")}
+                   "box": float(sm.box), "flow": sm.flow.decode("utf-8", "replace"),
+                   "valid_loss": _nan_to_none(sm.valid_loss), "best_step": int(sm.best_step) or None,
+                   "stopped_early": bool(sm.stopped_early)}
     if keep_draws:
         m.vi_result.update(draws=draws, log_weights=logw)
     return m

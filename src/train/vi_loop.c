@@ -18,6 +18,8 @@ vf_vi_options vf_vi_default_options(void)
     o.log_every = 10;
     o.checkpoint_every = 100;
     o.beta0 = 0.01;
+    o.valid_every = 100;
+    o.valid_draws = 4096;
     return o;
 }
 
@@ -49,6 +51,33 @@ static vf_status import_state(vf_vi *v, const vf_fit_state *st)
     return vf__vi_restore(v, a, st->n_extra);
 }
 
+/* Validation (o->patience > 0) after step st->step: the objective's loss at the fixed draws of valid_rng
+ * (a copy each time, so every validation scores the same base points); a lower loss keeps the
+ * parameters in best and resets the patience counter. Sets *validated when it ran. */
+static vf_status validate(vf_vi *v, vf_params *p, const vf_vi_options *o, const vf_rng *valid_rng, vf_fit_state *st,
+                          vf_real *best, int *validated)
+{
+    *validated = 0;
+    int64_t total = o->steps;
+    if (o->patience <= 0 || st->step <= o->anneal || (st->step % o->valid_every != 0 && st->step != total))
+        return VF_OK;
+    vf_rng r = *valid_rng;
+    double loss = NAN;
+    vf_status s = vf_vi_loss(v, o->objective, o->valid_draws, &r, &loss);
+    if (s != VF_OK) return vf__error(s, "validation after step %lld: %s", (long long)st->step, vf_last_error());
+    *validated = 1;
+    st->last_valid = loss;
+    if (loss < st->best_valid) {
+        st->best_valid = loss;
+        st->best_epoch = st->step;
+        st->bad = 0;
+        memcpy(best, vf_params_values(p), sizeof(vf_real) * (size_t)st->size);
+    } else {
+        st->bad++;
+    }
+    return VF_OK;
+}
+
 /* The temperature of step `step` (0-based): beta0 + (1 - beta0) step / anneal, then 1. */
 static vf_status vi_anneal(vf_vi *v, const vf_vi_options *o, int64_t step)
 {
@@ -60,7 +89,13 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
 {
     memset(r, 0, sizeof *r);
     r->loss = NAN;
+    r->valid_loss = NAN;
     if (o->steps < 1 || o->batch < 1) return fail(r, VF_ERR_ARG, "need steps and batch >= 1");
+    if (o->patience < 0 || (o->patience > 0 && (o->valid_every < 1 || o->valid_draws < 2)))
+        return fail(r, VF_ERR_ARG, "validation needs patience >= 0, valid_every >= 1 and valid_draws >= 2");
+    if (o->patience > 0 && o->anneal >= o->steps)
+        return fail(r, VF_ERR_ARG, "validation starts after the annealing: patience needs steps (%lld) above anneal "
+                    "(%lld)", (long long)o->steps, (long long)o->anneal);
     int64_t n = vf_params_size(p), total = o->steps;
     vf_adam_params ap = vf_adam_default_params();
     ap.lr = o->lr;
@@ -69,20 +104,26 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
     double recent[VI_RECENT];
     vf_fit_state st;
     memset(&st, 0, sizeof st);
-    vf_status s = vf_adam_new(n, &ap, &opt);
+    int validating = o->patience > 0;
+    vf_real *best = validating ? malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1)) : NULL;
+    vf_status s = validating && !best ? vf__error(VF_ERR_NOMEM, "out of memory") : vf_adam_new(n, &ap, &opt);
     if (s != VF_OK || (s = vf_schedule_check(&sch)) != VF_OK) {
         vf_adam_free(opt);
+        free(best);
         return fail(r, s, "%s", vf_last_error());
     }
     st.size = n;
-    st.best_valid = NAN;
+    st.best_valid = validating ? INFINITY : NAN;
     st.last_valid = NAN;
+    vf_rng valid_rng;
+    vf_rng_init(&valid_rng, o->seed, 29);
     if (o->resume) {
         vf_real *m, *vv;
         int64_t k;
         vf_adam_state(opt, &m, &vv, &k);
         if (o->resume->size != n) {
             vf_adam_free(opt);
+            free(best);
             return fail(r, VF_ERR_STATE, "the checkpoint's state does not match the flow");
         }
         memcpy(m, o->resume->adam_m, sizeof(vf_real) * (size_t)n);
@@ -93,8 +134,16 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         st.shuffle = o->resume->shuffle;
         st.noise = o->resume->noise;
         st.last_train = o->resume->last_train;
+        if (validating && o->resume->best_epoch > 0) { /* the validation's state */
+            st.bad = o->resume->bad;
+            st.best_epoch = o->resume->best_epoch;
+            st.best_valid = o->resume->best_valid;
+            st.last_valid = o->resume->last_valid;
+            memcpy(best, o->resume->best, sizeof(vf_real) * (size_t)n);
+        }
         if ((s = import_state(v, o->resume)) != VF_OK) {
             vf_adam_free(opt);
+            free(best);
             return fail(r, s, "%s", vf_last_error());
         }
     } else {
@@ -103,7 +152,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
     }
     int64_t start = st.step, nrecent = 0;
     double t0 = vf__now_seconds() - st.seconds, tstart = vf__now_seconds();
-    while (st.step < total) {
+    while (st.step < total && !(validating && st.bad >= o->patience)) {
         vf_params_zero_grad(p);
         double loss = NAN;
         s = o->anneal > 0 ? vi_anneal(v, o, st.step) : VF_OK;
@@ -124,15 +173,24 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         st.epoch = st.step;
         st.last_train = loss;
         recent[nrecent++ % VI_RECENT] = loss;
+        int validated;
+        if ((s = validate(v, p, o, &valid_rng, &st, best, &validated)) != VF_OK) {
+            fail(r, s, "%s", vf_last_error());
+            goto done;
+        }
+        int stop = validated && st.bad >= o->patience;
         st.seconds = vf__now_seconds() - t0;
-        if (log && (st.step % o->log_every == 0 || st.step == total))
-            fprintf(log, "{\"step\":%lld,\"loss\":%.9g,\"lr\":%.6g,\"seconds\":%.3f}\n", (long long)st.step, loss, lr,
-                    st.seconds);
-        vf__train_report(o->progress, o->progress_ctx, 0, 0, 0, st.step, total, start, tstart, loss, NAN);
-        int pause = o->stop_after > 0 && st.step - start >= o->stop_after && st.step < total;
-        if (o->checkpoint && (st.step % o->checkpoint_every == 0 || st.step == total || pause)) {
+        if (log && (st.step % o->log_every == 0 || st.step == total || validated)) {
+            fprintf(log, "{\"step\":%lld,\"loss\":%.9g,\"lr\":%.6g,", (long long)st.step, loss, lr);
+            if (validated) fprintf(log, "\"valid_loss\":%.9g,", st.last_valid);
+            fprintf(log, "\"seconds\":%.3f}\n", st.seconds);
+        }
+        vf__train_report(o->progress, o->progress_ctx, 0, 0, 0, st.step, total, start, tstart, loss, st.last_valid);
+        int pause = o->stop_after > 0 && st.step - start >= o->stop_after && st.step < total && !stop;
+        if (o->checkpoint && (st.step % o->checkpoint_every == 0 || st.step == total || pause || stop)) {
             vf_adam_state(opt, &st.adam_m, &st.adam_v, &st.adam_step);
-            st.best = vf_params_values(p); /* borrowed: the checkpoint only reads them */
+            /* borrowed: the checkpoint only reads them (the current parameters until a validation) */
+            st.best = validating && st.best_epoch > 0 ? best : vf_params_values(p);
             st.buffer_size = vf_params_buffer_size(p);
             st.best_buffers = vf_params_buffers(p);
             vf_fit_extra extra[VI_STATE_MAX];
@@ -154,6 +212,12 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         }
     }
     s = VF_OK;
+    if (validating && st.best_epoch > 0) { /* the best validated parameters */
+        memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
+        r->valid_loss = st.best_valid;
+        r->best_step = st.best_epoch;
+        r->stopped_early = st.bad >= o->patience;
+    }
     if (nrecent > 0) {
         int64_t m = nrecent < VI_RECENT ? nrecent : VI_RECENT;
         double acc = 0;
@@ -169,5 +233,6 @@ done:
     r->steps = st.step;
     r->seconds = vf__now_seconds() - t0;
     vf_adam_free(opt);
+    free(best);
     return s;
 }

@@ -75,10 +75,20 @@ static vf_status settings_meta(vf_fitted *m, const vf_target *t, const char *spe
         s = vf_fitted_set_meta(m, "vi.anneal", anneal);
         if (s == VF_OK) s = vf_fitted_set_meta(m, "vi.beta0", beta0);
     }
+    if (s == VF_OK && o->vi.patience > 0) { /* validated runs only, likewise */
+        char num[3][32];
+        snprintf(num[0], 32, "%lld", (long long)o->vi.patience);
+        snprintf(num[1], 32, "%lld", (long long)o->vi.valid_every);
+        snprintf(num[2], 32, "%lld", (long long)o->vi.valid_draws);
+        s = vf_fitted_set_meta(m, "vi.patience", num[0]);
+        if (s == VF_OK) s = vf_fitted_set_meta(m, "vi.valid_every", num[1]);
+        if (s == VF_OK) s = vf_fitted_set_meta(m, "vi.valid_draws", num[2]);
+    }
     return s;
 }
 
-/* The summary's record: vi.elbo, vi.log_z, vi.log_z_stderr, vi.ess_fraction, vi.khat, vi.steps_done, vi.loss. */
+/* The summary's record: vi.elbo, vi.log_z, vi.log_z_stderr, vi.ess_fraction, vi.khat, vi.steps_done, vi.loss
+ * (and vi.valid_loss, vi.best_step after a validated run). */
 static vf_status result_meta(vf_fitted *m, const vf_vi_summary *sm)
 {
     char num[7][40];
@@ -92,6 +102,12 @@ static vf_status result_meta(vf_fitted *m, const vf_vi_summary *sm)
     const char *keys[] = {"vi.elbo", "vi.log_z", "vi.log_z_stderr", "vi.ess_fraction", "vi.khat", "vi.steps_done", "vi.loss"};
     vf_status s = VF_OK;
     for (int i = 0; s == VF_OK && i < 7; i++) s = vf_fitted_set_meta(m, keys[i], num[i]);
+    if (s == VF_OK && sm->best_step > 0) { /* validated: which parameters the model holds */
+        snprintf(num[0], 40, "%.9g", sm->valid_loss);
+        snprintf(num[1], 40, "%lld", (long long)sm->best_step);
+        s = vf_fitted_set_meta(m, "vi.valid_loss", num[0]);
+        if (s == VF_OK) s = vf_fitted_set_meta(m, "vi.best_step", num[1]);
+    }
     return s;
 }
 
@@ -140,7 +156,7 @@ vf_status vf_vi_run(const vf_target *t, const char *flow_spec, const vf_vi_run_o
     vf_vi_summary local;
     if (!sm) sm = &local;
     memset(sm, 0, sizeof *sm);
-    sm->forward_ess_fraction = sm->log_z_true = NAN;
+    sm->forward_ess_fraction = sm->log_z_true = sm->valid_loss = NAN;
     if (out) *out = NULL;
     if (!t || !o || (!out && !o->resume))
         return fail(sm, VF_FIT_STAGE_INPUT, VF_ERR_ARG, "vf_vi_run: NULL target, options or output");
@@ -187,6 +203,7 @@ vf_status vf_vi_run(const vf_target *t, const char *flow_spec, const vf_vi_run_o
         goto done;
     }
     sm->loss = r.loss, sm->steps = r.steps, sm->paused = r.paused, sm->seconds = r.seconds;
+    sm->valid_loss = r.valid_loss, sm->best_step = r.best_step, sm->stopped_early = r.stopped_early;
     sm->params = vf_params_size(m->params);
     if (log) {
         int bad = ferror(log);

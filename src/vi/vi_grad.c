@@ -18,6 +18,7 @@
  * beta scales log p~ (and g) in every objective's loss and gradient, not in vf_vi_draw.
  * The vf_vi object owns the two tapes and the scratch arrays, grown as n grows. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "varflow/vf_vi.h"
 #include "vi_internal.h"
@@ -303,6 +304,42 @@ vf_status vf_vi_draw(vf_vi *v, int64_t n, vf_rng *r, vf_real *x, double *logw, d
     vf_tape_reset(t);
     vf_tape_set_grad_enabled(t, 1);
     return s;
+}
+
+vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double *loss)
+{
+    if (!v || !r || !loss || n < 2 || (int)obj < 0 || obj > VF_VI_FAB)
+        return vf__error(VF_ERR_ARG, "vi loss: bad arguments (need n >= 2 draws)");
+    double *logw = malloc(sizeof(double) * (size_t)n);
+    if (!logw) return vf__error(VF_ERR_NOMEM, "vi loss: out of memory for %lld draws", (long long)n);
+    vf_status s = vf_vi_draw(v, n, r, NULL, logw, NULL, NULL);
+    if (s != VF_OK) {
+        free(logw);
+        return s;
+    }
+    int weighted = obj == VF_VI_FKL || obj == VF_VI_CHI2;
+    double scale = obj == VF_VI_CHI2 ? 2.0 : 1.0, mx = -INFINITY, acc = 0, sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (logw[i] == INFINITY) {
+            free(logw);
+            return vf__error(VF_ERR_NUMERIC, "vi loss: log p~ - log q is +inf at draw %lld", (long long)i);
+        }
+        sum += logw[i];
+        if (scale * logw[i] > mx) mx = scale * logw[i];
+    }
+    if (!weighted || mx == -INFINITY) { /* -mean(log w), or no draw inside the support */
+        *loss = mx == -INFINITY ? INFINITY : -sum / (double)n;
+        free(logw);
+        return VF_OK;
+    }
+    for (int64_t i = 0; i < n; i++) acc += exp(scale * logw[i] - mx);
+    double lmean = mx + log(acc / (double)n), kl = 0;
+    if (obj == VF_VI_FKL) /* sum of the self-normalized weights times log w, over the draws inside */
+        for (int64_t i = 0; i < n; i++)
+            if (logw[i] > -INFINITY) kl += exp(logw[i] - mx) / acc * logw[i];
+    *loss = obj == VF_VI_CHI2 ? 0.5 * lmean : kl - lmean;
+    free(logw);
+    return VF_OK;
 }
 
 vf_status vf_vi_log_q(vf_vi *v, int64_t n, const vf_real *x, double *logq)

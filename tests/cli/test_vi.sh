@@ -2,7 +2,8 @@
 # test_vi.sh — `varflow vi`: a short fit to a normalized Gaussian target (--json keys, log Z = 0
 # within 5 reported standard errors, the --samples table, the model working with sample/logprob),
 # the same seed giving the same draws, a run stopped by --stop-after and resumed from its checkpoint
-# giving exactly the uninterrupted run's draws (FAB's included), the box map of u2, and one clear error each for a
+# giving exactly the uninterrupted run's draws (FAB's included), --patience (early stop, the best
+# parameters kept, resumable), the box map of u2, and one clear error each for a
 # plugin returning NaN, a plugin missing a symbol, a wrong dimension (a plugin's and a checkpoint's),
 # non-existent files, and usage errors. Plugins come from VF_TEST_PLUGIN / VF_TEST_PLUGIN_NOLP
 # (tests/CMakeLists.txt); without them those cases are skipped.
@@ -51,6 +52,37 @@ expect 1 vi --target gauss:d=3 --flow $FLOW -o "$T/x.safetensors" --resume "$T/c
 has "dimension"
 expect 1 vi --target $G -o "$T/x.safetensors" --resume "$T/nonexistent.safetensors"
 has "nonexistent.safetensors"
+
+# --patience: validations every 5 steps on the same 256 draws, an early stop two validations after the
+# best, whose parameters the model holds; a run paused between validations (step 12) or with the
+# patience counter at 1 (step 20) and resumed ends exactly as the uninterrupted one.
+P="--target $G --flow $FLOW --steps 80 --batch 32 --is-samples 200 --seed 5 --lr 0.01 --patience 2 --valid-every 5 --valid-draws 256"
+expect 0 vi $P -o "$T/pfull.safetensors" --samples "$T/pfull.csv" --log "$T/plog.jsonl" --json
+best=$(json_num best_step)
+steps=$(json_num steps)
+grep -q '"stopped_early":true' "$T/out" && [ -n "$best" ] && [ $((best % 5)) = 0 ] && [ "$steps" = $((best + 10)) ] \
+    && ok || bad "--patience 2: $(cat "$T/out")"
+[ "$(grep -c '"valid_loss":' "$T/plog.jsonl")" = $((steps / 5)) ] && ok || bad "validations in the log: $(cat "$T/plog.jsonl")"
+vl=$(json_num valid_loss)
+grep -q "\"step\":$best,.*\"valid_loss\":$vl," "$T/plog.jsonl" && ok || bad "the best validation $vl is not step $best's"
+expect 0 info "$T/pfull.safetensors"
+grep -q "vi.best_step: $best" "$T/out" && grep -q "vi.patience: 2" "$T/out" && ok || bad "info: $(cat "$T/out")"
+for at in 12 20; do
+    expect 0 vi $P -o "$T/phalf.safetensors" --checkpoint "$T/pck$at.safetensors" --stop-after $at --quiet
+    expect 0 vi $P -o "$T/prest.safetensors" --resume "$T/pck$at.safetensors" --samples "$T/prest.csv" --quiet
+    cmp -s "$T/pfull.csv" "$T/prest.csv" && ok || bad "paused at $at and resumed, the --patience run differs"
+done
+expect 1 vi ${P/--patience 2/--patience 3} -o "$T/x.safetensors" --resume "$T/pck12.safetensors"
+has "vi.patience 2, this run has 3"
+expect 1 vi ${P/--patience 2/} -o "$T/x.safetensors" --resume "$T/pck12.safetensors"
+has "vi.patience 2, this run has (none)"
+expect 1 vi $A -o "$T/x.safetensors" --resume "$T/ck.safetensors" --patience 1
+has "vi.patience (none), this run has 1"
+expect_error 2 "--epochs: vi has no data" vi --target $G --epochs 3 -o "$T/x.safetensors"
+expect_error 2 "--valid-fraction: vi has no data" vi --target $G --valid-fraction 0.1 -o "$T/x.safetensors"
+expect_error 2 "--patience: validation starts after the annealing" vi --target $G --patience 2 --anneal 50 --steps 50 \
+    -o "$T/x.safetensors"
+expect_error 2 "--valid-draws: '1' is not a whole number >= 2" vi --target $G --patience 2 --valid-draws 1 -o "$T/x.safetensors"
 
 # u2 lives on [-4, 4]^2: the flow ends in a scaled tanh, so every draw is inside.
 expect 0 vi --target u2 --flow $FLOW --steps 20 --is-samples 500 -o "$T/u2.safetensors" --samples "$T/u2.csv" --quiet

@@ -1,7 +1,7 @@
 """varflow.vi (vf_vi_run) against `varflow vi`: the same target, flow and options give the same
 flow and log Z; a Python callable target trains the same flow as the built-in it equals (its log Z
 off by exactly the normalizing constant it leaves out); an exception raised in the callable stops
-the run and comes back; the errors."""
+the run and comes back; validation with patience as the CLI's; the errors."""
 
 import json
 import math
@@ -42,6 +42,27 @@ class VI(ScratchCase):
         out = self.path("lp.npy")
         cli("logprob", "--model", path, "--data", rows, "-o", out, "--quiet")
         assert_rel_close(self, m.log_prob(x), np.load(out)[:, 0], 1e-6, "varflow.vi vs varflow vi")
+
+    def test_patience(self):
+        """Validation: the same early stop, best step and validation loss as `varflow vi --patience`."""
+        kw = dict(RUN, steps=80, batch=32, lr=0.01, seed=5)
+        m = varflow.vi("gauss:d=2,rho=0.5", patience=2, valid_every=5, valid_draws=256, **kw)
+        r = m.vi_result
+        self.assertTrue(r["stopped_early"])
+        self.assertEqual(r["steps"], r["best_step"] + 10)
+        self.assertEqual(int(m.info["vi.best_step"]), r["best_step"])
+        self.assertEqual(m.info["vi.patience"], "2")
+        plain = varflow.vi("gauss:d=2,rho=0.5", **dict(kw, steps=20)).vi_result
+        self.assertEqual((plain["valid_loss"], plain["best_step"], plain["stopped_early"]), (None, None, False))
+        with self.assertRaises(ValueError):
+            varflow.vi("u1", patience=-1)
+        if not os.environ.get("VARFLOW_CLI"):
+            return
+        c = cli_json("vi", "--target", "gauss:d=2,rho=0.5", "--flow", FLOW, "--steps", 80, "--batch", 32, "--lr", 0.01,
+                     "--seed", 5, "--is-samples", 300, "--patience", 2, "--valid-every", 5, "--valid-draws", 256,
+                     "-o", self.path("p.safetensors"))
+        self.assertEqual((c["best_step"], c["steps"], c["stopped_early"]), (r["best_step"], r["steps"], True))
+        self.assertAlmostEqual(c["valid_loss"], r["valid_loss"], delta=1e-6 * (1 + abs(r["valid_loss"])))
 
     def test_callable_target(self):
         spec = varflow.vi("gauss:d=2,rho=0", **RUN)
