@@ -333,7 +333,7 @@ static void test_errors(void)
     CHECK(vf_mcmc_sampler_from_name("nuts") == -1 && vf_mcmc_sampler_from_name("neutra-hmc") == VF_MCMC_NEUTRA_HMC);
     vf_target_free(&t);
     /* NaN from the target stops the run; a support the starts never reach is reported */
-    vf_target bad = {1, nan_lp, NULL, NULL, NULL, "nanny", 0, 0, NULL, 0};
+    vf_target bad = {1, nan_lp, NULL, NULL, NULL, "nanny", 0, 0, NULL, 0, NULL};
     mp = vf_mcmc_default_params(VF_MCMC_MALA);
     mp.step_size = 3;
     mp.seed = 1;
@@ -343,7 +343,7 @@ static void test_errors(void)
     double x0 = 0; /* the point named is one where the target is NaN */
     const char *at = strstr(vf_last_error(), "(x = [");
     CHECK(at && sscanf(at, "(x = [%lf", &x0) == 1 && x0 > 1.5);
-    vf_target box = {1, box_lp, NULL, NULL, NULL, "far", 0, 0, NULL, 0};
+    vf_target box = {1, box_lp, NULL, NULL, NULL, "far", 0, 0, NULL, 0, NULL};
     CHECK_STATUS(vf_mcmc_run(&box, NULL, NULL, &mp, 10, draws, NULL), VF_ERR_NUMERIC);
     CHECK(strstr(vf_last_error(), "start point") != NULL);
 }

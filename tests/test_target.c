@@ -166,7 +166,7 @@ static void test_scores(void)
     }
     vf_target_free(&t);
 
-    vf_target bad = {1, nan_log_prob, NULL, NULL, NULL, "bad", 0, 0, NULL, 0};
+    vf_target bad = {1, nan_log_prob, NULL, NULL, NULL, "bad", 0, 0, NULL, 0, NULL};
     vf_real y[3] = {0.5, 2, -2};
     CHECK_STATUS(vf_target_scores(&bad, 2, y, lp, sc), VF_ERR_NUMERIC);
     CHECK(strstr(vf_last_error(), "NaN") && strstr(vf_last_error(), "row 1"));

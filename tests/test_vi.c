@@ -335,7 +335,7 @@ static void test_errors(void)
     CHECK_STATUS(vf_vi_new(g.f, g.p, &t, &v), VF_ERR_SHAPE);
     CHECK(v == NULL && strstr(vf_last_error(), "dimension 2") && strstr(vf_last_error(), "funnel"));
     vf_target_free(&t);
-    vf_target bad = {2, nan_log_prob, NULL, NULL, NULL, "bad", 0, 0, NULL, 0};
+    vf_target bad = {2, nan_log_prob, NULL, NULL, NULL, "bad", 0, 0, NULL, 0, NULL};
     CHECK_STATUS(vf_vi_new(g.f, g.p, &bad, &v), VF_OK);
     vf_rng r;
     vf_rng_init(&r, 1, 0);

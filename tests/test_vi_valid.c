@@ -94,7 +94,7 @@ static void test_loss_formulas(void)
     vf_vi_free(v);
     vf_target_free(&t);
     /* every draw outside the support: no information, +inf for every objective (never a best) */
-    vf_target out = {2, outside_log_prob, NULL, NULL, NULL, "outside", 0, 0, NULL, 0};
+    vf_target out = {2, outside_log_prob, NULL, NULL, NULL, "outside", 0, 0, NULL, 0, NULL};
     CHECK_STATUS(vf_vi_new(f, p, &out, &v), VF_OK);
     for (int k = 0; k < 3; k++) {
         CHECK_STATUS(vf_vi_loss(v, obj[k], 50, &r, &la), VF_OK);

@@ -11,7 +11,8 @@
  *   if (t.sample) vf_target_sample(&t, n, &rng, ys);                  // exact draws where known
  *   vf_target_free(&t);
  *
- *   // Your own target in C: fill the struct yourself (dim, log_prob, state; free and sample may be NULL).
+ *   // Your own target in C: fill the struct yourself (dim, log_prob, state; free and sample may be NULL;
+ *   // log_prob_batch, optional, evaluates many rows in one call).
  *
  * Targets work in double precision whatever vf_real is (docs/plugins.md). A log-density of -INFINITY
  * means outside the support; NaN is an error. The built-ins (`varflow particles --help` lists them):
@@ -67,6 +68,14 @@ typedef struct vf_target {
      * export varflow_target_constrain fill it (docs/plugins.md). */
     void (*constrain)(void *state, const double *x, double *out);
     int64_t constrained_dim;
+    /* Optional: log p for n rows at once, x [n, dim] -> logp [n] and, when grad is not NULL, grad
+     * [n, dim]; returns 0, or nonzero when it failed (the calling function then stops with
+     * VF_ERR_NUMERIC). When set, every batch of points the library evaluates (a VI step's draws, the
+     * importance-sampling draws, the chains of an MCMC iteration, FAB's AIS points, vf_target_scores)
+     * goes through one call, so a target can vectorize, run on its own threads or a GPU, or amortize
+     * a foreign-language call (Python's Target(f, batched=True)); log_prob is still used for single
+     * points. Rows are evaluated in order, and a batch target must give the values log_prob would. */
+    int (*log_prob_batch)(void *state, int64_t n, const double *x, double *logp, double *grad);
 } vf_target;
 
 /* A target from "NAME[:key=value,...]" or "plugin:PATH[:ARG]". VF_ERR_ARG (message lists the valid
@@ -84,8 +93,9 @@ const char *const *vf_target_names(void);
 const char *vf_target_defaults(const char *name);
 
 /* For each row x [n, dim]: logp [n] (NULL to skip) and scores [n, dim] = grad log p (NULL to skip),
- * in double. VF_ERR_NUMERIC naming the row when log p is NaN or -inf (a score needs the support) or a
- * gradient entry is not finite. */
+ * in double, by one log_prob_batch call when the target has one (else log_prob row by row).
+ * VF_ERR_NUMERIC naming the row when log p is NaN or -inf (a score needs the support) or a gradient
+ * entry is not finite, and when the batch function reports a failure. */
 vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x /* [n, dim] */,
                            double *logp /* [n] */, double *scores /* [n, dim] */);
 

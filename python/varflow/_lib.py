@@ -129,12 +129,14 @@ class KsdOptions(ctypes.Structure):
 LOG_PROB_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_void_p, c_double_p, c_double_p)
 FREE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 SAMPLE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(Rng), c_double_p)
+LOG_PROB_BATCH_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, c_double_p, c_double_p, c_double_p)
 
 
 class TargetStruct(ctypes.Structure):
     _fields_ = [("dim", ctypes.c_int64), ("log_prob", LOG_PROB_FN), ("state", ctypes.c_void_p),
                 ("free", FREE_FN), ("sample", SAMPLE_FN), ("name", ctypes.c_char * 32),
-                ("has_log_z", ctypes.c_int), ("log_z", ctypes.c_double)] + _RESERVE
+                ("has_log_z", ctypes.c_int), ("log_z", ctypes.c_double), ("constrain", ctypes.c_void_p),
+                ("constrained_dim", ctypes.c_int64), ("log_prob_batch", LOG_PROB_BATCH_FN)] + _RESERVE
 
 
 # ---- function declarations ----------------------------------------------------------------------

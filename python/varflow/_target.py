@@ -21,22 +21,31 @@ class Target:
     exception raised inside f stops the library call (the callback returns NaN, which the library
     treats as an error) and is re-raised from the binding's call with its own type and message.
 
+    Target(f, dim=d, batched=True) hands f many points at once: x [n, d] -> (logp [n], grad [n, d]),
+    or logp [n] alone when no gradient is needed. The library then makes one call per batch (a VI
+    step's draws, the importance-sampling draws, an MCMC iteration's chains) instead of one per point,
+    so a numpy-vectorized (or torch) log-density runs at array speed.
+
         t = varflow.Target("funnel:d=3")
         t.log_prob(np.zeros((2, 3)))            # array([-3.0..., -3.0...])
         g = varflow.Target(lambda x: (-0.5 * x @ x, -x), dim=2)
         g.score(np.ones((1, 2)))                # array([[-1., -1.]])
+        b = varflow.Target(lambda x: (-0.5 * (x * x).sum(1), -x), dim=2, batched=True)
     """
 
-    def __init__(self, target, dim=None):
+    def __init__(self, target, dim=None, batched=False):
         self._struct = _lib.TargetStruct()
         self._owned = False
         self._error = None
         self._callback = None
+        self._batch_callback = None
+        self.batched = False
         if isinstance(target, Target):
             raise TypeError("Target(Target): pass the Target itself where a target is expected")
         if isinstance(target, (str, bytes)):
-            if dim is not None:
-                raise ValueError("dim is given by the spec %r; pass dim only with a callable" % (target,))
+            if dim is not None or batched:
+                raise ValueError("dim and batched are given by the spec %r; pass them only with a callable"
+                                 % (target,))
             spec = target.encode() if isinstance(target, str) else target
             _lib.check(lib.vf_target_from_spec(spec, ctypes.byref(self._struct)))
             self._owned = True
@@ -48,14 +57,56 @@ class Target:
             if d < 1:
                 raise ValueError("dim must be >= 1 (got %d)" % d)
             self._fn = target
+            self.batched = bool(batched)
             self._callback = _lib.LOG_PROB_FN(self._call)
             self._struct.dim = d
             self._struct.log_prob = self._callback
+            if self.batched:
+                self._batch_callback = _lib.LOG_PROB_BATCH_FN(self._call_batch)
+                self._struct.log_prob_batch = self._batch_callback
             self._struct.name = b"python"
             self.spec = None
         else:
             raise TypeError("a target is a spec string or a callable f(x) -> (logp, grad), not %s"
                             % type(target).__name__)
+
+    @staticmethod
+    def _split(out, want_grad):
+        """What the callable returned -> (logp, grad or None); (logp, grad) is needed when want_grad."""
+        if not want_grad:
+            return (out[0] if isinstance(out, tuple) else out), None
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise TypeError("the target callable must return (logp, grad) when a gradient is needed, "
+                            "got %s" % type(out).__name__)
+        return out[0], np.asarray(out[1], dtype=np.float64)
+
+    def _evaluate(self, xs, want_grad):
+        """f at rows xs [n, d] (a batched callable) -> (logp [n], grad [n, d] or None), checked."""
+        n, d = xs.shape
+        lp, g = self._split(self._fn(xs), want_grad)
+        if g is not None and g.shape != (n, d):
+            raise ValueError("the batched target callable returned a gradient of shape %s for %d rows, "
+                             "expected (%d, %d)" % (g.shape, n, n, d))
+        lp = np.asarray(lp, dtype=np.float64)
+        if lp.shape != (n,):
+            raise ValueError("the batched target callable returned log-densities of shape %s for %d rows, "
+                             "expected (%d,)" % (lp.shape, n, n))
+        return lp, g
+
+    # The batch callback: 0 on success, 1 after an exception (kept to be re-raised).
+    def _call_batch(self, state, n, x, logp, grad):
+        if self._error is not None:
+            return 1
+        try:
+            d = self._struct.dim
+            lp, g = self._evaluate(np.ctypeslib.as_array(x, shape=(n, d)).copy(), bool(grad))
+            np.ctypeslib.as_array(logp, shape=(n,))[:] = lp
+            if grad:
+                np.ctypeslib.as_array(grad, shape=(n, d))[:] = g
+            return 0
+        except BaseException as e:  # noqa: B902 - as in _call
+            self._error = e
+            return 1
 
     # The callback: never lets an exception escape into C (ctypes would print and return 0).
     def _call(self, state, x, grad):
@@ -64,19 +115,16 @@ class Target:
         try:
             d = self._struct.dim
             xs = np.ctypeslib.as_array(x, shape=(d,)).copy()
-            out = self._fn(xs)
-            if grad:
-                if not isinstance(out, tuple) or len(out) != 2:
-                    raise TypeError("the target callable must return (logp, grad) when a gradient is needed, "
-                                    "got %s" % type(out).__name__)
-                lp, g = out
-                g = np.asarray(g, dtype=np.float64)
-                if g.shape != (d,):
+            if self.batched:  # a single point as a batch of one row
+                lp, g = self._evaluate(xs[None, :], bool(grad))
+                lp, g = lp[0], None if g is None else g[0]
+            else:
+                lp, g = self._split(self._fn(xs), bool(grad))
+                if g is not None and g.shape != (d,):
                     raise ValueError("the target callable returned a gradient of shape %s, expected (%d,)"
                                      % (g.shape, d))
+            if grad:
                 np.ctypeslib.as_array(grad, shape=(d,))[:] = g
-            else:
-                lp = out[0] if isinstance(out, tuple) else out
             return float(lp)
         except BaseException as e:  # noqa: B902 - KeyboardInterrupt too: stop the run, re-raise later
             self._error = e
@@ -156,7 +204,7 @@ class Target:
 
     def __repr__(self):
         what = repr(self.spec) if self.spec is not None else repr(self._fn)
-        return "Target(%s, dim=%d)" % (what, self.dim)
+        return "Target(%s, dim=%d%s)" % (what, self.dim, ", batched=True" if self.batched else "")
 
 
 def as_target(target, callable_dim=None):

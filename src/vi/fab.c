@@ -143,12 +143,11 @@ static vf_status densities(vf__fab *fb, int64_t m, const double *x, double *lq, 
     memcpy(grads, fb->saved, (size_t)size * sizeof *grads);
     if (st != VF_OK) return tape_failed(t, "grad log q");
     const vf_real *lv = vf_value(t, l)->data, *gv = vf_grad(t, xi);
+    if ((st = vf__target_eval(fb->t, m, x, lp, gp, 1)) != VF_OK) return vf__error(st, "fab: %s", vf_last_error());
     for (int64_t i = 0; i < m; i++) {
         lq[i] = (double)lv[i];
         for (int64_t k = 0; k < d; k++) gq[i * d + k] = gv ? (double)gv[i * d + k] : 0;
-        int fin = 1;
-        for (int64_t k = 0; k < d; k++) fin &= isfinite(x[i * d + k]);
-        double v = fin ? fb->t->log_prob(fb->t->state, x + i * d, gp + i * d) : -INFINITY;
+        double v = lp[i];
         if (isnan(v)) return vf__error(VF_ERR_NUMERIC, "fab: target %s is NaN at an AIS point", fb->t->name);
         for (int64_t k = 0; k < d && isfinite(v); k++)
             if (!isfinite(gp[i * d + k])) v = -INFINITY;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "mcmc_internal.h"
+#include "vi_internal.h"
 
 vf_status vf__mcmc_space_init(vf__mcmc_space *s, const vf_target *t, const vf_flow *f, vf_params *p, int latent,
                               int64_t rows)
@@ -57,21 +58,22 @@ static vf_status nan_error(const vf__mcmc_space *s, int64_t row, const double *x
                      s->t->name, when, (long long)row, at, s->d > 4 ? ", ..." : "");
 }
 
-/* log p~ at x [d] (grad [d] or NULL); -inf where outside the support or the gradient is not finite. */
-static vf_status target_at(const vf__mcmc_space *s, int64_t row, const double *x, double *lp, double *grad)
+/* log p~ at the rows x [m, d] (grad [m, d] or NULL), in one batch when the target has one; -inf
+ * outside the support, at a non-finite x (not given to the target) and where the gradient is not
+ * finite; NaN is an error naming the row. */
+static vf_status targets_at(const vf__mcmc_space *s, int64_t m, const double *x, double *lp, double *grad)
 {
-    const vf_target *t = s->t;
-    for (int64_t k = 0; k < t->dim; k++)
-        if (!isfinite(x[k])) {
-            *lp = -INFINITY;
-            return VF_OK;
-        }
-    double v = t->log_prob(t->state, x, grad);
-    if (isnan(v)) return nan_error(s, row, x);
-    if (grad && isfinite(v))
-        for (int64_t k = 0; k < t->dim; k++)
-            if (!isfinite(grad[k])) v = -INFINITY;
-    *lp = v == INFINITY ? -INFINITY : v;
+    int64_t d = s->d;
+    vf_status st = vf__target_eval(s->t, m, x, lp, grad, 1);
+    if (st != VF_OK) return vf__error(st, "mcmc: %s", vf_last_error());
+    for (int64_t i = 0; i < m; i++) {
+        double v = lp[i];
+        if (isnan(v)) return nan_error(s, i, x + i * d);
+        if (grad && isfinite(v))
+            for (int64_t k = 0; k < d; k++)
+                if (!isfinite(grad[i * d + k])) v = -INFINITY;
+        lp[i] = v == INFINITY ? -INFINITY : v;
+    }
     return VF_OK;
 }
 
@@ -94,12 +96,11 @@ static vf_status eval_latent(vf__mcmc_space *s, int64_t m, const double *q, doub
     const vf_real *xs = vf_value(t, xv)->data, *ls = vf_value(t, ladj)->data;
     double *g = grad ? grad : NULL;
     for (int64_t i = 0; i < m * d; i++) s->xd[i] = (double)xs[i];
+    vf_status st = targets_at(s, m, s->xd, logp, g);
+    if (st != VF_OK) return st;
     for (int64_t i = 0; i < m; i++) {
-        double lp;
-        vf_status st = target_at(s, i, s->xd + i * d, &lp, g ? g + i * d : NULL);
-        if (st != VF_OK) return st;
         double la = (double)ls[i];
-        logp[i] = isfinite(lp) && isfinite(la) ? lp + la : -INFINITY;
+        logp[i] = isfinite(logp[i]) && isfinite(la) ? logp[i] + la : -INFINITY;
         if (g)
             for (int64_t k = 0; k < d; k++) s->gc[i * d + k] = isfinite(logp[i]) ? (vf_real)g[i * d + k] : 0;
     }
@@ -111,7 +112,7 @@ static vf_status eval_latent(vf__mcmc_space *s, int64_t m, const double *q, doub
     vf_var gcv = vf_input(t, s->gc, 2, (int64_t[]){m, d});
     vf_var sur = vf_add(t, vf_sum(t, vf_mul(t, xv, gcv), VF_ALL_AXES, 0), vf_sum(t, ladj, VF_ALL_AXES, 0));
     if (vf_tape_status(t) != VF_OK) return tape_failed(t, "the pulled-back density");
-    vf_status st = vf_backward(t, sur);
+    st = vf_backward(t, sur);
     vf_params_zero_grad(s->p);
     if (st != VF_OK) return tape_failed(t, "the gradient through the flow");
     const vf_real *gz = vf_grad(t, z);
@@ -130,10 +131,8 @@ vf_status vf__mcmc_eval(vf__mcmc_space *s, int64_t m, const double *q, double *l
     if (m > s->cap) return vf__error(VF_ERR_ARG, "mcmc: %lld rows exceed the scratch (%lld)", (long long)m, (long long)s->cap);
     if (s->latent) return eval_latent(s, m, q, logp, grad, x);
     int64_t d = s->d;
-    for (int64_t i = 0; i < m; i++) {
-        vf_status st = target_at(s, i, q + i * d, logp + i, grad ? grad + i * d : NULL);
-        if (st != VF_OK) return st;
-    }
+    vf_status st = targets_at(s, m, q, logp, grad);
+    if (st != VF_OK) return st;
     if (x && x != q) memcpy(x, q, (size_t)(m * d) * sizeof *x);
     return VF_OK;
 }

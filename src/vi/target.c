@@ -130,37 +130,104 @@ static vf_status check_target(const char *who, const vf_target *t)
     return VF_OK;
 }
 
+static int row_finite(int64_t d, const double *x)
+{
+    for (int64_t k = 0; k < d; k++)
+        if (!isfinite(x[k])) return 0;
+    return 1;
+}
+
+static vf_status batch_failed(const vf_target *t, int64_t n, int rc)
+{
+    return vf__error(VF_ERR_NUMERIC, "target %s: the batch log-density of %lld rows failed (returned %d)", t->name,
+                     (long long)n, rc);
+}
+
+vf_status vf__target_eval(const vf_target *t, int64_t n, const double *x, double *logp, double *grad,
+                          int skip_nonfinite)
+{
+    int64_t d = t->dim, kept = 0;
+    if (!t->log_prob_batch) {
+        for (int64_t i = 0; i < n; i++) {
+            if (skip_nonfinite && !row_finite(d, x + i * d)) {
+                logp[i] = -INFINITY;
+                if (grad) memset(grad + i * d, 0, (size_t)d * sizeof *grad);
+            } else {
+                logp[i] = t->log_prob(t->state, x + i * d, grad ? grad + i * d : NULL);
+            }
+        }
+        return VF_OK;
+    }
+    for (int64_t i = 0; i < n; i++) kept += !skip_nonfinite || row_finite(d, x + i * d);
+    if (kept == n) { /* every row: one call on the caller's arrays */
+        int rc = n > 0 ? t->log_prob_batch(t->state, n, x, logp, grad) : 0;
+        return rc ? batch_failed(t, n, rc) : VF_OK;
+    }
+    /* the finite rows compacted, evaluated, and put back in place */
+    double *xs = vf_malloc((size_t)(kept * d + kept + (grad ? kept * d : 0) + 1) * sizeof *xs);
+    if (!xs) return vf__error(VF_ERR_NOMEM, "target %s: out of memory for %lld rows", t->name, (long long)kept);
+    double *ls = xs + kept * d, *gs = grad ? ls + kept : NULL;
+    for (int64_t i = 0, j = 0; i < n; i++)
+        if (row_finite(d, x + i * d)) memcpy(xs + j++ * d, x + i * d, (size_t)d * sizeof *xs);
+    int rc = kept > 0 ? t->log_prob_batch(t->state, kept, xs, ls, gs) : 0;
+    for (int64_t i = 0, j = 0; i < n && !rc; i++) {
+        int fin = row_finite(d, x + i * d);
+        logp[i] = fin ? ls[j] : -INFINITY;
+        if (grad) {
+            if (fin) memcpy(grad + i * d, gs + j * d, (size_t)d * sizeof *grad);
+            else memset(grad + i * d, 0, (size_t)d * sizeof *grad);
+        }
+        j += fin;
+    }
+    vf_free(xs);
+    return rc ? batch_failed(t, kept, rc) : VF_OK;
+}
+
+/* The checks of vf_target_scores for row i (its log-density lp, its gradient g [dim] or NULL). */
+static vf_status check_row(const vf_target *t, int64_t i, double lp, const double *g)
+{
+    if (isnan(lp) || (g && lp == -INFINITY))
+        return vf__error(VF_ERR_NUMERIC, "target %s: log-density %s at row %lld", t->name,
+                         isnan(lp) ? "is NaN" : "is -inf (outside the support)", (long long)i);
+    for (int64_t k = 0; g && k < t->dim; k++)
+        if (!isfinite(g[k]))
+            return vf__error(VF_ERR_NUMERIC, "target %s: gradient entry %lld is not finite at row %lld", t->name,
+                             (long long)k, (long long)i);
+    return VF_OK;
+}
+
 vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x, double *logp, double *scores)
 {
     vf_status s = check_target("target scores", t);
     if (s != VF_OK) return s;
     if (n < 0 || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "target scores: bad rows (n %lld)", (long long)n);
     int64_t d = t->dim;
+    if (t->log_prob_batch) { /* all rows in double, one call, then the row checks */
+        double *xd = vf_malloc((size_t)(n * d + n + 1) * sizeof *xd);
+        if (!xd) return vf__error(VF_ERR_NOMEM, "target scores: out of memory for %lld rows", (long long)n);
+        double *lp = xd + n * d;
+        for (int64_t i = 0; i < n * d; i++) xd[i] = (double)x[i];
+        s = vf__target_eval(t, n, xd, lp, scores, 0);
+        for (int64_t i = 0; i < n && s == VF_OK; i++) {
+            s = check_row(t, i, lp[i], scores ? scores + i * d : NULL);
+            if (s == VF_OK && logp) logp[i] = lp[i];
+        }
+        vf_free(xd);
+        return s;
+    }
     double *buf = vf_malloc((size_t)(2 * d) * sizeof *buf);
     if (!buf) return vf__error(VF_ERR_NOMEM, "target scores: out of memory");
     double *xi = buf, *g = buf + d;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n && s == VF_OK; i++) {
         for (int64_t k = 0; k < d; k++) xi[k] = (double)x[i * d + k];
         double lp = t->log_prob(t->state, xi, scores ? g : NULL);
-        if (isnan(lp) || (scores && lp == -INFINITY)) {
-            vf_free(buf);
-            return vf__error(VF_ERR_NUMERIC, "target %s: log-density %s at row %lld", t->name,
-                             isnan(lp) ? "is NaN" : "is -inf (outside the support)", (long long)i);
-        }
+        s = check_row(t, i, lp, scores ? g : NULL);
+        if (s != VF_OK) break;
         if (logp) logp[i] = lp;
-        if (scores) {
-            for (int64_t k = 0; k < d; k++) {
-                if (!isfinite(g[k])) {
-                    vf_free(buf);
-                    return vf__error(VF_ERR_NUMERIC, "target %s: gradient entry %lld is not finite at row %lld",
-                                     t->name, (long long)k, (long long)i);
-                }
-                scores[i * d + k] = g[k];
-            }
-        }
+        if (scores) memcpy(scores + i * d, g, (size_t)d * sizeof *g);
     }
     vf_free(buf);
-    return VF_OK;
+    return s;
 }
 
 vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *out)

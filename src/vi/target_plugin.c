@@ -7,9 +7,15 @@
  *   void   varflow_target_free(void *state);                                optional
  *   void   varflow_target_constrain(void *state, const double *x, double *out);  optional
  *   int    varflow_target_constrained_dim(void *state);                     optional (default: dim)
+ *   int    varflow_target_log_prob_batch(void *state, long long n, const double *x, double *logp,
+ *                                        double *grad);                     optional (0: success)
+ *
+ * A plugin needs varflow_target_log_prob or varflow_target_log_prob_batch; with the batch function
+ * alone, single points go through it with n = 1.
  *
  * The library stays loaded until vf_target_free. Symbols are converted from dlsym's void * with
  * memcpy (ISO C has no cast between object and function pointers; POSIX guarantees they agree). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "vi/vi_internal.h"
@@ -22,6 +28,7 @@ typedef double (*plugin_log_prob_fn)(void *, const double *, double *);
 typedef void *(*plugin_init_fn)(const char *, char *, unsigned long);
 typedef void (*plugin_free_fn)(void *);
 typedef void (*plugin_constrain_fn)(void *, const double *, double *);
+typedef int (*plugin_batch_fn)(void *, long long, const double *, double *, double *);
 
 typedef struct plugin_state {
     void *handle;
@@ -29,12 +36,27 @@ typedef struct plugin_state {
     plugin_log_prob_fn log_prob;
     plugin_free_fn user_free;
     plugin_constrain_fn constrain;   /* NULL when the plugin has none */
+    plugin_batch_fn batch;           /* NULL when the plugin has none */
 } plugin_state;
 
 static double plugin_log_prob(void *state, const double *x, double *grad)
 {
     const plugin_state *p = state;
     return p->log_prob(p->user, x, grad);
+}
+
+/* A single point through the batch function (plugins without varflow_target_log_prob). */
+static double plugin_log_prob_by_batch(void *state, const double *x, double *grad)
+{
+    const plugin_state *p = state;
+    double lp;
+    return p->batch(p->user, 1, x, &lp, grad) != 0 ? NAN : lp;
+}
+
+static int plugin_log_prob_batch(void *state, int64_t n, const double *x, double *logp, double *grad)
+{
+    const plugin_state *p = state;
+    return p->batch(p->user, (long long)n, x, logp, grad);
 }
 
 static void plugin_constrain(void *state, const double *x, double *out)
@@ -83,10 +105,12 @@ vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out)
     }
     void *s_dim = symbol(h, "varflow_target_dim"), *s_lp = symbol(h, "varflow_target_log_prob");
     void *s_init = symbol(h, "varflow_target_init"), *s_free = symbol(h, "varflow_target_free");
-    if (!s_dim || !s_lp) {
+    void *s_batch = symbol(h, "varflow_target_log_prob_batch");
+    if (!s_dim || (!s_lp && !s_batch)) {
         dlclose(h);
         return vf__error(VF_ERR_IO, "target plugin %s: missing the required symbol %s", path,
-                         !s_dim ? "varflow_target_dim" : "varflow_target_log_prob");
+                         !s_dim ? "varflow_target_dim"
+                                : "varflow_target_log_prob (or varflow_target_log_prob_batch)");
     }
     plugin_state *p = vf_malloc(sizeof *p);
     if (!p) {
@@ -96,7 +120,10 @@ vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out)
     plugin_dim_fn dim_fn;
     plugin_init_fn init_fn = NULL;
     memcpy(&dim_fn, &s_dim, sizeof dim_fn);
-    memcpy(&p->log_prob, &s_lp, sizeof p->log_prob);
+    p->log_prob = NULL;
+    p->batch = NULL;
+    if (s_lp) memcpy(&p->log_prob, &s_lp, sizeof p->log_prob);
+    if (s_batch) memcpy(&p->batch, &s_batch, sizeof p->batch);
     p->user_free = NULL;
     if (s_init) memcpy(&init_fn, &s_init, sizeof init_fn);
     if (s_free) memcpy(&p->user_free, &s_free, sizeof p->user_free);
@@ -135,7 +162,8 @@ vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out)
     out->constrain = p->constrain ? plugin_constrain : NULL;
     out->constrained_dim = p->constrain ? cdim : 0;
     out->state = p;
-    out->log_prob = plugin_log_prob;
+    out->log_prob = p->log_prob ? plugin_log_prob : plugin_log_prob_by_batch;
+    out->log_prob_batch = p->batch ? plugin_log_prob_batch : NULL;
     out->free = plugin_close;
     out->sample = NULL;
     snprintf(out->name, sizeof out->name, "plugin");

@@ -33,6 +33,13 @@ typedef struct vf__target_builtin {
     vf__target_key keys[VF__TARGET_MAX_KEYS];
 } vf__target_builtin;
 
+/* log p~ of rows x [n, dim] into logp [n] and, when grad is not NULL, grad [n, dim], unchecked: one
+ * log_prob_batch call when the target has one, else log_prob row by row. Rows with a non-finite
+ * entry are not given to the target when skip_nonfinite (they get logp -inf and a zero gradient).
+ * VF_ERR_NUMERIC when the batch function fails, VF_ERR_NOMEM. */
+vf_status vf__target_eval(const vf_target *t, int64_t n, const double *x, double *logp, double *grad,
+                          int skip_nonfinite);
+
 /* The table (target_builtin.c) and its length. */
 extern const vf__target_builtin vf__target_builtins[];
 extern const int vf__target_builtin_count;

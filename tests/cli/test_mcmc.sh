@@ -87,4 +87,14 @@ if [ -n "${VF_TEST_PLUGIN:-}" ]; then
         mcmc --target "plugin:$VF_TEST_PLUGIN:nan" --sampler mala --step-size 3 -n 20 --seed 1 -o "$T/nan.csv"
 fi
 
+# A plugin with only the batch log-density of the same N(0, I): the same chains bit for bit (one batch
+# of the chains' points per evaluation instead of one call per point).
+if [ -n "${VF_TEST_PLUGIN:-}" ] && [ -n "${VF_TEST_PLUGIN_BATCH:-}" ]; then
+    for s in mala hmc; do
+        expect 0 mcmc --target "plugin:$VF_TEST_PLUGIN:3" --sampler $s --warmup 50 -n 40 --seed 2 -o "$T/cp.csv" --quiet
+        expect 0 mcmc --target "plugin:$VF_TEST_PLUGIN_BATCH:3" --sampler $s --warmup 50 -n 40 --seed 2 -o "$T/cb.csv" --quiet
+        cmp -s "$T/cp.csv" "$T/cb.csv" && ok || bad "$s: the batch plugin's chains differ from the point plugin's"
+    done
+fi
+
 finish

@@ -96,9 +96,21 @@ if [ -n "${VF_TEST_PLUGIN:-}" ]; then
     expect 1 vi --target "plugin:$VF_TEST_PLUGIN:0" -o "$T/x.safetensors"
     has "varflow_target_dim returned 0"
 fi
+# A plugin with only varflow_target_log_prob_batch (the same N(0, I)): the same fit and draws bit for
+# bit, for a point-gradient objective and for FAB; a failing batch is a runtime error naming it.
+if [ -n "${VF_TEST_PLUGIN:-}" ] && [ -n "${VF_TEST_PLUGIN_BATCH:-}" ]; then
+    for obj in rkl fab; do
+        B="--flow $FLOW --steps 12 --batch 32 --is-samples 300 --seed 7 --objective $obj --patience 2 --valid-every 4"
+        expect 0 vi --target "plugin:$VF_TEST_PLUGIN:3" $B -o "$T/pp.safetensors" --samples "$T/pp.csv" --quiet
+        expect 0 vi --target "plugin:$VF_TEST_PLUGIN_BATCH:3" $B -o "$T/pb.safetensors" --samples "$T/pb.csv" --quiet
+        cmp -s "$T/pp.csv" "$T/pb.csv" && ok || bad "$obj: the batch plugin's draws differ from the point plugin's"
+    done
+    expect_error 1 "batch log-density of [0-9]+ rows failed \\(returned 3\\)" vi --target "plugin:$VF_TEST_PLUGIN_BATCH:fail" \
+        --flow $FLOW --steps 5 -o "$T/x.safetensors"
+fi
 if [ -n "${VF_TEST_PLUGIN_NOLP:-}" ]; then
     expect 1 vi --target "plugin:$VF_TEST_PLUGIN_NOLP" -o "$T/x.safetensors"
-    has "varflow_target_log_prob"
+    has "varflow_target_log_prob (or varflow_target_log_prob_batch)"
 fi
 expect 1 vi --target plugin:/nonexistent/target.so -o "$T/x.safetensors"
 has "/nonexistent/target.so"
