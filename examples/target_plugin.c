@@ -22,10 +22,11 @@ typedef struct target_state {
     double rho;
 } target_state;
 
-/* The four entry points. Declared here only so that -Wmissing-prototypes is quiet. */
+/* The five entry points. Declared here only so that -Wmissing-prototypes is quiet. */
 void *varflow_target_init(const char *arg, char *err, unsigned long errlen);
 int varflow_target_dim(void *state);
 double varflow_target_log_prob(void *state, const double *x, double *grad);
+int varflow_target_log_prob_batch(void *state, long long n, const double *x, double *logp, double *grad);
 void varflow_target_free(void *state);
 
 /* Optional. Called once with ARG ("" when none was given); returns the state passed to the others,
@@ -68,6 +69,17 @@ double varflow_target_log_prob(void *state, const double *x, double *grad)
         grad[1] = -b;
     }
     return -0.5 * (x[0] * a + x[1] * b);
+}
+
+/* Optional: many points in one call, x [n, 2] row after row -> logp [n] and, when grad is not NULL,
+ * grad [n, 2]. With it, varflow hands every batch of points it evaluates (a VI step's draws, an MCMC
+ * iteration's chains, ...) to one call, where a simulator or a vectorized model can work on the whole
+ * batch (for example `#pragma omp parallel for` over the rows of a thread-safe model). It must give
+ * what varflow_target_log_prob gives. Return 0, or nonzero to stop the run with an error. */
+int varflow_target_log_prob_batch(void *state, long long n, const double *x, double *logp, double *grad)
+{
+    for (long long i = 0; i < n; i++) logp[i] = varflow_target_log_prob(state, x + 2 * i, grad ? grad + 2 * i : NULL);
+    return 0;
 }
 
 /* Optional: releases what init returned. */
