@@ -74,7 +74,8 @@ typedef struct vf_target {
      * importance-sampling draws, the chains of an MCMC iteration, FAB's AIS points, vf_target_scores)
      * goes through one call, so a target can vectorize, run on its own threads or a GPU, or amortize
      * a foreign-language call (Python's Target(f, batched=True)); log_prob is still used for single
-     * points. Rows are evaluated in order, and a batch target must give the values log_prob would. */
+     * points. Rows are evaluated in order, and a batch target must give the values log_prob would. A
+     * failing batch function may leave its message with vf_set_error before returning nonzero. */
     int (*log_prob_batch)(void *state, int64_t n, const double *x, double *logp, double *grad);
 } vf_target;
 
@@ -106,6 +107,27 @@ vf_status vf_target_constrain(const vf_target *t, int64_t n, const vf_real *x /*
 
 /* n exact draws into out [n, dim] (stored as vf_real). VF_ERR_UNSUPPORTED when t->sample is NULL. */
 vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *out /* [n, dim] */);
+
+/* ---- one target over several processes ------------------------------------------------------
+ * Sums n doubles in place over the processes, every process getting the same sums bit for bit (an
+ * MPI reduction to one process and a broadcast); a non-VF_OK status (with its message) fails the
+ * evaluation that asked. */
+typedef vf_status (*vf_target_sum_fn)(void *ctx, double *values, int64_t n);
+
+/* out = inner with its batches shared among `ranks` processes: process `rank` of a batch of n rows
+ * evaluates rows [n rank / ranks, n (rank + 1) / ranks) through inner and `sum` gathers every row's
+ * value and gradient on every process. Every process must run the same computation (the same
+ * program, settings, seeds and thread count), so that each asks for the same batches in the same
+ * order: then every result (a VI fit, MCMC chains, ...) is the one process's result bit for bit,
+ * with the target's work divided by `ranks`. Each batch also compares the processes' points: when
+ * they differ (processes that drifted apart, e.g. on different CPUs) the batch fails on all of them,
+ * as it does when any process's share fails (VF_ERR_NUMERIC from the evaluating function, with the
+ * failing process's message there and "another process's share ... failed" elsewhere). Single
+ * points (log_prob) are evaluated by every process alone. out borrows
+ * inner (keep it until vf_target_free(out)); exact draws and the constraining map are inner's.
+ * VF_ERR_ARG for bad arguments. ranks == 1 gives a plain copy of inner's behaviour. */
+vf_status vf_target_shard(const vf_target *inner, int rank, int ranks, vf_target_sum_fn sum, void *ctx,
+                          vf_target *out);
 
 #ifdef __cplusplus
 }

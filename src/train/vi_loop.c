@@ -216,8 +216,8 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         memcpy(vf_params_values(p), best, sizeof(vf_real) * (size_t)n);
         r->valid_loss = st.best_valid;
         r->best_step = st.best_epoch;
-        r->stopped_early = st.bad >= o->patience;
     }
+    r->stopped_early = validating && st.bad >= o->patience; /* (no best at all: every loss was +inf) */
     if (nrecent > 0) {
         int64_t m = nrecent < VI_RECENT ? nrecent : VI_RECENT;
         double acc = 0;

@@ -137,8 +137,10 @@ static int row_finite(int64_t d, const double *x)
     return 1;
 }
 
+/* A batch function that returned rc != 0: its own message when it left one (vf_set_error), else ours. */
 static vf_status batch_failed(const vf_target *t, int64_t n, int rc)
 {
+    if (vf_last_error()[0]) return vf__error(VF_ERR_NUMERIC, "%s", vf_last_error());
     return vf__error(VF_ERR_NUMERIC, "target %s: the batch log-density of %lld rows failed (returned %d)", t->name,
                      (long long)n, rc);
 }
@@ -159,6 +161,7 @@ vf_status vf__target_eval(const vf_target *t, int64_t n, const double *x, double
         return VF_OK;
     }
     for (int64_t i = 0; i < n; i++) kept += !skip_nonfinite || row_finite(d, x + i * d);
+    vf_clear_error(); /* a batch function may leave its message */
     if (kept == n) { /* every row: one call on the caller's arrays */
         int rc = n > 0 ? t->log_prob_batch(t->state, n, x, logp, grad) : 0;
         return rc ? batch_failed(t, n, rc) : VF_OK;

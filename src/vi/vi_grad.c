@@ -320,9 +320,11 @@ vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double
     int weighted = obj == VF_VI_FKL || obj == VF_VI_CHI2;
     double scale = obj == VF_VI_CHI2 ? 2.0 : 1.0, mx = -INFINITY, acc = 0, sum = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (logw[i] == INFINITY) {
+        if (logw[i] == INFINITY || isnan(logw[i])) {
+            double bad = logw[i];
             free(logw);
-            return vf__error(VF_ERR_NUMERIC, "vi loss: log p~ - log q is +inf at draw %lld", (long long)i);
+            return vf__error(VF_ERR_NUMERIC, "vi loss: log p~ - log q is %s at draw %lld", isnan(bad) ? "NaN" : "+inf",
+                             (long long)i);
         }
         sum += logw[i];
         if (scale * logw[i] > mx) mx = scale * logw[i];

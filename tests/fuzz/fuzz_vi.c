@@ -1,7 +1,7 @@
 /* fuzz_vi.c — libFuzzer target: variational inference (vf_vi_run, what `varflow vi` runs) with any
  * built-in target and settings. The bytes pick the target (with its keys), the flow, the objective
- * (rkl, path, fkl, chi2, fab), the learning rate (up to 10), the batch, the steps, the box and the
- * seed. A run must end in an error with a message and a failure stage, or in a model whose summary
+ * (rkl, path, fkl, chi2, fab), the learning rate (up to 10), the batch, the steps, the box, the
+ * seed and the validation (patience 0-3, every 1-4 steps, 2-21 draws). A run must end in an error with a message and a failure stage, or in a model whose summary
  * numbers are finite where they must be (ELBO and log Z finite or -inf, ESS fraction in [0, 1], no
  * NaN) and whose draws are finite points; a crash, leak, hang or NaN aborts. */
 #include <math.h>
@@ -27,7 +27,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     o.vi.lr = lrs[(data[2] / 5) % 6];
     o.vi.batch = 2 + data[3] % 31;
     o.vi.steps = 1 + data[3] / 32;
-    o.vi.seed = data[4];
+    o.vi.seed = data[4] % 64;
+    o.vi.patience = data[4] / 64; /* 0: no validation */
+    o.vi.valid_every = 1 + data[3] % 4;
+    o.vi.valid_draws = 2 + data[0] % 20;
     o.box = (data[1] / N_FLOWS) % 3 == 0 ? -1 : (data[1] / N_FLOWS) % 3 == 1 ? 0 : 3.0;
     o.is_samples = IS;
     vf_real draws[IS * 3];
@@ -45,6 +48,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         fuzz_require(s.ess_fraction >= 0 && s.ess_fraction <= 1 + 1e-9 && !isnan(s.khat));
         for (int64_t i = 0; o.draws && i < IS * t.dim; i++) fuzz_require(isfinite((double)draws[i]));
         for (int i = 0; i < IS; i++) fuzz_require(!isnan(logw[i]) && logw[i] != INFINITY);
+        /* validation: a best step within the run with a loss that is not NaN, or none at all */
+        fuzz_require(s.best_step >= 0 && s.best_step <= s.steps && (s.best_step == 0) == isnan(s.valid_loss));
+        fuzz_require(o.vi.patience > 0 || (s.best_step == 0 && !s.stopped_early));
+        fuzz_require(!s.stopped_early || s.steps < o.vi.steps || s.steps == o.vi.steps);
         vf_fitted_free(m);
     }
     vf_clear_error();

@@ -1,0 +1,260 @@
+/* test_target_shard.c — vf_target_shard: a target's batches divided among processes, with threads
+ * standing in for the processes and an in-memory sum. A VI fit (rkl with validation, fab) and MCMC
+ * chains on three processes give the one-process results bit for bit, each process evaluating about a
+ * third of the points; a share that fails stops every process with an error (the failing one's own
+ * message, "another process" elsewhere), never a hang; processes that ask for different points are
+ * caught; one process alone is the target itself; bad arguments are refused. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vf_test.h"
+#include "varflow.h"
+
+#define RANKS 3
+#define FLOW "realnvp:transforms=2,hidden=8x1"
+
+/* A correlated 2-D Gaussian (unnormalized) that counts the points it is given; fail_at > 0 makes its
+ * batch fail at that call. */
+typedef struct gauss_state {
+    long points, calls, fail_at;
+} gauss_state;
+
+static double gauss_point(void *state, const double *x, double *grad)
+{
+    gauss_state *g = state;
+    g->points++;
+    const double r = 0.6, k = 1.0 / (1.0 - r * r);
+    if (grad) {
+        grad[0] = -k * (x[0] - r * x[1]);
+        grad[1] = -k * (x[1] - r * x[0]);
+    }
+    return -0.5 * k * (x[0] * x[0] - 2 * r * x[0] * x[1] + x[1] * x[1]);
+}
+
+static int gauss_batch(void *state, int64_t n, const double *x, double *logp, double *grad)
+{
+    gauss_state *g = state;
+    if (++g->calls == g->fail_at) return vf_set_error(VF_ERR_NUMERIC, "my share failed") != VF_OK;
+    for (int64_t i = 0; i < n; i++) logp[i] = gauss_point(state, x + 2 * i, grad ? grad + 2 * i : NULL);
+    return 0;
+}
+
+static vf_target gauss_target(gauss_state *g)
+{
+    memset(g, 0, sizeof *g);
+    vf_target t;
+    memset(&t, 0, sizeof t);
+    t.dim = 2;
+    t.log_prob = gauss_point;
+    t.log_prob_batch = gauss_batch;
+    t.state = g;
+    strcpy(t.name, "counted");
+    return t;
+}
+
+/* The in-memory sum: each thread deposits its vector; rank 0 sums them in rank order; all copy out. */
+typedef struct summer {
+    pthread_barrier_t barrier;
+    double *arrays[RANKS];
+    double *sum;
+} summer;
+
+typedef struct rank_ctx {
+    summer *s;
+    int rank;
+} rank_ctx;
+
+static vf_status sum_fn(void *ctx, double *values, int64_t n)
+{
+    rank_ctx *rc = ctx;
+    summer *s = rc->s;
+    s->arrays[rc->rank] = values;
+    pthread_barrier_wait(&s->barrier);
+    if (rc->rank == 0) {
+        free(s->sum);
+        s->sum = calloc((size_t)(n > 0 ? n : 1), sizeof *s->sum);
+        for (int r = 0; r < RANKS; r++)
+            for (int64_t k = 0; k < n; k++) s->sum[k] += s->arrays[r][k];
+    }
+    pthread_barrier_wait(&s->barrier);
+    memcpy(values, s->sum, (size_t)n * sizeof *values);
+    pthread_barrier_wait(&s->barrier);
+    return VF_OK;
+}
+
+/* One process's job: a VI fit or MCMC chains on the shared target; results kept for the checks. */
+typedef struct job {
+    rank_ctx rc;
+    int ranks, mcmc, seed;
+    vf_vi_objective objective;
+    long fail_at;
+    gauss_state g;
+    vf_status status;
+    char error[512];
+    vf_vi_summary sm;
+    vf_real params[4096];
+    int64_t n_params;
+    vf_real draws[3 * 40 * 2];
+} job;
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    vf_target inner = gauss_target(&j->g), t;
+    j->g.fail_at = j->fail_at;
+    j->status = vf_target_shard(&inner, j->rc.rank, j->ranks, sum_fn, &j->rc, &t);
+    if (j->status != VF_OK) return NULL;
+    if (j->mcmc) {
+        vf_mcmc_params mp = vf_mcmc_default_params(VF_MCMC_MALA);
+        mp.chains = 3, mp.warmup = 30, mp.seed = (uint64_t)j->seed;
+        j->status = vf_mcmc_run(&t, NULL, NULL, &mp, 40, j->draws, NULL);
+    } else {
+        vf_vi_run_options o = vf_vi_run_default_options();
+        o.vi.steps = 16, o.vi.batch = 40, o.vi.seed = (uint64_t)j->seed, o.vi.objective = j->objective;
+        o.vi.patience = 3, o.vi.valid_every = 4, o.vi.valid_draws = 50;
+        o.is_samples = 200;
+        vf_fitted *m = NULL;
+        j->status = vf_vi_run(&t, FLOW, &o, &m, &j->sm);
+        if (m) {
+            vf_params *p = vf_fitted_params(m);
+            j->n_params = vf_params_size(p);
+            memcpy(j->params, vf_params_values(p), sizeof(vf_real) * (size_t)j->n_params);
+        }
+        vf_fitted_free(m);
+    }
+    snprintf(j->error, sizeof j->error, "%s", j->status == VF_OK ? "" : vf_last_error());
+    vf_target_free(&t);
+    return NULL;
+}
+
+/* Runs `ranks` jobs (one thread each; the caller's thread for one) made from proto, each changed by
+ * tweak (when not NULL) for its rank. */
+static void run(int ranks, const job *proto, void (*tweak)(job *, int), job *jobs)
+{
+    static summer s;
+    pthread_barrier_init(&s.barrier, NULL, (unsigned)ranks);
+    pthread_t th[RANKS];
+    for (int r = 0; r < ranks; r++) {
+        jobs[r] = *proto;
+        jobs[r].ranks = ranks;
+        jobs[r].rc = (rank_ctx){&s, r};
+        if (tweak) tweak(&jobs[r], r);
+    }
+    if (ranks == 1) run_job(&jobs[0]);
+    else {
+        for (int r = 0; r < ranks; r++) pthread_create(&th[r], NULL, run_job, &jobs[r]);
+        for (int r = 0; r < ranks; r++) pthread_join(th[r], NULL);
+    }
+    pthread_barrier_destroy(&s.barrier);
+    free(s.sum);
+    s.sum = NULL;
+}
+
+static void test_vi_same_bits(void)
+{
+    static job one[1], three[RANKS];
+    vf_vi_objective objs[2] = {VF_VI_RKL, VF_VI_FAB};
+    for (int k = 0; k < 2; k++) {
+        job proto;
+        memset(&proto, 0, sizeof proto);
+        proto.seed = 3, proto.objective = objs[k];
+        run(1, &proto, NULL, one);
+        run(RANKS, &proto, NULL, three);
+        CHECK_STATUS(one[0].status, VF_OK);
+        long total = 0;
+        for (int r = 0; r < RANKS; r++) {
+            CHECK_MSG(three[r].status == VF_OK, "%s, process %d: %s", vf_vi_objective_name(objs[k]), r, three[r].error);
+            CHECK_MSG(three[r].n_params == one[0].n_params &&
+                          memcmp(three[r].params, one[0].params, sizeof(vf_real) * (size_t)one[0].n_params) == 0,
+                      "%s: process %d's flow is not the one-process flow", vf_vi_objective_name(objs[k]), r);
+            CHECK(three[r].sm.log_z == one[0].sm.log_z && three[r].sm.elbo == one[0].sm.elbo &&
+                  three[r].sm.best_step == one[0].sm.best_step && three[r].sm.valid_loss == one[0].sm.valid_loss);
+            total += three[r].g.points;
+        }
+        /* the three shares are the one process's points, each about a third of them */
+        CHECK_MSG(total == one[0].g.points, "%s: %ld points on three processes, %ld on one",
+                  vf_vi_objective_name(objs[k]), total, one[0].g.points);
+        for (int r = 0; r < RANKS; r++)
+            CHECK_MSG(labs(3 * three[r].g.points - one[0].g.points) < one[0].g.points / 20,
+                      "process %d evaluated %ld of %ld points", r, three[r].g.points, one[0].g.points);
+    }
+}
+
+static void test_mcmc_same_bits(void)
+{
+    static job one[1], three[RANKS];
+    job proto;
+    memset(&proto, 0, sizeof proto);
+    proto.seed = 8, proto.mcmc = 1;
+    run(1, &proto, NULL, one);
+    run(RANKS, &proto, NULL, three);
+    CHECK_STATUS(one[0].status, VF_OK);
+    for (int r = 0; r < RANKS; r++) {
+        CHECK_MSG(three[r].status == VF_OK, "process %d: %s", r, three[r].error);
+        CHECK_MSG(memcmp(three[r].draws, one[0].draws, sizeof one[0].draws) == 0, "process %d's chains differ", r);
+        CHECK(three[r].g.points * 3 == one[0].g.points); /* three chains: one point each per evaluation */
+    }
+}
+
+static void fail_on_process_1(job *j, int rank) { j->fail_at = rank == 1 ? 5 : 0; }
+static void other_seed_on_process_2(job *j, int rank) { j->seed = rank == 2 ? 4 : 3; }
+
+static void test_failures(void)
+{
+    static job three[RANKS];
+    job proto;
+    memset(&proto, 0, sizeof proto);
+    proto.seed = 3, proto.objective = VF_VI_RKL;
+    /* process 1's share fails at its fifth batch: every process stops with an error */
+    run(RANKS, &proto, fail_on_process_1, three);
+    for (int r = 0; r < RANKS; r++)
+        CHECK_MSG(three[r].status != VF_OK &&
+                      strstr(three[r].error, r == 1 ? "my share failed" : "another process's share") != NULL,
+                  "process %d: %s", r, three[r].error);
+    /* a process with another seed asks for other points: caught on every process */
+    run(RANKS, &proto, other_seed_on_process_2, three);
+    for (int r = 0; r < RANKS; r++)
+        CHECK_MSG(three[r].status != VF_OK && strstr(three[r].error, "different points"), "process %d: %s", r,
+                  three[r].error);
+}
+
+static void test_arguments(void)
+{
+    gauss_state g;
+    vf_target inner = gauss_target(&g), t;
+    CHECK_STATUS(vf_target_shard(&inner, 3, 3, sum_fn, NULL, &t), VF_ERR_ARG);
+    CHECK_STATUS(vf_target_shard(&inner, 0, 2, NULL, NULL, &t), VF_ERR_ARG);
+    CHECK_STATUS(vf_target_shard(NULL, 0, 1, NULL, NULL, &t), VF_ERR_ARG);
+    /* one process: the target's own values, through the batch path; exact draws stay inner's (none) */
+    CHECK_STATUS(vf_target_shard(&inner, 0, 1, NULL, NULL, &t), VF_OK);
+    vf_real x[4] = {0.5f, -1, 2, 0.25f};
+    double a[2], b[2], ga[4], gb[4];
+    CHECK_STATUS(vf_target_scores(&inner, 2, x, a, ga), VF_OK);
+    CHECK_STATUS(vf_target_scores(&t, 2, x, b, gb), VF_OK);
+    CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(ga, gb, sizeof ga) == 0 && t.sample == NULL && t.dim == 2);
+    vf_target_free(&t);
+    vf_target funnel, sf;
+    CHECK_STATUS(vf_target_from_spec("funnel:d=3", &funnel), VF_OK);
+    CHECK_STATUS(vf_target_shard(&funnel, 0, 1, NULL, NULL, &sf), VF_OK);
+    CHECK(sf.sample != NULL && sf.has_log_z && strcmp(sf.name, "funnel") == 0);
+    vf_real d1[6], d2[6];
+    vf_rng r1, r2;
+    vf_rng_init(&r1, 1, 0);
+    r2 = r1;
+    CHECK_STATUS(vf_target_sample(&funnel, 2, &r1, d1), VF_OK);
+    CHECK_STATUS(vf_target_sample(&sf, 2, &r2, d2), VF_OK);
+    CHECK(memcmp(d1, d2, sizeof d1) == 0);
+    vf_target_free(&sf);
+    vf_target_free(&funnel);
+}
+
+int main(void)
+{
+    vf_set_num_threads(1);
+    RUN(test_vi_same_bits);
+    RUN(test_mcmc_same_bits);
+    RUN(test_failures);
+    RUN(test_arguments);
+    return vf_test_summary();
+}
