@@ -1,4 +1,8 @@
-/* cli_mpi.c — `varflow fit` on several MPI processes (mpirun -n K varflow fit ...).
+/* cli_mpi.c — `varflow fit`, `vi` and `mcmc` on several MPI processes (mpirun -n K varflow fit ...).
+ *
+ * vi and mcmc share the target's work instead of the data: cli_target_open wraps the target in
+ * vf_target_shard with cli_mpi_sum, so every batch of points is divided among the processes and the
+ * results are the one-process run's bit for bit; rank 0 alone writes files and prints, as below.
  *
  * When `fit` was started by an MPI launcher (the environment of Open MPI's mpirun, or of a PMI
  * launcher such as MPICH's mpiexec or Slurm's srun) and the build found MPI, main calls
@@ -47,10 +51,15 @@ static uint64_t arguments_hash(int argc, char **argv)
 }
 #endif
 
+int cli_mpi_command(const char *cmd)
+{
+    return strcmp(cmd, "fit") == 0 || strcmp(cmd, "vi") == 0 || strcmp(cmd, "mcmc") == 0;
+}
+
 int cli_mpi_start(int *argc, char ***argv)
 {
 #if VF_HAVE_MPI
-    if (!launched_by_mpi() || *argc < 2 || strcmp((*argv)[1], "fit") != 0) return 0;
+    if (!launched_by_mpi() || *argc < 2 || !cli_mpi_command((*argv)[1])) return 0;
     int provided = 0; /* the library's worker threads never call MPI */
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return cli_runtime_error(NULL, "MPI_Init failed");
@@ -61,7 +70,7 @@ int cli_mpi_start(int *argc, char ***argv)
     unsigned long long h = arguments_hash(*argc, *argv), lo = 0, hi = 0;
     MPI_Allreduce(&h, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
     MPI_Allreduce(&h, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
-    if (size < 2 || lo != hi) return 0; /* different commands: each process fits alone */
+    if (size < 2 || lo != hi) return 0; /* different commands: each process runs alone */
     world_rank = rank;
     world_size = size;
     if (world_rank > 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 prints the results */
@@ -116,6 +125,8 @@ vf_status cli_mpi_reduce(void *ctx, void *values, int64_t n, int is_double)
     return VF_OK;
 #endif
 }
+
+vf_status cli_mpi_sum(void *ctx, double *values, int64_t n) { return cli_mpi_reduce(ctx, values, n, 1); }
 
 int cli_mpi_share_fit(vf_fit_options *o, const char **log, const char **checkpoint)
 {

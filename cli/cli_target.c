@@ -1,5 +1,6 @@
 /* cli_target.c — what the commands on a target (vi, mcmc) share: the targets' help section, opening
- * --target with the command's error, and JSON numbers. */
+ * --target with the command's error (shared among the processes of an MPI run: cli_mpi.c), and JSON
+ * numbers. */
 #include <math.h>
 #include "cli.h"
 
@@ -10,12 +11,27 @@ void cli_print_targets(FILE *out)
     fprintf(out, "  %-13s a shared library with the varflow_target_* ABI (docs/particles.md)\n", "plugin:PATH[:ARG]");
 }
 
+/* On several MPI processes the command's target is a shard of this one (one target per command). */
+static vf_target shared_inner;
+
 int cli_target_open(const char *cmd, const char *spec, vf_target *t)
 {
-    vf_status s = vf_target_from_spec(spec, t);
+    int shared = cli_mpi_size() > 1;
+    vf_target *open_into = shared ? &shared_inner : t;
+    vf_status s = vf_target_from_spec(spec, open_into);
     if (s == VF_ERR_ARG) return cli_usage_error(cmd, "--target %s: %s", spec, vf_last_error());
     if (s != VF_OK) return cli_runtime_error(cmd, "--target %s: %s", spec, vf_last_error());
+    if (shared && (s = vf_target_shard(&shared_inner, cli_mpi_rank(), cli_mpi_size(), cli_mpi_sum, NULL, t)) != VF_OK) {
+        vf_target_free(&shared_inner);
+        return cli_runtime_error(cmd, "--target %s: %s", spec, vf_last_error());
+    }
     return 0;
+}
+
+void cli_target_close(vf_target *t)
+{
+    vf_target_free(t);
+    vf_target_free(&shared_inner); /* zeroed (nothing to free) when not shared */
 }
 
 void cli_json_num(const char *key, double v, int comma)

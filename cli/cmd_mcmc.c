@@ -172,7 +172,9 @@ static int mcmc_run(int argc, char **argv)
     vf_real *draws = NULL;
     double *rhat = NULL, *ess = NULL;
     rc = 1;
-    if (!cli_output_dir_writable(a.output)) {
+    int writer = cli_mpi_rank() == 0; /* on several MPI processes rank 0 alone writes files */
+    if (!writer) a.log = NULL;
+    if (writer && !cli_output_dir_writable(a.output)) {
         cli_runtime_error("mcmc", "cannot write %s: its folder is not writable", a.output);
         goto done;
     }
@@ -198,7 +200,8 @@ static int mcmc_run(int argc, char **argv)
         cli_runtime_error("mcmc", "out of memory for %lld draws", (long long)rows);
         goto done;
     }
-    progress_ctx pc = {{cli_show_progress(&a.common), 0, 0, 0.0}, cli_now_seconds(), a.sampler, NULL, a.log_every};
+    progress_ctx pc = {{writer && cli_show_progress(&a.common), 0, 0, 0.0}, cli_now_seconds(), a.sampler, NULL,
+                       a.log_every};
     if (a.log && !(pc.log = fopen(a.log, "w"))) {
         cli_runtime_error("mcmc", "--log %s: cannot open for writing", a.log);
         goto done;
@@ -232,6 +235,10 @@ static int mcmc_run(int argc, char **argv)
         if (rhat[k] > rhat_max) rhat_max = rhat[k];
     }
     if (nan_rhat) ess_min = rhat_max = NAN; /* a coordinate that never moved */
+    if (!writer) { /* the other processes' part ends with the chains */
+        rc = 0;
+        goto done;
+    }
     vf_tensor t = vf_tensor_wrap(draws, 2, (int64_t[]){rows, d});
     if (vf_write_table(a.output, &t) != VF_OK) {
         cli_runtime_error("mcmc", "cannot write %s: %s", a.output, vf_last_error());
@@ -266,7 +273,7 @@ done:
     free(ess);
     vf_flow_free(flow);
     vf_params_free(p);
-    vf_target_free(&target);
+    cli_target_close(&target);
     return rc;
 }
 

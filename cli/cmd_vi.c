@@ -267,9 +267,14 @@ static int vi_run(int argc, char **argv)
     vf_real *x = NULL;
     double *logw = NULL;
     rc = 1;
-    if (!cli_output_dir_writable(a.output)) {
+    int writer = cli_mpi_rank() == 0; /* on several MPI processes rank 0 alone writes files */
+    if (writer && !cli_output_dir_writable(a.output)) {
         cli_runtime_error("vi", "cannot write %s: its folder is not writable", a.output);
         goto done;
+    }
+    if (!writer) {
+        a.log = a.checkpoint = NULL;
+        a.o.progress = NULL;
     }
     vi_meta m;
     resume_settings(&a, spec, &m);
@@ -300,6 +305,10 @@ static int vi_run(int argc, char **argv)
         goto done;
     }
     if (resumed) model = resumed, resumed = NULL;
+    if (!writer) { /* the other processes' part ends with the estimates */
+        rc = 0;
+        goto done;
+    }
     if (a.samples && a.constrained) { /* the model's own parameters in place of x */
         vf_real *cx = target.constrain ? malloc(sizeof(vf_real) * (size_t)(n * target.constrained_dim)) : NULL;
         if (!target.constrain) {
@@ -367,7 +376,7 @@ done:
     vf_fitted_free(resumed);
     vf_model_meta_free(&meta);
     vf_fit_state_free(&state);
-    vf_target_free(&target);
+    cli_target_close(&target);
     return rc;
 }
 

@@ -5,7 +5,9 @@
 # two processes gives the uninterrupted two-process model bit for bit, and one process may not resume
 # it; a continuous flow (OT-CFM) trains on two processes to the one-process losses (learning rate 1e-12)
 # and one model; a failing checkpoint on rank 0 ends the job (no hang); a script under mpirun whose
-# fits differ (a seed each) gets independent fits; another command runs in each process on its own.
+# fits differ (a seed each) gets independent fits; vi and mcmc share the target's evaluations and
+# write the one-process files bit for bit (a failing share ends the job); another command runs in
+# each process on its own.
 # Usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun
 set -u
 V=${1:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
@@ -70,6 +72,30 @@ rc=$?
 [ "$rc" = 0 ] && [ -s "$T/sweep0.safetensors" ] && [ -s "$T/sweep1.safetensors" ] && ok ||
     bad "a sweep of two fits under mpirun: rc $rc, $(head -c 600 "$T/err")"
 ! "$V" info "$T/sweep1.safetensors" | grep -q "fit.processes" && ok || bad "a fit of its own records fit.processes"
+
+# vi and mcmc on two processes divide the target's evaluations: the one-process run's files bit for
+# bit (validation, importance sampling and HMC included), each written once, one JSON object.
+VI=(vi --target banana --flow realnvp:transforms=2,hidden=16x1 --steps 40 --batch 64 --seed 4 --is-samples 500
+    --patience 2 --valid-every 10 --threads 1)
+mpi "${VI[@]}" -o "$T/q2.safetensors" --samples "$T/q2.csv" --log "$T/q2.jsonl" --json
+[ "$rc" = 0 ] && [ "$(wc -l <"$T/out")" = 1 ] && grep -q '"log_z":' "$T/out" && ok ||
+    bad "vi on two processes: rc $rc, $(cat "$T/out") $(head -c 600 "$T/err")"
+expect 0 "${VI[@]}" -o "$T/q1.safetensors" --samples "$T/q1.csv" --log "$T/q1.jsonl" --quiet
+cmp -s "$T/q1.csv" "$T/q2.csv" && cmp -s "$T/q1.safetensors" "$T/q2.safetensors" && ok ||
+    bad "vi on two processes differs from one process"
+[ "$(lines "$T/q2.jsonl")" = "$(lines "$T/q1.jsonl")" ] && ok || bad "vi's log on two processes: $(lines "$T/q2.jsonl") lines"
+MC=(mcmc --target funnel:d=3 --sampler hmc --chains 4 --warmup 50 -n 60 --seed 5 --threads 1)
+mpi "${MC[@]}" -o "$T/c2.csv" --log "$T/c2.jsonl" --log-every 10 --json
+[ "$rc" = 0 ] && [ "$(wc -l <"$T/out")" = 1 ] && ok || bad "mcmc on two processes: rc $rc, $(head -c 600 "$T/err")"
+expect 0 "${MC[@]}" -o "$T/c1.csv" --log "$T/c1.jsonl" --log-every 10 --quiet
+cmp -s "$T/c1.csv" "$T/c2.csv" && ok || bad "mcmc on two processes differs from one process"
+[ "$(lines "$T/c2.jsonl")" = "$(lines "$T/c1.jsonl")" ] && ok || bad "mcmc's log on two processes: $(lines "$T/c2.jsonl") lines"
+# A share that fails (the batch plugin asked to fail) ends both processes with its error, not a hang.
+if [ -n "${VF_TEST_PLUGIN_BATCH:-}" ]; then
+    mpi vi --target "plugin:$VF_TEST_PLUGIN_BATCH:fail" --steps 5 -o "$T/x.safetensors" --threads 1
+    [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "failed (returned 3)" "$T/err" && ok ||
+        bad "a failing target share on two processes: rc $rc (124: hung), $(head -c 600 "$T/err")"
+fi
 
 # Another command runs in each process on its own, as without mpirun (two summaries, one file).
 mpi sample --model "$T/two.safetensors" -n 50 --seed 2 -o "$T/s.csv"
