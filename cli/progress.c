@@ -88,8 +88,11 @@ void cli_progress_vi(void *ctx, const vf_progress *p)
     cli_progress *pg = ctx;
     if (!pg->on) return;
     char line[200];
-    int k = snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  %.1f steps/s  ETA ", (long long)p->step,
-                     (long long)p->steps, p->train_loss, p->steps_per_second);
+    int k = snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  ", (long long)p->step, (long long)p->steps,
+                     p->train_loss);
+    if (!isnan(p->valid_loss)) /* --patience: the last validation */
+        k += snprintf(line + k, sizeof line - (size_t)k, "valid %.4f  ", p->valid_loss);
+    k += snprintf(line + k, sizeof line - (size_t)k, "%.1f steps/s  ETA ", p->steps_per_second);
     eta(line, sizeof line, k, p);
     report(pg, p, 1, line);
 }

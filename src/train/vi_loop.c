@@ -228,7 +228,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
     }
 done:
     vf__train_report(o->progress, o->progress_ctx, s == VF_OK ? 1 : -1, 0, 0, st.step, total, start, tstart,
-                     st.last_train, NAN);
+                     st.last_train, st.last_valid);
     if (o->anneal > 0) vf_vi_set_beta(v, 1.0);
     r->steps = st.step;
     r->seconds = vf__now_seconds() - t0;
