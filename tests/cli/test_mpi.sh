@@ -84,6 +84,13 @@ expect 0 "${VI[@]}" -o "$T/q1.safetensors" --samples "$T/q1.csv" --log "$T/q1.js
 cmp -s "$T/q1.csv" "$T/q2.csv" && cmp -s "$T/q1.safetensors" "$T/q2.safetensors" && ok ||
     bad "vi on two processes differs from one process"
 [ "$(lines "$T/q2.jsonl")" = "$(lines "$T/q1.jsonl")" ] && ok || bad "vi's log on two processes: $(lines "$T/q2.jsonl") lines"
+# paused on two processes (rank 0 writes the checkpoint) and resumed on two: the one-process draws
+# (the model's vi.loss, the mean loss of the resumed run's own steps, differs by definition)
+mpi "${VI[@]}" -o "$T/qh.safetensors" --checkpoint "$T/qck.safetensors" --stop-after 15 --quiet
+[ "$rc" = 0 ] && ok || bad "vi --stop-after on two processes: rc $rc, $(head -c 600 "$T/err")"
+mpi "${VI[@]}" -o "$T/qr.safetensors" --resume "$T/qck.safetensors" --samples "$T/qr.csv" --quiet
+[ "$rc" = 0 ] && cmp -s "$T/q1.csv" "$T/qr.csv" && ok ||
+    bad "vi paused and resumed on two processes differs from one uninterrupted process: rc $rc"
 MC=(mcmc --target funnel:d=3 --sampler hmc --chains 4 --warmup 50 -n 60 --seed 5 --threads 1)
 mpi "${MC[@]}" -o "$T/c2.csv" --log "$T/c2.jsonl" --log-every 10 --json
 [ "$rc" = 0 ] && [ "$(wc -l <"$T/out")" = 1 ] && ok || bad "mcmc on two processes: rc $rc, $(head -c 600 "$T/err")"
