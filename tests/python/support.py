@@ -1,5 +1,5 @@
 """Shared by tests/python/test_*.py: the varflow program ($VARFLOW_CLI), a scratch folder, and small
-model files fitted by the CLI. ctest sets VARFLOW_LIB, PYTHONPATH and VARFLOW_CLI
+model files fitted by the CLI, and a banana log-density point by point and by rows. ctest sets VARFLOW_LIB, PYTHONPATH and VARFLOW_CLI
 (tests/CMakeLists.txt); by hand:
 
     VARFLOW_LIB=build/libvarflow.so PYTHONPATH=python VARFLOW_CLI=build/varflow python3 tests/python/test_models.py
@@ -72,3 +72,15 @@ def assert_rel_close(case, got, want, rtol, msg=""):
     case.assertEqual(got.shape, want.shape, msg)
     err = np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-30)) if want.size else 0.0
     case.assertLessEqual(err, rtol, "%s: largest relative difference %g" % (msg, err))
+
+
+def banana_point(x):
+    """A banana log-density of one point, written with the same elementwise operations as banana_rows."""
+    r = x[1] - 0.25 * x[0] * x[0]
+    return -0.125 * x[0] * x[0] - 0.5 * r * r, np.array([-0.25 * x[0] + r * 0.5 * x[0], -r])
+
+
+def banana_rows(x):
+    """banana_point for rows x [n, 2] at once."""
+    r = x[:, 1] - 0.25 * x[:, 0] * x[:, 0]
+    return -0.125 * x[:, 0] * x[:, 0] - 0.5 * r * r, np.stack([-0.25 * x[:, 0] + r * 0.5 * x[:, 0], -r], axis=1)

@@ -10,17 +10,7 @@ import unittest
 import numpy as np
 
 import varflow
-from support import ScratchCase, cli_json
-
-
-def banana_point(x):
-    r = x[1] - 0.25 * x[0] * x[0]
-    return -0.125 * x[0] * x[0] - 0.5 * r * r, np.array([-0.25 * x[0] + r * 0.5 * x[0], -r])
-
-
-def banana_rows(x):
-    r = x[:, 1] - 0.25 * x[:, 0] * x[:, 0]
-    return -0.125 * x[:, 0] * x[:, 0] - 0.5 * r * r, np.stack([-0.25 * x[:, 0] + r * 0.5 * x[:, 0], -r], axis=1)
+from support import ScratchCase, banana_point, banana_rows, cli_json
 
 
 class Mcmc(ScratchCase):

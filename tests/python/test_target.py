@@ -9,6 +9,7 @@ import unittest
 import numpy as np
 
 import varflow
+from support import banana_point, banana_rows
 
 
 def rows_as_library(x):
@@ -125,18 +126,6 @@ class Callables(unittest.TestCase):
             varflow.Target(lambda v: 0.0, dim=0)
         with self.assertRaises(varflow.VarflowError):
             varflow.Target(lambda v: 0.0, dim=2).sample(3)
-
-
-def banana_point(x):
-    """A banana log-density of one point, written with the same elementwise operations as banana_rows."""
-    r = x[1] - 0.25 * x[0] * x[0]
-    return -0.125 * x[0] * x[0] - 0.5 * r * r, np.array([-0.25 * x[0] + r * 0.5 * x[0], -r])
-
-
-def banana_rows(x):
-    """banana_point for rows x [n, 2] at once."""
-    r = x[:, 1] - 0.25 * x[:, 0] * x[:, 0]
-    return -0.125 * x[:, 0] * x[:, 0] - 0.5 * r * r, np.stack([-0.25 * x[:, 0] + r * 0.5 * x[:, 0], -r], axis=1)
 
 
 class Batched(unittest.TestCase):
