@@ -1,6 +1,6 @@
-"""Shared by tests/python/test_*.py: the varflow program ($VARFLOW_CLI), a scratch folder, and small
-model files fitted by the CLI, and a banana log-density point by point and by rows. ctest sets VARFLOW_LIB, PYTHONPATH and VARFLOW_CLI
-(tests/CMakeLists.txt); by hand:
+"""Shared by tests/python/test_*.py: the varflow program ($VARFLOW_CLI), a scratch folder, small
+model files fitted by the CLI, and a banana log-density point by point and by rows. ctest sets
+VARFLOW_LIB, PYTHONPATH and VARFLOW_CLI (tests/CMakeLists.txt); by hand:
 
     VARFLOW_LIB=build/libvarflow.so PYTHONPATH=python VARFLOW_CLI=build/varflow python3 tests/python/test_models.py
 """
