@@ -1,7 +1,9 @@
 /* fuzz_vi.c — libFuzzer target: variational inference (vf_vi_run, what `varflow vi` runs) with any
  * built-in target and settings. The bytes pick the target (with its keys), the flow, the objective
  * (rkl, path, fkl, chi2, fab), the learning rate (up to 10), the batch, the steps, the box, the
- * seed and the validation (patience 0-3, every 1-4 steps, 2-21 draws). A run must end in an error with a message and a failure stage, or in a model whose summary
+ * seed and the validation (patience 0-3, every 1-4 steps, 2-21 draws); half the inputs run again
+ * through a one-process vf_target_shard (every batch through log_prob_batch), which must give the
+ * same result bit for bit. A run must end in an error with a message and a failure stage, or in a model whose summary
  * numbers are finite where they must be (ELBO and log Z finite or -inf, ESS fraction in [0, 1], no
  * NaN) and whose draws are finite points; a crash, leak, hang or NaN aborts. */
 #include <math.h>
@@ -40,6 +42,23 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     vf_fitted *m = NULL;
     vf_vi_summary s;
     vf_status st = vf_vi_run(&t, flow, &o, &m, &s);
+    if (data[0] / N_TARGETS % 2) { /* the same run through a one-process shard (the batch path): the same result */
+        vf_target one;
+        if (vf_target_shard(&t, 0, 1, NULL, NULL, &one) != VF_OK) abort();
+        vf_fitted *m1 = NULL;
+        vf_vi_summary s1;
+        double logw1[IS];
+        o.log_weights = logw1;
+        o.draws = NULL;
+        vf_status st1 = vf_vi_run(&one, flow, &o, &m1, &s1);
+        fuzz_require(st1 == st);
+        if (st == VF_OK)
+            fuzz_require(memcmp(&s1.elbo, &s.elbo, sizeof s.elbo) == 0 && memcmp(logw1, logw, sizeof logw) == 0 &&
+                         s1.steps == s.steps && s1.best_step == s.best_step);
+        vf_fitted_free(m1);
+        vf_target_free(&one);
+        o.log_weights = logw;
+    }
     if (st != VF_OK) {
         fuzz_require(m == NULL && s.error[0] != 0 && s.stage != VF_FIT_STAGE_NONE);
     } else {
