@@ -94,10 +94,12 @@ int cli_check_table_name(const char *cmd, const char *option, const char *path);
 /* Commands on a target (vi, mcmc; cli_target.c): the "Targets:" section of their help (the built-ins
  * with their keys, and plugins); vf_target_from_spec with the command's error (0, or the exit code
  * after printing: 2 for a bad spec, 1 for a plugin that cannot be loaded), a shard of it on the
- * processes of an MPI run (cli_mpi.c), closed by cli_target_close; and one JSON number
+ * processes of an MPI run (cli_mpi.c; cli_target_share for a target opened otherwise), closed by
+ * cli_target_close; and one JSON number
  * ("key":value with %.9g, or null when not finite; preceded by a comma when comma is 1) on stdout. */
 void cli_print_targets(FILE *out);
 int cli_target_open(const char *cmd, const char *spec, vf_target *t);
+int cli_target_share(const char *cmd, const char *spec, vf_target *t);
 void cli_target_close(vf_target *t);
 void cli_json_num(const char *key, double v, int comma);
 
@@ -112,12 +114,13 @@ cli_lp_summary cli_lp_summarize(const vf_real *lp, int64_t n);
 void cli_lp_print_json(const cli_lp_summary *s);
 void cli_lp_print_text(const cli_lp_summary *s);
 
-/* MPI (cli_mpi.c): cli_mpi_start initializes MPI when an MPI launcher started `fit`, `vi` or `mcmc`
- * (cli_mpi_command; a no-op otherwise or without an MPI build) and shares the run when every process
- * got the same arguments; it returns 0 or the exit code of its error. cli_mpi_finish(rc) ends MPI,
- * aborting every process of a shared run when rc is not 0. rank and size are 0 and 1 when the run is
- * not shared. cli_mpi_reduce is a vf_fit_reduce_fn over all processes (the same sums on every one),
- * cli_mpi_sum the vf_target_sum_fn of a shared target (cli_target_open). */
+/* MPI (cli_mpi.c): cli_mpi_start initializes MPI when an MPI launcher started `fit`, `vi`, `mcmc`,
+ * `particles` or `eval` (cli_mpi_command; a no-op otherwise or without an MPI build) and shares the
+ * run when every process got the same arguments; it returns 0 or the exit code of its error.
+ * cli_mpi_finish(rc) ends MPI, aborting every process of a shared run when rc is not 0. rank and
+ * size are 0 and 1 when the run is not shared. cli_mpi_reduce is a vf_fit_reduce_fn over all
+ * processes (the same sums on every one), cli_mpi_sum the vf_target_sum_fn of a shared target
+ * (cli_target_open). */
 int cli_mpi_command(const char *cmd);
 int cli_mpi_start(int *argc, char ***argv);
 void cli_mpi_finish(int rc);

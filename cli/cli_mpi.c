@@ -1,6 +1,8 @@
-/* cli_mpi.c — `varflow fit`, `vi` and `mcmc` on several MPI processes (mpirun -n K varflow fit ...).
+/* cli_mpi.c — `varflow fit`, `vi`, `mcmc`, `particles` and `eval` on several MPI processes (mpirun -n K
+ * varflow fit ...).
  *
- * vi and mcmc share the target's work instead of the data: cli_target_open wraps the target in
+ * vi, mcmc, particles and eval --metric ksd share the target's work instead of the data (eval's other
+ * metrics run whole on every process, rank 0 printing): cli_target_open wraps the target in
  * vf_target_shard with cli_mpi_sum, so every batch of points is divided among the processes and the
  * results are the one-process run's bit for bit; rank 0 alone writes files and prints, as below.
  *
@@ -53,7 +55,10 @@ static uint64_t arguments_hash(int argc, char **argv)
 
 int cli_mpi_command(const char *cmd)
 {
-    return strcmp(cmd, "fit") == 0 || strcmp(cmd, "vi") == 0 || strcmp(cmd, "mcmc") == 0;
+    static const char *const shared[] = {"fit", "vi", "mcmc", "particles", "eval", NULL};
+    for (int i = 0; shared[i]; i++)
+        if (strcmp(cmd, shared[i]) == 0) return 1;
+    return 0;
 }
 
 int cli_mpi_start(int *argc, char ***argv)

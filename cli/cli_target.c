@@ -2,6 +2,7 @@
  * --target with the command's error (shared among the processes of an MPI run: cli_mpi.c), and JSON
  * numbers. */
 #include <math.h>
+#include <string.h>
 #include "cli.h"
 
 void cli_print_targets(FILE *out)
@@ -14,18 +15,24 @@ void cli_print_targets(FILE *out)
 /* On several MPI processes the command's target is a shard of this one (one target per command). */
 static vf_target shared_inner;
 
-int cli_target_open(const char *cmd, const char *spec, vf_target *t)
+int cli_target_share(const char *cmd, const char *spec, vf_target *t)
 {
-    int shared = cli_mpi_size() > 1;
-    vf_target *open_into = shared ? &shared_inner : t;
-    vf_status s = vf_target_from_spec(spec, open_into);
-    if (s == VF_ERR_ARG) return cli_usage_error(cmd, "--target %s: %s", spec, vf_last_error());
-    if (s != VF_OK) return cli_runtime_error(cmd, "--target %s: %s", spec, vf_last_error());
-    if (shared && (s = vf_target_shard(&shared_inner, cli_mpi_rank(), cli_mpi_size(), cli_mpi_sum, NULL, t)) != VF_OK) {
+    if (cli_mpi_size() < 2) return 0;
+    shared_inner = *t;
+    memset(t, 0, sizeof *t);
+    if (vf_target_shard(&shared_inner, cli_mpi_rank(), cli_mpi_size(), cli_mpi_sum, NULL, t) != VF_OK) {
         vf_target_free(&shared_inner);
         return cli_runtime_error(cmd, "--target %s: %s", spec, vf_last_error());
     }
     return 0;
+}
+
+int cli_target_open(const char *cmd, const char *spec, vf_target *t)
+{
+    vf_status s = vf_target_from_spec(spec, t);
+    if (s == VF_ERR_ARG) return cli_usage_error(cmd, "--target %s: %s", spec, vf_last_error());
+    if (s != VF_OK) return cli_runtime_error(cmd, "--target %s: %s", spec, vf_last_error());
+    return cli_target_share(cmd, spec, t);
 }
 
 void cli_target_close(vf_target *t)

@@ -216,10 +216,12 @@ static int ksd_file(const eval_args *a, const cli_common *common)
     vf_target t;
     int rc = read_samples(a->a_path, &x);
     if (rc) return rc;
+    memset(&t, 0, sizeof t);
     if (vf_target_from_spec(a->target, &t) != VF_OK) {
         rc = cli_runtime_error(cmd, "--target %s: %s", a->target, vf_last_error());
         goto done;
     }
+    if ((rc = cli_target_share(cmd, a->target, &t)) != 0) goto done;
     if (t.dim != columns(&x)) {
         rc = cli_runtime_error(cmd, "%s has %lld columns but the target %s has dimension %lld", a->a_path,
                                (long long)columns(&x), a->target, (long long)t.dim);
@@ -242,8 +244,8 @@ static int ksd_file(const eval_args *a, const cli_common *common)
             printf("%.10g\n", value);
         }
     }
-    vf_target_free(&t);
 done:
+    cli_target_close(&t);
     vf_tensor_free(&x);
     return rc;
 }
@@ -313,7 +315,7 @@ static int eval_files(const eval_args *a, const cli_common *common)
     int converged = 1;
     if (s == VF_ERR_NUMERIC && (a->metric == M_SINKHORN || a->metric == M_SINKHORN_DIV)) {
         converged = 0; /* the warning goes to stderr with --json too: stdout keeps its one object */
-        if (!common->quiet)
+        if (!common->quiet && cli_mpi_rank() == 0) /* (rank 0 speaks for an MPI job) */
             fprintf(stderr, "varflow eval: warning: %s (the value is the last iterate's)\n", vf_last_error());
     } else if (s == VF_ERR_NOMEM) {
         goto nomem;

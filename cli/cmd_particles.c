@@ -108,7 +108,9 @@ static int record(int64_t step, int64_t n, int64_t d, const vf_real *x, void *us
 typedef struct observer {
     trajectory *traj;           /* NULL without --trajectory */
     cli_progress progress;
-    FILE *log;                  /* NULL without --log */
+    FILE *log;                  /* NULL without --log (and on MPI ranks other than 0) */
+    int logging;                /* --log given: the metric is computed every log_every steps (on every
+                                 * MPI process, so that their target batches stay in step) */
     int64_t log_every, steps;
     const vf_target *target;    /* for KSD^2 (svgd without data), or NULL */
     const vf_real *data;        /* [m, d] samples the energy distance is measured to, or NULL */
@@ -137,7 +139,7 @@ static int observe(int64_t step, int64_t n, int64_t d, const vf_real *x, void *u
     observer *ob = user;
     if (ob->traj && record(step, n, d, x, ob->traj)) return 1;
     int last = step == ob->steps;
-    int want_log = ob->log && (step % ob->log_every == 0 || last);
+    int want_log = ob->logging && (step % ob->log_every == 0 || last);
     int want_line = cli_progress_due(&ob->progress, last);
     if (!want_log && !want_line) return 0;
     double value, seconds = cli_now_seconds() - ob->t0;
@@ -145,7 +147,7 @@ static int observe(int64_t step, int64_t n, int64_t d, const vf_real *x, void *u
         ob->failed = 1;
         return 1;
     }
-    if (want_log) {
+    if (want_log && ob->log) {
         fprintf(ob->log, "{\"step\":%lld,\"seconds\":%.6g,\"%s\":%.9g}\n", (long long)step, seconds, metric_name(ob),
                 value);
         fflush(ob->log);
@@ -365,11 +367,12 @@ static int particles_run(int argc, char **argv)
     trajectory traj = {0};
     int have_target = 0;
     if (a.target) {
-        vf_status s = vf_target_from_spec(a.target, &target);
-        if (s == VF_ERR_ARG) return cli_usage_error(cmd, "--target: %s", vf_last_error());
-        if (s != VF_OK) return cli_runtime_error(cmd, "--target: %s", vf_last_error());
+        if ((rc = cli_target_open(cmd, a.target, &target)) != 0) return rc;
         have_target = 1;
     }
+    /* On several MPI processes (shared target batches) every process must ask for the same batches:
+     * no progress line (its timing differs per process); rank 0 alone writes files. */
+    int writer = cli_mpi_rank() == 0, shared = cli_mpi_size() > 1;
     int64_t d = have_target ? target.dim : 0;
     if (a.data) {
         if ((rc = read_rows(cmd, "--data", a.data, &data))) goto done;
@@ -428,14 +431,15 @@ static int particles_run(int argc, char **argv)
         }
     }
 
-    observer ob = {a.trajectory ? &traj : NULL, {cli_show_progress(&a.common), 0, 0, 0.0}, NULL, a.log_every,
+    observer ob = {a.trajectory ? &traj : NULL, {!shared && cli_show_progress(&a.common), 0, 0, 0.0}, NULL,
+                   a.log != NULL, a.log_every,
                    a.o.steps, have_target ? &target : NULL, data.data, data.data ? data.shape[0] : 0, a.common.seed,
                    0.0, NULL, 0};
     if (!ob.data && (ob.progress.on || a.log) && !(ob.scores = malloc((size_t)(n * d) * sizeof *ob.scores))) {
         rc = cli_runtime_error(cmd, "out of memory");
         goto done;
     }
-    if (a.log && !(ob.log = fopen(a.log, "w"))) {
+    if (a.log && writer && !(ob.log = fopen(a.log, "w"))) {
         rc = cli_runtime_error(cmd, "--log %s: cannot open for writing", a.log);
         free(ob.scores);
         goto done;
@@ -455,8 +459,8 @@ static int particles_run(int argc, char **argv)
         rc = cli_runtime_error(cmd, "%s", traj.failed ? "internal error: trajectory overflow" : vf_last_error());
         goto done;
     }
-    if ((rc = write_rows(cmd, a.output, &x))) goto done;
-    if (a.trajectory && (rc = write_trajectory(cmd, a.trajectory, &traj, n, d))) goto done;
+    if (writer && (rc = write_rows(cmd, a.output, &x))) goto done;
+    if (writer && a.trajectory && (rc = write_trajectory(cmd, a.trajectory, &traj, n, d))) goto done;
 
     double ed = 0, ksd = 0;
     int have_ed = 0, have_ksd = 0;
@@ -486,7 +490,7 @@ done:
     free(traj.step_of);
     vf_tensor_free(&x);
     vf_tensor_free(&data);
-    vf_target_free(&target);
+    cli_target_close(&target);
     return rc;
 }
 

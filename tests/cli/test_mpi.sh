@@ -5,9 +5,9 @@
 # two processes gives the uninterrupted two-process model bit for bit, and one process may not resume
 # it; a continuous flow (OT-CFM) trains on two processes to the one-process losses (learning rate 1e-12)
 # and one model; a failing checkpoint on rank 0 ends the job (no hang); a script under mpirun whose
-# fits differ (a seed each) gets independent fits; vi and mcmc share the target's evaluations and
-# write the one-process files bit for bit (a failing share ends the job); another command runs in
-# each process on its own.
+# fits differ (a seed each) gets independent fits; vi, mcmc, particles and eval --metric ksd share
+# the target's evaluations and give the one-process results bit for bit (a failing share ends the
+# job); another command runs in each process on its own.
 # Usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun
 set -u
 V=${1:?usage: test_mpi.sh PATH/TO/varflow PATH/TO/mpirun}
@@ -97,6 +97,21 @@ mpi "${MC[@]}" -o "$T/c2.csv" --log "$T/c2.jsonl" --log-every 10 --json
 expect 0 "${MC[@]}" -o "$T/c1.csv" --log "$T/c1.jsonl" --log-every 10 --quiet
 cmp -s "$T/c1.csv" "$T/c2.csv" && ok || bad "mcmc on two processes differs from one process"
 [ "$(lines "$T/c2.jsonl")" = "$(lines "$T/c1.jsonl")" ] && ok || bad "mcmc's log on two processes: $(lines "$T/c2.jsonl") lines"
+# particles (SVGD toward a target, KSD logged every 5 steps) and eval --metric ksd on two processes:
+# the one-process particles, log values and KSD.
+PA=(particles --method svgd --target banana -n 50 --steps 30 --seed 3 --threads 1 --log-every 5)
+mpi "${PA[@]}" -o "$T/p2.csv" --log "$T/p2.jsonl" --json
+[ "$rc" = 0 ] && [ "$(wc -l <"$T/out")" = 1 ] && ok || bad "particles on two processes: rc $rc, $(head -c 600 "$T/err")"
+expect 0 "${PA[@]}" -o "$T/p1.csv" --log "$T/p1.jsonl" --quiet
+cmp -s "$T/p1.csv" "$T/p2.csv" && ok || bad "particles on two processes differ from one process"
+sed 's/"seconds":[^,]*,//' "$T/p1.jsonl" >"$T/p1.values"
+sed 's/"seconds":[^,]*,//' "$T/p2.jsonl" >"$T/p2.values"
+cmp -s "$T/p1.values" "$T/p2.values" && [ "$(lines "$T/p1.values")" = 7 ] && ok ||
+    bad "particles' log on two processes: $(cat "$T/p2.jsonl")"
+mpi eval --metric ksd "$T/p1.csv" --target banana --json
+k2=$(cat "$T/out")
+expect 0 eval --metric ksd "$T/p1.csv" --target banana --json
+[ "$rc" = 0 ] && [ "$k2" = "$(cat "$T/out")" ] && ok || bad "eval ksd on two processes: $k2, one: $(cat "$T/out")"
 # A share that fails (the batch plugin asked to fail) ends both processes with its error, not a hang.
 if [ -n "${VF_TEST_PLUGIN_BATCH:-}" ]; then
     mpi vi --target "plugin:$VF_TEST_PLUGIN_BATCH:fail" --steps 5 -o "$T/x.safetensors" --threads 1
