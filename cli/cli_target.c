@@ -1,4 +1,4 @@
-/* cli_target.c — what the commands on a target (vi, mcmc) share: the targets' help section, opening
+/* cli_target.c — what the commands on a target (vi, mcmc, particles, eval) share: the targets' help section, opening
  * --target with the command's error (shared among the processes of an MPI run: cli_mpi.c), and JSON
  * numbers. */
 #include <math.h>

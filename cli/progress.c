@@ -46,12 +46,16 @@ static void report(cli_progress *pg, const vf_progress *p, int draw_on_failure, 
 }
 
 /* The "epoch e/E  step s/S  train X x  valid X x" head of the fit lines; returns its length. */
+/* The length written so far, k, kept inside the line (snprintf returns what it would have written). */
+static int within(int k, size_t size) { return k < 0 ? 0 : (size_t)k >= size ? (int)size - 1 : k; }
+
 static int epoch_head(char *line, size_t size, const vf_progress *p, const char *what)
 {
-    int k = snprintf(line, size, "epoch %lld/%lld  step %lld/%lld  train %s %.4f  valid %s ", (long long)p->epoch,
-                     (long long)p->epochs, (long long)p->step, (long long)p->steps, what, p->train_loss, what);
-    if (isfinite(p->valid_loss)) k += snprintf(line + k, size - (size_t)k, "%.4f", p->valid_loss);
-    else k += snprintf(line + k, size - (size_t)k, "-");
+    int k = within(snprintf(line, size, "epoch %lld/%lld  step %lld/%lld  train %s %.4f  valid %s ",
+                            (long long)p->epoch, (long long)p->epochs, (long long)p->step, (long long)p->steps, what,
+                            p->train_loss, what), size);
+    if (isfinite(p->valid_loss)) k = within(k + snprintf(line + k, size - (size_t)k, "%.4f", p->valid_loss), size);
+    else k = within(k + snprintf(line + k, size - (size_t)k, "-"), size);
     return k;
 }
 
@@ -68,7 +72,8 @@ void cli_progress_nll(void *ctx, const vf_progress *p)
     if (!pg->on) return;
     char line[256];
     int k = epoch_head(line, sizeof line, p, "NLL");
-    k += snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s  ETA ", p->steps_per_second);
+    k = within(k + snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s  ETA ", p->steps_per_second),
+               sizeof line);
     eta(line, sizeof line, k, p);
     report(pg, p, 0, line);
 }
@@ -88,11 +93,12 @@ void cli_progress_vi(void *ctx, const vf_progress *p)
     cli_progress *pg = ctx;
     if (!pg->on) return;
     char line[200];
-    int k = snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  ", (long long)p->step, (long long)p->steps,
-                     p->train_loss);
+    int k = within(snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  ", (long long)p->step,
+                            (long long)p->steps, p->train_loss), sizeof line);
     if (!isnan(p->valid_loss)) /* --patience: the last validation */
-        k += snprintf(line + k, sizeof line - (size_t)k, "valid %.4f  ", p->valid_loss);
-    k += snprintf(line + k, sizeof line - (size_t)k, "%.1f steps/s  ETA ", p->steps_per_second);
+        k = within(k + snprintf(line + k, sizeof line - (size_t)k, "valid %.4f  ", p->valid_loss), sizeof line);
+    k = within(k + snprintf(line + k, sizeof line - (size_t)k, "%.1f steps/s  ETA ", p->steps_per_second),
+               sizeof line);
     eta(line, sizeof line, k, p);
     report(pg, p, 1, line);
 }

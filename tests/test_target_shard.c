@@ -1,8 +1,8 @@
 /* test_target_shard.c — vf_target_shard: a target's batches divided among processes, with threads
  * standing in for the processes and an in-memory sum. A VI fit (rkl with validation, fab) and MCMC
  * chains on three processes give the one-process results bit for bit, each process evaluating about a
- * third of the points; a share that fails stops every process with an error (the failing one's own
- * message, "another process" elsewhere), never a hang; processes that ask for different points are
+ * third of the points, and scores keep their signed zeros; a share that fails stops every process with an error (the failing one's own
+ * message, "another process" elsewhere), never a hang; processes that ask for different batches are
  * caught; one process alone is the target itself; bad arguments are refused. */
 #include <math.h>
 #include <pthread.h>
@@ -74,7 +74,9 @@ static vf_status sum_fn(void *ctx, double *values, int64_t n)
     if (rc->rank == 0) {
         free(s->sum);
         s->sum = calloc((size_t)(n > 0 ? n : 1), sizeof *s->sum);
-        for (int r = 0; r < RANKS; r++)
+        /* from the first array, not from +0.0 (which would turn a -0.0 sum into +0.0), as MPI does */
+        for (int64_t k = 0; k < n; k++) s->sum[k] = s->arrays[0][k];
+        for (int r = 1; r < RANKS; r++)
             for (int64_t k = 0; k < n; k++) s->sum[k] += s->arrays[r][k];
     }
     pthread_barrier_wait(&s->barrier);
@@ -86,7 +88,7 @@ static vf_status sum_fn(void *ctx, double *values, int64_t n)
 /* One process's job: a VI fit or MCMC chains on the shared target; results kept for the checks. */
 typedef struct job {
     rank_ctx rc;
-    int ranks, mcmc, seed;
+    int ranks, mcmc, scores, seed;
     vf_vi_objective objective;
     long fail_at;
     gauss_state g;
@@ -96,7 +98,11 @@ typedef struct job {
     vf_real params[4096];
     int64_t n_params;
     vf_real draws[3 * 40 * 2];
+    double logp[5], grad[10];
 } job;
+
+/* Points whose gradients include -0.0 (at the origin) and +0.0: the sums must keep both signs. */
+static const vf_real score_points[10] = {0, 0, 1.5f, 2.5f, 0, 0, -1, 0.5f, 0.6f, 1};
 
 static void *run_job(void *arg)
 {
@@ -105,7 +111,9 @@ static void *run_job(void *arg)
     j->g.fail_at = j->fail_at;
     j->status = vf_target_shard(&inner, j->rc.rank, j->ranks, sum_fn, &j->rc, &t);
     if (j->status != VF_OK) return NULL;
-    if (j->mcmc) {
+    if (j->scores) {
+        j->status = vf_target_scores(&t, 5, score_points, j->logp, j->grad);
+    } else if (j->mcmc) {
         vf_mcmc_params mp = vf_mcmc_default_params(VF_MCMC_MALA);
         mp.chains = 3, mp.warmup = 30, mp.seed = (uint64_t)j->seed;
         j->status = vf_mcmc_run(&t, NULL, NULL, &mp, 40, j->draws, NULL);
@@ -197,6 +205,25 @@ static void test_mcmc_same_bits(void)
     }
 }
 
+static void test_signed_zeros(void)
+{
+    static job three[RANKS];
+    job proto;
+    memset(&proto, 0, sizeof proto);
+    proto.scores = 1;
+    run(RANKS, &proto, NULL, three);
+    gauss_state g;
+    vf_target inner = gauss_target(&g);
+    double lp[5], gr[10];
+    CHECK_STATUS(vf_target_scores(&inner, 5, score_points, lp, gr), VF_OK);
+    CHECK(signbit(gr[0]) && signbit(gr[1])); /* the test's premise: -0.0 at the origin */
+    for (int r = 0; r < RANKS; r++) {
+        CHECK_STATUS(three[r].status, VF_OK);
+        CHECK_MSG(memcmp(three[r].logp, lp, sizeof lp) == 0 && memcmp(three[r].grad, gr, sizeof gr) == 0,
+                  "process %d: the shared scores are not the target's bit for bit", r);
+    }
+}
+
 static void fail_on_process_1(job *j, int rank) { j->fail_at = rank == 1 ? 5 : 0; }
 static void other_seed_on_process_2(job *j, int rank) { j->seed = rank == 2 ? 4 : 3; }
 
@@ -215,7 +242,7 @@ static void test_failures(void)
     /* a process with another seed asks for other points: caught on every process */
     run(RANKS, &proto, other_seed_on_process_2, three);
     for (int r = 0; r < RANKS; r++)
-        CHECK_MSG(three[r].status != VF_OK && strstr(three[r].error, "different points"), "process %d: %s", r,
+        CHECK_MSG(three[r].status != VF_OK && strstr(three[r].error, "different batches"), "process %d: %s", r,
                   three[r].error);
 }
 
@@ -254,6 +281,7 @@ int main(void)
     vf_set_num_threads(1);
     RUN(test_vi_same_bits);
     RUN(test_mcmc_same_bits);
+    RUN(test_signed_zeros);
     RUN(test_failures);
     RUN(test_arguments);
     return vf_test_summary();

@@ -4,7 +4,8 @@
  * generator state, +inf when no draw is inside the support; and vf_vi_train with patience: the
  * validation log, the early stop exactly `patience` validations after the best, the best parameters
  * restored (their loss at the validation draws equals the reported one), no validation without
- * patience, and the argument errors. */
+ * patience, and the argument errors; a patience counter that runs without any best (+inf losses)
+ * survives a checkpoint and resume. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,9 +198,60 @@ static void test_training_with_patience(void)
     vf_params_free(p);
 }
 
+/* N(0, I) cut to the half-plane x0 < 1.5 (-inf beyond): a share of every draw of q lies outside, so
+ * every rkl-form validation loss (-mean log w) is +inf. */
+static double cut_log_prob(void *state, const double *x, double *grad)
+{
+    (void)state;
+    if (grad) grad[0] = -x[0], grad[1] = -x[1];
+    return x[0] < 1.5 ? -0.5 * (x[0] * x[0] + x[1] * x[1]) : -INFINITY;
+}
+
+/* FAB (which gives draws outside the support weight 0) validated on that target: no validation is
+ * ever lower than +inf, so the counter runs without a best and the run stops `patience` validations
+ * in; paused at step 3 (counter 1) and resumed from the checkpoint file, it stops at the same step. */
+static void test_resume_counter_without_best(void)
+{
+    const char *path = "test_vi_valid_ck.safetensors";
+    vf_target t = {2, cut_log_prob, NULL, NULL, NULL, "cut", 0, 0, NULL, 0, NULL};
+    vf_vi_run_options o = vf_vi_run_default_options();
+    o.vi.objective = VF_VI_FAB, o.vi.steps = 40, o.vi.batch = 64, o.vi.seed = 2;
+    o.vi.patience = 3, o.vi.valid_every = 2, o.vi.valid_draws = 400;
+    o.is_samples = 100;
+    vf_fitted *m = NULL;
+    vf_vi_summary full, rest;
+    CHECK_STATUS(vf_vi_run(&t, "realnvp:transforms=2,hidden=8x1", &o, &m, &full), VF_OK);
+    vf_fitted_free(m);
+    CHECK_MSG(full.stopped_early && full.steps == 6 && full.best_step == 0 && isnan(full.valid_loss),
+              "stopped early %d at step %lld, best step %lld", full.stopped_early, (long long)full.steps,
+              (long long)full.best_step);
+    o.checkpoint = path, o.vi.stop_after = 3;
+    CHECK_STATUS(vf_vi_run(&t, "realnvp:transforms=2,hidden=8x1", &o, &m, &rest), VF_OK);
+    vf_fitted_free(m);
+    CHECK(rest.paused && rest.steps == 3);
+    vf_params *p = NULL;
+    vf_flow *f = NULL;
+    vf_model_meta meta = {0, NULL, NULL};
+    vf_fit_state st;
+    memset(&st, 0, sizeof st);
+    CHECK_STATUS(vf_flow_load(path, &p, &f, &meta), VF_OK);
+    CHECK_STATUS(vf_fitted_from_flow(f, p, &m), VF_OK);
+    CHECK_STATUS(vf_fit_checkpoint_read(path, &meta, p, &st), VF_OK);
+    CHECK(st.bad == 1 && st.best_epoch == 0);
+    o.checkpoint = NULL, o.vi.stop_after = 0, o.resume = m, o.resume_state = &st;
+    CHECK_STATUS(vf_vi_run(&t, "realnvp:transforms=2,hidden=8x1", &o, NULL, &rest), VF_OK);
+    CHECK_MSG(rest.stopped_early && rest.steps == full.steps, "resumed: stopped early %d at step %lld (uninterrupted %lld)",
+              rest.stopped_early, (long long)rest.steps, (long long)full.steps);
+    vf_fitted_free(m);
+    vf_model_meta_free(&meta);
+    vf_fit_state_free(&st);
+    remove(path);
+}
+
 int main(void)
 {
     RUN(test_loss_formulas);
     RUN(test_training_with_patience);
+    RUN(test_resume_counter_without_best);
     return vf_test_summary();
 }

@@ -114,13 +114,15 @@ vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *ou
  * evaluation that asked. */
 typedef vf_status (*vf_target_sum_fn)(void *ctx, double *values, int64_t n);
 
-/* out = inner with its batches shared among `ranks` processes: process `rank` of a batch of n rows
+/* out = inner with its batches shared among `ranks` processes (a process that fails outside a batch
+ * never joins its sums, so the others would wait: such a failure must end the whole job, as the
+ * command line's MPI_Abort does): process `rank` of a batch of n rows
  * evaluates rows [n rank / ranks, n (rank + 1) / ranks) through inner and `sum` gathers every row's
  * value and gradient on every process. Every process must run the same computation (the same
  * program, settings, seeds and thread count), so that each asks for the same batches in the same
  * order: then every result (a VI fit, MCMC chains, ...) is the one process's result bit for bit,
- * with the target's work divided by `ranks`. Each batch also compares the processes' points: when
- * they differ (processes that drifted apart, e.g. on different CPUs) the batch fails on all of them,
+ * with the target's work divided by `ranks`. Each batch also compares the processes' requests (rows,
+ * gradient or not, points): when they differ (processes that drifted apart, e.g. on different CPUs) the batch fails on all of them,
  * as it does when any process's share fails (VF_ERR_NUMERIC from the evaluating function, with the
  * failing process's message there and "another process's share ... failed" elsewhere). Single
  * points (log_prob) are evaluated by every process alone. out borrows

@@ -348,8 +348,9 @@ vf_status vf_cnf_spec_from_string(const char *spec, int64_t d, int64_t classes, 
  * Steps of a reverse-KL objective (vf_vi.h) with Adam, a cosine learning rate with linear warm-up,
  * gradient-norm clipping, progress reports, JSON log lines and checkpoints in the format above, so a
  * stopped run resumes exactly. The vf_fit_state fields are used as: epoch = step = optimizer steps
- * done, shuffle = the sampling generator, noise = unused, last_train = the last step's loss, best =
- * the current parameters (VI keeps the last parameters), best_valid = NAN.
+ * done, shuffle = the sampling generator, noise = unused, last_train = the last step's loss; without
+ * validation best = the current parameters (VI keeps the last ones) and best_valid = NAN; with
+ * patience > 0, best, best_epoch (a step), best_valid, last_valid and bad are the validation's.
  *
  *   vf_vi_options o = vf_vi_default_options();  o.steps = 2000;  o.objective = VF_VI_PATH;
  *   vf_vi_result r;

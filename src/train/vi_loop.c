@@ -134,12 +134,14 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         st.shuffle = o->resume->shuffle;
         st.noise = o->resume->noise;
         st.last_train = o->resume->last_train;
-        if (validating && o->resume->best_epoch > 0) { /* the validation's state */
+        if (validating) { /* the validation's state (a counter may run before any best: +inf losses) */
             st.bad = o->resume->bad;
-            st.best_epoch = o->resume->best_epoch;
-            st.best_valid = o->resume->best_valid;
             st.last_valid = o->resume->last_valid;
-            memcpy(best, o->resume->best, sizeof(vf_real) * (size_t)n);
+            if (!isnan(o->resume->best_valid)) st.best_valid = o->resume->best_valid;
+            if (o->resume->best_epoch > 0) {
+                st.best_epoch = o->resume->best_epoch;
+                memcpy(best, o->resume->best, sizeof(vf_real) * (size_t)n);
+            }
         }
         if ((s = import_state(v, o->resume)) != VF_OK) {
             vf_adam_free(opt);

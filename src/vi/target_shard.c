@@ -5,9 +5,11 @@
  * whether any process's share failed (a target error, out of memory) and lets each compare the
  * points the others were given with its own (each puts a hash of them in its own slot). Only when all
  * went well, the body, [logp [n] | grad [n, dim] when asked], each process's share written into
- * zeros elsewhere, is summed: every row's values on every process, exactly what one process would
- * have computed (x + 0 = x). The head is allocated with the target, so a process that cannot get
- * memory for a batch can still report its failure and nobody waits for it. */
+ * -0.0 elsewhere, is summed: every row's values on every process, exactly what one process would
+ * have computed (x + -0.0 = x, bit for bit). The head is allocated with the target, so a process that
+ * cannot get memory for a batch's body still reports its failure. A process that fails before it
+ * asks for a batch (out of memory elsewhere, an error of its own) never joins that batch's sums: the
+ * others wait in them, so such a failure must end the whole job (the CLI's MPI_Abort). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,21 +80,24 @@ static int shard_batch(void *state, int64_t n, const double *x, double *logp, do
                            (long long)n);
         }
     }
-    double *lp = s->body, *g = grad ? s->body + n : NULL;
+    double *lp = st == VF_OK ? s->body : NULL, *g = lp && grad ? lp + n : NULL;
     if (st == VF_OK) {
-        memset(s->body, 0, (size_t)len * sizeof *s->body);
+        /* -0.0, not +0.0, elsewhere: x + (-0.0) = x for every x, -0.0 included */
+        for (int64_t i = 0; i < len; i++) s->body[i] = -0.0;
         st = vf__target_eval(s->inner, hi - lo, x + lo * d, lp + lo, g ? g + lo * d : NULL, 0);
     }
     if (st != VF_OK) snprintf(mine, sizeof mine, "%s", vf_last_error());
     memset(s->head, 0, (size_t)(1 + s->ranks) * sizeof *s->head);
     s->head[0] = st != VF_OK;
-    /* 32 bits of the points' hash: exact in a double */
-    double own = (double)(vf__hash_bytes(VF__HASH_START, x, (size_t)(n * d) * sizeof *x) & 0xffffffffu);
+    /* 32 bits of a hash of the request (rows, width, gradient or not) and its points: exact in a double */
+    int64_t shape[3] = {n, d, grad != NULL};
+    uint64_t h = vf__hash_bytes(VF__HASH_START, shape, sizeof shape);
+    double own = (double)(vf__hash_bytes(h, x, (size_t)(n * d) * sizeof *x) & 0xffffffffu);
     s->head[1 + s->rank] = own;
     if (sum_over(s, s->head, 1 + s->ranks)) return 2;
     for (int r = 0; r < s->ranks; r++)
         if (s->head[1 + r] != own) {
-            vf__error(VF_ERR_STATE, "target %s: the processes asked for different points (process %d of %d is not "
+            vf__error(VF_ERR_STATE, "target %s: the processes asked for different batches (process %d of %d is not "
                       "process %d's computation): every process must run the same one", s->inner->name, r, s->ranks,
                       s->rank);
             return 3;

@@ -310,11 +310,11 @@ vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double
 {
     if (!v || !r || !loss || n < 2 || (int)obj < 0 || obj > VF_VI_FAB)
         return vf__error(VF_ERR_ARG, "vi loss: bad arguments (need n >= 2 draws)");
-    double *logw = malloc(sizeof(double) * (size_t)n);
+    double *logw = vf_malloc(sizeof(double) * (size_t)n);
     if (!logw) return vf__error(VF_ERR_NOMEM, "vi loss: out of memory for %lld draws", (long long)n);
     vf_status s = vf_vi_draw(v, n, r, NULL, logw, NULL, NULL);
     if (s != VF_OK) {
-        free(logw);
+        vf_free(logw);
         return s;
     }
     int weighted = obj == VF_VI_FKL || obj == VF_VI_CHI2;
@@ -322,7 +322,7 @@ vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double
     for (int64_t i = 0; i < n; i++) {
         if (logw[i] == INFINITY || isnan(logw[i])) {
             double bad = logw[i];
-            free(logw);
+            vf_free(logw);
             return vf__error(VF_ERR_NUMERIC, "vi loss: log p~ - log q is %s at draw %lld", isnan(bad) ? "NaN" : "+inf",
                              (long long)i);
         }
@@ -331,7 +331,7 @@ vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double
     }
     if (!weighted || mx == -INFINITY) { /* -mean(log w), or no draw inside the support */
         *loss = mx == -INFINITY ? INFINITY : -sum / (double)n;
-        free(logw);
+        vf_free(logw);
         return VF_OK;
     }
     for (int64_t i = 0; i < n; i++) acc += exp(scale * logw[i] - mx);
@@ -340,7 +340,7 @@ vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double
         for (int64_t i = 0; i < n; i++)
             if (logw[i] > -INFINITY) kl += exp(logw[i] - mx) / acc * logw[i];
     *loss = obj == VF_VI_CHI2 ? 0.5 * lmean : kl - lmean;
-    free(logw);
+    vf_free(logw);
     return VF_OK;
 }
 
