@@ -1,26 +1,24 @@
 /* cli_mpi.c — `varflow fit`, `vi`, `mcmc`, `particles` and `eval` on several MPI processes (mpirun -n K
- * varflow fit ...).
+ * varflow CMD ...).
  *
- * vi, mcmc, particles and eval --metric ksd share the target's work instead of the data (eval's other
- * metrics run whole on every process, rank 0 printing): cli_target_open wraps the target in
- * vf_target_shard with cli_mpi_sum, so every batch of points is divided among the processes and the
- * results are the one-process run's bit for bit; rank 0 alone writes files and prints, as below.
- *
- * When `fit` was started by an MPI launcher (the environment of Open MPI's mpirun, or of a PMI
- * launcher such as MPICH's mpiexec or Slurm's srun) and the build found MPI, main calls
- * cli_mpi_start, which initializes MPI and checks that every process got the same arguments. If they
- * did, the fit is shared: every batch is split among the processes (vf_fit_options.rank, ranks,
- * reduce: docs/train.md), and the reduction is MPI_Reduce to rank 0 and MPI_Bcast, so every process
- * gets the same bits and keeps the same parameters. If they did not (a script run by mpirun that
- * starts its own fits, each with its own seed or output), every process fits alone, as without MPI.
- * Other commands never initialize MPI: each process runs them on its own.
- *
- * In a shared fit rank 0 speaks for the job: it alone writes the model, the log and the checkpoints
- * and prints results; the other ranks' stdout goes to /dev/null, and their usage errors (the same
- * arguments give the same ones) are not printed, while a runtime error of their own is, marked with
- * the process. A process that fails ends the whole job with MPI_Abort (the others may be waiting
- * for it in a reduction). Without an MPI build, or without a launcher, there is one process.
- */
+ * When one of those commands (cli_mpi_command) was started by an MPI launcher (the environment of Open
+ * MPI's mpirun, or of a PMI launcher such as MPICH's mpiexec or Slurm's srun) and the build found MPI,
+ * main calls cli_mpi_start, which initializes MPI and checks that every process got the same
+ * arguments. If they did not (a script run by mpirun that starts its own runs, each with its own seed
+ * or output), every process runs alone, as without MPI; other commands never initialize MPI. If they
+ * did, the run is shared:
+ * - `fit` splits every batch among the processes (vf_fit_options.rank, ranks, reduce: docs/train.md);
+ *   the reduction is MPI_Reduce to rank 0 and MPI_Bcast, so every process gets the same bits and keeps
+ *   the same parameters;
+ * - vi, mcmc, particles and eval --metric ksd divide the target's work instead: cli_target_open wraps
+ *   the target in vf_target_shard with cli_mpi_sum (the same reduction), so every batch of points is
+ *   divided among the processes and the results are the one-process run's bit for bit; eval's other
+ *   metrics run whole on every process.
+ * Rank 0 speaks for the job: it alone writes files and prints results; the other ranks' stdout goes to
+ * /dev/null, and their usage errors (the same arguments give the same ones) are not printed, while a
+ * runtime error of their own is, marked with the process. A process that fails ends the whole job with
+ * MPI_Abort (the others may be waiting for it in a reduction). Without an MPI build, or without a
+ * launcher, there is one process. */
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>

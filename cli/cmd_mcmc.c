@@ -223,6 +223,10 @@ static int mcmc_run(int argc, char **argv)
         cli_runtime_error("mcmc", "%s", strncmp(why, "mcmc: ", 6) == 0 ? why + 6 : why);
         goto done;
     }
+    if (!writer) { /* the other processes' part ends with the chains */
+        rc = 0;
+        goto done;
+    }
     if (vf_mcmc_diagnose(a.mp.chains, a.n, d, draws, rhat, ess) != VF_OK) {
         cli_runtime_error("mcmc", "diagnostics: %s", vf_last_error());
         goto done;
@@ -235,10 +239,6 @@ static int mcmc_run(int argc, char **argv)
         if (rhat[k] > rhat_max) rhat_max = rhat[k];
     }
     if (nan_rhat) ess_min = rhat_max = NAN; /* a coordinate that never moved */
-    if (!writer) { /* the other processes' part ends with the chains */
-        rc = 0;
-        goto done;
-    }
     vf_tensor t = vf_tensor_wrap(draws, 2, (int64_t[]){rows, d});
     if (vf_write_table(a.output, &t) != VF_OK) {
         cli_runtime_error("mcmc", "cannot write %s: %s", a.output, vf_last_error());

@@ -346,8 +346,7 @@ static int vi_run(int argc, char **argv)
         json_num("log_z_true", st.log_z_true, 1);
         json_num("loss", st.loss, 1);
         json_num("valid_loss", st.valid_loss, 1);
-        if (st.best_step > 0) printf(",\"best_step\":%lld", (long long)st.best_step);
-        else printf(",\"best_step\":null");
+        json_num("best_step", st.best_step > 0 ? (double)st.best_step : NAN, 1);
         printf(",\"stopped_early\":%s", st.stopped_early ? "true" : "false");
         printf(",\"steps\":%lld,\"seconds\":%.3f,\"params\":%lld,\"is_samples\":%lld,\"paused\":%s,\"model\":",
                (long long)st.steps, st.seconds, (long long)st.params, (long long)n, st.paused ? "true" : "false");

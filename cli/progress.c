@@ -1,5 +1,6 @@
 /* progress.c — the progress line of progress.h. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -45,25 +46,33 @@ static void report(cli_progress *pg, const vf_progress *p, int draw_on_failure, 
     if (p->done) cli_progress_end(pg);
 }
 
-/* The "epoch e/E  step s/S  train X x  valid X x" head of the fit lines; returns its length. */
-/* The length written so far, k, kept inside the line (snprintf returns what it would have written). */
-static int within(int k, size_t size) { return k < 0 ? 0 : (size_t)k >= size ? (int)size - 1 : k; }
+/* Appends printf-style text at line[k] (line holds size bytes) and returns the new length, which
+ * stays inside the line however long the text (a diverging loss printed with %f). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static int append(char *line, size_t size, int k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line + k, size - (size_t)k, fmt, ap);
+    va_end(ap);
+    return n < 0 ? k : (size_t)(k + n) >= size ? (int)size - 1 : k + n;
+}
 
+/* The "epoch e/E  step s/S  train X x  valid X x" head of the fit lines; returns its length. */
 static int epoch_head(char *line, size_t size, const vf_progress *p, const char *what)
 {
-    int k = within(snprintf(line, size, "epoch %lld/%lld  step %lld/%lld  train %s %.4f  valid %s ",
-                            (long long)p->epoch, (long long)p->epochs, (long long)p->step, (long long)p->steps, what,
-                            p->train_loss, what), size);
-    if (isfinite(p->valid_loss)) k = within(k + snprintf(line + k, size - (size_t)k, "%.4f", p->valid_loss), size);
-    else k = within(k + snprintf(line + k, size - (size_t)k, "-"), size);
-    return k;
+    int k = append(line, size, 0, "epoch %lld/%lld  step %lld/%lld  train %s %.4f  valid %s ", (long long)p->epoch,
+                   (long long)p->epochs, (long long)p->step, (long long)p->steps, what, p->train_loss, what);
+    return isfinite(p->valid_loss) ? append(line, size, k, "%.4f", p->valid_loss) : append(line, size, k, "-");
 }
 
 /* "  ETA N s" (or "-") after a rate. */
 static void eta(char *line, size_t size, int k, const vf_progress *p)
 {
-    if (p->steps_per_second > 0) snprintf(line + k, size - (size_t)k, "%.0f s", p->eta_seconds);
-    else snprintf(line + k, size - (size_t)k, "-");
+    if (p->steps_per_second > 0) append(line, size, k, "%.0f s", p->eta_seconds);
+    else append(line, size, k, "-");
 }
 
 void cli_progress_nll(void *ctx, const vf_progress *p)
@@ -72,8 +81,7 @@ void cli_progress_nll(void *ctx, const vf_progress *p)
     if (!pg->on) return;
     char line[256];
     int k = epoch_head(line, sizeof line, p, "NLL");
-    k = within(k + snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s  ETA ", p->steps_per_second),
-               sizeof line);
+    k = append(line, sizeof line, k, "  %.1f steps/s  ETA ", p->steps_per_second);
     eta(line, sizeof line, k, p);
     report(pg, p, 0, line);
 }
@@ -84,7 +92,7 @@ void cli_progress_loss(void *ctx, const vf_progress *p)
     if (!pg->on) return;
     char line[256];
     int k = epoch_head(line, sizeof line, p, "loss");
-    snprintf(line + k, sizeof line - (size_t)k, "  %.1f steps/s", p->steps_per_second);
+    append(line, sizeof line, k, "  %.1f steps/s", p->steps_per_second);
     report(pg, p, 0, line);
 }
 
@@ -93,12 +101,10 @@ void cli_progress_vi(void *ctx, const vf_progress *p)
     cli_progress *pg = ctx;
     if (!pg->on) return;
     char line[200];
-    int k = within(snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  ", (long long)p->step,
-                            (long long)p->steps, p->train_loss), sizeof line);
-    if (!isnan(p->valid_loss)) /* --patience: the last validation */
-        k = within(k + snprintf(line + k, sizeof line - (size_t)k, "valid %.4f  ", p->valid_loss), sizeof line);
-    k = within(k + snprintf(line + k, sizeof line - (size_t)k, "%.1f steps/s  ETA ", p->steps_per_second),
-               sizeof line);
+    int k = append(line, sizeof line, 0, "step %lld/%lld  loss %.4f  ", (long long)p->step, (long long)p->steps,
+                   p->train_loss);
+    if (!isnan(p->valid_loss)) k = append(line, sizeof line, k, "valid %.4f  ", p->valid_loss); /* --patience */
+    k = append(line, sizeof line, k, "%.1f steps/s  ETA ", p->steps_per_second);
     eta(line, sizeof line, k, p);
     report(pg, p, 1, line);
 }

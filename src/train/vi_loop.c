@@ -105,11 +105,11 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
     vf_fit_state st;
     memset(&st, 0, sizeof st);
     int validating = o->patience > 0;
-    vf_real *best = validating ? malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1)) : NULL;
+    vf_real *best = validating ? vf_malloc(sizeof(vf_real) * (size_t)(n > 0 ? n : 1)) : NULL;
     vf_status s = validating && !best ? vf__error(VF_ERR_NOMEM, "out of memory") : vf_adam_new(n, &ap, &opt);
     if (s != VF_OK || (s = vf_schedule_check(&sch)) != VF_OK) {
         vf_adam_free(opt);
-        free(best);
+        vf_free(best);
         return fail(r, s, "%s", vf_last_error());
     }
     st.size = n;
@@ -123,7 +123,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         vf_adam_state(opt, &m, &vv, &k);
         if (o->resume->size != n) {
             vf_adam_free(opt);
-            free(best);
+            vf_free(best);
             return fail(r, VF_ERR_STATE, "the checkpoint's state does not match the flow");
         }
         memcpy(m, o->resume->adam_m, sizeof(vf_real) * (size_t)n);
@@ -145,7 +145,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         }
         if ((s = import_state(v, o->resume)) != VF_OK) {
             vf_adam_free(opt);
-            free(best);
+            vf_free(best);
             return fail(r, s, "%s", vf_last_error());
         }
     } else {
@@ -235,6 +235,6 @@ done:
     r->steps = st.step;
     r->seconds = vf__now_seconds() - t0;
     vf_adam_free(opt);
-    free(best);
+    vf_free(best);
     return s;
 }

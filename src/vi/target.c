@@ -204,32 +204,17 @@ vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x, doub
     vf_status s = check_target("target scores", t);
     if (s != VF_OK) return s;
     if (n < 0 || (n > 0 && !x)) return vf__error(VF_ERR_ARG, "target scores: bad rows (n %lld)", (long long)n);
-    int64_t d = t->dim;
-    if (t->log_prob_batch) { /* all rows in double, one call, then the row checks */
-        double *xd = vf_malloc((size_t)(n * d + n + 1) * sizeof *xd);
-        if (!xd) return vf__error(VF_ERR_NOMEM, "target scores: out of memory for %lld rows", (long long)n);
-        double *lp = xd + n * d;
-        for (int64_t i = 0; i < n * d; i++) xd[i] = (double)x[i];
-        s = vf__target_eval(t, n, xd, lp, scores, 0);
-        for (int64_t i = 0; i < n && s == VF_OK; i++) {
-            s = check_row(t, i, lp[i], scores ? scores + i * d : NULL);
-            if (s == VF_OK && logp) logp[i] = lp[i];
-        }
-        vf_free(xd);
-        return s;
-    }
-    double *buf = vf_malloc((size_t)(2 * d) * sizeof *buf);
-    if (!buf) return vf__error(VF_ERR_NOMEM, "target scores: out of memory");
-    double *xi = buf, *g = buf + d;
+    int64_t d = t->dim; /* the rows in double, evaluated (one batch call when the target has one), checked */
+    double *xd = vf_malloc((size_t)(n * d + n + 1) * sizeof *xd);
+    if (!xd) return vf__error(VF_ERR_NOMEM, "target scores: out of memory for %lld rows", (long long)n);
+    double *lp = xd + n * d;
+    for (int64_t i = 0; i < n * d; i++) xd[i] = (double)x[i];
+    s = vf__target_eval(t, n, xd, lp, scores, 0);
     for (int64_t i = 0; i < n && s == VF_OK; i++) {
-        for (int64_t k = 0; k < d; k++) xi[k] = (double)x[i * d + k];
-        double lp = t->log_prob(t->state, xi, scores ? g : NULL);
-        s = check_row(t, i, lp, scores ? g : NULL);
-        if (s != VF_OK) break;
-        if (logp) logp[i] = lp;
-        if (scores) memcpy(scores + i * d, g, (size_t)d * sizeof *g);
+        s = check_row(t, i, lp[i], scores ? scores + i * d : NULL);
+        if (s == VF_OK && logp) logp[i] = lp[i];
     }
-    vf_free(buf);
+    vf_free(xd);
     return s;
 }
 

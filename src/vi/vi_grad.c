@@ -177,16 +177,23 @@ static vf_status path_term(vf_vi *v, int64_t n, const vf_real *x)
     return VF_OK;
 }
 
-/* logw [n] = beta log p~ - log q -> v->wc [n] = softmax(scale logw) (in double, by the maximum), and
- * log mean exp(scale logw) returned. */
-static double self_normalize(vf_vi *v, int64_t n, const double *logw, double scale)
+/* The loss of fkl (chi2 = 0) or chi2 (chi2 = 1) from log w [n]: sum w~ log w - log mean w, with
+ * w~ = softmax(log w), or 1/2 log mean w^2 (in double, by the maximum); +inf when no draw is inside the
+ * support. When wc is not NULL it receives the self-normalized weights softmax(c log w), c = 1 or 2. */
+static double weighted_loss(int64_t n, const double *logw, int chi2, vf_real *wc)
 {
-    double mx = -INFINITY, acc = 0;
+    double scale = chi2 ? 2.0 : 1.0, mx = -INFINITY, acc = 0, kl = 0;
     for (int64_t i = 0; i < n; i++)
         if (scale * logw[i] > mx) mx = scale * logw[i];
+    if (mx == -INFINITY) return INFINITY;
     for (int64_t i = 0; i < n; i++) acc += exp(scale * logw[i] - mx);
-    for (int64_t i = 0; i < n; i++) v->wc[i] = (vf_real)(exp(scale * logw[i] - mx) / acc);
-    return mx + log(acc / (double)n);
+    for (int64_t i = 0; i < n; i++) {
+        double w = exp(scale * logw[i] - mx) / acc;
+        if (wc) wc[i] = (vf_real)w;
+        if (!chi2 && w > 0) kl += w * logw[i];
+    }
+    double lmean = mx + log(acc / (double)n);
+    return chi2 ? 0.5 * lmean : kl - lmean;
 }
 
 /* The fkl and chi2 steps: draws without gradients, self-normalized weights (of w for fkl, w^2 for
@@ -214,10 +221,8 @@ static vf_status weighted_grad(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng 
     }
     if (!any) return vf__error(VF_ERR_NUMERIC, "vi grad: every draw of the batch is outside the support");
     int chi2 = obj == VF_VI_CHI2;
-    double lmean = self_normalize(v, n, logw, chi2 ? 2.0 : 1.0), kl = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (v->wc[i] > 0) kl += (double)v->wc[i] * logw[i];
-    if (loss) *loss = chi2 ? 0.5 * lmean : kl - lmean;
+    double l = weighted_loss(n, logw, chi2, v->wc);
+    if (loss) *loss = l;
     vf_tape_reset(t);
     vf_var xi = vf_input(t, v->xcopy, 2, (int64_t[]){n, v->d});
     vf_var lq2 = vf_flow_log_prob(v->f, v->p, t, xi, VF_NOVAR);
@@ -313,35 +318,18 @@ vf_status vf_vi_loss(vf_vi *v, vf_vi_objective obj, int64_t n, vf_rng *r, double
     double *logw = vf_malloc(sizeof(double) * (size_t)n);
     if (!logw) return vf__error(VF_ERR_NOMEM, "vi loss: out of memory for %lld draws", (long long)n);
     vf_status s = vf_vi_draw(v, n, r, NULL, logw, NULL, NULL);
-    if (s != VF_OK) {
-        vf_free(logw);
-        return s;
+    double sum = 0;
+    for (int64_t i = 0; i < n && s == VF_OK; i++) {
+        if (logw[i] == INFINITY || isnan(logw[i]))
+            s = vf__error(VF_ERR_NUMERIC, "vi loss: log p~ - log q is %s at draw %lld", isnan(logw[i]) ? "NaN" : "+inf",
+                          (long long)i);
+        sum += logw[i];
     }
     int weighted = obj == VF_VI_FKL || obj == VF_VI_CHI2;
-    double scale = obj == VF_VI_CHI2 ? 2.0 : 1.0, mx = -INFINITY, acc = 0, sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (logw[i] == INFINITY || isnan(logw[i])) {
-            double bad = logw[i];
-            vf_free(logw);
-            return vf__error(VF_ERR_NUMERIC, "vi loss: log p~ - log q is %s at draw %lld", isnan(bad) ? "NaN" : "+inf",
-                             (long long)i);
-        }
-        sum += logw[i];
-        if (scale * logw[i] > mx) mx = scale * logw[i];
-    }
-    if (!weighted || mx == -INFINITY) { /* -mean(log w), or no draw inside the support */
-        *loss = mx == -INFINITY ? INFINITY : -sum / (double)n;
-        vf_free(logw);
-        return VF_OK;
-    }
-    for (int64_t i = 0; i < n; i++) acc += exp(scale * logw[i] - mx);
-    double lmean = mx + log(acc / (double)n), kl = 0;
-    if (obj == VF_VI_FKL) /* sum of the self-normalized weights times log w, over the draws inside */
-        for (int64_t i = 0; i < n; i++)
-            if (logw[i] > -INFINITY) kl += exp(logw[i] - mx) / acc * logw[i];
-    *loss = obj == VF_VI_CHI2 ? 0.5 * lmean : kl - lmean;
+    if (s == VF_OK) /* -mean(log w) is +inf as soon as one draw is outside the support */
+        *loss = weighted ? weighted_loss(n, logw, obj == VF_VI_CHI2, NULL) : -sum / (double)n;
     vf_free(logw);
-    return VF_OK;
+    return s;
 }
 
 vf_status vf_vi_log_q(vf_vi *v, int64_t n, const vf_real *x, double *logq)
