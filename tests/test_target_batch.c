@@ -7,59 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <varflow.h>
+#include "counted_gauss.h"
 #include "vf_test.h"
 #include "vi/vi_internal.h"
 
-/* N(0, S) in 2-D, S = [[1, r], [r, 1]], r = 0.6, unnormalized; both forms count their calls. */
-typedef struct counts {
-    long point, batch, rows, bad_rows;
-    int fail;
-} counts;
-
-static double gauss_point(void *state, const double *x, double *grad)
-{
-    counts *c = state;
-    c->point++;
-    const double r = 0.6, k = 1.0 / (1.0 - r * r);
-    if (grad) {
-        grad[0] = -k * (x[0] - r * x[1]);
-        grad[1] = -k * (x[1] - r * x[0]);
-    }
-    return -0.5 * k * (x[0] * x[0] - 2 * r * x[0] * x[1] + x[1] * x[1]);
-}
-
-static int gauss_batch(void *state, int64_t n, const double *x, double *logp, double *grad)
-{
-    counts *c = state;
-    c->batch++;
-    c->rows += n;
-    if (c->fail) return 7;
-    long point = c->point;
-    for (int64_t i = 0; i < n; i++) {
-        c->bad_rows += !isfinite(x[2 * i]) || !isfinite(x[2 * i + 1]);
-        logp[i] = gauss_point(state, x + 2 * i, grad ? grad + 2 * i : NULL);
-    }
-    c->point = point; /* the batch's own evaluations are not point calls */
-    return 0;
-}
-
-static vf_target make_target(counts *c, int batched)
-{
-    memset(c, 0, sizeof *c);
-    vf_target t;
-    memset(&t, 0, sizeof t);
-    t.dim = 2;
-    t.log_prob = gauss_point;
-    t.log_prob_batch = batched ? gauss_batch : NULL;
-    t.state = c;
-    strcpy(t.name, batched ? "batched" : "pointwise");
-    return t;
-}
-
 static void test_scores(void)
 {
-    counts cp, cb;
-    vf_target tp = make_target(&cp, 0), tb = make_target(&cb, 1);
+    counted_gauss cp, cb;
+    vf_target tp = counted_gauss_target(&cp, 0), tb = counted_gauss_target(&cb, 1);
     vf_real x[10] = {0.1f, -0.4f, 1.5f, 2.0f, -3.0f, 0.25f, 0.0f, 0.0f, 7.0f, -6.5f};
     double lp[5], lb[5], gp[10], gb[10];
     CHECK_STATUS(vf_target_scores(&tp, 5, x, lp, gp), VF_OK);
@@ -68,11 +23,10 @@ static void test_scores(void)
     CHECK(cp.point == 5 && cb.point == 0 && cb.batch == 1 && cb.rows == 5);
     CHECK_STATUS(vf_target_scores(&tb, 5, x, lb, NULL), VF_OK); /* values only */
     CHECK(memcmp(lp, lb, sizeof lp) == 0 && cb.batch == 2);
-    cb.fail = 1;
+    cb.fail_at = cb.batch + 1; /* the next batch fails */
     CHECK_STATUS(vf_target_scores(&tb, 5, x, lb, gb), VF_ERR_NUMERIC);
     CHECK(strstr(vf_last_error(), "batched") && strstr(vf_last_error(), "returned 7"));
-    cb.fail = 0;
-    /* the checks of every row still apply: -inf with a gradient is outside the support */
+        /* the checks of every row still apply: -inf with a gradient is outside the support */
     vf_real far[4] = {0, 0, (vf_real)INFINITY, 0};
     CHECK_STATUS(vf_target_scores(&tb, 2, far, lb, gb), VF_ERR_NUMERIC);
     CHECK(strstr(vf_last_error(), "row 1") != NULL);
@@ -81,8 +35,8 @@ static void test_scores(void)
 /* vf__target_eval with skip_nonfinite: the target sees only the finite rows, in order. */
 static void test_nonfinite_rows(void)
 {
-    counts cp, cb;
-    vf_target tp = make_target(&cp, 0), tb = make_target(&cb, 1);
+    counted_gauss cp, cb;
+    vf_target tp = counted_gauss_target(&cp, 0), tb = counted_gauss_target(&cb, 1);
     double x[8] = {0.5, 0.5, NAN, 1.0, 1.0, -INFINITY, -1.0, 2.0};
     double lp[4], lb[4], gp[8], gb[8];
     CHECK_STATUS(vf__target_eval(&tp, 4, x, lp, gp, 1), VF_OK);
@@ -126,8 +80,8 @@ static void test_vi_same_bits(void)
     double wp[300], wb[300];
     vf_vi_objective objs[3] = {VF_VI_RKL, VF_VI_CHI2, VF_VI_FAB};
     for (int k = 0; k < 3; k++) {
-        counts cp, cb;
-        vf_target tp = make_target(&cp, 0), tb = make_target(&cb, 1);
+        counted_gauss cp, cb;
+        vf_target tp = counted_gauss_target(&cp, 0), tb = counted_gauss_target(&cb, 1);
         int64_t np = 0, nb = 0;
         vi_run(&tp, objs[k], pp, &np, wp);
         vi_run(&tb, objs[k], pb, &nb, wb);
@@ -160,17 +114,17 @@ static void test_mcmc_same_bits(void)
     vf_mcmc_sampler ss[3] = {VF_MCMC_MALA, VF_MCMC_NEUTRA_HMC, VF_MCMC_ISIR};
     for (int k = 0; k < 3; k++) {
         vf_real dp[180], db[180];
-        counts cp, cb;
-        vf_target tp = make_target(&cp, 0), tb = make_target(&cb, 1);
+        counted_gauss cp, cb;
+        vf_target tp = counted_gauss_target(&cp, 0), tb = counted_gauss_target(&cb, 1);
         mcmc_run(&tp, ss[k], dp);
         mcmc_run(&tb, ss[k], db);
         CHECK_MSG(memcmp(dp, db, sizeof dp) == 0, "%s: the batch target's chains differ", vf_mcmc_sampler_name(ss[k]));
         CHECK_MSG(cb.point == 0 && cb.batch > 0, "%s: %ld point calls, %ld batches", vf_mcmc_sampler_name(ss[k]),
                   cb.point, cb.batch);
     }
-    counts cb;
-    vf_target tb = make_target(&cb, 1);
-    cb.fail = 1;
+    counted_gauss cb;
+    vf_target tb = counted_gauss_target(&cb, 1);
+    cb.fail_at = cb.batch + 1; /* the next batch fails */
     vf_real d[180];
     vf_mcmc_params mp = vf_mcmc_default_params(VF_MCMC_MALA);
     mp.chains = 3, mp.warmup = 5;

@@ -8,50 +8,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "counted_gauss.h"
 #include "vf_test.h"
 #include "varflow.h"
 
 #define RANKS 3
 #define FLOW "realnvp:transforms=2,hidden=8x1"
-
-/* A correlated 2-D Gaussian (unnormalized) that counts the points it is given; fail_at > 0 makes its
- * batch fail at that call. */
-typedef struct gauss_state {
-    long points, calls, fail_at;
-} gauss_state;
-
-static double gauss_point(void *state, const double *x, double *grad)
-{
-    gauss_state *g = state;
-    g->points++;
-    const double r = 0.6, k = 1.0 / (1.0 - r * r);
-    if (grad) {
-        grad[0] = -k * (x[0] - r * x[1]);
-        grad[1] = -k * (x[1] - r * x[0]);
-    }
-    return -0.5 * k * (x[0] * x[0] - 2 * r * x[0] * x[1] + x[1] * x[1]);
-}
-
-static int gauss_batch(void *state, int64_t n, const double *x, double *logp, double *grad)
-{
-    gauss_state *g = state;
-    if (++g->calls == g->fail_at) return vf_set_error(VF_ERR_NUMERIC, "my share failed") != VF_OK;
-    for (int64_t i = 0; i < n; i++) logp[i] = gauss_point(state, x + 2 * i, grad ? grad + 2 * i : NULL);
-    return 0;
-}
-
-static vf_target gauss_target(gauss_state *g)
-{
-    memset(g, 0, sizeof *g);
-    vf_target t;
-    memset(&t, 0, sizeof t);
-    t.dim = 2;
-    t.log_prob = gauss_point;
-    t.log_prob_batch = gauss_batch;
-    t.state = g;
-    strcpy(t.name, "counted");
-    return t;
-}
 
 /* The in-memory sum: each thread deposits its vector; rank 0 sums them in rank order; all copy out. */
 typedef struct summer {
@@ -91,7 +53,7 @@ typedef struct job {
     int ranks, mcmc, scores, seed;
     vf_vi_objective objective;
     long fail_at;
-    gauss_state g;
+    counted_gauss g;
     vf_status status;
     char error[512];
     vf_vi_summary sm;
@@ -107,8 +69,9 @@ static const vf_real score_points[10] = {0, 0, 1.5f, 2.5f, 0, 0, -1, 0.5f, 0.6f,
 static void *run_job(void *arg)
 {
     job *j = arg;
-    vf_target inner = gauss_target(&j->g), t;
+    vf_target inner = counted_gauss_target(&j->g, 1), t;
     j->g.fail_at = j->fail_at;
+    j->g.fail_message = "my share failed";
     j->status = vf_target_shard(&inner, j->rc.rank, j->ranks, sum_fn, &j->rc, &t);
     if (j->status != VF_OK) return NULL;
     if (j->scores) {
@@ -178,14 +141,14 @@ static void test_vi_same_bits(void)
                       "%s: process %d's flow is not the one-process flow", vf_vi_objective_name(objs[k]), r);
             CHECK(three[r].sm.log_z == one[0].sm.log_z && three[r].sm.elbo == one[0].sm.elbo &&
                   three[r].sm.best_step == one[0].sm.best_step && three[r].sm.valid_loss == one[0].sm.valid_loss);
-            total += three[r].g.points;
+            total += three[r].g.rows;
         }
         /* the three shares are the one process's points, each about a third of them */
-        CHECK_MSG(total == one[0].g.points, "%s: %ld points on three processes, %ld on one",
-                  vf_vi_objective_name(objs[k]), total, one[0].g.points);
+        CHECK_MSG(total == one[0].g.rows, "%s: %ld points on three processes, %ld on one",
+                  vf_vi_objective_name(objs[k]), total, one[0].g.rows);
         for (int r = 0; r < RANKS; r++)
-            CHECK_MSG(labs(3 * three[r].g.points - one[0].g.points) < one[0].g.points / 20,
-                      "process %d evaluated %ld of %ld points", r, three[r].g.points, one[0].g.points);
+            CHECK_MSG(labs(3 * three[r].g.rows - one[0].g.rows) < one[0].g.rows / 20,
+                      "process %d evaluated %ld of %ld points", r, three[r].g.rows, one[0].g.rows);
     }
 }
 
@@ -201,7 +164,7 @@ static void test_mcmc_same_bits(void)
     for (int r = 0; r < RANKS; r++) {
         CHECK_MSG(three[r].status == VF_OK, "process %d: %s", r, three[r].error);
         CHECK_MSG(memcmp(three[r].draws, one[0].draws, sizeof one[0].draws) == 0, "process %d's chains differ", r);
-        CHECK(three[r].g.points * 3 == one[0].g.points); /* three chains: one point each per evaluation */
+        CHECK(three[r].g.rows * 3 == one[0].g.rows); /* three chains: one point each per evaluation */
     }
 }
 
@@ -212,8 +175,8 @@ static void test_signed_zeros(void)
     memset(&proto, 0, sizeof proto);
     proto.scores = 1;
     run(RANKS, &proto, NULL, three);
-    gauss_state g;
-    vf_target inner = gauss_target(&g);
+    counted_gauss g;
+    vf_target inner = counted_gauss_target(&g, 1);
     double lp[5], gr[10];
     CHECK_STATUS(vf_target_scores(&inner, 5, score_points, lp, gr), VF_OK);
     CHECK(signbit(gr[0]) && signbit(gr[1])); /* the test's premise: -0.0 at the origin */
@@ -248,8 +211,8 @@ static void test_failures(void)
 
 static void test_arguments(void)
 {
-    gauss_state g;
-    vf_target inner = gauss_target(&g), t;
+    counted_gauss g;
+    vf_target inner = counted_gauss_target(&g, 1), t;
     CHECK_STATUS(vf_target_shard(&inner, 3, 3, sum_fn, NULL, &t), VF_ERR_ARG);
     CHECK_STATUS(vf_target_shard(&inner, 0, 2, NULL, NULL, &t), VF_ERR_ARG);
     CHECK_STATUS(vf_target_shard(NULL, 0, 1, NULL, NULL, &t), VF_ERR_ARG);

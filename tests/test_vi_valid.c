@@ -43,6 +43,29 @@ static double outside_log_prob(void *state, const double *x, double *grad)
     return -INFINITY;
 }
 
+/* What both tests start from: q = N(0, 1.5^2 I) (gauss_q), the target gauss:d=2,rho=0.5 and their vf_vi. */
+typedef struct fixture {
+    vf_params *p;
+    vf_flow *f;
+    vf_target t;
+    vf_vi *v;
+} fixture;
+
+static void fixture_open(fixture *x)
+{
+    CHECK_STATUS(gauss_q(1.5, &x->p, &x->f), VF_OK);
+    CHECK_STATUS(vf_target_from_spec("gauss:d=2,rho=0.5", &x->t), VF_OK);
+    CHECK_STATUS(vf_vi_new(x->f, x->p, &x->t, &x->v), VF_OK);
+}
+
+static void fixture_close(fixture *x)
+{
+    vf_vi_free(x->v);
+    vf_target_free(&x->t);
+    vf_flow_free(x->f);
+    vf_params_free(x->p);
+}
+
 /* q = N(0, 1.5^2 I), p = N(0, [[1, .5], [.5, 1]]) (gauss:d=2,rho=0.5, log Z = 0). Closed forms (the
  * eigenvalues of p's covariance are 1.5 and 0.5, q's variance 2.25):
  *   KL(q || p) = 1/2 (tr(P^-1 S) - 2 + log(det P / det S)) = 1/2 (6 - 2 + log(0.75 / 5.0625))
@@ -53,13 +76,9 @@ static double outside_log_prob(void *state, const double *x, double *grad)
 static void test_loss_formulas(void)
 {
     enum { N = 4000, R = 20 };
-    vf_params *p;
-    vf_flow *f;
-    CHECK_STATUS(gauss_q(1.5, &p, &f), VF_OK);
-    vf_target t;
-    CHECK_STATUS(vf_target_from_spec("gauss:d=2,rho=0.5", &t), VF_OK);
-    vf_vi *v = NULL;
-    CHECK_STATUS(vf_vi_new(f, p, &t, &v), VF_OK);
+    fixture x;
+    fixture_open(&x);
+    vf_vi *v = x.v;
     double want[3] = {0.5 * (6.0 - 2.0 + log(0.75 / 5.0625)), 0.5 * (2.0 / 2.25 - 2.0 + log(5.0625 / 0.75)),
                       0.5 * log(2.25 / 0.75 / sqrt((2.0 / 1.5 - 1.0 / 2.25) * (2.0 / 0.5 - 1.0 / 2.25)))};
     vf_vi_objective obj[3] = {VF_VI_RKL, VF_VI_FKL, VF_VI_CHI2};
@@ -92,18 +111,15 @@ static void test_loss_formulas(void)
     free(logw);
     CHECK_STATUS(vf_vi_loss(v, VF_VI_RKL, 1, &r, &la), VF_ERR_ARG);
     CHECK_STATUS(vf_vi_loss(v, (vf_vi_objective)9, 10, &r, &la), VF_ERR_ARG);
-    vf_vi_free(v);
-    vf_target_free(&t);
     /* every draw outside the support: no information, +inf for every objective (never a best) */
     vf_target out = {2, outside_log_prob, NULL, NULL, NULL, "outside", 0, 0, NULL, 0, NULL};
-    CHECK_STATUS(vf_vi_new(f, p, &out, &v), VF_OK);
+    CHECK_STATUS(vf_vi_new(x.f, x.p, &out, &v), VF_OK);
     for (int k = 0; k < 3; k++) {
         CHECK_STATUS(vf_vi_loss(v, obj[k], 50, &r, &la), VF_OK);
         CHECK_MSG(la == INFINITY, "%s loss %g with every draw outside", name[k], la);
     }
     vf_vi_free(v);
-    vf_flow_free(f);
-    vf_params_free(p);
+    fixture_close(&x);
 }
 
 /* The validation lines of a vf_vi_train log: steps [*n] and losses; returns the count. */
@@ -126,13 +142,10 @@ static int read_validations(FILE *log, long long *steps, double *losses, int max
 static void test_training_with_patience(void)
 {
     enum { PATIENCE = 3, EVERY = 10, DRAWS = 1000, MAXV = 400 };
-    vf_params *p;
-    vf_flow *f;
-    CHECK_STATUS(gauss_q(1.5, &p, &f), VF_OK);
-    vf_target t;
-    CHECK_STATUS(vf_target_from_spec("gauss:d=2,rho=0.5", &t), VF_OK);
-    vf_vi *v = NULL;
-    CHECK_STATUS(vf_vi_new(f, p, &t, &v), VF_OK);
+    fixture x;
+    fixture_open(&x);
+    vf_vi *v = x.v;
+    vf_params *p = x.p;
     vf_vi_options o = vf_vi_default_options();
     CHECK(o.patience == 0 && o.valid_every == 100 && o.valid_draws == 4096);
     o.steps = 3000, o.batch = 32, o.lr = 0.05, o.seed = 3;
@@ -192,10 +205,7 @@ static void test_training_with_patience(void)
     CHECK_STATUS(vf_vi_train(v, p, &o, NULL, &r), VF_ERR_ARG);
     o.valid_every = 10, o.patience = -1;
     CHECK_STATUS(vf_vi_train(v, p, &o, NULL, &r), VF_ERR_ARG);
-    vf_vi_free(v);
-    vf_target_free(&t);
-    vf_flow_free(f);
-    vf_params_free(p);
+    fixture_close(&x);
 }
 
 /* N(0, I) cut to the half-plane x0 < 1.5 (-inf beyond): a share of every draw of q lies outside, so
