@@ -9,7 +9,7 @@ void cli_print_targets(FILE *out)
 {
     fprintf(out, "\nTargets:\n");
     for (const char *const *p = vf_target_names(); *p; p++) fprintf(out, "  %-13s %s\n", *p, vf_target_defaults(*p));
-    fprintf(out, "  %-13s a shared library with the varflow_target_* ABI (docs/particles.md)\n", "plugin:PATH[:ARG]");
+    fprintf(out, "  %-13s a shared library with the varflow_target_* ABI (docs/plugins.md)\n", "plugin:PATH[:ARG]");
 }
 
 /* On several MPI processes the command's target is a shard of this one (one target per command). */

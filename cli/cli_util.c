@@ -48,8 +48,13 @@ int cli_runtime_error(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
-/* A number must start with a digit, a sign or a dot: no blanks, no empty string. */
-static int number_start(const char *s) { return s && (isdigit((unsigned char)*s) || *s == '-' || *s == '+' || *s == '.'); }
+/* A number must start with a digit, a sign or a dot (no blanks, no empty string) and be written in
+ * decimal: strtod would also take hexadecimal ("0x10", "0x1p-3"). */
+static int number_start(const char *s)
+{
+    return s && (isdigit((unsigned char)*s) || *s == '-' || *s == '+' || *s == '.') &&
+           strspn(s, "0123456789+-.eE") == strlen(s);
+}
 
 int cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -77,6 +82,13 @@ int cli_parse_u64(const char *s, uint64_t *out)
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
+    if (end != s && (*end == 'e' || *end == 'E')) {
+        /* "1e5": accepted when the value is a whole number in range, as for the signed options */
+        double d;
+        if (cli_parse_double(s, &d) || d != floor(d) || d >= 18446744073709551616.0) return -1;
+        *out = (uint64_t)d;
+        return 0;
+    }
     if (end == s || *end != '\0' || errno == ERANGE) return -1;
     *out = (uint64_t)v;
     return 0;

@@ -217,11 +217,7 @@ static int ksd_file(const eval_args *a, const cli_common *common)
     int rc = read_samples(a->a_path, &x);
     if (rc) return rc;
     memset(&t, 0, sizeof t);
-    if (vf_target_from_spec(a->target, &t) != VF_OK) {
-        rc = cli_runtime_error(cmd, "--target %s: %s", a->target, vf_last_error());
-        goto done;
-    }
-    if ((rc = cli_target_share(cmd, a->target, &t)) != 0) goto done;
+    if ((rc = cli_target_open(cmd, a->target, &t)) != 0) goto done;
     if (t.dim != columns(&x)) {
         rc = cli_runtime_error(cmd, "%s has %lld columns but the target %s has dimension %lld", a->a_path,
                                (long long)columns(&x), a->target, (long long)t.dim);

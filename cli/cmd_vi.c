@@ -257,6 +257,11 @@ static int vi_run(int argc, char **argv)
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
     vf_target target;
     if ((rc = cli_target_open("vi", a.target, &target)) != 0) return rc;
+    if (a.constrained && !target.constrain) { /* refused before the training, not after it */
+        cli_target_close(&target);
+        return cli_runtime_error("vi", "--constrained: target %s has no constraining map (varflow_target_constrain)",
+                                 a.target);
+    }
     int64_t d = target.dim, n = a.is_samples;
     if (!a.have_box) a.box = vf_vi_default_box(&target);
     const char *spec = a.flow ? a.flow : d >= 2 ? VI_DEFAULT_FLOW : VI_DEFAULT_FLOW_1D;
@@ -310,11 +315,7 @@ static int vi_run(int argc, char **argv)
         goto done;
     }
     if (a.samples && a.constrained) { /* the model's own parameters in place of x */
-        vf_real *cx = target.constrain ? malloc(sizeof(vf_real) * (size_t)(n * target.constrained_dim)) : NULL;
-        if (!target.constrain) {
-            cli_runtime_error("vi", "--constrained: target %s has no constraining map (varflow_target_constrain)", a.target);
-            goto done;
-        }
+        vf_real *cx = malloc(sizeof(vf_real) * (size_t)(n * target.constrained_dim)); /* constrain: checked above */
         if (!cx || vf_target_constrain(&target, n, x, cx) != VF_OK) {
             cli_runtime_error("vi", "--constrained: %s", cx ? vf_last_error() : "out of memory");
             free(cx);

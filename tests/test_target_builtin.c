@@ -20,7 +20,7 @@ static void test_gradients(void)
     vf_rng_init(&r, 12, 0);
     for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
         vf_target t;
-        CHECK_STATUS(vf_target_from_spec(specs[s], &t), VF_OK);
+        REQUIRE_STATUS(vf_target_from_spec(specs[s], &t), VF_OK);
         double spread = strncmp(specs[s], "gmm40", 5) == 0 ? 30 : 1.5; /* u2..u4: stay inside [-4, 4]^2 */
         for (int rep = 0; rep < 30; rep++) {
             double x[8];
@@ -54,7 +54,7 @@ static void test_energies_log_z(void)
     const double issue[] = {1.8775, 2.0821, 2.6417, 2.6846};
     for (int k = 0; k < 4; k++) {
         vf_target t;
-        CHECK_STATUS(vf_target_from_spec(names[k], &t), VF_OK);
+        REQUIRE_STATUS(vf_target_from_spec(names[k], &t), VF_OK);
         CHECK(t.dim == 2 && t.has_log_z && t.sample != NULL);
         double lz = grid_log_z(&t, k == 0 ? -6 : -4, k == 0 ? 6 : 4, 1201);
         CHECK_MSG(fabs(lz - t.log_z) < 2e-5, "%s: grid log Z %.7f, target says %.7f", names[k], lz, t.log_z);
@@ -63,11 +63,11 @@ static void test_energies_log_z(void)
     }
     /* u2..u4 are -inf off the box, with a zero gradient; u1 is not boxed */
     vf_target t;
-    CHECK_STATUS(vf_target_from_spec("u3", &t), VF_OK);
+    REQUIRE_STATUS(vf_target_from_spec("u3", &t), VF_OK);
     double x[2] = {4.01, 0}, g[2] = {1, 1};
     CHECK(t.log_prob(t.state, x, g) == -INFINITY && g[0] == 0 && g[1] == 0);
     vf_target_free(&t);
-    CHECK_STATUS(vf_target_from_spec("u1", &t), VF_OK);
+    REQUIRE_STATUS(vf_target_from_spec("u1", &t), VF_OK);
     double y[2] = {4.5, 0};
     CHECK(isfinite(t.log_prob(t.state, y, NULL)));
     vf_target_free(&t);
@@ -83,7 +83,7 @@ static void test_energies_sample(void)
     vf_real *d = malloc(sizeof(vf_real) * 2 * N);
     for (int k = 0; k < 4; k++) {
         vf_target t;
-        CHECK_STATUS(vf_target_from_spec(names[k], &t), VF_OK);
+        REQUIRE_STATUS(vf_target_from_spec(names[k], &t), VF_OK);
         double lo = k == 0 ? -6 : -4, hi = -lo, h = (hi - lo) / (G - 1), mass = 0, m1[F] = {0}, m2[F] = {0};
         for (int i = 0; i < G; i++)
             for (int j = 0; j < G; j++) {
@@ -116,7 +116,7 @@ static void test_energies_sample(void)
 static void test_gmm40(void)
 {
     vf_target t;
-    CHECK_STATUS(vf_target_from_spec("gmm40", &t), VF_OK);
+    REQUIRE_STATUS(vf_target_from_spec("gmm40", &t), VF_OK);
     CHECK(t.dim == 2 && t.has_log_z && t.log_z == 0 && t.sample);
     double x[2] = {-0.299472809, 21.4577446}, g[2]; /* the file's first mean */
     double lp = t.log_prob(t.state, x, g);
@@ -160,7 +160,7 @@ static void test_manywell(void)
         if (a > 0) zpos += f;
     }
     vf_target t;
-    CHECK_STATUS(vf_target_from_spec("manywell", &t), VF_OK);
+    REQUIRE_STATUS(vf_target_from_spec("manywell", &t), VF_OK);
     CHECK(t.dim == 32 && t.has_log_z);
     CHECK_NEAR(t.log_z, 164.6957, 1e-4);
     CHECK_NEAR(t.log_z, 16 * (log(z) + 0.5 * LOG_2PI), 1e-6);
@@ -190,7 +190,7 @@ static void test_manywell(void)
 static void test_funnel_rosenbrock(void)
 {
     vf_target t;
-    CHECK_STATUS(vf_target_from_spec("funnel", &t), VF_OK);
+    REQUIRE_STATUS(vf_target_from_spec("funnel", &t), VF_OK);
     CHECK(t.dim == 10 && t.has_log_z && t.log_z == 0);
     /* the density factorizes: log p(v, x) = log N(v; 0, 9) + sum log N(x_i; 0, e^v) */
     double x[10] = {0.7, 1, -2, 0.5, 0, 0, 0.1, 0.2, -0.3, 3}, want = -0.5 * 0.49 / 9 - 0.5 * LOG_2PI - log(3.0);
@@ -211,7 +211,7 @@ static void test_funnel_rosenbrock(void)
     vf_target_free(&t);
     CHECK_STATUS(vf_target_from_spec("funnel:d=1", &t), VF_ERR_ARG);
 
-    CHECK_STATUS(vf_target_from_spec("rosenbrock", &t), VF_OK);
+    REQUIRE_STATUS(vf_target_from_spec("rosenbrock", &t), VF_OK);
     CHECK(t.dim == 36 && t.has_log_z);
     CHECK_NEAR(t.log_z, 18 * (LOG_2PI + 0.5 * log(0.1)), 1e-12);
     /* the normalized density at a point: each pair N(x; 1, 1) N(y; x^2, 0.1) */

@@ -57,6 +57,14 @@ static const char *vf_test_name = "";
         }                                                                                         \
     } while (0)
 
+/* CHECK_STATUS that also ends the (void) test function on failure: for a result the test goes on to use. */
+#define REQUIRE_STATUS(expr, expected)                                                            \
+    do {                                                                                          \
+        int before_ = vf_test_current_failed;                                                     \
+        CHECK_STATUS(expr, expected);                                                             \
+        if (vf_test_current_failed != before_) return;                                            \
+    } while (0)
+
 #define RUN(fn)                                                                                   \
     do {                                                                                          \
         vf_test_name = #fn;                                                                       \

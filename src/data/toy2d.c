@@ -251,7 +251,7 @@ static vf_status unknown_key(const toy_set *s, const char *key, size_t len)
 }
 
 /* Parses one "key=value" item of length len into vals. */
-static vf_status parse_item(const toy_set *s, const char *item, size_t len, double *vals)
+static vf_status parse_item(const toy_set *s, const char *item, size_t len, double *vals, unsigned char *seen)
 {
     const char *eq = memchr(item, '=', len);
     if (!eq || eq == item)
@@ -263,6 +263,8 @@ static vf_status parse_item(const toy_set *s, const char *item, size_t len, doub
         if (strlen(s->keys[i].name) == klen && strncmp(s->keys[i].name, item, klen) == 0) k = i;
     if (k < 0) return unknown_key(s, item, klen);
     const toy_key *key = &s->keys[k];
+    if (seen[k]) return vf__error(VF_ERR_ARG, "toy data %s: duplicate key '%s'", s->name, key->name);
+    seen[k] = 1;
 
     char buf[64];
     if (vlen == 0 || vlen >= sizeof buf)
@@ -287,11 +289,12 @@ static vf_status parse_options(const toy_set *s, const char *options, double *va
 {
     for (int i = 0; i < s->nkeys; i++) vals[i] = s->keys[i].def;
     if (!options || !*options) return VF_OK;
+    unsigned char seen[TOY_MAX_KEYS] = {0};
     const char *p = options;
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        vf_status st = parse_item(s, p, len, vals);
+        vf_status st = parse_item(s, p, len, vals, seen);
         if (st) return st;
         if (!comma) return VF_OK;
         p = comma + 1;
@@ -337,5 +340,8 @@ vf_status vf_toy_sample_spec(const char *spec, int64_t n, vf_rng *rng, vf_tensor
     size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
     const toy_set *s = find_set(spec, len);
     if (!s) return unknown_set(spec, len);
+    if (colon && !colon[1])
+        return vf__error(VF_ERR_ARG, "toy data %s: ':' must be followed by key=value pairs (or leave it out; keys: %s)",
+                         s->name, s->defaults);
     return sample_set(s, colon ? colon + 1 : NULL, n, rng, out);
 }

@@ -167,7 +167,7 @@ vf_status vf_spec_real(const vf_spec *s, const char *key, double def, double lo,
     char *end = NULL;
     errno = 0;
     double x = strtod(v, &end);
-    if (end == v || *end != '\0' || errno == ERANGE || !isfinite(x))
+    if (end == v || *end != '\0' || errno == ERANGE || !isfinite(x) || strspn(v, "0123456789+-.eE") != strlen(v))
         return vf__error(VF_ERR_ARG, "spec key '%s': '%s' is not a finite number", key, v);
     if (x < lo || x > hi) return vf__error(VF_ERR_ARG, "spec key '%s': %g is out of range [%g, %g]", key, x, lo, hi);
     *out = x;

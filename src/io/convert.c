@@ -86,6 +86,7 @@ int vf__parse_double(const char *s, size_t n, double *out)
         char c = s[i];
         if (c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') return -1;
         if (dp != '.' && c == dp) return -1;
+        if (c == 'x' || c == 'X') return -1; /* decimal only: strtod would read "0x10" as 16 */
         tmp[i] = (c == '.' && dp != '.') ? dp : c;
     }
     tmp[n] = 0;

@@ -20,6 +20,7 @@ int vf_fit_is_cnf_spec(const char *spec)
 static int parse_real(const char *v, double *out)
 {
     if (!(*v == '-' || *v == '+' || *v == '.' || (*v >= '0' && *v <= '9'))) return -1;
+    if (strspn(v, "0123456789+-.eE") != strlen(v)) return -1; /* decimal only: strtod takes "0x10" too */
     char *end = NULL;
     double x = strtod(v, &end);
     if (end == v || *end || !isfinite(x)) return -1;
@@ -79,19 +80,27 @@ vf_status vf_cnf_spec_from_string(const char *spec, int64_t d, int64_t classes, 
     s->p_uncond = have_labels ? 0.1 : 0;
     int have_sigma = 0, have_eps = 0;
     if (!spec[k]) return VF_OK;
+    if (!spec[k + 1]) return vf__error(VF_ERR_ARG, "':' must be followed by key=value pairs (or leave it out)");
     if (strlen(spec + k + 1) >= sizeof buf) return vf__error(VF_ERR_ARG, "the spec is too long");
     strcpy(buf, spec + k + 1);
-    for (char *item = buf; item && *item;) {
+    const char *seen[64]; /* the keys so far (in buf) */
+    int n_seen = 0, have_df = 0, source_given = 0;
+    for (char *item = buf; item;) {
         char *next = NULL;
         /* "source=student:df=3" keeps its colon: split on commas only */
         char *comma = strchr(item, ',');
         if (comma) *comma = '\0', next = comma + 1;
+        if (!*item) return vf__error(VF_ERR_ARG, "empty key=value pair (a stray ',')");
         char *eq = strchr(item, '=');
         if (!eq) return vf__error(VF_ERR_ARG, "'%s' is not key=value", item);
         *eq = '\0';
         const char *key = item, *v = eq + 1;
         double x;
         int64_t iv;
+        for (int i = 0; i < n_seen; i++)
+            if (strcmp(seen[i], key) == 0) return vf__error(VF_ERR_ARG, "duplicate key '%s'", key);
+        if (n_seen == (int)(sizeof seen / sizeof seen[0])) return vf__error(VF_ERR_ARG, "too many key=value pairs");
+        seen[n_seen++] = key;
         if (strcmp(key, "hidden") == 0) {
             if (parse_hidden(v, &s->field))
                 return vf__error(VF_ERR_ARG, "hidden=%s is not WIDTHxLAYERS or W1xW2x... (widths 1 to %d, at most %d "
@@ -113,13 +122,14 @@ vf_status vf_cnf_spec_from_string(const char *spec, int64_t d, int64_t classes, 
                 return vf__error(VF_ERR_ARG, "%s=%s is not a non-negative number", key, v);
             if (key[0] == 's') s->path.sigma = x, have_sigma = 1;
             else if (key[0] == 'e') s->coupling.eps = x, have_eps = 1;
-            else if (key[0] == 'p') s->p_uncond = x, s->p_uncond = x;
-            else s->source.df = x;
+            else if (key[0] == 'p') s->p_uncond = x;
+            else s->source.df = x, have_df = 1;
         } else if (strcmp(key, "coupling") == 0) {
             int c = vf_coupling_from_name(v);
             if (c < 0) return vf__error(VF_ERR_ARG, "coupling=%s is not independent, ot or sinkhorn", v);
             s->coupling.kind = (vf_coupling_kind)c;
         } else if (strcmp(key, "source") == 0) {
+            source_given = 1;
             if (strcmp(v, "gaussian") == 0) s->source.kind = VF_CNF_SOURCE_GAUSSIAN;
             else if (strncmp(v, "student", 7) == 0) {
                 s->source.kind = VF_CNF_SOURCE_STUDENT_T;
@@ -178,6 +188,9 @@ vf_status vf_cnf_spec_from_string(const char *spec, int64_t d, int64_t classes, 
         }
         item = next;
     }
+    if (have_df && !source_given) s->source.kind = VF_CNF_SOURCE_STUDENT_T; /* "df=D" alone: source=student:df=D */
+    if (have_df && s->source.kind != VF_CNF_SOURCE_STUDENT_T)
+        return vf__error(VF_ERR_ARG, "df= is the Student-t source's degrees of freedom, not for source=gaussian");
     if (s->source.kind == VF_CNF_SOURCE_STUDENT_T && !(s->source.df > 0))
         return vf__error(VF_ERR_ARG, "the Student-t source needs df > 0");
     if (s->source.kind != VF_CNF_SOURCE_STUDENT_T) s->source.df = 0;

@@ -38,7 +38,7 @@ static vf_status unknown_target(const char *name, size_t len)
 }
 
 static vf_status parse_item(const vf__target_builtin *b, const char *item, size_t len, double *vals,
-                            char (*strs)[VF__TARGET_STRING_MAX])
+                            char (*strs)[VF__TARGET_STRING_MAX], unsigned char *seen)
 {
     const char *eq = memchr(item, '=', len);
     if (!eq || eq == item)
@@ -51,6 +51,8 @@ static vf_status parse_item(const vf__target_builtin *b, const char *item, size_
     if (k < 0)
         return vf__error(VF_ERR_ARG, "target %s: unknown key '%.*s' (keys: %s)", b->name, (int)VF_MIN(klen, 64), item,
                          b->defaults);
+    if (seen[k]) return vf__error(VF_ERR_ARG, "target %s: duplicate key '%s'", b->name, b->keys[k].name);
+    seen[k] = 1;
     if (b->keys[k].integer == VF__TARGET_KEY_STRING) {
         if (vlen == 0 || vlen >= VF__TARGET_STRING_MAX)
             return vf__error(VF_ERR_ARG, "target %s: %s needs a file name of 1 to %d characters", b->name,
@@ -94,12 +96,16 @@ vf_status vf_target_from_spec(const char *spec, vf_target *out)
         vals[i] = b->keys[i].def;
         strs[i][0] = '\0';
     }
-    if (colon && colon[1]) {
+    if (colon && !colon[1])
+        return vf__error(VF_ERR_ARG, "target %s: ':' must be followed by key=value pairs (or leave it out; keys: %s)",
+                         b->name, b->defaults);
+    if (colon) {
+        unsigned char seen[VF__TARGET_MAX_KEYS] = {0};
         const char *p = colon + 1;
         for (;;) {
             const char *comma = strchr(p, ',');
             size_t ilen = comma ? (size_t)(comma - p) : strlen(p);
-            vf_status s = parse_item(b, p, ilen, vals, strs);
+            vf_status s = parse_item(b, p, ilen, vals, strs, seen);
             if (s != VF_OK) return s;
             if (!comma) break;
             p = comma + 1;

@@ -115,4 +115,33 @@ expect_error 2 "--solver is an option for continuous-flow models; .*m.safetensor
     sample --solver rk4 --model "$T/m.safetensors" -n 3 -o "$T/s.csv"
 expect_error 2 "--steps is an option for continuous-flow models" logprob --model "$T/m.safetensors" --data "$T/good.csv" --steps 4
 
+# Specs and numbers are parsed strictly everywhere: duplicate keys, an empty option list, a stray
+# comma, hexadecimal numbers (strtod's); a documented alternative key takes effect.
+expect_error 2 "target gauss: duplicate key 'd'" data gauss:d=3,d=4 -o "$T/x.npy"
+expect_error 2 "toy data moons: duplicate key 'noise'" data moons:noise=0.1,noise=0.2 -o "$T/x.npy"
+expect_error 2 "toy data moons: ':' must be followed by key=value pairs" data moons: -o "$T/x.npy"
+expect_error 2 "target gauss: ':' must be followed by key=value pairs" vi --target gauss: -o "$T/x.safetensors"
+expect_error 2 "duplicate key 'hidden'" fit --model rf:hidden=8x2,hidden=16x2 --data "$T/good.npy" -o "$T/x.safetensors"
+expect_error 2 "empty key=value pair" fit --model cfm:hidden=8x2,,act=silu --data "$T/good.npy" -o "$T/x.safetensors"
+expect_error 2 "':' must be followed by key=value pairs" fit --model cfm: --data "$T/good.npy" -o "$T/x.safetensors"
+expect_error 2 "not for source=gaussian" fit --model rf:source=gaussian,df=4 --data "$T/good.npy" -o "$T/x.safetensors"
+expect_error 2 "sigma=0x1p-3 is not a non-negative number" fit --model cfm:sigma=0x1p-3 --data "$T/good.npy" \
+    -o "$T/x.safetensors"
+expect_error 2 "--eps: '0x10' is not a finite number" eval --metric sinkhorn "$T/good.npy" "$T/good.npy" --eps 0x10
+expect_error 2 "gauss: d needs a finite number, got '0x3'" data gauss:d=0x3 -o "$T/x.npy"
+expect_error 2 "--target bogus: target: unknown name 'bogus'" eval --metric ksd "$T/good.npy" --target bogus
+if "$V" fit --model rf:hidden=8x1,df=4 --data "$T/good.npy" --epochs 1 -o "$T/t.safetensors" --quiet 2>"$T/err" &&
+    "$V" info "$T/t.safetensors" --json | grep -q '\\"source\\":{\\"kind\\":\\"student_t\\",\\"df\\":4}'; then
+    ok
+else
+    bad "rf:df=4 did not give a Student-t source: $(cat "$T/err"; "$V" info "$T/t.safetensors" --json | head -c 600)"
+fi
+# Whole-number options take exponent notation when the value is whole, the seed too.
+if "$V" data moons -n 1e1 --seed 1e1 -o "$T/e.csv" >/dev/null 2>"$T/err" && [ "$(lines "$T/e.csv")" -ge 10 ]; then
+    ok
+else
+    bad "-n 1e1 --seed 1e1: $(cat "$T/err")"
+fi
+expect_error 2 "--seed" data moons -n 5 --seed 1.5e0 -o "$T/e.csv"
+
 finish

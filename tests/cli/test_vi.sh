@@ -95,6 +95,12 @@ if [ -n "${VF_TEST_PLUGIN:-}" ]; then
     has "NaN"
     expect 1 vi --target "plugin:$VF_TEST_PLUGIN:0" -o "$T/x.safetensors"
     has "varflow_target_dim returned 0"
+    # --constrained with a plugin that has no constraining map is refused before any training step
+    rm -f "$T/constrained.jsonl"
+    expect 1 vi --target "plugin:$VF_TEST_PLUGIN:2" --flow $FLOW --steps 30 --samples "$T/c.csv" --constrained \
+        --log "$T/constrained.jsonl" -o "$T/x.safetensors"
+    has "has no constraining map"
+    [ ! -s "$T/constrained.jsonl" ] && ok || bad "--constrained was refused only after training"
 fi
 # A plugin with only varflow_target_log_prob_batch (the same N(0, I)): the same fit and draws bit for
 # bit, for a point-gradient objective and for FAB; a failing batch is a runtime error naming it.
