@@ -41,14 +41,40 @@ static int32_t export_state(vf_vi *v, vf_fit_extra *x)
     return n;
 }
 
-/* A checkpoint's extra arrays back into the objective (before the first step). */
-static vf_status import_state(vf_vi *v, const vf_fit_state *st)
+/* The window of recent training losses whose mean is the result's loss, as a checkpoint's extra array
+ * (so that a resumed run reports the uninterrupted run's loss): [0] the number of steps counted since
+ * the start (the window's write position), then the window's slots in order. */
+#define VI_RECENT_NAME "vi_recent_loss"
+typedef struct recent_losses {
+    double slot[VI_RECENT + 1]; /* slot[0]: count; slot[1 + i]: window slot i */
+    int64_t count;
+} recent_losses;
+
+static void recent_add(recent_losses *w, double loss) { w->slot[1 + w->count++ % VI_RECENT] = loss; }
+
+static int64_t recent_filled(const recent_losses *w) { return w->count < VI_RECENT ? w->count : VI_RECENT; }
+
+/* A checkpoint's extra arrays back into the objective (before the first step), and the loss window. */
+static vf_status import_state(vf_vi *v, const vf_fit_state *st, recent_losses *w)
 {
     if (st->n_extra <= 0) return VF_OK;
-    if (st->n_extra > VI_STATE_MAX) return vf__error(VF_ERR_FORMAT, "the checkpoint holds %d extra arrays", (int)st->n_extra);
     vf__state_array a[VI_STATE_MAX];
-    for (int32_t i = 0; i < st->n_extra; i++) a[i] = (vf__state_array){st->extra[i].name, st->extra[i].numel, st->extra[i].data};
-    return vf__vi_restore(v, a, st->n_extra);
+    int32_t n = 0;
+    for (int32_t i = 0; i < st->n_extra; i++) {
+        const vf_fit_extra *x = &st->extra[i];
+        if (strcmp(x->name, VI_RECENT_NAME) == 0) {
+            int64_t count = x->numel >= 1 && x->data[0] >= 0 && x->data[0] < 9e15 ? (int64_t)x->data[0] : -1;
+            int64_t filled = count < VI_RECENT ? count : VI_RECENT;
+            if (count < 0 || (double)count != x->data[0] || x->numel != 1 + filled)
+                return vf__error(VF_ERR_FORMAT, "the checkpoint's %s array is malformed", VI_RECENT_NAME);
+            w->count = count;
+            memcpy(w->slot + 1, x->data + 1, sizeof(double) * (size_t)filled);
+            continue;
+        }
+        if (n == VI_STATE_MAX) return vf__error(VF_ERR_FORMAT, "the checkpoint holds %d extra arrays", (int)st->n_extra);
+        a[n++] = (vf__state_array){x->name, x->numel, x->data};
+    }
+    return n > 0 ? vf__vi_restore(v, a, n) : VF_OK;
 }
 
 /* Validation (o->patience > 0) after step st->step: the objective's loss at the fixed draws of valid_rng
@@ -101,7 +127,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
     ap.lr = o->lr;
     vf_schedule sch = vf__train_schedule(o->lr, total, o->warmup);
     vf_adam *opt = NULL;
-    double recent[VI_RECENT];
+    recent_losses recent = {{0}, 0};
     vf_fit_state st;
     memset(&st, 0, sizeof st);
     int validating = o->patience > 0;
@@ -143,7 +169,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
                 memcpy(best, o->resume->best, sizeof(vf_real) * (size_t)n);
             }
         }
-        if ((s = import_state(v, o->resume)) != VF_OK) {
+        if ((s = import_state(v, o->resume, &recent)) != VF_OK) {
             vf_adam_free(opt);
             vf_free(best);
             return fail(r, s, "%s", vf_last_error());
@@ -152,7 +178,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         vf_rng_init(&st.shuffle, o->seed, 17);
         vf_rng_init(&st.noise, o->seed, 19);
     }
-    int64_t start = st.step, nrecent = 0;
+    int64_t start = st.step;
     double t0 = vf__now_seconds() - st.seconds, tstart = vf__now_seconds();
     while (st.step < total && !(validating && st.bad >= o->patience)) {
         vf_params_zero_grad(p);
@@ -174,7 +200,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         st.step++;
         st.epoch = st.step;
         st.last_train = loss;
-        recent[nrecent++ % VI_RECENT] = loss;
+        recent_add(&recent, loss);
         int validated;
         if ((s = validate(v, p, o, &valid_rng, &st, best, &validated)) != VF_OK) {
             fail(r, s, "%s", vf_last_error());
@@ -195,8 +221,10 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
             st.best = validating && st.best_epoch > 0 ? best : vf_params_values(p);
             st.buffer_size = vf_params_buffer_size(p);
             st.best_buffers = vf_params_buffers(p);
-            vf_fit_extra extra[VI_STATE_MAX];
+            vf_fit_extra extra[VI_STATE_MAX + 1];
             st.n_extra = export_state(v, extra);
+            recent.slot[0] = (double)recent.count;
+            extra[st.n_extra++] = (vf_fit_extra){VI_RECENT_NAME, 1 + recent_filled(&recent), recent.slot};
             st.extra = extra;
             s = o->checkpoint(o->checkpoint_ctx, &st);
             st.best = st.best_buffers = NULL;
@@ -220,10 +248,10 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         r->best_step = st.best_epoch;
     }
     r->stopped_early = validating && st.bad >= o->patience; /* (no best at all: every loss was +inf) */
-    if (nrecent > 0) {
-        int64_t m = nrecent < VI_RECENT ? nrecent : VI_RECENT;
+    if (recent.count > 0) {
+        int64_t m = recent_filled(&recent);
         double acc = 0;
-        for (int64_t i = 0; i < m; i++) acc += recent[i];
+        for (int64_t i = 0; i < m; i++) acc += recent.slot[1 + i];
         r->loss = acc / (double)m;
     } else {
         r->loss = st.last_train;

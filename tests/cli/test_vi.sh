@@ -38,6 +38,9 @@ expect 0 vi $A -o "$T/half.safetensors" --checkpoint "$T/ck.safetensors" --check
 grep -q '"paused":true' "$T/out" && [ "$(json_num steps)" = 20 ] && ok || bad "--stop-after 20: $(cat "$T/out")"
 expect 0 vi $A -o "$T/rest.safetensors" --resume "$T/ck.safetensors" --samples "$T/rest.csv" --log "$T/log.jsonl" --quiet
 cmp -s "$T/full.csv" "$T/rest.csv" && ok || bad "the resumed run differs from the uninterrupted one"
+# the model file too, training record included (vi.loss: the mean of the last 100 training losses,
+# a window the checkpoint carries)
+cmp -s "$T/full.safetensors" "$T/rest.safetensors" && ok || bad "the resumed run's model file differs"
 grep -q '"step":50' "$T/log.jsonl" && ok || bad "the log lacks step 50"
 # FAB too: the checkpoint carries its replay buffer and step sizes (the resumed half samples the
 # buffer from its first step: 6 steps of 32 rows fill more than the 4 batches it waits for).
@@ -46,6 +49,7 @@ expect 0 vi $F -o "$T/ffull.safetensors" --samples "$T/ffull.csv" --quiet
 expect 0 vi $F -o "$T/fhalf.safetensors" --checkpoint "$T/fck.safetensors" --stop-after 6 --quiet
 expect 0 vi $F -o "$T/frest.safetensors" --resume "$T/fck.safetensors" --samples "$T/frest.csv" --quiet
 cmp -s "$T/ffull.csv" "$T/frest.csv" && ok || bad "the resumed FAB run differs from the uninterrupted one"
+cmp -s "$T/ffull.safetensors" "$T/frest.safetensors" && ok || bad "the resumed FAB run's model file differs"
 expect 1 vi --target $G --flow $FLOW --steps 50 --batch 32 --seed 2 --objective path -o "$T/x.safetensors" --resume "$T/ck.safetensors"
 has "vi.batch"
 expect 1 vi --target gauss:d=3 --flow $FLOW -o "$T/x.safetensors" --resume "$T/ck.safetensors"
