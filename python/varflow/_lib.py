@@ -8,7 +8,10 @@ vf_real_size(), and every array handed to it is converted to that type, C-contig
 
 import ctypes
 import ctypes.util
+import math
+import numbers
 import os
+import threading
 
 import numpy as np
 
@@ -267,12 +270,128 @@ def check(status):
         raise VarflowError(last_error(), lib.vf_status_name(status).decode("ascii", "replace"))
 
 
+def cstr(s, what="string"):
+    """A string for the library: str (UTF-8) or bytes, without an embedded NUL (C would silently stop
+    there, so 'a.safetensors\\0zz' would open a.safetensors): ValueError as Python's open() gives."""
+    if isinstance(s, str):
+        b = s.encode("utf-8")
+    elif isinstance(s, bytes):
+        b = s
+    else:
+        raise TypeError("%s must be a str, not %s" % (what, type(s).__name__))
+    if b"\0" in b:
+        raise ValueError("%s: embedded null character" % what)
+    return b
+
+
 def path_bytes(path, what="path"):
-    if isinstance(path, bytes):
-        return path
-    if isinstance(path, (str, os.PathLike)):
-        return os.fsencode(os.fspath(path))
+    """A file name for the library (str, bytes or os.PathLike; no embedded NUL)."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        p = os.fspath(path)
+        return cstr(p if isinstance(p, bytes) else os.fsencode(p), what)
     raise TypeError("%s must be a str or os.PathLike, not %s" % (what, type(path).__name__))
+
+
+# ---- numbers for the library's options ----------------------------------------------------------
+INT_MAX = 2 ** 31 - 1  # C int
+INT64_MAX = 2 ** 63 - 1  # int64_t
+
+
+def integer(v, name, lo=0, hi=INT64_MAX):
+    """A whole number in [lo, hi] (the C type's range at most): TypeError for a bool, a float or a
+    string, ValueError naming the argument and the range otherwise, never a wrapped value."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError("%s must be an int, not %s" % (name, type(v).__name__))
+    v = int(v)
+    if v < lo and hi in (INT64_MAX, INT_MAX):
+        raise ValueError("%s must be >= %d (got %d)" % (name, lo, v))
+    if not lo <= v <= hi:
+        raise ValueError("%s must be a whole number in [%d, %d] (got %d)" % (name, lo, hi, v))
+    return v
+
+
+def count(n, name="n", lo=0, hi=INT64_MAX):
+    """A non-negative whole number of rows (or an option with lower bound lo), int64 by default."""
+    return integer(n, name, lo, hi)
+
+
+def real(v, name, lo=None, hi=None, lo_open=False, hi_open=False):
+    """A finite real number within the bounds (open or closed): TypeError for a bool, a string or a
+    complex, ValueError naming the argument and the allowed range for NaN, an infinity or a value
+    outside it."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError("%s must be a real number, not %s" % (name, type(v).__name__))
+    f = float(v)
+    ok = math.isfinite(f)
+    ok = ok and (lo is None or (f > lo if lo_open else f >= lo))
+    ok = ok and (hi is None or (f < hi if hi_open else f <= hi))
+    if not ok:
+        if lo is not None and hi is not None:
+            rng_ = "in %s%g, %g%s" % ("(" if lo_open else "[", lo, hi, ")" if hi_open else "]")
+        elif lo is not None:
+            rng_ = "%s %g" % (">" if lo_open else ">=", lo)
+        elif hi is not None:
+            rng_ = "%s %g" % ("<" if hi_open else "<=", hi)
+        else:
+            rng_ = None
+        raise ValueError("%s must be a finite number%s (got %r)" % (name, " " + rng_ if rng_ else "", v))
+    return f
+
+
+# ---- handle lifetimes ---------------------------------------------------------------------------
+class Lifetime:
+    """Keeps a library handle alive while calls on it are in flight. ctypes releases the GIL during a
+    call, so another thread may close the object meanwhile: every call enters (refused with
+    ValueError("the model was closed") once closed) and exits; close() refuses new calls, waits until
+    the calls in flight have returned, then frees. Calls run concurrently: the lock is held only to
+    count, never during a call.
+
+        with self._life:                 # raises ValueError after close()
+            lib.vf_...(self._handle, ...)
+        self._life.close(free)           # waits for the calls in flight, then free() once
+    """
+
+    def __init__(self, what):
+        self.what = what
+        self._cond = threading.Condition(threading.Lock())
+        self._calls = 0
+        self._threads = {}  # thread id -> its calls in flight (a close from inside one would wait forever)
+        self.closed = False
+
+    def __enter__(self):
+        me = threading.get_ident()
+        with self._cond:
+            if self.closed:
+                raise ValueError("the %s was closed" % self.what)
+            self._calls += 1
+            self._threads[me] = self._threads.get(me, 0) + 1
+        return self
+
+    def __exit__(self, *exc):
+        me = threading.get_ident()
+        with self._cond:
+            self._calls -= 1
+            left = self._threads[me] - 1
+            if left:
+                self._threads[me] = left
+            else:
+                del self._threads[me]
+            if not self._calls:
+                self._cond.notify_all()
+
+    def close(self, free):
+        """Refuse new calls, wait for the ones in flight, then call free() (only the first time).
+        RuntimeError from inside a call on the same object (a callback): it could never return."""
+        with self._cond:
+            if self.closed:
+                return
+            if self._threads.get(threading.get_ident()):
+                raise RuntimeError("cannot close the %s from inside a call on it (a callback of that call)"
+                                   % self.what)
+            self.closed = True
+            while self._calls:
+                self._cond.wait()
+        free()
 
 
 # ---- arrays -------------------------------------------------------------------------------------
@@ -299,6 +418,16 @@ def as_rows(x, name, width=None, what="dimension", dtype=None):
     if width is not None and a.shape[1] != width:
         raise ValueError("%s has %d columns but the %s is %d" % (name, a.shape[1], what, width))
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def finite_rows(a, name):
+    """ValueError naming the first non-finite entry (row, column) of the rows a [n, d] (checked as the
+    library will see them), else a."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        i, j = (int(k) for k in np.argwhere(bad)[0])
+        raise ValueError("%s: row %d, column %d is %s (every value must be finite)" % (name, i, j, a[i, j]))
+    return a
 
 
 def as_vector(w, name, n, dtype=np.float64):
@@ -329,15 +458,6 @@ def ptr(a, ctype):
     if a is None:
         return None
     return a.ctypes.data_as(ctypes.POINTER(ctype))
-
-
-def count(n, name="n"):
-    """A non-negative whole number of rows."""
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise TypeError("%s must be an int, not %s" % (name, type(n).__name__))
-    if n < 0:
-        raise ValueError("%s must be >= 0 (got %d)" % (name, n))
-    return int(n)
 
 
 def seed_value(seed):

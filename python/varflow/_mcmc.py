@@ -2,6 +2,7 @@
 does: MALA and HMC with step-size adaptation, and the flow-assisted samplers (independent
 Metropolis-Hastings, iterated SIR, NeuTra) with a Flow as the proposal or the reparameterization."""
 
+import contextlib
 import ctypes
 import time
 
@@ -72,20 +73,18 @@ def mcmc(target, n=1000, sampler="mala", chains=4, warmup=500, step_size=None, t
     if not HAVE_MCMC:
         raise NotImplementedError("varflow.mcmc needs vf_mcmc_run, which %s lacks (build a newer library)"
                                   % _lib.LIB_PATH)
-    if not isinstance(sampler, str) or lib.vf_mcmc_sampler_from_name(sampler.encode()) < 0:
+    if not isinstance(sampler, str) or lib.vf_mcmc_sampler_from_name(_lib.cstr(sampler, "sampler")) < 0:
         raise ValueError("unknown sampler %r (%s)" % (sampler, ", ".join(SAMPLERS)))
-    s = lib.vf_mcmc_sampler_from_name(sampler.encode())
-    t = as_target(target, callable_dim=dim)
+    s = lib.vf_mcmc_sampler_from_name(_lib.cstr(sampler, "sampler"))
+    n, chains = _lib.count(n, "n", lo=1), _lib.count(chains, "chains", lo=1)
+    warmup = _lib.count(warmup, "warmup")
+    t = as_target(target, dim=dim)
     d = t.dim
-    n, chains, warmup = _lib.count(n, "n"), _lib.count(chains, "chains"), _lib.count(warmup, "warmup")
-    if n < 1 or chains < 1:
-        raise ValueError("n and chains must be >= 1")
     needs_flow = bool(lib.vf_mcmc_sampler_needs_flow(s))
     if needs_flow:
         if not isinstance(model, Flow):
             raise ValueError("sampler %r needs model=, a Flow of the target's dimension (varflow.vi, varflow.load)"
                              % sampler)
-        model._live()
         if model.dim != d:
             raise ValueError("the model has dimension %d but the target has %d" % (model.dim, d))
     elif model is not None:
@@ -93,14 +92,11 @@ def mcmc(target, n=1000, sampler="mala", chains=4, warmup=500, step_size=None, t
     p = lib.vf_mcmc_default_params(s)
     p.chains, p.warmup = chains, warmup
     if step_size is not None:
-        if not float(step_size) > 0:
-            raise ValueError("step_size must be > 0 (or None: from the dimension)")
-        p.step_size = float(step_size)
+        p.step_size = _lib.real(step_size, "step_size (None: from the dimension)", lo=0, lo_open=True)
     if target_accept is not None:
-        if not 0 < float(target_accept) < 1:
-            raise ValueError("target_accept must be in (0, 1)")
-        p.target_accept = float(target_accept)
-    p.leapfrog, p.proposals = _lib.count(leapfrog, "leapfrog"), _lib.count(proposals, "proposals")
+        p.target_accept = _lib.real(target_accept, "target_accept", lo=0, hi=1, lo_open=True, hi_open=True)
+    p.leapfrog = _lib.count(leapfrog, "leapfrog", lo=1)
+    p.proposals = _lib.count(proposals, "proposals", lo=1)
     p.diag_mass = 1 if diag_mass else 0
     p.seed = _lib.seed_value(seed)
     start = None
@@ -112,10 +108,15 @@ def mcmc(target, n=1000, sampler="mala", chains=4, warmup=500, step_size=None, t
     draws = np.empty((chains * n, d), dtype=_lib.REAL)
     res = McmcResult()
     t0 = time.perf_counter()
-    t._begin()
-    status = lib.vf_mcmc_run(t.ptr, model._flow if needs_flow else None, model._params if needs_flow else None,
-                             ctypes.byref(p), n, _lib.ptr(draws, _lib.c_real), ctypes.byref(res))
-    t._end(status)
+    with (model._life if needs_flow else contextlib.nullcontext()):
+        call = t._begin()
+        status = 0
+        try:
+            status = lib.vf_mcmc_run(call.ptr, model._flow if needs_flow else None,
+                                     model._params if needs_flow else None, ctypes.byref(p), n,
+                                     _lib.ptr(draws, _lib.c_real), ctypes.byref(res))
+        finally:
+            call.finish(status)
     seconds = time.perf_counter() - t0
     rhat, ess = np.empty(d), np.empty(d)
     if n >= 4:

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import lib
-from ._target import as_target
+from ._target import Target, as_target
 
 METRICS = ("emd", "w2", "sinkhorn", "sinkhorn_div", "sw", "mmd", "energy", "ksd")
 
@@ -38,7 +38,9 @@ def _weights(w, n, name):
 
 
 def _cost_kind(cost):
-    k = lib.vf_cost_kind_from_name(str(cost).encode())
+    if not isinstance(cost, str):
+        raise TypeError("cost must be a str, not %s" % type(cost).__name__)
+    k = lib.vf_cost_kind_from_name(_lib.cstr(cost, "cost"))
     if k < 0:
         raise ValueError("unknown cost %r (sqeuclidean, euclidean)" % (cost,))
     return k
@@ -47,14 +49,14 @@ def _cost_kind(cost):
 def _kernel(kernel, allowed):
     if kernel not in allowed:
         raise ValueError("unknown kernel %r (%s)" % (kernel, ", ".join(allowed)))
-    return lib.vf_kernel_from_name(kernel.encode())
+    return lib.vf_kernel_from_name(_lib.cstr(kernel, "kernel"))
 
 
 def _sinkhorn_options(eps, tol, max_iter):
     o = lib.vf_sinkhorn_default_options()
-    o.eps, o.tol, o.max_iter = float(eps), float(tol), _lib.count(max_iter, "max_iter")
-    if not o.eps > 0 or not o.tol > 0:
-        raise ValueError("eps and tol must be positive (got eps=%g, tol=%g)" % (o.eps, o.tol))
+    o.eps = _lib.real(eps, "eps", lo=0, lo_open=True)
+    o.tol = _lib.real(tol, "tol", lo=0, lo_open=True)
+    o.max_iter = _lib.count(max_iter, "max_iter", lo=1)
     return o
 
 
@@ -91,7 +93,7 @@ def eval(metric, a, b=None, **kw):
         varflow.eval("w2", x, y)                       # 0.1234...
         varflow.eval("mmd", x, y, kernel="imq", bandwidth=1.0)
     """
-    if metric not in _ALLOWED:
+    if not isinstance(metric, str) or metric not in _ALLOWED:
         raise ValueError("unknown metric %r (%s)" % (metric, ", ".join(METRICS)))
     extra = set(kw) - _ALLOWED[metric]
     if extra:
@@ -106,6 +108,9 @@ def eval(metric, a, b=None, **kw):
         if b is not None:
             raise ValueError("eval('ksd') takes one sample a and target=..., not b")
         return _ksd(x, out, **kw)
+    if b is None:
+        raise ValueError("eval(%r) compares two samples: pass b [m, %d] (only 'ksd' takes one sample and a "
+                         "target)" % (metric, d))
     y = _lib.as_rows(b, "b", d, "dimension of a")
     m = y.shape[0]
     if m < 1:
@@ -136,10 +141,8 @@ def eval(metric, a, b=None, **kw):
         _lib.check(_unconverged(s, metric, out.value))
         return out.value
     if metric == "sw":
-        projections = _lib.count(kw.get("projections", 50), "projections")
-        p = kw.get("p", 2)
-        if p not in (1, 2):
-            raise ValueError("p must be 1 or 2 (got %r)" % (p,))
+        projections = _lib.count(kw.get("projections", 50), "projections", lo=1)
+        p = _lib.integer(kw.get("p", 2), "p", 1, 2)
         seed = _lib.seed_value(kw.get("seed", 0))
         directions = kw.get("directions", "random")
         if directions == "random":
@@ -154,9 +157,7 @@ def eval(metric, a, b=None, **kw):
         return out.value
     if metric == "mmd":
         kernel = _kernel(kw.get("kernel", "gaussian"), ("gaussian", "laplace", "imq"))
-        bandwidth = float(kw.get("bandwidth", 0.0))
-        if bandwidth < 0:
-            raise ValueError("bandwidth must be >= 0 (0: the median heuristic)")
+        bandwidth = _lib.real(kw.get("bandwidth", 0.0), "bandwidth (0: the median heuristic)", lo=0)
         _lib.check(lib.vf_mmd2(n, m, d, xp, yp, kernel, bandwidth, int(bool(kw.get("unbiased", False))),
                                ctypes.byref(out), None))
         return out.value
@@ -170,16 +171,20 @@ def _ksd(x, out, target=None, kernel="imq", bandwidth=None, unbiased=False):
     if target is None:
         raise ValueError("eval('ksd') needs target= (a spec string, a Target or a callable)")
     n, d = x.shape
-    t = as_target(target, callable_dim=d)
+    t = as_target(target) if isinstance(target, (Target, str, bytes)) else as_target(target, dim=d)
     if t.dim != d:
         raise ValueError("a has %d columns but the target's dimension is %d" % (d, t.dim))
     scores = np.empty((n, d))
-    t._begin()
-    t._end(lib.vf_target_scores(t.ptr, n, _lib.ptr(x, _lib.c_real), None, _lib.ptr(scores, ctypes.c_double)))
+    call = t._begin()
+    status = 0
+    try:
+        status = lib.vf_target_scores(call.ptr, n, _lib.ptr(x, _lib.c_real), None, _lib.ptr(scores, ctypes.c_double))
+    finally:
+        call.finish(status)
     o = lib.vf_ksd_default_options()
     o.kernel = _kernel(kernel, ("imq", "gaussian"))
     if bandwidth is not None:
-        o.bandwidth = float(bandwidth)
+        o.bandwidth = _lib.real(bandwidth, "bandwidth")
     elif kernel == "gaussian":
         o.bandwidth = 0.0
     o.unbiased = int(bool(unbiased))

@@ -1,7 +1,11 @@
 """Model files: normalizing flows (vf_model.h, vf_eval.h) and continuous flows (vf_cnf_model.h)."""
 
+import copy
 import ctypes
 import json
+import os
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -34,7 +38,8 @@ def _meta_dict(meta):
 
 
 def _extra_arrays(info, reserved):
-    items = [(k.encode(), v.encode()) for k, v in info.items() if k not in reserved]
+    items = [(_lib.cstr(k, "info key %r" % k), _lib.cstr(v, "info[%r]" % k)) for k, v in info.items()
+             if k not in reserved]
     keys = (ctypes.c_char_p * max(len(items), 1))(*[k for k, _ in items])
     values = (ctypes.c_char_p * max(len(items), 1))(*[v for _, v in items])
     return len(items), keys, values
@@ -45,10 +50,33 @@ def _check_info(info):
         raise TypeError("info must be a dict of str to str")
 
 
+class _Scratch:
+    """A scratch folder holding one model file name (path, bytes), removed on exit."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="varflow_")
+        return os.fsencode(os.path.join(self.dir, "model.safetensors"))
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _model_from_bytes(data, state):
+    """pickle's way back: the model file's bytes loaded as a model, then its Python attributes."""
+    with _Scratch() as path:
+        with open(path, "wb") as f:
+            f.write(data)
+        m = load(path)
+    m.__dict__.update(state)
+    return m
+
+
 class _Model:
-    """What flows and continuous flows share: metadata and the file they came from."""
+    """What flows and continuous flows share: metadata, the file they came from, the lifetime of the
+    library handle (calls in flight keep it alive; close() waits for them), copies and pickling."""
 
     info = None  # dict str -> str: the model file's metadata
+    _HANDLES = ("_flow", "_params", "_owner", "_model", "_life")
 
     @property
     def architecture(self):
@@ -68,6 +96,43 @@ class _Model:
             self.close()
         except Exception:
             pass
+
+    def close(self):
+        """Free the model now (also done when it is garbage collected). Calls in flight on other
+        threads finish first; later calls raise ValueError("the model was closed")."""
+        life = self.__dict__.get("_life")
+        if life is not None:
+            life.close(self._free)
+
+    # Copies are independent models: the file the binding's save() writes, loaded again (parameters,
+    # architecture, metadata), with the Python attributes (info, fit_result, vi_result, ...) copied.
+    def _attributes(self, memo=None):
+        state = {k: v for k, v in self.__dict__.items() if k not in self._HANDLES}
+        if memo is None:
+            return {k: copy.copy(v) for k, v in state.items()}
+        return copy.deepcopy(state, memo)
+
+    def _duplicate(self, memo):
+        with _Scratch() as path:
+            with self._life:
+                self._write(path)
+            m = type(self)._load(path)
+        m.__dict__.update(self._attributes(memo))
+        return m
+
+    def __copy__(self):
+        return self._duplicate(None)
+
+    def __deepcopy__(self, memo):
+        return self._duplicate(memo)
+
+    def __reduce__(self):
+        with _Scratch() as path:
+            with self._life:
+                self._write(path)
+            with open(path, "rb") as f:
+                data = f.read()
+        return _model_from_bytes, (data, self._attributes({}))
 
 
 class Flow(_Model):
@@ -90,6 +155,7 @@ class Flow(_Model):
     def __init__(self, _flow, _params, info, owner=None):
         self._flow, self._params = _flow, _params
         self._owner = owner  # a vf_fitted handle that owns flow and params (varflow.fit), or None
+        self._life = _lib.Lifetime("model")
         self.info = info
 
     @classmethod
@@ -97,16 +163,17 @@ class Flow(_Model):
         """An untrained flow from a preset spec ("maf", "nsf:transforms=5,hidden=128x2", "planar", ...;
         `varflow fit --help` lists them) for data of dimension dim and context width context,
         parameters initialized from seed (vf_flow_from_spec)."""
-        dim, context = _lib.count(dim, "dim"), _lib.count(context, "context")
+        dim, context = _lib.count(dim, "dim", lo=1), _lib.count(context, "context")
         seed = _lib.seed_value(seed)
         if not isinstance(spec, str):
             raise TypeError("spec must be a str, not %s" % type(spec).__name__)
+        cspec = _lib.cstr(spec, "spec")
         p = lib.vf_params_new()
         if not p:
             raise MemoryError("varflow: out of memory")
         f = ctypes.c_void_p()
         try:
-            _lib.check(lib.vf_flow_from_spec(spec.encode(), dim, context, p, ctypes.byref(f)))
+            _lib.check(lib.vf_flow_from_spec(cspec, dim, context, p, ctypes.byref(f)))
             _lib.check(lib.vf_params_finalize(p, seed))
         except BaseException:
             lib.vf_flow_free(f)
@@ -127,27 +194,23 @@ class Flow(_Model):
             raise
         return cls(f, p, info)
 
-    def _live(self):
-        if not self._flow:
-            raise ValueError("the model was closed")
-
     @property
     def dim(self):
         """The data dimension d."""
-        self._live()
-        return int(lib.vf_flow_dim(self._flow))
+        with self._life:
+            return int(lib.vf_flow_dim(self._flow))
 
     @property
     def context_dim(self):
         """The context width c (0: not conditional)."""
-        self._live()
-        return int(lib.vf_flow_context_dim(self._flow))
+        with self._life:
+            return int(lib.vf_flow_context_dim(self._flow))
 
     @property
     def n_params(self):
         """Number of scalar parameters."""
-        self._live()
-        return int(lib.vf_params_size(self._params))
+        with self._life:
+            return int(lib.vf_params_size(self._params))
 
     def __call__(self, context=None):
         """zuko's shape: m(c) is the distribution of x given the context c (one row [c] or [1, c], or
@@ -157,17 +220,17 @@ class Flow(_Model):
     def get_params(self):
         """A copy of every parameter in one flat array [n_params] (the store's order: the file's
         tensors by registration)."""
-        self._live()
-        n = self.n_params
-        return np.ctypeslib.as_array(lib.vf_params_values(self._params), shape=(n,)).copy()
+        with self._life:
+            n = self.n_params
+            return np.ctypeslib.as_array(lib.vf_params_values(self._params), shape=(n,)).copy()
 
     def set_params(self, values):
         """Overwrite every parameter from a flat array [n_params] (e.g. get_params() changed)."""
-        self._live()
-        v = _lib.as_vector(values, "values", self.n_params, _lib.REAL)
-        if not np.all(np.isfinite(v)):
-            raise ValueError("values must be finite")
-        np.ctypeslib.as_array(lib.vf_params_values(self._params), shape=(v.shape[0],))[:] = v
+        with self._life:
+            v = _lib.as_vector(values, "values", self.n_params, _lib.REAL)
+            if not np.all(np.isfinite(v)):
+                raise ValueError("values must be finite")
+            np.ctypeslib.as_array(lib.vf_params_values(self._params), shape=(v.shape[0],))[:] = v
 
     def _context(self, context, n):
         c = self.context_dim
@@ -190,41 +253,42 @@ class Flow(_Model):
         """log p(x | context) of each row of x [n, dim] -> [n] (vf_flow_log_prob_rows). A non-finite
         result raises VarflowError (VF_ERR_NUMERIC) naming the first such row; -inf (outside the
         support of a bounded base) is a valid value."""
-        self._live()
-        x = _lib.as_rows(x, "x", self.dim, "model's dimension")
-        n = x.shape[0]
-        ctx, rows = self._context(context, n)
-        out = np.empty(n, dtype=_lib.REAL)
-        if n:
-            _lib.check(lib.vf_flow_log_prob_rows(self._flow, self._params, None, n, _lib.ptr(x, _lib.c_real),
-                                                 _lib.ptr(ctx, _lib.c_real), rows, _lib.ptr(out, _lib.c_real)))
-        return out
+        with self._life:
+            x = _lib.as_rows(x, "x", self.dim, "model's dimension")
+            n = x.shape[0]
+            ctx, rows = self._context(context, n)
+            out = np.empty(n, dtype=_lib.REAL)
+            if n:
+                _lib.check(lib.vf_flow_log_prob_rows(self._flow, self._params, None, n, _lib.ptr(x, _lib.c_real),
+                                                     _lib.ptr(ctx, _lib.c_real), rows, _lib.ptr(out, _lib.c_real)))
+            return out
 
     def sample(self, n, seed=0, context=None, return_log_prob=False):
         """n samples [n, dim] drawn with the generator seeded by seed (the same as `varflow sample
         --seed`: the same model, n and seed give the same rows). With return_log_prob, also their
         log-densities [n] from the same pass: (x, log_prob)."""
-        self._live()
         n = _lib.count(n)
-        ctx, rows = self._context(context, n)
-        x = np.empty((n, self.dim), dtype=_lib.REAL)
-        lp = np.empty(n, dtype=_lib.REAL) if return_log_prob else None
-        if n:
-            r = _lib.rng(seed)
-            _lib.check(lib.vf_flow_sample_rows(self._flow, self._params, None, n, _lib.ptr(ctx, _lib.c_real), rows,
-                                               ctypes.byref(r), _lib.ptr(x, _lib.c_real), _lib.ptr(lp, _lib.c_real)))
+        r = _lib.rng(seed)
+        with self._life:
+            ctx, rows = self._context(context, n)
+            x = np.empty((n, self.dim), dtype=_lib.REAL)
+            lp = np.empty(n, dtype=_lib.REAL) if return_log_prob else None
+            if n:
+                _lib.check(lib.vf_flow_sample_rows(self._flow, self._params, None, n, _lib.ptr(ctx, _lib.c_real), rows,
+                                                   ctypes.byref(r), _lib.ptr(x, _lib.c_real),
+                                                   _lib.ptr(lp, _lib.c_real)))
         return (x, lp) if return_log_prob else x
 
     def _map(self, fn, x, name, context):
-        self._live()
-        x = _lib.as_rows(x, name, self.dim, "model's dimension")
-        n = x.shape[0]
-        ctx, rows = self._context(context, n)
-        out, ladj = np.empty_like(x), np.empty(n, dtype=_lib.REAL)
-        if n:
-            _lib.check(fn(self._flow, self._params, None, n, _lib.ptr(x, _lib.c_real), _lib.ptr(ctx, _lib.c_real), rows,
-                          _lib.ptr(out, _lib.c_real), _lib.ptr(ladj, _lib.c_real)))
-        return out, ladj
+        with self._life:
+            x = _lib.as_rows(x, name, self.dim, "model's dimension")
+            n = x.shape[0]
+            ctx, rows = self._context(context, n)
+            out, ladj = np.empty_like(x), np.empty(n, dtype=_lib.REAL)
+            if n:
+                _lib.check(fn(self._flow, self._params, None, n, _lib.ptr(x, _lib.c_real), _lib.ptr(ctx, _lib.c_real),
+                              rows, _lib.ptr(out, _lib.c_real), _lib.ptr(ladj, _lib.c_real)))
+            return out, ladj
 
     def forward(self, x, context=None):
         """Data to latent: (z [n, dim], log|det dz/dx| [n]) for the rows x [n, dim]
@@ -240,16 +304,18 @@ class Flow(_Model):
         """Write the model file atomically (vf_flow_save). The metadata keys of self.info other than
         the reserved "format", "format_version" and "flow" are kept; info (dict str -> str) replaces
         them when given. The file loads in C (vf_flow_load), the CLI and here."""
-        self._live()
         path = _lib.path_bytes(path)
+        with self._life:
+            self._write(path, info)
+            self.info = _file_metadata(path)
+
+    def _write(self, path, info=None):
         extra = self.info if info is None else info
         _check_info(extra)
         n, keys, values = _extra_arrays(extra, _FLOW_RESERVED)
         _lib.check(lib.vf_flow_save(self._flow, self._params, path, n, keys, values))
-        self.info = _file_metadata(path)
 
-    def close(self):
-        """Free the model now (also done when it is garbage collected)."""
+    def _free(self):
         if self._owner:
             lib.vf_fitted_free(self._owner)
             self._owner = self._flow = self._params = None
@@ -261,7 +327,7 @@ class Flow(_Model):
             self._params = None
 
     def __repr__(self):
-        if not self._flow:
+        if self._life.closed:
             return "Flow(closed)"
         return "Flow(dim=%d, context_dim=%d, params=%d)" % (self.dim, self.context_dim, self.n_params)
 
@@ -297,6 +363,7 @@ class ContinuousFlow(_Model):
 
     def __init__(self, _model, info):
         self._model = _model
+        self._life = _lib.Lifetime("model")
         self.info = info
         self.last_nfe = None
         arch = self.architecture
@@ -316,10 +383,6 @@ class ContinuousFlow(_Model):
             lib.vf_cnf_model_free(m)
             raise
 
-    def _live(self):
-        if not self._model:
-            raise ValueError("the model was closed")
-
     @property
     def dim(self):
         """The data dimension d."""
@@ -328,8 +391,8 @@ class ContinuousFlow(_Model):
     @property
     def n_params(self):
         """Number of scalar parameters (the field and, when present, the score field)."""
-        self._live()
-        return int(lib.vf_cnf_model_param_count(self._model))
+        with self._life:
+            return int(lib.vf_cnf_model_param_count(self._model))
 
     def _options(self, solver, steps, rtol, atol, guidance, sigma=0.0, hutchinson=0, seed=0, sampling=False):
         o = lib.vf_cnf_sample_default_options()
@@ -345,7 +408,7 @@ class ContinuousFlow(_Model):
         if solver is not None:
             if not isinstance(solver, str):
                 raise TypeError("solver must be a str, not %s" % type(solver).__name__)
-            k = lib.vf_solver_from_name(solver.encode())
+            k = lib.vf_solver_from_name(_lib.cstr(solver, "solver"))
             if k < 0:
                 raise ValueError("unknown solver %r (euler, midpoint, heun, rk4, rk4_38, dopri5; em, sheun for "
                                  "sampling models with a score)" % solver)
@@ -353,14 +416,14 @@ class ContinuousFlow(_Model):
                 raise ValueError("solver %r: log-densities need an ODE solver" % solver)
             o.ode.solver = k
         if steps is not None:
-            o.ode.steps = _lib.count(steps, "steps")
+            o.ode.steps = _lib.count(steps, "steps", lo=1)
         if rtol is not None:
-            o.ode.rtol = float(rtol)
+            o.ode.rtol = _lib.real(rtol, "rtol", lo=0, lo_open=True)
         if atol is not None:
-            o.ode.atol = float(atol)
-        o.guidance = float(guidance)
-        o.ode.sigma = float(sigma)
-        hutchinson = _lib.count(hutchinson, "hutchinson")
+            o.ode.atol = _lib.real(atol, "atol", lo=0, lo_open=True)
+        o.guidance = _lib.real(guidance, "guidance")
+        o.ode.sigma = _lib.real(sigma, "sigma (0: the path's own)", lo=0)
+        hutchinson = _lib.count(hutchinson, "hutchinson", hi=_lib.INT_MAX)
         if hutchinson:
             o.density.divergence = 1
             o.density.probes = hutchinson
@@ -374,17 +437,18 @@ class ContinuousFlow(_Model):
         probes per row drawn from seed. labels / guidance: the class-conditional (guided) density.
         Same options and defaults as `varflow logprob` (rk4, 100 steps; dopri5 uses rtol, atol).
         A row outside a box model's box gets -inf; a NaN in x raises VarflowError (VF_ERR_NUMERIC)."""
-        self._live()
         x = _lib.as_rows(x, "x", self.dim, "model's dimension")
         n = x.shape[0]
         lab = None if labels is None else _lib.as_labels(labels, n)
         o = self._options(solver, steps, rtol, atol, guidance, hutchinson=hutchinson, seed=seed)
         out = np.empty(n, dtype=_lib.REAL)
-        if n:
-            st = _lib.OdeStats()
-            _lib.check(lib.vf_cnf_model_log_prob(self._model, n, _lib.ptr(x, _lib.c_real), _lib.ptr(lab, ctypes.c_int64),
-                                                 ctypes.byref(o), _lib.ptr(out, _lib.c_real), ctypes.byref(st)))
-            self.last_nfe = int(st.nfe)
+        with self._life:
+            if n:
+                st = _lib.OdeStats()
+                _lib.check(lib.vf_cnf_model_log_prob(self._model, n, _lib.ptr(x, _lib.c_real),
+                                                     _lib.ptr(lab, ctypes.c_int64), ctypes.byref(o),
+                                                     _lib.ptr(out, _lib.c_real), ctypes.byref(st)))
+                self.last_nfe = int(st.nfe)
         return out
 
     def sample(self, n=None, seed=0, solver=None, steps=None, labels=None, guidance=0.0, source=None, sigma=0.0,
@@ -396,7 +460,6 @@ class ContinuousFlow(_Model):
         classifier-free guidance. source [n, dim]: the rows to transport for a model trained from data
         (n may then be left out). With return_log_prob, also the samples' log-densities from the same
         solve: (x, log_prob). self.last_nfe holds the field evaluations of the solve."""
-        self._live()
         src = None
         if source is not None:
             src = _lib.as_rows(source, "source", self.dim, "model's dimension")
@@ -410,28 +473,32 @@ class ContinuousFlow(_Model):
         o = self._options(solver, steps, rtol, atol, guidance, sigma=sigma, sampling=True)
         x = np.empty((n, self.dim), dtype=_lib.REAL)
         lp = np.empty(n, dtype=_lib.REAL) if return_log_prob else None
-        if n:
-            r = _lib.rng(seed)
-            st = _lib.OdeStats()
-            _lib.check(lib.vf_cnf_model_sample(self._model, n, _lib.ptr(src, _lib.c_real), _lib.ptr(lab, ctypes.c_int64),
-                                               ctypes.byref(r), ctypes.byref(o), _lib.ptr(x, _lib.c_real),
-                                               _lib.ptr(lp, _lib.c_real), ctypes.byref(st)))
-            self.last_nfe = int(st.nfe)
+        r = _lib.rng(seed)
+        with self._life:
+            if n:
+                st = _lib.OdeStats()
+                _lib.check(lib.vf_cnf_model_sample(self._model, n, _lib.ptr(src, _lib.c_real),
+                                                   _lib.ptr(lab, ctypes.c_int64), ctypes.byref(r), ctypes.byref(o),
+                                                   _lib.ptr(x, _lib.c_real), _lib.ptr(lp, _lib.c_real),
+                                                   ctypes.byref(st)))
+                self.last_nfe = int(st.nfe)
         return (x, lp) if return_log_prob else x
 
     def save(self, path, info=None):
         """Write the model file atomically (vf_cnf_model_save), keeping the metadata of self.info
         other than "format", "format_version" and "cnf" (or info, a dict str -> str, instead)."""
-        self._live()
         path = _lib.path_bytes(path)
+        with self._life:
+            self._write(path, info)
+            self.info = _file_metadata(path)
+
+    def _write(self, path, info=None):
         extra = self.info if info is None else info
         _check_info(extra)
         n, keys, values = _extra_arrays(extra, _CNF_RESERVED)
         _lib.check(lib.vf_cnf_model_save(self._model, path, n, keys, values, 0, None))
-        self.info = _file_metadata(path)
 
-    def close(self):
-        """Free the model now (also done when it is garbage collected)."""
+    def _free(self):
         if self._model:
             lib.vf_cnf_model_free(self._model)
             self._model = None

@@ -246,20 +246,21 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
                                   % _lib.LIB_PATH)
     if not isinstance(model, str):
         raise TypeError("model must be a spec string, not %s" % type(model).__name__)
-    xs = _lib.as_rows(x, "x")
+    cmodel = _lib.cstr(model, "model")
+    xs = _lib.finite_rows(_lib.as_rows(x, "x"), "x")
     n, d = xs.shape
-    vs = None if valid is None else _lib.as_rows(valid, "valid", d, "dimension of x")
+    vs = None if valid is None else _lib.finite_rows(_lib.as_rows(valid, "valid", d, "dimension of x"), "valid")
     cs = cv = None
     c = 0
     if context is not None:
-        cs = _lib.as_rows(context, "context")
+        cs = _lib.finite_rows(_lib.as_rows(context, "context"), "context")
         c = cs.shape[1]
         if cs.shape[0] != n:
             raise ValueError("context has %d rows but x has %d" % (cs.shape[0], n))
         if vs is not None:
             if valid_context is None:
                 raise ValueError("a conditional fit with valid= needs valid_context= [nv, %d]" % c)
-            cv = _lib.as_rows(valid_context, "valid_context", c, "context width")
+            cv = _lib.finite_rows(_lib.as_rows(valid_context, "valid_context", c, "context width"), "valid_context")
             if cv.shape[0] != vs.shape[0]:
                 raise ValueError("valid_context has %d rows but valid has %d" % (cv.shape[0], vs.shape[0]))
     elif valid_context is not None:
@@ -274,14 +275,19 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     elif valid_labels is not None:
         raise ValueError("valid_labels without labels")
     if source is not None:
-        src = _lib.as_rows(source, "source", d, "dimension of x")
+        src = _lib.finite_rows(_lib.as_rows(source, "source", d, "dimension of x"), "source")
     o = lib.vf_fit_table_default_options()
     f = o.fit
-    f.epochs, f.steps, f.batch = _lib.count(epochs, "epochs"), _lib.count(steps, "steps"), _lib.count(batch, "batch")
-    f.lr, f.weight_decay, f.clip = float(lr), float(weight_decay), float(clip)
-    f.warmup, f.patience = int(warmup), _lib.count(patience, "patience")
+    f.epochs, f.steps = _lib.count(epochs, "epochs", lo=1), _lib.count(steps, "steps")
+    f.batch = _lib.count(batch, "batch", lo=1)
+    f.lr = _lib.real(lr, "lr", lo=0, lo_open=True)
+    f.weight_decay = _lib.real(weight_decay, "weight_decay", lo=0)
+    f.clip = _lib.real(clip, "clip", lo=0, lo_open=True)
+    f.warmup = _lib.integer(warmup, "warmup (-1: automatic)", lo=-1)
+    f.patience = _lib.count(patience, "patience")
     f.seed, f.dequantize = _lib.seed_value(seed), int(bool(dequantize))
-    o.valid_fraction, o.standardize = float(valid_fraction), int(bool(standardize))
+    o.valid_fraction = _lib.real(valid_fraction, "valid_fraction", lo=0, hi=1, hi_open=True)
+    o.standardize = int(bool(standardize))
     o.valid_dim = d if vs is not None else 0
     o.labels, o.valid_labels = _lib.ptr(lab, ctypes.c_int64), _lib.ptr(vlab, ctypes.c_int64)
     if src is not None:
@@ -289,20 +295,21 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     o.nll_rows = _lib.count(nll_rows, "nll_rows")
     if box is not None:
         try:
-            o.box_lo, o.box_hi = (float(v) for v in box)
+            lo, hi = box
         except (TypeError, ValueError):
             raise ValueError("box must be a pair (lo, hi) of numbers, not %r" % (box,)) from None
+        o.box_lo, o.box_hi = _lib.real(lo, "box's lo"), _lib.real(hi, "box's hi")
         if not o.box_lo < o.box_hi:
             raise ValueError("box: need lo < hi (got %r)" % (box,))
-        o.box_alpha = float(box_alpha)
-    o.data_name = str(name).encode()
+        o.box_alpha = _lib.real(box_alpha, "box_alpha", lo=0, hi=0.5, hi_open=True)
+    o.data_name = _lib.cstr(str(name), "name")
     if vs is not None:
         o.valid_name = b"array"
     _set_files(o, log, checkpoint)
     relay = _attach_progress(o.fit, progress)
     out, r = ctypes.c_void_p(), FitResult()
     R = _lib.c_real
-    status = lib.vf_fit_table(model.encode(), _lib.ptr(xs, R), n, d, _lib.ptr(cs, R), c, _lib.ptr(vs, R),
+    status = lib.vf_fit_table(cmodel, _lib.ptr(xs, R), n, d, _lib.ptr(cs, R), c, _lib.ptr(vs, R),
                               0 if vs is None else vs.shape[0], _lib.ptr(cv, R), ctypes.byref(o), ctypes.byref(out),
                               ctypes.byref(r))
     if relay is not None and relay.error is not None:
@@ -365,30 +372,30 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     """
     if not HAVE_VI:
         raise NotImplementedError("varflow.vi needs vf_vi_run, which %s lacks (build a newer library)" % _lib.LIB_PATH)
-    t = as_target(target, callable_dim=dim)
     if flow is not None and not isinstance(flow, str):
         raise TypeError("flow must be a spec string or None, not %s" % type(flow).__name__)
-    if not isinstance(objective, str) or lib.vf_vi_objective_from_name(objective.encode()) < 0:
+    cflow = None if flow is None else _lib.cstr(flow, "flow")
+    if not isinstance(objective, str) or lib.vf_vi_objective_from_name(_lib.cstr(objective, "objective")) < 0:
         raise ValueError("unknown objective %r (rkl, path, fkl, chi2, fab)" % (objective,))
     o = lib.vf_vi_run_default_options()
     v = o.vi
-    v.steps, v.batch = _lib.count(steps, "steps"), _lib.count(batch, "batch")
-    v.lr, v.clip, v.warmup = float(lr), float(clip), int(warmup)
-    v.objective = lib.vf_vi_objective_from_name(objective.encode())
+    v.steps, v.batch = _lib.count(steps, "steps", lo=1), _lib.count(batch, "batch", lo=1)
+    v.lr = _lib.real(lr, "lr", lo=0, lo_open=True)
+    v.clip = _lib.real(clip, "clip", lo=0, lo_open=True)
+    v.warmup = _lib.integer(warmup, "warmup (-1: automatic)", lo=-1)
+    v.objective = lib.vf_vi_objective_from_name(_lib.cstr(objective, "objective"))
     v.seed = _lib.seed_value(seed)
-    v.anneal = _lib.count(anneal, "anneal") if anneal else 0
-    if not 0 < float(beta0) <= 1:
-        raise ValueError("beta0 must be in (0, 1]")
-    v.beta0 = float(beta0)
-    v.patience = _lib.count(patience, "patience") if patience else 0
-    v.valid_every, v.valid_draws = _lib.count(valid_every, "valid_every"), _lib.count(valid_draws, "valid_draws")
+    v.anneal = _lib.count(anneal, "anneal")
+    v.beta0 = _lib.real(beta0, "beta0", lo=0, hi=1, lo_open=True)
+    v.patience = _lib.count(patience, "patience")
+    v.valid_every = _lib.count(valid_every, "valid_every", lo=1)
+    v.valid_draws = _lib.count(valid_draws, "valid_draws", lo=2)
     if box is not None:
-        o.box = float(box)
-        if not o.box >= 0:
-            raise ValueError("box must be >= 0 (0: none) or None (the default)")
-    o.is_samples = _lib.count(is_samples, "is_samples")
+        o.box = _lib.real(box, "box (0: none; None: the default)", lo=0)
+    o.is_samples = _lib.count(is_samples, "is_samples", lo=2)
+    t = as_target(target, dim=dim)
     if t.spec:
-        o.target_spec = t.spec.encode()
+        o.target_spec = t._spec_bytes
     _set_files(o, log, checkpoint)
     draws = logw = None
     if keep_draws:
@@ -397,17 +404,19 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
         o.draws, o.log_weights = _lib.ptr(draws, _lib.c_real), _lib.ptr(logw, ctypes.c_double)
     relay = _attach_progress(o.vi, progress)
     out, sm = ctypes.c_void_p(), ViSummary()
-    t._begin()
-    status = lib.vf_vi_run(t.ptr, None if flow is None else flow.encode(), ctypes.byref(o), ctypes.byref(out),
-                           ctypes.byref(sm))
+    call = t._begin()
+    status = -1
     try:
-        t._end(0)  # the callable's own exception first
-        if relay is not None and relay.error is not None:
-            raise relay.error
-    except BaseException:
-        if status == 0:
-            lib.vf_fitted_free(out)
-        raise
+        status = lib.vf_vi_run(call.ptr, cflow, ctypes.byref(o), ctypes.byref(out), ctypes.byref(sm))
+    finally:
+        try:
+            call.finish(0)  # the callable's own exception first
+            if relay is not None and relay.error is not None:
+                raise relay.error
+        except BaseException:
+            if status == 0:
+                lib.vf_fitted_free(out)
+            raise
     if status != 0:
         raise _failure(status, sm.error, sm.stage)
     try:

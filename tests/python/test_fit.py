@@ -177,7 +177,7 @@ class Fit(MoonsCase):
         self.assertEqual(e.exception.stage, "input")
         bad = self.x.copy()
         bad[7, 1] = np.nan
-        with self.assertRaises(varflow.VarflowError):
+        with self.assertRaisesRegex(ValueError, "x: row 7, column 1 is nan"):  # before any training
             varflow.fit(bad, model="maf", epochs=1)
         with self.assertRaises(varflow.VarflowError):
             varflow.fit(self.x, model="maf", epochs=1, dequantize=True)  # not integers

@@ -249,7 +249,7 @@ class ContinuousFlows(MoonsCase):
             m.sample(3, solver="em")  # no score field
         with self.assertRaises(varflow.VarflowError):
             m.sample(3, guidance=1.0)  # not class-conditional
-        with self.assertRaises(varflow.VarflowError):
+        with self.assertRaisesRegex(ValueError, r"steps must be >= 1 \(got 0\)"):
             m.sample(3, steps=0)
         with self.assertRaisesRegex(ValueError, "columns"):
             m.log_prob(np.zeros((2, 5)))

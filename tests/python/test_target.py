@@ -114,7 +114,7 @@ class Callables(unittest.TestCase):
             varflow.Target(lambda v: (0.0, np.zeros(3)), dim=2).score(x)
         with self.assertRaisesRegex(TypeError, r"\(logp, grad\)"):
             varflow.Target(lambda v: 0.0, dim=2).score(x)
-        with self.assertRaisesRegex(ValueError, "could not convert"):
+        with self.assertRaisesRegex(TypeError, "log-density of type str"):
             varflow.Target(lambda v: ("x", np.zeros(2)), dim=2).log_prob(x)
         # NaN from the callable is the library's error, -inf a valid value
         with self.assertRaisesRegex(varflow.VarflowError, "NaN"):
