@@ -40,4 +40,5 @@ def library_version():
 
 def set_num_threads(n):
     """Threads for the library's batch loops and BLAS (0: its default). Returns the previous value."""
-    return int(_clib.vf_set_num_threads(int(n)))
+    from ._lib import INT_MAX, count
+    return int(_clib.vf_set_num_threads(count(n, "n", hi=INT_MAX)))
