@@ -19,7 +19,9 @@ class Target:
     "gauss:d=5,rho=0.9", "plugin:./my_target.so:arg" (vf_target_from_spec; VarflowError for an unknown
     name or key). Target(f, dim=d) wraps a Python callable f(x) -> (logp, grad) that receives a float64
     array x [d] and returns log p(x) (up to a constant) and its gradient [d]; when the library asks for
-    no gradient, f may return the float alone. A log-density of -inf means outside the support. An
+    no gradient, f may return the float alone. A log-density of -inf means outside the support (+inf
+is a ValueError, a string, complex or bool a TypeError). Copies (copy.copy, copy.deepcopy, pickle)
+open the spec again or wrap the same callable again; close() waits for calls in flight. An
     exception raised inside f stops the library call (the callback returns NaN, which the library
     treats as an error) and is re-raised from the binding's call with its own type and message.
 
