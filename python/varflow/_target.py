@@ -12,6 +12,9 @@ from . import _lib
 from ._lib import lib
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 class Target:
     """An unnormalized log-density for varflow.vi, varflow.eval("ksd", ...) and friends.
 
@@ -90,7 +93,10 @@ open the spec again or wrap the same callable again; close() waits for calls in 
         if not isinstance(out, tuple) or len(out) != 2:
             raise TypeError("the target callable must return (logp, grad) when a gradient is needed, "
                             "got %s" % type(out).__name__)
-        g = np.asarray(out[1])
+        g = out[1]
+        if type(g) is np.ndarray and g.dtype is _FLOAT64:  # the common case, without a copy or a check
+            return out[0], g
+        g = np.asarray(g)
         if g.dtype.kind not in "fiu":
             raise TypeError("the target callable returned a gradient of dtype %s (expected real numbers)"
                             % g.dtype)
@@ -156,10 +162,14 @@ open the spec again or wrap the same callable again; close() waits for calls in 
                 lp, g = lp[0], None if g is None else g[0]
             else:
                 lp, g = self._split(self._fn(xs), bool(grad))
-                lp = self._log_densities(lp, ())
-                if lp.shape != ():
-                    raise TypeError("the target callable returned log-densities of shape %s; a point's "
-                                    "log-density is one number" % (lp.shape,))
+                if type(lp) is float or type(lp) is np.float64:  # the common case, checked cheaply
+                    if lp == math.inf:
+                        self._log_densities(lp, ())  # raises
+                else:
+                    lp = self._log_densities(lp, ())
+                    if lp.shape != ():
+                        raise TypeError("the target callable returned log-densities of shape %s; a point's "
+                                        "log-density is one number" % (lp.shape,))
                 if g is not None and g.shape != (d,):
                     raise ValueError("the target callable returned a gradient of shape %s, expected (%d,)"
                                      % (g.shape, d))
