@@ -104,12 +104,22 @@ void cli_target_close(vf_target *t);
 void cli_json_num(const char *key, double v, int comma);
 
 /* Mean, standard error of the mean (NaN for fewer than two rows), minimum and maximum of a command's n
- * log-densities (Welford, in double), and the two ways to print them: the first members of a JSON
+ * log-densities (Welford, in double; a row of -inf makes the mean -inf without a standard error), and the two ways to print them: the first members of a JSON
  * object, "mean_log_prob", "stderr" (null without one), "min", "max" (%.17g, null when not finite),
  * or the text lines of `logprob`. */
 typedef struct cli_lp_summary {
     double mean, se, lo, hi;
+    int64_t rows, outside; /* outside: rows of log-density -inf (outside a bounded model's support) */
 } cli_lp_summary;
+/* Usage error (2) when a file the command writes (-o, --log, --checkpoint, --samples, --log-prob,
+ * --trajectory: per command) is another argument: a second output of the same path, or an existing file
+ * the command reads (a data file, a model; --resume excepted: continuing over one's checkpoint is
+ * normal); 0 otherwise. argv[0] is the command's name. */
+int cli_check_outputs(const char *cmd, int argc, char **argv);
+/* The runtime error (1) of a failed write of path: the library's message, prefixed with "cannot write
+ * PATH: " unless it names the file already. */
+int cli_write_error(const char *cmd, const char *path);
+
 cli_lp_summary cli_lp_summarize(const vf_real *lp, int64_t n);
 void cli_lp_print_json(const cli_lp_summary *s);
 void cli_lp_print_text(const cli_lp_summary *s);

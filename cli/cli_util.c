@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
 
@@ -290,16 +291,24 @@ int cli_take_valued(const char *cmd, int argc, char **argv, int *i, const char *
 
 cli_lp_summary cli_lp_summarize(const vf_real *lp, int64_t n)
 {
-    cli_lp_summary s = {0, NAN, INFINITY, -INFINITY};
-    double m2 = 0;
+    cli_lp_summary s = {0, NAN, INFINITY, -INFINITY, n, 0};
+    double m2 = 0, other = 0; /* other: the sum of the rows that are not finite */
+    int64_t finite = 0;
     for (int64_t i = 0; i < n; i++) {
-        double v = (double)lp[i], delta = v - s.mean;
-        s.mean += delta / (double)(i + 1);
-        m2 += delta * (v - s.mean);
+        double v = (double)lp[i];
         s.lo = fmin(s.lo, v);
         s.hi = fmax(s.hi, v);
+        if (!isfinite(v)) { /* a running mean would turn -inf - -inf into NaN */
+            s.outside += v == -INFINITY;
+            other += v;
+            continue;
+        }
+        double delta = v - s.mean;
+        s.mean += delta / (double)++finite;
+        m2 += delta * (v - s.mean);
     }
-    if (n > 1) s.se = sqrt(m2 / (double)(n - 1) / (double)n);
+    if (finite < n) s.mean = other; /* -inf when rows lie outside the support */
+    else if (n > 1) s.se = sqrt(m2 / (double)(n - 1) / (double)n);
     return s;
 }
 
@@ -317,6 +326,81 @@ void cli_lp_print_json(const cli_lp_summary *s)
 void cli_lp_print_text(const cli_lp_summary *s)
 {
     if (isfinite(s->se)) printf("  mean log-density  %.6f +- %.6f (standard error)\n", s->mean, s->se);
-    else printf("  mean log-density  %.6f (no standard error from one row)\n", s->mean);
+    else if (s->outside > 0)
+        printf("  mean log-density  %.6f (%lld of %lld rows outside the support)\n", s->mean, (long long)s->outside,
+               (long long)s->rows);
+    else if (s->rows == 1) printf("  mean log-density  %.6f (no standard error from one row)\n", s->mean);
+    else printf("  mean log-density  %.6f (no standard error)\n", s->mean);
     printf("  min %.6f  max %.6f\n", s->lo, s->hi);
+}
+
+/* ---- outputs that would overwrite another file of the command ----------------------------------- */
+
+/* The options of `cmd` that name files it writes (NULL-terminated), or NULL. */
+static const char *const *output_options(const char *cmd)
+{
+    static const char *const fit[] = {"--output", "--log", "--checkpoint", NULL};
+    static const char *const vi[] = {"--output", "--samples", "--log", "--checkpoint", NULL};
+    static const char *const sample[] = {"--output", "--log-prob", NULL};
+    static const char *const logs[] = {"--output", "--log", NULL}; /* mcmc, reflow */
+    static const char *const particles[] = {"--output", "--trajectory", "--log", NULL};
+    static const char *const output[] = {"--output", NULL};
+    static const struct { const char *cmd; const char *const *outputs; } table[] = {
+        {"fit", fit}, {"vi", vi}, {"sample", sample}, {"mcmc", logs}, {"reflow", logs}, {"particles", particles},
+        {"logprob", output}, {"plot", output}, {"data", output}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i].cmd, cmd) == 0) return table[i].outputs;
+    return NULL;
+}
+
+/* 1 when x and y are one existing file (the same path, a link, another spelling). */
+static int same_existing_file(const char *x, const char *y)
+{
+    struct stat a, b;
+    return stat(x, &a) == 0 && stat(y, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int cli_check_outputs(const char *cmd, int argc, char **argv)
+{
+    const char *const *outputs = output_options(cmd);
+    if (!outputs) return 0;
+    /* every argument's option name (NULL for a positional or a value) and value */
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *eq = strchr(arg, '=');
+        char name[64];
+        size_t len = eq && arg[0] == '-' && arg[1] == '-' ? (size_t)(eq - arg) : strlen(arg);
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), arg);
+        if (strcmp(name, "-o") == 0) snprintf(name, sizeof name, "--output");
+        int is_output = 0;
+        for (const char *const *o = outputs; *o; o++) is_output |= strcmp(*o, name) == 0;
+        int inline_value = eq && len == (size_t)(eq - arg); /* --output=FILE */
+        const char *out = !is_output ? NULL : inline_value ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+        if (!out || !*out) continue;
+        /* against every other argument: another output of the same name, or an existing input */
+        for (int j = 1; j < argc; j++) {
+            if (j == i || (j == i + 1 && !inline_value)) continue;
+            const char *other = argv[j], *oeq = strchr(other, '=');
+            const char *value = other[0] == '-' && other[1] == '-' && oeq ? oeq + 1 : other;
+            /* resuming from a file and writing it again is normal (a checkpoint, or the model itself) */
+            if (strncmp(other, "--resume=", 9) == 0 || (j > 1 && strcmp(argv[j - 1], "--resume") == 0)) continue;
+            int other_output = 0;
+            for (const char *const *o = outputs; *o; o++) {
+                size_t ol = strlen(*o);
+                other_output |= j > 1 && (strcmp(argv[j - 1], *o) == 0 || (strcmp(*o, "--output") == 0 &&
+                                                                          strcmp(argv[j - 1], "-o") == 0));
+                other_output |= strncmp(other, *o, ol) == 0 && other[ol] == '=';
+            }
+            if ((other_output && strcmp(value, out) == 0) || same_existing_file(value, out))
+                return cli_usage_error(cmd, "%s %s would overwrite %s, which the command %s", name, out, value,
+                                       other_output ? "also writes" : "reads");
+        }
+    }
+    return 0;
+}
+
+int cli_write_error(const char *cmd, const char *path)
+{
+    const char *msg = vf_last_error();
+    if (strstr(msg, path)) return cli_runtime_error(cmd, "%s", msg); /* the library's message names the file */
+    return cli_runtime_error(cmd, "cannot write %s: %s", path, msg);
 }

@@ -225,6 +225,9 @@ static int ksd_file(const eval_args *a, const cli_common *common)
         double value = NAN;
         if (ksd_of(a, &t, &x, &value) != VF_OK) {
             rc = cli_runtime_error(cmd, "%s", vf_last_error());
+        } else if (!isfinite(value)) {
+            rc = cli_runtime_error(cmd, "ksd: the value is not finite (%g): the bandwidth or the target's scores are "
+                                   "beyond the number range", value);
         } else if (common->json) {
             fputs("{\"metric\":\"ksd\",", stdout);
             if (isfinite(value))
@@ -317,6 +320,13 @@ static int eval_files(const eval_args *a, const cli_common *common)
         goto nomem;
     } else if (s != VF_OK) {
         rc = cli_runtime_error(cmd, "%s", vf_last_error());
+        goto done;
+    }
+    if (!isfinite(value)) { /* a bandwidth or eps beyond the number range: an error, not a printed NaN */
+        rc = cli_runtime_error(cmd, "%s: the value is not finite (%g)%s", metric_names[a->metric], value,
+                               a->metric == M_MMD || a->metric == M_SINKHORN || a->metric == M_SINKHORN_DIV
+                                   ? ": --bandwidth or --eps is too small for the number range"
+                                   : "");
         goto done;
     }
     if (common->json)

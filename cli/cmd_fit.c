@@ -256,9 +256,7 @@ static int fit_run(int argc, char **argv)
     }
     if (resumed) model = resumed, resumed = NULL;
     if (rank == 0 && vf_fitted_save(model, a.output) != VF_OK) {
-        const char *msg = vf_last_error();
-        if (strstr(msg, a.output)) cli_runtime_error("fit", "%s", msg);
-        else cli_runtime_error("fit", "cannot write %s: %s", a.output, msg);
+        cli_write_error("fit", a.output);
         goto done;
     }
     if (a.common.json) {

@@ -104,9 +104,7 @@ static int logprob_files(const char *model, const char *data, const char *contex
     }
     if ((rc = evaluate(f, p, &x, context ? &ctx : NULL, lpt.data, common->quiet || common->json)) != 0) goto done;
     if (out_path && vf_write_table(out_path, &lpt) != VF_OK) {
-        const char *msg = vf_last_error();
-        rc = strstr(msg, out_path) ? cli_runtime_error(cmd, "%s", msg)
-                                   : cli_runtime_error(cmd, "cannot write %s: %s", out_path, msg);
+        rc = cli_write_error(cmd, out_path);
         goto done;
     }
 

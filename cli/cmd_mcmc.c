@@ -121,6 +121,9 @@ static int parse_args(int argc, char **argv, mcmc_args *a)
     if (cli_check_table_name(cmd, "-o", a->output)) return 2;
     if (vf_mcmc_sampler_needs_flow(a->mp.sampler) && !a->model)
         return cli_usage_error(cmd, "--sampler %s needs --model MODEL (a flow, e.g. from varflow vi)", a->sampler);
+    if (!vf_mcmc_sampler_needs_flow(a->mp.sampler) && a->model)
+        return cli_usage_error(cmd, "--model is for the flow-assisted samplers (imh, isir, neutra-mala, neutra-hmc), "
+                               "not --sampler %s", a->sampler);
     if (a->model && !*a->model) return cli_usage_error(cmd, "--model: empty file name");
     if (a->n < 4) return cli_usage_error(cmd, "-n %lld: the diagnostics need at least 4 draws per chain", (long long)a->n);
     a->mp.seed = a->common.seed;
@@ -166,7 +169,13 @@ static int mcmc_run(int argc, char **argv)
     vf_target target;
     if ((rc = cli_target_open("mcmc", a.target, &target)) != 0) return rc;
     vf_status s;
-    int64_t d = target.dim, rows = a.mp.chains * a.n;
+    int64_t d = target.dim;
+    if (a.n > INT64_MAX / 64 / a.mp.chains / d) { /* the draws' bytes must be countable */
+        cli_target_close(&target);
+        return cli_usage_error("mcmc", "--chains %lld x -n %lld draws of dimension %lld are too many",
+                               (long long)a.mp.chains, (long long)a.n, (long long)d);
+    }
+    int64_t rows = a.mp.chains * a.n;
     vf_params *p = NULL;
     vf_flow *flow = NULL;
     vf_real *draws = NULL;
@@ -241,7 +250,7 @@ static int mcmc_run(int argc, char **argv)
     if (nan_rhat) ess_min = rhat_max = NAN; /* a coordinate that never moved */
     vf_tensor t = vf_tensor_wrap(draws, 2, (int64_t[]){rows, d});
     if (vf_write_table(a.output, &t) != VF_OK) {
-        cli_runtime_error("mcmc", "cannot write %s: %s", a.output, vf_last_error());
+        cli_write_error("mcmc", a.output);
         goto done;
     }
     if (a.common.json) {

@@ -179,10 +179,7 @@ static int read_rows(const char *cmd, const char *what, const char *path, vf_ten
 
 static int write_rows(const char *cmd, const char *path, const vf_tensor *x)
 {
-    if (vf_write_table(path, x) == VF_OK) return 0;
-    const char *msg = vf_last_error();
-    if (strstr(msg, path)) return cli_runtime_error(cmd, "%s", msg);
-    return cli_runtime_error(cmd, "cannot write %s: %s", path, msg);
+    return vf_write_table(path, x) == VF_OK ? 0 : cli_write_error(cmd, path);
 }
 
 static int write_trajectory(const char *cmd, const char *path, const trajectory *t, int64_t n, int64_t d)
@@ -195,7 +192,7 @@ static int write_trajectory(const char *cmd, const char *path, const trajectory 
         vf_status s = vf_npy_write(path, &x);
         vf_tensor_free(&x);
         if (s == VF_OK) return 0;
-        return cli_runtime_error(cmd, "cannot write %s: %s", path, vf_last_error());
+        return cli_write_error(cmd, path);
     }
     int64_t shape[2] = {t->frames * n, d + 1};
     if (vf_tensor_alloc(&x, 2, shape) != VF_OK) return cli_runtime_error(cmd, "out of memory");

@@ -86,9 +86,7 @@ static int sample_files(const char *model, const char *context, const char *out_
     }
     if ((rc = draw(f, p, context ? &ctx : NULL, common->seed, &x)) != 0) goto done;
     if (vf_write_table(out_path, &x) != VF_OK) {
-        const char *msg = vf_last_error();
-        rc = strstr(msg, out_path) ? cli_runtime_error(cmd, "%s", msg)
-                                   : cli_runtime_error(cmd, "cannot write %s: %s", out_path, msg);
+        rc = cli_write_error(cmd, out_path);
         goto done;
     }
     if (common->json) {

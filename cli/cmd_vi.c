@@ -243,7 +243,7 @@ static int write_samples(const char *path, int64_t n, int64_t d, const vf_real *
     vf_tensor t = vf_tensor_wrap(buf, 2, (int64_t[]){n, d + 1});
     vf_status s = vf_write_table(path, &t);
     free(buf);
-    if (s != VF_OK) return cli_runtime_error("vi", "cannot write %s: %s", path, vf_last_error());
+    if (s != VF_OK) return cli_write_error("vi", path);
     return 0;
 }
 
@@ -326,9 +326,7 @@ static int vi_run(int argc, char **argv)
         if (wrc) goto done;
     } else if (a.samples && write_samples(a.samples, n, d, x, logw)) goto done;
     if (vf_fitted_save(model, a.output) != VF_OK) {
-        const char *msg = vf_last_error();
-        if (strstr(msg, a.output)) cli_runtime_error("vi", "%s", msg);
-        else cli_runtime_error("vi", "cannot write %s: %s", a.output, msg);
+        cli_write_error("vi", a.output);
         goto done;
     }
     if (st.khat > 0.7)

@@ -253,9 +253,7 @@ static int prepare(const char *cmd, const cnf_opts *o, const vf_cnf_model *m, in
 
 static int write_table(const char *cmd, const char *path, const vf_tensor *t)
 {
-    if (vf_write_table(path, t) == VF_OK) return 0;
-    const char *msg = vf_last_error();
-    return strstr(msg, path) ? cli_runtime_error(cmd, "%s", msg) : cli_runtime_error(cmd, "cannot write %s: %s", path, msg);
+    return vf_write_table(path, t) == VF_OK ? 0 : cli_write_error(cmd, path);
 }
 
 static int read_rows(const char *cmd, const char *path, int64_t d, const char *what, vf_tensor *x)

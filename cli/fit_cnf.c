@@ -275,9 +275,7 @@ int fit_cnf_run(int argc, char **argv)
     }
     if (resumed) m = resumed, resumed = NULL;
     if (rank == 0 && vf_fitted_save(m, a.output) != VF_OK) {
-        const char *msg = vf_last_error();
-        if (strstr(msg, a.output)) cli_runtime_error(CMD, "%s", msg);
-        else cli_runtime_error(CMD, "cannot write %s: %s", a.output, msg);
+        cli_write_error(CMD, a.output);
         goto done;
     }
     if (a.common.json) {

@@ -94,8 +94,10 @@ static int run_program(int argc, char **argv)
             cmd->help(stdout);
             return 0;
         }
+    int rc = cli_check_outputs(cmd->name, argc - 1, argv + 1);
+    if (rc) return rc;
     fflush(stdout);
-    int rc = cmd->run(argc - 1, argv + 1);
+    rc = cmd->run(argc - 1, argv + 1);
     if (fflush(stdout) != 0 && rc == 0) return cli_runtime_error(cmd->name, "cannot write to stdout");
     return rc;
 }

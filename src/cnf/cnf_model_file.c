@@ -281,8 +281,10 @@ static vf_status read_settings(const vf__json *root, vf_cnf_spec *spec, vf_real 
     f->n_hidden = (int)hid->n;
     for (size_t i = 0; i < hid->n; i++) {
         int64_t w;
-        if (hid->items[i].type != VF__JSON_NUMBER || vf__json_int64(&hid->items[i], &w) != 0 || w < 1 || w > big)
-            return vf__error(VF_ERR_FORMAT, "field: hidden width %zu is not a positive whole number", i);
+        if (hid->items[i].type != VF__JSON_NUMBER || vf__json_int64(&hid->items[i], &w) != 0 || w < 1 ||
+            w > VF_NN_MAX_WIDTH) /* the limit of specs: a corrupt file must not build a huge network */
+            return vf__error(VF_ERR_FORMAT, "field: hidden width %zu is not a whole number in [1, %d]", i,
+                             VF_NN_MAX_WIDTH);
         f->hidden[i] = w;
     }
     const vf__json *mu = member(stdz, "standardize", "mean", VF__JSON_ARRAY);
@@ -367,7 +369,7 @@ vf_status vf_cnf_model_load(const char *path, vf_cnf_model **out, vf_model_meta 
         if (extra) vf_model_meta_free(extra);
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", vf_last_error());
-        if (s == VF_ERR_NOMEM) return vf__error(s, "%s: out of memory (%s)", path, msg);
+        if (s == VF_ERR_NOMEM && !strstr(msg, "out of memory")) return vf__error(s, "%s: out of memory (%s)", path, msg);
         return vf__error(s == VF_ERR_ARG ? VF_ERR_FORMAT : s, "%s: %s", path, msg);
     }
     return VF_OK;

@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include "flows/model_internal.h"
 
@@ -331,8 +332,13 @@ vf_status vf__model_load_tensors(const vf_st_file *st, vf_params *p)
             return vf__error(VF_ERR_FORMAT, "tensor \"%s\" has shape [%s], the architecture needs [%s]", info.name, got,
                              want);
         }
-        s = vf_st_get_into(st, info.name, buffer ? vf_params_buffer_data(p, id) : vf_params_data(p, id), info.numel);
+        vf_real *values = buffer ? vf_params_buffer_data(p, id) : vf_params_data(p, id);
+        s = vf_st_get_into(st, info.name, values, info.numel);
         if (s != VF_OK) return s;
+        for (int64_t i = 0; i < info.numel; i++) /* a broken model would give NaN results, not an error */
+            if (!isfinite(values[i]))
+                return vf__error(VF_ERR_FORMAT, "tensor \"%s\" holds a non-finite value (%g at element %lld)",
+                                 info.name, (double)values[i], (long long)i);
     }
     for (int64_t i = 0; i < vf_st_count(st); i++)
         if (!is_state(vf_st_name(st, i)) && vf_params_find(p, vf_st_name(st, i)) < 0 &&
@@ -399,7 +405,7 @@ vf_status vf_flow_load(const char *path, vf_params **p, vf_flow **f, vf_model_me
         if (extra) vf_model_meta_free(extra);
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", vf_last_error());
-        if (s == VF_ERR_NOMEM) return vf__error(s, "%s: out of memory (%s)", path, msg);
+        if (s == VF_ERR_NOMEM && !strstr(msg, "out of memory")) return vf__error(s, "%s: out of memory (%s)", path, msg);
         return vf__error(s == VF_ERR_ARG ? VF_ERR_FORMAT : s, "%s: %s", path, msg);
     }
     return VF_OK;

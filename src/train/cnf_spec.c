@@ -184,7 +184,9 @@ vf_status vf_cnf_spec_from_string(const char *spec, int64_t d, int64_t classes, 
             if (parse_int(v, 1, 1 << 16, &iv)) return vf__error(VF_ERR_ARG, "embed=%s is not a width", v);
             s->field.class_embedding = iv;
         } else {
-            return vf__error(VF_ERR_ARG, "unknown key '%s' (see varflow fit --help)", key);
+            return vf__error(VF_ERR_ARG, "unknown key '%s' (keys: hidden, act, residual, time, freq, embed, sigma, "
+                             "coupling, eps, iters, source, df, score, p_uncond; meanflow: weight_p, weight_c, times, "
+                             "time_mu, time_sigma, distinct)", key);
         }
         item = next;
     }

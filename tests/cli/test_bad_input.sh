@@ -115,6 +115,48 @@ expect_error 2 "--solver is an option for continuous-flow models; .*m.safetensor
     sample --solver rk4 --model "$T/m.safetensors" -n 3 -o "$T/s.csv"
 expect_error 2 "--steps is an option for continuous-flow models" logprob --model "$T/m.safetensors" --data "$T/good.csv" --steps 4
 
+# A model file whose parameters hold a NaN (the first tensor's first value overwritten) is refused
+# when loaded: it would give NaN log-densities with exit code 0.
+cp "$model" "$T/nanw.safetensors"
+hlen=$(od -An -tu4 -N4 "$model" | tr -d ' ')
+printf '\xff\xff\xff\xff' | dd of="$T/nanw.safetensors" bs=1 seek=$((8 + hlen)) conv=notrunc 2>/dev/null
+expect_error 1 "nanw.safetensors: tensor .* holds a non-finite value" logprob --model "$T/nanw.safetensors" \
+    --data "$T/good.npy" -o "$T/lp.npy"
+expect_error 1 "holds a non-finite value" sample --model "$T/nanw.safetensors" -n 3 -o "$T/s.csv"
+[ ! -e "$T/lp.npy" ] && ok || bad "a refused logprob wrote its output"
+
+# A row outside a bounded model's support has log-density -inf: the mean is -inf (not NaN, whatever
+# the rows' order), and the summary says how many rows are outside.
+printf 'a,b\n0.1,0.2\n-0.3,0.4\n0.5,-0.5\n0.2,0.1\n-0.1,-0.2\n' >"$T/inbox.csv"
+printf '9,9\n0,0\n0.5,0.5\n-9,0\n' >"$T/outbox.csv"
+if "$V" fit --data "$T/inbox.csv" --model maf:hidden=8x1,transforms=1 --box -1,1 --epochs 1 -o "$T/box.safetensors" \
+    --quiet 2>"$T/err" && "$V" logprob --model "$T/box.safetensors" --data "$T/outbox.csv" >"$T/out" 2>>"$T/err" &&
+    grep -q "mean log-density  -inf (2 of 4 rows outside the support)" "$T/out"; then
+    ok
+else
+    bad "logprob outside the box: $(cat "$T/out" "$T/err")"
+fi
+
+# Draws beyond the number range are refused, not written as inf.
+expect_error 1 "moons:scale=1e300: row 1, column 1 is not finite" data moons:scale=1e300 -n 5 -o "$T/overflow.csv"
+[ ! -e "$T/overflow.csv" ] && ok || bad "data wrote an infinite file"
+# Chains times draws beyond any memory: a usage error, before anything is allocated.
+expect_error 2 "--model is for the flow-assisted samplers" mcmc --target gauss --sampler mala --model "$model" -n 5 \
+    -o "$T/o.csv"
+expect_error 2 "too many" mcmc --target gauss --sampler mala -n 16777217 --chains 1099511627776 -o "$T/o.csv"
+
+# An output that is also an input or another output is refused before anything runs.
+cp "$T/good.npy" "$T/d.npy"
+expect_error 2 "--output .*d.npy would overwrite .*d.npy, which the command reads" fit --data "$T/d.npy" \
+    -o "$T/d.npy" --epochs 1
+cmp -s "$T/good.npy" "$T/d.npy" && ok || bad "fit overwrote its data"
+expect_error 2 "would overwrite .*, which the command reads" fit --data "$T/d.npy" --output="$T/../$(basename "$T")/d.npy"
+expect_error 2 "--output .*s.npy would overwrite .*s.npy, which the command also writes" \
+    sample --model "$T/demo/model.safetensors" -n 3 -o "$T/s.npy" --log-prob "$T/s.npy"
+expect_error 2 "which the command reads" sample --model "$T/demo/model.safetensors" -n 3 -o "$T/demo/model.safetensors"
+expect_error 2 "--log .*s.jsonl would overwrite .*s.jsonl, which the command also writes" \
+    vi --target gauss --steps 2 -o "$T/v.safetensors" --log "$T/s.jsonl" --samples "$T/s.jsonl"
+
 # Specs and numbers are parsed strictly everywhere: duplicate keys, an empty option list, a stray
 # comma, hexadecimal numbers (strtod's); a documented alternative key takes effect.
 expect_error 2 "target gauss: duplicate key 'd'" data gauss:d=3,d=4 -o "$T/x.npy"

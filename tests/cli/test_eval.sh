@@ -86,7 +86,11 @@ expect_error 2 "needs --target" --metric ksd a.csv
 expect_error 2 "one sample file" --metric ksd a.csv b.csv --target gauss
 expect_error 2 "only for --metric ksd\|is for --metric ksd" --metric sw a.csv b.csv --target gauss
 expect_error 1 "dimension 3" --metric ksd a.csv --target gauss:d=3
-expect_error 1 "nosuchtarget" --metric ksd a.csv --target nosuchtarget
+# a value beyond the number range is an error, not a printed NaN
+expect_error 1 "mmd: the value is not finite" --metric mmd --bandwidth 1e-300 a.csv b.csv
+expect_error 1 "ksd: the value is not finite" --metric ksd a.csv --target gauss --bandwidth 1e-300
+# a bad --target spec is a usage error (2), as in vi, mcmc and particles
+expect_error 2 "nosuchtarget" --metric ksd a.csv --target nosuchtarget
 
 run eval --metric w2 a.csv b.csv --json
 if grep -q '"metric":"w2"' "$T/out" && grep -q '"value":2' "$T/out" && grep -q '"n":2,"m":2,"dim":2' "$T/out"; then
