@@ -86,6 +86,11 @@ vf_status vf_read_table(const char *path, vf_tensor *out)
     vf_free(data);
     if (s) return s;
     as_table(out);
+    if (out->ndim == 2 && out->shape[1] == 0 && out->shape[0] > 0) { /* rows of nothing: say so, not "no rows" later */
+        long long rows = (long long)out->shape[0];
+        vf_tensor_free(out);
+        return vf__error(VF_ERR_FORMAT, "%s: the rows have no columns (shape [%lld, 0])", path, rows);
+    }
     if ((s = check_finite(path, out)) != VF_OK) vf_tensor_free(out);
     return s;
 }

@@ -76,6 +76,16 @@ python_free_nan_npy() {
 }
 python_free_nan_npy "$T/nan.npy"
 expect_error 1 "nan.npy" info "$T/nan.npy"
+# NPY rows without columns (shape (3, 0)): named as such.
+{
+    hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (3, 0), }"
+    printf '\x93NUMPY\x01\x00'
+    printf "\\x$(printf %02x $((128 - 10)))\\x00" # the header padded to 128 bytes in all
+    printf '%s' "$hdr"
+    printf '%*s' $((128 - 10 - ${#hdr} - 1)) ''
+    printf '\n'
+} >"$T/nocols.npy"
+expect_error 1 "nocols.npy: the rows have no columns" info "$T/nocols.npy"
 
 # Truncated and corrupt safetensors files.
 model="$T/demo/model.safetensors"
