@@ -251,6 +251,19 @@ static void test_bad_arguments(void)
     setup(fx, "maf:transforms=1,hidden=8x1", 0);
     CHECK_STATUS(vf_flow_log_prob_rows(fx->f, fx->p, NULL, 4, fx->x, fx->ctx, 4, lp), VF_ERR_ARG);
     CHECK(strstr(vf_last_error(), "unconditional") != NULL);
+    /* the parameter store of another flow: an error on every path, not a read out of bounds (the
+     * autoregressive inverse reads the store's tensors directly) */
+    vf_params *other = vf_params_new();
+    vf_flow *g = NULL;
+    CHECK_STATUS(vf_flow_from_spec("maf:transforms=1,hidden=4x1", D, 0, other, &g), VF_OK);
+    CHECK_STATUS(vf_params_finalize(other, 1), VF_OK);
+    vf_real x[4 * D];
+    CHECK_STATUS(vf_flow_sample_rows(fx->f, other, NULL, 4, NULL, 0, &r, x, lp), VF_ERR_SHAPE);
+    CHECK(strstr(vf_last_error(), "does not match") != NULL);
+    CHECK_STATUS(vf_flow_inverse_rows(fx->f, other, NULL, 4, fx->x, NULL, 0, x, lp), VF_ERR_SHAPE);
+    CHECK(vf_flow_log_prob_rows(fx->f, other, NULL, 4, fx->x, NULL, 0, lp) != VF_OK);
+    vf_flow_free(g);
+    vf_params_free(other);
     teardown(fx);
     free(fx);
 }

@@ -362,9 +362,33 @@ static void test_alloc_failures(void)
     CHECK(af_sweep("npy read", read_scenario, &c, 0) == 0);
 }
 
+/* A tensor without data (a zeroed or freed one) or with a negative extent is refused, not read. */
+static void test_write_bad_tensors(void)
+{
+    vf_tensor empty = {0};
+    CHECK_STATUS(vf_npy_write(path_of("empty.npy"), &empty), VF_ERR_ARG);
+    vf_tensor x;
+    CHECK_STATUS(vf_tensor_alloc(&x, 2, (int64_t[]){2, 2}), VF_OK);
+    x.shape[0] = -5;
+    CHECK_STATUS(vf_npy_write(path_of("neg.npy"), &x), VF_ERR_SHAPE);
+    CHECK_STATUS(vf_write_table(path_of("neg.npy"), &x), VF_ERR_SHAPE);
+    CHECK_STATUS(vf_write_table(path_of("neg.csv"), &x), VF_ERR_SHAPE);
+    x.shape[0] = 2;
+    vf_real *keep = x.data;
+    x.data = NULL;
+    CHECK_STATUS(vf_write_table(path_of("nodata.csv"), &x), VF_ERR_ARG);
+    vf_st_writer *w = vf_st_writer_new();
+    CHECK(w != NULL);
+    CHECK_STATUS(vf_st_writer_add_tensor(w, "a", VF_ST_F32, &x), VF_ERR_ARG);
+    vf_st_writer_free(w);
+    x.data = keep;
+    vf_tensor_free(&x);
+}
+
 int main(void)
 {
     if (tmpdir_open("vf_npy")) return 1;
+    RUN(test_write_bad_tensors);
     RUN(test_round_trip_ranks);
     RUN(test_strided_and_table);
     RUN(test_header_layout);

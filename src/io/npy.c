@@ -202,6 +202,12 @@ vf_status vf_npy_write(const char *path, const vf_tensor *x)
 {
     if (!path || !x) return vf__error(VF_ERR_ARG, "vf_npy_write: NULL argument");
     if (x->ndim < 0 || x->ndim > VF_MAX_DIMS) return vf__error(VF_ERR_SHAPE, "%s: bad tensor rank %d", path, x->ndim);
+    int64_t numel = 1;
+    for (int i = 0; i < x->ndim; i++) {
+        if (x->shape[i] < 0) return vf__error(VF_ERR_SHAPE, "%s: negative extent %lld", path, (long long)x->shape[i]);
+        numel = x->shape[i] == 0 || numel == 0 ? 0 : numel * x->shape[i];
+    }
+    if (numel > 0 && !x->data) return vf__error(VF_ERR_ARG, "%s: the tensor has no data", path);
     vf__buf h;
     vf__buf_init(&h);
     vf__buf_printf(&h, "{'descr': '<%s', 'fortran_order': False, 'shape': (", VF_USE_DOUBLE ? "f8" : "f4");
@@ -223,7 +229,7 @@ vf_status vf_npy_write(const char *path, const vf_tensor *x)
     /* Elements in C order through the strides, in chunks. */
     unsigned char chunk[8192];
     size_t used = 0, es = sizeof(vf_real);
-    int64_t numel = vf_tensor_numel(x), idx[VF_MAX_DIMS] = {0, 0, 0, 0};
+    int64_t idx[VF_MAX_DIMS] = {0, 0, 0, 0};
     for (int64_t e = 0; e < numel && s == VF_OK; e++) {
         vf_real v = *vf_tensor_at(x, idx);
         memcpy(chunk + used, &v, es);

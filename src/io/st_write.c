@@ -119,6 +119,11 @@ vf_status vf_st_writer_add_f64(vf_st_writer *w, const char *name, int ndim, cons
 vf_status vf_st_writer_add_tensor(vf_st_writer *w, const char *name, vf_st_dtype dtype, const vf_tensor *t)
 {
     if (!t) return vf__error(VF_ERR_ARG, "safetensors writer: NULL tensor");
+    if (!t->data && t->ndim >= 0 && t->ndim <= VF_MAX_DIMS) { /* data is needed unless there are no elements */
+        int64_t numel = 1;
+        for (int i = 0; i < t->ndim; i++) numel *= t->shape[i] > 0 ? t->shape[i] : 0;
+        if (numel > 0) return vf__error(VF_ERR_ARG, "safetensors writer: tensor '%s' has no data", name ? name : "");
+    }
     w_entry *e = NULL;
     vf_status s = add_common(w, name, dtype, t->ndim, t->shape, &e);
     if (s) return s;

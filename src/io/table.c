@@ -100,6 +100,10 @@ vf_status vf_write_table(const char *path, const vf_tensor *x)
     if (!path || !x) return vf__error(VF_ERR_ARG, "vf_write_table: NULL argument");
     if (x->ndim != 1 && x->ndim != 2)
         return vf__error(VF_ERR_SHAPE, "%s: a table is [n] or [n, d], got %d dimensions", path, x->ndim);
+    if (x->shape[0] < 0 || (x->ndim == 2 && x->shape[1] < 0))
+        return vf__error(VF_ERR_SHAPE, "%s: negative extent in the table's shape", path);
+    if (!x->data && x->shape[0] * (x->ndim == 2 ? x->shape[1] : 1) > 0)
+        return vf__error(VF_ERR_ARG, "%s: the tensor has no data", path);
     if (vf__ends_with(path, ".npy")) return vf_npy_write(path, x);
     if (vf__ends_with(path, ".csv")) return vf_write_csv(path, x, NULL);
     return vf__error(VF_ERR_UNSUPPORTED, "%s: cannot tell the format from the name (use .npy or .csv)", path);

@@ -93,6 +93,13 @@ static vf_status product_block(vf__made_stepper *s, int32_t weight, int32_t bias
                                int64_t rows, int64_t k0, const vf_real *a, int64_t lda, int64_t k, vf_real *out,
                                int64_t ldo, int flags)
 {
+    /* the raw reads below need the store's tensors to be this network's (a store of another flow has other
+     * ids and shapes: an error, as on the taped path, not a read out of bounds) */
+    vf_param_info wi, bi;
+    if (vf_params_info(s->p, weight, &wi) != VF_OK || wi.ndim != 2 || wi.shape[1] != ldw || wi.shape[0] < r0 + rows ||
+        k0 + k > ldw || (bias >= 0 && (vf_params_info(s->p, bias, &bi) != VF_OK || bi.numel < r0 + rows)))
+        return vf__error(VF_ERR_SHAPE, "made: the parameter store does not match the network (a store of another "
+                         "flow?)");
     int ok;
     void *work = vf__tape_scratch(s->t, vf__gemm_ranged_workspace_bytes(s->n, rows, k), &ok);
     if (!ok) return VF_ERR_NOMEM;
