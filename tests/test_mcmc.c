@@ -300,6 +300,14 @@ static double nan_lp(void *state, const double *x, double *grad)
     return x[0] > 1.5 ? NAN : -0.5 * x[0] * x[0];
 }
 
+/* +inf where x > 1.5: no log-density either */
+static double inf_lp(void *state, const double *x, double *grad)
+{
+    (void)state;
+    if (grad) grad[0] = -x[0];
+    return x[0] > 1.5 ? INFINITY : -0.5 * x[0] * x[0];
+}
+
 static double box_lp(void *state, const double *x, double *grad)
 {
     (void)state;
@@ -346,6 +354,14 @@ static void test_errors(void)
     vf_target box = {1, box_lp, NULL, NULL, NULL, "far", 0, 0, NULL, 0, NULL};
     CHECK_STATUS(vf_mcmc_run(&box, NULL, NULL, &mp, 10, draws, NULL), VF_ERR_NUMERIC);
     CHECK(strstr(vf_last_error(), "start point") != NULL);
+    /* +inf stops the run as well (it would attract every chain), and scores refuse it */
+    vf_target inf = {1, inf_lp, NULL, NULL, NULL, "infinite", 0, 0, NULL, 0, NULL};
+    CHECK_STATUS(vf_mcmc_run(&inf, NULL, NULL, &mp, 10, draws, NULL), VF_ERR_NUMERIC);
+    CHECK(strstr(vf_last_error(), "log-density is +inf") != NULL);
+    vf_real two = 2;
+    double lp2, g2;
+    CHECK_STATUS(vf_target_scores(&inf, 1, &two, &lp2, &g2), VF_ERR_NUMERIC);
+    CHECK(strstr(vf_last_error(), "target infinite: log-density is +inf at row 0") != NULL);
 }
 
 int main(void)

@@ -151,8 +151,9 @@ static vf_status batch_failed(const vf_target *t, int64_t n, int rc)
                      (long long)n, rc);
 }
 
-vf_status vf__target_eval(const vf_target *t, int64_t n, const double *x, double *logp, double *grad,
-                          int skip_nonfinite)
+/* The rows' log-densities (and gradients), through the batch function when the target has one. */
+static vf_status target_eval_rows(const vf_target *t, int64_t n, const double *x, double *logp, double *grad,
+                                  int skip_nonfinite)
 {
     int64_t d = t->dim, kept = 0;
     if (!t->log_prob_batch) {
@@ -190,6 +191,23 @@ vf_status vf__target_eval(const vf_target *t, int64_t n, const double *x, double
     }
     vf_free(xs);
     return rc ? batch_failed(t, kept, rc) : VF_OK;
+}
+
+/* +inf is no log-density (NaN is the callers' to report, with their context). */
+static vf_status no_plus_infinity(const vf_target *t, int64_t n, const double *logp)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (logp[i] == INFINITY)
+            return vf__error(VF_ERR_NUMERIC, "target %s: log-density is +inf at row %lld (it must be finite, or -inf "
+                             "outside the support)", t->name, (long long)i);
+    return VF_OK;
+}
+
+vf_status vf__target_eval(const vf_target *t, int64_t n, const double *x, double *logp, double *grad,
+                          int skip_nonfinite)
+{
+    vf_status s = target_eval_rows(t, n, x, logp, grad, skip_nonfinite);
+    return s == VF_OK ? no_plus_infinity(t, n, logp) : s;
 }
 
 /* The checks of vf_target_scores for row i (its log-density lp, its gradient g [dim] or NULL). */
