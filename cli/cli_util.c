@@ -327,7 +327,7 @@ void cli_lp_print_text(const cli_lp_summary *s)
 {
     if (isfinite(s->se)) printf("  mean log-density  %.6f +- %.6f (standard error)\n", s->mean, s->se);
     else if (s->outside > 0)
-        printf("  mean log-density  %.6f (%lld of %lld rows outside the support)\n", s->mean, (long long)s->outside,
+        printf("  mean log-density  %.6f (%lld of %lld rows at -inf: outside the support, or too far out)\n", s->mean, (long long)s->outside,
                (long long)s->rows);
     else if (s->rows == 1) printf("  mean log-density  %.6f (no standard error from one row)\n", s->mean);
     else printf("  mean log-density  %.6f (no standard error)\n", s->mean);

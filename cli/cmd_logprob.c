@@ -41,13 +41,20 @@ static int64_t columns(const vf_tensor *x) { return x->ndim > 1 ? x->shape[1] : 
 /* Evaluates the log-densities of x [n, d] (context ctx [n, c] or NULL) into lp [n] through the array
  * API (blocks in inference mode); returns the exit code. A NaN result is written and reported as a
  * warning (unless quiet): the file still has one value per row. */
-static int evaluate(const vf_flow *f, vf_params *p, const vf_tensor *x, const vf_tensor *ctx, vf_real *lp, int quiet)
+static int evaluate(const vf_flow *f, vf_params *p, const char *data, const vf_tensor *x, const vf_tensor *ctx,
+                    vf_real *lp)
 {
     vf_status s = vf_flow_log_prob_rows(f, p, NULL, x->shape[0], x->data, ctx ? ctx->data : NULL,
                                         ctx ? ctx->shape[0] : 0, lp);
-    if (s == VF_ERR_NUMERIC) {
-        if (!quiet) fprintf(stderr, "varflow logprob: warning: %s\n", vf_last_error());
-        return 0;
+    if (s == VF_ERR_NUMERIC) { /* NaN or +inf rows: an error naming them, never a file of NaN */
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < x->shape[0]; i++)
+            if (isnan(lp[i]) || lp[i] == INFINITY) first = first < 0 ? i : first, bad++;
+        if (first >= 0)
+            return cli_runtime_error("logprob", "%s: %lld of %lld rows give no finite log-density (the first: row %lld, "
+                                     "counted from 1, gives %g): points far outside the data the model was fit to "
+                                     "overflow its arithmetic; nothing was written", data, (long long)bad,
+                                     (long long)x->shape[0], (long long)first + 1, (double)lp[first]);
     }
     return s == VF_OK ? 0 : cli_runtime_error("logprob", "%s", vf_last_error());
 }
@@ -102,7 +109,7 @@ static int logprob_files(const char *model, const char *data, const char *contex
         rc = cli_runtime_error(cmd, "out of memory");
         goto done;
     }
-    if ((rc = evaluate(f, p, &x, context ? &ctx : NULL, lpt.data, common->quiet || common->json)) != 0) goto done;
+    if ((rc = evaluate(f, p, data, &x, context ? &ctx : NULL, lpt.data)) != 0) goto done;
     if (out_path && vf_write_table(out_path, &lpt) != VF_OK) {
         rc = cli_write_error(cmd, out_path);
         goto done;

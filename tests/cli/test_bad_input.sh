@@ -141,11 +141,21 @@ printf 'a,b\n0.1,0.2\n-0.3,0.4\n0.5,-0.5\n0.2,0.1\n-0.1,-0.2\n' >"$T/inbox.csv"
 printf '9,9\n0,0\n0.5,0.5\n-9,0\n' >"$T/outbox.csv"
 if "$V" fit --data "$T/inbox.csv" --model maf:hidden=8x1,transforms=1 --box -1,1 --epochs 1 -o "$T/box.safetensors" \
     --quiet 2>"$T/err" && "$V" logprob --model "$T/box.safetensors" --data "$T/outbox.csv" >"$T/out" 2>>"$T/err" &&
-    grep -q "mean log-density  -inf (2 of 4 rows outside the support)" "$T/out"; then
+    grep -q "mean log-density  -inf (2 of 4 rows at -inf: outside the support, or too far out)" "$T/out"; then
     ok
 else
     bad "logprob outside the box: $(cat "$T/out" "$T/err")"
 fi
+
+# Rows so far out that a model's arithmetic overflows to NaN: an error naming the first (counted from 1),
+# and no file of NaN.
+"$V" fit --data "$T/good.npy" --model maf:hidden=8x1,transforms=2 --epochs 2 -o "$T/small.safetensors" --quiet 2>/dev/null
+far=3e38 # near the largest float; a double build (its .npy files are <f8) needs more
+head -c 64 "$T/good.npy" | grep -q "<f8" && far=1.7e308
+printf '0,0\n%s,%s\n1e30,1e30\n' $far $far >"$T/far.csv"
+expect_error 1 "far.csv: 1 of 3 rows give no finite log-density \\(the first: row 2, counted from 1" \
+    logprob --model "$T/small.safetensors" --data "$T/far.csv" -o "$T/far_lp.npy"
+[ ! -e "$T/far_lp.npy" ] && ok || bad "logprob wrote log-densities with NaN"
 
 # Draws beyond the number range are refused, not written as inf.
 expect_error 1 "moons:scale=1e308: row [0-9]+, column [12] is not finite" data moons:scale=1e308 -n 200 -o "$T/overflow.csv"
