@@ -1,7 +1,7 @@
 /* cnf_box.c — data on a box for continuous-flow models (vf_cnf_model.h, "Data on a box"):
  *   to the field's side    y = logit(p), p = alpha + (1 - 2 alpha) (x - lo) / (hi - lo),
  *                          log dy/dx = log(1 - 2 alpha) - log(hi - lo) - log p - log(1 - p)
- *   back to the data       x = lo + (hi - lo) (sigmoid(y) - alpha) / (1 - 2 alpha),
+ *   back to the data       x = lo + (hi - lo) (sigmoid(y) - alpha) / (1 - 2 alpha), clamped into [lo, hi],
  *                          the same log dy/dx from y: log s = -softplus(-y), log(1 - s) = -softplus(y)
  * in double per value. The support is the x with 0 < p < 1. */
 #include <math.h>
@@ -89,7 +89,8 @@ void vf__cnf_box_from_field(const vf_cnf_box *b, int64_t n, int64_t d, vf_real *
         for (int64_t j = 0; j < d; j++) {
             double y = (double)yx[i * d + j];
             double s = y >= 0 ? 1 / (1 + exp(-y)) : exp(y) / (1 + exp(y));
-            yx[i * d + j] = (vf_real)(b->lo + w * (s - b->alpha));
+            /* into the data's box: the logits' support is the box widened by w alpha on each side */
+            yx[i * d + j] = (vf_real)fmin(b->hi, fmax(b->lo, b->lo + w * (s - b->alpha)));
             sum += c + softplus(-y) + softplus(y);
         }
         if (logdet) logdet[i] = sum;

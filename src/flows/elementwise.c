@@ -132,6 +132,7 @@ typedef struct box_transform {
     vf_transform base;
     double *lo, *hi;      /* [d] each (one allocation) */
     vf_real *consts;      /* [3, d]: lo, w = hi - lo, log w */
+    double keep_lo, keep_hi; /* the logit's samples are clamped to [keep_lo, keep_hi] (NaN: not) */
 } box_transform;
 
 /* R -> box: z = lo + w sigmoid(x). */
@@ -145,7 +146,8 @@ static vf_var to_box(const vf_transform *tr, vf_params *p, vf_tape *t, vf_var x,
     vf_var logw = vf_constant(t, b->consts + 2 * d, 1, &d);
     vf_var e = vf_sub(t, logw, vf_add(t, vf_softplus(t, vf_neg(t, x)), vf_softplus(t, x)));
     *ladj = vf__flow_row_sum(t, e);
-    return vf_add(t, vf_mul(t, vf_sigmoid(t, x), w), lo);
+    vf_var z = vf_add(t, vf_mul(t, vf_sigmoid(t, x), w), lo);
+    return isnan(b->keep_lo) ? z : vf_clamp(t, z, b->keep_lo, b->keep_hi);
 }
 
 /* box -> R: z = logit((x - lo) / w), guarded outside the box. */
@@ -236,7 +238,36 @@ static vf_status box_new(const vf_transform_vtable *vt, const vf_box_params *kp,
     b->lo = bounds;
     b->hi = bounds + d;
     b->consts = consts;
+    b->keep_lo = b->keep_hi = NAN;
     *out = &b->base;
+    return VF_OK;
+}
+
+/* The next value of the build's precision after x toward y. */
+static vf_real real_toward(vf_real x, vf_real y)
+{
+#if VF_USE_DOUBLE
+    return nextafter(x, y);
+#else
+    return nextafterf(x, y);
+#endif
+}
+
+vf_status vf__logit_keep_samples_in(vf_transform *tr, double lo, double hi)
+{
+    if (!tr || tr->vt != &logit_vt) return vf__error(VF_ERR_ARG, "logit: not a logit transform");
+    box_transform *b = (box_transform *)tr;
+    for (int64_t i = 0; i < tr->dim; i++) /* inside every feature's box, its ends excluded (log-density -inf) */
+        if (!(lo < hi) || !(lo >= b->lo[i]) || !(hi <= b->hi[i]))
+            return vf__error(VF_ERR_ARG, "logit: [%g, %g] is not inside feature %lld's box [%g, %g]", lo, hi,
+                             (long long)i, b->lo[i], b->hi[i]);
+    vf_real l = (vf_real)lo, h = (vf_real)hi;
+    for (int64_t i = 0; i < tr->dim; i++) {
+        if (l <= (vf_real)b->lo[i]) l = real_toward((vf_real)b->lo[i], h);
+        if (h >= (vf_real)b->hi[i]) h = real_toward((vf_real)b->hi[i], l);
+    }
+    b->keep_lo = (double)l;
+    b->keep_hi = (double)h;
     return VF_OK;
 }
 

@@ -265,6 +265,8 @@ fail: /* ownership was taken: release everything */
     return s;
 }
 
+vf_transform *vf__flow_first_transform(const vf_flow *f) { return f && f->n > 0 ? f->tr[0] : NULL; }
+
 vf_status vf__flow_prepend(vf_flow *f, int n, vf_transform *const *lead)
 {
     vf_status s = VF_OK;

@@ -65,6 +65,12 @@ void vf__coupling_split_free(vf__coupling_split *s);
  * every lead[i], also on failure (VF_ERR_ARG / VF_ERR_SHAPE for a NULL or mismatched one, VF_ERR_NOMEM);
  * on failure f is unchanged. */
 vf_status vf__flow_prepend(vf_flow *f, int n, vf_transform *const *lead);
+/* The transform on the data's side (the first applied to x), or NULL. */
+vf_transform *vf__flow_first_transform(const vf_flow *f);
+/* A logit transform's samples (its inverse, box side) clamped to [lo, hi], a box inside its own (with
+ * `fit --box`: the data's box, inside the logit's widened one), ends moved one step inward where they
+ * meet its own: sampling then stays in the data's box, with a finite log-density. */
+vf_status vf__logit_keep_samples_in(vf_transform *tr, double lo, double hi);
 
 /* A constant [n] of zeros (the log-determinant of a volume-preserving map). */
 vf_var vf__flow_zeros(vf_tape *t, int64_t n);

@@ -362,6 +362,19 @@ vf_status vf__model_read_header(const vf_st_file *st, const char *format, int ve
     return vf__error(VF_ERR_FORMAT, "%s malformed JSON: %s", what_is, msg);
 }
 
+/* A model fitted on a box (`fit --box`: metadata "fit.box" = "LO,HI,ALPHA", a logit transform on the
+ * box widened by alpha first): its samples are clamped into [LO, HI], as at the end of the fit. */
+static vf_status keep_samples_in_box(const vf_st_file *st, vf_flow *f)
+{
+    const char *box = vf_st_meta(st, "fit.box");
+    vf_transform *first = vf__flow_first_transform(f);
+    double lo, hi, alpha;
+    if (!box || !first || strcmp(first->vt->kind, "logit") != 0 || sscanf(box, "%lf,%lf,%lf", &lo, &hi, &alpha) != 3)
+        return VF_OK; /* no box, or a file whose record was edited: its logit's own box holds */
+    if (vf__logit_keep_samples_in(first, lo, hi) != VF_OK) vf_clear_error(); /* a box that does not fit: as above */
+    return VF_OK;
+}
+
 static vf_status load_from(vf_st_file *st, vf_params **pp, vf_flow **ff, vf_model_meta *extra)
 {
     vf__json *root = NULL;
@@ -375,6 +388,7 @@ static vf_status load_from(vf_st_file *st, vf_params **pp, vf_flow **ff, vf_mode
     vf__json_free(root);
     if (s == VF_OK) s = vf_params_finalize(p, 0);
     if (s == VF_OK) s = vf__model_load_tensors(st, p);
+    if (s == VF_OK) s = keep_samples_in_box(st, f);
     if (s == VF_OK && extra) s = vf__model_copy_extra(st, KEY_FLOW, extra);
     if (s != VF_OK) {
         vf_flow_free(f);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "flows/flow_internal.h"
 #include "train/train_internal.h"
 
 #define FIT_INIT_ROWS 4096
@@ -38,7 +39,11 @@ static vf_status build_flow(const char *spec, const double *stats, int64_t d, in
         lp.hi = bounds + d;
         s = vf_logit_new(p, "transforms.0", &lp, &lead[n_lead]);
         free(bounds);
-        if (s != VF_OK) return vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
+        if (s == VF_OK) s = vf__logit_keep_samples_in(lead[n_lead], o->box_lo, o->box_hi); /* samples in the box */
+        if (s != VF_OK) {
+            vf_transform_free(lead[n_lead]);
+            return vf__fit_fail(r, VF_FIT_STAGE_INPUT, s, "%s", vf_last_error());
+        }
         n_lead++;
     }
     if (stats) {
