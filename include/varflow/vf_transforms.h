@@ -43,13 +43,14 @@ vf_var vf_triangular_solve(vf_tape *t, vf_var a, vf_var b, int lower, int unit_d
 /* ---- ActNorm (Kingma & Dhariwal 2018) ---------------------------------------------------------
  * z = (x - loc) * exp(-log_scale) per feature, log|det| = -sum(log_scale). Parameters "<name>.loc" [d]
  * and "<name>.log_scale" [d], both zero at first (the identity). vf_transform_data_init sets
- * loc = batch mean and log_scale = log(max(batch std, min_scale)) (std with divisor n), so the batch
- * comes out with zero mean and unit variance per feature (a constant feature: zero mean). The store
+ * loc = batch mean and log_scale = log(batch std) (std with divisor n; 0 where the std is at most
+ * min_scale, so that a constant feature keeps scale 1), so the batch comes out with zero mean and unit
+ * variance per feature (a constant feature: zero mean). The store
  * must be finalized first. Both directions cost one pass. */
 typedef struct vf_actnorm_params {
     int64_t dim;              /* d >= 1 */
     int64_t context;          /* c >= 0, accepted and ignored (default 0) */
-    double min_scale;         /* floor on the batch std in data_init, > 0 (default 1e-6) */
+    double min_scale;         /* data_init scales features whose batch std exceeds it, > 0 (default 1e-6) */
 } vf_actnorm_params;
 
 vf_actnorm_params vf_actnorm_default_params(int64_t d);

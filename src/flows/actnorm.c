@@ -5,8 +5,9 @@
  *   inverse  x = z * exp(log_scale) + loc,      log|det dx/dz| = +sum_j log_scale_j
  *
  * data_init reads the batch's values, sets loc to the per-feature mean and log_scale to the log of the
- * per-feature standard deviation (divisor n, floored at min_scale), both accumulated in double, and
- * returns the forward map with these values: the batch then has zero mean and unit variance.
+ * per-feature standard deviation (divisor n; 0 where it is at most min_scale: a constant feature keeps
+ * scale 1), both accumulated in double, and returns the forward map with these values: the batch then
+ * has zero mean and unit variance.
  */
 #include <math.h>
 #include "flows/flow_internal.h"
@@ -73,7 +74,9 @@ static vf_var actnorm_data_init(vf_transform *tr, vf_params *p, vf_tape *t, vf_v
         for (int64_t i = 0; i < n; i++) v += ((double)xv->data[i * d + j] - m) * ((double)xv->data[i * d + j] - m);
         double sd = sqrt(v / (double)n);
         loc[j] = (vf_real)m;
-        ls[j] = (vf_real)log(sd > a->min_scale ? sd : a->min_scale);
+        /* a feature constant in the batch keeps scale 1: scaling it by 1 / min_scale would blow up every
+         * later variation of it (a constant data column made glow diverge at its third step) */
+        ls[j] = (vf_real)(sd > a->min_scale ? log(sd) : 0.0);
     }
     vf_var ladj = VF_NOVAR;
     return actnorm_forward(tr, p, t, x, ctx, &ladj);
