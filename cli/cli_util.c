@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "cli.h"
 
@@ -403,4 +404,25 @@ int cli_write_error(const char *cmd, const char *path)
     const char *msg = vf_last_error();
     if (strstr(msg, path)) return cli_runtime_error(cmd, "%s", msg); /* the library's message names the file */
     return cli_runtime_error(cmd, "cannot write %s: %s", path, msg);
+}
+
+/* When this process started (main sets it): files written since belong to this run. */
+static time_t program_start = 0;
+
+void cli_mark_start(void) { program_start = time(NULL); }
+
+int cli_written_by_this_run(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && st.st_mtime >= program_start;
+}
+
+const char *cli_checkpoint_note(const char *checkpoint, char *buf, size_t len)
+{
+    if (!checkpoint) snprintf(buf, len, "%s", "");
+    else if (cli_written_by_this_run(checkpoint))
+        snprintf(buf, len, "; the last good checkpoint %s is unchanged (resume it with --resume and a smaller --lr)",
+                 checkpoint);
+    else snprintf(buf, len, "; no checkpoint was written before that (%s)", checkpoint);
+    return buf;
 }

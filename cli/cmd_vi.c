@@ -303,9 +303,10 @@ static int vi_run(int argc, char **argv)
     vf_vi_summary st;
     if (vf_vi_run(&target, spec, &o, &model, &st) != VF_OK) {
         if (st.stage == VF_FIT_STAGE_SPEC) rc = cli_usage_error("vi", "--flow %s: %s", spec, st.error);
-        else if (st.stage == VF_FIT_STAGE_TRAIN)
-            cli_runtime_error("vi", "%s%s%s", st.error, a.checkpoint ? "; the last good checkpoint is " : "",
-                              a.checkpoint ? a.checkpoint : "");
+        else if (st.stage == VF_FIT_STAGE_TRAIN) {
+            char note[1024];
+            cli_runtime_error("vi", "%s%s", st.error, cli_checkpoint_note(a.checkpoint, note, sizeof note));
+        }
         else cli_runtime_error("vi", "%s", st.error);
         goto done;
     }

@@ -166,9 +166,10 @@ int fit_report_error(const char *cmd, const char *model, const char *checkpoint,
     case VF_FIT_STAGE_STANDARDIZE:
         return cli_runtime_error(cmd, "%s (--no-standardize turns it off)", r->error);
     case VF_FIT_STAGE_TRAIN:
-        if (checkpoint && strstr(r->error, "diverged"))
-            return cli_runtime_error(cmd, "%s; the last good checkpoint %s is unchanged (resume it with --resume and a "
-                                     "smaller --lr)", r->error, checkpoint);
+        if (checkpoint && strstr(r->error, "diverged")) {
+            char note[1024];
+            return cli_runtime_error(cmd, "%s%s", r->error, cli_checkpoint_note(checkpoint, note, sizeof note));
+        }
         return cli_runtime_error(cmd, "%s", r->error);
     default:
         return cli_runtime_error(cmd, "%s", r->error);

@@ -55,6 +55,7 @@ static int run_program(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
+    cli_mark_start();
     int rc = cli_mpi_start(&argc, &argv); /* `fit` under mpirun: cli_mpi.c */
     if (rc == 0) rc = run_program(argc, argv);
     cli_mpi_finish(rc);

@@ -92,6 +92,14 @@ expect_error 2 "--valid-draws: '1' is not a whole number >= 2" vi --target $G --
 expect 0 vi --target u2 --flow $FLOW --steps 20 --is-samples 500 -o "$T/u2.safetensors" --samples "$T/u2.csv" --quiet
 awk -F, '$1 <= -4 || $1 >= 4 || $2 <= -4 || $2 >= 4 {exit 1}' "$T/u2.csv" && ok || bad "u2 draws outside the box"
 
+# A divergence before the first checkpoint says that none was written (not that an absent file is the
+# last good one); after one, that it is unchanged. (This run diverges at step 44.)
+D="--target funnel:d=10,scale=10 --flow glow --lr 1e-1 --batch 2 --steps 300 -o $T/x.safetensors"
+expect 1 vi $D --checkpoint "$T/div.safetensors" --checkpoint-every 50
+has "no checkpoint was written before that"
+expect 1 vi $D --checkpoint "$T/div.safetensors" --checkpoint-every 10
+has "the last good checkpoint $T/div.safetensors is unchanged"
+
 # Plugins: NaN, a missing symbol, a wrong dimension, a file that does not exist.
 if [ -n "${VF_TEST_PLUGIN:-}" ]; then
     expect 0 vi --target "plugin:$VF_TEST_PLUGIN:3" --flow $FLOW --steps 5 --is-samples 100 -o "$T/p.safetensors" --quiet
