@@ -270,10 +270,18 @@ static int mcmc_run(int argc, char **argv)
                a.target, (long long)a.mp.chains, (long long)a.n, (long long)a.mp.warmup, seconds, res.acceptance);
         if (res.step_size > 0) printf(", step size %.4g", res.step_size);
         if (res.divergences > 0) printf(", %lld divergences", (long long)res.divergences);
-        printf("\nbulk ESS min %.1f, R-hat max %.4f over %lld coordinates\nwrote %s\n", ess_min, rhat_max,
-               (long long)d, a.output);
+        if (isnan(rhat_max)) /* a coordinate whose chains never moved */
+            printf("\nbulk ESS and R-hat undefined (constant chains) over %lld coordinates\nwrote %s\n", (long long)d,
+                   a.output);
+        else
+            printf("\nbulk ESS min %.1f, R-hat max %.4f over %lld coordinates\nwrote %s\n", ess_min, rhat_max,
+                   (long long)d, a.output);
     }
-    if (isfinite(rhat_max) && rhat_max > 1.01 && !a.common.json && !a.common.quiet)
+    if (res.acceptance == 0 && !a.common.quiet) /* stuck chains: their diagnostics are null, running longer won't help */
+        fprintf(stderr, "varflow mcmc: warning: no proposal was accepted: the chains never moved; %s\n",
+                vf_mcmc_sampler_needs_flow(a.mp.sampler) ? "the flow does not cover the target"
+                                                         : "the step size is far too large (leave it to the warm-up)");
+    else if (isfinite(rhat_max) && rhat_max > 1.01 && !a.common.json && !a.common.quiet)
         fprintf(stderr, "varflow mcmc: warning: R-hat %.3f > 1.01: the chains have not mixed; run longer\n", rhat_max);
     rc = 0;
 done:

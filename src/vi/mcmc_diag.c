@@ -113,12 +113,15 @@ static int within_between(int64_t k, int64_t h, const double *y, double *w_out, 
 {
     double w = 0, mm = 0, b = 0;
     for (int64_t c = 0; c < k; c++) {
-        double mean = 0, ss = 0;
-        for (int64_t i = 0; i < h; i++) mean += y[c * h + i];
-        mean /= (double)h;
-        for (int64_t i = 0; i < h; i++) ss += (y[c * h + i] - mean) * (y[c * h + i] - mean);
+        /* sums of the differences from the half's first value: a constant half gives exactly ss = 0
+         * (a plain mean of equal values can round off them, which made R-hat of stuck chains ~1e15) */
+        const double *yc = y + c * h;
+        double shift = 0, ss = 0;
+        for (int64_t i = 0; i < h; i++) shift += yc[i] - yc[0];
+        shift /= (double)h;
+        for (int64_t i = 0; i < h; i++) ss += (yc[i] - yc[0] - shift) * (yc[i] - yc[0] - shift);
         w += ss / (double)(h - 1);
-        mm += mean;
+        mm += yc[0] + shift;
     }
     w /= (double)k;
     mm /= (double)k;

@@ -97,4 +97,10 @@ if [ -n "${VF_TEST_PLUGIN:-}" ] && [ -n "${VF_TEST_PLUGIN_BATCH:-}" ]; then
     done
 fi
 
+# Chains that never move (a step size far too large, no warm-up to adapt it): the diagnostics are null,
+# not a made-up R-hat of 1e15, and the warning says why instead of "run longer".
+expect 0 mcmc --target gauss --sampler mala -n 500 --warmup 0 --step-size 1e3 -o "$T/stuck.csv" --json
+grep -q '"acceptance":0,"ess_min":null,"rhat_max":null' "$T/out" && ok || bad "stuck chains: $(cat "$T/out")"
+has "no proposal was accepted"
+
 finish
