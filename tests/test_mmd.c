@@ -4,6 +4,7 @@
  * equal distributions; the median heuristic; errors. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "varflow.h"
 #include "vf_test.h"
 
@@ -106,8 +107,32 @@ static void test_median_and_errors(void)
     CHECK(vf_kernel_from_name("imq") == VF_KERNEL_IMQ && vf_kernel_from_name("rbf") == -1);
 }
 
+/* Values beyond the number range are errors, not a NaN with VF_OK: a bandwidth far too small, costs
+ * whose sum overflows, points that are not finite. */
+static void test_overflow_is_an_error(void)
+{
+    vf_real x[4] = {0, 0, 1, 1}, y[4] = {0.5f, 0.5f, 2, 2};
+    double out = 0, cost[4];
+    CHECK_STATUS(vf_mmd2(2, 2, 2, x, y, VF_KERNEL_GAUSSIAN, 1e-300, 0, &out, NULL), VF_ERR_NUMERIC);
+    CHECK_STATUS(vf_mmd2(2, 2, 2, x, y, VF_KERNEL_IMQ, 1e-300, 0, &out, NULL), VF_ERR_NUMERIC);
+    double scores[4] = {0, 0, -1, -1};
+    vf_ksd_options ko = vf_ksd_default_options();
+    ko.kernel = VF_KERNEL_GAUSSIAN;
+    ko.bandwidth = 1e-300;
+    CHECK_STATUS(vf_ksd(2, 2, x, scores, &ko, &out, NULL), VF_ERR_NUMERIC);
+    x[1] = (vf_real)NAN;
+    CHECK_STATUS(vf_cost_matrix(2, 2, 2, x, y, VF_COST_SQEUCLIDEAN, cost), VF_ERR_ARG);
+    CHECK(strstr(vf_last_error(), "x[0, 1] is not finite") != NULL);
+    const double huge[4] = {1e308, -1e308, -1e308, 1e308};
+    int64_t perm[2];
+    CHECK_STATUS(vf_assignment_solve(2, huge, perm, &out), VF_ERR_NUMERIC);
+    const double a[2] = {1e308, -1e308}, b[2] = {0, 1};
+    CHECK_STATUS(vf_energy_distance_1d(2, a, 2, b, &out), VF_ERR_NUMERIC);
+}
+
 int main(void)
 {
+    RUN(test_overflow_is_an_error);
     RUN(test_against_loops);
     RUN(test_gaussian_closed_form);
     RUN(test_median_and_errors);

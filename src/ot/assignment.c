@@ -338,6 +338,9 @@ vf_status vf_assignment_solve_dual(int64_t n, const double *cost, int64_t *perm,
         for (int64_t i = 0; i < n; i++) u[i] = cost[i * n + perm[i]] - ldexp(L.v[perm[i]], scale_exp);
     vf_free(block);
     vf_free(scaled);
+    if (total && !isfinite(*total)) /* finite costs whose sum overflows */
+        return vf__error(VF_ERR_NUMERIC, "assignment: the total cost overflows the number range (costs near %g)",
+                         cost[0]);
     return VF_OK;
 }
 

@@ -33,6 +33,12 @@ vf_status vf_cost_matrix(int64_t n, int64_t m, int64_t d, const vf_real *x, cons
                          (long long)n, (long long)m, (long long)d);
     if (kind != VF_COST_SQEUCLIDEAN && kind != VF_COST_EUCLIDEAN)
         return vf__error(VF_ERR_ARG, "cost matrix: unknown cost kind %d", (int)kind);
+    for (int64_t i = 0; i < n * d; i++)
+        if (!isfinite((double)x[i]))
+            return vf__error(VF_ERR_ARG, "cost matrix: x[%lld, %lld] is not finite", (long long)(i / d), (long long)(i % d));
+    for (int64_t i = 0; i < m * d; i++)
+        if (!isfinite((double)y[i]))
+            return vf__error(VF_ERR_ARG, "cost matrix: y[%lld, %lld] is not finite", (long long)(i / d), (long long)(i % d));
     /* cost[i, j] = sum_k (x[i, k] - y[j, k])^2 (then its square root), differences and sum in double. */
 #if VF_HAVE_OPENMP
 #pragma omp parallel for schedule(static) if ((double)n * (double)m * (double)d > 1e6) num_threads(vf__threads())

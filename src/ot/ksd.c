@@ -93,5 +93,8 @@ vf_status vf_ksd(int64_t n, int64_t d, const vf_real *x, const double *scores, c
     double nn = (double)n;
     *out = o.unbiased ? total / (nn * (nn - 1)) : total / (nn * nn);
     if (bandwidth_used) *bandwidth_used = h;
+    if (!isfinite(*out))
+        return vf__error(VF_ERR_NUMERIC, "ksd: the value is not finite (bandwidth %g: too small, or scores too large, "
+                         "for the number range)", h);
     return VF_OK;
 }

@@ -92,5 +92,8 @@ vf_status vf_mmd2(int64_t n, int64_t m, int64_t d, const vf_real *x, const vf_re
     double kxy = mean_kernel(x, n, y, m, d, kernel, h, 0, 0);
     *out = kxx + kyy - 2 * kxy;
     if (bandwidth_used) *bandwidth_used = h;
+    if (!isfinite(*out))
+        return vf__error(VF_ERR_NUMERIC, "mmd: the value is not finite (bandwidth %g is too small for the number range)",
+                         h);
     return VF_OK;
 }

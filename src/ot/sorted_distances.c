@@ -75,6 +75,7 @@ vf_status vf_energy_distance_1d(int64_t n, const double *a, int64_t m, const dou
     *out = energy_1d(n, buf, m, buf + n, buf + n + m, work);
     vf_free(buf);
     vf_free(work);
+    if (!isfinite(*out)) return vf__error(VF_ERR_NUMERIC, "energy_distance_1d: the value overflows the number range");
     return VF_OK;
 }
 
