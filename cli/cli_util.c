@@ -417,12 +417,15 @@ int cli_written_by_this_run(const char *path)
     return path && stat(path, &st) == 0 && st.st_mtime >= program_start;
 }
 
-const char *cli_checkpoint_note(const char *checkpoint, char *buf, size_t len)
+const char *cli_checkpoint_note(const char *checkpoint, const char *resumed, char *buf, size_t len)
 {
+    struct stat st;
     if (!checkpoint) snprintf(buf, len, "%s", "");
-    else if (cli_written_by_this_run(checkpoint))
+    else if (cli_written_by_this_run(checkpoint) || (resumed && same_existing_file(checkpoint, resumed)))
         snprintf(buf, len, "; the last good checkpoint %s is unchanged (resume it with --resume and a smaller --lr)",
                  checkpoint);
+    else if (stat(checkpoint, &st) == 0)
+        snprintf(buf, len, "; this run wrote no checkpoint before that (%s is an older one)", checkpoint);
     else snprintf(buf, len, "; no checkpoint was written before that (%s)", checkpoint);
     return buf;
 }

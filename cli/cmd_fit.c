@@ -251,7 +251,7 @@ static int fit_run(int argc, char **argv)
     }
     vf_fit_result r;
     if (vf_fit_table(a.model, data, n, d, NULL, 0, valid, nv, NULL, &o, &model, &r) != VF_OK) {
-        rc = fit_report_error("fit", a.model, a.checkpoint, &r);
+        rc = fit_report_error("fit", a.model, a.checkpoint, a.resume, &r);
         goto done;
     }
     if (resumed) model = resumed, resumed = NULL;

@@ -305,7 +305,7 @@ static int vi_run(int argc, char **argv)
         if (st.stage == VF_FIT_STAGE_SPEC) rc = cli_usage_error("vi", "--flow %s: %s", spec, st.error);
         else if (st.stage == VF_FIT_STAGE_TRAIN) {
             char note[1024];
-            cli_runtime_error("vi", "%s%s", st.error, cli_checkpoint_note(a.checkpoint, note, sizeof note));
+            cli_runtime_error("vi", "%s%s", st.error, cli_checkpoint_note(a.checkpoint, a.resume, note, sizeof note));
         }
         else cli_runtime_error("vi", "%s", st.error);
         goto done;

@@ -270,7 +270,7 @@ int fit_cnf_run(int argc, char **argv)
     }
     vf_fit_result r;
     if (vf_fit_table(a.model, data, n, d, NULL, 0, valid, nv, NULL, &o, &m, &r) != VF_OK) {
-        rc = fit_report_error(CMD, a.model, a.checkpoint, &r);
+        rc = fit_report_error(CMD, a.model, a.checkpoint, a.resume, &r);
         goto done;
     }
     if (resumed) m = resumed, resumed = NULL;

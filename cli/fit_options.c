@@ -158,7 +158,8 @@ int fit_load_resume(const char *cmd, const fit_resume_want *w, vf_fitted **model
     return 0;
 }
 
-int fit_report_error(const char *cmd, const char *model, const char *checkpoint, const vf_fit_result *r)
+int fit_report_error(const char *cmd, const char *model, const char *checkpoint, const char *resume,
+                     const vf_fit_result *r)
 {
     switch (r->stage) {
     case VF_FIT_STAGE_SPEC:
@@ -168,7 +169,7 @@ int fit_report_error(const char *cmd, const char *model, const char *checkpoint,
     case VF_FIT_STAGE_TRAIN:
         if (checkpoint && strstr(r->error, "diverged")) {
             char note[1024];
-            return cli_runtime_error(cmd, "%s%s", r->error, cli_checkpoint_note(checkpoint, note, sizeof note));
+            return cli_runtime_error(cmd, "%s%s", r->error, cli_checkpoint_note(checkpoint, resume, note, sizeof note));
         }
         return cli_runtime_error(cmd, "%s", r->error);
     default:

@@ -58,6 +58,7 @@ int fit_load_resume(const char *cmd, const fit_resume_want *w, vf_fitted **model
 
 /* Prints the failure of vf_fit_table in the fitting commands' words (a bad --model is a usage error;
  * a divergence names the checkpoint left as it was); returns the exit code. */
-int fit_report_error(const char *cmd, const char *model, const char *checkpoint, const vf_fit_result *r);
+int fit_report_error(const char *cmd, const char *model, const char *checkpoint, const char *resume,
+                     const vf_fit_result *r);
 
 #endif

@@ -390,7 +390,7 @@ vf_particle_options vf_particle_default_options(vf_particle_method method);
 /* "svgd", "mmd", "swf" (any case) -> the method; -1 for an unknown name. */
 int vf_particle_method_from_name(const char *name);
 const char *vf_particle_method_name(vf_particle_method method);
-/* tau_t of the schedule, t = 0 .. steps - 1. */
+/* tau_t of the schedule, t = 0 .. steps - 1 (NaN for NULL options). */
 double vf_particle_step_size(const vf_particle_options *o, int64_t t);
 
 /* svgd needs target (dim d; y may be NULL); mmd and swf need y [m, d] (target may be NULL). */

@@ -411,7 +411,7 @@ typedef enum vf_fitted_kind {
 
 /* Wraps a flow and its finalized store (ownership moves to the handle, also on failure). */
 vf_status vf_fitted_from_flow(vf_flow *f, vf_params *p, vf_fitted **out);
-vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m);
+vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m); /* (VF_FITTED_FLOW for NULL) */
 vf_flow *vf_fitted_flow(const vf_fitted *m);        /* borrowed; NULL for a continuous flow */
 vf_params *vf_fitted_params(const vf_fitted *m);    /* borrowed: the flow's (or the continuous flow's) store */
 vf_cnf_model *vf_fitted_cnf(const vf_fitted *m);    /* borrowed; NULL for a flow */

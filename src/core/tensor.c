@@ -104,6 +104,7 @@ vf_real *vf_tensor_at(const vf_tensor *t, const int64_t *idx)
 
 static vf_status check_axis(const vf_tensor *t, int *axis, const char *what)
 {
+    if (!t) return vf__error(VF_ERR_ARG, "%s: NULL tensor", what);
     int a = *axis < 0 ? *axis + t->ndim : *axis;
     if (a < 0 || a >= t->ndim)
         return vf__error(VF_ERR_ARG, "%s: axis %d out of range for a %d-d tensor", what, *axis, t->ndim);
@@ -114,7 +115,7 @@ static vf_status check_axis(const vf_tensor *t, int *axis, const char *what)
 vf_status vf_tensor_slice(const vf_tensor *t, int axis, int64_t start, int64_t stop, int64_t step,
                           vf_tensor *view)
 {
-    vf_status s = check_axis(t, &axis, "slice");
+    vf_status s = view ? check_axis(t, &axis, "slice") : vf__error(VF_ERR_ARG, "slice: NULL view");
     if (s) return s;
     if (step < 1) return vf__error(VF_ERR_ARG, "slice: step %lld < 1", (long long)step);
     if (start < 0 || stop > t->shape[axis] || start > stop)
@@ -133,7 +134,7 @@ vf_status vf_tensor_slice(const vf_tensor *t, int axis, int64_t start, int64_t s
 
 vf_status vf_tensor_select(const vf_tensor *t, int axis, int64_t index, vf_tensor *view)
 {
-    vf_status s = check_axis(t, &axis, "select");
+    vf_status s = view ? check_axis(t, &axis, "select") : vf__error(VF_ERR_ARG, "select: NULL view");
     if (s) return s;
     if (index < 0 || index >= t->shape[axis])
         return vf__error(VF_ERR_ARG, "select: index %lld out of range 0..%lld", (long long)index,
@@ -152,7 +153,7 @@ vf_status vf_tensor_select(const vf_tensor *t, int axis, int64_t index, vf_tenso
 
 vf_status vf_tensor_transpose(const vf_tensor *t, int a, int b, vf_tensor *view)
 {
-    vf_status s = check_axis(t, &a, "transpose");
+    vf_status s = view ? check_axis(t, &a, "transpose") : vf__error(VF_ERR_ARG, "transpose: NULL view");
     if (!s) s = check_axis(t, &b, "transpose");
     if (s) return s;
     vf_tensor v = *t;
@@ -192,6 +193,7 @@ static void pad_to_4d(const vf_tensor *t, int64_t shape[4], int64_t stride[4])
 /* Visit every element of a (up to 4-D) in row-major order, copying from src to dst. */
 vf_status vf_tensor_copy(vf_tensor *dst, const vf_tensor *src)
 {
+    if (!dst || !src) return vf__error(VF_ERR_ARG, "copy: NULL tensor");
     if (!vf_tensor_same_shape(dst, src)) {
         char a[64], b[64];
         vf_tensor_shape_str(dst, a, sizeof a);
@@ -214,6 +216,7 @@ vf_status vf_tensor_copy(vf_tensor *dst, const vf_tensor *src)
 vf_status vf_tensor_clone(const vf_tensor *src_in, vf_tensor *out)
 {
     /* out may be src_in itself: then src_in becomes the copy, and a buffer it owned is released. */
+    if (!src_in || !out) return vf__error(VF_ERR_ARG, "clone: NULL tensor");
     const vf_tensor src = *src_in;
     vf_status s = vf_tensor_alloc(out, src.ndim, src.shape);
     if (s) {

@@ -51,6 +51,7 @@ vf_particle_options vf_particle_default_options(vf_particle_method method)
 
 double vf_particle_step_size(const vf_particle_options *o, int64_t t)
 {
+    if (!o) return NAN;
     if (o->schedule == VF_STEP_EXP && o->steps > 1)
         return o->step_size * pow(o->final_fraction, (double)t / (double)(o->steps - 1));
     return o->step_size;

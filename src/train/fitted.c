@@ -1,6 +1,7 @@
 /* fitted.c — vf_fitted: a fitted flow or continuous flow with its metadata (vf_train.h). */
 #include <stdlib.h>
 #include <string.h>
+#include "flows/model_internal.h"
 #include "train/train_internal.h"
 
 vf_fitted *vf__fitted_new(vf_fitted_kind kind)
@@ -46,7 +47,7 @@ void vf_fitted_free(vf_fitted *m)
     free(m);
 }
 
-vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m) { return m->kind; }
+vf_fitted_kind vf_fitted_get_kind(const vf_fitted *m) { return m ? m->kind : VF_FITTED_FLOW; }
 vf_flow *vf_fitted_flow(const vf_fitted *m) { return m ? m->flow : NULL; }
 vf_cnf_model *vf_fitted_cnf(const vf_fitted *m) { return m ? m->cnf : NULL; }
 vf_params *vf_fitted_params(const vf_fitted *m) { return !m ? NULL : m->cnf ? m->cnf->params : m->params; }
@@ -77,6 +78,10 @@ static char *copy_text(const char *s)
 vf_status vf_fitted_set_meta(vf_fitted *m, const char *key, const char *value)
 {
     if (!m || !key || !value || !*key) return vf__error(VF_ERR_ARG, "vf_fitted_set_meta: NULL or empty argument");
+    const char *const one_key[1] = {key}, *const one_value[1] = {value};
+    /* refused now, not at the save: the keys the model file's own header uses */
+    if (vf__model_check_extra("vf_fitted_set_meta", m->cnf ? "cnf" : "flow", 1, one_key, one_value) != VF_OK)
+        return VF_ERR_ARG;
     vf_model_meta *mm = &m->meta;
     char *v = copy_text(value);
     if (!v) return VF_ERR_NOMEM;
