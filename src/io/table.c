@@ -56,7 +56,8 @@ static vf_status check_finite(const char *path, const vf_tensor *t)
             vf_real v = t->data[i * d + j];
             if (!isfinite(v))
                 return vf__error(VF_ERR_NUMERIC, "%s: row %lld, column %lld: %s (a finite number is required)", path,
-                                 (long long)(i + 1), (long long)(j + 1), isnan(v) ? "NaN" : "infinity");
+                                 (long long)(i + 1), (long long)(j + 1),
+                                 isnan(v) ? "NaN" : "infinity, or a value beyond this build's precision");
         }
     return VF_OK;
 }
