@@ -362,6 +362,10 @@ static void test_errors(void)
     double lp2, g2;
     CHECK_STATUS(vf_target_scores(&inf, 1, &two, &lp2, &g2), VF_ERR_NUMERIC);
     CHECK(strstr(vf_last_error(), "target infinite: log-density is +inf at row 0") != NULL);
+    /* a point that is not finite is named as such (a diverged flow's draw), not blamed on the target */
+    vf_real nan_point = (vf_real)NAN;
+    CHECK_STATUS(vf_target_scores(&inf, 1, &nan_point, &lp2, &g2), VF_ERR_NUMERIC);
+    CHECK(strstr(vf_last_error(), "the point at row 0 is not finite") != NULL);
 }
 
 int main(void)

@@ -95,8 +95,9 @@ const char *vf_target_defaults(const char *name);
 
 /* For each row x [n, dim]: logp [n] (NULL to skip) and scores [n, dim] = grad log p (NULL to skip),
  * in double, by one log_prob_batch call when the target has one (else log_prob row by row).
- * VF_ERR_NUMERIC naming the row when log p is NaN or -inf (a score needs the support) or a gradient
- * entry is not finite, and when the batch function reports a failure. */
+ * VF_ERR_NUMERIC naming the row when a point is not finite (the target is not called), when log p
+ * is NaN, +inf or -inf (a score needs the support) or a gradient entry is not finite, and when the
+ * batch function reports a failure. */
 vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x /* [n, dim] */,
                            double *logp /* [n] */, double *scores /* [n, dim] */);
 

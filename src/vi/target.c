@@ -233,6 +233,12 @@ vf_status vf_target_scores(const vf_target *t, int64_t n, const vf_real *x, doub
     if (!xd) return vf__error(VF_ERR_NOMEM, "target scores: out of memory for %lld rows", (long long)n);
     double *lp = xd + n * d;
     for (int64_t i = 0; i < n * d; i++) xd[i] = (double)x[i];
+    for (int64_t i = 0; i < n * d; i++) /* the points' fault, not the target's (a diverged flow's draws) */
+        if (!isfinite(xd[i])) {
+            vf_free(xd);
+            return vf__error(VF_ERR_NUMERIC, "the point at row %lld is not finite (coordinate %lld is %g): the draws "
+                             "diverged, not the target %s", (long long)(i / d), (long long)(i % d), (double)x[i], t->name);
+        }
     s = vf__target_eval(t, n, xd, lp, scores, 0);
     for (int64_t i = 0; i < n && s == VF_OK; i++) {
         s = check_row(t, i, lp[i], scores ? scores + i * d : NULL);
