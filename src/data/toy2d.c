@@ -303,7 +303,9 @@ static vf_status parse_options(const toy_set *s, const char *options, double *va
 
 /* ---- sampling ----------------------------------------------------------------------------- */
 
-static vf_status sample_set(const toy_set *s, const char *options, int64_t n, vf_rng *rng, vf_tensor *out)
+/* n points of set s with options into out; `label` names the set in errors (the spec as given). */
+static vf_status sample_set(const toy_set *s, const char *label, const char *options, int64_t n, vf_rng *rng,
+                            vf_tensor *out)
 {
     double vals[TOY_MAX_KEYS];
     vf_status st = parse_options(s, options, vals);
@@ -316,8 +318,14 @@ static vf_status sample_set(const toy_set *s, const char *options, int64_t n, vf
     for (int64_t i = 0; i < n; i++) {
         double pt[2];
         s->draw(vals, rng, pt);
-        out->data[2 * i] = (vf_real)(scale * pt[0]);
-        out->data[2 * i + 1] = (vf_real)(scale * pt[1]);
+        for (int k = 0; k < 2; k++) {
+            out->data[2 * i + k] = (vf_real)(scale * pt[k]);
+            if (!isfinite(out->data[2 * i + k])) { /* a scale beyond the number range: refused, not inf */
+                vf_tensor_free(out);
+                return vf__error(VF_ERR_NUMERIC, "%s: row %lld, column %d is not finite (%g): the scale is too large "
+                                 "for the number range", label, (long long)(i + 1), k + 1, scale * pt[k]);
+            }
+        }
     }
     return VF_OK;
 }
@@ -329,7 +337,7 @@ vf_status vf_toy_sample(const char *name, const char *options, int64_t n, vf_rng
     if (!name || !rng || !out) return vf__error(VF_ERR_ARG, "toy data: NULL argument");
     const toy_set *s = find_set(name, strlen(name));
     if (!s) return unknown_set(name, strlen(name));
-    return sample_set(s, options, n, rng, out);
+    return sample_set(s, name, options, n, rng, out);
 }
 
 vf_status vf_toy_sample_spec(const char *spec, int64_t n, vf_rng *rng, vf_tensor *out /* owned [n, 2] */)
@@ -343,5 +351,5 @@ vf_status vf_toy_sample_spec(const char *spec, int64_t n, vf_rng *rng, vf_tensor
     if (colon && !colon[1])
         return vf__error(VF_ERR_ARG, "toy data %s: ':' must be followed by key=value pairs (or leave it out; keys: %s)",
                          s->name, s->defaults);
-    return sample_set(s, colon ? colon + 1 : NULL, n, rng, out);
+    return sample_set(s, spec, colon ? colon + 1 : NULL, n, rng, out);
 }

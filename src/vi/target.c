@@ -259,7 +259,15 @@ vf_status vf_target_sample(const vf_target *t, int64_t n, vf_rng *r, vf_real *ou
     if (!xi) return vf__error(VF_ERR_NOMEM, "target sample: out of memory");
     for (int64_t i = 0; i < n; i++) {
         t->sample(t->state, r, xi);
-        for (int64_t k = 0; k < d; k++) out[i * d + k] = (vf_real)xi[k];
+        for (int64_t k = 0; k < d; k++) {
+            out[i * d + k] = (vf_real)xi[k];
+            if (!isfinite(out[i * d + k])) { /* e.g. a scale key beyond the number range */
+                s = vf__error(VF_ERR_NUMERIC, "target %s: row %lld, column %lld is not finite (%g): its scale is too "
+                              "large for the number range", t->name, (long long)(i + 1), (long long)(k + 1), xi[k]);
+                vf_free(xi);
+                return s;
+            }
+        }
     }
     vf_free(xi);
     return VF_OK;
