@@ -119,12 +119,10 @@ int cli_check_outputs(const char *cmd, int argc, char **argv);
 /* The runtime error (1) of a failed write of path: the library's message, prefixed with "cannot write
  * PATH: " unless it names the file already. */
 int cli_write_error(const char *cmd, const char *path);
-/* main calls cli_mark_start first; cli_written_by_this_run(path) is 1 when the file exists and was
- * modified since. cli_checkpoint_note writes the end of a divergence message into buf [len]: that the
- * last good checkpoint (written by this run, or the one it resumed from: `resumed`, or NULL) is
- * unchanged, or that this run wrote none; "" without a checkpoint. */
+/* main calls cli_mark_start first. cli_checkpoint_note writes the end of a divergence message into buf
+ * [len]: that the last good checkpoint (modified since the start, or the one the run resumed from:
+ * `resumed`, or NULL) is unchanged, or that this run wrote none; "" without a checkpoint. */
 void cli_mark_start(void);
-int cli_written_by_this_run(const char *path);
 const char *cli_checkpoint_note(const char *checkpoint, const char *resumed, char *buf, size_t len);
 
 cli_lp_summary cli_lp_summarize(const vf_real *lp, int64_t n);

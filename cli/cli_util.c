@@ -361,42 +361,59 @@ static int same_existing_file(const char *x, const char *y)
     return stat(x, &a) == 0 && stat(y, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* The option name of argument arg in name [size] (option_name's; "-o" as "--output") and *value, the
+ * text after a long option's '=' (NULL without one). */
+static void split_option(const char *arg, char *name, size_t size, const char **value)
+{
+    option_name(strcmp(arg, "-o") == 0 ? "--output" : arg, name, size);
+    *value = arg[0] == '-' && arg[1] == '-' && strchr(arg, '=') ? strchr(arg, '=') + 1 : NULL;
+}
+
 int cli_check_outputs(const char *cmd, int argc, char **argv)
 {
     const char *const *outputs = output_options(cmd);
-    if (!outputs) return 0;
-    /* every argument's option name (NULL for a positional or a value) and value */
+    if (!outputs || argc < 2) return 0;
+    /* pass 1: the outputs (option name and path), and the arguments they and --resume's value take */
+    enum { MAX_OUTPUTS = 16 };
+    char names[MAX_OUTPUTS][64];
+    const char *paths[MAX_OUTPUTS];
+    int n_out = 0;
+    unsigned char *taken = calloc((size_t)argc, 1);
+    if (!taken) return cli_runtime_error(cmd, "out of memory");
     for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *eq = strchr(arg, '=');
         char name[64];
-        size_t len = eq && arg[0] == '-' && arg[1] == '-' ? (size_t)(eq - arg) : strlen(arg);
-        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), arg);
-        if (strcmp(name, "-o") == 0) snprintf(name, sizeof name, "--output");
+        const char *inline_value;
+        split_option(argv[i], name, sizeof name, &inline_value);
         int is_output = 0;
         for (const char *const *o = outputs; *o; o++) is_output |= strcmp(*o, name) == 0;
-        int inline_value = eq && len == (size_t)(eq - arg); /* --output=FILE */
-        const char *out = !is_output ? NULL : inline_value ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
-        if (!out || !*out) continue;
-        /* against every other argument: another output of the same name, or an existing input */
-        for (int j = 1; j < argc; j++) {
-            if (j == i || (j == i + 1 && !inline_value)) continue;
-            const char *other = argv[j], *oeq = strchr(other, '=');
-            const char *value = other[0] == '-' && other[1] == '-' && oeq ? oeq + 1 : other;
-            /* resuming from a file and writing it again is normal (a checkpoint, or the model itself) */
-            if (strncmp(other, "--resume=", 9) == 0 || (j > 1 && strcmp(argv[j - 1], "--resume") == 0)) continue;
-            int other_output = 0;
-            for (const char *const *o = outputs; *o; o++) {
-                size_t ol = strlen(*o);
-                other_output |= j > 1 && (strcmp(argv[j - 1], *o) == 0 || (strcmp(*o, "--output") == 0 &&
-                                                                          strcmp(argv[j - 1], "-o") == 0));
-                other_output |= strncmp(other, *o, ol) == 0 && other[ol] == '=';
-            }
-            if ((other_output && strcmp(value, out) == 0) || same_existing_file(value, out))
-                return cli_usage_error(cmd, "%s %s would overwrite %s, which the command %s", name, out, value,
-                                       other_output ? "also writes" : "reads");
+        /* resuming from a file and writing it again is normal (a checkpoint, or the model itself) */
+        if (!is_output && strcmp(name, "--resume") != 0) continue;
+        const char *path = inline_value ? inline_value : i + 1 < argc ? argv[i + 1] : NULL;
+        taken[i] = 1;
+        if (!inline_value && i + 1 < argc) taken[++i] = 1;
+        if (is_output && path && *path && n_out < MAX_OUTPUTS) {
+            snprintf(names[n_out], sizeof names[n_out], "%s", name);
+            paths[n_out++] = path;
         }
     }
-    return 0;
+    /* pass 2: each output against the other outputs and against every other argument (an input) */
+    int rc = 0;
+    for (int k = 0; k < n_out && !rc; k++) {
+        for (int l = k + 1; l < n_out && !rc; l++)
+            if (strcmp(paths[k], paths[l]) == 0 || same_existing_file(paths[k], paths[l]))
+                rc = cli_usage_error(cmd, "%s %s would overwrite %s, which the command also writes", names[k], paths[k],
+                                     paths[l]);
+        for (int j = 1; j < argc && !rc; j++) {
+            char name[64];
+            const char *value;
+            split_option(argv[j], name, sizeof name, &value);
+            if (!taken[j] && same_existing_file(value ? value : argv[j], paths[k]))
+                rc = cli_usage_error(cmd, "%s %s would overwrite %s, which the command reads", names[k], paths[k],
+                                     value ? value : argv[j]);
+        }
+    }
+    free(taken);
+    return rc;
 }
 
 int cli_write_error(const char *cmd, const char *path)
@@ -411,7 +428,8 @@ static time_t program_start = 0;
 
 void cli_mark_start(void) { program_start = time(NULL); }
 
-int cli_written_by_this_run(const char *path)
+/* 1 when the file exists and was modified since the program started. */
+static int written_by_this_run(const char *path)
 {
     struct stat st;
     return path && stat(path, &st) == 0 && st.st_mtime >= program_start;
@@ -421,7 +439,7 @@ const char *cli_checkpoint_note(const char *checkpoint, const char *resumed, cha
 {
     struct stat st;
     if (!checkpoint) snprintf(buf, len, "%s", "");
-    else if (cli_written_by_this_run(checkpoint) || (resumed && same_existing_file(checkpoint, resumed)))
+    else if (written_by_this_run(checkpoint) || (resumed && same_existing_file(checkpoint, resumed)))
         snprintf(buf, len, "; the last good checkpoint %s is unchanged (resume it with --resume and a smaller --lr)",
                  checkpoint);
     else if (stat(checkpoint, &st) == 0)

@@ -38,9 +38,9 @@ static void logprob_help(FILE *out)
 
 static int64_t columns(const vf_tensor *x) { return x->ndim > 1 ? x->shape[1] : 1; }
 
-/* Evaluates the log-densities of x [n, d] (context ctx [n, c] or NULL) into lp [n] through the array
- * API (blocks in inference mode); returns the exit code. A NaN result is written and reported as a
- * warning (unless quiet): the file still has one value per row. */
+/* Evaluates the log-densities of x [n, d] (read from the file `data`; context ctx [n, c] or NULL) into
+ * lp [n] through the array API (blocks in inference mode); returns the exit code. Rows whose
+ * log-density is NaN or +inf are an error counting them and naming the first (from 1). */
 static int evaluate(const vf_flow *f, vf_params *p, const char *data, const vf_tensor *x, const vf_tensor *ctx,
                     vf_real *lp)
 {
