@@ -1,9 +1,9 @@
 /* cnf_spec.c — continuous-flow specs "cfm:hidden=64x3,coupling=ot,..." into a vf_cnf_spec and
  * MeanFlow options (vf_cnf_spec_from_string, vf_train.h); the keys are `varflow fit --help`'s. */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "io/io_internal.h" /* vf__parse_double */
 #include "train/train_internal.h"
 
 int vf_fit_is_cnf_spec(const char *spec)
@@ -16,14 +16,12 @@ int vf_fit_is_cnf_spec(const char *spec)
     return vf_cnf_objective_from_name(name) >= 0;
 }
 
-/* A whole string as a finite number (a digit, sign or dot first): 0, or -1 when malformed. */
+/* A whole string as a finite decimal number (a digit, sign or dot first): 0, or -1 when malformed. */
 static int parse_real(const char *v, double *out)
 {
+    double x;
     if (!(*v == '-' || *v == '+' || *v == '.' || (*v >= '0' && *v <= '9'))) return -1;
-    if (strspn(v, "0123456789+-.eE") != strlen(v)) return -1; /* decimal only: strtod takes "0x10" too */
-    char *end = NULL;
-    double x = strtod(v, &end);
-    if (end == v || *end || !isfinite(x)) return -1;
+    if (vf__parse_double(v, strlen(v), &x) || !isfinite(x)) return -1;
     *out = x;
     return 0;
 }

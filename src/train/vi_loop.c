@@ -41,21 +41,24 @@ static int32_t export_state(vf_vi *v, vf_fit_extra *x)
     return n;
 }
 
-/* The window of recent training losses whose mean is the result's loss, as a checkpoint's extra array
- * (so that a resumed run reports the uninterrupted run's loss): [0] the number of steps counted since
- * the start (the window's write position), then the window's slots in order. */
+/* The window of recent training losses whose mean is the result's loss, w [1 + VI_RECENT]: w[0] the
+ * number of steps counted since the start (the window's write position), w[1 + i] the window's slot i.
+ * A checkpoint stores its first 1 + filled values as an extra array, so that a resumed run reports
+ * the uninterrupted run's loss. */
 #define VI_RECENT_NAME "vi_recent_loss"
-typedef struct recent_losses {
-    double slot[VI_RECENT + 1]; /* slot[0]: count; slot[1 + i]: window slot i */
-    int64_t count;
-} recent_losses;
 
-static void recent_add(recent_losses *w, double loss) { w->slot[1 + w->count++ % VI_RECENT] = loss; }
+static int64_t recent_count(const double *w) { return (int64_t)w[0]; }
 
-static int64_t recent_filled(const recent_losses *w) { return w->count < VI_RECENT ? w->count : VI_RECENT; }
+static int64_t recent_filled(const double *w) { return VF_MIN(recent_count(w), VI_RECENT); }
+
+static void recent_add(double *w, double loss)
+{
+    w[1 + recent_count(w) % VI_RECENT] = loss;
+    w[0] += 1;
+}
 
 /* A checkpoint's extra arrays back into the objective (before the first step), and the loss window. */
-static vf_status import_state(vf_vi *v, const vf_fit_state *st, recent_losses *w)
+static vf_status import_state(vf_vi *v, const vf_fit_state *st, double *w)
 {
     if (st->n_extra <= 0) return VF_OK;
     vf__state_array a[VI_STATE_MAX];
@@ -67,8 +70,7 @@ static vf_status import_state(vf_vi *v, const vf_fit_state *st, recent_losses *w
             int64_t filled = count < VI_RECENT ? count : VI_RECENT;
             if (count < 0 || (double)count != x->data[0] || x->numel != 1 + filled)
                 return vf__error(VF_ERR_FORMAT, "the checkpoint's %s array is malformed", VI_RECENT_NAME);
-            w->count = count;
-            memcpy(w->slot + 1, x->data + 1, sizeof(double) * (size_t)filled);
+            memcpy(w, x->data, sizeof(double) * (size_t)(1 + filled));
             continue;
         }
         if (n == VI_STATE_MAX) return vf__error(VF_ERR_FORMAT, "the checkpoint holds %d extra arrays", (int)st->n_extra);
@@ -127,7 +129,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
     ap.lr = o->lr;
     vf_schedule sch = vf__train_schedule(o->lr, total, o->warmup);
     vf_adam *opt = NULL;
-    recent_losses recent = {{0}, 0};
+    double recent[1 + VI_RECENT] = {0};
     vf_fit_state st;
     memset(&st, 0, sizeof st);
     int validating = o->patience > 0;
@@ -169,7 +171,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
                 memcpy(best, o->resume->best, sizeof(vf_real) * (size_t)n);
             }
         }
-        if ((s = import_state(v, o->resume, &recent)) != VF_OK) {
+        if ((s = import_state(v, o->resume, recent)) != VF_OK) {
             vf_adam_free(opt);
             vf_free(best);
             return fail(r, s, "%s", vf_last_error());
@@ -200,7 +202,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         st.step++;
         st.epoch = st.step;
         st.last_train = loss;
-        recent_add(&recent, loss);
+        recent_add(recent, loss);
         int validated;
         if ((s = validate(v, p, o, &valid_rng, &st, best, &validated)) != VF_OK) {
             fail(r, s, "%s", vf_last_error());
@@ -223,8 +225,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
             st.best_buffers = vf_params_buffers(p);
             vf_fit_extra extra[VI_STATE_MAX + 1];
             st.n_extra = export_state(v, extra);
-            recent.slot[0] = (double)recent.count;
-            extra[st.n_extra++] = (vf_fit_extra){VI_RECENT_NAME, 1 + recent_filled(&recent), recent.slot};
+            extra[st.n_extra++] = (vf_fit_extra){VI_RECENT_NAME, 1 + recent_filled(recent), recent};
             st.extra = extra;
             s = o->checkpoint(o->checkpoint_ctx, &st);
             st.best = st.best_buffers = NULL;
@@ -248,10 +249,10 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
         r->best_step = st.best_epoch;
     }
     r->stopped_early = validating && st.bad >= o->patience; /* (no best at all: every loss was +inf) */
-    if (recent.count > 0) {
-        int64_t m = recent_filled(&recent);
+    if (recent_count(recent) > 0) {
+        int64_t m = recent_filled(recent);
         double acc = 0;
-        for (int64_t i = 0; i < m; i++) acc += recent.slot[1 + i];
+        for (int64_t i = 0; i < m; i++) acc += recent[1 + i];
         r->loss = acc / (double)m;
     } else {
         r->loss = st.last_train;

@@ -108,17 +108,23 @@ static void split_halves(int64_t m, int64_t n, const double *x, double *y)
     }
 }
 
+/* The mean of y [h] minus its first value, summed as differences from it: a constant half gives
+ * exactly 0 and so a within-half variance of exactly 0 (a plain mean of equal values can round off
+ * them, which made the R-hat of stuck chains ~1e15). */
+static double shift_of(int64_t h, const double *y)
+{
+    double shift = 0;
+    for (int64_t i = 0; i < h; i++) shift += y[i] - y[0];
+    return shift / (double)h;
+}
+
 /* W, var+ and the half means' mean of y [k, h]; -1 when W is 0 or not finite. */
 static int within_between(int64_t k, int64_t h, const double *y, double *w_out, double *varplus)
 {
     double w = 0, mm = 0, b = 0;
     for (int64_t c = 0; c < k; c++) {
-        /* sums of the differences from the half's first value: a constant half gives exactly ss = 0
-         * (a plain mean of equal values can round off them, which made R-hat of stuck chains ~1e15) */
         const double *yc = y + c * h;
-        double shift = 0, ss = 0;
-        for (int64_t i = 0; i < h; i++) shift += yc[i] - yc[0];
-        shift /= (double)h;
+        double shift = shift_of(h, yc), ss = 0;
         for (int64_t i = 0; i < h; i++) ss += (yc[i] - yc[0] - shift) * (yc[i] - yc[0] - shift);
         w += ss / (double)(h - 1);
         mm += yc[0] + shift;
@@ -126,9 +132,7 @@ static int within_between(int64_t k, int64_t h, const double *y, double *w_out, 
     w /= (double)k;
     mm /= (double)k;
     for (int64_t c = 0; c < k; c++) {
-        double mean = 0;
-        for (int64_t i = 0; i < h; i++) mean += y[c * h + i];
-        mean /= (double)h;
+        double mean = y[c * h] + shift_of(h, y + c * h); /* the same means as above */
         b += (mean - mm) * (mean - mm);
     }
     b = k > 1 ? b * (double)h / (double)(k - 1) : 0;
