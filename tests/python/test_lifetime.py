@@ -175,6 +175,35 @@ class CloseWhileInUse(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
+    def close_while_busy(self, obj, call, entered, release, probe, closed):
+        """Runs call() on a thread; once it is inside the library (entered), closes obj from another
+        thread and checks that close() waits for the call, that new calls (probe()) are refused with
+        `closed` meanwhile, and that the call ends without an error. Returns call()'s result."""
+        out = {}
+
+        def run():
+            try:
+                out["result"] = call()
+            except BaseException as e:  # noqa: B902
+                out["error"] = e
+
+        th = threading.Thread(target=run)
+        th.start()
+        self.assertTrue(entered.wait(WAIT))
+        closer = threading.Thread(target=obj.close)
+        closer.start()
+        closer.join(0.3)
+        alive = closer.is_alive()
+        if alive:  # new calls are refused while close() waits
+            with self.assertRaisesRegex(ValueError, closed):
+                probe()
+        release.set()
+        th.join(WAIT)
+        closer.join(WAIT)
+        self.assertTrue(alive, "close() returned while the library was still using the object")
+        self.assertNotIn("error", out)
+        return out["result"]
+
     def test_flow_close_waits_for_mcmc(self):
         m = varflow.load(self.flow_path)
         entered, release = threading.Event(), threading.Event()
@@ -184,32 +213,12 @@ class CloseWhileInUse(unittest.TestCase):
             release.wait(WAIT)
             return -0.5 * float(v @ v), -v
 
-        out = {}
-
-        def run():
-            try:
-                out["draws"] = varflow.mcmc(varflow.Target(f, dim=2), n=20, chains=2, warmup=5, sampler="imh",
-                                            model=m, seed=1)[0]
-            except BaseException as e:  # noqa: B902
-                out["error"] = e
-
-        th = threading.Thread(target=run)
-        th.start()
-        self.assertTrue(entered.wait(WAIT))
-        closer = threading.Thread(target=m.close)
-        closer.start()
-        closer.join(0.3)
-        alive = closer.is_alive()
-        if alive:  # new calls are refused while close() waits
-            with self.assertRaisesRegex(ValueError, "the model was closed"):
-                m.log_prob(self.x[:2])
-        release.set()
-        th.join(WAIT)
-        closer.join(WAIT)
-        self.assertTrue(alive, "close() returned while mcmc was still using the model")
-        self.assertNotIn("error", out)
-        self.assertEqual(out["draws"].shape, (2, 20, 2))
-        self.assertTrue(np.all(np.isfinite(out["draws"])))
+        draws = self.close_while_busy(
+            m, lambda: varflow.mcmc(varflow.Target(f, dim=2), n=20, chains=2, warmup=5, sampler="imh", model=m,
+                                    seed=1)[0],
+            entered, release, lambda: m.log_prob(self.x[:2]), "the model was closed")
+        self.assertEqual(draws.shape, (2, 20, 2))
+        self.assertTrue(np.all(np.isfinite(draws)))
         with self.assertRaisesRegex(ValueError, "the model was closed"):
             m.sample(2)
         self.assertEqual(repr(m), "Flow(closed)")
@@ -222,31 +231,11 @@ class CloseWhileInUse(unittest.TestCase):
             entered.set()
             release.wait(WAIT)
 
-        out = {}
-
-        def run():
-            try:
-                out["q"] = varflow.vi(t, flow="maf:transforms=1,hidden=4x1", steps=3, batch=8, is_samples=30,
-                                      progress=progress)
-            except BaseException as e:  # noqa: B902
-                out["error"] = e
-
-        th = threading.Thread(target=run)
-        th.start()
-        self.assertTrue(entered.wait(WAIT))
-        closer = threading.Thread(target=t.close)
-        closer.start()
-        closer.join(0.3)
-        alive = closer.is_alive()
-        if alive:
-            with self.assertRaisesRegex(ValueError, "the target was closed"):
-                t.log_prob(np.zeros((1, 2)))
-        release.set()
-        th.join(WAIT)
-        closer.join(WAIT)
-        self.assertTrue(alive, "close() returned while vi was still using the target")
-        self.assertNotIn("error", out)
-        self.assertTrue(math.isfinite(out["q"].vi_result["log_z"]))
+        q = self.close_while_busy(
+            t, lambda: varflow.vi(t, flow="maf:transforms=1,hidden=4x1", steps=3, batch=8, is_samples=30,
+                                  progress=progress),
+            entered, release, lambda: t.log_prob(np.zeros((1, 2))), "the target was closed")
+        self.assertTrue(math.isfinite(q.vi_result["log_z"]))
         with self.assertRaisesRegex(ValueError, "the target was closed"):
             t.log_prob(np.zeros((1, 2)))
 
