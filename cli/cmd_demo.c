@@ -239,6 +239,7 @@ static int run(int argc, char **argv)
     cli_common c = {0};
     const char *dir = "varflow-demo", *set_name = "checkerboard";
     int64_t epochs = DEMO_EPOCHS, steps = 0;
+    int have_epochs = 0;
     for (int i = 1; i < argc; i++) {
         int k = cli_common_option("demo", argc, argv, &i, &c);
         if (k < 0) return 2;
@@ -255,11 +256,12 @@ static int run(int argc, char **argv)
             if (cli_parse_i64(v, 1, 100000000, &x))
                 return cli_usage_error("demo", "%s: '%s' is not a whole number in 1..1e8", is_steps ? "--steps" : "--epochs", v);
             if (is_steps) steps = x;
-            else epochs = x;
+            else epochs = x, have_epochs = 1;
         } else {
             return cli_usage_error("demo", "unexpected argument '%s'", argv[i]);
         }
     }
+    if (have_epochs && steps > 0) return cli_usage_error("demo", "give --epochs or --steps, not both");
     const demo_set *set = NULL;
     for (size_t k = 0; k < sizeof demo_sets / sizeof demo_sets[0]; k++)
         if (strcmp(demo_sets[k].name, set_name) == 0) set = &demo_sets[k];

@@ -281,7 +281,7 @@ static int mcmc_run(int argc, char **argv)
         fprintf(stderr, "varflow mcmc: warning: no proposal was accepted: the chains never moved; %s\n",
                 vf_mcmc_sampler_needs_flow(a.mp.sampler) ? "the flow does not cover the target"
                                                          : "the step size is far too large (leave it to the warm-up)");
-    else if (isfinite(rhat_max) && rhat_max > 1.01 && !a.common.json && !a.common.quiet)
+    else if (isfinite(rhat_max) && rhat_max > 1.01 && !a.common.quiet) /* stderr: --json too */
         fprintf(stderr, "varflow mcmc: warning: R-hat %.3f > 1.01: the chains have not mixed; run longer\n", rhat_max);
     rc = 0;
 done:

@@ -13,10 +13,10 @@
 
 #define CMD "reflow"
 #define PROBES 500
+#define REFLOW_EPOCHS 50 /* training epochs per stage, unless --epochs or --train-steps */
 
 static void reflow_help(FILE *out)
 {
-    vf_fit_options o = vf_fit_default_options();
     fprintf(out,
             "Usage: varflow reflow --model MODEL -n N -o NEW [--rounds R] [--steps K] [--solver S] [--distill]\n"
             "                      [--epochs E | --train-steps T] [--batch B] [--lr LR] [--patience P]\n"
@@ -42,7 +42,7 @@ static void reflow_help(FILE *out)
             "  --epochs E           training epochs per stage (default %lld) or --train-steps T\n"
             "  --batch B, --lr LR, --weight-decay W, --clip C, --patience P, --valid-fraction F, --log FILE\n"
             "                       as varflow fit (the pairs are split into training and validation)\n",
-            (long long)o.epochs);
+            (long long)REFLOW_EPOCHS);
     cli_print_common_help(out);
     fputs("\n"
           "The straightness measure: PROBE = 500 fixed source points go through the original model's ODE\n"
@@ -80,7 +80,7 @@ static int parse_args(int argc, char **argv, reflow_args *a)
     a->solver = VF_SOLVER_RK4;
     a->valid_fraction = 0.1;
     a->o = vf_fit_default_options();
-    a->o.epochs = 50;
+    a->o.epochs = REFLOW_EPOCHS;
     int have_epochs = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v;

@@ -71,8 +71,8 @@ void cnf_sample_help(FILE *out)
           "  --source FILE   models trained with --source: the rows to transport (N = its rows)\n"
           "  --path-energy   also report the kinetic energy of the sampling path, the mean over samples\n"
           "                  of sum_k |x_k+1 - x_k|^2 / dt_k (Euler: E int |v|^2 dt; fixed-step solvers)\n"
-          "  With --json: {\"n\", \"dim\", \"seed\", \"model\", \"path\", \"solver\", \"steps\", \"nfe\"}\n"
-          "  and \"path_energy\" with --path-energy.\n",
+          "  With --json: {\"n\", \"dim\", \"seed\", \"model\", \"path\", \"solver\", \"steps\", \"nfe\",\n"
+          "  \"log_prob_path\" with --log-prob, \"path_energy\" with --path-energy}\n",
           out);
 }
 

@@ -7,7 +7,7 @@
  *   // values [ny, nx]: row 0 is the bottom row (y = y_lo), column 0 the left column (x = x_lo)
  *   vf_plot_heatmap("density.svg", ny, nx, values, (double[]){-3, 3, -2, 2}, n, points, &o);
  *
- *   vf_plot_corner("corner.svg", n, d, x, m, y, names, &o);        // x [n, d], y [m, d] or NULL
+ *   vf_plot_corner("corner.svg", n, d, x, m, y, names, 0, &o);     // x [n, d], y [m, d] or NULL; 0: 30 bins
  *
  *   vf_plot_series s[2] = {{"train_nll", n, steps, train}, {"valid_nll", n, steps, valid}};
  *   vf_plot_curves("curves.svg", 2, s, &o);

@@ -120,6 +120,9 @@ expect_error 2 "give --valid FILE or --valid-fraction F, not both" fit --data "$
     --valid-fraction 0.2 -o "$T/never.safetensors"
 expect_error 2 "give --valid FILE or --valid-fraction F, not both" fit --model cfm --data "$T/good.csv" \
     --valid "$T/good.csv" --valid-fraction 0.2 -o "$T/never.safetensors"
+# The length of a run, given twice: as in fit and reflow, one of them would be ignored.
+expect_error 2 "give --epochs or --steps, not both" demo -o "$T/never_demo" --steps 5 --epochs 3
+[ ! -e "$T/never_demo" ] && ok || bad "demo made its folder before refusing its options"
 # Continuous-flow options on a normalizing flow are named as such, whichever comes first.
 expect_error 2 "--solver is an option for continuous-flow models; .*m.safetensors is a normalizing flow" \
     sample --solver rk4 --model "$T/m.safetensors" -n 3 -o "$T/s.csv"

@@ -141,6 +141,13 @@ awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0 && a < 0.5 * b) }' && ok || bad "r
 run_json "$T/rf2.json" reflow --model "$T/rf1.safetensors" -n 1000 --steps 20 --rounds 0 --distill --train-steps 300 \
     --batch 128 --seed 1 -o "$T/rf2.safetensors"
 grep -q '"distill":true' "$T/rf2.json" && ok || bad "reflow --distill: $(cat "$T/rf2.json")"
+# Without --epochs a stage trains the number of epochs --help states (90 training pairs in batches of
+# 30: 3 steps an epoch); the help text once printed fit's default while the run used reflow's.
+run_json "$T/rfd.json" reflow --model "$T/rf.safetensors" -n 100 --steps 5 --batch 30 --patience 0 --seed 1 \
+    -o "$T/rfd.safetensors"
+e=$("$V" reflow --help | sed -n 's/.*--epochs E .*(default \([0-9]*\)).*/\1/p')
+[ -n "$e" ] && [ "$(json_num "$T/rfd.json" steps)" = "$((3 * e))" ] && ok ||
+    bad "reflow's default epochs: --help says '$e', the run: $(cat "$T/rfd.json")"
 run_json "$T/one.json" sample --model "$T/rf2.safetensors" -n 100 -o "$T/one.csv"
 grep -q '"solver":"euler","steps":1,"nfe":1' "$T/one.json" && ok || bad "distilled model: $(cat "$T/one.json")"
 

@@ -102,5 +102,12 @@ fi
 expect 0 mcmc --target gauss --sampler mala -n 500 --warmup 0 --step-size 1e3 -o "$T/stuck.csv" --json
 grep -q '"acceptance":0,"ess_min":null,"rhat_max":null' "$T/out" && ok || bad "stuck chains: $(cat "$T/out")"
 has "no proposal was accepted"
+# Chains far too short to mix (R-hat 1.45 here): the warning goes to stderr with --json too, as the
+# docs say (stdout keeps the JSON alone); --quiet silences it.
+expect 0 mcmc --target banana --sampler mala -n 40 --warmup 20 --seed 3 -o "$T/short.csv" --json
+awk -v r="$(json_num rhat_max)" 'BEGIN { exit !(r > 1.01) }' && ok || bad "short chains: $(cat "$T/out")"
+has "warning: R-hat"
+expect 0 mcmc --target banana --sampler mala -n 40 --warmup 20 --seed 3 -o "$T/short.csv" --json --quiet
+[ ! -s "$T/err" ] && ok || bad "--quiet still warns: $(cat "$T/err")"
 
 finish
