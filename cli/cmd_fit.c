@@ -69,7 +69,8 @@ static void fit_help(FILE *out)
           "                       (same parameters bit for bit): give the same data and options (--model\n"
           "                       may be left out; a different one, another data dimension, row count,\n"
           "                       --seed, --batch, --dequantize or --no-standardize is an error). --epochs\n"
-          "                       or --lr may change. --log FILE is appended to\n"
+          "                       or --lr may change. --log FILE keeps its lines up to the checkpoint\n"
+          "                       (an interrupted run's later ones are dropped) and is appended to\n"
           "  --stop-after N       end this run after N epochs, writing the checkpoint and MODEL (the best\n"
           "                       so far); the schedule still spans --epochs, so a later --resume run\n"
           "                       finishes the training as if never interrupted (needs --checkpoint)\n",

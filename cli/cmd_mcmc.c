@@ -147,6 +147,7 @@ static int on_progress(void *ctx, int64_t it, int64_t total, double acc)
         if (isfinite(acc)) fprintf(p->log, "%.6g", acc);
         else fputs("null", p->log);
         fprintf(p->log, ",\"seconds\":%.6g}\n", cli_now_seconds() - p->t0);
+        fflush(p->log); /* whole lines: an interrupted run's log ends at a line's end */
     }
     if (!cli_progress_due(&p->pg, it == total)) return 0;
     char line[160];

@@ -70,8 +70,9 @@ static void vi_help(FILE *out)
             "                       at the end: a model file of the current flow that also holds the optimizer\n"
             "                       state and the sampling generator\n"
             "  --resume FILE        continue from checkpoint FILE exactly as the uninterrupted run would: give\n"
-            "                       the same --target, --flow, --objective, --batch, --box, --seed and\n"
-            "                       validation options (--steps and --lr may change); --log FILE is appended to\n"
+            "                       the same --target, --flow, --objective, --batch, --box, --seed, --anneal,\n"
+            "                       --beta0 and validation options (--steps and --lr may change); --log\n"
+            "                       FILE keeps its lines up to the checkpoint's step and is appended to\n"
             "  --stop-after N       end this run after N steps with a checkpoint (needs --checkpoint)\n",
             (long long)o.valid_every, (long long)o.valid_draws, VI_DEFAULT_IS, (long long)o.checkpoint_every);
     cli_print_common_help(out);
@@ -184,12 +185,13 @@ static int parse_args(int argc, char **argv, vi_args *a)
     return 0;
 }
 
-/* The settings a --resume checkpoint must share with this run: keys [9] -> values (NULL: the key must be
- * absent, as the validation keys of a run without --patience). */
-#define VI_RESUME_KEYS 9
+/* The settings a --resume checkpoint must share with this run: keys [11] -> values (NULL: the key must
+ * be absent, as the validation keys of a run without --patience and the annealing keys of a run
+ * without --anneal; formatted as src/train/vi_run.c records them). */
+#define VI_RESUME_KEYS 11
 typedef struct vi_meta {
     const char *keys[VI_RESUME_KEYS], *values[VI_RESUME_KEYS];
-    char seed[32], batch[32], box[40], patience[32], valid_every[32], valid_draws[32];
+    char seed[32], batch[32], box[40], patience[32], valid_every[32], valid_draws[32], anneal[32], beta0[40];
 } vi_meta;
 
 static void resume_settings(const vi_args *a, const char *flow, vi_meta *m)
@@ -200,11 +202,14 @@ static void resume_settings(const vi_args *a, const char *flow, vi_meta *m)
     snprintf(m->patience, sizeof m->patience, "%lld", (long long)a->o.patience);
     snprintf(m->valid_every, sizeof m->valid_every, "%lld", (long long)a->o.valid_every);
     snprintf(m->valid_draws, sizeof m->valid_draws, "%lld", (long long)a->o.valid_draws);
-    int valid = a->o.patience > 0;
+    snprintf(m->anneal, sizeof m->anneal, "%lld", (long long)a->o.anneal);
+    snprintf(m->beta0, sizeof m->beta0, "%g", a->o.beta0);
+    int valid = a->o.patience > 0, annealed = a->o.anneal > 0;
     const char *keys[] = {"vi.target", "vi.flow", "vi.objective", "vi.seed", "vi.batch", "vi.box",
-                          "vi.patience", "vi.valid_every", "vi.valid_draws"};
+                          "vi.patience", "vi.valid_every", "vi.valid_draws", "vi.anneal", "vi.beta0"};
     const char *values[] = {a->target, flow, vf_vi_objective_name(a->o.objective), m->seed, m->batch, m->box,
-                            valid ? m->patience : NULL, valid ? m->valid_every : NULL, valid ? m->valid_draws : NULL};
+                            valid ? m->patience : NULL, valid ? m->valid_every : NULL, valid ? m->valid_draws : NULL,
+                            annealed ? m->anneal : NULL, annealed ? m->beta0 : NULL};
     for (int i = 0; i < VI_RESUME_KEYS; i++) {
         m->keys[i] = keys[i];
         m->values[i] = values[i];

@@ -70,13 +70,53 @@ vf_status vf__fit_result_meta(vf_fitted *m, const vf_fit_result *r, int losses)
     return s;
 }
 
-vf_status vf__fit_open_log(const vf_fit_table_options *o, int append, FILE **log, vf_fit_result *r)
+/* The length of the longest prefix of the log text[0..n) whose lines are whole (ending in a newline)
+ * and record "step" values of at most last_step: what a run resumed at last_step keeps. */
+static size_t log_prefix_through(const char *text, size_t n, int64_t last_step)
+{
+    size_t kept = 0;
+    while (kept < n) {
+        const char *line = text + kept, *end = memchr(line, '\n', n - kept);
+        if (!end) break; /* a line cut short by a crash */
+        const char *key = NULL;
+        for (const char *q = line; q + 7 <= end && !key; q++)
+            if (memcmp(q, "\"step\":", 7) == 0) key = q + 7;
+        char *after = NULL;
+        long long step = key ? strtoll(key, &after, 10) : 0;
+        if (!key || after == key || after > end || step > last_step) break;
+        kept = (size_t)(end - text) + 1;
+    }
+    return kept;
+}
+
+vf_status vf__open_training_log(const char *path, int64_t resume_step, FILE **log)
 {
     *log = NULL;
-    if (!o->log_path) return VF_OK;
-    if (!(*log = fopen(o->log_path, append ? "a" : "w")))
-        return vf__fit_fail(r, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path);
+    if (!path) return VF_OK;
+    FILE *f = resume_step >= 0 ? fopen(path, "rb") : NULL;
+    if (f) { /* the log of the run being resumed (small: a line per epoch or per --log-every steps) */
+        long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+        char *text = n >= 0 ? vf_malloc((size_t)n + 1) : NULL;
+        int read_ok = text && fseek(f, 0, SEEK_SET) == 0 && fread(text, 1, (size_t)n, f) == (size_t)n;
+        fclose(f);
+        if (!read_ok) {
+            vf_free(text);
+            return n >= 0 && !text ? vf__error(VF_ERR_NOMEM, "out of memory reading %s", path)
+                                   : vf__error(VF_ERR_IO, "cannot read %s", path);
+        }
+        size_t kept = log_prefix_through(text, (size_t)n, resume_step);
+        vf_status s = kept < (size_t)n ? vf_atomic_write_file(path, text, kept) : VF_OK;
+        vf_free(text);
+        if (s != VF_OK) return s;
+    }
+    if (!(*log = fopen(path, resume_step >= 0 ? "a" : "w"))) return vf__error(VF_ERR_IO, "cannot write %s", path);
     return VF_OK;
+}
+
+vf_status vf__fit_open_log(const vf_fit_table_options *o, FILE **log, vf_fit_result *r)
+{
+    vf_status s = vf__open_training_log(o->log_path, o->resume && o->resume_state ? o->resume_state->step : -1, log);
+    return s == VF_OK ? s : vf__fit_fail(r, VF_FIT_STAGE_LOG, s, "%s", vf_last_error());
 }
 
 vf_status vf__fit_close_log(const vf_fit_table_options *o, FILE *log, vf_fit_result *r)

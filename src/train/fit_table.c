@@ -206,7 +206,7 @@ vf_status vf_fit_table(const char *spec, const vf_real *x, int64_t n, int64_t d,
         fo.checkpoint = vf_fit_checkpoint_write;
         fo.checkpoint_ctx = &ck;
     }
-    if ((s = vf__fit_open_log(o, o->resume != NULL, &log, r)) != VF_OK) goto done;
+    if ((s = vf__fit_open_log(o, &log, r)) != VF_OK) goto done;
     s = vf_fit_flow(m->flow, m->params, sp.train, sp.train_ctx, sp.nt, sp.valid, sp.valid_ctx, sp.nv, d, c, &fo, log,
                     r);
     if (s != VF_OK) {

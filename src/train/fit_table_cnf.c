@@ -206,7 +206,7 @@ vf_status vf__fit_table_cnf(const char *spec, const vf_real *x, int64_t n, int64
         fo.checkpoint = vf_fit_checkpoint_write;
         fo.checkpoint_ctx = &ck;
     }
-    if ((s = vf__fit_open_log(o, o->resume != NULL, &log, r)) != VF_OK) goto done;
+    if ((s = vf__fit_open_log(o, &log, r)) != VF_OK) goto done;
     vf_cnf_fit_data data = {train, sp.nt, sp.train_lab, vstd, sp.nv, sp.valid_lab, o->source,
                             o->source ? o->source_rows : 0, NULL, NULL, 0, &mfo};
     vf_cnf_fit_result cr;

@@ -120,8 +120,14 @@ vf_status vf__fit_check_resume_box(const vf_fitted *m, const vf_fit_table_option
 /* Adds the training record: fit.epochs, fit.steps, fit.train_nll, fit.valid_nll (and with losses
  * fit.train_loss, fit.valid_loss); non-finite values are "null". */
 vf_status vf__fit_result_meta(vf_fitted *m, const vf_fit_result *r, int losses);
-/* Opens o->log_path (appended to when append); *log stays NULL without one. */
-vf_status vf__fit_open_log(const vf_fit_table_options *o, int append, FILE **log, vf_fit_result *r);
+/* Opens the JSON-lines training log at path (NULL: none, *log stays NULL) for a new run (resume_step
+ * -1: emptied) or for one resumed from a checkpoint taken after resume_step optimizer steps: the
+ * lines of later steps, which the interrupted run wrote after that checkpoint, and a last line cut
+ * short are removed (the file rewritten atomically), and the run appends to the rest, so that the log
+ * reads as the uninterrupted run's. Every line must carry "step". VF_ERR_IO naming the file. */
+vf_status vf__open_training_log(const char *path, int64_t resume_step, FILE **log);
+/* vf__open_training_log for o->log_path, resumed at o->resume_state's step with o->resume. */
+vf_status vf__fit_open_log(const vf_fit_table_options *o, FILE **log, vf_fit_result *r);
 /* Closes the log, VF_ERR_IO (stage LOG) when anything failed to reach the file. */
 vf_status vf__fit_close_log(const vf_fit_table_options *o, FILE *log, vf_fit_result *r);
 

@@ -214,6 +214,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
             fprintf(log, "{\"step\":%lld,\"loss\":%.9g,\"lr\":%.6g,", (long long)st.step, loss, lr);
             if (validated) fprintf(log, "\"valid_loss\":%.9g,", st.last_valid);
             fprintf(log, "\"seconds\":%.3f}\n", st.seconds);
+            fflush(log); /* whole lines on disk: an interrupted run's log ends at a line's end */
         }
         vf__train_report(o->progress, o->progress_ctx, 0, 0, 0, st.step, total, start, tstart, loss, st.last_valid);
         int pause = o->stop_after > 0 && st.step - start >= o->stop_after && st.step < total && !stop;

@@ -193,8 +193,9 @@ vf_status vf_vi_run(const vf_target *t, const char *flow_spec, const vf_vi_run_o
         vo.checkpoint = vf_fit_checkpoint_write;
         vo.checkpoint_ctx = &ck;
     }
-    if (o->log_path && !(log = fopen(o->log_path, o->resume ? "a" : "w"))) {
-        s = fail(sm, VF_FIT_STAGE_LOG, VF_ERR_IO, "cannot write %s", o->log_path);
+    if ((s = vf__open_training_log(o->log_path, o->resume && o->resume_state ? o->resume_state->step : -1, &log)) !=
+        VF_OK) {
+        fail(sm, VF_FIT_STAGE_LOG, s, "%s", vf_last_error());
         goto done;
     }
     vf_vi_result r;

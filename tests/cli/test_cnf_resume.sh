@@ -21,7 +21,7 @@ awk -F, '{ print ($1 > 0) ? 1 : 0 }' "$T/moons.csv" >"$T/labels.csv"
 awk -F, '{ printf "%d,%d\n", int(3 * $1 + 10.5) - 10, int(3 * $2 + 10.5) - 10 }' "$T/moons.csv" >"$T/ints.csv"
 
 # split_run TAG ARGS...: 6 epochs in one run against 3 + 3 with a checkpoint between (the resumed run
-# without --model).
+# without --model), the first half's log holding what a crash after the checkpoint leaves.
 split_run() {
     local tag=$1
     shift
@@ -33,6 +33,9 @@ split_run() {
     for a in "$@"; do # the same options without --model SPEC
         if [ "$skip" = 1 ]; then skip=0; elif [ "$a" = --model ]; then skip=1; else args+=("$a"); fi
     done
+    # what a run killed after its epoch-3 checkpoint leaves in the log: later lines and a cut one
+    sed -n 4,5p "$T/full.log" >>"$T/split.log"
+    printf '{"epoch":6,"st' >>"$T/split.log"
     run fit "${args[@]}" --epochs 6 --batch 64 --seed 4 --log "$T/split.log" --resume "$T/ck.safetensors" \
         --checkpoint "$T/ck.safetensors" --json -o "$T/split.safetensors"
     grep -q '"epochs":6,.*"paused":false' "$T/out" && ok || bad "$tag: the second half: $(cat "$T/out")"

@@ -33,10 +33,18 @@ cmp -s "$T/s.csv" "$T/s2.csv" && ok || bad "the same seed gave different draws"
 
 # Stop after 20 of 50 steps, resume, and get the uninterrupted run's draws bit for bit.
 A="--target $G --flow $FLOW --steps 50 --batch 64 --is-samples 200 --seed 2 --objective path"
-expect 0 vi $A -o "$T/full.safetensors" --samples "$T/full.csv" --quiet
-expect 0 vi $A -o "$T/half.safetensors" --checkpoint "$T/ck.safetensors" --checkpoint-every 7 --stop-after 20 --json
+expect 0 vi $A -o "$T/full.safetensors" --samples "$T/full.csv" --log "$T/full.jsonl" --quiet
+expect 0 vi $A -o "$T/half.safetensors" --checkpoint "$T/ck.safetensors" --checkpoint-every 7 --stop-after 20 --json \
+    --log "$T/log.jsonl"
 grep -q '"paused":true' "$T/out" && [ "$(json_num steps)" = 20 ] && ok || bad "--stop-after 20: $(cat "$T/out")"
-expect 0 vi $A -o "$T/rest.safetensors" --resume "$T/ck.safetensors" --samples "$T/rest.csv" --log "$T/log.jsonl" --quiet
+# What a run killed after its last checkpoint (step 20) leaves in the log: the lines of later steps and
+# one cut short; the resumed run drops them, so its log reads as the uninterrupted run's.
+grep -E '"step":(30|40),' "$T/full.jsonl" >>"$T/log.jsonl"
+printf '{"step":50,"lo' >>"$T/log.jsonl"
+expect 0 vi $A -o "$T/rest.safetensors" --resume "$T/ck.safetensors" --samples "$T/rest.csv" --log "$T/log.jsonl" \
+    --quiet
+[ "$(sed 's/"seconds":[0-9.]*//' "$T/full.jsonl")" = "$(sed 's/"seconds":[0-9.]*//' "$T/log.jsonl")" ] && ok ||
+    bad "the resumed run's log is not the uninterrupted run's: $(cat "$T/full.jsonl") --- $(cat "$T/log.jsonl")"
 cmp -s "$T/full.csv" "$T/rest.csv" && ok || bad "the resumed run differs from the uninterrupted one"
 # the model file too, training record included (vi.loss: the mean of the last 100 training losses,
 # a window the checkpoint carries)
@@ -82,6 +90,16 @@ expect 1 vi ${P/--patience 2/} -o "$T/x.safetensors" --resume "$T/pck12.safetens
 has "vi.patience 2, this run has (none)"
 expect 1 vi $A -o "$T/x.safetensors" --resume "$T/ck.safetensors" --patience 1
 has "vi.patience (none), this run has 1"
+# The annealing schedule is part of the run: a checkpoint made with it (or without it) resumes only with
+# the same --anneal and --beta0.
+expect 0 vi $A --anneal 30 --beta0 0.1 -o "$T/a.safetensors" --checkpoint "$T/ack.safetensors" --stop-after 10 --quiet
+expect 1 vi $A -o "$T/x.safetensors" --resume "$T/ack.safetensors"
+has "vi.anneal 30, this run has (none)"
+expect 1 vi $A --anneal 30 --beta0 0.2 -o "$T/x.safetensors" --resume "$T/ack.safetensors"
+has "vi.beta0 0.1, this run has 0.2"
+expect 1 vi $A --anneal 30 -o "$T/x.safetensors" --resume "$T/ck.safetensors"
+has "vi.anneal (none), this run has 30"
+expect 0 vi $A --anneal 30 --beta0 0.1 -o "$T/a.safetensors" --resume "$T/ack.safetensors" --quiet
 expect_error 2 "--epochs: vi has no data" vi --target $G --epochs 3 -o "$T/x.safetensors"
 expect_error 2 "--valid-fraction: vi has no data" vi --target $G --valid-fraction 0.1 -o "$T/x.safetensors"
 expect_error 2 "--patience: validation starts after the annealing" vi --target $G --patience 2 --anneal 50 --steps 50 \
