@@ -85,8 +85,6 @@ typedef struct cli_file_opt {
     const char **value;
 } cli_file_opt;
 int cli_file_option(const char *cmd, int argc, char **argv, int *i, const cli_file_opt *opts);
-/* 1 when the folder that would hold path is writable. */
-int cli_output_dir_writable(const char *path);
 /* 0 when path ends in .csv or .npy; otherwise prints the usage error, naming option ("-o",
  * "--samples", ...), and returns 2. */
 int cli_check_table_name(const char *cmd, const char *option, const char *path);
@@ -114,7 +112,9 @@ typedef struct cli_lp_summary {
 /* Usage error (2) when a file the command writes (-o, --log, --checkpoint, --samples, --log-prob,
  * --trajectory: per command) is another argument: a second output of the same path, or an existing file
  * the command reads (a data file, a model; --resume excepted: continuing over one's checkpoint is
- * normal); 0 otherwise. argv[0] is the command's name. */
+ * normal). Runtime error (1) when an output cannot be written: it is a folder, or its folder is missing
+ * or takes no new file (tried with a probe file), so that no command does its work only to lose it.
+ * 0 otherwise. argv[0] is the command's name. */
 int cli_check_outputs(const char *cmd, int argc, char **argv);
 /* The runtime error (1) of a failed write of path: the library's message, prefixed with "cannot write
  * PATH: " unless it names the file already. */

@@ -258,17 +258,29 @@ int cli_check_table_name(const char *cmd, const char *option, const char *path)
     return cli_usage_error(cmd, "%s %s: the file name must end in .csv or .npy", option, path);
 }
 
-int cli_output_dir_writable(const char *path)
+/* Why the file path cannot be written (into why [size]), or 0 when it can: path is a folder, or the
+ * folder that would hold it is missing, is not a folder, or refuses a new file. The last is tried, not
+ * guessed from permission bits (which root ignores and a read-only file system overrides): a probe
+ * file is created there and removed at once. */
+static int output_problem(const char *path, char *why, size_t size)
 {
-    char dir[4096];
+    char dir[4096], probe[4200];
+    struct stat st;
     const char *slash = strrchr(path, '/');
-    if (!slash) return access(".", W_OK) == 0;
-    size_t len = (size_t)(slash - path);
-    if (len == 0) len = 1;
-    if (len >= sizeof dir) return 0;
-    memcpy(dir, path, len);
+    size_t len = slash ? (size_t)(slash - path) : 1;
+    if (slash && len == 0) len = 1; /* "/name" */
+    if (len >= sizeof dir) return snprintf(why, size, "its folder's name is too long"), 1;
+    memcpy(dir, slash ? path : ".", len);
     dir[len] = '\0';
-    return access(dir, W_OK) == 0;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return snprintf(why, size, "it is a folder"), 1;
+    if (stat(dir, &st) != 0) return snprintf(why, size, "its folder %s: %s", dir, strerror(errno)), 1;
+    if (!S_ISDIR(st.st_mode)) return snprintf(why, size, "%s is not a folder", dir), 1;
+    snprintf(probe, sizeof probe, "%s/.varflow-probe-XXXXXX", dir);
+    int fd = mkstemp(probe);
+    if (fd < 0) return snprintf(why, size, "its folder %s does not take new files: %s", dir, strerror(errno)), 1;
+    close(fd);
+    unlink(probe);
+    return 0;
 }
 
 const char *cli_valued_option(const char *arg, const char *const *valued)
@@ -411,6 +423,12 @@ int cli_check_outputs(const char *cmd, int argc, char **argv)
                 rc = cli_usage_error(cmd, "%s %s would overwrite %s, which the command reads", names[k], paths[k],
                                      value ? value : argv[j]);
         }
+    }
+    /* pass 3: each output can be written, found out before the work rather than after it (on several
+     * MPI processes rank 0 alone writes) */
+    for (int k = 0; k < n_out && !rc && cli_mpi_rank() == 0; k++) {
+        char why[4400];
+        if (output_problem(paths[k], why, sizeof why)) rc = cli_runtime_error(cmd, "cannot write %s: %s", paths[k], why);
     }
     free(taken);
     return rc;

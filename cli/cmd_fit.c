@@ -212,7 +212,6 @@ static int fit_run(int argc, char **argv)
     if (rc) return rc;
     if (a.common.threads > 0) vf_set_num_threads(a.common.threads);
     int ranks = cli_mpi_size(), rank = cli_mpi_share_fit(&a.o, &a.log, &a.checkpoint);
-    if (!cli_output_dir_writable(a.output)) return cli_runtime_error("fit", "cannot write %s: its folder is not writable", a.output);
 
     vf_tensor x = {0}, xv = {0};
     vf_fitted *model = NULL, *resumed = NULL;

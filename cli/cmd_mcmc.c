@@ -184,10 +184,6 @@ static int mcmc_run(int argc, char **argv)
     rc = 1;
     int writer = cli_mpi_rank() == 0; /* on several MPI processes rank 0 alone writes files */
     if (!writer) a.log = NULL;
-    if (writer && !cli_output_dir_writable(a.output)) {
-        cli_runtime_error("mcmc", "cannot write %s: its folder is not writable", a.output);
-        goto done;
-    }
     if (a.model && vf_mcmc_sampler_needs_flow(a.mp.sampler)) {
         if (vf_flow_load(a.model, &p, &flow, NULL) != VF_OK) {
             cli_runtime_error("mcmc", "--model: %s", vf_last_error());

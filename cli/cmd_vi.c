@@ -278,10 +278,6 @@ static int vi_run(int argc, char **argv)
     double *logw = NULL;
     rc = 1;
     int writer = cli_mpi_rank() == 0; /* on several MPI processes rank 0 alone writes files */
-    if (writer && !cli_output_dir_writable(a.output)) {
-        cli_runtime_error("vi", "cannot write %s: its folder is not writable", a.output);
-        goto done;
-    }
     if (!writer) {
         a.log = a.checkpoint = NULL;
         a.o.progress = NULL;

@@ -212,7 +212,6 @@ int fit_cnf_run(int argc, char **argv)
     char *spec = NULL;
     vf_fit_state state;
     memset(&state, 0, sizeof state);
-    if (!cli_output_dir_writable(a.output)) return cli_runtime_error(CMD, "cannot write %s: its folder is not writable", a.output);
     if ((rc = read_table(a.data, &x)) != 0) return rc;
     rc = 1;
     int64_t n = x.shape[0], d = x.shape[1], nv = 0, classes = 0;

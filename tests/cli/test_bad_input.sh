@@ -120,6 +120,29 @@ expect_error 2 "give --valid FILE or --valid-fraction F, not both" fit --data "$
     --valid-fraction 0.2 -o "$T/never.safetensors"
 expect_error 2 "give --valid FILE or --valid-fraction F, not both" fit --model cfm --data "$T/good.csv" \
     --valid "$T/good.csv" --valid-fraction 0.2 -o "$T/never.safetensors"
+# An output that cannot be written is found out before the work, not after it: a path under a regular
+# file, in a missing folder, in a folder that takes no files (/proc, even for root), or a folder itself.
+M="$T/demo/model.safetensors"
+mkdir -p "$T/afolder"
+for o in "$T/good.csv/x.npy" "$T/missing/x.npy" /proc/x.npy "$T/afolder"; do
+    expect_error 1 "cannot write $o: " sample --model "$M" -n 3 -o "$o"
+    expect_error 1 "cannot write $o: " logprob --model "$M" --data "$T/good.npy" -o "$o"
+    expect_error 1 "cannot write $o: " particles --method svgd --target gauss -o "$o"
+    expect_error 1 "cannot write $o: " mcmc --target gauss --sampler mala -n 10 -o "$o"
+    expect_error 1 "cannot write $o: " data moons -n 10 -o "$o"
+done
+expect_error 1 "good.csv is not a folder" fit --data "$T/good.npy" -o "$T/good.csv/m.safetensors"
+expect_error 1 "missing: No such file" fit --data "$T/good.npy" --model cfm -o "$T/missing/m.safetensors"
+expect_error 1 "/proc does not take new files" vi --target gauss -o /proc/m.safetensors
+expect_error 1 "afolder: it is a folder" reflow --model "$M" -n 100 -o "$T/afolder"
+expect_error 1 "cannot write $T/missing/log.jsonl" fit --data "$T/good.npy" -o "$T/m.safetensors" \
+    --log "$T/missing/log.jsonl"
+expect_error 1 "cannot write $T/missing/ck.safetensors" vi --target gauss -o "$T/m.safetensors" \
+    --checkpoint "$T/missing/ck.safetensors"
+[ ! -e "$T/m.safetensors" ] && [ -z "$(ls -A "$T/afolder")" ] && ok || bad "a refused run wrote something"
+printf 'old log\n' >"$T/old.jsonl"
+expect_error 1 "cannot write" fit --data "$T/good.npy" -o "$T/missing/m.safetensors" --log "$T/old.jsonl"
+[ "$(cat "$T/old.jsonl")" = "old log" ] && ok || bad "a refused fit emptied its --log file"
 # The length of a run, given twice: as in fit and reflow, one of them would be ignored.
 expect_error 2 "give --epochs or --steps, not both" demo -o "$T/never_demo" --steps 5 --epochs 3
 [ ! -e "$T/never_demo" ] && ok || bad "demo made its folder before refusing its options"
