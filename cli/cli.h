@@ -136,6 +136,17 @@ void cli_lp_print_text(const cli_lp_summary *s);
  * size are 0 and 1 when the run is not shared. cli_mpi_reduce is a vf_fit_reduce_fn over all
  * processes (the same sums on every one), cli_mpi_sum the vf_target_sum_fn of a shared target
  * (cli_target_open). */
+/* Signals (cli_interrupt.c): main installs the handlers; fit and vi pass cli_interrupt_graceful() as
+ * their options' interrupt flag (NULL on several MPI processes), so that the first Ctrl-C ends the run
+ * after the current epoch or step with the model so far. cli_interrupt_report, after the model is
+ * written: when the flag ended the run (paused), one line on stderr naming the output and how to go on
+ * (the checkpoint, or NULL), and CLI_EXIT_INTERRUPTED; otherwise 0. */
+#define CLI_EXIT_INTERRUPTED 130
+void cli_interrupt_install(void);
+const volatile sig_atomic_t *cli_interrupt_graceful(void);
+int cli_interrupt_requested(void);
+int cli_interrupt_report(const char *cmd, int paused, const char *output, const char *checkpoint);
+
 int cli_mpi_command(const char *cmd);
 int cli_mpi_start(int *argc, char ***argv);
 void cli_mpi_finish(int rc);

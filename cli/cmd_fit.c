@@ -234,6 +234,7 @@ static int fit_run(int argc, char **argv)
         cli_runtime_error("fit", "out of memory");
         goto done;
     }
+    a.o.interrupt = cli_interrupt_graceful();
     vf_fit_table_options o = fit_table_options(&a.o, a.valid_fraction, a.no_standardize, a.data, a.valid, &xv, a.log);
     o.checkpoint = a.checkpoint;
     o.box_lo = a.box_lo;
@@ -255,6 +256,7 @@ static int fit_run(int argc, char **argv)
         goto done;
     }
     if (resumed) model = resumed, resumed = NULL;
+    int interrupted = r.paused && cli_interrupt_requested(); /* Ctrl-C, not --stop-after */
     if (rank == 0 && vf_fitted_save(model, a.output) != VF_OK) {
         cli_write_error("fit", a.output);
         goto done;
@@ -272,14 +274,15 @@ static int fit_run(int argc, char **argv)
     } else if (!a.common.quiet) {
         printf("fitted %s (%lld parameters) to %lld rows of %s: %lld steps, %lld epochs%s in %.1f s\n", a.model,
                (long long)r.params, (long long)r.train_rows, a.data, (long long)r.steps, (long long)r.epochs,
-               r.stopped_early ? " (stopped early)" : r.paused ? " (paused by --stop-after)" : "", r.seconds);
+               r.stopped_early ? " (stopped early)" : !r.paused ? "" : interrupted ? " (interrupted)" : " (paused by --stop-after)",
+               r.seconds);
         printf("kept epoch %lld: train NLL %.4f", (long long)r.best_epoch, r.train_nll);
         if (r.valid_rows > 0) printf(", validation NLL %.4f (%lld rows)", r.valid_nll, (long long)r.valid_rows);
         printf(" nats per row\nwrote %s\n", a.output);
-        if (r.paused && a.checkpoint) /* rank 0 of several processes holds the checkpoint */
+        if (r.paused && !interrupted && a.checkpoint) /* rank 0 of several processes holds the checkpoint */
             printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
-    rc = 0;
+    rc = rank == 0 ? cli_interrupt_report("fit", interrupted, a.output, a.checkpoint) : 0;
 done:
     vf_fitted_free(model);
     vf_fitted_free(resumed);

@@ -291,6 +291,7 @@ static int vi_run(int argc, char **argv)
         goto done;
     }
     vf_vi_run_options o = vf_vi_run_default_options();
+    a.o.interrupt = cli_interrupt_graceful();
     o.vi = a.o;
     o.box = a.box;
     o.is_samples = n;
@@ -316,6 +317,10 @@ static int vi_run(int argc, char **argv)
         rc = 0;
         goto done;
     }
+    if (vf_fitted_save(model, a.output) != VF_OK) { /* the trained flow first: the costly result */
+        cli_write_error("vi", a.output);
+        goto done;
+    }
     if (a.samples && a.constrained) { /* the model's own parameters in place of x */
         vf_real *cx = malloc(sizeof(vf_real) * (size_t)(n * target.constrained_dim)); /* constrain: checked above */
         if (!cx || vf_target_constrain(&target, n, x, cx) != VF_OK) {
@@ -327,10 +332,6 @@ static int vi_run(int argc, char **argv)
         free(cx);
         if (wrc) goto done;
     } else if (a.samples && write_samples(a.samples, n, d, x, logw)) goto done;
-    if (vf_fitted_save(model, a.output) != VF_OK) {
-        cli_write_error("vi", a.output);
-        goto done;
-    }
     if (st.khat > 0.7)
         fprintf(stderr, "varflow vi: warning: k-hat %.2f > 0.7: the importance weights are heavy-tailed, so log Z, "
                         "its standard error and the ESS are not reliable\n", st.khat);
@@ -366,9 +367,10 @@ static int vi_run(int argc, char **argv)
         printf(", ESS %.0f (%.1f%%), k-hat %.2f", st.ess, 100 * st.ess_fraction, st.khat);
         if (isfinite(st.forward_ess_fraction)) printf(", forward ESS %.1f%%", 100 * st.forward_ess_fraction);
         printf("\nwrote %s%s%s\n", a.output, a.samples ? " and " : "", a.samples ? a.samples : "");
-        if (st.paused) printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
+        if (st.paused && !cli_interrupt_requested())
+            printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
-    rc = 0;
+    rc = cli_interrupt_report("vi", st.paused, a.output, a.checkpoint);
 done:
     free(x);
     free(logw);

@@ -246,6 +246,7 @@ int fit_cnf_run(int argc, char **argv)
         cli_runtime_error(CMD, "out of memory");
         goto done;
     }
+    a.o.interrupt = cli_interrupt_graceful();
     vf_fit_table_options o = fit_table_options(&a.o, a.valid_fraction, a.no_standardize, a.data, a.valid, &xv, a.log);
     o.labels = lab_all;
     o.valid_labels = vlab;
@@ -273,6 +274,7 @@ int fit_cnf_run(int argc, char **argv)
         goto done;
     }
     if (resumed) m = resumed, resumed = NULL;
+    int interrupted = r.paused && cli_interrupt_requested(); /* Ctrl-C, not --stop-after */
     if (rank == 0 && vf_fitted_save(m, a.output) != VF_OK) {
         cli_write_error(CMD, a.output);
         goto done;
@@ -290,16 +292,17 @@ int fit_cnf_run(int argc, char **argv)
     } else if (!a.common.quiet) {
         printf("fitted %s (%lld parameters) to %lld rows of %s: %lld steps, %lld epochs%s in %.1f s\n", a.model,
                (long long)r.params, (long long)r.train_rows, a.data, (long long)r.steps, (long long)r.epochs,
-               r.stopped_early ? " (stopped early)" : r.paused ? " (paused by --stop-after)" : "", r.seconds);
+               r.stopped_early ? " (stopped early)" : !r.paused ? "" : interrupted ? " (interrupted)" : " (paused by --stop-after)",
+               r.seconds);
         printf("kept epoch %lld: train loss %.4f", (long long)r.best_epoch, r.train_loss);
         if (r.valid_rows > 0) printf(", validation loss %.4f", r.valid_loss);
         if (isfinite(r.train_nll)) printf("; train NLL %.4f", r.train_nll);
         if (isfinite(r.valid_nll)) printf(", validation NLL %.4f nats per row", r.valid_nll);
         printf("\nwrote %s\n", a.output);
-        if (r.paused && a.checkpoint) /* rank 0 of several processes holds the checkpoint */
+        if (r.paused && !interrupted && a.checkpoint) /* rank 0 of several processes holds the checkpoint */
             printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
-    rc = 0;
+    rc = rank == 0 ? cli_interrupt_report(CMD, interrupted, a.output, a.checkpoint) : 0;
 done:
     vf_fitted_free(m);
     vf_fitted_free(resumed);

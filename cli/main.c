@@ -2,7 +2,8 @@
  *
  *   varflow <command> [options]          varflow --help | --version | <command> --help
  *
- * Exit codes: 0 success, 1 runtime error, 2 usage error; every error is one line on stderr.
+ * Exit codes: 0 success, 1 runtime error, 2 usage error, 130 a fit or vi run ended by Ctrl-C
+ * (cli_interrupt.c); every error is one line on stderr.
  */
 #include <string.h>
 #include "cli.h"
@@ -37,7 +38,8 @@ static void print_help(FILE *out)
     for (int i = 0; commands[i]; i++) fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
     cli_print_common_help(out);
     fputs("\n"
-          "Exit codes: 0 success, 1 runtime error (bad file, ...), 2 usage error.\n"
+          "Exit codes: 0 success, 1 runtime error (bad file, ...), 2 usage error, 130 fit or vi interrupted by\n"
+          "Ctrl-C (the model so far is written; see docs/cli.md).\n"
           "Errors are one line on stderr. `varflow <command> --help` describes each command.\n",
           out);
 }
@@ -56,6 +58,7 @@ static int run_program(int argc, char **argv);
 int main(int argc, char **argv)
 {
     cli_mark_start();
+    cli_interrupt_install();
     int rc = cli_mpi_start(&argc, &argv); /* `fit` under mpirun: cli_mpi.c */
     if (rc == 0) rc = run_program(argc, argv);
     cli_mpi_finish(rc);

@@ -41,6 +41,9 @@
 /* Record a message for vf_last_error() and return status. */
 vf_status vf__error(vf_status status, const char *fmt, ...) VF_PRINTF(2, 3);
 vf_status vf__verror(vf_status status, const char *fmt, va_list ap);
+/* Removes the temporary files of the atomic writes in progress (src/io/atomic.c). Async-signal-safe:
+ * for a program's signal handler that is about to end the process. */
+void vf__atomic_remove_pending(void);
 /* Overflow-checked a*b for sizes; returns 0 (and sets *out) on success, -1 on overflow. */
 int vf__mul_size(size_t a, size_t b, size_t *out);
 /* FNV-1a over n bytes, continuing from h (start with VF__HASH_START): a fingerprint, not a secret. */

@@ -45,6 +45,7 @@
 #ifndef VF_TRAIN_H
 #define VF_TRAIN_H
 
+#include <signal.h>
 #include <stdio.h>
 #include "vf_cfm.h"
 #include "vf_cnf_model.h"
@@ -86,7 +87,12 @@ typedef void (*vf_progress_fn)(void *ctx, const vf_progress *p);
  * validation NLL, the patience counter. A run started with o.resume set to such a state continues
  * exactly as the uninterrupted run would have (same batches, noise, learning rates and updates), as
  * long as the data, batch size and seed are the same. No checkpoint is written after an epoch that
- * fails (divergence) or that ends the run by early stopping. */
+ * fails (divergence) or that ends the run by early stopping.
+ *
+ * Interruption. With o.interrupt pointing at a flag (a signal handler's: the CLI sets it on Ctrl-C),
+ * a run whose flag has become nonzero ends at the end of the current epoch (VI: step) as o.stop_after
+ * ends one: a checkpoint is written (with o.checkpoint), the best parameters so far are left in p,
+ * and the result says paused. */
 
 /* Everything a checkpoint holds besides the flow's parameters (which stay in the store). */
 /* An objective's own state beyond the parameters (VI with FAB: the replay buffer and the HMC step
@@ -162,6 +168,9 @@ typedef struct vf_fit_options {
     int rank, ranks;
     vf_fit_reduce_fn reduce;
     void *reduce_ctx;
+    /* not NULL: end the run at the end of the epoch in which *interrupt became nonzero, as stop_after
+     * would (with ranks > 1 every process must read the same value there: leave it NULL) [NULL] */
+    const volatile sig_atomic_t *interrupt;
 } vf_fit_options;
 
 /* Where a vf_fit_table call failed (so a caller can word its message or pick an exit code). */
@@ -381,6 +390,8 @@ typedef struct vf_vi_options {
     int64_t valid_every;        /* steps between validations (and the last step) [100] */
     int64_t valid_draws;        /* the validation draws: the same valid_draws base points every time
                                  * (seed, stream 29), scored by vf_vi_loss [4096] */
+    const volatile sig_atomic_t *interrupt; /* not NULL: end the run after the step in which *interrupt
+                                             * became nonzero, as stop_after would [NULL] */
 } vf_vi_options;
 
 typedef struct vf_vi_result {

@@ -23,7 +23,7 @@ class FitOptions(ctypes.Structure):
                 ("checkpoint", ctypes.c_void_p), ("checkpoint_ctx", ctypes.c_void_p),
                 ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p),
                 ("rank", ctypes.c_int), ("ranks", ctypes.c_int), ("reduce", ctypes.c_void_p),
-                ("reduce_ctx", ctypes.c_void_p)]
+                ("reduce_ctx", ctypes.c_void_p), ("interrupt", ctypes.c_void_p)]
 
 
 class FitTableOptions(ctypes.Structure):
@@ -53,7 +53,7 @@ class ViOptions(ctypes.Structure):
                 ("log_every", ctypes.c_int64), ("checkpoint", ctypes.c_void_p), ("checkpoint_ctx", ctypes.c_void_p),
                 ("checkpoint_every", ctypes.c_int64), ("stop_after", ctypes.c_int64), ("resume", ctypes.c_void_p),
                 ("anneal", ctypes.c_int64), ("beta0", ctypes.c_double), ("patience", ctypes.c_int64),
-                ("valid_every", ctypes.c_int64), ("valid_draws", ctypes.c_int64)]
+                ("valid_every", ctypes.c_int64), ("valid_draws", ctypes.c_int64), ("interrupt", ctypes.c_void_p)]
 
 
 class ViRunOptions(ctypes.Structure):

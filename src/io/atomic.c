@@ -1,13 +1,48 @@
 /* atomic.c — crash-safe file replacement: write a temporary file beside the destination, fsync it,
  * rename it over the destination, fsync the folder. Any failure removes the temporary file and leaves
- * the destination as it was. */
+ * the destination as it was. The temporary files being written are also listed (lock-free slots), so
+ * that a program's signal handler can remove them (vf__atomic_remove_pending) before it dies. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "io_internal.h"
+
+/* A slot is free (0), being filled or emptied (1), or holds the name of a temporary file (2); a name
+ * longer than a slot, or a write while every slot is taken, is simply not listed. */
+enum { PENDING_SLOTS = 16, PENDING_NAME = 4096 };
+static char pending_names[PENDING_SLOTS][PENDING_NAME];
+static atomic_int pending_state[PENDING_SLOTS];
+
+static int list_pending(const char *tmp)
+{
+    size_t n = strlen(tmp) + 1;
+    for (int k = 0; k < PENDING_SLOTS && n <= PENDING_NAME; k++) {
+        int free_slot = 0;
+        if (!atomic_compare_exchange_strong(&pending_state[k], &free_slot, 1)) continue;
+        memcpy(pending_names[k], tmp, n);
+        atomic_store(&pending_state[k], 2);
+        return k;
+    }
+    return -1;
+}
+
+static void unlist_pending(vf__atomic *a)
+{
+    if (a->pending < 0) return;
+    atomic_store(&pending_state[a->pending], 1); /* a handler no longer reads the name */
+    atomic_store(&pending_state[a->pending], 0);
+    a->pending = -1;
+}
+
+void vf__atomic_remove_pending(void)
+{
+    for (int k = 0; k < PENDING_SLOTS; k++)
+        if (atomic_load(&pending_state[k]) == 2) unlink(pending_names[k]);
+}
 
 static char *dup_str(const char *s)
 {
@@ -21,6 +56,7 @@ vf_status vf__atomic_begin(vf__atomic *a, const char *path)
 {
     memset(a, 0, sizeof *a);
     a->fd = -1;
+    a->pending = -1;
     if (!path || !*path) return vf__error(VF_ERR_ARG, "write: empty file name");
     size_t n = strlen(path);
     if (path[n - 1] == '/') return vf__error(VF_ERR_IO, "%s: is a directory, not a file", path);
@@ -38,7 +74,10 @@ vf_status vf__atomic_begin(vf__atomic *a, const char *path)
         snprintf(a->tmp, n + 48, "%s.tmp-%ld-%08llx", path, (long)getpid(),
                  (unsigned long long)(seed >> 32));
         a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (a->fd >= 0) return VF_OK;
+        if (a->fd >= 0) {
+            a->pending = list_pending(a->tmp);
+            return VF_OK;
+        }
         if (errno != EEXIST) break;
     }
     int e = errno;
@@ -97,6 +136,7 @@ vf_status vf__atomic_commit(vf__atomic *a)
         vf__atomic_abort(a);
         return s;
     }
+    unlist_pending(a);
     sync_folder(a->path);
     vf_free(a->tmp);
     vf_free(a->path);
@@ -109,6 +149,7 @@ void vf__atomic_abort(vf__atomic *a)
     if (a->fd >= 0) close(a->fd);
     a->fd = -1;
     if (a->tmp) unlink(a->tmp);
+    unlist_pending(a);
     vf_free(a->tmp);
     vf_free(a->path);
     a->tmp = a->path = NULL;

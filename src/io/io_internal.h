@@ -52,6 +52,7 @@ typedef struct vf__atomic {
     int fd;
     char *path;                 /* destination (copied) */
     char *tmp;                  /* temporary file in the same folder */
+    int pending;                /* its slot among the files vf__atomic_remove_pending removes, or -1 */
 } vf__atomic;
 
 /* Create the temporary file. */

@@ -67,7 +67,8 @@ vf_status vf__fit_epoch_end(const vf_fit_options *o, vf_params *p, vf_adam *opt,
     } else if (o->patience > 0 && ++st->bad >= o->patience) {
         *end = 1;
     }
-    int pause = o->stop_after > 0 && e - first + 1 >= o->stop_after && e < epochs && st->step < total && !*end;
+    int asked = (o->stop_after > 0 && e - first + 1 >= o->stop_after) || (o->interrupt && *o->interrupt);
+    int pause = asked && e < epochs && st->step < total && !*end;
     if (o->checkpoint && !*end && (e % o->checkpoint_every == 0 || pause)) {
         vf_adam_state(opt, &st->adam_m, &st->adam_v, &st->adam_step);
         st->seconds = vf__now_seconds() - t0;
