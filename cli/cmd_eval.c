@@ -80,7 +80,10 @@ typedef struct eval_args {
 static int read_samples(const char *path, vf_tensor *x)
 {
     if (vf_read_table(path, x) != VF_OK) return cli_runtime_error("eval", "%s", vf_last_error());
-    if (x->shape[0] < 1) return cli_runtime_error("eval", "%s has no rows", path);
+    if (x->shape[0] < 1) {
+        vf_tensor_free(x);
+        return cli_runtime_error("eval", "%s has no rows", path);
+    }
     return 0;
 }
 

@@ -37,8 +37,8 @@ static int info_model(const char *path, const cli_common *c)
             continue;
         }
         vf_st_info(f, name, NULL, &ndim, shape, NULL);
-        for (int k = 0; k < ndim; k++) numel *= shape[k];
-        total += numel;
+        for (int k = 0; k < ndim; k++) numel = shape[k] == 0 || numel == 0 ? 0 : numel * shape[k];
+        total += numel; /* a tensor with a zero extent has none, whatever its other extents */
     }
     if (c->json) {
         printf("{\"path\":");
@@ -97,9 +97,14 @@ static int info_data(const char *path, const cli_common *c)
         printf(",\"kind\":\"data\",\"n\":%lld,\"dim\":%lld", (long long)n, (long long)d);
     } else {
         printf("%s: data, %lld rows x %lld columns\n", path, (long long)n, (long long)d);
-        printf("  %-6s %14s %14s %14s %14s\n", "column", "mean", "std", "min", "max");
+        if (n > 0) printf("  %-6s %14s %14s %14s %14s\n", "column", "mean", "std", "min", "max");
     }
     static const char *const keys[4] = {"mean", "std", "min", "max"};
+    if (n == 0) { /* no statistics of no rows (and the columns may be many: a header's claim) */
+        if (c->json) printf(",\"mean\":null,\"std\":null,\"min\":null,\"max\":null}\n");
+        vf_tensor_free(&x);
+        return 0;
+    }
     double *stats = vf_calloc((size_t)(4 * (d ? d : 1)), sizeof *stats);
     if (!stats) {
         vf_tensor_free(&x);
@@ -124,7 +129,7 @@ static int info_data(const char *path, const cli_common *c)
     if (c->json) {
         for (int s = 0; s < 4; s++) {
             printf(",\"%s\":[", keys[s]);
-            for (int64_t j = 0; j < d; j++) printf("%s%.9g", j ? "," : "", n ? stats[s * d + j] : 0.0);
+            for (int64_t j = 0; j < d; j++) printf("%s%.9g", j ? "," : "", stats[s * d + j]);
             printf("]");
         }
         printf("}\n");
@@ -145,7 +150,8 @@ static void help(FILE *out)
           "\n"
           "With --json: a model gives {\"path\", \"kind\": \"model\", \"params\", \"state_tensors\" (a checkpoint's\n"
           "fit.* training state, not counted in params), \"metadata\", \"tensors\"};\n"
-          "data gives {\"path\", \"kind\": \"data\", \"n\", \"dim\", \"mean\", \"std\", \"min\", \"max\"}.\n",
+          "data gives {\"path\", \"kind\": \"data\", \"n\", \"dim\", \"mean\", \"std\", \"min\", \"max\"} (arrays; null for a file\n"
+          "with no rows).\n",
           out);
     cli_print_common_help(out);
 }

@@ -3,6 +3,7 @@
  * continuous-flow fits ({"train_loss", "valid_loss", ...}) and `varflow vi --log` ({"step", "loss",
  * ...}) write them. A key that is null or missing on a line leaves a gap in its curve. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,10 @@ int plot_curves(const plot_args *a)
     if (!a->log) return cli_usage_error("plot", "missing --log FILE (a JSON-lines training log)");
     FILE *probe = fopen(a->log, "r");
     if (!probe) return cli_runtime_error("plot", "cannot open %s", a->log);
+    int unreadable = fgetc(probe) == EOF && ferror(probe); /* a folder opens, but reads fail */
+    int e = errno;
     fclose(probe);
+    if (unreadable) return cli_runtime_error("plot", "cannot read %s: %s", a->log, strerror(e));
     const char *keys[MAX_KEYS];
     char keybuf[512];
     int nk = 0;

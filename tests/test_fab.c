@@ -121,17 +121,25 @@ static void test_state_round_trip(void)
     CHECK(n == VF__FAB_STATE_ARRAYS && vf__vi_state(a, arr, 4) == 0);
     CHECK(arr[0].numel == 3 && arr[0].data[0] == 16 && arr[0].data[1] == 96 && arr[2].numel == 96 * 2);
     /* refusals: a missing array, inconsistent counts */
-    CHECK_STATUS(vf__vi_restore(b, arr, n - 1), VF_ERR_FORMAT);
+    CHECK_STATUS(vf__vi_restore(b, arr, n - 1, 16), VF_ERR_FORMAT);
     CHECK(strstr(vf_last_error(), "fab.logq") != NULL);
     double bad_counts[3] = {16, 96, 5}; /* 96 rows filled but the ring position not after them */
     vf__state_array bad[VF__FAB_STATE_ARRAYS];
     memcpy(bad, arr, sizeof bad);
     bad[0].data = bad_counts;
-    CHECK_STATUS(vf__vi_restore(b, bad, n), VF_ERR_FORMAT);
+    CHECK_STATUS(vf__vi_restore(b, bad, n, 16), VF_ERR_FORMAT);
     CHECK(strstr(vf_last_error(), "replay buffer") != NULL);
-    CHECK_STATUS(vf__vi_restore(b, arr, 0), VF_OK); /* nothing to restore: nothing done */
-    CHECK_STATUS(vf__vi_restore(b, arr, n), VF_OK);
-    CHECK_STATUS(vf__vi_restore(a, arr, n), VF_ERR_STATE);
+    /* a state of another batch size, and one claiming a batch far too large to allocate (a corrupt
+     * checkpoint), are refused before anything is sized by them */
+    CHECK_STATUS(vf__vi_restore(b, arr, n, 32), VF_ERR_FORMAT);
+    CHECK(strstr(vf_last_error(), "batch size 16, this run's is 32") != NULL);
+    double huge_counts[3] = {1e15, 96, 0};
+    bad[0].data = huge_counts;
+    CHECK_STATUS(vf__vi_restore(b, bad, n, 16), VF_ERR_FORMAT);
+    CHECK(strstr(vf_last_error(), "batch size 1000000000000000") != NULL);
+    CHECK_STATUS(vf__vi_restore(b, arr, 0, 16), VF_OK); /* nothing to restore: nothing done */
+    CHECK_STATUS(vf__vi_restore(b, arr, n, 16), VF_OK);
+    CHECK_STATUS(vf__vi_restore(a, arr, n, 16), VF_ERR_STATE);
     /* the same next steps from both, with the same generator positions */
     int64_t np = vf_params_size(p);
     vf_real *ga = malloc(sizeof *ga * (size_t)np);

@@ -139,6 +139,40 @@ static void test_checkpoint_every(void)
     vf_params_free(p);
 }
 
+/* Counters past 2^53 in a checkpoint's metadata (a corrupt file: no run gets there) are refused, not
+ * counted on into a signed overflow. */
+static void test_counters_bounded(void)
+{
+    write_data("x.npy", 0);
+    CHECK(run("fit --data x.npy --model maf:transforms=1,hidden=8 --epochs 4 --batch 256 --checkpoint "
+              "bound.safetensors --stop-after 2 -o b.safetensors") == 0);
+    static const char *const keys[] = {"fit.resume.epoch", "fit.resume.step", "fit.resume.adam_step"};
+    for (int k = 0; k < 3; k++) {
+        vf_params *p = NULL;
+        vf_flow *f = NULL;
+        vf_model_meta meta;
+        CHECK_STATUS(vf_flow_load(path_of("bound.safetensors"), &p, &f, &meta), VF_OK);
+        if (!f) return;
+        vf_fit_state st;
+        memset(&st, 0, sizeof st);
+        CHECK_STATUS(vf_fit_checkpoint_read(path_of("bound.safetensors"), &meta, p, &st), VF_OK);
+        vf_fit_state_free(&st);
+        for (int64_t i = 0; i < meta.n; i++)
+            if (strcmp(meta.keys[i], keys[k]) == 0) {
+                char *v = vf_malloc(32);
+                if (v) snprintf(v, 32, "%lld", 9223372036854775807LL);
+                vf_free(meta.values[i]);
+                meta.values[i] = v;
+            }
+        CHECK_STATUS(vf_fit_checkpoint_read(path_of("bound.safetensors"), &meta, p, &st), VF_ERR_FORMAT);
+        CHECK_MSG(strstr(vf_last_error(), keys[k]) && strstr(vf_last_error(), "malformed"), "%s", vf_last_error());
+        vf_fit_state_free(&st);
+        vf_model_meta_free(&meta);
+        vf_flow_free(f);
+        vf_params_free(p);
+    }
+}
+
 static void check_error(const char *args, int want, const char *needle)
 {
     int rc = run(args);
@@ -201,6 +235,7 @@ int main(void)
     if (tmpdir_open("vf_resume")) return 1;
     RUN(test_resume_exact);
     RUN(test_checkpoint_every);
+    RUN(test_counters_bounded);
     RUN(test_divergence_keeps_checkpoint);
     RUN(test_resume_errors);
     tmpdir_close();

@@ -100,16 +100,22 @@ static void apply_shifted(void *ctx, int64_t row0, int64_t rows, int64_t col0, i
 }
 
 #if VF_HAVE_CBLAS
-/* OpenBLAS's kernel sets that use AVX2 and FMA (its names, as openblas_get_corename reports them) */
+/* OpenBLAS's kernel sets that use AVX2 and FMA, and those of them that use AVX-512 (its names, as
+ * openblas_get_corename reports them) */
 static const char *const blas_avx2_cores[] = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids",
                                               "excavator"};
+static const char *const blas_avx512_cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
 
 /* 1 when OpenBLAS's kernels suit this CPU. A DYNAMIC_ARCH OpenBLAS picks them by CPU model, and one
  * that does not know the model falls back to old SSE kernels: Debian 12's OpenBLAS 0.3.21 runs its
  * "Prescott" kernels on a 5th-generation Xeon (model 207), 33 GFLOP/s single-threaded against 136 for
  * the built-in kernel and 166 for OpenBLAS's own SkylakeX kernels (OPENBLAS_CORETYPE=SkylakeX, which
- * must be set before the process starts). So on an x86-64 CPU with AVX2 and FMA, OpenBLAS counts as
- * suited only with one of its AVX2 kernel sets; elsewhere it is taken as it comes. */
+ * must be set before the process starts). And on a CPU with AVX-512 the built-in kernel's AVX-512 tiles
+ * beat OpenBLAS's AVX2 sets: on a 2-core AMD EPYC (Zen 5), for which Debian's OpenBLAS picks its
+ * "Haswell" kernels, 155 GFLOP/s single-threaded at 2048^3 against 108 (and 204 for its SkylakeX
+ * kernels, when set by hand). So on an x86-64 CPU with AVX-512 OpenBLAS counts as suited only with one
+ * of its AVX-512 kernel sets, on one with AVX2 and FMA only with one of its AVX2 sets; elsewhere it is
+ * taken as it comes. */
 static int same_name(const char *x, const char *y) /* ASCII, ignoring case */
 {
     for (; *x && *y; x++, y++)
@@ -125,10 +131,13 @@ static int blas_suits_cpu(void)
     int suits = 1;
 #if defined(__GNUC__) && defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+        const char *const *cores = avx512 ? blas_avx512_cores : blas_avx2_cores;
+        size_t n = avx512 ? sizeof blas_avx512_cores / sizeof *cores : sizeof blas_avx2_cores / sizeof *cores;
         const char *core = openblas_get_corename();
         suits = 0;
-        for (size_t i = 0; core && i < sizeof blas_avx2_cores / sizeof blas_avx2_cores[0]; i++)
-            if (same_name(core, blas_avx2_cores[i])) suits = 1;
+        for (size_t i = 0; core && i < n; i++)
+            if (same_name(core, cores[i])) suits = 1;
     }
 #endif
     atomic_store_explicit(&decided, suits ? 1 : 2, memory_order_relaxed);

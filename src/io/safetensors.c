@@ -260,6 +260,7 @@ vf_status vf_st_open_buffer(const char *name, const void *bytes, size_t len, vf_
         vf_st_close(f);
         return VF_ERR_NOMEM;
     }
+    f->bytes[len] = 0; /* as vf__read_file leaves it: the parser may look one byte past a short file */
     if (len) memcpy(f->bytes, bytes, len);
     f->len = len;
     return finish_open(f, out);

@@ -143,7 +143,8 @@ void vf_fit_state_free(vf_fit_state *st)
     st->n_extra = 0;
 }
 
-/* The metadata value of key: an integer >= 0, a real, or a generator. VF_ERR_FORMAT when missing or
+/* The metadata value of key: an integer in 0..2^53 (a count of epochs, steps or rows: far below, and
+ * room to count on without overflow), a real, or a generator. VF_ERR_FORMAT when missing or
  * malformed. */
 static vf_status get_i64(const vf_model_meta *m, const char *path, const char *key, int64_t *out)
 {
@@ -151,7 +152,7 @@ static vf_status get_i64(const vf_model_meta *m, const char *path, const char *k
     char *end = NULL;
     errno = 0;
     long long x = v ? strtoll(v, &end, 10) : -1;
-    if (!v || end == v || *end || errno || x < 0)
+    if (!v || end == v || *end || errno || x < 0 || x > (1LL << 53))
         return vf__error(VF_ERR_FORMAT, "%s: checkpoint key %s is %s", path, key, v ? "malformed" : "missing");
     *out = (int64_t)x;
     return VF_OK;

@@ -58,7 +58,7 @@ static void recent_add(double *w, double loss)
 }
 
 /* A checkpoint's extra arrays back into the objective (before the first step), and the loss window. */
-static vf_status import_state(vf_vi *v, const vf_fit_state *st, double *w)
+static vf_status import_state(vf_vi *v, const vf_fit_state *st, int64_t batch, double *w)
 {
     if (st->n_extra <= 0) return VF_OK;
     vf__state_array a[VI_STATE_MAX];
@@ -76,7 +76,7 @@ static vf_status import_state(vf_vi *v, const vf_fit_state *st, double *w)
         if (n == VI_STATE_MAX) return vf__error(VF_ERR_FORMAT, "the checkpoint holds %d extra arrays", (int)st->n_extra);
         a[n++] = (vf__state_array){x->name, x->numel, x->data};
     }
-    return n > 0 ? vf__vi_restore(v, a, n) : VF_OK;
+    return n > 0 ? vf__vi_restore(v, a, n, batch) : VF_OK;
 }
 
 /* Validation (o->patience > 0) after step st->step: the objective's loss at the fixed draws of valid_rng
@@ -171,7 +171,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
                 memcpy(best, o->resume->best, sizeof(vf_real) * (size_t)n);
             }
         }
-        if ((s = import_state(v, o->resume, recent)) != VF_OK) {
+        if ((s = import_state(v, o->resume, o->batch, recent)) != VF_OK) {
             vf_adam_free(opt);
             vf_free(best);
             return fail(r, s, "%s", vf_last_error());

@@ -363,7 +363,7 @@ static const vf__state_array *find_array(const vf__state_array *a, int count, co
     return NULL;
 }
 
-vf_status vf__fab_restore(vf__fab *fb, const vf__state_array *a, int count)
+vf_status vf__fab_restore(vf__fab *fb, const vf__state_array *a, int count, int64_t batch)
 {
     static const char *const names[VF__FAB_STATE_ARRAYS] = {"fab.counts", "fab.log_h", "fab.x", "fab.logw",
                                                             "fab.logq"};
@@ -375,6 +375,9 @@ vf_status vf__fab_restore(vf__fab *fb, const vf__state_array *a, int count)
     const double *c = g[0]->data;
     if (g[0]->numel != 3 || !(c[0] >= 1 && c[0] <= 1e15 && c[0] == floor(c[0])))
         return vf__error(VF_ERR_FORMAT, "fab: the saved state's counts are malformed");
+    if (c[0] != (double)batch) /* before anything is sized by it */
+        return vf__error(VF_ERR_FORMAT, "fab: the saved state is of batch size %.0f, this run's is %lld", c[0],
+                         (long long)batch);
     int64_t n = (int64_t)c[0];
     vf_status st = reserve(fb, n);
     if (st != VF_OK) return st;

@@ -362,14 +362,14 @@ int vf__vi_state(vf_vi *v, vf__state_array *a, int max)
     return vf__fab_state(v->fab, a);
 }
 
-vf_status vf__vi_restore(vf_vi *v, const vf__state_array *a, int count)
+vf_status vf__vi_restore(vf_vi *v, const vf__state_array *a, int count, int64_t batch)
 {
     int any_fab = 0;
     for (int i = 0; i < count; i++) any_fab |= a[i].name && strncmp(a[i].name, "fab.", 4) == 0;
     if (!any_fab) return VF_OK;
     if (v->fab) return vf__error(VF_ERR_STATE, "vi: FAB's state can only be restored before the first step");
     vf_status s = vf__fab_new(v->f, v->p, v->target, &v->fab);
-    if (s == VF_OK && (s = vf__fab_restore(v->fab, a, count)) != VF_OK) {
+    if (s == VF_OK && (s = vf__fab_restore(v->fab, a, count, batch)) != VF_OK) {
         vf__fab_free(v->fab);
         v->fab = NULL;
     }

@@ -80,13 +80,14 @@ typedef struct vf__state_array {
 #define VF__FAB_STATE_ARRAYS 5
 int vf__fab_state(vf__fab *fb, vf__state_array a[VF__FAB_STATE_ARRAYS]);
 /* Restores what vf__fab_state gave (count arrays, any order; other names are ignored) into an object
- * that has not stepped yet. VF_ERR_FORMAT with a message when an array is missing or inconsistent. */
-vf_status vf__fab_restore(vf__fab *fb, const vf__state_array *a, int count);
+ * that has not stepped yet, for a run of `batch` draws per step (the saved state must be of that batch
+ * size: it sizes the buffers). VF_ERR_FORMAT with a message when an array is missing or inconsistent. */
+vf_status vf__fab_restore(vf__fab *fb, const vf__state_array *a, int count, int64_t batch);
 
 /* The same for a vf_vi (vi_grad.c): its objective's arrays (FAB's; none for the other objectives,
  * or before FAB's first step), at most max; and their restoration (creating FAB's state). */
 int vf__vi_state(vf_vi *v, vf__state_array *a, int max);
-vf_status vf__vi_restore(vf_vi *v, const vf__state_array *a, int count);
+vf_status vf__vi_restore(vf_vi *v, const vf__state_array *a, int count, int64_t batch);
 
 /* "PATH[:ARG]" after "plugin:" (target_plugin.c). */
 vf_status vf__target_plugin_open(const char *path_and_arg, vf_target *out);

@@ -86,6 +86,25 @@ expect_error 1 "nan.npy" info "$T/nan.npy"
     printf '\n'
 } >"$T/nocols.npy"
 expect_error 1 "nocols.npy: the rows have no columns" info "$T/nocols.npy"
+# No rows but a header claiming 4294967295 columns (IDX: float, 0 x 0xffffffff): described, with no
+# statistics, at once (it used to allocate 4 doubles a column and loop over them); a metric that needs
+# rows refuses it (and frees it: ASan builds check).
+printf '\0\0\x0d\x02\0\0\0\0\xff\xff\xff\xff' >"$T/norows.idx"
+if timeout 20 "$V" info "$T/norows.idx" --json >"$T/out" 2>"$T/err" &&
+    grep -q '"n":0,"dim":4294967295,"mean":null,"std":null,"min":null,"max":null}' "$T/out"; then
+    ok
+else
+    bad "info of a table without rows: $(cat "$T/out" "$T/err")"
+fi
+expect_error 1 "norows.idx has no rows" eval --metric ksd "$T/norows.idx" --target banana
+# A tensor with a zero extent has no values, whatever its other extents (their product overflowed).
+hdr='{"a":{"dtype":"F32","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}}'
+{ printf "\\x$(printf %02x ${#hdr})\\x00\\x00\\x00\\x00\\x00\\x00\\x00"; printf '%s' "$hdr"; } >"$T/zero.safetensors"
+if "$V" info "$T/zero.safetensors" --json >"$T/out" 2>"$T/err" && grep -q '"params":0,' "$T/out" && [ ! -s "$T/err" ]; then
+    ok
+else
+    bad "info of a tensor with a zero extent: $(cat "$T/out" "$T/err")"
+fi
 
 # Truncated and corrupt safetensors files.
 model="$T/demo/model.safetensors"
@@ -140,6 +159,7 @@ expect_error 1 "cannot write $T/missing/log.jsonl" fit --data "$T/good.npy" -o "
 expect_error 1 "cannot write $T/missing/ck.safetensors" vi --target gauss -o "$T/m.safetensors" \
     --checkpoint "$T/missing/ck.safetensors"
 [ ! -e "$T/m.safetensors" ] && [ -z "$(ls -A "$T/afolder")" ] && ok || bad "a refused run wrote something"
+expect_error 1 "cannot read $T/afolder: Is a directory" plot curves --log "$T/afolder" -o "$T/curves.svg"
 printf 'old log\n' >"$T/old.jsonl"
 expect_error 1 "cannot write" fit --data "$T/good.npy" -o "$T/missing/m.safetensors" --log "$T/old.jsonl"
 [ "$(cat "$T/old.jsonl")" = "old log" ] && ok || bad "a refused fit emptied its --log file"

@@ -38,12 +38,16 @@ if "$V" bench engine --quick --json >"$T/engine" 2>"$T/err"; then ok; else bad "
 has_case "$T/engine" mlp_step steps/s
 
 # OpenBLAS is passed over when its kernels do not suit the CPU (src/core/gemm.c, blas_in_use): on a CPU
-# with AVX2 and FMA, its SSE3 "Prescott" kernels lose to the built-in kernel; its Haswell ones are used.
-# The sgemm line names the kernel set ("blas_core"); an OpenBLAS built for one target ignores
-# OPENBLAS_CORETYPE, and then there is nothing to check.
+# with AVX2 and FMA, its SSE3 "Prescott" kernels lose to the built-in kernel; its Haswell ones are used,
+# unless the CPU has AVX-512, where only its AVX-512 sets (SkylakeX, ...) beat the built-in kernel's
+# AVX-512 tiles. The sgemm line names the kernel set ("blas_core"); an OpenBLAS built for one target
+# ignores OPENBLAS_CORETYPE, and then there is nothing to check.
 if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && ldd "$V" 2>/dev/null | grep -q libopenblas
 then
-    for core in Prescott:builtin Haswell:openblas; do
+    cores="Prescott:builtin Haswell:openblas"
+    grep -qw avx512f /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo &&
+        cores="Prescott:builtin Haswell:builtin SkylakeX:openblas"
+    for core in $cores; do
         OPENBLAS_CORETYPE=${core%%:*} "$V" bench engine --quick --json >"$T/core" 2>"$T/err"
         line=$(grep '"case":"sgemm"' "$T/core")
         case "$line" in
