@@ -37,8 +37,9 @@ static int info_model(const char *path, const cli_common *c)
             continue;
         }
         vf_st_info(f, name, NULL, &ndim, shape, NULL);
-        for (int k = 0; k < ndim; k++) numel = shape[k] == 0 || numel == 0 ? 0 : numel * shape[k];
-        total += numel; /* a tensor with a zero extent has none, whatever its other extents */
+        for (int k = 0; k < ndim; k++) numel *= shape[k] == 0 ? 0 : 1; /* a zero extent first: no values, */
+        for (int k = 0; k < ndim && numel; k++) numel *= shape[k];   /* whatever the others' product */
+        total += numel;
     }
     if (c->json) {
         printf("{\"path\":");

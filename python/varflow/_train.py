@@ -5,7 +5,10 @@ import ctypes
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import warnings
 
 import numpy as np
 
@@ -84,39 +87,79 @@ _PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(Progress))
 
 
 class _ProgressRelay:
-    """Hands the library's progress reports (vf_progress_fn) to a Python callable as dicts. An
-    exception the callable raises is kept (later reports are then skipped) and re-raised by the caller
-    once the library returns: a C callback cannot unwind the training loop."""
+    """Hands the library's progress reports (vf_progress_fn) to a Python callable as dicts (fn may be
+    None), and holds the library's interrupt flag (vf_fit_options.interrupt, vf_vi_options.interrupt):
+    set, the loop ends after the current epoch or step with the model so far. A KeyboardInterrupt the
+    callable raises sets it (and `interrupted`); another exception is kept (later reports are then
+    skipped) and re-raised by the caller once the library returns: a C callback cannot unwind the
+    training loop. The relay runs after every step, so Python's signal handlers run then too (see
+    _CtrlC)."""
 
     def __init__(self, fn):
-        if not callable(fn):
+        if fn is not None and not callable(fn):
             raise TypeError("progress must be a callable or None, not %s" % type(fn).__name__)
-        self.fn, self.error = fn, None
+        self.fn, self.error, self.interrupted = fn, None, False
+        self.flag = ctypes.c_int(0)  # sig_atomic_t
         self.c = _PROGRESS_FN(self._call)  # kept alive with the relay for the whole library call
 
     def _call(self, ctx, p):
-        if self.error is not None:
-            return
-        q = p.contents
         try:
+            if self.error is not None or self.fn is None:
+                return
+            q = p.contents
             self.fn({"epoch": int(q.epoch), "epochs": int(q.epochs), "step": int(q.step), "steps": int(q.steps),
                      "train_loss": _nan_to_none(q.train_loss), "valid_loss": _nan_to_none(q.valid_loss),
                      "steps_per_second": _nan_to_none(q.steps_per_second),
                      "eta_seconds": _nan_to_none(q.eta_seconds), "done": int(q.done)})
-        except BaseException as e:  # noqa: B902 -- re-raised after the library call, KeyboardInterrupt included
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.flag.value = 1
+        except BaseException as e:  # noqa: B902 -- re-raised after the library call
             self.error = e
 
     def attach(self, options):
         options.progress = ctypes.cast(self.c, ctypes.c_void_p)
+        options.interrupt = ctypes.cast(ctypes.pointer(self.flag), ctypes.c_void_p)
+
+
+class _CtrlC:
+    """During a training call: Ctrl-C sets the relay's interrupt flag instead of raising
+    KeyboardInterrupt (which Python would raise inside the relay, where ctypes can only print and drop
+    it). Only in the main thread and over Python's default SIGINT handler; the handler is put back
+    after the call."""
+
+    def __init__(self, relay):
+        self.relay, self.old = relay, None
+
+    def _on_sigint(self, signum, frame):
+        self.relay.interrupted = True
+        self.relay.flag.value = 1
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+        return False
 
 
 def _attach_progress(options, progress):
-    """A relay attached to options (a vf_fit_options or vf_vi_options), or None without progress."""
-    if progress is None:
-        return None
+    """A relay attached to options (a vf_fit_options or vf_vi_options), with or without progress."""
     relay = _ProgressRelay(progress)
     relay.attach(options)
     return relay
+
+
+def _warn_interrupted(what, paused):
+    """After a run Ctrl-C ended early: the caller gets the model so far, and a warning says so."""
+    if paused:
+        warnings.warn("varflow.%s: interrupted (KeyboardInterrupt): the run ended early and the model so far "
+                      "is returned (%s_result['interrupted'] is True)" % (what, what), RuntimeWarning, stacklevel=3)
+    return bool(paused)
 
 
 def _nan_to_none(v):
@@ -231,11 +274,13 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     epoch's validation and once at the end (epoch, epochs, step, steps, train_loss, valid_loss,
     steps_per_second, eta_seconds; done 0 while training, 1 at the end, -1 after a failure); an
     exception it raises is re-raised when the fit returns (the fit itself runs to its end, and later
-    reports are skipped).
+    reports are skipped). Ctrl-C (KeyboardInterrupt) during the fit ends it after the current epoch,
+    as `varflow fit` does: the model so far is returned, with fit_result["interrupted"] True and a
+    RuntimeWarning (the checkpoint, if any, continues it).
 
     The returned model's info holds the fit.* metadata `varflow fit` writes and its fit_result the
     summary (train_nll, valid_nll in nats per row, steps, epochs, best_epoch, stopped_early, seconds,
-    train_rows, valid_rows, params; continuous flows also train_loss, valid_loss). A failure raises VarflowError with the library's message (and
+    train_rows, valid_rows, params, interrupted; continuous flows also train_loss, valid_loss). A failure raises VarflowError with the library's message (and
     e.stage: "input", "spec", "standardize", "init", "train" or "log").
 
         m = varflow.fit(x, model="nsf:transforms=4", epochs=50, seed=1)
@@ -309,10 +354,11 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     relay = _attach_progress(o.fit, progress)
     out, r = ctypes.c_void_p(), FitResult()
     R = _lib.c_real
-    status = lib.vf_fit_table(cmodel, _lib.ptr(xs, R), n, d, _lib.ptr(cs, R), c, _lib.ptr(vs, R),
-                              0 if vs is None else vs.shape[0], _lib.ptr(cv, R), ctypes.byref(o), ctypes.byref(out),
-                              ctypes.byref(r))
-    if relay is not None and relay.error is not None:
+    with _CtrlC(relay):
+        status = lib.vf_fit_table(cmodel, _lib.ptr(xs, R), n, d, _lib.ptr(cs, R), c, _lib.ptr(vs, R),
+                                  0 if vs is None else vs.shape[0], _lib.ptr(cv, R), ctypes.byref(o),
+                                  ctypes.byref(out), ctypes.byref(r))
+    if relay.error is not None:
         if status == 0:
             lib.vf_fitted_free(out)
         raise relay.error
@@ -333,7 +379,8 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
     m.fit_result = {"train_nll": _nan_to_none(r.train_nll), "valid_nll": _nan_to_none(r.valid_nll),
                     "steps": r.steps, "epochs": r.epochs, "best_epoch": r.best_epoch,
                     "stopped_early": bool(r.stopped_early), "seconds": r.seconds, "train_rows": r.train_rows,
-                    "valid_rows": r.valid_rows, "params": r.params}
+                    "valid_rows": r.valid_rows, "params": r.params,
+                    "interrupted": _warn_interrupted("fit", relay.interrupted and r.paused)}
     if not math.isnan(r.train_loss):  # continuous flows: the regression losses too
         m.fit_result.update(train_loss=float(r.train_loss), valid_loss=_nan_to_none(r.valid_loss))
     return m
@@ -361,11 +408,12 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     for fit (epoch and epochs are 0, train_loss the step's loss). patience: > 0 validates every
     valid_every steps (after the annealing) by the objective's loss at the same valid_draws draws of q,
     stops after patience validations without a lower loss and keeps the best parameters (0: none).
+    Ctrl-C (KeyboardInterrupt) ends the run after the current step, as for fit (vi_result["interrupted"]).
 
     The model's vi_result holds elbo, elbo_stderr, log_z, log_z_stderr, ess, ess_fraction, khat (PSIS;
     above 0.7 the estimates are unreliable), forward_ess_fraction (targets with exact draws),
     log_z_true (when known), loss, valid_loss and best_step (with patience; else None), stopped_early,
-    steps, seconds, params, is_samples, box and flow; its info the vi.* metadata. VarflowError (with e.stage) on failure.
+    interrupted, steps, seconds, params, is_samples, box and flow; its info the vi.* metadata. VarflowError (with e.stage) on failure.
 
         m = varflow.vi("funnel:d=5", steps=500, seed=1)
         m.vi_result["log_z"], m.vi_result["log_z_true"]
@@ -407,11 +455,12 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
     call = t._begin()
     status = -1
     try:
-        status = lib.vf_vi_run(call.ptr, cflow, ctypes.byref(o), ctypes.byref(out), ctypes.byref(sm))
+        with _CtrlC(relay):
+            status = lib.vf_vi_run(call.ptr, cflow, ctypes.byref(o), ctypes.byref(out), ctypes.byref(sm))
     finally:
         try:
             call.finish(0)  # the callable's own exception first
-            if relay is not None and relay.error is not None:
+            if relay.error is not None:
                 raise relay.error
         except BaseException:
             if status == 0:
@@ -432,7 +481,8 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
                    "seconds": float(sm.seconds), "params": int(sm.params), "is_samples": int(sm.is_samples),
                    "box": float(sm.box), "flow": sm.flow.decode("utf-8", "replace"),
                    "valid_loss": _nan_to_none(sm.valid_loss), "best_step": int(sm.best_step) or None,
-                   "stopped_early": bool(sm.stopped_early)}
+                   "stopped_early": bool(sm.stopped_early),
+                   "interrupted": _warn_interrupted("vi", relay.interrupted and sm.paused)}
     if keep_draws:
         m.vi_result.update(draws=draws, log_weights=logw)
     return m
