@@ -138,14 +138,15 @@ void cli_lp_print_text(const cli_lp_summary *s);
  * (cli_target_open). */
 /* Signals (cli_interrupt.c): main installs the handlers; fit and vi pass cli_interrupt_graceful() as
  * their options' interrupt flag (NULL on several MPI processes), so that the first Ctrl-C ends the run
- * after the current epoch or step with the model so far. cli_interrupt_report, after the model is
- * written: when the flag ended the run (paused), one line on stderr naming the output and how to go on
- * (the checkpoint, or NULL), and CLI_EXIT_INTERRUPTED; otherwise 0. */
+ * after the current epoch or step with the model so far (the result's paused = 2); their progress
+ * callbacks call cli_interrupt_training_done at the loop's final report. cli_interrupt_report, after
+ * the model is written: when the flag ended the run (interrupted_run), one line on stderr naming the
+ * output and how to go on (the checkpoint, or NULL), and CLI_EXIT_INTERRUPTED; otherwise 0. */
 #define CLI_EXIT_INTERRUPTED 130
 void cli_interrupt_install(void);
 const volatile sig_atomic_t *cli_interrupt_graceful(void);
-int cli_interrupt_requested(void);
-int cli_interrupt_report(const char *cmd, int paused, const char *output, const char *checkpoint);
+void cli_interrupt_training_done(void);
+int cli_interrupt_report(const char *cmd, int interrupted_run, const char *output, const char *checkpoint);
 
 int cli_mpi_command(const char *cmd);
 int cli_mpi_start(int *argc, char ***argv);

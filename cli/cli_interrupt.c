@@ -5,10 +5,13 @@
  * half-written `NAME.tmp-PID-HEX` is left beside an output. A training command (fit, vi) asks for a
  * graceful Ctrl-C with cli_interrupt_graceful: the first SIGINT only sets the flag the training loop
  * reads (vf_fit_options.interrupt, vf_vi_options.interrupt); the loop ends at the end of its epoch or
- * step as --stop-after would (a checkpoint with --checkpoint, the best parameters so far), and the
- * command writes its model, says so and exits 130 (CLI_EXIT_INTERRUPTED). A second Ctrl-C, SIGTERM or SIGHUP ends
- * the program at once. On several MPI processes every signal ends the program at once (the processes
- * would not stop at the same step). */
+ * step as --stop-after would (a checkpoint with --checkpoint, the best parameters so far; the result
+ * says paused = 2), and the command writes its model, says so (cli_interrupt_report) and exits 130
+ * (CLI_EXIT_INTERRUPTED). The graceful mode lasts while the loop reads the flag: the commands'
+ * progress callbacks end it at the loop's final report (cli_interrupt_training_done), so a Ctrl-C
+ * during what follows (VI's importance sampling, the final NLLs, the writes) ends the program at once,
+ * as does a second Ctrl-C, SIGTERM or SIGHUP. On several MPI processes every signal ends the program
+ * at once (the processes would not stop at the same step). */
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -69,11 +72,11 @@ const volatile sig_atomic_t *cli_interrupt_graceful(void)
     return &interrupted;
 }
 
-int cli_interrupt_requested(void) { return interrupted != 0; }
+void cli_interrupt_training_done(void) { graceful = 0; }
 
-int cli_interrupt_report(const char *cmd, int paused, const char *output, const char *checkpoint)
+int cli_interrupt_report(const char *cmd, int interrupted_run, const char *output, const char *checkpoint)
 {
-    if (!interrupted || !paused) return 0;
+    if (!interrupted_run) return 0;
     if (checkpoint)
         cli_runtime_error(cmd, "interrupted: %s holds the model so far; the same command with --resume %s continues "
                           "the run", output, checkpoint);

@@ -261,11 +261,20 @@ int cli_check_table_name(const char *cmd, const char *option, const char *path)
 /* Why the file path cannot be written (into why [size]), or 0 when it can: path is a folder, or the
  * folder that would hold it is missing, is not a folder, or refuses a new file. The last is tried, not
  * guessed from permission bits (which root ignores and a read-only file system overrides): a probe
- * file is created there and removed at once. */
-static int output_problem(const char *path, char *why, size_t size)
+ * file is created there and removed at once. Files written in place need no new file there: an
+ * existing device, pipe or socket (/dev/null, /dev/stdout, a shell's >(...)), and with in_place (a
+ * --log, appended to or rewritten by fopen) an existing regular file, which must open for appending. */
+static int output_problem(const char *path, int in_place, char *why, size_t size)
 {
     char dir[4096], probe[4200];
     struct stat st;
+    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode) && (!S_ISREG(st.st_mode) || in_place)) {
+        if (!S_ISREG(st.st_mode)) return 0;
+        FILE *f = fopen(path, "a"); /* changes nothing */
+        if (!f) return snprintf(why, size, "%s", strerror(errno)), 1;
+        fclose(f);
+        return 0;
+    }
     const char *slash = strrchr(path, '/');
     size_t len = slash ? (size_t)(slash - path) : 1;
     if (slash && len == 0) len = 1; /* "/name" */
@@ -428,7 +437,8 @@ int cli_check_outputs(const char *cmd, int argc, char **argv)
      * MPI processes rank 0 alone writes) */
     for (int k = 0; k < n_out && !rc && cli_mpi_rank() == 0; k++) {
         char why[4400];
-        if (output_problem(paths[k], why, sizeof why)) rc = cli_runtime_error(cmd, "cannot write %s: %s", paths[k], why);
+        if (output_problem(paths[k], strcmp(names[k], "--log") == 0, why, sizeof why))
+            rc = cli_runtime_error(cmd, "cannot write %s: %s", paths[k], why);
     }
     free(taken);
     return rc;

@@ -180,7 +180,7 @@ static int parse_args(int argc, char **argv, vi_args *a)
                                                           (long long)a->o.warmup, (long long)a->o.steps);
     a->o.seed = a->common.seed;
     a->pg.on = cli_show_progress(&a->common);
-    a->o.progress = a->pg.on ? cli_progress_vi : NULL;
+    a->o.progress = cli_progress_vi; /* also ends the graceful Ctrl-C with the loop (cli_interrupt.c) */
     a->o.progress_ctx = &a->pg; /* a is not copied after parsing */
     return 0;
 }
@@ -367,10 +367,10 @@ static int vi_run(int argc, char **argv)
         printf(", ESS %.0f (%.1f%%), k-hat %.2f", st.ess, 100 * st.ess_fraction, st.khat);
         if (isfinite(st.forward_ess_fraction)) printf(", forward ESS %.1f%%", 100 * st.forward_ess_fraction);
         printf("\nwrote %s%s%s\n", a.output, a.samples ? " and " : "", a.samples ? a.samples : "");
-        if (st.paused && !cli_interrupt_requested())
+        if (st.paused == 1)
             printf("checkpoint %s: continue with the same command and --resume %s\n", a.checkpoint, a.checkpoint);
     }
-    rc = cli_interrupt_report("vi", st.paused, a.output, a.checkpoint);
+    rc = cli_interrupt_report("vi", st.paused == 2, a.output, a.checkpoint);
 done:
     free(x);
     free(logw);

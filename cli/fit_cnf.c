@@ -147,7 +147,7 @@ static int parse_args(int argc, char **argv, cnf_args *a)
                                (long long)a->o.steps);
     a->o.seed = a->common.seed;
     a->pg.on = cli_show_progress(&a->common);
-    a->o.progress = a->pg.on ? cli_progress_loss : NULL;
+    a->o.progress = cli_progress_loss; /* also ends the graceful Ctrl-C with the loop (cli_interrupt.c) */
     a->o.progress_ctx = &a->pg; /* a is not copied after parsing */
     return 0;
 }
@@ -274,7 +274,7 @@ int fit_cnf_run(int argc, char **argv)
         goto done;
     }
     if (resumed) m = resumed, resumed = NULL;
-    int interrupted = r.paused && cli_interrupt_requested(); /* Ctrl-C, not --stop-after */
+    int interrupted = r.paused == 2; /* Ctrl-C, not --stop-after */
     if (rank == 0 && vf_fitted_save(m, a.output) != VF_OK) {
         cli_write_error(CMD, a.output);
         goto done;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "cli.h"
 #include "progress.h"
 
 double cli_now_seconds(void)
@@ -78,6 +79,7 @@ static void eta(char *line, size_t size, int k, const vf_progress *p)
 void cli_progress_nll(void *ctx, const vf_progress *p)
 {
     cli_progress *pg = ctx;
+    if (p->done) cli_interrupt_training_done();
     if (!pg->on) return;
     char line[256];
     int k = epoch_head(line, sizeof line, p, "NLL");
@@ -89,6 +91,7 @@ void cli_progress_nll(void *ctx, const vf_progress *p)
 void cli_progress_loss(void *ctx, const vf_progress *p)
 {
     cli_progress *pg = ctx;
+    if (p->done) cli_interrupt_training_done();
     if (!pg->on) return;
     char line[256];
     int k = epoch_head(line, sizeof line, p, "loss");
@@ -99,6 +102,7 @@ void cli_progress_loss(void *ctx, const vf_progress *p)
 void cli_progress_vi(void *ctx, const vf_progress *p)
 {
     cli_progress *pg = ctx;
+    if (p->done) cli_interrupt_training_done();
     if (!pg->on) return;
     char line[200];
     int k = append(line, sizeof line, 0, "step %lld/%lld  loss %.4f  ", (long long)p->step, (long long)p->steps,

@@ -32,7 +32,8 @@ void cli_progress_end(cli_progress *pg);
 
 /* vf_progress_fn callbacks (ctx: a cli_progress) drawing the line of `varflow fit` for flows (epoch,
  * step, train and valid NLL, steps/s, ETA), for continuous flows (the same with the losses, no ETA)
- * and of `varflow vi` (step, loss, steps/s, ETA); the final report draws the line and ends it. */
+ * and of `varflow vi` (step, loss, steps/s, ETA); the final report draws the line and ends it, and
+ * ends the graceful Ctrl-C (cli_interrupt_training_done), drawn or not. */
 void cli_progress_nll(void *ctx, const vf_progress *p);
 void cli_progress_loss(void *ctx, const vf_progress *p);
 void cli_progress_vi(void *ctx, const vf_progress *p);

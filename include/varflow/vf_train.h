@@ -195,7 +195,7 @@ typedef struct vf_fit_result {
     int64_t epochs;         /* epochs begun (the last may be partial with steps) */
     int64_t best_epoch;     /* epoch (1-based) whose parameters were kept */
     int stopped_early;      /* 1 when patience ran out */
-    int paused;             /* 1 when o.stop_after ended the run before the last epoch */
+    int paused;             /* 1 when o.stop_after ended the run before the last epoch, 2 when o.interrupt did */
     double seconds;         /* wall time of the training loop */
     int64_t train_rows;     /* vf_fit_table: rows trained on (after the split) */
     int64_t valid_rows;     /* vf_fit_table: validation rows */
@@ -326,7 +326,7 @@ typedef struct vf_cnf_fit_result {
     double valid_loss;     /* the kept parameters' validation loss (NAN without validation) */
     int64_t steps, epochs, best_epoch;
     int stopped_early;
-    int paused;            /* 1 when o.stop_after ended the run before the last epoch */
+    int paused;            /* 1 when o.stop_after ended the run before the last epoch, 2 when o.interrupt did */
     double seconds;
     char error[512];
 } vf_cnf_fit_result;
@@ -398,7 +398,7 @@ typedef struct vf_vi_result {
     double loss;                /* mean loss of the last min(100, steps) steps of this run (the objective's
                                  * own: -ELBO for rkl and path) */
     int64_t steps;              /* optimizer steps done in all (with the resumed ones) */
-    int paused;                 /* 1 when stop_after ended the run early */
+    int paused;                 /* 1 when stop_after ended the run early, 2 when interrupt did */
     double seconds;             /* training time, resumed runs included */
     char error[512];
     double valid_loss;          /* the best validation loss (NAN without validation) */
@@ -532,7 +532,7 @@ typedef struct vf_vi_summary {
     double log_z_true;          /* the target's known log Z (NAN when unknown) */
     double loss;                /* mean loss (-ELBO) of the last 100 training steps */
     int64_t steps;              /* optimizer steps done in all */
-    int paused;                 /* 1 when vi.stop_after ended the run early */
+    int paused;                 /* 1 when vi.stop_after ended the run early, 2 when vi.interrupt did */
     double seconds;             /* training time */
     int64_t params;             /* the flow's parameter count */
     int64_t is_samples;         /* draws behind the estimates */

@@ -154,12 +154,25 @@ def _attach_progress(options, progress):
     return relay
 
 
-def _warn_interrupted(what, paused):
-    """After a run Ctrl-C ended early: the caller gets the model so far, and a warning says so."""
-    if paused:
+def _interrupt_outcome(relay, paused, status, out):
+    """After a training call: True when the interrupt flag ended the run early (paused == 2: the caller
+    returns the model so far, and a warning says so), False when no Ctrl-C came. A Ctrl-C that came
+    after the loop's last look at the flag (in VI's importance sampling, the final NLLs) is raised
+    now, as KeyboardInterrupt, after the result is freed."""
+    if paused == 2:
+        return True
+    if relay.interrupted:
+        if status == 0:
+            lib.vf_fitted_free(out)
+        raise KeyboardInterrupt
+    return False
+
+
+def _warn_interrupted(what, interrupted):
+    if interrupted:
         warnings.warn("varflow.%s: interrupted (KeyboardInterrupt): the run ended early and the model so far "
                       "is returned (%s_result['interrupted'] is True)" % (what, what), RuntimeWarning, stacklevel=3)
-    return bool(paused)
+    return interrupted
 
 
 def _nan_to_none(v):
@@ -362,6 +375,7 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
         if status == 0:
             lib.vf_fitted_free(out)
         raise relay.error
+    interrupted = _interrupt_outcome(relay, r.paused if status == 0 else 0, status, out)
     if status != 0:
         raise _failure(status, r.error, r.stage)
     try:
@@ -380,7 +394,7 @@ def fit(x, model="nsf", valid=None, context=None, valid_context=None, labels=Non
                     "steps": r.steps, "epochs": r.epochs, "best_epoch": r.best_epoch,
                     "stopped_early": bool(r.stopped_early), "seconds": r.seconds, "train_rows": r.train_rows,
                     "valid_rows": r.valid_rows, "params": r.params,
-                    "interrupted": _warn_interrupted("fit", relay.interrupted and r.paused)}
+                    "interrupted": _warn_interrupted("fit", interrupted)}
     if not math.isnan(r.train_loss):  # continuous flows: the regression losses too
         m.fit_result.update(train_loss=float(r.train_loss), valid_loss=_nan_to_none(r.valid_loss))
     return m
@@ -466,6 +480,7 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
             if status == 0:
                 lib.vf_fitted_free(out)
             raise
+    interrupted = _interrupt_outcome(relay, sm.paused if status == 0 else 0, status, out)
     if status != 0:
         raise _failure(status, sm.error, sm.stage)
     try:
@@ -482,7 +497,7 @@ def vi(target, flow=None, dim=None, objective="rkl", steps=2000, batch=256, lr=1
                    "box": float(sm.box), "flow": sm.flow.decode("utf-8", "replace"),
                    "valid_loss": _nan_to_none(sm.valid_loss), "best_step": int(sm.best_step) or None,
                    "stopped_early": bool(sm.stopped_early),
-                   "interrupted": _warn_interrupted("vi", relay.interrupted and sm.paused)}
+                   "interrupted": _warn_interrupted("vi", interrupted)}
     if keep_draws:
         m.vi_result.update(draws=draws, log_weights=logw)
     return m

@@ -353,8 +353,8 @@ vf_status vf_cnf_fit(vf_cnf_model *m, const vf_cnf_fit_data *data, const vf_fit_
             r->stopped_early = 1;
             break;
         }
-        if (end == 2) {
-            r->paused = 1;
+        if (end >= 2) { /* --stop-after (1) or the interrupt flag (2) */
+            r->paused = end - 1;
             break;
         }
     }

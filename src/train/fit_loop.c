@@ -268,8 +268,8 @@ vf_status vf_fit_flow(vf_flow *f, vf_params *p, const vf_real *train, const vf_r
             r->stopped_early = 1;
             break;
         }
-        if (end == 2) {
-            r->paused = 1;
+        if (end >= 2) { /* --stop-after (1) or the interrupt flag (2) */
+            r->paused = end - 1;
             break;
         }
     }

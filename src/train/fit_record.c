@@ -1,9 +1,12 @@
 /* fit_record.c — what vf_fit_table writes beside the model for both kinds (fit_table.c,
  * fit_table_cnf.c): the run's settings and its training record as metadata, and the log file. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "train/train_internal.h"
 
 void vf__fit_box_string(const vf_fit_table_options *o, char *out, size_t cap)
@@ -70,30 +73,45 @@ vf_status vf__fit_result_meta(vf_fitted *m, const vf_fit_result *r, int losses)
     return s;
 }
 
-/* The length of the longest prefix of the log text[0..n) whose lines are whole (ending in a newline)
- * and record "step" values of at most last_step: what a run resumed at last_step keeps. */
+/* The "step" value of the line [line, end), or -1 when it has none. */
+static long long line_step(const char *line, const char *end)
+{
+    for (const char *q = line; q + 7 <= end; q++)
+        if (memcmp(q, "\"step\":", 7) == 0) {
+            char *after = NULL;
+            long long step = strtoll(q + 7, &after, 10);
+            return after > q + 7 && after <= end && step >= 0 ? step : -1;
+        }
+    return -1;
+}
+
+/* What a run resumed at last_step keeps of the log text[0..n): the lines before the first whole line
+ * (ending in a newline) whose "step" is above last_step, or before a last line cut short by a crash;
+ * all n bytes when a whole line has no "step" (not a training log: nothing is cut). */
 static size_t log_prefix_through(const char *text, size_t n, int64_t last_step)
 {
-    size_t kept = 0;
+    size_t kept = 0, cut = n;
+    int over = 0;
     while (kept < n) {
         const char *line = text + kept, *end = memchr(line, '\n', n - kept);
-        if (!end) break; /* a line cut short by a crash */
-        const char *key = NULL;
-        for (const char *q = line; q + 7 <= end && !key; q++)
-            if (memcmp(q, "\"step\":", 7) == 0) key = q + 7;
-        char *after = NULL;
-        long long step = key ? strtoll(key, &after, 10) : 0;
-        if (!key || after == key || after > end || step > last_step) break;
+        if (!end) { /* a line cut short */
+            if (!over) cut = kept;
+            break;
+        }
+        long long step = line_step(line, end);
+        if (step < 0) return n;
+        if (!over && step > last_step) over = 1, cut = kept;
         kept = (size_t)(end - text) + 1;
     }
-    return kept;
+    return cut;
 }
 
 vf_status vf__open_training_log(const char *path, int64_t resume_step, FILE **log)
 {
     *log = NULL;
     if (!path) return VF_OK;
-    FILE *f = resume_step >= 0 ? fopen(path, "rb") : NULL;
+    struct stat st;
+    FILE *f = resume_step >= 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? fopen(path, "rb") : NULL;
     if (f) { /* the log of the run being resumed (small: a line per epoch or per --log-every steps) */
         long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
         char *text = n >= 0 ? vf_malloc((size_t)n + 1) : NULL;
@@ -105,9 +123,10 @@ vf_status vf__open_training_log(const char *path, int64_t resume_step, FILE **lo
                                    : vf__error(VF_ERR_IO, "cannot read %s", path);
         }
         size_t kept = log_prefix_through(text, (size_t)n, resume_step);
-        vf_status s = kept < (size_t)n ? vf_atomic_write_file(path, text, kept) : VF_OK;
         vf_free(text);
-        if (s != VF_OK) return s;
+        /* cut in place (a prefix: nothing is rewritten, a link stays a link) */
+        if (kept < (size_t)n && truncate(path, (off_t)kept) != 0)
+            return vf__error(VF_ERR_IO, "cannot cut %s back to the checkpoint's lines: %s", path, strerror(errno));
     }
     if (!(*log = fopen(path, resume_step >= 0 ? "a" : "w"))) return vf__error(VF_ERR_IO, "cannot write %s", path);
     return VF_OK;

@@ -67,8 +67,9 @@ vf_status vf__fit_epoch_end(const vf_fit_options *o, vf_params *p, vf_adam *opt,
     } else if (o->patience > 0 && ++st->bad >= o->patience) {
         *end = 1;
     }
-    int asked = (o->stop_after > 0 && e - first + 1 >= o->stop_after) || (o->interrupt && *o->interrupt);
-    int pause = asked && e < epochs && st->step < total && !*end;
+    int by_stop_after = o->stop_after > 0 && e - first + 1 >= o->stop_after;
+    int by_interrupt = !by_stop_after && o->interrupt && *o->interrupt;
+    int pause = (by_stop_after || by_interrupt) && e < epochs && st->step < total && !*end;
     if (o->checkpoint && !*end && (e % o->checkpoint_every == 0 || pause)) {
         vf_adam_state(opt, &st->adam_m, &st->adam_v, &st->adam_step);
         st->seconds = vf__now_seconds() - t0;
@@ -76,7 +77,7 @@ vf_status vf__fit_epoch_end(const vf_fit_options *o, vf_params *p, vf_adam *opt,
         st->adam_m = st->adam_v = NULL;
         if (s != VF_OK) return vf__train_fail(err, s, "%s", vf_last_error());
     }
-    if (pause) *end = 2;
+    if (pause) *end = by_interrupt ? 3 : 2;
     return VF_OK;
 }
 

@@ -123,8 +123,9 @@ vf_status vf__fit_result_meta(vf_fitted *m, const vf_fit_result *r, int losses);
 /* Opens the JSON-lines training log at path (NULL: none, *log stays NULL) for a new run (resume_step
  * -1: emptied) or for one resumed from a checkpoint taken after resume_step optimizer steps: the
  * lines of later steps, which the interrupted run wrote after that checkpoint, and a last line cut
- * short are removed (the file rewritten atomically), and the run appends to the rest, so that the log
- * reads as the uninterrupted run's. Every line must carry "step". VF_ERR_IO naming the file. */
+ * short are cut off (the file truncated in place), and the run appends to the rest, so that the log
+ * reads as the uninterrupted run's. A file with a whole line without "step" is not a training log
+ * and is only appended to. VF_ERR_IO naming the file. */
 vf_status vf__open_training_log(const char *path, int64_t resume_step, FILE **log);
 /* vf__open_training_log for o->log_path, resumed at o->resume_state's step with o->resume. */
 vf_status vf__fit_open_log(const vf_fit_table_options *o, FILE **log, vf_fit_result *r);

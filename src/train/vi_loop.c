@@ -217,8 +217,9 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
             fflush(log); /* whole lines on disk: an interrupted run's log ends at a line's end */
         }
         vf__train_report(o->progress, o->progress_ctx, 0, 0, 0, st.step, total, start, tstart, loss, st.last_valid);
-        int asked = (o->stop_after > 0 && st.step - start >= o->stop_after) || (o->interrupt && *o->interrupt);
-        int pause = asked && st.step < total && !stop;
+        int by_stop_after = o->stop_after > 0 && st.step - start >= o->stop_after;
+        int by_interrupt = !by_stop_after && o->interrupt && *o->interrupt;
+        int pause = (by_stop_after || by_interrupt) && st.step < total && !stop;
         if (o->checkpoint && (st.step % o->checkpoint_every == 0 || st.step == total || pause || stop)) {
             vf_adam_state(opt, &st.adam_m, &st.adam_v, &st.adam_step);
             /* borrowed: the checkpoint only reads them (the current parameters until a validation) */
@@ -240,7 +241,7 @@ vf_status vf_vi_train(vf_vi *v, vf_params *p, const vf_vi_options *o, FILE *log,
             }
         }
         if (pause) {
-            r->paused = 1;
+            r->paused = by_interrupt ? 2 : 1;
             break;
         }
     }

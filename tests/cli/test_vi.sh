@@ -45,6 +45,11 @@ expect 0 vi $A -o "$T/rest.safetensors" --resume "$T/ck.safetensors" --samples "
     --quiet
 [ "$(sed 's/"seconds":[0-9.]*//' "$T/full.jsonl")" = "$(sed 's/"seconds":[0-9.]*//' "$T/log.jsonl")" ] && ok ||
     bad "the resumed run's log is not the uninterrupted run's: $(cat "$T/full.jsonl") --- $(cat "$T/log.jsonl")"
+# A --log that is not a training log (a line without "step") is only appended to, never cut.
+printf 'my notes\nline 2\n' >"$T/notes.txt"
+expect 0 vi $A -o "$T/rest2.safetensors" --resume "$T/ck.safetensors" --log "$T/notes.txt" --quiet
+[ "$(head -2 "$T/notes.txt")" = "$(printf 'my notes\nline 2')" ] && [ "$(wc -l <"$T/notes.txt")" -gt 2 ] && ok ||
+    bad "resuming cut a --log that is not a training log: $(cat "$T/notes.txt")"
 cmp -s "$T/full.csv" "$T/rest.csv" && ok || bad "the resumed run differs from the uninterrupted one"
 # the model file too, training record included (vi.loss: the mean of the last 100 training losses,
 # a window the checkpoint carries)

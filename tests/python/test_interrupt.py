@@ -79,5 +79,19 @@ class ViInterrupt(unittest.TestCase):
         self.assertTrue(np.isfinite(m.vi_result["log_z"]))
 
 
+class LateInterrupt(unittest.TestCase):
+    def test_ctrl_c_after_the_loop_is_raised(self):
+        # 5 steps, then 1.5 million importance-sampling draws through a larger flow (about 3 s): the
+        # Ctrl-C comes after the loop's last look at the flag, so it is raised when the call returns
+        timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                varflow.vi("banana", flow="realnvp:transforms=8,hidden=64x2", steps=5, batch=16, seed=1,
+                           is_samples=1500000)
+        finally:
+            timer.cancel()
+
+
 if __name__ == "__main__":
     unittest.main()
