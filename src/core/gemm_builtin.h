@@ -269,6 +269,52 @@ GEMM_DEFINE_ROW_VECTOR_TILE(_tile_narrow, GEMM_FN(_half_vec), _put_half, GEMM_NR
 GEMM_DEFINE_PAIR_TILE(_tile_pair, GEMM_FN(_whole_vec), _put_whole, GEMM_NR)
 GEMM_DEFINE_PAIR_TILE(_tile_pair_narrow, GEMM_FN(_half_vec), _put_half, GEMM_NR / 2)
 #undef GEMM_DEFINE_PAIR_TILE
+
+/* One tile across two adjacent full strips at once (for AVX-512, the plain product's packed operands):
+ * MR rows of 2 NR columns as twelve vectors, B's two strips at b and b2. Per depth step it loads two
+ * B vectors and six A values for twelve multiply-adds, where a pair of tiles down one strip loads one
+ * B vector and twelve A values: on a CPU whose loads, not its FMA units, bound the pair (a Zen 5
+ * EPYC: 180 against 219 GFLOP/s in L1), the wider tile runs faster. The sums are the same in the same
+ * order, so the results are the same bits. No bias or ReLU (the plain product has neither). */
+static inline __attribute__((always_inline)) void GEMM_FN(_tile_wide2)(int64_t kc, const GEMM_REAL *restrict a,
+                                                                       const GEMM_REAL *restrict b,
+                                                                       const GEMM_REAL *restrict b2,
+                                                                       GEMM_REAL *restrict c, int64_t ldc, int mr,
+                                                                       const GEMM_REAL *scale)
+{
+    typedef GEMM_FN(_whole_vec) vec;
+    const GEMM_REAL *bias = NULL;
+    const int relu = 0;
+    vec c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
+    vec d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0};
+    for (int r = 0; r < GEMM_MR; r++) { /* C's tile, read or written after the loop */
+        __builtin_prefetch(c + r * ldc, 1);
+        __builtin_prefetch(c + r * ldc + 2 * GEMM_NR - 1, 1);
+    }
+    for (int64_t p = 0; p < kc; p++, a += GEMM_MR) { /* packed A: its MR values of depth p together */
+        vec bv, bw;
+        memcpy(&bv, b + p * GEMM_NR, sizeof bv);
+        memcpy(&bw, b2 + p * GEMM_NR, sizeof bw);
+        GEMM_REAL x;
+        x = a[0], c0 += x * bv, d0 += x * bw;
+        x = a[1], c1 += x * bv, d1 += x * bw;
+        x = a[2], c2 += x * bv, d2 += x * bw;
+        x = a[3], c3 += x * bv, d3 += x * bw;
+        x = a[4], c4 += x * bv, d4 += x * bw;
+        x = a[5], c5 += x * bv, d5 += x * bw;
+    }
+    GEMM_SCALE_AFTER_LOOP;
+    if (mr == GEMM_MR) {
+        GEMM_ROWS_PUT(_put_whole, c, c);
+        GEMM_ROWS_PUT(_put_whole, c + GEMM_NR, d);
+        return;
+    }
+    GEMM_REAL acc[GEMM_MR][GEMM_NR];
+    GEMM_ROWS_COPY(acc, c);
+    GEMM_FN(_store)(acc, c, ldc, mr, GEMM_NR, alpha, beta, bias, relu);
+    GEMM_ROWS_COPY(acc, d);
+    GEMM_FN(_store)(acc, c + GEMM_NR, ldc, mr, GEMM_NR, alpha, beta, bias, relu);
+}
 #undef GEMM_ROWS_FMA
 #undef GEMM_ROWS_PUT
 #undef GEMM_ROWS_COPY
@@ -384,6 +430,16 @@ static inline __attribute__((always_inline)) void GEMM_FN(_tile_split)(GEMM_TILE
 #if defined(__x86_64__) && !defined(VF_NO_CLONES)
 #define GEMM_HAVE_DISPATCH 1
 GEMM_DEFINE_TILES(_tiles_avx512, _tile_whole, 1, 1, __attribute__((target("avx512f,avx512vl,avx2,fma"))))
+/* A column of `count` tiles across two adjacent full strips of packed B (b, and b + kc NR), A packed. */
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void GEMM_FN(_tiles2_avx512)(
+    int64_t count, int64_t kc, const GEMM_REAL *restrict a, const GEMM_REAL *restrict b, GEMM_REAL *restrict c,
+    int64_t ldc, int mr_last, GEMM_REAL alpha, GEMM_REAL beta)
+{
+    const GEMM_REAL scale[2] = {alpha, beta};
+    for (int64_t t = 0; t < count; t++)
+        GEMM_FN(_tile_wide2)(kc, a + t * GEMM_MR * kc, b, b + kc * GEMM_NR, c + t * GEMM_MR * ldc, ldc,
+                             t == count - 1 ? mr_last : GEMM_MR, scale);
+}
 GEMM_DEFINE_TILES(_tiles_avx2, _tile_split, 0, 1, __attribute__((target("avx2,fma"))))
 #endif
 GEMM_DEFINE_TILES(_tiles_base, _tile_split, 0, 0, )
@@ -404,6 +460,22 @@ static void GEMM_FN(_tiles_base)(GEMM_TILES_PARAMS)
     }
 }
 #endif
+
+/* Two full strips' tile columns at once where the CPU has AVX-512 (GEMM_FN(_tiles2_avx512)): 1 when
+ * done, 0 when the caller is to do them one strip at a time. */
+static inline int GEMM_FN(_tiles2)(int64_t count, int64_t kc, const GEMM_REAL *restrict a, const GEMM_REAL *restrict b,
+                                   GEMM_REAL *restrict c, int64_t ldc, int mr_last, GEMM_REAL alpha, GEMM_REAL beta)
+{
+#if defined(GEMM_HAVE_DISPATCH)
+    if (gemm_isa_cap >= VF_GEMM_ISA_AVX512 && __builtin_cpu_supports("avx512f")) {
+        GEMM_FN(_tiles2_avx512)(count, kc, a, b, c, ldc, mr_last, alpha, beta);
+        return 1;
+    }
+#else
+    (void)count, (void)kc, (void)a, (void)b, (void)c, (void)ldc, (void)mr_last, (void)alpha, (void)beta;
+#endif
+    return 0;
+}
 
 /* The tile column kernel for the running CPU. */
 static inline void GEMM_FN(_tiles)(GEMM_TILES_PARAMS)
@@ -489,10 +561,17 @@ void GEMM_FN(_ws)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, GEM
                 GEMM_FN(_pack_a)(trans_a, a, lda, i0, mc, p0, kc, pack_a);
                 int64_t tiles = (mc + GEMM_MR - 1) / GEMM_MR;
                 int mr_last = (int)(mc - (tiles - 1) * GEMM_MR);
-                for (int64_t jr = 0; jr < nc; jr += GEMM_NR)
+                for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
+                    if (jr + 2 * GEMM_NR <= nc && GEMM_FN(_tiles2)(tiles, kc, pack_a, pack_b + jr * kc,
+                                                                   c + i0 * ldc + j0 + jr, ldc, mr_last, alpha,
+                                                                   beta_here)) {
+                        jr += GEMM_NR; /* two strips done */
+                        continue;
+                    }
                     GEMM_FN(_tiles)(tiles, GEMM_MR * kc, kc, pack_a, 1, GEMM_MR, pack_b + jr * kc,
                                     c + i0 * ldc + j0 + jr, ldc, mr_last, (int)VF_MIN(GEMM_NR, nc - jr), alpha,
                                     beta_here, NULL, 0);
+                }
             }
         }
     }
